@@ -1,0 +1,70 @@
+package channels
+
+// State is the state of one delivery (one recipient of one warning version on
+// one channel). States only move forward: Planned → Sent → Delivered, or to
+// Failed / Expired / Revoked from any state before Delivered.
+type State int
+
+const (
+	StateUnknown   State = iota
+	StatePlanned         // recorded, not yet attempted
+	StateSent            // handed to the gateway / device / socket
+	StateDelivered       // confirmed: DLR delivered, speaker played, call acknowledged
+	StateFailed          // gave up: permanent error or retries exhausted
+	StateExpired         // the warning expired before delivery
+	StateRevoked         // the warning was cancelled before delivery
+)
+
+var stateNames = [...]string{"unknown", "planned", "sent", "delivered", "failed", "expired", "revoked"}
+
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return "unknown"
+	}
+	return stateNames[s]
+}
+
+// ParseState is the inverse of State.String.
+func ParseState(s string) (State, error) {
+	for i, n := range stateNames {
+		if i > 0 && n == s {
+			return State(i), nil
+		}
+	}
+	return StateUnknown, &FieldError{Field: "state", Rule: "one of planned, sent, delivered, failed, expired, revoked", Value: s}
+}
+
+// Final reports whether no further change is expected.
+func (s State) Final() bool {
+	return s == StateDelivered || s == StateFailed || s == StateExpired || s == StateRevoked
+}
+
+// Done reports whether the recipient was reached (sent or better), so a
+// re-run must not send to it again.
+func (s State) Done() bool { return s == StateSent || s == StateDelivered }
+
+// MarshalText encodes the state as its name.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes a state name.
+func (s *State) UnmarshalText(b []byte) error {
+	v, err := ParseState(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// MarshalText encodes the kind as its name.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText decodes a kind name.
+func (k *Kind) UnmarshalText(b []byte) error {
+	v, err := ParseKind(string(b))
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
