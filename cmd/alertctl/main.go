@@ -1,0 +1,68 @@
+// Command alertctl is the duty officer's command line for Alertcast: issue,
+// approve, watch and cancel warnings, import registries, generate test data
+// and run load benchmarks against a running alertd.
+//
+// It reads ALERTCAST_URL (default http://127.0.0.1:8080) and ALERTCAST_TOKEN.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one alertctl sub-command. args excludes the command's own name.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+// commands is the explicit table of sub-commands. Multi-word commands
+// ("users add", "residents import") are keyed with a space.
+var commands = map[string]command{
+	// Each feature adds its own line here.
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "alertctl:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(os.Stdout)
+		return nil
+	}
+	// Longest match first: "residents import" before "residents".
+	if len(args) >= 2 {
+		if c, ok := commands[args[0]+" "+args[1]]; ok {
+			return c.run(ctx, args[2:])
+		}
+	}
+	if c, ok := commands[args[0]]; ok {
+		return c.run(ctx, args[1:])
+	}
+	usage(os.Stderr)
+	return fmt.Errorf("unknown command %q", strings.Join(args[:min(2, len(args))], " "))
+}
+
+func usage(w *os.File) {
+	fmt.Fprintln(w, "usage: alertctl COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-20s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nenvironment: ALERTCAST_URL (default http://127.0.0.1:8080), ALERTCAST_TOKEN")
+}
