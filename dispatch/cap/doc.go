@@ -1,0 +1,43 @@
+// Package cap reads and writes OASIS Common Alerting Protocol 1.2 documents
+// and Atom feeds of them.
+//
+// It is the edge where warnings from other agencies (the meteorological
+// bureau, the provincial platform) enter Alertcast and where ours leave it, so
+// Parse treats its input as hostile: DOCTYPE and entity declarations are
+// refused outright (no entity is ever expanded or fetched), documents are
+// limited in size and depth, and every error names the element path that
+// caused it, e.g. "alert/info[1]/area[0]/polygon[0]: not closed".
+//
+// The package is pure: no database, no network, no clock except what the
+// caller passes in. It never imports dispatch; the mapping between CAP and the
+// warning domain lives in dispatch/capmap.go.
+//
+// Import policy (what Parse accepts beyond the letter of the CAP 1.2 schema,
+// and why):
+//
+//   - CAP 1.1 documents (namespace urn:oasis:names:tc:emergency:cap:1.1) are
+//     accepted and mapped onto the 1.2 model; Alert.Version records "1.1".
+//     1.1 is a subset of 1.2 except that a 1.1 <resource> may omit
+//     <mimeType>; such resources get "application/octet-stream" so that the
+//     alert can be re-exported as valid 1.2. CAP 1.0 and any other namespace
+//     are refused, naming the namespace found.
+//   - An OASIS EDXL-DE 1.0 envelope carrying exactly one CAP alert in
+//     contentObject/xmlContent/embeddedXMLContent is unwrapped (the NSW RFS
+//     and other Australian feeds send CAP this way). An envelope with no CAP
+//     alert, or more than one, is refused.
+//   - XML digital signatures (xmldsig Signature elements after the info
+//     blocks) are kept verbatim in Alert.Signatures but NOT verified, and
+//     Marshal does not re-emit them: a re-serialised alert no longer matches
+//     the signed bytes. Callers that need authenticity must check the
+//     original bytes.
+//   - Child elements may appear in any order (Marshal always writes the
+//     schema's order); elements from foreign namespaces are skipped as
+//     extensions; unknown elements in the CAP namespace are refused.
+//   - Dates must carry a time zone. Besides CAP's own form
+//     (2006-01-02T15:04:05+08:00, UTC written -00:00) the xs:dateTime
+//     variants "Z" and fractional seconds are accepted on import, since they
+//     are unambiguous; Marshal writes only CAP's form.
+//   - An empty <polygon/> or <circle/> (the US NWS feeds emit them) is
+//     ignored; a non-empty one must be well formed (a polygon closed, with at
+//     least four points).
+package cap
