@@ -1,0 +1,307 @@
+package targeting
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/paulmach/orb"
+)
+
+// Aim is what a warning is aimed at. The area is the union of the codes
+// (each matching its own village or every village below it), the polygons
+// and the circles, minus every village under an Exclude code. An entity
+// with coordinates is matched by them or by its village code; one without is
+// matched by its village code only. Groups combine as any-of, Languages as
+// any-of; empty means everyone.
+type Aim struct {
+	Codes     []string  `json:"codes,omitempty"`
+	Exclude   []string  `json:"exclude,omitempty"`
+	Polygons  [][]Point `json:"polygons,omitempty"`
+	Circles   []Circle  `json:"circles,omitempty"`
+	Groups    []string  `json:"groups,omitempty"`
+	Languages []string  `json:"languages,omitempty"`
+}
+
+func (a Aim) geometric() bool { return len(a.Polygons) > 0 || len(a.Circles) > 0 }
+
+// Preview is the audience an aim reaches, counted before anything is sent.
+// Channels has "sms" (residents reached, opted-out excluded) and "speaker";
+// dispatch adds its own channels (websocket, voice). Townships and Languages
+// break the SMS recipients down. Unplaced counts the residents and speakers a
+// geometric aim could not place: they pass the group and language filters,
+// have no coordinates, and are not matched by a code of the aim.
+type Preview struct {
+	Channels  map[string]int `json:"channels"`
+	Townships map[string]int `json:"townships"`
+	Languages map[string]int `json:"languages"`
+	Unplaced  int            `json:"unplaced"`
+}
+
+// Resolution is the resolved audience of one aim: a snapshot that later
+// index changes do not alter.
+type Resolution struct {
+	residents *roaring.Bitmap
+	speakers  []string
+	preview   Preview
+}
+
+// Residents returns the SMS recipients (matched and not opted out) in
+// ascending id order: the stable order batches are cut from, so a batch
+// means the same recipients after a restart.
+func (r *Resolution) Residents() []uint32 { return r.residents.ToArray() }
+
+// ResidentBitmap returns a copy of the SMS recipients as a bitmap.
+func (r *Resolution) ResidentBitmap() *roaring.Bitmap { return r.residents.Clone() }
+
+// ResidentCount returns the number of SMS recipients.
+func (r *Resolution) ResidentCount() int { return int(r.residents.GetCardinality()) }
+
+// ResidentBatches calls fn with consecutive batches of at most size
+// recipients, in ascending id order, until fn returns false.
+func (r *Resolution) ResidentBatches(size int, fn func(batch []uint32) bool) {
+	if size <= 0 {
+		size = 1000
+	}
+	it := r.residents.ManyIterator()
+	buf := make([]uint32, size)
+	for {
+		n := it.NextMany(buf)
+		if n == 0 || !fn(buf[:n]) {
+			return
+		}
+	}
+}
+
+// Speakers returns the matched speaker ids in ascending order.
+func (r *Resolution) Speakers() []string { return slices.Clone(r.speakers) }
+
+// Preview returns the counts.
+func (r *Resolution) Preview() Preview {
+	p := r.preview
+	p.Channels, p.Townships, p.Languages = cloneMap(p.Channels), cloneMap(p.Townships), cloneMap(p.Languages)
+	return p
+}
+
+func cloneMap(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// aimPlan is a validated aim in index terms.
+type aimPlan struct {
+	include, exclude []int32 // village numbers
+	rings            []orb.Ring
+	circles          []Circle
+	groups           uint32
+	langs            []uint8
+}
+
+// plan validates a and reports every bad field at once (errors.Join of
+// *channels.FieldError, fields named like the API: area.codes[0], …).
+func (ix *Index) plan(a Aim) (aimPlan, error) {
+	var p aimPlan
+	var errs []error
+	excluded := map[int32]bool{}
+	for i, c := range a.Exclude {
+		var ok bool
+		if err := CheckCode(c); err != nil {
+			errs = append(errs, fieldErr(fmt.Sprintf("area.exclude[%d]", i), "must be a 6, 9 or 12 digit code", c))
+		} else if p.exclude, ok = ix.tree.villagesUnder(c, p.exclude); !ok {
+			errs = append(errs, fmt.Errorf("%w: %w", fieldErr(fmt.Sprintf("area.exclude[%d]", i), "not in the region tree", c), ErrUnknownRegion))
+		}
+	}
+	for _, v := range p.exclude {
+		excluded[v] = true
+	}
+	var inc []int32
+	for i, c := range a.Codes {
+		var ok bool
+		if err := CheckCode(c); err != nil {
+			errs = append(errs, fieldErr(fmt.Sprintf("area.codes[%d]", i), "must be a 6, 9 or 12 digit code", c))
+		} else if inc, ok = ix.tree.villagesUnder(c, inc); !ok {
+			errs = append(errs, fmt.Errorf("%w: %w", fieldErr(fmt.Sprintf("area.codes[%d]", i), "not in the region tree", c), ErrUnknownRegion))
+		}
+	}
+	slices.Sort(inc)
+	for _, v := range slices.Compact(inc) {
+		if !excluded[v] {
+			p.include = append(p.include, v)
+		}
+	}
+	for i, poly := range a.Polygons {
+		if err := CheckPolygon(poly); err != nil {
+			errs = append(errs, fieldErrf(fmt.Sprintf("area.polygons[%d]", i), "", "%v", err))
+			continue
+		}
+		p.rings = append(p.rings, ringOf(poly))
+	}
+	for i, c := range a.Circles {
+		if err := CheckCircle(c); err != nil {
+			errs = append(errs, fieldErrf(fmt.Sprintf("area.circles[%d]", i), c.String(), "%v", err))
+			continue
+		}
+		p.circles = append(p.circles, c)
+	}
+	if len(a.Codes) == 0 && !a.geometric() {
+		errs = append(errs, fieldErr("area", "needs at least one code, polygon or circle", ""))
+	}
+	for i, g := range a.Groups {
+		b, ok := groupBit(g)
+		if !ok {
+			errs = append(errs, fieldErrf(fmt.Sprintf("audience.groups[%d]", i), g, "unknown group (known: %s)", groupCodes()))
+			continue
+		}
+		p.groups |= 1 << b
+	}
+	for i, l := range a.Languages {
+		n, ok := langNum(l)
+		if !ok {
+			errs = append(errs, fieldErr(fmt.Sprintf("audience.languages[%d]", i), "must be zh or ug", l))
+			continue
+		}
+		if !slices.Contains(p.langs, n) {
+			p.langs = append(p.langs, n)
+		}
+	}
+	return p, errors.Join(errs...)
+}
+
+// Resolve computes the audience of an aim. Errors name every bad field.
+func (ix *Index) Resolve(a Aim) (*Resolution, error) {
+	p, err := ix.plan(a)
+	if err != nil {
+		return nil, err
+	}
+	townshipOf := ix.tree.townshipOfVillages()
+	geometric := a.geometric()
+
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+
+	pick := func(bms []*roaring.Bitmap, nums []int32) *roaring.Bitmap {
+		sel := make([]*roaring.Bitmap, 0, len(nums))
+		for _, v := range nums {
+			if int(v) < len(bms) {
+				sel = append(sel, bms[v])
+			}
+		}
+		if len(sel) == 0 {
+			return roaring.New()
+		}
+		return roaring.FastOr(sel...)
+	}
+	loc := func(id uint32) (float64, float64) {
+		rec := ix.recLocked(id)
+		return float64(rec.lat), float64(rec.lon)
+	}
+
+	// Residents.
+	byCode := pick(ix.village, p.include)
+	excl := pick(ix.village, p.exclude)
+	area := byCode
+	if geometric {
+		geo := ix.grid.query(p.rings, p.circles, loc)
+		geo.AndNot(excl)
+		area = roaring.Or(byCode, geo)
+	}
+	audience := (*roaring.Bitmap)(nil) // residents passing the group and language filters; nil = all
+	if p.groups != 0 {
+		var gs []*roaring.Bitmap
+		for g := p.groups; g != 0; g &= g - 1 {
+			gs = append(gs, ix.group[trailingZeros(g)])
+		}
+		audience = roaring.FastOr(gs...)
+	}
+	if len(p.langs) > 0 {
+		var ls []*roaring.Bitmap
+		for _, l := range p.langs {
+			ls = append(ls, ix.lang[l])
+		}
+		lb := roaring.FastOr(ls...)
+		if audience == nil {
+			audience = lb
+		} else {
+			audience.And(lb)
+		}
+	}
+	sms := area // built above for this call: ours to change
+	if audience != nil {
+		sms = roaring.And(area, audience)
+	}
+	sms.AndNot(ix.optOut)
+	sms.RunOptimize()
+
+	unplaced := 0
+	if geometric {
+		u := ix.all.Clone()
+		if audience != nil {
+			u.And(audience)
+		}
+		u.AndNot(ix.optOut)
+		u.AndNot(ix.located)
+		u.AndNot(byCode)
+		u.AndNot(excl)
+		unplaced = int(u.GetCardinality())
+	}
+
+	// Speakers.
+	spkCode := pick(ix.spkVillage, p.include)
+	spkArea := spkCode
+	if geometric {
+		spkExcl := pick(ix.spkVillage, p.exclude)
+		g := ix.spkGrid.query(p.rings, p.circles, func(slot uint32) (float64, float64) {
+			return ix.spk[slot].lat, ix.spk[slot].lon
+		})
+		g.AndNot(spkExcl)
+		spkArea = roaring.Or(spkCode, g)
+		u := ix.spkAll.Clone()
+		u.AndNot(ix.spkLocated)
+		u.AndNot(spkCode)
+		u.AndNot(spkExcl)
+		unplaced += int(u.GetCardinality())
+	}
+	speakers := make([]string, 0, spkArea.GetCardinality())
+	it := spkArea.Iterator()
+	for it.HasNext() {
+		speakers = append(speakers, ix.spk[it.Next()].id)
+	}
+	slices.Sort(speakers)
+
+	// Preview.
+	pv := Preview{
+		Channels:  map[string]int{"sms": int(sms.GetCardinality()), "speaker": len(speakers)},
+		Townships: map[string]int{},
+		Languages: map[string]int{},
+		Unplaced:  unplaced,
+	}
+	villages := p.include
+	if geometric {
+		villages = nil // anywhere: count every village
+		for v := range ix.village {
+			villages = append(villages, int32(v))
+		}
+	}
+	for _, v := range villages {
+		if int(v) >= len(ix.village) || int(v) >= len(townshipOf) {
+			continue
+		}
+		if n := sms.AndCardinality(ix.village[v]); n > 0 {
+			t := townshipOf[v]
+			if t == "" {
+				t = ix.tree.villageCode(v)
+			}
+			pv.Townships[t] += int(n)
+		}
+	}
+	for l := 1; l < len(ix.lang); l++ {
+		if n := sms.AndCardinality(ix.lang[l]); n > 0 {
+			pv.Languages[langName(uint8(l))] = int(n)
+		}
+	}
+	return &Resolution{residents: sms, speakers: speakers, preview: pv}, nil
+}
