@@ -24,6 +24,7 @@ type command struct {
 // commands is the explicit table of sub-commands. Multi-word commands
 // ("users add", "residents import") are keyed with a space.
 var commands = map[string]command{
+	"gen population": {"write synthetic residents.csv and speakers.csv (--residents N --speakers N --seed N --out DIR)", genPopulation},
 	// Each feature adds its own line here.
 }
 
