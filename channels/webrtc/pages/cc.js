@@ -1,0 +1,110 @@
+// cc.js — the command-centre page: go live to a region's loudspeakers,
+// call field members, see who is connected.
+"use strict";
+
+const state = { room: null, callRoom: null, stream: null, meter: null, muted: false };
+
+function log(msg, cls) {
+  const line = el("div", { textContent: new Date().toLocaleTimeString() + "  " + msg, className: cls || "" });
+  $("log").prepend(line);
+}
+
+const vc = new VoiceClient({
+  room(f) {
+    if (f.kind === "live") {
+      state.room = f.room;
+      $("livestate").textContent = "直播中 LIVE · " + f.region + " · " + (f.devices ? f.devices.length : 0) + " 台大喇叭已通知 · loudspeakers told";
+      $("livestate").className = "live";
+      $("end").disabled = false; $("mute").disabled = false;
+      vc.publish(f.room, state.stream).catch((e) => log("publish: " + e, "err"));
+    } else if (f.kind === "call") {
+      state.callRoom = f.room;
+      $("hangup").disabled = false;
+      $("callstate").textContent = "呼叫中 · calling " + (f.members || []).join(", ");
+      vc.publish(f.room, state.stream).catch((e) => log("publish: " + e, "err"));
+      vc.join(f.room);
+    }
+    log("room " + f.room + " (" + f.kind + ")");
+  },
+  members(f) {
+    $("speakers").textContent = String(f.speakers || 0);
+    const ul = $("members"); ul.textContent = "";
+    for (const p of f.peers || []) {
+      ul.append(el("li", { textContent: p.user + " · " + p.role + (p.publishing ? " · 🎙" : "") + (p.muted ? " · muted" : "") + " · " + p.state }));
+    }
+  },
+  online(f) {
+    const ul = $("field"); ul.textContent = "";
+    for (const u of f.endpoints || []) {
+      const cb = el("input", { type: "checkbox", value: u });
+      ul.append(el("li", {}, el("label", {}, cb, " " + u)));
+    }
+    if (f.devices) $("devices").textContent = String(f.devices.length);
+  },
+  track(f) {
+    if (f.room === state.callRoom) $("callaudio").srcObject = f.stream;
+  },
+  room_ended(f) {
+    log("room " + f.room + " ended: " + f.reason);
+    if (f.room === state.room) {
+      state.room = null;
+      $("livestate").textContent = "已结束 · ended (" + f.reason + ")"; $("livestate").className = "";
+      $("end").disabled = true; $("mute").disabled = true; $("golive").disabled = false;
+    }
+    if (f.room === state.callRoom) {
+      state.callRoom = null; $("hangup").disabled = true;
+      $("callstate").textContent = "通话结束 · call over (" + f.reason + ")";
+    }
+  },
+  pcstate(f) { log(f.room + "/" + f.pc + ": " + f.state); },
+  peer_state(f) { log("server sees " + f.room + "/" + f.pc + ": " + f.state); },
+  error(f) { log("错误 error " + (f.code || "") + ": " + f.message, "err"); },
+  closed() { $("who").textContent = "连接断开 · disconnected"; $("golive").disabled = true; },
+});
+
+async function loadRegions() {
+  const r = await fetch("regions.json");
+  const data = await r.json();
+  for (const g of data.regions) {
+    $("region").append(el("option", { value: g.code, textContent: g.code + " " + g.name }));
+  }
+}
+
+async function connect() {
+  const token = $("token").value || tokenFromPage();
+  if (!token) { log("需要 token · a token is required", "err"); return; }
+  sessionStorage.setItem("alertcast-voice-token", token);
+  try {
+    const hello = await vc.connect(token);
+    $("who").textContent = hello.user + " · " + hello.role;
+    $("login").classList.add("hidden");
+    state.stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true }, video: false });
+    state.meter = new LevelMeter(state.stream, $("meter"));
+    $("golive").disabled = false; $("call").disabled = false;
+    log("connected as " + hello.user);
+  } catch (e) {
+    log("连接失败 · connect failed: " + e.message, "err");
+  }
+}
+
+$("connect").onclick = connect;
+$("golive").onclick = () => {
+  $("golive").disabled = true;
+  vc.send({ type: "live", region: $("region").value, level: Number($("level").value) });
+};
+$("end").onclick = () => { if (state.room) vc.send({ type: "end", room: state.room }); };
+$("mute").onclick = () => {
+  state.muted = !state.muted;
+  for (const t of state.stream.getAudioTracks()) t.enabled = !state.muted;
+  vc.send({ type: "mute", room: state.room, muted: state.muted });
+  $("mute").textContent = state.muted ? "取消静音 · Unmute" : "静音 · Mute";
+};
+$("call").onclick = () => {
+  const members = [...document.querySelectorAll("#field input:checked")].map((c) => c.value);
+  if (!members.length) { log("先勾选外勤人员 · tick at least one field member", "err"); return; }
+  vc.send({ type: "call", members });
+};
+$("hangup").onclick = () => { if (state.callRoom) vc.send({ type: "end", room: state.callRoom }); };
+
+loadRegions().catch((e) => log("regions: " + e, "err"));
+if (tokenFromPage()) connect();

@@ -1,0 +1,308 @@
+package rtcclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	voice "github.com/alertcast/alertcast/channels/webrtc"
+)
+
+// peerConn is a pion connection with trickle-ICE candidate queueing.
+type peerConn struct {
+	c    *Conn
+	room string
+	name string
+
+	mu        sync.Mutex
+	pc        *webrtc.PeerConnection
+	remoteSet bool
+	pending   []webrtc.ICECandidateInit
+
+	doneOnce sync.Once
+	done     chan struct{}
+	err      error
+}
+
+func (p *peerConn) init(c *Conn, room, name string) {
+	p.c, p.room, p.name, p.done = c, room, name, make(chan struct{})
+}
+
+func (p *peerConn) open() (*webrtc.PeerConnection, error) {
+	pc, err := p.c.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.c.iceServers()})
+	if err != nil {
+		return nil, fmt.Errorf("rtcclient: peer connection: %w", err)
+	}
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand == nil {
+			return
+		}
+		init := cand.ToJSON()
+		_ = p.c.write(voice.Frame{Type: voice.TypeCandidate, Room: p.room, PC: p.name, Candidate: &init})
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateFailed {
+			go p.finish(fmt.Errorf("%w (%s %s)", ErrICEFailed, p.room, p.name))
+		}
+	})
+	p.mu.Lock()
+	p.pc = pc
+	p.mu.Unlock()
+	return pc, nil
+}
+
+func (p *peerConn) addCandidate(c webrtc.ICECandidateInit) error {
+	p.mu.Lock()
+	if p.pc == nil || !p.remoteSet {
+		if len(p.pending) < 64 {
+			p.pending = append(p.pending, c)
+		}
+		p.mu.Unlock()
+		return nil
+	}
+	pc := p.pc
+	p.mu.Unlock()
+	return pc.AddICECandidate(c)
+}
+
+func (p *peerConn) remoteDone() error {
+	p.mu.Lock()
+	p.remoteSet = true
+	pend := p.pending
+	p.pending = nil
+	pc := p.pc
+	p.mu.Unlock()
+	for _, c := range pend {
+		if err := pc.AddICECandidate(c); err != nil {
+			return fmt.Errorf("rtcclient: candidate: %w", err)
+		}
+	}
+	return nil
+}
+
+// finish ends the connection once with err (a *roomEnded for a normal end).
+func (p *peerConn) finish(err error) {
+	p.doneOnce.Do(func() {
+		p.err = err
+		p.mu.Lock()
+		pc := p.pc
+		p.mu.Unlock()
+		if pc != nil {
+			_ = pc.Close()
+		}
+		close(p.done)
+	})
+}
+
+// subscription receives a room's audio on "sub".
+type subscription struct {
+	peerConn
+	onRTP func(*rtp.Packet)
+	wg    sync.WaitGroup
+}
+
+func (s *subscription) onOffer(sdp string) error {
+	s.mu.Lock()
+	pc := s.pc
+	s.mu.Unlock()
+	if pc == nil {
+		var err error
+		if pc, err = s.open(); err != nil {
+			return err
+		}
+		pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				for {
+					pkt, _, err := t.ReadRTP()
+					if err != nil {
+						return
+					}
+					s.onRTP(pkt)
+				}
+			}()
+		})
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return fmt.Errorf("rtcclient: server offer: %w", err)
+	}
+	if err := s.remoteDone(); err != nil {
+		return err
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("rtcclient: answer: %w", err)
+	}
+	if err := pc.SetLocalDescription(ans); err != nil {
+		return fmt.Errorf("rtcclient: answer: %w", err)
+	}
+	return s.c.write(voice.Frame{Type: voice.TypeAnswer, Room: s.room, PC: voice.PCSub, SDP: ans.SDP})
+}
+
+// Subscribe joins room and delivers its packets to onRTP until the room
+// ends (nil), ctx is done (ctx.Err()) or the connection fails.
+func (c *Conn) Subscribe(ctx context.Context, room string, onRTP func(*rtp.Packet)) error {
+	s := &subscription{onRTP: onRTP}
+	s.init(c, room, voice.PCSub)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.subs[room] != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("rtcclient: already subscribed to %s", room)
+	}
+	c.subs[room] = s
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.subs, room)
+		c.mu.Unlock()
+		s.wg.Wait()
+	}()
+	if err := c.write(voice.Frame{Type: voice.TypeJoin, Room: room, Device: c.cfg.Device}); err != nil {
+		s.finish(err)
+		return err
+	}
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		_ = c.write(voice.Frame{Type: voice.TypeLeave, Room: room})
+		s.finish(ctx.Err())
+		return ctx.Err()
+	}
+	if reason, ok := RoomEndedReason(s.err); ok {
+		c.log.Info("rtcclient: room ended", "room", room, "reason", reason)
+		return nil
+	}
+	return s.err
+}
+
+// Publication is this client's audio going into a room on "pub".
+type Publication struct {
+	peerConn
+	Room  string
+	Track *webrtc.TrackLocalStaticRTP
+	// Connected is closed when the connection to the server is up.
+	Connected chan struct{}
+	connOnce  sync.Once
+}
+
+// WriteRTP sends one Opus RTP packet (SSRC and payload type are rewritten).
+func (p *Publication) WriteRTP(pkt *rtp.Packet) error { return p.Track.WriteRTP(pkt) }
+
+// Done is closed when the publication ends; Err says why.
+func (p *Publication) Done() <-chan struct{} { return p.done }
+
+// Err is nil while running; a room end is reported by RoomEndedReason.
+func (p *Publication) Err() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// Close stops publishing (the server ends a live room whose publisher left).
+func (p *Publication) Close() {
+	_ = p.c.write(voice.Frame{Type: voice.TypeLeave, Room: p.Room})
+	p.finish(ErrClosed)
+	p.c.mu.Lock()
+	if p.c.pubs[p.Room] == p {
+		delete(p.c.pubs, p.Room)
+	}
+	p.c.mu.Unlock()
+}
+
+func (p *Publication) onAnswer(sdp string) error {
+	p.mu.Lock()
+	pc := p.pc
+	p.mu.Unlock()
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		return fmt.Errorf("rtcclient: server answer: %w", err)
+	}
+	return p.remoteDone()
+}
+
+// GoLive opens a live announcement for region (officer token) and returns
+// the publication once the server has answered. level 0 means red.
+func (c *Conn) GoLive(ctx context.Context, region string, level int) (*Publication, error) {
+	w := make(chan voice.Frame, 1)
+	c.mu.Lock()
+	if c.liveWait != nil {
+		c.mu.Unlock()
+		return nil, errors.New("rtcclient: a GoLive is already pending")
+	}
+	c.liveWait = w
+	c.mu.Unlock()
+	if err := c.write(voice.Frame{Type: voice.TypeLive, Region: region, Level: level}); err != nil {
+		return nil, err
+	}
+	var f voice.Frame
+	select {
+	case f = <-w:
+	case <-ctx.Done():
+		c.mu.Lock()
+		c.liveWait = nil
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, ErrClosed
+	}
+	return c.Publish(ctx, f.Room)
+}
+
+// Publish offers an Opus track into room (a live room this client created,
+// or a call it is a member of).
+func (c *Conn) Publish(ctx context.Context, room string) (*Publication, error) {
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "rtcclient")
+	if err != nil {
+		return nil, err
+	}
+	p := &Publication{Room: room, Track: track, Connected: make(chan struct{})}
+	p.init(c, room, voice.PCPub)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	c.pubs[room] = p
+	c.mu.Unlock()
+	pc, err := p.open()
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			p.connOnce.Do(func() { close(p.Connected) })
+		case webrtc.PeerConnectionStateFailed:
+			go p.finish(fmt.Errorf("%w (%s pub)", ErrICEFailed, room))
+		}
+	})
+	if _, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		p.Close()
+		return nil, err
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("rtcclient: offer: %w", err)
+	}
+	if err := c.write(voice.Frame{Type: voice.TypeOffer, Room: room, PC: voice.PCPub, SDP: offer.SDP}); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}

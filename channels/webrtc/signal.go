@@ -1,0 +1,276 @@
+package voice
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/alertcast/alertcast/channels"
+)
+
+// MaxFrameSize is the largest signalling frame accepted (an SDP with many
+// candidates is a few KB).
+const MaxFrameSize = 64 << 10
+
+// Frame types. Client → server: auth, live, call, join, offer, answer,
+// candidate, leave, end, mute, ack, decline, ping. Server → client: hello,
+// room, offer, answer, candidate, members, room_ended, ring, ring_over,
+// incoming_call, peer_state, online, error, pong.
+const (
+	TypeAuth      = "auth"
+	TypeLive      = "live"
+	TypeCall      = "call"
+	TypeJoin      = "join"
+	TypeOffer     = "offer"
+	TypeAnswer    = "answer"
+	TypeCandidate = "candidate"
+	TypeLeave     = "leave"
+	TypeEnd       = "end"
+	TypeMute      = "mute"
+	TypeAck       = "ack"
+	TypeDecline   = "decline"
+	TypePing      = "ping"
+
+	TypeHello        = "hello"
+	TypeRoom         = "room"
+	TypeMembers      = "members"
+	TypeRoomEnded    = "room_ended"
+	TypeRing         = "ring"
+	TypeRingOver     = "ring_over"
+	TypeIncomingCall = "incoming_call"
+	TypePeerState    = "peer_state"
+	TypeOnline       = "online"
+	TypeError        = "error"
+	TypePong         = "pong"
+)
+
+// Peer-connection names: a participant publishes on "pub" (it offers) and
+// receives on "sub" (the server offers). Two connections per participant
+// keep renegotiation one-directional, so offers never collide.
+const (
+	PCPub = "pub"
+	PCSub = "sub"
+)
+
+// Frame is one signalling message, in both directions. Only the fields of
+// its Type are set.
+type Frame struct {
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"` // echoed in replies and errors
+
+	Token     string                   `json:"token,omitempty"`
+	Room      string                   `json:"room,omitempty"`
+	PC        string                   `json:"pc,omitempty"`
+	SDP       string                   `json:"sdp,omitempty"`
+	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
+	Region    string                   `json:"region,omitempty"`
+	Level     int                      `json:"level,omitempty"`
+	Members   []string                 `json:"members,omitempty"`
+	Muted     *bool                    `json:"muted,omitempty"`
+	Ring      string                   `json:"ring,omitempty"`
+	Device    string                   `json:"device,omitempty"`
+
+	// server → client
+	User       string             `json:"user,omitempty"`
+	Role       string             `json:"role,omitempty"`
+	Kind       string             `json:"kind,omitempty"`
+	From       string             `json:"from,omitempty"`
+	Reason     string             `json:"reason,omitempty"`
+	State      string             `json:"state,omitempty"`
+	Code       string             `json:"code,omitempty"`
+	Message    string             `json:"message,omitempty"`
+	Field      string             `json:"field,omitempty"`
+	ICEServers []webrtc.ICEServer `json:"ice_servers,omitempty"`
+	Peers      []MemberInfo       `json:"peers,omitempty"`
+	Speakers   int                `json:"speakers,omitempty"`
+	Devices    []string           `json:"devices,omitempty"`
+	Endpoints  []string           `json:"endpoints,omitempty"`
+	Alert      *RingInfo          `json:"alert,omitempty"`
+}
+
+// MemberInfo describes one participant of a room, for the pages.
+type MemberInfo struct {
+	User       string `json:"user"`
+	Role       string `json:"role"`
+	Device     string `json:"device,omitempty"`
+	Publishing bool   `json:"publishing"`
+	Muted      bool   `json:"muted"`
+	State      string `json:"state"` // peer connection state of its main connection
+}
+
+// RingInfo is what the field page shows while ringing.
+type RingInfo struct {
+	Key       string        `json:"key"`
+	Level     int           `json:"level"`
+	LevelName string        `json:"level_name"`
+	EventName string        `json:"event_name"`
+	Drill     bool          `json:"drill"`
+	Text      channels.Text `json:"text"`  // in the endpoint's language
+	Audio     bool          `json:"audio"` // a programme will play once answered
+}
+
+var (
+	// identifiers: room ids, ring ids, pc names, user names in "members".
+	idPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$`)
+	regionPattern = regexp.MustCompile(`^[0-9]{6}([0-9]{3}([0-9]{3})?)?$`)
+)
+
+// errFrame is the sentinel every frame error wraps.
+var errFrame = errors.New("bad signalling frame")
+
+func frameErr(field, rule, value string) error {
+	if len(value) > 64 {
+		value = value[:64] + "…"
+	}
+	return fmt.Errorf("%w: %w", errFrame, &channels.FieldError{Field: field, Rule: rule, Value: value})
+}
+
+// ParseFrame decodes and validates one client → server frame. The error
+// names the offending field; nothing is acted on unless the whole frame is
+// valid.
+func ParseFrame(b []byte) (*Frame, error) {
+	if len(b) > MaxFrameSize {
+		return nil, frameErr("frame", fmt.Sprintf("at most %d bytes", MaxFrameSize), fmt.Sprint(len(b)))
+	}
+	if !utf8.Valid(b) {
+		return nil, frameErr("frame", "valid UTF-8 JSON", "")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var f Frame
+	if err := dec.Decode(&f); err != nil {
+		return nil, frameErr("frame", "a JSON object with known fields: "+trimJSONErr(err), "")
+	}
+	if dec.More() {
+		return nil, frameErr("frame", "exactly one JSON object", "")
+	}
+	if f.ID != "" && !idPattern.MatchString(f.ID) {
+		return nil, frameErr("id", "1-128 letters, digits or ._:@-", f.ID)
+	}
+	needRoom := func() error {
+		if !idPattern.MatchString(f.Room) {
+			return frameErr("room", "a room id (1-128 letters, digits or ._:@-)", f.Room)
+		}
+		return nil
+	}
+	needPC := func() error {
+		if f.PC != PCPub && f.PC != PCSub {
+			return frameErr("pc", `"pub" or "sub"`, f.PC)
+		}
+		return nil
+	}
+	switch f.Type {
+	case TypeAuth:
+		if f.Token == "" || len(f.Token) > 4096 {
+			return nil, frameErr("token", "present, at most 4096 bytes", "")
+		}
+	case TypeLive:
+		if !regionPattern.MatchString(f.Region) {
+			return nil, frameErr("region", "a 6, 9 or 12 digit administrative code", f.Region)
+		}
+		if f.Level < 0 || f.Level > 4 {
+			return nil, frameErr("level", "0 (default red) or 1..4", fmt.Sprint(f.Level))
+		}
+	case TypeCall:
+		if len(f.Members) == 0 || len(f.Members) > 8 {
+			return nil, frameErr("members", "1 to 8 field members", fmt.Sprint(len(f.Members)))
+		}
+		for i, m := range f.Members {
+			if !idPattern.MatchString(m) {
+				return nil, frameErr(fmt.Sprintf("members[%d]", i), "a user id (1-128 letters, digits or ._:@-)", m)
+			}
+		}
+	case TypeJoin:
+		if err := needRoom(); err != nil {
+			return nil, err
+		}
+		if f.Device != "" && !idPattern.MatchString(f.Device) {
+			return nil, frameErr("device", "a device id (1-128 letters, digits or ._:@-)", f.Device)
+		}
+	case TypeOffer, TypeAnswer:
+		if err := needRoom(); err != nil {
+			return nil, err
+		}
+		if err := needPC(); err != nil {
+			return nil, err
+		}
+		// Offers only on "pub" (the client sends), answers only on "sub".
+		if f.Type == TypeOffer && f.PC != PCPub {
+			return nil, frameErr("pc", `offers are sent on "pub" only`, f.PC)
+		}
+		if f.Type == TypeAnswer && f.PC != PCSub {
+			return nil, frameErr("pc", `answers are sent on "sub" only`, f.PC)
+		}
+		if err := checkSDP(f.SDP); err != nil {
+			return nil, err
+		}
+	case TypeCandidate:
+		if err := needRoom(); err != nil {
+			return nil, err
+		}
+		if err := needPC(); err != nil {
+			return nil, err
+		}
+		if f.Candidate == nil {
+			return nil, frameErr("candidate", "present", "")
+		}
+		c := f.Candidate.Candidate
+		if len(c) > 1024 {
+			return nil, frameErr("candidate.candidate", "at most 1024 bytes", c)
+		}
+		// An empty candidate is the end-of-candidates marker.
+		if c != "" && !strings.HasPrefix(c, "candidate:") {
+			return nil, frameErr("candidate.candidate", `an ICE candidate line starting "candidate:"`, c)
+		}
+	case TypeLeave, TypeEnd:
+		if err := needRoom(); err != nil {
+			return nil, err
+		}
+	case TypeMute:
+		if err := needRoom(); err != nil {
+			return nil, err
+		}
+		if f.Muted == nil {
+			return nil, frameErr("muted", "true or false", "")
+		}
+	case TypeAck, TypeDecline:
+		if !idPattern.MatchString(f.Ring) {
+			return nil, frameErr("ring", "a ring id", f.Ring)
+		}
+	case TypePing:
+	case "":
+		return nil, frameErr("type", "present", "")
+	default:
+		return nil, frameErr("type", "one of auth, live, call, join, offer, answer, candidate, leave, end, mute, ack, decline, ping", f.Type)
+	}
+	return &f, nil
+}
+
+// checkSDP does the cheap structural checks before pion parses it fully.
+func checkSDP(sdp string) error {
+	if sdp == "" {
+		return frameErr("sdp", "present", "")
+	}
+	if len(sdp) > 32<<10 {
+		return frameErr("sdp", "at most 32 KB", "")
+	}
+	if !strings.HasPrefix(sdp, "v=0") {
+		return frameErr("sdp", `a session description starting "v=0"`, sdp)
+	}
+	return nil
+}
+
+func trimJSONErr(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, "json: ")
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	return s
+}
