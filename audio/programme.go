@@ -1,0 +1,251 @@
+package audio
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Segment is one piece of text to speak.
+type Segment struct {
+	Lang string `json:"lang"` // "zh" or "ug"
+	Text string `json:"text"`
+}
+
+// Programme is what a loudspeaker plays, described without any audio:
+// attention signal, optional drill marker, optional recorded clip, speech in
+// order, the whole repeated.
+type Programme struct {
+	Attention Signal `json:"attention"`
+	// Drill marks an exercise or test: 1400 Hz pips after the attention
+	// signal, and a spoken "这是演练。/ بۇ مەشىق." before and after each
+	// speech segment, so nobody mistakes it for a real warning.
+	Drill  bool      `json:"drill,omitempty"`
+	Speech []Segment `json:"speech,omitempty"`
+	// ClipSHA256 names a recording stored with StoreClip, played before speech.
+	ClipSHA256 string `json:"clip_sha256,omitempty"`
+	// Repeats is how many times the whole sequence plays. 0 means 2.
+	Repeats int `json:"repeats,omitempty"`
+	// ToneOnly skips speech even when a synthesizer is available (the
+	// fallback a caller chooses after a synthesis failure).
+	ToneOnly bool `json:"tone_only,omitempty"`
+}
+
+// Programme limits.
+const (
+	DefaultRepeats = 2
+	MaxRepeats     = 5
+)
+
+// Pauses of the layout.
+const (
+	PauseAfterAttention = 600 * time.Millisecond
+	PauseAfterDrill     = 400 * time.Millisecond
+	PauseAfterClip      = 800 * time.Millisecond
+	PauseBetweenSpeech  = 1000 * time.Millisecond // between zh and ug
+	PauseAfterRepeat    = 2000 * time.Millisecond // closes each repeat
+)
+
+// Spoken drill markers, said before and after each speech segment.
+var drillWords = map[string][2]string{
+	LangZh: {"这是演练。", "以上是演练，不是真实预警。"},
+	LangUg: {"بۇ مەشىق.", "يۇقىرىقىسى مەشىق، ھەقىقىي ئاگاھلاندۇرۇش ئەمەس."},
+}
+
+var reSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// Layout entry kinds.
+const (
+	KindAttention = "attention"
+	KindDrill     = "drill"
+	KindClip      = "clip"
+	KindSpeech    = "speech"
+	KindPause     = "pause"
+)
+
+// LayoutEntry is one piece of a rendered programme.
+type LayoutEntry struct {
+	Kind     string        `json:"kind"`
+	Repeat   int           `json:"repeat"` // 1-based
+	Signal   string        `json:"signal,omitempty"`
+	Lang     string        `json:"lang,omitempty"`
+	Start    time.Duration `json:"-"`
+	Duration time.Duration `json:"-"`
+}
+
+type layoutJSON struct {
+	Kind       string `json:"kind"`
+	Repeat     int    `json:"repeat"`
+	Signal     string `json:"signal,omitempty"`
+	Lang       string `json:"lang,omitempty"`
+	StartMS    int64  `json:"start_ms"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// MarshalJSON writes start and duration in milliseconds.
+func (e LayoutEntry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(layoutJSON{e.Kind, e.Repeat, e.Signal, e.Lang, e.Start.Milliseconds(), e.Duration.Milliseconds()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (e *LayoutEntry) UnmarshalJSON(b []byte) error {
+	var j layoutJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = LayoutEntry{j.Kind, j.Repeat, j.Signal, j.Lang, time.Duration(j.StartMS) * time.Millisecond, time.Duration(j.DurationMS) * time.Millisecond}
+	return nil
+}
+
+// Rendered describes a programme's audio as stored.
+type Rendered struct {
+	// SHA256 is the hex SHA-256 of the WAV file's bytes: devices verify what
+	// they downloaded against it.
+	SHA256     string        `json:"sha256"`
+	Duration   time.Duration `json:"duration_ns"`
+	Size       int64         `json:"size"`
+	SampleRate int           `json:"sample_rate"`
+	// ToneOnly: speech was asked for but not rendered (no synthesizer, or
+	// Programme.ToneOnly). The delivery record should say so.
+	ToneOnly bool          `json:"tone_only"`
+	Synth    string        `json:"synth,omitempty"`
+	Layout   []LayoutEntry `json:"layout"`
+}
+
+// normalized is a validated programme with defaults applied and texts
+// normalised: the input of both rendering and the cache key.
+type normalized struct {
+	Attention Signal    `json:"attention"`
+	Drill     bool      `json:"drill"`
+	Speech    []Segment `json:"speech"`
+	Clip      string    `json:"clip"`
+	Repeats   int       `json:"repeats"`
+	ToneOnly  bool      `json:"tone_only"`
+}
+
+// Validate checks p against the rules, naming the field that breaks one.
+func (p Programme) Validate() error {
+	_, err := p.normalize()
+	return err
+}
+
+func (p Programme) normalize() (normalized, error) {
+	n := normalized{Attention: p.Attention, Drill: p.Drill, Clip: p.ClipSHA256, Repeats: p.Repeats, ToneOnly: p.ToneOnly}
+	bad := func(sentinel error, field, format string, a ...any) (normalized, error) {
+		return normalized{}, fmt.Errorf("%w: %s: %s", sentinel, field, fmt.Sprintf(format, a...))
+	}
+	if p.Attention <= SignalUnknown || p.Attention > SignalNone {
+		return bad(ErrInvalidProgramme, "attention", "signal %v (want blue, yellow, orange, red, all-clear or none)", p.Attention)
+	}
+	if n.Repeats == 0 {
+		n.Repeats = DefaultRepeats
+	}
+	if n.Repeats < 1 || n.Repeats > MaxRepeats {
+		return bad(ErrInvalidProgramme, "repeats", "%d (want 1..%d)", p.Repeats, MaxRepeats)
+	}
+	if n.Clip != "" && !reSHA256.MatchString(n.Clip) {
+		return bad(ErrInvalidProgramme, "clip_sha256", "%q is not a lower-case hex SHA-256", n.Clip)
+	}
+	if len(p.Speech) > MaxSegments {
+		return bad(ErrInvalidProgramme, "speech", "%d segments (limit %d)", len(p.Speech), MaxSegments)
+	}
+	total := 0
+	for i, s := range p.Speech {
+		field := fmt.Sprintf("speech[%d]", i)
+		if err := CheckLanguage(s.Lang); err != nil {
+			return bad(ErrUnsupportedLanguage, field+".lang", "%q (want %q or %q)", s.Lang, LangZh, LangUg)
+		}
+		if strings.TrimSpace(s.Text) == "" {
+			return bad(ErrEmptyText, field+".text", "empty")
+		}
+		total += utf8.RuneCountInString(s.Text)
+		if total > MaxProgrammeRunes {
+			return bad(ErrTextTooLong, field+".text", "programme text is over %d characters", MaxProgrammeRunes)
+		}
+		norm, err := NormalizeText(s.Lang, s.Text)
+		if err != nil {
+			return normalized{}, fmt.Errorf("%s.text: %w", field, err)
+		}
+		if p.Drill {
+			w := drillWords[s.Lang]
+			norm = normalizeLang(s.Lang, w[0]) + " " + norm + " " + normalizeLang(s.Lang, w[1])
+		}
+		n.Speech = append(n.Speech, Segment{Lang: s.Lang, Text: norm})
+	}
+	if n.Attention == SignalNone && len(n.Speech) == 0 && n.Clip == "" && !n.Drill {
+		return bad(ErrInvalidProgramme, "programme", "nothing to play: no attention signal, speech or clip")
+	}
+	return n, nil
+}
+
+// Speech pace of the default espeak-ng voices at 140 words/min, measured on
+// this project's sample warnings (see TestEstimateMatchesEspeak).
+const (
+	zhSyllablesPerSecond = 3.4
+	ugLettersPerSecond   = 11.0
+	punctuationPause     = 250 * time.Millisecond
+)
+
+// EstimateDuration predicts the playing time of p before rendering, for the
+// console. Tones and pauses are exact; speech is estimated from the
+// normalised text at the default voices' pace; a clip counts as zero here
+// (Renderer.Estimate knows stored clips' lengths). Invalid programmes
+// estimate to 0.
+func EstimateDuration(p Programme) time.Duration {
+	n, err := p.normalize()
+	if err != nil {
+		return 0
+	}
+	return estimate(n, true, 0)
+}
+
+func estimate(n normalized, speech bool, clip time.Duration) time.Duration {
+	var one time.Duration
+	if n.Attention != SignalNone {
+		one += n.Attention.Duration() + PauseAfterAttention
+	}
+	if n.Drill {
+		one += patternDuration(drillPattern()) + PauseAfterDrill
+	}
+	if n.Clip != "" {
+		one += clip + PauseAfterClip
+	}
+	if speech && !n.ToneOnly {
+		for i, s := range n.Speech {
+			one += estimateSpeech(s)
+			if i < len(n.Speech)-1 {
+				one += PauseBetweenSpeech
+			}
+		}
+	}
+	one += PauseAfterRepeat
+	return time.Duration(n.Repeats) * one
+}
+
+func estimateSpeech(s Segment) time.Duration {
+	var units float64
+	var pauses int
+	for _, r := range s.Text {
+		switch {
+		case unicode.Is(unicode.Han, r):
+			units++
+		case unicode.IsLetter(r):
+			if s.Lang == LangZh {
+				units += 0.3 // Latin letters in Chinese text, read as pinyin
+			} else {
+				units++
+			}
+		case strings.ContainsRune("，。！？；：,.!?;:،؛؟", r):
+			pauses++
+		}
+	}
+	rate := zhSyllablesPerSecond
+	if s.Lang == LangUg {
+		rate = ugLettersPerSecond
+	}
+	return time.Duration(units/rate*float64(time.Second)) + time.Duration(pauses)*punctuationPause
+}
