@@ -41,7 +41,7 @@ func GeneratePopulation(t *Tree, outline orb.MultiPolygon, residents, speakers i
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x616c657274636173)) // "alertcas"
 	bound := outline.Bound()
-	inside := func(p orb.Point) bool { return planar.MultiPolygonContains(outline, p) }
+	inside := newOutlineMask(outline).contains
 	randomInside := func() orb.Point {
 		for {
 			p := orb.Point{bound.Min[0] + rng.Float64()*(bound.Max[0]-bound.Min[0]), bound.Min[1] + rng.Float64()*(bound.Max[1]-bound.Min[1])}
@@ -239,4 +239,75 @@ func GeneratePopulation(t *Tree, outline orb.MultiPolygon, residents, speakers i
 		return fmt.Errorf("gen population: speakers: %w", err)
 	}
 	return nil
+}
+
+// outlineMask answers point-in-outline quickly for the generator: a raster
+// of small cells, each known to be inside, outside, or crossed by an edge
+// (only those are tested exactly against the 800-vertex outline).
+type outlineMask struct {
+	mp         orb.MultiPolygon
+	b          orb.Bound
+	step       float64
+	rows, cols int
+	state      []uint8 // 0 outside, 1 inside, 2 edge
+}
+
+func newOutlineMask(mp orb.MultiPolygon) *outlineMask {
+	m := &outlineMask{mp: mp, b: mp.Bound(), step: 0.005}
+	m.cols = int((m.b.Max[0]-m.b.Min[0])/m.step) + 1
+	m.rows = int((m.b.Max[1]-m.b.Min[1])/m.step) + 1
+	if m.rows*m.cols > 4<<20 { // a huge outline: no raster, exact tests only
+		m.rows, m.cols = 0, 0
+		return m
+	}
+	m.state = make([]uint8, m.rows*m.cols)
+	for _, poly := range mp {
+		for _, ring := range poly {
+			for i := 0; i+1 < len(ring); i++ {
+				a, e := ring[i], ring[i+1]
+				r0, c0 := m.cell(orb.Point{min(a[0], e[0]), min(a[1], e[1])})
+				r1, c1 := m.cell(orb.Point{max(a[0], e[0]), max(a[1], e[1])})
+				for r := r0; r <= r1; r++ {
+					for c := c0; c <= c1; c++ {
+						m.state[r*m.cols+c] = 2
+					}
+				}
+			}
+		}
+	}
+	for r := range m.rows {
+		for c := range m.cols {
+			if m.state[r*m.cols+c] == 2 {
+				continue
+			}
+			centre := orb.Point{m.b.Min[0] + (float64(c)+0.5)*m.step, m.b.Min[1] + (float64(r)+0.5)*m.step}
+			if planar.MultiPolygonContains(mp, centre) {
+				m.state[r*m.cols+c] = 1
+			}
+		}
+	}
+	return m
+}
+
+func (m *outlineMask) cell(p orb.Point) (int, int) {
+	r := min(max(int((p[1]-m.b.Min[1])/m.step), 0), m.rows-1)
+	c := min(max(int((p[0]-m.b.Min[0])/m.step), 0), m.cols-1)
+	return r, c
+}
+
+func (m *outlineMask) contains(p orb.Point) bool {
+	if !m.b.Contains(p) {
+		return false
+	}
+	if m.rows == 0 {
+		return planar.MultiPolygonContains(m.mp, p)
+	}
+	r, c := m.cell(p)
+	switch m.state[r*m.cols+c] {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	return planar.MultiPolygonContains(m.mp, p)
 }
