@@ -25,6 +25,7 @@ type command struct {
 // ("users add", "residents import") are keyed with a space.
 var commands = map[string]command{
 	"gen population": {"write synthetic residents.csv and speakers.csv (--residents N --speakers N --seed N --out DIR)", genPopulation},
+	"audio render":   {"render a broadcast programme locally to WAV/G.711 (--level red --event sandstorm --text-zh … --text-ug … -o out.wav)", audioRender},
 	// Each feature adds its own line here.
 }
 
