@@ -112,40 +112,43 @@ func (ss *session) sendErr(id, room, code string, err error) {
 	ss.send(f)
 }
 
+// close ends the session: the write loop flushes what is queued (the
+// error or room_ended that explains why) and then closes the socket, which
+// also stops the read loop.
 func (ss *session) close() {
-	ss.once.Do(func() {
-		close(ss.closed)
-		_ = ss.conn.Close()
-	})
+	ss.once.Do(func() { close(ss.closed) })
 }
 
 func (ss *session) writeLoop() {
 	ping := time.NewTicker(pingInterval)
 	defer ping.Stop()
-	defer ss.close()
+	defer ss.conn.Close()
 	for {
 		select {
 		case <-ss.closed:
-			// Flush what is queued (room_ended, errors) before going.
+			deadline := time.Now().Add(time.Second)
 			for {
 				select {
 				case b := <-ss.out:
-					_ = ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
+					_ = ss.conn.SetWriteDeadline(deadline)
 					if ss.conn.WriteMessage(websocket.TextMessage, b) != nil {
 						return
 					}
 				default:
+					_ = ss.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadline)
 					return
 				}
 			}
 		case b := <-ss.out:
 			_ = ss.conn.SetWriteDeadline(time.Now().Add(writeWait))
 			if err := ss.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+				ss.close()
 				return
 			}
 		case <-ping.C:
 			_ = ss.conn.SetWriteDeadline(time.Now().Add(writeWait))
 			if err := ss.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				ss.close()
 				return
 			}
 		}
@@ -325,7 +328,7 @@ func (ss *session) handle(f *Frame) {
 		}
 	case TypeOffer:
 		if err := s.publish(ss, f.Room, f.SDP); err != nil {
-			ss.sendErr(f.ID, f.Room, "publish_failed", err)
+			ss.send(&Frame{Type: TypeError, ID: f.ID, Room: f.Room, PC: PCPub, Code: "publish_failed", Message: err.Error()})
 		}
 	case TypeAnswer:
 		m := ss.member(f.Room)

@@ -322,10 +322,10 @@ func (c *Conn) dispatch(f voice.Frame) {
 		switch f.Code {
 		case "speakers_not_joined", "nobody_online":
 		default:
-			if sub != nil && (f.PC == "" || f.PC == voice.PCSub) {
+			if sub != nil && f.PC != voice.PCPub {
 				sub.finish(err)
 			}
-			if pub != nil && f.PC == voice.PCPub {
+			if pub != nil && f.PC != voice.PCSub {
 				pub.finish(err)
 			}
 		}

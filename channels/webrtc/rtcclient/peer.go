@@ -178,7 +178,7 @@ func (c *Conn) Subscribe(ctx context.Context, room string, onRTP func(*rtp.Packe
 		return ctx.Err()
 	}
 	if reason, ok := RoomEndedReason(s.err); ok {
-		c.log.Info("rtcclient: room ended", "room", room, "reason", reason)
+		c.log.Debug("rtcclient: room ended", "room", room, "reason", reason)
 		return nil
 	}
 	return s.err
