@@ -1,0 +1,723 @@
+// Package sms is the SMS channel: it renders a warning per resident language
+// (GSM-7 or UCS-2, concatenated parts, sender signature, drill marker) and
+// submits it through SMPP binds or HTTP gateways (Kannel sendsms, a signed
+// JSON webhook), with priorities, weights and failover between gateways,
+// per-level submit queues so red warnings overtake drill traffic, and
+// delivery receipts (deliver_sm, Kannel DLR callbacks) reported to dispatch.
+//
+// It never sends the same message version to the same recipient twice on its
+// own: an acknowledged submit is remembered per (Message.Key, Recipient.ID)
+// and never repeated; only submits that no gateway acknowledged come back as
+// transient failures. It never logs gateway passwords or HMAC secrets.
+package sms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/alertcast/alertcast/channels"
+)
+
+// Name is the channel name used in warnings and receipts.
+const Name = "sms"
+
+// Errors, wrapped with more detail where they are returned.
+var (
+	ErrInvalidNumber = errors.New("invalid phone number")
+	ErrNoGateway     = errors.New("no SMS gateway available")
+	ErrThrottled     = errors.New("throttled by the SMSC")
+	ErrBindLost      = errors.New("bind lost before the SMSC acknowledged the submit")
+	ErrInFlight      = errors.New("a submit to this recipient for this message is already in flight")
+	ErrRejected      = errors.New("rejected by the SMSC")
+)
+
+// noGatewayGrace is how long Send waits for any gateway to come up before
+// giving the batch back as a transient failure.
+var noGatewayGrace = 3 * time.Second
+
+// cancelGrace is how long Send, once its context is done, waits for submits
+// already on the wire to be acknowledged, so their results are not lost.
+const cancelGrace = 500 * time.Millisecond
+
+// Channel is the SMS channel. Safe for concurrent use.
+type Channel struct {
+	cfg Config
+	rep channels.Reporter
+	log *slog.Logger
+	m   *metrics
+
+	gateways []*gateway
+	tiers    [][]*gateway // by priority, lower first
+
+	qmu     sync.Mutex
+	queues  [levels][]*job // per level FIFO; index 0 = drill/test
+	delayed []*job         // throttled, waiting for notBefore
+	kick    chan struct{}
+
+	acks *ackStore
+	dlrs *dlrStore
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	quit      chan struct{}
+	wg        sync.WaitGroup
+}
+
+var (
+	_ channels.Channel = (*Channel)(nil)
+	_ channels.Closer  = (*Channel)(nil)
+)
+
+const levels = 5
+
+// New validates cfg, starts the gateways' binds and workers and returns the
+// channel. rep receives delivery receipts; reg may be nil.
+func New(cfg Config, rep channels.Reporter, log *slog.Logger, reg prometheus.Registerer) (*Channel, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if rep == nil {
+		rep = channels.Discard
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("channel", Name)
+	c := &Channel{cfg: cfg, rep: rep, log: log, kick: make(chan struct{}, 1), quit: make(chan struct{}),
+		acks: newAckStore(), dlrs: newDLRStore()}
+	m, err := newMetrics(reg, c)
+	if err != nil {
+		return nil, err
+	}
+	c.m = m
+	for _, gc := range cfg.Gateways {
+		g := &gateway{c: c, cfg: gc, inbox: make(chan *job, inboxSize(gc)), log: log.With("gateway", gc.Name)}
+		switch gc.Type {
+		case "smpp":
+			g.impl = newSMPPGateway(g)
+		case "kannel":
+			g.impl = newKannelGateway(g)
+		case "webhook":
+			g.impl = newWebhookGateway(g)
+		}
+		c.gateways = append(c.gateways, g)
+	}
+	byPrio := map[int][]*gateway{}
+	var prios []int
+	for _, g := range c.gateways {
+		if _, ok := byPrio[g.cfg.Priority]; !ok {
+			prios = append(prios, g.cfg.Priority)
+		}
+		byPrio[g.cfg.Priority] = append(byPrio[g.cfg.Priority], g)
+	}
+	sort.Ints(prios)
+	for _, p := range prios {
+		c.tiers = append(c.tiers, byPrio[p])
+	}
+	for _, g := range c.gateways {
+		g.impl.start()
+	}
+	c.wg.Add(2)
+	go c.schedule()
+	go c.janitor()
+	return c, nil
+}
+
+func inboxSize(gc GatewayConfig) int {
+	if gc.Type == "smpp" {
+		return gc.Binds * gc.Window
+	}
+	return gc.Workers * 2
+}
+
+// Name returns "sms".
+func (c *Channel) Name() string { return Name }
+
+// Close unbinds gracefully and stops every worker. Safe twice.
+func (c *Channel) Close() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		close(c.quit)
+		for _, g := range c.gateways {
+			g.impl.stop()
+		}
+		c.wg.Wait()
+		c.m.unregister()
+	})
+	return nil
+}
+
+// DLRHandler serves delivery-report callbacks: Kannel's dlr-url GETs and
+// webhook providers' signed POSTs. Mount it at /sms/dlr.
+func (c *Channel) DLRHandler() http.Handler { return http.HandlerFunc(c.serveDLR) }
+
+// prepared is a message rendered and encoded for one language.
+type prepared struct {
+	r      Rendered
+	parts  [][]byte
+	coding byte
+}
+
+type job struct {
+	b     *batch
+	idx   int
+	rcpt  channels.Recipient
+	p     *prepared
+	level int
+	ack   *ackEntry
+	ref   byte // concatenation reference, the same on every retry
+
+	attempts  int
+	notBefore time.Time
+	begun     bool // guarded by b.mu: on a gateway, between begin and end
+
+	// per attempt, owned by the gateway processing the job
+	outstanding int
+	throttled   bool
+	lost        bool
+	permErr     error
+	tempErr     error
+	gw          *gateway
+}
+
+// Send submits m to every recipient. See channels.Channel.
+func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.Recipient) ([]channels.Result, error) {
+	if c.closed.Load() {
+		return nil, channels.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, channels.Permanent(&channels.FieldError{Field: "message", Rule: "required"})
+	}
+	b := newBatch(ctx, len(to))
+	level := m.Level
+	if level < 1 {
+		level = 1
+	}
+	if level > 4 {
+		level = 4
+	}
+	if m.Drill {
+		level = 0
+	}
+	preps := map[string]*prepared{}
+	var jobs []*job
+	for i, r := range to {
+		lang := r.Language
+		if lang == "" {
+			lang = c.cfg.DefaultLanguage
+		}
+		p, ok := preps[lang]
+		if !ok {
+			rd, err := Render(m, lang, c.cfg)
+			if err != nil {
+				return nil, channels.Permanent(fmt.Errorf("render %s: %w", lang, err))
+			}
+			parts, coding, err := encodeSegments(rd)
+			if err != nil {
+				return nil, channels.Permanent(fmt.Errorf("render %s: %w", lang, err))
+			}
+			p = &prepared{r: rd, parts: parts, coding: coding}
+			preps[lang] = p
+		}
+		dest, err := normalizeNumber(r.Address)
+		if err != nil {
+			b.finish(i, channels.Result{RecipientID: r.ID, State: channels.StateFailed, Err: channels.Permanent(err)})
+			continue
+		}
+		r.Address = dest
+		ack, status := c.acks.claim(m.Key, r.ID, len(p.parts))
+		switch status {
+		case claimDone:
+			b.finish(i, channels.Result{RecipientID: r.ID, State: channels.StateSent, Ref: ack.ref(), Detail: "already submitted"})
+			continue
+		case claimBusy:
+			b.finish(i, channels.Result{RecipientID: r.ID, State: channels.StateFailed, Err: ErrInFlight})
+			continue
+		}
+		jobs = append(jobs, &job{b: b, idx: i, rcpt: r, p: p, level: level, ack: ack, ref: concatRef(m.Key, r.ID)})
+	}
+	b.jobs = jobs
+	b.key = m.Key
+	c.enqueue(jobs...)
+	return c.wait(ctx, b)
+}
+
+func (c *Channel) wait(ctx context.Context, b *batch) ([]channels.Result, error) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var downSince time.Time
+	for {
+		select {
+		case <-b.done:
+			return b.collect(), nil
+		case <-c.quit:
+			b.stop()
+			b.release(c.acks)
+			return b.collect(), channels.ErrClosed
+		case <-ctx.Done():
+			b.stop()
+			b.drain(cancelGrace)
+			b.release(c.acks)
+			return b.collect(), ctx.Err()
+		case <-tick.C:
+			if c.anyHealthy() {
+				downSince = time.Time{}
+				continue
+			}
+			if downSince.IsZero() {
+				downSince = time.Now()
+			} else if time.Since(downSince) > noGatewayGrace {
+				b.stop()
+				b.drain(cancelGrace)
+				b.release(c.acks)
+				return b.collect(), ErrNoGateway
+			}
+		}
+	}
+}
+
+func normalizeNumber(s string) (string, error) {
+	d := strings.TrimPrefix(strings.TrimSpace(s), "+")
+	if len(d) < 5 || len(d) > 15 {
+		return "", fmt.Errorf("%w: %q (want 5–15 digits, optional +)", ErrInvalidNumber, s)
+	}
+	for _, r := range d {
+		if r < '0' || r > '9' {
+			return "", fmt.Errorf("%w: %q (want 5–15 digits, optional +)", ErrInvalidNumber, s)
+		}
+	}
+	return d, nil
+}
+
+// concatRef is the UDH concatenation reference: deterministic per
+// (message, recipient), so re-sent missing parts join the earlier ones.
+func concatRef(key, id string) byte {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	return byte(h.Sum32())
+}
+
+// batch collects the results of one Send.
+type batch struct {
+	ctx      context.Context
+	mu       sync.Mutex
+	results  []channels.Result
+	have     []bool
+	left     int
+	inflight int // jobs handed to a gateway and not finished
+	stopped  bool
+	done     chan struct{}
+	idle     chan struct{} // signalled when inflight drops to 0 after stop
+	jobs     []*job
+	key      string
+}
+
+func newBatch(ctx context.Context, n int) *batch {
+	b := &batch{ctx: ctx, results: make([]channels.Result, n), have: make([]bool, n), left: n,
+		done: make(chan struct{}), idle: make(chan struct{}, 1)}
+	if n == 0 {
+		close(b.done)
+	}
+	return b
+}
+
+// begin is called by a gateway before the first write of a job: false means
+// the Send is over and nothing more may be sent for it.
+func (b *batch) begin(j *job) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped || b.ctx.Err() != nil {
+		return false
+	}
+	b.inflight++
+	j.begun = true
+	return true
+}
+
+func (b *batch) finish(idx int, r channels.Result) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.have[idx] {
+		return
+	}
+	b.have[idx] = true
+	b.results[idx] = r
+	b.left--
+	if b.left == 0 {
+		close(b.done)
+	}
+}
+
+// end pairs with a successful begin.
+func (b *batch) end(j *job) {
+	b.mu.Lock()
+	j.begun = false
+	b.inflight--
+	if b.inflight == 0 && b.stopped {
+		select {
+		case b.idle <- struct{}{}:
+		default:
+		}
+	}
+	b.mu.Unlock()
+}
+
+func (b *batch) stop() {
+	b.mu.Lock()
+	b.stopped = true
+	b.mu.Unlock()
+}
+
+func (b *batch) isStopped() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stopped
+}
+
+// drain waits up to d for jobs on the wire to be acknowledged.
+func (b *batch) drain(d time.Duration) {
+	b.mu.Lock()
+	n := b.inflight
+	b.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-b.idle:
+	case <-t.C:
+	}
+}
+
+// release frees the dedup claims of jobs that never reached a result, so a
+// retry may send them (they were never acknowledged).
+func (b *batch) release(acks *ackStore) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, j := range b.jobs {
+		if !b.have[j.idx] && !j.begun {
+			acks.unclaim(j.ack)
+		}
+	}
+}
+
+func (b *batch) collect() []channels.Result {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]channels.Result, 0, len(b.results)-b.left)
+	for i, r := range b.results {
+		if b.have[i] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// enqueue puts jobs at the back of their level's queue.
+func (c *Channel) enqueue(jobs ...*job) {
+	if len(jobs) == 0 {
+		return
+	}
+	c.qmu.Lock()
+	for _, j := range jobs {
+		c.queues[j.level] = append(c.queues[j.level], j)
+	}
+	c.qmu.Unlock()
+	c.wake()
+}
+
+// requeue puts jobs back at the front of their level (they were first).
+func (c *Channel) requeue(jobs ...*job) {
+	c.qmu.Lock()
+	for _, j := range jobs {
+		if !j.notBefore.IsZero() && time.Now().Before(j.notBefore) {
+			c.delayed = append(c.delayed, j)
+			continue
+		}
+		c.queues[j.level] = append([]*job{j}, c.queues[j.level]...)
+	}
+	c.qmu.Unlock()
+	c.wake()
+}
+
+func (c *Channel) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Channel) queueDepth(level int) int {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return len(c.queues[level])
+}
+
+// pop removes the first job of the highest non-empty level; due delayed
+// jobs rejoin the front of their level first.
+func (c *Channel) pop() *job {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if len(c.delayed) > 0 {
+		now := time.Now()
+		kept := c.delayed[:0]
+		for _, j := range c.delayed {
+			if now.Before(j.notBefore) {
+				kept = append(kept, j)
+			} else {
+				c.queues[j.level] = append([]*job{j}, c.queues[j.level]...)
+			}
+		}
+		c.delayed = kept
+	}
+	for l := levels - 1; l >= 0; l-- {
+		q := c.queues[l]
+		if len(q) > 0 {
+			j := q[0]
+			q[0] = nil
+			c.queues[l] = q[1:]
+			return j
+		}
+	}
+	return nil
+}
+
+func (c *Channel) pushFront(j *job) {
+	c.qmu.Lock()
+	c.queues[j.level] = append([]*job{j}, c.queues[j.level]...)
+	c.qmu.Unlock()
+}
+
+func (c *Channel) anyHealthy() bool {
+	for _, g := range c.gateways {
+		if g.healthy() {
+			return true
+		}
+	}
+	return false
+}
+
+// schedule hands queued jobs to gateways: highest level first, best
+// priority tier with a healthy gateway, weighted within the tier. Gateway
+// inboxes are short, so a later red warning waits behind at most an inbox.
+func (c *Channel) schedule() {
+	defer c.wg.Done()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		c.reclaim()
+		for {
+			j := c.pop()
+			if j == nil {
+				break
+			}
+			if j.b.isStopped() {
+				continue // Send returned; its claim was released
+			}
+			g := c.pick()
+			if g == nil {
+				c.pushFront(j)
+				break
+			}
+			g.inbox <- j // pick checked room; only the scheduler sends
+		}
+		select {
+		case <-c.quit:
+			return
+		case <-c.kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// reclaim takes jobs back from gateways that went unhealthy, so they fail
+// over to the next gateway instead of waiting for a dead bind.
+func (c *Channel) reclaim() {
+	for _, g := range c.gateways {
+		if g.healthy() {
+			continue
+		}
+		var back []*job
+		for {
+			select {
+			case j := <-g.inbox:
+				back = append(back, j)
+				continue
+			default:
+			}
+			break
+		}
+		if len(back) > 0 {
+			c.requeue(back...)
+		}
+	}
+}
+
+// pick chooses a gateway with room: the first priority tier that has a
+// healthy gateway, smooth weighted round robin within it.
+func (c *Channel) pick() *gateway {
+	for _, tier := range c.tiers {
+		var best *gateway
+		total, anyHealthy := 0, false
+		for _, g := range tier {
+			if !g.healthy() {
+				continue
+			}
+			anyHealthy = true
+			if len(g.inbox) == cap(g.inbox) {
+				continue
+			}
+			g.current += g.cfg.Weight
+			total += g.cfg.Weight
+			if best == nil || g.current > best.current {
+				best = g
+			}
+		}
+		if best != nil {
+			best.current -= total
+			return best
+		}
+		if anyHealthy {
+			return nil // the preferred tier is busy, not down: wait for it
+		}
+	}
+	return nil
+}
+
+// gateway is one configured gateway; impl talks its protocol.
+type gateway struct {
+	c       *Channel
+	cfg     GatewayConfig
+	impl    gatewayImpl
+	inbox   chan *job
+	log     *slog.Logger
+	current int // smooth WRR state, scheduler only
+
+	backoffMu sync.Mutex
+	until     time.Time // throttled or failing until
+	backoff   time.Duration
+}
+
+type gatewayImpl interface {
+	start()
+	stop()
+	up() bool
+}
+
+func (g *gateway) healthy() bool {
+	if !g.impl.up() {
+		return false
+	}
+	g.backoffMu.Lock()
+	defer g.backoffMu.Unlock()
+	return !time.Now().Before(g.until)
+}
+
+// throttle backs the whole gateway off, doubling up to 2 s.
+func (g *gateway) throttle() time.Duration {
+	g.backoffMu.Lock()
+	defer g.backoffMu.Unlock()
+	if g.backoff == 0 {
+		g.backoff = 50 * time.Millisecond
+	} else if g.backoff < 2*time.Second {
+		g.backoff *= 2
+	}
+	g.until = time.Now().Add(g.backoff)
+	return g.backoff
+}
+
+func (g *gateway) ok() {
+	g.backoffMu.Lock()
+	g.backoff = 0
+	g.backoffMu.Unlock()
+}
+
+func (g *gateway) pauseUntil() time.Time {
+	g.backoffMu.Lock()
+	defer g.backoffMu.Unlock()
+	return g.until
+}
+
+// complete settles a job whose outstanding parts are all answered (or lost).
+// Called by the gateway that owns the job, once per attempt.
+func (c *Channel) complete(j *job) {
+	g := j.gw
+	b := j.b
+	res := channels.Result{RecipientID: j.rcpt.ID}
+	switch {
+	case j.ack.complete():
+		res.State, res.Ref = channels.StateSent, j.ack.ref()
+		res.Detail = fmt.Sprintf("%d parts via %s", len(j.p.parts), g.cfg.Name)
+		if len(j.p.parts) == 1 {
+			res.Detail = "1 part via " + g.cfg.Name
+		}
+		for _, r := range c.dlrs.track(j) {
+			c.m.receipts.WithLabelValues(r.State.String()).Inc()
+			c.rep.Report(context.Background(), r)
+		}
+	case j.permErr != nil:
+		res.State, res.Err = channels.StateFailed, channels.Permanent(j.permErr)
+	case j.lost && j.tempErr != nil:
+		res.State, res.Err = channels.StateFailed, fmt.Errorf("%w: %v", ErrBindLost, j.tempErr)
+	case j.lost:
+		res.State, res.Err = channels.StateFailed, ErrBindLost
+	case j.throttled && j.attempts+1 < c.cfg.Attempts && !b.isStopped():
+		j.attempts++
+		j.notBefore = g.pauseUntil()
+		j.throttled, j.tempErr, j.gw = false, nil, nil
+		b.end(j)
+		c.requeue(j)
+		return
+	case j.throttled:
+		res.State, res.Err = channels.StateFailed, fmt.Errorf("%w after %d attempts", ErrThrottled, j.attempts+1)
+	default:
+		err := j.tempErr
+		if err == nil {
+			err = errors.New("submit not acknowledged")
+		}
+		res.State, res.Err = channels.StateFailed, err
+	}
+	if res.State == channels.StateFailed && !channels.IsPermanent(res.Err) {
+		c.acks.unclaim(j.ack) // never acknowledged in full: a retry may send the rest
+	} else {
+		c.acks.settle(j.ack)
+	}
+	b.finish(j.idx, res)
+	b.end(j)
+}
+
+// janitor rotates the receipt and dedup stores so memory stays bounded.
+func (c *Channel) janitor() {
+	defer c.wg.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case now := <-t.C:
+			c.dlrs.maybeRotate()
+			for _, o := range c.dlrs.expired(now) {
+				c.unknownReceipt(o)
+			}
+		}
+	}
+}

@@ -1,0 +1,58 @@
+package sms
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	reg      prometheus.Registerer
+	cs       []prometheus.Collector
+	submits  *prometheus.CounterVec // by gateway and outcome
+	receipts *prometheus.CounterVec // by state
+	unknown  prometheus.Counter
+	binds    *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer, c *Channel) (*metrics, error) {
+	m := &metrics{
+		reg: reg,
+		submits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "alertcast", Subsystem: "sms", Name: "submits_total",
+			Help: "SMS parts submitted, by gateway and outcome (ok, throttled, rejected, lost, error)."}, []string{"gateway", "outcome"}),
+		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "alertcast", Subsystem: "sms", Name: "receipts_total",
+			Help: "Delivery receipts matched to a submitted part, by state."}, []string{"state"}),
+		unknown: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "alertcast", Subsystem: "sms", Name: "receipts_unknown_total",
+			Help: "Delivery receipts whose message id matched no submitted part."}),
+		binds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "alertcast", Subsystem: "sms", Name: "binds_up",
+			Help: "SMPP binds currently bound, by gateway."}, []string{"gateway"}),
+	}
+	m.cs = []prometheus.Collector{m.submits, m.receipts, m.unknown, m.binds}
+	for l := range levels {
+		m.cs = append(m.cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "alertcast", Subsystem: "sms", Name: "queue_depth",
+			Help: "Recipients waiting in the channel's submit queue, by level (0 = drill/test).", ConstLabels: prometheus.Labels{"level": strconv.Itoa(l)}},
+			func() float64 { return float64(c.queueDepth(l)) }))
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for i, col := range m.cs {
+		if err := reg.Register(col); err != nil {
+			for _, done := range m.cs[:i] {
+				reg.Unregister(done)
+			}
+			return nil, fmt.Errorf("sms: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, col := range m.cs {
+		m.reg.Unregister(col)
+	}
+}
