@@ -1,0 +1,401 @@
+package speaker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ErrRevoked is returned for a device whose credential was revoked.
+var ErrRevoked = errors.New("speaker device revoked")
+
+// seqBits is how many low bits of a sequence number count commands within
+// one connection; the high bits are the connection's epoch from Redis.
+const seqBits = 20
+
+// conn is one device's connection on this node. Its memory is what the
+// 20 KB-per-speaker budget is about: the handler goroutine's stack, the
+// reused HTTP read buffer and these fields; write buffers are pooled.
+type conn struct {
+	h       *Hub
+	dev     string
+	village string
+	id      string
+	ws      *websocket.Conn
+
+	wmu     sync.Mutex // serialises socket writes and sequence numbers
+	epoch   uint64
+	counter uint64
+
+	mu        sync.Mutex
+	pending   []held
+	scheduled bool
+	closed    bool
+	delivered map[string]deliveredCmd // command id → hold field, written on this connection
+	recent    [16]sentSeq             // last commands written, to name refusals by seq
+	recentN   int
+	st        DeviceStatus
+}
+
+type deliveredCmd struct{ field, key string }
+
+type sentSeq struct {
+	seq       uint64
+	id, field string
+	key       string
+}
+
+// Handler serves the agents' WebSocket endpoint (mount at /speaker/ws).
+func (h *Hub) Handler() http.Handler { return http.HandlerFunc(h.serveWS) }
+
+func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
+	dev := r.Header.Get(HeaderDevice)
+	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if v := r.Header.Get(HeaderVersion); v != ProtocolVersion {
+		h.m.authFail.WithLabelValues("protocol").Inc()
+		http.Error(w, "unsupported speaker protocol "+strconv.Quote(trunc(v))+"; want "+ProtocolVersion, http.StatusBadRequest)
+		return
+	}
+	if dev == "" || !ok || secret == "" || checkID(HeaderDevice, dev) != nil {
+		h.m.authFail.WithLabelValues("missing").Inc()
+		http.Error(w, "device id and credential required", http.StatusUnauthorized)
+		return
+	}
+	d, err := h.cfg.Devices.Device(r.Context(), dev)
+	switch {
+	case errors.Is(err, ErrUnknownDevice):
+		h.m.authFail.WithLabelValues("unknown").Inc()
+		http.Error(w, "unknown device or bad credential", http.StatusUnauthorized)
+		return
+	case err != nil:
+		h.log.Error("speaker: device store", "device", dev, "err", err)
+		http.Error(w, "device store unavailable", http.StatusServiceUnavailable)
+		return
+	case !credentialMatches(secret, d.CredentialHash):
+		h.m.authFail.WithLabelValues("credential").Inc()
+		h.log.Warn("speaker: bad credential", "device", dev, "remote", r.RemoteAddr)
+		http.Error(w, "unknown device or bad credential", http.StatusUnauthorized)
+		return
+	case d.Revoked:
+		h.m.authFail.WithLabelValues("revoked").Inc()
+		http.Error(w, "device revoked", http.StatusForbidden)
+		return
+	}
+	// Register with the WaitGroup before upgrading so Close waits for us.
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	h.connWG.Add(1)
+	h.mu.Unlock()
+	defer h.connWG.Done()
+
+	ws, err := h.up.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade already answered
+	}
+	c := &conn{h: h, dev: dev, village: d.Village, ws: ws,
+		id: h.cfg.NodeID + "/" + strconv.FormatUint(h.connSeq.Add(1), 36)}
+	c.st = DeviceStatus{ID: dev, Village: d.Village, State: StateNormal, LastSeen: h.cfg.Now()}
+	c.run()
+}
+
+func (c *conn) run() {
+	h := c.h
+	defer c.ws.Close()
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	epoch, err := epochScript.Run(ctx, h.cfg.Redis, []string{h.keys.epoch(c.dev)}, h.cfg.Now().Unix()).Uint64()
+	cancel()
+	if err != nil {
+		h.log.Error("speaker: sequence epoch", "device", c.dev, "err", err)
+		c.close(websocket.CloseTryAgainLater, "platform storage unavailable")
+		return
+	}
+	c.epoch = epoch
+
+	// Register, replacing an older connection of the same device here, and
+	// tell other nodes to drop theirs.
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	old := h.conns[c.dev]
+	h.conns[c.dev] = c
+	h.mu.Unlock()
+	if old != nil {
+		old.close(websocket.ClosePolicyViolation, "connected again")
+	}
+	h.m.connected.Inc()
+	defer c.unregister()
+	kick, _ := json.Marshal(busMsg{Kind: "kick", Devices: []string{c.dev}, Conn: c.id})
+	ctx, cancel = context.WithTimeout(h.ctx, 10*time.Second)
+	_ = h.cfg.Redis.Publish(ctx, h.keys.bus(), kick).Err()
+	h.markDirty(c)
+
+	welcome, _ := json.Marshal(HubFrame{Type: FrameWelcome, Device: c.dev, Time: h.cfg.Now().UTC(),
+		Freshness: h.cfg.FreshnessWindow.String()})
+	if err := c.write(welcome); err != nil {
+		cancel()
+		return
+	}
+	// Held commands go after registration: anything announced from now on
+	// reaches us through the bus, anything earlier is in the hash.
+	hs, err := loadHeld(ctx, h.cfg.Redis, h.keys, c.dev, h.cfg.Now())
+	cancel()
+	if err != nil {
+		h.log.Warn("speaker: load held commands; retrying at resync", "device", c.dev, "err", err)
+	}
+	for _, hd := range hs {
+		c.enqueue(hd)
+	}
+	h.log.Debug("speaker: connected", "device", c.dev, "conn", c.id, "held", len(hs))
+	c.readLoop()
+}
+
+func (c *conn) unregister() {
+	h := c.h
+	c.close(websocket.CloseNormalClosure, "")
+	h.mu.Lock()
+	if h.conns[c.dev] == c {
+		delete(h.conns, c.dev)
+	}
+	h.mu.Unlock()
+	h.m.connected.Dec()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := offlineScript.Run(ctx, h.cfg.Redis, []string{h.keys.status(c.dev)}, c.id, h.cfg.Now().UnixMilli()).Err(); err != nil {
+		h.log.Warn("speaker: mark offline", "device", c.dev, "err", err)
+	}
+	h.log.Debug("speaker: disconnected", "device", c.dev, "conn", c.id)
+}
+
+func (c *conn) readLoop() {
+	h := c.h
+	c.ws.SetReadLimit(int64(h.cfg.MaxFrame))
+	for {
+		_ = c.ws.SetReadDeadline(time.Now().Add(h.cfg.HeartbeatTimeout))
+		mt, b, err := c.ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				h.m.rejected.WithLabelValues("oversized").Inc()
+				h.log.Warn("speaker: oversized frame; closing", "device", c.dev, "limit", h.cfg.MaxFrame)
+				c.close(websocket.CloseMessageTooBig, "frame too large")
+			}
+			return
+		}
+		if mt != websocket.TextMessage {
+			h.m.rejected.WithLabelValues("binary").Inc()
+			c.close(websocket.CloseUnsupportedData, "text frames only")
+			return
+		}
+		f, err := ParseAgentFrame(b)
+		if err != nil {
+			h.m.rejected.WithLabelValues("malformed").Inc()
+			h.log.Warn("speaker: malformed frame; closing", "device", c.dev, "err", err)
+			c.close(websocket.CloseInvalidFramePayloadData, trunc(err.Error()))
+			return
+		}
+		switch f.Type {
+		case FrameHeartbeat:
+			c.mu.Lock()
+			c.st.State, c.st.Volume, c.st.Firmware, c.st.Signal, c.st.Playing = f.State, f.Volume, f.Firmware, f.Signal, f.Playing
+			c.st.LastSeen = h.cfg.Now()
+			c.mu.Unlock()
+			h.markDirty(c)
+			ack, _ := json.Marshal(HubFrame{Type: FrameHBAck, Time: h.cfg.Now().UTC()})
+			if err := c.write(ack); err != nil {
+				return
+			}
+		case FrameReport:
+			c.onReport(f)
+		}
+	}
+}
+
+// onReport resolves which command a report is about, acknowledges it in
+// the hold and forwards it as a receipt.
+func (c *conn) onReport(f AgentFrame) {
+	h := c.h
+	c.mu.Lock()
+	c.st.LastSeen = h.cfg.Now()
+	var field, id, key string
+	if f.ID != "" {
+		id = f.ID
+		if d, ok := c.delivered[f.ID]; ok {
+			field, key = d.field, d.key
+		}
+	}
+	if f.Seq != 0 && (id == "" || field == "") {
+		for _, s := range c.recent {
+			if s.seq == f.Seq {
+				id, field, key = s.id, s.field, s.key
+				break
+			}
+		}
+	}
+	final := f.Step != StepDownloading && f.Step != StepPlaying
+	if final && id != "" {
+		delete(c.delivered, id)
+	}
+	c.mu.Unlock()
+	if key == "" {
+		// A report about a command written on an earlier connection (the
+		// device kept playing offline): the device names the key itself.
+		key = f.Key
+	}
+	if field != "" && f.Step != StepDownloading && f.Step != StepPlaying {
+		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+		err := ackScript.Run(ctx, h.cfg.Redis, []string{h.keys.hold(c.dev)}, field, id).Err()
+		cancel()
+		if err != nil && h.ctx.Err() == nil {
+			h.log.Warn("speaker: acknowledge held command", "device", c.dev, "id", id, "err", err)
+		}
+	}
+	if f.Step == StepRefused {
+		h.log.Warn("speaker: device refused a command", "device", c.dev, "seq", f.Seq, "id", id, "reason", f.Reason)
+	}
+	if f.Step == StepReceived && f.Reason == "duplicate" {
+		h.m.reports.WithLabelValues("duplicate").Inc()
+		return // already received once; the receipt was reported then
+	}
+	h.report(c.dev, f, key)
+}
+
+// enqueue queues a held command for this connection unless the same command
+// was already written on it.
+func (c *conn) enqueue(hd held) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if d, ok := c.delivered[hd.id]; ok && d.field == hd.field {
+		c.mu.Unlock()
+		return
+	}
+	for _, p := range c.pending {
+		if p.id == hd.id {
+			c.mu.Unlock()
+			return
+		}
+	}
+	c.pending = append(c.pending, hd)
+	sched := !c.scheduled
+	c.scheduled = true
+	c.mu.Unlock()
+	if sched {
+		c.h.schedule(c)
+	}
+}
+
+// drain signs and writes everything pending; called by one writer at a time.
+func (c *conn) drain() {
+	for {
+		c.mu.Lock()
+		items := c.pending
+		c.pending = nil
+		if len(items) == 0 || c.closed {
+			c.scheduled = false
+			c.pending = nil
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		for _, hd := range items {
+			if err := c.send(hd); err != nil {
+				c.close(websocket.CloseGoingAway, "write failed")
+				return
+			}
+		}
+	}
+}
+
+// send signs one held command with the next sequence number and writes it.
+// Signing happens at write time, so a command held for hours still arrives
+// fresh, and sequence numbers reach the socket in order.
+func (c *conn) send(hd held) error {
+	h := c.h
+	now := h.cfg.Now()
+	if !hd.until.After(now) {
+		return nil
+	}
+	key := ""
+	if strings.HasPrefix(hd.id, "play:") || strings.HasPrefix(hd.id, "stop:") || strings.HasPrefix(hd.id, "live:") {
+		key = hd.id[5:]
+		if hd.id[:5] == "live:" {
+			key = hd.id
+		}
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.counter++
+	if c.counter >= 1<<seqBits {
+		return errors.New("sequence space of this connection exhausted")
+	}
+	seq := c.epoch<<seqBits | c.counter
+	sc := Sign(h.cfg.Key, c.dev, seq, now, hd.body)
+	frame, err := json.Marshal(HubFrame{Type: FrameCommand, Command: &sc})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.delivered == nil {
+		c.delivered = make(map[string]deliveredCmd, 2)
+	}
+	c.delivered[hd.id] = deliveredCmd{field: hd.field, key: key}
+	c.recent[c.recentN%len(c.recent)] = sentSeq{seq: seq, id: hd.id, field: hd.field, key: key}
+	c.recentN++
+	c.mu.Unlock()
+	op := hd.id[:strings.IndexByte(hd.id+":", ':')]
+	h.m.commands.WithLabelValues(op).Inc()
+	return c.writeLocked(frame)
+}
+
+func (c *conn) write(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(b)
+}
+
+func (c *conn) writeLocked(b []byte) error {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
+	return c.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+// close sends a close frame (best effort) and closes the socket, which ends
+// the read loop. Safe to call many times from any goroutine.
+func (c *conn) close(code int, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.pending = nil
+	c.mu.Unlock()
+	msg := websocket.FormatCloseMessage(code, reason)
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	_ = c.ws.Close()
+}
+
+func (c *conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+func (c *conn) status() DeviceStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st
+}

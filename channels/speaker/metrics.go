@@ -1,0 +1,43 @@
+package speaker
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	connected prometheus.Gauge
+	commands  *prometheus.CounterVec
+	reports   *prometheus.CounterVec
+	rejected  *prometheus.CounterVec
+	authFail  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "alertcast_speaker_connected", Help: "Loudspeakers connected to this node."}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alertcast_speaker_commands_total", Help: "Signed commands written to loudspeakers, by operation."}, []string{"op"}),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alertcast_speaker_reports_total", Help: "Reports received from loudspeakers, by step."}, []string{"step"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alertcast_speaker_frames_rejected_total", Help: "Device frames that closed their connection, by reason."}, []string{"reason"}),
+		authFail: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alertcast_speaker_auth_failures_total", Help: "Refused loudspeaker connections, by reason."}, []string{"reason"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.connected, m.commands, m.reports, m.rejected, m.authFail} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				continue // a second hub in the same process (tests) shares the first one's series
+			}
+			return nil, err
+		}
+	}
+	return m, nil
+}

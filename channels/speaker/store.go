@@ -1,0 +1,144 @@
+package speaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis layout (prefix "alertcast:speaker:" by default):
+//
+//	hold:{device}   hash  field → held command; fields are "a:<alert id>"
+//	                      (latest instruction for that alert wins), "volume",
+//	                      "live:<room>". The key expires with its latest entry.
+//	epoch:{device}  string sequence epoch, bumped on every connection
+//	status:{device} hash  node, conn, online, state, volume, firmware, signal,
+//	                      playing, village, last_seen (Unix ms)
+//	seen            zset  device → last seen (Unix ms): the device list for Status
+//	bus             pub/sub channel: commands and kicks for every node
+//
+// A held entry's value is "<id>\n<until ms>\n<created ms>\n<version>\n<body>".
+
+type keys struct{ prefix string }
+
+func (k keys) hold(dev string) string   { return k.prefix + "hold:{" + dev + "}" }
+func (k keys) epoch(dev string) string  { return k.prefix + "epoch:{" + dev + "}" }
+func (k keys) status(dev string) string { return k.prefix + "status:{" + dev + "}" }
+func (k keys) seen() string             { return k.prefix + "seen" }
+func (k keys) bus() string              { return k.prefix + "bus" }
+
+// holdScript stores a held command unless a newer version of the same field
+// is already there, and stretches the key's TTL to cover it.
+// KEYS[1] hold key; ARGV field, value, version, ttl ms.
+var holdScript = redis.NewScript(`
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local ov = tonumber(string.match(old, '^[^\n]*\n[^\n]*\n[^\n]*\n([^\n]*)\n'))
+  if ov and ov > tonumber(ARGV[3]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return 1`)
+
+// ackScript deletes a held field only if it still holds the acknowledged
+// command (a newer one may have replaced it meanwhile).
+// KEYS[1] hold key; ARGV field, id.
+var ackScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. '\n' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+return 0`)
+
+// epochScript returns a new sequence epoch for a device: above the last one
+// and never below the wall clock in seconds, so sequence numbers keep rising
+// even if Redis loses its data.
+var epochScript = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = math.max(cur + 1, tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], n)
+return n`)
+
+// offlineScript marks a device offline only if conn still owns its status
+// (the device may already be connected elsewhere).
+var offlineScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'conn') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'online', '0', 'last_seen', ARGV[2])
+  return 1
+end
+return 0`)
+
+// held is one held command.
+type held struct {
+	field   string
+	id      string
+	until   time.Time
+	created int64
+	version int64
+	body    []byte
+}
+
+func encodeHeld(id string, until time.Time, created, version int64, body []byte) string {
+	var b strings.Builder
+	b.Grow(len(id) + len(body) + 48)
+	b.WriteString(id)
+	b.WriteByte('\n')
+	b.WriteString(strconv.FormatInt(until.UnixMilli(), 10))
+	b.WriteByte('\n')
+	b.WriteString(strconv.FormatInt(created, 10))
+	b.WriteByte('\n')
+	b.WriteString(strconv.FormatInt(version, 10))
+	b.WriteByte('\n')
+	b.Write(body)
+	return b.String()
+}
+
+func decodeHeld(field, v string) (held, error) {
+	parts := strings.SplitN(v, "\n", 5)
+	if len(parts) != 5 {
+		return held{}, fmt.Errorf("held command %q: malformed", field)
+	}
+	until, err1 := strconv.ParseInt(parts[1], 10, 64)
+	created, err2 := strconv.ParseInt(parts[2], 10, 64)
+	version, err3 := strconv.ParseInt(parts[3], 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return held{}, fmt.Errorf("held command %q: %w", field, err)
+	}
+	return held{field: field, id: parts[0], until: time.UnixMilli(until), created: created, version: version, body: []byte(parts[4])}, nil
+}
+
+// loadHeld returns a device's held, unexpired commands in the order they
+// were issued.
+func loadHeld(ctx context.Context, rdb redis.UniversalClient, k keys, dev string, now time.Time) ([]held, error) {
+	m, err := rdb.HGetAll(ctx, k.hold(dev)).Result()
+	if err != nil {
+		return nil, err
+	}
+	return sortHeld(m, now), nil
+}
+
+func sortHeld(m map[string]string, now time.Time) []held {
+	out := make([]held, 0, len(m))
+	for f, v := range m {
+		h, err := decodeHeld(f, v)
+		if err != nil || !h.until.After(now) {
+			continue
+		}
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].created != out[j].created {
+			return out[i].created < out[j].created
+		}
+		return out[i].field < out[j].field
+	})
+	return out
+}
