@@ -1,0 +1,109 @@
+package websocket
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/alertcast/alertcast/targeting"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+)
+
+// Config configures a Hub. The zero value of every optional field means the
+// documented default.
+type Config struct {
+	// Redis carries warnings between nodes (a bounded stream that is also the
+	// resume history), the active warnings (so a node started later knows
+	// them) and console progress events (pub/sub). Required.
+	Redis redis.UniversalClient
+	// Tree resolves region codes (targeting.DefaultTree() for Shule County).
+	// Required.
+	Tree *targeting.Tree
+	// Authenticate checks a console token (Authorization: Bearer, or the
+	// "token" query parameter, which browsers need for WebSocket). ok false
+	// refuses the connection. Nil means no console can log in; public
+	// subscriptions still work.
+	Authenticate func(ctx context.Context, token string) (role string, ok bool)
+	// AllowedOrigins lists the browser origins (scheme://host[:port]) that may
+	// connect besides the server's own host. "*" allows any origin.
+	AllowedOrigins []string
+	// HistoryLen bounds the Redis stream of events clients can resume from.
+	// Default 1000.
+	HistoryLen int
+	// SendQueue is the per-connection queue of frames waiting to be written.
+	// A client whose queue overflows is disconnected with close code 4001 and
+	// resumes from its last id. Default 32.
+	SendQueue int
+	// MaxConnsPerIP caps concurrent connections (WebSocket + SSE) from one
+	// client address. Default 64; negative means no cap (load tests).
+	MaxConnsPerIP int
+	// PublicRate limits new unauthenticated connections per client address
+	// (per second, with PublicBurst). Default 2/s, burst 20; negative means
+	// no limit.
+	PublicRate  rate.Limit
+	PublicBurst int
+	// MaxRegions bounds the regions of one subscription. Default 16.
+	MaxRegions int
+	// MaxFrame bounds a client frame in bytes. Default 4096.
+	MaxFrame int64
+	// PingInterval is how often idle connections are pinged; a connection
+	// that sends nothing (not even a pong) for 2×PingInterval+WriteTimeout is
+	// closed. Default 30 s.
+	PingInterval time.Duration
+	// WriteTimeout bounds one frame write. Default 10 s.
+	WriteTimeout time.Duration
+	// KeyPrefix prefixes every Redis key; it contains a hash tag so the
+	// stream and the active set share a cluster slot. Default "{alertcast:ws}".
+	KeyPrefix string
+	// Logger receives structured logs. Default: discard.
+	Logger *slog.Logger
+	// Registry receives the hub's metrics. Nil registers nothing.
+	Registry prometheus.Registerer
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	cfg := *c
+	if cfg.Redis == nil {
+		return cfg, fmt.Errorf("websocket: Config.Redis is required")
+	}
+	if cfg.Tree == nil {
+		return cfg, fmt.Errorf("websocket: Config.Tree is required")
+	}
+	if cfg.HistoryLen <= 0 {
+		cfg.HistoryLen = 1000
+	}
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = 32
+	}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = 64
+	}
+	if cfg.PublicRate == 0 {
+		cfg.PublicRate = 2
+	}
+	if cfg.PublicBurst <= 0 {
+		cfg.PublicBurst = 20
+	}
+	if cfg.MaxRegions <= 0 {
+		cfg.MaxRegions = 16
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = 4096
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = "{alertcast:ws}"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}

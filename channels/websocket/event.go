@@ -1,0 +1,170 @@
+package websocket
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/targeting"
+	"github.com/gorilla/websocket"
+)
+
+// Warning is the public JSON form of one warning version, as subscribers see
+// it in "warning" events and in snapshots.
+type Warning struct {
+	Type      string                   `json:"type,omitempty"` // "warning" in events, empty inside a snapshot
+	ID        string                   `json:"id,omitempty"`   // event id (Redis stream id)
+	AlertID   string                   `json:"alert_id"`
+	Version   int                      `json:"version"`
+	Kind      string                   `json:"kind"`   // alert, update, cancel, allclear
+	Lifted    bool                     `json:"lifted"` // cancel or allclear: remove it from the screen
+	Level     int                      `json:"level"`  // 1 blue … 4 red
+	LevelName string                   `json:"level_name"`
+	Event     string                   `json:"event"`
+	EventName string                   `json:"event_name,omitempty"`
+	Drill     bool                     `json:"drill"`
+	Status    string                   `json:"status"`
+	Area      []string                 `json:"area"`
+	Texts     map[string]channels.Text `json:"texts"`
+	Sent      time.Time                `json:"sent"`
+	Expires   time.Time                `json:"expires"`
+}
+
+// warningFrom renders a channel message as its public event.
+func warningFrom(m *channels.Message) *Warning {
+	k := m.Kind
+	return &Warning{
+		AlertID: m.AlertID, Version: m.Version, Kind: k.String(),
+		Lifted: k == channels.KindCancel || k == channels.KindAllClear,
+		Level:  m.Level, LevelName: m.LevelName, Event: m.Event, EventName: m.EventName,
+		Drill: m.Drill || m.Status == "exercise" || m.Status == "test", Status: m.Status,
+		Area: m.Area, Texts: m.Texts, Sent: m.Sent.UTC(), Expires: m.Expires.UTC(),
+	}
+}
+
+// langVariants are the renderings kept per event: every language, or one.
+var langVariants = [...]string{"", "zh", "ug"}
+
+func variantIndex(lang string) int {
+	for i, l := range langVariants {
+		if l == lang {
+			return i
+		}
+	}
+	return 0
+}
+
+// forLang returns a shallow copy with only lang's text, falling back to all
+// texts when the warning has none in lang (better another language than
+// nothing).
+func (w *Warning) forLang(lang string) *Warning {
+	if lang == "" {
+		return w
+	}
+	t, ok := w.Texts[lang]
+	if !ok {
+		return w
+	}
+	c := *w
+	c.Texts = map[string]channels.Text{lang: t}
+	return &c
+}
+
+// event is one warning event as the fan-out handles it: parsed once, encoded
+// once per language variant, framed once for every WebSocket connection.
+type event struct {
+	sid    streamID
+	w      *Warning
+	areaUp map[string]struct{} // the area's codes and all their ancestors
+	frames [len(langVariants)]*frame
+}
+
+func newEvent(id streamID, w *Warning, tree *targeting.Tree) (*event, error) {
+	w.Type = "warning"
+	w.ID = id.String()
+	e := &event{sid: id, w: w, areaUp: make(map[string]struct{}, 3*len(w.Area))}
+	for _, a := range w.Area {
+		e.areaUp[a] = struct{}{}
+		for _, up := range tree.Ancestors(a) {
+			e.areaUp[up.Code] = struct{}{}
+		}
+	}
+	for i, lang := range langVariants {
+		b, err := json.Marshal(w.forLang(lang))
+		if err != nil {
+			return nil, fmt.Errorf("encode warning %s: %w", w.AlertID, err)
+		}
+		f, err := newFrame("warning", w.ID, b)
+		if err != nil {
+			return nil, err
+		}
+		e.frames[i] = f
+	}
+	return e, nil
+}
+
+// frame is one message to a subscriber, ready for both transports.
+type frame struct {
+	typ  string // SSE event name
+	id   string // SSE id; empty for frames that do not move the resume point
+	data []byte // the JSON object
+	pm   *websocket.PreparedMessage
+}
+
+func newFrame(typ, id string, data []byte) (*frame, error) {
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	if err != nil {
+		return nil, err
+	}
+	return &frame{typ: typ, id: id, data: data, pm: pm}, nil
+}
+
+// controlFrame builds a frame for a single subscriber (no prepared message:
+// it is written once).
+func controlFrame(typ, id string, v any) *frame {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"type":"error","code":"internal","message":"encode failed"}`)
+	}
+	return &frame{typ: typ, id: id, data: b}
+}
+
+// pingFrame asks the writer to ping (WebSocket) or send a comment (SSE).
+var pingFrame = &frame{typ: "ping"}
+
+// streamID is a Redis stream entry id, ms-seq, ordered.
+type streamID struct{ ms, seq uint64 }
+
+func parseStreamID(s string) (streamID, error) {
+	ms, seq, ok := strings.Cut(s, "-")
+	if !ok || ms == "" || seq == "" || len(s) > 41 {
+		return streamID{}, &channels.FieldError{Field: "last_id", Rule: "an event id like 1732000000000-0", Value: clip(s)}
+	}
+	a, err1 := strconv.ParseUint(ms, 10, 64)
+	b, err2 := strconv.ParseUint(seq, 10, 64)
+	if err1 != nil || err2 != nil {
+		return streamID{}, &channels.FieldError{Field: "last_id", Rule: "an event id like 1732000000000-0", Value: clip(s)}
+	}
+	return streamID{a, b}, nil
+}
+
+func (s streamID) String() string {
+	return strconv.FormatUint(s.ms, 10) + "-" + strconv.FormatUint(s.seq, 10)
+}
+
+func (s streamID) less(o streamID) bool {
+	return s.ms < o.ms || (s.ms == o.ms && s.seq < o.seq)
+}
+
+func (s streamID) zero() bool { return s.ms == 0 && s.seq == 0 }
+
+// clip shortens a value echoed back in an error.
+func clip(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strings.ToValidUTF8(s, "?")
+}

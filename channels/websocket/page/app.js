@@ -1,0 +1,246 @@
+// Alertcast resident page: shows the warnings active for one village, live.
+// Plain ES2015, no dependencies, no build step: it must work on a cheap
+// phone over a slow link. Protocol: see package websocket's documentation.
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  var T = {
+    zh: {title: "疏勒县预警信息", town: "乡镇", village: "村（社区）", lang: "语言", save: "保存",
+      change: "更改", soundOn: "开启提示音", soundOff: "提示音已开启", live: "实时", off: "正在连接…",
+      empty: "目前没有生效的预警", drill: "演练 · 非真实预警", todo: "应对措施", issued: "发布", expires: "有效至",
+      pick: "请选择您所在的村（社区）", level: {1: "蓝色预警", 2: "黄色预警", 3: "橙色预警", 4: "红色预警"}},
+    ug: {title: "يېڭىشەھەر ناھىيىسى ئاگاھلاندۇرۇش", town: "يېزا-بازار", village: "كەنت (مەھەللە)", lang: "تىل",
+      save: "ساقلاش", change: "ئۆزگەرتىش", soundOn: "ئاۋازنى ئېچىش", soundOff: "ئاۋاز ئوچۇق", live: "ئۇلاندى",
+      off: "ئۇلىنىۋاتىدۇ…", empty: "ھازىرچە ئاگاھلاندۇرۇش يوق", drill: "مەشىق · ھەقىقىي ئەمەس",
+      todo: "قىلىشقا تېگىشلىك ئىشلار", issued: "تارقىتىلغان", expires: "ئاخىرلىشىدۇ",
+      pick: "كەنتىڭىزنى تاللاڭ", level: {1: "كۆك ئاگاھلاندۇرۇش", 2: "سېرىق ئاگاھلاندۇرۇش", 3: "ئاپېلسىن رەڭ ئاگاھلاندۇرۇش", 4: "قىزىل ئاگاھلاندۇرۇش"}}
+  };
+  var $ = function (id) { return document.getElementById(id); };
+  var store = {
+    get: function (k) { try { return localStorage.getItem("alertcast." + k); } catch (e) { return null; } },
+    set: function (k, v) { try { localStorage.setItem("alertcast." + k, v); } catch (e) {} }
+  };
+  var params = new URLSearchParams(location.search);
+  var pathCode = (location.pathname.match(/\/(\d{6}|\d{9}|\d{12})\/?$/) || [])[1];
+  var region = pathCode || store.get("region");
+  var lang = params.get("lang") || store.get("lang") || "zh";
+  if (lang !== "ug") lang = "zh";
+  if (pathCode) store.set("region", pathCode);
+  if (params.get("lang")) store.set("lang", lang);
+  var t = T[lang];
+  var warnings = {};   // alert id → warning
+  var lastId = "";     // resume point, only for this page's reconnects (the list is not stored)
+  var seen = {};       // "alert/version" already announced (sound) on this device
+  try { seen = JSON.parse(store.get("seen") || "{}"); } catch (e) { seen = {}; }
+  var regionNames = {};
+
+  root.lang = lang;
+  root.dir = lang === "ug" ? "rtl" : "ltr";
+  $("title").textContent = t.title;
+  document.title = t.title;
+  $("change").textContent = t.change;
+  $("lTown").textContent = t.town;
+  $("lVillage").textContent = t.village;
+  $("lLang").textContent = t.lang;
+  $("save").textContent = t.save;
+  $("empty").textContent = t.empty;
+
+  function status(ok) {
+    var s = $("status");
+    s.textContent = ok ? t.live : t.off;
+    s.className = ok ? "status" : "status off";
+  }
+  status(false);
+
+  // ---- sound and vibration: browsers allow audio only after a tap ----
+  var audio = null;
+  function soundButton() { $("sound").textContent = audio ? t.soundOff : t.soundOn; }
+  $("sound").onclick = function () {
+    try {
+      var AC = window.AudioContext || window.webkitAudioContext;
+      if (!audio && AC) audio = new AC();
+      if (audio && audio.resume) audio.resume();
+      store.set("sound", "1");
+    } catch (e) {}
+    soundButton();
+  };
+  soundButton();
+  function alarm(level) {
+    if (navigator.vibrate) { try { navigator.vibrate(level >= 3 ? [600, 200, 600, 200, 600] : [400, 200, 400]); } catch (e) {} }
+    if (!audio) return;
+    // A two-tone siren for orange/red, a chime otherwise.
+    var now = audio.currentTime, o = audio.createOscillator(), g = audio.createGain();
+    o.type = "square";
+    o.connect(g); g.connect(audio.destination);
+    g.gain.setValueAtTime(0.0001, now);
+    g.gain.exponentialRampToValueAtTime(0.3, now + 0.05);
+    var n = level >= 3 ? 6 : 2, step = level >= 3 ? 0.5 : 0.35;
+    for (var i = 0; i < n; i++) o.frequency.setValueAtTime(i % 2 ? 660 : 960, now + i * step);
+    g.gain.setValueAtTime(0.3, now + n * step - 0.05);
+    g.gain.exponentialRampToValueAtTime(0.0001, now + n * step);
+    o.start(now); o.stop(now + n * step + 0.05);
+  }
+
+  // ---- rendering ----
+  function text(w) { return w.texts[lang] || w.texts.zh || w.texts[Object.keys(w.texts)[0]] || {}; }
+  function when(s) {
+    var d = new Date(s);
+    if (isNaN(d)) return "";
+    try { return d.toLocaleString(lang === "ug" ? "ug-CN" : "zh-CN", {month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit"}); }
+    catch (e) { return d.toLocaleString(); }
+  }
+  function el(tag, cls, txt) { var e = document.createElement(tag); if (cls) e.className = cls; if (txt) e.textContent = txt; return e; }
+  function render(fresh) {
+    var list = $("list"), now = Date.now();
+    var ws = Object.keys(warnings).map(function (k) { return warnings[k]; })
+      .filter(function (w) { return new Date(w.expires).getTime() > now; })
+      .sort(function (a, b) { return b.level - a.level || new Date(b.sent) - new Date(a.sent); });
+    list.textContent = "";
+    ws.forEach(function (w) {
+      var x = text(w), c = el("article", "card l" + w.level);
+      c.setAttribute("data-alert", w.alert_id);
+      if (fresh && fresh[w.alert_id]) c.className += " new";
+      c.appendChild(el("div", "band", (w.event_name ? w.event_name + " · " : "") + (t.level[w.level] || w.level_name)));
+      var b = el("div", "body");
+      if (w.drill) b.appendChild(el("span", "drill", t.drill));
+      b.appendChild(el("h2", "headline", x.headline));
+      if (x.instruction) { var p = el("p", "todo"); p.textContent = t.todo + ": " + x.instruction; b.appendChild(p); }
+      if (x.description) b.appendChild(el("p", "desc", x.description));
+      b.appendChild(el("div", "times", t.issued + " " + when(w.sent) + " · " + t.expires + " " + when(w.expires)));
+      c.appendChild(b);
+      list.appendChild(c);
+    });
+    $("empty").hidden = ws.length > 0;
+  }
+  function announce(w, fresh) {
+    var k = w.alert_id + "/" + w.version;
+    if (seen[k]) return;
+    seen[k] = 1;
+    fresh[w.alert_id] = true;
+    var keys = Object.keys(seen);
+    if (keys.length > 200) keys.slice(0, keys.length - 200).forEach(function (x) { delete seen[x]; });
+    store.set("seen", JSON.stringify(seen));
+    alarm(w.level);
+  }
+
+  // ---- messages ----
+  function onMessage(m) {
+    var fresh = {};
+    if (m.type === "snapshot") {
+      warnings = {};
+      m.warnings.forEach(function (w) { warnings[w.alert_id] = w; announce(w, fresh); });
+      lastId = m.id || lastId;
+    } else if (m.type === "warning") {
+      if (m.lifted) delete warnings[m.alert_id];
+      else {
+        var cur = warnings[m.alert_id];
+        if (!cur || cur.version <= m.version) { warnings[m.alert_id] = m; announce(m, fresh); }
+      }
+      lastId = m.id;
+    } else if (m.type === "resumed") {
+      lastId = m.id || lastId;
+    } else if (m.type === "error") {
+      if (window.console) console.warn("alertcast:", m.message);
+      return;
+    } else return;
+    render(fresh);
+  }
+
+  // ---- connection: WebSocket, resume with last id, SSE fallback ----
+  var delay = 1000, wsFailures = 0, useSSE = params.get("sse") === "1", conn = null;
+  function retry() {
+    status(false);
+    var d = delay + Math.random() * delay;
+    delay = Math.min(delay * 2, 30000);
+    setTimeout(connect, d);
+  }
+  function url(path) {
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+  }
+  function connect() {
+    if (useSSE || !window.WebSocket) return connectSSE();
+    var opened = false, ws;
+    try { ws = new WebSocket(url(root.getAttribute("data-ws"))); } catch (e) { useSSE = true; return connectSSE(); }
+    conn = ws;
+    ws.onopen = function () {
+      opened = true; wsFailures = 0; delay = 1000; status(true);
+      var sub = {type: "subscribe", regions: [region], lang: lang};
+      if (lastId) sub.last_id = lastId;
+      ws.send(JSON.stringify(sub));
+    };
+    ws.onmessage = function (ev) { try { onMessage(JSON.parse(ev.data)); } catch (e) {} };
+    ws.onclose = function (ev) {
+      if (conn !== ws) return;
+      if (!opened && ++wsFailures >= 2) useSSE = true; // WebSocket blocked on this network
+      if (ev.code === 4002) return status(false);      // refused as abusive: stop
+      retry();
+    };
+  }
+  function connectSSE() {
+    if (!window.EventSource) return;
+    var q = "?region=" + encodeURIComponent(region) + "&lang=" + lang + (lastId ? "&last_id=" + encodeURIComponent(lastId) : "");
+    var es = new EventSource(root.getAttribute("data-sse") + q);
+    conn = es;
+    ["snapshot", "warning", "resumed", "error"].forEach(function (name) {
+      es.addEventListener(name, function (ev) { status(true); try { onMessage(JSON.parse(ev.data)); } catch (e) {} });
+    });
+    es.onopen = function () { status(true); };
+    es.onerror = function () { status(false); }; // EventSource reconnects with Last-Event-ID itself
+  }
+
+  // ---- choosing the village (once) ----
+  function fill(sel, items, value) {
+    sel.textContent = "";
+    items.forEach(function (r) {
+      var o = el("option", "", (lang === "ug" && r.name_ug) ? r.name_ug : r.name);
+      o.value = r.code;
+      if (r.code === value) o.selected = true;
+      sel.appendChild(o);
+    });
+  }
+  function setup(regions) {
+    var town = $("town"), village = $("village"), form = $("setup");
+    fill(town, regions.townships, region && region.slice(0, 9));
+    function villages() {
+      var tw = regions.townships.filter(function (x) { return x.code === town.value; })[0];
+      fill(village, tw ? [tw].concat(tw.villages) : [], region);
+    }
+    town.onchange = villages;
+    villages();
+    form.querySelector("input[value=" + lang + "]").checked = true;
+    form.onsubmit = function (e) {
+      e.preventDefault();
+      var l = form.querySelector("input[name=lang]:checked").value;
+      store.set("region", village.value);
+      store.set("lang", l);
+      location.href = "/r/" + village.value + "?lang=" + l;
+    };
+  }
+  function loadRegions(cb) {
+    var x = new XMLHttpRequest();
+    x.open("GET", "/r/" + root.getAttribute("data-regions"));
+    x.onload = function () { try { cb(JSON.parse(x.responseText)); } catch (e) {} };
+    x.send();
+  }
+  $("change").onclick = function () { $("setup").hidden = !$("setup").hidden; };
+  loadRegions(function (regions) {
+    regions.townships.forEach(function (tw) {
+      regionNames[tw.code] = [tw.name, tw.name_ug];
+      tw.villages.forEach(function (v) { regionNames[v.code] = [v.name, v.name_ug]; });
+    });
+    setup(regions);
+    if (region) {
+      var n = regionNames[region];
+      $("placeName").textContent = n ? ((lang === "ug" && n[1]) ? n[1] : n[0]) : region;
+    }
+  });
+  if (!region) {
+    $("setup").hidden = false;
+    $("placeName").textContent = t.pick;
+    return;
+  }
+  $("placeName").textContent = region;
+  render({});
+  setInterval(function () { render({}); }, 30000); // drop expired warnings
+  connect();
+})();
