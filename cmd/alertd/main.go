@@ -1,0 +1,29 @@
+// Command alertd is the Alertcast server: API, workers and scheduler in one
+// process by default (--roles to split them). With no flags it runs the
+// whole system on its embedded default: a managed redis-server (or an
+// in-process Redis) and an SQLite file in ./alertcast-data.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alertcast/alertcast/internal/alertd"
+)
+
+func main() {
+	cfg, err := alertd.Load(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "alertd:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := alertd.Run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "alertd:", err)
+		os.Exit(1)
+	}
+}

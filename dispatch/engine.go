@@ -1,0 +1,750 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/targeting"
+)
+
+// Task types.
+const (
+	TaskPlan = "alert:plan" // plan one warning version into per-channel batches
+	TaskSend = "alert:send" // send one batch of one channel
+)
+
+// Queue names, in strict priority order.
+const (
+	QueueCritical = "critical" // red and orange
+	QueueHigh     = "high"     // yellow
+	QueueDefault  = "default"  // blue
+	QueueLow      = "low"      // exercises and tests
+)
+
+// Queues is the strict-priority queue configuration for asynq.Config.
+var Queues = map[string]int{QueueCritical: 8, QueueHigh: 4, QueueDefault: 2, QueueLow: 1}
+
+// QueueFor is the queue of a warning: drills and tests never delay real warnings.
+func QueueFor(a *Alert) string {
+	if a.Status.Drill() {
+		return QueueLow
+	}
+	switch a.Level {
+	case LevelRed, LevelOrange:
+		return QueueCritical
+	case LevelYellow:
+		return QueueHigh
+	}
+	return QueueDefault
+}
+
+type planPayload struct {
+	ID      string `json:"id"`
+	Version int    `json:"v"`
+}
+
+type sendPayload struct {
+	ID      string `json:"id"`
+	Version int    `json:"v"`
+	Channel string `json:"ch"`
+	Batch   int    `json:"b"`
+}
+
+// AudioRenderer renders a warning version into a loudspeaker programme.
+type AudioRenderer interface {
+	RenderAlert(ctx context.Context, a *Alert) (*channels.Audio, error)
+}
+
+// Population is what planning needs to know about who is where.
+type Population interface {
+	// Resolve returns the resolution of an aim.
+	Resolve(aim targeting.Aim) (*targeting.Resolution, error)
+	// Resident returns a resident's record.
+	Resident(id uint32) (targeting.Resident, bool)
+	// FieldEndpoints returns the voice endpoints inside the area codes.
+	FieldEndpoints(codes []string) []channels.Recipient
+}
+
+// EngineConfig configures an Engine. Zero values mean the documented defaults.
+type EngineConfig struct {
+	Store      *Store
+	Redis      asynq.RedisConnOpt // or Client below
+	Client     *asynq.Client
+	Population Population
+	Channels   map[string]channels.Channel // by channel name; a missing channel uses the outbox
+	Audio      AudioRenderer               // nil: no programme audio (speakers get none)
+	Logger     *slog.Logger
+	Registry   prometheus.Registerer
+	// BatchSize is recipients per send task (default 1000).
+	BatchSize int
+	// SendChunk is recipients per Channel.Send call inside a task (default
+	// 200): results are recorded after each chunk, so a crashed worker
+	// re-sends at most one chunk's unrecorded recipients.
+	SendChunk int
+	// MaxRetry is the retry budget of send tasks (default 12).
+	MaxRetry int
+}
+
+// Engine plans warnings into tasks and runs the task handlers.
+type Engine struct {
+	cfg     EngineConfig
+	store   *Store
+	client  *asynq.Client
+	log     *slog.Logger
+	metrics *engineMetrics
+
+	msgMu    sync.Mutex
+	msgCache map[string]*channels.Message // by key; small, rebuilt on miss
+
+	receipts chan channels.Receipt
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+	kick     chan struct{}
+
+	redisMu sync.Mutex
+	redisOK bool
+}
+
+type engineMetrics struct {
+	sent      *prometheus.CounterVec
+	failed    *prometheus.CounterVec
+	receipts  *prometheus.CounterVec
+	planned   *prometheus.CounterVec
+	sendDur   *prometheus.HistogramVec
+	unmatched prometheus.Counter
+}
+
+func newEngineMetrics(reg prometheus.Registerer) *engineMetrics {
+	m := &engineMetrics{
+		sent:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_deliveries_sent_total", Help: "Recipients handed to a channel."}, []string{"channel"}),
+		failed:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_deliveries_failed_total", Help: "Recipients whose delivery failed permanently."}, []string{"channel"}),
+		receipts:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_receipts_total", Help: "Asynchronous receipts by channel and state."}, []string{"channel", "state"}),
+		planned:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_deliveries_planned_total", Help: "Delivery records planned."}, []string{"channel"}),
+		sendDur:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "alertcast_send_batch_seconds", Help: "Time to process one send task.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"channel"}),
+		unmatched: prometheus.NewCounter(prometheus.CounterOpts{Name: "alertcast_receipts_unmatched_total", Help: "Receipts that matched no delivery record."}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.sent, m.failed, m.receipts, m.planned, m.sendDur, m.unmatched} {
+			_ = reg.Register(c)
+		}
+	}
+	return m
+}
+
+// NewEngine returns an engine. Call Start to run its background loops.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("engine: Store is required")
+	}
+	if cfg.Client == nil {
+		if cfg.Redis == nil {
+			return nil, errors.New("engine: Redis or Client is required")
+		}
+		cfg.Client = asynq.NewClient(cfg.Redis)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 1000
+	}
+	if cfg.SendChunk <= 0 {
+		cfg.SendChunk = 200
+	}
+	if cfg.MaxRetry <= 0 {
+		cfg.MaxRetry = 12
+	}
+	if cfg.Channels == nil {
+		cfg.Channels = map[string]channels.Channel{}
+	}
+	return &Engine{
+		cfg: cfg, store: cfg.Store, client: cfg.Client, log: cfg.Logger,
+		metrics:  newEngineMetrics(cfg.Registry),
+		msgCache: map[string]*channels.Message{},
+		receipts: make(chan channels.Receipt, 65536),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		redisOK:  true,
+	}, nil
+}
+
+// Channel returns the channel used for name (the outbox stand-in when none
+// is configured).
+func (e *Engine) Channel(name string) channels.Channel { return e.cfg.Channels[name] }
+
+// Start runs the dispatch relay (stored → queued) and the receipt writer
+// until Close.
+func (e *Engine) Start() {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); e.relayLoop() }()
+	go func() { defer wg.Done(); e.receiptLoop() }()
+	go func() { wg.Wait(); close(e.done) }()
+}
+
+// Close stops the background loops, flushing pending receipts.
+func (e *Engine) Close() error {
+	e.stopOnce.Do(func() {
+		close(e.stop)
+		select {
+		case <-e.done:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	return nil
+}
+
+// QueueReady reports whether the last attempt to reach the queue worked.
+func (e *Engine) QueueReady() bool {
+	e.redisMu.Lock()
+	defer e.redisMu.Unlock()
+	return e.redisOK
+}
+
+func (e *Engine) setRedisOK(ok bool) {
+	e.redisMu.Lock()
+	changed := e.redisOK != ok
+	e.redisOK = ok
+	e.redisMu.Unlock()
+	if changed {
+		if ok {
+			e.log.Info("queue reachable again: dispatching stored warnings")
+		} else {
+			e.log.Error("queue (Redis) unreachable: warnings are stored and will be dispatched when it returns")
+		}
+	}
+}
+
+// Kick makes the relay look for stored warnings now.
+func (e *Engine) Kick() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// relayLoop is the transactional outbox: every warning version stored for
+// dispatch is enqueued as a plan task; the deterministic task id makes a
+// repeated enqueue harmless.
+func (e *Engine) relayLoop() {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		e.relayOnce(context.Background())
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		case <-e.kick:
+		}
+	}
+}
+
+func (e *Engine) relayOnce(ctx context.Context) {
+	pend, err := e.store.PendingDispatches(ctx, 100)
+	if err != nil {
+		e.log.Error("read dispatch outbox", "err", err)
+		return
+	}
+	for _, p := range pend {
+		if err := e.EnqueuePlan(ctx, p); err != nil {
+			e.setRedisOK(false)
+			return
+		}
+		e.setRedisOK(true)
+		if err := e.store.MarkDispatched(ctx, p); err != nil {
+			e.log.Error("mark dispatched", "alert_id", p.AlertID, "err", err)
+		}
+	}
+	if len(pend) == 0 {
+		// Probe so readiness recovers even with nothing to send.
+		if e.cfg.Redis != nil || e.client != nil {
+			e.setRedisOK(e.client.Ping() == nil)
+		}
+	}
+}
+
+// EnqueuePlan puts the plan task of a version in its queue.
+func (e *Engine) EnqueuePlan(ctx context.Context, p PendingDispatch) error {
+	a, err := e.store.AlertVersion(ctx, p.AlertID, p.Version)
+	if err != nil {
+		return fmt.Errorf("load %s v%d: %w", p.AlertID, p.Version, err)
+	}
+	payload, _ := json.Marshal(planPayload{ID: p.AlertID, Version: p.Version})
+	_, err = e.client.EnqueueContext(ctx, asynq.NewTask(TaskPlan, payload),
+		asynq.TaskID(fmt.Sprintf("plan:%s:v%d", p.AlertID, p.Version)),
+		asynq.Queue(QueueFor(a)), asynq.MaxRetry(e.cfg.MaxRetry), asynq.Retention(24*time.Hour),
+		asynq.Timeout(5*time.Minute))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
+// Register adds the task handlers to mux.
+func (e *Engine) Register(mux *asynq.ServeMux) {
+	mux.HandleFunc(TaskPlan, e.handlePlan)
+	mux.HandleFunc(TaskSend, e.handleSend)
+}
+
+func sendTaskID(id string, version int, channel string, batch int) string {
+	return fmt.Sprintf("send:%s:v%d:%s:%d", id, version, channel, batch)
+}
+
+// handlePlan resolves the audience of a version per channel, writes one
+// planned delivery record per recipient (batch by batch) and enqueues the
+// send tasks. Re-running it writes and enqueues nothing new.
+func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
+	var p planPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("plan payload: %v: %w", err, asynq.SkipRetry)
+	}
+	a, err := e.store.AlertVersion(ctx, p.ID, p.Version)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("plan %s v%d: no such warning version: %w", p.ID, p.Version, asynq.SkipRetry)
+	}
+	if err != nil {
+		return err
+	}
+	log := e.log.With("alert_id", a.ID, "version", a.Version)
+	if revoked, err := e.superseded(ctx, a); err != nil {
+		return err
+	} else if revoked {
+		log.Info("plan skipped: warning cancelled or superseded")
+		return asynq.RevokeTask
+	}
+	plans, err := e.store.Plans(ctx, a.ID, a.Version)
+	if err != nil {
+		return err
+	}
+	for _, ch := range a.Channels {
+		plan, done := plans[ch]
+		if !done {
+			if plan, err = e.planChannel(ctx, a, ch); err != nil {
+				return fmt.Errorf("plan %s: %w", ch, err)
+			}
+		}
+		if err := e.enqueueBatches(ctx, a, plan); err != nil {
+			return err
+		}
+		log.Info("planned", "channel", ch, "recipients", plan.Recipients, "batches", plan.Batches)
+	}
+	return nil
+}
+
+// superseded reports whether a version must not be delivered any more: the
+// warning was cancelled/lifted (for an alert or update version) or a newer
+// version replaced it before it was planned.
+func (e *Engine) superseded(ctx context.Context, a *Alert) (bool, error) {
+	head, err := e.store.Alert(ctx, a.ID)
+	if err != nil {
+		return false, err
+	}
+	if a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear {
+		return false, nil
+	}
+	if head.State == StateCancelled || head.State == StateAllClear || head.State == StateRejected {
+		return true, nil
+	}
+	return false, nil
+}
+
+// recipients lists who must receive version a on channel ch, in a stable order.
+func (e *Engine) recipients(ctx context.Context, a *Alert, ch string) ([]channels.Recipient, string, error) {
+	if ch == "websocket" {
+		return []channels.Recipient{{ID: "broadcast"}}, "", nil
+	}
+	aim, err := AimOf(a)
+	if err != nil {
+		return nil, "", channels.Permanent(err)
+	}
+	var out []channels.Recipient
+	seen := map[string]bool{}
+	add := func(r channels.Recipient) {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			out = append(out, r)
+		}
+	}
+	detail := ""
+	// A cancel or all-clear goes to whoever was reached before; an update
+	// goes to the new aim and to whoever was reached before.
+	if a.Kind != channels.KindAlert {
+		prev, err := e.store.ReachedBefore(ctx, a.ID, a.Version, ch)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, r := range prev {
+			add(r)
+		}
+	}
+	if a.Kind == channels.KindAlert || a.Kind == channels.KindUpdate {
+		if e.cfg.Population == nil {
+			return nil, "", errors.New("no population registry configured")
+		}
+		switch ch {
+		case "sms", "speaker":
+			res, err := e.cfg.Population.Resolve(aim)
+			if err != nil {
+				return nil, "", channels.Permanent(err)
+			}
+			if ch == "sms" {
+				for _, id := range res.Residents() {
+					r, ok := e.cfg.Population.Resident(id)
+					if !ok {
+						continue
+					}
+					add(channels.Recipient{ID: strconv.FormatUint(uint64(id), 10), Address: r.Phone, Language: r.Language})
+				}
+			} else {
+				for _, id := range res.Speakers() {
+					add(channels.Recipient{ID: id, Address: id})
+				}
+			}
+			if u := res.Preview().Unplaced; u > 0 {
+				detail = fmt.Sprintf("%d entities without coordinates matched by village code only", u)
+			}
+		case "voice":
+			for _, r := range e.cfg.Population.FieldEndpoints(a.Area.Codes) {
+				add(r)
+			}
+		}
+	}
+	return out, detail, nil
+}
+
+func (e *Engine) planChannel(ctx context.Context, a *Alert, ch string) (Plan, error) {
+	rcpts, detail, err := e.recipients(ctx, a, ch)
+	if err != nil {
+		return Plan{}, err
+	}
+	bs := e.cfg.BatchSize
+	const writeChunk = 20000
+	rows := make([]Delivery, 0, min(len(rcpts), writeChunk))
+	for i, r := range rcpts {
+		rows = append(rows, Delivery{AlertID: a.ID, Version: a.Version, Channel: ch, Recipient: r.ID, Address: r.Address, Language: r.Language, Batch: i / bs})
+		if len(rows) == writeChunk {
+			if err := e.store.PlanDeliveries(ctx, rows); err != nil {
+				return Plan{}, err
+			}
+			rows = rows[:0]
+		}
+	}
+	if len(rows) > 0 {
+		if err := e.store.PlanDeliveries(ctx, rows); err != nil {
+			return Plan{}, err
+		}
+	}
+	plan := Plan{AlertID: a.ID, Version: a.Version, Channel: ch, Recipients: len(rcpts), Batches: (len(rcpts) + bs - 1) / bs, Detail: detail}
+	if err := e.store.SavePlan(ctx, plan); err != nil {
+		return Plan{}, err
+	}
+	e.metrics.planned.WithLabelValues(ch).Add(float64(len(rcpts)))
+	return plan, nil
+}
+
+func (e *Engine) enqueueBatches(ctx context.Context, a *Alert, plan Plan) error {
+	deadline := a.Expires
+	if a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear || deadline.Before(time.Now().Add(time.Hour)) {
+		// Stop and all-clear messages must still go out after expiry.
+		deadline = time.Now().Add(24 * time.Hour)
+	}
+	for b := 0; b < plan.Batches; b++ {
+		payload, _ := json.Marshal(sendPayload{ID: a.ID, Version: a.Version, Channel: plan.Channel, Batch: b})
+		_, err := e.client.EnqueueContext(ctx, asynq.NewTask(TaskSend, payload),
+			asynq.TaskID(sendTaskID(a.ID, a.Version, plan.Channel, b)),
+			asynq.Queue(QueueFor(a)), asynq.MaxRetry(e.cfg.MaxRetry), asynq.Deadline(deadline),
+			asynq.Retention(time.Until(deadline)))
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return fmt.Errorf("enqueue batch %d: %w", b, err)
+		}
+	}
+	return nil
+}
+
+// Message builds the channel message of a version (cached by key).
+func (e *Engine) Message(ctx context.Context, a *Alert) (*channels.Message, error) {
+	key := a.Key()
+	e.msgMu.Lock()
+	m, ok := e.msgCache[key]
+	e.msgMu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m = MessageOf(a)
+	if e.cfg.Audio != nil && (a.HasChannel("speaker") || a.HasChannel("voice")) {
+		au, err := e.cfg.Audio.RenderAlert(ctx, a)
+		if err != nil {
+			return nil, fmt.Errorf("render programme: %w", err)
+		}
+		m.Audio = au
+	}
+	e.msgMu.Lock()
+	if len(e.msgCache) > 256 {
+		clear(e.msgCache)
+	}
+	e.msgCache[key] = m
+	e.msgMu.Unlock()
+	return m, nil
+}
+
+// MessageOf is the channel view of a warning version (without audio).
+func MessageOf(a *Alert) *channels.Message {
+	texts := make(map[string]channels.Text, len(a.Text))
+	for l, t := range a.Text {
+		texts[l] = channels.Text(t)
+	}
+	sent := a.IssuedAt
+	if sent.IsZero() {
+		sent = a.UpdatedAt
+	}
+	return &channels.Message{
+		Key: a.Key(), AlertID: a.ID, Version: a.Version, Kind: a.Kind,
+		Level: int(a.Level), LevelName: a.Level.String(),
+		Event: a.Event.String(), EventName: a.Event.Chinese(),
+		Drill: a.Status.Drill(), Status: a.Status.String(),
+		Sent: sent, Expires: a.Expires, Area: append([]string(nil), a.Area.Codes...), Texts: texts,
+	}
+}
+
+// handleSend delivers one batch. Recipients already sent are skipped, so a
+// re-run task sends nothing twice; results are recorded chunk by chunk.
+func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
+	var p sendPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("send payload: %v: %w", err, asynq.SkipRetry)
+	}
+	start := time.Now()
+	defer func() { e.metrics.sendDur.WithLabelValues(p.Channel).Observe(time.Since(start).Seconds()) }()
+	log := e.log.With("alert_id", p.ID, "version", p.Version, "channel", p.Channel, "batch", p.Batch)
+	a, err := e.store.AlertVersion(ctx, p.ID, p.Version)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("send %s v%d: no such warning version: %w", p.ID, p.Version, asynq.SkipRetry)
+	}
+	if err != nil {
+		return err
+	}
+	if revoked, err := e.superseded(ctx, a); err != nil {
+		return err
+	} else if revoked {
+		if _, err := e.store.FinishBatch(ctx, p.ID, p.Version, p.Channel, p.Batch, channels.StateRevoked, "warning cancelled before delivery"); err != nil {
+			return err
+		}
+		return asynq.RevokeTask
+	}
+	if (a.Kind == channels.KindAlert || a.Kind == channels.KindUpdate) && !time.Now().Before(a.Expires) {
+		_, err := e.store.FinishBatch(ctx, p.ID, p.Version, p.Channel, p.Batch, channels.StateExpired, "warning expired before delivery")
+		if err == nil {
+			log.Warn("batch expired before delivery")
+		}
+		return err
+	}
+	rows, err := e.store.BatchDeliveries(ctx, p.ID, p.Version, p.Channel, p.Batch)
+	if err != nil {
+		return err
+	}
+	var todo []channels.Recipient
+	for _, d := range rows {
+		if d.State == channels.StatePlanned {
+			todo = append(todo, channels.Recipient{ID: d.Recipient, Address: d.Address, Language: d.Language})
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	ch := e.cfg.Channels[p.Channel]
+	if ch == nil {
+		return fmt.Errorf("no %q channel configured: %w", p.Channel, asynq.SkipRetry)
+	}
+	msg, err := e.Message(ctx, a)
+	if err != nil {
+		return err
+	}
+	retryCount, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	lastTry := retryCount >= maxRetry
+	transient := 0
+	var lastErr error
+	for i := 0; i < len(todo); i += e.cfg.SendChunk {
+		chunk := todo[i:min(i+e.cfg.SendChunk, len(todo))]
+		results, sendErr := ch.Send(ctx, msg, chunk)
+		ups := make([]DeliveryUpdate, 0, len(chunk))
+		got := make(map[string]bool, len(results))
+		for _, r := range results {
+			got[r.RecipientID] = true
+			u := DeliveryUpdate{AlertID: p.ID, Version: p.Version, Channel: p.Channel, Recipient: r.RecipientID, Attempt: true, Ref: r.Ref, Detail: r.Detail}
+			switch {
+			case r.State == channels.StateSent || r.State == channels.StateDelivered:
+				u.State = r.State
+				e.metrics.sent.WithLabelValues(p.Channel).Inc()
+			case channels.IsPermanent(r.Err) || lastTry:
+				u.State = channels.StateFailed
+				u.Error = errString(r.Err)
+				e.metrics.failed.WithLabelValues(p.Channel).Inc()
+			default:
+				u.Error = errString(r.Err)
+				transient++
+				lastErr = r.Err
+			}
+			ups = append(ups, u)
+		}
+		if sendErr != nil {
+			for _, r := range chunk {
+				if !got[r.ID] {
+					u := DeliveryUpdate{AlertID: p.ID, Version: p.Version, Channel: p.Channel, Recipient: r.ID, Attempt: true, Error: sendErr.Error()}
+					if channels.IsPermanent(sendErr) || lastTry {
+						u.State = channels.StateFailed
+					} else {
+						transient++
+					}
+					ups = append(ups, u)
+				}
+			}
+			lastErr = sendErr
+		}
+		// Record even when ctx is done: what was sent must be known.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err := e.store.UpdateDeliveries(wctx, ups)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("record results: %w", err)
+		}
+		if sendErr != nil && ctx.Err() != nil {
+			return sendErr
+		}
+	}
+	if transient > 0 {
+		log.Warn("batch has recipients to retry", "count", transient, "err", lastErr)
+		return fmt.Errorf("%d recipients to retry: %w", transient, lastErr)
+	}
+	return nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "unknown error"
+	}
+	return err.Error()
+}
+
+// Report queues an asynchronous receipt for recording. It never blocks for
+// long: a full buffer drops the receipt with a log line and a metric.
+func (e *Engine) Report(ctx context.Context, r channels.Receipt) {
+	if r.At.IsZero() {
+		r.At = time.Now()
+	}
+	select {
+	case e.receipts <- r:
+	case <-time.After(100 * time.Millisecond):
+		e.metrics.unmatched.Inc()
+		e.log.Error("receipt buffer full: receipt dropped", "channel", r.Channel, "ref", r.Ref, "recipient", r.RecipientID)
+	}
+}
+
+type pendingReceipt struct {
+	r     channels.Receipt
+	tries int
+}
+
+// receiptLoop writes receipts in batches. A receipt that matches nothing
+// yet (a delivery report that overtook the worker's own record) is tried
+// again for a while before it is counted as unmatched.
+func (e *Engine) receiptLoop() {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	var buf []pendingReceipt
+	var retry []pendingReceipt
+	lastRetry := time.Now()
+	flush := func() {
+		if time.Since(lastRetry) > time.Second {
+			buf = append(buf, retry...)
+			retry = retry[:0]
+			lastRetry = time.Now()
+		}
+		if len(buf) == 0 {
+			return
+		}
+		rs := make([]channels.Receipt, len(buf))
+		for i := range buf {
+			rs[i] = buf[i].r
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		matched, err := e.store.ApplyReceipts(ctx, rs)
+		cancel()
+		if err != nil {
+			e.log.Error("record receipts", "err", err, "count", len(rs))
+			retry = append(retry, buf...)
+			buf = buf[:0]
+			return
+		}
+		for i, ok := range matched {
+			p := buf[i]
+			if ok {
+				e.metrics.receipts.WithLabelValues(p.r.Channel, p.r.State.String()).Inc()
+				continue
+			}
+			if p.tries < 10 {
+				p.tries++
+				retry = append(retry, p)
+				continue
+			}
+			e.metrics.unmatched.Inc()
+			e.log.Warn("receipt matches no delivery", "channel", p.r.Channel, "ref", p.r.Ref, "key", p.r.Key, "recipient", p.r.RecipientID)
+		}
+		buf = buf[:0]
+	}
+	for {
+		select {
+		case r := <-e.receipts:
+			buf = append(buf, pendingReceipt{r: r})
+			if len(buf) >= 1000 {
+				flush()
+			}
+		case <-t.C:
+			flush()
+		case <-e.stop:
+			for {
+				select {
+				case r := <-e.receipts:
+					buf = append(buf, pendingReceipt{r: r})
+				default:
+					lastRetry = time.Time{}
+					flush()
+					return
+				}
+			}
+		}
+	}
+}
+
+// AimOf turns a warning's area and audience into a targeting aim.
+func AimOf(a *Alert) (targeting.Aim, error) {
+	aim := targeting.Aim{Codes: a.Area.Codes, Exclude: a.Area.Exclude, Groups: a.Audience.Groups, Languages: a.Audience.Languages}
+	for i, s := range a.Area.Polygons {
+		p, err := targeting.ParsePolygon(s)
+		if err != nil {
+			return aim, fmt.Errorf("area.polygons[%d]: %w", i, err)
+		}
+		aim.Polygons = append(aim.Polygons, p)
+	}
+	for i, s := range a.Area.Circles {
+		c, err := targeting.ParseCircle(s)
+		if err != nil {
+			return aim, fmt.Errorf("area.circles[%d]: %w", i, err)
+		}
+		aim.Circles = append(aim.Circles, c)
+	}
+	return aim, nil
+}

@@ -1,0 +1,200 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/targeting"
+)
+
+// Registry is the population: the in-memory targeting index kept in step
+// with the database, plus the field endpoints for voice calls.
+type Registry struct {
+	store *Store
+	tree  *targeting.Tree
+	ix    *targeting.Index
+
+	mu     sync.RWMutex
+	fields []FieldEndpoint
+	impMu  sync.Mutex // one import at a time: id assignment
+}
+
+// NewRegistry builds the index from the database.
+func NewRegistry(ctx context.Context, store *Store, tree *targeting.Tree) (*Registry, error) {
+	r := &Registry{store: store, tree: tree, ix: targeting.NewIndex(tree)}
+	var bad int
+	if err := store.ForEachResident(ctx, func(res targeting.Resident) error {
+		if err := r.ix.PutResident(res); err != nil {
+			bad++
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load residents: %w", err)
+	}
+	if err := store.ForEachSpeaker(ctx, func(sp SpeakerRecord) error {
+		if err := r.ix.PutSpeaker(sp.Speaker); err != nil {
+			bad++
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load speakers: %w", err)
+	}
+	if bad > 0 {
+		store.log.Warn("stored registry entries that do not fit the loaded region tree were not indexed", "count", bad)
+	}
+	if err := r.ReloadFieldEndpoints(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Tree returns the region tree.
+func (r *Registry) Tree() *targeting.Tree { return r.tree }
+
+// Index returns the targeting index.
+func (r *Registry) Index() *targeting.Index { return r.ix }
+
+// Resolve implements Population.
+func (r *Registry) Resolve(aim targeting.Aim) (*targeting.Resolution, error) {
+	return r.ix.Resolve(aim)
+}
+
+// Resident implements Population.
+func (r *Registry) Resident(id uint32) (targeting.Resident, bool) { return r.ix.Resident(id) }
+
+// FieldEndpoints implements Population: endpoints whose region is inside
+// (or contains) one of the codes.
+func (r *Registry) FieldEndpoints(codes []string) []channels.Recipient {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []channels.Recipient
+	for _, f := range r.fields {
+		for _, c := range codes {
+			if r.tree.Contains(c, f.Region) || r.tree.Contains(f.Region, c) {
+				out = append(out, channels.Recipient{ID: f.ID, Address: f.ID})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// ReloadFieldEndpoints rereads the field endpoints from the database.
+func (r *Registry) ReloadFieldEndpoints(ctx context.Context) error {
+	fs, err := r.store.FieldEndpoints(ctx)
+	if err != nil {
+		return fmt.Errorf("load field endpoints: %w", err)
+	}
+	r.mu.Lock()
+	r.fields = fs
+	r.mu.Unlock()
+	return nil
+}
+
+// ImportResult reports an import.
+type ImportResult struct {
+	targeting.ImportReport
+	Applied bool `json:"applied"`
+	Stored  int  `json:"stored"`
+}
+
+// ImportResidents reads a residents CSV. With partial false nothing is
+// stored when any line is bad; with partial true the good lines are stored.
+// Residents are keyed by phone: a phone already registered keeps its id.
+func (r *Registry) ImportResidents(ctx context.Context, src io.Reader, partial bool, progress func(lines int)) (ImportResult, error) {
+	r.impMu.Lock()
+	defer r.impMu.Unlock()
+	var all []targeting.Resident
+	rep, err := targeting.ReadResidents(src, func(line int, res targeting.Resident) error {
+		if err := r.ix.CheckResident(res); err != nil {
+			return err
+		}
+		all = append(all, res)
+		if progress != nil && line%10000 == 0 {
+			progress(line)
+		}
+		return nil
+	})
+	out := ImportResult{ImportReport: rep}
+	if err != nil {
+		return out, err
+	}
+	if rep.ErrorCount > 0 && !partial {
+		return out, nil
+	}
+	maxID, err := r.store.MaxResidentID(ctx)
+	if err != nil {
+		return out, err
+	}
+	const chunk = 20000
+	for start := 0; start < len(all); start += chunk {
+		part := all[start:min(start+chunk, len(all))]
+		phones := make([]string, len(part))
+		for i := range part {
+			phones[i] = part[i].Phone
+		}
+		known, err := r.store.ResidentIDs(ctx, phones)
+		if err != nil {
+			return out, err
+		}
+		for i := range part {
+			if part[i].ID != 0 {
+				continue
+			}
+			if id, ok := known[part[i].Phone]; ok {
+				part[i].ID = id
+			} else {
+				maxID++
+				part[i].ID = maxID
+			}
+		}
+		if err := r.store.UpsertResidents(ctx, part); err != nil {
+			return out, fmt.Errorf("store residents: %w", err)
+		}
+		for i := range part {
+			if err := r.ix.PutResident(part[i]); err != nil {
+				return out, fmt.Errorf("index resident %d: %w", part[i].ID, err)
+			}
+		}
+		out.Stored += len(part)
+		if progress != nil {
+			progress(start + len(part))
+		}
+	}
+	out.Applied = true
+	return out, nil
+}
+
+// ImportSpeakers reads a speakers CSV, like ImportResidents.
+func (r *Registry) ImportSpeakers(ctx context.Context, src io.Reader, partial bool) (ImportResult, error) {
+	r.impMu.Lock()
+	defer r.impMu.Unlock()
+	var all []targeting.Speaker
+	rep, err := targeting.ReadSpeakers(src, func(line int, s targeting.Speaker) error {
+		if err := r.ix.CheckSpeaker(s); err != nil {
+			return err
+		}
+		all = append(all, s)
+		return nil
+	})
+	out := ImportResult{ImportReport: rep}
+	if err != nil {
+		return out, err
+	}
+	if rep.ErrorCount > 0 && !partial {
+		return out, nil
+	}
+	if err := r.store.UpsertSpeakers(ctx, all); err != nil {
+		return out, fmt.Errorf("store speakers: %w", err)
+	}
+	for _, s := range all {
+		if err := r.ix.PutSpeaker(s); err != nil {
+			return out, err
+		}
+	}
+	out.Stored, out.Applied = len(all), true
+	return out, nil
+}

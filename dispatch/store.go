@@ -1,0 +1,346 @@
+package dispatch
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
+	_ "modernc.org/sqlite"             // pure-Go SQLite driver "sqlite"
+)
+
+// ErrNotFound is returned when a row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store holds everything Alertcast must not lose: users, warnings and their
+// versions, the audit log, delivery records, the dispatch outbox, the
+// registries. One schema, two engines: SQLite (embedded default, WAL) and
+// PostgreSQL (at scale). Timestamps are stored as Unix milliseconds so the
+// SQL stays portable.
+type Store struct {
+	w, r   *sql.DB // writer and reader pools (the same pool on PostgreSQL)
+	pg     bool
+	log    *slog.Logger
+	auditM sync.Mutex // serialises the audit hash chain within this process
+}
+
+// OpenStore opens (creating and migrating) the database named by dsn:
+// "" → SQLite file alertcast.db in dataDir; "postgres://…" or
+// "postgresql://…" → PostgreSQL; "sqlite:PATH" or a path → that SQLite file.
+func OpenStore(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{log: log}
+	switch {
+	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(8)
+		s.w, s.r, s.pg = db, db, true
+	default:
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			if err := os.MkdirAll(dataDir, 0o750); err != nil {
+				return nil, fmt.Errorf("data dir: %w", err)
+			}
+			path = filepath.Join(dataDir, "alertcast.db")
+		}
+		q := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(15000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		w, err := sql.Open("sqlite", "file:"+path+q)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		// SQLite has one writer; a single writer connection avoids lock
+		// upgrade deadlocks, readers run beside it under WAL.
+		w.SetMaxOpenConns(1)
+		r, err := sql.Open("sqlite", "file:"+path+q)
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		r.SetMaxOpenConns(4)
+		s.w, s.r = w, r
+	}
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := s.w.PingContext(pctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("database unreachable: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Engine names the database engine: "sqlite" or "postgres".
+func (s *Store) Engine() string {
+	if s.pg {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Close closes the pools. Safe to call twice.
+func (s *Store) Close() error {
+	var err error
+	if s.w != nil {
+		err = s.w.Close()
+	}
+	if s.r != nil && s.r != s.w {
+		if e := s.r.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// Ping checks the database is reachable.
+func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }
+
+// q rewrites ? placeholders to $n for PostgreSQL.
+func (s *Store) q(query string) string {
+	if !s.pg {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if tx != nil {
+		return tx.ExecContext(ctx, s.q(query), args...)
+	}
+	return s.w.ExecContext(ctx, s.q(query), args...)
+}
+
+// tx runs fn in a write transaction.
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// migrations are applied in order, each once. Append only.
+var migrations = []string{
+	`CREATE TABLE users (
+		name TEXT PRIMARY KEY,
+		role TEXT NOT NULL,
+		token_hash TEXT NOT NULL UNIQUE,
+		password_hash TEXT NOT NULL DEFAULT '',
+		disabled INTEGER NOT NULL DEFAULT 0,
+		created_at BIGINT NOT NULL
+	);
+	CREATE TABLE alerts (
+		id TEXT PRIMARY KEY,
+		version INTEGER NOT NULL,
+		state TEXT NOT NULL,
+		level INTEGER NOT NULL,
+		status TEXT NOT NULL,
+		event TEXT NOT NULL,
+		expires BIGINT NOT NULL,
+		created_by TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL,
+		idem_key TEXT UNIQUE,
+		body TEXT NOT NULL
+	);
+	CREATE INDEX alerts_state ON alerts (state, expires);
+	CREATE TABLE alert_versions (
+		id TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		body TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		PRIMARY KEY (id, version)
+	);
+	CREATE TABLE audit (
+		seq BIGINT PRIMARY KEY,
+		at BIGINT NOT NULL,
+		actor TEXT NOT NULL,
+		action TEXT NOT NULL,
+		alert_id TEXT NOT NULL DEFAULT '',
+		remote TEXT NOT NULL DEFAULT '',
+		detail TEXT NOT NULL DEFAULT '',
+		prev_hash TEXT NOT NULL,
+		hash TEXT NOT NULL
+	);
+	CREATE TABLE dispatch_outbox (
+		alert_id TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		created_at BIGINT NOT NULL,
+		enqueued_at BIGINT NOT NULL DEFAULT 0,
+		PRIMARY KEY (alert_id, version)
+	);
+	CREATE INDEX dispatch_outbox_pending ON dispatch_outbox (enqueued_at);
+	CREATE TABLE plans (
+		alert_id TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		channel TEXT NOT NULL,
+		recipients INTEGER NOT NULL,
+		batches INTEGER NOT NULL,
+		detail TEXT NOT NULL DEFAULT '',
+		planned_at BIGINT NOT NULL,
+		PRIMARY KEY (alert_id, version, channel)
+	);
+	CREATE TABLE deliveries (
+		alert_id TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		channel TEXT NOT NULL,
+		recipient TEXT NOT NULL,
+		address TEXT NOT NULL DEFAULT '',
+		language TEXT NOT NULL DEFAULT '',
+		batch INTEGER NOT NULL,
+		state SMALLINT NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		ref TEXT NOT NULL DEFAULT '',
+		detail TEXT NOT NULL DEFAULT '',
+		last_error TEXT NOT NULL DEFAULT '',
+		updated_at BIGINT NOT NULL,
+		PRIMARY KEY (alert_id, version, channel, recipient)
+	);
+	CREATE INDEX deliveries_batch ON deliveries (alert_id, version, channel, batch);
+	CREATE INDEX deliveries_ref ON deliveries (channel, ref);
+	CREATE TABLE outbox (
+		msg_key TEXT NOT NULL,
+		channel TEXT NOT NULL,
+		recipient TEXT NOT NULL,
+		address TEXT NOT NULL DEFAULT '',
+		language TEXT NOT NULL DEFAULT '',
+		body TEXT NOT NULL,
+		at BIGINT NOT NULL,
+		PRIMARY KEY (msg_key, channel, recipient)
+	);
+	CREATE INDEX outbox_at ON outbox (at);
+	CREATE TABLE residents (
+		id BIGINT PRIMARY KEY,
+		phone TEXT NOT NULL UNIQUE,
+		village TEXT NOT NULL,
+		groups TEXT NOT NULL DEFAULT '',
+		language TEXT NOT NULL,
+		opt_out INTEGER NOT NULL DEFAULT 0,
+		lat DOUBLE PRECISION,
+		lon DOUBLE PRECISION,
+		updated_at BIGINT NOT NULL
+	);
+	CREATE TABLE speakers (
+		id TEXT PRIMARY KEY,
+		village TEXT NOT NULL,
+		lat DOUBLE PRECISION,
+		lon DOUBLE PRECISION,
+		zone TEXT NOT NULL DEFAULT '',
+		capabilities TEXT NOT NULL DEFAULT '',
+		credential_hash TEXT NOT NULL DEFAULT '',
+		revoked INTEGER NOT NULL DEFAULT 0,
+		updated_at BIGINT NOT NULL
+	);
+	CREATE TABLE field_endpoints (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		region TEXT NOT NULL,
+		updated_at BIGINT NOT NULL
+	);
+	CREATE TABLE schedules (
+		id TEXT PRIMARY KEY,
+		kind TEXT NOT NULL,
+		spec TEXT NOT NULL,
+		alert_id TEXT NOT NULL DEFAULT '',
+		body TEXT NOT NULL DEFAULT '',
+		created_by TEXT NOT NULL DEFAULT '',
+		active INTEGER NOT NULL DEFAULT 1,
+		last_fired BIGINT NOT NULL DEFAULT 0,
+		created_at BIGINT NOT NULL
+	);`,
+	`CREATE TABLE settings (
+		name TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);`,
+}
+
+// Setting returns a stored setting, creating it with mk() when absent. All
+// nodes sharing the database see the same value (e.g. the session key).
+func (s *Store) Setting(ctx context.Context, name string, mk func() string) (string, error) {
+	if _, err := s.exec(ctx, nil, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING`, name, mk()); err != nil {
+		return "", err
+	}
+	var v string
+	err := s.w.QueryRowContext(ctx, s.q(`SELECT value FROM settings WHERE name = ?`), name).Scan(&v)
+	return v, err
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrations table: %w", err)
+	}
+	var have int
+	if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this alertd (%d): refusing to run", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			for _, stmt := range strings.Split(migrations[v-1], ";") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("migration %d: %w", v, err)
+				}
+			}
+			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), v, time.Now().UnixMilli())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		s.log.Info("applied database migration", "version", v, "engine", s.Engine())
+	}
+	return nil
+}

@@ -1,0 +1,417 @@
+package dispatch
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alertcast/alertcast/channels"
+)
+
+// Delivery is the record of one recipient of one warning version on one
+// channel. Every recipient of every warning has one.
+type Delivery struct {
+	AlertID   string         `json:"alert_id"`
+	Version   int            `json:"version"`
+	Channel   string         `json:"channel"`
+	Recipient string         `json:"recipient"`
+	Address   string         `json:"address,omitempty"`
+	Language  string         `json:"language,omitempty"`
+	Batch     int            `json:"batch"`
+	State     channels.State `json:"state"`
+	Attempts  int            `json:"attempts"`
+	Ref       string         `json:"ref,omitempty"`
+	Detail    string         `json:"detail,omitempty"`
+	LastError string         `json:"last_error,omitempty"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// finalStates are never overwritten: a late or repeated result cannot undo
+// a delivery, a failure, an expiry or a revocation.
+const finalStates = "3,4,5,6"
+
+// insertRows inserts rows with multi-row VALUES statements of at most
+// perStmt rows, inside tx.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, cols, n int, conflict string, arg func(i int) []any) error {
+	const maxParams = 6000
+	perStmt := maxParams / cols
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	for start := 0; start < n; start += perStmt {
+		end := min(start+perStmt, n)
+		var b strings.Builder
+		b.WriteString(head)
+		args := make([]any, 0, (end-start)*cols)
+		for i := start; i < end; i++ {
+			if i > start {
+				b.WriteByte(',')
+			}
+			b.WriteString(row)
+			args = append(args, arg(i)...)
+		}
+		b.WriteString(conflict)
+		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PlanDeliveries inserts planned delivery records. Rows that exist already
+// (a re-run plan) are left as they are.
+func (s *Store) PlanDeliveries(ctx context.Context, rows []Delivery) error {
+	now := time.Now().UnixMilli()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		return s.insertRows(ctx, tx, `INSERT INTO deliveries (alert_id, version, channel, recipient, address, language, batch, state, updated_at) VALUES `,
+			9, len(rows), ` ON CONFLICT DO NOTHING`, func(i int) []any {
+				d := &rows[i]
+				return []any{d.AlertID, d.Version, d.Channel, d.Recipient, d.Address, d.Language, d.Batch, int(channels.StatePlanned), now}
+			})
+	})
+}
+
+// Plan records how a version was planned on one channel.
+type Plan struct {
+	AlertID    string    `json:"alert_id"`
+	Version    int       `json:"version"`
+	Channel    string    `json:"channel"`
+	Recipients int       `json:"recipients"`
+	Batches    int       `json:"batches"`
+	Detail     string    `json:"detail,omitempty"`
+	PlannedAt  time.Time `json:"planned_at"`
+}
+
+// SavePlan records a finished plan (idempotent).
+func (s *Store) SavePlan(ctx context.Context, p Plan) error {
+	_, err := s.exec(ctx, nil, `INSERT INTO plans (alert_id, version, channel, recipients, batches, detail, planned_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		p.AlertID, p.Version, p.Channel, p.Recipients, p.Batches, p.Detail, time.Now().UnixMilli())
+	return err
+}
+
+// Plans returns the plans of a version, by channel.
+func (s *Store) Plans(ctx context.Context, alertID string, version int) (map[string]Plan, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT channel, recipients, batches, detail, planned_at FROM plans WHERE alert_id = ? AND version = ?`), alertID, version)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Plan{}
+	for rows.Next() {
+		p := Plan{AlertID: alertID, Version: version}
+		var at int64
+		if err := rows.Scan(&p.Channel, &p.Recipients, &p.Batches, &p.Detail, &at); err != nil {
+			return nil, err
+		}
+		p.PlannedAt = fromMS(at)
+		out[p.Channel] = p
+	}
+	return out, rows.Err()
+}
+
+func scanDeliveries(rows *sql.Rows) ([]Delivery, error) {
+	defer rows.Close()
+	out := []Delivery{}
+	for rows.Next() {
+		var d Delivery
+		var st int
+		var at int64
+		if err := rows.Scan(&d.AlertID, &d.Version, &d.Channel, &d.Recipient, &d.Address, &d.Language, &d.Batch, &st,
+			&d.Attempts, &d.Ref, &d.Detail, &d.LastError, &at); err != nil {
+			return nil, err
+		}
+		d.State, d.UpdatedAt = channels.State(st), fromMS(at)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+const deliveryCols = `alert_id, version, channel, recipient, address, language, batch, state, attempts, ref, detail, last_error, updated_at`
+
+// BatchDeliveries returns the records of one batch, in recipient order. It
+// reads through the writer pool so a worker sees its own last writes.
+func (s *Store) BatchDeliveries(ctx context.Context, alertID string, version int, channel string, batch int) ([]Delivery, error) {
+	rows, err := s.w.QueryContext(ctx, s.q(`SELECT `+deliveryCols+` FROM deliveries WHERE alert_id = ? AND version = ? AND channel = ? AND batch = ? ORDER BY recipient`),
+		alertID, version, channel, batch)
+	if err != nil {
+		return nil, err
+	}
+	return scanDeliveries(rows)
+}
+
+// DeliveryFilter narrows ListDeliveries.
+type DeliveryFilter struct {
+	AlertID string
+	Version int // 0: current version of the alert (caller resolves)
+	Channel string
+	State   channels.State // StateUnknown: any
+	After   string         // cursor: "channel/recipient" of the last row seen
+	Limit   int
+}
+
+// ListDeliveries pages through a version's delivery records.
+func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	query := `SELECT ` + deliveryCols + ` FROM deliveries WHERE alert_id = ? AND version = ?`
+	args := []any{f.AlertID, f.Version}
+	if f.Channel != "" {
+		query += ` AND channel = ?`
+		args = append(args, f.Channel)
+	}
+	if f.State != channels.StateUnknown {
+		query += ` AND state = ?`
+		args = append(args, int(f.State))
+	}
+	if f.After != "" {
+		ch, rc, _ := strings.Cut(f.After, "/")
+		query += ` AND (channel > ? OR (channel = ? AND recipient > ?))`
+		args = append(args, ch, ch, rc)
+	}
+	query += ` ORDER BY channel, recipient LIMIT ` + strconv.Itoa(f.Limit)
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanDeliveries(rows)
+}
+
+// DeliveryUpdate is a change to one delivery record.
+type DeliveryUpdate struct {
+	AlertID   string
+	Version   int
+	Channel   string
+	Recipient string
+	State     channels.State // StateUnknown: keep the state (an attempt that will be retried)
+	Attempt   bool           // count an attempt
+	Ref       string
+	Detail    string
+	Error     string
+}
+
+// UpdateDeliveries applies updates in one transaction. Final states are
+// never overwritten.
+func (s *Store) UpdateDeliveries(ctx context.Context, ups []DeliveryUpdate) error {
+	if len(ups) == 0 {
+		return nil
+	}
+	now := time.Now().UnixMilli()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE deliveries SET
+			state = CASE WHEN ? = 0 THEN state ELSE ? END,
+			attempts = attempts + ?,
+			ref = CASE WHEN ? = '' THEN ref ELSE ? END,
+			detail = CASE WHEN ? = '' THEN detail ELSE ? END,
+			last_error = CASE WHEN ? = '' THEN last_error ELSE ? END,
+			updated_at = ?
+			WHERE alert_id = ? AND version = ? AND channel = ? AND recipient = ? AND state NOT IN (`+finalStates+`)`))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, u := range ups {
+			att := 0
+			if u.Attempt {
+				att = 1
+			}
+			if _, err := stmt.ExecContext(ctx, int(u.State), int(u.State), att, u.Ref, u.Ref, u.Detail, u.Detail, u.Error, u.Error, now,
+				u.AlertID, u.Version, u.Channel, u.Recipient); err != nil {
+				return fmt.Errorf("update delivery %s/%s: %w", u.Channel, u.Recipient, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ApplyReceipt applies one asynchronous receipt. It matches by
+// (channel, key, recipient) when the key is known, else by (channel, ref).
+// It reports whether a record matched.
+func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]bool, error) {
+	matched := make([]bool, len(rs))
+	now := time.Now().UnixMilli()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for i, r := range rs {
+			var res sql.Result
+			var err error
+			set := `UPDATE deliveries SET state = CASE WHEN ? = 0 THEN state ELSE ? END, detail = ?, updated_at = ? WHERE `
+			if r.Key != "" && r.RecipientID != "" {
+				id, ver, ok := ParseKey(r.Key)
+				if !ok {
+					continue
+				}
+				res, err = s.exec(ctx, tx, set+`alert_id = ? AND version = ? AND channel = ? AND recipient = ? AND state NOT IN (`+finalStates+`)`,
+					int(r.State), int(r.State), r.Detail, now, id, ver, r.Channel, r.RecipientID)
+			} else if r.Ref != "" {
+				res, err = s.exec(ctx, tx, set+`channel = ? AND ref = ? AND state NOT IN (`+finalStates+`)`,
+					int(r.State), int(r.State), r.Detail, now, r.Channel, r.Ref)
+			} else {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				matched[i] = true
+			}
+		}
+		return nil
+	})
+	return matched, err
+}
+
+// ParseKey splits a message key "<id>/v<version>".
+func ParseKey(key string) (id string, version int, ok bool) {
+	id, v, found := strings.Cut(key, "/v")
+	if !found || id == "" {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return "", 0, false
+	}
+	return id, n, true
+}
+
+// FinishRemaining moves every not-yet-sent record of a version (on all
+// channels) to state (StateRevoked on cancel, StateExpired at expiry).
+func (s *Store) FinishRemaining(ctx context.Context, alertID string, version int, state channels.State, reason string) (int64, error) {
+	res, err := s.exec(ctx, nil, `UPDATE deliveries SET state = ?, detail = ?, updated_at = ? WHERE alert_id = ? AND version = ? AND state = ?`,
+		int(state), reason, time.Now().UnixMilli(), alertID, version, int(channels.StatePlanned))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// Counters is per-channel progress: channel → state name → count.
+type Counters map[string]map[string]int
+
+// DeliveryCounters counts a version's records by channel and state.
+func (s *Store) DeliveryCounters(ctx context.Context, alertID string, version int) (Counters, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT channel, state, COUNT(*) FROM deliveries WHERE alert_id = ? AND version = ? GROUP BY channel, state`), alertID, version)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := Counters{}
+	for rows.Next() {
+		var ch string
+		var st, n int
+		if err := rows.Scan(&ch, &st, &n); err != nil {
+			return nil, err
+		}
+		if out[ch] == nil {
+			out[ch] = map[string]int{}
+		}
+		out[ch][channels.State(st).String()] += n
+	}
+	return out, rows.Err()
+}
+
+// OutboxRecord is what the outbox channel recorded instead of sending.
+type OutboxRecord struct {
+	Key       string    `json:"key"`
+	Channel   string    `json:"channel"`
+	Recipient string    `json:"recipient"`
+	Address   string    `json:"address,omitempty"`
+	Language  string    `json:"language,omitempty"`
+	Body      string    `json:"body"`
+	At        time.Time `json:"at"`
+}
+
+// RecordOutbox stores outbox records; a record already there (same key,
+// channel, recipient) is kept as it was: nothing is recorded twice.
+func (s *Store) RecordOutbox(ctx context.Context, recs []OutboxRecord) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		return s.insertRows(ctx, tx, `INSERT INTO outbox (msg_key, channel, recipient, address, language, body, at) VALUES `, 7, len(recs),
+			` ON CONFLICT DO NOTHING`, func(i int) []any {
+				r := &recs[i]
+				return []any{r.Key, r.Channel, r.Recipient, r.Address, r.Language, r.Body, ms(r.At)}
+			})
+	})
+}
+
+// OutboxFilter narrows ListOutbox.
+type OutboxFilter struct {
+	Key     string // message key prefix, e.g. an alert id
+	Channel string
+	Limit   int
+	Offset  int
+}
+
+// ListOutbox returns outbox records, oldest first.
+func (s *Store) ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxRecord, int, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	where := ` WHERE 1=1`
+	var args []any
+	if f.Key != "" {
+		where += ` AND msg_key LIKE ?`
+		args = append(args, f.Key+"%")
+	}
+	if f.Channel != "" {
+		where += ` AND channel = ?`
+		args = append(args, f.Channel)
+	}
+	var total int
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM outbox`+where), args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT msg_key, channel, recipient, address, language, body, at FROM outbox`+where+
+		` ORDER BY msg_key, channel, recipient LIMIT `+strconv.Itoa(f.Limit)+` OFFSET `+strconv.Itoa(f.Offset)), args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	out := []OutboxRecord{}
+	for rows.Next() {
+		var r OutboxRecord
+		var at int64
+		if err := rows.Scan(&r.Key, &r.Channel, &r.Recipient, &r.Address, &r.Language, &r.Body, &at); err != nil {
+			return nil, 0, err
+		}
+		r.At = fromMS(at)
+		out = append(out, r)
+	}
+	return out, total, rows.Err()
+}
+
+// marshalJSON is json.Marshal for values that cannot fail.
+func marshalJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// FinishBatch moves a batch's not-yet-sent records to state.
+func (s *Store) FinishBatch(ctx context.Context, alertID string, version int, channel string, batch int, state channels.State, reason string) (int64, error) {
+	res, err := s.exec(ctx, nil, `UPDATE deliveries SET state = ?, detail = ?, updated_at = ? WHERE alert_id = ? AND version = ? AND channel = ? AND batch = ? AND state = ?`,
+		int(state), reason, time.Now().UnixMilli(), alertID, version, channel, batch, int(channels.StatePlanned))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// ReachedBefore lists the recipients of earlier versions of a warning on a
+// channel that were sent to or delivered, each once, in recipient order.
+func (s *Store) ReachedBefore(ctx context.Context, alertID string, version int, channel string) ([]channels.Recipient, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT recipient, MAX(address), MAX(language) FROM deliveries
+		WHERE alert_id = ? AND version < ? AND channel = ? AND state IN (2, 3) GROUP BY recipient ORDER BY recipient`), alertID, version, channel)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []channels.Recipient
+	for rows.Next() {
+		var r channels.Recipient
+		if err := rows.Scan(&r.ID, &r.Address, &r.Language); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,194 @@
+package dispatch
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// User is an officer or system account.
+type User struct {
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	Disabled  bool      `json:"disabled,omitempty"`
+}
+
+// ErrUserExists is returned when a user name is taken.
+var ErrUserExists = errors.New("user already exists")
+
+// ErrBadCredentials is returned for an unknown token or wrong password.
+var ErrBadCredentials = errors.New("bad credentials")
+
+// NewToken returns a fresh bearer token ("act_…", 256 random bits).
+func NewToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return "act_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// HashToken is how tokens are stored: SHA-256, hex. Tokens are 256-bit
+// random, so a fast hash is enough; passwords use Argon2id.
+func HashToken(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// Argon2id parameters (OWASP minimum: 19 MiB, 2 iterations, 1 lane).
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+// HashPassword returns an encoded Argon2id hash of pw.
+func HashPassword(pw string) string {
+	salt := make([]byte, 16)
+	_, _ = rand.Read(salt)
+	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// CheckPassword verifies pw against an encoded Argon2id hash.
+func CheckPassword(encoded, pw string) bool {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// CreateUser adds a user and returns its bearer token (shown once, stored
+// hashed). password may be empty (token login only).
+func (s *Store) CreateUser(ctx context.Context, name string, role Role, password string, by Actor) (string, error) {
+	token := NewToken()
+	return token, s.createUserWithToken(ctx, name, role, password, token, by)
+}
+
+func (s *Store) createUserWithToken(ctx context.Context, name string, role Role, password, token string, by Actor) error {
+	ph := ""
+	if password != "" {
+		ph = HashPassword(password)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM users WHERE name = ?`), name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrUserExists
+		}
+		if _, err := s.exec(ctx, tx, `INSERT INTO users (name, role, token_hash, password_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
+			name, role.String(), HashToken(token), ph, time.Now().UnixMilli()); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "user.create",
+			Detail: fmt.Sprintf(`{"name":%q,"role":%q}`, name, role)})
+	})
+}
+
+// UserCount returns how many users exist.
+func (s *Store) UserCount(ctx context.Context) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	return n, err
+}
+
+// UserByToken authenticates a bearer token.
+func (s *Store) UserByToken(ctx context.Context, token string) (User, error) {
+	return s.userWhere(ctx, `token_hash = ?`, HashToken(token))
+}
+
+// UserByPassword authenticates a name and password.
+func (s *Store) UserByPassword(ctx context.Context, name, password string) (User, error) {
+	var ph string
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT password_hash FROM users WHERE name = ? AND disabled = 0`), name).Scan(&ph)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (ph == "" || !CheckPassword(ph, password))) {
+		return User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return User{}, err
+	}
+	return s.userWhere(ctx, `name = ?`, name)
+}
+
+func (s *Store) userWhere(ctx context.Context, where string, arg any) (User, error) {
+	var u User
+	var role string
+	var created int64
+	var disabled int
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT name, role, created_at, disabled FROM users WHERE `+where), arg).
+		Scan(&u.Name, &role, &created, &disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if disabled != 0 {
+		return User{}, ErrBadCredentials
+	}
+	u.Role, _ = ParseRole(role)
+	u.CreatedAt = fromMS(created)
+	return u, nil
+}
+
+// Users lists all users.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT name, role, created_at, disabled FROM users ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		var u User
+		var role string
+		var created int64
+		var disabled int
+		if err := rows.Scan(&u.Name, &role, &created, &disabled); err != nil {
+			return nil, err
+		}
+		u.Role, _ = ParseRole(role)
+		u.CreatedAt, u.Disabled = fromMS(created), disabled != 0
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// EnsureUserToken makes token a valid token of user name with role,
+// creating the user when absent (used for the bootstrap admin).
+func (s *Store) EnsureUserToken(ctx context.Context, name string, role Role, token string) (created bool, err error) {
+	var n int
+	if err := s.w.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM users WHERE name = ?`), name).Scan(&n); err != nil {
+		return false, err
+	}
+	if n == 0 {
+		return true, s.createUserWithToken(ctx, name, role, "", token, Actor{Name: "system"})
+	}
+	_, err = s.exec(ctx, nil, `UPDATE users SET token_hash = ?, role = ?, disabled = 0 WHERE name = ?`, HashToken(token), role.String(), name)
+	return false, err
+}

@@ -1,0 +1,196 @@
+// Package alertd wires the Alertcast server process: configuration, the
+// embedded or external Redis, the store, the dispatch engine, the channels
+// and the HTTP server. cmd/alertd only parses flags and calls Run.
+package alertd
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/alertcast/alertcast/dispatch"
+)
+
+// Roles a process can take.
+var AllRoles = []string{"api", "worker", "scheduler"}
+
+// Config is the whole process configuration. Precedence: flag > ALERTCAST_*
+// environment variable > YAML file > default. Every default is documented in
+// deploy/alertcast.yaml.
+type Config struct {
+	Listen    string   `yaml:"listen"`     // default 127.0.0.1:8080
+	DataDir   string   `yaml:"data_dir"`   // default ./alertcast-data
+	Redis     string   `yaml:"redis"`      // redis:// URL; empty = managed redis-server or in-process
+	DB        string   `yaml:"db"`         // postgres:// URL or sqlite path; empty = SQLite in data dir
+	Roles     []string `yaml:"roles"`      // api, worker, scheduler; default all
+	PublicURL string   `yaml:"public_url"` // how devices reach this node; default http://LISTEN
+	LogLevel  string   `yaml:"log_level"`  // debug, info, warn, error; default info
+	LogFormat string   `yaml:"log_format"` // text or json; default text
+
+	Workers   int `yaml:"workers"`    // concurrent tasks per worker process; default 20
+	BatchSize int `yaml:"batch_size"` // recipients per send task; default 1000
+
+	Policy  PolicyConfig `yaml:"policy"`
+	Regions []string     `yaml:"regions"` // extra region CSV files (other counties)
+
+	// Channel sections, decoded by each channel's wiring.
+	SMS      yaml.Node `yaml:"sms"`
+	Speakers yaml.Node `yaml:"speakers"`
+	Web      yaml.Node `yaml:"websocket"`
+	Voice    yaml.Node `yaml:"voice"`
+	Audio    yaml.Node `yaml:"audio"`
+
+	// Process settings only from the environment.
+	AdminToken string `yaml:"-"` // ALERTCAST_ADMIN_TOKEN
+	ConfigFile string `yaml:"-"`
+}
+
+// PolicyConfig is the approval policy in YAML.
+type PolicyConfig struct {
+	ApprovalLevels []string `yaml:"approval_levels"` // default [orange, red]
+	ApproveDrills  bool     `yaml:"approve_drills"`  // default false
+}
+
+// Policy converts the YAML policy.
+func (p PolicyConfig) Policy() (dispatch.Policy, error) {
+	if p.ApprovalLevels == nil {
+		pol := dispatch.DefaultPolicy()
+		pol.ApproveDrills = p.ApproveDrills
+		return pol, nil
+	}
+	pol := dispatch.Policy{ApproveDrills: p.ApproveDrills}
+	for i, s := range p.ApprovalLevels {
+		l, err := dispatch.ParseLevel(s)
+		if err != nil {
+			return pol, fmt.Errorf("policy.approval_levels[%d]: %w", i, err)
+		}
+		pol.ApprovalLevels = append(pol.ApprovalLevels, l)
+	}
+	return pol, nil
+}
+
+// Defaults returns the documented defaults.
+func Defaults() Config {
+	return Config{Listen: "127.0.0.1:8080", DataDir: "alertcast-data", Roles: AllRoles, LogLevel: "info", LogFormat: "text", Workers: 20, BatchSize: 1000}
+}
+
+// Has reports whether the process runs role.
+func (c *Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
+
+// Validate checks the configuration, naming the setting at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, r := range c.Roles {
+		if !slices.Contains(AllRoles, r) {
+			errs = append(errs, fmt.Errorf("roles: unknown role %q (want api, worker, scheduler)", r))
+		}
+	}
+	if len(c.Roles) == 0 {
+		errs = append(errs, errors.New("roles: at least one role is required"))
+	}
+	if c.Workers < 1 || c.Workers > 1000 {
+		errs = append(errs, fmt.Errorf("workers: must be 1..1000, got %d", c.Workers))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 100000 {
+		errs = append(errs, fmt.Errorf("batch_size: must be 1..100000, got %d", c.BatchSize))
+	}
+	if c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://") && !strings.HasPrefix(c.Redis, "unix://") {
+		errs = append(errs, fmt.Errorf("redis: must be a redis://, rediss:// or unix:// URL"))
+	}
+	if _, err := c.Policy.Policy(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Load builds the configuration from args and the environment.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	cfg := Defaults()
+	fs := flag.NewFlagSet("alertd", flag.ContinueOnError)
+	var (
+		fListen  = fs.String("listen", "", "address to listen on (ALERTCAST_LISTEN; default 127.0.0.1:8080)")
+		fData    = fs.String("data-dir", "", "data directory (ALERTCAST_DATA_DIR; default ./alertcast-data)")
+		fRedis   = fs.String("redis", "", "Redis URL (ALERTCAST_REDIS_URL; default: managed redis-server, else in-process)")
+		fDB      = fs.String("db", "", "database: postgres://… or SQLite path (ALERTCAST_DB; default SQLite in the data dir)")
+		fConfig  = fs.String("config", "", "YAML configuration file (ALERTCAST_CONFIG)")
+		fRoles   = fs.String("roles", "", "comma-separated roles: api,worker,scheduler (ALERTCAST_ROLES; default all)")
+		fPublic  = fs.String("public-url", "", "base URL devices and pages use to reach this node (ALERTCAST_PUBLIC_URL)")
+		fWorkers = fs.Int("workers", 0, "concurrent tasks per worker (ALERTCAST_WORKERS; default 20)")
+		fLog     = fs.String("log-level", "", "debug, info, warn, error (ALERTCAST_LOG_LEVEL)")
+	)
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	pick := func(flagV, env string) string {
+		if flagV != "" {
+			return flagV
+		}
+		return getenv(env)
+	}
+	cfg.ConfigFile = pick(*fConfig, "ALERTCAST_CONFIG")
+	if cfg.ConfigFile != "" {
+		b, err := os.ReadFile(cfg.ConfigFile)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", cfg.ConfigFile, err)
+		}
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Listen, pick(*fListen, "ALERTCAST_LISTEN"))
+	set(&cfg.DataDir, pick(*fData, "ALERTCAST_DATA_DIR"))
+	set(&cfg.Redis, pick(*fRedis, "ALERTCAST_REDIS_URL"))
+	set(&cfg.DB, pick(*fDB, "ALERTCAST_DB"))
+	set(&cfg.PublicURL, pick(*fPublic, "ALERTCAST_PUBLIC_URL"))
+	set(&cfg.LogLevel, pick(*fLog, "ALERTCAST_LOG_LEVEL"))
+	set(&cfg.LogFormat, getenv("ALERTCAST_LOG_FORMAT"))
+	if roles := pick(*fRoles, "ALERTCAST_ROLES"); roles != "" {
+		cfg.Roles = strings.Split(roles, ",")
+		for i := range cfg.Roles {
+			cfg.Roles[i] = strings.TrimSpace(cfg.Roles[i])
+		}
+	}
+	if *fWorkers > 0 {
+		cfg.Workers = *fWorkers
+	} else if v := getenv("ALERTCAST_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return cfg, fmt.Errorf("ALERTCAST_WORKERS: not a number: %q", v)
+		}
+		cfg.Workers = n
+	}
+	if v := getenv("ALERTCAST_BATCH_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return cfg, fmt.Errorf("ALERTCAST_BATCH_SIZE: not a number: %q", v)
+		}
+		cfg.BatchSize = n
+	}
+	cfg.AdminToken = getenv("ALERTCAST_ADMIN_TOKEN")
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + cfg.Listen
+	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	return cfg, cfg.Validate()
+}
+
+// shutdownGrace is how long in-flight work may take at shutdown.
+const shutdownGrace = 20 * time.Second

@@ -1,0 +1,349 @@
+package alertd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/channels/outbox"
+	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/targeting"
+)
+
+// Server is a running alertd process.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	redis    *redisHandle
+	store    *dispatch.Store
+	registry *dispatch.Registry
+	engine   *dispatch.Engine
+	service  *dispatch.Service
+	api      *dispatch.API
+	prom     *prometheus.Registry
+	worker   *asynq.Server
+	http     *http.Server
+	listener net.Listener
+	mux      *http.ServeMux
+	closers  []func() // channel and hub closers, run after workers drain
+	bg       sync.WaitGroup
+	stopBG   chan struct{}
+	// Addr is the address the HTTP server listens on.
+	Addr string
+}
+
+// NewLogger builds the process logger.
+func NewLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run starts alertd and blocks until ctx is done, then shuts down in
+// order: stop intake → drain workers → close channels → close HTTP.
+func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	s, err := Start(ctx, cfg, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Shutdown()
+}
+
+// Start starts alertd and returns once it serves.
+func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server, err error) {
+	log := NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	s := &Server{cfg: cfg, log: log, stopBG: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+	if s.redis, err = openRedis(ctx, cfg.Redis, cfg.DataDir, log); err != nil {
+		return nil, err
+	}
+	if s.store, err = dispatch.OpenStore(ctx, cfg.DB, cfg.DataDir, log); err != nil {
+		return nil, err
+	}
+	log.Info("database ready", "engine", s.store.Engine())
+
+	tree := targeting.DefaultTree()
+	for _, path := range cfg.Regions {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("regions: %w", err)
+		}
+		t, err := targeting.ParseRegions(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("regions %s: %w", path, err)
+		}
+		if err := tree.Merge(t); err != nil {
+			return nil, fmt.Errorf("regions %s: %w", path, err)
+		}
+	}
+	if s.registry, err = dispatch.NewRegistry(ctx, s.store, tree); err != nil {
+		return nil, err
+	}
+	nres, nspk := s.registry.Index().Len()
+	log.Info("population loaded", "residents", nres, "speakers", nspk)
+
+	if err := s.bootstrapAdmin(ctx, stdout); err != nil {
+		return nil, err
+	}
+	policy, _ := cfg.Policy.Policy()
+
+	s.prom = prometheus.NewRegistry()
+	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	chans, preview, err := s.wireChannels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.engine, err = dispatch.NewEngine(dispatch.EngineConfig{
+		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.registry,
+		Channels: chans, Audio: s.audioRenderer(), Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.service = &dispatch.Service{Store: s.store, Engine: s.engine, Registry: s.registry, Policy: policy, Preview: preview, Logger: log,
+		OnChange: s.onAlertChange}
+	s.engine.Start()
+
+	if cfg.Has("worker") {
+		s.worker = asynq.NewServerFromRedisClient(s.redis.Client, asynq.Config{
+			Concurrency:     cfg.Workers,
+			Queues:          dispatch.Queues,
+			StrictPriority:  true,
+			ShutdownTimeout: shutdownGrace,
+			Logger:          asynqLogger{log.With("component", "asynq")},
+			LogLevel:        asynq.WarnLevel,
+			RetryDelayFunc:  retryDelay,
+			// Poll idle queues every ~100 ms (default 1 s): a warning must not
+			// wait a second per stage.
+			TaskCheckInterval: 100 * time.Millisecond,
+		})
+		mux := asynq.NewServeMux()
+		s.engine.Register(mux)
+		if err := s.worker.Start(mux); err != nil {
+			return nil, fmt.Errorf("start workers: %w", err)
+		}
+		log.Info("workers started", "concurrency", cfg.Workers)
+	}
+	if cfg.Has("scheduler") {
+		s.bg.Add(1)
+		go s.expiryLoop()
+	}
+	if cfg.Has("api") {
+		if err := s.serveHTTP(ctx); err != nil {
+			return nil, err
+		}
+	}
+	log.Info("alertd running", "roles", strings.Join(cfg.Roles, ","), "listen", s.Addr, "redis", s.redis.Kind, "db", s.store.Engine())
+	return s, nil
+}
+
+// retryDelay is exponential backoff from 1 s to 2 min with jitter.
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	d := time.Second << min(n, 7)
+	if d > 2*time.Minute {
+		d = 2 * time.Minute
+	}
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	return d/2 + time.Duration(int64(d/2)*int64(b[0])/255)
+}
+
+func (s *Server) bootstrapAdmin(ctx context.Context, stdout io.Writer) error {
+	if s.cfg.AdminToken != "" {
+		if len(s.cfg.AdminToken) < 16 {
+			return errors.New("ALERTCAST_ADMIN_TOKEN: at least 16 characters")
+		}
+		_, err := s.store.EnsureUserToken(ctx, "admin", dispatch.RoleAdmin, s.cfg.AdminToken)
+		return err
+	}
+	n, err := s.store.UserCount(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	tok := dispatch.NewToken()
+	if _, err := s.store.EnsureUserToken(ctx, "admin", dispatch.RoleAdmin, tok); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n  First start: created user \"admin\" with token\n\n    %s\n\n  It is shown only now and stored hashed. Use it as ALERTCAST_TOKEN for alertctl.\n\n", tok)
+	return nil
+}
+
+// outboxRecorder stores outbox records in the database.
+type outboxRecorder struct{ store *dispatch.Store }
+
+func (o outboxRecorder) Record(ctx context.Context, recs []outbox.Record) error {
+	out := make([]dispatch.OutboxRecord, len(recs))
+	for i, r := range recs {
+		out[i] = dispatch.OutboxRecord(r)
+	}
+	return o.store.RecordOutbox(ctx, out)
+}
+
+// Reporter returns the receipt sink channels report to.
+func (s *Server) reporter() channels.Reporter {
+	return channels.ReporterFunc(func(ctx context.Context, r channels.Receipt) { s.engine.Report(ctx, r) })
+}
+
+func (s *Server) serveHTTP(ctx context.Context) error {
+	key, err := s.store.Setting(ctx, "session_key", func() string {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		return hex.EncodeToString(b)
+	})
+	if err != nil {
+		return fmt.Errorf("session key: %w", err)
+	}
+	kb, _ := hex.DecodeString(key)
+	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, SessionKey: kb}
+	s.mux = http.NewServeMux()
+	s.api.Routes(s.mux)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{Registry: s.prom}))
+	s.mountChannels(s.mux)
+	s.mountConsole(s.mux)
+
+	l, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	s.listener, s.Addr = l, l.Addr().String()
+	s.http = &http.Server{Handler: s.logRequests(s.mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (s *Server) logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ok := true
+	if err := s.store.Ping(ctx); err != nil {
+		checks["database"], ok = "unreachable: "+err.Error(), false
+	} else {
+		checks["database"] = "ok"
+	}
+	if err := s.redis.Client.Ping(ctx).Err(); err != nil {
+		checks["redis"], ok = "unreachable: "+err.Error(), false
+	} else {
+		checks["redis"] = "ok (" + s.redis.Kind + ")"
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintf(w, "{\"ready\":%v,\"database\":%q,\"redis\":%q}\n", ok, checks["database"], checks["redis"])
+}
+
+func (s *Server) expiryLoop() {
+	defer s.bg.Done()
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopBG:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if _, err := s.service.ExpireDue(ctx); err != nil {
+				s.log.Error("expire warnings", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Shutdown stops intake, drains workers, closes channels and HTTP.
+func (s *Server) Shutdown() error {
+	s.log.Info("shutting down: stop intake → drain workers → close channels → close HTTP")
+	// Stop intake: no new API requests.
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.http.Shutdown(ctx)
+		cancel()
+	}
+	close(s.stopBG)
+	s.bg.Wait()
+	// Drain workers: in-flight tasks finish or go back to the queue.
+	if s.worker != nil {
+		s.worker.Shutdown()
+	}
+	s.closeAll()
+	return nil
+}
+
+func (s *Server) closeAll() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+	if s.engine != nil {
+		_ = s.engine.Close()
+	}
+	if s.store != nil {
+		_ = s.store.Close()
+	}
+	if s.redis != nil {
+		s.redis.Close()
+	}
+}
+
+// asynqLogger adapts slog to asynq's logger.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)); os.Exit(1) }
