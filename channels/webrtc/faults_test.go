@@ -1,0 +1,266 @@
+package voice_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/webrtc/v4"
+
+	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+)
+
+// raw is a bare signalling socket for feeding the server bad input.
+type raw struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func (e *env) raw(t *testing.T, token string) *raw {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial(e.wsURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	t.Cleanup(func() { ws.Close() })
+	r := &raw{t: t, ws: ws}
+	if token != "" {
+		r.send(`{"type":"auth","token":"` + token + `"}`)
+		r.expect(voice.TypeHello, "")
+	}
+	return r
+}
+
+func (r *raw) send(s string) {
+	r.t.Helper()
+	if err := r.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		r.t.Fatalf("write: %v", err)
+	}
+}
+
+// expect reads frames until one of type typ (and error code, if given).
+func (r *raw) expect(typ, code string) voice.Frame {
+	r.t.Helper()
+	_ = r.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, b, err := r.ws.ReadMessage()
+		if err != nil {
+			r.t.Fatalf("waiting for %s %s: %v", typ, code, err)
+		}
+		var f voice.Frame
+		if err := json.Unmarshal(b, &f); err != nil {
+			r.t.Fatalf("server sent bad JSON: %s", b)
+		}
+		if f.Type == typ && (code == "" || f.Code == code) {
+			return f
+		}
+	}
+}
+
+// TestMalformedFrames: garbage is answered with an error naming the field;
+// the session survives; nothing panics.
+func TestMalformedFrames(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, nil)
+	r := e.raw(t, "tok-officer")
+	cases := []struct{ frame, field string }{
+		{`not json`, "frame"},
+		{`{"type":"live","region":"abc"}`, "region"},
+		{`{"type":"live","region":"653122","level":9}`, "level"},
+		{`{"type":"join"}`, "room"},
+		{`{"type":"join","room":"../../etc"}`, "room"},
+		{`{"type":"offer","room":"x","pc":"pub","sdp":"hello"}`, "sdp"},
+		{`{"type":"offer","room":"x","pc":"sub","sdp":"v=0"}`, "pc"},
+		{`{"type":"candidate","room":"x","pc":"pub","candidate":{"candidate":"evil"}}`, "candidate.candidate"},
+		{`{"type":"candidate","room":"x","pc":"pub"}`, "candidate"},
+		{`{"type":"call","members":[]}`, "members"},
+		{`{"type":"mute","room":"x"}`, "muted"},
+		{`{"type":"teleport"}`, "type"},
+		{`{"type":"ping","extra":1}`, "frame"},
+		{`{"type":"ping"}{"type":"ping"}`, "frame"},
+	}
+	for _, c := range cases {
+		r.send(c.frame)
+		f := r.expect(voice.TypeError, "bad_frame")
+		if f.Field != c.field {
+			t.Errorf("%s: error names field %q (%s), want %q", c.frame, f.Field, f.Message, c.field)
+		}
+	}
+	// Still alive and authenticated.
+	r.send(`{"type":"ping","id":"p1"}`)
+	if f := r.expect(voice.TypePong, ""); f.ID != "p1" {
+		t.Errorf("pong id %q", f.ID)
+	}
+	// A valid offer for a room the session is not in, and a bad SDP in its
+	// own live room: errors, no half-made state.
+	r.send(`{"type":"offer","room":"live-nope","pc":"pub","sdp":"v=0\r\n"}`)
+	r.expect(voice.TypeError, "publish_failed")
+	r.send(`{"type":"live","region":"653122100"}`)
+	room := r.expect(voice.TypeRoom, "").Room
+	r.send(`{"type":"offer","room":"` + room + `","pc":"pub","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"}`)
+	f := r.expect(voice.TypeError, "publish_failed")
+	if !strings.Contains(f.Message, "sdp") {
+		t.Errorf("bad SDP error %q does not name the sdp", f.Message)
+	}
+	r.send(`{"type":"answer","room":"` + room + `","pc":"sub","sdp":"v=0\r\n"}`)
+	r.expect(voice.TypeError, "not_joined")
+	// An oversized frame closes that connection only.
+	big := `{"type":"ping","id":"` + strings.Repeat("a", voice.MaxFrameSize) + `"}`
+	_ = r.ws.WriteMessage(websocket.TextMessage, []byte(big))
+	_ = r.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := r.ws.ReadMessage(); err != nil {
+			break
+		}
+	}
+	// Others are unaffected.
+	r2 := e.raw(t, "tok-officer")
+	r2.send(`{"type":"ping"}`)
+	r2.expect(voice.TypePong, "")
+	// The live room of the dropped socket ended with it.
+	waitFor(t, "room of the dropped socket to end", 5*time.Second, func() bool { return len(e.srv.Rooms()) == 0 })
+}
+
+// TestAuthFirst: the first frame must authenticate; a silent socket is
+// dropped; the Authorization header works for agents.
+func TestAuthFirst(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, nil)
+	r := e.raw(t, "")
+	r.send(`{"type":"live","region":"653122"}`)
+	r.expect(voice.TypeError, "unauthenticated")
+
+	h := http.Header{"Authorization": {"Bearer tok-field1"}}
+	ws, resp, err := websocket.DefaultDialer.Dial(e.wsURL, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	defer ws.Close()
+	hr := &raw{t: t, ws: ws}
+	if f := hr.expect(voice.TypeHello, ""); f.User != "field1" || f.Role != voice.RoleField {
+		t.Errorf("hello = %+v", f)
+	}
+}
+
+// TestICEFailureReported: a client that can never connect is told why, and
+// its connection is removed.
+func TestICEFailureReported(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, func(c *voice.Config) { c.ConnectTimeout = 1500 * time.Millisecond })
+	officer := e.dial(t, "tok-officer", rtcclient.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pub, err := officer.GoLive(ctx, "653122100", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	// A field page whose network offers no usable candidate: it answers the
+	// offer with a pion connection that gathers nothing and drops the
+	// server's candidates.
+	r := e.raw(t, "tok-field1")
+	r.send(`{"type":"join","room":"` + pub.Room + `"}`)
+	offer := r.expect(voice.TypeOffer, "")
+	se := webrtc.SettingEngine{}
+	se.SetInterfaceFilter(func(string) bool { return false })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer.SDP}); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetLocalDescription(ans); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(voice.Frame{Type: voice.TypeAnswer, Room: pub.Room, PC: voice.PCSub, SDP: ans.SDP})
+	r.send(string(b))
+	f := r.expect(voice.TypeError, "ice_failed")
+	if f.Room != pub.Room || f.PC != voice.PCSub || !strings.Contains(f.Message, "TURN") {
+		t.Errorf("ice failure frame = %+v", f)
+	}
+	// The field member is out of the room; the announcement goes on.
+	waitFor(t, "failed member removed", 5*time.Second, func() bool {
+		for _, ri := range e.srv.Rooms() {
+			for _, m := range ri.Members {
+				if m.User == "field1" {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	if len(e.srv.Rooms()) != 1 {
+		t.Errorf("live room ended with a listener's failure: %+v", e.srv.Rooms())
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	if _, err := voice.New(voice.Config{}); err == nil || !strings.Contains(err.Error(), "Authenticate") {
+		t.Errorf("New without Authenticate: %v", err)
+	}
+	auth := func(context.Context, string) (string, string, bool) { return "", "", false }
+	if _, err := voice.New(voice.Config{Authenticate: auth, UDPPortMin: 5000, UDPPortMax: 4000}); err == nil {
+		t.Error("inverted port range accepted")
+	}
+	if _, err := voice.New(voice.Config{Authenticate: auth, UDPMuxAddr: "not an address"}); err == nil {
+		t.Error("bad UDPMuxAddr accepted")
+	}
+}
+
+// TestPages: both pages are served, with a CSP and no third-party origin.
+func TestPages(t *testing.T) {
+	e := newEnv(t, nil)
+	for path, want := range map[string]string{
+		"/voice/":             "Go live",
+		"/voice/field":        "Received",
+		"/voice/voice.js":     "RTCPeerConnection",
+		"/voice/cc.js":        "getUserMedia",
+		"/voice/regions.json": "疏勒镇",
+	} {
+		resp, err := http.Get(e.http.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := string(b)
+		if resp.StatusCode != 200 || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, missing %q", path, resp.StatusCode, want)
+		}
+		if strings.Contains(body, "https://") {
+			t.Errorf("%s loads something from the internet", path)
+		}
+		if resp.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("%s: no CSP", path)
+		}
+	}
+	for _, path := range []string{"/voice/nope.html", "/voice/../voice.go", "/voice/pages/index.html"} {
+		resp, err := http.Get(e.http.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("%s: %d, want 404", path, resp.StatusCode)
+		}
+	}
+}

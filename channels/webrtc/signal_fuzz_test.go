@@ -1,0 +1,68 @@
+package voice
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/alertcast/alertcast/channels"
+)
+
+var frameSeeds = []string{
+	`{"type":"auth","token":"abc"}`,
+	`{"type":"live","region":"653122100","level":4}`,
+	`{"type":"call","members":["field1","field2"]}`,
+	`{"type":"join","room":"live-0123456789abcdef","device":"spk-1"}`,
+	`{"type":"offer","room":"call-1","pc":"pub","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"}`,
+	`{"type":"answer","room":"live-1","pc":"sub","sdp":"v=0\r\n"}`,
+	`{"type":"candidate","room":"live-1","pc":"sub","candidate":{"candidate":"candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}`,
+	`{"type":"candidate","room":"live-1","pc":"pub","candidate":{"candidate":""}}`,
+	`{"type":"mute","room":"live-1","muted":true}`,
+	`{"type":"ack","ring":"ring-1"}`,
+	`{"type":"decline","ring":"ring-1"}`,
+	`{"type":"leave","room":"x"}`,
+	`{"type":"end","room":"x"}`,
+	`{"type":"ping","id":"c1"}`,
+	`{}`, `[]`, `null`, `{"type":1}`, "\xff\xfe", `{"type":"join","room":""}`,
+}
+
+// FuzzParseFrame: no input panics; every refusal names a field; every
+// accepted frame re-encodes to a frame that is accepted again, the same.
+func FuzzParseFrame(f *testing.F) {
+	for _, s := range frameSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := ParseFrame(b)
+		if err != nil {
+			var fe *channels.FieldError
+			if !errors.As(err, &fe) || fe.Field == "" || !errors.Is(err, errFrame) {
+				t.Fatalf("error without a field: %v", err)
+			}
+			return
+		}
+		again, err := json.Marshal(fr)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		fr2, err := ParseFrame(again)
+		if err != nil {
+			t.Fatalf("re-encoded frame refused: %v\n%s", err, again)
+		}
+		if fr2.Type != fr.Type || fr2.Room != fr.Room || fr2.SDP != fr.SDP || fr2.Region != fr.Region {
+			t.Fatalf("round trip changed the frame: %+v vs %+v", fr, fr2)
+		}
+	})
+}
+
+func TestParseFrameSeeds(t *testing.T) {
+	valid := 0
+	for _, s := range frameSeeds {
+		if _, err := ParseFrame([]byte(s)); err == nil {
+			valid++
+		}
+	}
+	if valid != 14 {
+		t.Errorf("%d seeds valid, want 14", valid)
+	}
+}
