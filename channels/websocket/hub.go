@@ -352,7 +352,7 @@ func (h *Hub) subscribe(s *subscriber, sub subscription, lastID string) {
 		h.mu.Unlock()
 		return
 	}
-	if !h.last.less(last) || !last.less(h.ringStart) {
+	if h.last.less(last) || !last.less(h.ringStart) {
 		h.replayLocked(s, last, nil)
 		h.mu.Unlock()
 		return
@@ -545,4 +545,11 @@ func (h *Hub) knownRegion(code string) bool {
 	}
 	_, ok := h.tree.Region(code)
 	return ok
+}
+
+// lastID is the id of the last event this node applied.
+func (h *Hub) lastID() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last.String()
 }

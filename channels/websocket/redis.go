@@ -283,6 +283,16 @@ func (h *Hub) history(ctx context.Context, last streamID) ([]*event, bool, error
 		}
 		return nil, false, err
 	}
+	// Trimming does not move max-deleted-entry-id (only XDEL does), so the
+	// test is: is last still at or after the oldest entry kept? If not, some
+	// entries after last may have been trimmed away.
+	first := info.FirstEntry.ID
+	if first == "" {
+		first = info.RecordedFirstEntryID
+	}
+	if fid, err := parseStreamID(first); err == nil && last.less(fid) {
+		return nil, true, nil
+	}
 	if info.MaxDeletedEntryID != "" {
 		if del, err := parseStreamID(info.MaxDeletedEntryID); err == nil && last.less(del) {
 			return nil, true, nil
