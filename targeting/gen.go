@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -275,13 +276,30 @@ func newOutlineMask(mp orb.MultiPolygon) *outlineMask {
 			}
 		}
 	}
+	// Scanline through each row's centre: a cell no edge enters is inside
+	// when an odd number of edges cross the row to the left of its centre.
+	var xs []float64
 	for r := range m.rows {
-		for c := range m.cols {
-			if m.state[r*m.cols+c] == 2 {
-				continue
+		y := m.b.Min[1] + (float64(r)+0.5)*m.step
+		xs = xs[:0]
+		for _, poly := range mp {
+			for _, ring := range poly {
+				for i := 0; i+1 < len(ring); i++ {
+					a, e := ring[i], ring[i+1]
+					if (a[1] > y) != (e[1] > y) {
+						xs = append(xs, a[0]+(y-a[1])*(e[0]-a[0])/(e[1]-a[1]))
+					}
+				}
 			}
-			centre := orb.Point{m.b.Min[0] + (float64(c)+0.5)*m.step, m.b.Min[1] + (float64(r)+0.5)*m.step}
-			if planar.MultiPolygonContains(mp, centre) {
+		}
+		slices.Sort(xs)
+		k := 0
+		for c := range m.cols {
+			x := m.b.Min[0] + (float64(c)+0.5)*m.step
+			for k < len(xs) && xs[k] < x {
+				k++
+			}
+			if m.state[r*m.cols+c] != 2 && k%2 == 1 {
 				m.state[r*m.cols+c] = 1
 			}
 		}

@@ -161,12 +161,12 @@ func CheckPolygon(pts []Point) error {
 	if len(ring) < 4 {
 		return fieldErr("polygon", "needs at least 3 distinct corners", FormatPolygon(pts))
 	}
-	if planar.Area(ring) == 0 {
-		return fieldErr("polygon", "has no area (all points on one line)", "")
-	}
 	if i, j, ok := selfIntersection(ring); ok {
 		return fieldErrf("polygon", "", "crosses itself: edge %s–%s meets edge %s–%s",
 			pt(ring[i]), pt(ring[i+1]), pt(ring[j]), pt(ring[j+1]))
+	}
+	if planar.Area(ring) == 0 {
+		return fieldErr("polygon", "has no area (all points on one line)", "")
 	}
 	return nil
 }

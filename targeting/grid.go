@@ -143,7 +143,7 @@ func (g *grid) queryCircle(c Circle, loc locator, whole []*roaring.Bitmap, exact
 	// Near a pole, across the antimeridian or for continent-sized circles the
 	// box and corner tests below are not reliable: test every point instead.
 	fullLon := c.RadiusKM > 2000 || math.Abs(c.Center.Lat)+(rm+margin)/111000 >= 89 ||
-		box.Min[0] <= -180 || box.Max[0] >= 180
+		box.Min[0] <= -180 || box.Max[0] >= 180 || box.Min[0] > box.Max[0]
 	center := c.Center.orb()
 	for k, bm := range g.cells {
 		row, col := int(k/lonCells), int(k%lonCells)

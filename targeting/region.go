@@ -140,10 +140,14 @@ func ParseRegions(r io.Reader) (*Tree, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			return nil, fmt.Errorf("regions line %d: %w", line, err)
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, fmt.Errorf("regions line %d: %w", pe.Line, pe.Err)
+			}
+			return nil, fmt.Errorf("regions: %w", err)
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) != len(header) {
 			return nil, fmt.Errorf("regions line %d: has %d fields, header has %d", line, len(rec), len(header))
 		}
