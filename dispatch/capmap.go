@@ -344,7 +344,7 @@ func capArea(a *Alert, lang string, names func(code, lang string) string) cap.Ar
 // <eventCode> value) that means one of our events.
 type capEvent struct {
 	event Event
-	names []string // lower-case; matched as whole text first, then as a contained keyword
+	names []string // lower-case; matched as whole text first, then as a contained keyword unless prefixed "=" (whole text only)
 }
 
 // capEventTable maps CAP event names to our event codes. An <eventCode>
@@ -362,7 +362,7 @@ type capEvent struct {
 //	flood           洪水, 山洪, 洪涝, 山洪灾害 | flood, flash flood, river flood
 //	earthquake      地震 | earthquake, tsunami is NOT mapped
 //	geological      地质灾害, 地质灾害气象风险, 滑坡, 泥石流, 崩塌 | landslide, debris flow, mudslide, geological
-//	forest_fire     森林火灾, 森林火险 | forest fire, wildfire, bushfire, fire
+//	forest_fire     森林火灾, 森林火险 | forest fire, wildfire, bushfire, "fire" (whole text only: not "structure fire")
 //	grassland_fire  草原火灾, 草原火险 | grassland fire, grass fire, prairie fire
 //	hazardous_chemicals 危险化学品, 危化品, 化学品泄漏 | hazardous materials, hazmat, chemical
 //	public_health   公共卫生, 传染病, 疫情 | public health, epidemic, disease
@@ -387,7 +387,7 @@ var capEventTable = []capEvent{
 	{EventEarthquake, []string{"地震", "earthquake"}},
 	{EventGeological, []string{"地质灾害气象风险", "地质灾害", "滑坡", "泥石流", "崩塌", "landslide", "debris flow", "mudslide", "geological"}},
 	{EventGrasslandFire, []string{"草原火灾", "草原火险", "grassland fire", "grass fire", "prairie fire"}},
-	{EventForestFire, []string{"森林火灾", "森林火险", "forest fire", "wildfire", "bushfire", "fire"}},
+	{EventForestFire, []string{"森林火灾", "森林火险", "forest fire", "wildfire", "bushfire", "=fire"}},
 	{EventHazardousChemicals, []string{"危险化学品", "危化品", "化学品泄漏", "hazardous materials", "hazmat", "chemical"}},
 	{EventPublicHealth, []string{"公共卫生", "传染病", "疫情", "public health", "epidemic", "disease"}},
 	{EventBlizzard, []string{"暴雪", "雪灾", "blizzard", "snowstorm", "heavy snow", "winter storm"}},
@@ -421,8 +421,10 @@ func MatchCAPEvent(name string) (Event, bool) {
 		return EventUnknown, false
 	}
 	for _, row := range capEventTable {
-		if slices.Contains(row.names, s) {
-			return row.event, true
+		for _, n := range row.names {
+			if s == strings.TrimPrefix(n, "=") {
+				return row.event, true
+			}
 		}
 	}
 	// Then as a keyword: the longest keyword found wins, so that
@@ -430,7 +432,7 @@ func MatchCAPEvent(name string) (Event, bool) {
 	best, bestLen := EventUnknown, 0
 	for _, row := range capEventTable {
 		for _, n := range row.names {
-			if len(n) > bestLen && containsWord(s, n) {
+			if len(n) > bestLen && n[0] != '=' && containsWord(s, n) {
 				best, bestLen = row.event, len(n)
 			}
 		}
@@ -549,7 +551,7 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 		l := strings.ToLower(in.Lang())
 		for _, our := range Languages {
 			if l == our || strings.HasPrefix(l, our+"-") {
-				if j, ok := pick[our]; !ok || (l == capLanguages[our] && strings.ToLower(c.Infos[j].Lang()) != l) {
+				if j, ok := pick[our]; !ok || (strings.EqualFold(l, capLanguages[our]) && !strings.EqualFold(c.Infos[j].Lang(), l)) {
 					pick[our] = i
 				}
 			}

