@@ -300,6 +300,9 @@ var migrations = []string{
 		name TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	);`,
+	// sends counts how often a channel was asked to send the same record:
+	// above 1 shows a re-run after a crash, which the outbox absorbed.
+	`ALTER TABLE outbox ADD COLUMN sends INTEGER NOT NULL DEFAULT 1;`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

@@ -320,6 +320,9 @@ type OutboxRecord struct {
 	Language  string    `json:"language,omitempty"`
 	Body      string    `json:"body"`
 	At        time.Time `json:"at"`
+	// Sends is how many times the record was sent (1 normally; more after a
+	// crashed worker re-ran its chunk — the outbox kept the first).
+	Sends int `json:"sends,omitempty"`
 }
 
 // RecordOutbox stores outbox records; a record already there (same key,
@@ -327,7 +330,7 @@ type OutboxRecord struct {
 func (s *Store) RecordOutbox(ctx context.Context, recs []OutboxRecord) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		return s.insertRows(ctx, tx, `INSERT INTO outbox (msg_key, channel, recipient, address, language, body, at) VALUES `, 7, len(recs),
-			` ON CONFLICT DO NOTHING`, func(i int) []any {
+			` ON CONFLICT (msg_key, channel, recipient) DO UPDATE SET sends = outbox.sends + 1`, func(i int) []any {
 				r := &recs[i]
 				return []any{r.Key, r.Channel, r.Recipient, r.Address, r.Language, r.Body, ms(r.At)}
 			})
@@ -361,7 +364,7 @@ func (s *Store) ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxRecord,
 	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM outbox`+where), args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT msg_key, channel, recipient, address, language, body, at FROM outbox`+where+
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT msg_key, channel, recipient, address, language, body, at, sends FROM outbox`+where+
 		` ORDER BY msg_key, channel, recipient LIMIT `+strconv.Itoa(f.Limit)+` OFFSET `+strconv.Itoa(f.Offset)), args...)
 	if err != nil {
 		return nil, 0, err
@@ -371,7 +374,7 @@ func (s *Store) ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxRecord,
 	for rows.Next() {
 		var r OutboxRecord
 		var at int64
-		if err := rows.Scan(&r.Key, &r.Channel, &r.Recipient, &r.Address, &r.Language, &r.Body, &at); err != nil {
+		if err := rows.Scan(&r.Key, &r.Channel, &r.Recipient, &r.Address, &r.Language, &r.Body, &at, &r.Sends); err != nil {
 			return nil, 0, err
 		}
 		r.At = fromMS(at)
