@@ -207,7 +207,7 @@ type outboxRecorder struct{ store *dispatch.Store }
 func (o outboxRecorder) Record(ctx context.Context, recs []outbox.Record) error {
 	out := make([]dispatch.OutboxRecord, len(recs))
 	for i, r := range recs {
-		out[i] = dispatch.OutboxRecord(r)
+		out[i] = dispatch.OutboxRecord{Key: r.Key, Channel: r.Channel, Recipient: r.Recipient, Address: r.Address, Language: r.Language, Body: r.Body, At: r.At}
 	}
 	return o.store.RecordOutbox(ctx, out)
 }
