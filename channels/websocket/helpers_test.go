@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -75,6 +76,23 @@ func (n *testNode) wsURL(q string) string {
 // newNode starts a hub on addr (a redis-server) behind an httptest server.
 func newNode(t *testing.T, addr string, tweak func(*Config)) *testNode {
 	t.Helper()
+	return newNodeListener(t, addr, tweak, nil)
+}
+
+// smallSendBuffers makes every accepted connection's kernel send buffer
+// tiny, so a client that stops reading blocks the server's writes at once.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+func newNodeListener(t *testing.T, addr string, tweak func(*Config), wrap func(net.Listener) net.Listener) *testNode {
+	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	cfg := Config{
 		Redis: rdb, Tree: tree, Registry: prometheus.NewRegistry(),
@@ -94,7 +112,11 @@ func newNode(t *testing.T, addr string, tweak func(*Config)) *testNode {
 	mux.Handle("/ws", h.Handler())
 	mux.Handle("/sse", h.SSEHandler())
 	mux.Handle("/r/", h.PageHandler())
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	if wrap != nil {
+		srv.Listener = wrap(srv.Listener)
+	}
+	srv.Start()
 	n := &testNode{hub: h, srv: srv, rdb: rdb}
 	t.Cleanup(func() {
 		_ = h.Close()

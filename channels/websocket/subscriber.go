@@ -19,7 +19,8 @@ type subscriber struct {
 	ip   string
 
 	writing  atomic.Bool
-	dead     atomic.Bool
+	dead     atomic.Bool // takes no more frames
+	closing  atomic.Bool // writes no more frames
 	kickOnce sync.Once
 
 	// guarded by h.mu
@@ -80,7 +81,7 @@ func (s *subscriber) drain() {
 	for {
 		select {
 		case f := <-s.q:
-			if s.dead.Load() {
+			if s.closing.Load() {
 				s.writing.Store(false)
 				return
 			}
@@ -114,7 +115,11 @@ func (s *subscriber) writeWS(f *frame) error {
 // kick drops the subscriber: a WebSocket gets a close frame with code (0:
 // none) and its connection closed, which ends its reader; an SSE stream
 // ends. Safe from any goroutine, any number of times.
-func (s *subscriber) kick(code int, reason string) {
+func (s *subscriber) kick(code int, reason string) { s.kickAfter(code, reason, false) }
+
+// kickAfter is kick; with flush it first lets the writer send what is
+// queued (an error frame explaining the close), for at most half a second.
+func (s *subscriber) kickAfter(code int, reason string, flush bool) {
 	s.kickOnce.Do(func() {
 		s.dead.Store(true)
 		close(s.done)
@@ -122,6 +127,15 @@ func (s *subscriber) kick(code int, reason string) {
 			return
 		}
 		go func() {
+			if flush {
+				for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); {
+					if len(s.q) == 0 && !s.writing.Load() {
+						break
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			s.closing.Store(true)
 			if code != 0 {
 				_ = s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 			}

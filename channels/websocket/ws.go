@@ -154,7 +154,7 @@ func (h *Hub) readWS(s *subscriber, console bool, initial *subscription, lastID 
 			s.push(errorFrame("bad_frame", ferr))
 			if bad >= maxBadFrames {
 				h.met.disconnects.WithLabelValues("abusive").Inc()
-				s.kick(CloseAbusive, "too many bad frames")
+				s.kickAfter(CloseAbusive, "too many bad frames", true)
 				return
 			}
 			continue
@@ -165,7 +165,7 @@ func (h *Hub) readWS(s *subscriber, console bool, initial *subscription, lastID 
 		if subs++; subs > maxSubscribesMin {
 			h.met.disconnects.WithLabelValues("abusive").Inc()
 			s.push(errorFrame("too_many_subscribes", &channels.FieldError{Field: "type", Rule: "at most 30 subscribe frames per minute"}))
-			s.kick(CloseAbusive, "too many subscribe frames")
+			s.kickAfter(CloseAbusive, "too many subscribe frames", true)
 			return
 		}
 		h.subscribe(s, sub, last)
