@@ -6,6 +6,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/outbox"
+	"github.com/alertcast/alertcast/console"
 	"github.com/alertcast/alertcast/dispatch"
 )
 
@@ -33,10 +34,10 @@ func (s *Server) onAlertChange(a *dispatch.Alert) {}
 // mountChannels adds the channels' HTTP endpoints.
 func (s *Server) mountChannels(mux *http.ServeMux) {}
 
-// mountConsole serves the duty officer console at /.
+// mountConsole serves the duty officer console at / (assets under /console/).
+// Only GET patterns, so the API keeps its own 404 and 405 answers.
 func (s *Server) mountConsole(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(`<!doctype html><meta charset="utf-8"><title>Alertcast</title><h1>Alertcast</h1><p>API: <a href="/api/v1/openapi.yaml">/api/v1/openapi.yaml</a></p>`))
-	})
+	h := console.Handler()
+	mux.Handle("GET /{$}", h)
+	mux.Handle("GET /console/", h)
 }

@@ -1,0 +1,1000 @@
+// Alertcast duty officer console. Plain JavaScript, no library, no build
+// step: it must run from the embedded files on a network without internet.
+// Every DOM node holding server or user data is built with textContent
+// (never innerHTML), so no warning text can inject markup.
+"use strict";
+(function () {
+  // ---------- state ----------
+  const S = {
+    me: null, csrf: "", session: "",
+    lang: localStorage.getItem("alertcast.lang") || "zh",
+    events: [], groups: [], townships: [], regionByCode: new Map(), speakers: [], speakerStatus: null,
+    outline: null, cleanup: [], conn: "", ws: null, wsAlerts: new Set(), wsListeners: new Set(),
+  };
+  const LEVELS = ["blue", "yellow", "orange", "red"];
+  const CHANNELS = ["speaker", "sms", "websocket", "voice"];
+  const ROLE_RANK = { viewer: 1, operator: 2, approver: 3, admin: 4 };
+
+  // ---------- i18n ----------
+  const L = {
+    zh: {
+      compose: "发布预警", approvals: "待审批", history: "预警记录", audit: "审计日志", admin: "管理",
+      login: "登录", logout: "退出", name: "用户名", password: "密码", token: "令牌", useToken: "改用令牌登录", usePassword: "改用密码登录",
+      event: "灾种", level: "级别", status: "性质", actual: "正式", exercise: "演练", test: "测试",
+      area: "范围", map: "地图", groups: "人群", languages: "语言", channels: "渠道", text: "预警内容",
+      headline: "标题", description: "内容", instruction: "防御指引", onset: "生效时间", expires: "失效时间", rebroadcast: "重播计划",
+      bjt: "北京时间 (UTC+8)", template: "套用模板", templateNote: "模板内容待县应急管理局/气象局审核，发布前请核对。",
+      preview: "预览受众", submit: "发布", submitting: "发布中…", previewFirst: "请先预览", stale: "内容已修改，请重新预览",
+      speaker: "大喇叭", sms: "短信", websocket: "网页/屏幕", voice: "语音会议",
+      blue: "蓝色", yellow: "黄色", orange: "橙色", red: "红色",
+      drill: "演练 DRILL — 非真实预警", testBanner: "测试 TEST — 仅系统测试",
+      needsApproval: "需第二名值班员审批后发布", direct: "无需审批，提交后立即发布",
+      township: "乡镇", count: "人数/设备", smsParts: "短信条数", warnings: "提示", unplaced: "无坐标",
+      pending: "待审批", issued: "已发布", rejected: "已驳回", cancelled: "已取消", allclear: "已解除", expired: "已过期",
+      approve: "批准发布", reject: "驳回", reason: "理由", cancel: "取消预警", allclearBtn: "解除预警", update: "更新预警", confirm: "确认",
+      progress: "发布进度", planned: "计划", sent: "已发送", delivered: "已送达", failed: "失败", failures: "失败明细",
+      versions: "版本", search: "搜索", more: "更多", selected: "已选", none: "无", all: "全部",
+      users: "用户", speakers: "大喇叭设备", enroll: "注册凭据", revoke: "吊销", create: "创建", role: "角色",
+      shownOnce: "只显示这一次，请立即抄录。", import: "导入", residents: "居民名册", verify: "校验哈希链",
+      live: "实时", polling: "轮询", lost: "连接中断", lostBanner: "与服务器的连接中断，正在重试…已填写的内容不会丢失。",
+      awaiting: "等待第二名值班员审批", ownAlert: "本人发布的预警不能由本人审批（双人规则）",
+      whatYouApprove: "您批准的内容", noPending: "没有待审批的预警", play: "播放节目", createdBy: "发布人", approvedBy: "审批人",
+      planning: "正在生成发送计划…", retryNote: "临时失败由队列自动重试；永久失败请核对名册（号码、设备）后重新发布更新。",
+      idemNote: "重复点击不会重复发布（幂等键）", areaFilter: "筛选村名…", clear: "清空",
+    },
+    en: {
+      compose: "Compose", approvals: "Approvals", history: "History", audit: "Audit log", admin: "Admin",
+      login: "Log in", logout: "Log out", name: "User name", password: "Password", token: "Token", useToken: "Use a token instead", usePassword: "Use a password instead",
+      event: "Event", level: "Level", status: "Status", actual: "Actual", exercise: "Drill", test: "Test",
+      area: "Area", map: "Map", groups: "Groups", languages: "Languages", channels: "Channels", text: "Text",
+      headline: "Headline", description: "Description", instruction: "Instruction", onset: "Onset", expires: "Expires", rebroadcast: "Rebroadcast",
+      bjt: "Beijing time (UTC+8)", template: "Fill from template", templateNote: "Templates are drafts to be reviewed by the county emergency / meteorological bureau. Check before sending.",
+      preview: "Preview audience", submit: "Issue", submitting: "Issuing…", previewFirst: "Preview first", stale: "Changed since preview: preview again",
+      speaker: "Loudspeakers", sms: "SMS", websocket: "Web/screens", voice: "Voice rooms",
+      blue: "Blue", yellow: "Yellow", orange: "Orange", red: "Red",
+      drill: "演练 DRILL — exercise, not a real warning", testBanner: "测试 TEST — technical test only",
+      needsApproval: "Needs a second officer's approval", direct: "No approval needed: issued on submit",
+      township: "Township", count: "People/devices", smsParts: "SMS parts", warnings: "Warnings", unplaced: "Without coordinates",
+      pending: "Pending", issued: "Issued", rejected: "Rejected", cancelled: "Cancelled", allclear: "All clear", expired: "Expired",
+      approve: "Approve", reject: "Reject", reason: "Reason", cancel: "Cancel warning", allclearBtn: "All clear", update: "Update", confirm: "Confirm",
+      progress: "Progress", planned: "planned", sent: "sent", delivered: "delivered", failed: "failed", failures: "Failures",
+      versions: "Versions", search: "Search", more: "More", selected: "Selected", none: "none", all: "all",
+      users: "Users", speakers: "Loudspeakers", enroll: "Enrol credential", revoke: "Revoke", create: "Create", role: "Role",
+      shownOnce: "Shown once only: copy it now.", import: "Import", residents: "Residents", verify: "Verify hash chain",
+      live: "live", polling: "polling", lost: "connection lost", lostBanner: "Connection to the server lost, retrying… Nothing you typed is lost.",
+      awaiting: "Waiting for a second officer to approve", ownAlert: "You wrote this warning: another officer must approve it (two-person rule)",
+      whatYouApprove: "What you approve", noPending: "No warnings wait for approval", play: "Play programme", createdBy: "Issued by", approvedBy: "Approved by",
+      planning: "Planning deliveries…", retryNote: "Transient failures are retried by the queue; for permanent ones fix the registry (number, device) and issue an update.",
+      idemNote: "Double clicks never issue twice (idempotency key)", areaFilter: "Filter villages…", clear: "Clear",
+    },
+  };
+  const t = (k) => (L[S.lang] && L[S.lang][k]) || L.en[k] || k;
+
+  // ---------- DOM helpers ----------
+  function h(tag, attrs, ...kids) {
+    const el = tag.startsWith("svg:") ? document.createElementNS("http://www.w3.org/2000/svg", tag.slice(4)) : document.createElement(tag);
+    if (attrs) for (const [k, v] of Object.entries(attrs)) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+      else if (k === "class") el.setAttribute("class", v);
+      else if (k === "text") el.textContent = v;
+      else if (k in el && !tag.startsWith("svg:") && k !== "list" && k !== "form") el[k] = v;
+      else el.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of kids.flat(Infinity)) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
+    return el;
+  }
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+  function uuid() {
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    const x = Array.from(b, (v) => v.toString(16).padStart(2, "0")).join("");
+    return x.slice(0, 8) + "-" + x.slice(8, 12) + "-" + x.slice(12, 16) + "-" + x.slice(16, 20) + "-" + x.slice(20);
+  }
+  // Times are shown and entered in Beijing time, the official time of the county.
+  const BJ = 8 * 3600 * 1000;
+  function fmtTime(iso) {
+    if (!iso || iso.startsWith("0001")) return "";
+    const ms = Date.parse(iso);
+    return isNaN(ms) ? iso : new Date(ms + BJ).toISOString().slice(0, 16).replace("T", " ");
+  }
+  const toLocalInput = (ms) => new Date(ms + BJ).toISOString().slice(0, 16);
+  const fromLocalInput = (v) => (v ? v + ":00+08:00" : "");
+  const regionName = (code) => {
+    const r = S.regionByCode.get(code);
+    return r ? r.name : code;
+  };
+  const can = (role) => S.me && ROLE_RANK[S.me.role] >= ROLE_RANK[role];
+  function levelChip(lv) { return h("span", { class: "chip lv-" + lv, text: t(lv) + (lv ? "" : "") }); }
+  function stateChip(st) { return h("span", { class: "state state-" + st, "data-state": st, text: t(st) }); }
+  function eventName(code) {
+    const e = S.events.find((x) => x.code === code);
+    return e ? (S.lang === "zh" ? e.zh : e.en) : code;
+  }
+  function drillBanner(status) {
+    if (status === "exercise") return h("div", { class: "drill", role: "note", text: t("drill") });
+    if (status === "test") return h("div", { class: "drill", role: "note", text: t("testBanner") });
+    return null;
+  }
+
+  // ---------- connection + API ----------
+  function setConn(state) {
+    S.conn = state;
+    const el = $("#conn");
+    el.className = "conn " + state;
+    el.textContent = state ? t(state) : "";
+    el.dataset.state = state;
+    const lost = $("#lost");
+    lost.hidden = state !== "lost";
+    lost.textContent = t("lostBanner");
+  }
+  function linkState() { setConn(S.ws && S.ws.readyState === 1 ? "live" : "polling"); }
+
+  async function api(method, path, body, extra) {
+    const headers = Object.assign({ Accept: "application/json" }, extra || {});
+    if (method !== "GET") headers["X-CSRF-Token"] = S.csrf;
+    let payload;
+    if (body !== undefined && body !== null) {
+      if (typeof body === "string" || body instanceof Blob) payload = body;
+      else { payload = JSON.stringify(body); headers["Content-Type"] = "application/json"; }
+    }
+    let res;
+    try {
+      res = await fetch(path, { method, headers, body: payload, credentials: "same-origin", cache: "no-store" });
+    } catch (e) {
+      setConn("lost");
+      const err = new Error(t("lost")); err.network = true; throw err;
+    }
+    if (S.conn === "lost" || !S.conn) linkState();
+    let data = null;
+    const ct = res.headers.get("Content-Type") || "";
+    if (ct.includes("json")) { try { data = await res.json(); } catch (e) { data = null; } }
+    if (res.status === 401 && path !== "/api/v1/login") { logoutLocal(); throw apiError(res.status, data); }
+    if (!res.ok) throw apiError(res.status, data);
+    return data;
+  }
+  function apiError(status, data) {
+    const e = (data && data.error) || {};
+    const err = new Error(e.message || "HTTP " + status);
+    err.status = status; err.code = e.code; err.problems = e.problems || [];
+    return err;
+  }
+  // poll runs fn now and every ms until the view changes; network failures
+  // keep it going (the page resumes when the server is back).
+  function poll(fn, ms) {
+    let stop = false, timer = 0;
+    const tick = async () => {
+      if (stop) return;
+      try { await fn(); } catch (e) { if (!e.network) console.warn(e); }
+      if (!stop) timer = setTimeout(tick, ms);
+    };
+    tick();
+    const cancel = () => { stop = true; clearTimeout(timer); };
+    S.cleanup.push(cancel);
+    return { cancel, now: () => { clearTimeout(timer); tick(); } };
+  }
+
+  // ---------- live link (WebSocket channel, console progress) ----------
+  // Polling always runs underneath; the socket only makes updates instant.
+  let wsRetry = 1000;
+  function connectWS() {
+    if (!S.session || S.ws) return;
+    const q = new URLSearchParams({ token: S.session, progress: "1", all: "1" });
+    let ws;
+    try { ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws?" + q); }
+    catch (e) { return; }
+    S.ws = ws;
+    ws.onopen = () => { wsRetry = 1000; linkState(); };
+    ws.onmessage = (m) => {
+      let ev; try { ev = JSON.parse(m.data); } catch (e) { return; }
+      for (const fn of S.wsListeners) fn(ev);
+    };
+    ws.onclose = () => {
+      S.ws = null;
+      if (S.conn !== "lost") linkState();
+      if (S.me) setTimeout(connectWS, wsRetry);
+      wsRetry = Math.min(wsRetry * 2, 30000);
+    };
+  }
+  function onLive(fn) { S.wsListeners.add(fn); S.cleanup.push(() => S.wsListeners.delete(fn)); }
+
+  // ---------- session ----------
+  function saveSession() {
+    sessionStorage.setItem("alertcast.session", JSON.stringify({ me: S.me, csrf: S.csrf, session: S.session }));
+  }
+  function logoutLocal() {
+    S.me = null; S.csrf = ""; S.session = "";
+    sessionStorage.removeItem("alertcast.session");
+    if (S.ws) { const w = S.ws; S.ws = null; w.onclose = null; w.close(); }
+    renderChrome();
+    if (location.hash !== "#/login") location.hash = "#/login";
+  }
+  async function restore() {
+    const raw = sessionStorage.getItem("alertcast.session");
+    if (!raw) return false;
+    try {
+      const s = JSON.parse(raw);
+      S.csrf = s.csrf; S.session = s.session;
+      const me = await api("GET", "/api/v1/me");
+      S.me = { name: me.name, role: me.role };
+      return true;
+    } catch (e) { return false; }
+  }
+
+  // ---------- reference data ----------
+  async function loadRefs() {
+    const [ev, gr, rg, ol] = await Promise.all([
+      api("GET", "/api/v1/events"), api("GET", "/api/v1/groups"), api("GET", "/api/v1/regions"),
+      fetch("/console/outline.json").then((r) => r.json()),
+    ]);
+    S.events = ev || []; S.groups = gr || []; S.townships = (rg && rg.townships) || []; S.outline = ol;
+    S.regionByCode.clear();
+    for (const tw of S.townships) {
+      S.regionByCode.set(tw.code, tw);
+      for (const v of tw.villages || []) S.regionByCode.set(v.code, v);
+    }
+  }
+  async function loadSpeakers() {
+    try {
+      const r = await api("GET", "/api/v1/speakers");
+      S.speakers = (r && r.speakers) || []; S.speakerStatus = r && r.status;
+    } catch (e) { S.speakers = []; }
+  }
+  const groupCode = (g) => (typeof g === "string" ? g : g.code || g.name || g.id);
+  const groupLabel = (g) => (typeof g === "string" ? g : (S.lang === "zh" ? g.zh || g.name || g.code : g.en || g.name || g.code));
+
+  // ---------- chrome (header, nav) ----------
+  function renderChrome() {
+    const nav = $("#nav");
+    nav.replaceChildren();
+    if (S.me) {
+      const items = [["compose", "operator"], ["approvals", "approver"], ["history", "viewer"], ["audit", "viewer"], ["admin", "admin"]];
+      for (const [k, role] of items) if (can(role)) nav.append(h("a", { href: "#/" + k, id: "nav-" + k, text: t(k) }));
+    }
+    const me = $("#me");
+    me.replaceChildren();
+    if (S.me) me.append(h("span", { text: S.me.name + " · " + S.me.role + " " }),
+      h("button", { type: "button", class: "ghost", id: "logout", text: t("logout"), onclick: async () => {
+        try { await api("POST", "/api/v1/logout"); } catch (e) { /* the cookie expires anyway */ }
+        logoutLocal();
+      } }));
+    $("#lang-toggle").textContent = S.lang === "zh" ? "English" : "中文";
+    document.documentElement.lang = S.lang === "zh" ? "zh" : "en";
+    markNav();
+  }
+  function markNav() {
+    const cur = (location.hash.split("/")[1] || "").split("?")[0];
+    for (const a of $$("#nav a")) a.classList.toggle("on", a.id === "nav-" + cur || (cur === "alert" && a.id === "nav-history"));
+  }
+
+  // ---------- router ----------
+  const routes = {};
+  async function route() {
+    for (const c of S.cleanup.splice(0)) c();
+    const [, name = "", arg = ""] = location.hash.split("/");
+    const view = $("#view");
+    if (!S.me && name !== "login") { location.hash = "#/login"; return; }
+    markNav();
+    const fn = routes[name.split("?")[0]] || routes[S.me ? (can("operator") ? "compose" : "history") : "login"];
+    view.replaceChildren(h("p", { class: "loading", text: "…" }));
+    try { await fn(view, decodeURIComponent(arg), new URLSearchParams(location.hash.split("?")[1] || "")); }
+    catch (e) { view.replaceChildren(h("div", { class: "formerr", role: "alert", text: e.message })); }
+  }
+
+  // ---------- login ----------
+  routes.login = (view) => {
+    let byToken = false;
+    const err = h("div", { class: "formerr", role: "alert", id: "login-error" });
+    const nameIn = h("input", { type: "text", id: "login-name", name: "name", autocomplete: "username", required: true });
+    const pwIn = h("input", { type: "password", id: "login-password", name: "password", autocomplete: "current-password" });
+    const tokIn = h("input", { type: "password", id: "login-token", name: "token", autocomplete: "off" });
+    const pwBox = h("div", null, h("label", { for: "login-name", text: t("name") }), nameIn, h("label", { for: "login-password", text: t("password") }), pwIn);
+    const tokBox = h("div", { hidden: true }, h("label", { for: "login-token", text: t("token") }), tokIn);
+    const toggle = h("button", { type: "button", class: "ghost", text: t("useToken"), onclick: () => {
+      byToken = !byToken; pwBox.hidden = byToken; tokBox.hidden = !byToken;
+      toggle.textContent = byToken ? t("usePassword") : t("useToken");
+    } });
+    const form = h("form", { class: "panel login", id: "login-form", onsubmit: async (e) => {
+      e.preventDefault(); err.textContent = "";
+      const body = byToken ? { token: tokIn.value.trim() } : { name: nameIn.value.trim(), password: pwIn.value };
+      try {
+        const r = await api("POST", "/api/v1/login", body);
+        S.me = { name: r.name, role: r.role }; S.csrf = r.csrf; S.session = r.session || "";
+        saveSession(); renderChrome(); connectWS();
+        await loadRefs();
+        location.hash = can("operator") ? "#/compose" : "#/history";
+      } catch (x) { err.textContent = x.status === 401 ? "用户名、密码或令牌错误 / Wrong name, password or token" : x.message; }
+    } }, h("h1", { text: "Alertcast " + t("login") }), pwBox, tokBox, err,
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary big", id: "login-submit", text: t("login") }), toggle));
+    view.replaceChildren(form);
+    nameIn.focus();
+  };
+
+  // ---------- map ----------
+  // drawMap draws the county outline and the loudspeakers as an SVG
+  // (equirectangular, x scaled by cos(latitude)): no tiles, no library.
+  function drawMap(opts) {
+    const o = S.outline;
+    const W = 640;
+    const svg = h("svg:svg", { class: "map", role: "img", "aria-label": t("map") + " 疏勒县" });
+    if (!o) return svg;
+    const [x0, y0, x1, y1] = o.bbox;
+    const kx = Math.cos(((y0 + y1) / 2) * Math.PI / 180);
+    const sc = W / ((x1 - x0) * kx);
+    const H = Math.round((y1 - y0) * sc) + 20;
+    svg.setAttribute("viewBox", `-10 -10 ${W + 20} ${H + 10}`);
+    const px = (lon, lat) => [((lon - x0) * kx * sc).toFixed(1), ((y1 - lat) * sc).toFixed(1)];
+    let d = "";
+    for (const poly of o.polygons) for (const ring of poly) d += "M" + ring.map((p) => px(p[0], p[1]).join(",")).join("L") + "Z";
+    svg.append(h("svg:path", { class: "county", d: d }));
+    // Township labels at the mean position of their speakers.
+    const sums = new Map();
+    for (const s of S.speakers) {
+      if (!s.point) continue;
+      const tw = s.village.slice(0, 9);
+      const a = sums.get(tw) || [0, 0, 0];
+      a[0] += s.point.lon; a[1] += s.point.lat; a[2]++;
+      sums.set(tw, a);
+    }
+    for (const [tw, a] of sums) {
+      const [x, y] = px(a[0] / a[2], a[1] / a[2]);
+      svg.append(h("svg:text", { x: x, y: y, "text-anchor": "middle", text: regionName(tw).replace(/(乡|镇)$/, "") }));
+    }
+    const offline = offlineSet();
+    for (const s of S.speakers) {
+      if (!s.point) continue;
+      const [x, y] = px(s.point.lon, s.point.lat);
+      let cls = "spk";
+      if (opts.selected && inArea(s.village, opts.selected)) cls += " in";
+      if (opts.states && opts.states.has(s.id)) cls += " s-" + opts.states.get(s.id);
+      if (offline.has(s.id)) cls += " off";
+      const c = h("svg:circle", { class: cls, cx: x, cy: y, r: 4.5, "data-id": s.id, tabindex: opts.onToggle ? 0 : null });
+      c.append(h("svg:title", { text: s.id + " · " + regionName(s.village) + (s.zone ? " · " + s.zone : "") +
+        (opts.states && opts.states.has(s.id) ? " · " + t(opts.states.get(s.id)) : "") + (offline.has(s.id) ? " · offline" : "") }));
+      if (opts.onToggle) {
+        c.addEventListener("click", () => opts.onToggle(s.village));
+        c.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); opts.onToggle(s.village); } });
+      }
+      svg.append(c);
+    }
+    return svg;
+  }
+  function inArea(village, codes) {
+    for (const c of codes) if (village.startsWith(c)) return true;
+    return false;
+  }
+  // offlineSet reads whatever the loudspeaker hub reports; the shape is the
+  // hub's, so only an explicit offline/online flag per id is trusted.
+  function offlineSet() {
+    const out = new Set();
+    const st = S.speakerStatus;
+    const visit = (id, v) => {
+      if (v && typeof v === "object" && (v.online === false || v.state === "offline")) out.add(v.id || id);
+    };
+    if (Array.isArray(st)) st.forEach((v) => visit(v && v.id, v));
+    else if (st && typeof st === "object") {
+      const inner = st.speakers || st.devices || st;
+      if (Array.isArray(inner)) inner.forEach((v) => visit(v && v.id, v));
+      else for (const [k, v] of Object.entries(inner)) visit(k, v);
+    }
+    return out;
+  }
+
+  // ---------- field errors ----------
+  // showProblems puts every API problem next to the input it names:
+  // "text.zh.headline" → [data-field="text.zh.headline"]; "area.codes[3]" →
+  // "area.codes" → "area"; anything unplaced goes to the form's error box.
+  function showProblems(root, err) {
+    clearProblems(root);
+    const box = $(".formerr", root);
+    const problems = (err && err.problems) || [];
+    let first = null;
+    for (const p of problems) {
+      let f = p.field || "";
+      let target = null;
+      while (f && !target) {
+        target = root.querySelector(`[data-field="${CSS.escape(f)}"]`);
+        if (target) break;
+        if (/\[\d+\]$/.test(f)) f = f.replace(/\[\d+\]$/, "");
+        else if (f.includes(".")) f = f.slice(0, f.lastIndexOf("."));
+        else f = "";
+      }
+      const msg = (p.field ? p.field + ": " : "") + (p.rule || "") + (p.value ? " (" + p.value + ")" : "");
+      if (target) {
+        const e = target.querySelector(":scope > .err") || target.appendChild(h("div", { class: "err", role: "alert" }));
+        e.append(h("div", { text: msg }));
+        for (const inp of $$("input,select,textarea", target).slice(0, 1)) inp.setAttribute("aria-invalid", "true");
+        if (target.matches("input,select,textarea")) target.setAttribute("aria-invalid", "true");
+        first = first || target;
+      } else if (box) box.append(h("div", { text: msg }));
+    }
+    if (box && (!problems.length || err.code !== "validation")) box.prepend(h("div", { text: err.message }));
+    if (first) { const inp = first.matches("input,select,textarea") ? first : $("input,select,textarea", first); (inp || first).focus(); }
+    else if (box) box.scrollIntoView({ block: "center" });
+  }
+  function clearProblems(root) {
+    for (const e of $$(".err", root)) e.replaceChildren();
+    for (const e of $$("[aria-invalid]", root)) e.removeAttribute("aria-invalid");
+    const box = $(".formerr", root); if (box) box.replaceChildren();
+  }
+  const field = (name, ...kids) => h("div", { class: "field", "data-field": name }, kids, h("div", { class: "err", role: "alert" }));
+
+  // ---------- compose ----------
+  routes.compose = async (view, _arg, q) => {
+    if (!S.events.length) await loadRefs();
+    await loadSpeakers();
+    const updating = q.get("update");
+    let base = null;
+    if (updating) base = await api("GET", "/api/v1/alerts/" + encodeURIComponent(updating));
+    const idem = uuid(); // one per compose form: a double click or a retry never issues twice
+    const selected = new Set(base ? base.area.codes : []);
+    let previewedBody = "";
+
+    const eventSel = h("select", { id: "f-event", name: "event" }, h("option", { value: "", text: "—" }),
+      S.events.map((e) => h("option", { value: e.code, text: e.zh + " · " + e.en })));
+    const levelBox = h("div", { class: "levels", role: "radiogroup", "aria-label": t("level") },
+      LEVELS.map((lv, i) => h("label", null, h("input", { type: "radio", name: "level", value: lv, id: "f-level-" + lv }),
+        h("span", { class: "lv-" + lv, text: t(lv) + " " + ["IV", "III", "II", "I"][i] + "级" }))));
+    const statusBox = h("div", null, ["actual", "exercise", "test"].map((s) =>
+      h("label", { class: "inline" }, h("input", { type: "radio", name: "status", value: s, id: "f-status-" + s, checked: s === "actual" }), t(s))));
+    const drillSlot = h("div", { id: "drill-slot" });
+
+    // Area tree.
+    const filter = h("input", { type: "search", id: "f-area-filter", placeholder: t("areaFilter"), "aria-label": t("areaFilter") });
+    const tree = h("div", { class: "area-tree", id: "area-tree" });
+    for (const tw of S.townships) {
+      const cb = h("input", { type: "checkbox", value: tw.code, "data-code": tw.code, id: "area-" + tw.code });
+      tree.append(h("details", { "data-township": tw.code },
+        h("summary", null, h("label", { class: "inline" }, cb, tw.name, tw.name_ug ? h("span", { class: "ug", dir: "rtl", lang: "ug", text: tw.name_ug }) : null,
+          h("span", { class: "note", text: " " + tw.code }))),
+        h("div", { class: "villages" }, (tw.villages || []).map((v) => h("label", { class: "inline", "data-name": v.name },
+          h("input", { type: "checkbox", value: v.code, "data-code": v.code, id: "area-" + v.code }), v.name)))));
+    }
+    const chips = h("div", { class: "chips", id: "area-chips" });
+    const mapBox = h("div", { id: "compose-map" });
+    const legend = h("div", { class: "legend" }, h("span", null, h("i", { class: "lgd-in" }), t("selected")), h("span", { class: "note", text: S.speakers.length + " " + t("speakers") }));
+    const toggleCode = (code) => {
+      // A click on the map toggles the speaker's village.
+      if (selected.has(code)) selected.delete(code); else selected.add(code);
+      syncArea(); changed();
+    };
+    function syncArea() {
+      for (const cb of $$("input[data-code]", tree)) cb.checked = selected.has(cb.value);
+      chips.replaceChildren(...[...selected].sort().map((c) => h("span", { class: "sel", text: regionName(c) + " " + c })));
+      if (!selected.size) chips.append(h("span", { class: "note", text: t("none") }));
+      mapBox.replaceChildren(drawMap({ selected: selected, onToggle: toggleCode }));
+    }
+    tree.addEventListener("change", (e) => {
+      const cb = e.target;
+      if (!cb.dataset.code) return;
+      if (cb.checked) selected.add(cb.value); else selected.delete(cb.value);
+      syncArea(); changed();
+    });
+    filter.addEventListener("input", () => {
+      const f = filter.value.trim();
+      for (const d of $$("details", tree)) {
+        let any = false;
+        for (const l of $$(".villages label", d)) { const m = !f || l.dataset.name.includes(f); l.hidden = !m; any = any || m; }
+        d.open = !!f && any;
+        d.hidden = !!f && !any && !$("summary", d).textContent.includes(f);
+      }
+    });
+
+    const groupsBox = h("div", null, S.groups.map((g) => h("label", { class: "inline" },
+      h("input", { type: "checkbox", name: "groups", value: groupCode(g), id: "f-group-" + groupCode(g) }), groupLabel(g))));
+    const langBox = h("div", null, [["zh", "中文"], ["ug", "ئۇيغۇرچە"]].map(([l, n]) =>
+      h("label", { class: "inline" }, h("input", { type: "checkbox", name: "languages", value: l, id: "f-lang-" + l }), n)));
+    const chanBox = h("div", null, CHANNELS.map((c) => h("label", { class: "inline" },
+      h("input", { type: "checkbox", name: "channels", value: c, id: "f-ch-" + c, checked: true }), t(c))));
+
+    const textBlock = (l, title, rtl) => h("fieldset", { class: "panel", "data-field": "text." + l },
+      h("legend", { text: title }),
+      field("text." + l + ".headline", h("label", { for: `f-${l}-headline`, text: t("headline") }),
+        h("input", { type: "text", id: `f-${l}-headline`, maxLength: 80, dir: rtl ? "rtl" : "ltr", lang: l })),
+      field("text." + l + ".description", h("label", { for: `f-${l}-description`, text: t("description") }),
+        h("textarea", { id: `f-${l}-description`, maxLength: 1000, dir: rtl ? "rtl" : "ltr", lang: l })),
+      field("text." + l + ".instruction", h("label", { for: `f-${l}-instruction`, text: t("instruction") }),
+        h("textarea", { id: `f-${l}-instruction`, maxLength: 400, dir: rtl ? "rtl" : "ltr", lang: l })),
+      h("div", { class: "err", role: "alert" }));
+
+    const onset = h("input", { type: "datetime-local", id: "f-onset" });
+    const expires = h("input", { type: "datetime-local", id: "f-expires", value: toLocalInput(Date.now() + 12 * 3600e3) });
+    const rebroadcast = h("input", { type: "text", id: "f-rebroadcast", placeholder: "every 30m · 0 */2 * * *" });
+    const tmplNote = h("div", { class: "template-note", id: "template-note", hidden: true, text: "⚠ " + t("templateNote") });
+    const previewBox = h("div", { id: "preview", class: "panel", hidden: true, "aria-live": "polite" });
+    const previewBtn = h("button", { type: "button", class: "big", id: "btn-preview", text: t("preview") });
+    const submitBtn = h("button", { type: "submit", class: "primary big", id: "btn-submit", disabled: true, text: t("previewFirst") });
+    const form = h("form", { id: "compose-form", novalidate: true, autocomplete: "off" },
+      h("h1", { text: updating ? t("update") + " " + updating : t("compose") }),
+      drillSlot,
+      h("div", { class: "panel" },
+        h("div", { class: "grid2" },
+          field("event", h("label", { for: "f-event", text: t("event") }), eventSel,
+            h("div", { class: "actions" }, h("button", { type: "button", id: "btn-template", text: t("template"), onclick: fillTemplate }))),
+          field("status", h("label", { text: t("status") }), statusBox)),
+        field("level", h("label", { text: t("level") }), levelBox)),
+      h("div", { class: "panel" }, h("h2", { text: t("area") }),
+        h("div", { class: "grid2" },
+          field("area", filter, tree, chips, field("area.exclude")),
+          h("div", null, mapBox, legend))),
+      h("div", { class: "panel grid3" },
+        field("audience.groups", h("label", { text: t("groups") + " (" + t("all") + " = " + t("none") + ")" }), groupsBox),
+        field("audience.languages", h("label", { text: t("languages") }), langBox),
+        field("channels", h("label", { text: t("channels") }), chanBox)),
+      tmplNote,
+      h("div", { class: "grid2" }, textBlock("zh", "中文 · Mandarin", false), textBlock("ug", "ئۇيغۇرچە · Uyghur", true)),
+      h("div", { class: "panel grid3" },
+        field("onset", h("label", { for: "f-onset", text: t("onset") + " · " + t("bjt") }), onset),
+        field("expires", h("label", { for: "f-expires", text: t("expires") + " · " + t("bjt") }), expires),
+        field("rebroadcast", h("label", { for: "f-rebroadcast", text: t("rebroadcast") }), rebroadcast)),
+      h("div", { class: "formerr", role: "alert", id: "compose-error" }),
+      h("div", { class: "actions" }, previewBtn, submitBtn, h("span", { class: "note", text: t("idemNote") })),
+      previewBox);
+    view.replaceChildren(form);
+
+    function body() {
+      const text = {};
+      for (const l of ["zh", "ug"]) {
+        const v = (k) => $(`#f-${l}-${k}`, form).value;
+        if (v("headline") || v("description") || v("instruction")) text[l] = { headline: v("headline"), description: v("description"), instruction: v("instruction") };
+      }
+      const checked = (n) => $$(`input[name=${n}]:checked`, form).map((x) => x.value);
+      const b = {
+        event: eventSel.value, level: (checked("level")[0] || ""), status: checked("status")[0] || "actual",
+        area: { codes: [...selected].sort() }, audience: {}, channels: checked("channels"), text: text,
+        expires: fromLocalInput(expires.value),
+      };
+      if (checked("groups").length) b.audience.groups = checked("groups");
+      if (checked("languages").length) b.audience.languages = checked("languages");
+      if (onset.value) b.onset = fromLocalInput(onset.value);
+      if (rebroadcast.value.trim()) b.rebroadcast = rebroadcast.value.trim();
+      return b;
+    }
+    function changed() {
+      const st = ($("input[name=status]:checked", form) || {}).value;
+      drillSlot.replaceChildren(drillBanner(st) || "");
+      const fresh = previewedBody && previewedBody === JSON.stringify(body());
+      submitBtn.disabled = !fresh;
+      submitBtn.textContent = fresh ? (updating ? t("update") : t("submit")) : (previewedBody ? t("stale") : t("previewFirst"));
+    }
+    form.addEventListener("input", changed);
+    form.addEventListener("change", changed);
+    function fillTemplate() {
+      const lv = ($("input[name=level]:checked", form) || {}).value;
+      if (!eventSel.value || !lv) {
+        showProblems(form, { code: "validation", message: "", problems: [
+          ...(!eventSel.value ? [{ field: "event", rule: "choose an event before filling a template" }] : []),
+          ...(!lv ? [{ field: "level", rule: "choose a level before filling a template" }] : [])] });
+        return;
+      }
+      const ev = S.events.find((e) => e.code === eventSel.value);
+      const txt = window.ALERT_TEMPLATES.fill(eventSel.value, ev && ev.zh, lv);
+      for (const l of ["zh", "ug"]) for (const k of ["headline", "description", "instruction"]) $(`#f-${l}-${k}`, form).value = txt[l][k];
+      tmplNote.hidden = false;
+      changed();
+    }
+    async function doPreview() {
+      clearProblems(form);
+      previewBtn.disabled = true;
+      const b = body();
+      try {
+        const p = await api("POST", "/api/v1/audience/preview", b);
+        previewedBody = JSON.stringify(b);
+        renderPreview(previewBox, p, b);
+        previewBox.hidden = false;
+        previewBox.scrollIntoView({ block: "start" });
+      } catch (e) {
+        previewedBody = ""; previewBox.hidden = true;
+        showProblems(form, e);
+      } finally { previewBtn.disabled = false; changed(); }
+    }
+    previewBtn.addEventListener("click", doPreview);
+    let inFlight = false;
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      if (inFlight) return; // the idempotency key covers what this cannot (two tabs, a retry after a timeout)
+      const b = body();
+      if (previewedBody !== JSON.stringify(b)) { changed(); return; }
+      inFlight = true; submitBtn.disabled = true; submitBtn.textContent = t("submitting");
+      try {
+        const r = updating
+          ? await api("POST", "/api/v1/alerts/" + encodeURIComponent(updating) + "/update", b)
+          : await api("POST", "/api/v1/alerts", b, { "Idempotency-Key": idem, "X-Alertcast-Client": "console" });
+        location.hash = "#/alert/" + encodeURIComponent(r.id);
+      } catch (x) {
+        showProblems(form, x);
+        inFlight = false; changed();
+      }
+    });
+
+    if (base) {
+      eventSel.value = base.event;
+      $(`#f-level-${base.level}`, form).checked = true;
+      $(`#f-status-${base.status}`, form).checked = true;
+      for (const g of base.audience.groups || []) { const x = $(`#f-group-${g}`, form); if (x) x.checked = true; }
+      for (const l of base.audience.languages || []) { const x = $(`#f-lang-${l}`, form); if (x) x.checked = true; }
+      for (const c of CHANNELS) $(`#f-ch-${c}`, form).checked = (base.channels || []).includes(c);
+      for (const [l, tx] of Object.entries(base.text || {})) for (const k of ["headline", "description", "instruction"]) { const x = $(`#f-${l}-${k}`, form); if (x) x.value = tx[k] || ""; }
+      if (base.onset) onset.value = toLocalInput(Date.parse(base.onset));
+      expires.value = toLocalInput(Date.parse(base.expires));
+      rebroadcast.value = base.rebroadcast || "";
+    }
+    syncArea(); changed();
+    eventSel.focus();
+  };
+
+  function renderPreview(box, p, b) {
+    const rows = (obj, label) => Object.entries(obj || {}).sort((a, c) => c[1] - a[1]).map(([k, v]) =>
+      h("tr", null, h("td", { text: label ? label(k) : k }), h("td", { class: "num", text: v.toLocaleString() })));
+    const audio = p.audio && p.audio.url ? p.audio.url : "";
+    box.replaceChildren(
+      h("h2", { text: t("preview") }),
+      drillBanner(b.status) || "",
+      h("p", { id: "preview-approval", class: p.needs_approval ? "" : "ok", text: p.needs_approval ? "⚖ " + t("needsApproval") : "✓ " + t("direct") }),
+      h("div", { id: "preview-channels" }, Object.entries(p.channels || {}).map(([ch, n]) =>
+        h("div", { class: "stat", "data-channel": ch }, h("b", { text: n.toLocaleString() }), t(ch)))),
+      (p.warnings || []).length ? h("div", { class: "formerr", id: "preview-warnings" }, p.warnings.map((w) => h("div", { text: "⚠ " + w }))) : "",
+      h("div", { class: "grid3" },
+        h("div", null, h("h3", { text: t("township") }),
+          h("table", { id: "preview-townships" }, h("tbody", null, rows(p.townships, (c) => regionName(c))))),
+        h("div", null, h("h3", { text: t("languages") }), h("table", null, h("tbody", null, rows(p.languages))),
+          p.unplaced ? h("p", { class: "note", text: t("unplaced") + ": " + p.unplaced }) : ""),
+        h("div", null, h("h3", { text: t("smsParts") }),
+          p.sms_parts ? h("table", { id: "preview-sms" }, h("tbody", null, rows(p.sms_parts, (l) => (l === "zh" ? "中文" : l === "ug" ? "ئۇيغۇرچە" : l))))
+            : h("p", { class: "note", text: (b.channels || []).includes("sms") ? "SMS gateway not configured: part count unavailable" : "—" }),
+          audio ? h("div", null, h("button", { type: "button", id: "btn-play", text: "▶ " + t("play"), onclick: () => new Audio(audio).play() })) : "")));
+  }
+
+  // ---------- alert detail ----------
+  routes.alert = async (view, id) => {
+    await loadSpeakers();
+    const head = h("div", { id: "alert-head" });
+    const bars = h("div", { class: "panel", id: "progress" });
+    const mapBox = h("div", { id: "alert-map" });
+    const fails = h("div", { id: "failures" });
+    const actions = h("div", { class: "panel", id: "alert-actions" });
+    const versions = h("div", { class: "panel", id: "versions" });
+    view.replaceChildren(head, h("div", { class: "grid2" }, h("div", null, bars, actions), h("div", { class: "panel" }, h("h2", { text: t("map") }), mapBox,
+      h("div", { class: "legend" }, ["delivered", "sent", "planned", "failed"].map((s) => h("span", null, h("i", { class: "lgd-" + s }), t(s)))))), fails, versions);
+    let last = null, lastSpk = 0, lastFail = 0, actionsFor = "";
+    const spkStates = new Map();
+    async function refresh() {
+      const a = await api("GET", "/api/v1/alerts/" + encodeURIComponent(id));
+      last = a;
+      renderHead(head, a);
+      renderBars(bars, a);
+      const key = a.state + "/" + a.version;
+      if (key !== actionsFor) { actionsFor = key; renderActions(actions, a, () => p.now()); renderVersions(versions, a); }
+      const now = Date.now();
+      if ((a.channels || []).includes("speaker") && S.speakers.length && now - lastSpk > 3000) {
+        lastSpk = now;
+        const r = await api("GET", `/api/v1/alerts/${encodeURIComponent(id)}/deliveries?channel=speaker&limit=1000`);
+        spkStates.clear();
+        for (const d of (r && r.deliveries) || []) spkStates.set(d.recipient, d.state);
+        mapBox.replaceChildren(drawMap({ states: spkStates }));
+      } else if (!mapBox.firstChild) mapBox.replaceChildren(drawMap({ states: spkStates }));
+      const failed = Object.values(a.progress || {}).reduce((n, c) => n + c.failed, 0);
+      if (failed && now - lastFail > 3000) { lastFail = now; await renderFailures(fails, a); }
+    }
+    const p = poll(refresh, 1000);
+    onLive((ev) => { if (ev && ev.type === "progress" && (!ev.alert_id || ev.alert_id === id)) p.now(); });
+  };
+
+  function renderHead(box, a) {
+    const zh = (a.text && a.text.zh) || {}, ug = (a.text && a.text.ug) || {};
+    box.replaceChildren(drillBanner(a.status) || "",
+      h("div", { class: "banner lv-" + a.level },
+        h("div", null, h("h1", { id: "alert-headline", text: zh.headline || ug.headline || a.id }),
+          ug.headline ? h("div", { dir: "rtl", lang: "ug", text: ug.headline }) : ""),
+        h("div", { class: "meta" }, h("div", { text: eventName(a.event) + " · " + t(a.level) + " · " + t(a.status) }),
+          h("div", null, stateChip(a.state), " v" + a.version + " " + a.kind + " · " + a.id))),
+      a.state === "pending" ? h("p", { class: "panel", id: "awaiting", text: "⏳ " + t("awaiting") }) : "",
+      a.reason ? h("p", { class: "note", text: t("reason") + ": " + a.reason }) : "",
+      h("dl", { class: "kv panel" },
+        h("dt", { text: t("area") }), h("dd", { text: (a.area.codes || []).map(regionName).join("、") }),
+        h("dt", { text: t("channels") }), h("dd", { text: (a.channels || []).map(t).join(" · ") }),
+        h("dt", { text: t("expires") }), h("dd", { text: fmtTime(a.expires) + " (UTC+8)" }),
+        h("dt", { text: t("createdBy") }), h("dd", { text: a.created_by + " · " + fmtTime(a.created_at) }),
+        a.approved_by ? [h("dt", { text: t("approvedBy") }), h("dd", { text: a.approved_by })] : ""));
+  }
+
+  // done is what can no longer change: delivered, failed, expired, revoked.
+  function pct(c) {
+    if (!c.planned) return null;
+    return Math.floor(((c.delivered + c.failed + c.expired + c.revoked) * 100) / c.planned);
+  }
+  function renderBars(box, a) {
+    const prog = a.progress || {};
+    const plans = a.plans || {};
+    let planned = 0, done = 0, allPlanned = a.state !== "pending";
+    const rows = [];
+    for (const ch of a.channels || []) {
+      const c = prog[ch] || { planned: 0, pending: 0, sent: 0, delivered: 0, failed: 0, expired: 0, revoked: 0 };
+      const plan = plans[ch];
+      if (!plan && !c.planned) allPlanned = false;
+      planned += c.planned; done += c.delivered + c.failed + c.expired + c.revoked;
+      const w = (n) => (c.planned ? (n * 100) / c.planned : 0) + "%";
+      const bar = h("div", { class: "bar", role: "progressbar", "aria-label": t(ch), "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct(c) || 0 });
+      for (const [cls, n] of [["delivered", c.delivered], ["sent", c.sent], ["failed", c.failed], ["ended", c.expired + c.revoked]]) {
+        const seg = h("div", { class: "seg-" + cls, title: cls + " " + n }); seg.style.width = w(n); bar.append(seg);
+      }
+      const p = pct(c);
+      rows.push(h("div", { class: "chrow", "data-channel": ch },
+        h("b", { text: t(ch) }), bar,
+        h("span", { class: "pct", text: p === null ? (plan ? "—" : "…") : p + "%" }),
+        h("div", { class: "counts", text: plan && !c.planned ? "0 " + t("planned") + (plan.detail ? " · " + plan.detail : "") :
+          !plan && !c.planned ? (a.state === "pending" ? t("awaiting") : t("planning")) :
+          `${c.planned} ${t("planned")} · ${c.sent} ${t("sent")} · ${c.delivered} ${t("delivered")} · ${c.failed} ${t("failed")}` +
+          (c.expired + c.revoked ? ` · ${c.expired + c.revoked} ${t("expired")}/${t("cancelled")}` : "") })));
+    }
+    const overall = allPlanned ? (planned ? Math.floor((done * 100) / planned) : 100) : null;
+    box.replaceChildren(h("h2", null, t("progress") + " ",
+      h("span", { class: "overall", id: "overall", "data-pct": overall === null ? "" : String(overall), text: overall === null ? "…" : overall + "%" })), rows);
+  }
+
+  async function renderFailures(box, a) {
+    const list = [];
+    for (const ch of a.channels || []) {
+      if (!a.progress[ch] || !a.progress[ch].failed) continue;
+      const r = await api("GET", `/api/v1/alerts/${encodeURIComponent(a.id)}/deliveries?channel=${ch}&state=failed&limit=100`);
+      for (const d of (r && r.deliveries) || []) list.push(d);
+    }
+    box.replaceChildren(h("div", { class: "panel" }, h("h2", { text: t("failures") + " (" + list.length + ")" }),
+      h("p", { class: "note", text: t("retryNote") }),
+      h("table", null, h("thead", null, h("tr", null, ["channel", "recipient", "address", "attempts", "error", "time"].map((x) => h("th", { text: x })))),
+        h("tbody", null, list.map((d) => h("tr", null, h("td", { text: t(d.channel) }), h("td", { text: d.recipient }), h("td", { text: d.address || "" }),
+          h("td", { class: "num", text: d.attempts }), h("td", { text: d.last_error || d.detail || "" }), h("td", { text: fmtTime(d.updated_at) })))))));
+  }
+
+  function renderActions(box, a, refresh) {
+    box.replaceChildren(h("h2", { text: t("confirm") }));
+    const reason = h("input", { type: "text", id: "action-reason", placeholder: t("reason") });
+    const err = h("div", { class: "formerr", role: "alert", id: "action-error" });
+    const wrap = field("reason", h("label", { for: "action-reason", text: t("reason") }), reason);
+    const act = (verb, cls, label, needReason) => h("button", { type: "button", class: cls, id: "btn-" + verb, text: label, onclick: async (e) => {
+      clearProblems(box);
+      if (needReason && !reason.value.trim()) { showProblems(box, { code: "validation", problems: [{ field: "reason", rule: "required" }] }); return; }
+      const btn = e.currentTarget; btn.disabled = true;
+      try { await api("POST", `/api/v1/alerts/${encodeURIComponent(a.id)}/${verb}`, { reason: reason.value.trim() }); refresh(); }
+      catch (x) { showProblems(box, x); btn.disabled = false; }
+    } });
+    const btns = [];
+    if (a.state === "pending" && can("approver") && a.created_by !== S.me.name) {
+      btns.push(act("approve", "good big", t("approve"), false), act("reject", "danger", t("reject"), true));
+    }
+    if ((a.state === "issued" || a.state === "pending") && can("operator")) {
+      if (a.state === "issued") btns.push(h("button", { type: "button", id: "btn-update", text: t("update"), onclick: () => { location.hash = "#/compose?update=" + encodeURIComponent(a.id); } }));
+      btns.push(act("cancel", "danger big", t("cancel"), true));
+      if (a.state === "issued") btns.push(act("allclear", "good", t("allclearBtn"), true));
+    }
+    if (!btns.length) { box.replaceChildren(h("p", { class: "note" }, stateChip(a.state))); return; }
+    box.append(wrap, err, h("div", { class: "actions" }, btns));
+  }
+
+  // ---------- versions and diff ----------
+  const DIFF_FIELDS = [
+    ["event", (a) => eventName(a.event)], ["level", (a) => t(a.level)], ["status", (a) => t(a.status)],
+    ["area", (a) => (a.area.codes || []).map((c) => regionName(c) + " " + c).join("、")],
+    ["groups", (a) => (a.audience.groups || []).join(", ") || t("all")], ["languages", (a) => (a.audience.languages || []).join(", ") || "zh, ug"],
+    ["channels", (a) => (a.channels || []).map(t).join(", ")],
+    ...["zh", "ug"].flatMap((l) => ["headline", "description", "instruction"].map((k) => [l + " " + k, (a) => ((a.text || {})[l] || {})[k] || ""])),
+    ["onset", (a) => fmtTime(a.onset)], ["expires", (a) => fmtTime(a.expires)], ["rebroadcast", (a) => a.rebroadcast || ""],
+  ];
+  function diffTable(prev, cur) {
+    return h("table", { class: "diff" }, h("tbody", null, DIFF_FIELDS.map(([name, fn]) => {
+      const nv = fn(cur), ov = prev ? fn(prev) : null;
+      const changed = prev && ov !== nv;
+      const rtl = name.startsWith("ug ");
+      return h("tr", { class: changed ? "changed" : "" }, h("td", { text: name }),
+        h("td", { dir: rtl ? "rtl" : null }, changed ? [h("div", { class: "diff-del", text: ov || "∅" }), h("div", { class: "diff-add", text: nv || "∅" })] : nv));
+    })));
+  }
+  function renderVersions(box, a) {
+    const vs = (a.versions || []).slice().sort((x, y) => x.version - y.version);
+    box.replaceChildren(h("h2", { text: t("versions") + " (" + vs.length + ")" }),
+      vs.slice().reverse().map((v) => {
+        const prev = vs.find((x) => x.version === v.version - 1);
+        return h("details", { open: v.version === a.version }, h("summary", { text: `v${v.version} · ${v.kind} · ${t(v.state)} · ${fmtTime(v.issued_at || v.created_at)}` }),
+          diffTable(prev, v));
+      }));
+  }
+
+  // ---------- approvals ----------
+  routes.approvals = async (view) => {
+    if (!S.events.length) await loadRefs();
+    const list = h("div", { id: "approval-list" });
+    view.replaceChildren(h("h1", { text: t("approvals") }), list);
+    const seen = new Map();
+    poll(async () => {
+      const r = await api("GET", "/api/v1/alerts?state=pending&limit=100");
+      const alerts = (r && r.alerts) || [];
+      const ids = new Set(alerts.map((a) => a.id));
+      for (const [id, el] of seen) if (!ids.has(id)) { el.remove(); seen.delete(id); }
+      for (const a of alerts) if (!seen.has(a.id)) { const el = await approvalCard(a); seen.set(a.id, el); list.append(el); }
+      if (!alerts.length) list.replaceChildren(h("p", { class: "note", id: "no-pending", text: t("noPending") }));
+      else { const np = $("#no-pending", list); if (np) np.remove(); }
+    }, 2000);
+  };
+  async function approvalCard(a0) {
+    const a = await api("GET", "/api/v1/alerts/" + encodeURIComponent(a0.id));
+    const vs = (a.versions || []).slice().sort((x, y) => x.version - y.version);
+    const prev = vs.find((x) => x.version === a.version - 1);
+    const card = h("section", { class: "panel card lv-border-" + a.level, "data-alert": a.id });
+    const prevBox = h("div", { class: "note", text: "…" });
+    const box = h("div");
+    card.append(drillBanner(a.status) || "",
+      h("h2", null, levelChip(a.level), " ", (a.text.zh || a.text.ug || {}).headline || a.id, " ", h("a", { href: "#/alert/" + encodeURIComponent(a.id), text: a.id })),
+      h("p", { class: "note", text: `${t("createdBy")}: ${a.created_by} · ${fmtTime(a.created_at)} · v${a.version}` }),
+      h("h3", { text: t("whatYouApprove") + (prev ? " (v" + prev.version + " → v" + a.version + ")" : "") }), diffTable(prev, a), prevBox, box);
+    renderActions(box, a, () => {});
+    if (a.created_by === S.me.name) box.prepend(h("p", { class: "formerr", text: t("ownAlert") }));
+    // Re-resolve the audience so the approver sees whom it reaches.
+    const input = { event: a.event, level: a.level, status: a.status, area: a.area, audience: a.audience, channels: a.channels, text: a.text,
+      expires: a.expires, onset: a.onset && !a.onset.startsWith("0001") ? a.onset : undefined, rebroadcast: a.rebroadcast || undefined };
+    api("POST", "/api/v1/audience/preview", input).then((p) => {
+      prevBox.textContent = Object.entries(p.channels || {}).map(([c, n]) => t(c) + " " + n.toLocaleString()).join(" · ") +
+        (p.warnings && p.warnings.length ? " · ⚠ " + p.warnings.join("; ") : "");
+    }).catch((e) => { prevBox.textContent = e.message; });
+    return card;
+  }
+
+  // ---------- history ----------
+  routes.history = async (view) => {
+    if (!S.events.length) await loadRefs();
+    const search = h("input", { type: "search", id: "history-search", placeholder: t("search") + " (ID, 标题, headline, user…)" });
+    const stateSel = h("select", { id: "history-state" }, h("option", { value: "", text: t("all") }),
+      ["pending", "issued", "rejected", "cancelled", "allclear", "expired"].map((s) => h("option", { value: s, text: t(s) })));
+    const tbody = h("tbody");
+    const more = h("button", { type: "button", text: t("more") });
+    view.replaceChildren(h("h1", { text: t("history") }),
+      h("div", { class: "panel grid2" }, search, stateSel),
+      h("table", { id: "history" }, h("thead", null, h("tr", null, ["", "ID", t("event"), t("headline"), t("status"), "", "v", t("createdBy"), t("expires")].map((x) => h("th", { text: x })))), tbody),
+      h("div", { class: "actions" }, more));
+    let all = [], before = "";
+    function show() {
+      const q = search.value.trim().toLowerCase();
+      tbody.replaceChildren(...all.filter((a) => !q || JSON.stringify([a.id, a.event, eventName(a.event), a.text, a.created_by, a.approved_by, a.area.codes.map(regionName)]).toLowerCase().includes(q))
+        .map((a) => h("tr", { class: "click" + (a.status !== "actual" ? " drillrow" : ""), tabindex: 0, "data-alert": a.id,
+          onclick: () => { location.hash = "#/alert/" + encodeURIComponent(a.id); },
+          onkeydown: (e) => { if (e.key === "Enter") location.hash = "#/alert/" + encodeURIComponent(a.id); } },
+          h("td", null, levelChip(a.level)), h("td", { text: a.id }), h("td", { text: eventName(a.event) }),
+          h("td", { text: ((a.text || {}).zh || (a.text || {}).ug || {}).headline || "" }),
+          h("td", { text: a.status === "actual" ? t("actual") : "演练/" + t(a.status) }), h("td", null, stateChip(a.state)),
+          h("td", { text: a.version }), h("td", { text: a.created_by }), h("td", { text: fmtTime(a.expires) }))));
+    }
+    async function load(reset) {
+      if (reset) { all = []; before = ""; }
+      const q = new URLSearchParams({ limit: "100" });
+      if (stateSel.value) q.set("state", stateSel.value);
+      if (before) q.set("before", before);
+      const r = await api("GET", "/api/v1/alerts?" + q);
+      const got = (r && r.alerts) || [];
+      all = all.concat(got);
+      if (got.length) before = got[got.length - 1].id;
+      more.hidden = got.length < 100;
+      show();
+    }
+    search.addEventListener("input", show);
+    stateSel.addEventListener("change", () => load(true));
+    more.addEventListener("click", () => load(false));
+    await load(true);
+    search.focus();
+  };
+
+  // ---------- audit ----------
+  routes.audit = async (view) => {
+    const alertIn = h("input", { type: "search", id: "audit-alert", placeholder: "alert id" });
+    const tbody = h("tbody");
+    const verifyOut = h("span", { id: "audit-verified", class: "note" });
+    const more = h("button", { type: "button", text: t("more") });
+    view.replaceChildren(h("h1", { text: t("audit") }),
+      h("div", { class: "panel actions" }, alertIn,
+        h("button", { type: "button", id: "btn-verify", text: t("verify"), onclick: async () => {
+          try { const r = await api("GET", "/api/v1/audit?limit=1&verify=1"); verifyOut.textContent = r.verify_error ? "✗ " + r.verify_error : "✓ " + r.verified + " entries chained"; verifyOut.className = r.verify_error ? "err" : "ok"; }
+          catch (e) { verifyOut.textContent = e.message; }
+        } }), verifyOut),
+      h("table", { id: "audit" }, h("thead", null, h("tr", null, ["#", "time (UTC+8)", "actor", "action", "alert", "from", "detail"].map((x) => h("th", { text: x })))), tbody),
+      h("div", { class: "actions" }, more));
+    let after = 0;
+    async function load(reset) {
+      if (reset) { after = 0; tbody.replaceChildren(); }
+      const q = new URLSearchParams({ limit: "200" });
+      if (after) q.set("after", after);
+      if (alertIn.value.trim()) q.set("alert", alertIn.value.trim());
+      const r = await api("GET", "/api/v1/audit?" + q);
+      const es = (r && r.entries) || [];
+      for (const e of es) {
+        tbody.append(h("tr", null, h("td", { class: "num", text: e.seq }), h("td", { text: fmtTime(e.at) }), h("td", { text: e.actor }), h("td", { text: e.action }),
+          h("td", null, e.alert_id ? h("a", { href: "#/alert/" + encodeURIComponent(e.alert_id), text: e.alert_id }) : ""), h("td", { text: e.remote || "" }),
+          h("td", { class: "note", text: e.detail || "" })));
+        after = Math.max(after, e.seq);
+      }
+      more.hidden = es.length < 200;
+    }
+    alertIn.addEventListener("change", () => load(true));
+    more.addEventListener("click", () => load(false));
+    await load(true);
+  };
+
+  // ---------- admin ----------
+  routes.admin = async (view) => {
+    if (!S.townships.length) await loadRefs();
+    const users = h("tbody");
+    const uname = h("input", { type: "text", id: "u-name", autocomplete: "off" });
+    const urole = h("select", { id: "u-role" }, ["viewer", "operator", "approver", "admin"].map((r) => h("option", { value: r, text: r })));
+    const upw = h("input", { type: "password", id: "u-password", autocomplete: "new-password", placeholder: "≥ 10 (optional)" });
+    const created = h("div", { id: "u-created" });
+    const uform = h("form", { class: "panel", id: "user-form", novalidate: true, onsubmit: async (e) => {
+      e.preventDefault(); clearProblems(uform); created.replaceChildren();
+      try {
+        const r = await api("POST", "/api/v1/users", { name: uname.value.trim(), role: urole.value, password: upw.value || undefined });
+        created.append(h("p", { text: r.name + " (" + r.role + ") — token: " }), h("div", { class: "secret", text: r.token }), h("p", { class: "note", text: t("shownOnce") }));
+        uname.value = ""; upw.value = ""; loadUsers();
+      } catch (x) { showProblems(uform, x); }
+    } }, h("h2", { text: t("create") + " · " + t("users") }),
+      h("div", { class: "grid3" }, field("name", h("label", { for: "u-name", text: t("name") }), uname),
+        field("role", h("label", { for: "u-role", text: t("role") }), urole), field("password", h("label", { for: "u-password", text: t("password") }), upw)),
+      h("div", { class: "formerr", role: "alert" }), h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", text: t("create") })), created);
+    const spk = h("tbody");
+    const secret = h("div", { id: "enrolled" });
+    const importBox = (what, path) => {
+      const file = h("input", { type: "file", accept: ".csv,text/csv", id: "import-" + what });
+      const out = h("div", { class: "note" });
+      return h("div", { class: "panel" }, h("h3", { text: t("import") + " · " + t(what) + " (CSV)" }), file,
+        h("div", { class: "actions" }, h("button", { type: "button", text: t("import"), onclick: async () => {
+          if (!file.files[0]) return;
+          out.textContent = "…";
+          try {
+            const r = await api("POST", path, await file.files[0].text(), { "Content-Type": "text/csv" });
+            out.textContent = JSON.stringify(r);
+          } catch (x) { out.textContent = x.message + (x.problems.length ? " — " + x.problems.map((p) => p.field + ": " + p.rule).join("; ") : ""); }
+          loadSpeakersTable();
+        } })), out);
+    };
+    view.replaceChildren(h("h1", { text: t("admin") }),
+      h("div", { class: "grid2" },
+        h("div", null, h("div", { class: "panel" }, h("h2", { text: t("users") }),
+          h("table", null, h("thead", null, h("tr", null, [t("name"), t("role"), "created"].map((x) => h("th", { text: x })))), users)), uform),
+        h("div", null, h("div", { class: "panel" }, h("h2", { text: t("speakers") }), secret,
+          h("table", { id: "speakers" }, h("thead", null, h("tr", null, ["ID", "village", "zone", ""].map((x) => h("th", { text: x })))), spk)),
+          importBox("residents", "/api/v1/residents/import"), importBox("speakers", "/api/v1/speakers/import"))));
+    async function loadUsers() {
+      const r = await api("GET", "/api/v1/users");
+      users.replaceChildren(...((r && r.users) || []).map((u) => h("tr", null, h("td", { text: u.name }), h("td", { text: u.role + (u.disabled ? " (disabled)" : "") }), h("td", { text: fmtTime(u.created_at) }))));
+    }
+    async function loadSpeakersTable() {
+      await loadSpeakers();
+      spk.replaceChildren(...S.speakers.slice(0, 500).map((s) => h("tr", null, h("td", { text: s.id }), h("td", { text: regionName(s.village) }), h("td", { text: s.zone || "" }),
+        h("td", null, s.revoked ? "revoked " : "",
+          h("button", { type: "button", text: t("enroll"), "data-enroll": s.id, onclick: async () => {
+            try {
+              const r = await api("POST", `/api/v1/speakers/${encodeURIComponent(s.id)}/enroll`);
+              secret.replaceChildren(h("p", { text: r.device_id + ":" }), h("div", { class: "secret", text: r.credential }), h("p", { class: "note", text: t("shownOnce") }));
+            } catch (x) { secret.replaceChildren(h("p", { class: "formerr", text: x.message })); }
+          } }), " ",
+          h("button", { type: "button", class: "danger", text: t("revoke"), onclick: async () => {
+            try { await api("POST", `/api/v1/speakers/${encodeURIComponent(s.id)}/revoke`); loadSpeakersTable(); }
+            catch (x) { secret.replaceChildren(h("p", { class: "formerr", text: x.message })); }
+          } })))));
+      if (S.speakers.length > 500) spk.append(h("tr", null, h("td", { colSpan: 4, class: "note", text: `… ${S.speakers.length - 500} more` })));
+    }
+    await Promise.all([loadUsers(), loadSpeakersTable()]);
+  };
+
+  // ---------- start ----------
+  $("#lang-toggle").addEventListener("click", () => {
+    S.lang = S.lang === "zh" ? "en" : "zh";
+    localStorage.setItem("alertcast.lang", S.lang);
+    renderChrome(); route();
+  });
+  window.addEventListener("hashchange", route);
+  // When the network comes back, do not wait for the next poll.
+  window.addEventListener("online", () => { if (S.conn === "lost") route(); });
+  (async () => {
+    if (await restore()) { renderChrome(); connectWS(); linkState(); try { await loadRefs(); } catch (e) { /* retried by views */ } }
+    else renderChrome();
+    await route();
+    $("#view").dataset.ready = "1";
+  })();
+})();
