@@ -3,7 +3,6 @@ package cap
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -45,22 +44,9 @@ func ParseFeed(r io.Reader) ([]FeedItem, error) {
 	p := &parser{src: src, d: xml.NewDecoder(bytes.NewReader(src))}
 	p.d.Strict = true
 	p.d.CharsetReader = func(_ string, in io.Reader) (io.Reader, error) { return in, nil }
-	var root xml.Name
-	for {
-		tok, err := p.next("feed")
-		if err != nil {
-			var pe *PathError
-			if errors.As(err, &pe) && p.depth == 0 && root.Local != "" {
-				break // clean end of document after the root closed
-			}
-			if root.Local != "" && p.depth == 0 {
-				break
-			}
-			return nil, fmt.Errorf("cap: feed: %w", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok && root.Local == "" {
-			root = se.Name
-		}
+	root, err := p.scan()
+	if err != nil {
+		return nil, fmt.Errorf("cap: feed: %w", err)
 	}
 	d := xml.NewDecoder(bytes.NewReader(src))
 	d.CharsetReader = p.d.CharsetReader
@@ -152,4 +138,36 @@ func rssItems(d *xml.Decoder) ([]FeedItem, error) {
 		items = append(items, it)
 	}
 	return items, nil
+}
+
+// scan reads the whole document once, refusing directives and enforcing
+// the depth limit, and returns the root element's name.
+func (p *parser) scan() (xml.Name, error) {
+	var root xml.Name
+	for {
+		tok, err := p.d.Token()
+		if err == io.EOF {
+			if root.Local == "" {
+				return root, fmt.Errorf("%w: no root element", ErrNotWellFormed)
+			}
+			return root, nil
+		}
+		if err != nil {
+			return root, fmt.Errorf("%w: %v", ErrNotWellFormed, err)
+		}
+		switch t := tok.(type) {
+		case xml.Directive:
+			return root, fmt.Errorf("%w (found <!%s>)", ErrDoctype, truncate(string(t), 40))
+		case xml.StartElement:
+			if root.Local == "" {
+				root = t.Name
+			}
+			p.depth++
+			if p.depth > MaxDepth {
+				return root, pathErr(t.Name.Local, ErrTooDeep, "more than %d levels", MaxDepth)
+			}
+		case xml.EndElement:
+			p.depth--
+		}
+	}
 }
