@@ -514,11 +514,7 @@ func (h *Hub) Close() error {
 		h.closed.Store(true)
 		h.cancel()
 		h.wakeReader()
-		h.mu.Lock()
-		for s := range h.subs {
-			s.kick(CloseRestart, "server restart: reconnect with last_id")
-		}
-		h.mu.Unlock()
+		h.disconnectAll(CloseRestart, "server restart: reconnect with last_id")
 		h.loops.Wait()
 		done := make(chan struct{})
 		go func() { h.conns.Wait(); close(done) }()
@@ -552,4 +548,14 @@ func (h *Hub) lastID() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.last.String()
+}
+
+// disconnectAll drops every subscriber with code (0: the connection just
+// breaks, like a network failure).
+func (h *Hub) disconnectAll(code int, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		s.kick(code, reason)
+	}
 }
