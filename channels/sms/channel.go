@@ -64,6 +64,7 @@ type Channel struct {
 	queues  [levels][]*job // per level FIFO; index 0 = drill/test
 	delayed []*job         // throttled, waiting for notBefore
 	kick    chan struct{}
+	sticky  *gateway // scheduler only: chosen gateway waiting for room
 
 	acks *ackStore
 	dlrs *dlrStore
@@ -181,7 +182,8 @@ type job struct {
 
 	attempts  int
 	notBefore time.Time
-	begun     bool // guarded by b.mu: on a gateway, between begin and end
+	begun     bool     // guarded by b.mu: on a gateway, between begin and end
+	avoid     *gateway // throttled this job last time: prefer another
 
 	// per attempt, owned by the gateway processing the job
 	outstanding int
@@ -275,7 +277,7 @@ func (c *Channel) wait(ctx context.Context, b *batch) ([]channels.Result, error)
 			b.release(c.acks)
 			return b.collect(), ctx.Err()
 		case <-tick.C:
-			if c.anyHealthy() {
+			if c.anyUp() {
 				downSince = time.Time{}
 				continue
 			}
@@ -506,9 +508,20 @@ func (c *Channel) pushFront(j *job) {
 	c.qmu.Unlock()
 }
 
-func (c *Channel) anyHealthy() bool {
+// anyUp reports whether some gateway can take traffic now or after a
+// throttling pause.
+func (c *Channel) anyUp() bool {
 	for _, g := range c.gateways {
-		if g.healthy() {
+		if g.impl.up() {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Channel) otherHealthy(not *gateway) bool {
+	for _, g := range c.gateways {
+		if g != not && g.healthy() {
 			return true
 		}
 	}
@@ -532,12 +545,14 @@ func (c *Channel) schedule() {
 			if j.b.isStopped() {
 				continue // Send returned; its claim was released
 			}
-			g := c.pick()
-			if g == nil {
+			g := c.pick(j)
+			if g == nil || len(g.inbox) == cap(g.inbox) {
+				c.sticky = g // keep the weighted choice until it has room
 				c.pushFront(j)
 				break
 			}
-			g.inbox <- j // pick checked room; only the scheduler sends
+			c.sticky = nil
+			g.inbox <- j // only the scheduler sends, and there is room
 		}
 		select {
 		case <-c.quit:
@@ -571,32 +586,37 @@ func (c *Channel) reclaim() {
 	}
 }
 
-// pick chooses a gateway with room: the first priority tier that has a
-// healthy gateway, smooth weighted round robin within it.
-func (c *Channel) pick() *gateway {
-	for _, tier := range c.tiers {
-		var best *gateway
-		total, anyHealthy := 0, false
-		for _, g := range tier {
-			if !g.healthy() {
-				continue
+// pick chooses the gateway for j: the first priority tier that has a
+// healthy gateway, smooth weighted round robin within it. A gateway that
+// just throttled j is avoided while any other is healthy (it drains to the
+// next). Room is not considered: weights hold even when every gateway is
+// saturated, the scheduler waits for the chosen one instead.
+func (c *Channel) pick(j *job) *gateway {
+	if g := c.sticky; g != nil && g.healthy() && g != j.avoid {
+		return g
+	}
+	c.sticky = nil
+	for _, avoid := range []*gateway{j.avoid, nil} {
+		for _, tier := range c.tiers {
+			var best *gateway
+			total := 0
+			for _, g := range tier {
+				if g == avoid || !g.healthy() {
+					continue
+				}
+				g.current += g.cfg.Weight
+				total += g.cfg.Weight
+				if best == nil || g.current > best.current {
+					best = g
+				}
 			}
-			anyHealthy = true
-			if len(g.inbox) == cap(g.inbox) {
-				continue
-			}
-			g.current += g.cfg.Weight
-			total += g.cfg.Weight
-			if best == nil || g.current > best.current {
-				best = g
+			if best != nil {
+				best.current -= total
+				return best
 			}
 		}
-		if best != nil {
-			best.current -= total
-			return best
-		}
-		if anyHealthy {
-			return nil // the preferred tier is busy, not down: wait for it
+		if j.avoid == nil {
+			break
 		}
 	}
 	return nil
@@ -635,6 +655,9 @@ func (g *gateway) healthy() bool {
 func (g *gateway) throttle() time.Duration {
 	g.backoffMu.Lock()
 	defer g.backoffMu.Unlock()
+	if time.Now().Before(g.until) {
+		return g.backoff // one pause per throttling episode, not per response
+	}
 	if g.backoff == 0 {
 		g.backoff = 50 * time.Millisecond
 	} else if g.backoff < 2*time.Second {
@@ -681,7 +704,10 @@ func (c *Channel) complete(j *job) {
 		res.State, res.Err = channels.StateFailed, ErrBindLost
 	case j.throttled && j.attempts+1 < c.cfg.Attempts && !b.isStopped():
 		j.attempts++
-		j.notBefore = g.pauseUntil()
+		j.avoid = g
+		if !c.otherHealthy(g) {
+			j.notBefore = g.pauseUntil() // nowhere else to go: wait out the backoff
+		}
 		j.throttled, j.tempErr, j.gw = false, nil, nil
 		b.end(j)
 		c.requeue(j)

@@ -67,6 +67,7 @@ func (h *httpGateway) work() {
 		case <-h.ctx.Done():
 			return
 		case j = <-g.inbox:
+			g.c.wake()
 		}
 		if d := time.Until(g.pauseUntil()); d > 0 {
 			// Failing or throttled: give the job back for failover.

@@ -255,6 +255,7 @@ func (ss *session) serve() {
 				continue
 			}
 		}
+		g.c.wake() // room in the inbox
 		if !j.b.begin(j) {
 			continue // its Send is over: never send
 		}

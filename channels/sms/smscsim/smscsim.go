@@ -199,17 +199,19 @@ func (s *Server) DropAfter(n int) {
 	s.dropAt.Store(s.submits.Load() + int64(n))
 }
 
-// SendGarbage writes bytes that are not a valid PDU to every bound
-// connection (a malformed PDU from the SMSC).
-func (s *Server) SendGarbage() {
+// SendGarbage writes bytes that are not a valid PDU to one bound
+// connection (a malformed PDU from the SMSC) and reports whether it found one.
+func (s *Server) SendGarbage() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
 		if c.bound.Load() {
-			// command_length 8 (< 16): invalid by definition.
-			c.writeRaw([]byte{0, 0, 0, 8, 0, 0, 0, 4})
+			// A full header whose command_length 8 (< 16) is invalid by definition.
+			c.writeRaw([]byte{0, 0, 0, 8, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1})
+			return true
 		}
 	}
+	return false
 }
 
 // Close stops listening and closes every connection; safe twice.
@@ -223,7 +225,11 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	err := s.ln.Close()
 	close(s.quit)
-	s.DropBinds()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.kill()
+	}
+	s.mu.Unlock()
 	s.wg.Wait()
 	return err
 }
@@ -269,31 +275,65 @@ type conn struct {
 	sysID string
 
 	wmu  sync.Mutex
+	shut bool // guarded by wmu: no more writes
 	w    *bufio.Writer
 	out  chan pending
 	quit chan struct{}
 	once sync.Once
 }
 
+// drop ends the connection the way a failing SMSC does, but cleanly enough
+// for a test oracle: responses already written are flushed and followed by
+// FIN; queued, unwritten responses are discarded (those submits were never
+// accepted); input is drained until the client closes, so no RST destroys
+// responses in flight.
 func (c *conn) drop() {
 	c.once.Do(func() {
 		close(c.quit)
-		c.nc.Close()
+		c.wmu.Lock()
+		c.shut = true
+		_ = c.w.Flush()
+		if tc, ok := c.nc.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		} else {
+			_ = c.nc.Close()
+		}
+		c.wmu.Unlock()
+		// Do not wait for a client that never closes.
+		time.AfterFunc(2*time.Second, func() { c.nc.Close() })
 	})
+}
+
+func (c *conn) kill() {
+	c.drop()
+	c.nc.Close()
 }
 
 func (c *conn) writeRaw(b []byte) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.shut {
+		return
+	}
 	_, _ = c.w.Write(b)
 	_ = c.w.Flush()
 }
 
-func (c *conn) write(p pdu.PDU, flush bool) error {
+var errShut = errors.New("connection dropped")
+
+// write sends p; accepted, when set, is counted under the same lock, so a
+// submit counts as accepted exactly when its response is on its way.
+func (c *conn) write(p pdu.PDU, flush bool, accepted *Message) error {
 	buf := pdu.NewBuffer(make([]byte, 0, 64))
 	p.Marshal(buf)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.shut {
+		return errShut
+	}
+	if accepted != nil {
+		c.s.accepted(accepted)
+	}
 	if _, err := c.w.Write(buf.Bytes()); err != nil {
 		return err
 	}
@@ -314,7 +354,7 @@ func (c *conn) respond(p pending) {
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
 	defer func() {
-		c.drop()
+		c.kill()
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
@@ -327,6 +367,11 @@ func (c *conn) readLoop() {
 				c.s.log.Debug("smscsim: read", "err", err)
 			}
 			return
+		}
+		select {
+		case <-c.quit:
+			continue // dropped: drain until the client closes
+		default:
 		}
 		switch q := p.(type) {
 		case *pdu.BindRequest:
@@ -343,7 +388,7 @@ func (c *conn) readLoop() {
 				c.sysID = q.SystemID
 				c.bound.Store(true)
 			}
-			_ = c.write(resp, true)
+			_ = c.write(resp, true, nil)
 			if resp.CommandStatus != data.ESME_ROK {
 				return
 			}
@@ -351,21 +396,21 @@ func (c *conn) readLoop() {
 			if !c.bound.Load() {
 				resp := q.GetResponse()
 				resp.(*pdu.SubmitSMResp).CommandStatus = data.ESME_RINVBNDSTS
-				_ = c.write(resp, true)
+				_ = c.write(resp, true, nil)
 				continue
 			}
 			c.submit(q)
 		case *pdu.EnquireLink:
-			_ = c.write(q.GetResponse(), true)
+			_ = c.write(q.GetResponse(), true, nil)
 		case *pdu.Unbind:
-			_ = c.write(q.GetResponse(), true)
+			_ = c.write(q.GetResponse(), true, nil)
 			return
 		case *pdu.DeliverSMResp, *pdu.EnquireLinkResp, *pdu.UnbindResp, *pdu.GenericNack:
 		default:
 			nack := pdu.NewGenericNack()
 			nack.SetSequenceNumber(p.GetSequenceNumber())
 			nack.(*pdu.GenericNack).CommandStatus = data.ESME_RINVCMDID
-			_ = c.write(nack, true)
+			_ = c.write(nack, true, nil)
 		}
 	}
 }
@@ -430,17 +475,7 @@ func (c *conn) writeLoop() {
 				return
 			}
 		}
-		if p.msg != nil {
-			// The submit counts as accepted only once its response is on its
-			// way: a bind dropped before that never accepted it.
-			select {
-			case <-c.quit:
-				return
-			default:
-			}
-			c.s.accepted(p.msg)
-		}
-		if err := c.write(p.p, len(c.out) == 0); err != nil {
+		if err := c.write(p.p, len(c.out) == 0, p.msg); err != nil {
 			c.drop()
 			return
 		}
@@ -533,6 +568,6 @@ func (s *Server) receipt(m Message) *conn {
 		s.log.Debug("smscsim: receipt dropped, no bind", "id", m.ID)
 		return nil
 	}
-	_ = target.write(d, false)
+	_ = target.write(d, false, nil)
 	return target
 }

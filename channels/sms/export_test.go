@@ -1,0 +1,13 @@
+package sms
+
+import (
+	"testing"
+	"time"
+)
+
+// SetNoGatewayGrace shortens how long Send waits for a gateway, for tests.
+func SetNoGatewayGrace(t testing.TB, d time.Duration) {
+	old := noGatewayGrace
+	noGatewayGrace = d
+	t.Cleanup(func() { noGatewayGrace = old })
+}

@@ -1,0 +1,392 @@
+package sms_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/channels/sms"
+	"github.com/alertcast/alertcast/channels/sms/smscsim"
+)
+
+// A bind that drops mid-batch loses nothing and sends nothing twice: the
+// submits it acknowledged are Sent, the unacknowledged ones come back as
+// transient failures, and re-running the whole batch (as dispatch does after
+// a crash or retry) completes it with exactly one accepted SMS per phone.
+func TestBindDropExactlyOnce(t *testing.T) {
+	sim := startSim(t, smscsim.Config{Latency: 5 * time.Millisecond})
+	gw := smppGW("a", sim.Addr(), 0)
+	gw.Binds, gw.Window = 2, 50
+	c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{gw}}, channels.Discard, nil)
+	waitBound(t, sim, 2)
+	to := recipients(0, 1500, "zh")
+	m := message(3, false)
+	sim.DropAfter(600)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := c.Send(ctx, m, to)
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	got := mapResults(t, to, res)
+	per := sim.PerDest()
+	var sent, lost int
+	for _, r := range to {
+		dest := strings.TrimPrefix(r.Address, "+")
+		switch res := got[r.ID]; {
+		case res.State == channels.StateSent:
+			sent++
+			if per[dest] != 1 {
+				t.Fatalf("%s reported sent, SMSC accepted %d", r.ID, per[dest])
+			}
+		case res.State == channels.StateFailed && !channels.IsPermanent(res.Err):
+			lost++
+			if !errors.Is(res.Err, sms.ErrBindLost) {
+				t.Errorf("%s: %v, want ErrBindLost", r.ID, res.Err)
+			}
+			if per[dest] != 0 {
+				t.Fatalf("%s reported lost, SMSC accepted %d", r.ID, per[dest])
+			}
+		default:
+			t.Fatalf("%s: %s %v", r.ID, res.State, res.Err)
+		}
+	}
+	if lost == 0 {
+		t.Fatalf("no submit was in flight when the binds dropped (sent %d); the test proves nothing", sent)
+	}
+	t.Logf("first run: %d sent, %d lost in flight", sent, lost)
+	// Re-run the whole batch.
+	again := send(t, c, m, to)
+	per = sim.PerDest()
+	for _, r := range to {
+		if !again[r.ID].State.Done() {
+			t.Fatalf("re-run: %s %s %v", r.ID, again[r.ID].State, again[r.ID].Err)
+		}
+		if n := per[strings.TrimPrefix(r.Address, "+")]; n != 1 {
+			t.Fatalf("%s accepted %d times", r.ID, n)
+		}
+		if got[r.ID].State == channels.StateSent && again[r.ID].Ref != got[r.ID].Ref {
+			t.Errorf("%s: ref changed on re-run %s → %s", r.ID, got[r.ID].Ref, again[r.ID].Ref)
+		}
+	}
+	if sim.Accepted() != len(to) {
+		t.Fatalf("SMSC accepted %d messages for %d phones", sim.Accepted(), len(to))
+	}
+}
+
+func mapResults(t *testing.T, to []channels.Recipient, res []channels.Result) map[string]channels.Result {
+	t.Helper()
+	m := map[string]channels.Result{}
+	for _, r := range res {
+		m[r.RecipientID] = r
+	}
+	if len(m) != len(to) {
+		t.Fatalf("%d results for %d recipients", len(m), len(to))
+	}
+	return m
+}
+
+func TestThrottlingRetriedThenTransient(t *testing.T) {
+	t.Run("occasional", func(t *testing.T) {
+		sim := startSim(t, smscsim.Config{ThrottleEvery: 7})
+		c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", sim.Addr(), 0)}}, channels.Discard, nil)
+		to := recipients(0, 200, "zh")
+		res := send(t, c, message(2, false), to)
+		for id, r := range res {
+			if r.State != channels.StateSent {
+				t.Fatalf("%s: %s %v", id, r.State, r.Err)
+			}
+		}
+		if sim.Submits() <= len(to) || sim.Accepted() != len(to) {
+			t.Fatalf("submits %d accepted %d for %d phones", sim.Submits(), sim.Accepted(), len(to))
+		}
+	})
+	t.Run("always", func(t *testing.T) {
+		sim := startSim(t, smscsim.Config{ThrottleEvery: 1})
+		c := newChannel(t, sms.Config{Attempts: 3, Gateways: []sms.GatewayConfig{smppGW("a", sim.Addr(), 0)}}, channels.Discard, nil)
+		res := send(t, c, message(2, false), recipients(0, 5, "zh"))
+		for id, r := range res {
+			if r.State != channels.StateFailed || channels.IsPermanent(r.Err) || !errors.Is(r.Err, sms.ErrThrottled) {
+				t.Fatalf("%s: %s %v, want transient ErrThrottled", id, r.State, r.Err)
+			}
+		}
+		if sim.Submits() != 15 {
+			t.Errorf("%d submits, want 3 attempts × 5", sim.Submits())
+		}
+	})
+}
+
+func TestFailover(t *testing.T) {
+	t.Run("gateway down", func(t *testing.T) {
+		a := startSim(t, smscsim.Config{})
+		b := startSim(t, smscsim.Config{})
+		c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", a.Addr(), 0), smppGW("b", b.Addr(), 1)}}, channels.Discard, nil)
+		waitBound(t, a, 2)
+		waitBound(t, b, 2)
+		send(t, c, message(2, false), recipients(0, 100, "zh"))
+		if a.Accepted() != 100 || b.Accepted() != 0 {
+			t.Fatalf("primary healthy: a %d b %d", a.Accepted(), b.Accepted())
+		}
+		a.Close()
+		// Submits written into the dying binds come back as transient
+		// failures; dispatch retries them, as here.
+		to := recipients(100, 100, "zh")
+		res := send(t, c, message(2, false), to)
+		var retry []channels.Recipient
+		for _, r := range to {
+			switch res := res[r.ID]; {
+			case res.State == channels.StateSent:
+			case res.State == channels.StateFailed && errors.Is(res.Err, sms.ErrBindLost):
+				retry = append(retry, r)
+			default:
+				t.Fatalf("%s: %s %v", r.ID, res.State, res.Err)
+			}
+		}
+		if len(retry) > 0 {
+			for id, r := range send(t, c, message(2, false), retry) {
+				if r.State != channels.StateSent || !strings.HasPrefix(r.Ref, "b:") {
+					t.Fatalf("retry %s: %s %s %v", id, r.State, r.Ref, r.Err)
+				}
+			}
+		}
+		pa, pb := a.PerDest(), b.PerDest()
+		for _, r := range to {
+			if n := pa[r.Address[1:]] + pb[r.Address[1:]]; n != 1 {
+				t.Fatalf("%s accepted %d times", r.ID, n)
+			}
+		}
+		if b.Accepted() < 90 {
+			t.Fatalf("backup accepted only %d", b.Accepted())
+		}
+	})
+	t.Run("gateway throttled", func(t *testing.T) {
+		a := startSim(t, smscsim.Config{ThrottleEvery: 1})
+		b := startSim(t, smscsim.Config{})
+		c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", a.Addr(), 0), smppGW("b", b.Addr(), 1)}}, channels.Discard, nil)
+		waitBound(t, a, 2)
+		waitBound(t, b, 2)
+		to := recipients(0, 300, "zh")
+		res := send(t, c, message(2, false), to)
+		for id, r := range res {
+			if r.State != channels.StateSent {
+				t.Fatalf("%s: %s %v", id, r.State, r.Err)
+			}
+		}
+		per := b.PerDest()
+		for _, r := range to {
+			if per[strings.TrimPrefix(r.Address, "+")] != 1 {
+				t.Fatalf("%s accepted %d times by the backup", r.ID, per[r.Address[1:]])
+			}
+		}
+		if a.Accepted() != 0 {
+			t.Fatalf("throttling primary accepted %d", a.Accepted())
+		}
+	})
+	t.Run("no gateway", func(t *testing.T) {
+		a := startSim(t, smscsim.Config{})
+		addr := a.Addr()
+		a.Close()
+		c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", addr, 0)}}, channels.Discard, nil)
+		sms.SetNoGatewayGrace(t, 300*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := c.Send(ctx, message(2, false), recipients(0, 3, "zh"))
+		if !errors.Is(err, sms.ErrNoGateway) || len(res) != 0 || channels.IsPermanent(err) {
+			t.Fatalf("res %v err %v, want transient ErrNoGateway and no results", res, err)
+		}
+	})
+}
+
+func TestWeights(t *testing.T) {
+	a := startSim(t, smscsim.Config{})
+	b := startSim(t, smscsim.Config{})
+	ga, gb := smppGW("a", a.Addr(), 0), smppGW("b", b.Addr(), 0)
+	ga.Weight, gb.Weight = 3, 1
+	ga.Window, gb.Window = 200, 200
+	c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{ga, gb}}, channels.Discard, nil)
+	waitBound(t, a, 2)
+	waitBound(t, b, 2)
+	send(t, c, message(2, false), recipients(0, 800, "zh"))
+	share := float64(a.Accepted()) / 800
+	if share < 0.6 || share > 0.9 {
+		t.Fatalf("weight 3:1 gave a %.2f of the traffic (a %d, b %d)", share, a.Accepted(), b.Accepted())
+	}
+}
+
+// A red warning sent while a drill backlog drains overtakes it.
+func TestPriorityOvertakesDrill(t *testing.T) {
+	sim := startSim(t, smscsim.Config{Keep: true})
+	gw := smppGW("a", sim.Addr(), 0)
+	gw.Binds, gw.Window, gw.TPS = 1, 1, 400
+	c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{gw}}, channels.Discard, nil)
+	waitBound(t, sim, 1)
+	drill := recipients(0, 600, "zh")
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		send(t, c, message(1, true), drill)
+	}()
+	waitFor(t, 5*time.Second, "drill under way", func() bool { return sim.Accepted() >= 50 })
+	red := recipients(10000, 40, "zh")
+	start := time.Now()
+	send(t, c, message(4, false), red)
+	took := time.Since(start)
+	drillDone := sim.Accepted() - len(red)
+	wg.Wait()
+	if drillDone >= len(drill)-100 {
+		t.Fatalf("red finished after %d of %d drill messages: no overtaking", drillDone, len(drill))
+	}
+	t.Logf("40 red messages in %s while the drill backlog was at %d/%d", took, drillDone, len(drill))
+	for _, m := range sim.Messages() {
+		if strings.HasPrefix(m.Dest, "86139000100") && m.PriorityFlag != 2 {
+			t.Errorf("red message without priority_flag 2: %+v", m.PriorityFlag)
+		}
+	}
+}
+
+func TestMalformedPDUClosesOnlyThatBind(t *testing.T) {
+	sim := startSim(t, smscsim.Config{})
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	lw := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) })
+	c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", sim.Addr(), 0)}}, channels.Discard, slog.New(slog.NewTextHandler(lw, nil)))
+	waitBound(t, sim, 2)
+	if !sim.SendGarbage() {
+		t.Fatal("no bind to send garbage to")
+	}
+	waitFor(t, 5*time.Second, "malformed PDU logged", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return bytes.Contains(logs.Bytes(), []byte("malformed PDU"))
+	})
+	res := send(t, c, message(2, false), recipients(0, 50, "zh"))
+	for id, r := range res {
+		if r.State != channels.StateSent {
+			t.Fatalf("%s: %s %v", id, r.State, r.Err)
+		}
+	}
+	waitBound(t, sim, 2) // the broken bind came back
+}
+
+// What reaches the SMSC: UCS-2 (data_coding 8) for Chinese and Uyghur with
+// concatenation UDH whose parts decode back to the rendered segments;
+// GSM-7 (data_coding 0) for Latin text.
+func TestWireEncoding(t *testing.T) {
+	sim := startSim(t, smscsim.Config{Keep: true})
+	c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", sim.Addr(), 0)}}, channels.Discard, nil)
+	m := message(3, false)
+	m.Texts["zh"] = channels.Text{Headline: "沙尘暴红色预警", Description: longZh, Instruction: "请关好门窗。"}
+	m.Texts["en"] = channels.Text{Headline: "Sandstorm", Description: "Visibility below 50 m {gusts 11}.", Instruction: "Stay inside."}
+	to := []channels.Recipient{
+		{ID: "zh", Address: "+8613900000001", Language: "zh"},
+		{ID: "ug", Address: "+8613900000002", Language: "ug"},
+		{ID: "en", Address: "+8613900000003", Language: "en"},
+	}
+	send(t, c, m, to)
+	byDest := map[string][]smscsim.Message{}
+	for _, sm := range sim.Messages() {
+		byDest[sm.Dest] = append(byDest[sm.Dest], sm)
+	}
+	for _, r := range to {
+		want, err := sms.Render(m, r.Language, sms.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := byDest[r.Address[1:]]
+		if len(parts) != want.Parts {
+			t.Fatalf("%s: %d parts on the wire, rendered %d", r.ID, len(parts), want.Parts)
+		}
+		for _, p := range parts {
+			wantCoding := byte(8)
+			if want.Encoding == sms.GSM7 {
+				wantCoding = 0
+			}
+			if p.DataCoding != wantCoding {
+				t.Errorf("%s: data_coding %d, want %d", r.ID, p.DataCoding, wantCoding)
+			}
+			idx := 0
+			if want.Parts > 1 {
+				if int(p.Total) != want.Parts || p.Part < 1 || int(p.Part) > want.Parts || p.Ref != parts[0].Ref {
+					t.Fatalf("%s: UDH total %d part %d ref %d", r.ID, p.Total, p.Part, p.Ref)
+				}
+				idx = int(p.Part) - 1
+			}
+			var text string
+			if wantCoding == 8 {
+				u := make([]uint16, len(p.Raw)/2)
+				for i := range u {
+					u[i] = uint16(p.Raw[2*i])<<8 | uint16(p.Raw[2*i+1])
+				}
+				text = string(utf16.Decode(u))
+			} else {
+				text = p.Text
+			}
+			if text != want.Segments[idx] {
+				t.Errorf("%s part %d: %q, want %q", r.ID, idx+1, text, want.Segments[idx])
+			}
+		}
+	}
+}
+
+func TestDedupAcrossSends(t *testing.T) {
+	sim := startSim(t, smscsim.Config{})
+	c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", sim.Addr(), 0)}}, channels.Discard, nil)
+	to := recipients(0, 50, "zh")
+	first := send(t, c, message(2, false), to)
+	second := send(t, c, message(2, false), to)
+	for id, r := range second {
+		if r.State != channels.StateSent || r.Ref != first[id].Ref || r.Detail != "already submitted" {
+			t.Fatalf("%s: %+v", id, r)
+		}
+	}
+	if sim.Accepted() != 50 {
+		t.Fatalf("SMSC accepted %d for 50 phones", sim.Accepted())
+	}
+	// A new version of the warning is a new message.
+	m2 := message(2, false)
+	m2.Key = "alert-2/v2"
+	send(t, c, m2, to)
+	if sim.Accepted() != 100 {
+		t.Fatalf("v2: SMSC accepted %d", sim.Accepted())
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := smppGW("a", "127.0.0.1:2775", 0)
+	cases := []struct {
+		cfg   sms.Config
+		field string
+	}{
+		{sms.Config{}, "sms.gateways"},
+		{sms.Config{MaxParts: -1, Gateways: []sms.GatewayConfig{good}}, "sms.max_parts"},
+		{sms.Config{DefaultLanguage: "fr", Gateways: []sms.GatewayConfig{good}}, "sms.default_language"},
+		{sms.Config{Gateways: []sms.GatewayConfig{{Type: "carrier-pigeon"}}}, "sms.gateways[0].type"},
+		{sms.Config{Gateways: []sms.GatewayConfig{{Type: "smpp"}}}, "sms.gateways[0].addr"},
+		{sms.Config{Gateways: []sms.GatewayConfig{good, good}}, "sms.gateways[1].name"},
+		{sms.Config{Gateways: []sms.GatewayConfig{{Type: "smpp", Addr: "x:1", Password: "longerthan8"}}}, "sms.gateways[0].password"},
+		{sms.Config{Gateways: []sms.GatewayConfig{{Type: "kannel", URL: "ftp://x"}}}, "sms.gateways[0].url"},
+		{sms.Config{Gateways: []sms.GatewayConfig{{Type: "webhook", URL: "https://x/send"}}}, "sms.gateways[0].hmac_secret"},
+		{sms.Config{Gateways: []sms.GatewayConfig{{Type: "smpp", Addr: "x:1", TPS: -1}}}, "sms.gateways[0].tps"},
+	}
+	for _, tc := range cases {
+		err := tc.cfg.Validate()
+		var fe *channels.FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("%+v: %v, want a FieldError on %s", tc.cfg, err, tc.field)
+		}
+		if err != nil && strings.Contains(err.Error(), "longerthan8") {
+			t.Errorf("error shows the password: %v", err)
+		}
+	}
+	if err := (sms.Config{Gateways: []sms.GatewayConfig{good}}).Validate(); err != nil {
+		t.Errorf("good config: %v", err)
+	}
+}
