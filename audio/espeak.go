@@ -127,11 +127,11 @@ func (e *Espeak) Synthesize(ctx context.Context, lang, text string) (PCM, error)
 		if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return PCM{}, fmt.Errorf("%w: espeak-ng (%s) did not finish within %v", ErrSynthesis, lang, e.timeout)
 		}
-		return PCM{}, fmt.Errorf("%w: espeak-ng (%s): %v", ErrSynthesis, lang, err)
+		return PCM{}, fmt.Errorf("%w: espeak-ng (%s): %w", ErrSynthesis, lang, err)
 	}
 	pcm, _, err := decodeWAV(out, 0, true)
 	if err != nil {
-		return PCM{}, fmt.Errorf("%w: espeak-ng (%s) output: %v", ErrSynthesis, lang, err)
+		return PCM{}, fmt.Errorf("%w: espeak-ng (%s) output: %w", ErrSynthesis, lang, err)
 	}
 	if len(pcm.Samples) == 0 {
 		return PCM{}, fmt.Errorf("%w: espeak-ng (%s) produced no audio", ErrSynthesis, lang)

@@ -107,23 +107,29 @@ var (
 	reNegative  = regexp.MustCompile(`(^|[^\p{N}\p{Latin}])-(\d)`)
 	reDecimal   = regexp.MustCompile(`(\d+)\.(\d+)`)
 	reInteger   = regexp.MustCompile(`\d+`)
+	reZhYear    = regexp.MustCompile(`(\d{4})年`)
 	reOrdinalUg = regexp.MustCompile(`(\d+)-(\p{Arabic})`)
-	// Digit strings read one digit at a time: emergency and service numbers,
-	// and anything that looks like a phone number.
-	reServiceNum = regexp.MustCompile(`\b(110|119|120|122|12119|12345|12350|12379|12395|\d{3,4}-\d{7,8}|1\d{10}|0\d{2,3}\d{7,8})\b`)
-	reLatinUnit  = regexp.MustCompile(`(\d)\s*(m³/s|m3/s|km/h|m/s|km²|km2|mm|cm|km|kg|m)\b`)
-	reZhPerUnit  = regexp.MustCompile(`(\p{Han})/(\p{Han})`)
+	// Digit strings read one digit at a time: phone numbers anywhere, and
+	// short service numbers (110, 12379 …) where the text says to call them.
+	rePhone        = regexp.MustCompile(`\b(\d{3,4}-\d{7,8}|1\d{10}|0\d{9,11})\b`)
+	reZhCallNum    = regexp.MustCompile(`(拨打|拨|电话|热线|致电|呼叫|报警|求助)(\s*)(\d{3,12})`)
+	reUgCallAfter  = regexp.MustCompile(`\b(\d{3,12})(\s*(?:گە|غا|قا|كە|نومۇرى?|نومۇرىغا)?\s*تېلېفون)`)
+	reUgCallBefore = regexp.MustCompile(`((?:تېلېفون|نومۇرى?)\s*)(\d{3,12})\b`)
+	reLatinUnit    = regexp.MustCompile(`(\d)\s*(m³/s|m3/s|km/h|m/s|km²|km2|mm|cm|km|kg|m)\b`)
+	reZhPerUnit    = regexp.MustCompile(`(\p{Han})/(\p{Han})`)
 )
 
 var zhDigits = []string{"零", "一", "二", "三", "四", "五", "六", "七", "八", "九"}
 
 func normalizeZh(s string) string {
 	s = repeatReplace(reThousands, s, "$1$2")
-	s = reServiceNum.ReplaceAllStringFunc(s, func(m string) string {
-		return zhDigitString(strings.ReplaceAll(m, "-", ""), true)
+	s = rePhone.ReplaceAllStringFunc(s, func(m string) string { return zhDigitString(m, true) })
+	s = reZhCallNum.ReplaceAllStringFunc(s, func(m string) string {
+		p := reZhCallNum.FindStringSubmatch(m)
+		return p[1] + p[2] + zhDigitString(p[3], true)
 	})
 	s = reDateISO.ReplaceAllString(s, "${1}年${2}月${3}日")
-	s = regexp.MustCompile(`(\d{4})年`).ReplaceAllStringFunc(s, func(m string) string {
+	s = reZhYear.ReplaceAllStringFunc(s, func(m string) string {
 		return zhDigitString(strings.TrimSuffix(m, "年"), false) + "年"
 	})
 	s = reTime.ReplaceAllStringFunc(s, func(m string) string {
@@ -289,8 +295,14 @@ const (
 
 func normalizeUg(s string) string {
 	s = repeatReplace(reThousands, s, "$1$2")
-	s = reServiceNum.ReplaceAllStringFunc(s, func(m string) string {
-		return ugDigitString(strings.ReplaceAll(m, "-", ""))
+	s = rePhone.ReplaceAllStringFunc(s, func(m string) string { return " " + ugDigitString(m) + " " })
+	s = reUgCallAfter.ReplaceAllStringFunc(s, func(m string) string {
+		p := reUgCallAfter.FindStringSubmatch(m)
+		return ugDigitString(p[1]) + p[2]
+	})
+	s = reUgCallBefore.ReplaceAllStringFunc(s, func(m string) string {
+		p := reUgCallBefore.FindStringSubmatch(m)
+		return p[1] + ugDigitString(p[2])
 	})
 	s = reDateISO.ReplaceAllString(s, "${1}-يىلى ${2}-ئاينىڭ ${3}-كۈنى")
 	s = reTime.ReplaceAllStringFunc(s, func(m string) string {

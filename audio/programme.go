@@ -185,7 +185,7 @@ func (p Programme) normalize() (normalized, error) {
 // Speech pace of the default espeak-ng voices at 140 words/min, measured on
 // this project's sample warnings (see TestEstimateMatchesEspeak).
 const (
-	zhSyllablesPerSecond = 3.4
+	zhSyllablesPerSecond = 3.0
 	ugLettersPerSecond   = 11.0
 	punctuationPause     = 250 * time.Millisecond
 )

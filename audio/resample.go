@@ -60,6 +60,98 @@ func resampleFloat(in []float32, from, to int) []float32 {
 	if from == to || len(in) == 0 {
 		return append([]float32(nil), in...)
 	}
+	if pp := polyphaseFor(from, to); pp != nil {
+		return pp.run(in)
+	}
+	return resampleGeneric(in, from, to)
+}
+
+// polyphase is the resampler for a rational ratio L/M with a small L (every
+// pair of standard rates): one precomputed filter per output phase, so each
+// output sample is a plain dot product.
+type polyphase struct {
+	l, m  int         // output/input ratio, reduced
+	taps  int         // per phase
+	half  int         // taps before the centre
+	coefs [][]float32 // [phase][tap]
+}
+
+var polyphaseCache sync.Map // [2]int{from, to} → *polyphase
+
+func polyphaseFor(from, to int) *polyphase {
+	key := [2]int{from, to}
+	if v, ok := polyphaseCache.Load(key); ok {
+		return v.(*polyphase)
+	}
+	g := gcd(from, to)
+	l, m := to/g, from/g
+	if l > 4096 {
+		return nil
+	}
+	fc := resampleCutoff
+	if to < from {
+		fc *= float64(to) / float64(from)
+	}
+	reach := float64(resampleZeroCrossings) / fc
+	half := int(math.Ceil(reach))
+	taps := 2 * half
+	pp := &polyphase{l: l, m: m, taps: taps, half: half, coefs: make([][]float32, l)}
+	for ph := range l {
+		frac := float64(ph) / float64(l)
+		c := make([]float32, taps)
+		for k := range taps {
+			// Input sample j = base - half + 1 + k, at distance t - j.
+			d := frac + float64(half-1-k)
+			x := math.Abs(d) * fc
+			if x >= resampleZeroCrossings {
+				continue
+			}
+			sinc := 1.0
+			if x != 0 {
+				sinc = math.Sin(math.Pi*x) / (math.Pi * x)
+			}
+			w := 0.42 + 0.5*math.Cos(math.Pi*x/resampleZeroCrossings) + 0.08*math.Cos(2*math.Pi*x/resampleZeroCrossings)
+			c[k] = float32(fc * sinc * w)
+		}
+		pp.coefs[ph] = c
+	}
+	v, _ := polyphaseCache.LoadOrStore(key, pp)
+	return v.(*polyphase)
+}
+
+func (pp *polyphase) run(in []float32) []float32 {
+	nOut := len(in) * pp.l / pp.m
+	if nOut == 0 {
+		return nil
+	}
+	// Zero padding on both sides keeps the inner loop free of bounds logic.
+	pad := make([]float32, len(in)+2*pp.taps)
+	copy(pad[pp.taps:], in)
+	out := make([]float32, nOut)
+	for i := range out {
+		pos := i * pp.m
+		base, ph := pos/pp.l, pos%pp.l
+		start := pp.taps + base - pp.half + 1
+		c := pp.coefs[ph]
+		x := pad[start : start+len(c)]
+		var acc float32
+		for k, v := range c {
+			acc += x[k] * v
+		}
+		out[i] = acc
+	}
+	return out
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// resampleGeneric handles ratios without a small rational form.
+func resampleGeneric(in []float32, from, to int) []float32 {
 	resampleKernelOnce.Do(buildResampleKernel)
 	kern := resampleKernel
 	ratio := float64(to) / float64(from)
@@ -99,12 +191,4 @@ func resampleFloat(in []float32, from, to int) []float32 {
 		out[i] = float32(acc * fc)
 	}
 	return out
-}
-
-// resampleDuration is the exact output length for n input samples.
-func resampledLen(n, from, to int) int {
-	if from == to {
-		return n
-	}
-	return int(math.Floor(float64(n) * float64(to) / float64(from)))
 }

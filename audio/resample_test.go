@@ -65,3 +65,26 @@ func TestResampleRejectsAbsurdRates(t *testing.T) {
 		t.Error("same-rate resample copied")
 	}
 }
+
+// TestPolyphaseMatchesGeneric: the fast path computes the same filter.
+func TestPolyphaseMatchesGeneric(t *testing.T) {
+	in := sine(22050, 1234, 0.5, 300*time.Millisecond)
+	for _, to := range []int{16000, 8000, 44100} {
+		a := polyphaseFor(22050, to).run(in)
+		b := resampleGeneric(in, 22050, to)
+		if len(a) != len(b) {
+			t.Fatalf("→%d: lengths %d vs %d", to, len(a), len(b))
+		}
+		worst := 0.0
+		for i := range a {
+			worst = math.Max(worst, math.Abs(float64(a[i]-b[i])))
+		}
+		if worst > 1e-3 {
+			t.Errorf("→%d: differ by %.2g", to, worst)
+		}
+	}
+	// An awkward ratio (prime rates) falls back to the generic path.
+	if polyphaseFor(7919, 16001) != nil {
+		t.Error("huge L took the polyphase path")
+	}
+}
