@@ -1,0 +1,643 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/alertcast/alertcast/channels"
+	wschan "github.com/alertcast/alertcast/channels/websocket"
+	"github.com/alertcast/alertcast/targeting"
+	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
+)
+
+// benchWS measures the WebSocket channel: time from issuing a warning to the
+// last of N subscribers receiving it, and server memory per connection.
+//
+//	alertctl bench ws serve --listen 127.0.0.1:8090             # in-process hub on a managed redis-server
+//	alertctl bench ws --url ws://127.0.0.1:8090/ws --subscribers 5000 --warnings 50
+//	alertctl bench ws --url ws://127.0.0.1:8080/ws --trigger api   # issue through alertd's REST API
+//	alertctl bench ws --spawn --server-cpu 0 --client-cpu 1 ...     # both, pinned, one command
+func benchWS(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "serve" {
+		return benchWSServe(ctx, args[1:])
+	}
+	fs := flag.NewFlagSet("bench ws", flag.ContinueOnError)
+	wsURL := fs.String("url", "ws://127.0.0.1:8090/ws", "WebSocket endpoint to subscribe to")
+	subs := fs.Int("subscribers", 5000, "subscribers to connect")
+	warnings := fs.Int("warnings", 50, "warnings to issue, one after the other")
+	trigger := fs.String("trigger", "bench", "how to issue: bench (the serve mode's /bench/send: channel only) or api (POST /api/v1/alerts on ALERTCAST_URL with ALERTCAST_TOKEN)")
+	lang := fs.String("lang", "zh", "subscription language (zh, ug, or empty for both)")
+	idle := fs.Int("idle", 0, "after the warnings, grow to this many connections and hold them idle (memory per connection)")
+	hold := fs.Duration("hold", 30*time.Second, "how long to hold the idle connections (covers a ping round at 30 s)")
+	timeout := fs.Duration("timeout", 20*time.Second, "give up on one warning after this")
+	spawn := fs.Bool("spawn", false, "start `alertctl bench ws serve` as a child process first (implies --trigger bench)")
+	serverCPU := fs.String("server-cpu", "", "with --spawn: pin the server (and its redis-server) to these CPUs with taskset, e.g. 0")
+	clientCPU := fs.String("client-cpu", "", "pin this load client to these CPUs with taskset, e.g. 1 (re-executes under taskset)")
+	dialers := fs.Int("dial-concurrency", 64, "concurrent connection attempts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *clientCPU != "" && os.Getenv("ALERTCAST_BENCH_PINNED") == "" {
+		return reexecPinned(ctx, *clientCPU, args)
+	}
+	if *spawn {
+		u, err := url.Parse(*wsURL)
+		if err != nil {
+			return fmt.Errorf("--url: %w", err)
+		}
+		stop, err := spawnServer(ctx, u.Host, *serverCPU)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		*trigger = "bench"
+	}
+	b := &wsBench{wsURL: *wsURL, lang: *lang, timeout: *timeout}
+	if err := b.setTrigger(*trigger); err != nil {
+		return err
+	}
+	fmt.Printf("bench ws: %d subscribers, %d warnings, trigger %s, %s, GOMAXPROCS %d, nproc %d, %s\n",
+		*subs, *warnings, *trigger, *wsURL, runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel())
+	before, _ := b.stats(ctx, true)
+	t0 := time.Now()
+	if err := b.connect(ctx, *subs, *dialers); err != nil {
+		return err
+	}
+	fmt.Printf("connected %d subscribers in %s\n", *subs, time.Since(t0).Round(time.Millisecond))
+	if after, err := b.stats(ctx, true); err == nil && before != nil {
+		printMem(*subs, before, after)
+	}
+	if err := b.run(ctx, *warnings); err != nil {
+		return err
+	}
+	if *idle > *subs {
+		t0 := time.Now()
+		if err := b.connect(ctx, *idle-*subs, *dialers); err != nil {
+			return err
+		}
+		fmt.Printf("connected %d idle connections in all (%s)\n", *idle, time.Since(t0).Round(time.Millisecond))
+		if after, err := b.stats(ctx, true); err == nil && before != nil {
+			printMem(*idle, before, after)
+		}
+		fmt.Printf("holding %d connections for %s…\n", *idle, *hold)
+		select {
+		case <-time.After(*hold):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if n := b.open.Load(); n != int64(*idle) {
+			return fmt.Errorf("only %d of %d connections still open after %s", n, *idle, *hold)
+		}
+		if st, err := b.stats(ctx, false); err == nil {
+			fmt.Printf("after holding: server reports %v subscribers\n", st["subscribers"])
+		}
+		fmt.Printf("all %d connections still open; one more warning to all of them:\n", *idle)
+		if err := b.run(ctx, 5); err != nil {
+			return err
+		}
+	}
+	b.closeAll()
+	return nil
+}
+
+type wsBench struct {
+	wsURL   string
+	lang    string
+	timeout time.Duration
+	base    string // http(s)://host of the server, for /bench/*
+	apiURL  string
+	token   string
+	trigger string
+
+	mu    sync.Mutex
+	conns []*websocket.Conn
+	open  atomic.Int64
+
+	// The warning being measured.
+	want     atomic.Pointer[string]
+	got      atomic.Int64
+	lastRecv atomic.Int64 // unix ns of the latest receipt
+	recvs    []int64      // every receipt, ns since trigger (all subscribers)
+	recvMu   sync.Mutex
+	start    atomic.Int64
+	done     chan struct{}
+	target   int64
+}
+
+func (b *wsBench) setTrigger(mode string) error {
+	u, err := url.Parse(b.wsURL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
+		return fmt.Errorf("--url: want ws://host:port/ws, got %q", b.wsURL)
+	}
+	scheme := "http"
+	if u.Scheme == "wss" {
+		scheme = "https"
+	}
+	b.base = scheme + "://" + u.Host
+	b.trigger = mode
+	switch mode {
+	case "bench":
+	case "api":
+		b.apiURL = strings.TrimSuffix(envOr("ALERTCAST_URL", "http://127.0.0.1:8080"), "/")
+		b.token = os.Getenv("ALERTCAST_TOKEN")
+		if b.token == "" {
+			return errors.New("--trigger api needs ALERTCAST_TOKEN (an operator token)")
+		}
+	default:
+		return fmt.Errorf("--trigger: bench or api, got %q", mode)
+	}
+	return nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// connect opens n more subscribers, spread over every village of the county.
+func (b *wsBench) connect(ctx context.Context, n, concurrency int) error {
+	villages := targeting.DefaultTree().Villages()
+	d := websocket.Dialer{ReadBufferSize: 1024, WriteBufferSize: 256, HandshakeTimeout: 30 * time.Second}
+	var next atomic.Int64
+	offset := int(b.open.Load())
+	errc := make(chan error, concurrency)
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				v := villages[(offset+i)%len(villages)].Code
+				u := b.wsURL + "?region=" + v
+				if b.lang != "" {
+					u += "&lang=" + b.lang
+				}
+				var c *websocket.Conn
+				var err error
+				for attempt := 0; attempt < 5; attempt++ {
+					c, _, err = d.DialContext(ctx, u, nil)
+					if err == nil {
+						break
+					}
+					time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+				}
+				if err != nil {
+					errc <- fmt.Errorf("subscriber %d: %w", offset+i, err)
+					return
+				}
+				b.mu.Lock()
+				b.conns = append(b.conns, c)
+				b.mu.Unlock()
+				b.open.Add(1)
+				go b.read(c)
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	// Every subscriber has its snapshot (it reads it before anything else).
+	return nil
+}
+
+var alertIDKey = []byte(`"alert_id":"`)
+
+// read consumes one subscriber's frames, looking only at the alert id.
+func (b *wsBench) read(c *websocket.Conn) {
+	defer b.open.Add(-1)
+	for {
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		now := time.Now().UnixNano()
+		if !bytes.HasPrefix(msg, []byte(`{"type":"warning"`)) {
+			continue
+		}
+		want := b.want.Load()
+		if want == nil {
+			continue
+		}
+		if b.trigger == "api" {
+			// The alert id is known only from the API's answer, which a
+			// fast delivery can beat: match the marker in the headline.
+			if !bytes.Contains(msg, []byte(*want)) {
+				continue
+			}
+		} else if !matchAlertID(msg, *want) {
+			continue
+		}
+		b.count(now)
+	}
+}
+
+func matchAlertID(msg []byte, want string) bool {
+	i := bytes.Index(msg, alertIDKey)
+	if i < 0 {
+		return false
+	}
+	rest := msg[i+len(alertIDKey):]
+	j := bytes.IndexByte(rest, '"')
+	return j >= 0 && string(rest[:j]) == want
+}
+
+func (b *wsBench) count(now int64) {
+	for {
+		cur := b.lastRecv.Load()
+		if now <= cur || b.lastRecv.CompareAndSwap(cur, now) {
+			break
+		}
+	}
+	b.recvMu.Lock()
+	defer b.recvMu.Unlock()
+	b.recvs = append(b.recvs, now-b.start.Load())
+	if b.got.Add(1) == b.target {
+		close(b.done)
+	}
+}
+
+// run issues warnings one after the other and reports the time from each
+// issue call to its last receipt.
+func (b *wsBench) run(ctx context.Context, warnings int) error {
+	n := b.open.Load()
+	var lasts []time.Duration
+	var all []int64
+	for i := range warnings {
+		id := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i)
+		b.recvMu.Lock()
+		b.got.Store(0)
+		b.lastRecv.Store(0)
+		b.target = n
+		b.done = make(chan struct{})
+		done := b.done
+		b.recvs = b.recvs[:0]
+		b.recvMu.Unlock()
+		start := time.Now()
+		b.start.Store(start.UnixNano())
+		b.want.Store(&id)
+		if b.trigger == "bench" {
+			if err := b.issueBench(ctx, id); err != nil {
+				return err
+			}
+		} else if _, err := b.issueAPI(ctx, id); err != nil {
+			return err
+		}
+		select {
+		case <-done:
+		case <-time.After(b.timeout):
+			return fmt.Errorf("warning %d: only %d of %d subscribers received it within %s", i, b.got.Load(), n, b.timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		last := time.Duration(b.lastRecv.Load() - start.UnixNano())
+		lasts = append(lasts, last)
+		b.recvMu.Lock()
+		all = append(all, b.recvs...)
+		b.recvMu.Unlock()
+		b.want.Store(nil)
+	}
+	sort.Slice(lasts, func(i, j int) bool { return lasts[i] < lasts[j] })
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	pd := func(s []time.Duration, q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	pn := func(s []int64, q float64) time.Duration {
+		return time.Duration(s[min(len(s)-1, int(q*float64(len(s))))])
+	}
+	fmt.Printf("%d warnings × %d subscribers: issue → last subscriber p50 %s p99 %s max %s\n",
+		warnings, n, pd(lasts, 0.5).Round(100*time.Microsecond), pd(lasts, 0.99).Round(100*time.Microsecond), lasts[len(lasts)-1].Round(100*time.Microsecond))
+	fmt.Printf("  per delivery (all %d receipts): p50 %s p99 %s\n", len(all), pn(all, 0.5).Round(100*time.Microsecond), pn(all, 0.99).Round(100*time.Microsecond))
+	return nil
+}
+
+func (b *wsBench) issueBench(ctx context.Context, id string) error {
+	req, _ := http.NewRequestWithContext(ctx, "POST", b.base+"/bench/send?id="+url.QueryEscape(id), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("trigger: %w (is `alertctl bench ws serve` running at %s?)", err, b.base)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("trigger: HTTP %d: %s", resp.StatusCode, msg)
+	}
+	return nil
+}
+
+// issueAPI issues a yellow exercise (no approval needed) to the whole
+// county through the REST API and returns the alert id.
+func (b *wsBench) issueAPI(ctx context.Context, marker string) (string, error) {
+	body := map[string]any{
+		"event": "sandstorm", "level": "yellow", "status": "exercise",
+		"area": map[string]any{"codes": []string{"653122"}}, "channels": []string{"websocket"},
+		"text": map[string]any{
+			"zh": map[string]string{"headline": "压力测试演练 " + marker, "description": "这是一次演练，不是真实预警。", "instruction": "无需采取行动。"},
+			"ug": map[string]string{"headline": "سىناق مەشىقى " + marker, "description": "بۇ مەشىق، ھەقىقىي ئاگاھلاندۇرۇش ئەمەس.", "instruction": "ھېچ ئىش قىلىشنىڭ ھاجىتى يوق."},
+		},
+		"expires": time.Now().Add(time.Hour).Format(time.RFC3339),
+	}
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, "POST", b.apiURL+"/api/v1/alerts", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("issue: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return "", fmt.Errorf("issue: HTTP %d: %s", resp.StatusCode, msg)
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(msg, &out); err != nil || out.ID == "" {
+		return "", fmt.Errorf("issue: no id in answer %s", msg)
+	}
+	return out.ID, nil
+}
+
+// stats asks the serve mode for its memory figures (nil when the server is
+// not the serve mode, e.g. alertd).
+func (b *wsBench) stats(ctx context.Context, gc bool) (map[string]float64, error) {
+	u := b.base + "/bench/stats"
+	if gc {
+		u += "?gc=1"
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	var m map[string]float64
+	return m, json.NewDecoder(resp.Body).Decode(&m)
+}
+
+func printMem(n int, before, after map[string]float64) {
+	per := func(k string) float64 { return (after[k] - before[k]) / float64(n) / 1024 }
+	fmt.Printf("server memory for %d connections: RSS %.1f KB/conn, Go heap+stacks %.1f KB/conn (heap %.1f, stacks %.1f), goroutines %.2f/conn\n",
+		n, per("rss"), per("heap_inuse")+per("stack_inuse"), per("heap_inuse"), per("stack_inuse"),
+		(after["goroutines"]-before["goroutines"])/float64(n))
+}
+
+func (b *wsBench) closeAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range b.conns {
+		_ = c.Close()
+	}
+	b.conns = nil
+}
+
+func cpuModel() string {
+	raw, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+// reexecPinned runs this same command again under taskset.
+func reexecPinned(ctx context.Context, cpus string, args []string) error {
+	ts, err := exec.LookPath("taskset")
+	if err != nil {
+		return fmt.Errorf("--client-cpu needs taskset (util-linux): %w", err)
+	}
+	self, _ := os.Executable()
+	cmd := exec.CommandContext(ctx, ts, append([]string{"-c", cpus, self, "bench", "ws"}, args...)...)
+	cmd.Env = append(os.Environ(), "ALERTCAST_BENCH_PINNED=1")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
+}
+
+// spawnServer starts `alertctl bench ws serve` (pinned when cpus is set) and
+// waits until it answers.
+func spawnServer(ctx context.Context, addr, cpus string) (func(), error) {
+	self, _ := os.Executable()
+	argv := []string{self, "bench", "ws", "serve", "--listen", addr}
+	if cpus != "" {
+		ts, err := exec.LookPath("taskset")
+		if err != nil {
+			return nil, fmt.Errorf("--server-cpu needs taskset: %w", err)
+		}
+		argv = append([]string{ts, "-c", cpus}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/bench/stats")
+		if err == nil {
+			resp.Body.Close()
+			return stop, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return nil, fmt.Errorf("spawned server not answering on %s: %w", addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// benchWSServe runs an in-process hub on a real redis-server: the channel
+// alone, without dispatch, for the channel-only figure.
+func benchWSServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench ws serve", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8090", "address to serve /ws, /sse, /r/ and /bench/* on (loopback only)")
+	redisURL := fs.String("redis", "", "Redis URL; empty starts a throwaway redis-server (AOF on) in a temp dir")
+	verbose := fs.Bool("v", false, "log at debug level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *redisURL == "" {
+		u, stop, err := startRedis(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		*redisURL = u
+	}
+	opt, err := redis.ParseURL(*redisURL)
+	if err != nil {
+		return fmt.Errorf("--redis: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	hub, err := wschan.NewHub(wschan.Config{
+		Redis: rdb, Tree: targeting.DefaultTree(), Logger: log,
+		MaxConnsPerIP: -1, PublicRate: -1, // every load client comes from 127.0.0.1
+	})
+	if err != nil {
+		return err
+	}
+	defer hub.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/ws", hub.Handler())
+	mux.Handle("/sse", hub.SSEHandler())
+	mux.Handle("/r/", hub.PageHandler())
+	mux.HandleFunc("/bench/send", func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		if r.Method != http.MethodPost || id == "" {
+			http.Error(w, "POST /bench/send?id=…", http.StatusBadRequest)
+			return
+		}
+		m := &channels.Message{
+			Key: id + "/v1", AlertID: id, Version: 1, Kind: channels.KindAlert, Level: 2, LevelName: "yellow",
+			Event: "sandstorm", EventName: "沙尘暴", Drill: true, Status: "exercise",
+			Sent: time.Now(), Expires: time.Now().Add(10 * time.Minute), Area: []string{"653122"},
+			Texts: map[string]channels.Text{
+				"zh": {Headline: "疏勒县沙尘暴黄色预警（演练）", Description: "预计今天下午有沙尘暴，能见度小于1000米。这是一次演练。", Instruction: "请关好门窗，减少外出。"},
+				"ug": {Headline: "قۇم بورىنى سېرىق ئاگاھلاندۇرۇشى (مەشىق)", Description: "بۈگۈن چۈشتىن كېيىن قۇم بورىنى بولىدۇ. بۇ مەشىق.", Instruction: "ئىشىك-دېرىزىلەرنى ئېتىۋېلىڭ."},
+			},
+		}
+		res, err := hub.Send(r.Context(), m, []channels.Recipient{{ID: "broadcast"}})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(res)
+	})
+	mux.HandleFunc("/bench/stats", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("gc") == "1" {
+			runtime.GC()
+			debug.FreeOSMemory()
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		_ = json.NewEncoder(w).Encode(map[string]float64{
+			"subscribers": float64(hub.Subscribers()), "goroutines": float64(runtime.NumGoroutine()),
+			"heap_inuse": float64(ms.HeapInuse), "stack_inuse": float64(ms.StackInuse),
+			"sys": float64(ms.Sys), "rss": float64(rssBytes()),
+		})
+	})
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = hub.Close()
+		_ = srv.Close()
+	}()
+	fmt.Fprintf(os.Stderr, "bench ws serve: hub on http://%s (/ws, /sse, /r/, /bench/send, /bench/stats), redis %s\n", ln.Addr(), *redisURL)
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func rssBytes() int64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// startRedis runs a throwaway redis-server (AOF on, like production) on a
+// free loopback port.
+func startRedis(ctx context.Context) (string, func(), error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", nil, fmt.Errorf("no redis-server on PATH (install Debian package redis-server) or pass --redis: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "alertcast-benchws-")
+	if err != nil {
+		return "", nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--loglevel", "warning")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = os.RemoveAll(dir)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return "", nil, fmt.Errorf("redis-server did not start on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "redis://" + addr + "/0", stop, nil
+}
