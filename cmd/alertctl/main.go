@@ -26,6 +26,7 @@ type command struct {
 var commands = map[string]command{
 	"gen population": {"write synthetic residents.csv and speakers.csv (--residents N --speakers N --seed N --out DIR)", genPopulation},
 	"audio render":   {"render a broadcast programme locally to WAV/G.711 (--level red --event sandstorm --text-zh … --text-ug … -o out.wav)", audioRender},
+	"bench ws":       {"WebSocket fan-out latency and memory per connection (--url ws://…/ws --subscribers 5000 --warnings 50; `bench ws serve` runs a hub)", benchWS},
 	// Each feature adds its own line here.
 }
 
