@@ -418,3 +418,10 @@ func (s *Store) ReachedBefore(ctx context.Context, alertID string, version int, 
 	}
 	return out, rows.Err()
 }
+
+// OutboxStats counts the outbox records of messages whose key starts with
+// prefix, and how many extra sends (re-runs absorbed by the outbox) they saw.
+func (s *Store) OutboxStats(ctx context.Context, prefix string) (records, resends int, err error) {
+	err = s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*), COALESCE(SUM(sends - 1), 0) FROM outbox WHERE msg_key LIKE ?`), prefix+"%").Scan(&records, &resends)
+	return records, resends, err
+}
