@@ -825,3 +825,44 @@ func DraftInput(a *Alert) AlertInput {
 	}
 	return in
 }
+
+// CAPIdemKey is the idempotency key of an imported CAP message (CAP makes
+// sender + identifier unique): pass it to Service.Create so that the same
+// message imported twice — POSTed and polled, or polled after a restart —
+// yields one warning.
+func CAPIdemKey(sender, identifier string) string { return "cap:" + sender + "," + identifier }
+
+// CAPDocumentURL is where GET /api/v1/alerts/{id}/cap serves a warning.
+func CAPDocumentURL(baseURL, id string) string {
+	return strings.TrimRight(baseURL, "/") + "/api/v1/alerts/" + url.PathEscape(id) + "/cap"
+}
+
+// CAPFeed builds the Atom feed of the given (active) warnings, newest
+// first, each entry linking its CAP document. feedURL is the feed's own
+// URL, which is also its id. The entry id names the version, so that a
+// reader sees an update as a new entry.
+func CAPFeed(alerts []*Alert, baseURL, feedURL, title string, opts ...CAPOption) ([]byte, error) {
+	sorted := slices.Clone(alerts)
+	sort.SliceStable(sorted, func(i, j int) bool { return capSent(sorted[i]).After(capSent(sorted[j])) })
+	f := &cap.Feed{ID: feedURL, Self: feedURL, Title: title, Author: CAPSender(baseURL)}
+	var x capExport
+	for _, o := range opts {
+		o(&x)
+	}
+	if x.senderName != "" {
+		f.Author = x.senderName
+	}
+	for _, a := range sorted {
+		u := CAPDocumentURL(baseURL, a.ID)
+		f.Entries = append(f.Entries, cap.FeedEntry{
+			Alert:    AlertToCAP(a, baseURL, opts...),
+			URL:      u,
+			ID:       u + "#v" + strconv.Itoa(a.Version),
+			Language: "zh-CN",
+		})
+	}
+	if len(sorted) == 0 {
+		f.Updated = time.Unix(0, 0)
+	}
+	return f.Marshal()
+}

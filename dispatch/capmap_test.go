@@ -459,3 +459,64 @@ func TestMatchCAPEvent(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCAPImport: an incoming CAP document (zh + ug, townships,
+// polygon) parsed, validated and mapped to a draft against the county tree.
+func BenchmarkCAPImport(b *testing.B) {
+	tree := targeting.DefaultTree()
+	doc, err := AlertToCAP(capTestAlert(), capBase, WithRegionTree(tree)).Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := cap.ParseBytes(doc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, problems := CAPToDraft(c, tree); len(problems) > 0 {
+			b.Fatal(problems)
+		}
+	}
+}
+
+// BenchmarkCAPExport: one warning version rendered as a CAP document.
+func BenchmarkCAPExport(b *testing.B) {
+	tree := targeting.DefaultTree()
+	a := capTestAlert()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := AlertToCAP(a, capBase, WithRegionTree(tree)).Marshal(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestCAPFeed(t *testing.T) {
+	a := capTestAlert()
+	b := capTestAlert()
+	b.ID, b.Version, b.IssuedAt = "B2", 2, a.IssuedAt.Add(time.Hour)
+	out, err := CAPFeed([]*Alert{a, b}, capBase, capBase+"/api/v1/alerts.atom", "疏勒县预警", WithSenderName("疏勒县应急管理局"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := cap.ParseFeed(bytes.NewReader(out))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(items) != 2 || items[0].CAPURL != capBase+"/api/v1/alerts/B2/cap" || items[0].ID != items[0].CAPURL+"#v2" ||
+		items[1].Title != "疏勒县沙尘暴橙色预警" {
+		t.Errorf("items %+v", items)
+	}
+	if !bytes.Contains(out, []byte("<name>疏勒县应急管理局</name>")) {
+		t.Errorf("author missing:\n%s", out)
+	}
+	if _, err := CAPFeed(nil, capBase, capBase+"/x.atom", "t"); err != nil {
+		t.Errorf("empty feed: %v", err)
+	}
+	eq := CAPIdemKey("qxj@kashi.example.cn", "KS-1")
+	if eq != "cap:qxj@kashi.example.cn,KS-1" {
+		t.Errorf("CAPIdemKey = %q", eq)
+	}
+}

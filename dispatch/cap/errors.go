@@ -54,3 +54,15 @@ func (e *PathError) Unwrap() error { return e.Err }
 func pathErr(path string, err error, format string, args ...any) *PathError {
 	return &PathError{Path: path, Err: err, Msg: fmt.Sprintf(format, args...)}
 }
+
+// HTTPStatus is the HTTP status an API should answer a Parse error with:
+// 413 for ErrTooLarge, 415 for ErrEncoding, 400 for every other refusal.
+func HTTPStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return 413
+	case errors.Is(err, ErrEncoding):
+		return 415
+	}
+	return 400
+}

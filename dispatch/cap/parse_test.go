@@ -425,3 +425,19 @@ func TestEnums(t *testing.T) {
 		t.Error("zero or unknown severity reported valid")
 	}
 }
+
+func TestHTTPStatus(t *testing.T) {
+	for _, c := range []struct {
+		doc  []byte
+		want int
+	}{
+		{bytes.Repeat([]byte(" "), MaxDocumentSize+1), 413},
+		{[]byte(`<?xml version="1.0" encoding="x-unknown"?><alert/>`), 415},
+		{readSample(t, "google__xee.xml"), 400},
+	} {
+		_, err := ParseBytes(c.doc)
+		if got := HTTPStatus(err); got != c.want {
+			t.Errorf("HTTPStatus(%v) = %d, want %d", err, got, c.want)
+		}
+	}
+}
