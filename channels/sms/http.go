@@ -174,7 +174,7 @@ func newKannelGateway(g *gateway) *httpGateway {
 			}
 			// Kannel substitutes %d and %A when it calls back.
 			q.Set("dlr-url", cfg.DLRURL+sep+"gw="+url.QueryEscape(cfg.Name)+"&id="+url.QueryEscape(id)+"&type=%d&reply=%A")
-			q.Set("dlr-mask", "19") // delivered, undelivered, SMSC reject
+			q.Set("dlr-mask", "27") // delivered, undelivered, SMSC ack (intermediate), SMSC reject
 		}
 		u := cfg.URL
 		if strings.Contains(u, "?") {
