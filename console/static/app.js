@@ -996,5 +996,6 @@
     else renderChrome();
     await route();
     $("#view").dataset.ready = "1";
+    performance.mark("alertcast-ready"); // first render, measured by the end-to-end test
   })();
 })();
