@@ -140,7 +140,8 @@ func (c *conn) run() {
 	kick, _ := json.Marshal(busMsg{Kind: "kick", Devices: []string{c.dev}, Conn: c.id})
 	ctx, cancel = context.WithTimeout(h.ctx, 10*time.Second)
 	_ = h.cfg.Redis.Publish(ctx, h.keys.bus(), kick).Err()
-	h.markDirty(c)
+	// Online at once across nodes; heartbeats are batched after this.
+	h.writeStatus(ctx, map[string]*conn{c.dev: c})
 
 	welcome, _ := json.Marshal(HubFrame{Type: FrameWelcome, Device: c.dev, Time: h.cfg.Now().UTC(),
 		Freshness: h.cfg.FreshnessWindow.String()})
@@ -255,7 +256,7 @@ func (c *conn) onReport(f AgentFrame) {
 	}
 	if field != "" && f.Step != StepDownloading && f.Step != StepPlaying {
 		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
-		err := ackScript.Run(ctx, h.cfg.Redis, []string{h.keys.hold(c.dev)}, field, id).Err()
+		err := ackScript.Run(ctx, h.cfg.Redis, []string{h.keys.hold(c.dev), h.keys.acked(c.dev)}, field, id).Err()
 		cancel()
 		if err != nil && h.ctx.Err() == nil {
 			h.log.Warn("speaker: acknowledge held command", "device", c.dev, "id", id, "err", err)

@@ -406,7 +406,7 @@ func (h *Hub) hold(ctx context.Context, batch []channels.Recipient, field, value
 		pipe := h.cfg.Redis.Pipeline()
 		cmds := make([]*redis.Cmd, len(batch))
 		for i, r := range batch {
-			cmds[i] = holdScript.EvalSha(ctx, pipe, []string{h.keys.hold(r.Address)}, field, value, version, ttl)
+			cmds[i] = holdScript.EvalSha(ctx, pipe, []string{h.keys.hold(r.Address), h.keys.acked(r.Address)}, field, value, version, ttl)
 		}
 		_, err := pipe.Exec(ctx)
 		if err != nil && attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
@@ -670,6 +670,10 @@ func (h *Hub) flushStatus(ctx context.Context) {
 	dirty := h.statusDirty
 	h.statusDirty = map[string]*conn{}
 	h.statusMu.Unlock()
+	h.writeStatus(ctx, dirty)
+}
+
+func (h *Hub) writeStatus(ctx context.Context, dirty map[string]*conn) {
 	if len(dirty) == 0 {
 		return
 	}

@@ -17,6 +17,8 @@ import (
 //	hold:{device}   hash  field → held command; fields are "a:<alert id>"
 //	                      (latest instruction for that alert wins), "volume",
 //	                      "live:<room>". The key expires with its latest entry.
+//	acked:{device}  hash  field → version the device acknowledged; keeps a
+//	                      retried older version from being held again
 //	epoch:{device}  string sequence epoch, bumped on every connection
 //	status:{device} hash  node, conn, online, state, volume, firmware, signal,
 //	                      playing, village, last_seen (Unix ms)
@@ -28,32 +30,44 @@ import (
 type keys struct{ prefix string }
 
 func (k keys) hold(dev string) string   { return k.prefix + "hold:{" + dev + "}" }
+func (k keys) acked(dev string) string  { return k.prefix + "acked:{" + dev + "}" }
 func (k keys) epoch(dev string) string  { return k.prefix + "epoch:{" + dev + "}" }
 func (k keys) status(dev string) string { return k.prefix + "status:{" + dev + "}" }
 func (k keys) seen() string             { return k.prefix + "seen" }
 func (k keys) bus() string              { return k.prefix + "bus" }
 
 // holdScript stores a held command unless a newer version of the same field
-// is already there, and stretches the key's TTL to cover it.
-// KEYS[1] hold key; ARGV field, value, version, ttl ms.
+// is already held, or the same or a newer one was already acknowledged, and
+// stretches the key's TTL to cover it.
+// KEYS[1] hold key, KEYS[2] acked key; ARGV field, value, version, ttl ms.
 var holdScript = redis.NewScript(`
+local v = tonumber(ARGV[3])
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local ov = tonumber(string.match(old, '^[^\n]*\n[^\n]*\n[^\n]*\n([^\n]*)\n'))
-  if ov and ov > tonumber(ARGV[3]) then return 0 end
+  if ov and ov > v then return 0 end
 end
+local av = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1')
+if av >= v then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 return 1`)
 
 // ackScript deletes a held field only if it still holds the acknowledged
-// command (a newer one may have replaced it meanwhile).
-// KEYS[1] hold key; ARGV field, id.
+// command (a newer one may have replaced it meanwhile), and remembers the
+// acknowledged version for as long as the hold would have lived.
+// KEYS[1] hold key, KEYS[2] acked key; ARGV field, id.
 var ackScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if v and string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. '\n' then
+  local ver = string.match(v, '^[^\n]*\n[^\n]*\n[^\n]*\n([^\n]*)\n')
+  local ttl = redis.call('PTTL', KEYS[1])
   redis.call('HDEL', KEYS[1], ARGV[1])
+  if ver then
+    redis.call('HSET', KEYS[2], ARGV[1], ver)
+    if ttl > 0 and redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+  end
   return 1
 end
 return 0`)

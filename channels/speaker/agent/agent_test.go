@@ -54,7 +54,7 @@ type fakeHub struct {
 	connc   chan *websocket.Conn
 	reports chan speaker.AgentFrame
 	seq     atomic.Uint64
-	audio   map[string][]byte // path → body
+	audio   map[string][]byte    // path → body
 	backlog []speaker.AgentFrame // reports received while waiting for another
 	served  atomic.Int64
 
