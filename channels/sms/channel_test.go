@@ -1,7 +1,10 @@
 package sms_test
 
 import (
+	"runtime"
+
 	"bytes"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -123,3 +126,32 @@ func TestUnknownReceiptCountedNotFatal(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// Close unbinds and stops every goroutine the channel started.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	sim, err := smscsim.Start(smscsim.Config{Receipts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sms.New(sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", sim.Addr(), 0)}}, channels.Discard, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, c, message(2, false), recipients(0, 20, "zh"))
+	start := time.Now()
+	c.Close()
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Close took %s", d)
+	}
+	c.Close()
+	sim.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
+}
