@@ -8,6 +8,8 @@ import (
 const (
 	Namespace12 = "urn:oasis:names:tc:emergency:cap:1.2"
 	Namespace11 = "urn:oasis:names:tc:emergency:cap:1.1"
+	// Namespace10 is CAP 1.0, read for import only.
+	Namespace10 = "http://www.incident.com/cap/1.0"
 	// NamespaceEDXLDE is the OASIS EDXL Distribution Element 1.0 envelope.
 	NamespaceEDXLDE = "urn:oasis:names:tc:emergency:EDXL:DE:1.0"
 	// NamespaceXMLDSig is the W3C XML digital signature namespace.
@@ -18,7 +20,7 @@ const (
 
 // Alert is a CAP 1.2 <alert>: the message envelope.
 type Alert struct {
-	// Version is the CAP version the document was read in: "1.2" or "1.1".
+	// Version is the CAP version the document was read in: "1.2", "1.1" or "1.0".
 	// Marshal always writes 1.2. Empty means 1.2.
 	Version string
 

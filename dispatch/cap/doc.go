@@ -19,12 +19,19 @@
 //     accepted and mapped onto the 1.2 model; Alert.Version records "1.1".
 //     1.1 is a subset of 1.2 except that a 1.1 <resource> may omit
 //     <mimeType>; such resources get "application/octet-stream" so that the
-//     alert can be re-exported as valid 1.2. CAP 1.0 and any other namespace
-//     are refused, naming the namespace found.
-//   - An OASIS EDXL-DE 1.0 envelope carrying exactly one CAP alert in
-//     contentObject/xmlContent/embeddedXMLContent is unwrapped (the NSW RFS
-//     and other Australian feeds send CAP this way). An envelope with no CAP
-//     alert, or more than one, is refused.
+//     alert can be re-exported as valid 1.2.
+//   - CAP 1.0 (namespace http://www.incident.com/cap/1.0) is mapped the same
+//     way: its "name=value" eventCode/parameter/geocode strings become
+//     valueName/value pairs, certainty "Very Likely" becomes Likely (as CAP
+//     1.1 did), the deprecated <password> is dropped. Any other namespace
+//     is refused, naming the namespace found.
+//   - An OASIS EDXL-DE 1.0 envelope is unwrapped: the CAP alerts in
+//     contentObject/xmlContent/embeddedXMLContent (the NSW RFS and other
+//     Australian feeds send CAP this way). Parse takes an envelope with
+//     exactly one alert; ParseAll takes several, all valid or none. An
+//     envelope with no CAP alert is refused.
+//   - Update, Cancel, Ack and Error messages must carry <references>; an
+//     empty <references/> is refused.
 //   - XML digital signatures (xmldsig Signature elements after the info
 //     blocks) are kept verbatim in Alert.Signatures but NOT verified, and
 //     Marshal does not re-emit them: a re-serialised alert no longer matches

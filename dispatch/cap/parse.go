@@ -38,6 +38,28 @@ func Parse(r io.Reader) (*Alert, error) {
 
 // ParseBytes is Parse for a document already in memory.
 func ParseBytes(data []byte) (*Alert, error) {
+	alerts, err := parseAll(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(alerts) > 1 {
+		return nil, fmt.Errorf("cap: %w", pathErr("EDXLDistribution", ErrUnexpected, "the EDXL-DE envelope carries %d CAP alerts; use ParseAll", len(alerts)))
+	}
+	return alerts[0], nil
+}
+
+// ParseAll is Parse for documents that may carry several alerts: an EDXL-DE
+// envelope with one CAP alert per content object. Either every alert is
+// valid and all are returned, or none is.
+func ParseAll(r io.Reader) ([]*Alert, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxDocumentSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cap: reading document: %w", err)
+	}
+	return parseAll(data)
+}
+
+func parseAll(data []byte) ([]*Alert, error) {
 	if len(data) > MaxDocumentSize {
 		return nil, fmt.Errorf("cap: %w: more than %d bytes", ErrTooLarge, MaxDocumentSize)
 	}
@@ -51,14 +73,19 @@ func ParseBytes(data []byte) (*Alert, error) {
 	// toUTF8 already transcoded everything; the declaration still names
 	// the original encoding, so hand the bytes through unchanged.
 	p.d.CharsetReader = func(_ string, in io.Reader) (io.Reader, error) { return in, nil }
-	a, err := p.document()
+	alerts, err := p.document()
 	if err != nil {
 		return nil, fmt.Errorf("cap: %w", err)
 	}
-	if err := a.Validate(); err != nil {
-		return nil, fmt.Errorf("cap: %w", err)
+	for i, a := range alerts {
+		if err := a.Validate(); err != nil {
+			if len(alerts) > 1 {
+				return nil, fmt.Errorf("cap: EDXL-DE alert %d (%s): %w", i, a.Identifier, err)
+			}
+			return nil, fmt.Errorf("cap: %w", err)
+		}
 	}
-	return a, nil
+	return alerts, nil
 }
 
 var encodingDecl = regexp.MustCompile(`^<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']`)
@@ -158,8 +185,8 @@ func truncate(s string, n int) string {
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
 // document reads the prolog, the root element and the epilogue.
-func (p *parser) document() (*Alert, error) {
-	var a *Alert
+func (p *parser) document() ([]*Alert, error) {
+	var a []*Alert
 	for {
 		tok, err := p.d.Token()
 		if err == io.EOF {
@@ -194,7 +221,7 @@ func (p *parser) document() (*Alert, error) {
 	}
 }
 
-func (p *parser) root(se xml.StartElement) (*Alert, error) {
+func (p *parser) root(se xml.StartElement) ([]*Alert, error) {
 	if se.Name.Space == NamespaceEDXLDE && se.Name.Local == "EDXLDistribution" {
 		return p.edxl(se)
 	}
@@ -204,7 +231,11 @@ func (p *parser) root(se xml.StartElement) (*Alert, error) {
 	if err := p.setNamespace(se.Name.Space, "alert"); err != nil {
 		return nil, err
 	}
-	return p.alert("alert")
+	a, err := p.alert("alert")
+	if err != nil {
+		return nil, err
+	}
+	return []*Alert{a}, nil
 }
 
 func (p *parser) setNamespace(ns, path string) error {
@@ -213,34 +244,33 @@ func (p *parser) setNamespace(ns, path string) error {
 		p.version = "1.2"
 	case Namespace11:
 		p.version = "1.1"
+	case Namespace10:
+		p.version = "1.0"
 	case "":
 		return pathErr(path, ErrNamespace, "no namespace; a CAP 1.2 alert is in %s", Namespace12)
 	default:
-		return pathErr(path, ErrNamespace, "namespace %q is not CAP 1.2 (%s) or 1.1", ns, Namespace12)
+		return pathErr(path, ErrNamespace, "namespace %q is not CAP 1.2 (%s), 1.1 or 1.0", ns, Namespace12)
 	}
 	p.ns = ns
 	return nil
 }
 
-// edxl unwraps an EDXL-DE 1.0 envelope holding exactly one CAP alert.
-func (p *parser) edxl(se xml.StartElement) (*Alert, error) {
-	var found *Alert
+// edxl unwraps the CAP alerts of an EDXL-DE 1.0 envelope.
+func (p *parser) edxl(se xml.StartElement) ([]*Alert, error) {
+	var found []*Alert
 	var walk func(path string) error
 	walk = func(path string) error {
 		return p.children(path, func(c xml.StartElement) error {
 			cpath := path + "/" + c.Name.Local
-			if c.Name.Local == "alert" && (c.Name.Space == Namespace12 || c.Name.Space == Namespace11) {
-				if found != nil {
-					return pathErr(cpath, ErrUnexpected, "the EDXL-DE envelope carries more than one CAP alert; send them one at a time")
-				}
+			if c.Name.Local == "alert" && (c.Name.Space == Namespace12 || c.Name.Space == Namespace11 || c.Name.Space == Namespace10) {
 				if err := p.setNamespace(c.Name.Space, cpath); err != nil {
 					return err
 				}
-				a, err := p.alert(cpath)
+				a, err := p.alert(fmt.Sprintf("%s[%d]", cpath, len(found)))
 				if err != nil {
 					return err
 				}
-				found = a
+				found = append(found, a)
 				return nil
 			}
 			switch {
@@ -255,7 +285,7 @@ func (p *parser) edxl(se xml.StartElement) (*Alert, error) {
 	if err := walk("EDXLDistribution"); err != nil {
 		return nil, err
 	}
-	if found == nil {
+	if len(found) == 0 {
 		return nil, pathErr("EDXLDistribution", ErrNamespace, "EDXL-DE envelope holds no CAP 1.2 alert in contentObject/xmlContent/embeddedXMLContent")
 	}
 	return found, nil
@@ -392,7 +422,15 @@ func (p *parser) alert(path string) (*Alert, error) {
 		case "note":
 			a.Note = s
 		case "references":
+			if t == "" {
+				return pathErr(cpath, ErrMissing, "<references> is present but empty")
+			}
 			a.References, err = parseReferences(cpath, t)
+		case "password":
+			if p.version != "1.0" {
+				return pathErr(cpath, ErrUnexpected, "<password> exists only in CAP 1.0")
+			}
+			// CAP 1.0's deprecated password: dropped, never re-emitted.
 		case "incidents":
 			a.Incidents = t
 		default:
@@ -466,6 +504,9 @@ func (p *parser) info(path string) (Info, error) {
 		case "severity":
 			in.Severity, err = parseEnumAt(cpath, t, severities)
 		case "certainty":
+			if p.version == "1.0" && strings.EqualFold(t, "Very Likely") {
+				t = string(CertaintyLikely) // CAP 1.1 folded 1.0's "Very Likely" into Likely
+			}
 			in.Certainty, err = parseEnumAt(cpath, t, certainties)
 		case "audience":
 			in.Audience = t
@@ -497,6 +538,18 @@ func (p *parser) info(path string) (Info, error) {
 
 func (p *parser) namedValue(path string) (NamedValue, error) {
 	var nv NamedValue
+	if p.version == "1.0" {
+		// CAP 1.0 writes eventCode, parameter and geocode as "name=value".
+		s, err := p.text(path)
+		if err != nil {
+			return nv, err
+		}
+		name, value, ok := strings.Cut(strings.TrimSpace(s), "=")
+		if !ok {
+			return nv, pathErr(path, ErrInvalid, "CAP 1.0 value %q is not name=value", truncate(s, 60))
+		}
+		return NamedValue{ValueName: strings.TrimSpace(name), Value: strings.TrimSpace(value)}, nil
+	}
 	seen := once{}
 	err := p.children(path, func(se xml.StartElement) error {
 		name := se.Name.Local
@@ -565,8 +618,8 @@ func (p *parser) resource(path string) (Resource, error) {
 		}
 		return nil
 	})
-	if err == nil && r.MimeType == "" && p.version == "1.1" {
-		r.MimeType = "application/octet-stream" // optional in 1.1, required in 1.2
+	if err == nil && r.MimeType == "" && p.version != "1.2" {
+		r.MimeType = "application/octet-stream" // optional before 1.2, required in 1.2
 	}
 	return r, err
 }

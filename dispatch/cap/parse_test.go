@@ -237,7 +237,11 @@ func TestBadInput(t *testing.T) {
 		{"billion laughs", []byte(`<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">&lol2;</alert>`), ErrDoctype, "DOCTYPE"},
 		{"bare DOCTYPE", append([]byte(`<!DOCTYPE alert>`), minimal[strings.Index(minimal, "<alert"):]...), ErrDoctype, ""},
 		{"wrong namespace", rep("cap:1.2", "cap:1.3"), ErrNamespace, `"urn:oasis:names:tc:emergency:cap:1.3"`},
-		{"CAP 1.0", rep("urn:oasis:names:tc:emergency:cap:1.2", "http://www.incident.com/cap/1.0"), ErrNamespace, "incident.com"},
+		{"CAP 1.3", rep("urn:oasis:names:tc:emergency:cap:1.2", "urn:oasis:names:tc:emergency:cap:1.3"), ErrNamespace, "cap:1.3"},
+		{"empty references", rep("<scope>Public</scope>", "<scope>Public</scope><references/>"), ErrMissing, "alert/references: required element missing: <references> is present but empty"},
+		{"update without references", rep("<msgType>Alert</msgType>", "<msgType>Update</msgType>"), ErrMissing, "alert/references: required element missing: an Update message must reference"},
+		{"ack without references", rep("<msgType>Alert</msgType>", "<msgType>Ack</msgType>"), ErrMissing, "an Ack message"},
+		{"password outside 1.0", rep("<scope>Public</scope>", "<scope>Public</scope><password>x</password>"), ErrUnexpected, "alert/password"},
 		{"no namespace", rep(` xmlns="urn:oasis:names:tc:emergency:cap:1.2"`, ""), ErrNamespace, "alert: "},
 		{"not an alert", []byte(`<feed xmlns="http://www.w3.org/2005/Atom"/>`), ErrNamespace, "feed"},
 		{"missing identifier", rep("<identifier>KAS-2026-0001</identifier>", ""), ErrMissing, "alert/identifier"},
@@ -361,14 +365,78 @@ func TestEncodings(t *testing.T) {
 	eq(t, "GB18030 event", a.Infos[0].Event, "沙尘暴")
 }
 
-func TestEDXLWithTwoAlertsRefused(t *testing.T) {
+func TestEDXLWithSeveralAlerts(t *testing.T) {
 	body := minimal[strings.Index(minimal, "<alert"):]
-	doc := `<EDXLDistribution xmlns="urn:oasis:names:tc:emergency:EDXL:DE:1.0"><contentObject><xmlContent><embeddedXMLContent>` +
-		body + `</embeddedXMLContent></xmlContent></contentObject><contentObject><xmlContent><embeddedXMLContent>` +
-		body + `</embeddedXMLContent></xmlContent></contentObject></EDXLDistribution>`
-	_, err := ParseBytes([]byte(doc))
-	if !errors.Is(err, ErrUnexpected) || !strings.Contains(err.Error(), "more than one CAP alert") {
-		t.Fatalf("err = %v", err)
+	second := strings.Replace(body, "KAS-2026-0001", "KAS-2026-0002", 1)
+	envelope := func(alerts ...string) []byte {
+		var b strings.Builder
+		b.WriteString(`<EDXLDistribution xmlns="urn:oasis:names:tc:emergency:EDXL:DE:1.0"><distributionID>d1</distributionID>`)
+		for _, a := range alerts {
+			b.WriteString(`<contentObject><contentDescription>x</contentDescription><xmlContent><embeddedXMLContent>` + a + `</embeddedXMLContent></xmlContent></contentObject>`)
+		}
+		b.WriteString(`</EDXLDistribution>`)
+		return []byte(b.String())
+	}
+	_, err := ParseBytes(envelope(body, second))
+	if !errors.Is(err, ErrUnexpected) || !strings.Contains(err.Error(), "carries 2 CAP alerts; use ParseAll") {
+		t.Fatalf("Parse err = %v", err)
+	}
+	all, err := ParseAll(bytes.NewReader(envelope(body, second)))
+	if err != nil || len(all) != 2 || all[1].Identifier != "KAS-2026-0002" {
+		t.Fatalf("ParseAll = %v, %v", all, err)
+	}
+	// One bad alert: nothing is returned (nothing half-imported).
+	broken := `<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><!-- empty --></alert>`
+	all, err = ParseAll(bytes.NewReader(envelope(body, broken)))
+	if err == nil || all != nil || !strings.Contains(err.Error(), "EDXL-DE alert 1") || !strings.Contains(err.Error(), "alert/identifier") {
+		t.Fatalf("ParseAll with a broken alert = %v, %v", all, err)
+	}
+}
+
+// TestCAP10 maps a CAP 1.0 document (the OASIS 1.0 appendix style).
+func TestCAP10(t *testing.T) {
+	doc := `<?xml version = "1.0" encoding = "UTF-8"?>
+<alert xmlns = "http://www.incident.com/cap/1.0">
+  <identifier>KSTO1055887203</identifier>
+  <sender>KSTO@NWS.NOAA.GOV</sender>
+  <password>secret</password>
+  <sent>2003-06-17T14:57:00-07:00</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info>
+    <category>Met</category>
+    <event>SEVERE THUNDERSTORM</event>
+    <urgency>Immediate</urgency>
+    <severity>Severe</severity>
+    <certainty>Very Likely</certainty>
+    <eventCode>same=SVR</eventCode>
+    <parameter>Magnitude=3.4 Ml</parameter>
+    <resource><resourceDesc>Image file (GIF)</resourceDesc><uri>http://example.gov/a.gif</uri></resource>
+    <area>
+      <areaDesc>Alpine County</areaDesc>
+      <polygon>38.47,-120.14 38.34,-119.95 38.52,-119.74 38.62,-119.89 38.47,-120.14</polygon>
+      <geocode>fips6=006109</geocode>
+    </area>
+  </info>
+</alert>`
+	a, err := ParseBytes([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "version", a.Version, "1.0")
+	eq(t, "certainty", a.Infos[0].Certainty, CertaintyLikely)
+	eq(t, "eventCode", a.Infos[0].EventCodes, []NamedValue{{"same", "SVR"}})
+	eq(t, "parameter", a.Infos[0].Parameters, []NamedValue{{"Magnitude", "3.4 Ml"}})
+	eq(t, "geocode", a.Infos[0].Areas[0].Geocodes, []NamedValue{{"fips6", "006109"}})
+	eq(t, "mimeType", a.Infos[0].Resources[0].MimeType, "application/octet-stream")
+	out, err := a.Marshal()
+	if err != nil || bytes.Contains(out, []byte("secret")) {
+		t.Fatalf("re-export: %v\n%s", err, out)
+	}
+	bad := strings.Replace(doc, "same=SVR", "SVR", 1)
+	if _, err := ParseBytes([]byte(bad)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "alert/info[0]/eventCode[0]") {
+		t.Errorf("1.0 eventCode without '=': %v", err)
 	}
 }
 

@@ -33,8 +33,9 @@ type Poller struct {
 	Interval time.Duration
 	// Client does the fetching; nil means a client with a 30 s timeout.
 	Client *http.Client
-	// Handle receives each new alert with its raw bytes and the URL it
-	// came from. It runs on the polling goroutine.
+	// Handle receives each new alert with the raw bytes of the document it
+	// came in (for an EDXL-DE envelope: the whole envelope) and its URL. It
+	// runs on the polling goroutine.
 	Handle func(ctx context.Context, a *Alert, raw []byte, from string) error
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
@@ -217,23 +218,25 @@ func (p *Poller) pollSource(ctx context.Context, src string) error {
 // not an error of the round (it would never get better); a Handle failure
 // is.
 func (p *Poller) deliver(ctx context.Context, doc []byte, from string) error {
-	a, err := ParseBytes(doc)
+	alerts, err := ParseAll(bytes.NewReader(doc))
 	if err != nil {
 		p.count(alertsOf, "refused")
 		p.Logger.Warn("upstream CAP document refused", "url", from, "err", err)
 		return nil
 	}
-	key := a.Sender + "\x00" + a.Identifier
-	if _, ok := p.seen[key]; ok {
-		p.count(alertsOf, "duplicate")
-		return nil
+	for _, a := range alerts {
+		key := a.Sender + "\x00" + a.Identifier
+		if _, ok := p.seen[key]; ok {
+			p.count(alertsOf, "duplicate")
+			continue
+		}
+		if err := p.Handle(ctx, a, doc, from); err != nil {
+			p.count(alertsOf, "handler_error")
+			return fmt.Errorf("handling %s: %w", a.Identifier, err)
+		}
+		p.seen[key] = time.Now()
+		p.count(alertsOf, "new")
 	}
-	if err := p.Handle(ctx, a, doc, from); err != nil {
-		p.count(alertsOf, "handler_error")
-		return fmt.Errorf("handling %s: %w", a.Identifier, err)
-	}
-	p.seen[key] = time.Now()
-	p.count(alertsOf, "new")
 	return nil
 }
 

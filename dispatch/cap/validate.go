@@ -87,6 +87,9 @@ func (v *validator) alert(a *Alert) {
 	enumCheck(v, "alert/status", a.Status, true)
 	enumCheck(v, "alert/msgType", a.MsgType, true)
 	enumCheck(v, "alert/scope", a.Scope, true)
+	if a.MsgType != MsgAlert && a.MsgType != "" && len(a.References) == 0 {
+		v.add("alert/references", ErrMissing, "a%s %s message must reference the message(s) it concerns", article(string(a.MsgType)), a.MsgType)
+	}
 	if a.Scope == ScopePrivate {
 		v.required("alert/addresses", a.Addresses)
 	}
@@ -154,4 +157,11 @@ func (v *validator) area(path string, ar *Area) {
 	if ar.Ceiling != nil && ar.Altitude != nil && *ar.Ceiling < *ar.Altitude {
 		v.add(path+"/ceiling", ErrInvalid, "ceiling %s below altitude %s", fmtFloat(*ar.Ceiling), fmtFloat(*ar.Altitude))
 	}
+}
+
+func article(s string) string {
+	if s != "" && strings.ContainsRune("AEIOU", rune(s[0])) {
+		return "n"
+	}
+	return ""
 }
