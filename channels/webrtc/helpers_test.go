@@ -22,6 +22,14 @@ import (
 	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
 )
 
+func TestMain(m *testing.M) {
+	if os.Getenv("VOICE_BENCH_AGENTS") != "" {
+		runAgents() // the agents' process of BenchmarkLiveFanout
+		return
+	}
+	os.Exit(m.Run())
+}
+
 // leakCheck records goroutines and open file descriptors now and, when the
 // test ends (after every later Cleanup), waits until both are back.
 func leakCheck(t *testing.T) {

@@ -110,6 +110,12 @@ func New(cfg Config) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("voice: UDPMuxAddr %q: %w", cfg.UDPMuxAddr, err)
 		}
+		// One socket carries every peer: give it room for bursts while the
+		// process is descheduled (the kernel caps this at net.core.rmem_max).
+		if uc, ok := conn.(*net.UDPConn); ok {
+			_ = uc.SetReadBuffer(4 << 20)
+			_ = uc.SetWriteBuffer(4 << 20)
+		}
 		s.mux = webrtc.NewICEUDPMux(nil, conn)
 		se.SetICEUDPMux(s.mux)
 	} else if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
@@ -119,6 +125,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	// Audio is cheap to keep alive: notice a vanished peer within seconds.
 	se.SetICETimeouts(4*time.Second, 8*time.Second, 1*time.Second)
+	// pion retransmits a lost DTLS flight after 1 s by default; the first
+	// flight is often lost while the other side is still finishing ICE,
+	// which made joining take over a second.
+	se.SetDTLSRetransmissionInterval(100 * time.Millisecond)
 
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {

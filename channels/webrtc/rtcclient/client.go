@@ -170,6 +170,7 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 		}
 	}
 	se.SetICETimeouts(4*time.Second, 8*time.Second, time.Second)
+	se.SetDTLSRetransmissionInterval(100 * time.Millisecond) // see voice.New
 	me := &webrtc.MediaEngine{}
 	for _, c := range []webrtc.RTPCodecParameters{
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},

@@ -1,0 +1,307 @@
+package voice_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+)
+
+// BenchmarkLiveFanout: one publisher (an Opus packet every 20 ms, as a
+// browser sends) to N loudspeaker agents over loopback. The SFU runs in this
+// process; the N agents (rtcclient, as cmd/speaker uses it) run in a child
+// process, so the CPU the SFU spends is measured on its own. Agents join
+// paced (a steady arrival rate, as agents with jittered reconnects arrive)
+// or all at once (the herd after a county-wide "live" command).
+//
+// Reported: join-to-first-packet percentiles (measured by each agent from
+// the start of its dial), packets lost (holes in the sequence each agent
+// received), and the CPU of the SFU process and of the agents' process
+// during a 10 s steady window.
+//
+//	go test -run XXX -bench LiveFanout -benchtime 1x ./channels/webrtc/
+//
+// VOICE_BENCH_N overrides the agent counts (comma-separated, default 1000).
+func BenchmarkLiveFanout(b *testing.B) {
+	ns := []int{1000}
+	if v := os.Getenv("VOICE_BENCH_N"); v != "" {
+		ns = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				b.Fatalf("VOICE_BENCH_N: %v", err)
+			}
+			ns = append(ns, n)
+		}
+	}
+	for _, n := range ns {
+		b.Run(fmt.Sprintf("N=%d/paced100ps", n), func(b *testing.B) { fanout(b, n, 100) })
+		b.Run(fmt.Sprintf("N=%d/herd", n), func(b *testing.B) { fanout(b, n, 0) })
+	}
+}
+
+// agentReport is what the agents' process prints when the room has ended.
+type agentReport struct {
+	JoinMS  []float64 `json:"join_ms"` // -1: never got audio
+	Packets int64     `json:"packets"`
+	Holes   int64     `json:"holes"`
+	Lossy   int       `json:"lossy"` // agents with at least one hole
+	Bad     int64     `json:"bad"`
+	Errors  []string  `json:"errors"`
+	// CPU of the agents' process between its "steady" and "end" marks.
+	CPUSeconds  float64 `json:"cpu_s"`
+	WallSeconds float64 `json:"wall_s"`
+}
+
+func fanout(b *testing.B, n, rate int) {
+	for i := 0; i < b.N; i++ {
+		srv, err := voice.New(voice.Config{
+			Loopback: true, UDPMuxAddr: "127.0.0.1:0", RecordDir: b.TempDir(),
+			Authenticate: func(_ context.Context, tok string) (string, string, bool) {
+				return "duty1", voice.RoleOfficer, tok == "tok-officer"
+			},
+			Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+			MaxRoomPeers:   n + 10,
+			ConnectTimeout: time.Minute,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/voice/ws", srv.SignalHandler())
+		hs := httptest.NewServer(mux)
+		wsURL := "ws" + strings.TrimPrefix(hs.URL, "http") + "/voice/ws"
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+
+		officer, err := rtcclient.Dial(ctx, wsURL, "tok-officer", rtcclient.Config{Loopback: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pub, err := officer.GoLive(ctx, "653122", 4)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lr, _ := srv.LiveRoom(pub.Room)
+		<-pub.Connected
+
+		var seq atomic.Uint32
+		stop := make(chan struct{})
+		pumped := make(chan struct{})
+		go func() {
+			defer close(pumped)
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				_ = pub.WriteRTP(opusPacket(uint16(seq.Add(1))))
+			}
+		}()
+
+		// The agents' process: this test binary again, in agent mode.
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(),
+			"VOICE_BENCH_AGENTS="+strconv.Itoa(n), "VOICE_BENCH_RATE="+strconv.Itoa(rate),
+			"VOICE_BENCH_URL="+wsURL, "VOICE_BENCH_TOKEN="+lr.Token, "VOICE_BENCH_ROOM="+lr.ID)
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		cmd.Stderr = os.Stderr
+		b.ResetTimer()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		lines := bufio.NewScanner(stdout)
+		lines.Buffer(make([]byte, 1<<20), 1<<24)
+		// "joined" when every agent has audio (or gave up).
+		if !lines.Scan() || lines.Text() != "joined" {
+			b.Fatalf("agents: %q %v", lines.Text(), lines.Err())
+		}
+		time.Sleep(500 * time.Millisecond)
+		fmt.Fprintln(stdin, "steady")
+		cpu0, wall0, s0 := cpuTime(), time.Now(), seq.Load()
+		time.Sleep(10 * time.Second)
+		cpu1, wall1, s1 := cpuTime(), time.Now(), seq.Load()
+		fmt.Fprintln(stdin, "end")
+		b.StopTimer()
+
+		// End the room: every agent's Join returns and it reports.
+		close(stop)
+		<-pumped
+		pub.Close()
+		var rep agentReport
+		if !lines.Scan() {
+			b.Fatalf("agents gave no report: %v", lines.Err())
+		}
+		if err := json.Unmarshal(lines.Bytes(), &rep); err != nil {
+			b.Fatalf("agents' report: %v", err)
+		}
+		_ = cmd.Wait()
+		officer.Close()
+		cancel()
+		srv.Close()
+		hs.Close()
+
+		joins := slices.Clone(rep.JoinMS)
+		slices.Sort(joins)
+		missing := 0
+		for _, j := range joins {
+			if j < 0 {
+				missing++
+			}
+		}
+		pct := func(p float64) float64 { return joins[min(len(joins)-1, int(p*float64(len(joins))))] }
+		srvCores := (cpu1 - cpu0).Seconds() / wall1.Sub(wall0).Seconds()
+		agentCores := rep.CPUSeconds / rep.WallSeconds
+		pps := float64(s1-s0) / wall1.Sub(wall0).Seconds()
+		b.ReportMetric(pct(0.5), "join_p50_ms")
+		b.ReportMetric(pct(0.99), "join_p99_ms")
+		b.ReportMetric(float64(rep.Holes), "lost_pkts")
+		b.ReportMetric(float64(rep.Packets), "recv_pkts")
+		b.ReportMetric(srvCores, "sfu_cores")
+		b.ReportMetric(agentCores, "agent_cores")
+		b.ReportMetric(float64(n)/max(srvCores, 0.01), "agents_per_sfu_core")
+		b.Logf("N=%d rate=%d: join p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; received %d packets, lost %d (agents with loss %d), bad %d; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), agents' process %.2f cores; load average %s; errors: %v",
+			n, rate, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.Packets, rep.Holes, rep.Lossy, rep.Bad, pps, srvCores, float64(n)/max(srvCores, 0.01), agentCores, loadAvg(), first(rep.Errors, 3))
+		if missing > 0 || rep.Bad > 0 {
+			b.Errorf("%d agents never got audio, %d altered packets", missing, rep.Bad)
+		}
+	}
+}
+
+func first(s []string, n int) []string { return s[:min(n, len(s))] }
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// runAgents is the child process of BenchmarkLiveFanout (see TestMain).
+func runAgents() {
+	n, _ := strconv.Atoi(os.Getenv("VOICE_BENCH_AGENTS"))
+	rate, _ := strconv.Atoi(os.Getenv("VOICE_BENCH_RATE"))
+	url, token, room := os.Getenv("VOICE_BENCH_URL"), os.Getenv("VOICE_BENCH_TOKEN"), os.Getenv("VOICE_BENCH_ROOM")
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	type agent struct {
+		start, first time.Time
+		got          atomic.Bool
+		last         uint16
+		packets      int64
+		holes        int64
+		bad          int64
+		err          error
+	}
+	agents := make([]*agent, n)
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	for j := range agents {
+		a := &agent{}
+		agents[j] = a
+		if rate > 0 {
+			time.Sleep(time.Until(t0.Add(time.Duration(j) * time.Second / time.Duration(rate))))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.start = time.Now()
+			a.err = rtcclient.Join(ctx, url, token, room, rtcclient.Config{Loopback: true, Device: fmt.Sprintf("spk-%04d", j)}, func(p *rtp.Packet) {
+				if len(p.Payload) != 5 || p.Payload[0] != 0xF8 {
+					a.bad++
+					return
+				}
+				q := uint16(p.Payload[1])<<8 | uint16(p.Payload[2])
+				if !a.got.Load() {
+					a.first, a.last = time.Now(), q
+					a.got.Store(true)
+				} else if d := q - a.last; d != 0 && d < 1<<15 {
+					a.holes += int64(d - 1) // packets between last and q never came
+					a.last = q
+				}
+				a.packets++
+			})
+		}()
+	}
+	// Report "joined" once everyone has audio (or after 2 minutes).
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		all := true
+		for _, a := range agents {
+			if !a.got.Load() {
+				all = false
+				break
+			}
+		}
+		if all {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Println("joined")
+	in := bufio.NewScanner(os.Stdin)
+	var cpu0, cpu1 time.Duration
+	var wall0, wall1 time.Time
+	for in.Scan() {
+		switch in.Text() {
+		case "steady":
+			cpu0, wall0 = cpuTime(), time.Now()
+		case "end":
+			cpu1, wall1 = cpuTime(), time.Now()
+		}
+		if in.Text() == "end" {
+			break
+		}
+	}
+	wg.Wait()
+	rep := agentReport{CPUSeconds: (cpu1 - cpu0).Seconds(), WallSeconds: wall1.Sub(wall0).Seconds()}
+	for _, a := range agents {
+		if a.got.Load() {
+			rep.JoinMS = append(rep.JoinMS, float64(a.first.Sub(a.start).Microseconds())/1000)
+		} else {
+			rep.JoinMS = append(rep.JoinMS, -1)
+		}
+		rep.Packets += a.packets
+		rep.Holes += a.holes
+		if a.holes > 0 {
+			rep.Lossy++
+		}
+		rep.Bad += a.bad
+		if a.err != nil {
+			rep.Errors = append(rep.Errors, a.err.Error())
+		}
+	}
+	out, _ := json.Marshal(rep)
+	fmt.Println(string(out))
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
