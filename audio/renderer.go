@@ -188,15 +188,24 @@ func (r *Renderer) Render(ctx context.Context, p Programme) (Rendered, error) {
 		r.metrics.result("hit")
 		return res, nil
 	}
-	r.mu.Lock()
-	if c, ok := r.inflight[key]; ok {
+	for {
+		r.mu.Lock()
+		c, ok := r.inflight[key]
+		if !ok {
+			break // still holding r.mu
+		}
 		r.mu.Unlock()
 		select {
 		case <-c.done:
-			return c.res, c.err
 		case <-ctx.Done():
 			return Rendered{}, ctx.Err()
 		}
+		// The render we waited for belonged to a caller who gave up; ours
+		// has not, so try again rather than inherit their cancellation.
+		if c.err != nil && (errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded)) && ctx.Err() == nil {
+			continue
+		}
+		return c.res, c.err
 	}
 	c := &renderCall{done: make(chan struct{})}
 	r.inflight[key] = c

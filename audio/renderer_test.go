@@ -495,3 +495,35 @@ func TestRenderWithEspeak(t *testing.T) {
 		t.Errorf("%d speech entries, want 4", speech)
 	}
 }
+
+// TestRenderWaiterOutlivesCancelledLeader: when the caller whose render
+// others joined gives up, the others render for themselves.
+func TestRenderWaiterOutlivesCancelledLeader(t *testing.T) {
+	synth := &fakeSynth{delay: 300 * time.Millisecond}
+	r := newTestRenderer(t, synth)
+	p := Programme{Attention: SignalBlue, Speech: bilingual[:1], Repeats: 1}
+	leaderCtx, cancel := context.WithCancel(context.Background())
+	leaderDone := make(chan error, 1)
+	go func() {
+		_, err := r.Render(leaderCtx, p)
+		leaderDone <- err
+	}()
+	// Wait until the leader is in flight, then join it and cancel it.
+	deadline := time.Now().Add(5 * time.Second)
+	for synth.calls.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	followerDone := make(chan error, 1)
+	go func() {
+		_, err := r.Render(context.Background(), p)
+		followerDone <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let the follower join (not required for correctness)
+	cancel()
+	if err := <-leaderDone; !errors.Is(err, context.Canceled) {
+		t.Errorf("leader: %v", err)
+	}
+	if err := <-followerDone; err != nil {
+		t.Errorf("follower inherited the leader's cancellation: %v", err)
+	}
+}
