@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,7 +86,7 @@ func benchWS(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("connected %d subscribers in %s\n", *subs, time.Since(t0).Round(time.Millisecond))
-	if after, err := b.stats(ctx, true); err == nil && before != nil {
+	if after, err := b.settledStats(ctx, *subs); err == nil && before != nil {
 		printMem(*subs, before, after)
 	}
 	if err := b.run(ctx, *warnings); err != nil {
@@ -97,7 +98,7 @@ func benchWS(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Printf("connected %d idle connections in all (%s)\n", *idle, time.Since(t0).Round(time.Millisecond))
-		if after, err := b.stats(ctx, true); err == nil && before != nil {
+		if after, err := b.settledStats(ctx, *idle); err == nil && before != nil {
 			printMem(*idle, before, after)
 		}
 		fmt.Printf("holding %d connections for %s…\n", *idle, *hold)
@@ -136,13 +137,8 @@ type wsBench struct {
 
 	// The warning being measured.
 	want     atomic.Pointer[string]
-	got      atomic.Int64
+	round    atomic.Pointer[round]
 	lastRecv atomic.Int64 // unix ns of the latest receipt
-	recvs    []int64      // every receipt, ns since trigger (all subscribers)
-	recvMu   sync.Mutex
-	start    atomic.Int64
-	done     chan struct{}
-	target   int64
 }
 
 func (b *wsBench) setTrigger(mode string) error {
@@ -232,16 +228,33 @@ func (b *wsBench) connect(ctx context.Context, n, concurrency int) error {
 
 var alertIDKey = []byte(`"alert_id":"`)
 
-// read consumes one subscriber's frames, looking only at the alert id.
+// read consumes one subscriber's frames into a reused buffer, looking only
+// at the alert id: the load client must cost far less than the server.
 func (b *wsBench) read(c *websocket.Conn) {
 	defer b.open.Add(-1)
+	buf := make([]byte, 0, 2048)
+	warnPrefix := []byte(`{"type":"warning"`)
 	for {
-		_, msg, err := c.ReadMessage()
+		_, r, err := c.NextReader()
 		if err != nil {
 			return
 		}
+		buf = buf[:0]
+		for {
+			if len(buf) == cap(buf) {
+				buf = append(buf, 0)[:len(buf)]
+			}
+			n, err := r.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return
+			}
+		}
 		now := time.Now().UnixNano()
-		if !bytes.HasPrefix(msg, []byte(`{"type":"warning"`)) {
+		if !bytes.HasPrefix(buf, warnPrefix) {
 			continue
 		}
 		want := b.want.Load()
@@ -251,10 +264,10 @@ func (b *wsBench) read(c *websocket.Conn) {
 		if b.trigger == "api" {
 			// The alert id is known only from the API's answer, which a
 			// fast delivery can beat: match the marker in the headline.
-			if !bytes.Contains(msg, []byte(*want)) {
+			if !bytes.Contains(buf, []byte(*want)) {
 				continue
 			}
-		} else if !matchAlertID(msg, *want) {
+		} else if !matchAlertID(buf, *want) {
 			continue
 		}
 		b.count(now)
@@ -278,32 +291,38 @@ func (b *wsBench) count(now int64) {
 			break
 		}
 	}
-	b.recvMu.Lock()
-	defer b.recvMu.Unlock()
-	b.recvs = append(b.recvs, now-b.start.Load())
-	if b.got.Add(1) == b.target {
-		close(b.done)
+	r := b.round.Load()
+	if slot := r.slots.Add(1) - 1; slot < int64(len(r.recvs)) {
+		r.recvs[slot] = now - r.start
 	}
+	if r.got.Add(1) == int64(len(r.recvs)) {
+		close(r.done)
+	}
+}
+
+// round is one warning being measured.
+type round struct {
+	start int64 // unix ns of the issue call
+	recvs []int64
+	slots atomic.Int64
+	got   atomic.Int64
+	done  chan struct{}
 }
 
 // run issues warnings one after the other and reports the time from each
 // issue call to its last receipt.
 func (b *wsBench) run(ctx context.Context, warnings int) error {
 	n := b.open.Load()
+	srvBefore, _ := b.stats(ctx, false)
+	cliBefore := cpuSeconds()
 	var lasts []time.Duration
 	var all []int64
 	for i := range warnings {
 		id := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i)
-		b.recvMu.Lock()
-		b.got.Store(0)
 		b.lastRecv.Store(0)
-		b.target = n
-		b.done = make(chan struct{})
-		done := b.done
-		b.recvs = b.recvs[:0]
-		b.recvMu.Unlock()
 		start := time.Now()
-		b.start.Store(start.UnixNano())
+		rd := &round{start: start.UnixNano(), recvs: make([]int64, n), done: make(chan struct{})}
+		b.round.Store(rd)
 		b.want.Store(&id)
 		if b.trigger == "bench" {
 			if err := b.issueBench(ctx, id); err != nil {
@@ -313,18 +332,16 @@ func (b *wsBench) run(ctx context.Context, warnings int) error {
 			return err
 		}
 		select {
-		case <-done:
+		case <-rd.done:
 		case <-time.After(b.timeout):
-			return fmt.Errorf("warning %d: only %d of %d subscribers received it within %s", i, b.got.Load(), n, b.timeout)
+			return fmt.Errorf("warning %d: only %d of %d subscribers received it within %s", i, rd.got.Load(), n, b.timeout)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		last := time.Duration(b.lastRecv.Load() - start.UnixNano())
 		lasts = append(lasts, last)
-		b.recvMu.Lock()
-		all = append(all, b.recvs...)
-		b.recvMu.Unlock()
 		b.want.Store(nil)
+		all = append(all, rd.recvs...)
 	}
 	sort.Slice(lasts, func(i, j int) bool { return lasts[i] < lasts[j] })
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
@@ -335,11 +352,20 @@ func (b *wsBench) run(ctx context.Context, warnings int) error {
 	fmt.Printf("%d warnings × %d subscribers: issue → last subscriber p50 %s p99 %s max %s\n",
 		warnings, n, pd(lasts, 0.5).Round(100*time.Microsecond), pd(lasts, 0.99).Round(100*time.Microsecond), lasts[len(lasts)-1].Round(100*time.Microsecond))
 	fmt.Printf("  per delivery (all %d receipts): p50 %s p99 %s\n", len(all), pn(all, 0.5).Round(100*time.Microsecond), pn(all, 0.99).Round(100*time.Microsecond))
+	cli := (cpuSeconds() - cliBefore) / float64(warnings) * 1000
+	if srvAfter, err := b.stats(ctx, false); err == nil && srvBefore != nil {
+		srv := (srvAfter["cpu"] - srvBefore["cpu"]) / float64(warnings) * 1000
+		fmt.Printf("  CPU per warning: server %.1f ms (%.1f µs per subscriber), load client %.1f ms\n", srv, srv*1000/float64(n), cli)
+	} else {
+		fmt.Printf("  CPU per warning: load client %.1f ms\n", cli)
+	}
 	return nil
 }
 
 func (b *wsBench) issueBench(ctx context.Context, id string) error {
-	req, _ := http.NewRequestWithContext(ctx, "POST", b.base+"/bench/send?id="+url.QueryEscape(id), nil)
+	// The warning expires soon after the round, so the active set (sent to
+	// every new connection) stays as small as on a real night.
+	req, _ := http.NewRequestWithContext(ctx, "POST", b.base+"/bench/send?ttl=5s&id="+url.QueryEscape(id), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("trigger: %w (is `alertctl bench ws serve` running at %s?)", err, b.base)
@@ -404,6 +430,24 @@ func (b *wsBench) stats(ctx context.Context, gc bool) (map[string]float64, error
 	}
 	var m map[string]float64
 	return m, json.NewDecoder(resp.Body).Decode(&m)
+}
+
+// settledStats waits until the server has finished writing snapshots to new
+// connections (its goroutines are back to about one per connection), then
+// measures after a GC.
+func (b *wsBench) settledStats(ctx context.Context, conns int) (map[string]float64, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := b.stats(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		if st["goroutines"] <= float64(conns)*1.005+50 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return b.stats(ctx, true)
 }
 
 func printMem(n int, before, after map[string]float64) {
@@ -498,8 +542,19 @@ func benchWSServe(ctx context.Context, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8090", "address to serve /ws, /sse, /r/ and /bench/* on (loopback only)")
 	redisURL := fs.String("redis", "", "Redis URL; empty starts a throwaway redis-server (AOF on) in a temp dir")
 	verbose := fs.Bool("v", false, "log at debug level")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	level := slog.LevelWarn
 	if *verbose {
@@ -534,14 +589,15 @@ func benchWSServe(ctx context.Context, args []string) error {
 	mux.Handle("/r/", hub.PageHandler())
 	mux.HandleFunc("/bench/send", func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("id")
-		if r.Method != http.MethodPost || id == "" {
-			http.Error(w, "POST /bench/send?id=…", http.StatusBadRequest)
+		ttl, err := time.ParseDuration(r.URL.Query().Get("ttl"))
+		if r.Method != http.MethodPost || id == "" || err != nil || ttl <= 0 {
+			http.Error(w, "POST /bench/send?id=…&ttl=10s", http.StatusBadRequest)
 			return
 		}
 		m := &channels.Message{
 			Key: id + "/v1", AlertID: id, Version: 1, Kind: channels.KindAlert, Level: 2, LevelName: "yellow",
 			Event: "sandstorm", EventName: "沙尘暴", Drill: true, Status: "exercise",
-			Sent: time.Now(), Expires: time.Now().Add(10 * time.Minute), Area: []string{"653122"},
+			Sent: time.Now(), Expires: time.Now().Add(ttl), Area: []string{"653122"},
 			Texts: map[string]channels.Text{
 				"zh": {Headline: "疏勒县沙尘暴黄色预警（演练）", Description: "预计今天下午有沙尘暴，能见度小于1000米。这是一次演练。", Instruction: "请关好门窗，减少外出。"},
 				"ug": {Headline: "قۇم بورىنى سېرىق ئاگاھلاندۇرۇشى (مەشىق)", Description: "بۈگۈن چۈشتىن كېيىن قۇم بورىنى بولىدۇ. بۇ مەشىق.", Instruction: "ئىشىك-دېرىزىلەرنى ئېتىۋېلىڭ."},
@@ -564,7 +620,7 @@ func benchWSServe(ctx context.Context, args []string) error {
 		_ = json.NewEncoder(w).Encode(map[string]float64{
 			"subscribers": float64(hub.Subscribers()), "goroutines": float64(runtime.NumGoroutine()),
 			"heap_inuse": float64(ms.HeapInuse), "stack_inuse": float64(ms.StackInuse),
-			"sys": float64(ms.Sys), "rss": float64(rssBytes()),
+			"sys": float64(ms.Sys), "rss": float64(rssBytes()), "cpu": cpuSeconds(),
 		})
 	})
 	ln, err := net.Listen("tcp", *listen)
@@ -582,6 +638,15 @@ func benchWSServe(ctx context.Context, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// cpuSeconds is the CPU time (user+system) this process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func rssBytes() int64 {
