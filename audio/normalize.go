@@ -84,8 +84,6 @@ func foldText(s string) string {
 			r = '/'
 		case r == '．':
 			r = '.'
-		case r == '：':
-			r = ':'
 		case r == '\u00A0' || r == '\u3000' || r == '\n' || r == '\r' || r == '\t':
 			r = ' '
 		case unicode.IsControl(r) || r == '\uFEFF' || r == '\u200B':
@@ -100,7 +98,7 @@ func foldText(s string) string {
 var (
 	reThousands = regexp.MustCompile(`(\d),(\d{3})\b`)
 	reDateISO   = regexp.MustCompile(`\b(\d{4})-(\d{1,2})-(\d{1,2})\b`)
-	reTime      = regexp.MustCompile(`\b([01]?\d|2[0-4]):([0-5]\d)(?::([0-5]\d))?\b`)
+	reTime      = regexp.MustCompile(`\b([01]?\d|2[0-4])[:：]([0-5]\d)(?:[:：]([0-5]\d))?\b`)
 	reTemp      = regexp.MustCompile(`(-|零下)?\s*(\d+(?:\.\d+)?)\s*(?:℃|°C|° C|度)`)
 	rePercent   = regexp.MustCompile(`(\d+(?:\.\d+)?)\s*%`)
 	reRange     = regexp.MustCompile(`(\d+(?:\.\d+)?)\s*(?:~|-|—|–|至)\s*(\d+(?:\.\d+)?)`)

@@ -153,22 +153,33 @@ func (r *Renderer) Estimate(p Programme) time.Duration {
 	return estimate(n, r.synth != nil, clip)
 }
 
-// cacheKey hashes everything the audio depends on.
+// cacheKey hashes everything the audio depends on: the render version
+// (patterns, pauses, loudness, layout), the rate, and the programme as it
+// will actually sound. A tone-only rendering drops the text and voice, so
+// it is shared by every programme with the same tones, and a voice change
+// (engine, version, voice, speed) renders afresh.
 func (r *Renderer) cacheKey(n normalized) string {
-	speech := n.Speech
-	synth := r.synthName
-	if synth == "" || n.ToneOnly {
-		speech, synth = nil, ""
+	key := struct {
+		Version   int       `json:"v"`
+		Rate      int       `json:"rate"`
+		RMS       float64   `json:"rms_dbfs"`
+		Peak      float64   `json:"peak_dbfs"`
+		Attention string    `json:"attention"`
+		Drill     bool      `json:"drill"`
+		Clip      string    `json:"clip"`
+		Repeats   int       `json:"repeats"`
+		Speech    []Segment `json:"speech"`
+		Synth     string    `json:"synth"`
+		ToneOnly  bool      `json:"tone_only"`
+	}{
+		Version: renderVersion, Rate: r.rate, RMS: TargetRMSdBFS, Peak: PeakCeilingdBFS,
+		Attention: n.Attention.String(), Drill: n.Drill, Clip: n.Clip, Repeats: n.Repeats,
+		Speech: n.Speech, Synth: r.synthName,
 	}
-	b, _ := json.Marshal(struct {
-		V        int
-		P        normalized
-		Speech   []Segment
-		Synth    string
-		Rate     int
-		RMS, Pk  float64
-		ToneOnly bool
-	}{renderVersion, normalized{n.Attention, n.Drill, nil, n.Clip, n.Repeats, false}, speech, synth, r.rate, TargetRMSdBFS, PeakCeilingdBFS, len(n.Speech) > 0 && speech == nil})
+	if len(n.Speech) > 0 && (r.synth == nil || n.ToneOnly) {
+		key.Speech, key.Synth, key.ToneOnly = nil, "", true
+	}
+	b, _ := json.Marshal(key)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

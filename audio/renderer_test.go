@@ -15,6 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -525,5 +528,74 @@ func TestRenderWaiterOutlivesCancelledLeader(t *testing.T) {
 	}
 	if err := <-followerDone; err != nil {
 		t.Errorf("follower inherited the leader's cancellation: %v", err)
+	}
+}
+
+// recordingSynth remembers what it was asked to say.
+type recordingSynth struct {
+	fakeSynth
+	mu    sync.Mutex
+	texts map[string]string
+}
+
+func (r *recordingSynth) Synthesize(ctx context.Context, lang, text string) (PCM, error) {
+	r.mu.Lock()
+	if r.texts == nil {
+		r.texts = map[string]string{}
+	}
+	r.texts[lang] = text
+	r.mu.Unlock()
+	return r.fakeSynth.Synthesize(ctx, lang, text)
+}
+
+// TestDrillIsSpokenAndNormalised: the synthesizer gets normalised text, and
+// in a drill each language is told it is a drill before and after.
+func TestDrillIsSpokenAndNormalised(t *testing.T) {
+	synth := &recordingSynth{}
+	r := newTestRenderer(t, synth)
+	if _, err := r.Render(context.Background(), Programme{Attention: SignalOrange, Drill: true, Speech: bilingual}); err != nil {
+		t.Fatal(err)
+	}
+	zh, ug := synth.texts[LangZh], synth.texts[LangUg]
+	if !strings.HasPrefix(zh, "这是演练。") || !strings.Contains(zh, "以上是演练") {
+		t.Errorf("zh drill text: %q", zh)
+	}
+	if !strings.HasPrefix(ug, "بۇ مەشىق") || !strings.Contains(ug, "مەشىق،") {
+		t.Errorf("ug drill text: %q", ug)
+	}
+	for lang, text := range synth.texts {
+		if strings.ContainsAny(text, "0123456789%") {
+			t.Errorf("%s text not normalised: %q", lang, text)
+		}
+	}
+	if !strings.Contains(zh, "十八点") || !strings.Contains(zh, "五百米") {
+		t.Errorf("zh numbers: %q", zh)
+	}
+}
+
+func TestRendererMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	r, err := NewRenderer(Config{Dir: t.TempDir(), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Programme{Attention: SignalBlue, Speech: bilingual[:1], Repeats: 1}
+	r.Render(context.Background(), p)
+	r.Render(context.Background(), p)
+	r.Render(context.Background(), Programme{})
+	for result, want := range map[string]float64{"rendered": 1, "hit": 1, "invalid": 1} {
+		if got := testutil.ToFloat64(r.metrics.renders.WithLabelValues(result)); got != want {
+			t.Errorf("renders{result=%q} = %v, want %v", result, got, want)
+		}
+	}
+	if got := testutil.ToFloat64(r.metrics.toneOnly); got != 1 {
+		t.Errorf("tone_only_total = %v", got)
+	}
+	if n, err := testutil.GatherAndCount(reg); err != nil || n == 0 {
+		t.Errorf("gather: %d, %v", n, err)
+	}
+	// A second renderer on the same registry is a configuration error, said clearly.
+	if _, err := NewRenderer(Config{Dir: t.TempDir(), Registerer: reg}); err == nil {
+		t.Error("duplicate metrics registration accepted")
 	}
 }
