@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -470,6 +471,7 @@ func BenchmarkCAPImport(b *testing.B) {
 	}
 	b.SetBytes(int64(len(doc)))
 	b.ReportAllocs()
+	start := capCPUTime()
 	for b.Loop() {
 		c, err := cap.ParseBytes(doc)
 		if err != nil {
@@ -479,6 +481,7 @@ func BenchmarkCAPImport(b *testing.B) {
 			b.Fatal(problems)
 		}
 	}
+	b.ReportMetric(float64(capCPUTime()-start)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkCAPExport: one warning version rendered as a CAP document.
@@ -486,11 +489,20 @@ func BenchmarkCAPExport(b *testing.B) {
 	tree := targeting.DefaultTree()
 	a := capTestAlert()
 	b.ReportAllocs()
+	start := capCPUTime()
 	for b.Loop() {
 		if _, err := AlertToCAP(a, capBase, WithRegionTree(tree)).Marshal(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(capCPUTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
+// capCPUTime is the CPU time this process has used (see cap's cpuTime).
+func capCPUTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func TestCAPFeed(t *testing.T) {
