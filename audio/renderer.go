@@ -98,6 +98,11 @@ func NewRenderer(cfg Config) (*Renderer, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
+	// NewEspeak returns (nil, ErrNoSynthesizer) when espeak-ng is missing;
+	// passing that nil *Espeak on must mean "no synthesizer", not a crash.
+	if e, ok := r.synth.(*Espeak); ok && e == nil {
+		r.synth = nil
+	}
 	if r.synth != nil {
 		r.synthName = r.synth.Name()
 	}

@@ -320,6 +320,11 @@ func TestRenderToneOnlyWithoutSynthesizer(t *testing.T) {
 	if r.HasSpeech() {
 		t.Fatal("HasSpeech with no synthesizer")
 	}
+	// What NewEspeak returns when espeak-ng is missing, passed straight on.
+	var missing *Espeak
+	if r2, err := NewRenderer(Config{Dir: t.TempDir(), Synth: missing}); err != nil || r2.HasSpeech() {
+		t.Fatalf("typed-nil *Espeak: %v, HasSpeech=%v", err, r2 != nil && r2.HasSpeech())
+	}
 	res, err := r.Render(context.Background(), Programme{Attention: SignalRed, Speech: bilingual})
 	if err != nil {
 		t.Fatal(err)
