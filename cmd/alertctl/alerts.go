@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// alertView is the part of GET /api/v1/alerts/{id} alertctl shows.
+type alertView struct {
+	ID        string                     `json:"id"`
+	Version   int                        `json:"version"`
+	Event     string                     `json:"event"`
+	Level     string                     `json:"level"`
+	Status    string                     `json:"status"`
+	State     string                     `json:"state"`
+	Kind      string                     `json:"kind"`
+	Channels  []string                   `json:"channels"`
+	Expires   time.Time                  `json:"expires"`
+	CreatedBy string                     `json:"created_by"`
+	Dispatch  string                     `json:"dispatch"`
+	Progress  map[string]map[string]int  `json:"progress"`
+	Plans     map[string]json.RawMessage `json:"plans"`
+	Text      map[string]struct {
+		Headline string `json:"headline"`
+	} `json:"text"`
+}
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("alertctl "+name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	return fs
+}
+
+func splitComma(s string) []string {
+	if s == "" {
+		return nil
+	}
+	out := strings.Split(s, ",")
+	for i := range out {
+		out[i] = strings.TrimSpace(out[i])
+	}
+	return out
+}
+
+// issueAlert: alertctl issue --file body.json | --event … --level … …
+func issueAlert(ctx context.Context, args []string) error {
+	fs := newFlags("issue")
+	file := fs.String("file", "", "JSON warning body (\"-\" for stdin); flags below build one instead")
+	event := fs.String("event", "", "event code, e.g. sandstorm (see GET /api/v1/events)")
+	level := fs.String("level", "", "blue, yellow, orange or red")
+	status := fs.String("status", "actual", "actual, exercise (drill) or test")
+	codes := fs.String("codes", "", "comma-separated region codes (6, 9 or 12 digits)")
+	groups := fs.String("groups", "", "comma-separated population groups")
+	chans := fs.String("channels", "speaker,sms,websocket", "comma-separated channels")
+	zhH := fs.String("zh-headline", "", "Mandarin headline")
+	zhD := fs.String("zh-description", "", "Mandarin description")
+	zhI := fs.String("zh-instruction", "", "Mandarin instruction")
+	ugH := fs.String("ug-headline", "", "Uyghur headline")
+	ugD := fs.String("ug-description", "", "Uyghur description")
+	ugI := fs.String("ug-instruction", "", "Uyghur instruction")
+	ttl := fs.Duration("ttl", 6*time.Hour, "validity from now (ignored with --expires)")
+	expires := fs.String("expires", "", "expiry, RFC 3339 with zone")
+	watch := fs.Bool("watch", false, "show live progress afterwards")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var body []byte
+	if *file != "" {
+		var err error
+		if *file == "-" {
+			body, err = io.ReadAll(os.Stdin)
+		} else {
+			body, err = os.ReadFile(*file)
+		}
+		if err != nil {
+			return err
+		}
+	} else {
+		exp := *expires
+		if exp == "" {
+			exp = time.Now().Add(*ttl).Format(time.RFC3339)
+		}
+		text := map[string]map[string]string{}
+		if *zhH != "" {
+			text["zh"] = map[string]string{"headline": *zhH, "description": *zhD, "instruction": *zhI}
+		}
+		if *ugH != "" {
+			text["ug"] = map[string]string{"headline": *ugH, "description": *ugD, "instruction": *ugI}
+		}
+		b := map[string]any{"event": *event, "level": *level, "status": *status, "area": map[string]any{"codes": splitComma(*codes)},
+			"audience": map[string]any{"groups": splitComma(*groups)}, "channels": splitComma(*chans), "text": text, "expires": exp}
+		body, _ = json.Marshal(b)
+	}
+	var key [12]byte
+	_, _ = rand.Read(key[:])
+	var a alertView
+	c := newClient()
+	if err := c.do(ctx, "POST", "/api/v1/alerts", body, &a, "Idempotency-Key", hex.EncodeToString(key[:])); err != nil {
+		return err
+	}
+	fmt.Printf("%s  %s %s %s  state=%s  dispatch=%s\n", a.ID, strings.ToUpper(a.Level), a.Event, a.Status, a.State, a.Dispatch)
+	if a.State == "pending" {
+		fmt.Printf("waiting for approval by a second officer: alertctl approve %s\n", a.ID)
+	}
+	if *watch && a.State == "issued" {
+		return watchAlert(ctx, c, a.ID)
+	}
+	return nil
+}
+
+func reasonCmd(action string) func(ctx context.Context, args []string) error {
+	return func(ctx context.Context, args []string) error {
+		fs := newFlags(action)
+		reason := fs.String("reason", "", "reason, recorded in the audit log")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return fmt.Errorf("usage: alertctl %s [--reason TEXT] ALERT_ID", action)
+		}
+		var a alertView
+		if err := newClient().do(ctx, "POST", "/api/v1/alerts/"+fs.Arg(0)+"/"+action, map[string]string{"reason": *reason}, &a); err != nil {
+			return err
+		}
+		fmt.Printf("%s  v%d  state=%s\n", a.ID, a.Version, a.State)
+		return nil
+	}
+}
+
+func listAlerts(ctx context.Context, args []string) error {
+	fs := newFlags("list")
+	state := fs.String("state", "", "only this state: pending, issued, cancelled, allclear, expired, rejected")
+	limit := fs.Int("limit", 20, "how many")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var out struct {
+		Alerts []alertView `json:"alerts"`
+	}
+	if err := newClient().do(ctx, "GET", fmt.Sprintf("/api/v1/alerts?limit=%d&state=%s", *limit, *state), nil, &out); err != nil {
+		return err
+	}
+	fmt.Printf("%-18s %-3s %-7s %-14s %-9s %-10s %s\n", "ID", "V", "LEVEL", "EVENT", "STATUS", "STATE", "HEADLINE")
+	for _, a := range out.Alerts {
+		fmt.Printf("%-18s %-3d %-7s %-14s %-9s %-10s %s\n", a.ID, a.Version, a.Level, a.Event, a.Status, a.State, a.Text["zh"].Headline)
+	}
+	return nil
+}
+
+// statusAlert shows a warning and, until it is done, a live progress bar.
+func statusAlert(ctx context.Context, args []string) error {
+	fs := newFlags("status")
+	once := fs.Bool("once", false, "print once and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: alertctl status [--once] ALERT_ID")
+	}
+	c := newClient()
+	if *once {
+		a, err := fetchAlert(ctx, c, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		printProgress(a, false)
+		return nil
+	}
+	return watchAlert(ctx, c, fs.Arg(0))
+}
+
+func fetchAlert(ctx context.Context, c *apiClient, id string) (*alertView, error) {
+	var a alertView
+	err := c.do(ctx, "GET", "/api/v1/alerts/"+id, nil, &a)
+	return &a, err
+}
+
+// done reports whether every channel is planned and nothing is pending.
+func (a *alertView) done() bool {
+	if a.State == "pending" || len(a.Plans) < len(a.Channels) {
+		return false
+	}
+	for _, p := range a.Progress {
+		if p["pending"] > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func watchAlert(ctx context.Context, c *apiClient, id string) error {
+	tty := isTerminal()
+	lines := 0
+	for {
+		a, err := fetchAlert(ctx, c, id)
+		if err != nil {
+			return err
+		}
+		if tty && lines > 0 {
+			fmt.Printf("\x1b[%dA", lines)
+		}
+		lines = printProgress(a, tty)
+		if a.done() || a.State == "rejected" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func printProgress(a *alertView, tty bool) int {
+	fmt.Printf("%s v%d  %s %s %s  state=%s%s\n", a.ID, a.Version, strings.ToUpper(a.Level), a.Event, a.Status, a.State, clearEOL(tty))
+	chs := make([]string, 0, len(a.Progress))
+	for ch := range a.Progress {
+		chs = append(chs, ch)
+	}
+	sort.Strings(chs)
+	for _, ch := range chs {
+		p := a.Progress[ch]
+		total := p["planned"]
+		reached := p["sent"] + p["delivered"]
+		frac := 0.0
+		if total > 0 {
+			frac = float64(reached+p["failed"]+p["expired"]+p["revoked"]) / float64(total)
+		}
+		const width = 30
+		n := int(frac * width)
+		bar := strings.Repeat("█", n) + strings.Repeat("·", width-n)
+		fmt.Printf("  %-10s %s %5.1f%%  planned %d  sent %d  delivered %d  failed %d%s\n", ch, bar, frac*100, total, p["sent"], p["delivered"], p["failed"], clearEOL(tty))
+	}
+	return 1 + len(chs)
+}
+
+func clearEOL(tty bool) string {
+	if tty {
+		return "\x1b[K"
+	}
+	return ""
+}
+
+func isTerminal() bool {
+	fi, err := os.Stdout.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func usersAdd(ctx context.Context, args []string) error {
+	fs := newFlags("users add")
+	role := fs.String("role", "operator", "viewer, operator, approver or admin")
+	password := fs.String("password", "", "console password (at least 10 characters; optional)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: alertctl users add --role ROLE [--password PW] NAME")
+	}
+	var out struct {
+		Name, Role, Token string
+	}
+	if err := newClient().do(ctx, "POST", "/api/v1/users", map[string]string{"name": fs.Arg(0), "role": *role, "password": *password}, &out); err != nil {
+		return err
+	}
+	fmt.Printf("user %s (%s) created; token (shown once):\n%s\n", out.Name, out.Role, out.Token)
+	return nil
+}
+
+// importCmd uploads a residents or speakers CSV.
+func importCmd(what string) func(ctx context.Context, args []string) error {
+	return func(ctx context.Context, args []string) error {
+		fs := newFlags(what + " import")
+		partial := fs.Bool("partial", false, "store the good lines even if some are bad (default: nothing unless all are good)")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return fmt.Errorf("usage: alertctl %s import [--partial] FILE.csv", what)
+		}
+		f, err := os.Open(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		pr := &progressReader{r: f, total: st.Size(), label: "uploading " + fs.Arg(0), tty: isTerminal()}
+		var rep struct {
+			Lines, Accepted, ErrorCount, Duplicates, Stored int
+			Applied                                         bool
+			Errors                                          []struct {
+				Line               int
+				Field, Rule, Value string
+			}
+		}
+		path := "/api/v1/" + what + "/import"
+		if *partial {
+			path += "?partial=1"
+		}
+		err = newClient().do(ctx, "POST", path, pr, &rep)
+		pr.finish()
+		var ae *apiError
+		if err != nil && !(errors.As(err, &ae) && ae.Status == 422 && rep.Lines > 0) {
+			return err
+		}
+		fmt.Printf("%s: %d lines, %d accepted, %d with errors, %d duplicates, %d stored\n", fs.Arg(0), rep.Lines, rep.Accepted, rep.ErrorCount, rep.Duplicates, rep.Stored)
+		for _, e := range rep.Errors {
+			fmt.Printf("  line %d: %s: %s", e.Line, e.Field, e.Rule)
+			if e.Value != "" {
+				fmt.Printf(" (got %q)", e.Value)
+			}
+			fmt.Println()
+		}
+		if !rep.Applied {
+			return errors.New("nothing imported: fix the lines above, or use --partial to store the good ones")
+		}
+		return nil
+	}
+}
+
+// progressReader prints an upload progress bar.
+type progressReader struct {
+	r     io.Reader
+	total int64
+	n     int64
+	label string
+	tty   bool
+	last  time.Time
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if p.tty && time.Since(p.last) > 200*time.Millisecond && p.total > 0 {
+		p.last = time.Now()
+		fmt.Fprintf(os.Stderr, "\r%s %5.1f%%", p.label, 100*float64(p.n)/float64(p.total))
+	}
+	return n, err
+}
+
+func (p *progressReader) finish() {
+	if p.tty {
+		fmt.Fprintf(os.Stderr, "\r%s done%s\n", p.label, "\x1b[K")
+	}
+}

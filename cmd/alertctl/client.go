@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// apiClient talks to alertd's REST API.
+type apiClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func newClient() *apiClient {
+	base := os.Getenv("ALERTCAST_URL")
+	if base == "" {
+		base = "http://127.0.0.1:8080"
+	}
+	return &apiClient{base: strings.TrimSuffix(base, "/"), token: os.Getenv("ALERTCAST_TOKEN"), http: &http.Client{Timeout: 10 * time.Minute}}
+}
+
+// apiError is an error answer from alertd, with the fields it names.
+type apiError struct {
+	Status   int
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	Problems []struct {
+		Field string `json:"field"`
+		Rule  string `json:"rule"`
+		Value string `json:"value"`
+	} `json:"problems"`
+}
+
+func (e *apiError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP %d %s: %s", e.Status, e.Code, e.Message)
+	if len(e.Problems) > 1 {
+		for _, p := range e.Problems {
+			fmt.Fprintf(&b, "\n  %s: %s", p.Field, p.Rule)
+			if p.Value != "" {
+				fmt.Fprintf(&b, " (got %q)", p.Value)
+			}
+		}
+	}
+	return b.String()
+}
+
+// do sends body (nil, []byte, io.Reader or a value to encode as JSON) and
+// decodes a JSON answer into out (if not nil).
+func (c *apiClient) do(ctx context.Context, method, path string, body any, out any, hdr ...string) error {
+	var rd io.Reader
+	ctype := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	case io.Reader:
+		rd, ctype = b, "text/csv"
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach alertd at %s (set ALERTCAST_URL): %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 400 {
+		var e struct {
+			Error apiError `json:"error"`
+		}
+		if json.Unmarshal(raw, &e) == nil && e.Error.Message != "" {
+			e.Error.Status = resp.StatusCode
+			if resp.StatusCode == 401 && c.token == "" {
+				e.Error.Message += " (set ALERTCAST_TOKEN)"
+			}
+			return &e.Error
+		}
+		if resp.StatusCode == 422 && out != nil {
+			// Import reports come back as 422 with the report as body.
+			_ = json.Unmarshal(raw, out)
+		}
+		return &apiError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(raw))}
+	}
+	if out != nil && len(raw) > 0 {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
