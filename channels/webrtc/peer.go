@@ -36,7 +36,11 @@ const maxPendingCandidates = 64
 const iceFailedReason = "no network path between your device and the voice server (ICE failed): check that UDP is not blocked and that a TURN server is configured for networks behind NAT"
 
 func (s *Server) newPeer(m *member, name string) (*peer, error) {
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{ICEServers: s.cfg.ICEServers})
+	certs, err := s.certificate()
+	if err != nil {
+		return nil, err
+	}
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{ICEServers: s.cfg.ICEServers, Certificates: certs})
 	if err != nil {
 		return nil, fmt.Errorf("voice: new peer connection: %w", err)
 	}

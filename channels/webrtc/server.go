@@ -24,6 +24,8 @@
 package voice
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -63,6 +65,10 @@ type Server struct {
 
 	done chan struct{}
 	wg   sync.WaitGroup
+
+	certMu  sync.Mutex
+	cert    *webrtc.Certificate
+	certAge time.Time
 
 	channel *Channel
 }
@@ -124,7 +130,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	// Audio is cheap to keep alive: notice a vanished peer within seconds.
-	se.SetICETimeouts(4*time.Second, 8*time.Second, 1*time.Second)
+	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
 	// pion retransmits a lost DTLS flight after 1 s by default; the first
 	// flight is often lost while the other side is still finishing ICE,
 	// which made joining take over a second.
@@ -142,6 +148,27 @@ func New(cfg Config) (*Server, error) {
 	s.met = newMetrics(cfg.Registry, s)
 	s.channel = &Channel{s: s}
 	return s, nil
+}
+
+// certificate returns the DTLS certificate shared by the server's peer
+// connections. Generating one per connection (pion's default) costs a key
+// generation and a signature on every join; one per day costs nothing and
+// stays far from pion's one-month expiry.
+func (s *Server) certificate() ([]webrtc.Certificate, error) {
+	s.certMu.Lock()
+	defer s.certMu.Unlock()
+	if s.cert == nil || time.Since(s.certAge) > 24*time.Hour {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("voice: certificate key: %w", err)
+		}
+		c, err := webrtc.GenerateCertificate(key)
+		if err != nil {
+			return nil, fmt.Errorf("voice: certificate: %w", err)
+		}
+		s.cert, s.certAge = c, time.Now()
+	}
+	return []webrtc.Certificate{*s.cert}, nil
 }
 
 // registerCodecs registers Opus (live rooms, calls) and PCMU (the programme

@@ -169,7 +169,7 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 			return nil, fmt.Errorf("rtcclient: port range: %w", err)
 		}
 	}
-	se.SetICETimeouts(4*time.Second, 8*time.Second, time.Second)
+	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
 	se.SetDTLSRetransmissionInterval(100 * time.Millisecond) // see voice.New
 	me := &webrtc.MediaEngine{}
 	for _, c := range []webrtc.RTPCodecParameters{
