@@ -99,6 +99,7 @@ var (
 	reThousands = regexp.MustCompile(`(\d),(\d{3})\b`)
 	reDateISO   = regexp.MustCompile(`\b(\d{4})-(\d{1,2})-(\d{1,2})\b`)
 	reTime      = regexp.MustCompile(`\b([01]?\d|2[0-4])[:：]([0-5]\d)(?:[:：]([0-5]\d))?\b`)
+	reTimeRange = regexp.MustCompile(`\b(\d{1,2}[:：]\d{2})\s*(?:-|~|—|–|至|到)\s*(\d{1,2}[:：]\d{2})\b`)
 	reTemp      = regexp.MustCompile(`(-|零下)?\s*(\d+(?:\.\d+)?)\s*(?:℃|°C|° C|度)`)
 	rePercent   = regexp.MustCompile(`(\d+(?:\.\d+)?)\s*%`)
 	reRange     = regexp.MustCompile(`(\d+(?:\.\d+)?)\s*(?:~|-|—|–|至)\s*(\d+(?:\.\d+)?)`)
@@ -130,6 +131,7 @@ func normalizeZh(s string) string {
 	s = reZhYear.ReplaceAllStringFunc(s, func(m string) string {
 		return zhDigitString(strings.TrimSuffix(m, "年"), false) + "年"
 	})
+	s = reTimeRange.ReplaceAllString(s, "${1}到${2}")
 	s = reTime.ReplaceAllStringFunc(s, func(m string) string {
 		p := reTime.FindStringSubmatch(m)
 		h, _ := strconv.Atoi(p[1])
@@ -303,6 +305,7 @@ func normalizeUg(s string) string {
 		return p[1] + ugDigitString(p[2])
 	})
 	s = reDateISO.ReplaceAllString(s, "${1}-يىلى ${2}-ئاينىڭ ${3}-كۈنى")
+	s = reTimeRange.ReplaceAllString(s, "${1} "+ugBetween+" ${2} "+ugRangeEnd)
 	s = reTime.ReplaceAllStringFunc(s, func(m string) string {
 		p := reTime.FindStringSubmatch(m)
 		h, _ := strconv.Atoi(p[1])
