@@ -139,23 +139,28 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// Router is where routes are registered (*http.ServeMux is one).
+type Router interface {
+	Handle(pattern string, h http.Handler)
+}
+
 // Routes registers the API on mux.
-func (api *API) Routes(mux *http.ServeMux) {
+func (api *API) Routes(mux Router) {
 	h := func(pattern string, min Role, fn func(w http.ResponseWriter, r *http.Request, by Actor)) {
 		mux.Handle(pattern, api.auth(min, fn))
 	}
-	mux.HandleFunc("GET /api/v1/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /api/v1/openapi.yaml", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(openAPISpec)
-	})
-	mux.HandleFunc("POST /api/v1/login", api.login)
-	mux.HandleFunc("POST /api/v1/logout", api.logout)
+	}))
+	mux.Handle("POST /api/v1/login", http.HandlerFunc(api.login))
+	mux.Handle("POST /api/v1/logout", http.HandlerFunc(api.logout))
 	h("GET /api/v1/me", RoleViewer, func(w http.ResponseWriter, r *http.Request, by Actor) {
 		writeJSON(w, 200, map[string]any{"name": by.Name, "role": by.Role})
 	})
-	mux.HandleFunc("GET /api/v1/events", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, Events()) })
-	mux.HandleFunc("GET /api/v1/groups", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, targeting.Groups) })
-	mux.HandleFunc("GET /api/v1/regions", api.regions)
+	mux.Handle("GET /api/v1/events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, Events()) }))
+	mux.Handle("GET /api/v1/groups", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, targeting.Groups) }))
+	mux.Handle("GET /api/v1/regions", http.HandlerFunc(api.regions))
 	h("POST /api/v1/alerts", RoleOperator, api.createAlert)
 	h("GET /api/v1/alerts", RoleViewer, api.listAlerts)
 	h("GET /api/v1/alerts/{id}", RoleViewer, api.getAlert)
