@@ -87,6 +87,10 @@ type Config struct {
 	// SignalPath is where SignalHandler is mounted, told to agents in LiveRoom.
 	// Default "/voice/ws".
 	SignalPath string
+	// PublicURL is the platform's base URL as agents reach it (e.g.
+	// "https://alertd.example.org"). When set, LiveRoom.SignalURL is the
+	// absolute WebSocket URL (wss://alertd.example.org/voice/ws).
+	PublicURL string
 	// RingTimeout is how long the voice channel rings an endpoint before it
 	// counts as unanswered. Default 30 s.
 	RingTimeout time.Duration
@@ -133,6 +137,7 @@ type LiveRoom struct {
 	Token      string    `json:"token"`
 	Region     string    `json:"region"`
 	SignalPath string    `json:"signal_path"`
+	SignalURL  string    `json:"signal_url,omitempty"` // absolute ws(s) URL when Config.PublicURL is set
 	Publisher  string    `json:"publisher"`
 	Started    time.Time `json:"started"`
 	// Level lets the agent apply priority: a live announcement ranks as this

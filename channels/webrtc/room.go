@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,7 +176,7 @@ func (s *Server) startLive(ss *session, region string, level int) (*room, error)
 	}
 	s.log.Info("voice: live announcement started", "room", r.id, "region", region, "user", ss.user, "devices", len(devices))
 	if s.cfg.Live != nil && len(devices) > 0 {
-		lr := LiveRoom{ID: r.id, Token: r.token, Region: region, SignalPath: s.cfg.SignalPath, Publisher: ss.user, Started: r.started, Level: level}
+		lr, _ := s.LiveRoom(r.id)
 		if err := s.cfg.Live.Live(ctx, devices, lr); err != nil {
 			// The officer can still speak to field listeners; say so.
 			s.log.Warn("voice: loudspeakers not told to join", "room", r.id, "region", region, "err", err)
@@ -194,7 +195,24 @@ func (s *Server) LiveRoom(id string) (LiveRoom, bool) {
 	if r == nil || r.kind != KindLive {
 		return LiveRoom{}, false
 	}
-	return LiveRoom{ID: r.id, Token: r.token, Region: r.region, SignalPath: s.cfg.SignalPath, Publisher: r.owner, Started: r.started, Level: r.level}, true
+	return LiveRoom{ID: r.id, Token: r.token, Region: r.region, SignalPath: s.cfg.SignalPath, SignalURL: s.signalURL(),
+		Publisher: r.owner, Started: r.started, Level: r.level}, true
+}
+
+// signalURL is PublicURL with a ws/wss scheme and SignalPath, or "".
+func (s *Server) signalURL() string {
+	u, err := url.Parse(s.cfg.PublicURL)
+	if s.cfg.PublicURL == "" || err != nil || u.Host == "" {
+		return ""
+	}
+	switch u.Scheme {
+	case "https", "wss":
+		u.Scheme = "wss"
+	default:
+		u.Scheme = "ws"
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + s.cfg.SignalPath
+	return u.String()
 }
 
 func (s *Server) devicesIn(ctx context.Context, region string) ([]string, error) {

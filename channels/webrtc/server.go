@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"sync"
 	"time"
 
@@ -83,6 +84,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.UDPPortMax != 0 && cfg.UDPPortMin > cfg.UDPPortMax {
 		return nil, &channels.FieldError{Field: "UDPPortMin", Rule: "not above UDPPortMax", Value: fmt.Sprint(cfg.UDPPortMin)}
+	}
+	if cfg.PublicURL != "" {
+		if u, err := url.Parse(cfg.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss") {
+			return nil, &channels.FieldError{Field: "PublicURL", Rule: "an absolute http(s) URL", Value: cfg.PublicURL}
+		}
 	}
 	cfg.setDefaults()
 	s := &Server{
