@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -187,6 +189,11 @@ func TestConsoleEndToEnd(t *testing.T) {
 	go_ := func(hash string) chromedp.Action[chromedp.Void] {
 		return chromedp.Evaluate[chromedp.Void](fmt.Sprintf("location.hash = %q", hash))
 	}
+	// typeIn sets a field as typing would: value, then input and change events.
+	typeIn := func(sel, v string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %q;
+			e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); })()`, sel, v))
+	}
 	login := func(ctx context.Context, name string) {
 		step(ctx, "log in as "+name,
 			chromedp.Navigate(srv.base+"/#/login"),
@@ -194,27 +201,35 @@ func TestConsoleEndToEnd(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS("#login-name"), name),
 			chromedp.SendKeys(chromedp.CSS("#login-password"), "correct horse battery"),
 			chromedp.Click(chromedp.CSS("#login-submit")),
-			chromedp.WaitVisible(chromedp.CSS("#me #logout")))
+			chromedp.WaitVisible(chromedp.CSS("#me #logout")),
+			chromedp.WaitVisible(chromedp.CSS("#f-event")))
 	}
 
-	// 1. The operator logs in; a reload restores the session (first render measured there).
+	// 1. The operator logs in; a reload restores the session. First render
+	// is measured on three reloads of the compose view (the heaviest page:
+	// region tree, map, loudspeakers); the median is held to the budget.
 	login(op, "olga")
-	step(op, "compose form after reload", chromedp.WaitVisible(chromedp.CSS("#f-event")), chromedp.Reload(),
-		chromedp.WaitVisible(chromedp.CSS(`#view[data-ready="1"] #f-event`)))
-	var perf struct {
-		FCP, Ready, DCL, Load float64
+	type perf struct{ FCP, Ready, DCL, Load float64 }
+	var runs []perf
+	for range 3 {
+		step(op, "reload compose form", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#view[data-ready="1"] #f-event`)))
+		var p perf
+		if err := json.Unmarshal([]byte(eval(op, `JSON.stringify((() => {
+			const n = performance.getEntriesByType("navigation")[0];
+			const f = performance.getEntriesByName("first-contentful-paint")[0];
+			const r = performance.getEntriesByName("alertcast-ready")[0];
+			return {FCP: f ? f.startTime : -1, Ready: r ? r.startTime : -1, DCL: n.domContentLoadedEventEnd, Load: n.loadEventEnd};
+		})())`)), &p); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("first render: first-contentful-paint %.0f ms, compose view ready %.0f ms, DOMContentLoaded %.0f ms, load %.0f ms", p.FCP, p.Ready, p.DCL, p.Load)
+		runs = append(runs, p)
 	}
-	if err := json.Unmarshal([]byte(eval(op, `JSON.stringify((() => {
-		const n = performance.getEntriesByType("navigation")[0];
-		const f = performance.getEntriesByName("first-contentful-paint")[0];
-		const r = performance.getEntriesByName("alertcast-ready")[0];
-		return {FCP: f ? f.startTime : -1, Ready: r ? r.startTime : -1, DCL: n.domContentLoadedEventEnd, Load: n.loadEventEnd};
-	})())`)), &perf); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("first render: first-contentful-paint %.0f ms, compose view ready %.0f ms, DOMContentLoaded %.0f ms, load %.0f ms", perf.FCP, perf.Ready, perf.DCL, perf.Load)
-	if perf.Ready < 0 || perf.Ready > 1000 {
-		t.Errorf("first render (compose view ready) took %.0f ms, budget 1000 ms", perf.Ready)
+	slices.SortFunc(runs, func(a, b perf) int { return cmp.Compare(a.Ready, b.Ready) })
+	med := runs[1]
+	t.Logf("first render median of 3: compose view ready %.0f ms (first-contentful-paint %.0f ms)", med.Ready, med.FCP)
+	if med.Ready < 0 || med.Ready > 1000 {
+		t.Errorf("first render (compose view ready, median of 3) took %.0f ms, budget 1000 ms", med.Ready)
 	}
 
 	// 2. An empty preview: every API problem lands next to the field it names.
@@ -227,22 +242,29 @@ func TestConsoleEndToEnd(t *testing.T) {
 		t.Errorf("submit is %s before a successful preview", v)
 	}
 
+	// Drills are visibly different: a striped 演练 DRILL banner.
+	step(op, "drill banner on exercise",
+		chromedp.Click(chromedp.CSS("#f-status-exercise")),
+		chromedp.WaitVisible(chromedp.CSS("#drill-slot .drill")),
+		chromedp.Click(chromedp.CSS("#f-status-actual")),
+		chromedp.WaitNotPresent(chromedp.CSS("#drill-slot .drill")))
+
 	// 3. Compose the spine's example warning.
 	step(op, "compose the example warning",
-		chromedp.SetValue(chromedp.CSS("#f-event"), "sandstorm"),
+		typeIn("#f-event", "sandstorm"),
 		chromedp.Click(chromedp.CSS("#f-level-orange")),
 		chromedp.Click(chromedp.CSS("#btn-template")),
 		chromedp.WaitVisible(chromedp.CSS("#template-note")),
 		chromedp.Click(chromedp.CSS("#area-653122100")),
 		chromedp.Click(chromedp.CSS("#area-653122201")),
 		chromedp.Click(chromedp.CSS("#f-group-herders")),
-		chromedp.SetValue(chromedp.CSS("#f-zh-headline"), spine.zhH),
-		chromedp.SetValue(chromedp.CSS("#f-zh-description"), spine.zhD),
-		chromedp.SetValue(chromedp.CSS("#f-zh-instruction"), spine.zhI),
-		chromedp.SetValue(chromedp.CSS("#f-ug-headline"), spine.ugH),
-		chromedp.SetValue(chromedp.CSS("#f-ug-description"), spine.ugD),
-		chromedp.SetValue(chromedp.CSS("#f-ug-instruction"), spine.ugI),
-		chromedp.SetValue(chromedp.CSS("#f-expires"), "2030-01-01T18:00"))
+		typeIn("#f-zh-headline", spine.zhH),
+		typeIn("#f-zh-description", spine.zhD),
+		typeIn("#f-zh-instruction", spine.zhI),
+		typeIn("#f-ug-headline", spine.ugH),
+		typeIn("#f-ug-description", spine.ugD),
+		typeIn("#f-ug-instruction", spine.ugI),
+		typeIn("#f-expires", "2030-01-01T18:00"))
 	if dir := eval(op, `document.querySelector("#f-ug-headline").dir`); dir != "rtl" {
 		t.Errorf("Uyghur headline input dir = %q, want rtl", dir)
 	}

@@ -84,6 +84,11 @@
     for (const c of kids.flat(Infinity)) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
     return el;
   }
+  // put replaces el's children with kids (nested arrays flattened, empty skipped).
+  function put(el, ...kids) {
+    el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false)
+      .map((k) => (k instanceof Node ? k : String(k))));
+  }
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
   function uuid() {
@@ -277,9 +282,9 @@
     if (!S.me && name !== "login") { location.hash = "#/login"; return; }
     markNav();
     const fn = routes[name.split("?")[0]] || routes[S.me ? (can("operator") ? "compose" : "history") : "login"];
-    view.replaceChildren(h("p", { class: "loading", text: "…" }));
+    put(view, h("p", { class: "loading", text: "…" }));
     try { await fn(view, decodeURIComponent(arg), new URLSearchParams(location.hash.split("?")[1] || "")); }
-    catch (e) { view.replaceChildren(h("div", { class: "formerr", role: "alert", text: e.message })); }
+    catch (e) { put(view, h("div", { class: "formerr", role: "alert", text: e.message })); }
   }
 
   // ---------- login ----------
@@ -303,11 +308,13 @@
         S.me = { name: r.name, role: r.role }; S.csrf = r.csrf; S.session = r.session || "";
         saveSession(); renderChrome(); connectWS();
         await loadRefs();
-        location.hash = can("operator") ? "#/compose" : "#/history";
+        // Go on to the officer's start page unless they already moved on.
+        if (location.hash === "#/login" || !location.hash) location.hash = can("operator") ? "#/compose" : "#/history";
+        else route();
       } catch (x) { err.textContent = x.status === 401 ? "用户名、密码或令牌错误 / Wrong name, password or token" : x.message; }
     } }, h("h1", { text: "Alertcast " + t("login") }), pwBox, tokBox, err,
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary big", id: "login-submit", text: t("login") }), toggle));
-    view.replaceChildren(form);
+    put(view, form);
     nameIn.focus();
   };
 
@@ -423,7 +430,8 @@
   // ---------- compose ----------
   routes.compose = async (view, _arg, q) => {
     if (!S.events.length) await loadRefs();
-    await loadSpeakers();
+    if (!S.speakersFresh) await loadSpeakers();
+    S.speakersFresh = false;
     const updating = q.get("update");
     let base = null;
     if (updating) base = await api("GET", "/api/v1/alerts/" + encodeURIComponent(updating));
@@ -461,9 +469,9 @@
     };
     function syncArea() {
       for (const cb of $$("input[data-code]", tree)) cb.checked = selected.has(cb.value);
-      chips.replaceChildren(...[...selected].sort().map((c) => h("span", { class: "sel", text: regionName(c) + " " + c })));
+      put(chips, ...[...selected].sort().map((c) => h("span", { class: "sel", text: regionName(c) + " " + c })));
       if (!selected.size) chips.append(h("span", { class: "note", text: t("none") }));
-      mapBox.replaceChildren(drawMap({ selected: selected, onToggle: toggleCode }));
+      put(mapBox, drawMap({ selected: selected, onToggle: toggleCode }));
     }
     tree.addEventListener("change", (e) => {
       const cb = e.target;
@@ -531,7 +539,7 @@
       h("div", { class: "formerr", role: "alert", id: "compose-error" }),
       h("div", { class: "actions" }, previewBtn, submitBtn, h("span", { class: "note", text: t("idemNote") })),
       previewBox);
-    view.replaceChildren(form);
+    put(view, form);
 
     function body() {
       const text = {};
@@ -553,12 +561,16 @@
     }
     function changed() {
       const st = ($("input[name=status]:checked", form) || {}).value;
-      drillSlot.replaceChildren(drillBanner(st) || "");
+      put(drillSlot, drillBanner(st) || "");
       const fresh = previewedBody && previewedBody === JSON.stringify(body());
       submitBtn.disabled = !fresh;
       submitBtn.textContent = fresh ? (updating ? t("update") : t("submit")) : (previewedBody ? t("stale") : t("previewFirst"));
     }
-    form.addEventListener("input", changed);
+    form.addEventListener("input", (e) => {
+      const f = e.target.closest && e.target.closest("[data-field]");
+      if (f) { const er = f.querySelector(":scope > .err"); if (er) er.replaceChildren(); for (const x of f.querySelectorAll("[aria-invalid]")) x.removeAttribute("aria-invalid"); }
+      changed();
+    });
     form.addEventListener("change", changed);
     function fillTemplate() {
       const lv = ($("input[name=level]:checked", form) || {}).value;
@@ -628,7 +640,7 @@
     const rows = (obj, label) => Object.entries(obj || {}).sort((a, c) => c[1] - a[1]).map(([k, v]) =>
       h("tr", null, h("td", { text: label ? label(k) : k }), h("td", { class: "num", text: v.toLocaleString() })));
     const audio = p.audio && p.audio.url ? p.audio.url : "";
-    box.replaceChildren(
+    put(box, 
       h("h2", { text: t("preview") }),
       drillBanner(b.status) || "",
       h("p", { id: "preview-approval", class: p.needs_approval ? "" : "ok", text: p.needs_approval ? "⚖ " + t("needsApproval") : "✓ " + t("direct") }),
@@ -655,7 +667,7 @@
     const fails = h("div", { id: "failures" });
     const actions = h("div", { class: "panel", id: "alert-actions" });
     const versions = h("div", { class: "panel", id: "versions" });
-    view.replaceChildren(head, h("div", { class: "grid2" }, h("div", null, bars, actions), h("div", { class: "panel" }, h("h2", { text: t("map") }), mapBox,
+    put(view, head, h("div", { class: "grid2" }, h("div", null, bars, actions), h("div", { class: "panel" }, h("h2", { text: t("map") }), mapBox,
       h("div", { class: "legend" }, ["delivered", "sent", "planned", "failed"].map((s) => h("span", null, h("i", { class: "lgd-" + s }), t(s)))))), fails, versions);
     let last = null, lastSpk = 0, lastFail = 0, actionsFor = "";
     const spkStates = new Map();
@@ -672,8 +684,8 @@
         const r = await api("GET", `/api/v1/alerts/${encodeURIComponent(id)}/deliveries?channel=speaker&limit=1000`);
         spkStates.clear();
         for (const d of (r && r.deliveries) || []) spkStates.set(d.recipient, d.state);
-        mapBox.replaceChildren(drawMap({ states: spkStates }));
-      } else if (!mapBox.firstChild) mapBox.replaceChildren(drawMap({ states: spkStates }));
+        put(mapBox, drawMap({ states: spkStates }));
+      } else if (!mapBox.firstChild) put(mapBox, drawMap({ states: spkStates }));
       const failed = Object.values(a.progress || {}).reduce((n, c) => n + c.failed, 0);
       if (failed && now - lastFail > 3000) { lastFail = now; await renderFailures(fails, a); }
     }
@@ -683,7 +695,7 @@
 
   function renderHead(box, a) {
     const zh = (a.text && a.text.zh) || {}, ug = (a.text && a.text.ug) || {};
-    box.replaceChildren(drillBanner(a.status) || "",
+    put(box, drillBanner(a.status) || "",
       h("div", { class: "banner lv-" + a.level },
         h("div", null, h("h1", { id: "alert-headline", text: zh.headline || ug.headline || a.id }),
           ug.headline ? h("div", { dir: "rtl", lang: "ug", text: ug.headline }) : ""),
@@ -729,7 +741,7 @@
           (c.expired + c.revoked ? ` · ${c.expired + c.revoked} ${t("expired")}/${t("cancelled")}` : "") })));
     }
     const overall = allPlanned ? (planned ? Math.floor((done * 100) / planned) : 100) : null;
-    box.replaceChildren(h("h2", null, t("progress") + " ",
+    put(box, h("h2", null, t("progress") + " ",
       h("span", { class: "overall", id: "overall", "data-pct": overall === null ? "" : String(overall), text: overall === null ? "…" : overall + "%" })), rows);
   }
 
@@ -740,7 +752,7 @@
       const r = await api("GET", `/api/v1/alerts/${encodeURIComponent(a.id)}/deliveries?channel=${ch}&state=failed&limit=100`);
       for (const d of (r && r.deliveries) || []) list.push(d);
     }
-    box.replaceChildren(h("div", { class: "panel" }, h("h2", { text: t("failures") + " (" + list.length + ")" }),
+    put(box, h("div", { class: "panel" }, h("h2", { text: t("failures") + " (" + list.length + ")" }),
       h("p", { class: "note", text: t("retryNote") }),
       h("table", null, h("thead", null, h("tr", null, ["channel", "recipient", "address", "attempts", "error", "time"].map((x) => h("th", { text: x })))),
         h("tbody", null, list.map((d) => h("tr", null, h("td", { text: t(d.channel) }), h("td", { text: d.recipient }), h("td", { text: d.address || "" }),
@@ -748,7 +760,7 @@
   }
 
   function renderActions(box, a, refresh) {
-    box.replaceChildren(h("h2", { text: t("confirm") }));
+    put(box, h("h2", { text: t("confirm") }));
     const reason = h("input", { type: "text", id: "action-reason", placeholder: t("reason") });
     const err = h("div", { class: "formerr", role: "alert", id: "action-error" });
     const wrap = field("reason", h("label", { for: "action-reason", text: t("reason") }), reason);
@@ -768,7 +780,7 @@
       btns.push(act("cancel", "danger big", t("cancel"), true));
       if (a.state === "issued") btns.push(act("allclear", "good", t("allclearBtn"), true));
     }
-    if (!btns.length) { box.replaceChildren(h("p", { class: "note" }, stateChip(a.state))); return; }
+    if (!btns.length) { put(box, h("p", { class: "note" }, stateChip(a.state))); return; }
     box.append(wrap, err, h("div", { class: "actions" }, btns));
   }
 
@@ -792,7 +804,7 @@
   }
   function renderVersions(box, a) {
     const vs = (a.versions || []).slice().sort((x, y) => x.version - y.version);
-    box.replaceChildren(h("h2", { text: t("versions") + " (" + vs.length + ")" }),
+    put(box, h("h2", { text: t("versions") + " (" + vs.length + ")" }),
       vs.slice().reverse().map((v) => {
         const prev = vs.find((x) => x.version === v.version - 1);
         return h("details", { open: v.version === a.version }, h("summary", { text: `v${v.version} · ${v.kind} · ${t(v.state)} · ${fmtTime(v.issued_at || v.created_at)}` }),
@@ -804,7 +816,7 @@
   routes.approvals = async (view) => {
     if (!S.events.length) await loadRefs();
     const list = h("div", { id: "approval-list" });
-    view.replaceChildren(h("h1", { text: t("approvals") }), list);
+    put(view, h("h1", { text: t("approvals") }), list);
     const seen = new Map();
     poll(async () => {
       const r = await api("GET", "/api/v1/alerts?state=pending&limit=100");
@@ -812,7 +824,7 @@
       const ids = new Set(alerts.map((a) => a.id));
       for (const [id, el] of seen) if (!ids.has(id)) { el.remove(); seen.delete(id); }
       for (const a of alerts) if (!seen.has(a.id)) { const el = await approvalCard(a); seen.set(a.id, el); list.append(el); }
-      if (!alerts.length) list.replaceChildren(h("p", { class: "note", id: "no-pending", text: t("noPending") }));
+      if (!alerts.length) put(list, h("p", { class: "note", id: "no-pending", text: t("noPending") }));
       else { const np = $("#no-pending", list); if (np) np.remove(); }
     }, 2000);
   };
@@ -847,14 +859,14 @@
       ["pending", "issued", "rejected", "cancelled", "allclear", "expired"].map((s) => h("option", { value: s, text: t(s) })));
     const tbody = h("tbody");
     const more = h("button", { type: "button", text: t("more") });
-    view.replaceChildren(h("h1", { text: t("history") }),
+    put(view, h("h1", { text: t("history") }),
       h("div", { class: "panel grid2" }, search, stateSel),
       h("table", { id: "history" }, h("thead", null, h("tr", null, ["", "ID", t("event"), t("headline"), t("status"), "", "v", t("createdBy"), t("expires")].map((x) => h("th", { text: x })))), tbody),
       h("div", { class: "actions" }, more));
     let all = [], before = "";
     function show() {
       const q = search.value.trim().toLowerCase();
-      tbody.replaceChildren(...all.filter((a) => !q || JSON.stringify([a.id, a.event, eventName(a.event), a.text, a.created_by, a.approved_by, a.area.codes.map(regionName)]).toLowerCase().includes(q))
+      put(tbody, ...all.filter((a) => !q || JSON.stringify([a.id, a.event, eventName(a.event), a.text, a.created_by, a.approved_by, a.area.codes.map(regionName)]).toLowerCase().includes(q))
         .map((a) => h("tr", { class: "click" + (a.status !== "actual" ? " drillrow" : ""), tabindex: 0, "data-alert": a.id,
           onclick: () => { location.hash = "#/alert/" + encodeURIComponent(a.id); },
           onkeydown: (e) => { if (e.key === "Enter") location.hash = "#/alert/" + encodeURIComponent(a.id); } },
@@ -888,7 +900,7 @@
     const tbody = h("tbody");
     const verifyOut = h("span", { id: "audit-verified", class: "note" });
     const more = h("button", { type: "button", text: t("more") });
-    view.replaceChildren(h("h1", { text: t("audit") }),
+    put(view, h("h1", { text: t("audit") }),
       h("div", { class: "panel actions" }, alertIn,
         h("button", { type: "button", id: "btn-verify", text: t("verify"), onclick: async () => {
           try { const r = await api("GET", "/api/v1/audit?limit=1&verify=1"); verifyOut.textContent = r.verify_error ? "✗ " + r.verify_error : "✓ " + r.verified + " entries chained"; verifyOut.className = r.verify_error ? "err" : "ok"; }
@@ -952,7 +964,7 @@
           loadSpeakersTable();
         } })), out);
     };
-    view.replaceChildren(h("h1", { text: t("admin") }),
+    put(view, h("h1", { text: t("admin") }),
       h("div", { class: "grid2" },
         h("div", null, h("div", { class: "panel" }, h("h2", { text: t("users") }),
           h("table", null, h("thead", null, h("tr", null, [t("name"), t("role"), "created"].map((x) => h("th", { text: x })))), users)), uform),
@@ -961,21 +973,21 @@
           importBox("residents", "/api/v1/residents/import"), importBox("speakers", "/api/v1/speakers/import"))));
     async function loadUsers() {
       const r = await api("GET", "/api/v1/users");
-      users.replaceChildren(...((r && r.users) || []).map((u) => h("tr", null, h("td", { text: u.name }), h("td", { text: u.role + (u.disabled ? " (disabled)" : "") }), h("td", { text: fmtTime(u.created_at) }))));
+      put(users, ...((r && r.users) || []).map((u) => h("tr", null, h("td", { text: u.name }), h("td", { text: u.role + (u.disabled ? " (disabled)" : "") }), h("td", { text: fmtTime(u.created_at) }))));
     }
     async function loadSpeakersTable() {
       await loadSpeakers();
-      spk.replaceChildren(...S.speakers.slice(0, 500).map((s) => h("tr", null, h("td", { text: s.id }), h("td", { text: regionName(s.village) }), h("td", { text: s.zone || "" }),
+      put(spk, ...S.speakers.slice(0, 500).map((s) => h("tr", null, h("td", { text: s.id }), h("td", { text: regionName(s.village) }), h("td", { text: s.zone || "" }),
         h("td", null, s.revoked ? "revoked " : "",
           h("button", { type: "button", text: t("enroll"), "data-enroll": s.id, onclick: async () => {
             try {
               const r = await api("POST", `/api/v1/speakers/${encodeURIComponent(s.id)}/enroll`);
-              secret.replaceChildren(h("p", { text: r.device_id + ":" }), h("div", { class: "secret", text: r.credential }), h("p", { class: "note", text: t("shownOnce") }));
-            } catch (x) { secret.replaceChildren(h("p", { class: "formerr", text: x.message })); }
+              put(secret, h("p", { text: r.device_id + ":" }), h("div", { class: "secret", text: r.credential }), h("p", { class: "note", text: t("shownOnce") }));
+            } catch (x) { put(secret, h("p", { class: "formerr", text: x.message })); }
           } }), " ",
           h("button", { type: "button", class: "danger", text: t("revoke"), onclick: async () => {
             try { await api("POST", `/api/v1/speakers/${encodeURIComponent(s.id)}/revoke`); loadSpeakersTable(); }
-            catch (x) { secret.replaceChildren(h("p", { class: "formerr", text: x.message })); }
+            catch (x) { put(secret, h("p", { class: "formerr", text: x.message })); }
           } })))));
       if (S.speakers.length > 500) spk.append(h("tr", null, h("td", { colSpan: 4, class: "note", text: `… ${S.speakers.length - 500} more` })));
     }
@@ -992,9 +1004,14 @@
   // When the network comes back, do not wait for the next poll.
   window.addEventListener("online", () => { if (S.conn === "lost") route(); });
   (async () => {
-    if (await restore()) { renderChrome(); connectWS(); linkState(); try { await loadRefs(); } catch (e) { /* retried by views */ } }
+    // Session, reference data and loudspeakers load in parallel: the first
+    // render waits for the slowest of them, not for their sum.
+    const refs = loadRefs().catch(() => { /* public data: the views retry */ });
+    const spk = sessionStorage.getItem("alertcast.session") ? loadSpeakers() : null;
+    if (await restore()) { renderChrome(); connectWS(); linkState(); await refs; await spk; S.speakersFresh = true; }
     else renderChrome();
     await route();
+    S.speakersFresh = false;
     $("#view").dataset.ready = "1";
     performance.mark("alertcast-ready"); // first render, measured by the end-to-end test
   })();
