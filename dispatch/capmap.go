@@ -13,7 +13,9 @@ package dispatch
 //	incidents    the warning id, shared by all its versions
 //	info         one per language: zh → "zh-CN", ug → "ug-CN" (zh first)
 //	  category   the event's CAP category (see events.go)
-//	  event      the event's Chinese name in zh-CN, its English name in ug-CN (the code list has no Uyghur names)
+//	  event      the event's Chinese name in zh-CN; in ug-CN its Uyghur name (capEventUyghur) or else English
+//	  headline   the text's headline; a cancel or all-clear version is prefixed 预警取消：/预警解除： (zh) and
+//	             ئاگاھلاندۇرۇش بىكار قىلىندى: (ug), removed again on import
 //	  urgency    cancel/allclear → Past; no onset or onset reached → Immediate; onset within an hour → Expected; else Future
 //	  severity   blue → Minor, yellow → Moderate, orange → Severe, red → Extreme
 //	  certainty  earthquake → Observed, others → Likely (a warning is a forecast)
@@ -57,6 +59,27 @@ var beijing = time.FixedZone("CST", 8*3600)
 
 // capLanguages maps our text languages to CAP/RFC 3066 tags.
 var capLanguages = map[string]string{"zh": "zh-CN", "ug": "ug-CN"}
+
+// capEventUyghur names events in the ug-CN <event> (the wording alertctl's
+// audio preview uses); events not listed use their English name.
+var capEventUyghur = map[Event]string{
+	EventSandstorm:  "قۇم-بوران",
+	EventRainstorm:  "قاتتىق يامغۇر",
+	EventHail:       "مۆلدۈر",
+	EventGale:       "قاتتىق شامال",
+	EventColdWave:   "سوغۇق ئېقىم",
+	EventHeat:       "يۇقىرى تېمپېراتۇرا",
+	EventFlood:      "كەلكۈن",
+	EventEarthquake: "يەر تەۋرەش",
+	EventGeological: "گېئولوگىيىلىك ئاپەت",
+}
+
+// capEndPrefix marks the headline of a cancel or all-clear version, so that
+// a reader who sees only headlines is not told of the danger again.
+var capEndPrefix = map[channels.Kind]map[string]string{
+	channels.KindAllClear: {"zh": "预警解除：", "ug": "ئاگاھلاندۇرۇش بىكار قىلىندى: "},
+	channels.KindCancel:   {"zh": "预警取消：", "ug": "ئاگاھلاندۇرۇش بىكار قىلىندى: "},
+}
 
 // CAPOption adds what a CAP export needs besides the warning version.
 type CAPOption func(*capExport)
@@ -199,8 +222,14 @@ func AlertToCAP(a *Alert, baseURL string, opts ...CAPOption) *cap.Alert {
 				{ValueName: CAPParamVersion, Value: strconv.Itoa(a.Version)},
 			},
 		}
-		if l != "zh" || in.Event == "" {
+		switch {
+		case l == "ug" && capEventUyghur[a.Event] != "":
+			in.Event = capEventUyghur[a.Event]
+		case l != "zh" || in.Event == "":
 			in.Event = ev.English
+		}
+		if pre := capEndPrefix[a.Kind][l]; pre != "" && in.Headline != "" {
+			in.Headline = pre + in.Headline
 		}
 		if a.Event == EventEarthquake {
 			in.Certainty = cap.CertaintyObserved
@@ -415,6 +444,11 @@ func MatchCAPEvent(name string) (Event, bool) {
 	if e, err := ParseEvent(name); err == nil {
 		return e, true
 	}
+	for e, ug := range capEventUyghur {
+		if strings.Contains(name, ug) {
+			return e, true
+		}
+	}
 	s := strings.ToLower(strings.TrimSpace(levelWords.ReplaceAllString(name, " ")))
 	s = strings.Join(strings.Fields(s), " ")
 	if s == "" {
@@ -569,6 +603,9 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 			Headline:    strings.TrimSpace(in.Headline),
 			Description: strings.TrimSpace(in.Description),
 			Instruction: strings.TrimSpace(in.Instruction),
+		}
+		for _, pre := range capEndPrefix[a.Kind] {
+			t.Headline = strings.TrimSpace(strings.TrimPrefix(t.Headline, pre)) // our own marker, re-imported
 		}
 		if t.Headline == "" {
 			t.Headline = strings.TrimSpace(in.Event)

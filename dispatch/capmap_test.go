@@ -3,6 +3,7 @@ package dispatch
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,12 +93,13 @@ func TestAlertToCAPMapping(t *testing.T) {
 	zh, ug := c.Infos[0], c.Infos[1]
 	eq("languages", []string{zh.Language, ug.Language}, []string{"zh-CN", "ug-CN"})
 	eq("event zh", zh.Event, "沙尘暴")
-	eq("event ug", ug.Event, "Sandstorm")
+	eq("event ug", ug.Event, "قۇم-بوران")
+	eq("headline zh", zh.Headline, "预警解除：疏勒县沙尘暴橙色预警")
 	eq("severity", zh.Severity, cap.SeverityExtreme)
 	eq("responseType", zh.ResponseTypes, []cap.ResponseType{cap.ResponseAllClear})
 	eq("urgency", zh.Urgency, cap.UrgencyPast)
 	eq("eventCode", zh.EventCodes, []cap.NamedValue{{ValueName: "ALERTCAST_EVENT", Value: "sandstorm"}})
-	eq("headline ug", ug.Headline, "قۇم-بوران ئاگاھلاندۇرۇشى")
+	eq("headline ug", ug.Headline, "ئاگاھلاندۇرۇش بىكار قىلىندى: قۇم-بوران ئاگاھلاندۇرۇشى")
 	eq("resource", zh.Resources, []cap.Resource{{Desc: "应急广播音频", MimeType: "audio/wav", URI: "https://alert.shule.example.cn/api/v1/audio/abc.wav"}})
 	eq("geocodes", zh.Areas[0].Geocodes, []cap.NamedValue{{ValueName: "ADCODE", Value: "653122100"}, {ValueName: "ADCODE", Value: "653122200"}})
 	eq("areaDesc zh", zh.Areas[0].Desc, "疏勒镇, 巴仁乡")
@@ -453,6 +455,8 @@ func TestMatchCAPEvent(t *testing.T) {
 		{"台风", EventUnknown},
 		{"水庫洩洪", EventUnknown},
 		{"", EventUnknown},
+		{"قۇم-بوران", EventSandstorm},
+		{"كەلكۈن ئاگاھلاندۇرۇشى", EventFlood},
 	} {
 		got, ok := MatchCAPEvent(c.in)
 		if got != c.want || ok != (c.want != EventUnknown) {
@@ -530,5 +534,30 @@ func TestCAPFeed(t *testing.T) {
 	eq := CAPIdemKey("qxj@kashi.example.cn", "KS-1")
 	if eq != "cap:qxj@kashi.example.cn,KS-1" {
 		t.Errorf("CAPIdemKey = %q", eq)
+	}
+}
+
+var updateCAP = flag.Bool("update-cap", false, "rewrite cap/testdata/golden/alertcast_*.xml")
+
+// TestCAPGolden pins the CAP document of a warning's all-clear version.
+func TestCAPGolden(t *testing.T) {
+	vs := versionsOf(channels.KindAllClear)
+	out, err := AlertToCAP(vs[2], capBase, WithPriorVersions(vs...), WithRegionTree(targeting.DefaultTree()),
+		WithAudio(&channels.Audio{URL: "/api/v1/audio/abc.wav", Format: "wav/pcm16/16000"}), WithSenderName("疏勒县应急管理局")).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("cap", "testdata", "golden", "alertcast_allclear_v3.xml")
+	if *updateCAP {
+		if err := os.WriteFile(golden, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -run TestCAPGolden -update-cap once)", err)
+	}
+	if !bytes.Equal(out, want) {
+		t.Errorf("export differs from %s (-update-cap to accept):\n%s", golden, out)
 	}
 }

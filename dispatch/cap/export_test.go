@@ -3,6 +3,7 @@ package cap
 import (
 	"bytes"
 	"encoding/xml"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -236,5 +237,32 @@ func TestAtomFeed(t *testing.T) {
 	}
 	if _, err := (&Feed{Title: "t"}).Marshal(); err == nil {
 		t.Error("feed without id accepted")
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/golden files")
+
+// TestGoldenExport pins the exact bytes we write, so a change in element
+// order, indentation or date form shows up in review.
+func TestGoldenExport(t *testing.T) {
+	out, err := fullAlert().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "golden", "full.xml")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update once)", err)
+	}
+	if !bytes.Equal(out, want) {
+		t.Errorf("export differs from %s (go test -update to accept):\n%s", golden, out)
 	}
 }
