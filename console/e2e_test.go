@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +23,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/alertcast/alertcast/channels/speaker"
+	"github.com/alertcast/alertcast/channels/speaker/agent"
 	"github.com/alertcast/alertcast/internal/alertd"
 	"github.com/alertcast/alertcast/internal/testsvc"
 	"github.com/alertcast/alertcast/targeting"
@@ -37,8 +41,9 @@ var spine = struct{ zhH, zhD, zhI, ugH, ugD, ugI string }{
 }
 
 type server struct {
-	t    *testing.T
-	base string
+	t       *testing.T
+	base    string
+	dataDir string
 }
 
 func (s server) do(method, path, ctype string, body io.Reader) (int, []byte) {
@@ -82,10 +87,10 @@ func startServer(t *testing.T) server {
 			mu.Unlock()
 		}
 	})
-	srv := server{t, "http://" + s.Addr}
+	srv := server{t, "http://" + s.Addr, cfg.DataDir}
 	// A small synthetic population, so SMS and loudspeaker audiences are real.
 	var res, spk bytes.Buffer
-	if err := targeting.GeneratePopulation(targeting.DefaultTree(), targeting.DefaultOutline(), 3000, 400, 7, &res, &spk); err != nil {
+	if err := targeting.GeneratePopulation(targeting.DefaultTree(), targeting.DefaultOutline(), 3000, 200, 7, &res, &spk); err != nil {
 		t.Fatal(err)
 	}
 	for path, body := range map[string]*bytes.Buffer{"/api/v1/residents/import": &res, "/api/v1/speakers/import": &spk} {
@@ -99,7 +104,54 @@ func startServer(t *testing.T) server {
 			t.Fatalf("create user %s: %d %s", u[0], code, b)
 		}
 	}
+	simulateSpeakers(t, srv, "653122100", "653122201")
 	return srv
+}
+
+// simulateSpeakers runs real speaker agents (discarding sink) for every
+// loudspeaker in the given townships when alertd has the loudspeaker hub
+// wired; otherwise the speaker channel is the outbox and nothing is needed.
+func simulateSpeakers(t *testing.T, srv server, townships ...string) {
+	t.Helper()
+	code, b := srv.do("GET", "/api/v1/speakers", "", nil)
+	var list struct {
+		Speakers []struct{ ID, Village string } `json:"speakers"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil || code != 200 {
+		t.Fatalf("list speakers: %d %s", code, b)
+	}
+	var devs []agent.SimDevice
+	for _, sp := range list.Speakers {
+		if !slices.ContainsFunc(townships, func(tw string) bool { return strings.HasPrefix(sp.Village, tw) }) {
+			continue
+		}
+		code, b := srv.do("POST", "/api/v1/speakers/"+sp.ID+"/enroll", "", nil)
+		if code == http.StatusNotImplemented {
+			t.Log("loudspeaker hub not wired: the speaker channel is the outbox")
+			return
+		}
+		var cred struct {
+			ID         string `json:"device_id"`
+			Credential string `json:"credential"`
+		}
+		if err := json.Unmarshal(b, &cred); err != nil || code != 200 {
+			t.Fatalf("enroll %s: %d %s", sp.ID, code, b)
+		}
+		devs = append(devs, agent.SimDevice{ID: cred.ID, Credential: cred.Credential})
+	}
+	key, err := speaker.LoadOrCreateKey(filepath.Join(srv.dataDir, "speaker-ed25519.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = agent.Simulate(ctx, agent.SimConfig{URL: srv.base, PublicKey: key.Public().(ed25519.PublicKey), Devices: devs,
+			Logger: slog.New(slog.DiscardHandler)})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	t.Logf("simulating %d loudspeakers with real agents", len(devs))
 }
 
 type lockedWriter struct {
