@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -24,6 +25,9 @@ type EspeakConfig struct {
 	Speed int
 	// Timeout bounds one synthesis run; a hung process is killed. Default 20 s.
 	Timeout time.Duration
+	// MaxProcesses bounds concurrent espeak-ng processes so a burst of
+	// warnings does not starve the server. Default runtime.NumCPU().
+	MaxProcesses int
 }
 
 // DefaultVoices are the espeak-ng voices per language.
@@ -37,6 +41,7 @@ type Espeak struct {
 	voices  map[string]string
 	speed   int
 	timeout time.Duration
+	slots   chan struct{}
 }
 
 var _ Synthesizer = (*Espeak)(nil)
@@ -58,6 +63,11 @@ func NewEspeak(cfg EspeakConfig) (*Espeak, error) {
 	if e.timeout == 0 {
 		e.timeout = 20 * time.Second
 	}
+	procs := cfg.MaxProcesses
+	if procs <= 0 {
+		procs = runtime.NumCPU()
+	}
+	e.slots = make(chan struct{}, procs)
 	for k, v := range DefaultVoices {
 		e.voices[k] = v
 	}
@@ -116,6 +126,12 @@ func (e *Espeak) Synthesize(ctx context.Context, lang, text string) (PCM, error)
 	text = strings.TrimSpace(text)
 	if text == "" {
 		return PCM{}, fmt.Errorf("%w: %s segment", ErrEmptyText, lang)
+	}
+	select {
+	case e.slots <- struct{}{}:
+		defer func() { <-e.slots }()
+	case <-ctx.Done():
+		return PCM{}, fmt.Errorf("%w: waiting for an espeak-ng slot: %w", ErrSynthesis, ctx.Err())
 	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)

@@ -207,3 +207,38 @@ func TestEspeakFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestEspeakProcessLimit: with one slot, two syntheses run one after the
+// other (a lower bound on time, so not flaky), and the stand-in's WAV on
+// stdout is read like the real one's.
+func TestEspeakProcessLimit(t *testing.T) {
+	wav, _ := EncodeWAV(PCM{Rate: 22050, Samples: toInt16(sine(22050, 300, 0.3, 500*time.Millisecond))})
+	wavPath := writeTemp(t, "speech.wav", wav)
+	bin := fakeEspeak(t, fakeVoices, "cat >/dev/null; sleep 0.2; cat '"+wavPath+"'")
+	e, err := NewEspeak(EspeakConfig{Binary: bin, MaxProcesses: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	errs := make(chan error, 2)
+	for _, lang := range []string{LangZh, LangUg} {
+		go func() {
+			pcm, err := e.Synthesize(context.Background(), lang, "x")
+			if err == nil && (pcm.Rate != 22050 || len(pcm.Samples) != 11025) {
+				err = errors.New("wrong audio from the stand-in")
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if el := time.Since(start); el < 400*time.Millisecond {
+		t.Errorf("two runs with one slot took %v: they overlapped", el)
+	}
+	if !strings.HasPrefix(e.Name(), "espeak-ng/9.99 ") {
+		t.Errorf("version not parsed: %q", e.Name())
+	}
+}
