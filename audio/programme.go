@@ -39,6 +39,9 @@ type Programme struct {
 const (
 	DefaultRepeats = 2
 	MaxRepeats     = 5
+	// MaxProgrammeDuration bounds the estimated playing time: a loudspeaker
+	// held for longer than this is a mistake, and the WAV would be huge.
+	MaxProgrammeDuration = 30 * time.Minute
 )
 
 // Pauses of the layout.
@@ -178,6 +181,9 @@ func (p Programme) normalize() (normalized, error) {
 	}
 	if n.Attention == SignalNone && len(n.Speech) == 0 && n.Clip == "" && !n.Drill {
 		return bad(ErrInvalidProgramme, "programme", "nothing to play: no attention signal, speech or clip")
+	}
+	if d := estimate(n, true, 0); d > MaxProgrammeDuration {
+		return bad(ErrTextTooLong, "speech", "the programme would play for about %v (limit %v); shorten the text or lower repeats", d.Round(time.Minute), MaxProgrammeDuration)
 	}
 	return n, nil
 }

@@ -299,6 +299,19 @@ func (a *assembly) pause(d time.Duration) {
 }
 
 func (r *Renderer) render(ctx context.Context, n normalized, key string) (Rendered, error) {
+	// The clip first: a missing clip or an over-long programme fails before
+	// any synthesis work.
+	var clip []float32
+	if n.Clip != "" {
+		pcm, err := r.loadClip(n.Clip)
+		if err != nil {
+			return Rendered{}, err
+		}
+		clip = toFloat(pcm.Samples)
+		if d := estimate(n, r.synth != nil, pcm.Duration()); d > MaxProgrammeDuration {
+			return Rendered{}, fmt.Errorf("%w: clip_sha256: with the clip the programme would play for about %v (limit %v)", ErrInvalidProgramme, d.Round(time.Minute), MaxProgrammeDuration)
+		}
+	}
 	speech := make([][]float32, len(n.Speech))
 	toneOnly := len(n.Speech) > 0 && (r.synth == nil || n.ToneOnly)
 	if !toneOnly && len(n.Speech) > 0 {
@@ -318,14 +331,7 @@ func (r *Renderer) render(ctx context.Context, n normalized, key string) (Render
 			}
 		}
 	}
-	var clip []float32
-	if n.Clip != "" {
-		pcm, err := r.loadClip(n.Clip)
-		if err != nil {
-			return Rendered{}, err
-		}
-		clip = toFloat(pcm.Samples)
-	}
+
 	if err := ctx.Err(); err != nil {
 		return Rendered{}, err
 	}

@@ -368,6 +368,7 @@ func TestRenderRejectsBadProgrammes(t *testing.T) {
 		{"negative repeats", Programme{Attention: SignalRed, Repeats: -1}, ErrInvalidProgramme, "repeats"},
 		{"bad clip hash", Programme{Attention: SignalRed, ClipSHA256: "../../etc/passwd"}, ErrInvalidProgramme, "clip_sha256"},
 		{"unknown clip", Programme{Attention: SignalRed, ClipSHA256: strings.Repeat("a", 64)}, ErrNotFound, "clip_sha256"},
+		{"too long to play", Programme{Attention: SignalRed, Repeats: 5, Speech: []Segment{{LangZh, long[:3*990]}, {LangZh, long[:3*990]}}}, ErrTextTooLong, "limit 30m0s"},
 		{"too many segments", Programme{Attention: SignalRed, Speech: make([]Segment, MaxSegments+1)}, ErrInvalidProgramme, "speech"},
 	}
 	for _, c := range cases {
