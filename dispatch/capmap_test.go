@@ -561,3 +561,41 @@ func TestCAPGolden(t *testing.T) {
 		t.Errorf("export differs from %s (-update-cap to accept):\n%s", golden, out)
 	}
 }
+
+// FuzzCAPToDraft: any document Parse accepts maps without panicking; every
+// problem names a cap: path; a draft never carries region codes the tree
+// does not know.
+func FuzzCAPToDraft(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("cap", "testdata", "*.xml"))
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	out, _ := AlertToCAP(capTestAlert(), capBase).Marshal()
+	f.Add(out)
+	tree := targeting.DefaultTree()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := cap.ParseBytes(data)
+		if err != nil {
+			return
+		}
+		d, problems := CAPToDraft(c, tree)
+		for _, p := range problems {
+			var fe *channels.FieldError
+			if !errors.As(p, &fe) || !strings.HasPrefix(fe.Field, "cap:") {
+				t.Fatalf("problem %v does not name a cap: path", p)
+			}
+		}
+		if d == nil {
+			return
+		}
+		for _, code := range d.Area.Codes {
+			if _, ok := tree.Region(code); !ok {
+				t.Fatalf("draft has unknown code %q", code)
+			}
+		}
+	})
+}

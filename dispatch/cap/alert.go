@@ -118,7 +118,7 @@ type Circle struct {
 	RadiusKm float64
 }
 
-// Language returns the info's language, applying CAP's default.
+// Lang returns the info's language, applying CAP's default "en-US".
 func (in *Info) Lang() string {
 	if in.Language == "" {
 		return "en-US"
