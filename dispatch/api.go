@@ -39,6 +39,9 @@ type API struct {
 	SpeakerStatus func(ctx context.Context) (any, error)
 	// NewSpeakerCredential returns (secret, hash hex) for enrolment.
 	NewSpeakerCredential func() (secret, hashHex string)
+	// SpeakerPublicKey is the platform's Ed25519 public key (base64) that
+	// loudspeaker agents verify commands with.
+	SpeakerPublicKey string
 }
 
 type ctxKey int
@@ -178,6 +181,13 @@ func (api *API) Routes(mux Router) {
 	h("POST /api/v1/residents/import", RoleAdmin, api.importResidents)
 	h("POST /api/v1/speakers/import", RoleAdmin, api.importSpeakers)
 	h("GET /api/v1/speakers", RoleViewer, api.listSpeakers)
+	mux.Handle("GET /api/v1/speakers/key", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if api.SpeakerPublicKey == "" {
+			writeError(w, http.StatusNotFound, "not_found", "the loudspeaker hub is not enabled")
+			return
+		}
+		writeJSON(w, 200, map[string]string{"public_key": api.SpeakerPublicKey, "algorithm": "ed25519"})
+	}))
 	h("POST /api/v1/speakers/{id}/enroll", RoleAdmin, api.enrollSpeaker)
 	h("POST /api/v1/speakers/{id}/revoke", RoleAdmin, api.revokeSpeaker)
 	h("POST /api/v1/field-endpoints", RoleAdmin, api.addFieldEndpoint)
@@ -771,7 +781,8 @@ func (api *API) enrollSpeaker(w http.ResponseWriter, r *http.Request, by Actor) 
 		api.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 200, map[string]any{"device_id": id, "credential": secret, "note": "shown once; stored hashed"})
+	writeJSON(w, 200, map[string]any{"device_id": id, "credential": secret, "public_key": api.SpeakerPublicKey,
+		"note": "the credential is shown once and stored hashed; put it and public_key in the agent's config"})
 }
 
 func (api *API) revokeSpeaker(w http.ResponseWriter, r *http.Request, by Actor) {

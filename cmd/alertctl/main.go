@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"audio render":   {"render a broadcast programme locally to WAV/G.711 (--level red --event sandstorm --text-zh … --text-ug … -o out.wav)", audioRender},
 	"bench ws":       {"WebSocket fan-out latency and memory per connection (--url ws://…/ws --subscribers 5000 --warnings 50; `bench ws serve` runs a hub)", benchWS},
 	// Each feature adds its own line here.
+	"bench speaker":    {"loudspeaker fan-out: N simulated speakers on one hub + redis-server, red warning to all (--speakers 5000 --rounds 3)", benchSpeaker},
 	"issue":            {"issue a warning (--file body.json, or --event --level --codes --zh-headline … ; --watch)", issueAlert},
 	"approve":          {"approve a pending warning (second officer, approver role)", reasonCmd("approve")},
 	"reject":           {"reject a pending warning (--reason required)", reasonCmd("reject")},
@@ -38,6 +39,7 @@ var commands = map[string]command{
 	"users add":        {"create a user (--role, --password) and print its token once", usersAdd},
 	"residents import": {"import a residents CSV (all or nothing unless --partial)", importCmd("residents")},
 	"bench spine":      {"accept latency and issue-to-all-records time for a county-wide warning (--residents 355544)", benchSpine},
+	"speakers enroll":  {"issue device credentials: one (prints an agent config) or --all (CSV for speaker --simulate)", speakersEnroll},
 	"speakers import":  {"import a speakers CSV (all or nothing unless --partial)", importCmd("speakers")},
 }
 

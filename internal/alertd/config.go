@@ -40,6 +40,9 @@ type Config struct {
 
 	Policy  PolicyConfig `yaml:"policy"`
 	Regions []string     `yaml:"regions"` // extra region CSV files (other counties)
+	// Outbox lists channels forced to the outbox even when configured
+	// (dry runs, tests): speaker, sms, websocket, voice.
+	Outbox []string `yaml:"outbox"`
 
 	// Channel sections, decoded by each channel's wiring.
 	SMS      yaml.Node `yaml:"sms"`
@@ -104,6 +107,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://") && !strings.HasPrefix(c.Redis, "unix://") {
 		errs = append(errs, fmt.Errorf("redis: must be a redis://, rediss:// or unix:// URL"))
+	}
+	for _, o := range c.Outbox {
+		if !slices.Contains(dispatch.ChannelNames, o) {
+			errs = append(errs, fmt.Errorf("outbox: unknown channel %q (want speaker, sms, websocket, voice)", o))
+		}
 	}
 	if _, err := c.Policy.Policy(); err != nil {
 		errs = append(errs, err)

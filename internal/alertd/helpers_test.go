@@ -34,6 +34,8 @@ func startServer(t *testing.T, edit func(*Config)) *testServer {
 	cfg.Redis = rs.URL()
 	cfg.AdminToken = testAdminToken
 	cfg.LogLevel = "warn"
+	// Every channel records to the outbox unless a test wants a real one.
+	cfg.Outbox = []string{"speaker", "sms", "websocket", "voice"}
 	if edit != nil {
 		edit(&cfg)
 	}

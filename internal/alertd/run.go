@@ -20,8 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/outbox"
+	"github.com/alertcast/alertcast/channels/sms"
+	"github.com/alertcast/alertcast/channels/speaker"
+	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/targeting"
 )
@@ -42,8 +47,18 @@ type Server struct {
 	listener net.Listener
 	mux      *http.ServeMux
 	closers  []func() // channel and hub closers, run after workers drain
-	bg       sync.WaitGroup
-	stopBG   chan struct{}
+
+	audio        *audio.Renderer
+	audioRepeats int
+	ws           *websocket.Hub
+	speakers     *speaker.Hub
+	speakerPub   string
+	voice        *voice.Server
+	sms          *sms.Channel
+	hotMu        sync.Mutex
+	hot          map[string]time.Time // warnings whose progress consoles follow
+	bg           sync.WaitGroup
+	stopBG       chan struct{}
 	// Addr is the address the HTTP server listens on.
 	Addr string
 }
@@ -73,7 +88,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 // Start starts alertd and returns once it serves.
 func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server, err error) {
 	log := NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	s := &Server{cfg: cfg, log: log, stopBG: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, stopBG: make(chan struct{}), hot: map[string]time.Time{}}
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -161,6 +176,10 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	if cfg.Has("api") {
 		if err := s.serveHTTP(ctx); err != nil {
 			return nil, err
+		}
+		if s.ws != nil {
+			s.bg.Add(1)
+			go s.progressLoop()
 		}
 	}
 	log.Info("alertd running", "roles", strings.Join(cfg.Roles, ","), "listen", s.Addr, "redis", s.redis.Kind, "db", s.store.Engine())

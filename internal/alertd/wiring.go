@@ -2,37 +2,411 @@ package alertd
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
+	"github.com/pion/webrtc/v4"
+	"gopkg.in/yaml.v3"
+
+	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/outbox"
+	"github.com/alertcast/alertcast/channels/sms"
+	"github.com/alertcast/alertcast/channels/speaker"
+	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/console"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/targeting"
 )
+
+// SpeakersConfig is the "speakers:" section.
+type SpeakersConfig struct {
+	Enabled          *bool         `yaml:"enabled"`           // default true
+	KeyFile          string        `yaml:"key_file"`          // Ed25519 platform key; default DATA_DIR/speaker-ed25519.key
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"` // default: the hub's (documented there)
+	FreshnessWindow  time.Duration `yaml:"freshness_window"`  // default: the hub's
+}
+
+// WebSocketConfig is the "websocket:" section.
+type WebSocketConfig struct {
+	Enabled        *bool    `yaml:"enabled"`          // default true
+	AllowedOrigins []string `yaml:"allowed_origins"`  // besides the server's own host
+	HistoryLen     int      `yaml:"history_len"`      // default 1000
+	MaxConnsPerIP  int      `yaml:"max_conns_per_ip"` // default 64; negative: no cap
+}
+
+// VoiceConfig is the "voice:" section.
+type VoiceConfig struct {
+	Enabled    *bool `yaml:"enabled"` // default true
+	ICEServers []struct {
+		URLs       []string `yaml:"urls"`
+		Username   string   `yaml:"username"`
+		Credential string   `yaml:"credential"`
+	} `yaml:"ice_servers"`
+	// Loopback is the documented profile for tests and single-host demos:
+	// loopback candidates on, interface filter lo, UDP4 only, mDNS off.
+	Loopback   bool   `yaml:"loopback"`
+	UDPPortMin uint16 `yaml:"udp_port_min"`
+	UDPPortMax uint16 `yaml:"udp_port_max"`
+}
+
+// AudioConfig is the "audio:" section.
+type AudioConfig struct {
+	Espeak        string `yaml:"espeak"`   // espeak-ng binary; default "espeak-ng" on PATH; "off" for tone-only
+	Speed         int    `yaml:"speed"`    // words per minute; default 140
+	Repeats       int    `yaml:"repeats"`  // programme repeats; default 2
+	EspeakVoiceZh string `yaml:"voice_zh"` // default cmn-latn-pinyin
+	EspeakVoiceUg string `yaml:"voice_ug"` // default ug
+}
+
+func decodeSection(n *yaml.Node, name string, v any) error {
+	if n == nil || n.Kind == 0 {
+		return nil
+	}
+	if err := n.Decode(v); err != nil {
+		return fmt.Errorf("config %s: %w", name, err)
+	}
+	return nil
+}
+
+func on(b *bool) bool { return b == nil || *b }
 
 // wireChannels builds every channel. A channel that is not configured is
 // replaced by the outbox, and the log says so loudly.
 func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel, dispatch.Previewer, error) {
 	out := map[string]channels.Channel{}
 	var preview dispatch.Previewer
-	rec := outboxRecorder{s.store}
+	rep := s.reporter()
+	var (
+		spkCfg SpeakersConfig
+		wsCfg  WebSocketConfig
+		vcCfg  VoiceConfig
+		smsCfg sms.Config
+	)
+	for _, d := range []struct {
+		n    *yaml.Node
+		name string
+		v    any
+	}{{&s.cfg.Speakers, "speakers", &spkCfg}, {&s.cfg.Web, "websocket", &wsCfg}, {&s.cfg.Voice, "voice", &vcCfg}, {&s.cfg.SMS, "sms", &smsCfg}} {
+		if err := decodeSection(d.n, d.name, d.v); err != nil {
+			return nil, preview, err
+		}
+	}
+	forced := func(name string) bool { return slices.Contains(s.cfg.Outbox, name) }
+
+	// Audio: programmes for speakers and voice calls.
+	if err := s.wireAudio(); err != nil {
+		return nil, preview, err
+	}
+
+	// WebSocket: resident pages and consoles.
+	if on(wsCfg.Enabled) && !forced("websocket") {
+		hub, err := websocket.NewHub(websocket.Config{
+			Redis: s.redis.Client, Tree: s.registry.Tree(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
+			MaxConnsPerIP: wsCfg.MaxConnsPerIP, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
+			Authenticate: func(ctx context.Context, token string) (string, bool) {
+				if s.api == nil {
+					return "", false
+				}
+				_, role, ok := s.api.TokenRole(ctx, token)
+				return role.String(), ok
+			},
+		})
+		if err != nil {
+			return nil, preview, fmt.Errorf("websocket: %w", err)
+		}
+		s.ws = hub
+		s.closers = append(s.closers, func() { _ = hub.Close() })
+		out["websocket"] = hub
+		preview.Subscribers = func(m *channels.Message) int { return hub.Subscribers() }
+	}
+
+	// Loudspeakers.
+	if on(spkCfg.Enabled) && !forced("speaker") {
+		keyFile := spkCfg.KeyFile
+		if keyFile == "" {
+			keyFile = filepath.Join(s.cfg.DataDir, "speaker-ed25519.key")
+		}
+		key, err := speaker.LoadOrCreateKey(keyFile)
+		if err != nil {
+			return nil, preview, fmt.Errorf("speakers.key_file: %w", err)
+		}
+		hub, err := speaker.NewHub(speaker.Config{
+			Redis: s.redis.Client, Devices: deviceStore{s.store}, Key: key, Reporter: rep,
+			Logger: s.log.With("channel", "speaker"), Registry: s.prom,
+			HeartbeatTimeout: spkCfg.HeartbeatTimeout, FreshnessWindow: spkCfg.FreshnessWindow,
+		})
+		if err != nil {
+			return nil, preview, fmt.Errorf("speakers: %w", err)
+		}
+		s.speakers = hub
+		s.speakerPub = speaker.EncodePublicKey(key.Public().(ed25519.PublicKey))
+		s.closers = append(s.closers, func() { _ = hub.Close() })
+		out["speaker"] = hub
+		preview.OfflineSpeakers = func(ctx context.Context, ids []string) int {
+			st, err := hub.Status(ctx)
+			if err != nil {
+				return 0
+			}
+			online := make(map[string]bool, len(st))
+			for _, d := range st {
+				if d.Online {
+					online[d.ID] = true
+				}
+			}
+			n := 0
+			for _, id := range ids {
+				if !online[id] {
+					n++
+				}
+			}
+			return n
+		}
+	}
+
+	// Voice: SFU, signalling, field calls.
+	if on(vcCfg.Enabled) && !forced("voice") {
+		vc := voice.Config{
+			Loopback: vcCfg.Loopback, UDPPortMin: vcCfg.UDPPortMin, UDPPortMax: vcCfg.UDPPortMax,
+			RecordDir: filepath.Join(s.cfg.DataDir, "recordings"), Reporter: rep, Logger: s.log.With("channel", "voice"),
+			Registry: s.prom, PublicURL: s.cfg.PublicURL,
+			Authenticate: func(ctx context.Context, token string) (string, string, bool) {
+				if s.api == nil {
+					return "", "", false
+				}
+				name, role, ok := s.api.TokenRole(ctx, token)
+				return name, role.String(), ok
+			},
+			OnRecording: func(ctx context.Context, r voice.Recording) {
+				_ = s.store.Audit(context.WithoutCancel(ctx), dispatch.AuditEntry{Actor: r.User, Action: "voice.recording",
+					Detail: fmt.Sprintf(`{"room":%q,"kind":%q,"path":%q,"packets":%d,"started":%q,"ended":%q}`,
+						r.Room, r.Kind, r.Path, r.Packets, r.Started.Format(time.RFC3339), r.Ended.Format(time.RFC3339))})
+			},
+		}
+		for _, ice := range vcCfg.ICEServers {
+			vc.ICEServers = append(vc.ICEServers, webrtc.ICEServer{URLs: ice.URLs, Username: ice.Username, Credential: ice.Credential})
+		}
+		if s.audio != nil {
+			vc.Audio = pcmuSource{s.audio}
+		}
+		if s.speakers != nil {
+			vc.Live = liveAdapter{s.speakers}
+			vc.Endpoints = onlineSpeakers{s.speakers}
+			vc.Devices = regionDevices{s}
+		}
+		srv, err := voice.New(vc)
+		if err != nil {
+			return nil, preview, fmt.Errorf("voice: %w", err)
+		}
+		s.voice = srv
+		s.closers = append(s.closers, func() { _ = srv.Close() })
+		out["voice"] = srv.Channel()
+	}
+
+	// SMS: only when gateways are configured.
+	if len(smsCfg.Gateways) > 0 && !forced("sms") {
+		ch, err := sms.New(smsCfg, rep, s.log.With("channel", "sms"), s.prom)
+		if err != nil {
+			return nil, preview, fmt.Errorf("sms: %w", err)
+		}
+		s.sms = ch
+		s.closers = append(s.closers, func() { _ = ch.Close() })
+		out["sms"] = ch
+	}
+	preview.SMSParts = func(m *channels.Message) map[string]int {
+		parts := map[string]int{}
+		for lang := range m.Texts {
+			if r, err := sms.Render(m, lang, smsCfg); err == nil {
+				parts[lang] = r.Parts
+			}
+		}
+		return parts
+	}
+
+	recorder := outboxRecorder{s.store}
 	for _, name := range dispatch.ChannelNames {
 		if out[name] == nil {
-			out[name] = outbox.New(name, rec)
+			out[name] = outbox.New(name, recorder)
 			s.log.Warn("channel not configured: messages are recorded in the outbox (GET /api/v1/outbox), NOT SENT", "channel", name)
 		}
 	}
 	return out, preview, nil
 }
 
-// audioRenderer returns the programme renderer (nil: none).
-func (s *Server) audioRenderer() dispatch.AudioRenderer { return nil }
+func (s *Server) wireAudio() error {
+	var ac AudioConfig
+	if err := decodeSection(&s.cfg.Audio, "audio", &ac); err != nil {
+		return err
+	}
+	var synth audio.Synthesizer
+	if ac.Espeak != "off" {
+		voices := map[string]string{}
+		if ac.EspeakVoiceZh != "" {
+			voices["zh"] = ac.EspeakVoiceZh
+		}
+		if ac.EspeakVoiceUg != "" {
+			voices["ug"] = ac.EspeakVoiceUg
+		}
+		es, err := audio.NewEspeak(audio.EspeakConfig{Binary: ac.Espeak, Speed: ac.Speed, Voices: voices})
+		switch {
+		case err == nil:
+			synth = es
+		case errors.Is(err, audio.ErrNoSynthesizer):
+			s.log.Error("espeak-ng not found: loudspeaker programmes will be TONE ONLY (marked in every delivery record). Install Debian package espeak-ng.")
+		default:
+			return fmt.Errorf("audio: %w", err)
+		}
+	}
+	r, err := audio.NewRenderer(audio.Config{Dir: filepath.Join(s.cfg.DataDir, "audio"), Synth: synth, Logger: s.log.With("component", "audio"), Registerer: s.prom})
+	if err != nil {
+		return fmt.Errorf("audio: %w", err)
+	}
+	s.audio = r
+	s.audioRepeats = ac.Repeats
+	return nil
+}
 
-// onAlertChange is called after every stored change of a warning.
-func (s *Server) onAlertChange(a *dispatch.Alert) {}
+// RenderAlert implements dispatch.AudioRenderer: the attention signal of the
+// level (or the all-clear), the drill marker, then the text in Mandarin and
+// Uyghur.
+func (s *Server) RenderAlert(ctx context.Context, a *dispatch.Alert) (*channels.Audio, error) {
+	p := audio.Programme{Drill: a.Status.Drill(), Repeats: s.audioRepeats}
+	switch {
+	case a.Kind == channels.KindAllClear:
+		p.Attention = audio.SignalAllClear
+	case a.Kind == channels.KindCancel:
+		p.Attention = audio.SignalNone
+	default:
+		p.Attention = audio.Signal(int(a.Level)) // SignalBlue..SignalRed follow LevelBlue..LevelRed
+	}
+	for _, lang := range dispatch.Languages {
+		t, ok := a.Text[lang]
+		if !ok {
+			continue
+		}
+		text := strings.TrimSpace(strings.Join(nonEmpty(t.Headline, t.Description, t.Instruction), "。"))
+		if lang == "ug" {
+			text = strings.TrimSpace(strings.Join(nonEmpty(t.Headline, t.Description, t.Instruction), ". "))
+		}
+		if a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear {
+			text = t.Headline
+		}
+		p.Speech = append(p.Speech, audio.Segment{Lang: lang, Text: text})
+	}
+	r, err := s.audio.Render(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return &channels.Audio{SHA256: r.SHA256, URL: s.cfg.PublicURL + "/audio/" + r.SHA256 + ".wav", Duration: r.Duration,
+		Format: fmt.Sprintf("wav/pcm16/%d", r.SampleRate), ToneOnly: r.ToneOnly}, nil
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s = strings.TrimRight(strings.TrimSpace(s), "。."); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// audioRenderer returns the programme renderer.
+func (s *Server) audioRenderer() dispatch.AudioRenderer {
+	if s.audio == nil {
+		return nil
+	}
+	return s
+}
+
+// progressLoop publishes delivery progress of recently changed warnings to
+// consoles over the WebSocket hub, once a second while work is pending.
+func (s *Server) progressLoop() {
+	defer s.bg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopBG:
+			return
+		case <-t.C:
+		}
+		s.hotMu.Lock()
+		ids := make([]string, 0, len(s.hot))
+		for id, until := range s.hot {
+			if time.Now().After(until) {
+				delete(s.hot, id)
+				continue
+			}
+			ids = append(ids, id)
+		}
+		s.hotMu.Unlock()
+		for _, id := range ids {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			a, err := s.store.Alert(ctx, id)
+			if err == nil {
+				var c dispatch.Counters
+				if c, err = s.store.DeliveryCounters(ctx, a.ID, a.Version); err == nil {
+					_ = s.ws.PublishProgress(ctx, a.ID, map[string]any{"state": a.State, "version": a.Version, "progress": dispatch.ProgressOf(c, a.Channels)})
+				}
+			}
+			cancel()
+		}
+	}
+}
+
+// onAlertChange is called after every stored change of a warning: consoles
+// hear of it at once and follow its progress for a while.
+func (s *Server) onAlertChange(a *dispatch.Alert) {
+	if s.ws == nil {
+		return
+	}
+	s.hotMu.Lock()
+	s.hot[a.ID] = time.Now().Add(10 * time.Minute)
+	s.hotMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.ws.PublishProgress(ctx, a.ID, map[string]any{"state": a.State, "version": a.Version})
+}
 
 // mountChannels adds the channels' HTTP endpoints.
-func (s *Server) mountChannels(mux *http.ServeMux) {}
+func (s *Server) mountChannels(mux *http.ServeMux) {
+	if s.audio != nil {
+		mux.Handle("GET /audio/", http.StripPrefix("/audio", s.audio.Handler()))
+		mux.Handle("HEAD /audio/", http.StripPrefix("/audio", s.audio.Handler()))
+	}
+	if s.ws != nil {
+		mux.Handle("GET /ws", s.ws.Handler())
+		mux.Handle("GET /sse", s.ws.SSEHandler())
+		mux.Handle("GET /r/", s.ws.PageHandler())
+		mux.Handle("GET /r", http.RedirectHandler("/r/", http.StatusFound))
+	}
+	if s.speakers != nil {
+		mux.Handle("GET /speaker/ws", s.speakers.Handler())
+		s.api.SpeakerPublicKey = s.speakerPub
+		s.api.SpeakerStatus = func(ctx context.Context) (any, error) { return s.speakers.Status(ctx) }
+		s.api.NewSpeakerCredential = func() (string, string) {
+			secret, hash := speaker.NewCredential()
+			return secret, hex.EncodeToString(hash)
+		}
+	}
+	if s.voice != nil {
+		mux.Handle("GET /voice/ws", s.voice.SignalHandler())
+		mux.Handle("GET /voice/", s.voice.PagesHandler())
+	}
+	if s.sms != nil {
+		mux.Handle("/sms/dlr", s.sms.DLRHandler())
+	}
+}
 
 // mountConsole serves the duty officer console at / (assets under /console/).
 // Only GET patterns, so the API keeps its own 404 and 405 answers.
@@ -41,3 +415,68 @@ func (s *Server) mountConsole(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", h)
 	mux.Handle("GET /console/", h)
 }
+
+// deviceStore serves loudspeaker credentials from the database.
+type deviceStore struct{ store *dispatch.Store }
+
+func (d deviceStore) Device(ctx context.Context, id string) (speaker.Device, error) {
+	r, err := d.store.Speaker(ctx, id)
+	if errors.Is(err, dispatch.ErrNotFound) {
+		return speaker.Device{}, fmt.Errorf("%w: %s", speaker.ErrUnknownDevice, id)
+	}
+	if err != nil {
+		return speaker.Device{}, err
+	}
+	hash, _ := hex.DecodeString(r.CredentialHash)
+	return speaker.Device{ID: r.ID, Village: r.Village, CredentialHash: hash, Revoked: r.Revoked}, nil
+}
+
+// pcmuSource opens programmes as G.711 µ-law for voice calls.
+type pcmuSource struct{ r *audio.Renderer }
+
+func (p pcmuSource) OpenPCMU(ctx context.Context, sha string) (io.ReadCloser, error) {
+	rc, _, err := p.r.OpenFormat(sha, audio.FormatPCMU)
+	return rc, err
+}
+
+// liveAdapter lets the voice server start live rooms on loudspeakers.
+type liveAdapter struct{ hub *speaker.Hub }
+
+func (l liveAdapter) Live(ctx context.Context, ids []string, room voice.LiveRoom) error {
+	sig := room.SignalURL
+	if sig == "" {
+		sig = room.SignalPath
+	}
+	return l.hub.Live(ctx, ids, speaker.LiveRoom{ID: room.ID, Signaling: sig, Token: room.Token, Level: room.Level,
+		Until: time.Now().Add(2 * time.Hour)})
+}
+
+// onlineSpeakers lists connected loudspeakers.
+type onlineSpeakers struct{ hub *speaker.Hub }
+
+func (o onlineSpeakers) Online(ctx context.Context) []string {
+	st, err := o.hub.Status(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, d := range st {
+		if d.Online {
+			out = append(out, d.ID)
+		}
+	}
+	return out
+}
+
+// regionDevices resolves a region to its registered loudspeakers.
+type regionDevices struct{ s *Server }
+
+func (r regionDevices) DevicesIn(ctx context.Context, region string) ([]string, error) {
+	res, err := r.s.registry.Resolve(targetingAim(region))
+	if err != nil {
+		return nil, err
+	}
+	return res.Speakers(), nil
+}
+
+func targetingAim(region string) targeting.Aim { return targeting.Aim{Codes: []string{region}} }
