@@ -56,6 +56,7 @@ func benchWS(ctx context.Context, args []string) error {
 	serverCPU := fs.String("server-cpu", "", "with --spawn: pin the server (and its redis-server) to these CPUs with taskset, e.g. 0")
 	clientCPU := fs.String("client-cpu", "", "pin this load client to these CPUs with taskset, e.g. 1 (re-executes under taskset)")
 	dialers := fs.Int("dial-concurrency", 64, "concurrent connection attempts")
+	baseline := fs.Bool("baseline", false, "with --spawn: run the minimal gorilla broadcaster instead of the hub (the reference figure on this machine, now)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func benchWS(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("--url: %w", err)
 		}
-		stop, err := spawnServer(ctx, u.Host, *serverCPU)
+		stop, err := spawnServer(ctx, u.Host, *serverCPU, *baseline)
 		if err != nil {
 			return err
 		}
@@ -494,9 +495,12 @@ func reexecPinned(ctx context.Context, cpus string, args []string) error {
 
 // spawnServer starts `alertctl bench ws serve` (pinned when cpus is set) and
 // waits until it answers.
-func spawnServer(ctx context.Context, addr, cpus string) (func(), error) {
+func spawnServer(ctx context.Context, addr, cpus string, baseline bool) (func(), error) {
 	self, _ := os.Executable()
 	argv := []string{self, "bench", "ws", "serve", "--listen", addr}
+	if baseline {
+		argv = append(argv, "--baseline")
+	}
 	if cpus != "" {
 		ts, err := exec.LookPath("taskset")
 		if err != nil {
@@ -543,6 +547,7 @@ func benchWSServe(ctx context.Context, args []string) error {
 	redisURL := fs.String("redis", "", "Redis URL; empty starts a throwaway redis-server (AOF on) in a temp dir")
 	verbose := fs.Bool("v", false, "log at debug level")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file")
+	baseline := fs.Bool("baseline", false, "serve a minimal gorilla broadcaster instead of the hub: no Redis, no matching, no resume (the reference)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -561,6 +566,9 @@ func benchWSServe(ctx context.Context, args []string) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *baseline {
+		return serveBaseline(ctx, *listen)
+	}
 	if *redisURL == "" {
 		u, stop, err := startRedis(ctx)
 		if err != nil {
@@ -610,19 +618,7 @@ func benchWSServe(ctx context.Context, args []string) error {
 		}
 		_ = json.NewEncoder(w).Encode(res)
 	})
-	mux.HandleFunc("/bench/stats", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("gc") == "1" {
-			runtime.GC()
-			debug.FreeOSMemory()
-		}
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		_ = json.NewEncoder(w).Encode(map[string]float64{
-			"subscribers": float64(hub.Subscribers()), "goroutines": float64(runtime.NumGoroutine()),
-			"heap_inuse": float64(ms.HeapInuse), "stack_inuse": float64(ms.StackInuse),
-			"sys": float64(ms.Sys), "rss": float64(rssBytes()), "cpu": cpuSeconds(),
-		})
-	})
+	mux.Handle("/bench/stats", statsHandler(hub.Subscribers))
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -705,4 +701,85 @@ func startRedis(ctx context.Context) (string, func(), error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return "redis://" + addr + "/0", stop, nil
+}
+
+func statsHandler(subscribers func() int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("gc") == "1" {
+			runtime.GC()
+			debug.FreeOSMemory()
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		_ = json.NewEncoder(w).Encode(map[string]float64{
+			"subscribers": float64(subscribers()), "goroutines": float64(runtime.NumGoroutine()),
+			"heap_inuse": float64(ms.HeapInuse), "stack_inuse": float64(ms.StackInuse),
+			"sys": float64(ms.Sys), "rss": float64(rssBytes()), "cpu": cpuSeconds(),
+		})
+	})
+}
+
+// serveBaseline is the reference: the minimal gorilla broadcaster (one
+// writer goroutine and one reader goroutine per connection, a buffered
+// channel each, default buffers), sending a frame of the same size as the
+// hub's, with none of the hub's work (Redis, region matching, history).
+func serveBaseline(ctx context.Context, listen string) error {
+	var mu sync.Mutex
+	conns := map[chan []byte]struct{}{}
+	up := websocket.Upgrader{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		ch := make(chan []byte, 32)
+		mu.Lock()
+		conns[ch] = struct{}{}
+		mu.Unlock()
+		go func() {
+			for m := range ch {
+				if err := c.WriteMessage(websocket.TextMessage, m); err != nil {
+					break
+				}
+			}
+			c.Close()
+		}()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				break
+			}
+		}
+		mu.Lock()
+		delete(conns, ch)
+		mu.Unlock()
+		close(ch)
+	})
+	mux.HandleFunc("/bench/send", func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		msg, _ := json.Marshal(&wschan.Warning{Type: "warning", ID: "1-0", AlertID: id, Version: 1, Kind: "alert",
+			Level: 2, LevelName: "yellow", Event: "sandstorm", EventName: "沙尘暴", Drill: true,
+			Status: "exercise", Area: []string{"653122"}, Sent: time.Now(), Expires: time.Now().Add(time.Minute),
+			Texts: map[string]channels.Text{"zh": {Headline: "疏勒县沙尘暴黄色预警（演练）", Description: "预计今天下午有沙尘暴，能见度小于1000米。这是一次演练。", Instruction: "请关好门窗，减少外出。"}}})
+		mu.Lock()
+		for ch := range conns {
+			select {
+			case ch <- msg:
+			default:
+			}
+		}
+		mu.Unlock()
+	})
+	mux.Handle("/bench/stats", statsHandler(func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }))
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	fmt.Fprintf(os.Stderr, "bench ws serve --baseline: minimal gorilla broadcaster on http://%s\n", ln.Addr())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
