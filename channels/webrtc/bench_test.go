@@ -40,7 +40,8 @@ import (
 //
 //	go test -run XXX -bench LiveFanout -benchtime 1x ./channels/webrtc/
 //
-// VOICE_BENCH_N overrides the agent counts (comma-separated, default 1000).
+// VOICE_BENCH_N overrides the agent counts (comma-separated, default 1000),
+// VOICE_BENCH_RATE the paced arrival rate (joins per second, default 100).
 func BenchmarkLiveFanout(b *testing.B) {
 	ns := []int{1000}
 	if v := os.Getenv("VOICE_BENCH_N"); v != "" {
@@ -53,8 +54,12 @@ func BenchmarkLiveFanout(b *testing.B) {
 			ns = append(ns, n)
 		}
 	}
+	rate := 100
+	if v := os.Getenv("VOICE_BENCH_RATE"); v != "" {
+		rate, _ = strconv.Atoi(v)
+	}
 	for _, n := range ns {
-		b.Run(fmt.Sprintf("N=%d/paced100ps", n), func(b *testing.B) { fanout(b, n, 100) })
+		b.Run(fmt.Sprintf("N=%d/paced%dps", n, rate), func(b *testing.B) { fanout(b, n, rate) })
 		b.Run(fmt.Sprintf("N=%d/herd", n), func(b *testing.B) { fanout(b, n, 0) })
 	}
 }

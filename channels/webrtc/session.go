@@ -347,7 +347,8 @@ func (ss *session) handle(f *Frame) {
 	case TypeCandidate:
 		m := ss.member(f.Room)
 		if m == nil {
-			ss.sendErr(f.ID, f.Room, "not_joined", ErrNoSuchRoom)
+			// Trickled candidates race refusals, leaves and room ends:
+			// dropping them is the only sensible answer.
 			return
 		}
 		pub, p := m.peers()
