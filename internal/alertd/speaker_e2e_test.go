@@ -35,7 +35,9 @@ func TestSpeakersPlayIssuedWarning(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	simDone := make(chan error, 1)
-	go func() { simDone <- agent.Simulate(ctx, agent.SimConfig{URL: s.Base, PublicKey: pub, Devices: devs, Ramp: 10 * time.Millisecond}) }()
+	go func() {
+		simDone <- agent.Simulate(ctx, agent.SimConfig{URL: s.Base, PublicKey: pub, Devices: devs, Ramp: 10 * time.Millisecond})
+	}()
 	t.Cleanup(func() { cancel(); <-simDone })
 	waitFor(t, 15*time.Second, "4 speakers online", func() bool {
 		st := mustCall(t, s.Base, "GET", "/api/v1/speakers", testAdminToken, nil, 200)
@@ -76,4 +78,3 @@ func TestSpeakersPlayIssuedWarning(t *testing.T) {
 		return q["planned"] == 3 && q["pending"] == 0 && q["failed"] == 0
 	})
 }
-
