@@ -2,8 +2,12 @@ package voice
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"io"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -31,6 +35,11 @@ type Config struct {
 	// server here (see deploy/ for coturn); empty means host candidates only,
 	// which works on one LAN or loopback.
 	ICEServers []webrtc.ICEServer
+
+	// TURN, when set, hands every client short-lived TURN credentials for a
+	// coturn running with use-auth-secret (the "TURN REST" scheme), in
+	// addition to ICEServers. See README.md.
+	TURN *TURNConfig
 
 	// Loopback selects the documented test/loopback profile of pion's
 	// SettingEngine: loopback candidates included, interfaces filtered to
@@ -105,6 +114,26 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// MaxRoomPeers caps the peers of one room. Default 5000.
 	MaxRoomPeers int
+}
+
+// TURNConfig describes a TURN server sharing a secret with alertd.
+type TURNConfig struct {
+	URLs   []string      // e.g. "turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349?transport=tcp"
+	Secret string        // coturn's static-auth-secret; never logged
+	TTL    time.Duration // credential lifetime; default 12 h
+}
+
+// credentials returns the ICE server entry for user, valid until now+TTL:
+// username "<expiry>:<user>", password base64(HMAC-SHA1(secret, username)).
+func (t *TURNConfig) credentials(user string, now time.Time) webrtc.ICEServer {
+	ttl := t.TTL
+	if ttl <= 0 {
+		ttl = 12 * time.Hour
+	}
+	name := strconv.FormatInt(now.Add(ttl).Unix(), 10) + ":" + user
+	mac := hmac.New(sha1.New, []byte(t.Secret))
+	mac.Write([]byte(name))
+	return webrtc.ICEServer{URLs: t.URLs, Username: name, Credential: base64.StdEncoding.EncodeToString(mac.Sum(nil))}
 }
 
 // EndpointLister lists online endpoints (loudspeaker device ids).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/alertcast/alertcast/channels"
 )
@@ -233,7 +234,11 @@ func (ss *session) authenticate(token string) bool {
 	}
 	s.sessions[ss] = struct{}{}
 	s.mu.Unlock()
-	ss.send(&Frame{Type: TypeHello, User: ss.user, Role: ss.role, ICEServers: s.cfg.ICEServers})
+	ice := s.cfg.ICEServers
+	if s.cfg.TURN != nil && len(s.cfg.TURN.URLs) > 0 {
+		ice = append(append([]webrtc.ICEServer(nil), ice...), s.cfg.TURN.credentials(ss.user, time.Now()))
+	}
+	ss.send(&Frame{Type: TypeHello, User: ss.user, Role: ss.role, ICEServers: ice})
 	if ss.isOfficer() {
 		ss.sendOnline()
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/alertcast/alertcast/channels"
 )
@@ -64,5 +65,20 @@ func TestParseFrameSeeds(t *testing.T) {
 	}
 	if valid != 14 {
 		t.Errorf("%d seeds valid, want 14", valid)
+	}
+}
+
+// TestTURNCredentials checks the TURN REST scheme against a value computed
+// by hand: coturn accepts username "<expiry>:<user>" with password
+// base64(HMAC-SHA1(secret, username)).
+func TestTURNCredentials(t *testing.T) {
+	tc := &TURNConfig{URLs: []string{"turn:turn.example.org:3478"}, Secret: "s3cret", TTL: time.Hour}
+	got := tc.credentials("field1", time.Unix(1700000000, 0))
+	if got.Username != "1700003600:field1" {
+		t.Errorf("username %q", got.Username)
+	}
+	// printf '1700003600:field1' | openssl dgst -sha1 -hmac s3cret -binary | base64
+	if got.Credential != "CeTd3E1Th8McCp50qC/r767sctY=" {
+		t.Errorf("credential %v", got.Credential)
 	}
 }
