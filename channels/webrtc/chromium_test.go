@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pion/rtp"
 
+	"github.com/alertcast/alertcast/channels"
 	voice "github.com/alertcast/alertcast/channels/webrtc"
 	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
 	"github.com/alertcast/alertcast/internal/testsvc"
@@ -110,6 +111,81 @@ func TestChromiumGoesLive(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("no recording of the live announcement")
+	}
+	cancel()
+	cancelBrowser()
+	cancelAlloc()
+}
+
+// TestChromiumFieldPageAnswersRing: the voice channel rings a field member
+// whose field page is open in Chromium; the page answers, the programme
+// plays (PCMU over WebRTC) and "received" comes back as a Delivered receipt.
+func TestChromiumFieldPageAnswersRing(t *testing.T) {
+	opts := append(testsvc.ChromiumOptions(t),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+	)
+	leakCheck(t)
+	e := newEnv(t, func(c *voice.Config) { c.Audio = pcmuSource{"abc123": programme()} })
+
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
+	defer cancel()
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(e.http.URL+"/voice/field#token=tok-field1"),
+		chromedp.Poll[chromedp.Void](`document.getElementById("who").textContent.startsWith("field1")`, chromedp.WithPollingTimeout(15*time.Second)),
+	); err != nil {
+		t.Fatalf("field page: %v", err)
+	}
+	type sendResult struct {
+		res []channels.Result
+		err error
+	}
+	sent := make(chan sendResult, 1)
+	go func() {
+		res, err := e.srv.Channel().Send(ctx, msg(), []channels.Recipient{{ID: "r1", Address: "field1", Language: "zh"}})
+		sent <- sendResult{res, err}
+	}()
+	// The ring card shows the warning; answer it.
+	if err := chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.ID("ringbox")),
+		chromedp.Poll[chromedp.Void](`document.getElementById("ringhead").textContent.includes("沙尘暴")`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Click(chromedp.ID("answer")),
+	); err != nil {
+		t.Fatalf("ring card: %v", err)
+	}
+	var sr sendResult
+	select {
+	case sr = <-sent:
+	case <-ctx.Done():
+		t.Fatal("Send did not return after the page answered")
+	}
+	if sr.err != nil || len(sr.res) != 1 || sr.res[0].State != channels.StateSent || sr.res[0].Detail != "answered" {
+		t.Fatalf("Send = %+v, %v", sr.res, sr.err)
+	}
+	// The programme arrives: the page's sub connection is up and its audio
+	// element has a live stream.
+	if err := chromedp.Do(ctx,
+		chromedp.Poll[chromedp.Void](`(() => { const a = document.getElementById("audio"); return !!a.srcObject && a.srcObject.getAudioTracks().length > 0 && document.getElementById("log").textContent.includes("/sub: connected"); })()`, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Click(chromedp.ID("ack")),
+	); err != nil {
+		lctx, lcancel := context.WithTimeout(bctx, 5*time.Second)
+		log, _ := chromedp.Run(lctx, chromedp.TextContent(chromedp.ID("log")))
+		lcancel()
+		t.Fatalf("programme did not play: %v\npage log:\n%s", err, log)
+	}
+	select {
+	case rc := <-e.reports.ch:
+		if rc.State != channels.StateDelivered || rc.RecipientID != "r1" || rc.Detail != "acknowledged" {
+			t.Errorf("receipt %+v", rc)
+		}
+	case <-ctx.Done():
+		t.Fatal("no acknowledgement from the page")
 	}
 	cancel()
 	cancelBrowser()
