@@ -40,7 +40,8 @@ type Alert struct {
 	Infos       []Info
 
 	// Signatures holds each xmldsig <Signature> element verbatim (UTF-8), as
-	// received. They are not verified and Marshal does not write them.
+	// received. Parse does not verify them (VerifySignature does, on the
+	// original document) and Marshal does not write them.
 	Signatures [][]byte
 }
 

@@ -33,10 +33,12 @@
 //   - Update, Cancel, Ack and Error messages must carry <references>; an
 //     empty <references/> is refused.
 //   - XML digital signatures (xmldsig Signature elements after the info
-//     blocks) are kept verbatim in Alert.Signatures but NOT verified, and
-//     Marshal does not re-emit them: a re-serialised alert no longer matches
-//     the signed bytes. Callers that need authenticity must check the
-//     original bytes.
+//     blocks) are kept verbatim in Alert.Signatures; Parse does not verify
+//     them and Marshal does not re-emit them (a re-serialised alert no longer
+//     matches the signed bytes). VerifySignature checks a signature on the
+//     original bytes (C14N / exclusive C14N, RSA with SHA-1/256/512) and
+//     returns the signing key; whether that key is trusted for the sender
+//     is the caller's decision (pin SignatureInfo.KeyFingerprint).
 //   - Child elements may appear in any order (Marshal always writes the
 //     schema's order); elements from foreign namespaces are skipped as
 //     extensions; unknown elements in the CAP namespace are refused.
