@@ -764,3 +764,10 @@ func (h *Hub) report(dev string, f AgentFrame, key string) {
 	}
 	h.cfg.Reporter.Report(h.ctx, r)
 }
+
+// Connected is the number of devices connected to this node.
+func (h *Hub) Connected() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns)
+}
