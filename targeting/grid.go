@@ -78,31 +78,18 @@ func (g *grid) queryRing(r orb.Ring, loc locator, whole []*roaring.Bitmap, exact
 	b := r.Bound()
 	r0, r1 := cellRow(b.Min[1]), cellRow(b.Max[1])
 	c0, c1 := cellCol(b.Min[0]), cellCol(b.Max[0])
-	// Cells any edge's bounding box touches are "boundary" cells. Marking by
-	// box is conservative (a long diagonal edge marks a few more cells than it
-	// crosses): those are merely tested point by point.
+	// Cells any edge passes through are "boundary" cells, tested point by
+	// point. An edge is walked row by row: within a row's latitude band it
+	// covers a longitude interval, widened by a hair so float rounding can
+	// only mark more cells, never fewer.
 	boundary := map[uint32]bool{}
 	marked := 0
-	budget := 4*len(g.cells) + 1024
+	budget := 4*len(g.cells) + 4096
 	for i := 0; i+1 < len(r) && marked <= budget; i++ {
-		a, e := r[i], r[i+1]
-		er0, er1 := cellRow(min(a[1], e[1])), cellRow(max(a[1], e[1]))
-		ec0, ec1 := cellCol(min(a[0], e[0])), cellCol(max(a[0], e[0]))
-		marked += (er1 - er0 + 1) * (ec1 - ec0 + 1)
-		if marked > budget {
-			break
-		}
-		for row := er0; row <= er1; row++ {
-			for col := ec0; col <= ec1; col++ {
-				k := uint32(row)*lonCells + uint32(col)
-				if _, ok := g.cells[k]; ok {
-					boundary[k] = true
-				}
-			}
-		}
+		marked += g.markEdge(r[i], r[i+1], boundary, budget-marked)
 	}
 	if marked > budget {
-		// Edges too long to mark cell by cell (a continent-sized polygon):
+		// Edges too long to walk cell by cell (a continent-sized polygon):
 		// test every occupied cell inside the polygon's box point by point.
 		boundary = nil
 	}
@@ -130,6 +117,43 @@ func (g *grid) queryRing(r orb.Ring, loc locator, whole []*roaring.Bitmap, exact
 		}
 	}
 	return whole
+}
+
+// markEdge marks the occupied cells segment a–e passes through and returns
+// how many cells it visited (stopping once past budget).
+func (g *grid) markEdge(a, e orb.Point, boundary map[uint32]bool, budget int) int {
+	const eps = 1e-9
+	if a[1] > e[1] {
+		a, e = e, a
+	}
+	visited := 0
+	for row := cellRow(a[1] - eps); row <= cellRow(e[1]+eps); row++ {
+		lo := float64(row)*cellDeg - 90 - eps
+		hi := lo + cellDeg + 2*eps
+		var lon0, lon1 float64
+		if dy := e[1] - a[1]; dy == 0 {
+			lon0, lon1 = a[0], e[0]
+		} else {
+			t0 := math.Max(0, (lo-a[1])/dy)
+			t1 := math.Min(1, (hi-a[1])/dy)
+			lon0, lon1 = a[0]+t0*(e[0]-a[0]), a[0]+t1*(e[0]-a[0])
+		}
+		if lon0 > lon1 {
+			lon0, lon1 = lon1, lon0
+		}
+		c0, c1 := cellCol(lon0-eps), cellCol(lon1+eps)
+		visited += c1 - c0 + 1
+		if visited > budget {
+			return visited
+		}
+		for col := c0; col <= c1; col++ {
+			k := uint32(row)*lonCells + uint32(col)
+			if _, ok := g.cells[k]; ok {
+				boundary[k] = true
+			}
+		}
+	}
+	return visited
 }
 
 // circleMargin is the slack, in metres, that keeps cell classification

@@ -82,7 +82,8 @@ type Index struct {
 	all     *roaring.Bitmap // every resident
 	optOut  *roaring.Bitmap
 	located *roaring.Bitmap // residents with a Point
-	village []*roaring.Bitmap
+	village []*roaring.Bitmap         // by village number
+	upper   map[int32]*roaring.Bitmap // by tree slot of a township or county: the union of its villages
 	group   [32]*roaring.Bitmap
 	lang    [3]*roaring.Bitmap
 	grid    *grid
@@ -93,7 +94,10 @@ type Index struct {
 	spkAll     *roaring.Bitmap
 	spkLocated *roaring.Bitmap
 	spkVillage []*roaring.Bitmap
+	spkUpper   map[int32]*roaring.Bitmap
 	spkGrid    *grid
+
+	ancestors [][]int32 // village number → upper slots, filled on first use
 }
 
 // NewIndex returns an empty index over the regions of t. Counties merged
@@ -101,7 +105,9 @@ type Index struct {
 func NewIndex(t *Tree) *Index {
 	ix := &Index{
 		tree: t, all: roaring.New(), optOut: roaring.New(), located: roaring.New(), grid: newGrid(),
+		upper:   map[int32]*roaring.Bitmap{},
 		spkSlot: map[string]uint32{}, spkAll: roaring.New(), spkLocated: roaring.New(), spkGrid: newGrid(),
+		spkUpper: map[int32]*roaring.Bitmap{},
 	}
 	for i := range ix.group {
 		ix.group[i] = roaring.New()
@@ -200,10 +206,7 @@ func (ix *Index) putLocked(id uint32, rec resRec) {
 	}
 	*slot = rec
 	ix.all.Add(id)
-	for int(rec.village) >= len(ix.village) {
-		ix.village = append(ix.village, roaring.New())
-	}
-	ix.village[rec.village].Add(id)
+	ix.village = ix.addRegionLocked(ix.village, ix.upper, rec.village, id)
 	for g := rec.groups; g != 0; g &= g - 1 {
 		ix.group[trailingZeros(g)].Add(id)
 	}
@@ -214,6 +217,49 @@ func (ix *Index) putLocked(id uint32, rec resRec) {
 	if rec.flags&flagPoint != 0 {
 		ix.located.Add(id)
 		ix.grid.add(id, float64(rec.lat), float64(rec.lon))
+	}
+}
+
+// ancestorsLocked returns the upper slots of village v (cached: merging
+// counties into the tree never changes an existing village's ancestors).
+func (ix *Index) ancestorsLocked(v uint16) []int32 {
+	for int(v) >= len(ix.ancestors) {
+		ix.ancestors = append(ix.ancestors, nil)
+	}
+	if ix.ancestors[v] == nil {
+		ix.ancestors[v] = ix.tree.upperSlots(int32(v))
+		if ix.ancestors[v] == nil {
+			ix.ancestors[v] = []int32{}
+		}
+	}
+	return ix.ancestors[v]
+}
+
+// addRegionLocked adds id to its village's bitmap and to those of the
+// village's township and county, so an aim at a township or county is one
+// bitmap, not the union of its villages.
+func (ix *Index) addRegionLocked(villages []*roaring.Bitmap, upper map[int32]*roaring.Bitmap, v uint16, id uint32) []*roaring.Bitmap {
+	for int(v) >= len(villages) {
+		villages = append(villages, roaring.New())
+	}
+	villages[v].Add(id)
+	for _, s := range ix.ancestorsLocked(v) {
+		bm := upper[s]
+		if bm == nil {
+			bm = roaring.New()
+			upper[s] = bm
+		}
+		bm.Add(id)
+	}
+	return villages
+}
+
+func (ix *Index) removeRegionLocked(villages []*roaring.Bitmap, upper map[int32]*roaring.Bitmap, v uint16, id uint32) {
+	villages[v].Remove(id)
+	for _, s := range ix.ancestorsLocked(v) {
+		if bm := upper[s]; bm != nil {
+			bm.Remove(id)
+		}
 	}
 }
 
@@ -228,7 +274,7 @@ func trailingZeros(x uint32) int {
 
 func (ix *Index) unindexLocked(id uint32, rec *resRec) {
 	ix.all.Remove(id)
-	ix.village[rec.village].Remove(id)
+	ix.removeRegionLocked(ix.village, ix.upper, rec.village, id)
 	for g := rec.groups; g != 0; g &= g - 1 {
 		ix.group[trailingZeros(g)].Remove(id)
 	}
@@ -372,10 +418,7 @@ func (ix *Index) PutSpeaker(s Speaker) error {
 	ix.spkSlot[s.ID] = slot
 	ix.spk[slot] = rec
 	ix.spkAll.Add(slot)
-	for int(v) >= len(ix.spkVillage) {
-		ix.spkVillage = append(ix.spkVillage, roaring.New())
-	}
-	ix.spkVillage[v].Add(slot)
+	ix.spkVillage = ix.addRegionLocked(ix.spkVillage, ix.spkUpper, v, slot)
 	if rec.hasPoint {
 		ix.spkLocated.Add(slot)
 		ix.spkGrid.add(slot, rec.lat, rec.lon)
@@ -386,7 +429,7 @@ func (ix *Index) PutSpeaker(s Speaker) error {
 func (ix *Index) unindexSpeakerLocked(slot uint32) {
 	rec := &ix.spk[slot]
 	ix.spkAll.Remove(slot)
-	ix.spkVillage[rec.village].Remove(slot)
+	ix.removeRegionLocked(ix.spkVillage, ix.spkUpper, rec.village, slot)
 	if rec.hasPoint {
 		ix.spkLocated.Remove(slot)
 		ix.spkGrid.remove(slot, rec.lat, rec.lon)
@@ -436,6 +479,9 @@ func (ix *Index) MemoryBytes() uint64 {
 		}
 	}
 	for _, bm := range append(append([]*roaring.Bitmap{ix.all, ix.optOut, ix.located}, ix.village...), append(ix.group[:], ix.lang[:]...)...) {
+		n += bm.GetSizeInBytes()
+	}
+	for _, bm := range ix.upper {
 		n += bm.GetSizeInBytes()
 	}
 	return n + ix.grid.size()

@@ -395,45 +395,37 @@ func (t *Tree) villageCode(n int32) string {
 	return t.regions[t.villages[n]].Code
 }
 
-// numVillages returns the number of villages.
-func (t *Tree) numVillages() int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.villages)
-}
-
-// villagesUnder appends the village numbers under code (ancestor-or-self)
-// to dst. ok is false when code is not in the tree.
-func (t *Tree) villagesUnder(code string, dst []int32) ([]int32, bool) {
+// lookup returns a code's slot and, for a village, its village number (-1
+// otherwise).
+func (t *Tree) lookup(code string) (slot, vnum int32, ok bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	s, ok := t.bySlot[code]
 	if !ok {
-		return dst, false
+		return 0, -1, false
 	}
-	var walk func(s int32)
-	walk = func(s int32) {
-		if n := t.vnum[s]; n >= 0 {
-			dst = append(dst, n)
-		}
-		for _, c := range t.children[s] {
-			walk(c)
-		}
-	}
-	walk(s)
-	return dst, true
+	return s, t.vnum[s], true
 }
 
-// townshipOfVillages returns, per village number, the township code ("" when
-// the village has no township in the tree).
-func (t *Tree) townshipOfVillages() []string {
+// upperSlots returns the slots of a village's ancestors in the tree
+// (township, county), nearest first.
+func (t *Tree) upperSlots(vnum int32) []int32 {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	out := make([]string, len(t.villages))
-	for n, s := range t.villages {
-		if p, ok := t.bySlot[t.regions[s].Parent]; ok && t.regions[p].Level == RegionTownship {
-			out[n] = t.regions[p].Code
+	var out []int32
+	s, ok := t.villages[vnum], true
+	for {
+		s, ok = t.bySlot[t.regions[s].Parent]
+		if !ok {
+			return out
 		}
+		out = append(out, s)
 	}
-	return out
+}
+
+// regionAt returns the region in a slot.
+func (t *Tree) regionAt(slot int32) Region {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.regions[slot]
 }

@@ -94,45 +94,41 @@ func cloneMap(m map[string]int) map[string]int {
 
 // aimPlan is a validated aim in index terms.
 type aimPlan struct {
-	include, exclude []int32 // village numbers
+	include, exclude []regionRef
 	rings            []orb.Ring
 	circles          []Circle
 	groups           uint32
 	langs            []uint8
 }
 
+// regionRef is a region of the tree: a village (vnum ≥ 0) or a township or
+// county (slot).
+type regionRef struct{ slot, vnum int32 }
+
 // plan validates a and reports every bad field at once (errors.Join of
 // *channels.FieldError, fields named like the API: area.codes[0], …).
 func (ix *Index) plan(a Aim) (aimPlan, error) {
 	var p aimPlan
 	var errs []error
-	excluded := map[int32]bool{}
-	for i, c := range a.Exclude {
-		var ok bool
-		if err := CheckCode(c); err != nil {
-			errs = append(errs, fieldErr(fmt.Sprintf("area.exclude[%d]", i), "must be a 6, 9 or 12 digit code", c))
-		} else if p.exclude, ok = ix.tree.villagesUnder(c, p.exclude); !ok {
-			errs = append(errs, fmt.Errorf("%w: %w", fieldErr(fmt.Sprintf("area.exclude[%d]", i), "not in the region tree", c), ErrUnknownRegion))
+	refs := func(codes []string, field string) []regionRef {
+		var out []regionRef
+		for i, c := range codes {
+			f := fmt.Sprintf("%s[%d]", field, i)
+			if err := CheckCode(c); err != nil {
+				errs = append(errs, fieldErr(f, "must be a 6, 9 or 12 digit code", c))
+				continue
+			}
+			slot, vnum, ok := ix.tree.lookup(c)
+			if !ok {
+				errs = append(errs, fmt.Errorf("%w: %w", fieldErr(f, "not in the region tree", c), ErrUnknownRegion))
+				continue
+			}
+			out = append(out, regionRef{slot: slot, vnum: vnum})
 		}
+		return out
 	}
-	for _, v := range p.exclude {
-		excluded[v] = true
-	}
-	var inc []int32
-	for i, c := range a.Codes {
-		var ok bool
-		if err := CheckCode(c); err != nil {
-			errs = append(errs, fieldErr(fmt.Sprintf("area.codes[%d]", i), "must be a 6, 9 or 12 digit code", c))
-		} else if inc, ok = ix.tree.villagesUnder(c, inc); !ok {
-			errs = append(errs, fmt.Errorf("%w: %w", fieldErr(fmt.Sprintf("area.codes[%d]", i), "not in the region tree", c), ErrUnknownRegion))
-		}
-	}
-	slices.Sort(inc)
-	for _, v := range slices.Compact(inc) {
-		if !excluded[v] {
-			p.include = append(p.include, v)
-		}
-	}
+	p.include = refs(a.Codes, "area.codes")
+	p.exclude = refs(a.Exclude, "area.exclude")
 	for i, poly := range a.Polygons {
 		if err := CheckPolygon(poly); err != nil {
 			errs = append(errs, fieldErrf(fmt.Sprintf("area.polygons[%d]", i), "", "%v", err))
@@ -177,23 +173,21 @@ func (ix *Index) Resolve(a Aim) (*Resolution, error) {
 	if err != nil {
 		return nil, err
 	}
-	townshipOf := ix.tree.townshipOfVillages()
 	geometric := a.geometric()
 
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 
-	pick := func(bms []*roaring.Bitmap, nums []int32) *roaring.Bitmap {
-		sel := make([]*roaring.Bitmap, 0, len(nums))
-		for _, v := range nums {
-			if int(v) < len(bms) {
-				sel = append(sel, bms[v])
+	pick := func(villages []*roaring.Bitmap, upper map[int32]*roaring.Bitmap, refs []regionRef) *roaring.Bitmap {
+		sel := make([]*roaring.Bitmap, 0, len(refs))
+		for _, r := range refs {
+			if r.vnum >= 0 && int(r.vnum) < len(villages) {
+				sel = append(sel, villages[r.vnum])
+			} else if bm := upper[r.slot]; r.vnum < 0 && bm != nil {
+				sel = append(sel, bm)
 			}
 		}
-		if len(sel) == 0 {
-			return roaring.New()
-		}
-		return roaring.FastOr(sel...)
+		return roaring.FastOr(sel...) // a fresh bitmap, even for one
 	}
 	loc := func(id uint32) (float64, float64) {
 		rec := ix.recLocked(id)
@@ -201,8 +195,9 @@ func (ix *Index) Resolve(a Aim) (*Resolution, error) {
 	}
 
 	// Residents.
-	byCode := pick(ix.village, p.include)
-	excl := pick(ix.village, p.exclude)
+	byCode := pick(ix.village, ix.upper, p.include)
+	excl := pick(ix.village, ix.upper, p.exclude)
+	byCode.AndNot(excl)
 	area := byCode
 	if geometric {
 		geo := ix.grid.query(p.rings, p.circles, loc)
@@ -250,10 +245,11 @@ func (ix *Index) Resolve(a Aim) (*Resolution, error) {
 	}
 
 	// Speakers.
-	spkCode := pick(ix.spkVillage, p.include)
+	spkCode := pick(ix.spkVillage, ix.spkUpper, p.include)
+	spkExcl := pick(ix.spkVillage, ix.spkUpper, p.exclude)
+	spkCode.AndNot(spkExcl)
 	spkArea := spkCode
 	if geometric {
-		spkExcl := pick(ix.spkVillage, p.exclude)
 		g := ix.spkGrid.query(p.rings, p.circles, func(slot uint32) (float64, float64) {
 			return ix.spk[slot].lat, ix.spk[slot].lon
 		})
@@ -279,23 +275,13 @@ func (ix *Index) Resolve(a Aim) (*Resolution, error) {
 		Languages: map[string]int{},
 		Unplaced:  unplaced,
 	}
-	villages := p.include
-	if geometric {
-		villages = nil // anywhere: count every village
-		for v := range ix.village {
-			villages = append(villages, int32(v))
-		}
-	}
-	for _, v := range villages {
-		if int(v) >= len(ix.village) || int(v) >= len(townshipOf) {
+	for slot, bm := range ix.upper {
+		reg := ix.tree.regionAt(slot)
+		if reg.Level != RegionTownship {
 			continue
 		}
-		if n := sms.AndCardinality(ix.village[v]); n > 0 {
-			t := townshipOf[v]
-			if t == "" {
-				t = ix.tree.villageCode(v)
-			}
-			pv.Townships[t] += int(n)
+		if n := sms.AndCardinality(bm); n > 0 {
+			pv.Townships[reg.Code] = int(n)
 		}
 	}
 	for l := 1; l < len(ix.lang); l++ {
