@@ -294,8 +294,16 @@ func (a *assembly) add(kind, signal, lang string, x []float32) {
 	a.samples = append(a.samples, x...)
 }
 
+// pause adds silence, merged with a pause just before it (a tone-only
+// repeat ends "attention, pause" rather than "attention, pause, pause").
 func (a *assembly) pause(d time.Duration) {
-	a.add(KindPause, "", "", make([]float32, durationToSamples(d, a.rate)))
+	n := durationToSamples(d, a.rate)
+	if k := len(a.layout) - 1; k >= 0 && a.layout[k].Kind == KindPause && a.layout[k].Repeat == a.repeat {
+		a.samples = append(a.samples, make([]float32, n)...)
+		a.layout[k].Duration = samplesToDuration(len(a.samples), a.rate) - a.layout[k].Start
+		return
+	}
+	a.add(KindPause, "", "", make([]float32, n))
 }
 
 func (r *Renderer) render(ctx context.Context, n normalized, key string) (Rendered, error) {
