@@ -61,8 +61,8 @@ type Channel struct {
 	tiers    [][]*gateway // by priority, lower first
 
 	qmu     sync.Mutex
-	queues  [levels][]*job // per level FIFO; index 0 = drill/test
-	delayed []*job         // throttled, waiting for notBefore
+	queues  [levels]jobQueue // per level; index 0 = drill/test
+	delayed []*job           // throttled, waiting for notBefore
 	kick    chan struct{}
 	sticky  *gateway // scheduler only: chosen gateway waiting for room
 
@@ -440,7 +440,7 @@ func (c *Channel) enqueue(jobs ...*job) {
 	}
 	c.qmu.Lock()
 	for _, j := range jobs {
-		c.queues[j.level] = append(c.queues[j.level], j)
+		c.queues[j.level].pushBack(j)
 	}
 	c.qmu.Unlock()
 	c.wake()
@@ -454,7 +454,7 @@ func (c *Channel) requeue(jobs ...*job) {
 			c.delayed = append(c.delayed, j)
 			continue
 		}
-		c.queues[j.level] = append([]*job{j}, c.queues[j.level]...)
+		c.queues[j.level].pushFront(j)
 	}
 	c.qmu.Unlock()
 	c.wake()
@@ -470,14 +470,15 @@ func (c *Channel) wake() {
 func (c *Channel) queueDepth(level int) int {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	return len(c.queues[level])
+	return c.queues[level].len()
 }
 
-// pop removes the first job of the highest non-empty level; due delayed
-// jobs rejoin the front of their level first.
-func (c *Channel) pop() *job {
+// dispatchOne hands the first job of the highest level to its gateway and
+// reports whether it did (false: nothing queued, or no gateway has room).
+// The queue stays locked from look to removal: binds push retries to the
+// front concurrently.
+func (c *Channel) dispatchOne() bool {
 	c.qmu.Lock()
-	defer c.qmu.Unlock()
 	if len(c.delayed) > 0 {
 		now := time.Now()
 		kept := c.delayed[:0]
@@ -485,27 +486,79 @@ func (c *Channel) pop() *job {
 			if now.Before(j.notBefore) {
 				kept = append(kept, j)
 			} else {
-				c.queues[j.level] = append([]*job{j}, c.queues[j.level]...)
+				c.queues[j.level].pushFront(j)
 			}
 		}
 		c.delayed = kept
 	}
+	var q *jobQueue
 	for l := levels - 1; l >= 0; l-- {
-		q := c.queues[l]
-		if len(q) > 0 {
-			j := q[0]
-			q[0] = nil
-			c.queues[l] = q[1:]
-			return j
+		if c.queues[l].len() > 0 {
+			q = &c.queues[l]
+			break
 		}
+	}
+	if q == nil {
+		c.qmu.Unlock()
+		return false
+	}
+	j := q.first()
+	if j.b.isStopped() {
+		q.popFront() // Send returned; its claim was released
+		c.qmu.Unlock()
+		return true
+	}
+	g := c.pick(j)
+	if g == nil || len(g.inbox) == cap(g.inbox) {
+		c.sticky = g // keep the weighted choice until it has room
+		c.qmu.Unlock()
+		return false
+	}
+	c.sticky = nil
+	q.popFront()
+	c.qmu.Unlock()
+	g.inbox <- j // only the scheduler sends, and there is room
+	return true
+}
+
+// jobQueue is a FIFO with cheap push to the front (retries go first).
+type jobQueue struct {
+	front []*job // stack: last element is first in line
+	back  []*job
+	head  int
+}
+
+func (q *jobQueue) len() int { return len(q.front) + len(q.back) - q.head }
+
+func (q *jobQueue) pushBack(j *job) { q.back = append(q.back, j) }
+
+func (q *jobQueue) pushFront(j *job) { q.front = append(q.front, j) }
+
+func (q *jobQueue) first() *job {
+	if n := len(q.front); n > 0 {
+		return q.front[n-1]
+	}
+	if q.head < len(q.back) {
+		return q.back[q.head]
 	}
 	return nil
 }
 
-func (c *Channel) pushFront(j *job) {
-	c.qmu.Lock()
-	c.queues[j.level] = append([]*job{j}, c.queues[j.level]...)
-	c.qmu.Unlock()
+func (q *jobQueue) popFront() {
+	if n := len(q.front); n > 0 {
+		q.front[n-1] = nil
+		q.front = q.front[:n-1]
+		return
+	}
+	q.back[q.head] = nil
+	q.head++
+	if q.head == len(q.back) {
+		q.back, q.head = q.back[:0], 0
+	} else if q.head > 1024 && q.head*2 > len(q.back) {
+		n := copy(q.back, q.back[q.head:])
+		clear(q.back[n:])
+		q.back, q.head = q.back[:n], 0
+	}
 }
 
 // anyUp reports whether some gateway can take traffic now or after a
@@ -537,22 +590,7 @@ func (c *Channel) schedule() {
 	defer tick.Stop()
 	for {
 		c.reclaim()
-		for {
-			j := c.pop()
-			if j == nil {
-				break
-			}
-			if j.b.isStopped() {
-				continue // Send returned; its claim was released
-			}
-			g := c.pick(j)
-			if g == nil || len(g.inbox) == cap(g.inbox) {
-				c.sticky = g // keep the weighted choice until it has room
-				c.pushFront(j)
-				break
-			}
-			c.sticky = nil
-			g.inbox <- j // only the scheduler sends, and there is room
+		for c.dispatchOne() {
 		}
 		select {
 		case <-c.quit:
@@ -692,8 +730,7 @@ func (c *Channel) complete(j *job) {
 		if len(j.p.parts) == 1 {
 			res.Detail = "1 part via " + g.cfg.Name
 		}
-		for _, r := range c.dlrs.track(j) {
-			c.m.receipts.WithLabelValues(r.State.String()).Inc()
+		for _, r := range c.dlrs.track(j) { // receipts that overtook their submit_sm_resp
 			c.rep.Report(context.Background(), r)
 		}
 	case j.permErr != nil:

@@ -66,19 +66,21 @@ type bind struct {
 
 // session is one TCP connection of a bind.
 type session struct {
-	b    *bind
-	nc   net.Conn
-	wmu  sync.Mutex
-	w    *bufio.Writer
-	dead chan struct{}
-	kill sync.Once
-	err  error
+	b           *bind
+	nc          net.Conn
+	wmu         sync.Mutex
+	w           *bufio.Writer
+	deadlineSet time.Time // guarded by wmu
+	dead        chan struct{}
+	kill        sync.Once
+	err         error
 
 	mu       sync.Mutex
 	inflight map[int32]*part
 	slots    chan struct{} // window
 	lastRead atomic.Int64
 	unbound  chan struct{}
+	tick     *time.Ticker // writer only
 }
 
 type part struct {
@@ -193,7 +195,12 @@ func (ss *session) write(p pdu.PDU, flush bool) error {
 	p.Marshal(buf)
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
-	_ = ss.nc.SetWriteDeadline(time.Now().Add(ss.b.s.g.cfg.ResponseTimeout))
+	// Refresh the write deadline at most every 100 ms: it covers bufio's
+	// own flushes too, and setting it per PDU costs.
+	if now := time.Now(); now.Sub(ss.deadlineSet) > 100*time.Millisecond {
+		ss.deadlineSet = now
+		_ = ss.nc.SetWriteDeadline(now.Add(ss.b.s.g.cfg.ResponseTimeout))
+	}
 	if _, err := ss.w.Write(buf.Bytes()); err != nil {
 		return err
 	}
@@ -206,6 +213,13 @@ func (ss *session) write(p pdu.PDU, flush bool) error {
 func (ss *session) flush() error {
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
+	if ss.w.Buffered() == 0 {
+		return nil
+	}
+	if now := time.Now(); now.Sub(ss.deadlineSet) > 100*time.Millisecond {
+		ss.deadlineSet = now
+		_ = ss.nc.SetWriteDeadline(now.Add(ss.b.s.g.cfg.ResponseTimeout))
+	}
 	return ss.w.Flush()
 }
 
@@ -217,6 +231,7 @@ func (ss *session) serve() {
 	cfg := g.cfg
 	tick := time.NewTicker(min(cfg.EnquireLink, time.Second))
 	defer tick.Stop()
+	ss.tick = tick
 	lastWrite := time.Now()
 	defer ss.lose()
 	for {
@@ -300,7 +315,7 @@ func (ss *session) submitJob(j *job, lastWrite *time.Time) bool {
 				case <-ss.dead:
 					ss.unsent(j, len(todo)-k)
 					return false
-				case <-time.After(time.Second):
+				case <-ss.tick.C:
 					// A full window that never drains is a stalled SMSC.
 					if err := ss.keepalive(lastWrite); err != nil {
 						ss.close(err)
@@ -500,7 +515,9 @@ func (ss *session) readLoop(r *bufio.Reader) {
 		case *pdu.GenericNack:
 			ss.onSubmitResp(q.SequenceNumber, q.CommandStatus, "")
 		case *pdu.DeliverSM:
-			_ = ss.write(q.GetResponse(), true)
+			// Flush only when no more input is waiting: receipts come in
+			// bursts and each response need not be its own write.
+			_ = ss.write(q.GetResponse(), r.Buffered() == 0)
 			ss.onDeliver(q)
 		case *pdu.EnquireLink:
 			_ = ss.write(q.GetResponse(), true)
@@ -589,10 +606,13 @@ func (ss *session) onDeliver(d *pdu.DeliverSM) {
 		ss.b.log.Debug("sms mobile-originated message ignored")
 		return
 	}
-	text, err := d.Message.GetMessageWithEncoding(data.GSM7BIT)
-	if err != nil || text == "" {
-		raw, _ := d.Message.GetMessageData()
-		text = string(raw)
+	raw, _ := d.Message.GetMessageData()
+	text := string(raw)
+	if !plainReceipt(raw) {
+		// Receipts are ASCII-safe in practice; decode only when not.
+		if t, err := d.Message.GetMessageWithEncoding(data.FromDataCoding(d.Message.Encoding().DataCoding())); err == nil && t != "" {
+			text = t
+		}
 	}
 	dlr, err := ParseDLR(text)
 	if err != nil {
@@ -605,4 +625,19 @@ func (ss *session) onDeliver(d *pdu.DeliverSM) {
 		id = f.String()
 	}
 	g.c.receipt(g.cfg.Name, id, dlr.State(), dlr.Detail())
+}
+
+// plainReceipt reports whether b holds only characters whose GSM 7-bit and
+// ASCII codes agree (letters, digits, space, ':', '-', '.', '/'), so it can
+// be read without decoding.
+func plainReceipt(b []byte) bool {
+	for _, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == ' ', c == ':', c == '-', c == '.', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -171,37 +171,27 @@ func (s *dlrStore) track(j *job) []channels.Receipt {
 	ids := j.ack.partIDs()
 	t := &dlrTrack{key: j.b.key, rid: j.rcpt.ID, ref: ids[0], state: channels.StateDelivered}
 	s.mu.Lock()
-	var early []orphan
+	defer s.mu.Unlock()
+	var early []string
 	for _, id := range ids {
 		if s.cur[id] == t {
 			continue // an HTTP gateway takes all parts under one id
 		}
 		s.cur[id] = t
 		t.left++
-		if o, ok := s.orphans[id]; ok {
-			delete(s.orphans, id)
-			early = append(early, o)
+		if _, ok := s.orphans[id]; ok {
+			early = append(early, id)
 		}
 	}
-	s.mu.Unlock()
 	var out []channels.Receipt
-	for _, o := range early {
-		if r, report, _ := s.resolve(o.gw+":"+o.msgID, o.st, o.detail); report {
+	for _, id := range early {
+		o := s.orphans[id]
+		delete(s.orphans, id)
+		if r, report, _ := s.resolveLocked(id, o.st, o.detail); report {
 			out = append(out, r)
 		}
 	}
 	return out
-}
-
-// hold keeps an unmatched receipt for orphanWait; false when full.
-func (s *dlrStore) hold(qid string, o orphan) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.orphans) >= maxOrphans {
-		return false
-	}
-	s.orphans[qid] = o
-	return true
 }
 
 // expired removes and returns orphans older than orphanWait.
@@ -239,10 +229,24 @@ func rank(st channels.State) int {
 }
 
 // resolve records a receipt for the qualified id and returns the receipt to
-// report once every part has one. found is false for unknown ids.
-func (s *dlrStore) resolve(id string, st channels.State, detail string) (r channels.Receipt, report, found bool) {
+// report once every part has one. found is false for unknown ids; hold, when
+// set, is then kept as an orphan under the same lock, so a concurrent track
+// cannot miss it.
+func (s *dlrStore) resolve(id string, st channels.State, detail string, hold *orphan) (r channels.Receipt, report, found bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	r, report, found = s.resolveLocked(id, st, detail)
+	if !found && hold != nil {
+		if len(s.orphans) >= maxOrphans {
+			return r, false, false
+		}
+		s.orphans[id] = *hold
+		return r, false, true
+	}
+	return r, report, found
+}
+
+func (s *dlrStore) resolveLocked(id string, st channels.State, detail string) (r channels.Receipt, report, found bool) {
 	t, ok := s.cur[id]
 	if ok {
 		delete(s.cur, id)
@@ -269,11 +273,10 @@ func (c *Channel) receipt(gw, msgID string, st channels.State, detail string) {
 		return // ACCEPTD / ENROUTE: not final, nothing to record yet
 	}
 	qid := gw + ":" + strings.TrimSpace(msgID)
-	r, report, found := c.dlrs.resolve(qid, st, detail)
+	o := orphan{gw: gw, msgID: msgID, detail: detail, st: st, at: time.Now()}
+	r, report, found := c.dlrs.resolve(qid, st, detail, &o)
 	if !found {
-		if !c.dlrs.hold(qid, orphan{gw: gw, msgID: msgID, detail: detail, st: st, at: time.Now()}) {
-			c.unknownReceipt(orphan{gw: gw, msgID: msgID, st: st})
-		}
+		c.unknownReceipt(o) // and no room to hold it
 		return
 	}
 	c.m.receipts.WithLabelValues(st.String()).Inc()

@@ -553,7 +553,9 @@ func (s *Server) receipt(m Message) *conn {
 	_ = d.SourceAddr.SetAddress(m.Dest)
 	_ = d.DestAddr.SetAddress(m.Source)
 	d.EsmClass = data.SM_SMSC_DLV_RCPT_TYPE
-	_ = d.Message.SetMessageWithEncoding(text, data.GSM7BIT)
+	// The text is letters, digits, spaces and colons: the same bytes in
+	// GSM 7-bit (unpacked) and ASCII.
+	_ = d.Message.SetMessageDataWithEncoding([]byte(text), data.GSM7BIT)
 	d.RegisterOptionalParam(pdu.Field{Tag: pdu.TagReceiptedMessageID, Data: append([]byte(m.ID), 0)})
 	s.mu.Lock()
 	var target *conn
