@@ -30,7 +30,12 @@ package dispatch
 // Import (CAPToDraft): see its documentation and capEventTable.
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -902,4 +907,140 @@ func CAPFeed(alerts []*Alert, baseURL, feedURL, title string, opts ...CAPOption)
 		f.Updated = time.Unix(0, 0)
 	}
 	return f.Marshal()
+}
+
+// ---- HTTP ----
+
+// CAPStore is what the CAP handlers read; *Store implements it.
+type CAPStore interface {
+	Alert(ctx context.Context, id string) (*Alert, error)
+	AlertVersions(ctx context.Context, id string) ([]*Alert, error)
+	ListAlerts(ctx context.Context, f AlertFilter) ([]*Alert, error)
+}
+
+var _ CAPStore = (*Store)(nil)
+
+// CAPHandlers serves warnings as CAP 1.2 documents and an Atom feed of the
+// active ones. Only issued (or since ended) versions are served: a warning
+// waiting for approval, or rejected, is not public.
+type CAPHandlers struct {
+	Store   CAPStore
+	BaseURL string // public base URL, e.g. "https://alert.shule.gov.cn"
+	Title   string // feed title; default "Alertcast warnings"
+	// Options gives per-warning export options (region names, audio,
+	// sender name); nil means none.
+	Options func(ctx context.Context, a *Alert) []CAPOption
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Document answers GET /api/v1/alerts/{id}/cap (optionally ?version=N)
+// with the CAP document of the warning's current (or given) version.
+func (h *CAPHandlers) Document(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	versions, err := h.Store.AlertVersions(ctx, id)
+	if err != nil {
+		capHTTPError(w, err)
+		return
+	}
+	if len(versions) == 0 {
+		writeError(w, http.StatusNotFound, "not_found", "no warning "+id)
+		return
+	}
+	a := versions[len(versions)-1]
+	if cur, err := h.Store.Alert(ctx, id); err == nil && cur.Version == a.Version {
+		a = cur // the current row carries the latest state
+	}
+	if v := r.URL.Query().Get("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > len(versions) {
+			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("warning %s has no version %q", id, v))
+			return
+		}
+		if n != a.Version {
+			a = versions[n-1]
+		}
+	}
+	if a.State == StatePending || a.State == StateRejected {
+		writeError(w, http.StatusNotFound, "not_found", "warning "+id+" has not been issued")
+		return
+	}
+	opts := append([]CAPOption{WithPriorVersions(versions...)}, h.options(ctx, a)...)
+	out, err := AlertToCAP(a, h.BaseURL, opts...).Marshal()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "cap_export", err.Error())
+		return
+	}
+	h.write(w, r, cap.MIMEType, out)
+}
+
+// Feed answers GET /api/v1/alerts.atom (or wherever it is mounted) with an
+// Atom feed of the warnings in force.
+func (h *CAPHandlers) Feed(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	list, err := h.Store.ListAlerts(ctx, AlertFilter{State: StateIssued.String(), Limit: 500})
+	if err != nil {
+		capHTTPError(w, err)
+		return
+	}
+	now := time.Now()
+	if h.Now != nil {
+		now = h.Now()
+	}
+	active := list[:0:0]
+	for _, a := range list {
+		if a.Expires.After(now) {
+			active = append(active, a)
+		}
+	}
+	title := h.Title
+	if title == "" {
+		title = "Alertcast warnings"
+	}
+	self := strings.TrimRight(h.BaseURL, "/") + r.URL.Path
+	var opts []CAPOption
+	if len(active) > 0 {
+		opts = h.options(ctx, active[0])
+	}
+	out, err := CAPFeed(active, h.BaseURL, self, title, opts...)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "cap_export", err.Error())
+		return
+	}
+	h.write(w, r, "application/atom+xml", out)
+}
+
+func (h *CAPHandlers) options(ctx context.Context, a *Alert) []CAPOption {
+	if h.Options == nil {
+		return nil
+	}
+	return h.Options(ctx, a)
+}
+
+// write sends body with a strong ETag so that pollers can use conditional
+// GET.
+func (h *CAPHandlers) write(w http.ResponseWriter, r *http.Request, contentType string, body []byte) {
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "no-cache")
+	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", contentType+"; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+func capHTTPError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+		return
+	}
+	writeError(w, http.StatusInternalServerError, "internal", err.Error())
 }
