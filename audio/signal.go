@@ -9,7 +9,11 @@ import (
 
 // Signal is the attention signal played before the spoken message. Each level
 // has its own pattern so a listener knows how serious it is before the first
-// word; SignalNone plays no tone (e.g. a live follow-up).
+// word; SignalNone plays no tone (e.g. a live follow-up or a cancellation).
+//
+// The numeric values are stable: SignalBlue (1) to SignalRed (4) follow the
+// warning levels blue < yellow < orange < red, so a level 1..4 converts with
+// Signal(level).
 type Signal int
 
 const (
