@@ -7,6 +7,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof" // served only when ALERTCAST_PPROF is set
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,6 +21,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "alertd:", err)
 		os.Exit(2)
+	}
+	if addr := os.Getenv("ALERTCAST_PPROF"); addr != "" {
+		// Profiling for benchmarks, on an address of its own (keep it on loopback).
+		go func() { fmt.Fprintln(os.Stderr, "alertd: pprof:", http.ListenAndServe(addr, nil)) }()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
