@@ -189,7 +189,7 @@ func (p Programme) normalize() (normalized, error) {
 }
 
 // Speech pace of the default espeak-ng voices at 140 words/min, measured on
-// this project's sample warnings (see TestEstimateMatchesEspeak).
+// this project's sample warnings (TestEspeakSpeaksBothLanguages checks them against espeak-ng).
 const (
 	zhSyllablesPerSecond = 3.0
 	ugLettersPerSecond   = 11.0
