@@ -38,13 +38,19 @@ type Config struct {
 	// resumes from its last id. Default 32.
 	SendQueue int
 	// MaxConnsPerIP caps concurrent connections (WebSocket + SSE) from one
-	// client address. Default 64; negative means no cap (load tests).
+	// client address. Mobile carriers put many residents behind one address
+	// (CGNAT), so the default is generous: 256; negative means no cap.
 	MaxConnsPerIP int
 	// PublicRate limits new unauthenticated connections per client address
-	// (per second, with PublicBurst). Default 2/s, burst 20; negative means
-	// no limit.
+	// (per second, with PublicBurst). Default 10/s, burst 100; negative
+	// means no limit.
 	PublicRate  rate.Limit
 	PublicBurst int
+	// ClientIPHeader names a header set by a trusted reverse proxy that
+	// carries the client address ("X-Real-IP", or "X-Forwarded-For", whose
+	// last entry is used). Empty: the TCP peer address. Only set it when
+	// every request comes through that proxy, or clients can forge it.
+	ClientIPHeader string
 	// MaxRegions bounds the regions of one subscription. Default 16.
 	MaxRegions int
 	// MaxFrame bounds a client frame in bytes. Default 4096.
@@ -79,13 +85,13 @@ func (c *Config) withDefaults() (Config, error) {
 		cfg.SendQueue = 32
 	}
 	if cfg.MaxConnsPerIP == 0 {
-		cfg.MaxConnsPerIP = 64
+		cfg.MaxConnsPerIP = 256
 	}
 	if cfg.PublicRate == 0 {
-		cfg.PublicRate = 2
+		cfg.PublicRate = 10
 	}
 	if cfg.PublicBurst <= 0 {
-		cfg.PublicBurst = 20
+		cfg.PublicBurst = 100
 	}
 	if cfg.MaxRegions <= 0 {
 		cfg.MaxRegions = 16

@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -202,5 +203,21 @@ func TestStreamIDOrder(t *testing.T) {
 	}
 	if a.String() != "1732000000000-9" {
 		t.Fatal(a.String())
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	r, _ := http.NewRequest("GET", "/ws", nil)
+	r.RemoteAddr = "10.0.0.9:5555"
+	r.Header.Set("X-Forwarded-For", "1.2.3.4, 203.0.113.7")
+	if got := clientIP(r, ""); got != "10.0.0.9" {
+		t.Errorf("no header configured: %s", got)
+	}
+	if got := clientIP(r, "X-Forwarded-For"); got != "203.0.113.7" {
+		t.Errorf("X-Forwarded-For: %s (want the proxy-appended last entry)", got)
+	}
+	r.Header.Set("X-Forwarded-For", "garbage")
+	if got := clientIP(r, "X-Forwarded-For"); got != "10.0.0.9" {
+		t.Errorf("bad header: %s", got)
 	}
 }

@@ -28,7 +28,7 @@ type admission struct {
 // admit checks closing, origin, token, per-address caps and the public rate.
 // On refusal it has written the HTTP error.
 func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (admission, bool) {
-	a := admission{ip: clientIP(r)}
+	a := admission{ip: clientIP(r, h.cfg.ClientIPHeader)}
 	if h.closed.Load() {
 		httpError(w, http.StatusServiceUnavailable, "closing", "server is restarting; reconnect with last_id")
 		return a, false
@@ -204,7 +204,17 @@ func bearer(r *http.Request) string {
 	return r.URL.Query().Get("token")
 }
 
-func clientIP(r *http.Request) string {
+func clientIP(r *http.Request, header string) string {
+	if header != "" {
+		if v := r.Header.Get(header); v != "" {
+			if i := strings.LastIndexByte(v, ','); i >= 0 {
+				v = v[i+1:]
+			}
+			if ip := net.ParseIP(strings.TrimSpace(v)); ip != nil {
+				return ip.String()
+			}
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
