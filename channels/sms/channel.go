@@ -13,6 +13,7 @@ package sms
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -66,8 +67,9 @@ type Channel struct {
 	kick    chan struct{}
 	sticky  *gateway // scheduler only: chosen gateway waiting for room
 
-	acks *ackStore
-	dlrs *dlrStore
+	acks   *ackStore
+	dlrs   *dlrStore
+	dlrKey []byte // signs Kannel dlr-url callbacks
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -98,6 +100,10 @@ func New(cfg Config, rep channels.Reporter, log *slog.Logger, reg prometheus.Reg
 	log = log.With("channel", Name)
 	c := &Channel{cfg: cfg, rep: rep, log: log, kick: make(chan struct{}, 1), quit: make(chan struct{}),
 		acks: newAckStore(), dlrs: newDLRStore()}
+	c.dlrKey = make([]byte, 32)
+	if _, err := rand.Read(c.dlrKey); err != nil {
+		return nil, fmt.Errorf("sms: dlr key: %w", err)
+	}
 	m, err := newMetrics(reg, c)
 	if err != nil {
 		return nil, err

@@ -81,8 +81,10 @@ type GatewayConfig struct {
 	// HTTP gateways. Kannel: URL of smsbox's sendsms (e.g.
 	// http://127.0.0.1:13013/cgi-bin/sendsms) with Username/Password;
 	// DLRURL is where Kannel should call back (the channel's DLRHandler,
-	// e.g. https://alertd.example/sms/dlr). Webhook: URL receives a signed
-	// JSON POST; HMACSecret signs it (X-Alertcast-Signature: sha256=<hex>).
+	// e.g. https://alertd.example/sms/dlr); callbacks carry a signature
+	// keyed by HMACSecret (or a per-process key when empty). Webhook: URL
+	// receives a signed JSON POST; HMACSecret signs it and the provider's
+	// receipts (X-Alertcast-Signature: sha256=<hex>).
 	URL        string `yaml:"url"`
 	Username   string `yaml:"username"`
 	DLRURL     string `yaml:"dlr_url"`

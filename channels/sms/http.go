@@ -173,7 +173,8 @@ func newKannelGateway(g *gateway) *httpGateway {
 				sep = "&"
 			}
 			// Kannel substitutes %d and %A when it calls back.
-			q.Set("dlr-url", cfg.DLRURL+sep+"gw="+url.QueryEscape(cfg.Name)+"&id="+url.QueryEscape(id)+"&type=%d&reply=%A")
+			q.Set("dlr-url", cfg.DLRURL+sep+"gw="+url.QueryEscape(cfg.Name)+"&id="+url.QueryEscape(id)+
+				"&sig="+g.c.dlrSig(cfg.Name, id)+"&type=%d&reply=%A")
 			q.Set("dlr-mask", "27") // delivered, undelivered, SMSC ack (intermediate), SMSC reject
 		}
 		u := cfg.URL
@@ -355,6 +356,12 @@ func (c *Channel) serveDLR(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, (&channels.FieldError{Field: "gw", Rule: "a configured kannel gateway", Value: short(d.Gateway)}).Error(), http.StatusBadRequest)
 			return
 		}
+		// Only Kannel knows the sig we put in its dlr-url: nobody else can
+		// forge delivery states.
+		if !hmac.Equal([]byte(r.URL.Query().Get("sig")), []byte(c.dlrSig(d.Gateway, d.ID))) {
+			http.Error(w, "sig: does not match this gateway and id", http.StatusUnauthorized)
+			return
+		}
 		st, detail := d.State()
 		c.receipt(d.Gateway, d.ID, st, detail)
 		w.WriteHeader(http.StatusNoContent)
@@ -413,4 +420,19 @@ func parseWebhookReceipt(body []byte) (channels.State, string, string, error) {
 		detail += " err:" + short(wr.ErrorCode)
 	}
 	return st, detail, wr.MessageID, nil
+}
+
+// dlrSig authenticates a Kannel DLR callback URL: HMAC-SHA256 over gateway
+// and id with the gateway's hmac_secret, or a per-process random key when
+// none is configured (callbacks then do not survive a restart).
+func (c *Channel) dlrSig(gw, id string) string {
+	key := c.dlrKey
+	if g := c.gatewayByName(gw); g != nil && g.cfg.HMACSecret != "" {
+		key = []byte(g.cfg.HMACSecret)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(gw))
+	m.Write([]byte{0})
+	m.Write([]byte(id))
+	return hex.EncodeToString(m.Sum(nil))[:32]
 }
