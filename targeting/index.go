@@ -26,7 +26,8 @@ type Resident struct {
 	Point    *Point   `json:"point,omitempty"`   // home or work place, optional
 }
 
-// Speaker is one village loudspeaker.
+// Speaker is one village loudspeaker. Coordinates are kept at float32
+// precision, like a resident's.
 type Speaker struct {
 	ID           string   `json:"id"`
 	Village      string   `json:"village"`
@@ -62,7 +63,7 @@ type spkRec struct {
 	id       string
 	village  uint16
 	hasPoint bool
-	lat, lon float64
+	lat, lon float32 // same precision as residents
 	zone     string
 	caps     []string
 }
@@ -216,7 +217,7 @@ func (ix *Index) putLocked(id uint32, rec resRec) {
 	}
 	if rec.flags&flagPoint != 0 {
 		ix.located.Add(id)
-		ix.grid.add(id, float64(rec.lat), float64(rec.lon))
+		ix.grid.add(id, rec.lat, rec.lon)
 	}
 }
 
@@ -282,7 +283,7 @@ func (ix *Index) unindexLocked(id uint32, rec *resRec) {
 	ix.optOut.Remove(id)
 	if rec.flags&flagPoint != 0 {
 		ix.located.Remove(id)
-		ix.grid.remove(id, float64(rec.lat), float64(rec.lon))
+		ix.grid.remove(id, rec.lat, rec.lon)
 	}
 }
 
@@ -390,7 +391,7 @@ func (ix *Index) encodeSpeaker(s Speaker) (spkRec, error) {
 		if err := CheckPoint(*s.Point); err != nil {
 			return spkRec{}, err
 		}
-		rec.hasPoint, rec.lat, rec.lon = true, s.Point.Lat, s.Point.Lon
+		rec.hasPoint, rec.lat, rec.lon = true, float32(s.Point.Lat), float32(s.Point.Lon)
 	}
 	return rec, nil
 }
@@ -462,7 +463,7 @@ func (ix *Index) Speaker(id string) (Speaker, bool) {
 	ix.mu.RUnlock()
 	s := Speaker{ID: rec.id, Village: ix.tree.villageCode(int32(rec.village)), Zone: rec.zone, Capabilities: slices.Clone(rec.caps)}
 	if rec.hasPoint {
-		s.Point = &Point{Lat: rec.lat, Lon: rec.lon}
+		s.Point = &Point{Lat: float64(rec.lat), Lon: float64(rec.lon)}
 	}
 	return s, true
 }

@@ -189,10 +189,6 @@ func (ix *Index) Resolve(a Aim) (*Resolution, error) {
 		}
 		return roaring.FastOr(sel...) // a fresh bitmap, even for one
 	}
-	loc := func(id uint32) (float64, float64) {
-		rec := ix.recLocked(id)
-		return float64(rec.lat), float64(rec.lon)
-	}
 
 	// Residents.
 	byCode := pick(ix.village, ix.upper, p.include)
@@ -200,7 +196,7 @@ func (ix *Index) Resolve(a Aim) (*Resolution, error) {
 	byCode.AndNot(excl)
 	area := byCode
 	if geometric {
-		geo := ix.grid.query(p.rings, p.circles, loc)
+		geo := ix.grid.query(p.rings, p.circles)
 		geo.AndNot(excl)
 		area = roaring.Or(byCode, geo)
 	}
@@ -250,9 +246,7 @@ func (ix *Index) Resolve(a Aim) (*Resolution, error) {
 	spkCode.AndNot(spkExcl)
 	spkArea := spkCode
 	if geometric {
-		g := ix.spkGrid.query(p.rings, p.circles, func(slot uint32) (float64, float64) {
-			return ix.spk[slot].lat, ix.spk[slot].lon
-		})
+		g := ix.spkGrid.query(p.rings, p.circles)
 		g.AndNot(spkExcl)
 		spkArea = roaring.Or(spkCode, g)
 		u := ix.spkAll.Clone()

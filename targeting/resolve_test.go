@@ -130,7 +130,7 @@ func (o *oracle) resolve(a Aim) (sms []uint32, speakers []string, pv Preview) {
 		}
 	}
 	for id, s := range o.speakers {
-		matched, _ := o.inArea(a, s.Village, s.Point, false)
+		matched, _ := o.inArea(a, s.Village, s.Point, true)
 		if matched {
 			speakers = append(speakers, id)
 		} else if geometric && s.Point == nil && !o.excluded(a, s.Village) {
