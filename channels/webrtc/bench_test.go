@@ -134,6 +134,7 @@ func fanout(b *testing.B, n, rate int) {
 		stdout, _ := cmd.StdoutPipe()
 		cmd.Stderr = os.Stderr
 		b.ResetTimer()
+		cpuJoin0 := cpuTime()
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -143,6 +144,8 @@ func fanout(b *testing.B, n, rate int) {
 		if !lines.Scan() || lines.Text() != "joined" {
 			b.Fatalf("agents: %q %v", lines.Text(), lines.Err())
 		}
+		// The SFU's CPU for the joins (and the audio meanwhile), per agent.
+		joinCPU := (cpuTime() - cpuJoin0).Seconds() * 1000 / float64(n)
 		time.Sleep(500 * time.Millisecond)
 		fmt.Fprintln(stdin, "steady")
 		cpu0, wall0, s0 := cpuTime(), time.Now(), seq.Load()
@@ -187,8 +190,9 @@ func fanout(b *testing.B, n, rate int) {
 		b.ReportMetric(srvCores, "sfu_cores")
 		b.ReportMetric(agentCores, "agent_cores")
 		b.ReportMetric(float64(n)/max(srvCores, 0.01), "agents_per_sfu_core")
-		b.Logf("N=%d rate=%d: join p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; received %d packets, lost %d (agents with loss %d), bad %d; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), agents' process %.2f cores; load average %s; errors: %v",
-			n, rate, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.Packets, rep.Holes, rep.Lossy, rep.Bad, pps, srvCores, float64(n)/max(srvCores, 0.01), agentCores, loadAvg(), first(rep.Errors, 3))
+		b.ReportMetric(joinCPU, "sfu_cpu_ms_per_join")
+		b.Logf("N=%d rate=%d: join p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; received %d packets, lost %d (agents with loss %d), bad %d; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), %.1f ms SFU CPU per join; agents' process %.2f cores; load average %s; errors: %v",
+			n, rate, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.Packets, rep.Holes, rep.Lossy, rep.Bad, pps, srvCores, float64(n)/max(srvCores, 0.01), joinCPU, agentCores, loadAvg(), first(rep.Errors, 3))
 		if missing > 0 || rep.Bad > 0 {
 			b.Errorf("%d agents never got audio, %d altered packets", missing, rep.Bad)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -279,7 +280,11 @@ func (rg *ring) result(r channels.Recipient) channels.Result {
 	default:
 		res.State, res.Detail, res.Err = channels.StateFailed, rg.outcome, fmt.Errorf("voice call to %s ended: %s", rg.user, rg.outcome)
 	}
-	rg.s.met.rings.WithLabelValues(res.Detail).Inc()
+	label := res.Detail
+	if strings.HasPrefix(label, "ended") {
+		label = "ended" // the reason carries names: keep the label set fixed
+	}
+	rg.s.met.rings.WithLabelValues(label).Inc()
 	return res
 }
 

@@ -19,7 +19,7 @@ const (
 	authTimeout  = 10 * time.Second
 	pongWait     = 30 * time.Second
 	pingInterval = 10 * time.Second
-	writeWait    = 5 * time.Second
+	writeWait    = 10 * time.Second
 	outQueue     = 256
 )
 

@@ -148,7 +148,7 @@ func Dial(ctx context.Context, signalURL, token string, cfg Config) (*Conn, erro
 		_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 		c.wmu.Lock()
 		defer c.wmu.Unlock()
-		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(15*time.Second))
 	})
 	if c.api, err = newAPI(cfg); err != nil {
 		ws.Close()
@@ -200,7 +200,7 @@ func (c *Conn) write(f voice.Frame) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = c.ws.SetWriteDeadline(time.Now().Add(15 * time.Second))
 	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 		return fmt.Errorf("rtcclient: send %s: %w", f.Type, err)
 	}
