@@ -1044,3 +1044,114 @@ func capHTTPError(w http.ResponseWriter, err error) {
 	}
 	writeError(w, http.StatusInternalServerError, "internal", err.Error())
 }
+
+// ---- import policy ----
+
+// What to do with an imported CAP warning.
+const (
+	CAPActionIssue  = "issue"  // automatically, within the county's one-minute promise
+	CAPActionReview = "review" // a draft for an officer (five-minute promise)
+	CAPActionIgnore = "ignore" // recorded, not turned into a warning
+)
+
+// CAPImportRule matches imported warnings by sender, event and level. The
+// first matching rule of a CAPImportPolicy decides.
+type CAPImportRule struct {
+	Sender   string   `yaml:"sender" json:"sender"`                 // exact CAP <sender>, or "*" for any
+	Events   []string `yaml:"events,omitempty" json:"events"`       // our event codes; empty: any
+	MinLevel string   `yaml:"min_level,omitempty" json:"min_level"` // lowest level matched (blue … red); empty: any
+	MaxLevel string   `yaml:"max_level,omitempty" json:"max_level"` // highest level matched; empty: any
+	Action   string   `yaml:"action" json:"action"`                 // issue, review or ignore
+	Channels []string `yaml:"channels,omitempty" json:"channels"`   // channels of the warning; empty: all
+	Statuses []string `yaml:"statuses,omitempty" json:"statuses"`   // actual, exercise, test; empty: any
+}
+
+// CAPImportPolicy decides, per sender, event and level, whether an imported
+// CAP warning is issued automatically, drafted for review or ignored.
+// Senders without a rule are reviewed (never issued automatically).
+type CAPImportPolicy struct {
+	Rules []CAPImportRule `yaml:"rules" json:"rules"`
+}
+
+// Validate checks every rule, naming the field: cap_import.rules[2].min_level.
+func (p *CAPImportPolicy) Validate() error {
+	var ve ValidationError
+	for i, r := range p.Rules {
+		f := fmt.Sprintf("cap_import.rules[%d]", i)
+		if strings.TrimSpace(r.Sender) == "" {
+			ve.add(f+".sender", `required: a CAP sender or "*"`, "")
+		}
+		switch r.Action {
+		case CAPActionIssue, CAPActionReview, CAPActionIgnore:
+		default:
+			ve.add(f+".action", "must be issue, review or ignore", r.Action)
+		}
+		for j, e := range r.Events {
+			if _, err := ParseEvent(e); err != nil {
+				ve.add(fmt.Sprintf("%s.events[%d]", f, j), "must be a known event code (GET /api/v1/events)", e)
+			}
+		}
+		for name, l := range map[string]string{"min_level": r.MinLevel, "max_level": r.MaxLevel} {
+			if l != "" {
+				if _, err := ParseLevel(l); err != nil {
+					ve.add(f+"."+name, "must be blue, yellow, orange or red", l)
+				}
+			}
+		}
+		for j, c := range r.Channels {
+			if !slices.Contains(ChannelNames, c) {
+				ve.add(fmt.Sprintf("%s.channels[%d]", f, j), "must be speaker, sms, websocket or voice", c)
+			}
+		}
+		for j, s := range r.Statuses {
+			if _, err := ParseStatus(s); err != nil {
+				ve.add(fmt.Sprintf("%s.statuses[%d]", f, j), "must be actual, exercise or test", s)
+			}
+		}
+	}
+	return ve.err()
+}
+
+// CAPDecision is what the policy decided for one imported message.
+type CAPDecision struct {
+	Action   string   // issue, review or ignore
+	Rule     int      // index of the matching rule; -1 when none matched
+	Channels []string // channels for the warning (the rule's, or all)
+	Why      string   // for the audit log and the console
+}
+
+// Decide applies the policy to a mapped draft. A draft with problems is
+// never issued automatically: "issue" becomes "review".
+func (p *CAPImportPolicy) Decide(sender string, d *Alert, problems []error) CAPDecision {
+	dec := CAPDecision{Action: CAPActionReview, Rule: -1, Channels: slices.Clone(ChannelNames), Why: "no import rule for sender " + sender}
+	if d == nil {
+		return CAPDecision{Action: CAPActionIgnore, Rule: -1, Why: "not a warning"}
+	}
+	for i, r := range p.Rules {
+		if r.Sender != "*" && r.Sender != sender {
+			continue
+		}
+		if len(r.Events) > 0 && !slices.ContainsFunc(r.Events, func(e string) bool { ev, err := ParseEvent(e); return err == nil && ev == d.Event }) {
+			continue
+		}
+		if min, err := ParseLevel(r.MinLevel); r.MinLevel != "" && (err != nil || d.Level < min) {
+			continue
+		}
+		if max, err := ParseLevel(r.MaxLevel); r.MaxLevel != "" && (err != nil || d.Level > max) {
+			continue
+		}
+		if len(r.Statuses) > 0 && !slices.ContainsFunc(r.Statuses, func(s string) bool { st, err := ParseStatus(s); return err == nil && st == d.Status }) {
+			continue
+		}
+		dec = CAPDecision{Action: r.Action, Rule: i, Channels: slices.Clone(r.Channels), Why: fmt.Sprintf("rule %d (%s)", i, r.Action)}
+		if len(dec.Channels) == 0 {
+			dec.Channels = slices.Clone(ChannelNames)
+		}
+		break
+	}
+	if dec.Action == CAPActionIssue && len(problems) > 0 {
+		dec.Action = CAPActionReview
+		dec.Why += fmt.Sprintf("; %d problem(s) need an officer", len(problems))
+	}
+	return dec
+}

@@ -717,3 +717,47 @@ func (rt rewriteTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return http.DefaultTransport.RoundTrip(r)
 }
+
+func TestCAPImportPolicy(t *testing.T) {
+	p := CAPImportPolicy{Rules: []CAPImportRule{
+		{Sender: "qxj@kashi.example.cn", Events: []string{"sandstorm", "gale"}, MinLevel: "yellow", Action: CAPActionIssue, Channels: []string{"speaker", "sms"}},
+		{Sender: "qxj@kashi.example.cn", Statuses: []string{"test"}, Action: CAPActionIgnore},
+		{Sender: "*", MaxLevel: "blue", Action: CAPActionIgnore},
+	}}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	draft := func(e Event, l Level, s Status) *Alert { return &Alert{Event: e, Level: l, Status: s} }
+	someProblem := []error{capProblem("alert/info", "x", "")}
+	for _, c := range []struct {
+		name     string
+		sender   string
+		d        *Alert
+		problems []error
+		action   string
+		rule     int
+	}{
+		{"auto sandstorm orange", "qxj@kashi.example.cn", draft(EventSandstorm, LevelOrange, StatusActual), nil, CAPActionIssue, 0},
+		{"problems force review", "qxj@kashi.example.cn", draft(EventSandstorm, LevelOrange, StatusActual), someProblem, CAPActionReview, 0},
+		{"below min level", "qxj@kashi.example.cn", draft(EventGale, LevelBlue, StatusActual), nil, CAPActionIgnore, 2},
+		{"other event", "qxj@kashi.example.cn", draft(EventFlood, LevelRed, StatusActual), nil, CAPActionReview, -1},
+		{"test status ignored", "qxj@kashi.example.cn", draft(EventFlood, LevelRed, StatusTest), nil, CAPActionIgnore, 1},
+		{"unknown sender", "someone@else", draft(EventSandstorm, LevelRed, StatusActual), nil, CAPActionReview, -1},
+		{"no draft", "qxj@kashi.example.cn", nil, nil, CAPActionIgnore, -1},
+	} {
+		got := p.Decide(c.sender, c.d, c.problems)
+		if got.Action != c.action || got.Rule != c.rule {
+			t.Errorf("%s: %+v, want %s by rule %d", c.name, got, c.action, c.rule)
+		}
+	}
+	if got := p.Decide("qxj@kashi.example.cn", draft(EventSandstorm, LevelRed, StatusActual), nil); !reflect.DeepEqual(got.Channels, []string{"speaker", "sms"}) {
+		t.Errorf("channels %v", got.Channels)
+	}
+	bad := CAPImportPolicy{Rules: []CAPImportRule{{Action: "auto", Events: []string{"typhoon"}, MinLevel: "purple", Channels: []string{"fax"}}}}
+	err := bad.Validate()
+	for _, want := range []string{"cap_import.rules[0].sender", "cap_import.rules[0].action", "cap_import.rules[0].events[0]", "cap_import.rules[0].min_level", "cap_import.rules[0].channels[0]"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate error %v does not name %s", err, want)
+		}
+	}
+}
