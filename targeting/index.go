@@ -82,7 +82,7 @@ type Index struct {
 	nres    int
 	all     *roaring.Bitmap // every resident
 	optOut  *roaring.Bitmap
-	located *roaring.Bitmap // residents with a Point
+	located *roaring.Bitmap           // residents with a Point
 	village []*roaring.Bitmap         // by village number
 	upper   map[int32]*roaring.Bitmap // by tree slot of a township or county: the union of its villages
 	group   [32]*roaring.Bitmap
@@ -99,6 +99,13 @@ type Index struct {
 	spkGrid    *grid
 
 	ancestors [][]int32 // village number → upper slots, filled on first use
+
+	// spkOrder caches speaker slots in id order, rebuilt by the first Resolve
+	// after a speaker change (writers hold mu, so readers under RLock see it
+	// stable; spkOrderMu serialises concurrent rebuilds).
+	spkOrderMu    sync.Mutex
+	spkOrder      []uint32
+	spkOrderStale bool
 }
 
 // NewIndex returns an empty index over the regions of t. Counties merged
@@ -418,6 +425,7 @@ func (ix *Index) PutSpeaker(s Speaker) error {
 	}
 	ix.spkSlot[s.ID] = slot
 	ix.spk[slot] = rec
+	ix.spkOrderStale = true
 	ix.spkAll.Add(slot)
 	ix.spkVillage = ix.addRegionLocked(ix.spkVillage, ix.spkUpper, v, slot)
 	if rec.hasPoint {
@@ -448,6 +456,7 @@ func (ix *Index) RemoveSpeaker(id string) {
 	ix.unindexSpeakerLocked(slot)
 	ix.spk[slot] = spkRec{}
 	delete(ix.spkSlot, id)
+	ix.spkOrderStale = true
 	ix.spkFree = append(ix.spkFree, slot)
 }
 
@@ -505,4 +514,36 @@ func (ix *Index) CheckResident(r Resident) error {
 func (ix *Index) CheckSpeaker(s Speaker) error {
 	_, err := ix.encodeSpeaker(s)
 	return err
+}
+
+// speakerIDsLocked returns the ids of the speakers in area (slots), in id
+// order. The caller holds mu for reading.
+func (ix *Index) speakerIDsLocked(area *roaring.Bitmap) []string {
+	n := int(area.GetCardinality())
+	out := make([]string, 0, n)
+	if n < 256 {
+		it := area.Iterator()
+		for it.HasNext() {
+			out = append(out, ix.spk[it.Next()].id)
+		}
+		slices.Sort(out)
+		return out
+	}
+	ix.spkOrderMu.Lock()
+	if ix.spkOrderStale || ix.spkOrder == nil {
+		order := ix.spkOrder[:0]
+		for _, slot := range ix.spkSlot {
+			order = append(order, slot)
+		}
+		slices.SortFunc(order, func(a, b uint32) int { return strings.Compare(ix.spk[a].id, ix.spk[b].id) })
+		ix.spkOrder, ix.spkOrderStale = order, false
+	}
+	order := ix.spkOrder
+	ix.spkOrderMu.Unlock()
+	for _, slot := range order {
+		if area.Contains(slot) {
+			out = append(out, ix.spk[slot].id)
+		}
+	}
+	return out
 }

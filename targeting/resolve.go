@@ -255,12 +255,7 @@ func (ix *Index) Resolve(a Aim) (*Resolution, error) {
 		u.AndNot(spkExcl)
 		unplaced += int(u.GetCardinality())
 	}
-	speakers := make([]string, 0, spkArea.GetCardinality())
-	it := spkArea.Iterator()
-	for it.HasNext() {
-		speakers = append(speakers, ix.spk[it.Next()].id)
-	}
-	slices.Sort(speakers)
+	speakers := ix.speakerIDsLocked(spkArea)
 
 	// Preview.
 	pv := Preview{

@@ -454,6 +454,15 @@ func TestConcurrentResolve(t *testing.T) {
 			if i%7 == 0 {
 				ix.RemoveResident(r.ID)
 			}
+			if i%5 == 0 {
+				s := p.speakers[i%len(p.speakers)]
+				if i%10 == 0 {
+					ix.RemoveSpeaker(s.ID)
+				} else if err := ix.PutSpeaker(s); err != nil {
+					t.Error(err)
+					return
+				}
+			}
 		}
 	}()
 	for range 50 {
