@@ -39,6 +39,10 @@ type API struct {
 	SpeakerStatus func(ctx context.Context) (any, error)
 	// NewSpeakerCredential returns (secret, hash hex) for enrolment.
 	NewSpeakerCredential func() (secret, hashHex string)
+	// BaseURL is how others reach this platform (CAP links, feed).
+	BaseURL string
+	// CAPRules decide whether imported CAP warnings are issued or reviewed.
+	CAPRules []CAPRule
 	// SpeakerPublicKey is the platform's Ed25519 public key (base64) that
 	// loudspeaker agents verify commands with.
 	SpeakerPublicKey string
@@ -173,6 +177,9 @@ func (api *API) Routes(mux Router) {
 	h("POST /api/v1/alerts/{id}/allclear", RoleOperator, api.end(channels.KindAllClear))
 	h("POST /api/v1/alerts/{id}/update", RoleOperator, api.update)
 	h("GET /api/v1/alerts/{id}/deliveries", RoleViewer, api.deliveries)
+	mux.Handle("GET /api/v1/alerts/{id}/cap", http.HandlerFunc(api.capExport))
+	mux.Handle("GET /api/v1/feed.atom", http.HandlerFunc(api.feed))
+	h("POST /api/v1/cap", RoleOperator, api.capImport)
 	h("POST /api/v1/audience/preview", RoleViewer, api.preview)
 	h("POST /api/v1/users", RoleAdmin, api.createUser)
 	h("GET /api/v1/users", RoleAdmin, api.listUsers)
@@ -822,4 +829,76 @@ func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by Acto
 	}
 	_ = api.Store.Audit(r.Context(), AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "field_endpoint.upsert", Detail: marshalJSON(f)})
 	writeJSON(w, 201, f)
+}
+
+// capExport serves a warning as CAP 1.2. Issued warnings are public (like
+// the resident page); others need a viewer.
+func (api *API) capExport(w http.ResponseWriter, r *http.Request) {
+	a, err := api.Store.Alert(r.Context(), r.PathValue("id"))
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	if a.State == StatePending || a.State == StateRejected {
+		if by, err := api.Authenticate(r); err != nil || !by.Role.Can(RoleViewer) {
+			writeError(w, http.StatusUnauthorized, "unauthorized", "authentication required for warnings that were not issued")
+			return
+		}
+	}
+	b, err := api.Service.CAPOf(r.Context(), a, api.BaseURL)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/cap+xml; charset=utf-8")
+	_, _ = w.Write(b)
+}
+
+func (api *API) feed(w http.ResponseWriter, r *http.Request) {
+	b, err := api.Service.ActiveFeed(r.Context(), api.BaseURL)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/atom+xml; charset=utf-8")
+	_, _ = w.Write(b)
+}
+
+func (api *API) capImport(w http.ResponseWriter, r *http.Request, by Actor) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 2<<20))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "CAP document over 2 MiB")
+		return
+	}
+	res, err := api.Service.ImportCAP(r.Context(), by, raw, api.CAPRules)
+	if err != nil {
+		var ce *CAPError
+		if errors.As(err, &ce) {
+			probs := make([]channels.FieldError, 0, len(ce.Problems))
+			for _, p := range ce.Problems {
+				probs = append(probs, channels.FieldError{Field: capPath(p), Rule: p})
+			}
+			writeError(w, ce.Status, "cap_refused", ce.Error(), probs...)
+			return
+		}
+		api.fail(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if res.Outcome == "duplicate" {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, res)
+}
+
+// capPath extracts the element path a CAP problem names ("alert/info[0]/…: rule").
+func capPath(p string) string {
+	if i := strings.Index(p, ": "); i > 0 && strings.Contains(p[:i], "alert") {
+		f := p[:i]
+		if j := strings.LastIndex(f, " "); j >= 0 {
+			f = f[j+1:]
+		}
+		return f
+	}
+	return "cap"
 }

@@ -303,6 +303,14 @@ var migrations = []string{
 	// sends counts how often a channel was asked to send the same record:
 	// above 1 shows a re-run after a crash, which the outbox absorbed.
 	`ALTER TABLE outbox ADD COLUMN sends INTEGER NOT NULL DEFAULT 1;`,
+	`CREATE TABLE cap_imports (
+		sender TEXT NOT NULL,
+		identifier TEXT NOT NULL,
+		alert_id TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		received_at BIGINT NOT NULL,
+		PRIMARY KEY (sender, identifier)
+	);`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

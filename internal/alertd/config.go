@@ -40,6 +40,9 @@ type Config struct {
 
 	Policy  PolicyConfig `yaml:"policy"`
 	Regions []string     `yaml:"regions"` // extra region CSV files (other counties)
+	// CAP import: rules per sender/event/level (auto issue or review) and
+	// upstream feeds to poll.
+	CAP CAPConfig `yaml:"cap"`
 	// Outbox lists channels forced to the outbox even when configured
 	// (dry runs, tests): speaker, sms, websocket, voice.
 	Outbox []string `yaml:"outbox"`
@@ -54,6 +57,13 @@ type Config struct {
 	// Process settings only from the environment.
 	AdminToken string `yaml:"-"` // ALERTCAST_ADMIN_TOKEN
 	ConfigFile string `yaml:"-"`
+}
+
+// CAPConfig is the "cap:" section.
+type CAPConfig struct {
+	Rules    []dispatch.CAPRule `yaml:"rules"`
+	Poll     []string           `yaml:"poll"`     // CAP/Atom feed URLs
+	Interval time.Duration      `yaml:"interval"` // default 1m
 }
 
 // PolicyConfig is the approval policy in YAML.
@@ -111,6 +121,16 @@ func (c *Config) Validate() error {
 	for _, o := range c.Outbox {
 		if !slices.Contains(dispatch.ChannelNames, o) {
 			errs = append(errs, fmt.Errorf("outbox: unknown channel %q (want speaker, sms, websocket, voice)", o))
+		}
+	}
+	for i, r := range c.CAP.Rules {
+		if r.Mode != "auto" && r.Mode != "review" {
+			errs = append(errs, fmt.Errorf("cap.rules[%d].mode: must be auto or review, got %q", i, r.Mode))
+		}
+		for j, ch := range r.Channels {
+			if !slices.Contains(dispatch.ChannelNames, ch) {
+				errs = append(errs, fmt.Errorf("cap.rules[%d].channels[%d]: unknown channel %q", i, j, ch))
+			}
 		}
 	}
 	if _, err := c.Policy.Policy(); err != nil {

@@ -28,6 +28,7 @@ import (
 	voice "github.com/alertcast/alertcast/channels/webrtc"
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/targeting"
 )
 
@@ -172,6 +173,9 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	if cfg.Has("scheduler") {
 		s.bg.Add(1)
 		go s.expiryLoop()
+		if len(cfg.CAP.Poll) > 0 {
+			s.startCAPPoller()
+		}
 	}
 	if cfg.Has("api") {
 		if err := s.serveHTTP(ctx); err != nil {
@@ -246,7 +250,7 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 		return fmt.Errorf("session key: %w", err)
 	}
 	kb, _ := hex.DecodeString(key)
-	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, SessionKey: kb}
+	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, SessionKey: kb, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules}
 	s.mux = http.NewServeMux()
 	s.api.Routes(s.mux)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -366,3 +370,24 @@ func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
 func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
 func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
 func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)); os.Exit(1) }
+
+// startCAPPoller polls upstream CAP feeds and imports what is new.
+func (s *Server) startCAPPoller() {
+	p := &cap.Poller{Sources: s.cfg.CAP.Poll, Interval: s.cfg.CAP.Interval, Logger: s.log.With("component", "cap-poll"),
+		Handle: func(ctx context.Context, a *cap.Alert, raw []byte, from string) error {
+			res, err := s.service.ImportCAP(ctx, dispatch.Actor{Name: "cap-poller", Role: dispatch.RoleOperator, Remote: from}, raw, s.cfg.CAP.Rules)
+			if err != nil {
+				return err
+			}
+			s.log.Info("CAP imported", "from", from, "identifier", res.Identifier, "outcome", res.Outcome, "alert_id", res.AlertID)
+			return nil
+		}}
+	_ = p.RegisterMetrics(s.prom)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		go func() { <-s.stopBG; cancel() }()
+		_ = p.Run(ctx)
+	}()
+}

@@ -1,0 +1,297 @@
+package dispatch
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/dispatch/cap"
+)
+
+// CAPRule decides what happens to an imported CAP warning. Rules are tried
+// in order; the first that matches wins. No match: review.
+type CAPRule struct {
+	Name string `yaml:"name"`
+	// Sender is a glob on the CAP <sender> ("*" or empty: any).
+	Sender string `yaml:"sender"`
+	// Events limits the rule to these event codes (empty: any).
+	Events []string `yaml:"events"`
+	// MinLevel and MaxLevel bound the warning level (empty: any).
+	MinLevel string `yaml:"min_level"`
+	MaxLevel string `yaml:"max_level"`
+	// Mode is "auto" (issued at once; county platforms promise ≤ 1 minute)
+	// or "review" (pending: an approver checks and issues it; ≤ 5 minutes).
+	Mode string `yaml:"mode"`
+	// Channels the warning goes out on; default speaker, sms, websocket.
+	Channels []string `yaml:"channels"`
+}
+
+func (r CAPRule) matches(sender string, a *Alert) bool {
+	if r.Sender != "" && r.Sender != "*" {
+		if ok, _ := path.Match(r.Sender, sender); !ok {
+			return false
+		}
+	}
+	if len(r.Events) > 0 && !slices.Contains(r.Events, a.Event.String()) {
+		return false
+	}
+	if l, err := ParseLevel(r.MinLevel); err == nil && a.Level < l {
+		return false
+	}
+	if l, err := ParseLevel(r.MaxLevel); err == nil && a.Level > l {
+		return false
+	}
+	return true
+}
+
+// CAPResult says what an import did.
+type CAPResult struct {
+	Identifier string   `json:"identifier"`
+	Sender     string   `json:"sender"`
+	Outcome    string   `json:"outcome"` // issued, pending, updated, cancelled, allclear, duplicate
+	AlertID    string   `json:"alert_id,omitempty"`
+	Version    int      `json:"version,omitempty"`
+	Rule       string   `json:"rule,omitempty"`
+	Problems   []string `json:"problems,omitempty"`
+}
+
+// CAPError is an import refused as a whole; Problems name the elements.
+type CAPError struct {
+	Status   int
+	Message  string
+	Problems []string
+}
+
+func (e *CAPError) Error() string {
+	if len(e.Problems) == 0 {
+		return e.Message
+	}
+	return e.Message + ": " + strings.Join(e.Problems, "; ")
+}
+
+// capImport is the record that makes imports idempotent and lets
+// Update/Cancel messages find the warning they reference.
+func (s *Store) capImported(ctx context.Context, sender, identifier string) (alertID string, ok bool, err error) {
+	err = s.w.QueryRowContext(ctx, s.q(`SELECT alert_id FROM cap_imports WHERE sender = ? AND identifier = ?`), sender, identifier).Scan(&alertID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return alertID, err == nil, err
+}
+
+func (s *Store) recordCAPImport(ctx context.Context, sender, identifier, alertID string, version int) (bool, error) {
+	res, err := s.exec(ctx, nil, `INSERT INTO cap_imports (sender, identifier, alert_id, version, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		sender, identifier, alertID, version, time.Now().UnixMilli())
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// ImportCAP turns one CAP document into a warning, an update or an end of
+// one, following the rules. A repeated identifier is ignored; unknown areas
+// are reported, never guessed; nothing is half-imported.
+func (s *Service) ImportCAP(ctx context.Context, by Actor, raw []byte, rules []CAPRule) (*CAPResult, error) {
+	doc, err := cap.ParseBytes(raw)
+	if err != nil {
+		return nil, &CAPError{Status: cap.HTTPStatus(err), Message: "CAP refused", Problems: []string{err.Error()}}
+	}
+	res := &CAPResult{Identifier: doc.Identifier, Sender: doc.Sender}
+	if id, seen, err := s.Store.capImported(ctx, doc.Sender, doc.Identifier); err != nil {
+		return nil, err
+	} else if seen {
+		res.Outcome, res.AlertID = "duplicate", id
+		return res, nil
+	}
+	draft, problems := CAPToDraft(doc, s.Registry.Tree())
+	for _, p := range problems {
+		res.Problems = append(res.Problems, p.Error())
+	}
+	if draft == nil {
+		return nil, &CAPError{Status: 422, Message: "CAP message cannot become a warning", Problems: res.Problems}
+	}
+	actor := Actor{Name: "cap:" + doc.Sender, Role: RoleOperator, Remote: by.Remote}
+
+	if draft.Kind != channels.KindAlert {
+		target, err := s.capTarget(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		var a *Alert
+		switch draft.Kind {
+		case channels.KindCancel, channels.KindAllClear:
+			a, err = s.End(ctx, actor, target, draft.Kind, "CAP "+string(doc.MsgType)+" "+doc.Identifier+" from "+doc.Sender)
+			res.Outcome = map[channels.Kind]string{channels.KindCancel: "cancelled", channels.KindAllClear: "allclear"}[draft.Kind]
+		default:
+			cur, err2 := s.Store.Alert(ctx, target)
+			if err2 != nil {
+				return nil, err2
+			}
+			in := inputOf(draft, cur.Channels, cur.Audience)
+			a, err = s.Update(ctx, Actor{Name: actor.Name, Role: RoleApprover, Remote: by.Remote}, target, in)
+			res.Outcome = "updated"
+		}
+		if err != nil {
+			return nil, err
+		}
+		res.AlertID, res.Version = a.ID, a.Version
+		_, _ = s.Store.recordCAPImport(ctx, doc.Sender, doc.Identifier, a.ID, a.Version)
+		return res, nil
+	}
+
+	rule := CAPRule{Name: "default", Mode: "review"}
+	for _, r := range rules {
+		if r.matches(doc.Sender, draft) {
+			rule = r
+			break
+		}
+	}
+	res.Rule = rule.Name
+	chans := rule.Channels
+	if len(chans) == 0 {
+		chans = []string{"speaker", "sms", "websocket"}
+	}
+	aud := draft.Audience
+	// A message without Uyghur text reaches Mandarin readers only until an
+	// officer adds it; say so rather than put Mandarin on a Uyghur phone.
+	if _, ok := draft.Text["ug"]; !ok {
+		if _, zh := draft.Text["zh"]; zh {
+			aud.Languages = []string{"zh"}
+			res.Problems = append(res.Problems, "no Uyghur text: only Mandarin readers are aimed until an officer updates the warning")
+		}
+	}
+	in := inputOf(draft, chans, aud)
+	auto := rule.Mode == "auto" && len(problems) == 0
+	var a *Alert
+	if auto {
+		a, err = s.createAs(ctx, actor, in, "cap:"+doc.Sender, false, "rule "+rule.Name)
+	} else {
+		a, err = s.createAs(ctx, actor, in, "cap:"+doc.Sender, true, "rule "+rule.Name)
+	}
+	if err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			for _, p := range ve.Problems {
+				res.Problems = append(res.Problems, p.Error())
+			}
+			return nil, &CAPError{Status: 422, Message: "CAP message does not make a valid warning", Problems: res.Problems}
+		}
+		return nil, err
+	}
+	first, err := s.Store.recordCAPImport(ctx, doc.Sender, doc.Identifier, a.ID, a.Version)
+	if err != nil {
+		return nil, err
+	}
+	if !first {
+		// A concurrent import of the same identifier won; withdraw ours.
+		_, _ = s.End(ctx, Actor{Name: "system", Role: RoleAdmin}, a.ID, channels.KindCancel, "duplicate CAP import")
+		res.Outcome = "duplicate"
+		return res, nil
+	}
+	res.AlertID, res.Version, res.Outcome = a.ID, a.Version, a.State.String()
+	return res, nil
+}
+
+// capTarget finds the warning an Update or Cancel references: one imported
+// from that sender and identifier, or one of ours by its CAP identifier.
+func (s *Service) capTarget(ctx context.Context, doc *cap.Alert) (string, error) {
+	for i := len(doc.References) - 1; i >= 0; i-- {
+		ref := doc.References[i]
+		if id, ok, err := s.Store.capImported(ctx, ref.Sender, ref.Identifier); err != nil {
+			return "", err
+		} else if ok {
+			return id, nil
+		}
+		if id, _, found := strings.Cut(ref.Identifier, "-v"); found {
+			if _, err := s.Store.Alert(ctx, id); err == nil {
+				return id, nil
+			}
+		}
+	}
+	return "", &CAPError{Status: 422, Message: "CAP " + string(doc.MsgType) + " references no warning known here",
+		Problems: []string{"alert/references: " + cap.FormatReferences(doc.References)}}
+}
+
+func inputOf(d *Alert, chans []string, aud Audience) AlertInput {
+	in := AlertInput{Event: d.Event.String(), Level: d.Level.String(), Status: d.Status.String(), Area: d.Area, Audience: aud,
+		Channels: chans, Text: d.Text, Expires: d.Expires.Format(time.RFC3339)}
+	if d.Level == LevelUnknown {
+		in.Level = ""
+	}
+	if !d.Onset.IsZero() {
+		in.Onset = d.Onset.Format(time.RFC3339)
+	}
+	if d.Expires.IsZero() {
+		in.Expires = ""
+	}
+	return in
+}
+
+// createAs stores a warning on behalf of a system actor: review=true makes
+// it pending for an approver whatever the level; false issues it at once
+// (the rule is the approval, recorded in the audit entry).
+func (s *Service) createAs(ctx context.Context, by Actor, in AlertInput, source string, review bool, why string) (*Alert, error) {
+	a, err := s.validate(&in)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	a.ID, a.Version, a.Kind = newID(now), 1, channels.KindAlert
+	a.CreatedBy, a.CreatedAt, a.UpdatedAt, a.Source = by.Name, now, now, source
+	action := "alert.issue"
+	if review {
+		a.State = StatePending
+		action = "alert.create"
+	} else {
+		a.State, a.IssuedAt, a.ApprovedBy = StateIssued, now, why
+	}
+	stored, _, err := s.Store.InsertAlert(ctx, a, "", AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action,
+		Detail: marshalJSON(map[string]any{"level": a.Level, "event": a.Event, "status": a.Status, "area": a.Area, "source": source, "why": why})})
+	if err != nil {
+		return nil, err
+	}
+	s.changed(stored)
+	return stored, nil
+}
+
+// CAPOf exports a warning's current version as a CAP 1.2 document.
+func (s *Service) CAPOf(ctx context.Context, a *Alert, baseURL string) ([]byte, error) {
+	versions, err := s.Store.AlertVersions(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	var prior []*Alert
+	for _, v := range versions {
+		if v.Version < a.Version {
+			prior = append(prior, v)
+		}
+	}
+	opts := []CAPOption{WithPriorVersions(prior...), WithRegionTree(s.Registry.Tree())}
+	if s.Engine != nil && (a.HasChannel("speaker") || a.HasChannel("voice")) && s.Engine.cfg.Audio != nil {
+		if au, err := s.Engine.cfg.Audio.RenderAlert(ctx, a); err == nil {
+			opts = append(opts, WithAudio(au))
+		}
+	}
+	return AlertToCAP(a, baseURL, opts...).Marshal()
+}
+
+// ActiveFeed is the Atom feed of active warnings.
+func (s *Service) ActiveFeed(ctx context.Context, baseURL string) ([]byte, error) {
+	list, err := s.Store.ListAlerts(ctx, AlertFilter{State: StateIssued.String(), Limit: 500})
+	if err != nil {
+		return nil, err
+	}
+	f := &cap.Feed{ID: baseURL + "/api/v1/feed.atom", Self: baseURL + "/api/v1/feed.atom",
+		Title: "疏勒县应急管理局 预警信息 / Alertcast active warnings", Author: CAPSender(baseURL)}
+	for _, a := range list {
+		f.Entries = append(f.Entries, cap.FeedEntry{Alert: AlertToCAP(a, baseURL, WithRegionTree(s.Registry.Tree())),
+			URL: baseURL + "/api/v1/alerts/" + a.ID + "/cap", Language: "zh-CN"})
+	}
+	return f.Marshal()
+}
