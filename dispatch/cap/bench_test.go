@@ -54,3 +54,17 @@ func BenchmarkMarshal(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 }
+
+// BenchmarkVerifySignature: the IPAWS cancel (exclusive C14N, RSA-2048
+// SHA-256, X.509 certificate in KeyInfo).
+func BenchmarkVerifySignature(b *testing.B) {
+	doc := readSample(b, "oasiscap__ipaws-5e6dd9de023f1930ef6548d9.xml")
+	b.ReportAllocs()
+	start := cpuTime()
+	for b.Loop() {
+		if _, err := VerifySignature(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
