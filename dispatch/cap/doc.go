@@ -8,9 +8,15 @@
 // limited in size and depth, and every error names the element path that
 // caused it, e.g. "alert/info[1]/area[0]/polygon[0]: not closed".
 //
-// The package is pure: no database, no network, no clock except what the
-// caller passes in. It never imports dispatch; the mapping between CAP and the
-// warning domain lives in dispatch/capmap.go.
+// The package holds no state and no database; its only I/O is Poller, which
+// fetches upstream feeds over HTTP with a client the caller may supply. It
+// never imports dispatch; the mapping between CAP and the warning domain
+// lives in dispatch/capmap.go.
+//
+// Contents: Parse/ParseAll (read + validate), Alert.Validate, Alert.Marshal
+// (CAP 1.2 out), Feed (Atom out), ParseFeed (Atom/RSS in), Poller (upstream
+// polling with conditional GET), VerifySignature (XML-DSig on the original
+// bytes), HTTPStatus (error → HTTP status).
 //
 // Import policy (what Parse accepts beyond the letter of the CAP 1.2 schema,
 // and why):
