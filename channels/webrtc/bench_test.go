@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/bits"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -68,7 +69,7 @@ func BenchmarkLiveFanout(b *testing.B) {
 type agentReport struct {
 	JoinMS  []float64 `json:"join_ms"` // -1: never got audio
 	Packets int64     `json:"packets"`
-	Holes   int64     `json:"holes"`
+	Holes   int64     `json:"holes"` // sequence numbers never received, between each agent's first and last
 	Lossy   int       `json:"lossy"` // agents with at least one hole
 	Bad     int64     `json:"bad"`
 	Errors  []string  `json:"errors"`
@@ -219,9 +220,10 @@ func runAgents() {
 	type agent struct {
 		start, first time.Time
 		got          atomic.Bool
-		last         uint16
+		firstQ       uint16
+		seen         [1 << 16 / 64]uint64 // by sequence offset from the first packet
+		maxOff       int
 		packets      int64
-		holes        int64
 		bad          int64
 		err          error
 	}
@@ -247,12 +249,17 @@ func runAgents() {
 				}
 				q := uint16(p.Payload[1])<<8 | uint16(p.Payload[2])
 				if !a.got.Load() {
-					a.first, a.last = time.Now(), q
+					a.first, a.firstQ = time.Now(), q
 					a.got.Store(true)
-				} else if d := q - a.last; d != 0 && d < 1<<15 {
-					a.holes += int64(d - 1) // packets between last and q never came
-					a.last = q
 				}
+				// Offsets from the first packet: a reordered packet fills
+				// its place, only packets that never came count as lost.
+				off := int(q - a.firstQ)
+				if off >= 1<<15 {
+					return // older than the first one we saw
+				}
+				a.seen[off/64] |= 1 << (off % 64)
+				a.maxOff = max(a.maxOff, off)
 				a.packets++
 			})
 		}()
@@ -296,9 +303,15 @@ func runAgents() {
 			rep.JoinMS = append(rep.JoinMS, -1)
 		}
 		rep.Packets += a.packets
-		rep.Holes += a.holes
-		if a.holes > 0 {
-			rep.Lossy++
+		if a.got.Load() {
+			var have int
+			for _, w := range a.seen {
+				have += bits.OnesCount64(w)
+			}
+			if lost := int64(a.maxOff + 1 - have); lost > 0 {
+				rep.Holes += lost
+				rep.Lossy++
+			}
 		}
 		rep.Bad += a.bad
 		if a.err != nil {
