@@ -207,7 +207,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 	step := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		start := time.Now()
-		if err := chromedp.Do(ctx, actions...); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
 			var body string
 			body, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("view") ? document.getElementById("view").innerText.slice(0, 2000) : ""`))
 			t.Fatalf("%s: %v\npage:\n%s", what, err, body)
@@ -439,6 +441,33 @@ func TestConsoleEndToEnd(t *testing.T) {
 	if v := eval(op, `document.querySelector("#audit").innerText`); !strings.Contains(v, "alert.approve") || !strings.Contains(v, "alert.cancel") {
 		t.Errorf("audit page lacks approve/cancel entries:\n%s", v)
 	}
+
+	// 11. An admin (token login) creates a user and enrols a loudspeaker;
+	// the API's field error lands next to the password.
+	step(ap, "admin logs in with a token",
+		chromedp.Click(chromedp.CSS("#logout")),
+		chromedp.WaitVisible(chromedp.CSS("#login-toggle")),
+		chromedp.Click(chromedp.CSS("#login-toggle")),
+		chromedp.SendKeys(chromedp.CSS("#login-token"), adminToken),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#nav-admin")),
+		chromedp.WaitVisible(chromedp.CSS("#f-event")),
+		go_("#/admin"),
+		chromedp.WaitVisible(chromedp.CSS("#user-form")))
+	step(ap, "short password is refused next to the field",
+		typeIn("#u-name", "vera"), typeIn("#u-password", "short"),
+		chromedp.Click(chromedp.CSS(`#user-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#user-form [data-field="password"] > .err div`)))
+	step(ap, "user created, token shown once",
+		typeIn("#u-password", "a long enough password"),
+		chromedp.Click(chromedp.CSS(`#user-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#u-created .secret")))
+	step(ap, "loudspeaker enrolled, credential shown once",
+		chromedp.WaitVisible(chromedp.CSS("#speakers button[data-enroll]")),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#speakers button[data-enroll]:not([data-village^="653122100"]):not([data-village^="653122201"])').click()`),
+		chromedp.WaitVisible(chromedp.CSS("#enrolled .secret, #enrolled .formerr")))
+	t.Logf("admin enrolment: %s", eval(ap, `document.querySelector("#enrolled").innerText`))
+	t.Logf("live link indicator at the end: %s", eval(op, `document.querySelector("#conn").dataset.state`))
 
 	errMu.Lock()
 	defer errMu.Unlock()

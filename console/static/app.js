@@ -144,6 +144,7 @@
       if (typeof body === "string" || body instanceof Blob) payload = body;
       else { payload = JSON.stringify(body); headers["Content-Type"] = "application/json"; }
     }
+    const session = S.session;
     let res;
     try {
       res = await fetch(path, { method, headers, body: payload, credentials: "same-origin", cache: "no-store" });
@@ -155,7 +156,10 @@
     let data = null;
     const ct = res.headers.get("Content-Type") || "";
     if (ct.includes("json")) { try { data = await res.json(); } catch (e) { data = null; } }
-    if (res.status === 401 && path !== "/api/v1/login") { logoutLocal(); throw apiError(res.status, data); }
+    // A 401 ends the session, unless it answers a request of an older one
+    // (a poll still in flight across a log-out and a new log-in).
+    if (res.status === 401 && path !== "/api/v1/login" && session === S.session && S.me) { logoutLocal(); }
+    if (res.status === 401) throw apiError(res.status, data);
     if (!res.ok) throw apiError(res.status, data);
     return data;
   }
@@ -291,12 +295,12 @@
   routes.login = (view) => {
     let byToken = false;
     const err = h("div", { class: "formerr", role: "alert", id: "login-error" });
-    const nameIn = h("input", { type: "text", id: "login-name", name: "name", autocomplete: "username", required: true });
+    const nameIn = h("input", { type: "text", id: "login-name", name: "name", autocomplete: "username" });
     const pwIn = h("input", { type: "password", id: "login-password", name: "password", autocomplete: "current-password" });
     const tokIn = h("input", { type: "password", id: "login-token", name: "token", autocomplete: "off" });
     const pwBox = h("div", null, h("label", { for: "login-name", text: t("name") }), nameIn, h("label", { for: "login-password", text: t("password") }), pwIn);
     const tokBox = h("div", { hidden: true }, h("label", { for: "login-token", text: t("token") }), tokIn);
-    const toggle = h("button", { type: "button", class: "ghost", text: t("useToken"), onclick: () => {
+    const toggle = h("button", { type: "button", class: "ghost", id: "login-toggle", text: t("useToken"), onclick: () => {
       byToken = !byToken; pwBox.hidden = byToken; tokBox.hidden = !byToken;
       toggle.textContent = byToken ? t("usePassword") : t("useToken");
     } });
@@ -703,6 +707,9 @@
           h("div", null, stateChip(a.state), " v" + a.version + " " + a.kind + " · " + a.id))),
       a.state === "pending" ? h("p", { class: "panel", id: "awaiting", text: "⏳ " + t("awaiting") }) : "",
       a.reason ? h("p", { class: "note", text: t("reason") + ": " + a.reason }) : "",
+      // The rendered programme, once the API reports where it is.
+      a.audio && a.audio.url ? h("p", null, h("button", { type: "button", id: "btn-play", text: "▶ " + t("play"),
+        onclick: () => new Audio(a.audio.url).play() })) : "",
       h("dl", { class: "kv panel" },
         h("dt", { text: t("area") }), h("dd", { text: (a.area.codes || []).map(regionName).join("、") }),
         h("dt", { text: t("channels") }), h("dd", { text: (a.channels || []).map(t).join(" · ") }),
@@ -969,17 +976,20 @@
         h("div", null, h("div", { class: "panel" }, h("h2", { text: t("users") }),
           h("table", null, h("thead", null, h("tr", null, [t("name"), t("role"), "created"].map((x) => h("th", { text: x })))), users)), uform),
         h("div", null, h("div", { class: "panel" }, h("h2", { text: t("speakers") }), secret,
-          h("table", { id: "speakers" }, h("thead", null, h("tr", null, ["ID", "village", "zone", ""].map((x) => h("th", { text: x })))), spk)),
+          h("table", { id: "speakers" }, h("thead", null, h("tr", null, ["ID", "village", "zone", "status", ""].map((x) => h("th", { text: x })))), spk)),
           importBox("residents", "/api/v1/residents/import"), importBox("speakers", "/api/v1/speakers/import"))));
     async function loadUsers() {
       const r = await api("GET", "/api/v1/users");
       put(users, ...((r && r.users) || []).map((u) => h("tr", null, h("td", { text: u.name }), h("td", { text: u.role + (u.disabled ? " (disabled)" : "") }), h("td", { text: fmtTime(u.created_at) }))));
     }
+    let online = new Set(), offline = new Set();
     async function loadSpeakersTable() {
       await loadSpeakers();
-      put(spk, ...S.speakers.slice(0, 500).map((s) => h("tr", null, h("td", { text: s.id }), h("td", { text: regionName(s.village) }), h("td", { text: s.zone || "" }),
+      offline = offlineSet();
+      online = new Set((Array.isArray(S.speakerStatus) ? S.speakerStatus : []).filter((d) => d && d.online).map((d) => d.id));
+      put(spk, ...S.speakers.slice(0, 500).map((s) => h("tr", null, h("td", { text: s.id }), h("td", { text: regionName(s.village) }), h("td", { text: s.zone || "" }), h("td", { text: online.has(s.id) ? "● online" : offline.has(s.id) ? "○ offline" : "" }),
         h("td", null, s.revoked ? "revoked " : "",
-          h("button", { type: "button", text: t("enroll"), "data-enroll": s.id, onclick: async () => {
+          h("button", { type: "button", text: t("enroll"), "data-enroll": s.id, "data-village": s.village, onclick: async () => {
             try {
               const r = await api("POST", `/api/v1/speakers/${encodeURIComponent(s.id)}/enroll`);
               put(secret, h("p", { text: r.device_id + ":" }), h("div", { class: "secret", text: r.credential }), h("p", { class: "note", text: t("shownOnce") }));
@@ -989,7 +999,7 @@
             try { await api("POST", `/api/v1/speakers/${encodeURIComponent(s.id)}/revoke`); loadSpeakersTable(); }
             catch (x) { put(secret, h("p", { class: "formerr", text: x.message })); }
           } })))));
-      if (S.speakers.length > 500) spk.append(h("tr", null, h("td", { colSpan: 4, class: "note", text: `… ${S.speakers.length - 500} more` })));
+      if (S.speakers.length > 500) spk.append(h("tr", null, h("td", { colSpan: 5, class: "note", text: `… ${S.speakers.length - 500} more` })));
     }
     await Promise.all([loadUsers(), loadSpeakersTable()]);
   };
