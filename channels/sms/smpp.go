@@ -190,9 +190,15 @@ func (ss *session) close(err error) {
 	})
 }
 
+// marshalBufs recycles PDU encoding buffers: one per PDU adds up at
+// tens of thousands of PDUs a second.
+var marshalBufs = sync.Pool{New: func() any { return pdu.NewBuffer(make([]byte, 0, 512)) }}
+
 func (ss *session) write(p pdu.PDU, flush bool) error {
-	buf := pdu.NewBuffer(make([]byte, 0, 128))
+	buf := marshalBufs.Get().(*pdu.ByteBuffer)
+	buf.Reset()
 	p.Marshal(buf)
+	defer marshalBufs.Put(buf)
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
 	// Refresh the write deadline at most every 100 ms: it covers bufio's

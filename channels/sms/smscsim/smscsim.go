@@ -323,9 +323,13 @@ var errShut = errors.New("connection dropped")
 
 // write sends p; accepted, when set, is counted under the same lock, so a
 // submit counts as accepted exactly when its response is on its way.
+var marshalBufs = sync.Pool{New: func() any { return pdu.NewBuffer(make([]byte, 0, 512)) }}
+
 func (c *conn) write(p pdu.PDU, flush bool, accepted *Message) error {
-	buf := pdu.NewBuffer(make([]byte, 0, 64))
+	buf := marshalBufs.Get().(*pdu.ByteBuffer)
+	buf.Reset()
 	p.Marshal(buf)
+	defer marshalBufs.Put(buf)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.shut {
