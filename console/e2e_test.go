@@ -427,13 +427,29 @@ func TestConsoleEndToEnd(t *testing.T) {
 	step(op, "connection resumes", block(false), chromedp.WaitNotVisible(chromedp.CSS("#lost")),
 		chromedp.WaitVisible(chromedp.CSS(`#alert-head [data-state="issued"]`)))
 
-	// 9. Cancel with a reason.
+	// 9. Update: the form comes prefilled; a new version goes out and its
+	// diff against the first shows what changed.
+	step(op, "update the warning",
+		chromedp.Click(chromedp.CSS("#btn-update")),
+		chromedp.WaitVisible(chromedp.CSS("#compose-form")), // prefilled in the same task as it is shown
+		typeIn("#f-zh-instruction", "请关好门窗，减少外出，把牲畜赶回圈舍。"),
+		chromedp.Click(chromedp.CSS("#btn-preview")),
+		chromedp.WaitEnabled(chromedp.CSS("#btn-submit")),
+		chromedp.Click(chromedp.CSS("#btn-submit")),
+		chromedp.WaitVisible(chromedp.CSS(`#alert-head [data-version="2"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#overall[data-pct="100"]`)),
+		chromedp.WaitReady(chromedp.CSS("#versions tr.changed")))
+	if v := eval(op, `document.querySelector("#versions tr.changed").innerText`); !strings.Contains(v, "把牲畜赶回圈舍") || !strings.Contains(v, spine.zhI) {
+		t.Errorf("version diff does not show the old and new instruction: %q", v)
+	}
+
+	// 10. Cancel with a reason.
 	step(op, "cancel",
 		chromedp.SendKeys(chromedp.CSS("#action-reason"), "sandstorm passed north of the county"),
 		chromedp.Click(chromedp.CSS("#btn-cancel")),
 		chromedp.WaitVisible(chromedp.CSS(`#alert-head [data-state="cancelled"]`)))
 
-	// 10. History and audit show it.
+	// 11. History and audit show it.
 	step(op, "history lists it", go_("#/history"),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#history tr[data-alert=%q]`, id))))
 	step(op, "audit log lists approve and cancel", go_("#/audit"),
@@ -442,7 +458,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		t.Errorf("audit page lacks approve/cancel entries:\n%s", v)
 	}
 
-	// 11. An admin (token login) creates a user and enrols a loudspeaker;
+	// 12. An admin (token login) creates a user and enrols a loudspeaker;
 	// the API's field error lands next to the password.
 	step(ap, "admin logs in with a token",
 		chromedp.Click(chromedp.CSS("#logout")),

@@ -704,7 +704,7 @@
         h("div", null, h("h1", { id: "alert-headline", text: zh.headline || ug.headline || a.id }),
           ug.headline ? h("div", { dir: "rtl", lang: "ug", text: ug.headline }) : ""),
         h("div", { class: "meta" }, h("div", { text: eventName(a.event) + " · " + t(a.level) + " · " + t(a.status) }),
-          h("div", null, stateChip(a.state), " v" + a.version + " " + a.kind + " · " + a.id))),
+          h("div", { "data-version": String(a.version) }, stateChip(a.state), " v" + a.version + " " + a.kind + " · " + a.id))),
       a.state === "pending" ? h("p", { class: "panel", id: "awaiting", text: "⏳ " + t("awaiting") }) : "",
       a.reason ? h("p", { class: "note", text: t("reason") + ": " + a.reason }) : "",
       // The rendered programme, once the API reports where it is.
@@ -825,7 +825,7 @@
     const list = h("div", { id: "approval-list" });
     put(view, h("h1", { text: t("approvals") }), list);
     const seen = new Map();
-    poll(async () => {
+    const ap = poll(async () => {
       const r = await api("GET", "/api/v1/alerts?state=pending&limit=100");
       const alerts = (r && r.alerts) || [];
       const ids = new Set(alerts.map((a) => a.id));
@@ -834,6 +834,7 @@
       if (!alerts.length) put(list, h("p", { class: "note", id: "no-pending", text: t("noPending") }));
       else { const np = $("#no-pending", list); if (np) np.remove(); }
     }, 2000);
+    onLive((ev) => { if (ev && ev.type === "progress") ap.now(); });
   };
   async function approvalCard(a0) {
     const a = await api("GET", "/api/v1/alerts/" + encodeURIComponent(a0.id));
