@@ -2,9 +2,13 @@ package rtcclient
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -32,8 +36,39 @@ func (p *peerConn) init(c *Conn, room, name string) {
 	p.c, p.room, p.name, p.done = c, room, name, make(chan struct{})
 }
 
+// certCache holds this process's DTLS certificate: a key generation and a
+// signature per join are wasted work on a small device (and on a load test
+// with a thousand agents); a day-old certificate is far from pion's
+// one-month expiry.
+var certCache struct {
+	sync.Mutex
+	cert *webrtc.Certificate
+	made time.Time
+}
+
+func certificates() ([]webrtc.Certificate, error) {
+	certCache.Lock()
+	defer certCache.Unlock()
+	if certCache.cert == nil || time.Since(certCache.made) > 24*time.Hour {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("rtcclient: certificate key: %w", err)
+		}
+		c, err := webrtc.GenerateCertificate(key)
+		if err != nil {
+			return nil, fmt.Errorf("rtcclient: certificate: %w", err)
+		}
+		certCache.cert, certCache.made = c, time.Now()
+	}
+	return []webrtc.Certificate{*certCache.cert}, nil
+}
+
 func (p *peerConn) open() (*webrtc.PeerConnection, error) {
-	pc, err := p.c.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.c.iceServers()})
+	certs, err := certificates()
+	if err != nil {
+		return nil, err
+	}
+	pc, err := p.c.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.c.iceServers(), Certificates: certs})
 	if err != nil {
 		return nil, fmt.Errorf("rtcclient: peer connection: %w", err)
 	}
