@@ -39,7 +39,7 @@ type conn struct {
 	scheduled bool
 	closed    bool
 	delivered map[string]deliveredCmd // command id → hold field, written on this connection
-	recent    [16]sentSeq             // last commands written, to name refusals by seq
+	recent    [8]sentSeq              // last commands written, to name refusals by seq
 	recentN   int
 	st        DeviceStatus
 }
@@ -97,16 +97,23 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	h.connWG.Add(1)
 	h.mu.Unlock()
-	defer h.connWG.Done()
 
 	ws, err := h.up.Upgrade(w, r, nil)
 	if err != nil {
+		h.connWG.Done()
 		return // Upgrade already answered
 	}
 	c := &conn{h: h, dev: dev, village: d.Village, ws: ws,
 		id: h.cfg.NodeID + "/" + strconv.FormatUint(h.connSeq.Add(1), 36)}
 	c.st = DeviceStatus{ID: dev, Village: d.Village, State: StateNormal, LastSeen: h.cfg.Now()}
-	c.run()
+	// Serve on a fresh goroutine and let net/http's handler return: the
+	// server then drops its per-connection request, response and write
+	// buffers, and the connection costs only this small goroutine, the
+	// socket and a 512-byte read buffer (the 20 KB-per-speaker budget).
+	go func() {
+		defer h.connWG.Done()
+		c.run()
+	}()
 }
 
 func (c *conn) run() {
@@ -255,12 +262,7 @@ func (c *conn) onReport(f AgentFrame) {
 		key = f.Key
 	}
 	if field != "" && f.Step != StepDownloading && f.Step != StepPlaying {
-		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
-		err := ackScript.Run(ctx, h.cfg.Redis, []string{h.keys.hold(c.dev), h.keys.acked(c.dev)}, field, id).Err()
-		cancel()
-		if err != nil && h.ctx.Err() == nil {
-			h.log.Warn("speaker: acknowledge held command", "device", c.dev, "id", id, "err", err)
-		}
+		h.ack(c.dev, field, id)
 	}
 	if f.Step == StepRefused {
 		h.log.Warn("speaker: device refused a command", "device", c.dev, "seq", f.Seq, "id", id, "reason", f.Reason)

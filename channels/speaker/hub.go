@@ -118,7 +118,11 @@ type Hub struct {
 
 	statusMu    sync.Mutex
 	statusDirty map[string]*conn
+
+	acks chan ackReq
 }
+
+type ackReq struct{ dev, field, id string }
 
 var (
 	_ channels.Channel = (*Hub)(nil)
@@ -186,12 +190,14 @@ func NewHub(cfg Config) (*Hub, error) {
 		up: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
 			WriteBufferPool:  &sync.Pool{}, // idle speakers hold no write buffer
+			ReadBufferSize:   512,          // agent frames are a few hundred bytes
 			// Agents are not browsers; they authenticate with a credential.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 		writeq:      make(chan *conn, 4096),
 		conns:       map[string]*conn{},
 		statusDirty: map[string]*conn{},
+		acks:        make(chan ackReq, 8192),
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 
@@ -209,8 +215,9 @@ func NewHub(cfg Config) (*Hub, error) {
 		h.cancel()
 		return nil, fmt.Errorf("speaker: subscribe: %w", err)
 	}
-	h.bgWG.Add(3 + cfg.Writers)
+	h.bgWG.Add(4 + cfg.Writers)
 	go h.subscribe()
+	go h.ackLoop()
 	go h.resyncLoop()
 	go h.statusLoop()
 	for range cfg.Writers {
@@ -359,7 +366,10 @@ func (h *Hub) deliver(ctx context.Context, to []channels.Recipient, field, value
 		return nil, err
 	}
 	ttl := until.Sub(now).Milliseconds() + 60_000
-	const chunk = 500
+	// Large chunks: holding is one Redis pipeline per chunk, and the
+	// sooner all holds are in, the sooner every node signs and writes at
+	// full speed. Context cancellation is checked between chunks.
+	const chunk = 2500
 	var ok []channels.Recipient
 	for _, r := range to {
 		d, found := devs[r.Address]
@@ -636,6 +646,68 @@ func (h *Hub) writer() {
 			return
 		case c := <-h.writeq:
 			c.drain()
+		}
+	}
+}
+
+// ---- acknowledgements ------------------------------------------------------
+
+// ack removes an acknowledged command from the device's hold. Acks are
+// batched into pipelines: after a county-wide warning 5,000 speakers answer
+// within a second, and one round trip per answer would cost more than the
+// answers themselves.
+func (h *Hub) ack(dev, field, id string) {
+	select {
+	case h.acks <- ackReq{dev, field, id}:
+	default:
+		// Queue full: acknowledge inline rather than drop it.
+		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+		defer cancel()
+		if err := ackScript.Run(ctx, h.cfg.Redis, []string{h.keys.hold(dev), h.keys.acked(dev)}, field, id).Err(); err != nil && h.ctx.Err() == nil {
+			h.log.Warn("speaker: acknowledge held command", "device", dev, "id", id, "err", err)
+		}
+	}
+}
+
+func (h *Hub) ackLoop() {
+	defer h.bgWG.Done()
+	batch := make([]ackReq, 0, 512)
+	for {
+		batch = batch[:0]
+		select {
+		case <-h.ctx.Done():
+			return
+		case a := <-h.acks:
+			batch = append(batch, a)
+		}
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case a := <-h.acks:
+				batch = append(batch, a)
+			default:
+				break fill
+			}
+		}
+		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+		pipe := h.cfg.Redis.Pipeline()
+		for _, a := range batch {
+			ackScript.EvalSha(ctx, pipe, []string{h.keys.hold(a.dev), h.keys.acked(a.dev)}, a.field, a.id)
+		}
+		_, err := pipe.Exec(ctx)
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			_ = ackScript.Load(ctx, h.cfg.Redis).Err()
+			pipe = h.cfg.Redis.Pipeline()
+			for _, a := range batch {
+				ackScript.EvalSha(ctx, pipe, []string{h.keys.hold(a.dev), h.keys.acked(a.dev)}, a.field, a.id)
+			}
+			_, err = pipe.Exec(ctx)
+		}
+		cancel()
+		if err != nil && h.ctx.Err() == nil {
+			// Unacknowledged commands are offered again on reconnect or at
+			// resync; the agent answers "duplicate" and plays nothing.
+			h.log.Warn("speaker: acknowledge held commands", "n", len(batch), "err", err)
 		}
 	}
 }

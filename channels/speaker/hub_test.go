@@ -98,7 +98,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // rig is one Redis, one platform key, one device registry and an audio
 // server: the shared ground for one or more hubs.
 type rig struct {
-	t        *testing.T
+	t        testing.TB
 	rdbURL   string
 	key      ed25519.PrivateKey
 	devs     *speaker.MemoryDevices
@@ -109,7 +109,9 @@ type rig struct {
 	secrets  map[string]string
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigB(t) }
+
+func newRigB(t testing.TB) *rig {
 	t.Helper()
 	srv := testsvc.Redis(t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
@@ -128,10 +130,21 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
-func (r *rig) redis(t *testing.T) redis.UniversalClient {
+func (r *rig) redis(t testing.TB) redis.UniversalClient {
 	c := redis.NewClient(&redis.Options{Addr: r.rdbURL})
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// nodeB is a bare hub for benchmarks.
+func (r *rig) nodeB(b testing.TB) *speaker.Hub {
+	h, err := speaker.NewHub(speaker.Config{Redis: r.redis(b), Devices: r.devs, Key: r.key, Reporter: r.rec,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	return h
 }
 
 type node struct {

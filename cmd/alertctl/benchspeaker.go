@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,10 +50,31 @@ func benchSpeaker(ctx context.Context, args []string) error {
 	url := fs.String("url", "", "internal: hub URL for --role agents")
 	pub := fs.String("public-key", "", "internal: platform public key for --role agents")
 	creds := fs.String("credentials", "", "internal: credentials CSV for --role agents")
+	cpuProfile := fs.String("cpuprofile", "", "write CPU profiles of the hub (FILE) and the simulated speakers (FILE.sim) during the rounds")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *role == "agents" {
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			// Profile the rounds, not the connection ramp.
+			go func() {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(*ramp + 4*time.Second):
+				}
+				if pprof.StartCPUProfile(f) == nil {
+					<-ctx.Done()
+					pprof.StopCPUProfile()
+				}
+			}()
+			defer pprof.StopCPUProfile()
+		}
 		return benchAgents(ctx, *url, *pub, *creds, *ramp)
 	}
 	if *n < 1 || *rounds < 1 {
@@ -133,7 +155,13 @@ func benchSpeaker(ctx context.Context, args []string) error {
 	child := exec.CommandContext(ctx, self, "bench", "speaker", "--role", "agents", "--url", base,
 		"--public-key", speaker.EncodePublicKey(key.Public().(ed25519.PublicKey)), "--credentials", credPath,
 		"--ramp", ramp.String())
+	if *cpuProfile != "" {
+		child.Args = append(child.Args, "--cpuprofile", *cpuProfile+".sim")
+	}
 	child.Stderr = os.Stderr
+	// The simulator is not what is measured: a lighter GC leaves more of the
+	// shared CPU to the hub, as if the speakers were elsewhere.
+	child.Env = append(os.Environ(), "GOGC=400")
 	child.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := child.Start(); err != nil {
 		return err
@@ -163,8 +191,18 @@ func benchSpeaker(ctx context.Context, args []string) error {
 	for i, id := range ids {
 		rcpt[i] = channels.Recipient{ID: id, Address: id}
 	}
-	fmt.Printf("%-6s %10s %10s %10s %10s %10s %8s\n", "round", "send", "p50", "p99", "max", "received", "playing")
+	fmt.Printf("%-6s %10s %10s %10s %10s %12s %8s %10s %10s\n", "round", "send", "p50", "p99", "max", "received p99", "playing", "hub CPU", "sim CPU")
 	var worstP99, worstMax time.Duration
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	for r := 1; r <= *rounds; r++ {
 		keyName := fmt.Sprintf("bench-%d/v1", r)
 		m := &channels.Message{Key: keyName, AlertID: fmt.Sprintf("bench-%d", r), Version: 1, Kind: channels.KindAlert,
@@ -172,6 +210,7 @@ func benchSpeaker(ctx context.Context, args []string) error {
 			Sent: time.Now(), Expires: time.Now().Add(time.Hour), Area: []string{"653122"},
 			Audio: &channels.Audio{URL: "/audio/" + sha + ".wav", SHA256: sha, Duration: 4 * time.Second, Format: "wav/pcm16/8000"}}
 		rec.reset(keyName)
+		hubCPU0, simCPU0 := spkCPUSelf(), spkCPUOf(child.Process.Pid)
 		t0 := time.Now()
 		res, err := hub.Send(ctx, m, rcpt)
 		sendDur := time.Since(t0)
@@ -191,7 +230,9 @@ func benchSpeaker(ctx context.Context, args []string) error {
 		slices.Sort(received)
 		p50, p99, mx := spkPct(playing, 0.50), spkPct(playing, 0.99), playing[len(playing)-1]
 		worstP99, worstMax = max(worstP99, p99), max(worstMax, mx)
-		fmt.Printf("%-6d %10s %10s %10s %10s %10s %8d\n", r, spkMS(sendDur), spkMS(p50), spkMS(p99), spkMS(mx), spkMS(spkPct(received, 0.99)), len(playing))
+		hubCPU, simCPU := spkCPUSelf()-hubCPU0, spkCPUOf(child.Process.Pid)-simCPU0
+		fmt.Printf("%-6d %10s %10s %10s %10s %12s %8d %10s %10s\n", r, spkMS(sendDur), spkMS(p50), spkMS(p99), spkMS(mx),
+			spkMS(spkPct(received, 0.99)), len(playing), spkMS(hubCPU), spkMS(simCPU))
 		// The 4 s programme finishes before the next round starts.
 		time.Sleep(5 * time.Second)
 	}
@@ -388,4 +429,34 @@ func spkCPU() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// spkCPUSelf is this process's user+system CPU time.
+func spkCPUSelf() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// spkCPUOf is another process's user+system CPU time from /proc (clock
+// ticks of 10 ms).
+func spkCPUOf(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }

@@ -96,11 +96,15 @@ func (p *player) do(ctx context.Context, f func()) {
 }
 
 func (p *player) run(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	// The expiry timer runs only while something waits in the queue: five
+	// thousand idle simulated speakers must not wake every second.
+	expiry := time.NewTimer(time.Hour)
+	expiry.Stop()
+	armed := false
 	for {
 		select {
 		case <-ctx.Done():
+			expiry.Stop()
 			if p.cur != nil {
 				p.cur.why = endShutdown
 				p.cur.cancel()
@@ -112,10 +116,15 @@ func (p *player) run(ctx context.Context) {
 			f()
 		case fin := <-p.done:
 			p.finish(fin)
-		case <-tick.C:
+		case <-expiry.C:
+			armed = false
 			p.expire()
 		}
 		p.schedule(ctx)
+		if len(p.queue) > 0 && !armed {
+			expiry.Reset(time.Second)
+			armed = true
+		}
 	}
 }
 
