@@ -211,7 +211,16 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 	if m == nil {
 		return nil, channels.Permanent(&channels.FieldError{Field: "message", Rule: "required"})
 	}
+	key := m.Key
+	if key == "" && m.AlertID != "" {
+		key = fmt.Sprintf("%s/v%d", m.AlertID, m.Version)
+	}
+	if key == "" {
+		// The key is what keeps a phone from getting the same warning twice.
+		return nil, channels.Permanent(&channels.FieldError{Field: "message.key", Rule: "required (or alert_id)"})
+	}
 	b := newBatch(ctx, len(to))
+	b.expires = m.Expires
 	level := m.Level
 	if level < 1 {
 		level = 1
@@ -248,7 +257,7 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 			continue
 		}
 		r.Address = dest
-		ack, status := c.acks.claim(m.Key, r.ID, len(p.parts))
+		ack, status := c.acks.claim(key, r.ID, len(p.parts))
 		switch status {
 		case claimDone:
 			b.finish(i, channels.Result{RecipientID: r.ID, State: channels.StateSent, Ref: ack.ref(), Detail: "already submitted"})
@@ -257,10 +266,10 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 			b.finish(i, channels.Result{RecipientID: r.ID, State: channels.StateFailed, Err: ErrInFlight})
 			continue
 		}
-		jobs = append(jobs, &job{b: b, idx: i, rcpt: r, p: p, level: level, ack: ack, ref: concatRef(m.Key, r.ID)})
+		jobs = append(jobs, &job{b: b, idx: i, rcpt: r, p: p, level: level, ack: ack, ref: concatRef(key, r.ID)})
 	}
 	b.jobs = jobs
-	b.key = m.Key
+	b.key = key
 	c.enqueue(jobs...)
 	return c.wait(ctx, b)
 }
@@ -335,6 +344,7 @@ type batch struct {
 	idle     chan struct{} // signalled when inflight drops to 0 after stop
 	jobs     []*job
 	key      string
+	expires  time.Time
 }
 
 func newBatch(ctx context.Context, n int) *batch {

@@ -283,6 +283,7 @@ func TestWireEncoding(t *testing.T) {
 	sim := startSim(t, smscsim.Config{Keep: true})
 	c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", sim.Addr(), 0)}}, channels.Discard, nil)
 	m := message(3, false)
+	m.Expires = time.Now().Add(6 * time.Hour)
 	m.Texts["zh"] = channels.Text{Headline: "沙尘暴红色预警", Description: longZh, Instruction: "请关好门窗。"}
 	m.Texts["en"] = channels.Text{Headline: "Sandstorm", Description: "Visibility below 50 m {gusts 11}.", Instruction: "Stay inside."}
 	to := []channels.Recipient{
@@ -305,6 +306,9 @@ func TestWireEncoding(t *testing.T) {
 			t.Fatalf("%s: %d parts on the wire, rendered %d", r.ID, len(parts), want.Parts)
 		}
 		for _, p := range parts {
+			if want := m.Expires.UTC().Format("060102150405") + "000+"; p.Validity != want {
+				t.Errorf("%s: validity_period %q, want %q", r.ID, p.Validity, want)
+			}
 			wantCoding := byte(8)
 			if want.Encoding == sms.GSM7 {
 				wantCoding = 0

@@ -396,6 +396,11 @@ func (ss *session) submitPDU(j *job, i int) *pdu.SubmitSM {
 	sm.DestAddr = pdu.NewAddressWithTonNpi(1, 1) // international, ISDN
 	_ = sm.DestAddr.SetAddress(j.rcpt.Address)
 	sm.RegisteredDelivery = 1 // receipt on success and failure
+	if exp := j.b.expires; time.Until(exp) > time.Minute {
+		// The SMSC drops what it could not deliver before the warning
+		// expires (absolute format, UTC): a stale warning is worse than none.
+		sm.ValidityPeriod = exp.UTC().Format("060102150405") + "000+"
+	}
 	switch {
 	case j.level >= 4:
 		sm.PriorityFlag = 2

@@ -85,6 +85,7 @@ type Message struct {
 	Ref, Total, Part byte
 	Registered       byte
 	PriorityFlag     byte
+	Validity         string // validity_period as sent
 	At               time.Time
 }
 
@@ -446,7 +447,7 @@ func (c *conn) submit(q *pdu.SubmitSM) {
 	id := strconv.FormatUint(s.nextID.Add(1), 16)
 	resp.MessageID = id
 	m := &Message{ID: id, SystemID: c.sysID, Source: q.SourceAddr.Address(), Dest: dest,
-		DataCoding: q.Message.Encoding().DataCoding(), Registered: q.RegisteredDelivery, PriorityFlag: q.PriorityFlag, At: time.Now()}
+		DataCoding: q.Message.Encoding().DataCoding(), Registered: q.RegisteredDelivery, PriorityFlag: q.PriorityFlag, Validity: q.ValidityPeriod, At: time.Now()}
 	m.Raw, _ = q.Message.GetMessageData()
 	if udh := q.Message.UDH(); udh != nil {
 		m.Total, m.Part, m.Ref, _ = udh.GetConcatInfo()
