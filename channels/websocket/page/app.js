@@ -86,7 +86,7 @@
   function when(s) {
     var d = new Date(s);
     if (isNaN(d)) return "";
-    try { return d.toLocaleString(lang === "ug" ? "ug-CN" : "zh-CN", {month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit"}); }
+    try { return d.toLocaleString(lang === "ug" ? "ug-CN" : "zh-CN", {month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false}); }
     catch (e) { return d.toLocaleString(); }
   }
   function el(tag, cls, txt) { var e = document.createElement(tag); if (cls) e.className = cls; if (txt) e.textContent = txt; return e; }
@@ -100,7 +100,9 @@
       var x = text(w), c = el("article", "card l" + w.level);
       c.setAttribute("data-alert", w.alert_id);
       if (fresh && fresh[w.alert_id]) c.className += " new";
-      c.appendChild(el("div", "band", (w.event_name ? w.event_name + " · " : "") + (t.level[w.level] || w.level_name)));
+      // event_name is Chinese only: shown on the Chinese page.
+      var ev = (lang === "zh" && w.event_name) ? w.event_name + " · " : "";
+      c.appendChild(el("div", "band", ev + (t.level[w.level] || w.level_name)));
       var b = el("div", "body");
       if (w.drill) b.appendChild(el("span", "drill", t.drill));
       b.appendChild(el("h2", "headline", x.headline));
@@ -235,6 +237,7 @@
     }
   });
   if (!region) {
+    $("status").hidden = true;
     $("setup").hidden = false;
     $("placeName").textContent = t.pick;
     return;
