@@ -2,10 +2,15 @@ package targeting
 
 import (
 	"errors"
+	"math"
+	"math/rand/v2"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/planar"
 )
 
 func TestParsePolygon(t *testing.T) {
@@ -97,6 +102,52 @@ func TestGridFarAway(t *testing.T) {
 		}
 		if n := res.ResidentCount(); n != tc.want {
 			t.Errorf("%s: %d residents, want %d", name, n, tc.want)
+		}
+	}
+}
+
+// TestRingTesterMatchesOrb: the bucketed ring test answers exactly as orb's
+// planar.RingContains, on the county outline and random polygons, including
+// points on vertices, on edges and on grid lines.
+func TestRingTesterMatchesOrb(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	rings := []orb.Ring{DefaultOutline()[0][0]}
+	for range 30 {
+		c := orb.Point{76 + rng.Float64()*0.5, 39 + rng.Float64()*0.3}
+		n := 3 + rng.IntN(80)
+		angles := make([]float64, n)
+		for i := range angles {
+			angles[i] = rng.Float64() * 2 * math.Pi
+		}
+		sort.Float64s(angles)
+		var r orb.Ring
+		for _, a := range angles {
+			d := 0.001 + rng.Float64()*0.2
+			p := orb.Point{c[0] + d*math.Cos(a), c[1] + d*math.Sin(a)}
+			if rng.IntN(4) == 0 { // snap to the grid so edges run along cell lines
+				p = orb.Point{math.Round(p[0]/cellDeg) * cellDeg, math.Round(p[1]/cellDeg) * cellDeg}
+			}
+			r = append(r, p)
+		}
+		rings = append(rings, append(r, r[0]))
+	}
+	for _, r := range rings {
+		rt := newRingTester(r)
+		b := r.Bound()
+		check := func(p orb.Point) {
+			if got, want := rt.contains(p), planar.RingContains(r, p); got != want {
+				t.Fatalf("ring of %d: point %v: got %v, orb %v", len(r), p, got, want)
+			}
+		}
+		for range 3000 {
+			check(orb.Point{b.Min[0] - 0.01 + rng.Float64()*(b.Max[0]-b.Min[0]+0.02), b.Min[1] - 0.01 + rng.Float64()*(b.Max[1]-b.Min[1]+0.02)})
+		}
+		for i := 0; i+1 < len(r); i++ {
+			check(r[i])
+			f := rng.Float64()
+			check(orb.Point{r[i][0] + f*(r[i+1][0]-r[i][0]), r[i][1] + f*(r[i+1][1]-r[i][1])})
+			check(orb.Point{r[i][0], r[i+1][1]})
+			check(orb.Point{math.Round(r[i][0]/cellDeg) * cellDeg, r[i][1]})
 		}
 	}
 }

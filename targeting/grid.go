@@ -7,7 +7,6 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geo"
-	"github.com/paulmach/orb/planar"
 )
 
 // cellDeg is the grid cell size in degrees (about 430 m × 555 m at Shule's
@@ -150,7 +149,8 @@ func (g *grid) forCells(r0, r1, c0, c1 int, fn func(row, col int, es []gridEntry
 }
 
 func (g *grid) queryRing(r orb.Ring, set *idSet) {
-	b := r.Bound()
+	rt := newRingTester(r)
+	b := rt.b
 	r0, r1 := cellRow(b.Min[1]), cellRow(b.Max[1])
 	c0, c1 := cellCol(b.Min[0]), cellCol(b.Max[0])
 	// Cells any edge passes through are "boundary" cells, tested point by
@@ -166,7 +166,7 @@ func (g *grid) queryRing(r orb.Ring, set *idSet) {
 	if marked > budget {
 		// Edges too long to walk cell by cell (a continent-sized polygon):
 		// test every occupied cell in the polygon's box point by point.
-		g.forCells(r0, r1, c0, c1, func(_, _ int, es []gridEntry) { exactRing(r, es, set) })
+		g.forCells(r0, r1, c0, c1, func(_, _ int, es []gridEntry) { exactRing(rt, es, set) })
 		return
 	}
 	// Cells no edge enters are wholly inside or wholly outside. Decide each
@@ -176,7 +176,7 @@ func (g *grid) queryRing(r orb.Ring, set *idSet) {
 	lastRow := -1
 	g.forCells(r0, r1, c0, c1, func(row, col int, es []gridEntry) {
 		if boundary[cellKey(row, col)] {
-			exactRing(r, es, set)
+			exactRing(rt, es, set)
 			return
 		}
 		y := (float64(row)+0.5)*cellDeg - 90
@@ -199,9 +199,9 @@ func (g *grid) queryRing(r orb.Ring, set *idSet) {
 	})
 }
 
-func exactRing(r orb.Ring, es []gridEntry, set *idSet) {
+func exactRing(rt *ringTester, es []gridEntry, set *idSet) {
 	for _, e := range es {
-		if planar.RingContains(r, orb.Point{float64(e.lon), float64(e.lat)}) {
+		if rt.contains(orb.Point{float64(e.lon), float64(e.lat)}) {
 			set.add(e.id)
 		}
 	}
