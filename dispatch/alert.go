@@ -75,6 +75,9 @@ type Alert struct {
 	Rebroadcast string `json:"rebroadcast,omitempty"`
 	// Kind is what this version does: alert (first), update, cancel, allclear.
 	Kind channels.Kind `json:"kind"`
+	// Round counts scheduled rebroadcasts: a version with Round > 0 repeats
+	// the warning on the loudspeakers only.
+	Round int `json:"round,omitempty"`
 	// Source says where the warning came from: api, console, cap:<sender>.
 	Source     string    `json:"source,omitempty"`
 	CreatedBy  string    `json:"created_by"`

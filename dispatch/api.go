@@ -180,6 +180,9 @@ func (api *API) Routes(mux Router) {
 	mux.Handle("GET /api/v1/alerts/{id}/cap", http.HandlerFunc(api.capExport))
 	mux.Handle("GET /api/v1/feed.atom", http.HandlerFunc(api.feed))
 	h("POST /api/v1/cap", RoleOperator, api.capImport)
+	h("POST /api/v1/schedules", RoleOperator, api.createSchedule)
+	h("GET /api/v1/schedules", RoleViewer, api.listSchedules)
+	h("DELETE /api/v1/schedules/{id}", RoleOperator, api.stopSchedule)
 	h("POST /api/v1/audience/preview", RoleViewer, api.preview)
 	h("POST /api/v1/users", RoleAdmin, api.createUser)
 	h("GET /api/v1/users", RoleAdmin, api.listUsers)
@@ -901,4 +904,56 @@ func capPath(p string) string {
 		return f
 	}
 	return "cap"
+}
+
+type scheduleInput struct {
+	Kind    string      `json:"kind"`
+	Spec    string      `json:"spec"`
+	AlertID string      `json:"alert_id,omitempty"`
+	Body    *AlertInput `json:"body,omitempty"`
+	TTL     string      `json:"ttl,omitempty"` // e.g. "1h"
+}
+
+func (api *API) createSchedule(w http.ResponseWriter, r *http.Request, by Actor) {
+	var in scheduleInput
+	if !decode(w, r, &in) {
+		return
+	}
+	sc := Schedule{Kind: in.Kind, Spec: in.Spec, AlertID: in.AlertID, Body: in.Body}
+	if in.TTL != "" {
+		d, err := time.ParseDuration(in.TTL)
+		if err != nil || d <= 0 || d > 7*24*time.Hour {
+			writeError(w, 422, "validation", "ttl must be a duration up to 168h", channels.FieldError{Field: "ttl", Rule: "a duration such as 1h, at most 168h", Value: in.TTL})
+			return
+		}
+		sc.TTL = d
+	}
+	out, err := api.Service.NewSchedule(r.Context(), by, sc)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 201, out)
+}
+
+func (api *API) listSchedules(w http.ResponseWriter, r *http.Request, by Actor) {
+	list, err := api.Store.Schedules(r.Context(), r.URL.Query().Get("all") != "1")
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	for _, sc := range list {
+		if sp, err := ParseSchedule(sc.Spec); err == nil && sc.Active {
+			sc.Next = sp.Next(sc.LastFired)
+		}
+	}
+	writeJSON(w, 200, map[string]any{"schedules": list})
+}
+
+func (api *API) stopSchedule(w http.ResponseWriter, r *http.Request, by Actor) {
+	if err := api.Store.StopSchedule(r.Context(), r.PathValue("id"), by); err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

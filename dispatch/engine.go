@@ -330,6 +330,9 @@ func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	for _, ch := range a.Channels {
+		if a.Round > 0 && ch != "speaker" {
+			continue // a rebroadcast repeats on the loudspeakers only
+		}
 		plan, done := plans[ch]
 		if !done {
 			if plan, err = e.planChannel(ctx, a, ch); err != nil {

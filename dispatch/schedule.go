@@ -22,8 +22,8 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 		if err != nil {
 			return nil, fmt.Errorf("\"every\" needs a duration such as 30m or 1h")
 		}
-		if d < 5*time.Minute {
-			return nil, fmt.Errorf("rebroadcasts must be at least 5m apart")
+		if d < MinScheduleInterval {
+			return nil, fmt.Errorf("must be at least %s apart", MinScheduleInterval)
 		}
 		s = "@every " + d.String()
 	}

@@ -203,7 +203,7 @@ func (s *Service) End(ctx context.Context, by Actor, id string, kind channels.Ki
 		if !wasIssued {
 			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action, Detail: marshalJSON(map[string]string{"reason": reason})}}, nil
 		}
-		a.Kind = kind
+		a.Kind, a.Round = kind, 0
 		a.IssuedAt = s.now().UTC().Truncate(time.Millisecond)
 		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action,
 			Detail: marshalJSON(map[string]any{"reason": reason, "replaces_version": prevVersion})}}, nil
@@ -246,7 +246,7 @@ func (s *Service) Update(ctx context.Context, by Actor, id string, in AlertInput
 		prevVersion = a.Version
 		a.Event, a.Level, a.Status, a.Area, a.Audience = na.Event, na.Level, na.Status, na.Area, na.Audience
 		a.Channels, a.Text, a.Onset, a.Expires, a.Rebroadcast = na.Channels, na.Text, na.Onset, na.Expires, na.Rebroadcast
-		a.Kind = channels.KindUpdate
+		a.Kind, a.Round = channels.KindUpdate, 0
 		a.IssuedAt = s.now().UTC().Truncate(time.Millisecond)
 		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.update",
 			Detail: marshalJSON(map[string]any{"level": na.Level, "area": na.Area, "replaces_version": prevVersion})}}, nil

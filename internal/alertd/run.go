@@ -56,6 +56,8 @@ type Server struct {
 	speakerPub   string
 	voice        *voice.Server
 	sms          *sms.Channel
+	scheduler    *dispatch.Scheduler
+	shutdownOnce sync.Once
 	hotMu        sync.Mutex
 	hot          map[string]time.Time // warnings whose progress consoles follow
 	bg           sync.WaitGroup
@@ -176,6 +178,14 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 		if len(cfg.CAP.Poll) > 0 {
 			s.startCAPPoller()
 		}
+		s.scheduler = &dispatch.Scheduler{Service: s.service, Redis: s.redis.Client, NodeID: nodeID(), Logger: log.With("component", "scheduler")}
+		sctx, scancel := context.WithCancel(context.Background())
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			go func() { <-s.stopBG; scancel() }()
+			s.scheduler.Run(sctx)
+		}()
 	}
 	if cfg.Has("api") {
 		if err := s.serveHTTP(ctx); err != nil {
@@ -327,8 +337,14 @@ func (s *Server) expiryLoop() {
 	}
 }
 
-// Shutdown stops intake, drains workers, closes channels and HTTP.
+// Shutdown stops intake, drains workers, closes channels and HTTP. Safe to
+// call twice.
 func (s *Server) Shutdown() error {
+	s.shutdownOnce.Do(s.shutdown)
+	return nil
+}
+
+func (s *Server) shutdown() {
 	s.log.Info("shutting down: stop intake → drain workers → close channels → close HTTP")
 	// Stop intake: no new API requests.
 	if s.http != nil {
@@ -343,7 +359,6 @@ func (s *Server) Shutdown() error {
 		s.worker.Shutdown()
 	}
 	s.closeAll()
-	return nil
 }
 
 func (s *Server) closeAll() {
@@ -390,4 +405,12 @@ func (s *Server) startCAPPoller() {
 		go func() { <-s.stopBG; cancel() }()
 		_ = p.Run(ctx)
 	}()
+}
+
+// nodeID names this process among alertd nodes.
+func nodeID() string {
+	h, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", h, os.Getpid(), hex.EncodeToString(b))
 }

@@ -1,0 +1,367 @@
+package dispatch
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alertcast/alertcast/channels"
+)
+
+// MinScheduleInterval is the shortest "every" schedule accepted. Tests
+// lower it; operators cannot.
+var MinScheduleInterval = 5 * time.Minute
+
+// Schedule kinds.
+const (
+	ScheduleRebroadcast = "rebroadcast" // repeat an active warning on the loudspeakers
+	ScheduleDrill       = "drill"       // issue an exercise (e.g. the monthly test)
+	ScheduleBulletin    = "bulletin"    // issue a routine warning text
+)
+
+// Schedule is a stored, recurring action. It survives restarts and fires
+// once per due time however many alertd nodes run.
+type Schedule struct {
+	ID        string        `json:"id"`
+	Kind      string        `json:"kind"`
+	Spec      string        `json:"spec"`               // "every 30m" or a 5-field cron spec
+	AlertID   string        `json:"alert_id,omitempty"` // rebroadcast
+	Body      *AlertInput   `json:"body,omitempty"`     // drill, bulletin
+	TTL       time.Duration `json:"ttl,omitempty"`      // drill, bulletin: validity of each issue
+	CreatedBy string        `json:"created_by"`
+	Active    bool          `json:"active"`
+	LastFired time.Time     `json:"last_fired,omitzero"`
+	CreatedAt time.Time     `json:"created_at"`
+	Next      time.Time     `json:"next,omitzero"`
+}
+
+type scheduleBody struct {
+	Body *AlertInput   `json:"body,omitempty"`
+	TTL  time.Duration `json:"ttl,omitempty"`
+}
+
+// SaveSchedule stores a new schedule (or re-activates one with that id).
+func (s *Store) SaveSchedule(ctx context.Context, sc *Schedule, by Actor) error {
+	body, _ := json.Marshal(scheduleBody{Body: sc.Body, TTL: sc.TTL})
+	ex := "excluded"
+	if s.pg {
+		ex = "EXCLUDED"
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, fmt.Sprintf(`INSERT INTO schedules (id, kind, spec, alert_id, body, created_by, active, last_fired, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (id) DO UPDATE SET spec = %[1]s.spec, active = 1`, ex),
+			sc.ID, sc.Kind, sc.Spec, sc.AlertID, string(body), sc.CreatedBy, ms(sc.LastFired), ms(sc.CreatedAt)); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "schedule.create", AlertID: sc.AlertID,
+			Detail: marshalJSON(map[string]string{"id": sc.ID, "kind": sc.Kind, "spec": sc.Spec})})
+	})
+}
+
+// Schedules lists schedules (active only when activeOnly).
+func (s *Store) Schedules(ctx context.Context, activeOnly bool) ([]*Schedule, error) {
+	q := `SELECT id, kind, spec, alert_id, body, created_by, active, last_fired, created_at FROM schedules`
+	if activeOnly {
+		q += ` WHERE active = 1`
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*Schedule{}
+	for rows.Next() {
+		var sc Schedule
+		var body string
+		var active int
+		var last, created int64
+		if err := rows.Scan(&sc.ID, &sc.Kind, &sc.Spec, &sc.AlertID, &body, &sc.CreatedBy, &active, &last, &created); err != nil {
+			return nil, err
+		}
+		var sb scheduleBody
+		_ = json.Unmarshal([]byte(body), &sb)
+		sc.Body, sc.TTL, sc.Active = sb.Body, sb.TTL, active != 0
+		sc.LastFired, sc.CreatedAt = fromMS(last), fromMS(created)
+		out = append(out, &sc)
+	}
+	return out, rows.Err()
+}
+
+// StopSchedule deactivates a schedule.
+func (s *Store) StopSchedule(ctx context.Context, id string, by Actor) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `UPDATE schedules SET active = 0 WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return s.appendAudit(ctx, tx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "schedule.stop", Detail: marshalJSON(map[string]string{"id": id})})
+	})
+}
+
+// claimFire records that the schedule fired for due, unless another node
+// already did: compare-and-set on last_fired makes every due time fire once.
+func (s *Store) claimFire(ctx context.Context, id string, prev, due time.Time) (bool, error) {
+	res, err := s.exec(ctx, nil, `UPDATE schedules SET last_fired = ? WHERE id = ? AND last_fired = ? AND active = 1`, ms(due), id, ms(prev))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// NewSchedule validates and stores a schedule.
+func (s *Service) NewSchedule(ctx context.Context, by Actor, sc Schedule) (*Schedule, error) {
+	if !by.Role.Can(RoleOperator) {
+		return nil, fmt.Errorf("%w: role %s cannot schedule (operator or above)", ErrForbidden, by.Role)
+	}
+	var ve ValidationError
+	if _, err := ParseSchedule(sc.Spec); err != nil {
+		ve.add("spec", err.Error(), sc.Spec)
+	}
+	switch sc.Kind {
+	case ScheduleRebroadcast:
+		a, err := s.Store.Alert(ctx, sc.AlertID)
+		if err != nil {
+			ve.add("alert_id", "must name an existing warning", sc.AlertID)
+		} else if !a.State.Active() {
+			ve.add("alert_id", "the warning is not active", sc.AlertID)
+		}
+		sc.ID = "rb:" + sc.AlertID
+	case ScheduleDrill, ScheduleBulletin:
+		if sc.Body == nil {
+			ve.add("body", "required: the warning to issue each time", "")
+		} else {
+			in := *sc.Body
+			if sc.Kind == ScheduleDrill && in.Status != "test" {
+				in.Status = "exercise"
+			}
+			if sc.TTL <= 0 {
+				sc.TTL = time.Hour
+			}
+			in.Expires = s.now().Add(sc.TTL).Format(time.RFC3339)
+			if _, err := s.validate(&in); err != nil {
+				var vin *ValidationError
+				if errors.As(err, &vin) {
+					for _, p := range vin.Problems {
+						ve.add("body."+p.Field, p.Rule, p.Value)
+					}
+				}
+			}
+			sc.Body = &in
+		}
+		sc.ID = fmt.Sprintf("%s:%s", sc.Kind, newID(s.now()))
+	default:
+		ve.add("kind", "must be rebroadcast, drill or bulletin", sc.Kind)
+	}
+	if err := ve.err(); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	sc.CreatedBy, sc.CreatedAt, sc.LastFired, sc.Active = by.Name, now, now, true
+	if err := s.Store.SaveSchedule(ctx, &sc, by); err != nil {
+		return nil, err
+	}
+	return &sc, nil
+}
+
+// Rebroadcast issues the warning's content again on the loudspeakers only,
+// as a new version (round) of kind update.
+func (s *Service) Rebroadcast(ctx context.Context, id string) (*Alert, error) {
+	a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
+		if a.State != StateIssued || !a.Expires.After(s.now()) {
+			return Change{}, fmt.Errorf("%w: warning is %s", ErrConflict, a.State)
+		}
+		if !a.HasChannel("speaker") {
+			return Change{}, fmt.Errorf("%w: warning has no speaker channel", ErrConflict)
+		}
+		a.Kind, a.Round = channels.KindUpdate, a.Round+1
+		a.IssuedAt = s.now().UTC().Truncate(time.Millisecond)
+		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: "scheduler", Action: "alert.rebroadcast",
+			Detail: marshalJSON(map[string]int{"round": a.Round})}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.changed(a)
+	return a, nil
+}
+
+// Scheduler fires schedules on the one node that holds the Redis lease.
+type Scheduler struct {
+	Service *Service
+	Redis   redis.UniversalClient
+	NodeID  string
+	Logger  *slog.Logger
+	// Lease is how long leadership lasts without renewal (default 10 s).
+	Lease time.Duration
+	// Grace is how late a missed fire may still run after a restart
+	// (default 10 min); older ones are skipped and logged.
+	Grace time.Duration
+	// Tick is how often schedules are checked (default 1 s).
+	Tick time.Duration
+
+	leader bool
+}
+
+const leaderKey = "alertcast:scheduler:leader"
+
+var renewScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`)
+
+// Run fires due schedules until ctx is done.
+func (sc *Scheduler) Run(ctx context.Context) {
+	if sc.Lease <= 0 {
+		sc.Lease = 10 * time.Second
+	}
+	if sc.Grace <= 0 {
+		sc.Grace = 10 * time.Minute
+	}
+	if sc.Tick <= 0 {
+		sc.Tick = time.Second
+	}
+	log := sc.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := time.NewTicker(sc.Tick)
+	defer t.Stop()
+	defer func() {
+		if sc.leader {
+			// Hand over at once.
+			_ = sc.Redis.Eval(context.Background(), `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`, []string{leaderKey}, sc.NodeID).Err()
+		}
+	}()
+	for {
+		lead := sc.lead(ctx)
+		if lead != sc.leader {
+			sc.leader = lead
+			log.Info("scheduler leadership", "leader", lead, "node", sc.NodeID)
+		}
+		if lead {
+			if err := sc.fireDue(ctx, log); err != nil && ctx.Err() == nil {
+				log.Error("scheduler", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Leader reports whether this node held the lease at the last tick.
+func (sc *Scheduler) Leader() bool { return sc.leader }
+
+func (sc *Scheduler) lead(ctx context.Context) bool {
+	px := sc.Lease.Milliseconds()
+	if sc.leader {
+		n, err := renewScript.Run(ctx, sc.Redis, []string{leaderKey}, sc.NodeID, strconv.FormatInt(px, 10)).Int()
+		return err == nil && n == 1
+	}
+	ok, err := sc.Redis.SetNX(ctx, leaderKey, sc.NodeID, sc.Lease).Result()
+	return err == nil && ok
+}
+
+func (sc *Scheduler) fireDue(ctx context.Context, log *slog.Logger) error {
+	s := sc.Service
+	// Warnings with a rebroadcast spec get an implicit schedule.
+	active, err := s.Store.ListAlerts(ctx, AlertFilter{State: StateIssued.String(), Limit: 500})
+	if err != nil {
+		return err
+	}
+	all, err := s.Store.Schedules(ctx, false)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{} // stopped ones too: a stopped rebroadcast stays stopped
+	var scheds []*Schedule
+	for _, x := range all {
+		have[x.ID] = true
+		if x.Active {
+			scheds = append(scheds, x)
+		}
+	}
+	for _, a := range active {
+		if a.Rebroadcast != "" && !have["rb:"+a.ID] && a.HasChannel("speaker") {
+			x := &Schedule{ID: "rb:" + a.ID, Kind: ScheduleRebroadcast, Spec: a.Rebroadcast, AlertID: a.ID, CreatedBy: a.CreatedBy,
+				CreatedAt: a.IssuedAt, LastFired: a.IssuedAt, Active: true}
+			if err := s.Store.SaveSchedule(ctx, x, Actor{Name: "scheduler"}); err != nil {
+				return err
+			}
+			scheds = append(scheds, x)
+		}
+	}
+	now := s.now()
+	for _, x := range scheds {
+		spec, err := ParseSchedule(x.Spec)
+		if err != nil {
+			continue
+		}
+		prev := x.LastFired
+		due := spec.Next(prev)
+		if due.After(now) {
+			continue
+		}
+		// Skip fires missed long ago (alertd was down); keep the latest.
+		for next := spec.Next(due); !next.After(now); next = spec.Next(due) {
+			due = next
+		}
+		ok, err := s.Store.claimFire(ctx, x.ID, prev, due)
+		if err != nil || !ok {
+			continue
+		}
+		if now.Sub(due) > sc.Grace {
+			log.Warn("schedule missed while alertd was down: skipped", "schedule", x.ID, "due", due)
+			continue
+		}
+		if err := sc.fire(ctx, x); err != nil {
+			if errors.Is(err, ErrConflict) && x.Kind == ScheduleRebroadcast {
+				_ = s.Store.StopSchedule(ctx, x.ID, Actor{Name: "scheduler"})
+				continue
+			}
+			log.Error("schedule fire failed", "schedule", x.ID, "err", err)
+			continue
+		}
+		log.Info("schedule fired", "schedule", x.ID, "kind", x.Kind, "due", due)
+	}
+	return nil
+}
+
+func (sc *Scheduler) fire(ctx context.Context, x *Schedule) error {
+	s := sc.Service
+	switch x.Kind {
+	case ScheduleRebroadcast:
+		_, err := s.Rebroadcast(ctx, x.AlertID)
+		return err
+	case ScheduleDrill, ScheduleBulletin:
+		if x.Body == nil {
+			return errors.New("schedule has no body")
+		}
+		in := *x.Body
+		ttl := x.TTL
+		if ttl <= 0 {
+			ttl = time.Hour
+		}
+		in.Expires = s.now().Add(ttl).Format(time.RFC3339)
+		by := Actor{Name: "scheduler:" + x.CreatedBy, Role: RoleOperator}
+		review := x.Kind == ScheduleBulletin && s.Policy.NeedsApproval(&Alert{Level: mustLevel(in.Level), Status: StatusActual})
+		_, err := s.createAs(ctx, by, in, "schedule:"+x.ID, review, "schedule "+x.ID)
+		return err
+	}
+	return fmt.Errorf("unknown schedule kind %q", x.Kind)
+}
+
+func mustLevel(s string) Level {
+	l, _ := ParseLevel(s)
+	return l
+}
