@@ -260,12 +260,12 @@ func TestConsoleEndToEnd(t *testing.T) {
 	}
 
 	// 1. The operator logs in; a reload restores the session. First render
-	// is measured on three reloads of the compose view (the heaviest page:
+	// is measured on five reloads of the compose view (the heaviest page:
 	// region tree, map, loudspeakers); the median is held to the budget.
 	login(op, "olga")
 	type perf struct{ FCP, Ready, DCL, Load float64 }
 	var runs []perf
-	for range 3 {
+	for range 5 {
 		step(op, "reload compose form", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#view[data-ready="1"] #f-event`)))
 		var p perf
 		if err := json.Unmarshal([]byte(eval(op, `JSON.stringify((() => {
@@ -280,10 +280,10 @@ func TestConsoleEndToEnd(t *testing.T) {
 		runs = append(runs, p)
 	}
 	slices.SortFunc(runs, func(a, b perf) int { return cmp.Compare(a.Ready, b.Ready) })
-	med := runs[1]
-	t.Logf("first render median of 3: compose view ready %.0f ms (first-contentful-paint %.0f ms)", med.Ready, med.FCP)
+	med := runs[len(runs)/2]
+	t.Logf("first render median of 5: compose view ready %.0f ms (first-contentful-paint %.0f ms)", med.Ready, med.FCP)
 	if med.Ready < 0 || med.Ready > 1000 {
-		t.Errorf("first render (compose view ready, median of 3) took %.0f ms, budget 1000 ms", med.Ready)
+		t.Errorf("first render (compose view ready, median of 5) took %.0f ms, budget 1000 ms", med.Ready)
 	}
 
 	// 2. An empty preview: every API problem lands next to the field it names.

@@ -457,11 +457,20 @@
     const tree = h("div", { class: "area-tree", id: "area-tree" });
     for (const tw of S.townships) {
       const cb = h("input", { type: "checkbox", value: tw.code, "data-code": tw.code, id: "area-" + tw.code });
-      tree.append(h("details", { "data-township": tw.code },
+      // Villages are built when their township is opened (or a filter
+      // needs them): the first render stays small.
+      const villages = h("div", { class: "villages" });
+      const d = h("details", { "data-township": tw.code },
         h("summary", null, h("label", { class: "inline" }, cb, tw.name, tw.name_ug ? h("span", { class: "ug", dir: "rtl", lang: "ug", text: tw.name_ug }) : null,
-          h("span", { class: "note", text: " " + tw.code }))),
-        h("div", { class: "villages" }, (tw.villages || []).map((v) => h("label", { class: "inline", "data-name": v.name },
-          h("input", { type: "checkbox", value: v.code, "data-code": v.code, id: "area-" + v.code }), v.name)))));
+          h("span", { class: "note", text: " " + tw.code }))), villages);
+      d.fill = () => {
+        if (villages.firstChild) return;
+        put(villages, (tw.villages || []).map((v) => h("label", { class: "inline", "data-name": v.name },
+          h("input", { type: "checkbox", value: v.code, "data-code": v.code, id: "area-" + v.code, checked: selected.has(v.code) }), v.name)));
+      };
+      d.addEventListener("toggle", () => { if (d.open) d.fill(); });
+      for (const v of tw.villages || []) if (selected.has(v.code)) d.fill();
+      tree.append(d);
     }
     const chips = h("div", { class: "chips", id: "area-chips" });
     const mapBox = h("div", { id: "compose-map" });
@@ -486,6 +495,7 @@
     filter.addEventListener("input", () => {
       const f = filter.value.trim();
       for (const d of $$("details", tree)) {
+        if (f) d.fill();
         let any = false;
         for (const l of $$(".villages label", d)) { const m = !f || l.dataset.name.includes(f); l.hidden = !m; any = any || m; }
         d.open = !!f && any;
@@ -805,7 +815,9 @@
       const nv = fn(cur), ov = prev ? fn(prev) : null;
       const changed = prev && ov !== nv;
       const rtl = name.startsWith("ug ");
-      return h("tr", { class: changed ? "changed" : "" }, h("td", { text: name }),
+      const [l, k] = name.split(" ");
+      const label = k ? (l === "zh" ? "中文 " : "ئۇيغۇرچە ") + t(k) : t(name);
+      return h("tr", { class: changed ? "changed" : "", "data-name": name }, h("td", { text: label }),
         h("td", { dir: rtl ? "rtl" : null }, changed ? [h("div", { class: "diff-del", text: ov || "∅" }), h("div", { class: "diff-add", text: nv || "∅" })] : nv));
     })));
   }
