@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: go vet, then every package's tests, with the race
+# detector on the concurrent packages (dispatch, the channels and their hubs,
+# the alertd wiring). Tests that need Redis, PostgreSQL, Chromium, espeak-ng,
+# sox, xmllint or Kannel start their own throwaway instances; they skip when
+# one is missing, or fail when ALERTCAST_REQUIRE_SERVICES=1 (as in CI).
+set -euo pipefail
+cd "$(dirname "$0")"
+go vet ./...
+race_pkgs=$(go list ./dispatch/... ./channels/... ./internal/...)
+other_pkgs=$(go list ./... | grep -v -x -F -f <(printf '%s\n' $race_pkgs))
+go test -race -count=1 -timeout 20m $race_pkgs
+go test -count=1 -timeout 20m $other_pkgs
