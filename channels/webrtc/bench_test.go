@@ -71,6 +71,11 @@ type agentReport struct {
 	Packets int64     `json:"packets"`
 	Holes   int64     `json:"holes"` // sequence numbers never received, between each agent's first and last
 	Lossy   int       `json:"lossy"` // agents with at least one hole
+	// The steady window (publisher sequence numbers s0+1..s1): packets
+	// every agent should have had, and those that never arrived.
+	WindowWant  int64 `json:"window_want"`
+	WindowLost  int64 `json:"window_lost"`
+	WindowShort int   `json:"window_short"` // agents missing any
 	Bad     int64     `json:"bad"`
 	Errors  []string  `json:"errors"`
 	// CPU of the agents' process between its "steady" and "end" marks.
@@ -148,11 +153,12 @@ func fanout(b *testing.B, n, rate int) {
 		// The SFU's CPU for the joins (and the audio meanwhile), per agent.
 		joinCPU := (cpuTime() - cpuJoin0).Seconds() * 1000 / float64(n)
 		time.Sleep(500 * time.Millisecond)
-		fmt.Fprintln(stdin, "steady")
 		cpu0, wall0, s0 := cpuTime(), time.Now(), seq.Load()
+		fmt.Fprintf(stdin, "steady %d\n", s0)
 		time.Sleep(10 * time.Second)
 		cpu1, wall1, s1 := cpuTime(), time.Now(), seq.Load()
-		fmt.Fprintln(stdin, "end")
+		fmt.Fprintf(stdin, "end %d\n", s1)
+		time.Sleep(time.Second) // packets up to s1 still in flight
 		b.StopTimer()
 
 		// End the room: every agent's Join returns and it reports.
@@ -186,14 +192,15 @@ func fanout(b *testing.B, n, rate int) {
 		pps := float64(s1-s0) / wall1.Sub(wall0).Seconds()
 		b.ReportMetric(pct(0.5), "join_p50_ms")
 		b.ReportMetric(pct(0.99), "join_p99_ms")
-		b.ReportMetric(float64(rep.Holes), "lost_pkts")
+		b.ReportMetric(float64(rep.WindowLost), "lost_pkts")
+		b.ReportMetric(float64(rep.WindowWant*int64(n)), "window_pkts")
 		b.ReportMetric(float64(rep.Packets), "recv_pkts")
 		b.ReportMetric(srvCores, "sfu_cores")
 		b.ReportMetric(agentCores, "agent_cores")
 		b.ReportMetric(float64(n)/max(srvCores, 0.01), "agents_per_sfu_core")
 		b.ReportMetric(joinCPU, "sfu_cpu_ms_per_join")
-		b.Logf("N=%d rate=%d: join p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; received %d packets, lost %d (agents with loss %d), bad %d; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), %.1f ms SFU CPU per join; agents' process %.2f cores; load average %s; errors: %v",
-			n, rate, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.Packets, rep.Holes, rep.Lossy, rep.Bad, pps, srvCores, float64(n)/max(srvCores, 0.01), joinCPU, agentCores, loadAvg(), first(rep.Errors, 3))
+		b.Logf("N=%d rate=%d: join p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; steady window %d packets × %d agents, %d never arrived (agents short %d); holes over the whole run %d (agents %d); received %d packets in all, bad %d; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), %.1f ms SFU CPU per join; agents' process %.2f cores; load average %s; errors: %v",
+			n, rate, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.WindowWant, n, rep.WindowLost, rep.WindowShort, rep.Holes, rep.Lossy, rep.Packets, rep.Bad, pps, srvCores, float64(n)/max(srvCores, 0.01), joinCPU, agentCores, loadAvg(), first(rep.Errors, 3))
 		if missing > 0 || rep.Bad > 0 {
 			b.Errorf("%d agents never got audio, %d altered packets", missing, rep.Bad)
 		}
@@ -283,19 +290,21 @@ func runAgents() {
 	in := bufio.NewScanner(os.Stdin)
 	var cpu0, cpu1 time.Duration
 	var wall0, wall1 time.Time
+	var s0, s1 uint32
 	for in.Scan() {
-		switch in.Text() {
-		case "steady":
-			cpu0, wall0 = cpuTime(), time.Now()
-		case "end":
-			cpu1, wall1 = cpuTime(), time.Now()
+		var mark string
+		var at uint32
+		fmt.Sscan(in.Text(), &mark, &at)
+		if mark == "steady" {
+			cpu0, wall0, s0 = cpuTime(), time.Now(), at
 		}
-		if in.Text() == "end" {
+		if mark == "end" {
+			cpu1, wall1, s1 = cpuTime(), time.Now(), at
 			break
 		}
 	}
 	wg.Wait()
-	rep := agentReport{CPUSeconds: (cpu1 - cpu0).Seconds(), WallSeconds: wall1.Sub(wall0).Seconds()}
+	rep := agentReport{CPUSeconds: (cpu1 - cpu0).Seconds(), WallSeconds: wall1.Sub(wall0).Seconds(), WindowWant: int64(s1 - s0)}
 	for _, a := range agents {
 		if a.got.Load() {
 			rep.JoinMS = append(rep.JoinMS, float64(a.first.Sub(a.start).Microseconds())/1000)
@@ -312,6 +321,17 @@ func runAgents() {
 				rep.Holes += lost
 				rep.Lossy++
 			}
+		}
+		var wlost int64
+		for q := s0 + 1; q <= s1; q++ {
+			off := int(uint16(q) - a.firstQ)
+			if !a.got.Load() || off >= 1<<15 || a.seen[off/64]&(1<<(off%64)) == 0 {
+				wlost++
+			}
+		}
+		if wlost > 0 {
+			rep.WindowLost += wlost
+			rep.WindowShort++
 		}
 		rep.Bad += a.bad
 		if a.err != nil {

@@ -141,6 +141,9 @@ func New(cfg Config) (*Server, error) {
 	// flight is often lost while the other side is still finishing ICE,
 	// which made joining take over a second.
 	se.SetDTLSRetransmissionInterval(100 * time.Millisecond)
+	// pion gives up on a candidate pair after 7 unanswered checks (~1.4 s);
+	// a lossy 4G link or a busy device needs longer, as browsers allow.
+	se.SetICEMaxBindingRequests(40)
 
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {

@@ -171,6 +171,9 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 	}
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
 	se.SetDTLSRetransmissionInterval(100 * time.Millisecond) // see voice.New
+	// pion gives up on a candidate pair after 7 unanswered checks (~1.4 s);
+	// a lossy 4G link or a busy device needs longer, as browsers allow.
+	se.SetICEMaxBindingRequests(40)
 	me := &webrtc.MediaEngine{}
 	for _, c := range []webrtc.RTPCodecParameters{
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
