@@ -288,3 +288,31 @@ func TestCloseDisconnectsWithRestartCode(t *testing.T) {
 		t.Errorf("Send after Close: %v", err)
 	}
 }
+
+func TestPingPongDropsDeadClients(t *testing.T) {
+	checkLeaks(t)
+	r := testsvc.Redis(t)
+	n := newNode(t, r.Addr, func(c *Config) { c.PingInterval = 50 * time.Millisecond; c.WriteTimeout = 100 * time.Millisecond })
+	alive := dial(t, n.wsURL("?region="+village), nil) // gorilla answers pings while reading
+	alive.next("snapshot")
+	dead, _, err := websocket.DefaultDialer.Dial(n.wsURL("?region="+village), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	dead.SetPingHandler(func(string) error { return nil }) // never answers
+	go func() {
+		for {
+			if _, _, err := dead.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	waitFor(t, "two subscribers", func() bool { return n.hub.Subscribers() == 2 })
+	waitFor(t, "the silent client dropped", func() bool { return n.hub.Subscribers() == 1 })
+	m := msg("", 1, channels.KindAlert, 2, village)
+	send(t, n.hub, m)
+	if f := alive.next("warning"); f.AlertID != m.AlertID {
+		t.Fatalf("live client got %s", f.AlertID)
+	}
+}

@@ -559,3 +559,21 @@ func (h *Hub) disconnectAll(code int, reason string) {
 		s.kick(code, reason)
 	}
 }
+
+// Ready reports whether the hub follows the Redis event stream (for
+// /readyz): nil once the active warnings are loaded and the last read of
+// the stream succeeded.
+func (h *Hub) Ready() error {
+	if h.closed.Load() {
+		return channels.ErrClosed
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case !h.bootstrapped:
+		return errors.New("websocket: active warnings not loaded from redis yet")
+	case !h.redisOK:
+		return errors.New("websocket: redis event stream unreachable")
+	}
+	return nil
+}

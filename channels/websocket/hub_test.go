@@ -198,6 +198,8 @@ func TestRedisRestartNothingMissed(t *testing.T) {
 	send(t, a.hub, before)
 	last := onB.next("warning").ID
 
+	r.Stop()
+	waitFor(t, "readiness red while redis is down", func() bool { return a.hub.Ready() != nil })
 	r.Restart(t)
 	// A client that drops during the outage resumes afterwards.
 	resumer := dial(t, a.wsURL("?region="+village), nil)
@@ -220,6 +222,7 @@ func TestRedisRestartNothingMissed(t *testing.T) {
 	if f := onB.next("warning"); f.AlertID != after.AlertID {
 		t.Fatalf("node B after restart got %s", f.AlertID)
 	}
+	waitFor(t, "readiness green again", func() bool { return a.hub.Ready() == nil && b.hub.Ready() == nil })
 	cl := dial(t, b.wsURL("?region="+village+"&last_id="+last), nil)
 	if f := cl.next("warning"); f.AlertID != after.AlertID {
 		t.Fatalf("resume after restart replayed %s", f.AlertID)

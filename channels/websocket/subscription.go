@@ -214,7 +214,10 @@ func jsonFieldError(err error) error {
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return &channels.FieldError{Field: strings.Trim(f, `"`), Rule: "unknown field"}
+		if f, err := strconv.Unquote(f); err == nil && f != "" && len(f) <= 64 {
+			return &channels.FieldError{Field: f, Rule: "unknown field"}
+		}
+		return &channels.FieldError{Field: "frame", Rule: "unknown field", Value: clip(f)}
 	}
 	return &channels.FieldError{Field: "frame", Rule: "a JSON object like {\"type\":\"subscribe\",\"regions\":[\"653122100001\"]}"}
 }
