@@ -696,3 +696,26 @@ func TestConformance(t *testing.T) {
 		Secret:   r.enroll("secret-holder"),
 	})
 }
+
+// TestHashMismatchReportedAsFailed: audio that does not match the signed
+// hash is not played, and the delivery fails with the reason.
+func TestHashMismatchReportedAsFailed(t *testing.T) {
+	r := newRig(t)
+	n := r.node(t, "n1", nil)
+	a := r.agent(t, n, "hm", nil)
+	waitOnline(t, n.hub, "hm")
+	m := r.msg("HM/v1", 4)
+	m.Audio.SHA256 = strings.Repeat("0", 64) // the file served is another programme
+	mustSend(t, n.hub, m, to("hm"))
+	rc := r.rec.wait(t, "HM/v1", "hm", "failed")
+	if rc.State != channels.StateFailed || !strings.Contains(rc.Detail, "audio hash mismatch") {
+		t.Errorf("receipt %+v", rc)
+	}
+	if a.sink.Plays() != 0 {
+		t.Error("mismatching audio was played")
+	}
+	waitFor(t, 10*time.Second, "fault state in status", func() bool {
+		st, _ := n.hub.Status(context.Background())
+		return len(st) == 1 && st[0].State == speaker.StateFault
+	})
+}

@@ -517,9 +517,6 @@ func (a *Agent) resolve(raw string) string {
 // prefetch starts downloading a queued programme so it can start at once
 // when it reaches the front (or preempts what is playing).
 func (a *Agent) prefetch(p *speaker.Play) {
-	if a.cache.Has(p.SHA256) {
-		return
-	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()

@@ -38,7 +38,8 @@ type item struct {
 	order  uint64 // arrival; keeps FIFO within a rank, and an interrupted item's place
 	played int    // repeats already finished
 
-	playingSent bool // touched only by the goroutine performing the item
+	playingSent     bool // touched only by the goroutine performing the item
+	downloadingSent bool // set on the player loop before the item is performed
 }
 
 func (it *item) rank() int {
@@ -135,7 +136,9 @@ func (p *player) add(it *item) {
 	it.order = p.seq
 	p.dropAlert(it.alert, endSuperseded, "superseded by "+it.meta.key)
 	p.queue = append(p.queue, it)
-	if it.play != nil {
+	if it.play != nil && !p.a.cache.Has(it.play.SHA256) {
+		p.a.report(it.meta, speaker.StepDownloading, "")
+		it.downloadingSent = true
 		p.a.prefetch(it.play)
 	}
 }
@@ -278,7 +281,8 @@ func (a *Agent) perform(ctx context.Context, it *item) (int, error) {
 	}
 	pl := it.play
 	url := a.resolve(pl.URL)
-	if !a.cache.Has(pl.SHA256) {
+	if !it.downloadingSent && !a.cache.Has(pl.SHA256) {
+		// Evicted since it was queued: fetched again now.
 		a.report(it.meta, speaker.StepDownloading, "")
 	}
 	path, err := a.cache.Get(ctx, url, pl.SHA256)
