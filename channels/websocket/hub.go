@@ -334,6 +334,12 @@ func (h *Hub) subscribe(s *subscriber, sub subscription, lastID string) {
 		last, _ = parseStreamID(lastID) // validated by the parser
 	}
 	h.mu.Lock()
+	if h.closed.Load() || s.dead.Load() {
+		// Close already went through the subscribers: do not add one now.
+		h.mu.Unlock()
+		s.kick(CloseRestart, "server restart: reconnect with last_id")
+		return
+	}
 	s.sub = sub
 	h.subs[s] = struct{}{}
 	s.push(controlFrame("subscribed", "", map[string]any{
@@ -434,14 +440,12 @@ func (h *Hub) goLive(s *subscriber, skip streamID) {
 	s.pendingSnapshot = false
 }
 
+// unregister removes s; called once per connection when it ends.
 func (h *Hub) unregister(s *subscriber) {
 	h.mu.Lock()
-	_, was := h.subs[s]
 	delete(h.subs, s)
 	h.mu.Unlock()
-	if was {
-		h.met.subscribers.WithLabelValues(s.transport()).Dec()
-	}
+	h.met.subscribers.WithLabelValues(s.transport()).Dec()
 }
 
 // PublishProgress sends a delivery-progress event for alertID to the

@@ -220,7 +220,10 @@ func (h *Hub) readLoop() {
 			continue
 		}
 		streams, err := h.rdb.XRead(h.ctx, &redis.XReadArgs{
-			Streams: []string{h.keys.events, h.keys.wake, from, "$"},
+			// The wake stream is empty until Close writes to it; reading it
+			// from the start means a wake-up written just before this call
+			// is not missed.
+			Streams: []string{h.keys.events, h.keys.wake, from, "0-0"},
 			Count:   512, Block: 5 * time.Second,
 		}).Result()
 		if errors.Is(err, redis.Nil) {
