@@ -305,3 +305,21 @@ func BenchmarkPutResident(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkResolveCounty is the largest code aim: the whole county, no
+// filter (every resident an SMS recipient).
+func BenchmarkResolveCounty(b *testing.B) {
+	benchFixture(b)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var tm timer
+	for b.Loop() {
+		tm.begin()
+		_, err := bench.ix.Resolve(Aim{Codes: []string{ShuleCounty}})
+		tm.end()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	tm.report(b)
+}

@@ -264,18 +264,50 @@ func (ix *Index) Resolve(a Aim) (*Resolution, error) {
 		Languages: map[string]int{},
 		Unplaced:  unplaced,
 	}
-	for slot, bm := range ix.upper {
-		reg := ix.tree.regionAt(slot)
-		if reg.Level != RegionTownship {
-			continue
+	if card := sms.GetCardinality(); card*8 < ix.all.GetCardinality() {
+		// Few recipients: one ascending pass over their records (pages are
+		// contiguous, so this streams memory) counts villages and languages.
+		perVillage := make([]int, len(ix.village))
+		var perLang [3]int // 1 + len(Languages)
+		it := sms.ManyIterator()
+		buf := make([]uint32, 2048)
+		for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
+			for _, id := range buf[:n] {
+				rec := &ix.pages[id>>pageBits][id&(pageSize-1)]
+				perVillage[rec.village]++
+				perLang[rec.lang]++
+			}
 		}
-		if n := sms.AndCardinality(bm); n > 0 {
-			pv.Townships[reg.Code] = int(n)
+		for v, n := range perVillage {
+			if n == 0 {
+				continue
+			}
+			// Every village with a resident has its ancestors cached by Put.
+			for _, slot := range ix.ancestors[v] {
+				if reg := ix.tree.regionAt(slot); reg.Level == RegionTownship {
+					pv.Townships[reg.Code] += n
+					break
+				}
+			}
 		}
-	}
-	for l := 1; l < len(ix.lang); l++ {
-		if n := sms.AndCardinality(ix.lang[l]); n > 0 {
-			pv.Languages[langName(uint8(l))] = int(n)
+		for l := 1; l < len(perLang); l++ {
+			if perLang[l] > 0 {
+				pv.Languages[langName(uint8(l))] = perLang[l]
+			}
+		}
+	} else {
+		// Many recipients: intersect with the township and language bitmaps.
+		for slot, bm := range ix.upper {
+			if reg := ix.tree.regionAt(slot); reg.Level == RegionTownship {
+				if n := sms.AndCardinality(bm); n > 0 {
+					pv.Townships[reg.Code] = int(n)
+				}
+			}
+		}
+		for l := 1; l < len(ix.lang); l++ {
+			if n := sms.AndCardinality(ix.lang[l]); n > 0 {
+				pv.Languages[langName(uint8(l))] = int(n)
+			}
 		}
 	}
 	return &Resolution{residents: sms, speakers: speakers, preview: pv}, nil
