@@ -394,3 +394,26 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("good config: %v", err)
 	}
 }
+
+// An SMSC that stops answering: the bind is declared dead after
+// ResponseTimeout, its unanswered submits come back transient, Send returns.
+func TestStalledSMSC(t *testing.T) {
+	sim := startSim(t, smscsim.Config{Latency: time.Hour})
+	gw := smppGW("a", sim.Addr(), 0)
+	gw.ResponseTimeout = 300 * time.Millisecond
+	c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{gw}}, channels.Discard, nil)
+	waitBound(t, sim, 2)
+	start := time.Now()
+	res := send(t, c, message(2, false), recipients(0, 10, "zh"))
+	for id, r := range res {
+		if r.State != channels.StateFailed || channels.IsPermanent(r.Err) || !errors.Is(r.Err, sms.ErrBindLost) {
+			t.Fatalf("%s: %s %v", id, r.State, r.Err)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %s to give up on a silent SMSC", d)
+	}
+	if sim.Accepted() != 0 {
+		t.Fatalf("accepted %d", sim.Accepted())
+	}
+}

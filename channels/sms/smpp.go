@@ -241,6 +241,16 @@ func (ss *session) serve() {
 	lastWrite := time.Now()
 	defer ss.lose()
 	for {
+		// Under steady load the idle branch below never runs: check for
+		// unanswered submits and a silent SMSC here too.
+		select {
+		case <-tick.C:
+			if err := ss.keepalive(&lastWrite); err != nil {
+				ss.close(err)
+				return
+			}
+		default:
+		}
 		// Honour a gateway-wide throttle before taking more work.
 		if d := time.Until(g.pauseUntil()); d > 0 {
 			_ = ss.flush()
@@ -572,8 +582,10 @@ func (ss *session) onSubmitResp(seq int32, status data.CommandStatusType, msgID 
 		p.j.ack.set(p.i, g.cfg.Name+":"+msgID)
 		g.ok()
 	case status == data.ESME_ROK:
-		g.c.m.submits.WithLabelValues(g.cfg.Name, "error").Inc()
-		mark = func(j *job) { j.tempErr = errors.New("submit_sm_resp without message id") }
+		// Accepted, but receipts cannot be matched: never re-send it.
+		g.c.m.submits.WithLabelValues(g.cfg.Name, "ok").Inc()
+		ss.b.log.Warn("sms submit_sm_resp without message id; receipts for it cannot be matched", "seq", seq)
+		p.j.ack.set(p.i, fmt.Sprintf("%s:no-id-%d", g.cfg.Name, seq))
 	case class == classThrottle:
 		g.c.m.submits.WithLabelValues(g.cfg.Name, "throttled").Inc()
 		mark = func(j *job) { j.throttled = true }
