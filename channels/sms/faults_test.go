@@ -1,9 +1,12 @@
 package sms_test
 
 import (
+	"fmt"
+
 	"bytes"
 	"context"
 	"errors"
+	"gopkg.in/yaml.v3"
 	"log/slog"
 	"strings"
 	"sync"
@@ -415,5 +418,53 @@ func TestStalledSMSC(t *testing.T) {
 	}
 	if sim.Accepted() != 0 {
 		t.Fatalf("accepted %d", sim.Accepted())
+	}
+}
+
+const sampleYAML = `
+signature: "【疏勒县应急管理局】"
+max_parts: 4
+drill_marker: {zh: "【演练】"}
+gateways:
+  - name: cmcc
+    type: smpp
+    addr: 10.1.2.3:2775
+    system_id: shule
+    password: s3cret
+    source_addr: "12379"
+    binds: 4
+    window: 50
+    tps: 500
+    enquire_link: 20s
+    priority: 0
+  - name: kannel
+    type: kannel
+    url: http://127.0.0.1:13013/cgi-bin/sendsms
+    username: alertcast
+    password: kpw
+    dlr_url: https://alertd.example/sms/dlr
+    priority: 1
+  - name: cloud
+    type: webhook
+    url: https://sms.example.com/v1/send
+    hmac_secret: whsec
+    priority: 1
+    weight: 2
+`
+
+func TestConfigYAML(t *testing.T) {
+	var cfg sms.Config
+	if err := yaml.Unmarshal([]byte(sampleYAML), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Gateways[0]
+	if cfg.MaxParts != 4 || g.Binds != 4 || g.TPS != 500 || g.EnquireLink != 20*time.Second || cfg.Gateways[2].Weight != 2 {
+		t.Errorf("decoded %+v", cfg)
+	}
+	if s := fmt.Sprint(g); strings.Contains(s, "s3cret") {
+		t.Errorf("GatewayConfig prints its password: %s", s)
 	}
 }
