@@ -2,13 +2,8 @@ package dispatch
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"flag"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -226,9 +221,9 @@ func TestCAPRoundTrip(t *testing.T) {
 			if v.Version > 1 && len(c.References) != v.Version-1 {
 				t.Errorf("v%d references %v", v.Version, c.References)
 			}
-			// The draft passes the same validation as an officer's input.
-			in := DraftInput(d)
-			in.Channels = []string{"speaker"}
+			// The draft passes the same validation as an officer's input
+			// (through the import path's own conversion).
+			in := inputOf(d, []string{"speaker"}, d.Audience)
 			tr := RegionsFunc(func(code string) bool { _, ok := tree.Region(code); return ok })
 			if _, err := in.Validate(tr, nil, v.IssuedAt); err != nil {
 				t.Errorf("v%d: draft input invalid: %v", v.Version, err)
@@ -514,34 +509,6 @@ func capCPUTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func TestCAPFeed(t *testing.T) {
-	a := capTestAlert()
-	b := capTestAlert()
-	b.ID, b.Version, b.IssuedAt = "B2", 2, a.IssuedAt.Add(time.Hour)
-	out, err := CAPFeed([]*Alert{a, b}, capBase, capBase+"/api/v1/alerts.atom", "疏勒县预警", WithSenderName("疏勒县应急管理局"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	items, err := cap.ParseFeed(bytes.NewReader(out))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if len(items) != 2 || items[0].CAPURL != capBase+"/api/v1/alerts/B2/cap" || items[0].ID != items[0].CAPURL+"#v2" ||
-		items[1].Title != "疏勒县沙尘暴橙色预警" {
-		t.Errorf("items %+v", items)
-	}
-	if !bytes.Contains(out, []byte("<name>疏勒县应急管理局</name>")) {
-		t.Errorf("author missing:\n%s", out)
-	}
-	if _, err := CAPFeed(nil, capBase, capBase+"/x.atom", "t"); err != nil {
-		t.Errorf("empty feed: %v", err)
-	}
-	eq := CAPIdemKey("qxj@kashi.example.cn", "KS-1")
-	if eq != "cap:qxj@kashi.example.cn,KS-1" {
-		t.Errorf("CAPIdemKey = %q", eq)
-	}
-}
-
 var updateCAP = flag.Bool("update-cap", false, "rewrite cap/testdata/golden/alertcast_*.xml")
 
 // TestCAPGolden pins the CAP document of a warning's all-clear version.
@@ -603,161 +570,4 @@ func FuzzCAPToDraft(f *testing.F) {
 			}
 		}
 	})
-}
-
-// TestCAPHandlers serves CAP documents and the feed from a real (SQLite)
-// store through the routes the API mounts them on.
-func TestCAPHandlers(t *testing.T) {
-	ctx := context.Background()
-	st, err := OpenStore(ctx, "", t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	now := time.Now().UTC().Truncate(time.Second)
-	a := capTestAlert()
-	a.ID, a.IssuedAt, a.CreatedAt, a.UpdatedAt, a.Expires = "ACAPTEST1", now.Add(-time.Hour), now.Add(-time.Hour), now.Add(-time.Hour), now.Add(6*time.Hour)
-	if _, _, err := st.InsertAlert(ctx, a, "", AuditEntry{Actor: "test", Action: "alert.issue"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.UpdateAlert(ctx, a.ID, func(x *Alert) (Change, error) {
-		x.Level, x.Kind, x.IssuedAt = LevelRed, channels.KindUpdate, now
-		return Change{NewVersion: true, Audit: AuditEntry{Actor: "test", Action: "alert.update"}}, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	p := capTestAlert()
-	p.ID, p.State, p.Expires = "ACAPPENDING", StatePending, now.Add(time.Hour)
-	if _, _, err := st.InsertAlert(ctx, p, "", AuditEntry{Actor: "test", Action: "alert.create"}); err != nil {
-		t.Fatal(err)
-	}
-
-	h := &CAPHandlers{Store: st, BaseURL: capBase, Title: "疏勒县预警",
-		Options: func(context.Context, *Alert) []CAPOption { return []CAPOption{WithRegionTree(targeting.DefaultTree())} }}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/alerts/{id}/cap", h.Document)
-	mux.HandleFunc("GET /api/v1/alerts.atom", h.Feed)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-
-	get := func(path, etag string) (*http.Response, []byte) {
-		t.Helper()
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		if etag != "" {
-			req.Header.Set("If-None-Match", etag)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp, body
-	}
-
-	resp, body := get("/api/v1/alerts/ACAPTEST1/cap", "")
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/cap+xml; charset=utf-8" {
-		t.Fatalf("GET cap: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
-	}
-	c, err := cap.ParseBytes(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Identifier != "ACAPTEST1-v2" || c.MsgType != cap.MsgUpdate || len(c.References) != 1 || c.References[0].Identifier != "ACAPTEST1-v1" ||
-		c.Infos[0].Severity != cap.SeverityExtreme || c.Infos[0].Areas[0].Desc != "疏勒镇, 巴仁乡" {
-		t.Errorf("document:\n%s", body)
-	}
-	if resp2, _ := get("/api/v1/alerts/ACAPTEST1/cap", resp.Header.Get("ETag")); resp2.StatusCode != http.StatusNotModified {
-		t.Errorf("conditional GET: %d", resp2.StatusCode)
-	}
-	_, v1 := get("/api/v1/alerts/ACAPTEST1/cap?version=1", "")
-	if c1, err := cap.ParseBytes(v1); err != nil || c1.Identifier != "ACAPTEST1-v1" || c1.MsgType != cap.MsgAlert || len(c1.References) != 0 {
-		t.Errorf("version 1: %v\n%s", err, v1)
-	}
-	for _, path := range []string{"/api/v1/alerts/NOSUCH/cap", "/api/v1/alerts/ACAPPENDING/cap", "/api/v1/alerts/ACAPTEST1/cap?version=9"} {
-		if resp, body := get(path, ""); resp.StatusCode != 404 {
-			t.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
-		}
-	}
-
-	resp, body = get("/api/v1/alerts.atom", "")
-	if resp.StatusCode != 200 {
-		t.Fatalf("feed: %d %s", resp.StatusCode, body)
-	}
-	items, err := cap.ParseFeed(bytes.NewReader(body))
-	if err != nil || len(items) != 1 || items[0].CAPURL != capBase+"/api/v1/alerts/ACAPTEST1/cap" {
-		t.Fatalf("feed items %+v, %v\n%s", items, err, body)
-	}
-
-	// Our own poller reads our own feed (links rewritten to the test server).
-	var got []string
-	pl := &cap.Poller{Sources: []string{srv.URL + "/api/v1/alerts.atom"}, Client: &http.Client{Transport: roundTripRewrite(capBase, srv.URL)},
-		Handle: func(_ context.Context, a *cap.Alert, _ []byte, _ string) error {
-			got = append(got, a.Identifier)
-			return nil
-		}}
-	if err := pl.Poll(ctx); err != nil || len(got) != 1 || got[0] != "ACAPTEST1-v2" {
-		t.Errorf("poll own feed: %v %v", got, err)
-	}
-}
-
-type rewriteTransport struct{ from, to string }
-
-func roundTripRewrite(from, to string) http.RoundTripper { return rewriteTransport{from, to} }
-
-func (rt rewriteTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	u := r.URL.String()
-	if strings.HasPrefix(u, rt.from) {
-		nu, err := url.Parse(rt.to + strings.TrimPrefix(u, rt.from))
-		if err != nil {
-			return nil, err
-		}
-		r = r.Clone(r.Context())
-		r.URL, r.Host = nu, nu.Host
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-func TestCAPImportPolicy(t *testing.T) {
-	p := CAPImportPolicy{Rules: []CAPImportRule{
-		{Sender: "qxj@kashi.example.cn", Events: []string{"sandstorm", "gale"}, MinLevel: "yellow", Action: CAPActionIssue, Channels: []string{"speaker", "sms"}},
-		{Sender: "qxj@kashi.example.cn", Statuses: []string{"test"}, Action: CAPActionIgnore},
-		{Sender: "*", MaxLevel: "blue", Action: CAPActionIgnore},
-	}}
-	if err := p.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	draft := func(e Event, l Level, s Status) *Alert { return &Alert{Event: e, Level: l, Status: s} }
-	someProblem := []error{capProblem("alert/info", "x", "")}
-	for _, c := range []struct {
-		name     string
-		sender   string
-		d        *Alert
-		problems []error
-		action   string
-		rule     int
-	}{
-		{"auto sandstorm orange", "qxj@kashi.example.cn", draft(EventSandstorm, LevelOrange, StatusActual), nil, CAPActionIssue, 0},
-		{"problems force review", "qxj@kashi.example.cn", draft(EventSandstorm, LevelOrange, StatusActual), someProblem, CAPActionReview, 0},
-		{"below min level", "qxj@kashi.example.cn", draft(EventGale, LevelBlue, StatusActual), nil, CAPActionIgnore, 2},
-		{"other event", "qxj@kashi.example.cn", draft(EventFlood, LevelRed, StatusActual), nil, CAPActionReview, -1},
-		{"test status ignored", "qxj@kashi.example.cn", draft(EventFlood, LevelRed, StatusTest), nil, CAPActionIgnore, 1},
-		{"unknown sender", "someone@else", draft(EventSandstorm, LevelRed, StatusActual), nil, CAPActionReview, -1},
-		{"no draft", "qxj@kashi.example.cn", nil, nil, CAPActionIgnore, -1},
-	} {
-		got := p.Decide(c.sender, c.d, c.problems)
-		if got.Action != c.action || got.Rule != c.rule {
-			t.Errorf("%s: %+v, want %s by rule %d", c.name, got, c.action, c.rule)
-		}
-	}
-	if got := p.Decide("qxj@kashi.example.cn", draft(EventSandstorm, LevelRed, StatusActual), nil); !reflect.DeepEqual(got.Channels, []string{"speaker", "sms"}) {
-		t.Errorf("channels %v", got.Channels)
-	}
-	bad := CAPImportPolicy{Rules: []CAPImportRule{{Action: "auto", Events: []string{"typhoon"}, MinLevel: "purple", Channels: []string{"fax"}}}}
-	err := bad.Validate()
-	for _, want := range []string{"cap_import.rules[0].sender", "cap_import.rules[0].action", "cap_import.rules[0].events[0]", "cap_import.rules[0].min_level", "cap_import.rules[0].channels[0]"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("Validate error %v does not name %s", err, want)
-		}
-	}
 }

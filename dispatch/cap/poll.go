@@ -34,8 +34,11 @@ type Poller struct {
 	// Client does the fetching; nil means a client with a 30 s timeout.
 	Client *http.Client
 	// Handle receives each new alert with the raw bytes of the document it
-	// came in (for an EDXL-DE envelope: the whole envelope) and its URL. It
-	// runs on the polling goroutine.
+	// came in and its URL. For an EDXL-DE envelope carrying several alerts,
+	// raw is each alert re-written on its own by Marshal (so that Parse of
+	// raw gives exactly that alert). It runs on the polling goroutine.
+	// An error is retried next round, unless it wraps ErrPermanent: then
+	// the alert is logged, counted and not offered again.
 	Handle func(ctx context.Context, a *Alert, raw []byte, from string) error
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
@@ -65,7 +68,7 @@ func (p *Poller) RegisterMetrics(reg prometheus.Registerer) error {
 			Name: "alertcast_cap_poll_fetches_total", Help: "Fetches of upstream CAP feeds and documents, by result.",
 		}, []string{"result"}),
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "alertcast_cap_poll_alerts_total", Help: "CAP alerts seen by the poller, by result (new, duplicate, refused, handler_error).",
+			Name: "alertcast_cap_poll_alerts_total", Help: "CAP alerts seen by the poller, by result (new, duplicate, refused, handler_refused, handler_error).",
 		}, []string{"result"}),
 	}
 	for _, c := range []prometheus.Collector{m.fetches, m.alerts} {
@@ -230,7 +233,19 @@ func (p *Poller) deliver(ctx context.Context, doc []byte, from string) error {
 			p.count(alertsOf, "duplicate")
 			continue
 		}
-		if err := p.Handle(ctx, a, doc, from); err != nil {
+		raw := doc
+		if len(alerts) > 1 {
+			if raw, err = a.Marshal(); err != nil {
+				return fmt.Errorf("re-writing %s from its envelope: %w", a.Identifier, err)
+			}
+		}
+		if err := p.Handle(ctx, a, raw, from); err != nil {
+			if errors.Is(err, ErrPermanent) {
+				p.count(alertsOf, "handler_refused")
+				p.Logger.Warn("upstream CAP alert not imported", "url", from, "identifier", a.Identifier, "err", err)
+				p.seen[key] = time.Now()
+				continue
+			}
 			p.count(alertsOf, "handler_error")
 			return fmt.Errorf("handling %s: %w", a.Identifier, err)
 		}
@@ -239,6 +254,12 @@ func (p *Poller) deliver(ctx context.Context, doc []byte, from string) error {
 	}
 	return nil
 }
+
+// ErrPermanent marks a Handle error that retrying cannot cure (the alert
+// references nothing known, is not a warning, breaks a rule): wrap it,
+// e.g. fmt.Errorf("%w: %v", cap.ErrPermanent, err), and the poller will
+// not offer the alert again.
+var ErrPermanent = errors.New("permanent")
 
 func (p *Poller) get(ctx context.Context, u, etag, lastModified string, limit int64) ([]byte, int, http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)

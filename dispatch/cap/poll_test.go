@@ -274,3 +274,34 @@ func FuzzParseFeed(f *testing.F) {
 		}
 	})
 }
+
+func TestPollerPermanentErrorsAndEnvelopes(t *testing.T) {
+	up := newUpstream()
+	srv := httptest.NewServer(up)
+	defer srv.Close()
+	body := minimal[strings.Index(minimal, "<alert"):]
+	second := strings.Replace(body, "KAS-2026-0001", "KAS-2026-0002", 1)
+	up.put("env", []byte(`<EDXLDistribution xmlns="urn:oasis:names:tc:emergency:EDXL:DE:1.0">`+
+		`<contentObject><xmlContent><embeddedXMLContent>`+body+`</embeddedXMLContent></xmlContent></contentObject>`+
+		`<contentObject><xmlContent><embeddedXMLContent>`+second+`</embeddedXMLContent></xmlContent></contentObject></EDXLDistribution>`))
+	up.put("bad", capDoc(t, "ID-PERM"))
+	calls := map[string]int{}
+	p := &Poller{Sources: []string{srv.URL + "/feed"}, Handle: func(_ context.Context, a *Alert, raw []byte, _ string) error {
+		calls[a.Identifier]++
+		if a.Identifier == "ID-PERM" {
+			return fmt.Errorf("%w: references no warning known here", ErrPermanent)
+		}
+		// Each alert of an envelope arrives as a document of its own.
+		b, err := ParseBytes(raw)
+		if err != nil || b.Identifier != a.Identifier {
+			t.Errorf("raw for %s does not parse to it: %v", a.Identifier, err)
+		}
+		return nil
+	}}
+	for range 2 {
+		if err := p.Poll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eq(t, "calls", calls, map[string]int{"KAS-2026-0001": 1, "KAS-2026-0002": 1, "ID-PERM": 1})
+}
