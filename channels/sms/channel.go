@@ -800,3 +800,37 @@ func (c *Channel) janitor() {
 		}
 	}
 }
+
+// GatewayStatus is one gateway's state, for /readyz and the console.
+type GatewayStatus struct {
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Priority int    `json:"priority"`
+	Binds    int    `json:"binds"`   // SMPP binds currently bound (HTTP: 0)
+	Healthy  bool   `json:"healthy"` // can take traffic now (bound, not backing off)
+}
+
+// Status reports every gateway's state.
+func (c *Channel) Status() []GatewayStatus {
+	out := make([]GatewayStatus, 0, len(c.gateways))
+	for _, g := range c.gateways {
+		st := GatewayStatus{Name: g.cfg.Name, Type: g.cfg.Type, Priority: g.cfg.Priority, Healthy: g.healthy()}
+		if s, ok := g.impl.(*smppGateway); ok {
+			st.Binds = int(s.bound.Load())
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// Ready returns nil when some gateway can take traffic (for /readyz), else
+// an error wrapping ErrNoGateway.
+func (c *Channel) Ready() error {
+	if c.closed.Load() {
+		return channels.ErrClosed
+	}
+	if !c.anyUp() {
+		return fmt.Errorf("sms: %w: no SMPP bind up", ErrNoGateway)
+	}
+	return nil
+}

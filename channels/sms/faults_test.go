@@ -131,8 +131,11 @@ func TestFailover(t *testing.T) {
 		a := startSim(t, smscsim.Config{})
 		b := startSim(t, smscsim.Config{})
 		c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", a.Addr(), 0), smppGW("b", b.Addr(), 1)}}, channels.Discard, nil)
-		waitBound(t, a, 2)
-		waitBound(t, b, 2)
+		waitChannelBinds(t, c, "a", 2)
+		waitChannelBinds(t, c, "b", 2)
+		if err := c.Ready(); err != nil {
+			t.Fatal(err)
+		}
 		send(t, c, message(2, false), recipients(0, 100, "zh"))
 		if a.Accepted() != 100 || b.Accepted() != 0 {
 			t.Fatalf("primary healthy: a %d b %d", a.Accepted(), b.Accepted())
@@ -173,8 +176,8 @@ func TestFailover(t *testing.T) {
 		a := startSim(t, smscsim.Config{ThrottleEvery: 1})
 		b := startSim(t, smscsim.Config{})
 		c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", a.Addr(), 0), smppGW("b", b.Addr(), 1)}}, channels.Discard, nil)
-		waitBound(t, a, 2)
-		waitBound(t, b, 2)
+		waitChannelBinds(t, c, "a", 2)
+		waitChannelBinds(t, c, "b", 2)
 		to := recipients(0, 300, "zh")
 		res := send(t, c, message(2, false), to)
 		for id, r := range res {
@@ -204,6 +207,9 @@ func TestFailover(t *testing.T) {
 		if !errors.Is(err, sms.ErrNoGateway) || len(res) != 0 || channels.IsPermanent(err) {
 			t.Fatalf("res %v err %v, want transient ErrNoGateway and no results", res, err)
 		}
+		if err := c.Ready(); !errors.Is(err, sms.ErrNoGateway) {
+			t.Errorf("Ready: %v", err)
+		}
 	})
 }
 
@@ -214,8 +220,8 @@ func TestWeights(t *testing.T) {
 	ga.Weight, gb.Weight = 3, 1
 	ga.Window, gb.Window = 200, 200
 	c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{ga, gb}}, channels.Discard, nil)
-	waitBound(t, a, 2)
-	waitBound(t, b, 2)
+	waitChannelBinds(t, c, "a", 2)
+	waitChannelBinds(t, c, "b", 2)
 	send(t, c, message(2, false), recipients(0, 800, "zh"))
 	share := float64(a.Accepted()) / 800
 	if share < 0.6 || share > 0.9 {

@@ -117,3 +117,16 @@ func (r *recorder) len() int {
 	defer r.mu.Unlock()
 	return len(r.rs)
 }
+
+// waitChannelBinds waits until the channel itself counts n binds on gateway.
+func waitChannelBinds(t testing.TB, c *sms.Channel, gateway string, n int) {
+	t.Helper()
+	waitFor(t, 5*time.Second, fmt.Sprintf("%d binds on %s", n, gateway), func() bool {
+		for _, s := range c.Status() {
+			if s.Name == gateway && s.Binds >= n && s.Healthy {
+				return true
+			}
+		}
+		return false
+	})
+}
