@@ -485,6 +485,16 @@ func TestConsoleEndToEnd(t *testing.T) {
 	t.Logf("admin enrolment: %s", eval(ap, `document.querySelector("#enrolled").innerText`))
 	t.Logf("live link indicator at the end: %s", eval(op, `document.querySelector("#conn").dataset.state`))
 
+	// 13. A tablet (768×1024, touch): the compose form and the history fit
+	// the width, no sideways scrolling.
+	for _, route := range []string{"#/compose", "#/history"} {
+		step(op, "tablet layout "+route, chromedp.EmulateViewport(768, 1024, chromedp.EmulateTouch), go_(route),
+			chromedp.WaitVisible(chromedp.CSS("main h1")))
+		if v := eval(op, `String(document.documentElement.scrollWidth - window.innerWidth)`); v != "0" {
+			t.Errorf("tablet %s: page is %s px wider than the screen", route, v)
+		}
+	}
+
 	errMu.Lock()
 	defer errMu.Unlock()
 	for _, e := range jsErrs {

@@ -89,6 +89,9 @@
     el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false)
       .map((k) => (k instanceof Node ? k : String(k))));
   }
+  // sameOrigin plays /audio/… from the server the console came from: the
+  // configured public URL may name a host this browser cannot reach.
+  const sameOrigin = (u) => { try { const x = new URL(u, location.href); return x.pathname + x.search; } catch (e) { return u; } };
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
   function uuid() {
@@ -172,16 +175,24 @@
   // poll runs fn now and every ms until the view changes; network failures
   // keep it going (the page resumes when the server is back).
   function poll(fn, ms) {
-    let stop = false, timer = 0;
+    // One chain of ticks only: a live event during a fetch coalesces into
+    // one more fetch shortly after, so bursts of events cannot multiply
+    // the polling rate.
+    let stop = false, timer = 0, running = false, again = false;
     const tick = async () => {
       if (stop) return;
+      if (running) { again = true; return; }
+      running = true; clearTimeout(timer);
       try { await fn(); } catch (e) { if (!e.network) console.warn(e); }
-      if (!stop) timer = setTimeout(tick, ms);
+      running = false;
+      if (stop) return;
+      timer = setTimeout(tick, again ? 200 : ms);
+      again = false;
     };
     tick();
     const cancel = () => { stop = true; clearTimeout(timer); };
     S.cleanup.push(cancel);
-    return { cancel, now: () => { clearTimeout(timer); tick(); } };
+    return { cancel, now: tick };
   }
 
   // ---------- live link (WebSocket channel, console progress) ----------
@@ -669,7 +680,7 @@
         h("div", null, h("h3", { text: t("smsParts") }),
           p.sms_parts ? h("table", { id: "preview-sms" }, h("tbody", null, rows(p.sms_parts, (l) => (l === "zh" ? "中文" : l === "ug" ? "ئۇيغۇرچە" : l))))
             : h("p", { class: "note", text: (b.channels || []).includes("sms") ? "SMS gateway not configured: part count unavailable" : "—" }),
-          audio ? h("div", null, h("button", { type: "button", id: "btn-play", text: "▶ " + t("play"), onclick: () => new Audio(audio).play() })) : "")));
+          audio ? h("div", null, h("button", { type: "button", id: "btn-play", text: "▶ " + t("play"), onclick: () => new Audio(sameOrigin(audio)).play() })) : "")));
   }
 
   // ---------- alert detail ----------
@@ -719,7 +730,7 @@
       a.reason ? h("p", { class: "note", text: t("reason") + ": " + a.reason }) : "",
       // The rendered programme, once the API reports where it is.
       a.audio && a.audio.url ? h("p", null, h("button", { type: "button", id: "btn-play", text: "▶ " + t("play"),
-        onclick: () => new Audio(a.audio.url).play() })) : "",
+        onclick: () => new Audio(sameOrigin(a.audio.url)).play() })) : "",
       h("dl", { class: "kv panel" },
         h("dt", { text: t("area") }), h("dd", { text: (a.area.codes || []).map(regionName).join("、") }),
         h("dt", { text: t("channels") }), h("dd", { text: (a.channels || []).map(t).join(" · ") }),
