@@ -163,7 +163,9 @@ func TestCrossNodeDelivery(t *testing.T) {
 	onA.next("snapshot")
 	onB.next("snapshot")
 	m := msg("", 1, channels.KindAlert, 4, village)
-	send(t, a.hub, m)
+	if res := send(t, a.hub, m); res.Detail != "published to 1 local subscribers" {
+		t.Errorf("Send detail %q", res.Detail)
+	}
 	fa, fb := onA.next("warning"), onB.next("warning")
 	if fa.AlertID != m.AlertID || fb.AlertID != m.AlertID || fa.ID != fb.ID {
 		t.Fatalf("node A got %+v, node B got %+v", fa, fb)

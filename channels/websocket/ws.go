@@ -67,9 +67,10 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (admission, bool) {
 }
 
 // Handler is the WebSocket endpoint (mount at /ws). A subscription can be
-// given as query parameters (region, lang, min_level, last_id, progress,
-// alert) or later as a subscribe frame; a console passes its token as
-// "Authorization: Bearer …" or ?token=.
+// given as query parameters (region, repeatable or comma-separated; lang;
+// min_level; last_id; for consoles also progress=1, alert=ID and all=1 for
+// every region) or later as a subscribe frame; a console passes its token
+// as "Authorization: Bearer …" or ?token=.
 func (h *Hub) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := h.admit(w, r)

@@ -55,7 +55,7 @@
   // ---- sound and vibration: browsers allow audio only after a tap ----
   var audio = null;
   function soundButton() { $("sound").textContent = audio ? t.soundOff : t.soundOn; }
-  $("sound").onclick = function () {
+  function enableSound() {
     try {
       var AC = window.AudioContext || window.webkitAudioContext;
       if (!audio && AC) audio = new AC();
@@ -63,7 +63,15 @@
       store.set("sound", "1");
     } catch (e) {}
     soundButton();
-  };
+  }
+  $("sound").onclick = enableSound;
+  // Sound was on before: browsers still need a tap on this page to allow it.
+  if (store.get("sound") === "1") {
+    document.addEventListener("pointerdown", function once() {
+      document.removeEventListener("pointerdown", once);
+      enableSound();
+    });
+  }
   soundButton();
   function alarm(level) {
     if (navigator.vibrate) { try { navigator.vibrate(level >= 3 ? [600, 200, 600, 200, 600] : [400, 200, 400]); } catch (e) {} }
