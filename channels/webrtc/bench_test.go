@@ -76,6 +76,9 @@ type agentReport struct {
 	WindowWant  int64 `json:"window_want"`
 	WindowLost  int64 `json:"window_lost"`
 	WindowShort int   `json:"window_short"` // agents missing any
+	EndedEarly  int   `json:"ended_early"`  // agents whose Join returned before the window closed
+	MinPackets  int64 `json:"min_packets"`
+	MaxPackets  int64 `json:"max_packets"`
 	Bad     int64     `json:"bad"`
 	Errors  []string  `json:"errors"`
 	// CPU of the agents' process between its "steady" and "end" marks.
@@ -199,10 +202,10 @@ func fanout(b *testing.B, n, rate int) {
 		b.ReportMetric(agentCores, "agent_cores")
 		b.ReportMetric(float64(n)/max(srvCores, 0.01), "agents_per_sfu_core")
 		b.ReportMetric(joinCPU, "sfu_cpu_ms_per_join")
-		b.Logf("N=%d rate=%d: join p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; steady window %d packets × %d agents, %d never arrived (agents short %d); holes over the whole run %d (agents %d); received %d packets in all, bad %d; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), %.1f ms SFU CPU per join; agents' process %.2f cores; load average %s; errors: %v",
-			n, rate, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.WindowWant, n, rep.WindowLost, rep.WindowShort, rep.Holes, rep.Lossy, rep.Packets, rep.Bad, pps, srvCores, float64(n)/max(srvCores, 0.01), joinCPU, agentCores, loadAvg(), first(rep.Errors, 3))
-		if missing > 0 || rep.Bad > 0 {
-			b.Errorf("%d agents never got audio, %d altered packets", missing, rep.Bad)
+		b.Logf("N=%d rate=%d: join p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; steady window %d packets × %d agents, %d never arrived (agents short %d); holes over the whole run %d (agents %d); received %d packets in all (per agent %d..%d), %d agents left before the window closed, bad %d; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), %.1f ms SFU CPU per join; agents' process %.2f cores; load average %s; errors: %v",
+			n, rate, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.WindowWant, n, rep.WindowLost, rep.WindowShort, rep.Holes, rep.Lossy, rep.Packets, rep.MinPackets, rep.MaxPackets, rep.EndedEarly, rep.Bad, pps, srvCores, float64(n)/max(srvCores, 0.01), joinCPU, agentCores, loadAvg(), first(rep.Errors, 3))
+		if missing > 0 || rep.Bad > 0 || rep.EndedEarly > 0 || rep.WindowLost > 0 {
+			b.Errorf("%d agents never got audio, %d left early, %d packets lost, %d altered", missing, rep.EndedEarly, rep.WindowLost, rep.Bad)
 		}
 	}
 }
@@ -233,6 +236,7 @@ func runAgents() {
 		packets      int64
 		bad          int64
 		err          error
+		returned     atomic.Int64 // unix nanos when Join returned
 	}
 	agents := make([]*agent, n)
 	var wg sync.WaitGroup
@@ -249,6 +253,7 @@ func runAgents() {
 		go func() {
 			defer wg.Done()
 			a.start = time.Now()
+			defer func() { a.returned.Store(time.Now().UnixNano()) }()
 			a.err = rtcclient.Join(ctx, url, token, room, rtcclient.Config{Loopback: true, Device: fmt.Sprintf("spk-%04d", j)}, func(p *rtp.Packet) {
 				if len(p.Payload) != 5 || p.Payload[0] != 0xF8 {
 					a.bad++
@@ -333,6 +338,13 @@ func runAgents() {
 			rep.WindowLost += wlost
 			rep.WindowShort++
 		}
+		if r := a.returned.Load(); r != 0 && r < wall1.UnixNano() {
+			rep.EndedEarly++
+		}
+		if rep.MinPackets == 0 || a.packets < rep.MinPackets {
+			rep.MinPackets = a.packets
+		}
+		rep.MaxPackets = max(rep.MaxPackets, a.packets)
 		rep.Bad += a.bad
 		if a.err != nil {
 			rep.Errors = append(rep.Errors, a.err.Error())

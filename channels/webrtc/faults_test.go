@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -262,5 +263,96 @@ func TestPages(t *testing.T) {
 		if resp.StatusCode != 404 {
 			t.Errorf("%s: %d, want 404", path, resp.StatusCode)
 		}
+	}
+}
+
+// TestPublisherConnectionClosed: the publisher's peer connection closes
+// (DTLS close) while its signalling socket stays open — the room ends and
+// the loudspeakers are told, as when the socket drops.
+func TestPublisherConnectionClosed(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := e.raw(t, "tok-officer")
+	r.send(`{"type":"live","region":"653122100"}`)
+	room := r.expect(voice.TypeRoom, "").Room
+	lr := <-e.live.ch
+
+	se := webrtc.SettingEngine{}
+	voice.LoopbackSettings(&se)
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	track, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "a", "s")
+	if _, err := pc.AddTrack(track); err != nil {
+		t.Fatal(err)
+	}
+	connected := make(chan struct{})
+	var once sync.Once
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(connected) })
+		}
+	})
+	offer, _ := pc.CreateOffer(nil)
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	b, _ := json.Marshal(voice.Frame{Type: voice.TypeOffer, Room: room, PC: voice.PCPub, SDP: pc.LocalDescription().SDP})
+	r.send(string(b))
+	ans := r.expect(voice.TypeAnswer, "")
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // the server's trickled candidates
+		for {
+			_, msg, err := r.ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f voice.Frame
+			if json.Unmarshal(msg, &f) == nil && f.Type == voice.TypeCandidate && f.Candidate != nil {
+				_ = pc.AddICECandidate(*f.Candidate)
+			}
+		}
+	}()
+	select {
+	case <-connected:
+	case <-ctx.Done():
+		t.Fatal("publisher not connected")
+	}
+	c := newCounter()
+	done := make(chan error, 1)
+	go func() {
+		done <- rtcclient.Join(ctx, e.wsURL, lr.Token, lr.ID, rtcclient.Config{Loopback: true}, c.onRTP)
+	}()
+	for seq := uint16(1); ; seq++ {
+		_ = track.WriteRTP(opusPacket(seq))
+		if c.n.Load() > 5 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no audio")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	pc.Close() // the socket stays open
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Join = %v, want nil (room ended)", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("subscriber not told the publisher's connection closed")
 	}
 }

@@ -71,6 +71,11 @@ func (s *Server) newPeer(m *member, name string) (*peer, error) {
 			s.met.iceFailures.Inc()
 			ss.send(&Frame{Type: TypeError, Room: r.id, PC: name, Code: "ice_failed", Message: iceFailedReason, Reason: "ice_failed"})
 			go s.leave(m, "ice_failed")
+		case webrtc.PeerConnectionStateClosed:
+			// The far end closed it (DTLS close_notify) while its socket
+			// stays: for a publisher that is vanishing. Our own closes
+			// find the member already gone.
+			go s.leave(m, "connection closed")
 		case webrtc.PeerConnectionStateDisconnected:
 			r.broadcastMembers()
 		}

@@ -136,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	// Audio is cheap to keep alive: notice a vanished peer within seconds.
-	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	se.SetICETimeouts(7*time.Second, 25*time.Second, 2*time.Second)
 	// pion retransmits a lost DTLS flight after 1 s by default; the first
 	// flight is often lost while the other side is still finishing ICE,
 	// which made joining take over a second.

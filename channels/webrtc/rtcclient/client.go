@@ -169,7 +169,7 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 			return nil, fmt.Errorf("rtcclient: port range: %w", err)
 		}
 	}
-	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	se.SetICETimeouts(7*time.Second, 25*time.Second, 2*time.Second)
 	se.SetDTLSRetransmissionInterval(100 * time.Millisecond) // see voice.New
 	// pion gives up on a candidate pair after 7 unanswered checks (~1.4 s);
 	// a lossy 4G link or a busy device needs longer, as browsers allow.
