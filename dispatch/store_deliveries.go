@@ -130,10 +130,10 @@ func scanDeliveries(rows *sql.Rows) ([]Delivery, error) {
 
 const deliveryCols = `alert_id, version, channel, recipient, address, language, batch, state, attempts, ref, detail, last_error, updated_at`
 
-// BatchDeliveries returns the records of one batch, in recipient order. It
-// reads through the writer pool so a worker sees its own last writes.
+// BatchDeliveries returns the records of one batch, in recipient order.
+// (Committed writes are visible to the reader pool under WAL.)
 func (s *Store) BatchDeliveries(ctx context.Context, alertID string, version int, channel string, batch int) ([]Delivery, error) {
-	rows, err := s.w.QueryContext(ctx, s.q(`SELECT `+deliveryCols+` FROM deliveries WHERE alert_id = ? AND version = ? AND channel = ? AND batch = ? ORDER BY recipient`),
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+deliveryCols+` FROM deliveries WHERE alert_id = ? AND version = ? AND channel = ? AND batch = ? ORDER BY recipient`),
 		alertID, version, channel, batch)
 	if err != nil {
 		return nil, err
@@ -199,7 +199,52 @@ func (s *Store) UpdateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 		return nil
 	}
 	now := time.Now().UnixMilli()
+	// Updates that differ only in the recipient (the common case: a chunk
+	// all sent, or all delivered to the outbox) go in one statement each.
+	type shape struct {
+		alertID, channel, ref, detail, errS string
+		version, state                      int
+		attempt                             bool
+	}
+	groups := map[shape][]string{}
+	var single []DeliveryUpdate
+	for _, u := range ups {
+		if u.Ref != "" {
+			single = append(single, u)
+			continue
+		}
+		k := shape{u.AlertID, u.Channel, u.Ref, u.Detail, u.Error, u.Version, int(u.State), u.Attempt}
+		groups[k] = append(groups[k], u.Recipient)
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		for k, rcpts := range groups {
+			att := 0
+			if k.attempt {
+				att = 1
+			}
+			const per = 500
+			for i := 0; i < len(rcpts); i += per {
+				part := rcpts[i:min(i+per, len(rcpts))]
+				args := []any{k.state, k.state, att, k.detail, k.detail, k.errS, k.errS, now, k.alertID, k.version, k.channel}
+				for _, r := range part {
+					args = append(args, r)
+				}
+				if _, err := tx.ExecContext(ctx, s.q(`UPDATE deliveries SET
+					state = CASE WHEN ? = 0 THEN state ELSE ? END,
+					attempts = attempts + ?,
+					detail = CASE WHEN ? = '' THEN detail ELSE ? END,
+					last_error = CASE WHEN ? = '' THEN last_error ELSE ? END,
+					updated_at = ?
+					WHERE alert_id = ? AND version = ? AND channel = ? AND recipient IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)
+					AND state NOT IN (`+finalStates+`)`), args...); err != nil {
+					return fmt.Errorf("update deliveries: %w", err)
+				}
+			}
+		}
+		if len(single) == 0 {
+			return nil
+		}
+		ups := single
 		stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE deliveries SET
 			state = CASE WHEN ? = 0 THEN state ELSE ? END,
 			attempts = attempts + ?,

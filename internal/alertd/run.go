@@ -391,6 +391,11 @@ func (s *Server) startCAPPoller() {
 	p := &cap.Poller{Sources: s.cfg.CAP.Poll, Interval: s.cfg.CAP.Interval, Logger: s.log.With("component", "cap-poll"),
 		Handle: func(ctx context.Context, a *cap.Alert, raw []byte, from string) error {
 			res, err := s.service.ImportCAP(ctx, dispatch.Actor{Name: "cap-poller", Role: dispatch.RoleOperator, Remote: from}, raw, s.cfg.CAP.Rules)
+			var ce *dispatch.CAPError
+			if errors.As(err, &ce) && ce.Status < 500 {
+				// Retrying cannot fix a refused document: log it once.
+				return fmt.Errorf("%w: %v", cap.ErrPermanent, err)
+			}
 			if err != nil {
 				return err
 			}
