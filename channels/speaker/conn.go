@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/alertcast/alertcast/channels/speaker/wire"
 )
 
 // ErrRevoked is returned for a device whose credential was revoked.
@@ -150,7 +152,7 @@ func (c *conn) run() {
 	// Online at once across nodes; heartbeats are batched after this.
 	h.writeStatus(ctx, map[string]*conn{c.dev: c})
 
-	welcome, _ := json.Marshal(HubFrame{Type: FrameWelcome, Device: c.dev, Time: h.cfg.Now().UTC(),
+	welcome, _ := json.Marshal(HubFrame{Type: wire.FrameWelcome, Device: c.dev, Time: h.cfg.Now().UTC(),
 		Freshness: h.cfg.FreshnessWindow.String()})
 	if err := c.write(welcome); err != nil {
 		cancel()
@@ -206,7 +208,7 @@ func (c *conn) readLoop() {
 			c.close(websocket.CloseUnsupportedData, "text frames only")
 			return
 		}
-		f, err := ParseAgentFrame(b)
+		f, err := wire.ParseAgentFrame(b)
 		if err != nil {
 			h.m.rejected.WithLabelValues("malformed").Inc()
 			h.log.Warn("speaker: malformed frame; closing", "device", c.dev, "err", err)
@@ -214,17 +216,17 @@ func (c *conn) readLoop() {
 			return
 		}
 		switch f.Type {
-		case FrameHeartbeat:
+		case wire.FrameHeartbeat:
 			c.mu.Lock()
 			c.st.State, c.st.Volume, c.st.Firmware, c.st.Signal, c.st.Playing = f.State, f.Volume, f.Firmware, f.Signal, f.Playing
 			c.st.LastSeen = h.cfg.Now()
 			c.mu.Unlock()
 			h.markDirty(c)
-			ack, _ := json.Marshal(HubFrame{Type: FrameHBAck, Time: h.cfg.Now().UTC()})
+			ack, _ := json.Marshal(HubFrame{Type: wire.FrameHBAck, Time: h.cfg.Now().UTC()})
 			if err := c.write(ack); err != nil {
 				return
 			}
-		case FrameReport:
+		case wire.FrameReport:
 			c.onReport(f)
 		}
 	}
@@ -251,7 +253,7 @@ func (c *conn) onReport(f AgentFrame) {
 			}
 		}
 	}
-	final := f.Step != StepDownloading && f.Step != StepPlaying
+	final := f.Step != wire.StepDownloading && f.Step != wire.StepPlaying
 	if final && id != "" {
 		delete(c.delivered, id)
 	}
@@ -261,13 +263,13 @@ func (c *conn) onReport(f AgentFrame) {
 		// device kept playing offline): the device names the key itself.
 		key = f.Key
 	}
-	if field != "" && f.Step != StepDownloading && f.Step != StepPlaying {
+	if field != "" && f.Step != wire.StepDownloading && f.Step != wire.StepPlaying {
 		h.ack(c.dev, field, id)
 	}
-	if f.Step == StepRefused {
+	if f.Step == wire.StepRefused {
 		h.log.Warn("speaker: device refused a command", "device", c.dev, "seq", f.Seq, "id", id, "reason", f.Reason)
 	}
-	if f.Step == StepReceived && f.Reason == "duplicate" {
+	if f.Step == wire.StepReceived && f.Reason == "duplicate" {
 		h.m.reports.WithLabelValues("duplicate").Inc()
 		return // already received once; the receipt was reported then
 	}
@@ -346,8 +348,8 @@ func (c *conn) send(hd held) error {
 		return errors.New("sequence space of this connection exhausted")
 	}
 	seq := c.epoch<<seqBits | c.counter
-	sc := Sign(h.cfg.Key, c.dev, seq, now, hd.body)
-	frame, err := json.Marshal(HubFrame{Type: FrameCommand, Command: &sc})
+	sc := wire.Sign(h.cfg.Key, c.dev, seq, now, hd.body)
+	frame, err := json.Marshal(HubFrame{Type: wire.FrameCommand, Command: &sc})
 	if err != nil {
 		return err
 	}

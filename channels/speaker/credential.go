@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/alertcast/alertcast/channels/speaker/wire"
 )
 
 // NewCredential makes a device credential: 32 random bytes, base64url
@@ -92,14 +94,8 @@ func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 }
 
 // EncodePublicKey is the text form of the platform public key that goes into
-// every agent's config file (base64 standard encoding of the 32 bytes).
-func EncodePublicKey(pub ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(pub) }
+// every agent's config file (see wire.EncodePublicKey).
+func EncodePublicKey(pub ed25519.PublicKey) string { return wire.EncodePublicKey(pub) }
 
 // ParsePublicKey is the inverse of EncodePublicKey.
-func ParsePublicKey(s string) (ed25519.PublicKey, error) {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil || len(b) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("platform public key: want base64 of %d bytes", ed25519.PublicKeySize)
-	}
-	return ed25519.PublicKey(b), nil
-}
+func ParsePublicKey(s string) (ed25519.PublicKey, error) { return wire.ParsePublicKey(s) }

@@ -35,6 +35,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/channels/speaker/wire"
 )
 
 // Name is the channel name used in warnings.
@@ -331,7 +332,7 @@ func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) 
 		if p.Level == 0 { // an all-clear may carry no level; play it as blue
 			p.Level = 1
 		}
-		if err := p.validate("message"); err != nil {
+		if err := p.Validate("message"); err != nil {
 			return nil, err
 		}
 		return p, nil
@@ -342,7 +343,7 @@ func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) 
 		if err != nil {
 			return Command{}, err
 		}
-		return Command{Op: OpPlay, ID: "play:" + m.Key, Play: p, Until: &until}, nil
+		return Command{Op: wire.OpPlay, ID: "play:" + m.Key, Play: p, Until: &until}, nil
 	case channels.KindCancel, channels.KindAllClear:
 		st := &Stop{Key: m.Key, Alert: alert}
 		if m.Audio != nil && m.Audio.URL != "" {
@@ -352,7 +353,7 @@ func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) 
 			}
 			st.Then = p
 		}
-		return Command{Op: OpStop, ID: "stop:" + m.Key, Stop: st, Until: &until}, nil
+		return Command{Op: wire.OpStop, ID: "stop:" + m.Key, Stop: st, Until: &until}, nil
 	default:
 		return Command{}, &channels.FieldError{Field: "message.kind", Rule: "alert, update, cancel or allclear", Value: m.Kind.String()}
 	}
@@ -477,7 +478,7 @@ func (h *Hub) SetVolume(ctx context.Context, deviceID string, vol int) error {
 	now := h.cfg.Now()
 	until := now.Add(24 * time.Hour)
 	id := "volume:" + strconv.FormatInt(now.UnixNano(), 36)
-	body, _ := json.Marshal(Command{Op: OpVolume, ID: id, Volume: &vol, Until: &until})
+	body, _ := json.Marshal(Command{Op: wire.OpVolume, ID: id, Volume: &vol, Until: &until})
 	return h.single(ctx, []string{deviceID}, "volume", encodeHeld(id, until, now.UnixMilli(), now.UnixMilli(), body), until, now)
 }
 
@@ -492,9 +493,9 @@ func (h *Hub) Live(ctx context.Context, deviceIDs []string, room LiveRoom) error
 	if room.Level == 0 {
 		room.Level = 4
 	}
-	cmd := Command{Op: OpLive, ID: "live:" + room.ID, Live: &room, Until: &room.Until}
+	cmd := Command{Op: wire.OpLive, ID: "live:" + room.ID, Live: &room, Until: &room.Until}
 	body, _ := json.Marshal(cmd)
-	if _, err := ParseCommand(body); err != nil {
+	if _, err := wire.ParseCommand(body); err != nil {
 		return err
 	}
 	if !room.Until.After(now) {
@@ -821,15 +822,15 @@ func (h *Hub) report(dev string, f AgentFrame, key string) {
 		r.At = f.At // the device's time: reports queued while offline keep when they happened
 	}
 	switch f.Step {
-	case StepReceived, StepDownloading, StepPlaying, StepJoined:
+	case wire.StepReceived, wire.StepDownloading, wire.StepPlaying, wire.StepJoined:
 		r.State, r.Detail = channels.StateSent, f.Step
-	case StepPlayed, StepStopped, StepLeft:
+	case wire.StepPlayed, wire.StepStopped, wire.StepLeft:
 		r.State, r.Detail = channels.StateDelivered, f.Step
-	case StepRefused, StepFailed:
+	case wire.StepRefused, wire.StepFailed:
 		r.State, r.Detail = channels.StateFailed, f.Step+": "+f.Reason
-	case StepRevoked:
+	case wire.StepRevoked:
 		r.State, r.Detail = channels.StateRevoked, f.Step+": "+f.Reason
-	case StepExpired:
+	case wire.StepExpired:
 		r.State, r.Detail = channels.StateExpired, f.Step
 	default:
 		return

@@ -29,8 +29,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/speaker/agent"
+	"github.com/alertcast/alertcast/channels/speaker/wire"
 )
 
 // liveJoiner joins live announcements (WebRTC). cmd/speaker/live.go sets it
@@ -111,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pub, err := speaker.ParsePublicKey(fc.PublicKey)
+	pub, err := wire.ParsePublicKey(fc.PublicKey)
 	if err != nil {
 		return fmt.Errorf("%s: public_key: %w", *cfgPath, err)
 	}

@@ -27,7 +27,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/alertcast/alertcast/channels/speaker"
+	"github.com/alertcast/alertcast/channels/speaker/wire"
 )
 
 // Config configures one agent. Zero values mean the documented defaults.
@@ -89,15 +89,15 @@ type Agent struct {
 	ws    string
 
 	// read-loop state
-	ver  speaker.Verifier
+	ver  wire.Verifier
 	seen map[string]int64 // command id → until (Unix ms)
 
 	player *player
 
 	mu       sync.Mutex
-	outbox   []speaker.AgentFrame
+	outbox   []wire.AgentFrame
 	notify   chan struct{}
-	state    speaker.DeviceState
+	state    wire.DeviceState
 	faulted  bool
 	playing  string
 	vol      int
@@ -158,9 +158,9 @@ func New(cfg Config) (*Agent, error) {
 		base:   u,
 		seen:   map[string]int64{},
 		notify: make(chan struct{}, 1),
-		state:  speaker.StateNormal,
+		state:  wire.StateNormal,
 		vol:    cfg.Volume,
-		ver:    speaker.Verifier{Key: cfg.PublicKey, Device: cfg.Device, Window: cfg.Window},
+		ver:    wire.Verifier{Key: cfg.PublicKey, Device: cfg.Device, Window: cfg.Window},
 	}
 	ws := *u
 	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
@@ -231,8 +231,8 @@ func (a *Agent) backoff(attempt int) time.Duration {
 // established.
 func (a *Agent) session(ctx context.Context) (bool, error) {
 	hdr := http.Header{}
-	hdr.Set(speaker.HeaderDevice, a.cfg.Device)
-	hdr.Set(speaker.HeaderVersion, speaker.ProtocolVersion)
+	hdr.Set(wire.HeaderDevice, a.cfg.Device)
+	hdr.Set(wire.HeaderVersion, wire.ProtocolVersion)
 	hdr.Set("Authorization", "Bearer "+a.cfg.Credential)
 	dctx, cancel := context.WithTimeout(ctx, a.cfg.DialTimeout)
 	c, resp, err := a.cfg.Dialer.DialContext(dctx, a.ws, hdr)
@@ -244,7 +244,7 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("dial %s: %w", a.ws, err)
 	}
 	defer c.Close()
-	c.SetReadLimit(speaker.MaxHubFrame)
+	c.SetReadLimit(wire.MaxHubFrame)
 
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -279,31 +279,31 @@ func (a *Agent) readLoop(ctx context.Context, c *websocket.Conn) error {
 		if mt != websocket.TextMessage {
 			return errors.New("hub sent a binary frame")
 		}
-		f, err := speaker.ParseHubFrame(b)
+		f, err := wire.ParseHubFrame(b)
 		if err != nil {
 			// Not what a hub sends: drop the connection and dial again.
 			return fmt.Errorf("hub frame: %w", err)
 		}
 		switch f.Type {
-		case speaker.FrameWelcome:
+		case wire.FrameWelcome:
 			if skew := a.now().Sub(f.Time); skew > a.cfg.Window/2 || skew < -a.cfg.Window/2 {
 				a.log.Warn("speaker agent: clock differs from the platform's; commands may be refused as stale",
 					"skew", skew.Round(time.Millisecond), "window", a.cfg.Window)
 			}
-		case speaker.FrameCommand:
+		case wire.FrameCommand:
 			a.onCommand(ctx, *f.Command)
 		}
 	}
 }
 
 // onCommand verifies and executes one command.
-func (a *Agent) onCommand(ctx context.Context, sc speaker.SignedCommand) {
+func (a *Agent) onCommand(ctx context.Context, sc wire.SignedCommand) {
 	now := a.now()
 	before := a.ver.LastSeq
 	cmd, err := a.ver.Verify(sc, now)
 	if err != nil {
 		a.log.Warn("speaker agent: refused command", "seq", sc.Seq, "reason", err)
-		a.report(cmdMeta{seq: sc.Seq}, speaker.StepRefused, err.Error())
+		a.report(cmdMeta{seq: sc.Seq}, wire.StepRefused, err.Error())
 		if a.ver.LastSeq != before {
 			a.saveState()
 		}
@@ -313,7 +313,7 @@ func (a *Agent) onCommand(ctx context.Context, sc speaker.SignedCommand) {
 	if _, dup := a.seen[cmd.ID]; dup {
 		// A redelivery (flapping link, a node that did not see our
 		// acknowledgement): acknowledge again, do nothing.
-		a.report(meta, speaker.StepReceived, "duplicate")
+		a.report(meta, wire.StepReceived, "duplicate")
 		a.saveState()
 		return
 	}
@@ -324,35 +324,35 @@ func (a *Agent) onCommand(ctx context.Context, sc speaker.SignedCommand) {
 	a.seen[cmd.ID] = until.UnixMilli()
 	a.saveState()
 	if !until.After(now) {
-		a.report(meta, speaker.StepExpired, "")
+		a.report(meta, wire.StepExpired, "")
 		return
 	}
-	a.report(meta, speaker.StepReceived, "")
+	a.report(meta, wire.StepReceived, "")
 	switch cmd.Op {
-	case speaker.OpPlay:
+	case wire.OpPlay:
 		it := playItem(meta, cmd.Play, until)
 		a.player.do(ctx, func() { a.player.add(it) })
-	case speaker.OpStop:
+	case wire.OpStop:
 		st := cmd.Stop
 		a.player.do(ctx, func() {
 			a.player.stop(st.Alert)
 			if st.Then == nil {
-				a.report(meta, speaker.StepStopped, "")
+				a.report(meta, wire.StepStopped, "")
 				return
 			}
 			a.player.add(playItem(meta, st.Then, until))
 		})
-	case speaker.OpVolume:
+	case wire.OpVolume:
 		a.mu.Lock()
 		a.vol = *cmd.Volume
 		a.mu.Unlock()
 		a.saveState()
-		a.report(meta, speaker.StepApplied, "")
-	case speaker.OpLive:
+		a.report(meta, wire.StepApplied, "")
+	case wire.OpLive:
 		if _, none := a.cfg.Live.(NoLive); none {
 			// Refuse without touching the player: a live command this
 			// device cannot join must not interrupt what is playing.
-			a.report(meta, speaker.StepRefused, ErrLiveUnsupported.Error())
+			a.report(meta, wire.StepRefused, ErrLiveUnsupported.Error())
 			return
 		}
 		room := *cmd.Live
@@ -361,7 +361,7 @@ func (a *Agent) onCommand(ctx context.Context, sc speaker.SignedCommand) {
 	}
 }
 
-func playItem(meta cmdMeta, p *speaker.Play, until time.Time) *item {
+func playItem(meta cmdMeta, p *wire.Play, until time.Time) *item {
 	return &item{meta: meta, play: p, alert: p.Alert, level: p.Level, drill: p.Drill, until: minTime(until, p.Until)}
 }
 
@@ -372,13 +372,13 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-func commandKey(c speaker.Command) string {
+func commandKey(c wire.Command) string {
 	switch c.Op {
-	case speaker.OpPlay:
+	case wire.OpPlay:
 		return c.Play.Key
-	case speaker.OpStop:
+	case wire.OpStop:
 		return c.Stop.Key
-	case speaker.OpLive:
+	case wire.OpLive:
 		return "live:" + c.Live.ID
 	}
 	return ""
@@ -387,7 +387,7 @@ func commandKey(c speaker.Command) string {
 // writeLoop sends the first heartbeat at once, then heartbeats and queued
 // reports.
 func (a *Agent) writeLoop(ctx context.Context, c *websocket.Conn) error {
-	write := func(f speaker.AgentFrame) error {
+	write := func(f wire.AgentFrame) error {
 		b, err := json.Marshal(f)
 		if err != nil {
 			return err
@@ -435,17 +435,17 @@ func (a *Agent) writeLoop(ctx context.Context, c *websocket.Conn) error {
 	}
 }
 
-func (a *Agent) heartbeat() speaker.AgentFrame {
+func (a *Agent) heartbeat() wire.AgentFrame {
 	sig := 0
 	if a.cfg.Signal != nil {
 		sig = max(-200, min(0, a.cfg.Signal()))
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	f := speaker.AgentFrame{Type: speaker.FrameHeartbeat, State: a.state, Volume: a.vol,
+	f := wire.AgentFrame{Type: wire.FrameHeartbeat, State: a.state, Volume: a.vol,
 		Firmware: a.cfg.Firmware, Signal: sig, Playing: a.playing}
-	if a.state == speaker.StateRecovered {
-		a.state = speaker.StateNormal // reported once
+	if a.state == wire.StateRecovered {
+		a.state = wire.StateNormal // reported once
 	}
 	return f
 }
@@ -457,7 +457,7 @@ func (a *Agent) report(m cmdMeta, step, reason string) {
 	if len(reason) > 500 {
 		reason = reason[:500]
 	}
-	f := speaker.AgentFrame{Type: speaker.FrameReport, Seq: m.seq, ID: m.id, Key: m.key, Step: step,
+	f := wire.AgentFrame{Type: wire.FrameReport, Seq: m.seq, ID: m.id, Key: m.key, Step: step,
 		Reason: strings.ToValidUTF8(reason, "?"), At: a.now().UTC()}
 	a.mu.Lock()
 	if len(a.outbox) >= maxOutbox {
@@ -473,26 +473,26 @@ func (a *Agent) report(m cmdMeta, step, reason string) {
 
 func (a *Agent) setBusy(key string) {
 	a.mu.Lock()
-	a.state, a.playing = speaker.StateBroadcasting, key
+	a.state, a.playing = wire.StateBroadcasting, key
 	a.mu.Unlock()
 }
 
-func (a *Agent) setIdle(s speaker.DeviceState) {
+func (a *Agent) setIdle(s wire.DeviceState) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.playing = ""
 	switch {
-	case s == speaker.StateFault:
+	case s == wire.StateFault:
 		a.faulted = true
-	case a.faulted && s == speaker.StateNormal:
+	case a.faulted && s == wire.StateNormal:
 		a.faulted = false
-		s = speaker.StateRecovered
+		s = wire.StateRecovered
 	}
 	a.state = s
 }
 
 // State returns the state the next heartbeat reports.
-func (a *Agent) State() speaker.DeviceState {
+func (a *Agent) State() wire.DeviceState {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.state
@@ -516,7 +516,7 @@ func (a *Agent) resolve(raw string) string {
 
 // prefetch starts downloading a queued programme so it can start at once
 // when it reaches the front (or preempts what is playing).
-func (a *Agent) prefetch(p *speaker.Play) {
+func (a *Agent) prefetch(p *wire.Play) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()

@@ -20,7 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/alertcast/alertcast/channels/speaker"
+	"github.com/alertcast/alertcast/channels/speaker/wire"
 )
 
 // makeWAV returns a silent 8 kHz 16-bit mono WAV of d.
@@ -52,10 +52,10 @@ type fakeHub struct {
 	dev     string
 	srv     *httptest.Server
 	connc   chan *websocket.Conn
-	reports chan speaker.AgentFrame
+	reports chan wire.AgentFrame
 	seq     atomic.Uint64
-	audio   map[string][]byte    // path → body
-	backlog []speaker.AgentFrame // reports received while waiting for another
+	audio   map[string][]byte // path → body
+	backlog []wire.AgentFrame // reports received while waiting for another
 	served  atomic.Int64
 
 	mu   sync.Mutex
@@ -66,12 +66,12 @@ func newFakeHub(t *testing.T) *fakeHub {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	h := &fakeHub{t: t, key: key, dev: "653122100-01", connc: make(chan *websocket.Conn, 8),
-		reports: make(chan speaker.AgentFrame, 1024), audio: map[string][]byte{}}
+		reports: make(chan wire.AgentFrame, 1024), audio: map[string][]byte{}}
 	h.seq.Store(1000)
 	up := websocket.Upgrader{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/speaker/ws", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer secret" || r.Header.Get(speaker.HeaderDevice) != h.dev {
+		if r.Header.Get("Authorization") != "Bearer secret" || r.Header.Get(wire.HeaderDevice) != h.dev {
 			http.Error(w, "no", http.StatusUnauthorized)
 			return
 		}
@@ -88,12 +88,12 @@ func newFakeHub(t *testing.T) *fakeHub {
 			if err != nil {
 				return
 			}
-			f, err := speaker.ParseAgentFrame(b)
+			f, err := wire.ParseAgentFrame(b)
 			if err != nil {
 				t.Errorf("agent sent an invalid frame: %v: %s", err, b)
 				return
 			}
-			if f.Type == speaker.FrameReport {
+			if f.Type == wire.FrameReport {
 				h.reports <- f
 			}
 		}
@@ -134,9 +134,9 @@ func (h *fakeHub) waitConn() *websocket.Conn {
 	}
 }
 
-func (h *fakeHub) write(c *websocket.Conn, sc speaker.SignedCommand) {
+func (h *fakeHub) write(c *websocket.Conn, sc wire.SignedCommand) {
 	h.t.Helper()
-	b, _ := json.Marshal(speaker.HubFrame{Type: speaker.FrameCommand, Command: &sc})
+	b, _ := json.Marshal(wire.HubFrame{Type: wire.FrameCommand, Command: &sc})
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := c.WriteMessage(websocket.TextMessage, b); err != nil {
@@ -145,8 +145,8 @@ func (h *fakeHub) write(c *websocket.Conn, sc speaker.SignedCommand) {
 }
 
 // sign signs a body for the hub's device with the next sequence number.
-func (h *fakeHub) sign(body []byte) speaker.SignedCommand {
-	return speaker.Sign(h.key, h.dev, h.seq.Add(1), time.Now(), body)
+func (h *fakeHub) sign(body []byte) wire.SignedCommand {
+	return wire.Sign(h.key, h.dev, h.seq.Add(1), time.Now(), body)
 }
 
 type playOpt struct {
@@ -175,16 +175,16 @@ func (h *fakeHub) playBody(key string, o playOpt) []byte {
 	if o.until.IsZero() {
 		o.until = time.Now().Add(time.Hour)
 	}
-	b, _ := json.Marshal(speaker.Command{Op: speaker.OpPlay, ID: "play:" + key, Until: &o.until, Play: &speaker.Play{
+	b, _ := json.Marshal(wire.Command{Op: wire.OpPlay, ID: "play:" + key, Until: &o.until, Play: &wire.Play{
 		Key: key, Alert: o.alert, URL: o.url, SHA256: o.sha, Level: o.level, Drill: o.drill, Repeats: o.repeats, Until: o.until}})
 	return b
 }
 
 // waitReport returns the first report with step for key (or for seq when
 // key is empty), failing after a deadline. Other reports are kept in seen.
-func (h *fakeHub) waitReport(key, step string, seq uint64) speaker.AgentFrame {
+func (h *fakeHub) waitReport(key, step string, seq uint64) wire.AgentFrame {
 	h.t.Helper()
-	match := func(f speaker.AgentFrame) bool {
+	match := func(f wire.AgentFrame) bool {
 		return f.Step == step && (key == "" || f.Key == key) && (seq == 0 || f.Seq == seq)
 	}
 	for i, f := range h.backlog {
@@ -296,7 +296,7 @@ func TestPlaysSignedCommandAndReports(t *testing.T) {
 
 // refusalCase sends one bad command after a good one and checks that the
 // agent refuses it, says why, and plays nothing.
-func refusalCase(t *testing.T, want error, bad func(h *fakeHub, good speaker.SignedCommand) speaker.SignedCommand) {
+func refusalCase(t *testing.T, want error, bad func(h *fakeHub, good wire.SignedCommand) wire.SignedCommand) {
 	t.Helper()
 	h := newFakeHub(t)
 	sink := newGateSink()
@@ -305,7 +305,7 @@ func refusalCase(t *testing.T, want error, bad func(h *fakeHub, good speaker.Sig
 	// A valid volume command first, so there is a sequence number to replay.
 	vol := 55
 	until := time.Now().Add(time.Hour)
-	vb, _ := json.Marshal(speaker.Command{Op: speaker.OpVolume, ID: "volume:1", Volume: &vol, Until: &until})
+	vb, _ := json.Marshal(wire.Command{Op: wire.OpVolume, ID: "volume:1", Volume: &vol, Until: &until})
 	good := h.sign(vb)
 	h.write(c, good)
 	h.waitReport("", "applied", good.Seq)
@@ -320,14 +320,14 @@ func refusalCase(t *testing.T, want error, bad func(h *fakeHub, good speaker.Sig
 }
 
 func TestRefusesForged(t *testing.T) {
-	refusalCase(t, speaker.ErrBadSignature, func(h *fakeHub, _ speaker.SignedCommand) speaker.SignedCommand {
+	refusalCase(t, wire.ErrBadSignature, func(h *fakeHub, _ wire.SignedCommand) wire.SignedCommand {
 		_, other, _ := ed25519.GenerateKey(rand.Reader) // not the platform's key
-		return speaker.Sign(other, h.dev, h.seq.Add(1), time.Now(), h.playBody("F/v1", playOpt{level: 4}))
+		return wire.Sign(other, h.dev, h.seq.Add(1), time.Now(), h.playBody("F/v1", playOpt{level: 4}))
 	})
 }
 
 func TestRefusesTampered(t *testing.T) {
-	refusalCase(t, speaker.ErrBadSignature, func(h *fakeHub, _ speaker.SignedCommand) speaker.SignedCommand {
+	refusalCase(t, wire.ErrBadSignature, func(h *fakeHub, _ wire.SignedCommand) wire.SignedCommand {
 		sc := h.sign(h.playBody("T/v1", playOpt{level: 1, drill: true}))
 		// Raise a blue drill to a red real warning in transit.
 		sc.Body = []byte(strings.Replace(strings.Replace(string(sc.Body), `"level":1`, `"level":4`, 1), `"drill":true`, `"drill":false`, 1))
@@ -336,35 +336,35 @@ func TestRefusesTampered(t *testing.T) {
 }
 
 func TestRefusesExpired(t *testing.T) {
-	refusalCase(t, speaker.ErrStale, func(h *fakeHub, _ speaker.SignedCommand) speaker.SignedCommand {
+	refusalCase(t, wire.ErrStale, func(h *fakeHub, _ wire.SignedCommand) wire.SignedCommand {
 		// Properly signed, but issued 10 minutes ago (window is 2 minutes).
-		return speaker.Sign(h.key, h.dev, h.seq.Add(1), time.Now().Add(-10*time.Minute), h.playBody("E/v1", playOpt{}))
+		return wire.Sign(h.key, h.dev, h.seq.Add(1), time.Now().Add(-10*time.Minute), h.playBody("E/v1", playOpt{}))
 	})
 }
 
 func TestRefusesFromTheFuture(t *testing.T) {
-	refusalCase(t, speaker.ErrStale, func(h *fakeHub, _ speaker.SignedCommand) speaker.SignedCommand {
-		return speaker.Sign(h.key, h.dev, h.seq.Add(1), time.Now().Add(10*time.Minute), h.playBody("E/v1", playOpt{}))
+	refusalCase(t, wire.ErrStale, func(h *fakeHub, _ wire.SignedCommand) wire.SignedCommand {
+		return wire.Sign(h.key, h.dev, h.seq.Add(1), time.Now().Add(10*time.Minute), h.playBody("E/v1", playOpt{}))
 	})
 }
 
 func TestRefusesReplayed(t *testing.T) {
-	refusalCase(t, speaker.ErrReplayed, func(h *fakeHub, good speaker.SignedCommand) speaker.SignedCommand {
+	refusalCase(t, wire.ErrReplayed, func(h *fakeHub, good wire.SignedCommand) wire.SignedCommand {
 		return good // the exact frame again
 	})
 }
 
 func TestRefusesOutOfOrder(t *testing.T) {
-	refusalCase(t, speaker.ErrReplayed, func(h *fakeHub, good speaker.SignedCommand) speaker.SignedCommand {
+	refusalCase(t, wire.ErrReplayed, func(h *fakeHub, good wire.SignedCommand) wire.SignedCommand {
 		// Fresh and validly signed, but numbered below the last accepted one.
-		return speaker.Sign(h.key, h.dev, good.Seq-1, time.Now(), h.playBody("O/v1", playOpt{}))
+		return wire.Sign(h.key, h.dev, good.Seq-1, time.Now(), h.playBody("O/v1", playOpt{}))
 	})
 }
 
 func TestRefusesWrongDevice(t *testing.T) {
-	refusalCase(t, speaker.ErrWrongDevice, func(h *fakeHub, _ speaker.SignedCommand) speaker.SignedCommand {
-		// A genuine command for the neighbouring village's speaker.
-		return speaker.Sign(h.key, "653122100-02", h.seq.Add(1), time.Now(), h.playBody("W/v1", playOpt{}))
+	refusalCase(t, wire.ErrWrongDevice, func(h *fakeHub, _ wire.SignedCommand) wire.SignedCommand {
+		// A genuine command for the neighbouring village's wire.
+		return wire.Sign(h.key, "653122100-02", h.seq.Add(1), time.Now(), h.playBody("W/v1", playOpt{}))
 	})
 }
 
@@ -400,7 +400,7 @@ func TestHashMismatchAbortsPlay(t *testing.T) {
 		t.Errorf("reason %q, want hash mismatch", f.Reason)
 	}
 	sink.noStart(t)
-	if s := a.State(); s != speaker.StateFault {
+	if s := a.State(); s != wire.StateFault {
 		t.Errorf("state %s after a failed play, want fault", s)
 	}
 }
@@ -472,7 +472,7 @@ func TestCancelStopsAtOnce(t *testing.T) {
 	sink.nextStart(t)
 	h.write(c, h.sign(h.playBody("S2/v1", playOpt{alert: "S2", level: 1}))) // queued, other alert
 	until := time.Now().Add(time.Hour)
-	stop, _ := json.Marshal(speaker.Command{Op: speaker.OpStop, ID: "stop:S/v2", Until: &until, Stop: &speaker.Stop{Key: "S/v2", Alert: "S"}})
+	stop, _ := json.Marshal(wire.Command{Op: wire.OpStop, ID: "stop:S/v2", Until: &until, Stop: &wire.Stop{Key: "S/v2", Alert: "S"}})
 	start := time.Now()
 	h.write(c, h.sign(stop))
 	if e := <-sink.ends; e != "S/v1 interrupted" {
@@ -487,7 +487,7 @@ func TestCancelStopsAtOnce(t *testing.T) {
 	if k := sink.nextStart(t); k != "S2/v1" {
 		t.Fatalf("after stop, started %q", k)
 	}
-	if s := a.State(); s != speaker.StateBroadcasting {
+	if s := a.State(); s != wire.StateBroadcasting {
 		t.Errorf("state %s", s)
 	}
 	sink.release <- struct{}{}
@@ -502,8 +502,8 @@ func TestAllClearStopsThenPlays(t *testing.T) {
 	sink.nextStart(t)
 	url, s := h.addAudio(makeWAV(50 * time.Millisecond))
 	until := time.Now().Add(time.Hour)
-	body, _ := json.Marshal(speaker.Command{Op: speaker.OpStop, ID: "stop:Q/v2", Until: &until, Stop: &speaker.Stop{Key: "Q/v2", Alert: "Q",
-		Then: &speaker.Play{Key: "Q/v2", Alert: "Q", URL: url, SHA256: s, Level: 1, Repeats: 1, Until: until}}})
+	body, _ := json.Marshal(wire.Command{Op: wire.OpStop, ID: "stop:Q/v2", Until: &until, Stop: &wire.Stop{Key: "Q/v2", Alert: "Q",
+		Then: &wire.Play{Key: "Q/v2", Alert: "Q", URL: url, SHA256: s, Level: 1, Repeats: 1, Until: until}}})
 	h.write(c, h.sign(body))
 	if k := sink.nextStart(t); k != "Q/v2" {
 		t.Fatalf("all-clear programme: started %q", k)
@@ -556,8 +556,8 @@ func TestLiveRefusedByDefault(t *testing.T) {
 	h.write(c, h.sign(h.playBody("L/v1", playOpt{level: 1})))
 	sink.nextStart(t)
 	until := time.Now().Add(time.Hour)
-	body, _ := json.Marshal(speaker.Command{Op: speaker.OpLive, ID: "live:room1", Until: &until,
-		Live: &speaker.LiveRoom{ID: "room1", Signaling: "wss://example.invalid/sig", Token: "t", Level: 4, Until: until}})
+	body, _ := json.Marshal(wire.Command{Op: wire.OpLive, ID: "live:room1", Until: &until,
+		Live: &wire.LiveRoom{ID: "room1", Signaling: "wss://example.invalid/sig", Token: "t", Level: 4, Until: until}})
 	sc := h.sign(body)
 	h.write(c, sc)
 	f := h.waitReport("live:room1", "refused", 0)
@@ -590,8 +590,8 @@ func TestLiveJoinerPreemptsLowerLevel(t *testing.T) {
 	h.write(c, h.sign(h.playBody("P/v1", playOpt{level: 2})))
 	sink.nextStart(t)
 	until := time.Now().Add(time.Hour)
-	body, _ := json.Marshal(speaker.Command{Op: speaker.OpLive, ID: "live:r2", Until: &until,
-		Live: &speaker.LiveRoom{ID: "r2", Signaling: "wss://example.invalid/sig", Token: "t", Level: 4, Until: until}})
+	body, _ := json.Marshal(wire.Command{Op: wire.OpLive, ID: "live:r2", Until: &until,
+		Live: &wire.LiveRoom{ID: "r2", Signaling: "wss://example.invalid/sig", Token: "t", Level: 4, Until: until}})
 	h.write(c, h.sign(body))
 	select {
 	case lc := <-live.joined:
@@ -623,7 +623,7 @@ func TestExpiredQueuedItemIsNotPlayed(t *testing.T) {
 
 func TestHeartbeatCarriesState(t *testing.T) {
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	beats := make(chan speaker.AgentFrame, 16)
+	beats := make(chan wire.AgentFrame, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
 		if err != nil {
@@ -635,7 +635,7 @@ func TestHeartbeatCarriesState(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if f, err := speaker.ParseAgentFrame(b); err == nil && f.Type == speaker.FrameHeartbeat {
+			if f, err := wire.ParseAgentFrame(b); err == nil && f.Type == wire.FrameHeartbeat {
 				beats <- f
 			}
 		}
@@ -652,7 +652,7 @@ func TestHeartbeatCarriesState(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	select {
 	case f := <-beats:
-		if f.State != speaker.StateNormal || f.Firmware != "1.4.2" || f.Signal != -73 || f.Volume != 60 {
+		if f.State != wire.StateNormal || f.Firmware != "1.4.2" || f.Signal != -73 || f.Volume != 60 {
 			t.Errorf("heartbeat %+v", f)
 		}
 	case <-time.After(10 * time.Second):
@@ -722,25 +722,25 @@ func FuzzHubFrameToAgent(f *testing.F) {
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	until := time.Now().Add(time.Hour)
 	vol := 10
-	body, _ := json.Marshal(speaker.Command{Op: speaker.OpVolume, ID: "volume:1", Volume: &vol, Until: &until})
-	sc := speaker.Sign(key, "d", 5, time.Now(), body)
-	good, _ := json.Marshal(speaker.HubFrame{Type: speaker.FrameCommand, Command: &sc})
+	body, _ := json.Marshal(wire.Command{Op: wire.OpVolume, ID: "volume:1", Volume: &vol, Until: &until})
+	sc := wire.Sign(key, "d", 5, time.Now(), body)
+	good, _ := json.Marshal(wire.HubFrame{Type: wire.FrameCommand, Command: &sc})
 	f.Add(good)
 	f.Add([]byte(`{"type":"welcome","device":"d","time":"2026-01-01T00:00:00Z"}`))
 	f.Add([]byte(`{"type":"command","command":{"device":"d","seq":1,"issued_at":0,"body":"e30=","sig":""}}`))
 	f.Add([]byte(`{"type":"hb_ack"}{"type":"hb_ack"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fr, err := speaker.ParseHubFrame(b)
+		fr, err := wire.ParseHubFrame(b)
 		if err != nil || fr.Command == nil {
 			return
 		}
-		v := speaker.Verifier{Key: key.Public().(ed25519.PublicKey), Device: "d", Window: time.Hour, LastSeq: 4}
+		v := wire.Verifier{Key: key.Public().(ed25519.PublicKey), Device: "d", Window: time.Hour, LastSeq: 4}
 		cmd, err := v.Verify(*fr.Command, time.Now())
 		if err == nil && fr.Command.Seq <= 4 {
 			t.Fatalf("accepted seq %d after 4", fr.Command.Seq)
 		}
 		if err == nil {
-			if _, perr := speaker.ParseCommand(fr.Command.Body); perr != nil {
+			if _, perr := wire.ParseCommand(fr.Command.Body); perr != nil {
 				t.Fatalf("verified a body that does not parse: %v", perr)
 			}
 			_ = cmd

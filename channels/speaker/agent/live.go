@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/alertcast/alertcast/channels/speaker"
+	"github.com/alertcast/alertcast/channels/speaker/wire"
 )
 
 // ErrLiveUnsupported is what a LiveJoiner returns when the device cannot
@@ -14,7 +14,7 @@ var ErrLiveUnsupported = errors.New("live not supported")
 // LiveCommand is a verified "live" command: join a WebRTC room.
 type LiveCommand struct {
 	Device string
-	Room   speaker.LiveRoom
+	Room   wire.LiveRoom
 	// Joined is called once the device is in the room and audio flows; the
 	// agent reports "joined" to the platform.
 	Joined func()

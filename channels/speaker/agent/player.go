@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alertcast/alertcast/channels/speaker"
+	"github.com/alertcast/alertcast/channels/speaker/wire"
 )
 
 // The player decides what sounds. Its rules, in order:
@@ -29,8 +29,8 @@ import (
 // item is one queued programme or live room.
 type item struct {
 	meta   cmdMeta
-	play   *speaker.Play
-	live   *speaker.LiveRoom
+	play   *wire.Play
+	live   *wire.LiveRoom
 	alert  string
 	level  int
 	drill  bool
@@ -137,7 +137,7 @@ func (p *player) add(it *item) {
 	p.dropAlert(it.alert, endSuperseded, "superseded by "+it.meta.key)
 	p.queue = append(p.queue, it)
 	if it.play != nil && !p.a.cache.Has(it.play.SHA256) {
-		p.a.report(it.meta, speaker.StepDownloading, "")
+		p.a.report(it.meta, wire.StepDownloading, "")
 		it.downloadingSent = true
 		p.a.prefetch(it.play)
 	}
@@ -153,7 +153,7 @@ func (p *player) dropAlert(alert string, why endReason, reason string) bool {
 	kept := p.queue[:0]
 	for _, q := range p.queue {
 		if q.alert == alert {
-			p.a.report(q.meta, speaker.StepRevoked, reason)
+			p.a.report(q.meta, wire.StepRevoked, reason)
 			hit = true
 			continue
 		}
@@ -173,7 +173,7 @@ func (p *player) expire() {
 	kept := p.queue[:0]
 	for _, q := range p.queue {
 		if !q.until.After(now) {
-			p.a.report(q.meta, speaker.StepExpired, "")
+			p.a.report(q.meta, wire.StepExpired, "")
 			continue
 		}
 		kept = append(kept, q)
@@ -206,7 +206,7 @@ func (p *player) schedule(ctx context.Context) {
 	}
 	p.queue = p.queue[1:]
 	if !top.until.After(p.a.now()) {
-		p.a.report(top.meta, speaker.StepExpired, "")
+		p.a.report(top.meta, wire.StepExpired, "")
 		p.schedule(ctx)
 		return
 	}
@@ -233,35 +233,35 @@ func (p *player) finish(f finished) {
 		if it.until.After(p.a.now()) {
 			p.queue = append(p.queue, it) // keeps its order: first in its rank again
 		} else {
-			p.a.report(it.meta, speaker.StepExpired, "")
+			p.a.report(it.meta, wire.StepExpired, "")
 		}
-		p.a.setIdle(speaker.StateNormal)
+		p.a.setIdle(wire.StateNormal)
 	case endSuperseded:
-		p.a.report(it.meta, speaker.StepRevoked, "superseded")
-		p.a.setIdle(speaker.StateNormal)
+		p.a.report(it.meta, wire.StepRevoked, "superseded")
+		p.a.setIdle(wire.StateNormal)
 	case endStopped:
-		p.a.report(it.meta, speaker.StepRevoked, "cancelled")
-		p.a.setIdle(speaker.StateStopped)
+		p.a.report(it.meta, wire.StepRevoked, "cancelled")
+		p.a.setIdle(wire.StateStopped)
 	case endShutdown:
 		// the agent is stopping; the command is reported nowhere and the
 		// platform's hold was already acknowledged — nothing to do.
 	default:
 		switch {
 		case errors.Is(f.err, ErrLiveUnsupported):
-			p.a.report(it.meta, speaker.StepRefused, f.err.Error())
-			p.a.setIdle(speaker.StateNormal)
+			p.a.report(it.meta, wire.StepRefused, f.err.Error())
+			p.a.setIdle(wire.StateNormal)
 		case f.err != nil:
-			p.a.report(it.meta, speaker.StepFailed, f.err.Error())
-			p.a.setIdle(speaker.StateFault)
+			p.a.report(it.meta, wire.StepFailed, f.err.Error())
+			p.a.setIdle(wire.StateFault)
 		case it.live != nil:
-			p.a.report(it.meta, speaker.StepLeft, "")
-			p.a.setIdle(speaker.StateNormal)
+			p.a.report(it.meta, wire.StepLeft, "")
+			p.a.setIdle(wire.StateNormal)
 		case f.played == 0:
-			p.a.report(it.meta, speaker.StepExpired, "")
-			p.a.setIdle(speaker.StateNormal)
+			p.a.report(it.meta, wire.StepExpired, "")
+			p.a.setIdle(wire.StateNormal)
 		default:
-			p.a.report(it.meta, speaker.StepPlayed, "")
-			p.a.setIdle(speaker.StateNormal)
+			p.a.report(it.meta, wire.StepPlayed, "")
+			p.a.setIdle(wire.StateNormal)
 		}
 	}
 }
@@ -270,7 +270,7 @@ func (p *player) finish(f finished) {
 // runs on its own goroutine and returns how many repeats finished.
 func (a *Agent) perform(ctx context.Context, it *item) (int, error) {
 	if it.live != nil {
-		lc := LiveCommand{Device: a.cfg.Device, Room: *it.live, Joined: func() { a.report(it.meta, speaker.StepJoined, "") }}
+		lc := LiveCommand{Device: a.cfg.Device, Room: *it.live, Joined: func() { a.report(it.meta, wire.StepJoined, "") }}
 		jctx, cancel := context.WithDeadline(ctx, it.until)
 		defer cancel()
 		err := a.cfg.Live.Join(jctx, lc, a.cfg.Sink)
@@ -283,7 +283,7 @@ func (a *Agent) perform(ctx context.Context, it *item) (int, error) {
 	url := a.resolve(pl.URL)
 	if !it.downloadingSent && !a.cache.Has(pl.SHA256) {
 		// Evicted since it was queued: fetched again now.
-		a.report(it.meta, speaker.StepDownloading, "")
+		a.report(it.meta, wire.StepDownloading, "")
 	}
 	path, err := a.cache.Get(ctx, url, pl.SHA256)
 	if err != nil {
@@ -302,7 +302,7 @@ func (a *Agent) perform(ctx context.Context, it *item) (int, error) {
 			break
 		}
 		if r == played+1 && !it.reportedPlaying() {
-			a.report(it.meta, speaker.StepPlaying, "")
+			a.report(it.meta, wire.StepPlaying, "")
 		}
 		err := a.cfg.Sink.Play(ctx, Programme{Path: path, Key: pl.Key, Level: pl.Level, Drill: pl.Drill,
 			Repeat: r, Volume: a.volume(), Duration: dur})

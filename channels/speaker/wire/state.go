@@ -1,4 +1,4 @@
-package speaker
+package wire
 
 import (
 	"github.com/alertcast/alertcast/channels"
@@ -33,7 +33,7 @@ func ParseDeviceState(s string) (DeviceState, error) {
 			return DeviceState(i), nil
 		}
 	}
-	return StateUnknown, &channels.FieldError{Field: "state", Rule: "one of normal, broadcasting, stopped, fault, recovered", Value: trunc(s)}
+	return StateUnknown, &channels.FieldError{Field: "state", Rule: "one of normal, broadcasting, stopped, fault, recovered", Value: Trunc(s)}
 }
 
 // MarshalText encodes the state as its name.

@@ -1,8 +1,14 @@
-package speaker
+// Package wire is the loudspeaker protocol shared by the platform's hub
+// (package speaker) and the agent on the device (package speaker/agent):
+// frame shapes and their parsers, the command body, Ed25519 signing and the
+// device-side Verifier. It imports no server-side dependency, so the agent
+// binary stays small and pure Go.
+package wire
 
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -229,7 +235,7 @@ func ParseCommand(b []byte) (Command, error) {
 	if err := strictUnmarshal(b, &c); err != nil {
 		return Command{}, err
 	}
-	if err := checkID("id", c.ID); err != nil {
+	if err := CheckID("id", c.ID); err != nil {
 		return Command{}, err
 	}
 	switch c.Op {
@@ -237,18 +243,18 @@ func ParseCommand(b []byte) (Command, error) {
 		if c.Play == nil {
 			return Command{}, &channels.FieldError{Field: "play", Rule: "required for op play"}
 		}
-		if err := c.Play.validate("play"); err != nil {
+		if err := c.Play.Validate("play"); err != nil {
 			return Command{}, err
 		}
 	case OpStop:
 		if c.Stop == nil {
 			return Command{}, &channels.FieldError{Field: "stop", Rule: "required for op stop"}
 		}
-		if err := checkID("stop.alert", c.Stop.Alert); err != nil {
+		if err := CheckID("stop.alert", c.Stop.Alert); err != nil {
 			return Command{}, err
 		}
 		if c.Stop.Then != nil {
-			if err := c.Stop.Then.validate("stop.then"); err != nil {
+			if err := c.Stop.Then.Validate("stop.then"); err != nil {
 				return Command{}, err
 			}
 		}
@@ -260,30 +266,31 @@ func ParseCommand(b []byte) (Command, error) {
 		if c.Live == nil {
 			return Command{}, &channels.FieldError{Field: "live", Rule: "required for op live"}
 		}
-		if err := checkID("live.id", c.Live.ID); err != nil {
+		if err := CheckID("live.id", c.Live.ID); err != nil {
 			return Command{}, err
 		}
 		if c.Live.Signaling == "" {
 			return Command{}, &channels.FieldError{Field: "live.signaling", Rule: "required"}
 		}
 	default:
-		return Command{}, &channels.FieldError{Field: "op", Rule: "one of play, stop, volume, live", Value: trunc(c.Op)}
+		return Command{}, &channels.FieldError{Field: "op", Rule: "one of play, stop, volume, live", Value: Trunc(c.Op)}
 	}
 	return c, nil
 }
 
-func (p *Play) validate(field string) error {
-	if err := checkID(field+".key", p.Key); err != nil {
+// Validate checks a play; errors name field as the prefix.
+func (p *Play) Validate(field string) error {
+	if err := CheckID(field+".key", p.Key); err != nil {
 		return err
 	}
-	if err := checkID(field+".alert", p.Alert); err != nil {
+	if err := CheckID(field+".alert", p.Alert); err != nil {
 		return err
 	}
 	if p.URL == "" || len(p.URL) > 2048 {
 		return &channels.FieldError{Field: field + ".url", Rule: "required, at most 2048 bytes"}
 	}
 	if !isHex64(p.SHA256) {
-		return &channels.FieldError{Field: field + ".sha256", Rule: "64 hex digits", Value: trunc(p.SHA256)}
+		return &channels.FieldError{Field: field + ".sha256", Rule: "64 hex digits", Value: Trunc(p.SHA256)}
 	}
 	if p.Level < 1 || p.Level > 4 {
 		return &channels.FieldError{Field: field + ".level", Rule: "1..4", Value: strconv.Itoa(p.Level)}
@@ -323,7 +330,7 @@ func ParseHubFrame(b []byte) (HubFrame, error) {
 			return HubFrame{}, &channels.FieldError{Field: "command", Rule: "required in a command frame"}
 		}
 	default:
-		return HubFrame{}, &channels.FieldError{Field: "type", Rule: "one of welcome, command, hb_ack", Value: trunc(f.Type)}
+		return HubFrame{}, &channels.FieldError{Field: "type", Rule: "one of welcome, command, hb_ack", Value: Trunc(f.Type)}
 	}
 	return f, nil
 }
@@ -374,7 +381,7 @@ func ParseAgentFrame(b []byte) (AgentFrame, error) {
 		}
 	case FrameReport:
 		if !validSteps[f.Step] {
-			return AgentFrame{}, &channels.FieldError{Field: "step", Rule: "a known report step", Value: trunc(f.Step)}
+			return AgentFrame{}, &channels.FieldError{Field: "step", Rule: "a known report step", Value: Trunc(f.Step)}
 		}
 		if len(f.ID) > maxIDLen || len(f.Key) > maxIDLen || !utf8.ValidString(f.ID) || !utf8.ValidString(f.Key) {
 			return AgentFrame{}, &channels.FieldError{Field: "id", Rule: fmt.Sprintf("id and key at most %d bytes of UTF-8", maxIDLen)}
@@ -386,7 +393,7 @@ func ParseAgentFrame(b []byte) (AgentFrame, error) {
 			return AgentFrame{}, &channels.FieldError{Field: "seq", Rule: "a report names its command by id or seq"}
 		}
 	default:
-		return AgentFrame{}, &channels.FieldError{Field: "type", Rule: "one of heartbeat, report", Value: trunc(f.Type)}
+		return AgentFrame{}, &channels.FieldError{Field: "type", Rule: "one of heartbeat, report", Value: Trunc(f.Type)}
 	}
 	return f, nil
 }
@@ -397,7 +404,7 @@ func strictUnmarshal(b []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return &channels.FieldError{Field: "frame", Rule: "valid JSON of the documented shape", Value: trunc(err.Error())}
+		return &channels.FieldError{Field: "frame", Rule: "valid JSON of the documented shape", Value: Trunc(err.Error())}
 	}
 	if d.More() {
 		return &channels.FieldError{Field: "frame", Rule: "exactly one JSON object"}
@@ -405,9 +412,10 @@ func strictUnmarshal(b []byte, v any) error {
 	return nil
 }
 
-func checkID(field, s string) error {
+// CheckID checks an identifier field: 1..128 bytes of UTF-8.
+func CheckID(field, s string) error {
 	if s == "" || len(s) > maxIDLen || !utf8.ValidString(s) {
-		return &channels.FieldError{Field: field, Rule: fmt.Sprintf("1..%d bytes of UTF-8", maxIDLen), Value: trunc(s)}
+		return &channels.FieldError{Field: field, Rule: fmt.Sprintf("1..%d bytes of UTF-8", maxIDLen), Value: Trunc(s)}
 	}
 	return nil
 }
@@ -425,9 +433,23 @@ func isHex64(s string) bool {
 	return true
 }
 
-func trunc(s string) string {
+// Trunc shortens s for error messages.
+func Trunc(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "…"
 	}
 	return s
+}
+
+// EncodePublicKey is the text form of the platform public key that goes into
+// every agent's config file (base64 standard encoding of the 32 bytes).
+func EncodePublicKey(pub ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(pub) }
+
+// ParsePublicKey is the inverse of EncodePublicKey.
+func ParsePublicKey(s string) (ed25519.PublicKey, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("platform public key: want base64 of %d bytes", ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(b), nil
 }
