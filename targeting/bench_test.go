@@ -191,16 +191,17 @@ func BenchmarkResolveMix(b *testing.B) {
 	tm.report(b)
 }
 
-// thirdOfCounty is an eight-point polygon over the middle of Shule County.
+// thirdOfCounty is an eight-point polygon over the middle of Shule County
+// covering a third of its area (TestThirdOfCounty checks).
 func thirdOfCounty() []Point {
 	bd := DefaultOutline().Bound()
 	w, h := bd.Max[0]-bd.Min[0], bd.Max[1]-bd.Min[1]
 	lon := func(f float64) float64 { return bd.Min[0] + f*w }
 	lat := func(f float64) float64 { return bd.Min[1] + f*h }
 	return []Point{
-		{lat(0.05), lon(0.36)}, {lat(0.02), lon(0.50)}, {lat(0.08), lon(0.62)}, {lat(0.50), lon(0.65)},
-		{lat(0.95), lon(0.60)}, {lat(0.98), lon(0.47)}, {lat(0.90), lon(0.36)}, {lat(0.50), lon(0.33)},
-		{lat(0.05), lon(0.36)},
+		{lat(0.05), lon(0.40)}, {lat(0.02), lon(0.50)}, {lat(0.08), lon(0.59)}, {lat(0.50), lon(0.615)},
+		{lat(0.95), lon(0.57)}, {lat(0.98), lon(0.48)}, {lat(0.90), lon(0.40)}, {lat(0.50), lon(0.38)},
+		{lat(0.05), lon(0.40)},
 	}
 }
 
