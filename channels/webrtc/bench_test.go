@@ -161,7 +161,12 @@ func fanout(b *testing.B, n, rate int) {
 		time.Sleep(10 * time.Second)
 		cpu1, wall1, s1 := cpuTime(), time.Now(), seq.Load()
 		fmt.Fprintf(stdin, "end %d\n", s1)
-		time.Sleep(time.Second) // packets up to s1 still in flight
+		// The agents catch up with what is queued for them (a starved
+		// process lags) before the room ends.
+		if !lines.Scan() || !strings.HasPrefix(lines.Text(), "drained") {
+			b.Fatalf("agents: %q %v", lines.Text(), lines.Err())
+		}
+		drainLag := strings.TrimPrefix(lines.Text(), "drained ")
 		b.StopTimer()
 
 		// End the room: every agent's Join returns and it reports.
@@ -202,8 +207,8 @@ func fanout(b *testing.B, n, rate int) {
 		b.ReportMetric(agentCores, "agent_cores")
 		b.ReportMetric(float64(n)/max(srvCores, 0.01), "agents_per_sfu_core")
 		b.ReportMetric(joinCPU, "sfu_cpu_ms_per_join")
-		b.Logf("N=%d rate=%d: join p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; steady window %d packets × %d agents, %d never arrived (agents short %d); holes over the whole run %d (agents %d); received %d packets in all (per agent %d..%d), %d agents left before the window closed, bad %d; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), %.1f ms SFU CPU per join; agents' process %.2f cores; load average %s; errors: %v",
-			n, rate, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.WindowWant, n, rep.WindowLost, rep.WindowShort, rep.Holes, rep.Lossy, rep.Packets, rep.MinPackets, rep.MaxPackets, rep.EndedEarly, rep.Bad, pps, srvCores, float64(n)/max(srvCores, 0.01), joinCPU, agentCores, loadAvg(), first(rep.Errors, 3))
+		b.Logf("N=%d rate=%d: join p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; steady window %d packets × %d agents, %d never arrived (agents short %d); holes over the whole run %d (agents %d); received %d packets in all (per agent %d..%d), %d agents left before the window closed, bad %d; agents caught up %s after the window; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), %.1f ms SFU CPU per join; agents' process %.2f cores; load average %s; errors: %v",
+			n, rate, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.WindowWant, n, rep.WindowLost, rep.WindowShort, rep.Holes, rep.Lossy, rep.Packets, rep.MinPackets, rep.MaxPackets, rep.EndedEarly, rep.Bad, drainLag, pps, srvCores, float64(n)/max(srvCores, 0.01), joinCPU, agentCores, loadAvg(), first(rep.Errors, 3))
 		if missing > 0 || rep.Bad > 0 || rep.EndedEarly > 0 || rep.WindowLost > 0 {
 			b.Errorf("%d agents never got audio, %d left early, %d packets lost, %d altered", missing, rep.EndedEarly, rep.WindowLost, rep.Bad)
 		}
@@ -237,6 +242,7 @@ func runAgents() {
 		bad          int64
 		err          error
 		returned     atomic.Int64 // unix nanos when Join returned
+		mu           sync.Mutex   // guards maxOff and seen against the drain check
 	}
 	agents := make([]*agent, n)
 	var wg sync.WaitGroup
@@ -270,8 +276,10 @@ func runAgents() {
 				if off >= 1<<15 {
 					return // older than the first one we saw
 				}
+				a.mu.Lock()
 				a.seen[off/64] |= 1 << (off % 64)
 				a.maxOff = max(a.maxOff, off)
+				a.mu.Unlock()
 				a.packets++
 			})
 		}()
@@ -308,6 +316,22 @@ func runAgents() {
 			break
 		}
 	}
+	// Wait (up to 60 s) until every agent has read up to s1.
+	for dl := time.Now().Add(time.Minute); time.Now().Before(dl); time.Sleep(20 * time.Millisecond) {
+		behind := 0
+		for _, a := range agents {
+			a.mu.Lock()
+			caught := a.got.Load() && a.maxOff >= int(uint16(s1)-a.firstQ)
+			a.mu.Unlock()
+			if !caught {
+				behind++
+			}
+		}
+		if behind == 0 {
+			break
+		}
+	}
+	fmt.Printf("drained %s\n", time.Since(wall1).Round(time.Millisecond))
 	wg.Wait()
 	rep := agentReport{CPUSeconds: (cpu1 - cpu0).Seconds(), WallSeconds: wall1.Sub(wall0).Seconds(), WindowWant: int64(s1 - s0)}
 	for _, a := range agents {
