@@ -89,13 +89,14 @@ func benchSpeaker(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(tmp)
 	addr := *redisAddr
+	redisPid := 0
 	if addr == "" {
-		stop, a, err := spkRedis(ctx, tmp)
+		stop, a, pid, err := spkRedis(ctx, tmp)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		addr = a
+		addr, redisPid = a, pid
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 32})
 	defer rdb.Close()
@@ -191,7 +192,7 @@ func benchSpeaker(ctx context.Context, args []string) error {
 	for i, id := range ids {
 		rcpt[i] = channels.Recipient{ID: id, Address: id}
 	}
-	fmt.Printf("%-6s %10s %10s %10s %10s %12s %8s %10s %10s\n", "round", "send", "p50", "p99", "max", "received p99", "playing", "hub CPU", "sim CPU")
+	fmt.Printf("%-6s %10s %10s %10s %10s %12s %8s %10s %10s %10s\n", "round", "send", "p50", "p99", "max", "received p99", "playing", "hub CPU", "sim CPU", "redis CPU")
 	var worstP99, worstMax time.Duration
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -210,7 +211,7 @@ func benchSpeaker(ctx context.Context, args []string) error {
 			Sent: time.Now(), Expires: time.Now().Add(time.Hour), Area: []string{"653122"},
 			Audio: &channels.Audio{URL: "/audio/" + sha + ".wav", SHA256: sha, Duration: 4 * time.Second, Format: "wav/pcm16/8000"}}
 		rec.reset(keyName)
-		hubCPU0, simCPU0 := spkCPUSelf(), spkCPUOf(child.Process.Pid)
+		hubCPU0, simCPU0, redisCPU0 := spkCPUSelf(), spkCPUOf(child.Process.Pid), spkCPUOf(redisPid)
 		t0 := time.Now()
 		res, err := hub.Send(ctx, m, rcpt)
 		sendDur := time.Since(t0)
@@ -230,9 +231,9 @@ func benchSpeaker(ctx context.Context, args []string) error {
 		slices.Sort(received)
 		p50, p99, mx := spkPct(playing, 0.50), spkPct(playing, 0.99), playing[len(playing)-1]
 		worstP99, worstMax = max(worstP99, p99), max(worstMax, mx)
-		hubCPU, simCPU := spkCPUSelf()-hubCPU0, spkCPUOf(child.Process.Pid)-simCPU0
-		fmt.Printf("%-6d %10s %10s %10s %10s %12s %8d %10s %10s\n", r, spkMS(sendDur), spkMS(p50), spkMS(p99), spkMS(mx),
-			spkMS(spkPct(received, 0.99)), len(playing), spkMS(hubCPU), spkMS(simCPU))
+		hubCPU, simCPU, redisCPU := spkCPUSelf()-hubCPU0, spkCPUOf(child.Process.Pid)-simCPU0, spkCPUOf(redisPid)-redisCPU0
+		fmt.Printf("%-6d %10s %10s %10s %10s %12s %8d %10s %10s %10s\n", r, spkMS(sendDur), spkMS(p50), spkMS(p99), spkMS(mx),
+			spkMS(spkPct(received, 0.99)), len(playing), spkMS(hubCPU), spkMS(simCPU), spkMS(redisCPU))
 		// The 4 s programme finishes before the next round starts.
 		time.Sleep(5 * time.Second)
 	}
@@ -245,7 +246,9 @@ func benchSpeaker(ctx context.Context, args []string) error {
 	fmt.Printf("budget: every speaker playing within 2 s (worst %s: %s); p99 ≤ 1 s (worst %s: %s); ≤ 20 KB per speaker (%.1f KB: %s)\n",
 		spkMS(worstMax), verdict(worstMax <= 2*time.Second), spkMS(worstP99), verdict(worstP99 <= time.Second),
 		heapPer/1024, verdict(heapPer <= 20*1024))
-	fmt.Printf("machine: %d CPUs, %s, %s\n", runtime.NumCPU(), spkCPU(), runtime.Version())
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("machine: %d CPUs, %s, %s; load average at the end: %s\n", runtime.NumCPU(), spkCPU(), runtime.Version(),
+		strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
 	return nil
 }
 
@@ -370,14 +373,14 @@ func spkWAV(d time.Duration) []byte {
 
 // startRedis runs a throwaway redis-server (AOF on, as in production) on a
 // free loopback port.
-func spkRedis(ctx context.Context, dir string) (stop func(), addr string, err error) {
+func spkRedis(ctx context.Context, dir string) (stop func(), addr string, pid int, err error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		return nil, "", errors.New("redis-server not on PATH (install Debian's redis-server, or pass --redis host:port)")
+		return nil, "", 0, errors.New("redis-server not on PATH (install Debian's redis-server, or pass --redis host:port)")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, "", err
+		return nil, "", 0, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
@@ -385,18 +388,18 @@ func spkRedis(ctx context.Context, dir string) (stop func(), addr string, err er
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--maxclients", "10000", "--loglevel", "warning")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, "", err
+		return nil, "", 0, err
 	}
 	addr = fmt.Sprintf("127.0.0.1:%d", port)
 	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 			c.Close()
-			return stop, addr, nil
+			return stop, addr, cmd.Process.Pid, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			stop()
-			return nil, "", fmt.Errorf("redis-server on %s did not start", addr)
+			return nil, "", 0, fmt.Errorf("redis-server on %s did not start", addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -443,6 +446,9 @@ func spkCPUSelf() time.Duration {
 // spkCPUOf is another process's user+system CPU time from /proc (clock
 // ticks of 10 ms).
 func spkCPUOf(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0

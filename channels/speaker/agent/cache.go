@@ -31,6 +31,7 @@ type Cache struct {
 	mu       sync.Mutex
 	inflight map[string]*fetch
 	verified map[string]bool
+	lengths  map[string]time.Duration // sha → WAV duration, read once
 }
 
 type fetch struct {
@@ -46,7 +47,8 @@ func NewCache(dir string, client *http.Client) (*Cache, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 2 * time.Minute}
 	}
-	return &Cache{Dir: dir, Client: client, inflight: map[string]*fetch{}, verified: map[string]bool{}}, nil
+	return &Cache{Dir: dir, Client: client, inflight: map[string]*fetch{}, verified: map[string]bool{},
+		lengths: map[string]time.Duration{}}, nil
 }
 
 func (c *Cache) path(sha string) string { return filepath.Join(c.Dir, sha+".wav") }
@@ -192,7 +194,26 @@ func (c *Cache) prune(keep string) {
 			total -= f.size
 			c.mu.Lock()
 			delete(c.verified, f.name[:len(f.name)-4])
+			delete(c.lengths, f.name[:len(f.name)-4])
 			c.mu.Unlock()
 		}
 	}
+}
+
+// Duration is the play length of a cached WAV, read from its header once.
+func (c *Cache) Duration(sha string) (time.Duration, error) {
+	c.mu.Lock()
+	d, ok := c.lengths[sha]
+	c.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	d, err := wavFileDuration(c.path(sha))
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	c.lengths[sha] = d
+	c.mu.Unlock()
+	return d, nil
 }

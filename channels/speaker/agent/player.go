@@ -293,7 +293,7 @@ func (a *Agent) perform(ctx context.Context, it *item) (int, error) {
 		return it.played, err
 	}
 	dur := pl.Duration
-	if d, err := wavFileDuration(path); err == nil {
+	if d, err := a.cache.Duration(pl.SHA256); err == nil {
 		dur = d
 	}
 	played := it.played
