@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/bits"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	voice "github.com/alertcast/alertcast/channels/webrtc"
 	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
@@ -88,12 +90,14 @@ type agentReport struct {
 
 func fanout(b *testing.B, n, rate int) {
 	for i := 0; i < b.N; i++ {
+		reg := prometheus.NewRegistry()
 		srv, err := voice.New(voice.Config{
 			Loopback: true, UDPMuxAddr: "127.0.0.1:0", RecordDir: b.TempDir(),
 			Authenticate: func(_ context.Context, tok string) (string, string, bool) {
 				return "duty1", voice.RoleOfficer, tok == "tok-officer"
 			},
 			Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Registry:       reg,
 			MaxRoomPeers:   n + 10,
 			ConnectTimeout: time.Minute,
 		})
@@ -181,6 +185,7 @@ func fanout(b *testing.B, n, rate int) {
 			b.Fatalf("agents' report: %v", err)
 		}
 		_ = cmd.Wait()
+		sfuJoin := joinHistogram(b, reg)
 		officer.Close()
 		cancel()
 		srv.Close()
@@ -200,6 +205,7 @@ func fanout(b *testing.B, n, rate int) {
 		pps := float64(s1-s0) / wall1.Sub(wall0).Seconds()
 		b.ReportMetric(pct(0.5), "join_p50_ms")
 		b.ReportMetric(pct(0.99), "join_p99_ms")
+		b.ReportMetric(sfuJoin.p99*1000, "sfu_join_p99_le_ms")
 		b.ReportMetric(float64(rep.WindowLost), "lost_pkts")
 		b.ReportMetric(float64(rep.WindowWant*int64(n)), "window_pkts")
 		b.ReportMetric(float64(rep.Packets), "recv_pkts")
@@ -207,12 +213,43 @@ func fanout(b *testing.B, n, rate int) {
 		b.ReportMetric(agentCores, "agent_cores")
 		b.ReportMetric(float64(n)/max(srvCores, 0.01), "agents_per_sfu_core")
 		b.ReportMetric(joinCPU, "sfu_cpu_ms_per_join")
-		b.Logf("N=%d rate=%d: join p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; steady window %d packets × %d agents, %d never arrived (agents short %d); holes over the whole run %d (agents %d); received %d packets in all (per agent %d..%d), %d agents left before the window closed, bad %d; agents caught up %s after the window; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), %.1f ms SFU CPU per join; agents' process %.2f cores; load average %s; errors: %v",
-			n, rate, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.WindowWant, n, rep.WindowLost, rep.WindowShort, rep.Holes, rep.Lossy, rep.Packets, rep.MinPackets, rep.MaxPackets, rep.EndedEarly, rep.Bad, drainLag, pps, srvCores, float64(n)/max(srvCores, 0.01), joinCPU, agentCores, loadAvg(), first(rep.Errors, 3))
+		b.Logf("N=%d rate=%d: SFU join→media p50 ≤ %.0f ms, p99 ≤ %.0f ms (histogram bounds); agent join→first packet p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; steady window %d packets × %d agents, %d never arrived (agents short %d); holes over the whole run %d (agents %d); received %d packets in all (per agent %d..%d), %d agents left before the window closed, bad %d; agents caught up %s after the window; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), %.1f ms SFU CPU per join; agents' process %.2f cores; load average %s; errors: %v",
+			n, rate, sfuJoin.p50*1000, sfuJoin.p99*1000, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.WindowWant, n, rep.WindowLost, rep.WindowShort, rep.Holes, rep.Lossy, rep.Packets, rep.MinPackets, rep.MaxPackets, rep.EndedEarly, rep.Bad, drainLag, pps, srvCores, float64(n)/max(srvCores, 0.01), joinCPU, agentCores, loadAvg(), first(rep.Errors, 3))
 		if missing > 0 || rep.Bad > 0 || rep.EndedEarly > 0 || rep.WindowLost > 0 {
 			b.Errorf("%d agents never got audio, %d left early, %d packets lost, %d altered", missing, rep.EndedEarly, rep.WindowLost, rep.Bad)
 		}
 	}
+}
+
+type quantiles struct{ p50, p99 float64 }
+
+// joinHistogram reads alertcast_voice_join_seconds: the upper bounds of the
+// buckets holding the median and the 99th percentile.
+func joinHistogram(b *testing.B, reg *prometheus.Registry) quantiles {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "alertcast_voice_join_seconds" {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		total := float64(h.GetSampleCount())
+		q := quantiles{p50: math.Inf(1), p99: math.Inf(1)}
+		for _, bk := range h.GetBucket() {
+			c := float64(bk.GetCumulativeCount())
+			if c >= 0.5*total && math.IsInf(q.p50, 1) {
+				q.p50 = bk.GetUpperBound()
+			}
+			if c >= 0.99*total && math.IsInf(q.p99, 1) {
+				q.p99 = bk.GetUpperBound()
+			}
+		}
+		return q
+	}
+	b.Fatal("no join histogram")
+	return quantiles{}
 }
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }

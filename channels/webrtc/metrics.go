@@ -14,6 +14,7 @@ type metrics struct {
 	authFailures prometheus.Counter
 	rings        *prometheus.CounterVec
 	recordings   prometheus.Counter
+	joinSeconds  prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, _ *Server) *metrics {
@@ -28,8 +29,11 @@ func newMetrics(reg prometheus.Registerer, _ *Server) *metrics {
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "alertcast_voice_auth_failures_total", Help: "Signalling sessions refused at authentication."}),
 		rings:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_voice_rings_total", Help: "Voice-channel rings by outcome."}, []string{"outcome"}),
 		recordings:   prometheus.NewCounter(prometheus.CounterOpts{Name: "alertcast_voice_recordings_total", Help: "Recordings saved."}),
+		joinSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "alertcast_voice_join_seconds",
+			Help:    "From a join frame to the subscriber's connection carrying media (ICE + DTLS done).",
+			Buckets: []float64{0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30}}),
 	}
-	m.cs = []prometheus.Collector{m.rooms, m.peers, m.peerStates, m.packetsIn, m.iceFailures, m.badFrames, m.authFailures, m.rings, m.recordings}
+	m.cs = []prometheus.Collector{m.rooms, m.peers, m.peerStates, m.packetsIn, m.iceFailures, m.badFrames, m.authFailures, m.rings, m.recordings, m.joinSeconds}
 	if reg != nil {
 		for _, c := range m.cs {
 			if err := reg.Register(c); err != nil {

@@ -25,6 +25,7 @@ type peer struct {
 	descSent bool
 	outCands []webrtc.ICECandidateInit
 
+	created   time.Time
 	connected chan struct{}
 	connOnce  sync.Once
 	timer     *time.Timer
@@ -44,7 +45,7 @@ func (s *Server) newPeer(m *member, name string) (*peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("voice: new peer connection: %w", err)
 	}
-	p := &peer{m: m, name: name, pc: pc, connected: make(chan struct{})}
+	p := &peer{m: m, name: name, pc: pc, connected: make(chan struct{}), created: time.Now()}
 	ss, r := m.ss, m.r
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
@@ -65,7 +66,12 @@ func (s *Server) newPeer(m *member, name string) (*peer, error) {
 		ss.send(&Frame{Type: TypePeerState, Room: r.id, PC: name, State: st.String()})
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
-			p.connOnce.Do(func() { close(p.connected) })
+			p.connOnce.Do(func() {
+				close(p.connected)
+				if name == PCSub {
+					s.met.joinSeconds.Observe(time.Since(p.created).Seconds())
+				}
+			})
 			r.broadcastMembers()
 		case webrtc.PeerConnectionStateFailed:
 			s.met.iceFailures.Inc()
