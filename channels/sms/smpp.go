@@ -361,8 +361,11 @@ func (ss *session) submitJob(j *job, lastWrite *time.Time) bool {
 		ss.mu.Unlock()
 		if err := ss.write(sm, false); err != nil {
 			ss.close(err)
-			// Written or not is unknown: the part stays in flight and is
-			// settled as lost with the rest.
+			// Written or not is unknown: this part stays in flight and is
+			// settled as lost with the rest; later parts never left.
+			if rest := len(todo) - k - 1; rest > 0 {
+				ss.unsent(j, rest)
+			}
 			return false
 		}
 		*lastWrite = time.Now()
