@@ -260,7 +260,7 @@ func firstDiff(a, b []uint32) string {
 // over a synthetic population, with random incremental changes in between,
 // the bitmap resolver returns exactly what a brute-force scan returns.
 func TestResolveMatchesOracle(t *testing.T) {
-	p := genPopulation(t, 20000, 600, 7)
+	p := genPopulation(t, 10000, 400, 7)
 	ix := p.index(t)
 	o := &oracle{tree: p.tree, residents: map[uint32]Resident{}, speakers: map[string]Speaker{}}
 	for _, r := range p.residents {
@@ -271,7 +271,7 @@ func TestResolveMatchesOracle(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(42, 1))
 	villages := p.tree.Villages()
-	for round := range 300 {
+	for round := range 200 {
 		checkAgainstOracle(t, ix, o, randomAim(rng, p, o))
 		// Incremental changes: move, regroup, opt out, remove, add, and speakers.
 		for range 20 {
