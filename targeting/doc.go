@@ -7,8 +7,9 @@
 // 6/9/12-digit NBS codes; Shule County 653122 embedded as the default, see
 // data/README.md for sources and licences), the county outline, and an
 // in-memory population Index of residents and speakers kept in compressed
-// bitmaps (roaring) per village, group, language, opt-out and grid cell, so
-// that Resolve is set algebra and a few exact point tests, not a scan.
+// bitmaps (roaring) per village, township, county, group, language and
+// opt-out, plus a grid of located entities, so that Resolve is set algebra
+// and a few exact point tests, not a scan.
 //
 // targeting is pure: it never does I/O other than reading what it is given,
 // never touches a database or the network, and never imports dispatch. The
@@ -27,6 +28,27 @@
 // never SMS recipients. Polygons follow CAP 1.2: "lat,lon lat,lon …", closed,
 // at least four points, not crossing itself; edges are straight in lat/lon.
 // Circles are "lat,lon radius_km", distances are great-circle (haversine).
+//
+// Coordinates are held at float32 precision (under a metre here); a
+// polygon or circle is decided on those stored coordinates. Geometric aims
+// use a 0.005° grid: cells wholly inside are taken by bitmap, and only the
+// cells an edge (or a circle's rim) passes through are tested point by point
+// with orb's ray test and the haversine distance, so the answer is exactly
+// what a brute-force scan gives (the property test checks this).
+//
+// # Using the index
+//
+//	tree := targeting.DefaultTree()            // or ParseRegions + Merge for more counties
+//	ix := targeting.NewIndex(tree)
+//	ix.PutResident(r); ix.PutSpeaker(s)        // at start from the database, then on every change
+//	res, err := ix.Resolve(aim)                // err: errors.Join of *channels.FieldError, fields like area.codes[1]
+//	res.Preview()                              // counts for POST /audience/preview
+//	res.ResidentBatches(500, fn)               // ascending ids: batch k is the same after a restart
+//
+// Imports stream: ReadResidents(r, fn) calls fn per good line. For "nothing
+// unless everything is good", read once with fn = ix.CheckResident (which
+// validates against the tree without changing the index) and, if the report
+// is OK, read again to store; for a partial import, store in the first pass.
 //
 // # Residents CSV
 //
