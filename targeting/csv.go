@@ -58,7 +58,7 @@ type ImportReport struct {
 	ErrorCount     int         `json:"error_count"`
 	Duplicates     int         `json:"duplicates"`
 	DuplicateLines []Duplicate `json:"duplicate_lines,omitempty"`
-	Encoding       string      `json:"encoding"`                  // utf-8, utf-8-bom, utf-16, gb18030
+	Encoding       string      `json:"encoding"`                  // ascii, utf-8, utf-8-bom, utf-16, gb18030
 	IgnoredColumns []string    `json:"ignored_columns,omitempty"` // header columns not understood
 }
 
@@ -119,7 +119,14 @@ func decodeInput(r io.Reader) (io.Reader, string, error) {
 		}
 	}
 	if utf8.Valid(check) {
-		return br, "utf-8", nil
+		for _, c := range check {
+			if c >= 0x80 {
+				return br, "utf-8", nil
+			}
+		}
+		// Only ASCII so far: a GBK file whose first Chinese character comes
+		// late is still possible, and is decoded line by line (see next).
+		return br, "ascii", nil
 	}
 	dec, derr := simplifiedchinese.GB18030.NewDecoder().Bytes(check)
 	if derr == nil && !bytes.ContainsRune(dec, utf8.RuneError) {
@@ -158,6 +165,7 @@ type csvTable struct {
 	rep    *ImportReport
 	rec    []string
 	line   int
+	lateGB bool // decoding GB18030 line by line after an ASCII start
 }
 
 func openTable(r io.Reader, known map[string]string, required []string, rep *ImportReport) (*csvTable, error) {
@@ -239,6 +247,15 @@ func (t *csvTable) next() (bool, error) {
 		for _, f := range rec {
 			if !utf8.ValidString(f) {
 				bad = true
+			}
+		}
+		if bad && (t.rep.Encoding == "ascii" || t.lateGB) {
+			// A file that started as plain ASCII meets its first other byte:
+			// GBK if the line decodes as GB18030 (and later lines are tried
+			// the same way).
+			if dec, ok := decodeGB18030(rec); ok {
+				rec, bad = dec, false
+				t.rep.Encoding, t.lateGB = "gb18030", true
 			}
 		}
 		if bad {
@@ -494,4 +511,23 @@ func ReadSpeakers(r io.Reader, fn func(line int, s Speaker) error) (ImportReport
 			return rep, err
 		}
 	}
+}
+
+// decodeGB18030 decodes the fields of a record read as bytes; ok is false
+// when they are not clean GB18030 either.
+func decodeGB18030(rec []string) ([]string, bool) {
+	out := make([]string, len(rec))
+	dec := simplifiedchinese.GB18030.NewDecoder()
+	for i, f := range rec {
+		if utf8.ValidString(f) {
+			out[i] = f
+			continue
+		}
+		b, err := dec.Bytes([]byte(f))
+		if err != nil || bytes.ContainsRune(b, utf8.RuneError) {
+			return nil, false
+		}
+		out[i] = string(b)
+	}
+	return out, true
 }

@@ -3,6 +3,7 @@ package targeting
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -115,6 +116,17 @@ func TestReadResidentsEncodings(t *testing.T) {
 		if got[0].Groups[0] != "herders" || got[0].Language != "ug" {
 			t.Errorf("%s: %+v", name, got[0])
 		}
+	}
+	// GBK whose first Chinese character comes after a long ASCII start.
+	var late bytes.Buffer
+	late.WriteString("phone,village,groups,language\n")
+	for i := range 20000 {
+		fmt.Fprintf(&late, "139%08d,653122100001,herders,ug\n", i)
+	}
+	late.Write(gbk[bytes.IndexByte(gbk, '\n')+1:])
+	got, rep, err := readRes(t, late.Bytes())
+	if err != nil || len(got) != 20001 || rep.Encoding != "gb18030" || got[20000].Groups[0] != "herders" || got[20000].Language != "ug" {
+		t.Errorf("late GBK: %v, %d residents, %+v", err, len(got), rep.Errors)
 	}
 	// Neither UTF-8 nor GB18030.
 	_, _, err = readRes(t, []byte("phone,village,language\n\xff\xff\xff\x80\x80,1,zh\n"))
