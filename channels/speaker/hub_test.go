@@ -719,3 +719,33 @@ func TestHashMismatchReportedAsFailed(t *testing.T) {
 		return len(st) == 1 && st[0].State == speaker.StateFault
 	})
 }
+
+// TestSilentDeviceGoesOffline: a connection that sends nothing for
+// HeartbeatTimeout is closed and the device shows offline.
+func TestSilentDeviceGoesOffline(t *testing.T) {
+	r := newRig(t)
+	n := r.node(t, "n1", func(c *speaker.Config) { c.HeartbeatTimeout = 500 * time.Millisecond })
+	secret := r.enroll("mute")
+	c, _, err := dialRaw(t, n, "mute", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err = c.ReadMessage(); err != nil {
+			break
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("silent connection closed after %s", d)
+	}
+	waitFor(t, 10*time.Second, "offline", func() bool {
+		st, _ := n.hub.Status(context.Background())
+		return len(st) == 1 && !st[0].Online
+	})
+	if n.hub.Connected() != 0 {
+		t.Errorf("%d still connected", n.hub.Connected())
+	}
+}
