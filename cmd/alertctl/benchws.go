@@ -57,6 +57,7 @@ func benchWS(ctx context.Context, args []string) error {
 	clientCPU := fs.String("client-cpu", "", "pin this load client to these CPUs with taskset, e.g. 1 (re-executes under taskset)")
 	dialers := fs.Int("dial-concurrency", 64, "concurrent connection attempts")
 	baseline := fs.Bool("baseline", false, "with --spawn: run the minimal gorilla broadcaster instead of the hub (the reference figure on this machine, now)")
+	serverPID := fs.Int("server-pid", 0, "process id of the server (e.g. alertd) to read its RSS and CPU time from /proc, when it has no /bench/stats")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func benchWS(ctx context.Context, args []string) error {
 		defer stop()
 		*trigger = "bench"
 	}
-	b := &wsBench{wsURL: *wsURL, lang: *lang, timeout: *timeout}
+	b := &wsBench{wsURL: *wsURL, lang: *lang, timeout: *timeout, pid: *serverPID}
 	if err := b.setTrigger(*trigger); err != nil {
 		return err
 	}
@@ -112,7 +113,9 @@ func benchWS(ctx context.Context, args []string) error {
 			return fmt.Errorf("only %d of %d connections still open after %s", n, *idle, *hold)
 		}
 		if st, err := b.stats(ctx, false); err == nil {
-			fmt.Printf("after holding: server reports %v subscribers\n", st["subscribers"])
+			if n, ok := st["subscribers"]; ok {
+				fmt.Printf("after holding: server reports %v subscribers\n", n)
+			}
 		}
 		fmt.Printf("all %d connections still open; one more warning to all of them:\n", *idle)
 		if err := b.run(ctx, 5); err != nil {
@@ -131,6 +134,7 @@ type wsBench struct {
 	apiURL  string
 	token   string
 	trigger string
+	pid     int // server process for /proc figures
 
 	mu    sync.Mutex
 	conns []*websocket.Conn
@@ -178,6 +182,12 @@ func envOr(k, def string) string {
 func (b *wsBench) connect(ctx context.Context, n, concurrency int) error {
 	villages := targeting.DefaultTree().Villages()
 	d := websocket.Dialer{ReadBufferSize: 1024, WriteBufferSize: 256, HandshakeTimeout: 30 * time.Second}
+	// On loopback, spread subscribers over source addresses 127.0.0.2-201
+	// like a crowd of phones: the server's per-address caps and public rate
+	// limit stay on, and ephemeral ports do not run out at 15,000+.
+	u, _ := url.Parse(b.wsURL)
+	host := u.Hostname()
+	loopback := host == "127.0.0.1" || host == "localhost"
 	var next atomic.Int64
 	offset := int(b.open.Load())
 	errc := make(chan error, concurrency)
@@ -192,14 +202,19 @@ func (b *wsBench) connect(ctx context.Context, n, concurrency int) error {
 					return
 				}
 				v := villages[(offset+i)%len(villages)].Code
-				u := b.wsURL + "?region=" + v
+				target := b.wsURL + "?region=" + v
 				if b.lang != "" {
-					u += "&lang=" + b.lang
+					target += "&lang=" + b.lang
 				}
 				var c *websocket.Conn
 				var err error
+				dd := d
+				if loopback {
+					src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+(offset+i)%200))}
+					dd.NetDialContext = (&net.Dialer{LocalAddr: src, Timeout: 30 * time.Second}).DialContext
+				}
 				for attempt := 0; attempt < 5; attempt++ {
-					c, _, err = d.DialContext(ctx, u, nil)
+					c, _, err = dd.DialContext(ctx, target, nil)
 					if err == nil {
 						break
 					}
@@ -389,7 +404,7 @@ func (b *wsBench) issueAPI(ctx context.Context, marker string) (string, error) {
 			"zh": map[string]string{"headline": "压力测试演练 " + marker, "description": "这是一次演练，不是真实预警。", "instruction": "无需采取行动。"},
 			"ug": map[string]string{"headline": "سىناق مەشىقى " + marker, "description": "بۇ مەشىق، ھەقىقىي ئاگاھلاندۇرۇش ئەمەس.", "instruction": "ھېچ ئىش قىلىشنىڭ ھاجىتى يوق."},
 		},
-		"expires": time.Now().Add(time.Hour).Format(time.RFC3339),
+		"expires": time.Now().Add(10 * time.Minute).Format(time.RFC3339),
 	}
 	raw, _ := json.Marshal(body)
 	req, _ := http.NewRequestWithContext(ctx, "POST", b.apiURL+"/api/v1/alerts", bytes.NewReader(raw))
@@ -416,6 +431,9 @@ func (b *wsBench) issueAPI(ctx context.Context, marker string) (string, error) {
 // stats asks the serve mode for its memory figures (nil when the server is
 // not the serve mode, e.g. alertd).
 func (b *wsBench) stats(ctx context.Context, gc bool) (map[string]float64, error) {
+	if b.pid > 0 {
+		return procStats(b.pid)
+	}
 	u := b.base + "/bench/stats"
 	if gc {
 		u += "?gc=1"
@@ -453,6 +471,10 @@ func (b *wsBench) settledStats(ctx context.Context, conns int) (map[string]float
 
 func printMem(n int, before, after map[string]float64) {
 	per := func(k string) float64 { return (after[k] - before[k]) / float64(n) / 1024 }
+	if _, ok := after["heap_inuse"]; !ok {
+		fmt.Printf("server memory for %d connections: RSS %.1f KB/conn (from /proc, no forced GC)\n", n, per("rss"))
+		return
+	}
 	fmt.Printf("server memory for %d connections: RSS %.1f KB/conn, Go heap+stacks %.1f KB/conn (heap %.1f, stacks %.1f), goroutines %.2f/conn\n",
 		n, per("rss"), per("heap_inuse")+per("stack_inuse"), per("heap_inuse"), per("stack_inuse"),
 		(after["goroutines"]-before["goroutines"])/float64(n))
@@ -634,6 +656,38 @@ func benchWSServe(ctx context.Context, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// procStats reads another process's RSS, CPU time and thread count from
+// /proc (no GC can be forced there, so RSS includes garbage not yet
+// collected).
+func procStats(pid int) (map[string]float64, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			out["rss"] = kb * 1024
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	// Fields after the command name (which may contain spaces): utime and
+	// stime are fields 14 and 15 of the line, in clock ticks (100 Hz).
+	if i := bytes.LastIndexByte(stat, ')'); i > 0 {
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 13 {
+			ut, _ := strconv.ParseFloat(f[11], 64)
+			st, _ := strconv.ParseFloat(f[12], 64)
+			out["cpu"] = (ut + st) / 100
+		}
+	}
+	return out, nil
 }
 
 // cpuSeconds is the CPU time (user+system) this process has used.
