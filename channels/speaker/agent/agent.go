@@ -92,7 +92,8 @@ type Agent struct {
 	ver  wire.Verifier
 	seen map[string]int64 // command id → until (Unix ms)
 
-	player *player
+	player  *player
+	playCtx context.Context // the player's lifetime: accepted commands outlive the connection
 
 	mu       sync.Mutex
 	outbox   []wire.AgentFrame
@@ -190,6 +191,7 @@ func New(cfg Config) (*Agent, error) {
 // while the agent reconnects.
 func (a *Agent) Run(ctx context.Context) error {
 	pctx, cancel := context.WithCancel(ctx)
+	a.playCtx = pctx
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); a.player.run(pctx) }()
@@ -331,10 +333,10 @@ func (a *Agent) onCommand(ctx context.Context, sc wire.SignedCommand) {
 	switch cmd.Op {
 	case wire.OpPlay:
 		it := playItem(meta, cmd.Play, until)
-		a.player.do(ctx, func() { a.player.add(it) })
+		a.player.do(a.playCtx, func() { a.player.add(it) })
 	case wire.OpStop:
 		st := cmd.Stop
-		a.player.do(ctx, func() {
+		a.player.do(a.playCtx, func() {
 			a.player.stop(st.Alert)
 			if st.Then == nil {
 				a.report(meta, wire.StepStopped, "")
@@ -357,7 +359,7 @@ func (a *Agent) onCommand(ctx context.Context, sc wire.SignedCommand) {
 		}
 		room := *cmd.Live
 		it := &item{meta: meta, live: &room, alert: "live:" + room.ID, level: room.Level, until: minTime(until, room.Until)}
-		a.player.do(ctx, func() { a.player.add(it) })
+		a.player.do(a.playCtx, func() { a.player.add(it) })
 	}
 }
 
