@@ -3,6 +3,8 @@ package sms_test
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -53,7 +55,7 @@ func startKannel(t *testing.T) *kannel {
 	smsbox := testsvc.Need(t, findSbin(t, "smsbox"))
 	fakesmsc := findFakesmsc(t)
 	dir := t.TempDir()
-	admin, boxPort, smscPort, httpPort := testsvc.FreePort(t), testsvc.FreePort(t), testsvc.FreePort(t), testsvc.FreePort(t)
+	admin, boxPort, smscPort, httpPort := kannelPort(t), kannelPort(t), kannelPort(t), kannelPort(t)
 	conf := fmt.Sprintf(`group = core
 admin-port = %d
 admin-password = adminpw
@@ -118,7 +120,8 @@ catch-all = true
 	}
 	stop(bb)
 	if err := testsvc.WaitTCP(fmt.Sprintf("127.0.0.1:%d", smscPort), 10*time.Second); err != nil {
-		t.Fatalf("bearerbox: %v", err)
+		log, _ := os.ReadFile(filepath.Join(dir, "bearerbox.log"))
+		t.Fatalf("bearerbox: %v\n%s", err, log)
 	}
 	fs := start(fakesmsc, "-H", "127.0.0.1", "-r", fmt.Sprint(smscPort), "-i", "1000", "-m", "0", "1 2 text nop")
 	pipe, _ := fs.StdoutPipe()
@@ -161,8 +164,41 @@ catch-all = true
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, f := range []string{"bearerbox.log", "smsbox.log"} {
+				b, _ := os.ReadFile(filepath.Join(dir, f))
+				t.Logf("%s:\n%s", f, b)
+			}
+		}
+	})
 	return k
 }
+
+// kannelPort picks a port below the ephemeral range that is free on every
+// interface: Kannel binds 0.0.0.0 without SO_REUSEADDR, so a port that is
+// the local end of some other process's loopback connection (what
+// testsvc.FreePort may return on a busy machine) makes bearerbox panic.
+func kannelPort(t *testing.T) int {
+	t.Helper()
+	for range 200 {
+		p := 20000 + rand.IntN(12000)
+		if kannelPorts[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		kannelPorts[p] = true
+		return p
+	}
+	t.Fatal("no free port for Kannel")
+	return 0
+}
+
+var kannelPorts = map[int]bool{} // handed out in this process
 
 func findSbin(t *testing.T, name string) string {
 	if p, err := exec.LookPath(name); err == nil {
