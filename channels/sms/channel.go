@@ -231,26 +231,33 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 	if m.Drill {
 		level = 0
 	}
+	// Render every language first: an error must leave nothing claimed.
 	preps := map[string]*prepared{}
+	for _, r := range to {
+		lang := r.Language
+		if lang == "" {
+			lang = c.cfg.DefaultLanguage
+		}
+		if _, ok := preps[lang]; ok {
+			continue
+		}
+		rd, err := Render(m, lang, c.cfg)
+		if err != nil {
+			return nil, channels.Permanent(fmt.Errorf("render %s: %w", lang, err))
+		}
+		parts, coding, err := encodeSegments(rd)
+		if err != nil {
+			return nil, channels.Permanent(fmt.Errorf("render %s: %w", lang, err))
+		}
+		preps[lang] = &prepared{r: rd, parts: parts, coding: coding}
+	}
 	var jobs []*job
 	for i, r := range to {
 		lang := r.Language
 		if lang == "" {
 			lang = c.cfg.DefaultLanguage
 		}
-		p, ok := preps[lang]
-		if !ok {
-			rd, err := Render(m, lang, c.cfg)
-			if err != nil {
-				return nil, channels.Permanent(fmt.Errorf("render %s: %w", lang, err))
-			}
-			parts, coding, err := encodeSegments(rd)
-			if err != nil {
-				return nil, channels.Permanent(fmt.Errorf("render %s: %w", lang, err))
-			}
-			p = &prepared{r: rd, parts: parts, coding: coding}
-			preps[lang] = p
-		}
+		p := preps[lang]
 		dest, err := normalizeNumber(r.Address)
 		if err != nil {
 			b.finish(i, channels.Result{RecipientID: r.ID, State: channels.StateFailed, Err: channels.Permanent(err)})
