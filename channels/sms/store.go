@@ -63,7 +63,9 @@ func (s *ackStore) claim(key, id string, parts int) (*ackEntry, claimStatus) {
 	if e.completeLocked() {
 		return e, claimDone
 	}
-	if len(e.ids) != parts && e.noneLocked() {
+	if len(e.ids) != parts {
+		// Segmented differently than before (configuration changed): the
+		// old parts cannot join the new ones, so it is a new message.
 		e.ids = make([]string, parts)
 	}
 	e.busy = true
@@ -103,15 +105,6 @@ func (e *ackEntry) completeLocked() bool {
 		}
 	}
 	return len(e.ids) > 0
-}
-
-func (e *ackEntry) noneLocked() bool {
-	for _, id := range e.ids {
-		if id != "" {
-			return false
-		}
-	}
-	return true
 }
 
 func (e *ackEntry) ref() string {
