@@ -186,3 +186,17 @@ func TestTemplatesMarkedForReview(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAcceptsGzip: the Accept-Encoding header comes from any client; the
+// parser must never panic, and gzip must be refused when not named (or *).
+func FuzzAcceptsGzip(f *testing.F) {
+	for _, s := range []string{"", "gzip", "gzip;q=0", "br;q=1, gzip;q=0.001", "*;q=0", ";;;,,,", "gzip;q=", "GZip ; q=1e9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ae string) {
+		got := acceptsGzip(ae)
+		if got && !strings.Contains(strings.ToLower(ae), "gzip") && !strings.Contains(ae, "*") {
+			t.Fatalf("acceptsGzip(%q) = true without gzip or *", ae)
+		}
+	})
+}
