@@ -75,14 +75,14 @@ type agentReport struct {
 	Lossy   int       `json:"lossy"` // agents with at least one hole
 	// The steady window (publisher sequence numbers s0+1..s1): packets
 	// every agent should have had, and those that never arrived.
-	WindowWant  int64 `json:"window_want"`
-	WindowLost  int64 `json:"window_lost"`
-	WindowShort int   `json:"window_short"` // agents missing any
-	EndedEarly  int   `json:"ended_early"`  // agents whose Join returned before the window closed
-	MinPackets  int64 `json:"min_packets"`
-	MaxPackets  int64 `json:"max_packets"`
-	Bad     int64     `json:"bad"`
-	Errors  []string  `json:"errors"`
+	WindowWant  int64    `json:"window_want"`
+	WindowLost  int64    `json:"window_lost"`
+	WindowShort int      `json:"window_short"` // agents missing any
+	EndedEarly  int      `json:"ended_early"`  // agents whose Join returned before the window closed
+	MinPackets  int64    `json:"min_packets"`
+	MaxPackets  int64    `json:"max_packets"`
+	Bad         int64    `json:"bad"`
+	Errors      []string `json:"errors"`
 	// CPU of the agents' process between its "steady" and "end" marks.
 	CPUSeconds  float64 `json:"cpu_s"`
 	WallSeconds float64 `json:"wall_s"`
@@ -164,6 +164,10 @@ func fanout(b *testing.B, n, rate int) {
 		fmt.Fprintf(stdin, "steady %d\n", s0)
 		time.Sleep(10 * time.Second)
 		cpu1, wall1, s1 := cpuTime(), time.Now(), seq.Load()
+		// Probe joins while the SFU serves all N: a fresh agent (in this
+		// process, which the agents' backlog does not slow) joins, waits
+		// for its first packet and leaves, 10 per second.
+		probes := probeJoins(b, ctx, wsURL, lr.Token, lr.ID, 50, 100*time.Millisecond)
 		fmt.Fprintf(stdin, "end %d\n", s1)
 		// The agents catch up with what is queued for them (a starved
 		// process lags) before the room ends.
@@ -206,6 +210,8 @@ func fanout(b *testing.B, n, rate int) {
 		b.ReportMetric(pct(0.5), "join_p50_ms")
 		b.ReportMetric(pct(0.99), "join_p99_ms")
 		b.ReportMetric(sfuJoin.p99*1000, "sfu_join_p99_le_ms")
+		b.ReportMetric(probes.p50, "probe_join_p50_ms")
+		b.ReportMetric(probes.p99, "probe_join_p99_ms")
 		b.ReportMetric(float64(rep.WindowLost), "lost_pkts")
 		b.ReportMetric(float64(rep.WindowWant*int64(n)), "window_pkts")
 		b.ReportMetric(float64(rep.Packets), "recv_pkts")
@@ -213,8 +219,8 @@ func fanout(b *testing.B, n, rate int) {
 		b.ReportMetric(agentCores, "agent_cores")
 		b.ReportMetric(float64(n)/max(srvCores, 0.01), "agents_per_sfu_core")
 		b.ReportMetric(joinCPU, "sfu_cpu_ms_per_join")
-		b.Logf("N=%d rate=%d: SFU join→media p50 ≤ %.0f ms, p99 ≤ %.0f ms (histogram bounds); agent join→first packet p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; steady window %d packets × %d agents, %d never arrived (agents short %d); holes over the whole run %d (agents %d); received %d packets in all (per agent %d..%d), %d agents left before the window closed, bad %d; agents caught up %s after the window; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), %.1f ms SFU CPU per join; agents' process %.2f cores; load average %s; errors: %v",
-			n, rate, sfuJoin.p50*1000, sfuJoin.p99*1000, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.WindowWant, n, rep.WindowLost, rep.WindowShort, rep.Holes, rep.Lossy, rep.Packets, rep.MinPackets, rep.MaxPackets, rep.EndedEarly, rep.Bad, drainLag, pps, srvCores, float64(n)/max(srvCores, 0.01), joinCPU, agentCores, loadAvg(), first(rep.Errors, 3))
+		b.Logf("N=%d rate=%d: probe joins with N in the room: first packet p50 %.0f ms p99 %.0f ms (max of 50); SFU join→media p50 ≤ %.0f ms, p99 ≤ %.0f ms (histogram bounds); agent join→first packet p50 %.0f ms p99 %.0f ms max %.0f ms, %d never got audio; steady window %d packets × %d agents, %d never arrived (agents short %d); holes over the whole run %d (agents %d); received %d packets in all (per agent %d..%d), %d agents left before the window closed, bad %d; agents caught up %s after the window; publisher %.1f pkt/s; SFU %.2f cores (%.0f agents per SFU core), %.1f ms SFU CPU per join; agents' process %.2f cores; load average %s; errors: %v",
+			n, rate, probes.p50, probes.p99, sfuJoin.p50*1000, sfuJoin.p99*1000, pct(0.5), pct(0.99), joins[len(joins)-1], missing, rep.WindowWant, n, rep.WindowLost, rep.WindowShort, rep.Holes, rep.Lossy, rep.Packets, rep.MinPackets, rep.MaxPackets, rep.EndedEarly, rep.Bad, drainLag, pps, srvCores, float64(n)/max(srvCores, 0.01), joinCPU, agentCores, loadAvg(), first(rep.Errors, 3))
 		if missing > 0 || rep.Bad > 0 || rep.EndedEarly > 0 || rep.WindowLost > 0 {
 			b.Errorf("%d agents never got audio, %d left early, %d packets lost, %d altered", missing, rep.EndedEarly, rep.WindowLost, rep.Bad)
 		}
@@ -222,6 +228,41 @@ func fanout(b *testing.B, n, rate int) {
 }
 
 type quantiles struct{ p50, p99 float64 }
+
+// probeJoins joins k fresh agents one after another (every gap) and returns
+// dial→first-packet percentiles in ms (p99 of 50 is the maximum).
+func probeJoins(b *testing.B, ctx context.Context, wsURL, token, room string, k int, gap time.Duration) quantiles {
+	var ms []float64
+	for i := 0; i < k; i++ {
+		pctx, cancel := context.WithCancel(ctx)
+		start := time.Now()
+		var first time.Time
+		var once sync.Once
+		got := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- rtcclient.Join(pctx, wsURL, token, room, rtcclient.Config{Loopback: true, Device: fmt.Sprintf("probe-%02d", i)}, func(*rtp.Packet) {
+				once.Do(func() { first = time.Now(); close(got) })
+			})
+		}()
+		select {
+		case <-got:
+			ms = append(ms, float64(first.Sub(start).Microseconds())/1000)
+		case err := <-done:
+			b.Errorf("probe %d: %v", i, err)
+		case <-time.After(30 * time.Second):
+			b.Errorf("probe %d: no packet in 30 s", i)
+		}
+		cancel()
+		<-done
+		time.Sleep(gap)
+	}
+	if len(ms) == 0 {
+		return quantiles{}
+	}
+	slices.Sort(ms)
+	return quantiles{p50: ms[len(ms)/2], p99: ms[min(len(ms)-1, len(ms)*99/100)]}
+}
 
 // joinHistogram reads alertcast_voice_join_seconds: the upper bounds of the
 // buckets holding the median and the 99th percentile.

@@ -10,11 +10,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/channels/webrtc/wire"
 )
 
 // Roles returned by Config.Authenticate. Anything else is refused at the door.
@@ -212,11 +212,6 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// LoopbackSettings applies the loopback profile (see Config.Loopback) to se.
-// It is exported so that clients in tests (rtcclient) use the same profile.
-func LoopbackSettings(se *webrtc.SettingEngine) {
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-}
+// LoopbackSettings applies the loopback profile (see Config.Loopback) to
+// se; it is wire.LoopbackSettings, shared with rtcclient.
+func LoopbackSettings(se *webrtc.SettingEngine) { wire.LoopbackSettings(se) }

@@ -11,13 +11,15 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/alertcast/alertcast/channels/webrtc/wire"
 )
 
-// Room kinds.
+// Room kinds (wire.KindLive …).
 const (
-	KindLive = "live"
-	KindCall = "call"
-	KindRing = "ring"
+	KindLive = wire.KindLive
+	KindCall = wire.KindCall
+	KindRing = wire.KindRing
 )
 
 // room is one live announcement, call or ring.

@@ -9,111 +9,54 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/channels/webrtc/wire"
 )
 
-// MaxFrameSize is the largest signalling frame accepted (an SDP with many
-// candidates is a few KB).
-const MaxFrameSize = 64 << 10
+// The protocol lives in package wire (shared with rtcclient); these
+// aliases keep the server's code and API readable.
 
-// Frame types. Client → server: auth, live, call, join, offer, answer,
-// candidate, leave, end, mute, ack, decline, ping. Server → client: hello,
-// room, offer, answer, candidate, members, room_ended, ring, ring_over,
-// incoming_call, peer_state, online, error, pong.
+// MaxFrameSize is the largest signalling frame accepted.
+const MaxFrameSize = wire.MaxFrameSize
+
+// Frame types and peer-connection names, see package wire.
 const (
-	TypeAuth      = "auth"
-	TypeLive      = "live"
-	TypeCall      = "call"
-	TypeJoin      = "join"
-	TypeOffer     = "offer"
-	TypeAnswer    = "answer"
-	TypeCandidate = "candidate"
-	TypeLeave     = "leave"
-	TypeEnd       = "end"
-	TypeMute      = "mute"
-	TypeAck       = "ack"
-	TypeDecline   = "decline"
-	TypePing      = "ping"
-
-	TypeHello        = "hello"
-	TypeRoom         = "room"
-	TypeMembers      = "members"
-	TypeRoomEnded    = "room_ended"
-	TypeRing         = "ring"
-	TypeRingOver     = "ring_over"
-	TypeIncomingCall = "incoming_call"
-	TypePeerState    = "peer_state"
-	TypeOnline       = "online"
-	TypeError        = "error"
-	TypePong         = "pong"
+	TypeAuth         = wire.TypeAuth
+	TypeLive         = wire.TypeLive
+	TypeCall         = wire.TypeCall
+	TypeJoin         = wire.TypeJoin
+	TypeOffer        = wire.TypeOffer
+	TypeAnswer       = wire.TypeAnswer
+	TypeCandidate    = wire.TypeCandidate
+	TypeLeave        = wire.TypeLeave
+	TypeEnd          = wire.TypeEnd
+	TypeMute         = wire.TypeMute
+	TypeAck          = wire.TypeAck
+	TypeDecline      = wire.TypeDecline
+	TypePing         = wire.TypePing
+	TypeHello        = wire.TypeHello
+	TypeRoom         = wire.TypeRoom
+	TypeMembers      = wire.TypeMembers
+	TypeRoomEnded    = wire.TypeRoomEnded
+	TypeRing         = wire.TypeRing
+	TypeRingOver     = wire.TypeRingOver
+	TypeIncomingCall = wire.TypeIncomingCall
+	TypePeerState    = wire.TypePeerState
+	TypeOnline       = wire.TypeOnline
+	TypeError        = wire.TypeError
+	TypePong         = wire.TypePong
+	PCPub            = wire.PCPub
+	PCSub            = wire.PCSub
 )
 
-// Peer-connection names: a participant publishes on "pub" (it offers) and
-// receives on "sub" (the server offers). Two connections per participant
-// keep renegotiation one-directional, so offers never collide.
-const (
-	PCPub = "pub"
-	PCSub = "sub"
+type (
+	// Frame is one signalling message (wire.Frame).
+	Frame = wire.Frame
+	// MemberInfo describes one participant of a room (wire.MemberInfo).
+	MemberInfo = wire.MemberInfo
+	// RingInfo is what the field page shows while ringing (wire.RingInfo).
+	RingInfo = wire.RingInfo
 )
-
-// Frame is one signalling message, in both directions. Only the fields of
-// its Type are set.
-type Frame struct {
-	Type string `json:"type"`
-	ID   string `json:"id,omitempty"` // echoed in replies and errors
-
-	Token     string                   `json:"token,omitempty"`
-	Room      string                   `json:"room,omitempty"`
-	PC        string                   `json:"pc,omitempty"`
-	SDP       string                   `json:"sdp,omitempty"`
-	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
-	Region    string                   `json:"region,omitempty"`
-	Level     int                      `json:"level,omitempty"`
-	Members   []string                 `json:"members,omitempty"`
-	Muted     *bool                    `json:"muted,omitempty"`
-	Ring      string                   `json:"ring,omitempty"`
-	Device    string                   `json:"device,omitempty"`
-
-	// server → client
-	User       string             `json:"user,omitempty"`
-	Role       string             `json:"role,omitempty"`
-	Kind       string             `json:"kind,omitempty"`
-	From       string             `json:"from,omitempty"`
-	Reason     string             `json:"reason,omitempty"`
-	State      string             `json:"state,omitempty"`
-	Code       string             `json:"code,omitempty"`
-	Message    string             `json:"message,omitempty"`
-	Field      string             `json:"field,omitempty"`
-	ICEServers []webrtc.ICEServer `json:"ice_servers,omitempty"`
-	Peers      []MemberInfo       `json:"peers,omitempty"`
-	Speakers   int                `json:"speakers,omitempty"`
-	Devices    []string           `json:"devices,omitempty"`
-	Endpoints  []string           `json:"endpoints,omitempty"`
-	Alert      *RingInfo          `json:"alert,omitempty"`
-}
-
-// MemberInfo describes one participant of a room, for the pages.
-type MemberInfo struct {
-	User       string `json:"user"`
-	Role       string `json:"role"`
-	Device     string `json:"device,omitempty"`
-	Publishing bool   `json:"publishing"`
-	Muted      bool   `json:"muted"`
-	State      string `json:"state"` // peer connection state of its main connection
-}
-
-// RingInfo is what the field page shows while ringing.
-type RingInfo struct {
-	Key       string        `json:"key"`
-	Level     int           `json:"level"`
-	LevelName string        `json:"level_name"`
-	EventName string        `json:"event_name"`
-	Drill     bool          `json:"drill"`
-	Text      channels.Text `json:"text"`  // in the endpoint's language
-	Audio     bool          `json:"audio"` // a programme will play once answered
-}
 
 var (
 	// identifiers: room ids, ring ids, pc names, user names in "members".

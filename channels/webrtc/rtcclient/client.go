@@ -23,7 +23,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
-	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/webrtc/wire"
 )
 
 // Config configures a client. The zero value works on a real network with
@@ -31,7 +31,7 @@ import (
 type Config struct {
 	// ICEServers overrides the servers the voice server sends in "hello".
 	ICEServers []webrtc.ICEServer
-	// Loopback applies voice.LoopbackSettings (tests, benchmarks).
+	// Loopback applies wire.LoopbackSettings (tests, benchmarks).
 	Loopback bool
 	// UDPPortMin/UDPPortMax bound the local UDP ports; zero means any.
 	UDPPortMin, UDPPortMax uint16
@@ -42,7 +42,7 @@ type Config struct {
 	// OnFrame receives the frames the client does not handle itself (ring,
 	// incoming_call, members, online, errors outside a room …). It runs on the
 	// read loop: do not block in it.
-	OnFrame func(voice.Frame)
+	OnFrame func(wire.Frame)
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// DialTimeout bounds the WebSocket dial and authentication. Default 10 s.
@@ -85,7 +85,7 @@ type Conn struct {
 	log   *slog.Logger
 	ws    *websocket.Conn
 	api   *webrtc.API
-	Hello voice.Frame
+	Hello wire.Frame
 
 	wmu sync.Mutex // gorilla: one writer at a time
 
@@ -93,8 +93,8 @@ type Conn struct {
 	subs     map[string]*subscription
 	pubs     map[string]*Publication
 	closed   bool
-	liveWait chan voice.Frame // GoLive waiting for its "room" frame
-	done     chan struct{}    // read loop ended
+	liveWait chan wire.Frame // GoLive waiting for its "room" frame
+	done     chan struct{}   // read loop ended
 	err      error
 
 	wg sync.WaitGroup
@@ -118,25 +118,25 @@ func Dial(ctx context.Context, signalURL, token string, cfg Config) (*Conn, erro
 	if err != nil {
 		return nil, fmt.Errorf("rtcclient: dial %s: %w", signalURL, err)
 	}
-	ws.SetReadLimit(voice.MaxFrameSize)
+	ws.SetReadLimit(wire.MaxFrameSize)
 	c := &Conn{cfg: cfg, log: cfg.Logger, ws: ws, subs: map[string]*subscription{}, pubs: map[string]*Publication{}, done: make(chan struct{})}
-	if err := c.write(voice.Frame{Type: voice.TypeAuth, Token: token}); err != nil {
+	if err := c.write(wire.Frame{Type: wire.TypeAuth, Token: token}); err != nil {
 		ws.Close()
 		return nil, err
 	}
 	dl, _ := dctx.Deadline()
 	_ = ws.SetReadDeadline(dl)
 	for {
-		var f voice.Frame
+		var f wire.Frame
 		if err := ws.ReadJSON(&f); err != nil {
 			ws.Close()
 			return nil, fmt.Errorf("rtcclient: authenticate: %w", err)
 		}
-		if f.Type == voice.TypeError {
+		if f.Type == wire.TypeError {
 			ws.Close()
 			return nil, &ServerError{Code: f.Code, Message: f.Message}
 		}
-		if f.Type == voice.TypeHello {
+		if f.Type == wire.TypeHello {
 			c.Hello = f
 			break
 		}
@@ -162,7 +162,7 @@ func Dial(ctx context.Context, signalURL, token string, cfg Config) (*Conn, erro
 func newAPI(cfg Config) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
 	if cfg.Loopback {
-		voice.LoopbackSettings(&se)
+		wire.LoopbackSettings(&se)
 	}
 	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
@@ -170,7 +170,7 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 		}
 	}
 	se.SetICETimeouts(7*time.Second, 25*time.Second, 2*time.Second)
-	se.SetDTLSRetransmissionInterval(100 * time.Millisecond) // see voice.New
+	se.SetDTLSRetransmissionInterval(100 * time.Millisecond) // see wire.New
 	// pion gives up on a candidate pair after 7 unanswered checks (~1.4 s);
 	// a lossy 4G link or a busy device needs longer, as browsers allow.
 	se.SetICEMaxBindingRequests(40)
@@ -194,9 +194,9 @@ func (c *Conn) iceServers() []webrtc.ICEServer {
 }
 
 // Send sends a frame (ack, decline, leave, end, mute …).
-func (c *Conn) Send(f voice.Frame) error { return c.write(f) }
+func (c *Conn) Send(f wire.Frame) error { return c.write(f) }
 
-func (c *Conn) write(f voice.Frame) error {
+func (c *Conn) write(f wire.Frame) error {
 	b, err := json.Marshal(f)
 	if err != nil {
 		return err
@@ -271,7 +271,7 @@ func (c *Conn) readLoop() {
 			}
 			return
 		}
-		var f voice.Frame
+		var f wire.Frame
 		if err := json.Unmarshal(b, &f); err != nil {
 			c.log.Warn("rtcclient: bad frame from server", "err", err)
 			continue
@@ -280,27 +280,27 @@ func (c *Conn) readLoop() {
 	}
 }
 
-func (c *Conn) dispatch(f voice.Frame) {
+func (c *Conn) dispatch(f wire.Frame) {
 	c.mu.Lock()
 	sub := c.subs[f.Room]
 	pub := c.pubs[f.Room]
 	c.mu.Unlock()
 	switch {
-	case f.Type == voice.TypeOffer && f.PC == voice.PCSub && sub != nil:
+	case f.Type == wire.TypeOffer && f.PC == wire.PCSub && sub != nil:
 		if err := sub.onOffer(f.SDP); err != nil {
 			sub.finish(err)
 		}
 		return
-	case f.Type == voice.TypeAnswer && f.PC == voice.PCPub && pub != nil:
+	case f.Type == wire.TypeAnswer && f.PC == wire.PCPub && pub != nil:
 		if err := pub.onAnswer(f.SDP); err != nil {
 			pub.finish(err)
 		}
 		return
-	case f.Type == voice.TypeCandidate && f.Candidate != nil:
+	case f.Type == wire.TypeCandidate && f.Candidate != nil:
 		var pc *peerConn
-		if f.PC == voice.PCSub && sub != nil {
+		if f.PC == wire.PCSub && sub != nil {
 			pc = &sub.peerConn
-		} else if f.PC == voice.PCPub && pub != nil {
+		} else if f.PC == wire.PCPub && pub != nil {
 			pc = &pub.peerConn
 		}
 		if pc != nil {
@@ -309,14 +309,14 @@ func (c *Conn) dispatch(f voice.Frame) {
 			}
 		}
 		return
-	case f.Type == voice.TypeRoomEnded:
+	case f.Type == wire.TypeRoomEnded:
 		if sub != nil {
 			sub.finish(&roomEnded{reason: f.Reason})
 		}
 		if pub != nil {
 			pub.finish(&roomEnded{reason: f.Reason})
 		}
-	case f.Type == voice.TypeError && f.Room != "":
+	case f.Type == wire.TypeError && f.Room != "":
 		err := &ServerError{Code: f.Code, Message: f.Message, Room: f.Room}
 		if f.Code == "ice_failed" {
 			err.Message = ErrICEFailed.Error() + ": " + f.Message
@@ -326,14 +326,14 @@ func (c *Conn) dispatch(f voice.Frame) {
 		switch f.Code {
 		case "speakers_not_joined", "nobody_online":
 		default:
-			if sub != nil && f.PC != voice.PCPub {
+			if sub != nil && f.PC != wire.PCPub {
 				sub.finish(err)
 			}
-			if pub != nil && f.PC != voice.PCSub {
+			if pub != nil && f.PC != wire.PCSub {
 				pub.finish(err)
 			}
 		}
-	case f.Type == voice.TypeRoom && f.Kind == voice.KindLive:
+	case f.Type == wire.TypeRoom && f.Kind == wire.KindLive:
 		c.mu.Lock()
 		w := c.liveWait
 		c.liveWait = nil

@@ -13,7 +13,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
-	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/webrtc/wire"
 )
 
 // peerConn is a pion connection with trickle-ICE candidate queueing.
@@ -77,7 +77,7 @@ func (p *peerConn) open() (*webrtc.PeerConnection, error) {
 			return
 		}
 		init := cand.ToJSON()
-		_ = p.c.write(voice.Frame{Type: voice.TypeCandidate, Room: p.room, PC: p.name, Candidate: &init})
+		_ = p.c.write(wire.Frame{Type: wire.TypeCandidate, Room: p.room, PC: p.name, Candidate: &init})
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st == webrtc.PeerConnectionStateFailed {
@@ -176,14 +176,14 @@ func (s *subscription) onOffer(sdp string) error {
 	if err := pc.SetLocalDescription(ans); err != nil {
 		return fmt.Errorf("rtcclient: answer: %w", err)
 	}
-	return s.c.write(voice.Frame{Type: voice.TypeAnswer, Room: s.room, PC: voice.PCSub, SDP: ans.SDP})
+	return s.c.write(wire.Frame{Type: wire.TypeAnswer, Room: s.room, PC: wire.PCSub, SDP: ans.SDP})
 }
 
 // Subscribe joins room and delivers its packets to onRTP until the room
 // ends (nil), ctx is done (ctx.Err()) or the connection fails.
 func (c *Conn) Subscribe(ctx context.Context, room string, onRTP func(*rtp.Packet)) error {
 	s := &subscription{onRTP: onRTP}
-	s.init(c, room, voice.PCSub)
+	s.init(c, room, wire.PCSub)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -201,14 +201,14 @@ func (c *Conn) Subscribe(ctx context.Context, room string, onRTP func(*rtp.Packe
 		c.mu.Unlock()
 		s.wg.Wait()
 	}()
-	if err := c.write(voice.Frame{Type: voice.TypeJoin, Room: room, Device: c.cfg.Device}); err != nil {
+	if err := c.write(wire.Frame{Type: wire.TypeJoin, Room: room, Device: c.cfg.Device}); err != nil {
 		s.finish(err)
 		return err
 	}
 	select {
 	case <-s.done:
 	case <-ctx.Done():
-		_ = c.write(voice.Frame{Type: voice.TypeLeave, Room: room})
+		_ = c.write(wire.Frame{Type: wire.TypeLeave, Room: room})
 		s.finish(ctx.Err())
 		return ctx.Err()
 	}
@@ -247,7 +247,7 @@ func (p *Publication) Err() error {
 
 // Close stops publishing (the server ends a live room whose publisher left).
 func (p *Publication) Close() {
-	_ = p.c.write(voice.Frame{Type: voice.TypeLeave, Room: p.Room})
+	_ = p.c.write(wire.Frame{Type: wire.TypeLeave, Room: p.Room})
 	p.finish(ErrClosed)
 	p.c.mu.Lock()
 	if p.c.pubs[p.Room] == p {
@@ -269,7 +269,7 @@ func (p *Publication) onAnswer(sdp string) error {
 // GoLive opens a live announcement for region (officer token) and returns
 // the publication once the server has answered. level 0 means red.
 func (c *Conn) GoLive(ctx context.Context, region string, level int) (*Publication, error) {
-	w := make(chan voice.Frame, 1)
+	w := make(chan wire.Frame, 1)
 	c.mu.Lock()
 	if c.liveWait != nil {
 		c.mu.Unlock()
@@ -277,10 +277,10 @@ func (c *Conn) GoLive(ctx context.Context, region string, level int) (*Publicati
 	}
 	c.liveWait = w
 	c.mu.Unlock()
-	if err := c.write(voice.Frame{Type: voice.TypeLive, Region: region, Level: level}); err != nil {
+	if err := c.write(wire.Frame{Type: wire.TypeLive, Region: region, Level: level}); err != nil {
 		return nil, err
 	}
-	var f voice.Frame
+	var f wire.Frame
 	select {
 	case f = <-w:
 	case <-ctx.Done():
@@ -302,7 +302,7 @@ func (c *Conn) Publish(ctx context.Context, room string) (*Publication, error) {
 		return nil, err
 	}
 	p := &Publication{Room: room, Track: track, Connected: make(chan struct{})}
-	p.init(c, room, voice.PCPub)
+	p.init(c, room, wire.PCPub)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -335,7 +335,7 @@ func (c *Conn) Publish(ctx context.Context, room string) (*Publication, error) {
 		p.Close()
 		return nil, fmt.Errorf("rtcclient: offer: %w", err)
 	}
-	if err := c.write(voice.Frame{Type: voice.TypeOffer, Room: room, PC: voice.PCPub, SDP: offer.SDP}); err != nil {
+	if err := c.write(wire.Frame{Type: wire.TypeOffer, Room: room, PC: wire.PCPub, SDP: offer.SDP}); err != nil {
 		p.Close()
 		return nil, err
 	}
