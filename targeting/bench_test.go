@@ -105,14 +105,6 @@ type timer struct {
 	cpu0      time.Duration
 }
 
-func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func (t *timer) begin() { t.cpu0, t.start = threadCPU(), time.Now() }
 func (t *timer) end() {
 	t.wall = append(t.wall, time.Since(t.start))

@@ -540,8 +540,13 @@ func (ix *Index) speakerIDsLocked(area *roaring.Bitmap) []string {
 	}
 	order := ix.spkOrder
 	ix.spkOrderMu.Unlock()
+	in := make([]bool, len(ix.spk))
+	it := area.Iterator()
+	for it.HasNext() {
+		in[it.Next()] = true
+	}
 	for _, slot := range order {
-		if area.Contains(slot) {
+		if in[slot] {
 			out = append(out, ix.spk[slot].id)
 		}
 	}

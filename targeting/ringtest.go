@@ -19,7 +19,7 @@ type ringTester struct {
 	buckets [][]int32 // by column - c0: indexes i of edges r[i]–r[i+1]; -1 is the closing edge
 }
 
-const ringBucketMin = 32 // edges; below this a plain walk is as fast
+const ringBucketMin = 4 // edges: even a quadrilateral gains (two edges per column, not four)
 
 func newRingTester(r orb.Ring) *ringTester {
 	t := &ringTester{r: r, b: r.Bound()}
