@@ -243,3 +243,20 @@ func encodeSegments(r Rendered) ([][]byte, byte, error) {
 	}
 	return out, enc.DataCoding(), nil
 }
+
+// Preview renders m in every language it has text for: what the console
+// and /audience/preview show (text, encoding, parts) before sending.
+func Preview(m *channels.Message, cfg Config) (map[string]Rendered, error) {
+	if m == nil {
+		return nil, &channels.FieldError{Field: "message", Rule: "required"}
+	}
+	out := make(map[string]Rendered, len(m.Texts))
+	for lang := range m.Texts {
+		r, err := Render(m, lang, cfg)
+		if err != nil {
+			return nil, err
+		}
+		out[lang] = r
+	}
+	return out, nil
+}
