@@ -211,11 +211,11 @@ func TestPreview(t *testing.T) {
 		"zh": {Headline: "沙尘暴橙色预警", Description: longZh, Instruction: "请关好门窗。"},
 		"ug": {Headline: "قۇم-بوران ئاگاھلاندۇرۇشى", Instruction: "ئىشىك-دېرىزىلەرنى ئېتىۋېلىڭ."},
 	})
-	p, err := sms.Preview(m, sms.Config{MaxParts: 3})
+	p, err := sms.Preview(m, sms.Config{MaxParts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p) != 2 || p["zh"].Parts != 3 || !p["zh"].Shortened || p["ug"].Parts != 1 || !strings.Contains(p["ug"].Text, "مەشىق") {
+	if len(p) != 2 || p["zh"].Parts != 2 || !p["zh"].Shortened || p["ug"].Parts != 2 || p["ug"].Shortened || !strings.Contains(p["ug"].Text, "مەشىق") {
 		t.Errorf("preview %+v", p)
 	}
 }
