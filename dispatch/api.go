@@ -43,6 +43,8 @@ type API struct {
 	BaseURL string
 	// CAPRules decide whether imported CAP warnings are issued or reviewed.
 	CAPRules []CAPRule
+	// DisconnectSpeaker closes a revoked device's connection on any node.
+	DisconnectSpeaker func(ctx context.Context, id string) error
 	// SpeakerPublicKey is the platform's Ed25519 public key (base64) that
 	// loudspeaker agents verify commands with.
 	SpeakerPublicKey string
@@ -799,6 +801,11 @@ func (api *API) revokeSpeaker(w http.ResponseWriter, r *http.Request, by Actor) 
 	if err := api.Store.SetSpeakerCredential(r.Context(), r.PathValue("id"), "", true, by); err != nil {
 		api.fail(w, r, err)
 		return
+	}
+	if api.DisconnectSpeaker != nil {
+		if err := api.DisconnectSpeaker(r.Context(), r.PathValue("id")); err != nil {
+			api.log().Warn("revoked speaker could not be disconnected", "device", r.PathValue("id"), "err", err)
+		}
 	}
 	writeJSON(w, 200, map[string]any{"device_id": r.PathValue("id"), "revoked": true})
 }

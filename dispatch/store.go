@@ -30,6 +30,9 @@ type Store struct {
 	pg     bool
 	log    *slog.Logger
 	auditM sync.Mutex // serialises the audit hash chain within this process
+
+	cmu      sync.Mutex
+	counters map[string]countersEntry
 }
 
 // OpenStore opens (creating and migrating) the database named by dsn:
@@ -311,6 +314,11 @@ var migrations = []string{
 		received_at BIGINT NOT NULL,
 		PRIMARY KEY (sender, identifier)
 	);`,
+	// A batch is read in recipient order: with recipient in the batch index
+	// the planner no longer prefers walking the primary key over the whole
+	// channel (quadratic in the audience size).
+	`DROP INDEX deliveries_batch;
+	CREATE INDEX deliveries_batch ON deliveries (alert_id, version, channel, batch, recipient);`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

@@ -334,8 +334,40 @@ func (s *Store) FinishRemaining(ctx context.Context, alertID string, version int
 // Counters is per-channel progress: channel → state name → count.
 type Counters map[string]map[string]int
 
-// DeliveryCounters counts a version's records by channel and state.
+// countersTTL bounds how stale counters may be: consoles, the progress
+// publisher and pollers share one count per second instead of each scanning
+// a county-wide warning's records.
+const countersTTL = time.Second
+
+type countersEntry struct {
+	at time.Time
+	c  Counters
+}
+
+// DeliveryCounters counts a version's records by channel and state (at
+// most countersTTL old).
 func (s *Store) DeliveryCounters(ctx context.Context, alertID string, version int) (Counters, error) {
+	key := fmt.Sprintf("%s/v%d", alertID, version)
+	s.cmu.Lock()
+	if e, ok := s.counters[key]; ok && time.Since(e.at) < countersTTL {
+		s.cmu.Unlock()
+		return e.c, nil
+	}
+	s.cmu.Unlock()
+	c, err := s.countDeliveries(ctx, alertID, version)
+	if err != nil {
+		return nil, err
+	}
+	s.cmu.Lock()
+	if s.counters == nil || len(s.counters) > 1000 {
+		s.counters = map[string]countersEntry{}
+	}
+	s.counters[key] = countersEntry{at: time.Now(), c: c}
+	s.cmu.Unlock()
+	return c, nil
+}
+
+func (s *Store) countDeliveries(ctx context.Context, alertID string, version int) (Counters, error) {
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT channel, state, COUNT(*) FROM deliveries WHERE alert_id = ? AND version = ? GROUP BY channel, state`), alertID, version)
 	if err != nil {
 		return nil, err

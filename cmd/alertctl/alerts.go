@@ -17,20 +17,23 @@ import (
 
 // alertView is the part of GET /api/v1/alerts/{id} alertctl shows.
 type alertView struct {
-	ID        string                     `json:"id"`
-	Version   int                        `json:"version"`
-	Event     string                     `json:"event"`
-	Level     string                     `json:"level"`
-	Status    string                     `json:"status"`
-	State     string                     `json:"state"`
-	Kind      string                     `json:"kind"`
-	Channels  []string                   `json:"channels"`
-	Expires   time.Time                  `json:"expires"`
-	CreatedBy string                     `json:"created_by"`
-	Dispatch  string                     `json:"dispatch"`
-	Progress  map[string]map[string]int  `json:"progress"`
-	Plans     map[string]json.RawMessage `json:"plans"`
-	Text      map[string]struct {
+	ID        string                    `json:"id"`
+	Version   int                       `json:"version"`
+	Event     string                    `json:"event"`
+	Level     string                    `json:"level"`
+	Status    string                    `json:"status"`
+	State     string                    `json:"state"`
+	Kind      string                    `json:"kind"`
+	Round     int                       `json:"round"`
+	Channels  []string                  `json:"channels"`
+	Expires   time.Time                 `json:"expires"`
+	CreatedBy string                    `json:"created_by"`
+	Dispatch  string                    `json:"dispatch"`
+	Progress  map[string]map[string]int `json:"progress"`
+	Plans     map[string]struct {
+		Recipients int `json:"recipients"`
+	} `json:"plans"`
+	Text map[string]struct {
 		Headline string `json:"headline"`
 	} `json:"text"`
 }
@@ -187,15 +190,25 @@ func fetchAlert(ctx context.Context, c *apiClient, id string) (*alertView, error
 
 // done reports whether every channel is planned and nothing is pending.
 func (a *alertView) done() bool {
-	if a.State == "pending" || len(a.Plans) < len(a.Channels) {
+	wantPlans := len(a.Channels)
+	if a.Round > 0 {
+		wantPlans = 1 // a rebroadcast round plans the loudspeakers only
+	}
+	if a.State == "pending" || len(a.Plans) < wantPlans {
 		return false
 	}
+	want, got := 0, 0
+	for _, p := range a.Plans {
+		want += p.Recipients
+	}
 	for _, p := range a.Progress {
+		got += p["planned"]
 		if p["pending"] > 0 {
 			return false
 		}
 	}
-	return true
+	// Counters may lag a second behind the plans.
+	return got == want
 }
 
 func watchAlert(ctx context.Context, c *apiClient, id string) error {

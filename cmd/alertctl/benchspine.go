@@ -103,7 +103,7 @@ func benchSpine(ctx context.Context, args []string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not drained after %s: %v", *timeout, v.Progress)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 

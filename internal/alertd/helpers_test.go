@@ -145,10 +145,21 @@ func waitDone(t *testing.T, base, token, id string, timeout time.Duration) map[s
 		plans, _ := last["plans"].(map[string]any)
 		chans, _ := last["channels"].([]any)
 		done := len(plans) == len(chans) && len(chans) > 0
+		// Counters may be a second old: done only when every planned
+		// record is counted and none is pending.
+		want := 0.0
+		for _, p := range plans {
+			want += p.(map[string]any)["recipients"].(float64)
+		}
+		got := 0.0
 		for _, p := range progressOf(last) {
-			if p["pending"] > 0 || p["sent"] > 0 && false {
+			got += p["planned"]
+			if p["pending"] > 0 {
 				done = false
 			}
+		}
+		if got != want {
+			done = false
 		}
 		if done {
 			return last

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -309,6 +310,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		checks["redis"] = "ok (" + s.redis.Kind + ")"
 	}
+	if s.ws != nil {
+		if err := s.ws.Ready(); err != nil {
+			checks["websocket"], ok = err.Error(), false
+		} else {
+			checks["websocket"] = "ok"
+		}
+	}
 	status := http.StatusOK
 	if !ok {
 		status = http.StatusServiceUnavailable
@@ -316,7 +324,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = fmt.Fprintf(w, "{\"ready\":%v,\"database\":%q,\"redis\":%q}\n", ok, checks["database"], checks["redis"])
+	b, _ := json.Marshal(map[string]any{"ready": ok, "checks": checks})
+	_, _ = w.Write(append(b, '\n'))
 }
 
 func (s *Server) expiryLoop() {

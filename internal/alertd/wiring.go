@@ -41,7 +41,8 @@ type WebSocketConfig struct {
 	Enabled        *bool    `yaml:"enabled"`          // default true
 	AllowedOrigins []string `yaml:"allowed_origins"`  // besides the server's own host
 	HistoryLen     int      `yaml:"history_len"`      // default 1000
-	MaxConnsPerIP  int      `yaml:"max_conns_per_ip"` // default 64; negative: no cap
+	MaxConnsPerIP  int      `yaml:"max_conns_per_ip"` // default 256 (carriers put many phones behind one address); negative: no cap
+	ClientIPHeader string   `yaml:"client_ip_header"` // behind a trusted proxy: e.g. X-Forwarded-For
 }
 
 // VoiceConfig is the "voice:" section.
@@ -112,7 +113,7 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 	if on(wsCfg.Enabled) && !forced("websocket") {
 		hub, err := websocket.NewHub(websocket.Config{
 			Redis: s.redis.Client, Tree: s.registry.Tree(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
-			MaxConnsPerIP: wsCfg.MaxConnsPerIP, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
+			MaxConnsPerIP: wsCfg.MaxConnsPerIP, ClientIPHeader: wsCfg.ClientIPHeader, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
 			Authenticate: func(ctx context.Context, token string) (string, bool) {
 				if s.api == nil {
 					return "", false
@@ -393,6 +394,7 @@ func (s *Server) mountChannels(mux *http.ServeMux) {
 	if s.speakers != nil {
 		mux.Handle("GET /speaker/ws", s.speakers.Handler())
 		s.api.SpeakerPublicKey = s.speakerPub
+		s.api.DisconnectSpeaker = s.speakers.Disconnect
 		s.api.SpeakerStatus = func(ctx context.Context) (any, error) { return s.speakers.Status(ctx) }
 		s.api.NewSpeakerCredential = func() (string, string) {
 			secret, hash := speaker.NewCredential()
