@@ -393,6 +393,7 @@ type AlertView struct {
 	Dispatch string              `json:"dispatch,omitempty"`
 	Progress map[string]Progress `json:"progress"`
 	Versions []*Alert            `json:"versions,omitempty"`
+	Audio    *channels.Audio     `json:"audio,omitempty"`
 }
 
 // Progress is one channel's counters for the current version.
@@ -511,6 +512,7 @@ func (api *API) getAlert(w http.ResponseWriter, r *http.Request, by Actor) {
 		api.fail(w, r, err)
 		return
 	}
+	v.Audio = api.Service.programme(r.Context(), a)
 	if plans, err := api.Store.Plans(r.Context(), a.ID, a.Version); err == nil && len(plans) > 0 {
 		writeJSON(w, 200, struct {
 			*AlertView

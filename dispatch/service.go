@@ -296,13 +296,16 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 
 // PreviewResult is who a warning would reach, before sending.
 type PreviewResult struct {
-	Channels      map[string]int `json:"channels"`
-	Townships     map[string]int `json:"townships"`
-	Languages     map[string]int `json:"languages"`
-	Unplaced      int            `json:"unplaced"`
-	SMSParts      map[string]int `json:"sms_parts,omitempty"`
-	Warnings      []string       `json:"warnings,omitempty"`
-	NeedsApproval bool           `json:"needs_approval"`
+	Channels  map[string]int `json:"channels"`
+	Townships map[string]int `json:"townships"`
+	Languages map[string]int `json:"languages"`
+	Unplaced  int            `json:"unplaced"`
+	SMSParts  map[string]int `json:"sms_parts,omitempty"`
+	Warnings  []string       `json:"warnings,omitempty"`
+	// Audio is the loudspeaker programme as it would play (rendered now,
+	// cached for the issue).
+	Audio         *channels.Audio `json:"audio,omitempty"`
+	NeedsApproval bool            `json:"needs_approval"`
 }
 
 // PreviewAudience resolves a warning's audience without storing or sending
@@ -346,6 +349,12 @@ func (s *Service) PreviewAudience(ctx context.Context, in AlertInput) (*PreviewR
 			out.Warnings = append(out.Warnings, fmt.Sprintf("%d speakers in this area are offline: they will play when they reconnect (until expiry)", n))
 		}
 	}
+	if au := s.programme(ctx, a); au != nil {
+		out.Audio = au
+		if au.ToneOnly {
+			out.Warnings = append(out.Warnings, "no speech engine: loudspeakers will play the attention tone only")
+		}
+	}
 	if p.Unplaced > 0 && (len(a.Area.Polygons) > 0 || len(a.Area.Circles) > 0) {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d entities have no coordinates: the polygon/circle could not place them", p.Unplaced))
 	}
@@ -353,4 +362,20 @@ func (s *Service) PreviewAudience(ctx context.Context, in AlertInput) (*PreviewR
 		out.Warnings = append(out.Warnings, "no loudspeakers registered in this area")
 	}
 	return out, nil
+}
+
+// programme renders (or finds in the cache) the loudspeaker programme of a
+// warning, or nil when it has no loudspeaker or voice channel.
+func (s *Service) programme(ctx context.Context, a *Alert) *channels.Audio {
+	if s.Engine == nil || s.Engine.cfg.Audio == nil || !(a.HasChannel("speaker") || a.HasChannel("voice")) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	au, err := s.Engine.cfg.Audio.RenderAlert(ctx, a)
+	if err != nil {
+		s.log().Warn("programme render for preview failed", "alert_id", a.ID, "err", err)
+		return nil
+	}
+	return au
 }

@@ -310,6 +310,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		checks["redis"] = "ok (" + s.redis.Kind + ")"
 	}
+	if s.sms != nil {
+		if err := s.sms.Ready(); err != nil {
+			checks["sms"], ok = err.Error(), false
+		} else {
+			checks["sms"] = "ok"
+		}
+	}
 	if s.ws != nil {
 		if err := s.ws.Ready(); err != nil {
 			checks["websocket"], ok = err.Error(), false

@@ -225,10 +225,12 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 	}
 	preview.SMSParts = func(m *channels.Message) map[string]int {
 		parts := map[string]int{}
-		for lang := range m.Texts {
-			if r, err := sms.Render(m, lang, smsCfg); err == nil {
-				parts[lang] = r.Parts
-			}
+		rs, err := sms.Preview(m, smsCfg)
+		if err != nil {
+			return parts
+		}
+		for lang, r := range rs {
+			parts[lang] = r.Parts
 		}
 		return parts
 	}

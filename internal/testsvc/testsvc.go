@@ -73,21 +73,22 @@ func WaitTCP(addr string, timeout time.Duration) error {
 
 // RedisServer is a running throwaway redis-server.
 type RedisServer struct {
-	Addr string // host:port
-	Dir  string
-	cmd  *exec.Cmd
-	args []string
-	bin  string
+	Addr   string // host:port
+	Dir    string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	args   []string
+	bin    string
 }
 
 // URL is the server's redis:// URL.
 func (r *RedisServer) URL() string { return "redis://" + r.Addr + "/0" }
 
-// Stop kills the server (like a crash when sig is SIGKILL).
+// Stop kills the server, like a crash.
 func (r *RedisServer) Stop() {
 	if r.cmd != nil && r.cmd.Process != nil {
 		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
+		<-r.exited
 		r.cmd = nil
 	}
 }
@@ -101,17 +102,15 @@ func (r *RedisServer) Restart(t testing.TB) {
 
 func (r *RedisServer) start(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command(r.bin, r.args...)
-	cmd.Dir = r.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		// On restart the old port may linger briefly.
+		if err = r.tryStart(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	r.cmd = cmd
-	if err := WaitTCP(r.Addr, 10*time.Second); err != nil {
-		r.Stop()
-		t.Fatalf("redis-server: %v", err)
-	}
+	t.Fatalf("restart redis-server: %v", err)
 }
 
 // Redis starts a throwaway redis-server (AOF on) for the test and stops it
@@ -120,18 +119,56 @@ func Redis(t testing.TB) *RedisServer {
 	t.Helper()
 	bin := Need(t, "redis-server")
 	dir := t.TempDir()
-	port := FreePort(t)
-	r := &RedisServer{
-		Addr: fmt.Sprintf("127.0.0.1:%d", port),
-		Dir:  dir,
-		bin:  bin,
-		args: []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-			"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
-			"--protected-mode", "yes", "--loglevel", "warning"},
+	// A free port can be taken by another process's outgoing connection
+	// before redis-server binds it: try a few.
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port := FreePort(t)
+		r := &RedisServer{
+			Addr: fmt.Sprintf("127.0.0.1:%d", port),
+			Dir:  dir,
+			bin:  bin,
+			args: []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+				"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+				"--protected-mode", "yes", "--loglevel", "warning"},
+		}
+		if lastErr = r.tryStart(); lastErr == nil {
+			t.Cleanup(r.Stop)
+			return r
+		}
 	}
-	r.start(t)
-	t.Cleanup(r.Stop)
-	return r
+	t.Fatalf("start redis-server: %v", lastErr)
+	return nil
+}
+
+func (r *RedisServer) tryStart() error {
+	cmd := exec.Command(r.bin, r.args...)
+	cmd.Dir = r.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server exited at start (port %s taken?)", r.Addr)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", r.Addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			r.cmd, r.exited = cmd, exited
+			return nil
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("redis-server on %s did not answer within 10s", r.Addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 var (
