@@ -59,7 +59,18 @@ const vc = new VoiceClient({
   pcstate(f) { log(f.room + "/" + f.pc + ": " + f.state); },
   peer_state(f) { log("server sees " + f.room + "/" + f.pc + ": " + f.state); },
   error(f) { log("错误 error " + (f.code || "") + ": " + f.message, "err"); },
-  closed() { $("who").textContent = "连接断开 · disconnected"; $("golive").disabled = true; },
+  closed() {
+    $("who").textContent = "连接断开，重连中 · disconnected, reconnecting";
+    $("golive").disabled = true;
+    // The server ends a live room whose publisher's socket dropped.
+    if (state.room) {
+      state.room = null;
+      $("livestate").textContent = "已结束 · ended (disconnected)"; $("livestate").className = "";
+      $("end").disabled = true; $("mute").disabled = true;
+    }
+    state.callRoom = null; $("hangup").disabled = true;
+  },
+  reconnected(h) { $("who").textContent = h.user + " · " + h.role; if ($("golive")) $("golive").disabled = !state.stream; },
 });
 
 async function loadRegions() {

@@ -46,7 +46,8 @@ const vc = new VoiceClient({
   },
   pcstate(f) { log(f.room + "/" + f.pc + ": " + f.state); },
   error(f) { log("错误 error " + (f.code || "") + ": " + f.message, "err"); },
-  closed() { $("who").textContent = "连接断开 · disconnected"; },
+  closed() { $("who").textContent = "连接断开，重连中 · disconnected, reconnecting"; },
+  reconnected(h) { $("who").textContent = h.user + " · " + h.role; },
 });
 
 async function connect() {

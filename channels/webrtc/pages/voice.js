@@ -35,12 +35,21 @@ class VoiceClient {
         if (f.type === "error" && !hello) reject(new Error(f.message));
         this.onFrame(f);
       };
+      const pinger = setInterval(() => { if (ws.readyState === 1) this.send({ type: "ping" }); }, 10000);
       ws.onclose = () => {
+        clearInterval(pinger);
         for (const key of [...this.pcs.keys()]) this.closePC(key);
-        if (!hello) reject(new Error("connection closed"));
+        if (!hello) { reject(new Error("connection closed")); return; }
         this.emit("closed", {});
+        // A field page must stay reachable for warning calls: reconnect
+        // with backoff (1 s, 2 s, 4 s … 30 s).
+        const delay = Math.min(30000, 1000 * 2 ** (this.retries || 0));
+        this.retries = (this.retries || 0) + 1;
+        setTimeout(() => this.connect(token).then((h) => {
+          this.retries = 0;
+          this.emit("reconnected", h);
+        }).catch(() => {}), delay);
       };
-      setInterval(() => { if (ws.readyState === 1) this.send({ type: "ping" }); }, 10000);
     });
   }
 
