@@ -403,8 +403,8 @@ func ReadResidents(r io.Reader, fn func(line int, res Resident) error) (ImportRe
 		var res Resident
 		if hasID {
 			id, err := strconv.ParseUint(t.get("id"), 10, 32)
-			if err != nil {
-				le.add("id", "must be a whole number from 0 to 4294967295", t.get("id"))
+			if err != nil || id == 0 {
+				le.add("id", "must be a whole number from 1 to 4294967295", t.get("id"))
 			} else {
 				res.ID = uint32(id)
 			}

@@ -56,7 +56,7 @@
 // converted); one header row naming the columns, in any order; lines starting
 // with # are comments (generated files start with "# SYNTHETIC …"). Columns:
 //
-//	id        optional  resident id, 0–4294967295; without it the caller (database) assigns ids
+//	id        optional  resident id, 1–4294967295; without it (ID 0) the caller (database) assigns ids
 //	phone     required  Chinese mobile 1[3-9]xxxxxxxxx, +86…, 0086…, or E.164 (+…); stored as +8613812345678
 //	village   required  12-digit village code (must be in the region tree)
 //	groups    optional  group codes or Chinese names separated by ; (also ；、|), e.g. herders;elderly
