@@ -278,6 +278,11 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
 	}
 	s.listener, s.Addr = l, l.Addr().String()
+	if strings.HasSuffix(s.cfg.PublicURL, ":0") {
+		// Listening on a random port: links must name the real one.
+		s.cfg.PublicURL = "http://" + s.Addr
+		s.api.BaseURL = s.cfg.PublicURL
+	}
 	s.http = &http.Server{Handler: s.logRequests(s.mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	go func() {

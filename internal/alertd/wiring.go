@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -309,6 +310,12 @@ func (s *Server) RenderAlert(ctx context.Context, a *dispatch.Alert) (*channels.
 	if err != nil {
 		return nil, err
 	}
+	// Any node may be asked for the file (a speaker downloads from the node
+	// it is connected to): keep what the programme was, so a node without
+	// the file renders the same bytes on demand.
+	if spec, err := json.Marshal(p); err == nil {
+		_ = s.redis.Client.Set(ctx, programmeKey(r.SHA256), spec, 8*24*time.Hour).Err()
+	}
 	return &channels.Audio{SHA256: r.SHA256, URL: s.cfg.PublicURL + "/audio/" + r.SHA256 + ".wav", Duration: r.Duration,
 		Format: fmt.Sprintf("wav/pcm16/%d", r.SampleRate), ToneOnly: r.ToneOnly}, nil
 }
@@ -384,8 +391,9 @@ func (s *Server) onAlertChange(a *dispatch.Alert) {
 // mountChannels adds the channels' HTTP endpoints.
 func (s *Server) mountChannels(mux *http.ServeMux) {
 	if s.audio != nil {
-		mux.Handle("GET /audio/", http.StripPrefix("/audio", s.audio.Handler()))
-		mux.Handle("HEAD /audio/", http.StripPrefix("/audio", s.audio.Handler()))
+		h := http.StripPrefix("/audio", s.audio.Handler())
+		mux.Handle("GET /audio/", s.renderOnMiss(h))
+		mux.Handle("HEAD /audio/", s.renderOnMiss(h))
 	}
 	if s.ws != nil {
 		mux.Handle("GET /ws", s.ws.Handler())
@@ -484,3 +492,33 @@ func (r regionDevices) DevicesIn(ctx context.Context, region string) ([]string, 
 }
 
 func targetingAim(region string) targeting.Aim { return targeting.Aim{Codes: []string{region}} }
+
+func programmeKey(sha string) string { return "alertcast:audio:programme:" + sha }
+
+// renderOnMiss renders a programme this node has not rendered yet (another
+// node did) from its stored description before serving it; the content
+// hash proves the bytes are the same.
+func (s *Server) renderOnMiss(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/audio/")
+		sha, _, _ := strings.Cut(name, ".")
+		if len(sha) == 64 {
+			if rc, _, err := s.audio.Open(sha); err == nil {
+				rc.Close()
+			} else if errors.Is(err, audio.ErrNotFound) {
+				spec, err := s.redis.Client.Get(r.Context(), programmeKey(sha)).Bytes()
+				var p audio.Programme
+				if err == nil && json.Unmarshal(spec, &p) == nil {
+					res, err := s.audio.Render(r.Context(), p)
+					switch {
+					case err != nil:
+						s.log.Error("render programme on demand", "sha256", sha, "err", err)
+					case res.SHA256 != sha:
+						s.log.Error("programme rendered on this node differs from the original (different espeak-ng?)", "want", sha, "got", res.SHA256)
+					}
+				}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
