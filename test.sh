@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 go vet ./...
+# The loudspeaker agent is pure Go and runs on ARM devices.
+CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -o /dev/null ./cmd/speaker
+CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 go build -o /dev/null ./cmd/speaker
 race_pkgs=$(go list ./dispatch/... ./channels/... ./internal/...)
 other_pkgs=$(go list ./... | grep -v -x -F -f <(printf '%s\n' $race_pkgs))
 go test -race -count=1 -timeout 20m $race_pkgs
