@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -354,5 +355,33 @@ func TestPublisherConnectionClosed(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("subscriber not told the publisher's connection closed")
+	}
+}
+
+func TestHTTPAudio(t *testing.T) {
+	sha := strings.Repeat("ab", 32)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/audio/"+sha+".pcmu" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(programme())
+	}))
+	defer hs.Close()
+	a := &voice.HTTPAudio{BaseURL: hs.URL + "/"}
+	rc, err := a.OpenPCMU(context.Background(), sha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if len(b) != len(programme()) {
+		t.Errorf("got %d bytes", len(b))
+	}
+	if _, err := a.OpenPCMU(context.Background(), strings.Repeat("cd", 32)); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("missing programme: %v", err)
+	}
+	if _, err := a.OpenPCMU(context.Background(), "../../etc/passwd"); err == nil || !strings.Contains(err.Error(), "sha256") {
+		t.Errorf("bad hash: %v", err)
 	}
 }

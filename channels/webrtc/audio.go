@@ -1,0 +1,46 @@
+package voice
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// HTTPAudio is an AudioSource that fetches rendered programmes from the
+// audio service: GET {BaseURL}/audio/{sha256}.pcmu (8 kHz µ-law).
+type HTTPAudio struct {
+	BaseURL string       // e.g. "http://127.0.0.1:8080"
+	Client  *http.Client // nil: a client with a 30 s timeout
+}
+
+var sha256Pattern = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+
+// OpenPCMU implements AudioSource. A 404 is an error naming the hash; the
+// caller rings with text only.
+func (h *HTTPAudio) OpenPCMU(ctx context.Context, sha string) (io.ReadCloser, error) {
+	if !sha256Pattern.MatchString(sha) {
+		return nil, fmt.Errorf("audio sha256: 64 hex digits (got %q)", sha)
+	}
+	c := h.Client
+	if c == nil {
+		c = &http.Client{Timeout: 30 * time.Second}
+	}
+	url := strings.TrimSuffix(h.BaseURL, "/") + "/audio/" + sha + ".pcmu"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("audio %s: %w", sha, err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("audio %s: %w", sha, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("audio %s: %s", sha, resp.Status)
+	}
+	return resp.Body, nil
+}
