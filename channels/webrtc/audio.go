@@ -44,3 +44,16 @@ func (h *HTTPAudio) OpenPCMU(ctx context.Context, sha string) (io.ReadCloser, er
 	}
 	return resp.Body, nil
 }
+
+// AudioFunc adapts a function to AudioSource, e.g. the in-process renderer:
+//
+//	voice.AudioFunc(func(ctx context.Context, sha string) (io.ReadCloser, error) {
+//		f, _, err := renderer.OpenFormat(sha, audio.FormatPCMU)
+//		return f, err
+//	})
+type AudioFunc func(ctx context.Context, sha256 string) (io.ReadCloser, error)
+
+// OpenPCMU calls f.
+func (f AudioFunc) OpenPCMU(ctx context.Context, sha256 string) (io.ReadCloser, error) {
+	return f(ctx, sha256)
+}
