@@ -57,3 +57,29 @@ type AudioFunc func(ctx context.Context, sha256 string) (io.ReadCloser, error)
 func (f AudioFunc) OpenPCMU(ctx context.Context, sha256 string) (io.ReadCloser, error) {
 	return f(ctx, sha256)
 }
+
+// LiveFunc adapts a function to LiveStarter, e.g. the speaker hub:
+//
+//	voice.LiveFunc(func(ctx context.Context, ids []string, r voice.LiveRoom) error {
+//		return hub.Live(ctx, ids, speaker.LiveRoom{ID: r.ID, Signaling: r.SignalURL, Token: r.Token, Level: r.Level})
+//	})
+type LiveFunc func(ctx context.Context, deviceIDs []string, room LiveRoom) error
+
+// Live calls f.
+func (f LiveFunc) Live(ctx context.Context, deviceIDs []string, room LiveRoom) error {
+	return f(ctx, deviceIDs, room)
+}
+
+// DevicesFunc adapts a function to RegionDevices.
+type DevicesFunc func(ctx context.Context, region string) ([]string, error)
+
+// DevicesIn calls f.
+func (f DevicesFunc) DevicesIn(ctx context.Context, region string) ([]string, error) {
+	return f(ctx, region)
+}
+
+// OnlineFunc adapts a function to EndpointLister.
+type OnlineFunc func(ctx context.Context) []string
+
+// Online calls f.
+func (f OnlineFunc) Online(ctx context.Context) []string { return f(ctx) }
