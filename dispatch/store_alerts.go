@@ -175,7 +175,12 @@ func (s *Store) AlertVersion(ctx context.Context, id string, version int) (*Aler
 
 // AlertVersions returns every version of a warning, oldest first.
 func (s *Store) AlertVersions(ctx context.Context, id string) ([]*Alert, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT body FROM alert_versions WHERE id = ? ORDER BY version`), id)
+	return s.queryAlerts(ctx, `SELECT body FROM alert_versions WHERE id = ? ORDER BY version`, id)
+}
+
+// queryAlerts runs a query selecting stored alert bodies and decodes them.
+func (s *Store) queryAlerts(ctx context.Context, query string, args ...any) ([]*Alert, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -218,24 +223,7 @@ func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]*Alert, error)
 		args = append(args, f.Before)
 	}
 	query += ` ORDER BY id DESC LIMIT ` + strconv.Itoa(f.Limit)
-	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Alert
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		var a Alert
-		if err := json.Unmarshal([]byte(body), &a); err != nil {
-			return nil, err
-		}
-		out = append(out, &a)
-	}
-	return out, rows.Err()
+	return s.queryAlerts(ctx, query, args...)
 }
 
 // ExpiredIssued returns ids of issued warnings whose expiry has passed.
