@@ -503,6 +503,22 @@ func (e *Engine) Message(ctx context.Context, a *Alert) (*channels.Message, erro
 	return m, nil
 }
 
+// Prewarm renders a version's programme in the background, so that
+// planning finds it in the audio cache instead of rendering on the path from
+// the issue call to the first loudspeaker.
+func (e *Engine) Prewarm(a *Alert) {
+	if e.cfg.Audio == nil || !(a.HasChannel("speaker") || a.HasChannel("voice")) {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := e.cfg.Audio.RenderAlert(ctx, a); err != nil {
+			e.log.Warn("programme prewarm failed (rendered again when sent)", "alert_id", a.ID, "err", err)
+		}
+	}()
+}
+
 // MessageOf is the channel view of a warning version (without audio).
 func MessageOf(a *Alert) *channels.Message {
 	texts := make(map[string]channels.Text, len(a.Text))

@@ -79,6 +79,9 @@ func (s *Service) log() *slog.Logger {
 func (s *Service) changed(a *Alert) {
 	if s.Engine != nil {
 		s.Engine.Kick()
+		if !a.State.Ended() || a.Kind == channels.KindAllClear {
+			s.Engine.Prewarm(a)
+		}
 	}
 	if s.OnChange != nil && a != nil {
 		s.OnChange(a)
