@@ -193,113 +193,151 @@ type DeliveryUpdate struct {
 }
 
 // UpdateDeliveries applies updates in one transaction. Final states are
-// never overwritten.
+// never overwritten. Updates of the same shape (a chunk all sent, all
+// delivered to the outbox …) go in one statement per few hundred
+// recipients; their provider refs ride along in a CASE.
 func (s *Store) UpdateDeliveries(ctx context.Context, ups []DeliveryUpdate) error {
 	if len(ups) == 0 {
 		return nil
 	}
 	now := time.Now().UnixMilli()
-	// Updates that differ only in the recipient (the common case: a chunk
-	// all sent, or all delivered to the outbox) go in one statement each.
 	type shape struct {
-		alertID, channel, ref, detail, errS string
-		version, state                      int
-		attempt                             bool
+		alertID, channel, detail, errS string
+		version, state                 int
+		attempt, withRef               bool
 	}
-	groups := map[shape][]string{}
-	var single []DeliveryUpdate
+	var order []shape
+	groups := map[shape][][2]string{}
 	for _, u := range ups {
-		if u.Ref != "" {
-			single = append(single, u)
-			continue
+		k := shape{u.AlertID, u.Channel, u.Detail, u.Error, u.Version, int(u.State), u.Attempt, u.Ref != ""}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
 		}
-		k := shape{u.AlertID, u.Channel, u.Ref, u.Detail, u.Error, u.Version, int(u.State), u.Attempt}
-		groups[k] = append(groups[k], u.Recipient)
+		groups[k] = append(groups[k], [2]string{u.Recipient, u.Ref})
 	}
+	const set = `state = CASE WHEN ? = 0 THEN state ELSE ? END,
+		attempts = attempts + ?,
+		detail = CASE WHEN ? = '' THEN detail ELSE ? END,
+		last_error = CASE WHEN ? = '' THEN last_error ELSE ? END,
+		updated_at = ?`
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		for k, rcpts := range groups {
+		for _, k := range order {
+			rows := groups[k]
 			att := 0
 			if k.attempt {
 				att = 1
 			}
-			const per = 500
-			for i := 0; i < len(rcpts); i += per {
-				part := rcpts[i:min(i+per, len(rcpts))]
-				args := []any{k.state, k.state, att, k.detail, k.detail, k.errS, k.errS, now, k.alertID, k.version, k.channel}
-				for _, r := range part {
-					args = append(args, r)
+			const per = 400
+			for i := 0; i < len(rows); i += per {
+				part := rows[i:min(i+per, len(rows))]
+				args := []any{k.state, k.state, att, k.detail, k.detail, k.errS, k.errS, now}
+				refSet := ""
+				if k.withRef {
+					// The refs differ per recipient: a CASE keeps it one
+					// statement that still finds rows by primary key.
+					var b strings.Builder
+					b.WriteString(", ref = CASE recipient")
+					for _, r := range part {
+						b.WriteString(" WHEN ? THEN ?")
+						args = append(args, r[0], r[1])
+					}
+					b.WriteString(" ELSE ref END")
+					refSet = b.String()
 				}
-				if _, err := tx.ExecContext(ctx, s.q(`UPDATE deliveries SET
-					state = CASE WHEN ? = 0 THEN state ELSE ? END,
-					attempts = attempts + ?,
-					detail = CASE WHEN ? = '' THEN detail ELSE ? END,
-					last_error = CASE WHEN ? = '' THEN last_error ELSE ? END,
-					updated_at = ?
-					WHERE alert_id = ? AND version = ? AND channel = ? AND recipient IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)
-					AND state NOT IN (`+finalStates+`)`), args...); err != nil {
+				args = append(args, k.alertID, k.version, k.channel)
+				for _, r := range part {
+					args = append(args, r[0])
+				}
+				q := `UPDATE deliveries SET ` + set + refSet + `
+					WHERE alert_id = ? AND version = ? AND channel = ? AND recipient IN (` + strings.TrimSuffix(strings.Repeat("?,", len(part)), ",") + `)
+					AND state NOT IN (` + finalStates + `)`
+				if _, err := tx.ExecContext(ctx, s.q(q), args...); err != nil {
 					return fmt.Errorf("update deliveries: %w", err)
 				}
-			}
-		}
-		if len(single) == 0 {
-			return nil
-		}
-		ups := single
-		stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE deliveries SET
-			state = CASE WHEN ? = 0 THEN state ELSE ? END,
-			attempts = attempts + ?,
-			ref = CASE WHEN ? = '' THEN ref ELSE ? END,
-			detail = CASE WHEN ? = '' THEN detail ELSE ? END,
-			last_error = CASE WHEN ? = '' THEN last_error ELSE ? END,
-			updated_at = ?
-			WHERE alert_id = ? AND version = ? AND channel = ? AND recipient = ? AND state NOT IN (`+finalStates+`)`))
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, u := range ups {
-			att := 0
-			if u.Attempt {
-				att = 1
-			}
-			if _, err := stmt.ExecContext(ctx, int(u.State), int(u.State), att, u.Ref, u.Ref, u.Detail, u.Detail, u.Error, u.Error, now,
-				u.AlertID, u.Version, u.Channel, u.Recipient); err != nil {
-				return fmt.Errorf("update delivery %s/%s: %w", u.Channel, u.Recipient, err)
 			}
 		}
 		return nil
 	})
 }
 
-// ApplyReceipt applies one asynchronous receipt. It matches by
-// (channel, key, recipient) when the key is known, else by (channel, ref).
-// It reports whether a record matched.
+// ApplyReceipts applies asynchronous receipts in one transaction. A receipt
+// matches by (channel, key, recipient) when the key is known, else by
+// (channel, ref). It reports which receipts matched a record that was not
+// yet final. Receipts of the same shape go in one statement.
 func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]bool, error) {
 	matched := make([]bool, len(rs))
 	now := time.Now().UnixMilli()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		for i, r := range rs {
-			var res sql.Result
-			var err error
-			set := `UPDATE deliveries SET state = CASE WHEN ? = 0 THEN state ELSE ? END, detail = ?, updated_at = ? WHERE `
-			if r.Key != "" && r.RecipientID != "" {
-				id, ver, ok := ParseKey(r.Key)
-				if !ok {
-					continue
-				}
-				res, err = s.exec(ctx, tx, set+`alert_id = ? AND version = ? AND channel = ? AND recipient = ? AND state NOT IN (`+finalStates+`)`,
-					int(r.State), int(r.State), r.Detail, now, id, ver, r.Channel, r.RecipientID)
-			} else if r.Ref != "" {
-				res, err = s.exec(ctx, tx, set+`channel = ? AND ref = ? AND state NOT IN (`+finalStates+`)`,
-					int(r.State), int(r.State), r.Detail, now, r.Channel, r.Ref)
-			} else {
+	type shape struct {
+		channel, alertID, detail string
+		version, state           int
+		byRef                    bool
+	}
+	var order []shape
+	groups := map[shape][]int{} // receipt indexes
+	for i, r := range rs {
+		var k shape
+		switch {
+		case r.Key != "" && r.RecipientID != "":
+			id, ver, ok := ParseKey(r.Key)
+			if !ok {
 				continue
 			}
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n > 0 {
-				matched[i] = true
+			k = shape{channel: r.Channel, alertID: id, version: ver, detail: r.Detail, state: int(r.State)}
+		case r.Ref != "":
+			k = shape{channel: r.Channel, detail: r.Detail, state: int(r.State), byRef: true}
+		default:
+			continue
+		}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, k := range order {
+			idx := groups[k]
+			const per = 400
+			for start := 0; start < len(idx); start += per {
+				part := idx[start:min(start+per, len(idx))]
+				args := []any{k.state, k.state, k.detail, now, k.channel}
+				q := `UPDATE deliveries SET state = CASE WHEN ? = 0 THEN state ELSE ? END, detail = ?, updated_at = ? WHERE channel = ? AND `
+				col := "recipient"
+				if k.byRef {
+					col = "ref"
+				} else {
+					q += `alert_id = ? AND version = ? AND `
+					args = append(args, k.alertID, k.version)
+				}
+				want := map[string][]int{}
+				for _, i := range part {
+					v := rs[i].RecipientID
+					if k.byRef {
+						v = rs[i].Ref
+					}
+					if _, dup := want[v]; !dup {
+						args = append(args, v)
+					}
+					want[v] = append(want[v], i)
+				}
+				q += col + ` IN (` + strings.TrimSuffix(strings.Repeat("?,", len(want)), ",") + `) AND state NOT IN (` + finalStates + `) RETURNING ` + col
+				rows, err := tx.QueryContext(ctx, s.q(q), args...)
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+					var v string
+					if err := rows.Scan(&v); err != nil {
+						rows.Close()
+						return err
+					}
+					for _, i := range want[v] {
+						matched[i] = true
+					}
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

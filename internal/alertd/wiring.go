@@ -186,7 +186,15 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 					return "", "", false
 				}
 				name, role, ok := s.api.TokenRole(ctx, token)
-				return name, role.String(), ok
+				// Voice roles: officers go live and call; field team
+				// members (viewer accounts) are rung and listen.
+				switch {
+				case role == dispatch.RoleAdmin:
+					return name, "admin", ok
+				case role.Can(dispatch.RoleOperator):
+					return name, "officer", ok
+				}
+				return name, "field", ok
 			},
 			OnRecording: func(ctx context.Context, r voice.Recording) {
 				_ = s.store.Audit(context.WithoutCancel(ctx), dispatch.AuditEntry{Actor: r.User, Action: "voice.recording",
