@@ -1,0 +1,70 @@
+package alertd
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// An update widens the area: the new version goes to everyone reached and
+// everyone newly inside, once each; the old version's undelivered work is
+// superseded. An all-clear goes to everyone reached. A warning that expires
+// stops: its state is expired and nothing is delivered late.
+func TestLifecycleUpdateAllClearExpiry(t *testing.T) {
+	s := startServer(t, nil)
+	importPopulation(t, s.Base, 3000, 60)
+	op := addUser(t, s.Base, "op", "operator")
+	body := strings.Replace(string(exampleBody(t)), `"orange"`, `"yellow"`, 1)
+	body = strings.Replace(body, `"audience":{"groups":["herders"]}`, `"audience":{}`, 1)
+	narrow := strings.Replace(body, `"codes":["653122100","653122201"]`, `"codes":["653122100"]`, 1)
+	id := mustCall(t, s.Base, "POST", "/api/v1/alerts", op, narrow, 201)["id"].(string)
+	v1 := progressOf(waitDone(t, s.Base, op, id, 30*time.Second))
+
+	up := mustCall(t, s.Base, "POST", "/api/v1/alerts/"+id+"/update", op, body, 200)
+	if up["version"].(float64) != 2 || up["kind"] != "update" || up["state"] != "issued" {
+		t.Fatalf("update: %v %v %v", up["version"], up["kind"], up["state"])
+	}
+	v2 := progressOf(waitDone(t, s.Base, op, id, 30*time.Second))
+	if v2["sms"]["planned"] <= v1["sms"]["planned"] || v2["speaker"]["planned"] < v1["speaker"]["planned"] {
+		t.Fatalf("a wider area must reach more: v1 %v v2 %v", v1, v2)
+	}
+	full := mustCall(t, s.Base, "GET", "/api/v1/alerts/"+id, op, nil, 200)
+	if n := len(full["versions"].([]any)); n != 2 {
+		t.Fatalf("versions: %d", n)
+	}
+	// Everyone reached by v1 is among v2's recipients (exactly once: the
+	// record key is per recipient).
+	ob := mustCall(t, s.Base, "GET", "/api/v1/outbox?alert="+id+"/v2&channel=sms&limit=1", op, nil, 200)
+	if int(ob["total"].(float64)) != int(v2["sms"]["planned"]) {
+		t.Fatalf("v2 outbox %v, planned %v", ob["total"], v2["sms"]["planned"])
+	}
+
+	mustCall(t, s.Base, "POST", "/api/v1/alerts/"+id+"/allclear", op, `{"reason":"over"}`, 200)
+	v3 := progressOf(waitDone(t, s.Base, op, id, 30*time.Second))
+	if v3["sms"]["delivered"] != v2["sms"]["delivered"] || v3["speaker"]["delivered"] != v2["speaker"]["delivered"] {
+		t.Fatalf("all-clear must reach everyone reached: v2 %v v3 %v", v2, v3)
+	}
+	cap := mustCall(t, s.Base, "GET", "/api/v1/alerts/"+id, op, nil, 200)
+	if cap["state"] != "allclear" || cap["kind"] != "allclear" {
+		t.Fatalf("after all-clear: %v %v", cap["state"], cap["kind"])
+	}
+
+	// Expiry: a warning that expires in two seconds.
+	short := strings.Replace(narrow, `"expires":"2030-01-01T18:00:00+08:00"`, `"expires":"`+time.Now().Add(2*time.Second).Format(time.RFC3339)+`"`, 1)
+	eid := mustCall(t, s.Base, "POST", "/api/v1/alerts", op, short, 201)["id"].(string)
+	waitFor(t, 20*time.Second, "warning expired", func() bool {
+		_, a := call(t, s.Base, "GET", "/api/v1/alerts/"+eid, op, nil)
+		return a["state"] == "expired"
+	})
+	time.Sleep(1500 * time.Millisecond)
+	_, a := call(t, s.Base, "GET", "/api/v1/alerts/"+eid, op, nil)
+	for ch, p := range progressOf(a) {
+		if p["pending"] != 0 {
+			t.Errorf("%s: %v records still pending after expiry", ch, p["pending"])
+		}
+	}
+	audit := mustCall(t, s.Base, "GET", "/api/v1/audit?alert="+eid, op, nil, 200)["entries"].([]any)
+	if last := audit[len(audit)-1].(map[string]any)["action"]; last != "alert.expire" {
+		t.Fatalf("expiry not audited: %v", last)
+	}
+}
