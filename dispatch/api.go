@@ -89,7 +89,8 @@ func (api *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &ve):
 		writeError(w, http.StatusUnprocessableEntity, "validation", ve.Error(), ve.Problems...)
 	case errors.As(err, &fe):
-		writeError(w, http.StatusUnprocessableEntity, "validation", fe.Error(), *fe)
+		// err may carry context (a line number) around the field error.
+		writeError(w, http.StatusUnprocessableEntity, "validation", err.Error(), *fe)
 	case errors.As(err, &le):
 		writeError(w, http.StatusUnprocessableEntity, "validation", le.Error(), channels.FieldError{Field: le.Field, Rule: le.Rule, Value: le.Value})
 	case errors.Is(err, ErrForbidden):
@@ -190,6 +191,7 @@ func (api *API) Routes(mux Router) {
 	h("GET /api/v1/users", RoleAdmin, api.listUsers)
 	h("GET /api/v1/outbox", RoleViewer, api.outbox)
 	h("GET /api/v1/audit", RoleViewer, api.audit)
+	h("POST /api/v1/regions/import", RoleAdmin, api.importRegions)
 	h("POST /api/v1/residents/import", RoleAdmin, api.importResidents)
 	h("POST /api/v1/speakers/import", RoleAdmin, api.importSpeakers)
 	h("GET /api/v1/speakers", RoleViewer, api.listSpeakers)
@@ -965,4 +967,14 @@ func (api *API) stopSchedule(w http.ResponseWriter, r *http.Request, by Actor) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (api *API) importRegions(w http.ResponseWriter, r *http.Request, by Actor) {
+	counties, err := api.Service.Registry.ImportRegions(r.Context(), http.MaxBytesReader(w, r.Body, 16<<20), by)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 201, map[string]any{"counties": counties, "regions": api.Service.Registry.Tree().Len(),
+		"note": "merged into this node now; every node loads it at start"})
 }

@@ -1,9 +1,11 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/alertcast/alertcast/channels"
@@ -22,8 +24,22 @@ type Registry struct {
 	impMu  sync.Mutex // one import at a time: id assignment
 }
 
-// NewRegistry builds the index from the database.
+// NewRegistry builds the index from the database. Region files imported
+// earlier (other counties) are merged into tree first.
 func NewRegistry(ctx context.Context, store *Store, tree *targeting.Tree) (*Registry, error) {
+	files, err := store.RegionFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load imported regions: %w", err)
+	}
+	for i, f := range files {
+		t, err := targeting.ParseRegions(strings.NewReader(f))
+		if err == nil {
+			err = tree.Merge(t)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("imported region file %d: %w", i+1, err)
+		}
+	}
 	r := &Registry{store: store, tree: tree, ix: targeting.NewIndex(tree)}
 	var bad int
 	if err := store.ForEachResident(ctx, func(res targeting.Resident) error {
@@ -92,6 +108,45 @@ func (r *Registry) ReloadFieldEndpoints(ctx context.Context) error {
 	r.fields = fs
 	r.mu.Unlock()
 	return nil
+}
+
+// ImportRegions adds another county's region tree (the CSV format of
+// targeting/data/653122.csv): validated line by line, stored for every node
+// and merged into the running tree. Codes already loaded are refused.
+func (r *Registry) ImportRegions(ctx context.Context, src io.Reader, by Actor) ([]targeting.Region, error) {
+	raw, err := io.ReadAll(io.LimitReader(src, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	t, err := targeting.ParseRegions(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	counties := t.Counties()
+	if len(counties) == 0 {
+		return nil, &ValidationError{Problems: []channels.FieldError{{Field: "level", Rule: "the file must contain its county row (level county)"}}}
+	}
+	for _, reg := range t.Townships() {
+		if _, dup := r.tree.Region(reg.Code); dup {
+			return nil, &ValidationError{Problems: []channels.FieldError{{Field: "code", Rule: "already loaded", Value: reg.Code}}}
+		}
+	}
+	for _, c := range counties {
+		if _, dup := r.tree.Region(c.Code); dup {
+			return nil, &ValidationError{Problems: []channels.FieldError{{Field: "code", Rule: "county already loaded", Value: c.Code}}}
+		}
+	}
+	names := make([]string, len(counties))
+	for i, c := range counties {
+		names[i] = c.Code
+	}
+	if err := r.store.SaveRegionFile(ctx, strings.Join(names, ","), string(raw), by); err != nil {
+		return nil, err
+	}
+	if err := r.tree.Merge(t); err != nil {
+		return nil, err
+	}
+	return counties, nil
 }
 
 // ImportResult reports an import.

@@ -319,6 +319,12 @@ var migrations = []string{
 	// channel (quadratic in the audience size).
 	`DROP INDEX deliveries_batch;
 	CREATE INDEX deliveries_batch ON deliveries (alert_id, version, channel, batch, recipient);`,
+	`CREATE TABLE region_files (
+		name TEXT PRIMARY KEY,
+		csv TEXT NOT NULL,
+		imported_by TEXT NOT NULL,
+		imported_at BIGINT NOT NULL
+	);`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

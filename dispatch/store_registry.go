@@ -248,3 +248,33 @@ func (s *Store) FieldEndpoints(ctx context.Context) ([]FieldEndpoint, error) {
 	}
 	return out, rows.Err()
 }
+
+// SaveRegionFile stores an imported region CSV (another county) so that
+// every node loads it at start.
+func (s *Store) SaveRegionFile(ctx context.Context, name, csv string, by Actor) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, `INSERT INTO region_files (name, csv, imported_by, imported_at) VALUES (?, ?, ?, ?)`,
+			name, csv, by.Name, time.Now().UnixMilli()); err != nil {
+			return fmt.Errorf("%w: regions %s were imported before", ErrConflict, name)
+		}
+		return s.appendAudit(ctx, tx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "regions.import", Detail: fmt.Sprintf(`{"name":%q}`, name)})
+	})
+}
+
+// RegionFiles returns the imported region CSVs, oldest first.
+func (s *Store) RegionFiles(ctx context.Context) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT csv FROM region_files ORDER BY imported_at`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -365,3 +365,31 @@ func (p *progressReader) finish() {
 		fmt.Fprintf(os.Stderr, "\r%s done%s\n", p.label, "\x1b[K")
 	}
 }
+
+// regionsImport adds another county's region tree from its CSV.
+func regionsImport(ctx context.Context, args []string) error {
+	fs := newFlags("regions import")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: alertctl regions import FILE.csv (columns code,name,level,parent_code,name_ug)")
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var out struct {
+		Counties []struct{ Code, Name string }
+		Regions  int
+	}
+	if err := newClient().do(ctx, "POST", "/api/v1/regions/import", f, &out); err != nil {
+		return err
+	}
+	for _, c := range out.Counties {
+		fmt.Printf("imported county %s %s\n", c.Code, c.Name)
+	}
+	fmt.Printf("%d regions loaded in all\n", out.Regions)
+	return nil
+}

@@ -37,6 +37,7 @@ var commands = map[string]command{
 	"status":           {"show a warning with a live per-channel progress bar until done", statusAlert},
 	"list":             {"list warnings (--state, --limit)", listAlerts},
 	"users add":        {"create a user (--role, --password) and print its token once", usersAdd},
+	"regions import":   {"add another county's region tree from its CSV (code,name,level,parent_code,name_ug)", regionsImport},
 	"residents import": {"import a residents CSV (all or nothing unless --partial)", importCmd("residents")},
 	"bench spine":      {"accept latency and issue-to-all-records time for a county-wide warning (--residents 355544)", benchSpine},
 	"speakers enroll":  {"issue device credentials: one (prints an agent config) or --all (CSV for speaker --simulate)", speakersEnroll},
