@@ -37,6 +37,7 @@ type Config struct {
 
 	Workers   int `yaml:"workers"`    // concurrent tasks per worker process; default 20
 	BatchSize int `yaml:"batch_size"` // recipients per send task; default 1000
+	SendChunk int `yaml:"send_chunk"` // recipients per channel call inside a task; results recorded after each; default 200
 
 	Policy  PolicyConfig `yaml:"policy"`
 	Regions []string     `yaml:"regions"` // extra region CSV files (other counties)
@@ -111,6 +112,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Workers < 1 || c.Workers > 1000 {
 		errs = append(errs, fmt.Errorf("workers: must be 1..1000, got %d", c.Workers))
+	}
+	if c.SendChunk < 0 || c.SendChunk > c.BatchSize {
+		errs = append(errs, fmt.Errorf("send_chunk: must be 0 (default 200) .. batch_size, got %d", c.SendChunk))
 	}
 	if c.BatchSize < 1 || c.BatchSize > 100000 {
 		errs = append(errs, fmt.Errorf("batch_size: must be 1..100000, got %d", c.BatchSize))

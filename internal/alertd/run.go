@@ -144,7 +144,7 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	}
 	s.engine, err = dispatch.NewEngine(dispatch.EngineConfig{
 		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.registry,
-		Channels: chans, Audio: s.audioRenderer(), Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize,
+		Channels: chans, Audio: s.audioRenderer(), Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
 	})
 	if err != nil {
 		return nil, err
