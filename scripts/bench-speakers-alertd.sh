@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Issue call → every loudspeaker played, through a whole alertd, with 5,000 simulated speakers.
+# Needs /tmp/alertd, /tmp/alertctl, /tmp/speaker (go build -o /tmp/ ./cmd/...) and python3. Loopback only.
+# SEND_CHUNK (default 200) sets send_chunk.
+set -e
+pkill -f "/tmp/alertd" || true; pkill -f "/tmp/speaker" || true; sleep 0.5
+rm -rf /tmp/bench4 /tmp/spk4 && mkdir -p /tmp/spk4
+printf "policy:\n  approval_levels: []\noutbox: [sms, voice]\nsend_chunk: ${SEND_CHUNK:-200}\n" > /tmp/spk4.yaml
+trap 'pkill -f /tmp/speaker; pkill -f /tmp/alertd' EXIT
+ALERTCAST_ADMIN_TOKEN=admintoken-0123456789 /tmp/alertd --config /tmp/spk4.yaml --data-dir /tmp/bench4 --listen 127.0.0.1:18085 > /tmp/bench4.out 2> /tmp/bench4.err &
+sleep 2
+export ALERTCAST_URL=http://127.0.0.1:18085 ALERTCAST_TOKEN=admintoken-0123456789
+cd /tmp/spk4 && /tmp/alertctl gen population --residents 1000 --speakers 5000 --seed 2 --out /tmp/spk4 >/dev/null
+/tmp/alertctl speakers import /tmp/spk4/speakers.csv
+/tmp/alertctl speakers enroll --all --out /tmp/spk4/creds.csv
+PK=$(curl -s localhost:18085/api/v1/speakers/key | python3 -c "import json,sys;print(json.load(sys.stdin)['public_key'])")
+printf "url: http://127.0.0.1:18085\npublic_key: $PK\ncache_dir: /tmp/spk4/cache\nsink:\n  type: discard\n  realtime: false\n" > /tmp/spk4/sim.yaml
+/tmp/speaker --config /tmp/spk4/sim.yaml --simulate 5000 --credentials /tmp/spk4/creds.csv --ramp 8s --log-level warn > /tmp/spk4/sim.log 2>&1 &
+sleep 12
+for i in 1 2 3; do
+  python3 - <<'PY'
+import json, time, urllib.request
+base="http://127.0.0.1:18085"; H={"Authorization":"Bearer admintoken-0123456789","Content-Type":"application/json"}
+body={"event":"sandstorm","level":"red","status":"actual","area":{"codes":["653122"]},"channels":["speaker"],
+ "text":{"zh":{"headline":"疏勒县沙尘暴红色预警","instruction":"请立即回到室内。"},"ug":{"headline":"قۇم بورىنى قىزىل ئاگاھلاندۇرۇشى","instruction":"دەرھال ئۆيگە كىرىڭ."}},
+ "expires":time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time()+3600))}
+t0=time.time()
+a=json.load(urllib.request.urlopen(urllib.request.Request(base+"/api/v1/alerts",json.dumps(body).encode(),H)))
+acc=time.time()-t0
+first=None
+while True:
+    v=json.load(urllib.request.urlopen(urllib.request.Request(base+"/api/v1/alerts/"+a["id"],headers=H)))
+    p=v["progress"]["speaker"]; el=time.time()-t0
+    if p["planned"]>0 and first is None: first=el
+    if p["planned"]>0 and p["delivered"]+p["failed"]==p["planned"]: break
+    if el>30: break
+    time.sleep(0.05)
+import datetime
+lat=[]; cur=""
+while True:
+    q=base+"/api/v1/alerts/"+a["id"]+"/deliveries?channel=speaker&limit=1000"+("&cursor="+cur if cur else "")
+    d=json.load(urllib.request.urlopen(urllib.request.Request(q,headers=H)))
+    for r in d["deliveries"]:
+        if r["state"]=="delivered":
+            u=datetime.datetime.fromisoformat(r["updated_at"].replace("Z","+00:00")).timestamp()
+            lat.append((u-t0)*1000)
+    if len(d["deliveries"])<1000: break
+    cur=d["next_cursor"]
+lat.sort()
+pc=lambda q: lat[min(len(lat)-1,int(q*(len(lat)-1)))]
+print("accepted %.0f ms; %d of %d speakers played; issue call → played: p50 %.0f ms, p99 %.0f ms, max %.0f ms"%(acc*1000,len(lat),p["planned"],pc(0.5),pc(0.99),lat[-1]))
+PY
+  sleep 3
+done
