@@ -34,6 +34,11 @@ const (
 // Queues is the strict-priority queue configuration for asynq.Config.
 var Queues = map[string]int{QueueCritical: 8, QueueHigh: 4, QueueDefault: 2, QueueLow: 1}
 
+// idempotentChannels deduplicate a (message key, recipient) themselves:
+// loudspeakers acknowledge each warning version once, WebSocket publishes
+// each version once.
+var idempotentChannels = map[string]bool{"speaker": true, "websocket": true}
+
 // QueueFor is the queue of a warning: drills and tests never delay real warnings.
 func QueueFor(a *Alert) string {
 	if a.Status.Drill() {
@@ -596,8 +601,14 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 	lastTry := retryCount >= maxRetry
 	transient := 0
 	var lastErr error
-	for i := 0; i < len(todo); i += e.cfg.SendChunk {
-		chunk := todo[i:min(i+e.cfg.SendChunk, len(todo))]
+	chunkSize := e.cfg.SendChunk
+	if idempotentChannels[p.Channel] {
+		// These channels deduplicate by message key themselves, so a re-run
+		// after a crash cannot double-send: hand them the whole batch at once.
+		chunkSize = len(todo)
+	}
+	for i := 0; i < len(todo); i += chunkSize {
+		chunk := todo[i:min(i+chunkSize, len(todo))]
 		results, sendErr := ch.Send(ctx, msg, chunk)
 		ups := make([]DeliveryUpdate, 0, len(chunk))
 		got := make(map[string]bool, len(results))

@@ -299,7 +299,18 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 			const per = 400
 			for start := 0; start < len(idx); start += per {
 				part := idx[start:min(start+per, len(idx))]
-				args := []any{k.state, k.state, k.detail, now, k.channel}
+				// The record shows when the event happened (the latest in
+				// this group), not when the batch was written.
+				at := int64(0)
+				for _, i := range part {
+					if t := rs[i].At.UnixMilli(); !rs[i].At.IsZero() && t > at {
+						at = t
+					}
+				}
+				if at == 0 || at > now {
+					at = now
+				}
+				args := []any{k.state, k.state, k.detail, at, k.channel}
 				q := `UPDATE deliveries SET state = CASE WHEN ? = 0 THEN state ELSE ? END, detail = ?, updated_at = ? WHERE channel = ? AND `
 				col := "recipient"
 				if k.byRef {
