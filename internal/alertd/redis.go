@@ -70,6 +70,12 @@ func openRedis(ctx context.Context, url, dataDir string, log *slog.Logger) (*red
 }
 
 func startManagedRedis(ctx context.Context, bin, dir string, log *slog.Logger) (*redisHandle, error) {
+	// redis-server changes into --dir before it opens its log file: give it
+	// absolute paths.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
