@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/channeltest"
 	"github.com/alertcast/alertcast/channels/speaker"
@@ -30,20 +30,7 @@ import (
 )
 
 func wav(d time.Duration) []byte {
-	n := int(d.Seconds() * 8000 * 2)
-	b := make([]byte, 44+n)
-	copy(b, "RIFF")
-	binary.LittleEndian.PutUint32(b[4:], uint32(36+n))
-	copy(b[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(b[16:], 16)
-	binary.LittleEndian.PutUint16(b[20:], 1)
-	binary.LittleEndian.PutUint16(b[22:], 1)
-	binary.LittleEndian.PutUint32(b[24:], 8000)
-	binary.LittleEndian.PutUint32(b[28:], 16000)
-	binary.LittleEndian.PutUint16(b[32:], 2)
-	binary.LittleEndian.PutUint16(b[34:], 16)
-	copy(b[36:], "data")
-	binary.LittleEndian.PutUint32(b[40:], uint32(n))
+	b, _ := audio.EncodeWAV(audio.PCM{Rate: 8000, Samples: make([]int16, int(d.Seconds()*8000))})
 	return b
 }
 

@@ -6,11 +6,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/alertcast/alertcast/audio"
 	"log/slog"
 	"net"
 	"net/http"
@@ -354,20 +354,7 @@ func spkMS(d time.Duration) string {
 }
 
 func spkWAV(d time.Duration) []byte {
-	n := int(d.Seconds() * 16000 * 2)
-	b := make([]byte, 44+n)
-	copy(b, "RIFF")
-	binary.LittleEndian.PutUint32(b[4:], uint32(36+n))
-	copy(b[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(b[16:], 16)
-	binary.LittleEndian.PutUint16(b[20:], 1)
-	binary.LittleEndian.PutUint16(b[22:], 1)
-	binary.LittleEndian.PutUint32(b[24:], 16000)
-	binary.LittleEndian.PutUint32(b[28:], 32000)
-	binary.LittleEndian.PutUint16(b[32:], 2)
-	binary.LittleEndian.PutUint16(b[34:], 16)
-	copy(b[36:], "data")
-	binary.LittleEndian.PutUint32(b[40:], uint32(n))
+	b, _ := audio.EncodeWAV(audio.PCM{Rate: 16000, Samples: make([]int16, int(d.Seconds()*16000))})
 	return b
 }
 

@@ -5,10 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/alertcast/alertcast/audio"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -25,20 +25,7 @@ import (
 
 // makeWAV returns a silent 8 kHz 16-bit mono WAV of d.
 func makeWAV(d time.Duration) []byte {
-	n := int(d.Seconds() * 8000 * 2)
-	b := make([]byte, 44+n)
-	copy(b[0:], "RIFF")
-	binary.LittleEndian.PutUint32(b[4:], uint32(36+n))
-	copy(b[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(b[16:], 16)
-	binary.LittleEndian.PutUint16(b[20:], 1)
-	binary.LittleEndian.PutUint16(b[22:], 1)
-	binary.LittleEndian.PutUint32(b[24:], 8000)
-	binary.LittleEndian.PutUint32(b[28:], 16000)
-	binary.LittleEndian.PutUint16(b[32:], 2)
-	binary.LittleEndian.PutUint16(b[34:], 16)
-	copy(b[36:], "data")
-	binary.LittleEndian.PutUint32(b[40:], uint32(n))
+	b, _ := audio.EncodeWAV(audio.PCM{Rate: 8000, Samples: make([]int16, int(d.Seconds()*8000))})
 	return b
 }
 
