@@ -33,6 +33,12 @@ type Store struct {
 
 	cmu      sync.Mutex
 	counters map[string]countersEntry
+
+	updOnce   sync.Once
+	updCh     chan *updateReq
+	updStop   chan struct{}
+	updDone   chan struct{}
+	closeOnce sync.Once
 }
 
 // OpenStore opens (creating and migrating) the database named by dsn:
@@ -99,6 +105,13 @@ func (s *Store) Engine() string {
 
 // Close closes the pools. Safe to call twice.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.updOnce.Do(func() {}) // a store closed before any update never starts the loop
+		if s.updStop != nil {
+			close(s.updStop)
+			<-s.updDone
+		}
+	})
 	var err error
 	if s.w != nil {
 		err = s.w.Close()

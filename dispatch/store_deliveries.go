@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -200,6 +201,81 @@ func (s *Store) UpdateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 	if len(ups) == 0 {
 		return nil
 	}
+	s.updOnce.Do(func() {
+		s.updCh = make(chan *updateReq)
+		s.updStop = make(chan struct{})
+		s.updDone = make(chan struct{})
+		go s.updateLoop()
+	})
+	if s.updCh == nil {
+		return errors.New("store closed")
+	}
+	req := &updateReq{ups: ups, done: make(chan error, 1)}
+	select {
+	case s.updCh <- req:
+	case <-s.updStop:
+		return errors.New("store closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// The caller's results are durable once this returns nil: a worker
+	// never sends its next chunk before the last one is recorded.
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// updateReq is one worker's chunk of results waiting for the group commit.
+type updateReq struct {
+	ups  []DeliveryUpdate
+	done chan error
+}
+
+// updateLoop is the group commit: the results of every worker that is
+// waiting are written in one transaction, so many small chunks cost one
+// commit (SQLite has one writer; PostgreSQL one WAL flush) instead of one
+// each.
+func (s *Store) updateLoop() {
+	defer close(s.updDone)
+	for {
+		var first *updateReq
+		select {
+		case first = <-s.updCh:
+		case <-s.updStop:
+			return
+		}
+		batch := []*updateReq{first}
+		n := len(first.ups)
+	drain:
+		for n < 10000 {
+			select {
+			case r := <-s.updCh:
+				batch = append(batch, r)
+				n += len(r.ups)
+			default:
+				break drain
+			}
+		}
+		all := first.ups
+		if len(batch) > 1 {
+			all = make([]DeliveryUpdate, 0, n)
+			for _, r := range batch {
+				all = append(all, r.ups...)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err := s.updateDeliveries(ctx, all)
+		cancel()
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
+func (s *Store) updateDeliveries(ctx context.Context, ups []DeliveryUpdate) error {
 	now := time.Now().UnixMilli()
 	type shape struct {
 		alertID, channel, detail, errS string
