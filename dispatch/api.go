@@ -629,7 +629,7 @@ func (api *API) deliveries(w http.ResponseWriter, r *http.Request, by Actor) {
 		return
 	}
 	resp := map[string]any{"deliveries": list}
-	if len(list) > 0 && (f.Limit == 0 || len(list) == min(max(f.Limit, 1), 1000) || len(list) == 100) {
+	if len(list) == f.PageSize() { // a full page: there may be more
 		last := list[len(list)-1]
 		resp["next_cursor"] = last.Channel + "/" + last.Recipient
 	}

@@ -275,9 +275,7 @@ func (e *Engine) relayOnce(ctx context.Context) {
 	}
 	if len(pend) == 0 {
 		// Probe so readiness recovers even with nothing to send.
-		if e.cfg.Redis != nil || e.client != nil {
-			e.setRedisOK(e.client.Ping() == nil)
-		}
+		e.setRedisOK(e.client.Ping() == nil)
 	}
 }
 

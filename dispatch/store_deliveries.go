@@ -152,11 +152,18 @@ type DeliveryFilter struct {
 	Limit   int
 }
 
+// PageSize is the number of records a page holds: Limit, or 100 when
+// Limit is unset or over 1000.
+func (f DeliveryFilter) PageSize() int {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		return 100
+	}
+	return f.Limit
+}
+
 // ListDeliveries pages through a version's delivery records.
 func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
-	if f.Limit <= 0 || f.Limit > 1000 {
-		f.Limit = 100
-	}
+	f.Limit = f.PageSize()
 	query := `SELECT ` + deliveryCols + ` FROM deliveries WHERE alert_id = ? AND version = ?`
 	args := []any{f.AlertID, f.Version}
 	if f.Channel != "" {

@@ -171,9 +171,8 @@ func (s *Store) ForEachSpeaker(ctx context.Context, fn func(SpeakerRecord) error
 	return rows.Err()
 }
 
-// SpeakerRecord returns one speaker.
+// Speaker returns one speaker.
 func (s *Store) Speaker(ctx context.Context, id string) (SpeakerRecord, error) {
-	var found *SpeakerRecord
 	row := s.r.QueryRowContext(ctx, s.q(`SELECT id, village, zone, credential_hash, revoked FROM speakers WHERE id = ?`), id)
 	var r SpeakerRecord
 	var rev int
@@ -185,8 +184,7 @@ func (s *Store) Speaker(ctx context.Context, id string) (SpeakerRecord, error) {
 		return SpeakerRecord{}, err
 	}
 	r.Revoked = rev != 0
-	found = &r
-	return *found, nil
+	return r, nil
 }
 
 // SetSpeakerCredential stores a device's credential hash (hex) and clears

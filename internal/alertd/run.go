@@ -55,6 +55,7 @@ type Server struct {
 	ws           *websocket.Hub
 	speakers     *speaker.Hub
 	speakerPub   string
+	specStored   sync.Map // programme hashes whose description is in Redis
 	voice        *voice.Server
 	sms          *sms.Channel
 	scheduler    *dispatch.Scheduler

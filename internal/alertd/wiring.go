@@ -321,8 +321,16 @@ func (s *Server) RenderAlert(ctx context.Context, a *dispatch.Alert) (*channels.
 	// Any node may be asked for the file (a speaker downloads from the node
 	// it is connected to): keep what the programme was, so a node without
 	// the file renders the same bytes on demand.
-	if spec, err := json.Marshal(p); err == nil {
-		_ = s.redis.Client.Set(ctx, programmeKey(r.SHA256), spec, 8*24*time.Hour).Err()
+	// Once per programme and process: previews and polls render (cache
+	// hits) again and again.
+	// (refreshed daily, well inside the key's 8-day life).
+	if at, ok := s.specStored.Load(r.SHA256); !ok || time.Since(at.(time.Time)) > 24*time.Hour {
+		s.specStored.Store(r.SHA256, time.Now())
+		if spec, err := json.Marshal(p); err == nil {
+			if err := s.redis.Client.Set(ctx, programmeKey(r.SHA256), spec, 8*24*time.Hour).Err(); err != nil {
+				s.specStored.Delete(r.SHA256)
+			}
+		}
 	}
 	return &channels.Audio{SHA256: r.SHA256, URL: s.cfg.PublicURL + "/audio/" + r.SHA256 + ".wav", Duration: r.Duration,
 		Format: fmt.Sprintf("wav/pcm16/%d", r.SampleRate), ToneOnly: r.ToneOnly}, nil
