@@ -129,9 +129,9 @@ type Closer interface {
 // a speaker's play report, a field officer's acknowledgement.
 type Receipt struct {
 	Channel     string    `json:"channel"`
-	Key         string    `json:"key,omitempty"`          // Message.Key, when known
-	RecipientID string    `json:"recipient_id,omitempty"` // when known
-	Ref         string    `json:"ref,omitempty"`          // provider reference, when Key is not known
+	Key         string    `json:"key,omitempty"`          // Message.Key: with RecipientID, names the delivery record
+	RecipientID string    `json:"recipient_id,omitempty"` // a receipt without Key and RecipientID matches nothing
+	Ref         string    `json:"ref,omitempty"`          // provider reference (an SMSC message id, a device id), for logs
 	State       State     `json:"state"`
 	Detail      string    `json:"detail,omitempty"` // "playing", "refused: bad signature", carrier error code …
 	At          time.Time `json:"at"`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -332,22 +333,42 @@ func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	for _, ch := range a.Channels {
+	for _, ch := range planOrder(a.Channels) {
 		if a.Round > 0 && ch != "speaker" {
 			continue // a rebroadcast repeats on the loudspeakers only
 		}
 		plan, done := plans[ch]
-		if !done {
-			if plan, err = e.planChannel(ctx, a, ch); err != nil {
-				return fmt.Errorf("plan %s: %w", ch, err)
-			}
+		if done {
+			err = e.enqueueBatches(ctx, a, plan, 0, plan.Batches)
+		} else {
+			plan, err = e.planChannel(ctx, a, ch)
 		}
-		if err := e.enqueueBatches(ctx, a, plan); err != nil {
-			return err
+		if err != nil {
+			return fmt.Errorf("plan %s: %w", ch, err)
 		}
 		log.Info("planned", "channel", ch, "recipients", plan.Recipients, "batches", plan.Batches)
 	}
 	return nil
+}
+
+// planOrder is the order a version's channels are planned in: the ones
+// with few recipients that reach many people at once first, so that the
+// loudspeakers do not wait for a county's SMS records to be written.
+func planOrder(chans []string) []string {
+	rank := map[string]int{"websocket": 0, "speaker": 1, "voice": 2}
+	out := slices.Clone(chans)
+	slices.SortStableFunc(out, func(a, b string) int {
+		ra, ok := rank[a]
+		if !ok {
+			ra = len(rank)
+		}
+		rb, ok := rank[b]
+		if !ok {
+			rb = len(rank)
+		}
+		return ra - rb
+	})
+	return out
 }
 
 // superseded reports whether a version must not be delivered any more: the
@@ -431,29 +452,39 @@ func (e *Engine) recipients(ctx context.Context, a *Alert, ch string) ([]channel
 	return out, detail, nil
 }
 
+// planChannel writes the planned records of a version on one channel and
+// enqueues its send tasks. Batches are enqueued as soon as their records
+// are written, so the first recipients are being sent to while the rest of
+// a county-wide audience is still being written.
 func (e *Engine) planChannel(ctx context.Context, a *Alert, ch string) (Plan, error) {
 	rcpts, detail, err := e.recipients(ctx, a, ch)
 	if err != nil {
 		return Plan{}, err
 	}
 	bs := e.cfg.BatchSize
-	const writeChunk = 20000
-	rows := make([]Delivery, 0, min(len(rcpts), writeChunk))
-	for i, r := range rcpts {
-		rows = append(rows, Delivery{AlertID: a.ID, Version: a.Version, Channel: ch, Recipient: r.ID, Address: r.Address, Language: r.Language, Batch: i / bs})
-		if len(rows) == writeChunk {
-			if err := e.store.PlanDeliveries(ctx, rows); err != nil {
-				return Plan{}, err
-			}
-			rows = rows[:0]
+	const batchesPerWrite = 10
+	plan := Plan{AlertID: a.ID, Version: a.Version, Channel: ch, Recipients: len(rcpts), Batches: (len(rcpts) + bs - 1) / bs, Detail: detail}
+	rows := make([]Delivery, 0, min(len(rcpts), bs*batchesPerWrite))
+	enqueued := 0
+	for start := 0; start < len(rcpts); start += bs * batchesPerWrite {
+		rows = rows[:0]
+		for i, r := range rcpts[start:min(start+bs*batchesPerWrite, len(rcpts))] {
+			rows = append(rows, Delivery{AlertID: a.ID, Version: a.Version, Channel: ch, Recipient: r.ID, Address: r.Address, Language: r.Language, Batch: (start + i) / bs})
 		}
-	}
-	if len(rows) > 0 {
 		if err := e.store.PlanDeliveries(ctx, rows); err != nil {
 			return Plan{}, err
 		}
+		upTo := min((start+len(rows))/bs, plan.Batches)
+		if start+len(rows) == len(rcpts) {
+			upTo = plan.Batches
+		}
+		if err := e.enqueueBatches(ctx, a, plan, enqueued, upTo); err != nil {
+			return Plan{}, err
+		}
+		enqueued = upTo
 	}
-	plan := Plan{AlertID: a.ID, Version: a.Version, Channel: ch, Recipients: len(rcpts), Batches: (len(rcpts) + bs - 1) / bs, Detail: detail}
+	// Recorded last: a plan task re-run before this point writes nothing
+	// twice (records and task ids are unique) and finishes the job.
 	if err := e.store.SavePlan(ctx, plan); err != nil {
 		return Plan{}, err
 	}
@@ -461,13 +492,15 @@ func (e *Engine) planChannel(ctx context.Context, a *Alert, ch string) (Plan, er
 	return plan, nil
 }
 
-func (e *Engine) enqueueBatches(ctx context.Context, a *Alert, plan Plan) error {
+// enqueueBatches enqueues the send tasks of batches [from, to) of a plan.
+// A task already there (same id) is left as it is.
+func (e *Engine) enqueueBatches(ctx context.Context, a *Alert, plan Plan, from, to int) error {
 	deadline := a.Expires
 	if a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear || deadline.Before(time.Now().Add(time.Hour)) {
 		// Stop and all-clear messages must still go out after expiry.
 		deadline = time.Now().Add(24 * time.Hour)
 	}
-	for b := 0; b < plan.Batches; b++ {
+	for b := from; b < to; b++ {
 		payload, _ := json.Marshal(sendPayload{ID: a.ID, Version: a.Version, Channel: plan.Channel, Batch: b})
 		_, err := e.client.EnqueueContext(ctx, asynq.NewTask(TaskSend, payload),
 			asynq.TaskID(sendTaskID(a.ID, a.Version, plan.Channel, b)),
@@ -667,17 +700,25 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// Report queues an asynchronous receipt for recording. It never blocks for
-// long: a full buffer drops the receipt with a log line and a metric.
+// Report queues an asynchronous receipt for recording. When the writer is
+// behind and the buffer is full it waits: the channel's reader slows down
+// (an SMSC re-sends an unanswered deliver_sm) rather than a receipt being
+// lost. Only a stopping engine or a cancelled ctx gives up on one, saying so.
 func (e *Engine) Report(ctx context.Context, r channels.Receipt) {
 	if r.At.IsZero() {
 		r.At = time.Now()
 	}
 	select {
 	case e.receipts <- r:
-	case <-time.After(100 * time.Millisecond):
-		e.metrics.unmatched.Inc()
-		e.log.Error("receipt buffer full: receipt dropped", "channel", r.Channel, "ref", r.Ref, "recipient", r.RecipientID)
+		return
+	default:
+	}
+	select {
+	case e.receipts <- r:
+	case <-e.stop:
+		e.log.Error("receipt not recorded: engine stopping", "channel", r.Channel, "ref", r.Ref, "recipient", r.RecipientID)
+	case <-ctx.Done():
+		e.log.Error("receipt not recorded: "+ctx.Err().Error(), "channel", r.Channel, "ref", r.Ref, "recipient", r.RecipientID)
 	}
 }
 
@@ -737,6 +778,17 @@ func (e *Engine) receiptLoop() {
 		select {
 		case r := <-e.receipts:
 			buf = append(buf, pendingReceipt{r: r})
+			// Take what else is waiting: when the writer is behind, one
+			// transaction records many receipts.
+		more:
+			for len(buf) < 20000 {
+				select {
+				case r := <-e.receipts:
+					buf = append(buf, pendingReceipt{r: r})
+				default:
+					break more
+				}
+			}
 			if len(buf) >= 1000 {
 				flush()
 			}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,42 +37,56 @@ type Delivery struct {
 // a delivery, a failure, an expiry or a revocation.
 const finalStates = "3,4,5,6"
 
-// insertRows inserts rows with multi-row VALUES statements of at most
-// perStmt rows, inside tx.
-func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, cols, n int, conflict string, arg func(i int) []any) error {
+// insertRows inserts n rows inside tx with multi-row VALUES statements of
+// a few fixed sizes (pieces) and returns how many rows were written.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, cols, n int, conflict string, arg func(i int) []any) (int64, error) {
 	const maxParams = 6000
-	perStmt := maxParams / cols
 	row := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
-	for start := 0; start < n; start += perStmt {
-		end := min(start+perStmt, n)
-		var b strings.Builder
-		b.WriteString(head)
-		args := make([]any, 0, (end-start)*cols)
-		for i := start; i < end; i++ {
-			if i > start {
-				b.WriteByte(',')
-			}
-			b.WriteString(row)
+	var written int64
+	for start, size := range spans(n, maxParams/cols) {
+		args := make([]any, 0, size*cols)
+		for i := start; i < start+size; i++ {
 			args = append(args, arg(i)...)
 		}
-		b.WriteString(conflict)
-		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
-			return err
+		res, err := s.txExec(ctx, tx, head+strings.TrimSuffix(strings.Repeat(row+",", size), ",")+conflict, args...)
+		if err != nil {
+			return written, err
+		}
+		if k, err := res.RowsAffected(); err == nil {
+			written += k
 		}
 	}
-	return nil
+	return written, nil
 }
+
+// inList is "?,?,…" for n values.
+func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
 
 // PlanDeliveries inserts planned delivery records. Rows that exist already
 // (a re-run plan) are left as they are.
 func (s *Store) PlanDeliveries(ctx context.Context, rows []Delivery) error {
 	now := time.Now().UnixMilli()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		return s.insertRows(ctx, tx, `INSERT INTO deliveries (alert_id, version, channel, recipient, address, language, batch, state, updated_at) VALUES `,
-			9, len(rows), ` ON CONFLICT DO NOTHING`, func(i int) []any {
-				d := &rows[i]
-				return []any{d.AlertID, d.Version, d.Channel, d.Recipient, d.Address, d.Language, d.Batch, int(channels.StatePlanned), now}
-			})
+		d := countDelta{}
+		// Counted per (warning version, channel): rows arrive grouped so.
+		for start := 0; start < len(rows); {
+			end := start + 1
+			for end < len(rows) && rows[end].AlertID == rows[start].AlertID && rows[end].Version == rows[start].Version && rows[end].Channel == rows[start].Channel {
+				end++
+			}
+			part := rows[start:end]
+			n, err := s.insertRows(ctx, tx, `INSERT INTO deliveries (alert_id, version, channel, recipient, address, language, batch, state, updated_at) VALUES `,
+				9, len(part), ` ON CONFLICT DO NOTHING`, func(i int) []any {
+					d := &part[i]
+					return []any{d.AlertID, d.Version, d.Channel, d.Recipient, d.Address, d.Language, d.Batch, int(channels.StatePlanned), now}
+				})
+			if err != nil {
+				return err
+			}
+			d.move(part[0].AlertID, part[0].Version, part[0].Channel, channels.StateUnknown, channels.StatePlanned, int(n))
+			start = end
+		}
+		return s.writeCounts(ctx, tx, d)
 	})
 }
 
@@ -129,12 +145,19 @@ func scanDeliveries(rows *sql.Rows) ([]Delivery, error) {
 	return out, rows.Err()
 }
 
-const deliveryCols = `alert_id, version, channel, recipient, address, language, batch, state, attempts, ref, detail, last_error, updated_at`
+// deliveryCols are the columns scanDeliveries reads, from deliveries d and
+// its provider ref r (deliveryFrom); a batch read for sending leaves the
+// ref out (batchCols).
+const (
+	deliveryCols = `d.alert_id, d.version, d.channel, d.recipient, d.address, d.language, d.batch, d.state, d.attempts, COALESCE(r.ref, ''), d.detail, d.last_error, d.updated_at`
+	deliveryFrom = ` FROM deliveries d LEFT JOIN delivery_refs r ON r.alert_id = d.alert_id AND r.version = d.version AND r.channel = d.channel AND r.recipient = d.recipient`
+	batchCols    = `alert_id, version, channel, recipient, address, language, batch, state, attempts, '', detail, last_error, updated_at`
+)
 
 // BatchDeliveries returns the records of one batch, in recipient order.
 // (Committed writes are visible to the reader pool under WAL.)
 func (s *Store) BatchDeliveries(ctx context.Context, alertID string, version int, channel string, batch int) ([]Delivery, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+deliveryCols+` FROM deliveries WHERE alert_id = ? AND version = ? AND channel = ? AND batch = ? ORDER BY recipient`),
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+batchCols+` FROM deliveries WHERE alert_id = ? AND version = ? AND channel = ? AND batch = ? ORDER BY recipient`),
 		alertID, version, channel, batch)
 	if err != nil {
 		return nil, err
@@ -164,22 +187,22 @@ func (f DeliveryFilter) PageSize() int {
 // ListDeliveries pages through a version's delivery records.
 func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
 	f.Limit = f.PageSize()
-	query := `SELECT ` + deliveryCols + ` FROM deliveries WHERE alert_id = ? AND version = ?`
+	query := `SELECT ` + deliveryCols + deliveryFrom + ` WHERE d.alert_id = ? AND d.version = ?`
 	args := []any{f.AlertID, f.Version}
 	if f.Channel != "" {
-		query += ` AND channel = ?`
+		query += ` AND d.channel = ?`
 		args = append(args, f.Channel)
 	}
 	if f.State != channels.StateUnknown {
-		query += ` AND state = ?`
+		query += ` AND d.state = ?`
 		args = append(args, int(f.State))
 	}
 	if f.After != "" {
 		ch, rc, _ := strings.Cut(f.After, "/")
-		query += ` AND (channel > ? OR (channel = ? AND recipient > ?))`
+		query += ` AND (d.channel > ? OR (d.channel = ? AND d.recipient > ?))`
 		args = append(args, ch, ch, rc)
 	}
-	query += ` ORDER BY channel, recipient LIMIT ` + strconv.Itoa(f.Limit)
+	query += ` ORDER BY d.channel, d.recipient LIMIT ` + strconv.Itoa(f.Limit)
 	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, err
@@ -287,16 +310,16 @@ func (s *Store) updateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 	type shape struct {
 		alertID, channel, detail, errS string
 		version, state                 int
-		attempt, withRef               bool
+		attempt                        bool
 	}
 	var order []shape
-	groups := map[shape][][2]string{}
+	groups := map[shape][]string{}
 	for _, u := range ups {
-		k := shape{u.AlertID, u.Channel, u.Detail, u.Error, u.Version, int(u.State), u.Attempt, u.Ref != ""}
+		k := shape{u.AlertID, u.Channel, u.Detail, u.Error, u.Version, int(u.State), u.Attempt}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
-		groups[k] = append(groups[k], [2]string{u.Recipient, u.Ref})
+		groups[k] = append(groups[k], u.Recipient)
 	}
 	const set = `state = CASE WHEN ? = 0 THEN state ELSE ? END,
 		attempts = attempts + ?,
@@ -304,48 +327,101 @@ func (s *Store) updateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 		last_error = CASE WHEN ? = '' THEN last_error ELSE ? END,
 		updated_at = ?`
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		d := countDelta{}
 		for _, k := range order {
-			rows := groups[k]
 			att := 0
 			if k.attempt {
 				att = 1
 			}
-			const per = 400
-			for i := 0; i < len(rows); i += per {
-				part := rows[i:min(i+per, len(rows))]
-				args := []any{k.state, k.state, att, k.detail, k.detail, k.errS, k.errS, now}
-				refSet := ""
-				if k.withRef {
-					// The refs differ per recipient: a CASE keeps it one
-					// statement that still finds rows by primary key.
-					var b strings.Builder
-					b.WriteString(", ref = CASE recipient")
-					for _, r := range part {
-						b.WriteString(" WHEN ? THEN ?")
-						args = append(args, r[0], r[1])
+			// update writes the records of part that are in state from
+			// (any not-final state when the state is kept) and counts them.
+			update := func(part []string, from channels.State) error {
+				for start, size := range spans(len(part), 500) {
+					args := []any{k.state, k.state, att, k.detail, k.detail, k.errS, k.errS, now, k.alertID, k.version, k.channel}
+					for _, r := range part[start : start+size] {
+						args = append(args, r)
 					}
-					b.WriteString(" ELSE ref END")
-					refSet = b.String()
+					cond := `state NOT IN (` + finalStates + `)`
+					if from != channels.StateUnknown {
+						cond = `state = ?`
+						args = append(args, int(from))
+					}
+					res, err := s.txExec(ctx, tx, `UPDATE deliveries SET `+set+`
+						WHERE alert_id = ? AND version = ? AND channel = ? AND recipient IN (`+inList(size)+`)
+						AND `+cond, args...)
+					if err != nil {
+						return fmt.Errorf("update deliveries: %w", err)
+					}
+					n, err := res.RowsAffected()
+					if err != nil {
+						return fmt.Errorf("update deliveries: %w", err)
+					}
+					d.move(k.alertID, k.version, k.channel, from, channels.State(k.state), int(n))
 				}
-				args = append(args, k.alertID, k.version, k.channel)
-				for _, r := range part {
-					args = append(args, r[0])
+				return nil
+			}
+			rcpts := groups[k]
+			const per = 2000
+			for i := 0; i < len(rcpts); i += per {
+				part := rcpts[i:min(i+per, len(rcpts))]
+				if k.state == int(channels.StateUnknown) {
+					// The state stays: nothing to count.
+					if err := update(part, channels.StateUnknown); err != nil {
+						return err
+					}
+					continue
 				}
-				q := `UPDATE deliveries SET ` + set + refSet + `
-					WHERE alert_id = ? AND version = ? AND channel = ? AND recipient IN (` + strings.TrimSuffix(strings.Repeat("?,", len(part)), ",") + `)
-					AND state NOT IN (` + finalStates + `)`
-				if _, err := tx.ExecContext(ctx, s.q(q), args...); err != nil {
-					return fmt.Errorf("update deliveries: %w", err)
+				// Sent records first (a re-run, or a receipt that overtook
+				// this result), then planned ones: a record moved by the
+				// first statement is not in the second one's state.
+				if err := update(part, channels.StateSent); err != nil {
+					return err
+				}
+				if err := update(part, channels.StatePlanned); err != nil {
+					return err
 				}
 			}
 		}
-		return nil
+		if err := s.writeRefs(ctx, tx, ups); err != nil {
+			return err
+		}
+		return s.writeCounts(ctx, tx, d)
 	})
 }
 
+// writeRefs records the provider refs of ups (the latest one wins).
+func (s *Store) writeRefs(ctx context.Context, tx *sql.Tx, ups []DeliveryUpdate) error {
+	withRef := make([]*DeliveryUpdate, 0, len(ups))
+	seen := make(map[[4]string]int, len(ups))
+	for i := range ups {
+		u := &ups[i]
+		if u.Ref == "" {
+			continue
+		}
+		// One row per record in a statement: PostgreSQL refuses to
+		// update a row twice in one INSERT … ON CONFLICT.
+		k := [4]string{u.AlertID, strconv.Itoa(u.Version), u.Channel, u.Recipient}
+		if j, dup := seen[k]; dup {
+			withRef[j] = u
+			continue
+		}
+		seen[k] = len(withRef)
+		withRef = append(withRef, u)
+	}
+	_, err := s.insertRows(ctx, tx, `INSERT INTO delivery_refs (alert_id, version, channel, recipient, ref) VALUES `, 5, len(withRef),
+		` ON CONFLICT (alert_id, version, channel, recipient) DO UPDATE SET ref = excluded.ref`, func(i int) []any {
+			u := withRef[i]
+			return []any{u.AlertID, u.Version, u.Channel, u.Recipient, u.Ref}
+		})
+	if err != nil {
+		return fmt.Errorf("record refs: %w", err)
+	}
+	return nil
+}
+
 // ApplyReceipts applies asynchronous receipts in one transaction. A receipt
-// matches by (channel, key, recipient) when the key is known, else by
-// (channel, ref). It reports which receipts matched a record that was not
+// names its record by (channel, message key, recipient); one without both
+// matches nothing. It reports which receipts matched a record that was not
 // yet final. Receipts of the same shape go in one statement.
 func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]bool, error) {
 	matched := make([]bool, len(rs))
@@ -353,33 +429,25 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 	type shape struct {
 		channel, alertID, detail string
 		version, state           int
-		byRef                    bool
 	}
 	var order []shape
 	groups := map[shape][]int{} // receipt indexes
 	for i, r := range rs {
-		var k shape
-		switch {
-		case r.Key != "" && r.RecipientID != "":
-			id, ver, ok := ParseKey(r.Key)
-			if !ok {
-				continue
-			}
-			k = shape{channel: r.Channel, alertID: id, version: ver, detail: r.Detail, state: int(r.State)}
-		case r.Ref != "":
-			k = shape{channel: r.Channel, detail: r.Detail, state: int(r.State), byRef: true}
-		default:
+		id, ver, ok := ParseKey(r.Key)
+		if !ok || r.RecipientID == "" {
 			continue
 		}
+		k := shape{channel: r.Channel, alertID: id, version: ver, detail: r.Detail, state: int(r.State)}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], i)
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		d := countDelta{}
 		for _, k := range order {
 			idx := groups[k]
-			const per = 400
+			const per = 2000
 			for start := 0; start < len(idx); start += per {
 				part := idx[start:min(start+per, len(idx))]
 				// The record shows when the event happened (the latest in
@@ -393,50 +461,85 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 				if at == 0 || at > now {
 					at = now
 				}
-				args := []any{k.state, k.state, k.detail, at, k.channel}
-				q := `UPDATE deliveries SET state = CASE WHEN ? = 0 THEN state ELSE ? END, detail = ?, updated_at = ? WHERE channel = ? AND `
-				col := "recipient"
-				if k.byRef {
-					col = "ref"
-				} else {
-					q += `alert_id = ? AND version = ? AND `
-					args = append(args, k.alertID, k.version)
-				}
 				want := map[string][]int{}
+				var rcpts []string
 				for _, i := range part {
 					v := rs[i].RecipientID
-					if k.byRef {
-						v = rs[i].Ref
-					}
 					if _, dup := want[v]; !dup {
-						args = append(args, v)
+						rcpts = append(rcpts, v)
 					}
 					want[v] = append(want[v], i)
 				}
-				q += col + ` IN (` + strings.TrimSuffix(strings.Repeat("?,", len(want)), ",") + `) AND state NOT IN (` + finalStates + `) RETURNING ` + col
-				rows, err := tx.QueryContext(ctx, s.q(q), args...)
+				// update writes the records of rcpts in state from (any
+				// not-final state when the state is kept) and returns the
+				// recipients it wrote.
+				update := func(rcpts []string, from channels.State) (map[string]bool, error) {
+					got := map[string]bool{}
+					for start, size := range spans(len(rcpts), 500) {
+						args := []any{k.state, k.state, k.detail, at, k.channel, k.alertID, k.version}
+						for _, v := range rcpts[start : start+size] {
+							args = append(args, v)
+						}
+						cond := `state NOT IN (` + finalStates + `)`
+						if from != channels.StateUnknown {
+							cond = `state = ?`
+							args = append(args, int(from))
+						}
+						err := s.returning(ctx, tx, got, `UPDATE deliveries SET state = CASE WHEN ? = 0 THEN state ELSE ? END, detail = ?, updated_at = ?
+							WHERE channel = ? AND alert_id = ? AND version = ? AND recipient IN (`+inList(size)+`)
+							AND `+cond+` RETURNING recipient`, args...)
+						if err != nil {
+							return nil, err
+						}
+					}
+					d.move(k.alertID, k.version, k.channel, from, channels.State(k.state), len(got))
+					return got, nil
+				}
+				var got map[string]bool
+				var err error
+				if k.state == int(channels.StateUnknown) {
+					got, err = update(rcpts, channels.StateUnknown) // the state stays
+				} else if got, err = update(rcpts, channels.StateSent); err == nil {
+					// A receipt usually follows its sent record; one that
+					// overtook the worker's result finds it still planned.
+					if rest := slices.DeleteFunc(slices.Clone(rcpts), func(v string) bool { return got[v] }); len(rest) > 0 {
+						var more map[string]bool
+						if more, err = update(rest, channels.StatePlanned); err == nil {
+							maps.Copy(got, more)
+						}
+					}
+				}
 				if err != nil {
 					return err
 				}
-				for rows.Next() {
-					var v string
-					if err := rows.Scan(&v); err != nil {
-						rows.Close()
-						return err
-					}
+				for v := range got {
 					for _, i := range want[v] {
 						matched[i] = true
 					}
 				}
-				rows.Close()
-				if err := rows.Err(); err != nil {
-					return err
-				}
 			}
 		}
-		return nil
+		return s.writeCounts(ctx, tx, d)
 	})
 	return matched, err
+}
+
+// returning runs an UPDATE … RETURNING of one text column inside tx and
+// adds the values it returned to got.
+func (s *Store) returning(ctx context.Context, tx *sql.Tx, got map[string]bool, query string, args ...any) error {
+	rows, err := s.txQuery(ctx, tx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		got[v] = true
+	}
+	return rows.Err()
 }
 
 // ParseKey splits a message key "<id>/v<version>".
@@ -455,69 +558,7 @@ func ParseKey(key string) (id string, version int, ok bool) {
 // FinishRemaining moves every not-yet-sent record of a version (on all
 // channels) to state (StateRevoked on cancel, StateExpired at expiry).
 func (s *Store) FinishRemaining(ctx context.Context, alertID string, version int, state channels.State, reason string) (int64, error) {
-	res, err := s.exec(ctx, nil, `UPDATE deliveries SET state = ?, detail = ?, updated_at = ? WHERE alert_id = ? AND version = ? AND state = ?`,
-		int(state), reason, time.Now().UnixMilli(), alertID, version, int(channels.StatePlanned))
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// Counters is per-channel progress: channel → state name → count.
-type Counters map[string]map[string]int
-
-// countersTTL bounds how stale counters may be: consoles, the progress
-// publisher and pollers share one count per second instead of each scanning
-// a county-wide warning's records.
-const countersTTL = time.Second
-
-type countersEntry struct {
-	at time.Time
-	c  Counters
-}
-
-// DeliveryCounters counts a version's records by channel and state (at
-// most countersTTL old).
-func (s *Store) DeliveryCounters(ctx context.Context, alertID string, version int) (Counters, error) {
-	key := fmt.Sprintf("%s/v%d", alertID, version)
-	s.cmu.Lock()
-	if e, ok := s.counters[key]; ok && time.Since(e.at) < countersTTL {
-		s.cmu.Unlock()
-		return e.c, nil
-	}
-	s.cmu.Unlock()
-	c, err := s.countDeliveries(ctx, alertID, version)
-	if err != nil {
-		return nil, err
-	}
-	s.cmu.Lock()
-	if s.counters == nil || len(s.counters) > 1000 {
-		s.counters = map[string]countersEntry{}
-	}
-	s.counters[key] = countersEntry{at: time.Now(), c: c}
-	s.cmu.Unlock()
-	return c, nil
-}
-
-func (s *Store) countDeliveries(ctx context.Context, alertID string, version int) (Counters, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT channel, state, COUNT(*) FROM deliveries WHERE alert_id = ? AND version = ? GROUP BY channel, state`), alertID, version)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := Counters{}
-	for rows.Next() {
-		var ch string
-		var st, n int
-		if err := rows.Scan(&ch, &st, &n); err != nil {
-			return nil, err
-		}
-		if out[ch] == nil {
-			out[ch] = map[string]int{}
-		}
-		out[ch][channels.State(st).String()] += n
-	}
-	return out, rows.Err()
+	return s.finishPlanned(ctx, state, reason, `alert_id = ? AND version = ?`, alertID, version)
 }
 
 // OutboxRecord is what the outbox channel recorded instead of sending.
@@ -538,11 +579,12 @@ type OutboxRecord struct {
 // channel, recipient) is kept as it was: nothing is recorded twice.
 func (s *Store) RecordOutbox(ctx context.Context, recs []OutboxRecord) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		return s.insertRows(ctx, tx, `INSERT INTO outbox (msg_key, channel, recipient, address, language, body, at) VALUES `, 7, len(recs),
+		_, err := s.insertRows(ctx, tx, `INSERT INTO outbox (msg_key, channel, recipient, address, language, body, at) VALUES `, 7, len(recs),
 			` ON CONFLICT (msg_key, channel, recipient) DO UPDATE SET sends = outbox.sends + 1`, func(i int) []any {
 				r := &recs[i]
 				return []any{r.Key, r.Channel, r.Recipient, r.Address, r.Language, r.Body, ms(r.At)}
 			})
+		return err
 	})
 }
 
@@ -600,12 +642,39 @@ func marshalJSON(v any) string {
 
 // FinishBatch moves a batch's not-yet-sent records to state.
 func (s *Store) FinishBatch(ctx context.Context, alertID string, version int, channel string, batch int, state channels.State, reason string) (int64, error) {
-	res, err := s.exec(ctx, nil, `UPDATE deliveries SET state = ?, detail = ?, updated_at = ? WHERE alert_id = ? AND version = ? AND channel = ? AND batch = ? AND state = ?`,
-		int(state), reason, time.Now().UnixMilli(), alertID, version, channel, batch, int(channels.StatePlanned))
+	return s.finishPlanned(ctx, state, reason, `alert_id = ? AND version = ? AND channel = ? AND batch = ?`, alertID, version, channel, batch)
+}
+
+// finishPlanned moves the planned records that where selects to state.
+func (s *Store) finishPlanned(ctx context.Context, state channels.State, reason, where string, args ...any) (int64, error) {
+	var total int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.q(`UPDATE deliveries SET state = ?, detail = ?, updated_at = ? WHERE `+where+` AND state = ?
+			RETURNING alert_id, version, channel`), append(append([]any{int(state), reason, time.Now().UnixMilli()}, args...), int(channels.StatePlanned))...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		d := countDelta{}
+		for rows.Next() {
+			var id, ch string
+			var ver int
+			if err := rows.Scan(&id, &ver, &ch); err != nil {
+				return err
+			}
+			d.move(id, ver, ch, channels.StatePlanned, state, 1)
+			total++
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		return s.writeCounts(ctx, tx, d)
+	})
 	if err != nil {
 		return 0, err
 	}
-	return res.RowsAffected()
+	return total, nil
 }
 
 // ReachedBefore lists the recipients of earlier versions of a warning on a

@@ -64,7 +64,7 @@ func (s *Store) UpsertResidents(ctx context.Context, rs []targeting.Resident) er
 		ex = "EXCLUDED"
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		return s.insertRows(ctx, tx, `INSERT INTO residents (id, phone, village, groups, language, opt_out, lat, lon, updated_at) VALUES `, 9, len(rs),
+		_, err := s.insertRows(ctx, tx, `INSERT INTO residents (id, phone, village, groups, language, opt_out, lat, lon, updated_at) VALUES `, 9, len(rs),
 			fmt.Sprintf(` ON CONFLICT (id) DO UPDATE SET phone = %[1]s.phone, village = %[1]s.village, groups = %[1]s.groups, language = %[1]s.language,
 				opt_out = %[1]s.opt_out, lat = %[1]s.lat, lon = %[1]s.lon, updated_at = %[1]s.updated_at`, ex),
 			func(i int) []any {
@@ -76,6 +76,7 @@ func (s *Store) UpsertResidents(ctx context.Context, rs []targeting.Resident) er
 				}
 				return []any{int64(r.ID), r.Phone, r.Village, strings.Join(r.Groups, ";"), r.Language, opt, lat, lon, now}
 			})
+		return err
 	})
 }
 
@@ -131,7 +132,7 @@ func (s *Store) UpsertSpeakers(ctx context.Context, sp []targeting.Speaker) erro
 		ex = "EXCLUDED"
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		return s.insertRows(ctx, tx, `INSERT INTO speakers (id, village, lat, lon, zone, capabilities, updated_at) VALUES `, 7, len(sp),
+		_, err := s.insertRows(ctx, tx, `INSERT INTO speakers (id, village, lat, lon, zone, capabilities, updated_at) VALUES `, 7, len(sp),
 			fmt.Sprintf(` ON CONFLICT (id) DO UPDATE SET village = %[1]s.village, lat = %[1]s.lat, lon = %[1]s.lon, zone = %[1]s.zone,
 				capabilities = %[1]s.capabilities, updated_at = %[1]s.updated_at`, ex),
 			func(i int) []any {
@@ -139,6 +140,7 @@ func (s *Store) UpsertSpeakers(ctx context.Context, sp []targeting.Speaker) erro
 				lat, lon := nullPoint(x.Point)
 				return []any{x.ID, x.Village, lat, lon, x.Zone, strings.Join(x.Capabilities, ";"), now}
 			})
+		return err
 	})
 }
 

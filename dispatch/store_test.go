@@ -108,15 +108,17 @@ func TestStoreAlertsAuditDeliveries(t *testing.T) {
 		if err := s.UpdateDeliveries(ctx, ups); err != nil {
 			t.Fatal(err)
 		}
-		// A receipt by ref moves sent → delivered; a late "sent" cannot undo it.
-		m, err := s.ApplyReceipts(ctx, []channels.Receipt{{Channel: "sms", Ref: "m0", State: channels.StateDelivered, Detail: "DELIVRD"},
-			{Channel: "sms", Ref: "nope", State: channels.StateDelivered}})
-		if err != nil || !m[0] || m[1] {
+		// A receipt moves sent → delivered; a late "sent" cannot undo it.
+		// One that names no record, or only a provider ref, matches nothing.
+		m, err := s.ApplyReceipts(ctx, []channels.Receipt{{Channel: "sms", Key: "A1/v1", RecipientID: "r00000", Ref: "m0", State: channels.StateDelivered, Detail: "DELIVRD"},
+			{Channel: "sms", Key: "A1/v1", RecipientID: "nope", State: channels.StateDelivered},
+			{Channel: "sms", Ref: "m0", State: channels.StateDelivered}})
+		if err != nil || !m[0] || m[1] || m[2] {
 			t.Fatalf("receipts matched %v, %v", m, err)
 		}
 		_ = s.UpdateDeliveries(ctx, []DeliveryUpdate{{AlertID: "A1", Version: 1, Channel: "sms", Recipient: "r00000", State: channels.StateSent}})
 		list, _ := s.ListDeliveries(ctx, DeliveryFilter{AlertID: "A1", Version: 1, Limit: 3})
-		if list[0].State != channels.StateDelivered || list[1].State != channels.StateFailed || list[2].State != channels.StatePlanned || list[2].Attempts != 1 {
+		if list[0].State != channels.StateDelivered || list[0].Ref != "m0" || list[1].State != channels.StateFailed || list[2].State != channels.StatePlanned || list[2].Attempts != 1 {
 			t.Fatalf("states: %+v", list)
 		}
 		// Cursor paging covers every row once.

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Issue call → every loudspeaker played, through a whole alertd, with 5,000 simulated speakers.
-# Needs /tmp/alertd, /tmp/alertctl, /tmp/speaker (go build -o /tmp/ ./cmd/...) and python3. Loopback only.
+# Issue call → every loudspeaker reports "playing", through a whole alertd (API → outbox relay → Asynq →
+# plan → hub → 5,000 simulated agents → receipts recorded), three county-wide red warnings one after another.
+# The agents play in real time (--realtime), so a record's "playing" report is still its latest when it is
+# read; each warning is cancelled (stop) before the next. The time of a record is the device's report time
+# (the latest in its receipt batch: an upper bound). Needs /tmp/alertd, /tmp/alertctl, /tmp/speaker
+# (go build -o /tmp/ ./cmd/alertd ./cmd/alertctl ./cmd/speaker) and python3. Loopback only.
 # SEND_CHUNK (default 200) sets send_chunk.
 set -e
 pkill -f "/tmp/alertd" || true; pkill -f "/tmp/speaker" || true; sleep 0.5
@@ -15,7 +19,7 @@ cd /tmp/spk4 && /tmp/alertctl gen population --residents 1000 --speakers 5000 --
 /tmp/alertctl speakers enroll --all --out /tmp/spk4/creds.csv
 PK=$(curl -s localhost:18085/api/v1/speakers/key | python3 -c "import json,sys;print(json.load(sys.stdin)['public_key'])")
 printf "url: http://127.0.0.1:18085\npublic_key: $PK\ncache_dir: /tmp/spk4/cache\nsink:\n  type: discard\n  realtime: false\n" > /tmp/spk4/sim.yaml
-/tmp/speaker --config /tmp/spk4/sim.yaml --simulate 5000 --credentials /tmp/spk4/creds.csv --ramp 8s --log-level warn > /tmp/spk4/sim.log 2>&1 &
+/tmp/speaker --config /tmp/spk4/sim.yaml --simulate 5000 --credentials /tmp/spk4/creds.csv --ramp 8s --realtime --log-level warn > /tmp/spk4/sim.log 2>&1 &
 sleep 12
 for i in 1 2 3; do
   python3 - <<'PY'
@@ -27,28 +31,31 @@ body={"event":"sandstorm","level":"red","status":"actual","area":{"codes":["6531
 t0=time.time()
 a=json.load(urllib.request.urlopen(urllib.request.Request(base+"/api/v1/alerts",json.dumps(body).encode(),H)))
 acc=time.time()-t0
-first=None
 while True:
     v=json.load(urllib.request.urlopen(urllib.request.Request(base+"/api/v1/alerts/"+a["id"],headers=H)))
     p=v["progress"]["speaker"]; el=time.time()-t0
-    if p["planned"]>0 and first is None: first=el
-    if p["planned"]>0 and p["delivered"]+p["failed"]==p["planned"]: break
+    if p["planned"]>0 and p["sent"]+p["delivered"]+p["failed"]==p["planned"]: break
     if el>30: break
-    time.sleep(0.05)
+    time.sleep(0.1)
+time.sleep(max(0, 2.5-(time.time()-t0)))  # every report of the first 2.5 s is in
 import datetime
-lat=[]; cur=""
+lat=[]; cur=""; other={}
 while True:
     q=base+"/api/v1/alerts/"+a["id"]+"/deliveries?channel=speaker&limit=1000"+("&cursor="+cur if cur else "")
     d=json.load(urllib.request.urlopen(urllib.request.Request(q,headers=H)))
     for r in d["deliveries"]:
-        if r["state"]=="delivered":
+        if r.get("detail")=="playing":
             u=datetime.datetime.fromisoformat(r["updated_at"].replace("Z","+00:00")).timestamp()
             lat.append((u-t0)*1000)
+        else:
+            other[r.get("detail","")]=other.get(r.get("detail",""),0)+1
     if len(d["deliveries"])<1000: break
     cur=d["next_cursor"]
 lat.sort()
 pc=lambda q: lat[min(len(lat)-1,int(q*(len(lat)-1)))]
-print("accepted %.0f ms; %d of %d speakers played; issue call → played: p50 %.0f ms, p99 %.0f ms, max %.0f ms"%(acc*1000,len(lat),p["planned"],pc(0.5),pc(0.99),lat[-1]))
+print("accepted %.0f ms; %d of %d speakers playing; issue call → playing: p50 %.0f ms, p99 %.0f ms, max %.0f ms%s"%(acc*1000,len(lat),p["planned"],pc(0.5),pc(0.99),lat[-1],
+      ("; not playing: %s"%other) if other else ""))
+urllib.request.urlopen(urllib.request.Request(base+"/api/v1/alerts/"+a["id"]+"/cancel",json.dumps({"reason":"benchmark round over"}).encode(),H)).read()
 PY
-  sleep 3
+  sleep 5
 done
