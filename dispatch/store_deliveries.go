@@ -429,15 +429,23 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 	type shape struct {
 		channel, alertID, detail string
 		version, state           int
+		tick                     int64 // the receipt time in 10 ms steps: records keep their own time
+	}
+	// Only a record's last receipt in rs is written ("received" and
+	// "playing" can come in one batch, and go in different statements);
+	// the earlier ones match as it does.
+	last := map[[3]string]int{}
+	for i, r := range rs {
+		last[[3]string{r.Channel, r.Key, r.RecipientID}] = i
 	}
 	var order []shape
 	groups := map[shape][]int{} // receipt indexes
 	for i, r := range rs {
 		id, ver, ok := ParseKey(r.Key)
-		if !ok || r.RecipientID == "" {
+		if !ok || r.RecipientID == "" || last[[3]string{r.Channel, r.Key, r.RecipientID}] != i {
 			continue
 		}
-		k := shape{channel: r.Channel, alertID: id, version: ver, detail: r.Detail, state: int(r.State)}
+		k := shape{channel: r.Channel, alertID: id, version: ver, detail: r.Detail, state: int(r.State), tick: r.At.UnixMilli() / 10}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -451,7 +459,7 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 			for start := 0; start < len(idx); start += per {
 				part := idx[start:min(start+per, len(idx))]
 				// The record shows when the event happened (the latest in
-				// this group), not when the batch was written.
+				// this group, within 10 ms), not when the batch was written.
 				at := int64(0)
 				for _, i := range part {
 					if t := rs[i].At.UnixMilli(); !rs[i].At.IsZero() && t > at {
@@ -521,6 +529,9 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 		}
 		return s.writeCounts(ctx, tx, d)
 	})
+	for i, r := range rs {
+		matched[i] = matched[last[[3]string{r.Channel, r.Key, r.RecipientID}]]
+	}
 	return matched, err
 }
 

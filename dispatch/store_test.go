@@ -265,3 +265,42 @@ func TestRegistryImportAllOrNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestReceiptsLatestWins: "received" and "playing" for one record in one
+// batch leave "playing", whatever order the statements run in, and each
+// record keeps its own report time (to 10 ms), not its batch's latest.
+func TestReceiptsLatestWins(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		var rows []Delivery
+		for _, r := range []string{"d1", "d2", "d3"} {
+			rows = append(rows, Delivery{AlertID: "L1", Version: 1, Channel: "speaker", Recipient: r})
+		}
+		if err := s.PlanDeliveries(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now().Add(-time.Minute).Truncate(time.Second)
+		rc := func(dev, step string, at time.Duration) channels.Receipt {
+			return channels.Receipt{Channel: "speaker", Key: "L1/v1", RecipientID: dev, State: channels.StateSent, Detail: step, At: t0.Add(at)}
+		}
+		m, err := s.ApplyReceipts(ctx, []channels.Receipt{
+			rc("d2", "playing", 20*time.Millisecond), // opens the statement d1's "playing" joins, before d1's "received"
+			rc("d1", "received", 0), rc("d1", "playing", 20*time.Millisecond),
+			rc("d3", "received", 500*time.Millisecond),
+		})
+		if err != nil || !m[0] || !m[1] || !m[2] || !m[3] {
+			t.Fatalf("matched %v, %v", m, err)
+		}
+		list, _ := s.ListDeliveries(ctx, DeliveryFilter{AlertID: "L1", Version: 1})
+		want := map[string]struct {
+			detail string
+			at     time.Duration
+		}{"d1": {"playing", 20 * time.Millisecond}, "d2": {"playing", 20 * time.Millisecond}, "d3": {"received", 500 * time.Millisecond}}
+		for _, d := range list {
+			w := want[d.Recipient]
+			if d.Detail != w.detail || !d.UpdatedAt.Equal(t0.Add(w.at)) {
+				t.Errorf("%s: %s at %v, want %s at %v", d.Recipient, d.Detail, d.UpdatedAt.Sub(t0), w.detail, w.at)
+			}
+		}
+	})
+}

@@ -52,6 +52,8 @@ while True:
     if len(d["deliveries"])<1000: break
     cur=d["next_cursor"]
 lat.sort()
+if not lat:
+    print("no speaker reported playing; records: %s"%other); raise SystemExit(1)
 pc=lambda q: lat[min(len(lat)-1,int(q*(len(lat)-1)))]
 print("accepted %.0f ms; %d of %d speakers playing; issue call → playing: p50 %.0f ms, p99 %.0f ms, max %.0f ms%s"%(acc*1000,len(lat),p["planned"],pc(0.5),pc(0.99),lat[-1],
       ("; not playing: %s"%other) if other else ""))
