@@ -3,7 +3,6 @@ package dispatch
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -173,20 +172,50 @@ func (s *Store) ForEachSpeaker(ctx context.Context, fn func(SpeakerRecord) error
 	return rows.Err()
 }
 
-// Speaker returns one speaker.
+// Speaker returns one loudspeaker's record.
 func (s *Store) Speaker(ctx context.Context, id string) (SpeakerRecord, error) {
-	row := s.r.QueryRowContext(ctx, s.q(`SELECT id, village, zone, credential_hash, revoked FROM speakers WHERE id = ?`), id)
-	var r SpeakerRecord
-	var rev int
-	err := row.Scan(&r.ID, &r.Village, &r.Zone, &r.CredentialHash, &rev)
-	if errors.Is(err, sql.ErrNoRows) {
-		return SpeakerRecord{}, ErrNotFound
-	}
+	m, err := s.SpeakersByID(ctx, []string{id})
 	if err != nil {
 		return SpeakerRecord{}, err
 	}
-	r.Revoked = rev != 0
+	r, ok := m[id]
+	if !ok {
+		return SpeakerRecord{}, ErrNotFound
+	}
 	return r, nil
+}
+
+// SpeakersByID returns the records of the loudspeakers named, by id, in a
+// few queries however many there are (a county-wide warning names them
+// all). Unknown ids are absent from the map.
+func (s *Store) SpeakersByID(ctx context.Context, ids []string) (map[string]SpeakerRecord, error) {
+	out := make(map[string]SpeakerRecord, len(ids))
+	for start := 0; start < len(ids); start += 500 {
+		part := ids[start:min(start+500, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, village, zone, credential_hash, revoked FROM speakers WHERE id IN (`+inList(len(part))+`)`), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var r SpeakerRecord
+			var rev int
+			if err := rows.Scan(&r.ID, &r.Village, &r.Zone, &r.CredentialHash, &rev); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			r.Revoked = rev != 0
+			out[r.ID] = r
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // SetSpeakerCredential stores a device's credential hash (hex) and clears

@@ -2,27 +2,29 @@
 # Issue call → every loudspeaker reports "playing", through a whole alertd (API → outbox relay → Asynq →
 # plan → hub → 5,000 simulated agents → receipts recorded), three county-wide red warnings one after another.
 # The agents play in real time (--realtime), so a record's "playing" report is still its latest when it is
-# read; each warning is cancelled (stop) before the next. The time of a record is the device's report time
+# read; each warning is cancelled before the next, and its cancellation notice played out. The time of a record is the device's report time
 # (the latest in its receipt batch: an upper bound). Needs /tmp/alertd, /tmp/alertctl, /tmp/speaker
 # (go build -o /tmp/ ./cmd/alertd ./cmd/alertctl ./cmd/speaker) and python3. Loopback only.
 # SEND_CHUNK (default 200) sets send_chunk.
 set -e
-pkill -f "/tmp/alertd" || true; pkill -f "/tmp/speaker" || true; sleep 0.5
+pkill -f "/tmp/alertd" || true; pkill -f "/tmp/speaker" || true; while pgrep -f "/tmp/(alertd|speaker)" >/dev/null; do sleep 0.2; done
 rm -rf /tmp/bench4 /tmp/spk4 && mkdir -p /tmp/spk4
 printf "policy:\n  approval_levels: []\noutbox: [sms, voice]\nsend_chunk: ${SEND_CHUNK:-200}\n" > /tmp/spk4.yaml
-trap 'pkill -f /tmp/speaker; pkill -f /tmp/alertd' EXIT
-ALERTCAST_ADMIN_TOKEN=admintoken-0123456789 /tmp/alertd --config /tmp/spk4.yaml --data-dir /tmp/bench4 --listen 127.0.0.1:18085 > /tmp/bench4.out 2> /tmp/bench4.err &
+trap 'pkill -INT -f /tmp/speaker; sleep 1; pkill -f /tmp/alertd' EXIT
+ALERTCAST_PPROF=127.0.0.1:16061 ALERTCAST_ADMIN_TOKEN=admintoken-0123456789 /tmp/alertd --config /tmp/spk4.yaml --data-dir /tmp/bench4 --listen 127.0.0.1:18085 > /tmp/bench4.out 2> /tmp/bench4.err &
 sleep 2
 export ALERTCAST_URL=http://127.0.0.1:18085 ALERTCAST_TOKEN=admintoken-0123456789
-cd /tmp/spk4 && /tmp/alertctl gen population --residents 1000 --speakers 5000 --seed 2 --out /tmp/spk4 >/dev/null
+cd /tmp/spk4 && /tmp/alertctl gen population --residents 1000 --speakers ${SPEAKERS:-5000} --seed 2 --out /tmp/spk4 >/dev/null
 /tmp/alertctl speakers import /tmp/spk4/speakers.csv
 /tmp/alertctl speakers enroll --all --out /tmp/spk4/creds.csv
 PK=$(curl -s localhost:18085/api/v1/speakers/key | python3 -c "import json,sys;print(json.load(sys.stdin)['public_key'])")
 printf "url: http://127.0.0.1:18085\npublic_key: $PK\ncache_dir: /tmp/spk4/cache\nsink:\n  type: discard\n  realtime: false\n" > /tmp/spk4/sim.yaml
-/tmp/speaker --config /tmp/spk4/sim.yaml --simulate 5000 --credentials /tmp/spk4/creds.csv --ramp 8s --realtime --log-level warn > /tmp/spk4/sim.log 2>&1 &
+/tmp/speaker --config /tmp/spk4/sim.yaml --simulate ${SPEAKERS:-5000} --credentials /tmp/spk4/creds.csv --ramp 8s --realtime --log-level warn ${PPROF:+--cpuprofile $PPROF.sim} > /tmp/spk4/sim.log 2>&1 &
 sleep 12
-for i in 1 2 3; do
-  python3 - <<'PY'
+for i in $(seq ${ROUNDS:-3}); do
+  # PPROF=file: alertd's CPU profile over the first 3 s of each round (file.alertd.N); the agents' over the run (file.sim)
+  [ -n "$PPROF" ] && (curl -s -o $PPROF.alertd.$i "http://127.0.0.1:16061/debug/pprof/profile?seconds=3" &)
+  python3 - <<'PY' || true
 import json, time, urllib.request
 base="http://127.0.0.1:18085"; H={"Authorization":"Bearer admintoken-0123456789","Content-Type":"application/json"}
 body={"event":"sandstorm","level":"red","status":"actual","area":{"codes":["653122"]},"channels":["speaker"],
@@ -58,6 +60,15 @@ pc=lambda q: lat[min(len(lat)-1,int(q*(len(lat)-1)))]
 print("accepted %.0f ms; %d of %d speakers playing; issue call → playing: p50 %.0f ms, p99 %.0f ms, max %.0f ms%s"%(acc*1000,len(lat),p["planned"],pc(0.5),pc(0.99),lat[-1],
       ("; not playing: %s"%other) if other else ""))
 urllib.request.urlopen(urllib.request.Request(base+"/api/v1/alerts/"+a["id"]+"/cancel",json.dumps({"reason":"benchmark round over"}).encode(),H)).read()
+# The cancel stops the warning and plays its cancellation notice (in real time); the next warning, of the
+# same level, would queue behind it: wait until every speaker has played the notice.
+t1=time.time()
+while time.time()-t1<60:
+    v=json.load(urllib.request.urlopen(urllib.request.Request(base+"/api/v1/alerts/"+a["id"],headers=H)))
+    p=v["progress"]["speaker"]
+    if v["version"]>1 and p["planned"]>0 and p["delivered"]+p["failed"]+p["expired"]+p["revoked"]==p["planned"]: break
+    time.sleep(0.5)
 PY
   sleep 5
 done
+[ -n "$KEEP" ] && sleep "$KEEP"; true

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -94,8 +95,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	realtime := fs.Bool("realtime", false, "with --simulate: virtual speakers take as long as the audio lasts")
 	ramp := fs.Duration("ramp", 5*time.Second, "with --simulate: spread first connections over this long")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until exit (load tests)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	if *example {
 		_, err := io.WriteString(stdout, exampleConfig)

@@ -455,8 +455,25 @@ func (d deviceStore) Device(ctx context.Context, id string) (speaker.Device, err
 	if err != nil {
 		return speaker.Device{}, err
 	}
+	return deviceOf(r), nil
+}
+
+// Devices looks up a batch's loudspeakers in a few queries, not one each.
+func (d deviceStore) Devices(ctx context.Context, ids []string) (map[string]speaker.Device, error) {
+	recs, err := d.store.SpeakersByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]speaker.Device, len(recs))
+	for id, r := range recs {
+		out[id] = deviceOf(r)
+	}
+	return out, nil
+}
+
+func deviceOf(r dispatch.SpeakerRecord) speaker.Device {
 	hash, _ := hex.DecodeString(r.CredentialHash)
-	return speaker.Device{ID: r.ID, Village: r.Village, CredentialHash: hash, Revoked: r.Revoked}, nil
+	return speaker.Device{ID: r.ID, Village: r.Village, CredentialHash: hash, Revoked: r.Revoked}
 }
 
 // pcmuSource opens programmes as G.711 µ-law for voice calls.
