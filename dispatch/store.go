@@ -64,7 +64,11 @@ func OpenStore(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*Sto
 			}
 			path = filepath.Join(dataDir, "alertcast.db")
 		}
-		q := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(15000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		// A 64 MB page cache per connection (SQLite's default is 2 MB) and
+		// reads through mmap keep a county-wide warning's index pages in
+		// memory while hundreds of thousands of its records are written.
+		q := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(15000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)" +
+			"&_pragma=cache_size(-65536)&_pragma=mmap_size(268435456)&_txlock=immediate"
 		w, err := sql.Open("sqlite", "file:"+path+q)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)

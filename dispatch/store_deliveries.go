@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -334,8 +332,10 @@ func (s *Store) updateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 				att = 1
 			}
 			// update writes the records of part that are in state from
-			// (any not-final state when the state is kept) and counts them.
-			update := func(part []string, from channels.State) error {
+			// (any not-final state when the state is kept; extra narrows
+			// it further), counts them and returns how many it wrote.
+			update := func(part []string, from channels.State, extra string) (int, error) {
+				total := 0
 				for start, size := range spans(len(part), 500) {
 					args := []any{k.state, k.state, att, k.detail, k.detail, k.errS, k.errS, now, k.alertID, k.version, k.channel}
 					for _, r := range part[start : start+size] {
@@ -348,17 +348,18 @@ func (s *Store) updateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 					}
 					res, err := s.txExec(ctx, tx, `UPDATE deliveries SET `+set+`
 						WHERE alert_id = ? AND version = ? AND channel = ? AND recipient IN (`+inList(size)+`)
-						AND `+cond, args...)
+						AND `+cond+extra, args...)
 					if err != nil {
-						return fmt.Errorf("update deliveries: %w", err)
+						return 0, fmt.Errorf("update deliveries: %w", err)
 					}
 					n, err := res.RowsAffected()
 					if err != nil {
-						return fmt.Errorf("update deliveries: %w", err)
+						return 0, fmt.Errorf("update deliveries: %w", err)
 					}
 					d.move(k.alertID, k.version, k.channel, from, channels.State(k.state), int(n))
+					total += int(n)
 				}
-				return nil
+				return total, nil
 			}
 			rcpts := groups[k]
 			const per = 2000
@@ -366,19 +367,31 @@ func (s *Store) updateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 				part := rcpts[i:min(i+per, len(rcpts))]
 				if k.state == int(channels.StateUnknown) {
 					// The state stays: nothing to count.
-					if err := update(part, channels.StateUnknown); err != nil {
+					if _, err := update(part, channels.StateUnknown, ""); err != nil {
 						return err
 					}
 					continue
 				}
-				// Sent records first (a re-run, or a receipt that overtook
-				// this result), then planned ones: a record moved by the
-				// first statement is not in the second one's state.
-				if err := update(part, channels.StateSent); err != nil {
+				// A worker sends records it read as planned: most are still
+				// planned. The others are final (left alone) or were moved
+				// to sent by a receipt that overtook this result ("received"
+				// from a loudspeaker) — never attempted, unlike the ones the
+				// first statement just moved to sent.
+				n, err := update(part, channels.StatePlanned, "")
+				if err != nil {
 					return err
 				}
-				if err := update(part, channels.StatePlanned); err != nil {
-					return err
+				if n < len(part) {
+					extra := ""
+					if k.state == int(channels.StateSent) {
+						if !k.attempt {
+							continue // sent stays sent; nothing else to write
+						}
+						extra = ` AND attempts = 0`
+					}
+					if _, err := update(part, channels.StateSent, extra); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -420,9 +433,10 @@ func (s *Store) writeRefs(ctx context.Context, tx *sql.Tx, ups []DeliveryUpdate)
 }
 
 // ApplyReceipts applies asynchronous receipts in one transaction. A receipt
-// names its record by (channel, message key, recipient); one without both
-// matches nothing. It reports which receipts matched a record that was not
-// yet final. Receipts of the same shape go in one statement.
+// names its record by (channel, message key, recipient); one without both,
+// or naming no record, matches nothing. A receipt for a record already
+// final matches and changes nothing. It reports which receipts matched.
+// Receipts of the same shape go in one statement.
 func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]bool, error) {
 	matched := make([]bool, len(rs))
 	now := time.Now().UnixMilli()
@@ -479,10 +493,10 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 					want[v] = append(want[v], i)
 				}
 				// update writes the records of rcpts in state from (any
-				// not-final state when the state is kept) and returns the
-				// recipients it wrote.
-				update := func(rcpts []string, from channels.State) (map[string]bool, error) {
-					got := map[string]bool{}
+				// not-final state when the state is kept), counts them and
+				// returns how many it wrote.
+				update := func(from channels.State) (int, error) {
+					total := 0
 					for start, size := range spans(len(rcpts), 500) {
 						args := []any{k.state, k.state, k.detail, at, k.channel, k.alertID, k.version}
 						for _, v := range rcpts[start : start+size] {
@@ -493,36 +507,55 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 							cond = `state = ?`
 							args = append(args, int(from))
 						}
-						err := s.returning(ctx, tx, got, `UPDATE deliveries SET state = CASE WHEN ? = 0 THEN state ELSE ? END, detail = ?, updated_at = ?
-							WHERE channel = ? AND alert_id = ? AND version = ? AND recipient IN (`+inList(size)+`)
-							AND `+cond+` RETURNING recipient`, args...)
+						res, err := s.txExec(ctx, tx, `UPDATE deliveries SET state = CASE WHEN ? = 0 THEN state ELSE ? END, detail = ?, updated_at = ?
+							WHERE channel = ? AND alert_id = ? AND version = ? AND recipient IN (`+inList(size)+`) AND `+cond, args...)
 						if err != nil {
-							return nil, err
+							return 0, err
 						}
+						n, err := res.RowsAffected()
+						if err != nil {
+							return 0, err
+						}
+						d.move(k.alertID, k.version, k.channel, from, channels.State(k.state), int(n))
+						total += int(n)
 					}
-					d.move(k.alertID, k.version, k.channel, from, channels.State(k.state), len(got))
-					return got, nil
+					return total, nil
 				}
-				var got map[string]bool
+				var n int
 				var err error
 				if k.state == int(channels.StateUnknown) {
-					got, err = update(rcpts, channels.StateUnknown) // the state stays
-				} else if got, err = update(rcpts, channels.StateSent); err == nil {
+					n, err = update(channels.StateUnknown) // the state stays
+				} else if n, err = update(channels.StateSent); err == nil && n < len(rcpts) {
 					// A receipt usually follows its sent record; one that
 					// overtook the worker's result finds it still planned.
-					if rest := slices.DeleteFunc(slices.Clone(rcpts), func(v string) bool { return got[v] }); len(rest) > 0 {
-						var more map[string]bool
-						if more, err = update(rest, channels.StatePlanned); err == nil {
-							maps.Copy(got, more)
-						}
-					}
+					// (A receipt never moves a record back to planned, so
+					// the ones just written are not written twice.)
+					var more int
+					more, err = update(channels.StatePlanned)
+					n += more
 				}
 				if err != nil {
 					return err
 				}
-				for v := range got {
-					for _, i := range want[v] {
-						matched[i] = true
+				written := map[string]bool{}
+				if n < len(rcpts) {
+					// Some were final already, or name no record: a receipt
+					// matches when its record exists.
+					for start, size := range spans(len(rcpts), 500) {
+						args := []any{k.channel, k.alertID, k.version}
+						for _, v := range rcpts[start : start+size] {
+							args = append(args, v)
+						}
+						if err := s.selectSet(ctx, tx, written, `SELECT recipient FROM deliveries WHERE channel = ? AND alert_id = ? AND version = ? AND recipient IN (`+inList(size)+`)`, args...); err != nil {
+							return err
+						}
+					}
+				}
+				for _, v := range rcpts {
+					if n == len(rcpts) || written[v] {
+						for _, i := range want[v] {
+							matched[i] = true
+						}
 					}
 				}
 			}
@@ -535,9 +568,9 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 	return matched, err
 }
 
-// returning runs an UPDATE … RETURNING of one text column inside tx and
-// adds the values it returned to got.
-func (s *Store) returning(ctx context.Context, tx *sql.Tx, got map[string]bool, query string, args ...any) error {
+// selectSet runs a query of one text column inside tx and adds the
+// values it returns to got.
+func (s *Store) selectSet(ctx context.Context, tx *sql.Tx, got map[string]bool, query string, args ...any) error {
 	rows, err := s.txQuery(ctx, tx, query, args...)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	_ "net/http/pprof" // served only when ALERTCAST_PPROF is set
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/alertcast/alertcast/internal/alertd"
@@ -21,6 +22,14 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "alertd:", err)
 		os.Exit(2)
+	}
+	if os.Getenv("GOGC") == "" {
+		// alertd keeps a large steady heap (the population index, open
+		// connections) and allocates fast while a county-wide warning is
+		// out: collecting at 200 % growth instead of 100 % halves the
+		// collector's share of the CPU for about 1.5× the heap. GOGC in
+		// the environment overrides it.
+		debug.SetGCPercent(200)
 	}
 	if addr := os.Getenv("ALERTCAST_PPROF"); addr != "" {
 		// Profiling for benchmarks, on an address of its own (keep it on loopback).
