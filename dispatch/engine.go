@@ -343,6 +343,10 @@ func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
 		} else {
 			plan, err = e.planChannel(ctx, a, ch)
 		}
+		if errors.Is(err, errPlanRevoked) {
+			log.Info("plan stopped: warning cancelled while it was planned", "channel", ch)
+			return asynq.RevokeTask
+		}
 		if err != nil {
 			return fmt.Errorf("plan %s: %w", ch, err)
 		}
@@ -350,6 +354,9 @@ func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
 	}
 	return nil
 }
+
+// errPlanRevoked stops a plan whose warning was cancelled meanwhile.
+var errPlanRevoked = errors.New("warning cancelled while planned")
 
 // planOrder is the order a version's channels are planned in: the ones
 // with few recipients that reach many people at once first, so that the
@@ -467,6 +474,15 @@ func (e *Engine) planChannel(ctx context.Context, a *Alert, ch string) (Plan, er
 	rows := make([]Delivery, 0, min(len(rcpts), bs*batchesPerWrite))
 	enqueued := 0
 	for start := 0; start < len(rcpts); start += bs * batchesPerWrite {
+		if start > 0 {
+			// A warning cancelled while its audience is written stops
+			// here: the batches enqueued so far revoke their records.
+			if revoked, err := e.superseded(ctx, a); err != nil {
+				return Plan{}, err
+			} else if revoked {
+				return Plan{}, errPlanRevoked
+			}
+		}
 		rows = rows[:0]
 		for i, r := range rcpts[start:min(start+bs*batchesPerWrite, len(rcpts))] {
 			rows = append(rows, Delivery{AlertID: a.ID, Version: a.Version, Channel: ch, Recipient: r.ID, Address: r.Address, Language: r.Language, Batch: (start + i) / bs})

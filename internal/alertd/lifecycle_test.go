@@ -1,6 +1,7 @@
 package alertd
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -66,5 +67,42 @@ func TestLifecycleUpdateAllClearExpiry(t *testing.T) {
 	audit := mustCall(t, s.Base, "GET", "/api/v1/audit?alert="+eid, op, nil, 200)["entries"].([]any)
 	if last := audit[len(audit)-1].(map[string]any)["action"]; last != "alert.expire" {
 		t.Fatalf("expiry not audited: %v", last)
+	}
+}
+
+// TestCancelStopsPlanning: a county-wide warning cancelled while its
+// audience is being written stops being written, and none of what was
+// written is left waiting to be sent.
+func TestCancelStopsPlanning(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.BatchSize = 100 }) // 1,000 records per write: a plan of many steps
+	importPopulation(t, s.Base, 60000, 0)
+	op := addUser(t, s.Base, "op", "operator")
+	body := strings.Replace(string(exampleBody(t)), `"orange"`, `"yellow"`, 1) // no second officer needed
+	body = strings.Replace(body, `"audience":{"groups":["herders"]}`, `"audience":{}`, 1)
+	body = strings.Replace(body, `"codes":["653122100","653122201"]`, `"codes":["653122"]`, 1)
+	body = strings.Replace(body, `"channels":["speaker","sms","websocket","voice"]`, `"channels":["sms"]`, 1)
+	full := int(mustCall(t, s.Base, "POST", "/api/v1/audience/preview", op, body, 200)["channels"].(map[string]any)["sms"].(float64))
+	id := mustCall(t, s.Base, "POST", "/api/v1/alerts", op, body, 201)["id"].(string)
+	waitFor(t, 20*time.Second, "the first records planned", func() bool {
+		_, a := call(t, s.Base, "GET", "/api/v1/alerts/"+id, op, nil)
+		return progressOf(a)["sms"]["planned"] > 0
+	})
+	mustCall(t, s.Base, "POST", "/api/v1/alerts/"+id+"/cancel", op, `{"reason":"issued by mistake"}`, 200)
+	v1 := func() map[string]int {
+		c, err := s.store.DeliveryCounters(context.Background(), id, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c["sms"]
+	}
+	waitFor(t, 20*time.Second, "no record of version 1 pending", func() bool { return v1()["planned"] == 0 })
+	time.Sleep(500 * time.Millisecond) // a plan that did not stop would still be writing
+	c := v1()
+	total := 0
+	for _, n := range c {
+		total += n
+	}
+	if total >= full || c["planned"] != 0 || c["revoked"] == 0 {
+		t.Fatalf("after a cancel during planning: %v of an audience of %d (want the plan stopped short, nothing pending, the rest revoked)", c, full)
 	}
 }
