@@ -9,7 +9,7 @@
 set -e
 pkill -f "/tmp/alertd" || true; pkill -f "/tmp/speaker" || true; while pgrep -f "/tmp/(alertd|speaker)" >/dev/null; do sleep 0.2; done
 rm -rf /tmp/bench4 /tmp/spk4 && mkdir -p /tmp/spk4
-printf "policy:\n  approval_levels: []\noutbox: [sms, voice]\nsend_chunk: ${SEND_CHUNK:-200}\n" > /tmp/spk4.yaml
+printf "policy:\n  approval_levels: []\noutbox: [sms, voice]\nsend_chunk: ${SEND_CHUNK:-200}\nbatch_size: ${BATCH_SIZE:-1000}\n" > /tmp/spk4.yaml
 trap 'pkill -INT -f /tmp/speaker; sleep 1; pkill -f /tmp/alertd' EXIT
 ALERTCAST_PPROF=127.0.0.1:16061 ALERTCAST_ADMIN_TOKEN=admintoken-0123456789 /tmp/alertd --config /tmp/spk4.yaml --data-dir /tmp/bench4 --listen 127.0.0.1:18085 > /tmp/bench4.out 2> /tmp/bench4.err &
 sleep 2
