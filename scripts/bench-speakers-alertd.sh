@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Issue call → every loudspeaker reports "playing", through a whole alertd (API → outbox relay → Asynq →
-# plan → hub → 5,000 simulated agents → receipts recorded), three county-wide red warnings one after another.
+# plan → hub → simulated agents → receipts recorded), county-wide red warnings one after another.
 # The agents play in real time (--realtime), so a record's "playing" report is still its latest when it is
-# read; each warning is cancelled before the next, and its cancellation notice played out. The time of a record is the device's report time
-# (the latest in its receipt batch: an upper bound). Needs /tmp/alertd, /tmp/alertctl, /tmp/speaker
-# (go build -o /tmp/ ./cmd/alertd ./cmd/alertctl ./cmd/speaker) and python3. Loopback only.
-# SEND_CHUNK (default 200) sets send_chunk.
+# read 2.5 s after the issue call; each warning is then cancelled and its cancellation notice played out
+# before the next. A record's time is the device's report time (to 10 ms).
+# Needs /tmp/alertd, /tmp/alertctl, /tmp/speaker (go build -o /tmp/ ./cmd/alertd ./cmd/alertctl ./cmd/speaker)
+# and python3. Loopback only.
+# ROUNDS (3), SPEAKERS (5000), SEND_CHUNK (200), BATCH_SIZE (1000; loudspeakers get at least 5000) vary it;
+# PPROF=file writes alertd profiles (file.alertd.N, first 3 s of round N) and the agents' (file.sim);
+# KEEP=seconds leaves everything running afterwards.
 set -e
 pkill -f "/tmp/alertd" || true; pkill -f "/tmp/speaker" || true; while pgrep -f "/tmp/(alertd|speaker)" >/dev/null; do sleep 0.2; done
 rm -rf /tmp/bench4 /tmp/spk4 && mkdir -p /tmp/spk4
