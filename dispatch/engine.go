@@ -365,19 +365,15 @@ var errPlanRevoked = errors.New("warning cancelled while planned")
 // with few recipients that reach many people at once first, so that the
 // loudspeakers do not wait for a county's SMS records to be written.
 func planOrder(chans []string) []string {
-	rank := map[string]int{"websocket": 0, "speaker": 1, "voice": 2}
+	first := []string{"websocket", "speaker", "voice"}
+	rank := func(ch string) int {
+		if i := slices.Index(first, ch); i >= 0 {
+			return i
+		}
+		return len(first)
+	}
 	out := slices.Clone(chans)
-	slices.SortStableFunc(out, func(a, b string) int {
-		ra, ok := rank[a]
-		if !ok {
-			ra = len(rank)
-		}
-		rb, ok := rank[b]
-		if !ok {
-			rb = len(rank)
-		}
-		return ra - rb
-	})
+	slices.SortStableFunc(out, func(a, b string) int { return rank(a) - rank(b) })
 	return out
 }
 
@@ -499,10 +495,8 @@ func (e *Engine) planChannel(ctx context.Context, a *Alert, ch string) (Plan, er
 		if err := e.store.PlanDeliveries(ctx, rows); err != nil {
 			return Plan{}, err
 		}
-		upTo := min((start+len(rows))/bs, plan.Batches)
-		if start+len(rows) == len(rcpts) {
-			upTo = plan.Batches
-		}
+		// Every write but the last ends on a batch boundary.
+		upTo := (start + len(rows) + bs - 1) / bs
 		if err := e.enqueueBatches(ctx, a, plan, enqueued, upTo); err != nil {
 			return Plan{}, err
 		}

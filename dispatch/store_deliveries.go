@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,10 +37,10 @@ type Delivery struct {
 const finalStates = "3,4,5,6"
 
 // insertRows inserts n rows inside tx with multi-row VALUES statements of
-// a few fixed sizes (pieces) and returns how many rows were written.
+// a few fixed sizes (spans) and returns how many rows were written.
 func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, cols, n int, conflict string, arg func(i int) []any) (int64, error) {
 	const maxParams = 6000
-	row := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	row := "(" + inList(cols) + ")"
 	var written int64
 	for start, size := range spans(n, maxParams/cols) {
 		args := make([]any, 0, size*cols)
@@ -331,35 +332,10 @@ func (s *Store) updateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 			if k.attempt {
 				att = 1
 			}
-			// update writes the records of part that are in state from
-			// (any not-final state when the state is kept; extra narrows
-			// it further), counts them and returns how many it wrote.
+			key := countKey{k.alertID, k.channel, k.version, k.state}
+			setArgs := []any{k.state, k.state, att, k.detail, k.detail, k.errS, k.errS, now}
 			update := func(part []string, from channels.State, extra string) (int, error) {
-				total := 0
-				for start, size := range spans(len(part), 500) {
-					args := []any{k.state, k.state, att, k.detail, k.detail, k.errS, k.errS, now, k.alertID, k.version, k.channel}
-					for _, r := range part[start : start+size] {
-						args = append(args, r)
-					}
-					cond := `state NOT IN (` + finalStates + `)`
-					if from != channels.StateUnknown {
-						cond = `state = ?`
-						args = append(args, int(from))
-					}
-					res, err := s.txExec(ctx, tx, `UPDATE deliveries SET `+set+`
-						WHERE alert_id = ? AND version = ? AND channel = ? AND recipient IN (`+inList(size)+`)
-						AND `+cond+extra, args...)
-					if err != nil {
-						return 0, fmt.Errorf("update deliveries: %w", err)
-					}
-					n, err := res.RowsAffected()
-					if err != nil {
-						return 0, fmt.Errorf("update deliveries: %w", err)
-					}
-					d.move(k.alertID, k.version, k.channel, from, channels.State(k.state), int(n))
-					total += int(n)
-				}
-				return total, nil
+				return s.moveRecords(ctx, tx, d, key, from, set, setArgs, part, extra)
 			}
 			rcpts := groups[k]
 			const per = 2000
@@ -492,34 +468,10 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 					}
 					want[v] = append(want[v], i)
 				}
-				// update writes the records of rcpts in state from (any
-				// not-final state when the state is kept), counts them and
-				// returns how many it wrote.
+				key := countKey{k.alertID, k.channel, k.version, k.state}
 				update := func(from channels.State) (int, error) {
-					total := 0
-					for start, size := range spans(len(rcpts), 500) {
-						args := []any{k.state, k.state, k.detail, at, k.channel, k.alertID, k.version}
-						for _, v := range rcpts[start : start+size] {
-							args = append(args, v)
-						}
-						cond := `state NOT IN (` + finalStates + `)`
-						if from != channels.StateUnknown {
-							cond = `state = ?`
-							args = append(args, int(from))
-						}
-						res, err := s.txExec(ctx, tx, `UPDATE deliveries SET state = CASE WHEN ? = 0 THEN state ELSE ? END, detail = ?, updated_at = ?
-							WHERE channel = ? AND alert_id = ? AND version = ? AND recipient IN (`+inList(size)+`) AND `+cond, args...)
-						if err != nil {
-							return 0, err
-						}
-						n, err := res.RowsAffected()
-						if err != nil {
-							return 0, err
-						}
-						d.move(k.alertID, k.version, k.channel, from, channels.State(k.state), int(n))
-						total += int(n)
-					}
-					return total, nil
+					return s.moveRecords(ctx, tx, d, key, from, `state = CASE WHEN ? = 0 THEN state ELSE ? END, detail = ?, updated_at = ?`,
+						[]any{k.state, k.state, k.detail, at}, rcpts, "")
 				}
 				var n int
 				var err error
@@ -566,6 +518,40 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 		matched[i] = matched[last[[3]string{r.Channel, r.Key, r.RecipientID}]]
 	}
 	return matched, err
+}
+
+// moveRecords sets (set, with setArgs) the records of rcpts of one warning
+// version and channel (k) that are in state from — any not-final state for
+// StateUnknown; extra narrows it further — in statements of a few fixed
+// sizes. It counts the records it moved to state k.state in d (nothing when
+// that is StateUnknown: the state is kept) and returns how many it wrote.
+func (s *Store) moveRecords(ctx context.Context, tx *sql.Tx, d countDelta, k countKey, from channels.State, set string, setArgs []any, rcpts []string, extra string) (int, error) {
+	cond := `state NOT IN (` + finalStates + `)`
+	if from != channels.StateUnknown {
+		cond = `state = ?`
+	}
+	total := 0
+	for start, size := range spans(len(rcpts), 500) {
+		args := append(slices.Clone(setArgs), k.alertID, k.version, k.channel)
+		for _, r := range rcpts[start : start+size] {
+			args = append(args, r)
+		}
+		if from != channels.StateUnknown {
+			args = append(args, int(from))
+		}
+		res, err := s.txExec(ctx, tx, `UPDATE deliveries SET `+set+`
+			WHERE alert_id = ? AND version = ? AND channel = ? AND recipient IN (`+inList(size)+`) AND `+cond+extra, args...)
+		if err != nil {
+			return 0, fmt.Errorf("update deliveries: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("update deliveries: %w", err)
+		}
+		d.move(k.alertID, k.version, k.channel, from, channels.State(k.state), int(n))
+		total += int(n)
+	}
+	return total, nil
 }
 
 // selectSet runs a query of one text column inside tx and adds the

@@ -13,32 +13,47 @@ import (
 // ResidentIDs returns the ids stored for the given (normalised) phones.
 func (s *Store) ResidentIDs(ctx context.Context, phones []string) (map[string]uint32, error) {
 	out := make(map[string]uint32, len(phones))
-	const chunk = 900
-	for start := 0; start < len(phones); start += chunk {
-		part := phones[start:min(start+chunk, len(phones))]
-		args := make([]any, len(part))
-		for i, p := range part {
-			args[i] = p
+	err := s.queryIn(ctx, s.w, `SELECT phone, id FROM residents WHERE phone IN `, phones, func(rows *sql.Rows) error {
+		var p string
+		var id int64
+		if err := rows.Scan(&p, &id); err != nil {
+			return err
 		}
-		rows, err := s.w.QueryContext(ctx, s.q(`SELECT phone, id FROM residents WHERE phone IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`), args...)
+		out[p] = uint32(id)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// queryIn runs head + "(?,…)" over vals in chunks of at most 500 values on
+// db, calling each for every row.
+func (s *Store) queryIn(ctx context.Context, db *sql.DB, head string, vals []string, each func(*sql.Rows) error) error {
+	const chunk = 500
+	for start := 0; start < len(vals); start += chunk {
+		part := vals[start:min(start+chunk, len(vals))]
+		args := make([]any, len(part))
+		for i, v := range part {
+			args[i] = v
+		}
+		rows, err := db.QueryContext(ctx, s.q(head+"("+inList(len(part))+")"), args...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for rows.Next() {
-			var p string
-			var id int64
-			if err := rows.Scan(&p, &id); err != nil {
+			if err := each(rows); err != nil {
 				rows.Close()
-				return nil, err
+				return err
 			}
-			out[p] = uint32(id)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // MaxResidentID returns the largest resident id stored (0 when none).
@@ -190,30 +205,18 @@ func (s *Store) Speaker(ctx context.Context, id string) (SpeakerRecord, error) {
 // all). Unknown ids are absent from the map.
 func (s *Store) SpeakersByID(ctx context.Context, ids []string) (map[string]SpeakerRecord, error) {
 	out := make(map[string]SpeakerRecord, len(ids))
-	for start := 0; start < len(ids); start += 500 {
-		part := ids[start:min(start+500, len(ids))]
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
+	err := s.queryIn(ctx, s.r, `SELECT id, village, zone, credential_hash, revoked FROM speakers WHERE id IN `, ids, func(rows *sql.Rows) error {
+		var r SpeakerRecord
+		var rev int
+		if err := rows.Scan(&r.ID, &r.Village, &r.Zone, &r.CredentialHash, &rev); err != nil {
+			return err
 		}
-		rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, village, zone, credential_hash, revoked FROM speakers WHERE id IN (`+inList(len(part))+`)`), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var r SpeakerRecord
-			var rev int
-			if err := rows.Scan(&r.ID, &r.Village, &r.Zone, &r.CredentialHash, &rev); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			r.Revoked = rev != 0
-			out[r.ID] = r
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+		r.Revoked = rev != 0
+		out[r.ID] = r
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

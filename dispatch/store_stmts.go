@@ -10,7 +10,7 @@ import (
 // Prepared statements of the SQLite writer. SQLite parses every statement
 // it runs; for the multi-row INSERTs and IN-list UPDATEs of delivery
 // records, parsing cost a fifth of the writer's time. Statements are cut
-// into a few fixed sizes (pieces), so that the same texts come back and
+// into a few fixed sizes (spans), so that the same texts come back and
 // are parsed once per process. (pgx caches statements by text itself.)
 
 // stmtCache holds the writer's statements by text.

@@ -600,40 +600,13 @@ func (c *canon) element(n *xnode, rendered map[string]string) {
 	c.buf.WriteString("</" + qname(n.name) + ">")
 }
 
-func (c *canon) textValue(s string) {
-	for _, r := range s {
-		switch r {
-		case '&':
-			c.buf.WriteString("&amp;")
-		case '<':
-			c.buf.WriteString("&lt;")
-		case '>':
-			c.buf.WriteString("&gt;")
-		case '\r':
-			c.buf.WriteString("&#xD;")
-		default:
-			c.buf.WriteRune(r)
-		}
-	}
-}
+// The escapes of Canonical XML 1.0 (§2.3): text and attribute values
+// escape different characters.
+var (
+	textEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\r", "&#xD;")
+	attrEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", `"`, "&quot;", "\t", "&#x9;", "\n", "&#xA;", "\r", "&#xD;")
+)
 
-func (c *canon) attrValue(s string) {
-	for _, r := range s {
-		switch r {
-		case '&':
-			c.buf.WriteString("&amp;")
-		case '<':
-			c.buf.WriteString("&lt;")
-		case '"':
-			c.buf.WriteString("&quot;")
-		case '\t':
-			c.buf.WriteString("&#x9;")
-		case '\n':
-			c.buf.WriteString("&#xA;")
-		case '\r':
-			c.buf.WriteString("&#xD;")
-		default:
-			c.buf.WriteRune(r)
-		}
-	}
-}
+func (c *canon) textValue(s string) { _, _ = textEscaper.WriteString(&c.buf, s) }
+
+func (c *canon) attrValue(s string) { _, _ = attrEscaper.WriteString(&c.buf, s) }
