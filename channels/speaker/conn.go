@@ -146,7 +146,7 @@ func (c *conn) run() {
 	}
 	h.m.connected.Inc()
 	defer c.unregister()
-	kick, _ := json.Marshal(busMsg{Kind: "kick", Devices: []string{c.dev}, Conn: c.id})
+	kick, _ := json.Marshal(busMsg{Kind: "kick", Devices: []string{c.dev}, Epoch: c.epoch})
 	ctx, cancel = context.WithTimeout(h.ctx, 10*time.Second)
 	_ = h.cfg.Redis.Publish(ctx, h.keys.bus(), kick).Err()
 	// Online at once across nodes; heartbeats are batched after this.

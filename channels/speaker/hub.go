@@ -261,7 +261,7 @@ type busMsg struct {
 	Devices []string `json:"d"`           // target devices
 	Field   string   `json:"f,omitempty"` // hold field
 	Value   string   `json:"v,omitempty"` // encoded held command
-	Conn    string   `json:"c,omitempty"` // kick: spare this connection
+	Epoch   uint64   `json:"e,omitempty"` // kick: close only connections of an older epoch (0: all)
 }
 
 // Send implements channels.Channel. Alerts and updates become signed play
@@ -569,7 +569,10 @@ func (h *Hub) subscribe() {
 					h.mu.RLock()
 					c := h.conns[d]
 					h.mu.RUnlock()
-					if c != nil && c.id != b.Conn {
+					// Epochs rise with every connection of a device, so a
+					// kick that arrives late (after its sender was itself
+					// replaced) cannot close a newer connection.
+					if c != nil && (b.Epoch == 0 || c.epoch < b.Epoch) {
 						c.close(websocket.ClosePolicyViolation, "connected elsewhere or revoked")
 					}
 				}

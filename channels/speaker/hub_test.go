@@ -736,3 +736,44 @@ func TestSilentDeviceGoesOffline(t *testing.T) {
 		t.Errorf("%d still connected", n.hub.Connected())
 	}
 }
+
+// TestLateKickSparesNewerConnection: the "drop your older connection"
+// announcement of a device's earlier connection, arriving after the device
+// has connected again, does not close the newer connection; a revocation
+// kick (no epoch) still does.
+func TestLateKickSparesNewerConnection(t *testing.T) {
+	r := newRig(t)
+	n := r.node(t, "n1", nil)
+	secret := r.enroll("flappy")
+	first, _, err := dialRaw(t, n, "flappy", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	c, _, err := dialRaw(t, n, "flappy", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitOnline(t, n.hub, "flappy")
+	rdb := r.redis(t)
+	// Epoch 1 is older than any connection's (epochs start at the clock in seconds).
+	if err := rdb.Publish(context.Background(), "alertcast:speaker:bus", `{"k":"kick","d":["flappy"],"e":1}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := n.hub.Connected(); got != 1 {
+		t.Fatalf("a stale kick closed the newer connection: %d connected", got)
+	}
+	if err := rdb.Publish(context.Background(), "alertcast:speaker:bus", `{"k":"kick","d":["flappy"]}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for err == nil {
+		_, _, err = c.ReadMessage()
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("revocation kick: %v, want close 1008", err)
+	}
+}
