@@ -183,6 +183,136 @@ func TestTrustApproverCannotApproveOwnImportOrBulletin(t *testing.T) {
 		return false
 	})
 	mustCall(t, s.Base, "POST", "/api/v1/alerts/"+out+"/approve", ap, nil, 403)
+
+	// Approving the schedule takes another approver; from then on its
+	// output issues, authored by its creator, approved by the approver.
+	sid := sc["id"].(string)
+	mustCall(t, s.Base, "POST", "/api/v1/schedules/"+sid+"/approve", ap, nil, 403)
+	mustCall(t, s.Base, "POST", "/api/v1/schedules/"+sid+"/approve", op, nil, 403)
+	if a := mustCall(t, s.Base, "POST", "/api/v1/schedules/"+sid+"/approve", ap2, `{"reason":"text checked"}`, 200); a["approved_by"] != "ap2" {
+		t.Fatalf("schedule approval: %v", a)
+	}
+	waitFor(t, 20*time.Second, "an approved bulletin to issue", func() bool {
+		for _, x := range mustCall(t, s.Base, "GET", "/api/v1/alerts?limit=50&state=issued", ap, nil, 200)["alerts"].([]any) {
+			m := x.(map[string]any)
+			if m["source"] == "schedule:"+sid {
+				if m["approved_by"] != "ap2" || m["created_by"] != "ap" {
+					t.Fatalf("approved bulletin output: approved by %v, created by %v", m["approved_by"], m["created_by"])
+				}
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// capDoc rewrites an exported CAP document as another sender's message.
+func capDoc(t *testing.T, exported []byte, id, sender, ident, msgType, level, ref string) []byte {
+	t.Helper()
+	d := capRewrite(t, exported, id, ident, "Alert", level)
+	d = bytes.Replace(d, []byte("<sender>"+between(string(d), "<sender>", "</sender>")+"</sender>"), []byte("<sender>"+sender+"</sender>"), 1)
+	if msgType != "Alert" {
+		d = bytes.Replace(d, []byte("<msgType>Alert</msgType>"), []byte("<msgType>"+msgType+"</msgType>"), 1)
+		d = bytes.Replace(d, []byte("<incidents>"), []byte("<references>"+ref+"</references><incidents>"), 1)
+	}
+	return d
+}
+
+// CAP auto rules stand in for the second officer only for authenticated
+// senders: a document signed with the rule's certificate, or polled from a
+// configured feed. Above a rule's max_level, or signed by another key, or
+// unsigned, a document waits. An authenticated sender's Update of its own
+// warning follows its auto rule; an unsigned one follows the policy.
+func TestTrustCAPAuthenticatedSenders(t *testing.T) {
+	key, certPEM := testCAPSigner(t)
+	otherKey, otherPEM := testCAPSigner(t)
+	src := startServer(t, nil)
+	sop := addUser(t, src.Base, "op", "operator")
+	sap := addUser(t, src.Base, "ap", "approver")
+	blue := strings.Replace(string(exampleBody(t)), `"orange"`, `"blue"`, 1)
+	blueID := mustCall(t, src.Base, "POST", "/api/v1/alerts", sop, blue, 201)["id"].(string)
+	orangeID := mustCall(t, src.Base, "POST", "/api/v1/alerts", sop, exampleBody(t), 201)["id"].(string)
+	mustCall(t, src.Base, "POST", "/api/v1/alerts/"+orangeID+"/approve", sap, nil, 200)
+	_, exported, _ := getRaw(t, src.Base+"/api/v1/alerts/"+blueID+"/cap")
+
+	dst := startServer(t, func(c *Config) {
+		c.CAP.Poll = []string{src.Base + "/api/v1/feed.atom"}
+		c.CAP.Interval = 200 * time.Millisecond
+		c.CAP.Rules = []dispatch.CAPRule{
+			{Name: "met-any", Sender: "met.*", Mode: "auto", Cert: certPEM},
+			{Name: "low", Sender: "*", Mode: "auto", MaxLevel: "yellow", Cert: certPEM},
+		}
+	})
+	met := addUser(t, dst.Base, "met", "operator")
+	ap := addUser(t, dst.Base, "ap", "approver")
+
+	// Polled: the blue one issues under rule "low" as the system account;
+	// the orange one is above the rule's max_level and waits.
+	polled := map[string]map[string]any{}
+	waitFor(t, 20*time.Second, "both polled warnings", func() bool {
+		for _, x := range mustCall(t, dst.Base, "GET", "/api/v1/alerts?limit=50", met, nil, 200)["alerts"].([]any) {
+			m := x.(map[string]any)
+			if strings.HasPrefix(m["source"].(string), "cap:alertcast@") {
+				polled[m["level"].(string)] = m
+			}
+		}
+		return len(polled) == 2
+	})
+	if b := polled["blue"]; b["state"] != "issued" || b["created_by"] != "system:cap-poll" {
+		t.Fatalf("polled blue: %v by %v", b["state"], b["created_by"])
+	}
+	o := polled["orange"]
+	if o["state"] != "pending" || o["created_by"] != "system:cap-poll" {
+		t.Fatalf("polled orange above the rule's max_level: %v by %v", o["state"], o["created_by"])
+	}
+	mustCall(t, dst.Base, "POST", "/api/v1/alerts/"+o["id"].(string)+"/approve", ap, nil, 200)
+
+	// Signed with the rule's certificate: a red warning from met.* issues,
+	// approved by the rule, authored by the officer who posted it.
+	sender := "met.kashgar@xj.cma.gov.cn"
+	red := signCAP(t, capDoc(t, exported, blueID, sender, "met-red-1", "Alert", "red", ""), key, certPEM)
+	st, res := postCAP(t, dst.Base, met, red)
+	if st != 201 || res["outcome"] != "issued" {
+		t.Fatalf("signed red import: %d %v", st, res)
+	}
+	a := mustCall(t, dst.Base, "GET", "/api/v1/alerts/"+res["alert_id"].(string), met, nil, 200)
+	if a["approved_by"] != "cap-rule:met-any" || a["created_by"] != "met" || !strings.Contains(a["approval_reason"].(string), "signature verified") {
+		t.Fatalf("signed import: approved by %v (%v), created by %v", a["approved_by"], a["approval_reason"], a["created_by"])
+	}
+	// Signed by another key, or not signed: it waits, saying why.
+	for name, doc := range map[string][]byte{
+		"other key": signCAP(t, capDoc(t, exported, blueID, sender, "met-red-2", "Alert", "red", ""), otherKey, otherPEM),
+		"unsigned":  capDoc(t, exported, blueID, sender, "met-red-3", "Alert", "red", ""),
+	} {
+		st, res := postCAP(t, dst.Base, met, doc)
+		if st != 201 || res["outcome"] != "pending" || !strings.Contains(res["reason"].(string), "authenticated") {
+			t.Fatalf("%s: %d %v", name, st, res)
+		}
+	}
+	// Another sender, signed, above rule "low": waits.
+	if st, res := postCAP(t, dst.Base, met, signCAP(t, capDoc(t, exported, blueID, "other@example.org", "o-1", "Alert", "orange", ""), key, certPEM)); st != 201 || res["outcome"] != "pending" {
+		t.Fatalf("signed orange above the rule's max_level: %d %v", st, res)
+	}
+
+	// Updates of the sender's own blue warning.
+	st, res = postCAP(t, dst.Base, met, signCAP(t, capDoc(t, exported, blueID, sender, "met-b-1", "Alert", "blue", ""), key, certPEM))
+	if st != 201 || res["outcome"] != "issued" {
+		t.Fatalf("signed blue: %d %v", st, res)
+	}
+	own := res["alert_id"].(string)
+	ref := sender + ",met-b-1," + between(string(exported), "<sent>", "</sent>")
+	unsignedUp := capDoc(t, exported, blueID, sender, "met-b-2", "Update", "orange", ref)
+	if st, res := postCAP(t, dst.Base, met, unsignedUp); st != 202 || res["outcome"] != "update_pending" {
+		t.Fatalf("unsigned CAP Update to orange: %d %v", st, res)
+	}
+	signedUp := signCAP(t, capDoc(t, exported, blueID, sender, "met-b-3", "Update", "red", ref), key, certPEM)
+	if st, res := postCAP(t, dst.Base, met, signedUp); st != 201 || res["outcome"] != "updated" {
+		t.Fatalf("signed CAP Update to red: %d %v", st, res)
+	}
+	cur := mustCall(t, dst.Base, "GET", "/api/v1/alerts/"+own, met, nil, 200)
+	if cur["level"] != "red" || cur["approved_by"] != "cap-rule:met-any" || cur["pending"] != nil {
+		t.Fatalf("after the signed update: %v approved by %v, pending %v", cur["level"], cur["approved_by"], cur["pending"])
+	}
 }
 
 // 4. An approved warning rewritten by another operator (area widened to
