@@ -209,6 +209,12 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules
 		if err != nil {
 			return nil, err
 		}
+		if origin == OriginCAPPoll && !sameSender {
+			// A feed speaks for its own sender: it may update or end only
+			// the warnings that sender sent us, never the county's own.
+			return nil, &CAPError{Status: 403, Message: "CAP " + string(doc.MsgType) + " from a polled feed references a warning its sender did not send",
+				Problems: []string{"alert/references: " + cap.FormatReferences(doc.References)}}
+		}
 		var a *Alert
 		switch draft.Kind {
 		case channels.KindCancel, channels.KindAllClear:

@@ -195,6 +195,9 @@ func (s *Service) Rebroadcast(ctx context.Context, id string) (*Alert, error) {
 		// The same content again: no change for the policy, so nothing
 		// waits; the round keeps its version's authors and approval.
 		a.Kind, a.Round, a.Changes = channels.KindUpdate, a.Round+1, nil
+		if a.Pending != nil {
+			a.Pending.Version = a.Version + 2 // still the version after this round
+		}
 		a.IssuedAt = s.now().UTC().Truncate(time.Millisecond)
 		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: "scheduler", Action: "alert.rebroadcast",
 			Detail: marshalJSON(map[string]int{"round": a.Round})}}, nil
