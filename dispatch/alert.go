@@ -99,11 +99,15 @@ type Alert struct {
 	Pending *Alert `json:"pending,omitempty"`
 }
 
-// authorsOf is every account that wrote a version (records from before
-// authors were kept name only the creator).
+// authorsOf is every account that wrote a version. Records from before
+// authors were kept name only the creator; a schedule's output then named
+// its creator as "scheduler:<name>".
 func (a *Alert) authorsOf() []string {
 	if len(a.Authors) > 0 {
 		return a.Authors
+	}
+	if name, ok := strings.CutPrefix(a.CreatedBy, "scheduler:"); ok {
+		return []string{a.CreatedBy, name}
 	}
 	return []string{a.CreatedBy}
 }

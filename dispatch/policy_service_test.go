@@ -193,3 +193,13 @@ func TestServiceCAPPollCannotEndOthersWarnings(t *testing.T) {
 		}
 	})
 }
+
+// A version stored before authors were recorded: its creator is its
+// author, and a bulletin's "scheduler:<name>" is that officer.
+func TestLegacyAuthors(t *testing.T) {
+	for created, want := range map[string][]string{"op": {"op"}, "scheduler:ap": {"scheduler:ap", "ap"}} {
+		if got := (&Alert{CreatedBy: created}).authorsOf(); !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", created, got, want)
+		}
+	}
+}
