@@ -68,6 +68,9 @@ type renderCall struct {
 	done chan struct{}
 	res  Rendered
 	err  error
+	// waiters counts the callers that joined this render (guarded by
+	// Renderer.mu); tests wait on it instead of sleeping.
+	waiters int
 }
 
 // NewRenderer prepares the cache directory and removes temp files a crashed
@@ -219,6 +222,7 @@ func (r *Renderer) Render(ctx context.Context, p Programme) (Rendered, error) {
 		if !ok {
 			break // still holding r.mu
 		}
+		c.waiters++
 		r.mu.Unlock()
 		select {
 		case <-c.done:

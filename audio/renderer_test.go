@@ -511,22 +511,43 @@ func TestRenderWaiterOutlivesCancelledLeader(t *testing.T) {
 		leaderDone <- err
 	}()
 	// Wait until the leader is in flight, then join it and cancel it.
-	deadline := time.Now().Add(5 * time.Second)
-	for synth.calls.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the leader synthesising", func() bool { return synth.calls.Load() > 0 })
 	followerDone := make(chan error, 1)
 	go func() {
 		_, err := r.Render(context.Background(), p)
 		followerDone <- err
 	}()
-	time.Sleep(20 * time.Millisecond) // let the follower join (not required for correctness)
+	waitUntil(t, "the follower joining the leader's render", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, c := range r.inflight {
+			if c.waiters > 0 {
+				return true
+			}
+		}
+		return false
+	})
 	cancel()
 	if err := <-leaderDone; !errors.Is(err, context.Canceled) {
 		t.Errorf("leader: %v", err)
 	}
 	if err := <-followerDone; err != nil {
 		t.Errorf("follower inherited the leader's cancellation: %v", err)
+	}
+	if n := synth.calls.Load(); n != 2 {
+		t.Errorf("synthesizer called %d times, want 2 (the cancelled leader's, then the follower's own)", n)
+	}
+}
+
+// waitUntil polls cond (a state change, not a time budget) for up to 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
