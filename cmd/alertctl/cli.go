@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -75,19 +77,20 @@ func setUsage(fs *flag.FlagSet, name string) {
 // (-h, --help), it prints the usage to stdout and returns flag.ErrHelp,
 // which run turns into exit status 0.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		if a == "-h" || a == "--help" || a == "-help" || a == "--h" {
-			fs.SetOutput(os.Stdout)
-			break
-		}
-	}
+	// The flag package prints its error and the whole usage; we print the
+	// usage on stdout when asked for, and otherwise return one error with
+	// the synopsis (main prints it once).
+	var printed bytes.Buffer
+	fs.SetOutput(&printed)
+	name := strings.TrimPrefix(fs.Name(), "alertctl ")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				_, _ = os.Stdout.Write(printed.Bytes())
+				return nil, err
+			}
+			return nil, usageError(name, "%v", err)
 		}
 		rest := fs.Args()
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {

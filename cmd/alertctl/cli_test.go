@@ -158,6 +158,13 @@ func TestHelpForEachCommand(t *testing.T) {
 	if r := alertctl(t, "", "", "cancel", testID, "--help"); r.code != 0 || !strings.Contains(r.stdout, "usage: alertctl cancel ALERT_ID") {
 		t.Errorf("cancel ID --help: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
+	// A wrong flag is said once, with the synopsis, not the flag package's
+	// message and usage followed by the same message again.
+	r = alertctl(t, "", "", "cancel", testID, "--bogus")
+	if r.code != 1 || strings.Count(r.stderr, "flag provided but not defined: -bogus") != 1 ||
+		!strings.HasPrefix(r.stderr, "alertctl: cancel: flag provided but not defined: -bogus\nusage: alertctl cancel ALERT_ID --reason TEXT") {
+		t.Errorf("cancel --bogus: exit %d, stderr %q", r.code, r.stderr)
+	}
 	if r := alertctl(t, "", "", "help", "nosuch"); r.code != 1 || !strings.Contains(r.stderr, `unknown command "nosuch"`) {
 		t.Errorf("help nosuch: exit %d, %q", r.code, r.stderr)
 	}
