@@ -126,12 +126,17 @@ func (s *syncBuffer) String() string {
 
 // tokens known to the test authenticator.
 var testUsers = map[string][2]string{
-	"tok-officer": {"duty1", voice.RoleOfficer},
-	"tok-field1":  {"field1", voice.RoleField},
-	"tok-field2":  {"field2", voice.RoleField},
-	"tok-field3":  {"field3", voice.RoleField},
-	"tok-field4":  {"field4", voice.RoleField},
-	"tok-guest":   {"guest", "resident"},
+	// duty1 holds the approver right, so it goes live alone at any level
+	// (the SFU tests); the approval tests use the plain officers op1, op2.
+	"tok-officer":  {"duty1", voice.RoleApprover},
+	"tok-op1":      {"op1", voice.RoleOfficer},
+	"tok-op2":      {"op2", voice.RoleOfficer},
+	"tok-approver": {"chief1", voice.RoleApprover},
+	"tok-field1":   {"field1", voice.RoleField},
+	"tok-field2":   {"field2", voice.RoleField},
+	"tok-field3":   {"field3", voice.RoleField},
+	"tok-field4":   {"field4", voice.RoleField},
+	"tok-guest":    {"guest", "resident"},
 }
 
 func newEnv(t *testing.T, mod func(*voice.Config)) *env {
