@@ -31,9 +31,10 @@ type VoiceLiveConfig struct {
 	RecordDir string `yaml:"record_dir"`
 }
 
-// livePolicy is the voice package's threshold policy from the config. The
-// lead points voice.Config.LivePolicy at the dispatch approval policy when
-// that lands; until then this is the one place the thresholds are read.
+// livePolicy is the voice section's own threshold policy. The server asks
+// the dispatch approval policy first (policy.NeedsApprovalForLive) and this
+// one second: the voice section can add levels or the county-wide rule to
+// the one policy, never relax it.
 func (c VoiceLiveConfig) livePolicy() (voice.ThresholdPolicy, error) {
 	p := voice.DefaultLivePolicy()
 	if c.LiveApprovalLevels != nil {

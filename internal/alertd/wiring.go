@@ -179,10 +179,19 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 
 	// Voice: SFU, signalling, field calls.
 	if on(vcCfg.Enabled) && !forced("voice") {
-		policy, err := vcCfg.livePolicy()
+		threshold, err := vcCfg.livePolicy()
 		if err != nil {
 			return nil, preview, err
 		}
+		approval, err := s.cfg.Policy.Policy()
+		if err != nil {
+			return nil, preview, err
+		}
+		// The dispatch approval policy always applies to going live; the
+		// voice section can only add to it (more levels, county-wide).
+		policy := voice.LivePolicyFunc(func(level int, codes []string) bool {
+			return approval.NeedsApprovalForLive(dispatch.Level(level), dispatch.Area{Codes: codes}) || threshold.NeedsApproval(level, codes)
+		})
 		vc := voice.Config{
 			Loopback: vcCfg.Loopback, UDPPortMin: vcCfg.UDPPortMin, UDPPortMax: vcCfg.UDPPortMax,
 			LivePolicy: policy, ApprovalTimeout: vcCfg.LiveApprovalTimeout, Audit: voiceAudit(s.store),
