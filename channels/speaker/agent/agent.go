@@ -323,7 +323,23 @@ func (a *Agent) onCommand(ctx context.Context, sc wire.SignedCommand) {
 	if cmd.Until != nil {
 		until = *cmd.Until
 	}
+	if cmd.Op == wire.OpPlay {
+		if _, stopped := a.seen[stoppedMark(cmd.Play.Alert)]; stopped {
+			// A cancelled or all-clear warning has no later version, so
+			// this is a genuine but superseded play delivered again (a
+			// recorded hold written back into the platform's cache):
+			// never let it bring the warning back on the air.
+			a.log.Warn("speaker agent: refused a play of a stopped alert", "seq", sc.Seq, "alert", cmd.Play.Alert)
+			a.report(meta, wire.StepRefused, ErrAlertStopped.Error())
+			return
+		}
+	}
 	a.seen[cmd.ID] = until.UnixMilli()
+	if cmd.Op == wire.OpStop {
+		// Remembered (and saved) well past the stop's own expiry: a play
+		// of the same alert may have been issued with a later one.
+		a.seen[stoppedMark(cmd.Stop.Alert)] = max(until.UnixMilli(), now.Add(stoppedMemory).UnixMilli())
+	}
 	a.saveState()
 	if !until.After(now) {
 		a.report(meta, wire.StepExpired, "")
@@ -362,6 +378,18 @@ func (a *Agent) onCommand(ctx context.Context, sc wire.SignedCommand) {
 		a.player.do(a.playCtx, func() { a.player.add(it) })
 	}
 }
+
+// ErrAlertStopped is the refusal of a play for an alert the device was
+// already told to stop.
+var ErrAlertStopped = errors.New("alert already stopped (cancelled or all-clear)")
+
+// stoppedMemory is how long a device remembers that an alert was stopped.
+const stoppedMemory = 7 * 24 * time.Hour
+
+// stoppedMark is the key in seen that records a stopped alert. Platform
+// command ids start with "play:", "stop:", "volume:" or "live:", so it
+// cannot collide with one.
+func stoppedMark(alert string) string { return "stopped\x00" + alert }
 
 func playItem(meta cmdMeta, p *wire.Play, until time.Time) *item {
 	return &item{meta: meta, play: p, alert: p.Alert, level: p.Level, drill: p.Drill, until: minTime(until, p.Until)}

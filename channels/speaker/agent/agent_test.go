@@ -740,3 +740,36 @@ func ExampleWAVDuration() {
 	fmt.Println(d)
 	// Output: 1.5s
 }
+
+// A genuine play of an alert that was stopped since (a recorded command
+// delivered again) is refused, also after a restart; a play of another
+// alert still plays.
+func TestPlayOfStoppedAlertRefused(t *testing.T) {
+	h := newFakeHub(t)
+	sink := newGateSink()
+	dir := t.TempDir()
+	_, cancel := startAgent(t, h, sink, func(c *Config) { c.StateDir = dir })
+	c := h.waitConn()
+	until := time.Now().Add(time.Hour)
+	stop, _ := json.Marshal(wire.Command{Op: wire.OpStop, ID: "stop:X/v2", Until: &until, Stop: &wire.Stop{Key: "X/v2", Alert: "X"}})
+	h.write(c, h.sign(stop))
+	h.waitReport("X/v2", "stopped", 0)
+	h.write(c, h.sign(h.playBody("X/v1", playOpt{alert: "X", level: 4})))
+	if f := h.waitReport("X/v1", "refused", 0); f.Reason != ErrAlertStopped.Error() {
+		t.Errorf("reason %q", f.Reason)
+	}
+	cancel()
+
+	// Restarted from its saved state, the device still remembers.
+	startAgent(t, h, sink, func(c *Config) { c.StateDir = dir })
+	c = h.waitConn()
+	h.write(c, h.sign(h.playBody("X/v3", playOpt{alert: "X", level: 4})))
+	h.waitReport("X/v3", "refused", 0)
+	// Positive control: another alert plays.
+	h.write(c, h.sign(h.playBody("Y/v1", playOpt{alert: "Y", level: 1})))
+	if k := sink.nextStart(t); k != "Y/v1" {
+		t.Fatalf("started %q, want Y/v1 (X must never start)", k)
+	}
+	sink.release <- struct{}{}
+	h.waitReport("Y/v1", "played", 0)
+}
