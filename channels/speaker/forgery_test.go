@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/speaker/wire"
 )
@@ -195,5 +196,56 @@ func TestForgedHoldsNeverPlay(t *testing.T) {
 	}
 	if got := forgedCount(t, reg, "hold"); got != len(holds) {
 		t.Errorf("forged holds counted %d, want %d (the genuine one must not count)", got, len(holds))
+	}
+}
+
+// TestRecordedHoldReplayDoesNotRollBack: someone with Redis access records
+// a genuine hold (its MAC is valid) and writes it back after the warning was
+// updated, and again after it was cancelled. The hub signs it (it is
+// authentic), but the device refuses to roll the warning back or bring a
+// cancelled one back on the air.
+func TestRecordedHoldReplayDoesNotRollBack(t *testing.T) {
+	r := newRig(t)
+	n := r.node(t, "n1", nil)
+	rdb := r.redis(t)
+	ctx := context.Background()
+	r.enroll("spk")
+	holdKey := "alertcast:speaker:hold:{spk}"
+
+	mustSend(t, n.hub, r.msg("R/v1", 4), to("spk"))
+	v1, err := rdb.HGet(ctx, holdKey, "a:R").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := r.msg("R/v2", 2)
+	v2.Kind, v2.Version = channels.KindUpdate, 2
+	mustSend(t, n.hub, v2, to("spk"))
+	ag := r.agent(t, n, "spk", nil)
+	r.rec.wait(t, "R/v2", "spk", "played")
+	recorded, err := rdb.HGet(ctx, holdKey, "a:R").Result()
+	if err == nil {
+		t.Fatalf("v2 still held after it played: %q", recorded)
+	}
+
+	if err := rdb.HSet(ctx, holdKey, "a:R", v1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if rc := r.rec.wait(t, "R/v1", "spk", "refused"); !strings.Contains(rc.Detail, "older version") {
+		t.Errorf("replayed v1: %+v", rc)
+	}
+
+	cancel := r.msg("R/v3", 2)
+	cancel.Kind, cancel.Version, cancel.Audio = channels.KindCancel, 3, nil
+	mustSend(t, n.hub, cancel, to("spk"))
+	r.rec.wait(t, "R/v3", "spk", "stopped")
+	if err := rdb.HSet(ctx, holdKey, "a:R", v1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "second replay refused", func() bool { return r.rec.count("R/v1", "spk", "refused") >= 2 })
+	if got := ag.sink.Plays(); got != 1 {
+		t.Errorf("played %d programmes, want 1 (v2 only)", got)
+	}
+	if got := r.rec.count("R/v1", "spk", "played") + r.rec.count("R/v1", "spk", "playing"); got != 0 {
+		t.Errorf("the replayed v1 went on the air (%d reports)", got)
 	}
 }

@@ -43,8 +43,11 @@
 //     agent's (wire.Verifier): every signature covers device, sequence and
 //     issued-at, signed at write time by the node holding the connection.
 //   - A genuine hold replayed by someone who recorded it (same device, same
-//     field, still unexpired) is re-signed, but the agent executes a command
-//     id once and refuses a play of an alert it was told to stop.
+//     field, still unexpired) verifies and is re-signed, but the agent
+//     executes a command id once, refuses an older version of a warning
+//     than one it accepted (the version is in the key, "<alert>/v<n>") and
+//     refuses a play of an alert it was told to stop; it keeps all three
+//     across restarts. Such a refusal comes back as a "refused" receipt.
 //
 // What Redis can still do is deny service: delete holds, fill the queue,
 // set a device's acked version high so a command is not held, or falsify
