@@ -299,7 +299,8 @@ func (c *conn) offer(hd held, digest *[32]byte) {
 		}
 		h.refused(source, c.dev, hd.field, hd.id, "bad MAC")
 		if hd.raw != "" {
-			go h.drop(c.dev, hd.field, hd.raw)
+			// Read from the hold (connect, resync): no lock is held here.
+			h.drop(c.dev, hd.field, hd.raw)
 		}
 		return
 	}
