@@ -123,11 +123,16 @@ func (c *conn) run() {
 	h := c.h
 	defer c.ws.Close()
 	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
-	epoch, err := epochScript.Run(ctx, h.cfg.Redis, []string{h.keys.epoch(c.dev)}, h.cfg.Now().Unix()).Uint64()
-	if err == nil && epoch >= 1<<(64-seqBits) {
-		// Only a write to Redis by someone else gets here (epochs start at
-		// the clock in seconds): refuse rather than wrap the sequence.
-		err = fmt.Errorf("epoch %d out of range", epoch)
+	var epoch uint64
+	res, err := epochScript.Run(ctx, h.cfg.Redis, []string{h.keys.epoch(c.dev)}, h.cfg.Now().Unix(), maxEpochLead).Int64Slice()
+	if err == nil && (len(res) != 2 || res[0] <= 0) {
+		err = fmt.Errorf("epoch script answered %v", res)
+	}
+	if err == nil {
+		epoch = uint64(res[0])
+		if res[1] == 1 {
+			h.refused("epoch", c.dev, "", "", "epoch far ahead of the clock or not a number; restarted from the clock")
+		}
 	}
 	cancel()
 	if err != nil {

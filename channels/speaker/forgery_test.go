@@ -249,3 +249,33 @@ func TestRecordedHoldReplayDoesNotRollBack(t *testing.T) {
 		t.Errorf("the replayed v1 went on the air (%d reports)", got)
 	}
 }
+
+// TestTamperedEpochIsReset: a sequence epoch written far ahead (which would
+// raise the device's replay floor out of reach once the real epoch is
+// restored) or as garbage is not used; the hub restarts it from the clock,
+// counts it, and the device still plays.
+func TestTamperedEpochIsReset(t *testing.T) {
+	r := newRig(t)
+	reg := prometheus.NewRegistry()
+	n := r.node(t, "n1", func(c *speaker.Config) { c.Registry = reg })
+	rdb := r.redis(t)
+	ctx := context.Background()
+	for i, bad := range []string{"99999999999999", "garbage"} {
+		dev := fmt.Sprintf("ep-%d", i)
+		if err := rdb.Set(ctx, "alertcast:speaker:epoch:{"+dev+"}", bad, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		r.agent(t, n, dev, nil)
+		waitOnline(t, n.hub, dev)
+		if got := forgedCount(t, reg, "epoch"); got != i+1 {
+			t.Errorf("%s: tampered epochs counted %d, want %d", bad, got, i+1)
+		}
+		e, err := rdb.Get(ctx, "alertcast:speaker:epoch:{"+dev+"}").Int64()
+		if err != nil || e > time.Now().Unix()+10 {
+			t.Errorf("%s: epoch now %d %v, want the clock", bad, e, err)
+		}
+		key := fmt.Sprintf("E%d/v1", i)
+		mustSend(t, n.hub, r.msg(key, 2), to(dev))
+		r.rec.wait(t, key, dev, "played")
+	}
+}

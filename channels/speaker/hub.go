@@ -38,8 +38,10 @@
 //   - Kicks (close a device's connection) carry a MAC over device, epoch
 //     and time and are refused when older than a minute, so Redis cannot
 //     knock devices off the air with forged or recorded kicks.
-//   - Sequence epochs come from Redis; an epoch that would overflow the
-//     sequence space is refused. Freshness and replay protection are the
+//   - Sequence epochs come from Redis; one more than an hour ahead of the
+//     clock, or not a number, is restarted from the clock (and counted as
+//     source "epoch"), so Redis cannot lift a device's replay floor out of
+//     reach and then lock it out by restoring the real epoch. Freshness and replay protection are the
 //     agent's (wire.Verifier): every signature covers device, sequence and
 //     issued-at, signed at write time by the node holding the connection.
 //   - A genuine hold replayed by someone who recorded it (same device, same

@@ -29,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "alertcast_speaker_auth_failures_total", Help: "Refused loudspeaker connections, by reason."}, []string{"reason"}),
 		forged: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alertcast_speaker_forged_total",
-			Help: "Commands and kicks read from Redis without a valid platform MAC, refused, by source (hold, bus, kick)."}, []string{"source"}),
+			Help: "Commands and kicks read from Redis without a valid platform MAC, refused, by source (hold, bus, kick, epoch)."}, []string{"source"}),
 	}
 	if reg == nil {
 		return m, nil

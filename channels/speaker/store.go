@@ -76,12 +76,25 @@ return 0`)
 
 // epochScript returns a new sequence epoch for a device: above the last one
 // and never below the wall clock in seconds, so sequence numbers keep rising
-// even if Redis loses its data.
+// even if Redis loses its data. An epoch more than ARGV[2] seconds ahead of
+// the clock (legitimately it leads only by reconnections faster than one a
+// second) or not a number was written by someone else: it starts again from
+// the clock rather than push the device's sequence floor out of reach,
+// and the second value returned is 1.
+// KEYS[1] epoch key; ARGV now (Unix s), max lead (s).
 var epochScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local n = math.max(cur + 1, tonumber(ARGV[1]))
-redis.call('SET', KEYS[1], n)
-return n`)
+local reset = 0
+if cur == nil or cur > now + tonumber(ARGV[2]) then
+  cur, reset = 0, 1
+end
+local n = math.max(cur + 1, now)
+redis.call('SET', KEYS[1], string.format('%d', n))
+return {n, reset}`)
+
+// maxEpochLead is how far a device's epoch may run ahead of the clock.
+const maxEpochLead = 3600
 
 // offlineScript marks a device offline only if conn still owns its status
 // (the device may already be connected elsewhere).
