@@ -42,6 +42,9 @@ var commands = map[string]command{
 	"bench spine":      {"accept latency and issue-to-all-records time for a county-wide warning (--residents 355544)", benchSpine},
 	"speakers enroll":  {"issue device credentials: one (prints an agent config) or --all (CSV for speaker --simulate)", speakersEnroll},
 	"speakers import":  {"import a speakers CSV (all or nothing unless --partial)", importCmd("speakers")},
+	"audit export":     {"download the whole audit log as JSON lines (--out FILE; admin)", auditExport},
+	"audit verify":     {"verify an audit export offline (FILE --key-file PATH), or alertd's database (--online); exits 1 on the first bad entry", auditVerify},
+	"audit key":        {"print the id of the audit key file (--key-file), to check every node holds the same key", auditKey},
 }
 
 func main() {
