@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,5 +84,45 @@ func TestAuditVerifyCommandOffline(t *testing.T) {
 	}
 	if err := runAuditVerify(ctx, &out, nil); err == nil || !strings.Contains(err.Error(), "usage") {
 		t.Fatalf("no file: %v", err)
+	}
+}
+
+// audit export downloads with the token, writes --out whole, and the file
+// verifies offline; an HTTP error leaves no file behind.
+func TestAuditExportCommand(t *testing.T) {
+	t.Setenv("ALERTCAST_AUDIT_KEY_FILE", "")
+	file, keyFile := exportFixture(t, 3)
+	body, _ := os.ReadFile(file)
+	var gotAuth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth = r.Header.Get("Authorization")
+		if r.URL.Path != "/api/v1/audit/export" || gotAuth != "Bearer admin-token" {
+			http.Error(w, `{"error":{"code":"forbidden","message":"admin only"}}`, 403)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	t.Setenv("ALERTCAST_URL", srv.URL)
+	t.Setenv("ALERTCAST_TOKEN", "admin-token")
+	out := filepath.Join(t.TempDir(), "export.jsonl")
+	if err := auditExport(context.Background(), []string{"--out", out}); err != nil {
+		t.Fatal(err)
+	}
+	var msg bytes.Buffer
+	if err := runAuditVerify(context.Background(), &msg, []string{out, "--key-file", keyFile}); err != nil {
+		t.Fatalf("downloaded export: %v", err)
+	}
+	t.Setenv("ALERTCAST_TOKEN", "viewer-token")
+	out2 := filepath.Join(t.TempDir(), "denied.jsonl")
+	if err := auditExport(context.Background(), []string{"--out", out2}); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("refused export: %v", err)
+	}
+	if _, err := os.Stat(out2); !os.IsNotExist(err) {
+		t.Fatalf("a refused export left a file: %v", err)
+	}
+	if err := auditExport(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "--out") {
+		t.Fatalf("no --out: %v", err)
 	}
 }
