@@ -192,6 +192,8 @@ func (api *API) Routes(mux Router) {
 	h("GET /api/v1/users", RoleAdmin, api.listUsers)
 	h("GET /api/v1/outbox", RoleViewer, api.outbox)
 	h("GET /api/v1/audit", RoleViewer, api.audit)
+	h("GET /api/v1/audit/verify", RoleAdmin, api.auditVerify)
+	h("GET /api/v1/audit/export", RoleAdmin, api.auditExport)
 	h("POST /api/v1/regions/import", RoleAdmin, api.importRegions)
 	h("POST /api/v1/residents/import", RoleAdmin, api.importResidents)
 	h("POST /api/v1/speakers/import", RoleAdmin, api.importSpeakers)

@@ -30,6 +30,7 @@ type Store struct {
 	pg     bool
 	log    *slog.Logger
 	auditM sync.Mutex // serialises the audit hash chain within this process
+	audit  auditKeyHolder
 
 	stmts     stmtCache
 	updOnce   sync.Once

@@ -46,6 +46,9 @@ var commands = map[string]command{
 	"speakers enroll":  {"issue device credentials: one (prints an agent config) or --all (CSV for speaker --simulate)", speakersEnroll},
 	"speakers import":  {"import a speakers CSV (all or nothing unless --partial)", importCmd("speakers")},
 	"speakers key":     {"print the platform's Ed25519 public key for the speaker agents' public_key", speakersKey},
+	"audit export":     {"download the whole audit log as JSON lines (--out FILE; admin)", auditExport},
+	"audit verify":     {"verify an audit export offline (FILE --key-file PATH), or alertd's database (--online); exits 1 on the first bad entry", auditVerify},
+	"audit key":        {"print the id of the audit key file (--key-file), to check every node holds the same key", auditKey},
 }
 
 func main() {

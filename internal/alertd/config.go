@@ -56,6 +56,12 @@ type Config struct {
 	Voice    yaml.Node `yaml:"voice"`
 	Audio    yaml.Node `yaml:"audio"`
 
+	// Audit chain key: a file shared by every node (ALERTCAST_AUDIT_KEY_FILE);
+	// default DATA_DIR/audit.key, created at the first start. How often the
+	// whole chain is re-verified (ALERTCAST_AUDIT_VERIFY_INTERVAL); default 5m.
+	AuditKeyFile        string        `yaml:"audit_key_file"`
+	AuditVerifyInterval time.Duration `yaml:"audit_verify_interval"`
+
 	// Process settings only from the environment.
 	AdminToken string `yaml:"-"` // ALERTCAST_ADMIN_TOKEN
 	ConfigFile string `yaml:"-"`
@@ -225,6 +231,14 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			return cfg, fmt.Errorf("ALERTCAST_BATCH_SIZE: not a number: %q", v)
 		}
 		cfg.BatchSize = n
+	}
+	set(&cfg.AuditKeyFile, getenv("ALERTCAST_AUDIT_KEY_FILE"))
+	if v := getenv("ALERTCAST_AUDIT_VERIFY_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return cfg, fmt.Errorf("ALERTCAST_AUDIT_VERIFY_INTERVAL: not a positive duration like 5m: %q", v)
+		}
+		cfg.AuditVerifyInterval = d
 	}
 	cfg.AdminToken = getenv("ALERTCAST_ADMIN_TOKEN")
 	if cfg.PublicURL == "" {

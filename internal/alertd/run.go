@@ -64,6 +64,7 @@ type Server struct {
 	hot          map[string]time.Time // warnings whose progress consoles follow
 	bg           sync.WaitGroup
 	stopBG       chan struct{}
+	auditV       *auditVerifier
 	// Addr is the address the HTTP server listens on.
 	Addr string
 }
@@ -109,6 +110,9 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 		return nil, err
 	}
 	log.Info("database ready", "engine", s.store.Engine())
+	if err := s.useAuditKey(ctx); err != nil {
+		return nil, err
+	}
 
 	tree := targeting.DefaultTree()
 	for _, path := range cfg.Regions {
@@ -199,6 +203,7 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 			go s.progressLoop()
 		}
 	}
+	s.startAuditVerifier()
 	log.Info("alertd running", "roles", strings.Join(cfg.Roles, ","), "listen", s.Addr, "redis", s.redis.Kind, "db", s.store.Engine())
 	return s, nil
 }
