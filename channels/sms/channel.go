@@ -71,6 +71,9 @@ type Channel struct {
 	dlrs   *dlrStore
 	dlrKey []byte // signs Kannel dlr-url callbacks
 
+	changeMu sync.Mutex
+	changed  chan struct{} // closed and replaced at every bind up or down
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	quit      chan struct{}
@@ -99,7 +102,7 @@ func New(cfg Config, rep channels.Reporter, log *slog.Logger, reg prometheus.Reg
 	}
 	log = log.With("channel", Name)
 	c := &Channel{cfg: cfg, rep: rep, log: log, kick: make(chan struct{}, 1), quit: make(chan struct{}),
-		acks: newAckStore(), dlrs: newDLRStore()}
+		acks: newAckStore(), dlrs: newDLRStore(), changed: make(chan struct{})}
 	c.dlrKey = make([]byte, 32)
 	if _, err := rand.Read(c.dlrKey); err != nil {
 		return nil, fmt.Errorf("sms: dlr key: %w", err)
@@ -120,6 +123,9 @@ func New(cfg Config, rep channels.Reporter, log *slog.Logger, reg prometheus.Reg
 			g.impl = newWebhookGateway(g)
 		}
 		c.gateways = append(c.gateways, g)
+		if gc.Type == "smpp" {
+			m.up.WithLabelValues(gc.Name).Set(0) // down until a bind is up
+		}
 	}
 	byPrio := map[int][]*gateway{}
 	var prios []int
@@ -281,11 +287,33 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 	return c.wait(ctx, b)
 }
 
+// wait collects b's results. While no gateway is up the recipients stay
+// queued: a bind that comes back sends them at once (the scheduler is woken
+// by the bind). Only when none comes back before shortly ahead of ctx's
+// deadline does Send give up with ErrNoGateway, naming why each is down.
 func (c *Channel) wait(ctx context.Context, b *batch) ([]channels.Result, error) {
-	tick := time.NewTicker(250 * time.Millisecond)
+	// A backstop for gateways whose state changes without a bind event.
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var downSince time.Time
+	var giveUp *time.Timer
+	defer func() {
+		if giveUp != nil {
+			giveUp.Stop()
+		}
+	}()
 	for {
+		changed := c.gatewayChange()
+		var expired <-chan time.Time
+		switch up := c.anyUp(); {
+		case up && giveUp != nil:
+			giveUp.Stop()
+			giveUp = nil
+		case !up && giveUp == nil:
+			giveUp = time.NewTimer(noGatewayWait(ctx))
+		}
+		if giveUp != nil {
+			expired = giveUp.C
+		}
 		select {
 		case <-b.done:
 			return b.collect(), nil
@@ -298,19 +326,13 @@ func (c *Channel) wait(ctx context.Context, b *batch) ([]channels.Result, error)
 			b.drain(cancelGrace)
 			b.release(c.acks)
 			return b.collect(), ctx.Err()
+		case <-changed:
 		case <-tick.C:
-			if c.anyUp() {
-				downSince = time.Time{}
-				continue
-			}
-			if downSince.IsZero() {
-				downSince = time.Now()
-			} else if time.Since(downSince) > noGatewayGrace {
-				b.stop()
-				b.drain(cancelGrace)
-				b.release(c.acks)
-				return b.collect(), ErrNoGateway
-			}
+		case <-expired:
+			b.stop()
+			b.drain(cancelGrace)
+			b.release(c.acks)
+			return b.collect(), errNoGateway(c.downReasons())
 		}
 	}
 }
@@ -695,6 +717,9 @@ type gateway struct {
 	backoffMu sync.Mutex
 	until     time.Time // throttled or failing until
 	backoff   time.Duration
+
+	stateMu sync.Mutex
+	state   gwState
 }
 
 type gatewayImpl interface {
@@ -815,6 +840,11 @@ type GatewayStatus struct {
 	Priority int    `json:"priority"`
 	Binds    int    `json:"binds"`   // SMPP binds currently bound (HTTP: 0)
 	Healthy  bool   `json:"healthy"` // can take traffic now (bound, not backing off)
+	// Error is why the last bind failed or was lost (e.g. "bind refused:
+	// ESME_RINVPASWD (0x0E): … check sms.gateways[a].password"), shown
+	// while some of the gateway's binds are down; ErrorAt is when.
+	Error   string     `json:"error,omitempty"`
+	ErrorAt *time.Time `json:"error_at,omitempty"`
 }
 
 // Status reports every gateway's state.
@@ -824,6 +854,9 @@ func (c *Channel) Status() []GatewayStatus {
 		st := GatewayStatus{Name: g.cfg.Name, Type: g.cfg.Type, Priority: g.cfg.Priority, Healthy: g.healthy()}
 		if s, ok := g.impl.(*smppGateway); ok {
 			st.Binds = int(s.bound.Load())
+			if err, at := g.lastError(); err != nil && st.Binds < len(s.binds) {
+				st.Error, st.ErrorAt = err.Error(), &at
+			}
 		}
 		out = append(out, st)
 	}
@@ -837,7 +870,7 @@ func (c *Channel) Ready() error {
 		return channels.ErrClosed
 	}
 	if !c.anyUp() {
-		return fmt.Errorf("sms: %w: no SMPP bind up", ErrNoGateway)
+		return fmt.Errorf("sms: %w", errNoGateway(c.downReasons()))
 	}
 	return nil
 }
