@@ -44,8 +44,15 @@ var (
 )
 
 // noGatewayGrace is how long Send waits for any gateway to come up before
-// giving the batch back as a transient failure.
+// giving the batch back as a transient failure, when it is not one of the
+// maxHeldSends that wait until shortly before their deadline.
 var noGatewayGrace = 3 * time.Second
+
+// maxHeldSends is how many Sends at once keep their recipients queued for
+// a whole outage (up to their context's deadline), so they go out the
+// moment a bind is back; each holds a task queue worker meanwhile, so the
+// rest give up after noGatewayGrace and come back with the queue's retry.
+const maxHeldSends = 8
 
 // cancelGrace is how long Send, once its context is done, waits for submits
 // already on the wire to be acknowledged, so their results are not lost.
@@ -73,6 +80,7 @@ type Channel struct {
 
 	changeMu sync.Mutex
 	changed  chan struct{} // closed and replaced at every bind up or down
+	holds    chan struct{} // Sends waiting out an outage to their deadline
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -102,7 +110,7 @@ func New(cfg Config, rep channels.Reporter, log *slog.Logger, reg prometheus.Reg
 	}
 	log = log.With("channel", Name)
 	c := &Channel{cfg: cfg, rep: rep, log: log, kick: make(chan struct{}, 1), quit: make(chan struct{}),
-		acks: newAckStore(), dlrs: newDLRStore(), changed: make(chan struct{})}
+		acks: newAckStore(), dlrs: newDLRStore(), changed: make(chan struct{}), holds: make(chan struct{}, maxHeldSends)}
 	c.dlrKey = make([]byte, 32)
 	if _, err := rand.Read(c.dlrKey); err != nil {
 		return nil, fmt.Errorf("sms: dlr key: %w", err)
@@ -290,26 +298,43 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 // wait collects b's results. While no gateway is up the recipients stay
 // queued: a bind that comes back sends them at once (the scheduler is woken
 // by the bind). Only when none comes back before shortly ahead of ctx's
-// deadline does Send give up with ErrNoGateway, naming why each is down.
+// deadline (noGatewayGrace for all but maxHeldSends Sends) does Send give
+// up with ErrNoGateway, naming why each gateway is down.
 func (c *Channel) wait(ctx context.Context, b *batch) ([]channels.Result, error) {
 	// A backstop for gateways whose state changes without a bind event.
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var giveUp *time.Timer
-	defer func() {
+	held := false
+	disarm := func() {
 		if giveUp != nil {
 			giveUp.Stop()
+			giveUp = nil
 		}
-	}()
+		if held {
+			<-c.holds
+			held = false
+		}
+	}
+	defer disarm()
 	for {
 		changed := c.gatewayChange()
 		var expired <-chan time.Time
 		switch up := c.anyUp(); {
 		case up && giveUp != nil:
-			giveUp.Stop()
-			giveUp = nil
+			disarm()
 		case !up && giveUp == nil:
-			giveUp = time.NewTimer(noGatewayWait(ctx))
+			// Only a few Sends hold their task queue worker for the whole
+			// outage: the rest give their workers back to the other
+			// channels (loudspeakers) after the short grace.
+			d := min(noGatewayGrace, noGatewayWait(ctx))
+			select {
+			case c.holds <- struct{}{}:
+				held = true
+				d = noGatewayWait(ctx)
+			default:
+			}
+			giveUp = time.NewTimer(d)
 		}
 		if giveUp != nil {
 			expired = giveUp.C

@@ -632,3 +632,48 @@ func TestSendResumesWhenBindComesBack(t *testing.T) {
 	}
 	t.Logf("first submit %s after the bind came back", first.Sub(bound))
 }
+
+// During an outage only MaxHeldSends Sends hold their worker to their
+// deadline; one more gives up after the short grace, so SMS batches cannot
+// occupy every task queue worker while the SMSC is down.
+func TestHeldSendsBounded(t *testing.T) {
+	a := startSim(t, smscsim.Config{})
+	addr := a.Addr()
+	a.Close()
+	c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", addr, 0)}}, channels.Discard, nil)
+	sms.SetNoGatewayGrace(t, 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make(chan error, sms.MaxHeldSends+1)
+	for i := range sms.MaxHeldSends + 1 {
+		go func() {
+			_, err := c.Send(ctx, message(2, false), recipients(i*10, 2, "zh"))
+			errs <- err
+		}()
+	}
+	select {
+	case err := <-errs:
+		if !errors.Is(err, sms.ErrNoGateway) {
+			t.Fatalf("first Send to return: %v, want ErrNoGateway", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no Send gave up after the grace")
+	}
+	// One more Send cannot hold either: it gives up after the grace, which
+	// is time enough for the others to have given up too had they not held.
+	if _, err := c.Send(ctx, message(2, false), recipients(1000, 2, "zh")); !errors.Is(err, sms.ErrNoGateway) {
+		t.Fatalf("Send beyond the held ones: %v, want ErrNoGateway", err)
+	}
+	// The others hold: none has returned (Close releases them below).
+	select {
+	case err := <-errs:
+		t.Fatalf("a second Send returned while %d may hold: %v", sms.MaxHeldSends, err)
+	default:
+	}
+	c.Close()
+	for range sms.MaxHeldSends {
+		if err := <-errs; !errors.Is(err, channels.ErrClosed) {
+			t.Errorf("held Send after Close: %v, want ErrClosed", err)
+		}
+	}
+}
