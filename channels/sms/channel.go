@@ -82,6 +82,9 @@ type Channel struct {
 	changed  chan struct{} // closed and replaced at every bind up or down
 	holds    chan struct{} // Sends waiting out an outage to their deadline
 
+	life    context.Context // cancelled by Close: bounds store lookups
+	endLife context.CancelFunc
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	quit      chan struct{}
@@ -111,6 +114,7 @@ func New(cfg Config, rep channels.Reporter, log *slog.Logger, reg prometheus.Reg
 	log = log.With("channel", Name)
 	c := &Channel{cfg: cfg, rep: rep, log: log, kick: make(chan struct{}, 1), quit: make(chan struct{}),
 		acks: newAckStore(), dlrs: newDLRStore(), changed: make(chan struct{}), holds: make(chan struct{}, maxHeldSends)}
+	c.life, c.endLife = context.WithCancel(context.Background())
 	c.dlrKey = make([]byte, 32)
 	if _, err := rand.Read(c.dlrKey); err != nil {
 		return nil, fmt.Errorf("sms: dlr key: %w", err)
@@ -171,6 +175,7 @@ func (c *Channel) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		close(c.quit)
+		c.endLife()
 		for _, g := range c.gateways {
 			g.impl.stop()
 		}
@@ -851,9 +856,7 @@ func (c *Channel) janitor() {
 			return
 		case now := <-t.C:
 			c.dlrs.maybeRotate()
-			for _, o := range c.dlrs.expired(now) {
-				c.unknownReceipt(o)
-			}
+			c.lookupOrphans(c.life, c.dlrs.expired(now))
 		}
 	}
 }

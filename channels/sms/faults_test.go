@@ -677,3 +677,80 @@ func TestHeldSendsBounded(t *testing.T) {
 		}
 	}
 }
+
+// refTable stands in for dispatch's delivery_refs: it keeps each Result.Ref
+// the way the writer records it, and outlives the channel.
+type refTable struct {
+	mu sync.Mutex
+	m  map[string]sms.SentRef
+}
+
+func (r *refTable) record(key string, res map[string]channels.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, x := range res {
+		if x.Ref != "" {
+			r.m[x.Ref] = sms.SentRef{Key: key, RecipientID: id}
+		}
+	}
+}
+
+func (r *refTable) LookupRefs(_ context.Context, refs []string) (map[string]sms.SentRef, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]sms.SentRef{}
+	for _, ref := range refs {
+		if s, ok := r.m[ref]; ok {
+			out[ref] = s
+		}
+	}
+	return out, nil
+}
+
+// Receipts that arrive after a restart (a new channel, the same store) are
+// matched through the recorded refs: delivered and undelivered phones are
+// reported as such for their message and recipient, not counted unknown.
+func TestReceiptsAfterRestartMatched(t *testing.T) {
+	sim := startSim(t, smscsim.Config{Keep: true, Outcome: func(dest string) (string, string) {
+		if strings.HasSuffix(dest, "01") {
+			return "UNDELIV", "001"
+		}
+		return "DELIVRD", "000"
+	}})
+	refs := &refTable{m: map[string]sms.SentRef{}}
+	cfg := sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", sim.Addr(), 0)}, Refs: refs}
+	first := newChannel(t, cfg, channels.Discard, nil)
+	m := message(3, false)
+	to := recipients(0, 3, "zh")
+	sent := send(t, first, m, to)
+	refs.record(m.Key, sent)
+	first.Close()
+
+	rec := &recorder{}
+	second := newChannel(t, cfg, rec, nil)
+	waitChannelBinds(t, second, "a", 1)
+	msgs := sim.Messages()
+	if len(msgs) != len(to) {
+		t.Fatalf("SMSC accepted %d messages, want %d", len(msgs), len(to))
+	}
+	for _, msg := range msgs {
+		if !sim.SendReceipt(msg) {
+			t.Fatalf("no bind took the receipt for %s", msg.ID)
+		}
+	}
+	waitFor(t, 10*time.Second, "a receipt per recipient", func() bool { return rec.len() >= len(to) })
+	got := rec.byRef()
+	for _, r := range to {
+		rc, ok := got[sent[r.ID].Ref]
+		if !ok {
+			t.Fatalf("%s (ref %s): no receipt reported", r.ID, sent[r.ID].Ref)
+		}
+		want := channels.StateDelivered
+		if strings.HasSuffix(r.Address, "01") {
+			want = channels.StateFailed
+		}
+		if rc.Key != m.Key || rc.RecipientID != r.ID || rc.State != want || rc.Channel != sms.Name {
+			t.Errorf("%s: receipt %+v, want %s for %s", r.ID, rc, want, m.Key)
+		}
+	}
+}

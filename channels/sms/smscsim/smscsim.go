@@ -254,6 +254,20 @@ func (s *Server) SendGarbage() bool {
 	return false
 }
 
+// SendReceipt sends a delivery receipt for m (one of Messages) now, on a
+// live bind of the system id that submitted it, whatever Config.Receipts
+// says: tests use it for receipts that come late (after a restart). It
+// reports whether a bind took it.
+func (s *Server) SendReceipt(m Message) bool {
+	c := s.receipt(m)
+	if c == nil {
+		return false
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.w.Flush() == nil
+}
+
 // Close stops listening and closes every connection; safe twice.
 func (s *Server) Close() error {
 	s.mu.Lock()
