@@ -98,6 +98,9 @@ func (b *bind) run() {
 			return
 		}
 		ss, err := b.connect()
+		if err != nil && b.s.ctx.Err() != nil {
+			return // closing: a cancelled dial is not a gateway fault
+		}
 		if err != nil {
 			if g.bindFailed(err) {
 				b.log.Warn("sms bind failed", "addr", g.cfg.Addr, "err", err, "retry_in", backoff)
