@@ -119,11 +119,6 @@ func New(cfg Config, rep channels.Reporter, log *slog.Logger, reg prometheus.Reg
 	if _, err := rand.Read(c.dlrKey); err != nil {
 		return nil, fmt.Errorf("sms: dlr key: %w", err)
 	}
-	m, err := newMetrics(reg, c)
-	if err != nil {
-		return nil, err
-	}
-	c.m = m
 	for _, gc := range cfg.Gateways {
 		g := &gateway{c: c, cfg: gc, inbox: make(chan *job, inboxSize(gc)), log: log.With("gateway", gc.Name)}
 		switch gc.Type {
@@ -135,10 +130,12 @@ func New(cfg Config, rep channels.Reporter, log *slog.Logger, reg prometheus.Reg
 			g.impl = newWebhookGateway(g)
 		}
 		c.gateways = append(c.gateways, g)
-		if gc.Type == "smpp" {
-			m.up.WithLabelValues(gc.Name).Set(0) // down until a bind is up
-		}
 	}
+	m, err := newMetrics(reg, c, c.gateways)
+	if err != nil {
+		return nil, err
+	}
+	c.m = m
 	byPrio := map[int][]*gateway{}
 	var prios []int
 	for _, g := range c.gateways {

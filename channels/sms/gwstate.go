@@ -29,16 +29,12 @@ func (g *gateway) bindFailed(err error) (changed bool) {
 // bindUp records that a bind of g is bound; the last error is kept for
 // the record (Status shows it only while some bind is down).
 func (g *gateway) bindUp() {
-	g.c.m.up.WithLabelValues(g.cfg.Name).Set(1)
 	g.c.gatewaysChanged()
 	g.c.wake() // queued jobs go out now, not on the scheduler's next tick
 }
 
 // bindDown is called when a bind of g ends.
 func (g *gateway) bindDown() {
-	if !g.impl.up() {
-		g.c.m.up.WithLabelValues(g.cfg.Name).Set(0)
-	}
 	g.c.gatewaysChanged()
 }
 
