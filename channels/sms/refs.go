@@ -46,10 +46,10 @@ func (c *Channel) lookupOrphans(ctx context.Context, os []orphan) {
 	for i, o := range os {
 		refs[i] = o.qid()
 	}
-	ctx, cancel := context.WithTimeout(ctx, refLookupTimeout)
-	found, err := c.cfg.Refs.LookupRefs(ctx, refs)
+	lctx, cancel := context.WithTimeout(ctx, refLookupTimeout)
+	found, err := c.cfg.Refs.LookupRefs(lctx, refs)
 	cancel()
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		c.log.Error("sms receipts: looking up message ids failed; counted unknown", "count", len(os), "err", err)
 	}
 	for _, o := range os {
