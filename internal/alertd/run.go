@@ -322,12 +322,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		checks["redis"] = "ok (" + s.redis.Kind + ")"
 	}
+	var smsGateways []sms.GatewayStatus
 	if s.sms != nil {
-		if err := s.sms.Ready(); err != nil {
+		// Red only when no gateway can send; one gateway down while another
+		// carries the traffic is "degraded: <gateway>: <why>".
+		if detail, err := s.sms.Readiness(); err != nil {
 			checks["sms"], ok = err.Error(), false
 		} else {
-			checks["sms"] = "ok"
+			checks["sms"] = detail
 		}
+		smsGateways = s.sms.Status()
 	}
 	if s.ws != nil {
 		if err := s.ws.Ready(); err != nil {
@@ -343,7 +347,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]any{"ready": ok, "checks": checks})
+	body := map[string]any{"ready": ok, "checks": checks}
+	if smsGateways != nil {
+		body["sms_gateways"] = smsGateways
+	}
+	b, _ := json.Marshal(body)
 	_, _ = w.Write(append(b, '\n'))
 }
 

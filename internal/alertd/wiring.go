@@ -242,6 +242,7 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 
 	// SMS: only when gateways are configured.
 	if len(smsCfg.Gateways) > 0 && !forced("sms") {
+		smsCfg.Refs = smsRefs{s.store}
 		ch, err := sms.New(smsCfg, rep, s.log.With("channel", "sms"), s.prom)
 		if err != nil {
 			return nil, preview, fmt.Errorf("sms: %w", err)
