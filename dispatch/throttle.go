@@ -27,7 +27,9 @@ type LoginLimits struct {
 	// AddrWindow; default 1m.
 	AddrWindow time.Duration `yaml:"address_window"`
 	// HashSlots password hashes (Argon2id, 19 MiB each) run at once;
-	// default the number of CPUs.
+	// default half the CPUs, at least 1 and at most 4: the rest of the
+	// machine stays for officers and dispatch, and hashes never hold more
+	// than 76 MiB.
 	HashSlots int `yaml:"hash_slots"`
 	// HashQueue requests may wait for a slot; more are answered 503 at
 	// once; default 4 × HashSlots.
@@ -57,7 +59,7 @@ func (l LoginLimits) WithDefaults() LoginLimits {
 	defD(&l.UserBackoff, time.Minute)
 	def(&l.AddrFailures, 20)
 	defD(&l.AddrWindow, time.Minute)
-	def(&l.HashSlots, runtime.GOMAXPROCS(0))
+	def(&l.HashSlots, min(max(1, runtime.GOMAXPROCS(0)/2), 4))
 	def(&l.HashQueue, 4*l.HashSlots)
 	defD(&l.HashWait, 2*time.Second)
 	defD(&l.AuditWindow, time.Minute)
@@ -210,7 +212,17 @@ type hashGate struct {
 	waiting atomic.Int64
 	queue   int64
 	wait    time.Duration
+	// Each hash leaves 19 MiB of garbage. Left to the pacer (GOGC=200 in
+	// alertd) a flood of wrong passwords grows the heap to three times
+	// what is live before a collection; a collection every few hashes
+	// keeps it near what is live, and costs little: the hash memory holds
+	// no pointers, so there is almost nothing to mark.
+	sinceGC   atomic.Int64
+	gcRunning atomic.Bool
 }
+
+// hashesPerGC is how many hashes' garbage may pile up before a collection.
+const hashesPerGC = 2
 
 func newHashGate(lim LoginLimits) *hashGate {
 	return &hashGate{slots: make(chan struct{}, lim.HashSlots), queue: int64(lim.HashQueue), wait: lim.HashWait}
@@ -219,7 +231,16 @@ func newHashGate(lim LoginLimits) *hashGate {
 // acquire takes a slot; ok is false when the queue is full, the wait
 // too long or ctx ends. release must be called when ok.
 func (g *hashGate) acquire(ctx context.Context) (release func(), ok bool) {
-	release = func() { <-g.slots }
+	release = func() {
+		<-g.slots
+		if g.sinceGC.Add(1) >= hashesPerGC && g.gcRunning.CompareAndSwap(false, true) {
+			g.sinceGC.Store(0)
+			go func() {
+				defer g.gcRunning.Store(false)
+				runtime.GC()
+			}()
+		}
+	}
 	select {
 	case g.slots <- struct{}{}:
 		return release, true

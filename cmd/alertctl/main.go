@@ -43,6 +43,7 @@ var commands = map[string]command{
 	"users passwd":     {"set a password read from stdin (admin; your own with --old: current, then new)", usersPasswd},
 	"regions import":   {"add another county's region tree from its CSV (code,name,level,parent_code,name_ug)", regionsImport},
 	"residents import": {"import a residents CSV (all or nothing unless --partial)", importCmd("residents")},
+	"bench login":      {"password-guessing flood vs an officer's latency and alertd's memory (--attackers 100 --duration 30s --pid PID; loopback only)", benchLogin},
 	"bench spine":      {"accept latency and issue-to-all-records time for a county-wide warning (--residents 355544)", benchSpine},
 	"speakers enroll":  {"issue device credentials: one (prints an agent config) or --all (CSV for speaker --simulate)", speakersEnroll},
 	"speakers import":  {"import a speakers CSV (all or nothing unless --partial)", importCmd("speakers")},
