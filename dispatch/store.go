@@ -379,6 +379,20 @@ var migrations = []string{
 	`ALTER TABLE alerts ADD COLUMN proposal TEXT NOT NULL DEFAULT '';
 	ALTER TABLE schedules ADD COLUMN approved_by TEXT NOT NULL DEFAULT '';
 	ALTER TABLE schedules ADD COLUMN approved_at BIGINT NOT NULL DEFAULT 0;`,
+	// Console sessions live on the server (sessions.go): logout, disabling a
+	// user or changing a password ends them at once. Session ids are stored
+	// hashed, like tokens; the HMAC key that signed the old stateless
+	// cookies is no longer used and must not stay in the database.
+	`CREATE TABLE sessions (
+		id_hash TEXT PRIMARY KEY,
+		user_name TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		seen_at BIGINT NOT NULL
+	);
+	CREATE INDEX sessions_user ON sessions (user_name);
+	CREATE INDEX sessions_expires ON sessions (expires_at);
+	DELETE FROM settings WHERE name = 'session_key';`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

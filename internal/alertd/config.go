@@ -40,8 +40,13 @@ type Config struct {
 	BatchSize int `yaml:"batch_size"` // recipients per send task; default 1000
 	SendChunk int `yaml:"send_chunk"` // recipients per channel call inside a task; results recorded after each; default 200
 
-	Policy  PolicyConfig `yaml:"policy"`
-	Regions []string     `yaml:"regions"` // extra region CSV files (other counties)
+	Policy PolicyConfig `yaml:"policy"`
+
+	// Console sessions and logins (dispatch/accounts.go).
+	SessionLifetime    time.Duration        `yaml:"session_lifetime"`     // default 12h
+	SessionIdleTimeout time.Duration        `yaml:"session_idle_timeout"` // default 0: no idle limit
+	Login              dispatch.LoginLimits `yaml:"login"`                // throttle and hashing bounds; defaults in LoginLimits
+	Regions            []string             `yaml:"regions"`              // extra region CSV files (other counties)
 	// CAP import: rules per sender/event/level (auto issue or review) and
 	// upstream feeds to poll.
 	CAP CAPConfig `yaml:"cap"`
@@ -150,6 +155,15 @@ func (c *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("cap.rules[%d].channels[%d]: unknown channel %q", i, j, ch))
 			}
 		}
+	}
+	if c.SessionLifetime != 0 && (c.SessionLifetime < time.Minute || c.SessionLifetime > 30*24*time.Hour) {
+		errs = append(errs, fmt.Errorf("session_lifetime: must be 1m..720h (default 12h), got %s", c.SessionLifetime))
+	}
+	if c.SessionIdleTimeout < 0 || (c.SessionIdleTimeout > 0 && c.SessionIdleTimeout < time.Minute) {
+		errs = append(errs, fmt.Errorf("session_idle_timeout: must be 0 (none) or at least 1m, got %s", c.SessionIdleTimeout))
+	}
+	if err := c.Login.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("login.%w", err))
 	}
 	if _, err := c.Policy.Policy(); err != nil {
 		errs = append(errs, err)

@@ -259,16 +259,11 @@ func (s *Server) reporter() channels.Reporter {
 }
 
 func (s *Server) serveHTTP(ctx context.Context) error {
-	key, err := s.store.Setting(ctx, "session_key", func() string {
-		b := make([]byte, 32)
-		_, _ = rand.Read(b)
-		return hex.EncodeToString(b)
-	})
-	if err != nil {
-		return fmt.Errorf("session key: %w", err)
-	}
-	kb, _ := hex.DecodeString(key)
-	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, SessionKey: kb, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules}
+	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
+		Login: s.cfg.Login, Throttle: dispatch.NewRedisThrottle(s.redis.Client, s.cfg.Login),
+		SessionLifetime: s.cfg.SessionLifetime, SessionIdle: s.cfg.SessionIdleTimeout}
+	s.bg.Add(1)
+	go s.accountsLoop()
 	s.mux = http.NewServeMux()
 	s.api.Routes(s.mux)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
