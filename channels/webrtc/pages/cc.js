@@ -82,11 +82,10 @@ async function loadRegions() {
 }
 
 async function connect() {
-  const token = $("token").value || tokenFromPage();
-  if (!token) { log("需要 token · a token is required", "err"); return; }
-  sessionStorage.setItem("alertcast-voice-token", token);
+  const typed = $("token").value || tokenFromPage();
+  $("token").value = "";
   try {
-    const hello = await vc.connect(token);
+    const hello = await vc.connect(voiceCredential(typed));
     $("who").textContent = hello.user + " · " + hello.role;
     $("login").classList.add("hidden");
     state.stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true }, video: false });
@@ -118,4 +117,4 @@ $("call").onclick = () => {
 $("hangup").onclick = () => { if (state.callRoom) vc.send({ type: "end", room: state.callRoom }); };
 
 loadRegions().catch((e) => log("regions: " + e, "err"));
-if (tokenFromPage()) connect();
+connect(); // a token in the URL fragment, or the console's session
