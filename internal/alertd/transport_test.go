@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // testCA is a throwaway certificate authority.
@@ -95,7 +97,10 @@ func TestHTTPSServesAndReloadsCertificate(t *testing.T) {
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	now := time.Now()
 	ca.issue(t, 100, now.Add(-time.Hour), now.Add(time.Hour), certFile, keyFile)
-	ts := startServer(t, func(c *Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	ts := startServer(t, func(c *Config) {
+		c.TLSCert, c.TLSKey = certFile, keyFile
+		c.Outbox = []string{"speaker", "sms", "voice"}
+	})
 
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
 	resp, err := client.Get("https://" + ts.Addr + "/healthz")
@@ -119,6 +124,13 @@ func TestHTTPSServesAndReloadsCertificate(t *testing.T) {
 	if got := servedSerial(t, ts.Addr, ca.pool); got != 100 {
 		t.Fatalf("serial %d, want 100", got)
 	}
+	// WebSocket upgrades work through the HTTPS wrappers (HSTS, Secure cookies).
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}
+	wc, wresp, err := d.Dial("wss://"+ts.Addr+"/ws?region=653122", nil)
+	if err != nil {
+		t.Fatalf("wss upgrade: %v (%v)", err, wresp)
+	}
+	wc.Close()
 
 	// Renewal in place, then SIGHUP: new connections get the new certificate.
 	ca.issue(t, 101, now.Add(-time.Hour), now.Add(2*time.Hour), certFile, keyFile)
