@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 )
 
@@ -70,6 +71,14 @@ type RateLimiter struct {
 	buckets map[string]*bucket
 	last    time.Time
 	now     func() time.Time
+	refused *prometheus.CounterVec
+}
+
+// RegisterMetrics registers alertcast_http_rate_limited_total{scope} on reg.
+func (rl *RateLimiter) RegisterMetrics(reg prometheus.Registerer) error {
+	rl.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_http_rate_limited_total",
+		Help: "API requests answered 429, by the limit that refused them (credential, address)."}, []string{"scope"})
+	return reg.Register(rl.refused)
 }
 
 type bucket struct {
@@ -139,7 +148,7 @@ func (rl *RateLimiter) Wrap(next http.Handler) http.Handler {
 		addr := rl.get(addrKey, rl.lim.AddressRPS, rl.lim.AddressBurst, now)
 		if cred == "" {
 			if rl.lim.AddressRPS > 0 && !addr.AllowN(now, 1) {
-				rl.refuse(w, addr, now, "too many requests from your address")
+				rl.refuse(w, addr, now, "address", "too many requests from your address")
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -148,12 +157,12 @@ func (rl *RateLimiter) Wrap(next http.Handler) http.Handler {
 		// An address that spent its anonymous allowance on failed logins
 		// or unknown tokens may not keep guessing with fresh credentials.
 		if rl.lim.AddressRPS > 0 && addr.TokensAt(now) < 1 {
-			rl.refuse(w, addr, now, "too many failed requests from your address")
+			rl.refuse(w, addr, now, "address", "too many failed requests from your address")
 			return
 		}
 		tl := rl.get(cred, rl.lim.TokenRPS, rl.lim.TokenBurst, now)
 		if rl.lim.TokenRPS > 0 && !tl.AllowN(now, 1) {
-			rl.refuse(w, tl, now, "too many requests for this credential")
+			rl.refuse(w, tl, now, "credential", "too many requests for this credential")
 			return
 		}
 		sw := &statusWriter{ResponseWriter: w}
@@ -164,7 +173,10 @@ func (rl *RateLimiter) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-func (rl *RateLimiter) refuse(w http.ResponseWriter, l *rate.Limiter, now time.Time, msg string) {
+func (rl *RateLimiter) refuse(w http.ResponseWriter, l *rate.Limiter, now time.Time, scope, msg string) {
+	if rl.refused != nil {
+		rl.refused.WithLabelValues(scope).Inc()
+	}
 	// Seconds until one token is back, rounded up, at least 1.
 	wait := 1
 	if r := float64(l.Limit()); r > 0 {

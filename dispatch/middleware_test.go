@@ -12,6 +12,9 @@ import (
 
 	"bytes"
 	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestParseTrustedProxies(t *testing.T) {
@@ -155,6 +158,18 @@ func TestRateLimiter(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	rl := NewRateLimiter(RateLimits{TokenRPS: 2, TokenBurst: 3, AddressRPS: 1, AddressBurst: 2})
 	rl.now = func() time.Time { return now }
+	reg := prometheus.NewRegistry()
+	if err := rl.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if got := testutil.ToFloat64(rl.refused.WithLabelValues("credential")); got != 1 {
+			t.Errorf("credential refusals counted %v, want 1", got)
+		}
+		if got := testutil.ToFloat64(rl.refused.WithLabelValues("address")); got != 2 {
+			t.Errorf("address refusals counted %v, want 2", got)
+		}
+	}()
 	h := rl.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "Bearer wrong" {
 			w.WriteHeader(401)

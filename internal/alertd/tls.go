@@ -118,7 +118,11 @@ func (s *Server) transportHandler(h http.Handler) (http.Handler, error) {
 			return nil, err
 		}
 	}
-	h = dispatch.NewRateLimiter(s.cfg.RateLimits).Wrap(h)
+	rl := dispatch.NewRateLimiter(s.cfg.RateLimits)
+	if err := rl.RegisterMetrics(s.prom); err != nil {
+		return nil, err
+	}
+	h = rl.Wrap(h)
 	h = withDeadlines(h)
 	h = dispatch.RequestID(h)
 	return dispatch.Forwarded(proxies, h), nil
