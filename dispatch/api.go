@@ -111,8 +111,15 @@ func (api *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrBadCredentials):
 		writeError(w, http.StatusUnauthorized, "unauthorized", "bad credentials")
 	default:
-		api.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal", "internal error: "+err.Error())
+		// The Go error may name tables, files or addresses: it goes to the
+		// log under the request id, and the client gets only the id.
+		id := RequestIDFrom(r.Context())
+		api.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
+		msg := "internal error"
+		if id != "" {
+			msg += " (request id " + id + ")"
+		}
+		writeError(w, http.StatusInternalServerError, "internal", msg)
 	}
 }
 
@@ -912,6 +919,12 @@ func (api *API) feed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (api *API) capImport(w http.ResponseWriter, r *http.Request, by Actor) {
+	if !capContentType(r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
+			fmt.Sprintf("Content-Type %q: a CAP document must be sent as application/cap+xml, application/xml or text/xml", r.Header.Get("Content-Type")),
+			channels.FieldError{Field: "Content-Type", Rule: "application/cap+xml, application/xml or text/xml", Value: r.Header.Get("Content-Type")})
+		return
+	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 2<<20))
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "CAP document over 2 MiB")

@@ -60,7 +60,7 @@ func OpenStore(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*Sto
 	default:
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		if path == "" {
-			if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
 				return nil, fmt.Errorf("data dir: %w", err)
 			}
 			path = filepath.Join(dataDir, "alertcast.db")
@@ -70,6 +70,9 @@ func OpenStore(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*Sto
 		// memory while hundreds of thousands of its records are written.
 		q := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(15000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)" +
 			"&_pragma=cache_size(-65536)&_pragma=mmap_size(268435456)&_txlock=immediate"
+		if err := privateDBFiles(path); err != nil {
+			return nil, err
+		}
 		w, err := sql.Open("sqlite", "file:"+path+q)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)

@@ -66,6 +66,8 @@ type Config struct {
 	// whole chain is re-verified (ALERTCAST_AUDIT_VERIFY_INTERVAL); default 5m.
 	AuditKeyFile        string        `yaml:"audit_key_file"`
 	AuditVerifyInterval time.Duration `yaml:"audit_verify_interval"`
+	// Transport: HTTPS, proxies, rate limits, /metrics (config_transport.go).
+	Transport `yaml:",inline"`
 
 	// Process settings only from the environment.
 	AdminToken string `yaml:"-"` // ALERTCAST_ADMIN_TOKEN
@@ -168,6 +170,7 @@ func (c *Config) Validate() error {
 	if _, err := c.Policy.Policy(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Transport.validate())
 	return errors.Join(errs...)
 }
 
@@ -186,6 +189,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		fPublic  = fs.String("public-url", "", "base URL devices and pages use to reach this node (ALERTCAST_PUBLIC_URL)")
 		fWorkers = fs.Int("workers", 0, "concurrent tasks per worker (ALERTCAST_WORKERS; default 20)")
 		fLog     = fs.String("log-level", "", "debug, info, warn, error (ALERTCAST_LOG_LEVEL)")
+		fTLSCert = fs.String("tls-cert", "", "PEM certificate chain: serve HTTPS (ALERTCAST_TLS_CERT; reloaded on SIGHUP)")
+		fTLSKey  = fs.String("tls-key", "", "PEM private key for --tls-cert (ALERTCAST_TLS_KEY)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -255,8 +260,12 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		cfg.AuditVerifyInterval = d
 	}
 	cfg.AdminToken = getenv("ALERTCAST_ADMIN_TOKEN")
+	cfg.Transport.fromEnv(*fTLSCert, *fTLSKey, getenv)
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + cfg.Listen
+		if cfg.TLSCert != "" {
+			cfg.PublicURL = "https://" + cfg.Listen
+		}
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	return cfg, cfg.Validate()

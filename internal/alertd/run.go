@@ -3,6 +3,7 @@ package alertd
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -67,6 +68,8 @@ type Server struct {
 	auditV       *auditVerifier
 	// Addr is the address the HTTP server listens on.
 	Addr string
+
+	certs *certReloader // nil: plain HTTP
 }
 
 // NewLogger builds the process logger.
@@ -100,8 +103,8 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 			s.closeAll()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	if err := privateDataDir(cfg.DataDir, log); err != nil {
+		return nil, err
 	}
 	if s.redis, err = openRedis(ctx, cfg.Redis, cfg.RedisCA, cfg.DataDir, log); err != nil {
 		return nil, err
@@ -271,10 +274,15 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{Registry: s.prom}))
+	s.mux.Handle("POST /api/v1/tickets", s.ticketsHandler())
+	s.mux.Handle("GET /metrics", metricsAuth(s.cfg.MetricsToken, promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{Registry: s.prom})))
 	s.mountChannels(s.mux)
 	s.mountConsole(s.mux)
 
+	handler, err := s.transportHandler(s.logRequests(s.mux))
+	if err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
@@ -282,11 +290,21 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 	s.listener, s.Addr = l, l.Addr().String()
 	if strings.HasSuffix(s.cfg.PublicURL, ":0") {
 		// Listening on a random port: links must name the real one.
-		s.cfg.PublicURL = "http://" + s.Addr
+		scheme := "http://"
+		if s.certs != nil {
+			scheme = "https://"
+		}
+		s.cfg.PublicURL = scheme + s.Addr
 		s.api.BaseURL = s.cfg.PublicURL
 	}
-	s.http = &http.Server{Handler: s.logRequests(s.mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	if s.certs != nil {
+		s.http.TLSConfig = s.certs.tlsConfig()
+		l = tls.NewListener(l, s.http.TLSConfig)
+		s.bg.Add(1)
+		s.certs.watchSIGHUP(s.stopBG, s.bg.Done)
+	}
 	go func() {
 		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server", "err", err)
