@@ -17,6 +17,7 @@ func TestTwoNodesShareLoginThrottleAndSessions(t *testing.T) {
 	b := startServer(t, func(c *Config) {
 		c.DB = db
 		c.Redis = a.Redis.URL()
+		c.AuditKeyFile = filepath.Join(a.cfg.DataDir, "audit.key") // one audit chain, one key
 		c.Roles = []string{"api"}
 		c.Login.UserFailures = 3
 	})
