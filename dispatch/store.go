@@ -378,6 +378,10 @@ var migrations = []string{
 	`ALTER TABLE alerts ADD COLUMN proposal TEXT NOT NULL DEFAULT '';
 	ALTER TABLE schedules ADD COLUMN approved_by TEXT NOT NULL DEFAULT '';
 	ALTER TABLE schedules ADD COLUMN approved_at BIGINT NOT NULL DEFAULT 0;`,
+	// A dry run is exact: the outbox keeps the encoding and the parts (a
+	// JSON array) the real channel would have submitted.
+	`ALTER TABLE outbox ADD COLUMN encoding TEXT NOT NULL DEFAULT '';
+	ALTER TABLE outbox ADD COLUMN parts TEXT NOT NULL DEFAULT '';`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

@@ -243,7 +243,7 @@ type outboxRecorder struct{ store *dispatch.Store }
 func (o outboxRecorder) Record(ctx context.Context, recs []outbox.Record) error {
 	out := make([]dispatch.OutboxRecord, len(recs))
 	for i, r := range recs {
-		out[i] = dispatch.OutboxRecord{Key: r.Key, Channel: r.Channel, Recipient: r.Recipient, Address: r.Address, Language: r.Language, Body: r.Body, At: r.At}
+		out[i] = dispatch.OutboxRecord{Key: r.Key, Channel: r.Channel, Recipient: r.Recipient, Address: r.Address, Language: r.Language, Body: r.Body, Encoding: r.Encoding, Parts: r.Parts, At: r.At}
 	}
 	return o.store.RecordOutbox(ctx, out)
 }
@@ -263,7 +263,8 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 		return fmt.Errorf("session key: %w", err)
 	}
 	kb, _ := hex.DecodeString(key)
-	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, SessionKey: kb, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules}
+	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, SessionKey: kb, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
+		UnconfirmedAfter: s.unconfirmedAfter()}
 	s.mux = http.NewServeMux()
 	s.api.Routes(s.mux)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -443,4 +444,10 @@ func nodeID() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%s-%d-%s", h, os.Getpid(), hex.EncodeToString(b))
+}
+
+// unconfirmedAfter is, per channel, how long a sent record waits for its
+// receipt before progress calls it unconfirmed.
+func (s *Server) unconfirmedAfter() map[string]time.Duration {
+	return map[string]time.Duration{"sms": s.cfg.Progress.SMSUnconfirmedAfter}
 }
