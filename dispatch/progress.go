@@ -34,6 +34,9 @@ type Progress struct {
 	// Done counts the records nothing more will happen to: delivered,
 	// failed, expired, revoked and not sent.
 	Done int `json:"done"`
+	// Percent is Done*100/Planned rounded down; null while the channel's
+	// audience is still being planned (see Overall).
+	Percent *int `json:"percent"`
 }
 
 // Progress modes.
@@ -118,10 +121,16 @@ func ProgressOf(c Counters, in ProgressInput) (map[string]Progress, Overall) {
 			p.Mode = ModeOutbox
 			ov.Outbox = append(ov.Outbox, ch)
 		}
-		out[ch] = p
 		if _, ok := in.Planned[ch]; !ok && slices.Contains(in.Channels, ch) {
 			planning = true
+		} else {
+			pct := 100
+			if p.Planned > 0 {
+				pct = p.Done * 100 / p.Planned
+			}
+			p.Percent = &pct
 		}
+		out[ch] = p
 		ov.Planned += p.Planned
 		ov.Done += p.Done
 		ov.Delivered += p.Delivered

@@ -21,6 +21,7 @@ type channelProgress struct {
 	Revoked     int    `json:"revoked"`
 	NotSent     int    `json:"not_sent"`
 	Done        int    `json:"done"`
+	Percent     *int   `json:"percent"`
 }
 
 type overallProgress struct {
@@ -68,11 +69,11 @@ func progressLines(a *alertView) []string {
 				ch, ch, p.NotSent, p.Planned))
 			continue
 		}
-		pct := 0
-		if p.Planned > 0 {
-			pct = p.Done * 100 / p.Planned
+		if p.Percent == nil {
+			out = append(out, fmt.Sprintf("  %-10s planning", ch))
+			continue
 		}
-		l := fmt.Sprintf("  %-10s %s %3d%%  planned %d  queued %d  sent %d  delivered %d  failed %d", ch, bar(pct), pct, p.Planned, p.Queued, p.Sent, p.Delivered, p.Failed)
+		l := fmt.Sprintf("  %-10s %s %3d%%  planned %d  queued %d  sent %d  delivered %d  failed %d", ch, bar(*p.Percent), *p.Percent, p.Planned, p.Queued, p.Sent, p.Delivered, p.Failed)
 		for _, x := range []struct {
 			n    int
 			name string
