@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/outbox"
 )
 
@@ -13,12 +14,13 @@ import (
 // one model the API, the console, alertctl and the metrics all show. Every
 // planned record is in exactly one of the counts after Planned:
 //
-//	Planned = Queued + Sent + Unconfirmed + Delivered + Failed + Expired + Revoked + NotSent
+//	Planned = Queued + Sent + Unconfirmed + Held + Delivered + Failed + Expired + Revoked + NotSent
 //
 // Sent is handed to the gateway or device and not yet confirmed; after the
 // channel's unconfirmed time (sms: progress.sms_unconfirmed_after) without
 // a receipt it is counted as Unconfirmed instead — never as delivered.
-// NotSent is recorded in the outbox because no real channel is configured:
+// Held is sent to a loudspeaker that is offline now (the command waits for
+// it). NotSent is recorded in the outbox because no real channel is configured:
 // nobody received it. Mode says which: "live" or "outbox".
 type Progress struct {
 	Mode        string `json:"mode"`
@@ -26,11 +28,14 @@ type Progress struct {
 	Queued      int    `json:"queued"`
 	Sent        int    `json:"sent"`
 	Unconfirmed int    `json:"unconfirmed"`
-	Delivered   int    `json:"delivered"`
-	Failed      int    `json:"failed"`
-	Expired     int    `json:"expired"`
-	Revoked     int    `json:"revoked"`
-	NotSent     int    `json:"not_sent"`
+	// Held is a loudspeaker command held for a speaker that is offline now:
+	// it plays when the speaker is back within the warning's validity.
+	Held      int `json:"held"`
+	Delivered int `json:"delivered"`
+	Failed    int `json:"failed"`
+	Expired   int `json:"expired"`
+	Revoked   int `json:"revoked"`
+	NotSent   int `json:"not_sent"`
 	// Done counts the records nothing more will happen to: delivered,
 	// failed, expired, revoked and not sent.
 	Done int `json:"done"`
@@ -53,8 +58,11 @@ const (
 	PhasePlanning = "planning"
 	// PhaseSending: records are queued or sent and awaiting confirmation.
 	PhaseSending = "sending"
-	// PhaseUnconfirmed: nothing is queued, but some records never got a
-	// receipt within the unconfirmed time. Nothing more will be sent.
+	// PhaseHeld: nothing is queued or in flight, but commands are held for
+	// offline loudspeakers: they play when the speakers come back.
+	PhaseHeld = "held"
+	// PhaseUnconfirmed: nothing is queued or held, but some records never
+	// got a receipt within the unconfirmed time. Nothing more will be sent.
 	PhaseUnconfirmed = "unconfirmed"
 	// PhaseDone: every record is done.
 	PhaseDone = "done"
@@ -79,6 +87,7 @@ type Overall struct {
 	Done        int      `json:"done"`
 	Delivered   int      `json:"delivered"`
 	Unconfirmed int      `json:"unconfirmed"`
+	Held        int      `json:"held"`
 	NotSent     int      `json:"not_sent"`
 	Outbox      []string `json:"outbox"`
 }
@@ -94,6 +103,8 @@ type ProgressInput struct {
 	// Unconfirmed, per channel, is how many sent records are older than the
 	// channel's unconfirmed time.
 	Unconfirmed map[string]int
+	// Held, per channel, is how many sent records wait for an offline device.
+	Held map[string]int
 }
 
 // ProgressOf turns raw counters into per-channel progress and the overall
@@ -107,14 +118,16 @@ func ProgressOf(c Counters, in ProgressInput) (map[string]Progress, Overall) {
 	for ch, m := range c {
 		p := Progress{Queued: m["planned"], Sent: m["sent"], Delivered: m["delivered"], Failed: m["failed"],
 			Expired: m["expired"], Revoked: m["revoked"], NotSent: m["not_sent"]}
+		hd := min(in.Held[ch], p.Sent)
+		p.Sent, p.Held = p.Sent-hd, hd
 		u := min(in.Unconfirmed[ch], p.Sent)
 		p.Sent, p.Unconfirmed = p.Sent-u, u
 		p.Done = p.Delivered + p.Failed + p.Expired + p.Revoked + p.NotSent
-		p.Planned = p.Queued + p.Sent + p.Unconfirmed + p.Done
+		p.Planned = p.Queued + p.Sent + p.Unconfirmed + p.Held + p.Done
 		out[ch] = p
 	}
 	ov := Overall{Phase: PhaseDone, Outbox: []string{}}
-	planning := false
+	planning, sending := false, false
 	for ch, p := range out {
 		p.Mode = ModeLive
 		if p.NotSent > 0 || slices.Contains(in.Outbox, ch) {
@@ -135,13 +148,19 @@ func ProgressOf(c Counters, in ProgressInput) (map[string]Progress, Overall) {
 		ov.Done += p.Done
 		ov.Delivered += p.Delivered
 		ov.Unconfirmed += p.Unconfirmed
+		ov.Held += p.Held
 		ov.NotSent += p.NotSent
-		switch {
-		case p.Queued > 0 || p.Sent > 0:
-			ov.Phase = PhaseSending
-		case p.Unconfirmed > 0 && ov.Phase == PhaseDone:
-			ov.Phase = PhaseUnconfirmed
+		if p.Queued > 0 || p.Sent > 0 {
+			sending = true
 		}
+	}
+	switch {
+	case sending:
+		ov.Phase = PhaseSending
+	case ov.Held > 0:
+		ov.Phase = PhaseHeld
+	case ov.Unconfirmed > 0:
+		ov.Phase = PhaseUnconfirmed
 	}
 	slices.Sort(ov.Outbox)
 	if planning {
@@ -173,17 +192,29 @@ func outboxChannels(e *Engine) []string {
 
 // progress reads a version's progress as this API node shows it.
 func (api *API) progress(ctx context.Context, a *Alert) (map[string]Progress, Overall, error) {
-	var e *Engine
+	src := ProgressSources{UnconfirmedAfter: api.UnconfirmedAfter}
 	if api.Service != nil {
-		e = api.Service.Engine
+		src.Engine, src.OfflineSpeakers = api.Service.Engine, api.Service.Preview.OfflineSpeakers
 	}
-	return ReadProgress(ctx, api.Store, e, api.UnconfirmedAfter, a)
+	return ReadProgress(ctx, api.Store, src, a)
 }
 
-// ReadProgress reads a version's progress: counters, plans and, for
-// channels with an unconfirmed time, the sent records older than it. e
-// (may be nil) says which channels this node records to the outbox.
-func ReadProgress(ctx context.Context, st *Store, e *Engine, unconfirmedAfter map[string]time.Duration, a *Alert) (map[string]Progress, Overall, error) {
+// ProgressSources is what ReadProgress reads besides the store.
+type ProgressSources struct {
+	// Engine (may be nil) says which channels this node records to the outbox.
+	Engine *Engine
+	// UnconfirmedAfter, per channel: see API.UnconfirmedAfter.
+	UnconfirmedAfter map[string]time.Duration
+	// OfflineSpeakers (may be nil) counts the given loudspeakers that are
+	// offline now: their sent commands are held.
+	OfflineSpeakers func(ctx context.Context, ids []string) int
+}
+
+// ReadProgress reads a version's progress: counters, plans, for channels
+// with an unconfirmed time the sent records older than it, and the
+// loudspeakers whose commands are held because they are offline.
+func ReadProgress(ctx context.Context, st *Store, src ProgressSources, a *Alert) (map[string]Progress, Overall, error) {
+	e, unconfirmedAfter := src.Engine, src.UnconfirmedAfter
 	c, err := st.DeliveryCounters(ctx, a.ID, a.Version)
 	if err != nil {
 		return nil, Overall{}, err
@@ -192,7 +223,14 @@ func ReadProgress(ctx context.Context, st *Store, e *Engine, unconfirmedAfter ma
 	if err != nil {
 		return nil, Overall{}, err
 	}
-	in := ProgressInput{Channels: a.Channels, Planned: plans, Unconfirmed: map[string]int{}, Outbox: outboxChannels(e)}
+	in := ProgressInput{Channels: a.Channels, Planned: plans, Unconfirmed: map[string]int{}, Held: map[string]int{}, Outbox: outboxChannels(e)}
+	if n := c["speaker"]["sent"]; n > 0 && src.OfflineSpeakers != nil {
+		ids, err := st.RecipientsInState(ctx, a.ID, a.Version, "speaker", channels.StateSent)
+		if err != nil {
+			return nil, Overall{}, err
+		}
+		in.Held["speaker"] = src.OfflineSpeakers(ctx, ids)
+	}
 	if a.Round > 0 {
 		// A rebroadcast round plans the loudspeakers only (handlePlan):
 		// the other channels have nothing to wait for.

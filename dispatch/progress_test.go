@@ -49,6 +49,21 @@ func TestProgressOf(t *testing.T) {
 			t.Errorf("speaker %+v (want 2 %%)", p)
 		}
 	})
+	t.Run("offline speakers are held, not sent", func(t *testing.T) {
+		per, ov := ProgressOf(Counters{"speaker": {"sent": 740, "delivered": 19}},
+			ProgressInput{Channels: []string{"speaker"}, Planned: all, Held: map[string]int{"speaker": 739}})
+		if p := per["speaker"]; p.Held != 739 || p.Sent != 1 || p.Planned != 759 || *p.Percent != 2 {
+			t.Errorf("speaker %+v", p)
+		}
+		if ov.Phase != PhaseSending || ov.Held != 739 {
+			t.Errorf("overall %+v", ov)
+		}
+		_, ov = ProgressOf(Counters{"speaker": {"sent": 739, "delivered": 20}},
+			ProgressInput{Channels: []string{"speaker"}, Planned: all, Held: map[string]int{"speaker": 739}})
+		if ov.Phase != PhaseHeld || *ov.Percent != 2 {
+			t.Errorf("only held ones left: %+v", ov)
+		}
+	})
 	t.Run("unconfirmed SMS is neither sent nor delivered", func(t *testing.T) {
 		per, ov := ProgressOf(Counters{"sms": {"sent": 30, "delivered": 70}},
 			ProgressInput{Channels: []string{"sms"}, Planned: all, Unconfirmed: map[string]int{"sms": 30}})
@@ -66,10 +81,10 @@ func TestProgressOf(t *testing.T) {
 		}
 	})
 	t.Run("counts add up", func(t *testing.T) {
-		c := Counters{"sms": {"planned": 1, "sent": 2, "delivered": 3, "failed": 4, "expired": 5, "revoked": 6, "not_sent": 7}}
-		per, _ := ProgressOf(c, ProgressInput{Channels: []string{"sms"}, Planned: all, Unconfirmed: map[string]int{"sms": 1}})
+		c := Counters{"sms": {"planned": 1, "sent": 3, "delivered": 3, "failed": 4, "expired": 5, "revoked": 6, "not_sent": 7}}
+		per, _ := ProgressOf(c, ProgressInput{Channels: []string{"sms"}, Planned: all, Unconfirmed: map[string]int{"sms": 1}, Held: map[string]int{"sms": 1}})
 		p := per["sms"]
-		if p.Planned != 28 || p.Queued+p.Sent+p.Unconfirmed+p.Done != p.Planned || p.Done != 25 {
+		if p.Planned != 29 || p.Queued+p.Sent+p.Unconfirmed+p.Held+p.Done != p.Planned || p.Done != 25 || p.Held != 1 || p.Unconfirmed != 1 || p.Sent != 1 {
 			t.Errorf("%+v", p)
 		}
 	})

@@ -81,6 +81,25 @@ func (s *Store) SentBefore(ctx context.Context, alertID string, version int, cha
 	return n, err
 }
 
+// RecipientsInState lists a version's recipients on channel in state.
+func (s *Store) RecipientsInState(ctx context.Context, alertID string, version int, channel string, state channels.State) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT recipient FROM deliveries WHERE alert_id = ? AND version = ? AND channel = ? AND state = ?`),
+		alertID, version, channel, int(state))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 // countByScan counts a version's records from the records themselves: the
 // oracle the counters are tested against.
 func (s *Store) countByScan(ctx context.Context, alertID string, version int) (Counters, error) {

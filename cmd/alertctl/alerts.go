@@ -264,9 +264,9 @@ func fetchAlert(ctx context.Context, c *apiClient, id string) (*alertView, error
 }
 
 // done reports whether nothing more will be sent: the server's overall
-// phase is done, or only unconfirmed records remain.
+// phase is done, or only held (offline speakers) or unconfirmed records remain.
 func (a *alertView) done() bool {
-	return a.Overall.Phase == "done" || a.Overall.Phase == "unconfirmed"
+	return a.Overall.Phase == "done" || a.Overall.Phase == "unconfirmed" || a.Overall.Phase == "held"
 }
 
 func watchAlert(ctx context.Context, c *apiClient, id string) error {

@@ -15,6 +15,7 @@ type channelProgress struct {
 	Queued      int    `json:"queued"`
 	Sent        int    `json:"sent"`
 	Unconfirmed int    `json:"unconfirmed"`
+	Held        int    `json:"held"`
 	Delivered   int    `json:"delivered"`
 	Failed      int    `json:"failed"`
 	Expired     int    `json:"expired"`
@@ -31,6 +32,7 @@ type overallProgress struct {
 	Done        int      `json:"done"`
 	Delivered   int      `json:"delivered"`
 	Unconfirmed int      `json:"unconfirmed"`
+	Held        int      `json:"held"`
 	NotSent     int      `json:"not_sent"`
 	Outbox      []string `json:"outbox"`
 }
@@ -49,6 +51,9 @@ func progressLines(a *alertView) []string {
 		head += "not dispatched"
 	case ov.Percent != nil:
 		head += fmt.Sprintf("%s %3d%% %s  delivered %d of %d", bar(*ov.Percent), *ov.Percent, ov.Phase, ov.Delivered, ov.Planned)
+	}
+	if ov.Held > 0 {
+		head += fmt.Sprintf("  held for offline speakers %d", ov.Held)
 	}
 	if ov.Unconfirmed > 0 {
 		head += fmt.Sprintf("  unconfirmed %d", ov.Unconfirmed)
@@ -77,7 +82,7 @@ func progressLines(a *alertView) []string {
 		for _, x := range []struct {
 			n    int
 			name string
-		}{{p.Unconfirmed, "unconfirmed"}, {p.Expired, "expired"}, {p.Revoked, "revoked"}, {p.NotSent, "NOT SENT (outbox)"}} {
+		}{{p.Held, "held (offline; plays when back)"}, {p.Unconfirmed, "unconfirmed"}, {p.Expired, "expired"}, {p.Revoked, "revoked"}, {p.NotSent, "NOT SENT (outbox)"}} {
 			if x.n > 0 {
 				l += fmt.Sprintf("  %s %d", x.name, x.n)
 			}

@@ -33,7 +33,7 @@
       pending: "待审批", issued: "已发布", rejected: "已驳回", cancelled: "已取消", allclear: "已解除", expired: "已过期",
       approve: "批准发布", reject: "驳回", reason: "理由", cancel: "取消预警", allclearBtn: "解除预警", update: "更新预警", confirm: "确认",
       progress: "发布进度", planned: "计划", sent: "已发送", delivered: "已送达", failed: "失败", failures: "失败明细",
-      queued: "排队中", unconfirmed: "未确认送达", notSent: "未发送", notSentShort: "未发送", notSentOutbox: "未发送（仅记录到发件箱）",
+      queued: "排队中", unconfirmed: "未确认送达", held: "离线待播（恢复后播放）", notSent: "未发送", notSentShort: "未发送", notSentOutbox: "未发送（仅记录到发件箱）",
       noSMSGateway: "：未配置短信网关", notConfigured: "：通道未配置",
       versions: "版本", search: "搜索", more: "更多", selected: "已选", none: "无", all: "全部",
       users: "用户", speakers: "大喇叭设备", enroll: "注册凭据", revoke: "吊销", create: "创建", role: "角色",
@@ -60,7 +60,7 @@
       pending: "Pending", issued: "Issued", rejected: "Rejected", cancelled: "Cancelled", allclear: "All clear", expired: "Expired",
       approve: "Approve", reject: "Reject", reason: "Reason", cancel: "Cancel warning", allclearBtn: "All clear", update: "Update", confirm: "Confirm",
       progress: "Progress", planned: "planned", sent: "sent", delivered: "delivered", failed: "failed", failures: "Failures",
-      queued: "queued", unconfirmed: "unconfirmed", notSent: "not sent", notSentShort: "NOT SENT", notSentOutbox: "not sent: recorded in the outbox only",
+      queued: "queued", unconfirmed: "unconfirmed", held: "held (offline; plays when back)", notSent: "not sent", notSentShort: "NOT SENT", notSentOutbox: "not sent: recorded in the outbox only",
       noSMSGateway: ": no SMS gateway configured", notConfigured: ": channel not configured",
       versions: "Versions", search: "Search", more: "More", selected: "Selected", none: "none", all: "all",
       users: "Users", speakers: "Loudspeakers", enroll: "Enrol credential", revoke: "Revoke", create: "Create", role: "Role",
@@ -761,10 +761,10 @@
       const isOutbox = c.mode === "outbox";
       const w = (n) => (c.planned ? (n * 100) / c.planned : 0) + "%";
       const bar = h("div", { class: "bar", role: "progressbar", "aria-label": t(ch), "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": c.percent || 0 });
-      for (const [cls, n] of [["delivered", c.delivered], ["sent", c.sent], ["unconfirmed", c.unconfirmed], ["failed", c.failed], ["ended", c.expired + c.revoked], ["notsent", c.not_sent]]) {
+      for (const [cls, n] of [["delivered", c.delivered], ["sent", c.sent], ["held", c.held], ["unconfirmed", c.unconfirmed], ["failed", c.failed], ["ended", c.expired + c.revoked], ["notsent", c.not_sent]]) {
         const seg = h("div", { class: "seg-" + cls, title: cls + " " + n }); seg.style.width = w(n || 0); bar.append(seg);
       }
-      const more = [["unconfirmed", c.unconfirmed], ["expired", c.expired], ["cancelled", c.revoked], ["notSent", c.not_sent]]
+      const more = [["held", c.held], ["unconfirmed", c.unconfirmed], ["expired", c.expired], ["cancelled", c.revoked], ["notSent", c.not_sent]]
         .filter(([, n]) => n).map(([k, n]) => ` · ${n} ${t(k)}`).join("");
       rows.push(h("div", { class: "chrow" + (isOutbox ? " outbox" : ""), "data-channel": ch, "data-mode": c.mode || "" },
         h("b", { text: t(ch) }), bar,

@@ -1,6 +1,7 @@
 package alertd
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/alertcast/alertcast/channels/sms/smscsim"
+	"github.com/alertcast/alertcast/channels/speaker"
+	"github.com/alertcast/alertcast/channels/speaker/agent"
 )
 
 // TestSMSWithoutReceiptIsUnconfirmed sends through a real SMPP gateway (the
@@ -89,5 +92,75 @@ func TestUnconfirmedAfterIsValidated(t *testing.T) {
 	c := Defaults()
 	if err := c.Validate(); err != nil || c.Progress.SMSUnconfirmedAfter != 10*time.Minute {
 		t.Fatalf("defaults: %v, %s", err, c.Progress.SMSUnconfirmedAfter)
+	}
+}
+
+// TestOfflineSpeakerIsHeld: a loudspeaker that is offline when a warning
+// goes out is "held", not "sent" — and not done — until it comes back and
+// plays; the warning's phase says commands are held.
+func TestOfflineSpeakerIsHeld(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.Outbox = []string{"sms", "voice"} })
+	mustCall(t, s.Base, "POST", "/api/v1/residents/import", testAdminToken, "phone,village,groups,language\n13800000001,653122100001,herders,zh\n", 200)
+	mustCall(t, s.Base, "POST", "/api/v1/speakers/import", testAdminToken, "id,village\nSPK-ON,653122100001\nSPK-OFF,653122100002\n", 200)
+	pub, err := speaker.ParsePublicKey(mustCall(t, s.Base, "GET", "/api/v1/speakers/key", "", nil, 200)["public_key"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := map[string]agent.SimDevice{}
+	for _, id := range []string{"SPK-ON", "SPK-OFF"} {
+		e := mustCall(t, s.Base, "POST", "/api/v1/speakers/"+id+"/enroll", testAdminToken, nil, 200)
+		dev[id] = agent.SimDevice{ID: id, Credential: e["credential"].(string)}
+	}
+	simulate := func(id string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- agent.Simulate(ctx, agent.SimConfig{URL: s.Base, PublicKey: pub, Devices: []agent.SimDevice{dev[id]}})
+		}()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	online := func(id string) bool {
+		for _, d := range mustCall(t, s.Base, "GET", "/api/v1/speakers", testAdminToken, nil, 200)["status"].([]any) {
+			if m := d.(map[string]any); m["id"] == id && m["online"] == true {
+				return true
+			}
+		}
+		return false
+	}
+	simulate("SPK-ON")
+	waitFor(t, 15*time.Second, "SPK-ON online", func() bool { return online("SPK-ON") })
+
+	op := addUser(t, s.Base, "op", "operator")
+	body := strings.Replace(string(exampleBody(t)), `"orange"`, `"yellow"`, 1)
+	body = strings.Replace(body, `"audience":{"groups":["herders"]}`, `"audience":{}`, 1)
+	id := mustCall(t, s.Base, "POST", "/api/v1/alerts", op, body, 201)["id"].(string)
+	var p map[string]float64
+	var ov map[string]any
+	read := func() {
+		_, out := call(t, s.Base, "GET", "/api/v1/alerts/"+id, op, nil)
+		p, ov = progressOf(out)["speaker"], out["overall"].(map[string]any)
+	}
+	waitFor(t, 30*time.Second, "the online speaker played, the offline one held", func() bool {
+		read()
+		return p["delivered"] == 1 && p["held"] == 1
+	})
+	if p["planned"] != 2 || p["sent"] != 0 || p["done"] != 1 || p["percent"] != 50 {
+		t.Fatalf("speaker progress %v: the offline speaker must be held, not sent nor done", p)
+	}
+	if ov["held"].(float64) != 1 {
+		t.Fatalf("overall %v", ov)
+	}
+	// Websocket and the outbox finish; the held command keeps the warning
+	// from reading done.
+	waitFor(t, 30*time.Second, "phase held", func() bool { read(); return ov["phase"] == "held" })
+
+	// Back within validity: it plays, and the record is delivered.
+	simulate("SPK-OFF")
+	waitFor(t, 30*time.Second, "the held command played", func() bool {
+		read()
+		return p["delivered"] == 2 && p["held"] == 0
+	})
+	if ov["phase"] != "done" || ov["held"].(float64) != 0 {
+		t.Fatalf("after the speaker came back: overall %v", ov)
 	}
 }

@@ -451,3 +451,12 @@ func nodeID() string {
 func (s *Server) unconfirmedAfter() map[string]time.Duration {
 	return map[string]time.Duration{"sms": s.cfg.Progress.SMSUnconfirmedAfter}
 }
+
+// progressSources is what progress is read from besides the database.
+func (s *Server) progressSources() dispatch.ProgressSources {
+	src := dispatch.ProgressSources{Engine: s.engine, UnconfirmedAfter: s.unconfirmedAfter()}
+	if s.service != nil {
+		src.OfflineSpeakers = s.service.Preview.OfflineSpeakers
+	}
+	return src
+}

@@ -389,7 +389,7 @@ func (s *Server) progressLoop() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			a, err := s.store.Alert(ctx, id)
 			if err == nil {
-				if per, ov, err := dispatch.ReadProgress(ctx, s.store, s.engine, s.unconfirmedAfter(), a); err == nil {
+				if per, ov, err := dispatch.ReadProgress(ctx, s.store, s.progressSources(), a); err == nil {
 					_ = s.ws.PublishProgress(ctx, a.ID, map[string]any{"state": a.State, "version": a.Version, "progress": per, "overall": ov})
 				}
 			}
