@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -150,6 +151,23 @@ func TestProgressWithoutGatewayNeverSaysDelivered(t *testing.T) {
 	}
 	if *last.Overall.Percent != 100 {
 		t.Fatalf("done at %d%%", *last.Overall.Percent)
+	}
+
+	// The metrics come from the same model.
+	metrics := string(apiDo(t, base, "GET", "/metrics", nil, 200))
+	smsNotSent := last.Progress["sms"].NotSent
+	for _, want := range []string{
+		fmt.Sprintf(`alertcast_progress_records{alert_id=%q,channel="sms",outbox="1",state="not_sent"} %d`, created.ID, smsNotSent),
+		fmt.Sprintf(`alertcast_progress_records{alert_id=%q,channel="sms",outbox="1",state="delivered"} 0`, created.ID),
+		fmt.Sprintf(`alertcast_progress_percent{alert_id=%q} 100`, created.ID),
+		fmt.Sprintf(`alertcast_deliveries_not_sent_total{channel="sms"} %d`, smsNotSent),
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(metrics, `alertcast_deliveries_sent_total{channel="sms"}`) {
+		t.Errorf("/metrics counts outbox SMS as sent")
 	}
 
 	out := runAlertctl(t, base, "status", "--once", created.ID)

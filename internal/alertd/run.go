@@ -272,6 +272,7 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	_ = s.prom.Register(dispatch.NewProgressCollector(s.store, s.progressSources, s.log))
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{Registry: s.prom}))
 	s.mountChannels(s.mux)
 	s.mountConsole(s.mux)
