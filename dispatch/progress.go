@@ -20,7 +20,8 @@ import (
 // channel's unconfirmed time (sms: progress.sms_unconfirmed_after) without
 // a receipt it is counted as Unconfirmed instead — never as delivered.
 // Held is sent to a loudspeaker that is offline now (the command waits for
-// it). NotSent is recorded in the outbox because no real channel is configured:
+// it, until the warning expires; a loudspeaker command still unconfirmed
+// after expiry counts as expired — it will not play any more). NotSent is recorded in the outbox because no real channel is configured:
 // nobody received it. Mode says which: "live" or "outbox".
 type Progress struct {
 	Mode        string `json:"mode"`
@@ -105,6 +106,10 @@ type ProgressInput struct {
 	Unconfirmed map[string]int
 	// Held, per channel, is how many sent records wait for an offline device.
 	Held map[string]int
+	// Lapsed, per channel, is how many sent records can no longer be
+	// confirmed: the warning expired before the device reported playing
+	// (the held command is dropped at expiry). They count as expired.
+	Lapsed map[string]int
 }
 
 // ProgressOf turns raw counters into per-channel progress and the overall
@@ -118,6 +123,8 @@ func ProgressOf(c Counters, in ProgressInput) (map[string]Progress, Overall) {
 	for ch, m := range c {
 		p := Progress{Queued: m["planned"], Sent: m["sent"], Delivered: m["delivered"], Failed: m["failed"],
 			Expired: m["expired"], Revoked: m["revoked"], NotSent: m["not_sent"]}
+		lp := min(in.Lapsed[ch], p.Sent)
+		p.Sent, p.Expired = p.Sent-lp, p.Expired+lp
 		hd := min(in.Held[ch], p.Sent)
 		p.Sent, p.Held = p.Sent-hd, hd
 		u := min(in.Unconfirmed[ch], p.Sent)
@@ -224,7 +231,11 @@ func ReadProgress(ctx context.Context, st *Store, src ProgressSources, a *Alert)
 		return nil, Overall{}, err
 	}
 	in := ProgressInput{Channels: a.Channels, Planned: plans, Unconfirmed: map[string]int{}, Held: map[string]int{}, Outbox: outboxChannels(e)}
-	if n := c["speaker"]["sent"]; n > 0 && src.OfflineSpeakers != nil {
+	if n := c["speaker"]["sent"]; n > 0 && (a.Kind == channels.KindAlert || a.Kind == channels.KindUpdate) && !time.Now().Before(a.Expires) {
+		// Past validity a loudspeaker no longer plays this version: what
+		// is still unconfirmed will stay so.
+		in.Lapsed = map[string]int{"speaker": n}
+	} else if n > 0 && src.OfflineSpeakers != nil {
 		ids, err := st.RecipientsInState(ctx, a.ID, a.Version, "speaker", channels.StateSent)
 		if err != nil {
 			return nil, Overall{}, err

@@ -64,6 +64,16 @@ func TestProgressOf(t *testing.T) {
 			t.Errorf("only held ones left: %+v", ov)
 		}
 	})
+	t.Run("after expiry a speaker that never played is expired, not held", func(t *testing.T) {
+		per, ov := ProgressOf(Counters{"speaker": {"sent": 739, "delivered": 20}},
+			ProgressInput{Channels: []string{"speaker"}, Planned: all, Lapsed: map[string]int{"speaker": 739}})
+		if p := per["speaker"]; p.Sent != 0 || p.Held != 0 || p.Expired != 739 || p.Planned != 759 || *p.Percent != 100 {
+			t.Errorf("speaker %+v", p)
+		}
+		if ov.Phase != PhaseDone || ov.Delivered != 20 {
+			t.Errorf("overall %+v", ov)
+		}
+	})
 	t.Run("unconfirmed SMS is neither sent nor delivered", func(t *testing.T) {
 		per, ov := ProgressOf(Counters{"sms": {"sent": 30, "delivered": 70}},
 			ProgressInput{Channels: []string{"sms"}, Planned: all, Unconfirmed: map[string]int{"sms": 30}})
