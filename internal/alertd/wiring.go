@@ -300,20 +300,7 @@ func (s *Server) RenderAlert(ctx context.Context, a *dispatch.Alert) (*channels.
 	default:
 		p.Attention = audio.Signal(int(a.Level)) // SignalBlue..SignalRed follow LevelBlue..LevelRed
 	}
-	for _, lang := range dispatch.Languages {
-		t, ok := a.Text[lang]
-		if !ok {
-			continue
-		}
-		text := strings.TrimSpace(strings.Join(nonEmpty(t.Headline, t.Description, t.Instruction), "。"))
-		if lang == "ug" {
-			text = strings.TrimSpace(strings.Join(nonEmpty(t.Headline, t.Description, t.Instruction), ". "))
-		}
-		if a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear {
-			text = t.Headline
-		}
-		p.Speech = append(p.Speech, audio.Segment{Lang: lang, Text: text})
-	}
+	p.Speech = speechSegments(a)
 	r, err := s.audio.Render(ctx, p)
 	if err != nil {
 		return nil, err
