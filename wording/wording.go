@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/alertcast/alertcast/channels"
 )
@@ -206,6 +208,9 @@ func endSentence(s, lang string) string {
 	s = strings.TrimSpace(s)
 	if s == "" || strings.ContainsAny(s[len(s)-1:], ".!?") || strings.HasSuffix(s, "。") || strings.HasSuffix(s, "！") || strings.HasSuffix(s, "？") {
 		return s
+	}
+	if last, _ := utf8.DecodeLastRuneInString(s); unicode.Is(unicode.Han, last) {
+		return s + "。" // a Chinese reason quoted on a Uyghur page ends as Chinese does
 	}
 	return s + lookup(lang).sentenceEnd
 }
