@@ -44,6 +44,9 @@ type WebSocketConfig struct {
 	HistoryLen     int      `yaml:"history_len"`      // default 1000
 	MaxConnsPerIP  int      `yaml:"max_conns_per_ip"` // default 256 (carriers put many phones behind one address); negative: no cap
 	ClientIPHeader string   `yaml:"client_ip_header"` // behind a trusted proxy: e.g. X-Forwarded-For
+	// LiftedFor: how long resident pages show a lifted or cancelled warning
+	// as a notice with its reason. Default 24h; negative: removed at once.
+	LiftedFor time.Duration `yaml:"lifted_for"`
 }
 
 // VoiceConfig is the "voice:" section.
@@ -115,6 +118,11 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 		hub, err := websocket.NewHub(websocket.Config{
 			Redis: s.redis.Client, Tree: s.registry.Tree(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
 			MaxConnsPerIP: wsCfg.MaxConnsPerIP, ClientIPHeader: wsCfg.ClientIPHeader, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
+			LiftedFor: wsCfg.LiftedFor,
+			VillageLanguage: func(v string) string {
+				l, _ := s.registry.Index().MajorityLanguage(v)
+				return l
+			},
 			Authenticate: func(ctx context.Context, token string) (string, bool) {
 				if s.api == nil {
 					return "", false
