@@ -76,6 +76,14 @@ func Render(m *channels.Message, lang string, cfg Config) (Rendered, error) {
 	if lang != "zh" {
 		sep, space = ": ", " "
 	}
+	if m.Kind != channels.KindAlert && m.Kind != channels.KindUnknown {
+		// The lifecycle headline is a sentence of its own ("…解除…预警。原因：…"),
+		// not a label for a colon.
+		sep = "。"
+		if lang != "zh" {
+			sep = ". "
+		}
+	}
 	// The lifecycle wording (update, cancel, all-clear) comes from package
 	// wording, the same for every channel: an all-clear carries its reason
 	// and never the old instruction.
