@@ -82,6 +82,12 @@ type Message struct {
 	Texts   map[string]Text   `json:"texts"`
 	Audio   *Audio            `json:"audio,omitempty"`
 	Attrs   map[string]string `json:"attrs,omitempty"`
+	// Reason is the officer's reason for a cancel or all-clear: every
+	// channel says it (see package wording).
+	Reason string `json:"reason,omitempty"`
+	// Changes lists how an update differs from the version before, as
+	// dispatch names them ("raise", "widen", "text", "extend", …).
+	Changes []string `json:"changes,omitempty"`
 }
 
 // Recipient is one endpoint of a channel: a phone, a speaker device, a voice

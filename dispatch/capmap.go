@@ -34,6 +34,7 @@ package dispatch
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -46,6 +47,7 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/wording"
 )
 
 // CAP value names Alertcast writes and reads.
@@ -82,9 +84,13 @@ var capEventUyghur = map[Event]string{
 // capEndPrefix marks the headline of a cancel or all-clear version, so that
 // a reader who sees only headlines is not told of the danger again.
 var capEndPrefix = map[channels.Kind]map[string]string{
-	channels.KindAllClear: {"zh": "预警解除：", "ug": "ئاگاھلاندۇرۇش بىكار قىلىندى: "},
-	channels.KindCancel:   {"zh": "预警取消：", "ug": "ئاگاھلاندۇرۇش بىكار قىلىندى: "},
+	channels.KindAllClear: {"zh": "预警解除：", "ug": "ئاگاھلاندۇرۇش ئەمەلدىن قالدۇرۇلدى: "},
+	channels.KindCancel:   {"zh": "预警撤销：", "ug": "ئاگاھلاندۇرۇش قايتۇرۇۋېلىندى: "},
 }
+
+// capEndPrefixBefore are the markers earlier exports used, still taken off
+// when such a document is imported again.
+var capEndPrefixBefore = []string{"预警取消：", "ئاگاھلاندۇرۇش بىكار قىلىندى: "}
 
 // CAPOption adds what a CAP export needs besides the warning version.
 type CAPOption func(*capExport)
@@ -247,6 +253,13 @@ func AlertToCAP(a *Alert, baseURL string, opts ...CAPOption) *cap.Alert {
 		}
 		in.Description = t.Description
 		in.Instruction = t.Instruction
+		if a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear {
+			// The danger is over or the warning was withdrawn: say why
+			// (package wording, as on every channel) and never repeat the
+			// old description or instruction.
+			w := wording.Compose(MessageOf(a), l)
+			in.Description, in.Instruction = w.Description, ""
+		}
 		if len(a.Area.Exclude) > 0 {
 			in.Parameters = append(in.Parameters, cap.NamedValue{ValueName: CAPParamExclude, Value: strings.Join(a.Area.Exclude, " ")})
 		}
@@ -612,7 +625,7 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 			Description: strings.TrimSpace(in.Description),
 			Instruction: strings.TrimSpace(in.Instruction),
 		}
-		for _, pre := range capEndPrefix[a.Kind] {
+		for _, pre := range append(slices.Collect(maps.Values(capEndPrefix[a.Kind])), capEndPrefixBefore...) {
 			t.Headline = strings.TrimSpace(strings.TrimPrefix(t.Headline, pre)) // our own marker, re-imported
 		}
 		if t.Headline == "" {

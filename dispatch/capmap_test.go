@@ -17,6 +17,7 @@ import (
 	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/internal/testsvc"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/wording"
 )
 
 const capBase = "https://alert.shule.example.cn"
@@ -99,7 +100,7 @@ func TestAlertToCAPMapping(t *testing.T) {
 	eq("responseType", zh.ResponseTypes, []cap.ResponseType{cap.ResponseAllClear})
 	eq("urgency", zh.Urgency, cap.UrgencyPast)
 	eq("eventCode", zh.EventCodes, []cap.NamedValue{{ValueName: "ALERTCAST_EVENT", Value: "sandstorm"}})
-	eq("headline ug", ug.Headline, "ئاگاھلاندۇرۇش بىكار قىلىندى: قۇم-بوران ئاگاھلاندۇرۇشى")
+	eq("headline ug", ug.Headline, "ئاگاھلاندۇرۇش ئەمەلدىن قالدۇرۇلدى: قۇم-بوران ئاگاھلاندۇرۇشى")
 	eq("resource", zh.Resources, []cap.Resource{{Desc: "应急广播音频", MimeType: "audio/wav", URI: "https://alert.shule.example.cn/api/v1/audio/abc.wav"}})
 	eq("geocodes", zh.Areas[0].Geocodes, []cap.NamedValue{{ValueName: "ADCODE", Value: "653122100"}, {ValueName: "ADCODE", Value: "653122200"}})
 	eq("areaDesc zh", zh.Areas[0].Desc, "疏勒镇, 巴仁乡")
@@ -213,8 +214,17 @@ func TestCAPRoundTrip(t *testing.T) {
 			if len(problems) > 0 {
 				t.Fatalf("v%d %s: problems: %v", v.Version, v.Kind, problems)
 			}
+			wantText := v.Text
+			if v.Kind == channels.KindCancel || v.Kind == channels.KindAllClear {
+				// An ending says why and drops the old description and
+				// instruction: that is what comes back.
+				wantText = map[string]Text{}
+				for l, t := range v.Text {
+					wantText[l] = Text{Headline: t.Headline, Description: wording.Compose(MessageOf(v), l).Description}
+				}
+			}
 			if d.Kind != v.Kind || d.Event != v.Event || d.Level != v.Level || d.Status != v.Status ||
-				!reflect.DeepEqual(d.Area, v.Area) || !reflect.DeepEqual(d.Text, v.Text) ||
+				!reflect.DeepEqual(d.Area, v.Area) || !reflect.DeepEqual(d.Text, wantText) ||
 				!d.Expires.Equal(v.Expires) || d.Source != "cap:alertcast@alert.shule.example.cn" {
 				t.Errorf("v%d %s: draft\n%+v\nwant\n%+v", v.Version, v.Kind, d, v)
 			}

@@ -592,7 +592,28 @@ func MessageOf(a *Alert) *channels.Message {
 		Event: a.Event.String(), EventName: a.Event.Chinese(),
 		Drill: a.Status.Drill(), Status: a.Status.String(),
 		Sent: sent, Expires: a.Expires, Area: append([]string(nil), a.Area.Codes...), Texts: texts,
+		Reason: messageReason(a), Changes: messageChanges(a),
 	}
+}
+
+// messageReason is the reason residents are told: only a cancel's or an
+// all-clear's (an approval or rejection note is not theirs to read).
+func messageReason(a *Alert) string {
+	if a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear {
+		return a.Reason
+	}
+	return ""
+}
+
+func messageChanges(a *Alert) []string {
+	if a.Kind != channels.KindUpdate {
+		return nil
+	}
+	out := make([]string, 0, len(a.Changes))
+	for _, c := range a.Changes {
+		out = append(out, string(c))
+	}
+	return out
 }
 
 // handleSend delivers one batch. Recipients already sent are skipped, so a

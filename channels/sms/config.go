@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/wording"
 )
 
 // Documented defaults: a zero Config or GatewayConfig field means these.
@@ -23,7 +24,7 @@ const (
 )
 
 // DefaultDrillMarker marks exercises and tests in each language.
-var DefaultDrillMarker = map[string]string{"zh": "【演练】", "ug": "【مەشىق】"}
+var DefaultDrillMarker = map[string]string{"zh": wording.Marker("exercise", "zh"), "ug": wording.Marker("exercise", "ug")}
 
 // Config is the SMS channel's section of the YAML file.
 type Config struct {

@@ -8,6 +8,7 @@ import (
 	"github.com/linxGnu/gosmpp/data"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/wording"
 )
 
 // Encodings of a rendered SMS.
@@ -34,8 +35,10 @@ type Rendered struct {
 	Segments  []string `json:"segments"` // Text cut into Parts, never inside an escape or surrogate pair
 }
 
-// Render composes the SMS for m in lang: signature, drill marker, headline,
-// description and instruction. When the result needs more than MaxParts parts
+// Render composes the SMS for m in lang: signature, drill or test marker,
+// then the version's wording (package wording): headline, description and
+// instruction for an alert; what changed for an update; the reason, and
+// never the old instruction, for a cancel or all-clear. When the result needs more than MaxParts parts
 // the description is shortened first (with "…"), then the instruction, and
 // the headline last. Missing languages fall back to cfg.DefaultLanguage.
 func Render(m *channels.Message, lang string, cfg Config) (Rendered, error) {
@@ -58,7 +61,11 @@ func Render(m *channels.Message, lang string, cfg Config) (Rendered, error) {
 		return Rendered{}, &channels.FieldError{Field: "texts." + lang + ".headline", Rule: "required for SMS"}
 	}
 	prefix := cfg.Signature
-	if m.Drill {
+	if m.Status == "test" {
+		// A test is not a drill: it says so in its own word, not the
+		// (configurable) drill marker.
+		prefix += wording.Marker("test", lang)
+	} else if m.Drill || m.Status == "exercise" {
 		marker := cfg.DrillMarker[lang]
 		if marker == "" {
 			marker = cfg.DrillMarker["zh"]
@@ -69,6 +76,18 @@ func Render(m *channels.Message, lang string, cfg Config) (Rendered, error) {
 	if lang != "zh" {
 		sep, space = ": ", " "
 	}
+	if m.Kind != channels.KindAlert && m.Kind != channels.KindUnknown {
+		// The lifecycle headline is a sentence of its own ("…解除…预警。原因：…"),
+		// not a label for a colon.
+		sep = "。"
+		if lang != "zh" {
+			sep = ". "
+		}
+	}
+	// The lifecycle wording (update, cancel, all-clear) comes from package
+	// wording, the same for every channel: an all-clear carries its reason
+	// and never the old instruction.
+	t = wording.Compose(m, lang)
 	head := clean(t.Headline)
 	desc, instr := clean(t.Description), clean(t.Instruction)
 	compose := func(desc, instr, head string) string {

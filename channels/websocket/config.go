@@ -55,6 +55,15 @@ type Config struct {
 	// last entry is used). Empty: the TCP peer address. Only set it when
 	// every request comes through that proxy, or clients can forge it.
 	ClientIPHeader string
+	// LiftedFor is how long a cancelled or lifted warning stays on resident
+	// pages as a notice ("解除…", with the reason) after it ended, so that a
+	// resident who looks later learns it is over and why instead of seeing
+	// it silently gone. Default 24 h; negative: removed at once.
+	LiftedFor time.Duration
+	// VillageLanguage returns the language most residents of a village read
+	// ("zh" or "ug", "" unknown): the resident page's first language when
+	// the browser's Accept-Language names neither. Nil: Mandarin.
+	VillageLanguage func(village string) string
 	// MaxRegions bounds the regions of one subscription. Default 16.
 	MaxRegions int
 	// MaxFrame bounds a client frame in bytes. Default 4096.
@@ -73,6 +82,9 @@ type Config struct {
 	// Registry receives the hub's metrics. Nil registers nothing.
 	Registry prometheus.Registerer
 }
+
+// DefaultLiftedFor is Config.LiftedFor's default.
+const DefaultLiftedFor = 24 * time.Hour
 
 func (c *Config) withDefaults() (Config, error) {
 	cfg := *c
@@ -96,6 +108,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.PublicBurst <= 0 {
 		cfg.PublicBurst = 100
+	}
+	if cfg.LiftedFor == 0 {
+		cfg.LiftedFor = DefaultLiftedFor
 	}
 	if cfg.MaxRegions <= 0 {
 		cfg.MaxRegions = 16

@@ -9,6 +9,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/wording"
 	"github.com/gorilla/websocket"
 )
 
@@ -31,6 +32,20 @@ type Warning struct {
 	Texts     map[string]channels.Text `json:"texts"`
 	Sent      time.Time                `json:"sent"`
 	Expires   time.Time                `json:"expires"`
+	// Reason is the officer's reason for a cancel or all-clear.
+	Reason string `json:"reason,omitempty"`
+	// ShowUntil is, for a lifted warning, until when pages show it as a
+	// notice (Sent + Config.LiftedFor); zero: not at all.
+	ShowUntil time.Time `json:"show_until,omitzero"`
+}
+
+// until is when w leaves the screen: its expiry, or for a lifted warning
+// the end of its notice.
+func (w *Warning) until() time.Time {
+	if w.Lifted {
+		return w.ShowUntil
+	}
+	return w.Expires
 }
 
 // warningFrom renders a channel message as its public event.
@@ -41,8 +56,23 @@ func warningFrom(m *channels.Message) *Warning {
 		Lifted: k == channels.KindCancel || k == channels.KindAllClear,
 		Level:  m.Level, LevelName: m.LevelName, Event: m.Event, EventName: m.EventName,
 		Drill: m.Drill || m.Status == "exercise" || m.Status == "test", Status: m.Status,
-		Area: m.Area, Texts: m.Texts, Sent: m.Sent.UTC(), Expires: m.Expires.UTC(),
+		Area: m.Area, Texts: composedTexts(m), Sent: m.Sent.UTC(), Expires: m.Expires.UTC(), Reason: m.Reason,
 	}
+}
+
+// composedTexts is what a resident reads at this step of the warning's life
+// (package wording, the same words as the SMS): an update says what
+// changed; a cancel or all-clear says so with its reason and carries no
+// instruction.
+func composedTexts(m *channels.Message) map[string]channels.Text {
+	if m.Kind == channels.KindAlert {
+		return m.Texts
+	}
+	out := make(map[string]channels.Text, len(m.Texts))
+	for l := range m.Texts {
+		out[l] = wording.Compose(m, l)
+	}
+	return out
 }
 
 // langVariants are the renderings kept per event: every language, or one.

@@ -171,6 +171,7 @@ type inFrame struct {
 	Reason   string     `json:"reason"`
 	Missed   int        `json:"missed"`
 	Warnings []*Warning `json:"warnings"`
+	Ended    []*Warning `json:"ended"`
 	Texts    map[string]channels.Text
 	Code     string `json:"code"`
 	Field    string `json:"field"`

@@ -279,7 +279,7 @@ func (h *Hub) setActive(e *event) {
 	if ok && cur.w.Version > e.w.Version {
 		return
 	}
-	if e.w.Lifted || !e.w.Expires.After(time.Now()) {
+	if !e.w.until().After(time.Now()) {
 		delete(h.active, e.w.AlertID)
 		return
 	}
@@ -307,21 +307,30 @@ func (h *Hub) snapshotFrame(s *subscriber, reset bool, reason string) *frame {
 		Reset    bool       `json:"reset"`
 		Reason   string     `json:"reason,omitempty"`
 		Warnings []*Warning `json:"warnings"`
+		// Ended are warnings cancelled or lifted within Config.LiftedFor,
+		// apart so that a client that knows only "warnings" never mistakes
+		// them for active ones.
+		Ended []*Warning `json:"ended"`
 	}
 	now := time.Now()
-	snap := snapshot{Type: "snapshot", ID: h.last.String(), Reset: reset, Reason: reason, Warnings: []*Warning{}}
+	snap := snapshot{Type: "snapshot", ID: h.last.String(), Reset: reset, Reason: reason, Warnings: []*Warning{}, Ended: []*Warning{}}
 	for id, e := range h.active {
-		if !e.w.Expires.After(now) {
+		if !e.w.until().After(now) {
 			delete(h.active, id)
 			continue
 		}
 		if s.sub.shows(e) {
 			c := *e.w.forLang(s.sub.lang)
 			c.Type = ""
-			snap.Warnings = append(snap.Warnings, &c)
+			if c.Lifted {
+				snap.Ended = append(snap.Ended, &c)
+			} else {
+				snap.Warnings = append(snap.Warnings, &c)
+			}
 		}
 	}
 	sortWarnings(snap.Warnings)
+	sortWarnings(snap.Ended)
 	return controlFrame("snapshot", snap.ID, snap)
 }
 
@@ -502,7 +511,7 @@ func (h *Hub) pingLoop() {
 		}
 		now := time.Now()
 		for id, e := range h.active {
-			if !e.w.Expires.After(now) {
+			if !e.w.until().After(now) {
 				delete(h.active, id)
 			}
 		}

@@ -40,7 +40,7 @@ func (a *asset) serve(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", a.ctype)
 	h.Set("Cache-Control", a.cache)
 	h.Set("ETag", a.etag)
-	h.Set("Vary", "Accept-Encoding")
+	h.Add("Vary", "Accept-Encoding")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:")
 	if r.Header.Get("If-None-Match") == a.etag {
@@ -88,9 +88,14 @@ func regionsJSON(tree *targeting.Tree) []byte {
 func (h *Hub) PageHandler() http.Handler {
 	var once sync.Once
 	var index, js, css, regions *asset
+	var indexLang map[string]*asset
 	load := func() {
 		read := func(n string) []byte { b, _ := pageFS.ReadFile("page/" + n); return b }
 		index = newAsset("text/html; charset=utf-8", "no-cache", read("index.html"))
+		indexLang = map[string]*asset{}
+		for _, l := range []string{"zh", "ug"} {
+			indexLang[l] = newAsset("text/html; charset=utf-8", "no-cache", indexFor(read("index.html"), l))
+		}
 		js = newAsset("text/javascript; charset=utf-8", "public, max-age=300", read("app.js"))
 		css = newAsset("text/css; charset=utf-8", "public, max-age=300", read("app.css"))
 		regions = newAsset("application/json", "public, max-age=3600", regionsJSON(h.tree))
@@ -120,12 +125,14 @@ func (h *Hub) PageHandler() http.Handler {
 			regions.serve(w, r)
 		case wellFormedCode(rest):
 			if !h.knownRegion(rest) {
-				httpError(w, http.StatusNotFound, "region", "unknown region code "+rest)
+				notFound(w, r, rest)
 				return
 			}
-			index.serve(w, r)
+			// The first language depends on the browser and the village.
+			w.Header().Set("Vary", "Accept-Language")
+			indexLang[h.pageLanguage(r, rest)].serve(w, r)
 		default:
-			http.NotFound(w, r)
+			notFound(w, r, rest)
 		}
 	})
 }

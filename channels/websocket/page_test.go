@@ -63,9 +63,21 @@ func TestResidentPageInChromium(t *testing.T) {
 	m2 := msg("", 1, channels.KindAlert, 4, county)
 	send(t, n.hub, m2)
 	waitJS(t, ctx, "missed warning after reconnect", fmt.Sprintf(`document.querySelector('article[data-alert=%q]') !== null`, m2.AlertID))
-	// Lifted: the card goes.
-	send(t, n.hub, msg(m.AlertID, 2, channels.KindAllClear, 3, township))
-	waitJS(t, ctx, "lifted warning removed", sel+` === null`)
+	// Lifted: the card says so, with the reason, without the old
+	// instruction, in Beijing time named as such.
+	lift := msg(m.AlertID, 2, channels.KindAllClear, 3, township)
+	lift.Drill, lift.Status, lift.Reason = true, "exercise", "قۇم-بوران توختىدى"
+	send(t, n.hub, lift)
+	waitJS(t, ctx, "lifted notice shown", sel+` !== null && `+sel+`.classList.contains("lifted")`)
+	notice, _ := chromedp.Run(ctx, chromedp.Evaluate[string](sel+`.textContent`))
+	for _, want := range []string{"ئەمەلدىن قالدۇرۇلدى", "قۇم-بوران توختىدى", "بېيجىڭ ۋاقتى", "مەشىق"} {
+		if !strings.Contains(notice, want) {
+			t.Errorf("lifted notice %q lacks %q", notice, want)
+		}
+	}
+	if strings.Contains(notice, m.Texts["ug"].Instruction) {
+		t.Errorf("lifted notice repeats the instruction: %q", notice)
+	}
 
 	// Chinese over the SSE fallback.
 	if err := chromedp.Do(ctx, chromedp.Navigate(n.srv.URL+"/r/"+village+"?lang=zh&sse=1")); err != nil {

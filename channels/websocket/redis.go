@@ -71,15 +71,26 @@ return {1, id}
 
 func (h *Hub) publish(ctx context.Context, m *channels.Message) (streamID, string, error) {
 	w := warningFrom(m)
+	now := time.Now()
+	// A lifted warning stays in the active set as a notice until ShowUntil
+	// (the script keeps what has not reached its "expiry" score).
+	until, lifted := m.Expires, "0"
+	if w.Lifted {
+		if h.cfg.LiftedFor > 0 {
+			sent := m.Sent
+			if sent.IsZero() {
+				sent = now
+			}
+			w.ShowUntil = sent.Add(h.cfg.LiftedFor).UTC()
+			until = w.ShowUntil
+		} else {
+			lifted = "1"
+		}
+	}
 	payload, err := json.Marshal(w)
 	if err != nil {
 		return streamID{}, "", err
 	}
-	lifted := "0"
-	if w.Lifted {
-		lifted = "1"
-	}
-	now := time.Now()
 	ttl := time.Until(m.Expires) + 24*time.Hour
 	ttl = max(min(ttl, 30*24*time.Hour), time.Hour)
 	key := m.Key
@@ -88,7 +99,7 @@ func (h *Hub) publish(ctx context.Context, m *channels.Message) (streamID, strin
 	}
 	res, err := publishScript.Run(ctx, h.rdb,
 		[]string{h.keys.events, h.keys.active, h.keys.expiry, h.keys.versions, h.keys.dedupe + key},
-		h.cfg.HistoryLen, payload, m.AlertID, m.Version, lifted, m.Expires.UnixMilli(), now.UnixMilli(),
+		h.cfg.HistoryLen, payload, m.AlertID, m.Version, lifted, until.UnixMilli(), now.UnixMilli(),
 		int64(ttl/time.Second)).Slice()
 	if err != nil {
 		return streamID{}, "", err
@@ -158,7 +169,7 @@ func (h *Hub) bootstrap(ctx context.Context) error {
 			h.log.Warn("skipping unreadable active warning", "alert_id", alertID, "err", err)
 			continue
 		}
-		if e.w.Expires.After(now) && !e.w.Lifted {
+		if e.w.until().After(now) {
 			active[alertID] = e
 		}
 	}

@@ -6,7 +6,12 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/alertcast/alertcast/wording"
 )
+
+// feedNow is the clock of an empty feed's <updated>; tests replace it.
+var feedNow = time.Now
 
 // NamespaceAtom is the Atom 1.0 namespace (RFC 4287).
 const NamespaceAtom = "http://www.w3.org/2005/Atom"
@@ -21,7 +26,7 @@ type Feed struct {
 	Title   string    // e.g. "疏勒县应急管理局 预警信息 / Shule County warnings"
 	Self    string    // the feed's own URL (rel="self")
 	Author  string    // the publishing agency
-	Updated time.Time // zero: the latest entry's, or the Unix epoch for an empty feed
+	Updated time.Time // zero: the latest entry's, or the current time for an empty feed
 	Entries []FeedEntry
 }
 
@@ -61,7 +66,9 @@ func (f *Feed) Marshal() ([]byte, error) {
 		}
 	}
 	if updated.IsZero() {
-		updated = time.Unix(0, 0)
+		// An empty feed is current as of now: "nothing active" is news a
+		// reader must not mistake for a feed dead since 1970.
+		updated = feedNow()
 	}
 	w := &writer{}
 	w.buf.WriteString(xml.Header)
@@ -118,6 +125,18 @@ func (w *writer) entry(e FeedEntry) {
 	}
 	if a.MsgType == MsgCancel {
 		title = "Cancel: " + title
+	}
+	// A reader that shows only titles must still see that this is a drill
+	// or a test: the marker of the entry's language (package wording).
+	lang := ""
+	if in != nil {
+		lang, _, _ = strings.Cut(strings.ToLower(in.Language), "-")
+	}
+	switch a.Status {
+	case StatusExercise:
+		title = wording.Marker("exercise", lang) + title
+	case StatusTest:
+		title = wording.Marker("test", lang) + title
 	}
 	id := e.ID
 	if id == "" {

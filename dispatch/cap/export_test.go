@@ -211,7 +211,7 @@ func TestAtomFeed(t *testing.T) {
 	eq(t, "title", feed.Title, f.Title)
 	eq(t, "self", feed.Links[0].Href, f.Self)
 	eq(t, "entries", len(feed.Entries), 2)
-	eq(t, "entry title in chosen language", feed.Entries[0].Title, "قۇم-بوران ئاگاھلاندۇرۇشى")
+	eq(t, "entry title in chosen language, marked as the exercise it is", feed.Entries[0].Title, "«مەشىق» قۇم-بوران ئاگاھلاندۇرۇشى")
 	eq(t, "entry title default", feed.Entries[1].Title, "喀什地区气象台发布沙尘暴橙色预警")
 	eq(t, "entry link", feed.Entries[0].Link.Type, MIMEType)
 	eq(t, "entry id", feed.Entries[0].ID, f.Entries[0].URL)
@@ -231,8 +231,11 @@ func TestAtomFeed(t *testing.T) {
 		}
 	}
 
+	// An empty feed is current now, not 1970.
+	defer func(f func() time.Time) { feedNow = f }(feedNow)
+	feedNow = func() time.Time { return time.Date(2026, 12, 3, 7, 11, 5, 0, time.UTC) }
 	empty, err := (&Feed{ID: "urn:x", Title: "t"}).Marshal()
-	if err != nil || !bytes.Contains(empty, []byte("<updated>1970-01-01T00:00:00Z</updated>")) {
+	if err != nil || !bytes.Contains(empty, []byte("<updated>2026-12-03T07:11:05Z</updated>")) {
 		t.Errorf("empty feed: %v\n%s", err, empty)
 	}
 	if _, err := (&Feed{Title: "t"}).Marshal(); err == nil {
@@ -264,5 +267,42 @@ func TestGoldenExport(t *testing.T) {
 	}
 	if !bytes.Equal(out, want) {
 		t.Errorf("export differs from %s (go test -update to accept):\n%s", golden, out)
+	}
+}
+
+// A drill or test entry says so in its title, in the entry's language.
+func TestAtomFeedMarksDrills(t *testing.T) {
+	for _, tc := range []struct {
+		status     Status
+		lang, want string
+	}{
+		{StatusExercise, "zh-CN", "【演练】"},
+		{StatusTest, "zh-CN", "【测试】"},
+		{StatusExercise, "ug-CN", "«مەشىق» "},
+		{StatusTest, "ug-CN", "«سىناق» "},
+		{StatusActual, "zh-CN", ""},
+	} {
+		a := fullAlert()
+		a.Status = tc.status
+		f := &Feed{ID: "urn:x", Title: "t", Entries: []FeedEntry{{Alert: a, URL: "https://x/cap", Language: tc.lang}}}
+		out, err := f.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var feed struct {
+			Titles []string `xml:"entry>title"`
+		}
+		if err := xml.Unmarshal(out, &feed); err != nil {
+			t.Fatal(err)
+		}
+		in := a.Infos[0]
+		for _, i := range a.Infos {
+			if i.Language == tc.lang {
+				in = i
+			}
+		}
+		if want := tc.want + in.Headline; len(feed.Titles) != 1 || feed.Titles[0] != want {
+			t.Errorf("%s %s: titles %q, want %q", tc.status, tc.lang, feed.Titles, want)
+		}
 	}
 }

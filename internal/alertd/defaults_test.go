@@ -14,6 +14,7 @@ import (
 	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/channels/sms"
 	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
 )
 
@@ -43,8 +44,8 @@ func codeDefaults() (top Config, sections map[string]any) {
 	sections = map[string]any{
 		// on(nil) is true: every hub is on unless switched off.
 		"speakers": SpeakersConfig{Enabled: &yes},
-		// channels/websocket/config.go: HistoryLen <= 0 → 1000, MaxConnsPerIP 0 → 256.
-		"websocket": WebSocketConfig{Enabled: &yes, HistoryLen: 1000, MaxConnsPerIP: 256},
+		// channels/websocket/config.go: HistoryLen <= 0 → 1000, MaxConnsPerIP 0 → 256, LiftedFor 0 → 24h.
+		"websocket": WebSocketConfig{Enabled: &yes, HistoryLen: 1000, MaxConnsPerIP: 256, LiftedFor: websocket.DefaultLiftedFor},
 		"voice":     voiceDefaults(),
 		// audio.NewEspeak: Binary "" → espeak-ng, Speed 0 → 140; voices and repeats exported.
 		"audio": AudioConfig{Espeak: "espeak-ng", Speed: 140, Repeats: audio.DefaultRepeats,

@@ -44,6 +44,9 @@ type WebSocketConfig struct {
 	HistoryLen     int      `yaml:"history_len"`      // default 1000
 	MaxConnsPerIP  int      `yaml:"max_conns_per_ip"` // default 256 (carriers put many phones behind one address); negative: no cap
 	ClientIPHeader string   `yaml:"client_ip_header"` // behind a trusted proxy: e.g. X-Forwarded-For
+	// LiftedFor: how long resident pages show a lifted or cancelled warning
+	// as a notice with its reason. Default 24h; negative: removed at once.
+	LiftedFor time.Duration `yaml:"lifted_for"`
 }
 
 // VoiceConfig is the "voice:" section.
@@ -117,6 +120,11 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 		hub, err := websocket.NewHub(websocket.Config{
 			Redis: s.redis.Client, Tree: s.registry.Tree(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
 			MaxConnsPerIP: wsCfg.MaxConnsPerIP, ClientIPHeader: wsCfg.ClientIPHeader, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
+			LiftedFor: wsCfg.LiftedFor,
+			VillageLanguage: func(v string) string {
+				l, _ := s.registry.Index().MajorityLanguage(v)
+				return l
+			},
 			Authenticate: func(ctx context.Context, token string) (string, bool) {
 				if s.api == nil {
 					return "", false
@@ -332,20 +340,7 @@ func (s *Server) RenderAlert(ctx context.Context, a *dispatch.Alert) (*channels.
 	default:
 		p.Attention = audio.Signal(int(a.Level)) // SignalBlue..SignalRed follow LevelBlue..LevelRed
 	}
-	for _, lang := range dispatch.Languages {
-		t, ok := a.Text[lang]
-		if !ok {
-			continue
-		}
-		text := strings.TrimSpace(strings.Join(nonEmpty(t.Headline, t.Description, t.Instruction), "。"))
-		if lang == "ug" {
-			text = strings.TrimSpace(strings.Join(nonEmpty(t.Headline, t.Description, t.Instruction), ". "))
-		}
-		if a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear {
-			text = t.Headline
-		}
-		p.Speech = append(p.Speech, audio.Segment{Lang: lang, Text: text})
-	}
+	p.Speech = speechSegments(a)
 	r, err := s.audio.Render(ctx, p)
 	if err != nil {
 		return nil, err

@@ -8,13 +8,18 @@
     zh: {title: "疏勒县预警信息", town: "乡镇", village: "村（社区）", lang: "语言", save: "保存",
       change: "更改", soundOn: "开启提示音", soundOff: "提示音已开启", live: "实时", off: "正在连接…",
       empty: "目前没有生效的预警", drill: "演练 · 非真实预警", todo: "应对措施", issued: "发布", expires: "有效至",
-      pick: "请选择您所在的村（社区）", level: {1: "蓝色预警", 2: "黄色预警", 3: "橙色预警", 4: "红色预警"}},
+      pick: "请选择您所在的村（社区）", level: {1: "蓝色预警", 2: "黄色预警", 3: "橙色预警", 4: "红色预警"},
+      allclear: "预警已解除", cancel: "预警已撤销", ended: "解除/撤销时间", zone: "北京时间",
+      at: function (d) { return pad(d.getUTCMonth() + 1) + "月" + pad(d.getUTCDate()) + "日 " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + "（北京时间）"; }},
     ug: {title: "يېڭىشەھەر ناھىيىسى ئاگاھلاندۇرۇش", town: "يېزا-بازار", village: "كەنت (مەھەللە)", lang: "تىل",
       save: "ساقلاش", change: "ئۆزگەرتىش", soundOn: "ئاۋازنى ئېچىش", soundOff: "ئاۋاز ئوچۇق", live: "ئۇلاندى",
       off: "ئۇلىنىۋاتىدۇ…", empty: "ھازىرچە ئاگاھلاندۇرۇش يوق", drill: "مەشىق · ھەقىقىي ئەمەس",
       todo: "قىلىشقا تېگىشلىك ئىشلار", issued: "تارقىتىلغان", expires: "ئاخىرلىشىدۇ",
-      pick: "كەنتىڭىزنى تاللاڭ", level: {1: "كۆك ئاگاھلاندۇرۇش", 2: "سېرىق ئاگاھلاندۇرۇش", 3: "ئاپېلسىن رەڭ ئاگاھلاندۇرۇش", 4: "قىزىل ئاگاھلاندۇرۇش"}}
+      pick: "كەنتىڭىزنى تاللاڭ", level: {1: "كۆك ئاگاھلاندۇرۇش", 2: "سېرىق ئاگاھلاندۇرۇش", 3: "ئاپېلسىن رەڭ ئاگاھلاندۇرۇش", 4: "قىزىل ئاگاھلاندۇرۇش"},
+      allclear: "ئاگاھلاندۇرۇش ئەمەلدىن قالدۇرۇلدى", cancel: "ئاگاھلاندۇرۇش قايتۇرۇۋېلىندى", ended: "ئاخىرلاشقان ۋاقىت", zone: "بېيجىڭ ۋاقتى",
+      at: function (d) { return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + " (بېيجىڭ ۋاقتى)"; }}
   };
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
   var $ = function (id) { return document.getElementById(id); };
   var store = {
     get: function (k) { try { return localStorage.getItem("alertcast." + k); } catch (e) { return null; } },
@@ -23,7 +28,9 @@
   var params = new URLSearchParams(location.search);
   var pathCode = (location.pathname.match(/\/(\d{6}|\d{9}|\d{12})\/?$/) || [])[1];
   var region = pathCode || store.get("region");
-  var lang = params.get("lang") || store.get("lang") || "zh";
+  // First language: the link's, the resident's own choice, else the
+  // server's (the browser's Accept-Language, or the village's majority).
+  var lang = params.get("lang") || store.get("lang") || root.getAttribute("data-lang") || "zh";
   if (lang !== "ug") lang = "zh";
   if (pathCode) store.set("region", pathCode);
   if (params.get("lang")) store.set("lang", lang);
@@ -91,22 +98,38 @@
 
   // ---- rendering ----
   function text(w) { return w.texts[lang] || w.texts.zh || w.texts[Object.keys(w.texts)[0]] || {}; }
+  // Times are Beijing time (UTC+8, no DST), whatever the phone's zone,
+  // and say so: the console and the SMS use the same clock.
   function when(s) {
     var d = new Date(s);
     if (isNaN(d)) return "";
-    try { return d.toLocaleString(lang === "ug" ? "ug-CN" : "zh-CN", {month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false}); }
-    catch (e) { return d.toLocaleString(); }
+    return t.at(new Date(d.getTime() + 8 * 3600 * 1000));
   }
+  function until(w) { return new Date(w.lifted ? w.show_until : w.expires).getTime(); }
   function el(tag, cls, txt) { var e = document.createElement(tag); if (cls) e.className = cls; if (txt) e.textContent = txt; return e; }
   function render(fresh) {
     var list = $("list"), now = Date.now();
     var ws = Object.keys(warnings).map(function (k) { return warnings[k]; })
-      .filter(function (w) { return new Date(w.expires).getTime() > now; })
-      .sort(function (a, b) { return b.level - a.level || new Date(b.sent) - new Date(a.sent); });
+      .filter(function (w) { return until(w) > now; })
+      .sort(function (a, b) { return (a.lifted ? 1 : 0) - (b.lifted ? 1 : 0) || b.level - a.level || new Date(b.sent) - new Date(a.sent); });
     list.textContent = "";
     ws.forEach(function (w) {
       var x = text(w), c = el("article", "card l" + w.level);
       c.setAttribute("data-alert", w.alert_id);
+      if (w.lifted) {
+        // Over or withdrawn: say so and why (the server's wording, the
+        // same as the SMS); never the old instruction.
+        c.className += " lifted " + w.kind;
+        c.appendChild(el("div", "band", w.kind === "cancel" ? t.cancel : t.allclear));
+        var lb = el("div", "body");
+        if (w.drill) lb.appendChild(el("span", "drill", t.drill));
+        lb.appendChild(el("h2", "headline", x.headline));
+        if (x.description) lb.appendChild(el("p", "desc reason", x.description));
+        lb.appendChild(el("div", "times", t.ended + " " + when(w.sent)));
+        c.appendChild(lb);
+        list.appendChild(c);
+        return;
+      }
       if (fresh && fresh[w.alert_id]) c.className += " new";
       // event_name is Chinese only: shown on the Chinese page.
       var ev = (lang === "zh" && w.event_name) ? w.event_name + " · " : "";
@@ -120,7 +143,7 @@
       c.appendChild(b);
       list.appendChild(c);
     });
-    $("empty").hidden = ws.length > 0;
+    $("empty").hidden = ws.some(function (w) { return !w.lifted; });
   }
   function announce(w, fresh) {
     var k = w.alert_id + "/" + w.version;
@@ -139,12 +162,13 @@
     if (m.type === "snapshot") {
       warnings = {};
       m.warnings.forEach(function (w) { warnings[w.alert_id] = w; announce(w, fresh); });
+      (m.ended || []).forEach(function (w) { warnings[w.alert_id] = w; });
       lastId = m.id || lastId;
     } else if (m.type === "warning") {
-      if (m.lifted) delete warnings[m.alert_id];
-      else {
-        var cur = warnings[m.alert_id];
-        if (!cur || cur.version <= m.version) { warnings[m.alert_id] = m; announce(m, fresh); }
+      var cur = warnings[m.alert_id];
+      if (!cur || cur.version <= m.version) {
+        warnings[m.alert_id] = m;
+        if (!m.lifted) announce(m, fresh);
       }
       lastId = m.id;
     } else if (m.type === "resumed") {

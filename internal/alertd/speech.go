@@ -1,0 +1,33 @@
+package alertd
+
+import (
+	"strings"
+
+	"github.com/alertcast/alertcast/audio"
+	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/wording"
+)
+
+// speechSegments is what the loudspeaker says after the attention signal,
+// in each language the warning has: the same wording as the SMS and the
+// resident page (package wording) — an update says what changed, a cancel
+// or all-clear says so with the officer's reason and never repeats the old
+// instruction. The drill intro is the programme's (audio.Programme.Drill),
+// so no marker here.
+func speechSegments(a *dispatch.Alert) []audio.Segment {
+	m := dispatch.MessageOf(a)
+	var out []audio.Segment
+	for _, lang := range dispatch.Languages {
+		if _, ok := a.Text[lang]; !ok {
+			continue
+		}
+		t := wording.Compose(m, lang)
+		sep := "。"
+		if lang != "zh" {
+			sep = ". "
+		}
+		text := strings.TrimSpace(strings.Join(nonEmpty(t.Headline, t.Description, t.Instruction), sep))
+		out = append(out, audio.Segment{Lang: lang, Text: text})
+	}
+	return out
+}

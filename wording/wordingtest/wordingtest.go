@@ -1,0 +1,72 @@
+// Package wordingtest gives the tests of every channel the same warning at
+// every step of its life (alert, update, cancel, all-clear; actual, drill,
+// test), so that their golden files can be read side by side.
+package wordingtest
+
+import (
+	"time"
+
+	"github.com/alertcast/alertcast/channels"
+)
+
+// Instruction and Description are the first version's words: an all-clear
+// or cancel must never repeat them.
+const (
+	InstructionZh = "请关好门窗，减少外出，请立即听从指挥转移到安全地点。"
+	InstructionUg = "ئىشىك-دېرىزىلەرنى ئېتىۋېلىڭ، سىرتقا چىقىشنى ئازايتىڭ."
+	DescriptionZh = "预计今天下午有强沙尘暴，能见度低于500米。"
+	// Reason is the officer's all-clear / cancel reason.
+	Reason = "沙尘暴已减弱，能见度恢复到5公里以上"
+	// UpdatedDescriptionZh is the description an update brings.
+	UpdatedDescriptionZh = "沙尘暴增强，能见度低于50米，阵风11级。"
+)
+
+// Sent is when each version was issued: 15:11 in Beijing.
+var Sent = time.Date(2026, 12, 3, 7, 11, 0, 0, time.UTC)
+
+// Case is one message with a name for golden files.
+type Case struct {
+	Name string // "<kind>_<status>", e.g. "allclear_actual"
+	Msg  *channels.Message
+}
+
+// Cases is every kind × status.
+func Cases() []Case {
+	var out []Case
+	for _, k := range []channels.Kind{channels.KindAlert, channels.KindUpdate, channels.KindCancel, channels.KindAllClear} {
+		for _, st := range []string{"actual", "exercise", "test"} {
+			out = append(out, Case{Name: k.String() + "_" + st, Msg: Message(k, st)})
+		}
+	}
+	return out
+}
+
+// Message is the sandstorm warning of Shule County at kind and status.
+func Message(kind channels.Kind, status string) *channels.Message {
+	m := &channels.Message{
+		Key: "a1/v1", AlertID: "a1", Version: 1, Kind: kind, Level: 3, LevelName: "orange",
+		Event: "sandstorm", EventName: "沙尘暴", Status: status, Drill: status != "actual",
+		Sent: Sent, Expires: Sent.Add(6 * time.Hour), Area: []string{"653122"},
+		Texts: map[string]channels.Text{
+			"zh": {Headline: "疏勒县沙尘暴橙色预警", Description: DescriptionZh, Instruction: InstructionZh},
+			"ug": {Headline: "يېڭىشەھەر ناھىيىسى قۇم-بوران ئاپېلسىن رەڭلىك ئاگاھلاندۇرۇش",
+				Description: "بۈگۈن چۈشتىن كېيىن كۈچلۈك قۇم-بوران چىقىدۇ، كۆرۈنۈشچانلىقى 500 مېتىردىن تۆۋەن.",
+				Instruction: InstructionUg},
+		},
+	}
+	switch kind {
+	case channels.KindUpdate:
+		m.Version, m.Key, m.Level, m.LevelName = 2, "a1/v2", 4, "red"
+		m.Changes = []string{"raise", "widen", "text", "extend"}
+		m.Expires = Sent.Add(12 * time.Hour)
+		m.Texts["zh"] = channels.Text{Headline: "疏勒县沙尘暴红色预警", Description: UpdatedDescriptionZh, Instruction: InstructionZh}
+		ug := m.Texts["ug"]
+		ug.Headline = "يېڭىشەھەر ناھىيىسى قۇم-بوران قىزىل ئاگاھلاندۇرۇش"
+		m.Texts["ug"] = ug
+	case channels.KindCancel, channels.KindAllClear:
+		m.Version, m.Key = 2, "a1/v2"
+		m.Sent = Sent.Add(3 * time.Hour)
+		m.Reason = Reason
+	}
+	return m
+}
