@@ -828,6 +828,13 @@ func (h *Hub) markDirty(c *conn) {
 	h.statusMu.Unlock()
 }
 
+// owns reports whether c is this node's current connection of its device.
+func (h *Hub) owns(c *conn) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.conns[c.dev] == c
+}
+
 func (h *Hub) statusLoop() {
 	defer h.bgWG.Done()
 	t := time.NewTicker(time.Second)
@@ -860,8 +867,12 @@ func (h *Hub) writeStatus(ctx context.Context, dirty map[string]*conn) {
 	pipe := h.cfg.Redis.Pipeline()
 	for dev, c := range dirty {
 		st := c.status()
-		if c.isClosed() {
-			continue // offlineScript already ran
+		if c.isClosed() || !h.owns(c) {
+			// offlineScript already ran, or will: a connection the device
+			// has replaced must not write "online, conn=old" over the new
+			// one's status, or the old one's offline mark would then hide
+			// a connected device until its next heartbeat.
+			continue
 		}
 		pipe.HSet(ctx, h.keys.status(dev), "node", h.cfg.NodeID, "conn", c.id, "online", "1",
 			"state", st.State.String(), "volume", st.Volume, "firmware", st.Firmware, "signal", st.Signal,
