@@ -4,38 +4,17 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/alertcast/alertcast/dispatch"
 )
 
-// channelProgress and overallProgress mirror dispatch.Progress and
-// dispatch.Overall: alertctl shows the server's figures and computes none
-// of its own, so it agrees with the console and the API.
-type channelProgress struct {
-	Mode        string `json:"mode"`
-	Planned     int    `json:"planned"`
-	Queued      int    `json:"queued"`
-	Sent        int    `json:"sent"`
-	Unconfirmed int    `json:"unconfirmed"`
-	Held        int    `json:"held"`
-	Delivered   int    `json:"delivered"`
-	Failed      int    `json:"failed"`
-	Expired     int    `json:"expired"`
-	Revoked     int    `json:"revoked"`
-	NotSent     int    `json:"not_sent"`
-	Done        int    `json:"done"`
-	Percent     *int   `json:"percent"`
-}
-
-type overallProgress struct {
-	Phase       string   `json:"phase"`
-	Percent     *int     `json:"percent"`
-	Planned     int      `json:"planned"`
-	Done        int      `json:"done"`
-	Delivered   int      `json:"delivered"`
-	Unconfirmed int      `json:"unconfirmed"`
-	Held        int      `json:"held"`
-	NotSent     int      `json:"not_sent"`
-	Outbox      []string `json:"outbox"`
-}
+// alertctl shows the server's figures (dispatch.Progress, dispatch.Overall
+// as the API sends them) and computes none of its own, so it agrees with
+// the console and the API.
+type (
+	channelProgress = dispatch.Progress
+	overallProgress = dispatch.Overall
+)
 
 // progressLines renders a warning's progress: one overall line, one line
 // per channel. A channel recorded to the outbox says NOT SENT in capitals:

@@ -35,6 +35,9 @@ func startAlertd(t *testing.T) string {
 	cfg.BatchSize = 200 // many batches: planning and sending take a while to sample
 	cfg.SendChunk = 50
 	cfg.Outbox = []string{"speaker", "sms", "voice"}
+	// The test samples progress as fast as it can, as no officer would:
+	// the per-token API limit is off (negative).
+	cfg.RateLimits.TokenRPS = -1
 	s, err := alertd.Start(context.Background(), cfg, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatalf("start alertd: %v", err)
