@@ -30,6 +30,9 @@ func codeDefaults() (top Config, sections map[string]any) {
 		top.Policy.ApprovalLevels = append(top.Policy.ApprovalLevels, l.String())
 	}
 	top.Policy.ApproveDrills = dispatch.DefaultPolicy().ApproveDrills
+	for _, l := range dispatch.DefaultPolicy().ReasonRequiredLevels {
+		top.Policy.ReasonRequiredLevels = append(top.Policy.ReasonRequiredLevels, l.String())
+	}
 	yes := true
 	sections = map[string]any{
 		// on(nil) is true: every hub is on unless switched off.
