@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
@@ -180,6 +183,11 @@ func TestConsoleErrorsAndConfirmation(t *testing.T) {
 	if s := state(id); s != "pending" {
 		t.Fatalf("the warning is %s after an approval without a reason, want pending", s)
 	}
+	// The API refuses it too (alertctl and scripts go through it).
+	if code, body := srv.do("POST", "/api/v1/alerts/"+id+"/approve", "application/json", strings.NewReader(`{"reason":" "}`)); code != 422 ||
+		!strings.Contains(string(body), `"field":"reason"`) {
+		t.Errorf("API approve of a red warning without a reason: %d %s, want 422 naming field reason", code, body)
+	}
 
 	// 5. Escape backs out; the warning stays pending.
 	step(ap, "Escape closes the dialog",
@@ -201,9 +209,75 @@ func TestConsoleErrorsAndConfirmation(t *testing.T) {
 		t.Errorf("the warning is %s after approval with a reason, want issued", s)
 	}
 
+	// 7. The operator gives the all clear: the same dialog, with whom the
+	// warning was planned for; it ends only on confirmation.
+	step(op, "all-clear confirmation",
+		chromedp.WaitVisible(chromedp.CSS(`#alert-head [data-state="issued"]`)),
+		chromedp.Click(chromedp.CSS("#btn-allclear")),
+		chromedp.WaitVisible(chromedp.CSS(`dialog#confirm[open][data-verb="allclear"] #confirm-level[data-level="red"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-count[data-total]")))
+	if v := eval(op, `document.querySelector("#confirm-area").textContent`); !strings.Contains(v, "疏勒镇") {
+		t.Errorf("all-clear confirmation area %q does not name 疏勒镇", v)
+	}
+	if n, err := strconv.Atoi(eval(op, `document.querySelector("#confirm-count").dataset.total`)); err != nil || n <= 0 {
+		t.Errorf("all-clear confirmation audience total = %d (%v), want > 0", n, err)
+	}
+	if s := state(id); s != "issued" {
+		t.Fatalf("the warning is %s while the all-clear waits for confirmation, want issued", s)
+	}
+	step(op, "all clear confirmed",
+		typeIn("#confirm-reason", "沙尘暴已过境"),
+		chromedp.Click(chromedp.CSS("#confirm-ok")),
+		chromedp.WaitVisible(chromedp.CSS(`#alert-head [data-state="allclear"]`)))
+
+	// 8. Every problem dispatch's validation can report reads in Chinese
+	// with a label, not the API's field path and English rule.
+	for _, p := range validationProblems(t) {
+		js, _ := json.Marshal(p)
+		got := eval(op, fmt.Sprintf(`window.ALERT_FIELD_ERRORS.describe("zh", %s)`, js))
+		if strings.Contains(got, "输入有误") || strings.HasPrefix(got, p.Field) {
+			t.Errorf("%s: %q has no Chinese label or phrase: %q", p.Field, p.Rule, got)
+		}
+	}
+
 	errMu.Lock()
 	defer errMu.Unlock()
 	for _, e := range jsErrs {
 		t.Errorf("uncaught JavaScript exception: %s", e)
 	}
+}
+
+// validationProblems is every kind of problem AlertInput.Validate reports
+// for warnings typed into the console (no polygons or circles: the form has
+// none), from inputs wrong in every field.
+func validationProblems(t *testing.T) []channels.FieldError {
+	t.Helper()
+	regions := dispatch.RegionsFunc(func(c string) bool { return c == "653122100" })
+	groups := func(g string) bool { return g == "herders" }
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	inputs := []dispatch.AlertInput{
+		{},
+		{Event: "nope", Level: "purple", Status: "x",
+			Area:     dispatch.Area{Codes: []string{"12", "653122999", "653122100", "653122100"}, Exclude: []string{"1"}},
+			Audience: dispatch.Audience{Groups: []string{"aliens"}, Languages: []string{"fr"}},
+			Channels: []string{"fax"},
+			Text: map[string]dispatch.Text{"zh": {Description: strings.Repeat("沙", dispatch.MaxDescription+1), Instruction: "\xff"},
+				"fr": {Headline: "x"}},
+			Onset: "tomorrow", Expires: "2000-01-01T00:00:00Z", Rebroadcast: "every"},
+		{Event: "sandstorm", Level: "red", Area: dispatch.Area{Codes: []string{"653122100"}}, Channels: []string{"sms"},
+			Text:  map[string]dispatch.Text{"zh": {Headline: strings.Repeat("沙", dispatch.MaxHeadline+1)}, "ug": {Headline: "x"}},
+			Onset: "2030-01-02T00:00:00+08:00", Expires: "2030-01-01T00:00:00+08:00", Rebroadcast: "every 1s"},
+		{Event: "sandstorm", Level: "red", Area: dispatch.Area{Codes: []string{"653122100"}}, Channels: []string{"sms"},
+			Text: map[string]dispatch.Text{"zh": {Headline: "x"}, "ug": {Headline: "x"}}, Expires: "2000-01-01T00:00:00+08:00", Rebroadcast: "61 * * * *"},
+	}
+	var out []channels.FieldError
+	for i, in := range inputs {
+		_, err := in.Validate(regions, groups, now)
+		var ve *dispatch.ValidationError
+		if !errors.As(err, &ve) {
+			t.Fatalf("input %d: %v, want a ValidationError", i, err)
+		}
+		out = append(out, ve.Problems...)
+	}
+	return out
 }

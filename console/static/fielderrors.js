@@ -51,6 +51,12 @@
     [/^must be RFC 3339/, () => "时间格式不正确", () => "not a valid date and time"],
     [/^must be in the future/, () => "必须晚于现在", () => "must be in the future"],
     [/^must be after onset/, () => "必须晚于生效时间", () => "must be after the onset"],
+    [/^"every" needs a duration/, () => "“every”后要写间隔，如 every 30m", () => "\"every\" needs a duration such as 30m"],
+    [/^must be at least (\S+) apart/, (m) => `两次重播至少间隔 ${m[1]}`, (m) => `must be at least ${m[1]} apart`],
+    [/^must be "every DURATION" or a 5-field cron spec/, () => "须为“every 间隔”（如 every 30m）或 5 段 cron 表达式",
+      () => "must be \"every DURATION\" (e.g. every 30m) or a 5-field cron spec"],
+    [/^at least (\d+) characters/, (m) => `至少${m[1]}个字符`, (m) => `at least ${m[1]} characters`],
+    [/^must be viewer, operator, approver or admin/, () => "只能是 viewer、operator、approver 或 admin", () => "must be viewer, operator, approver or admin"],
     [/^choose an event before filling a template/, () => "套用模板前请先选择灾种", () => "choose an event before filling a template"],
     [/^choose a level before filling a template/, () => "套用模板前请先选择级别", () => "choose a level before filling a template"],
   ];
