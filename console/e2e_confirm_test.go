@@ -121,6 +121,9 @@ func TestConsoleErrorsAndConfirmation(t *testing.T) {
 	if v := eval(op, `document.querySelector("#f-zh-headline").getAttribute("aria-invalid") || ""`); v != "true" {
 		t.Errorf("the headline input is not marked invalid: aria-invalid=%q", v)
 	}
+	if v := eval(op, `(() => { const d = document.querySelector("#f-zh-headline").getAttribute("aria-describedby"); return d ? document.getElementById(d).textContent : ""; })()`); v != "普通话标题：必填" {
+		t.Errorf("the headline input is described by %q, want its error", v)
+	}
 	if v := eval(op, `document.querySelector("#compose-form").innerText`); strings.Contains(v, "text.zh") || strings.Contains(v, "required") {
 		t.Errorf("the form shows internal field names or English rules:\n%s", v)
 	}

@@ -407,6 +407,7 @@
   // showProblems puts every API problem next to the input it names:
   // "text.zh.headline" → [data-field="text.zh.headline"]; "area.codes[3]" →
   // "area.codes" → "area"; anything unplaced goes to the form's error box.
+  let errSeq = 0;
   function showProblems(root, err) {
     clearProblems(root);
     const box = $(".formerr", root);
@@ -426,12 +427,15 @@
       if (target) {
         const e = target.querySelector(":scope > .err") || target.appendChild(h("div", { class: "err", role: "alert" }));
         e.append(h("div", { text: msg }));
+        if (!e.id) e.id = "err-" + (++errSeq);
+        const described = target.matches("input,select,textarea") ? target : $("input,select,textarea", target);
+        if (described && described.closest("[data-field]") === target) described.setAttribute("aria-describedby", e.id);
         for (const inp of $$("input,select,textarea", target).slice(0, 1)) inp.setAttribute("aria-invalid", "true");
         if (target.matches("input,select,textarea")) target.setAttribute("aria-invalid", "true");
         first = first || target;
       } else if (box) box.append(h("div", { text: msg }));
     }
-    if (box && (!problems.length || err.code !== "validation")) box.prepend(h("div", { text: err.message }));
+    if (box && (!problems.length || err.code !== "validation")) box.prepend(h("div", { text: window.ALERT_FIELD_ERRORS.summary(S.lang, err) }));
     if (first) { const inp = first.matches("input,select,textarea") ? first : $("input,select,textarea", first); (inp || first).focus(); }
     else if (box) box.scrollIntoView({ block: "center" });
   }
@@ -922,6 +926,7 @@
       // Escape closes a modal <dialog> by itself ("cancel", then "close").
       dlg.addEventListener("close", () => { dlg.remove(); resolve(result); });
       document.body.append(dlg);
+      S.cleanup.push(() => { if (dlg.open) dlg.close(); }); // a route change backs out
       dlg.showModal();
       (mustReason && !reason.value.trim() ? reason : back).focus();
       audienceOf(a, v).then((byCh) => {
@@ -1115,7 +1120,7 @@
           try {
             const r = await api("POST", path, await file.files[0].text(), { "Content-Type": "text/csv" });
             out.textContent = JSON.stringify(r);
-          } catch (x) { out.textContent = x.message + (x.problems.length ? " — " + x.problems.map((p) => p.field + ": " + p.rule).join("; ") : ""); }
+          } catch (x) { out.textContent = x.message + (x.problems.length ? " — " + x.problems.map((p) => window.ALERT_FIELD_ERRORS.describe(S.lang, p)).join("; ") : ""); }
           loadSpeakersTable();
         } })), out);
     };

@@ -87,5 +87,19 @@
     const v = p.value ? (lang === "zh" ? "（" + p.value + "）" : " (" + p.value + ")") : "";
     return (p.field ? label(lang, p.field) + sep : "") + phrase(lang, p.rule) + v;
   }
-  window.ALERT_FIELD_ERRORS = { label, phrase, describe };
+  // CODES name the API's error codes; the server's message (English, with
+  // the specifics) follows, so nothing it says is lost.
+  const CODES = {
+    zh: { validation: "输入有误", bad_json: "请求格式有误", forbidden: "无权执行此操作", unauthorized: "登录已失效，请重新登录", conflict: "操作冲突",
+      not_found: "未找到", too_large: "内容太大", unavailable: "服务暂不可用，请稍后重试", internal: "服务器内部错误", cap_refused: "CAP 预警被拒绝" },
+    en: { validation: "Invalid input", bad_json: "Malformed request", forbidden: "Not allowed", unauthorized: "Please log in again", conflict: "Conflict",
+      not_found: "Not found", too_large: "Too large", unavailable: "Service unavailable, try again shortly", internal: "Server error", cap_refused: "CAP warning refused" },
+  };
+  // summary is one line for an error that is not about one field.
+  function summary(lang, err) {
+    const c = (CODES[lang] || CODES.en)[err && err.code];
+    const msg = (err && err.message) || "";
+    return c ? c + (msg ? (lang === "zh" ? "：" : ": ") + msg : "") : msg;
+  }
+  window.ALERT_FIELD_ERRORS = { label, phrase, describe, summary };
 })();
