@@ -838,6 +838,10 @@
     }
     if (!btns.length) { put(box, h("p", { class: "note" }, stateChip(a.state))); return; }
     box.append(wrap, err, h("div", { class: "actions" }, btns));
+    // Say before the click that approving this level needs a reason.
+    if (btns.some((b) => b.id === "btn-approve")) reasonLevels().then((lv) => {
+      if (lv.includes((a.pending || a).level)) { $("label", wrap).textContent = t("reason") + t("reasonNeeded"); reason.setAttribute("aria-required", "true"); }
+    });
   }
 
   // ---------- confirmation ----------
