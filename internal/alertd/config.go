@@ -40,14 +40,21 @@ type Config struct {
 	BatchSize int `yaml:"batch_size"` // recipients per send task; default 1000
 	SendChunk int `yaml:"send_chunk"` // recipients per channel call inside a task; results recorded after each; default 200
 
-	Policy  PolicyConfig `yaml:"policy"`
-	Regions []string     `yaml:"regions"` // extra region CSV files (other counties)
+	Policy PolicyConfig `yaml:"policy"`
+
+	// Console sessions and logins (dispatch/accounts.go).
+	SessionLifetime    time.Duration        `yaml:"session_lifetime"`     // default 12h
+	SessionIdleTimeout time.Duration        `yaml:"session_idle_timeout"` // default 0: no idle limit
+	Login              dispatch.LoginLimits `yaml:"login"`                // throttle and hashing bounds; defaults in LoginLimits
+	Regions            []string             `yaml:"regions"`              // extra region CSV files (other counties)
 	// CAP import: rules per sender/event/level (auto issue or review) and
 	// upstream feeds to poll.
 	CAP CAPConfig `yaml:"cap"`
 	// Outbox lists channels forced to the outbox even when configured
 	// (dry runs, tests): speaker, sms, websocket, voice.
 	Outbox []string `yaml:"outbox"`
+	// Progress: how delivery progress is told.
+	Progress ProgressConfig `yaml:"progress"`
 
 	// Channel sections, decoded by each channel's wiring.
 	SMS      yaml.Node `yaml:"sms"`
@@ -61,6 +68,8 @@ type Config struct {
 	// whole chain is re-verified (ALERTCAST_AUDIT_VERIFY_INTERVAL); default 5m.
 	AuditKeyFile        string        `yaml:"audit_key_file"`
 	AuditVerifyInterval time.Duration `yaml:"audit_verify_interval"`
+	// Transport: HTTPS, proxies, rate limits, /metrics (config_transport.go).
+	Transport `yaml:",inline"`
 
 	// Process settings only from the environment.
 	AdminToken string `yaml:"-"` // ALERTCAST_ADMIN_TOKEN
@@ -72,6 +81,14 @@ type CAPConfig struct {
 	Rules    []dispatch.CAPRule `yaml:"rules"`
 	Poll     []string           `yaml:"poll"`     // CAP/Atom feed URLs
 	Interval time.Duration      `yaml:"interval"` // default 1m
+}
+
+// ProgressConfig is the "progress:" section.
+type ProgressConfig struct {
+	// SMSUnconfirmedAfter: an SMS handed to a gateway without a delivery
+	// report after this long shows as "unconfirmed", never as delivered.
+	// Default 10m.
+	SMSUnconfirmedAfter time.Duration `yaml:"sms_unconfirmed_after"`
 }
 
 // PolicyConfig is the approval policy in YAML.
@@ -112,7 +129,8 @@ func (p PolicyConfig) Policy() (dispatch.Policy, error) {
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
-	return Config{Listen: "127.0.0.1:8080", DataDir: "alertcast-data", Roles: AllRoles, LogLevel: "info", LogFormat: "text", Workers: 20, BatchSize: 1000}
+	return Config{Listen: "127.0.0.1:8080", DataDir: "alertcast-data", Roles: AllRoles, LogLevel: "info", LogFormat: "text", Workers: 20, BatchSize: 1000,
+		Progress: ProgressConfig{SMSUnconfirmedAfter: dispatch.DefaultSMSUnconfirmedAfter}}
 }
 
 // Has reports whether the process runs role.
@@ -134,6 +152,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SendChunk < 0 || c.SendChunk > c.BatchSize {
 		errs = append(errs, fmt.Errorf("send_chunk: must be 0 (default 200) .. batch_size, got %d", c.SendChunk))
+	}
+	if c.Progress.SMSUnconfirmedAfter < time.Second {
+		errs = append(errs, fmt.Errorf("progress.sms_unconfirmed_after: must be at least 1s, got %s", c.Progress.SMSUnconfirmedAfter))
 	}
 	if c.BatchSize < 1 || c.BatchSize > 100000 {
 		errs = append(errs, fmt.Errorf("batch_size: must be 1..100000, got %d", c.BatchSize))
@@ -163,9 +184,19 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if c.SessionLifetime != 0 && (c.SessionLifetime < time.Minute || c.SessionLifetime > 30*24*time.Hour) {
+		errs = append(errs, fmt.Errorf("session_lifetime: must be 1m..720h (default 12h), got %s", c.SessionLifetime))
+	}
+	if c.SessionIdleTimeout < 0 || (c.SessionIdleTimeout > 0 && c.SessionIdleTimeout < time.Minute) {
+		errs = append(errs, fmt.Errorf("session_idle_timeout: must be 0 (none) or at least 1m, got %s", c.SessionIdleTimeout))
+	}
+	if err := c.Login.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("login.%w", err))
+	}
 	if _, err := c.Policy.Policy(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Transport.validate())
 	return errors.Join(errs...)
 }
 
@@ -184,6 +215,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		fPublic  = fs.String("public-url", "", "base URL devices and pages use to reach this node (ALERTCAST_PUBLIC_URL)")
 		fWorkers = fs.Int("workers", 0, "concurrent tasks per worker (ALERTCAST_WORKERS; default 20)")
 		fLog     = fs.String("log-level", "", "debug, info, warn, error (ALERTCAST_LOG_LEVEL)")
+		fTLSCert = fs.String("tls-cert", "", "PEM certificate chain: serve HTTPS (ALERTCAST_TLS_CERT; reloaded on SIGHUP)")
+		fTLSKey  = fs.String("tls-key", "", "PEM private key for --tls-cert (ALERTCAST_TLS_KEY)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -253,8 +286,12 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		cfg.AuditVerifyInterval = d
 	}
 	cfg.AdminToken = getenv("ALERTCAST_ADMIN_TOKEN")
+	cfg.Transport.fromEnv(*fTLSCert, *fTLSKey, getenv)
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + cfg.Listen
+		if cfg.TLSCert != "" {
+			cfg.PublicURL = "https://" + cfg.Listen
+		}
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	return cfg, cfg.Validate()

@@ -3,6 +3,7 @@ package alertd
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -67,6 +68,8 @@ type Server struct {
 	auditV       *auditVerifier
 	// Addr is the address the HTTP server listens on.
 	Addr string
+
+	certs *certReloader // nil: plain HTTP
 }
 
 // NewLogger builds the process logger.
@@ -100,8 +103,8 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 			s.closeAll()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	if err := privateDataDir(cfg.DataDir, log); err != nil {
+		return nil, err
 	}
 	if s.redis, err = openRedis(ctx, cfg.Redis, cfg.RedisCA, cfg.DataDir, log); err != nil {
 		return nil, err
@@ -248,7 +251,7 @@ type outboxRecorder struct{ store *dispatch.Store }
 func (o outboxRecorder) Record(ctx context.Context, recs []outbox.Record) error {
 	out := make([]dispatch.OutboxRecord, len(recs))
 	for i, r := range recs {
-		out[i] = dispatch.OutboxRecord{Key: r.Key, Channel: r.Channel, Recipient: r.Recipient, Address: r.Address, Language: r.Language, Body: r.Body, At: r.At}
+		out[i] = dispatch.OutboxRecord{Key: r.Key, Channel: r.Channel, Recipient: r.Recipient, Address: r.Address, Language: r.Language, Body: r.Body, Encoding: r.Encoding, Parts: r.Parts, At: r.At}
 	}
 	return o.store.RecordOutbox(ctx, out)
 }
@@ -259,16 +262,11 @@ func (s *Server) reporter() channels.Reporter {
 }
 
 func (s *Server) serveHTTP(ctx context.Context) error {
-	key, err := s.store.Setting(ctx, "session_key", func() string {
-		b := make([]byte, 32)
-		_, _ = rand.Read(b)
-		return hex.EncodeToString(b)
-	})
-	if err != nil {
-		return fmt.Errorf("session key: %w", err)
-	}
-	kb, _ := hex.DecodeString(key)
-	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, SessionKey: kb, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules}
+	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
+		Login: s.cfg.Login, Throttle: dispatch.NewRedisThrottle(s.redis.Client, s.cfg.Login),
+		SessionLifetime: s.cfg.SessionLifetime, SessionIdle: s.cfg.SessionIdleTimeout, UnconfirmedAfter: s.unconfirmedAfter()}
+	s.bg.Add(1)
+	go s.accountsLoop()
 	s.mux = http.NewServeMux()
 	s.api.Routes(s.mux)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -276,10 +274,16 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{Registry: s.prom}))
+	s.mux.Handle("POST /api/v1/tickets", s.ticketsHandler())
+	_ = s.prom.Register(dispatch.NewProgressCollector(s.store, s.progressSources, s.log))
+	s.mux.Handle("GET /metrics", metricsAuth(s.cfg.MetricsToken, promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{Registry: s.prom})))
 	s.mountChannels(s.mux)
 	s.mountConsole(s.mux)
 
+	handler, err := s.transportHandler(s.logRequests(s.mux))
+	if err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
@@ -287,11 +291,21 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 	s.listener, s.Addr = l, l.Addr().String()
 	if strings.HasSuffix(s.cfg.PublicURL, ":0") {
 		// Listening on a random port: links must name the real one.
-		s.cfg.PublicURL = "http://" + s.Addr
+		scheme := "http://"
+		if s.certs != nil {
+			scheme = "https://"
+		}
+		s.cfg.PublicURL = scheme + s.Addr
 		s.api.BaseURL = s.cfg.PublicURL
 	}
-	s.http = &http.Server{Handler: s.logRequests(s.mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	if s.certs != nil {
+		s.http.TLSConfig = s.certs.tlsConfig()
+		l = tls.NewListener(l, s.http.TLSConfig)
+		s.bg.Add(1)
+		s.certs.watchSIGHUP(s.stopBG, s.bg.Done)
+	}
 	go func() {
 		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server", "err", err)
@@ -456,4 +470,19 @@ func nodeID() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%s-%d-%s", h, os.Getpid(), hex.EncodeToString(b))
+}
+
+// unconfirmedAfter is, per channel, how long a sent record waits for its
+// receipt before progress calls it unconfirmed.
+func (s *Server) unconfirmedAfter() map[string]time.Duration {
+	return map[string]time.Duration{"sms": s.cfg.Progress.SMSUnconfirmedAfter}
+}
+
+// progressSources is what progress is read from besides the database.
+func (s *Server) progressSources() dispatch.ProgressSources {
+	src := dispatch.ProgressSources{Engine: s.engine, UnconfirmedAfter: s.unconfirmedAfter()}
+	if s.service != nil {
+		src.OfflineSpeakers = s.service.Preview.OfflineSpeakers
+	}
+	return src
 }
