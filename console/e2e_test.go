@@ -398,6 +398,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	step(ap, "approve",
 		chromedp.SendKeys(chromedp.CSS(sel+" #action-reason"), "confirmed with the met office"),
 		chromedp.Click(chromedp.CSS(sel+" #btn-approve")),
+		chromedp.Click(chromedp.CSS("#confirm-ok")),
 		chromedp.WaitVisible(chromedp.CSS("#no-pending")))
 
 	// 7. The operator sees it issued and the progress reach 100 %.
@@ -454,6 +455,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		go_("#/approvals"),
 		chromedp.WaitVisible(chromedp.CSS(sel+" #btn-approve")),
 		chromedp.Click(chromedp.CSS(sel+" #btn-approve")),
+		chromedp.Click(chromedp.CSS("#confirm-ok")),
 		chromedp.WaitVisible(chromedp.CSS("#no-pending")))
 	step(op, "the approved update is issued",
 		chromedp.WaitVisible(chromedp.CSS(`#alert-head [data-version="2"]`)),
@@ -467,6 +469,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	step(op, "cancel",
 		chromedp.SendKeys(chromedp.CSS("#action-reason"), "sandstorm passed north of the county"),
 		chromedp.Click(chromedp.CSS("#btn-cancel")),
+		chromedp.Click(chromedp.CSS("#confirm-ok")),
 		chromedp.WaitVisible(chromedp.CSS(`#alert-head [data-state="cancelled"]`)))
 
 	// 11. History and audit show it.

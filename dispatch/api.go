@@ -185,7 +185,8 @@ func (api *API) Routes(mux Router) {
 	mux.Handle("POST /api/v1/login", http.HandlerFunc(api.login))
 	mux.Handle("POST /api/v1/logout", http.HandlerFunc(api.logout))
 	h("GET /api/v1/me", RoleViewer, func(w http.ResponseWriter, r *http.Request, by Actor) {
-		writeJSON(w, 200, map[string]any{"name": by.Name, "role": by.Role})
+		// reason_required_levels lets the console ask for an approval reason before the API refuses one.
+		writeJSON(w, 200, map[string]any{"name": by.Name, "role": by.Role, "reason_required_levels": api.Service.Policy.ReasonRequiredLevels})
 	})
 	mux.Handle("GET /api/v1/events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, Events()) }))
 	mux.Handle("GET /api/v1/groups", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, targeting.Groups) }))

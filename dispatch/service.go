@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
@@ -24,10 +25,24 @@ type Policy struct {
 	// ApproveDrills makes exercises and tests follow the same rule
 	// (default false: drills at any level issue directly).
 	ApproveDrills bool `yaml:"approve_drills"`
+	// ReasonRequiredLevels are the levels at which an approver must say
+	// why (Approve refuses an empty reason). Default: red.
+	ReasonRequiredLevels []Level `yaml:"reason_required_levels"`
 }
 
-// DefaultPolicy is orange and red need approval.
-func DefaultPolicy() Policy { return Policy{ApprovalLevels: []Level{LevelOrange, LevelRed}} }
+// DefaultPolicy is orange and red need approval; approving red needs a reason.
+func DefaultPolicy() Policy {
+	return Policy{ApprovalLevels: []Level{LevelOrange, LevelRed}, ReasonRequiredLevels: []Level{LevelRed}}
+}
+
+// checkApprovalReason refuses an empty approval reason at a level that
+// requires one, as a ValidationError naming the field "reason".
+func (p Policy) checkApprovalReason(level Level, reason string) error {
+	if strings.TrimSpace(reason) != "" || !slices.Contains(p.ReasonRequiredLevels, level) {
+		return nil
+	}
+	return &ValidationError{Problems: []channels.FieldError{{Field: "reason", Rule: "required to approve a " + level.String() + " warning", Value: ""}}}
+}
 
 // NeedsApproval reports whether a new warning must wait for an approver
 // (Decide for a first version).
@@ -197,6 +212,9 @@ func (s *Service) Approve(ctx context.Context, by Actor, id, reason string) (*Al
 			if slices.Contains(a.authorsOf(), by.Name) {
 				return Change{}, fmt.Errorf("%w: %s wrote this warning and cannot approve it (two-person rule)", ErrForbidden, by.Name)
 			}
+			if err := s.Policy.checkApprovalReason(a.Level, reason); err != nil {
+				return Change{}, err
+			}
 			if !a.Expires.After(s.now()) {
 				return Change{}, fmt.Errorf("%w: warning expired before approval", ErrConflict)
 			}
@@ -208,6 +226,9 @@ func (s *Service) Approve(ctx context.Context, by Actor, id, reason string) (*Al
 			p := a.Pending
 			if slices.Contains(p.authorsOf(), by.Name) {
 				return Change{}, fmt.Errorf("%w: %s wrote this update and cannot approve it (two-person rule)", ErrForbidden, by.Name)
+			}
+			if err := s.Policy.checkApprovalReason(p.Level, reason); err != nil {
+				return Change{}, err
 			}
 			if !p.Expires.After(s.now()) {
 				return Change{}, fmt.Errorf("%w: the pending update expired before approval", ErrConflict)

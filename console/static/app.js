@@ -423,6 +423,7 @@
   // showProblems puts every API problem next to the input it names:
   // "text.zh.headline" → [data-field="text.zh.headline"]; "area.codes[3]" →
   // "area.codes" → "area"; anything unplaced goes to the form's error box.
+  let errSeq = 0;
   function showProblems(root, err) {
     clearProblems(root);
     const box = $(".formerr", root);
@@ -438,18 +439,31 @@
         else if (f.includes(".")) f = f.slice(0, f.lastIndexOf("."));
         else f = "";
       }
-      const msg = (p.field ? p.field + ": " : "") + (p.rule || "") + (p.value ? " (" + p.value + ")" : "");
+      const msg = window.ALERT_FIELD_ERRORS.describe(S.lang, p);
       if (target) {
         const e = target.querySelector(":scope > .err") || target.appendChild(h("div", { class: "err", role: "alert" }));
         e.append(h("div", { text: msg }));
+        if (!e.id) e.id = "err-" + (++errSeq);
+        const described = target.matches("input,select,textarea") ? target : $("input,select,textarea", target);
+        if (described && described.closest("[data-field]") === target) described.setAttribute("aria-describedby", e.id);
         for (const inp of $$("input,select,textarea", target).slice(0, 1)) inp.setAttribute("aria-invalid", "true");
         if (target.matches("input,select,textarea")) target.setAttribute("aria-invalid", "true");
         first = first || target;
       } else if (box) box.append(h("div", { text: msg }));
     }
-    if (box && (!problems.length || err.code !== "validation")) box.prepend(h("div", { text: err.message }));
+    if (box && (!problems.length || err.code !== "validation")) box.prepend(h("div", { text: window.ALERT_FIELD_ERRORS.summary(S.lang, err) }));
     if (first) { const inp = first.matches("input,select,textarea") ? first : $("input,select,textarea", first); (inp || first).focus(); }
     else if (box) box.scrollIntoView({ block: "center" });
+  }
+  // clearFieldErrors empties the errors of the field el is in and of every
+  // field around it ("text.zh" around "text.zh.headline"): fixing a field
+  // takes its message away.
+  function clearFieldErrors(el) {
+    for (let f = el && el.closest && el.closest("[data-field]"); f; f = f.parentElement && f.parentElement.closest("[data-field]")) {
+      const er = f.querySelector(":scope > .err"); if (er) er.replaceChildren();
+      f.removeAttribute("aria-invalid");
+      for (const x of f.querySelectorAll("[aria-invalid]")) x.removeAttribute("aria-invalid");
+    }
   }
   function clearProblems(root) {
     for (const e of $$(".err", root)) e.replaceChildren();
@@ -505,7 +519,7 @@
     const toggleCode = (code) => {
       // A click on the map toggles the speaker's village.
       if (selected.has(code)) selected.delete(code); else selected.add(code);
-      syncArea(); changed();
+      clearFieldErrors(tree); syncArea(); changed();
     };
     function syncArea() {
       for (const cb of $$("input[data-code]", tree)) cb.checked = selected.has(cb.value);
@@ -517,7 +531,7 @@
       const cb = e.target;
       if (!cb.dataset.code) return;
       if (cb.checked) selected.add(cb.value); else selected.delete(cb.value);
-      syncArea(); changed();
+      clearFieldErrors(tree); syncArea(); changed();
     });
     filter.addEventListener("input", () => {
       const f = filter.value.trim();
@@ -608,11 +622,10 @@
       submitBtn.textContent = fresh ? (updating ? t("update") : t("submit")) : (previewedBody ? t("stale") : t("previewFirst"));
     }
     form.addEventListener("input", (e) => {
-      const f = e.target.closest && e.target.closest("[data-field]");
-      if (f) { const er = f.querySelector(":scope > .err"); if (er) er.replaceChildren(); for (const x of f.querySelectorAll("[aria-invalid]")) x.removeAttribute("aria-invalid"); }
+      clearFieldErrors(e.target);
       changed();
     });
-    form.addEventListener("change", changed);
+    form.addEventListener("change", (e) => { clearFieldErrors(e.target); changed(); });
     function fillTemplate() {
       const lv = ($("input[name=level]:checked", form) || {}).value;
       if (!eventSel.value || !lv) {
@@ -650,6 +663,7 @@
       const b = body();
       if (previewedBody !== JSON.stringify(b)) { changed(); return; }
       inFlight = true; submitBtn.disabled = true; submitBtn.textContent = t("submitting");
+      clearProblems(form);
       try {
         const r = updating
           ? await api("POST", "/api/v1/alerts/" + encodeURIComponent(updating) + "/update", b)
@@ -816,9 +830,19 @@
     const wrap = field("reason", h("label", { for: "action-reason", text: t("reason") }), reason);
     const act = (verb, cls, label, needReason) => h("button", { type: "button", class: cls, id: "btn-" + verb, text: label, onclick: async (e) => {
       clearProblems(box);
-      if (needReason && !reason.value.trim()) { showProblems(box, { code: "validation", problems: [{ field: "reason", rule: "required" }] }); return; }
-      const btn = e.currentTarget; btn.disabled = true;
-      try { await api("POST", `/api/v1/alerts/${encodeURIComponent(a.id)}/${verb}`, { reason: reason.value.trim() }); refresh(); }
+      const btn = e.currentTarget;
+      let why = reason.value.trim();
+      if (CONFIRMED.includes(verb)) {
+        // Approve, cancel and all-clear go on air: the officer sees level,
+        // area and audience first, and gives a reason where one is needed.
+        const v = verb === "approve" ? a.pending || a : a;
+        const must = needReason || (verb === "approve" && (await reasonLevels()).includes(v.level));
+        const r = await confirmAction(verb, a, v, why, must);
+        if (r === null) { btn.focus(); return; }
+        why = r; reason.value = r;
+      } else if (needReason && !why) { showProblems(box, { code: "validation", problems: [{ field: "reason", rule: "required" }] }); return; }
+      btn.disabled = true;
+      try { await api("POST", `/api/v1/alerts/${encodeURIComponent(a.id)}/${verb}`, { reason: why }); refresh(); }
       catch (x) { showProblems(box, x); btn.disabled = false; }
     } });
     const btns = [];
@@ -833,6 +857,107 @@
     }
     if (!btns.length) { put(box, h("p", { class: "note" }, stateChip(a.state))); return; }
     box.append(wrap, err, h("div", { class: "actions" }, btns));
+    // Say before the click that approving this level needs a reason.
+    if (btns.some((b) => b.id === "btn-approve")) reasonLevels().then((lv) => {
+      if (lv.includes((a.pending || a).level)) { $("label", wrap).textContent = t("reason") + t("reasonNeeded"); reason.setAttribute("aria-required", "true"); }
+    });
+  }
+
+  // ---------- confirmation ----------
+  Object.assign(L.zh, {
+    confirmApprove: "确认批准发布", confirmCancel: "确认取消预警", confirmAllclear: "确认解除预警", back: "返回",
+    audience: "受众", counting: "正在统计受众…", changes: "本版改动", authors: "撰写人",
+    reasonNeeded: "（必填）",
+  });
+  Object.assign(L.en, {
+    confirmApprove: "Approve and issue?", confirmCancel: "Cancel this warning?", confirmAllclear: "Give the all clear?", back: "Back",
+    audience: "Audience", counting: "Counting the audience…", changes: "Changes in this version", authors: "Written by",
+    reasonNeeded: " (required)",
+  });
+  const CONFIRMED = ["approve", "cancel", "allclear"];
+  const CHANGE_NAMES = {
+    zh: { new: "新预警", raise: "升级", widen: "扩大范围或人群", drill_to_actual: "演练转为正式", channels: "增加渠道", event: "更改灾种",
+      text: "修改内容", extend: "延长有效期", lower: "降级", narrow: "缩小范围", shorten: "缩短有效期", channels_removed: "减少渠道", other: "其他改动", end: "结束" },
+    en: { new: "new warning", raise: "level raised", widen: "area or audience widened", drill_to_actual: "drill made actual", channels: "channels added",
+      event: "event changed", text: "text changed", extend: "expiry extended", lower: "level lowered", narrow: "area narrowed", shorten: "expiry shortened",
+      channels_removed: "channels removed", other: "other changes", end: "ended" },
+  };
+  const changeName = (c) => (CHANGE_NAMES[S.lang] || CHANGE_NAMES.en)[c] || c;
+  // reasonLevels are the levels whose approval needs a reason (policy.reason_required_levels),
+  // as the server reports them; red if it cannot say.
+  async function reasonLevels() {
+    if (!S.reasonLevels) {
+      try {
+        const me = await api("GET", "/api/v1/me");
+        S.reasonLevels = me.reason_required_levels === undefined ? ["red"] : me.reason_required_levels || [];
+      } catch (e) { return ["red"]; }
+    }
+    return S.reasonLevels;
+  }
+  // audienceOf is whom version v reaches, per channel: the planned
+  // deliveries of a warning on air, else a fresh resolution.
+  async function audienceOf(a, v) {
+    const planned = Object.entries(a.progress || {}).filter(([, c]) => c.planned);
+    if (v === a && a.state !== "pending" && planned.length) return Object.fromEntries(planned.map(([ch, c]) => [ch, c.planned]));
+    const input = { event: v.event, level: v.level, status: v.status, area: v.area, audience: v.audience, channels: v.channels, text: v.text,
+      expires: v.expires, onset: v.onset && !v.onset.startsWith("0001") ? v.onset : undefined, rebroadcast: v.rebroadcast || undefined };
+    const p = await api("POST", "/api/v1/audience/preview", input);
+    return p.channels || {};
+  }
+  // confirmAction shows a modal dialog for verb on warning a (version v)
+  // and resolves to the reason given, or null when the officer backs out
+  // (Back, Escape). A required reason is asked for before it resolves.
+  function confirmAction(verb, a, v, reasonText, mustReason) {
+    return new Promise((resolve) => {
+      let result = null;
+      const title = { approve: "confirmApprove", cancel: "confirmCancel", allclear: "confirmAllclear" }[verb];
+      const reason = h("input", { type: "text", id: "confirm-reason", value: reasonText || "", required: mustReason, "aria-required": mustReason ? "true" : null });
+      const count = h("dd", { id: "confirm-count", "aria-live": "polite", text: t("counting") });
+      const area = (v.area.codes || []).map(regionName).join("、") +
+        ((v.area.polygons || []).length + (v.area.circles || []).length ? ` + ${(v.area.polygons || []).length + (v.area.circles || []).length} ⬠` : "");
+      const back = h("button", { type: "button", id: "confirm-back", text: t("back") });
+      const ok = h("button", { type: "submit", id: "confirm-ok", class: (verb === "cancel" ? "danger" : "good") + " big",
+        text: verb === "approve" ? t("approve") : verb === "cancel" ? t("cancel") : t("allclearBtn") });
+      const form = h("form", { novalidate: true },
+        h("h2", { id: "confirm-title", text: t(title) }),
+        drillBanner(v.status) || "",
+        h("div", { class: "banner lv-" + v.level, id: "confirm-level", "data-level": v.level },
+          h("b", { text: t(v.level) + " " + ({ blue: "IV", yellow: "III", orange: "II", red: "I" }[v.level] || "") + (S.lang === "zh" ? "级预警" : "") }),
+          h("span", { text: eventName(v.event) + " · " + ((v.text.zh || v.text.ug || {}).headline || a.id) })),
+        h("dl", { class: "kv" },
+          h("dt", { text: t("area") }), h("dd", { id: "confirm-area", text: area || "—" }),
+          h("dt", { text: t("audience") }), count,
+          verb === "approve" ? [
+            h("dt", { text: t("changes") }), h("dd", { id: "confirm-changes", text: (v.changes || []).map(changeName).join("、") || "—" }),
+            h("dt", { text: t("authors") }), h("dd", { id: "confirm-authors", text: (v.authors || [v.created_by]).join(", ") })] : ""),
+        field("reason", h("label", { for: "confirm-reason", text: t("reason") + (mustReason ? t("reasonNeeded") : "") }), reason),
+        h("div", { class: "formerr", role: "alert" }),
+        h("div", { class: "actions" }, back, ok));
+      const dlg = h("dialog", { id: "confirm", class: "confirm", "aria-labelledby": "confirm-title", "data-verb": verb }, form);
+      reason.addEventListener("input", () => clearFieldErrors(reason));
+      back.addEventListener("click", () => dlg.close());
+      form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        if (mustReason && !reason.value.trim()) {
+          showProblems(form, { code: "validation", problems: [{ field: "reason",
+            rule: verb === "approve" ? `required to approve a ${v.level} warning` : "required" }] });
+          return;
+        }
+        result = reason.value.trim();
+        dlg.close();
+      });
+      // Escape closes a modal <dialog> by itself ("cancel", then "close").
+      dlg.addEventListener("close", () => { dlg.remove(); resolve(result); });
+      document.body.append(dlg);
+      S.cleanup.push(() => { if (dlg.open) dlg.close(); }); // a route change backs out
+      dlg.showModal();
+      (mustReason && !reason.value.trim() ? reason : back).focus();
+      audienceOf(a, v).then((byCh) => {
+        const parts = Object.entries(byCh).map(([ch, n]) => t(ch) + " " + n.toLocaleString());
+        count.dataset.total = String(Object.values(byCh).reduce((x, y) => x + y, 0));
+        count.textContent = parts.join(" · ") || "0";
+      }).catch((e) => { count.textContent = "⚠ " + e.message; });
+    });
   }
 
   // ---------- versions and diff ----------
@@ -1018,7 +1143,7 @@
           try {
             const r = await api("POST", path, await file.files[0].text(), { "Content-Type": "text/csv" });
             out.textContent = JSON.stringify(r);
-          } catch (x) { out.textContent = x.message + (x.problems.length ? " — " + x.problems.map((p) => p.field + ": " + p.rule).join("; ") : ""); }
+          } catch (x) { out.textContent = x.message + (x.problems.length ? " — " + x.problems.map((p) => window.ALERT_FIELD_ERRORS.describe(S.lang, p)).join("; ") : ""); }
           loadSpeakersTable();
         } })), out);
     };

@@ -95,22 +95,34 @@ type ProgressConfig struct {
 type PolicyConfig struct {
 	ApprovalLevels []string `yaml:"approval_levels"` // default [orange, red]
 	ApproveDrills  bool     `yaml:"approve_drills"`  // default false
+	// ReasonRequiredLevels: approving a warning at these levels needs a
+	// reason. Default [red]; [] requires none.
+	ReasonRequiredLevels []string `yaml:"reason_required_levels"`
 }
 
 // Policy converts the YAML policy.
 func (p PolicyConfig) Policy() (dispatch.Policy, error) {
-	if p.ApprovalLevels == nil {
-		pol := dispatch.DefaultPolicy()
-		pol.ApproveDrills = p.ApproveDrills
-		return pol, nil
-	}
-	pol := dispatch.Policy{ApproveDrills: p.ApproveDrills}
-	for i, s := range p.ApprovalLevels {
-		l, err := dispatch.ParseLevel(s)
-		if err != nil {
-			return pol, fmt.Errorf("policy.approval_levels[%d]: %w", i, err)
+	pol := dispatch.DefaultPolicy()
+	pol.ApproveDrills = p.ApproveDrills
+	if p.ApprovalLevels != nil {
+		pol.ApprovalLevels = nil
+		for i, s := range p.ApprovalLevels {
+			l, err := dispatch.ParseLevel(s)
+			if err != nil {
+				return pol, fmt.Errorf("policy.approval_levels[%d]: %w", i, err)
+			}
+			pol.ApprovalLevels = append(pol.ApprovalLevels, l)
 		}
-		pol.ApprovalLevels = append(pol.ApprovalLevels, l)
+	}
+	if p.ReasonRequiredLevels != nil {
+		pol.ReasonRequiredLevels = []dispatch.Level{}
+		for i, s := range p.ReasonRequiredLevels {
+			l, err := dispatch.ParseLevel(s)
+			if err != nil {
+				return pol, fmt.Errorf("policy.reason_required_levels[%d]: %w", i, err)
+			}
+			pol.ReasonRequiredLevels = append(pol.ReasonRequiredLevels, l)
+		}
 	}
 	return pol, nil
 }

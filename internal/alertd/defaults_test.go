@@ -31,6 +31,9 @@ func codeDefaults() (top Config, sections map[string]any) {
 		top.Policy.ApprovalLevels = append(top.Policy.ApprovalLevels, l.String())
 	}
 	top.Policy.ApproveDrills = dispatch.DefaultPolicy().ApproveDrills
+	for _, l := range dispatch.DefaultPolicy().ReasonRequiredLevels {
+		top.Policy.ReasonRequiredLevels = append(top.Policy.ReasonRequiredLevels, l.String())
+	}
 	top.SessionLifetime = dispatch.DefaultSessionLifetime
 	top.AuditVerifyInterval = defaultAuditVerifyInterval
 	// LoginLimits.WithDefaults, except the hash bounds that follow the

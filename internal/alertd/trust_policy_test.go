@@ -160,7 +160,7 @@ func TestTrustApproverCannotApproveOwnImportOrBulletin(t *testing.T) {
 		t.Fatalf("an imported warning is authored by the human who posted it, sourced from the sender: %v %v", a["created_by"], a["source"])
 	}
 	mustCall(t, s.Base, "POST", "/api/v1/alerts/"+imp+"/approve", ap, nil, 403)
-	if out := mustCall(t, s.Base, "POST", "/api/v1/alerts/"+imp+"/approve", ap2, nil, 200); out["approved_by"] != "ap2" {
+	if out := mustCall(t, s.Base, "POST", "/api/v1/alerts/"+imp+"/approve", ap2, `{"reason":"confirmed with the met bureau"}`, 200); out["approved_by"] != "ap2" {
 		t.Fatalf("second approver: %v", out["approved_by"])
 	}
 
