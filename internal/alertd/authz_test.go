@@ -7,9 +7,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,15 +31,16 @@ var updateSecurityDoc = flag.Bool("update-security-doc", false, "rewrite the rou
 type access int
 
 const (
-	public    access = iota + 1 // anyone: credentials are not looked at
-	viewer                      // a user account of at least this role (bearer token or session cookie)
-	operator                    //
-	approver                    //
-	admin                       //
-	resident                    // /ws, /sse: anonymous residents; a console token, when given, must be valid
-	voiceUser                   // /voice/ws: any user account by token (field teams are viewers); the voice role follows the account's role
-	device                      // /speaker/ws: a loudspeaker's enrolment credential with its device id
-	gateway                     // /sms/dlr: only a configured SMS gateway's signature
+	public      access = iota + 1 // anyone: credentials are not looked at
+	viewer                        // a user account of at least this role (bearer token or session cookie)
+	operator                      //
+	approver                      //
+	admin                         //
+	resident                      // /ws, /sse: anonymous residents; a console token, when given, must be valid
+	consoleOnly                   // /ws features for consoles only (delivery progress, every region): a user token
+	voiceUser                     // /voice/ws: any user account by token (field teams are viewers); the voice role follows the account's role
+	device                        // /speaker/ws: a loudspeaker's enrolment credential with its device id
+	gateway                       // /sms/dlr: only a configured SMS gateway's signature
 )
 
 func (a access) String() string {
@@ -52,6 +57,8 @@ func (a access) String() string {
 		return "admin"
 	case resident:
 		return "public; a console token, if sent, must be valid"
+	case consoleOnly:
+		return "any user account (token)"
 	case voiceUser:
 		return "any user account (token)"
 	case device:
@@ -147,6 +154,7 @@ var authzMatrix = []authzRow{
 	{"GET /audio/", public, "GET /audio/$AUDIO", "", "programmes by content hash, for loudspeakers"},
 	{"HEAD /audio/", public, "HEAD /audio/$AUDIO", "", ""},
 	{"GET /ws", resident, "GET /ws?region=653122100001&lang=zh", "", "resident pages anonymous; consoles by token"},
+	{"GET /ws", consoleOnly, "GET /ws?region=653122100001&progress=1", "", "delivery progress: consoles only (anonymous: 400 naming the field)"},
 	{"GET /sse", resident, "GET /sse?region=653122100001&lang=zh", "", "as /ws"},
 	{"GET /r/", public, "GET /r/653122100001?lang=zh", "", "resident page"},
 	{"GET /r", public, "GET /r", "", "redirects to /r/"},
@@ -183,9 +191,10 @@ const (
 type outcome int
 
 const (
-	allowed      outcome = iota + 1 // reached the handler (2xx, 3xx, or a 4xx after authentication)
+	allowed      outcome = iota + 1 // reached the handler (2xx, 3xx, or a 4xx after authentication); a WebSocket: upgraded
 	unauthorized                    // 401
 	forbidden                       // 403
+	refused                         // a WebSocket upgrade answered with another 4xx
 )
 
 func (o outcome) String() string {
@@ -196,6 +205,8 @@ func (o outcome) String() string {
 		return "401"
 	case forbidden:
 		return "403"
+	case refused:
+		return "refused (4xx)"
 	}
 	return "?"
 }
@@ -218,6 +229,14 @@ func expect(a access, id identity, method string) outcome {
 			return unauthorized
 		}
 		return allowed
+	case consoleOnly:
+		switch id.kind {
+		case badToken, deviceCred:
+			return unauthorized
+		case userToken:
+			return allowed
+		}
+		return refused // no token: a resident, who may not ask for this
 	case voiceUser:
 		if id.kind == userToken {
 			return allowed
@@ -346,6 +365,10 @@ func TestAuthorizationExpectations(t *testing.T) {
 		{resident, identity{kind: anonymous}, "GET", allowed},
 		{resident, identity{kind: badToken}, "GET", unauthorized},
 		{resident, dev, "GET", unauthorized},
+		{consoleOnly, identity{kind: anonymous}, "GET", refused},
+		{consoleOnly, cookie, "GET", refused},
+		{consoleOnly, view, "GET", allowed},
+		{consoleOnly, identity{kind: badToken}, "GET", unauthorized},
 		{voiceUser, view, "GET", allowed},
 		{voiceUser, dev, "GET", unauthorized},
 		{gateway, identity{kind: userToken, role: dispatch.RoleAdmin}, "POST", unauthorized},
@@ -540,6 +563,9 @@ func (f *authzFixture) do(t *testing.T, method, target, body string, h http.Head
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		return resp.StatusCode, "(event stream)"
 	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return resp.StatusCode, "(upgraded)" // Close ends the connection
+	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
@@ -552,9 +578,20 @@ func (f *authzFixture) httpProbe(t *testing.T, row authzRow, method, target, bod
 		h.Set(speaker.HeaderDevice, cmp.Or(id.device, "SPK-A"))
 		h.Set(speaker.HeaderVersion, speaker.ProtocolVersion)
 	}
+	// The WebSocket endpoints are asked for a real upgrade: allowed means
+	// 101, not just "past authentication".
+	ws := strings.HasPrefix(target, "/ws?") || target == "/ws" || target == "/speaker/ws"
+	if ws {
+		h.Set("Connection", "Upgrade")
+		h.Set("Upgrade", "websocket")
+		h.Set("Sec-WebSocket-Version", "13")
+		h.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	}
 	st, b := f.do(t, method, target, body, h)
 	detail := fmt.Sprintf("status %d: %s", st, b)
 	switch {
+	case ws && st == http.StatusSwitchingProtocols:
+		return allowed, detail
 	case st == http.StatusUnauthorized:
 		return unauthorized, detail
 	case st == http.StatusForbidden:
@@ -562,6 +599,11 @@ func (f *authzFixture) httpProbe(t *testing.T, row authzRow, method, target, bod
 	case st >= 500, st == http.StatusTooManyRequests, st == http.StatusMethodNotAllowed:
 		// Neither allowed nor refused: the probe is wrong or the server broke.
 		t.Errorf("%s %s as %s: cannot classify %s", method, target, id.name, detail)
+		return 0, detail
+	case ws && st >= 400 && st < 500:
+		return refused, detail
+	case ws:
+		t.Errorf("%s %s as %s: a WebSocket upgrade answered %s", method, target, id.name, detail)
 		return 0, detail
 	}
 	return allowed, detail
@@ -657,4 +699,68 @@ func checkSecurityDoc(t *testing.T) {
 			break
 		}
 	}
+}
+
+// The matrix only sees routes registered through Server.routes: a route put
+// straight on an http.ServeMux (s.mux, or http.Handle on the default mux)
+// would be served without a row. Router has no HandleFunc, so any
+// HandleFunc call in alertd is one of those.
+func TestRoutesOnlyThroughServerRoutes(t *testing.T) {
+	fset := token.NewFileSet()
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range file.Decls {
+			if isRecorderMethod(d) {
+				continue
+			}
+			ast.Inspect(d, func(n ast.Node) bool {
+				call, ok := n.(*ast.CallExpr)
+				if !ok {
+					return true
+				}
+				sel, ok := call.Fun.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				var recv string
+				_, field := sel.X.(*ast.SelectorExpr) // s.mux, not a parameter named mux
+				switch x := sel.X.(type) {
+				case *ast.Ident:
+					recv = x.Name
+				case *ast.SelectorExpr:
+					recv = x.Sel.Name
+				}
+				if sel.Sel.Name == "HandleFunc" || sel.Sel.Name == "Handle" && (recv == "http" || field && recv == "mux") {
+					t.Errorf("%s: %s.%s registers a route outside Server.routes' Router: the authorization matrix would not see it",
+						fset.Position(call.Pos()), recv, sel.Sel.Name)
+				}
+				return true
+			})
+		}
+	}
+}
+
+// isRecorderMethod reports whether d is a method of routeList, the one
+// place that registers on the real mux.
+func isRecorderMethod(d ast.Decl) bool {
+	fd, ok := d.(*ast.FuncDecl)
+	if !ok || fd.Recv == nil || len(fd.Recv.List) != 1 {
+		return false
+	}
+	st, ok := fd.Recv.List[0].Type.(*ast.StarExpr)
+	if !ok {
+		return false
+	}
+	id, ok := st.X.(*ast.Ident)
+	return ok && id.Name == "routeList"
 }
