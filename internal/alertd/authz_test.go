@@ -182,7 +182,7 @@ type idKind int
 
 const (
 	anonymous idKind = iota + 1
-	badToken
+	badToken         // a token that must open nothing: wrong, revoked, (later) disabled or rotated away
 	deviceCred
 	userToken
 	userCookie
@@ -334,6 +334,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Errorf("a correctly signed webhook receipt: status %d", st)
 	}
 
+	// Nor is a device credential a login token for the console.
+	if st, b := f.do(t, http.MethodPost, "/api/v1/login", fmt.Sprintf(`{"token":%q}`, f.deviceCred), nil); st != http.StatusUnauthorized {
+		t.Errorf("login with a device credential: status %d, want 401: %s", st, b)
+	}
+
 	checkSecurityDoc(t)
 }
 
@@ -383,9 +388,10 @@ func TestAuthorizationExpectations(t *testing.T) {
 const authzHookSecret = "matrix-webhook-secret-0123456789"
 
 type authzFixture struct {
-	s    *testServer
-	vars map[string]string
-	ids  []identity
+	s          *testServer
+	vars       map[string]string
+	ids        []identity
+	deviceCred string // SPK-A's
 }
 
 func newAuthzFixture(t *testing.T) *authzFixture {
@@ -409,6 +415,7 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 	revoked := mustCall(t, base, "POST", "/api/v1/speakers/SPK-D/enroll", testAdminToken, nil, 200)["credential"].(string)
 	mustCall(t, base, "POST", "/api/v1/speakers/SPK-D/revoke", testAdminToken, nil, 200)
 	f.vars["RESIDENTS"], f.vars["SPEAKERS"] = residents, speakers
+	f.deviceCred = cred
 
 	viewerTok := addUser(t, base, "v", "viewer")
 	fieldTok := addUser(t, base, "field-1", "viewer")
