@@ -149,7 +149,7 @@ var authzMatrix = []authzRow{
 
 	// internal/alertd
 	{"GET /healthz", public, "GET /healthz", "", ""},
-	{"GET /readyz", public, "GET /readyz", "", "names unreachable dependencies"},
+	{"GET /readyz", public, "GET /readyz", "", "names an unreachable dependency, never its address or the driver's error"},
 	{"GET /metrics", public, "GET /metrics", "", "Prometheus; restrict at the proxy if needed"},
 	{"GET /audio/", public, "GET /audio/$AUDIO", "", "programmes by content hash, for loudspeakers"},
 	{"HEAD /audio/", public, "HEAD /audio/$AUDIO", "", ""},

@@ -326,13 +326,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	checks := map[string]string{}
 	ok := true
+	// /readyz is public: the cause (addresses, user and database names) goes
+	// to the log, not to the caller.
 	if err := s.store.Ping(ctx); err != nil {
-		checks["database"], ok = "unreachable: "+err.Error(), false
+		s.log.Warn("readyz: database unreachable", "err", err)
+		checks["database"], ok = "unreachable", false
 	} else {
 		checks["database"] = "ok"
 	}
 	if err := s.redis.Client.Ping(ctx).Err(); err != nil {
-		checks["redis"], ok = "unreachable: "+err.Error(), false
+		s.log.Warn("readyz: redis unreachable", "err", err)
+		checks["redis"], ok = "unreachable", false
 	} else {
 		checks["redis"] = "ok (" + s.redis.Kind + ")"
 	}
