@@ -771,3 +771,45 @@ func isRecorderMethod(d ast.Decl) bool {
 	id, ok := st.X.(*ast.Ident)
 	return ok && id.Name == "routeList"
 }
+
+// dispatch/openapi.yaml says which operations need no credentials
+// (security: []); it must agree with the matrix, so API clients are not
+// told a public route needs a token or the other way round.
+func TestOpenAPISecurityMatchesMatrix(t *testing.T) {
+	raw, err := os.ReadFile("../../dispatch/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Paths map[string]map[string]struct {
+			Security *[]map[string][]string `yaml:"security"`
+		} `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(raw, &spec); err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	open := map[string]bool{} // pattern → at least one case needs no credentials
+	for _, r := range authzMatrix {
+		open[r.pattern] = open[r.pattern] || r.min == public
+	}
+	checked := 0
+	for pattern, isOpen := range open {
+		method, path, _ := strings.Cut(pattern, " ")
+		path, ok := strings.CutPrefix(path, "/api/v1")
+		if !ok || path == "/openapi.yaml" || path == "/logout" {
+			continue
+		}
+		op, ok := spec.Paths[path][strings.ToLower(method)]
+		if !ok {
+			continue // TestOpenAPIDocumentsEveryRoute in dispatch reports it
+		}
+		checked++
+		documentedOpen := op.Security != nil && len(*op.Security) == 0
+		if isOpen != documentedOpen {
+			t.Errorf("%s: the matrix says public=%v, but openapi.yaml's security: [] says %v", pattern, isOpen, documentedOpen)
+		}
+	}
+	if checked < 30 {
+		t.Fatalf("only %d API operations compared: is openapi.yaml's layout still paths → method → security?", checked)
+	}
+}
