@@ -12,7 +12,13 @@
 //
 // A programme is laid out as
 //
-//	( [attention tone] [drill marker] [clip] [speech zh] [pause] [speech ug] [pause] ) × Repeats
+//	( [drill intro] [attention signal] [clip] [speech zh] [pause] [speech ug] [pause] ) × Repeats
+//
+// The attention signals follow the reading residents know from the civil
+// air defence sirens: every warning level is a pulsed cadence (faster,
+// shorter and more pulses as the level rises), the all-clear is the only
+// steady tone, a cancellation has its own falling figure, and a drill opens
+// with high pips before anything else. SIGNALS.md has the table.
 //
 // and every sounding segment is brought to the same loudness: RMS over the
 // active (non-silent) 20 ms frames at TargetRMSdBFS, sample peaks at or below

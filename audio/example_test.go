@@ -44,5 +44,5 @@ func Example() {
 	// The speaker command carries res.SHA256; the device fetches
 	// /audio/<sha>.wav and checks the bytes hash to it.
 	fmt.Println(len(res.SHA256), res.Layout[0].Kind, res.Layout[0].Signal, res.Layout[0].Duration)
-	// Output: 64 attention red 8s
+	// Output: 64 attention red 14.5s
 }

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
 func TestG711KnownValues(t *testing.T) {
@@ -120,10 +122,7 @@ func TestG711SNR(t *testing.T) {
 // TestG711MatchesSox encodes the same samples with sox (no dither) and
 // compares code by code, and has sox read our G.711 WAV files.
 func TestG711MatchesSox(t *testing.T) {
-	sox, err := exec.LookPath("sox")
-	if err != nil {
-		t.Skip("sox not on PATH")
-	}
+	sox := testsvc.Need(t, "sox")
 	dir := t.TempDir()
 	in := make([]int16, 0, 65536)
 	for i := -32768; i < 32768; i += 7 {

@@ -17,12 +17,12 @@ type Segment struct {
 }
 
 // Programme is what a loudspeaker plays, described without any audio:
-// attention signal, optional drill marker, optional recorded clip, speech in
+// optional drill intro, attention signal, optional recorded clip, speech in
 // order, the whole repeated.
 type Programme struct {
 	Attention Signal `json:"attention"`
-	// Drill marks an exercise or test: 1400 Hz pips after the attention
-	// signal, and a spoken "这是演练。/ بۇ مەشىق." before and after each
+	// Drill marks an exercise or test: 1400 Hz pips as the intro, before
+	// the attention signal, and a spoken "这是演练。/ بۇ مەشىق." before and after each
 	// speech segment, so nobody mistakes it for a real warning.
 	Drill  bool      `json:"drill,omitempty"`
 	Speech []Segment `json:"speech,omitempty"`
@@ -141,8 +141,8 @@ func (p Programme) normalize() (normalized, error) {
 	bad := func(sentinel error, field, format string, a ...any) (normalized, error) {
 		return normalized{}, fmt.Errorf("%w: %s: %s", sentinel, field, fmt.Sprintf(format, a...))
 	}
-	if p.Attention <= SignalUnknown || p.Attention > SignalNone {
-		return bad(ErrInvalidProgramme, "attention", "signal %v (want blue, yellow, orange, red, all-clear or none)", p.Attention)
+	if !p.Attention.valid() {
+		return bad(ErrInvalidProgramme, "attention", "signal %v (want blue, yellow, orange, red, all-clear, cancel or none)", p.Attention)
 	}
 	if n.Repeats == 0 {
 		n.Repeats = DefaultRepeats

@@ -42,7 +42,9 @@ const DefaultSampleRate = 16000
 
 // renderVersion changes whenever the output for the same input changes
 // (patterns, pauses, loudness, layout): it is part of every cache key.
-const renderVersion = 1
+// Version 2: pulsed warning cadences, steady all-clear, cancel figure, drill
+// intro before the attention signal.
+const renderVersion = 2
 
 // Renderer renders programmes to WAV files in a content-addressed cache and
 // serves them. It is safe for concurrent use; concurrent renders of the same
@@ -66,6 +68,9 @@ type renderCall struct {
 	done chan struct{}
 	res  Rendered
 	err  error
+	// waiters counts the callers that joined this render (guarded by
+	// Renderer.mu); tests wait on it instead of sleeping.
+	waiters int
 }
 
 // NewRenderer prepares the cache directory and removes temp files a crashed
@@ -159,7 +164,9 @@ func (r *Renderer) Estimate(p Programme) time.Duration {
 }
 
 // cacheKey hashes everything the audio depends on: the render version
-// (patterns, pauses, loudness, layout), the rate, and the programme as it
+// (pauses, loudness, layout), the rate, the signal's cadence itself (so a
+// retuned cadence never serves yesterday's audio even if nobody bumps
+// renderVersion), and the programme as it
 // will actually sound. A tone-only rendering drops the text and voice, so
 // it is shared by every programme with the same tones, and a voice change
 // (engine, version, voice, speed) renders afresh.
@@ -170,7 +177,9 @@ func (r *Renderer) cacheKey(n normalized) string {
 		RMS       float64   `json:"rms_dbfs"`
 		Peak      float64   `json:"peak_dbfs"`
 		Attention string    `json:"attention"`
+		Pattern   []Tone    `json:"pattern"`
 		Drill     bool      `json:"drill"`
+		DrillTone []Tone    `json:"drill_pattern,omitempty"`
 		Clip      string    `json:"clip"`
 		Repeats   int       `json:"repeats"`
 		Speech    []Segment `json:"speech"`
@@ -178,8 +187,11 @@ func (r *Renderer) cacheKey(n normalized) string {
 		ToneOnly  bool      `json:"tone_only"`
 	}{
 		Version: renderVersion, Rate: r.rate, RMS: TargetRMSdBFS, Peak: PeakCeilingdBFS,
-		Attention: n.Attention.String(), Drill: n.Drill, Clip: n.Clip, Repeats: n.Repeats,
+		Attention: n.Attention.String(), Pattern: n.Attention.Pattern(), Drill: n.Drill, Clip: n.Clip, Repeats: n.Repeats,
 		Speech: n.Speech, Synth: r.synthName,
+	}
+	if n.Drill {
+		key.DrillTone = drillPattern()
 	}
 	if len(n.Speech) > 0 && (r.synth == nil || n.ToneOnly) {
 		key.Speech, key.Synth, key.ToneOnly = nil, "", true
@@ -210,6 +222,7 @@ func (r *Renderer) Render(ctx context.Context, p Programme) (Rendered, error) {
 		if !ok {
 			break // still holding r.mu
 		}
+		c.waiters++
 		r.mu.Unlock()
 		select {
 		case <-c.done:
@@ -349,13 +362,16 @@ func (r *Renderer) render(ctx context.Context, n normalized, key string) (Render
 	a := &assembly{rate: r.rate}
 	for rep := 1; rep <= n.Repeats; rep++ {
 		a.repeat = rep
-		if n.Attention != SignalNone {
-			a.add(KindAttention, n.Attention.String(), "", attention)
-			a.pause(PauseAfterAttention)
-		}
+		// A drill opens with its pips: nobody hears a warning cadence
+		// before knowing it is an exercise. A real red still sounds from
+		// the first instant.
 		if n.Drill {
 			a.add(KindDrill, "", "", drill)
 			a.pause(PauseAfterDrill)
+		}
+		if n.Attention != SignalNone {
+			a.add(KindAttention, n.Attention.String(), "", attention)
+			a.pause(PauseAfterAttention)
 		}
 		if clip != nil {
 			a.add(KindClip, "", "", clip)

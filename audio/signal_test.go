@@ -21,6 +21,8 @@ func TestSignalStringParse(t *testing.T) {
 		{"allclear", SignalAllClear, true},
 		{"all_clear", SignalAllClear, true},
 		{"none", SignalNone, true},
+		{"cancel", SignalCancel, true},
+		{" Cancel", SignalCancel, true},
 		{"unknown", SignalUnknown, false},
 		{"", SignalUnknown, false},
 		{"purple", SignalUnknown, false},
@@ -31,7 +33,7 @@ func TestSignalStringParse(t *testing.T) {
 			t.Errorf("ParseSignal(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
 		}
 	}
-	for s := SignalBlue; s <= SignalNone; s++ {
+	for s := SignalBlue; s <= SignalCancel; s++ {
 		back, err := ParseSignal(s.String())
 		if err != nil || back != s {
 			t.Errorf("round trip %v: %v, %v", s, back, err)
@@ -51,7 +53,7 @@ func TestSignalStringParse(t *testing.T) {
 // burst at the target loudness within 1 dB.
 func TestSignalPatterns(t *testing.T) {
 	const rate = 16000
-	for _, s := range []Signal{SignalRed, SignalOrange, SignalYellow, SignalBlue, SignalAllClear} {
+	for _, s := range []Signal{SignalRed, SignalOrange, SignalYellow, SignalBlue, SignalAllClear, SignalCancel} {
 		t.Run(s.String(), func(t *testing.T) {
 			pcm, err := RenderSignal(s, rate)
 			if err != nil {
@@ -99,28 +101,23 @@ func TestSignalPatterns(t *testing.T) {
 	}
 }
 
-func TestRedIsTwoToneFromFirstInstantAndLongest(t *testing.T) {
+func TestRedIsTwoToneFromFirstInstant(t *testing.T) {
 	const rate = 16000
 	pcm, _ := RenderSignal(SignalRed, rate)
 	x := toFloat(pcm.Samples)
-	// Sounding within the first 10 ms (the click-free ramp), and continuous.
+	// Sounding within the first 10 ms (the click-free ramp).
 	b := findBursts(x, rate, 0)
-	if len(b) != 1 || b[0].start > 10*time.Millisecond || b[0].end < 8*time.Second-10*time.Millisecond {
-		t.Fatalf("red bursts %v, want one continuous 0–8 s", b)
+	if len(b) == 0 || b[0].start > 10*time.Millisecond {
+		t.Fatalf("red bursts %v, want the first from 0 s", b)
 	}
 	// Both tones present at equal strength, nothing at the neighbours.
-	core := x[rate : 2*rate]
+	core := x[rate/10 : rate*4/10]
 	lo, hi := goertzelPower(core, rate, TwoToneLowHz), goertzelPower(core, rate, TwoToneHighHz)
 	if math.Abs(10*math.Log10(lo/hi)) > 0.5 {
 		t.Errorf("853 Hz and 960 Hz differ by %.2f dB", 10*math.Log10(lo/hi))
 	}
 	if off := goertzelPower(core, rate, 660); off > lo/1000 {
 		t.Errorf("660 Hz leaks into red: %.3g vs %.3g", off, lo)
-	}
-	for s := SignalBlue; s <= SignalAllClear; s++ {
-		if s != SignalRed && s.Duration() >= SignalRed.Duration() {
-			t.Errorf("%v lasts %v, not shorter than red %v", s, s.Duration(), SignalRed.Duration())
-		}
 	}
 	if SignalNone.Duration() != 0 {
 		t.Error("none has a duration")
@@ -132,7 +129,7 @@ func TestDrillMarker(t *testing.T) {
 	x := renderPattern(drillPattern(), rate, TargetRMSdBFS)
 	b := findBursts(x, rate, 0)
 	if len(b) != 4 {
-		t.Fatalf("drill marker has %d pips, want 4", len(b))
+		t.Fatalf("drill intro has %d pips, want 4", len(b))
 	}
 	for i, bb := range b {
 		if !near(bb.end-bb.start, 150*time.Millisecond, 10*time.Millisecond) {

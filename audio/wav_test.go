@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
 func TestWAVRoundTripAndSoxi(t *testing.T) {
@@ -26,9 +28,8 @@ func TestWAVRoundTripAndSoxi(t *testing.T) {
 	if info.Rate != 16000 || info.Channels != 1 || info.BitsPerSample != 16 || !slicesEqual(back.Samples, p.Samples) {
 		t.Fatalf("round trip: %+v", info)
 	}
-	if _, err := exec.LookPath("soxi"); err != nil {
-		t.Skip("soxi not on PATH")
-	}
+	testsvc.Need(t, "soxi")
+	testsvc.Need(t, "sox")
 	path := writeTemp(t, "x.wav", b)
 	for opt, want := range map[string]string{"-r": "16000", "-c": "1", "-b": "16", "-s": "24000", "-e": "Signed Integer PCM"} {
 		if got := soxi(t, opt, path); got != want {
@@ -56,10 +57,7 @@ func slicesEqual(a, b []int16) bool {
 // TestDecodeWAVSoxFormats has sox write WAVs in the encodings officers'
 // recorders produce and checks we read the same signal sox does.
 func TestDecodeWAVSoxFormats(t *testing.T) {
-	sox, err := exec.LookPath("sox")
-	if err != nil {
-		t.Skip("sox not on PATH")
-	}
+	sox := testsvc.Need(t, "sox")
 	dir := t.TempDir()
 	cases := []struct {
 		name string

@@ -436,6 +436,15 @@ func TestConsoleEndToEnd(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#btn-preview")),
 		chromedp.WaitEnabled(chromedp.CSS("#btn-submit")),
 		chromedp.Click(chromedp.CSS("#btn-submit")),
+		// A new instruction at orange waits for a second officer; the
+		// version on air stays.
+		chromedp.WaitVisible(chromedp.CSS("#pending-update tr.changed")))
+	step(ap, "approve the update",
+		go_("#/approvals"),
+		chromedp.WaitVisible(chromedp.CSS(sel+" #btn-approve")),
+		chromedp.Click(chromedp.CSS(sel+" #btn-approve")),
+		chromedp.WaitVisible(chromedp.CSS("#no-pending")))
+	step(op, "the approved update is issued",
 		chromedp.WaitVisible(chromedp.CSS(`#alert-head [data-version="2"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#overall[data-pct="100"]`)),
 		chromedp.WaitReady(chromedp.CSS("#versions tr.changed")))

@@ -86,6 +86,30 @@ type Alert struct {
 	IssuedAt   time.Time `json:"issued_at,omitzero"`
 	UpdatedAt  time.Time `json:"updated_at"`
 	Reason     string    `json:"reason,omitempty"` // for rejection, cancel, all-clear
+	// Approval of this version (see policy.go): when it was approved, the
+	// approver's reason (or the rule or schedule that approved it), every
+	// account that wrote it, and how it differs from the version before.
+	ApprovedAt     time.Time    `json:"approved_at,omitzero"`
+	ApprovalReason string       `json:"approval_reason,omitempty"`
+	Authors        []string     `json:"authors,omitempty"`
+	Changes        []ChangeKind `json:"changes,omitempty"`
+	// Pending is a proposed next version waiting for a second officer
+	// while this one stays on air. It is stored beside the warning, not in
+	// this version's body.
+	Pending *Alert `json:"pending,omitempty"`
+}
+
+// authorsOf is every account that wrote a version. Records from before
+// authors were kept name only the creator; a schedule's output then named
+// its creator as "scheduler:<name>".
+func (a *Alert) authorsOf() []string {
+	if len(a.Authors) > 0 {
+		return a.Authors
+	}
+	if name, ok := strings.CutPrefix(a.CreatedBy, "scheduler:"); ok {
+		return []string{a.CreatedBy, name}
+	}
+	return []string{a.CreatedBy}
 }
 
 // Key names this version for channels: "<id>/v<version>".

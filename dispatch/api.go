@@ -186,6 +186,7 @@ func (api *API) Routes(mux Router) {
 	h("POST /api/v1/schedules", RoleOperator, api.createSchedule)
 	h("GET /api/v1/schedules", RoleViewer, api.listSchedules)
 	h("DELETE /api/v1/schedules/{id}", RoleOperator, api.stopSchedule)
+	h("POST /api/v1/schedules/{id}/approve", RoleApprover, api.approveSchedule)
 	h("POST /api/v1/audience/preview", RoleViewer, api.preview)
 	h("POST /api/v1/users", RoleAdmin, api.createUser)
 	h("GET /api/v1/users", RoleAdmin, api.listUsers)
@@ -595,6 +596,11 @@ func (api *API) update(w http.ResponseWriter, r *http.Request, by Actor) {
 		api.fail(w, r, err)
 		return
 	}
+	if a.Pending != nil {
+		// The update waits for a second officer; the version on air stays.
+		writeJSON(w, http.StatusAccepted, &AlertView{Alert: a, Dispatch: "awaiting_approval", Progress: ProgressOf(nil, a.Channels)})
+		return
+	}
 	writeJSON(w, 200, &AlertView{Alert: a, Dispatch: "queued", Progress: ProgressOf(nil, a.Channels)})
 }
 
@@ -899,8 +905,11 @@ func (api *API) capImport(w http.ResponseWriter, r *http.Request, by Actor) {
 		return
 	}
 	status := http.StatusCreated
-	if res.Outcome == "duplicate" {
+	switch res.Outcome {
+	case "duplicate":
 		status = http.StatusOK
+	case "update_pending":
+		status = http.StatusAccepted
 	}
 	writeJSON(w, status, res)
 }
@@ -957,6 +966,7 @@ func (api *API) listSchedules(w http.ResponseWriter, r *http.Request, by Actor) 
 		if sp, err := ParseSchedule(sc.Spec); err == nil && sc.Active {
 			sc.Next = sp.Next(sc.LastFired)
 		}
+		sc.NeedsApproval = api.Service.scheduleNeedsApproval(sc)
 	}
 	writeJSON(w, 200, map[string]any{"schedules": list})
 }

@@ -2,8 +2,13 @@ package dispatch
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"database/sql"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -29,6 +34,63 @@ type CAPRule struct {
 	Mode string `yaml:"mode"`
 	// Channels the warning goes out on; default speaker, sms, websocket.
 	Channels []string `yaml:"channels"`
+	// Cert authenticates the sender for mode auto: an X.509 certificate in
+	// PEM, inline or the path of a PEM file, whose key must have made the
+	// document's enveloped XML signature. Without it (or when the document
+	// is unsigned or signed by another key), auto applies only to documents
+	// polled from a feed configured in cap.poll; any other document
+	// matching the rule waits for review, and the result says why.
+	Cert string `yaml:"cert"`
+}
+
+// Certificate loads the rule's certificate; nil without one.
+func (r CAPRule) Certificate() (*x509.Certificate, error) {
+	if strings.TrimSpace(r.Cert) == "" {
+		return nil, nil
+	}
+	data := []byte(r.Cert)
+	if !strings.Contains(r.Cert, "-----BEGIN") {
+		b, err := os.ReadFile(r.Cert)
+		if err != nil {
+			return nil, fmt.Errorf("read certificate: %w", err)
+		}
+		data = b
+	}
+	blk, _ := pem.Decode(data)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, errors.New("not a PEM CERTIFICATE block")
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parse certificate: %w", err)
+	}
+	return c, nil
+}
+
+// authenticate says whether the document's sender is proven for rule: the
+// document came from a configured feed (origin OriginCAPPoll), or its XML
+// signature verifies with the key of the rule's certificate. It returns
+// the origin to record and the reason, either way.
+func (r CAPRule) authenticate(raw []byte, origin Origin, from string) (Origin, bool, string) {
+	if origin == OriginCAPPoll {
+		return origin, true, "polled from the configured feed " + from
+	}
+	cert, err := r.Certificate()
+	if err != nil {
+		return OriginCAPHuman, false, fmt.Sprintf("rule %s: certificate unusable: %v", r.Name, err)
+	}
+	if cert == nil {
+		return OriginCAPHuman, false, fmt.Sprintf("rule %s has no certificate and the document was not polled from a feed in cap.poll", r.Name)
+	}
+	info, err := cap.VerifySignature(raw)
+	if err != nil {
+		return OriginCAPHuman, false, fmt.Sprintf("not authenticated for rule %s: %v", r.Name, err)
+	}
+	pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(info.PublicKey) {
+		return OriginCAPHuman, false, fmt.Sprintf("not authenticated for rule %s: signed with a key that is not the rule's certificate (%s)", r.Name, cert.Subject.CommonName)
+	}
+	return OriginCAPSigned, true, fmt.Sprintf("XML signature verified against rule %s's certificate (%s)", r.Name, cert.Subject.CommonName)
 }
 
 func (r CAPRule) matches(sender string, a *Alert) bool {
@@ -53,11 +115,14 @@ func (r CAPRule) matches(sender string, a *Alert) bool {
 type CAPResult struct {
 	Identifier string   `json:"identifier"`
 	Sender     string   `json:"sender"`
-	Outcome    string   `json:"outcome"` // issued, pending, updated, cancelled, allclear, duplicate
+	Outcome    string   `json:"outcome"` // issued, pending, updated, update_pending, cancelled, allclear, duplicate
 	AlertID    string   `json:"alert_id,omitempty"`
 	Version    int      `json:"version,omitempty"`
 	Rule       string   `json:"rule,omitempty"`
 	Problems   []string `json:"problems,omitempty"`
+	// Reason says why it issued or waits (the approval policy, the rule,
+	// whether the sender was authenticated).
+	Reason string `json:"reason,omitempty"`
 }
 
 // CAPError is an import refused as a whole; Problems name the elements.
@@ -94,10 +159,22 @@ func (s *Store) recordCAPImport(ctx context.Context, sender, identifier, alertID
 	return n == 1, nil
 }
 
-// ImportCAP turns one CAP document into a warning, an update or an end of
-// one, following the rules. A repeated identifier is ignored; unknown areas
-// are reported, never guessed; nothing is half-imported.
+// ImportCAP imports one CAP document posted by an officer: by is its
+// author (never the CAP sender, which is kept as the source). See
+// ImportCAPFrom.
 func (s *Service) ImportCAP(ctx context.Context, by Actor, raw []byte, rules []CAPRule) (*CAPResult, error) {
+	return s.ImportCAPFrom(ctx, by, raw, rules, OriginCAPHuman)
+}
+
+// ImportCAPFrom turns one CAP document into a warning, an update or an end
+// of one, following the rules and the approval policy. origin is
+// OriginCAPHuman for a document an officer posted, OriginCAPPoll for one
+// the poller fetched from a configured feed (by is then the system
+// account). An auto rule issues at once only for an authenticated sender;
+// an Update is an update by by under the policy; Cancel never waits. A
+// repeated identifier is ignored; unknown areas are reported, never
+// guessed; nothing is half-imported.
+func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules []CAPRule, origin Origin) (*CAPResult, error) {
 	doc, err := cap.ParseBytes(raw)
 	if err != nil {
 		return nil, &CAPError{Status: cap.HTTPStatus(err), Message: "CAP refused", Problems: []string{err.Error()}}
@@ -116,35 +193,7 @@ func (s *Service) ImportCAP(ctx context.Context, by Actor, raw []byte, rules []C
 	if draft == nil {
 		return nil, &CAPError{Status: 422, Message: "CAP message cannot become a warning", Problems: res.Problems}
 	}
-	actor := Actor{Name: "cap:" + doc.Sender, Role: RoleOperator, Remote: by.Remote}
-
-	if draft.Kind != channels.KindAlert {
-		target, err := s.capTarget(ctx, doc)
-		if err != nil {
-			return nil, err
-		}
-		var a *Alert
-		switch draft.Kind {
-		case channels.KindCancel, channels.KindAllClear:
-			a, err = s.End(ctx, actor, target, draft.Kind, "CAP "+string(doc.MsgType)+" "+doc.Identifier+" from "+doc.Sender)
-			res.Outcome = map[channels.Kind]string{channels.KindCancel: "cancelled", channels.KindAllClear: "allclear"}[draft.Kind]
-		default:
-			cur, err2 := s.Store.Alert(ctx, target)
-			if err2 != nil {
-				return nil, err2
-			}
-			in := inputOf(draft, cur.Channels, cur.Audience)
-			a, err = s.Update(ctx, Actor{Name: actor.Name, Role: RoleApprover, Remote: by.Remote}, target, in)
-			res.Outcome = "updated"
-		}
-		if err != nil {
-			return nil, err
-		}
-		res.AlertID, res.Version = a.ID, a.Version
-		_, _ = s.Store.recordCAPImport(ctx, doc.Sender, doc.Identifier, a.ID, a.Version)
-		return res, nil
-	}
-
+	source := "cap:" + doc.Sender
 	rule := CAPRule{Name: "default", Mode: "review"}
 	for _, r := range rules {
 		if r.matches(doc.Sender, draft) {
@@ -153,6 +202,59 @@ func (s *Service) ImportCAP(ctx context.Context, by Actor, raw []byte, rules []C
 		}
 	}
 	res.Rule = rule.Name
+	authOrigin, authenticated, authWhy := rule.authenticate(raw, origin, by.Remote)
+
+	if draft.Kind != channels.KindAlert {
+		target, sameSender, err := s.capTarget(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		if origin == OriginCAPPoll && !sameSender {
+			// A feed speaks for its own sender: it may update or end only
+			// the warnings that sender sent us, never the county's own.
+			return nil, &CAPError{Status: 403, Message: "CAP " + string(doc.MsgType) + " from a polled feed references a warning its sender did not send",
+				Problems: []string{"alert/references: " + cap.FormatReferences(doc.References)}}
+		}
+		var a *Alert
+		switch draft.Kind {
+		case channels.KindCancel, channels.KindAllClear:
+			// Lifting a warning never waits.
+			a, err = s.End(ctx, by, target, draft.Kind, "CAP "+string(doc.MsgType)+" "+doc.Identifier+" from "+doc.Sender)
+			res.Outcome = map[channels.Kind]string{channels.KindCancel: "cancelled", channels.KindAllClear: "allclear"}[draft.Kind]
+		default:
+			cur, err2 := s.Store.Alert(ctx, target)
+			if err2 != nil {
+				return nil, err2
+			}
+			in := inputOf(draft, cur.Channels, cur.Audience)
+			o := updateOpts{origin: authOrigin, source: source + " " + doc.Identifier}
+			// An authenticated sender's auto rule stands in for the second
+			// officer only on warnings imported from that same sender.
+			if rule.Mode == "auto" && authenticated && sameSender && len(problems) == 0 {
+				o.approval, o.approvalReason = "cap-rule:"+rule.Name, authWhy
+			}
+			var d Decision
+			a, d, err = s.update(ctx, by, target, in, o)
+			res.Outcome, res.Reason = "updated", d.Reason
+			if a != nil && a.Pending != nil && d.Waits() {
+				res.Outcome = "update_pending"
+			}
+		}
+		if err != nil {
+			var ve *ValidationError
+			if errors.As(err, &ve) {
+				for _, p := range ve.Problems {
+					res.Problems = append(res.Problems, p.Error())
+				}
+				return nil, &CAPError{Status: 422, Message: "CAP message does not make a valid update", Problems: res.Problems}
+			}
+			return nil, err
+		}
+		res.AlertID, res.Version = a.ID, a.Version
+		_, _ = s.Store.recordCAPImport(ctx, doc.Sender, doc.Identifier, a.ID, a.Version)
+		return res, nil
+	}
+
 	chans := rule.Channels
 	if len(chans) == 0 {
 		chans = []string{"speaker", "sms", "websocket"}
@@ -167,13 +269,18 @@ func (s *Service) ImportCAP(ctx context.Context, by Actor, raw []byte, rules []C
 		}
 	}
 	in := inputOf(draft, chans, aud)
-	auto := rule.Mode == "auto" && len(problems) == 0
-	var a *Alert
-	if auto {
-		a, err = s.createAs(ctx, actor, in, "cap:"+doc.Sender, false, "rule "+rule.Name)
-	} else {
-		a, err = s.createAs(ctx, actor, in, "cap:"+doc.Sender, true, "rule "+rule.Name)
+	o := createOpts{source: source, origin: authOrigin, why: "rule " + rule.Name}
+	switch {
+	case rule.Mode == "auto" && authenticated && len(problems) == 0:
+		o.approval, o.approvalReason = "cap-rule:"+rule.Name, authWhy
+	case rule.Mode == "auto" && !authenticated:
+		o.review = "waiting for review: rule " + rule.Name + " issues automatically only for an authenticated sender; " + authWhy
+	case rule.Mode == "auto":
+		o.review = "waiting for review: the document has problems an officer must look at"
+	default:
+		o.review = "waiting for review: rule " + rule.Name + " is a review rule"
 	}
+	a, _, d, err := s.create(ctx, by, in, o)
 	if err != nil {
 		var ve *ValidationError
 		if errors.As(err, &ve) {
@@ -184,6 +291,7 @@ func (s *Service) ImportCAP(ctx context.Context, by Actor, raw []byte, rules []C
 		}
 		return nil, err
 	}
+	res.Reason = d.Reason
 	first, err := s.Store.recordCAPImport(ctx, doc.Sender, doc.Identifier, a.ID, a.Version)
 	if err != nil {
 		return nil, err
@@ -191,7 +299,7 @@ func (s *Service) ImportCAP(ctx context.Context, by Actor, raw []byte, rules []C
 	if !first {
 		// A concurrent import of the same identifier won; withdraw ours.
 		_, _ = s.End(ctx, Actor{Name: "system", Role: RoleAdmin}, a.ID, channels.KindCancel, "duplicate CAP import")
-		res.Outcome = "duplicate"
+		res.Outcome, res.Reason = "duplicate", ""
 		return res, nil
 	}
 	res.AlertID, res.Version, res.Outcome = a.ID, a.Version, a.State.String()
@@ -200,21 +308,23 @@ func (s *Service) ImportCAP(ctx context.Context, by Actor, raw []byte, rules []C
 
 // capTarget finds the warning an Update or Cancel references: one imported
 // from that sender and identifier, or one of ours by its CAP identifier.
-func (s *Service) capTarget(ctx context.Context, doc *cap.Alert) (string, error) {
+// sameSender reports that the referenced warning was imported from this
+// document's own sender.
+func (s *Service) capTarget(ctx context.Context, doc *cap.Alert) (id string, sameSender bool, err error) {
 	for i := len(doc.References) - 1; i >= 0; i-- {
 		ref := doc.References[i]
 		if id, ok, err := s.Store.capImported(ctx, ref.Sender, ref.Identifier); err != nil {
-			return "", err
+			return "", false, err
 		} else if ok {
-			return id, nil
+			return id, ref.Sender == doc.Sender, nil
 		}
 		if id, _, found := strings.Cut(ref.Identifier, "-v"); found {
 			if _, err := s.Store.Alert(ctx, id); err == nil {
-				return id, nil
+				return id, false, nil
 			}
 		}
 	}
-	return "", &CAPError{Status: 422, Message: "CAP " + string(doc.MsgType) + " references no warning known here",
+	return "", false, &CAPError{Status: 422, Message: "CAP " + string(doc.MsgType) + " references no warning known here",
 		Problems: []string{"alert/references: " + cap.FormatReferences(doc.References)}}
 }
 
@@ -231,33 +341,6 @@ func inputOf(d *Alert, chans []string, aud Audience) AlertInput {
 		in.Expires = ""
 	}
 	return in
-}
-
-// createAs stores a warning on behalf of a system actor: review=true makes
-// it pending for an approver whatever the level; false issues it at once
-// (the rule is the approval, recorded in the audit entry).
-func (s *Service) createAs(ctx context.Context, by Actor, in AlertInput, source string, review bool, why string) (*Alert, error) {
-	a, err := s.validate(&in)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now().UTC().Truncate(time.Millisecond)
-	a.ID, a.Version, a.Kind = newID(now), 1, channels.KindAlert
-	a.CreatedBy, a.CreatedAt, a.UpdatedAt, a.Source = by.Name, now, now, source
-	action := "alert.issue"
-	if review {
-		a.State = StatePending
-		action = "alert.create"
-	} else {
-		a.State, a.IssuedAt, a.ApprovedBy = StateIssued, now, why
-	}
-	stored, _, err := s.Store.InsertAlert(ctx, a, "", AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action,
-		Detail: marshalJSON(map[string]any{"level": a.Level, "event": a.Event, "status": a.Status, "area": a.Area, "source": source, "why": why})})
-	if err != nil {
-		return nil, err
-	}
-	s.changed(stored)
-	return stored, nil
 }
 
 // CAPOf exports a warning's current version as a CAP 1.2 document.

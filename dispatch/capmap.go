@@ -20,7 +20,10 @@ package dispatch
 //	  severity   blue → Minor, yellow → Moderate, orange → Severe, red → Extreme
 //	  certainty  earthquake → Observed, others → Likely (a warning is a forecast)
 //	  eventCode  valueName "ALERTCAST_EVENT", value the event code ("sandstorm")
-//	  parameter  ALERTCAST_LEVEL (blue…red), ALERTCAST_VERSION, ALERTCAST_EXCLUDE (excluded codes, space separated)
+//	  parameter  ALERTCAST_LEVEL (blue…red), ALERTCAST_VERSION, ALERTCAST_EXCLUDE (excluded codes, space separated),
+//	             ALERTCAST_APPROVED_BY: who approved this version (an officer, "cap-rule:<name>" for an auto rule
+//	             with an authenticated sender, or a schedule's approver), absent when the policy needed none;
+//	             written for the record, never read back on import (an approval does not travel)
 //	  resource   the loudspeaker programme (WithAudio), mime type from its format
 //	  area       one per info: areaDesc = region names in that language (codes when no names are known),
 //	             polygons, circles, and one geocode per administrative code:
@@ -52,6 +55,8 @@ const (
 	CAPParamLevel    = "ALERTCAST_LEVEL"
 	CAPParamVersion  = "ALERTCAST_VERSION"
 	CAPParamExclude  = "ALERTCAST_EXCLUDE"
+	// CAPParamApprovedBy names the second officer who approved the version.
+	CAPParamApprovedBy = "ALERTCAST_APPROVED_BY"
 )
 
 // beijing is the UTC offset CAP documents are written at.
@@ -244,6 +249,9 @@ func AlertToCAP(a *Alert, baseURL string, opts ...CAPOption) *cap.Alert {
 		in.Instruction = t.Instruction
 		if len(a.Area.Exclude) > 0 {
 			in.Parameters = append(in.Parameters, cap.NamedValue{ValueName: CAPParamExclude, Value: strings.Join(a.Area.Exclude, " ")})
+		}
+		if a.ApprovedBy != "" {
+			in.Parameters = append(in.Parameters, cap.NamedValue{ValueName: CAPParamApprovedBy, Value: a.ApprovedBy})
 		}
 		if x.audio != nil && x.audio.URL != "" {
 			in.Resources = append(in.Resources, cap.Resource{

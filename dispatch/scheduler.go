@@ -40,6 +40,12 @@ type Schedule struct {
 	LastFired time.Time     `json:"last_fired,omitzero"`
 	CreatedAt time.Time     `json:"created_at"`
 	Next      time.Time     `json:"next,omitzero"`
+	// ApprovedBy is the approver (never the creator) who approved a drill
+	// or bulletin whose output is at an approval level (NeedsApproval);
+	// until then each output waits for approval like any new warning.
+	ApprovedBy    string    `json:"approved_by,omitempty"`
+	ApprovedAt    time.Time `json:"approved_at,omitzero"`
+	NeedsApproval bool      `json:"needs_approval,omitempty"`
 }
 
 type scheduleBody struct {
@@ -55,9 +61,9 @@ func (s *Store) SaveSchedule(ctx context.Context, sc *Schedule, by Actor) error 
 		ex = "EXCLUDED"
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.exec(ctx, tx, fmt.Sprintf(`INSERT INTO schedules (id, kind, spec, alert_id, body, created_by, active, last_fired, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (id) DO UPDATE SET spec = %[1]s.spec, active = 1`, ex),
-			sc.ID, sc.Kind, sc.Spec, sc.AlertID, string(body), sc.CreatedBy, ms(sc.LastFired), ms(sc.CreatedAt)); err != nil {
+		if _, err := s.exec(ctx, tx, fmt.Sprintf(`INSERT INTO schedules (id, kind, spec, alert_id, body, created_by, active, last_fired, created_at, approved_by, approved_at)
+			VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET spec = %[1]s.spec, active = 1`, ex),
+			sc.ID, sc.Kind, sc.Spec, sc.AlertID, string(body), sc.CreatedBy, ms(sc.LastFired), ms(sc.CreatedAt), sc.ApprovedBy, ms(sc.ApprovedAt)); err != nil {
 			return err
 		}
 		return s.appendAudit(ctx, tx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "schedule.create", AlertID: sc.AlertID,
@@ -67,7 +73,7 @@ func (s *Store) SaveSchedule(ctx context.Context, sc *Schedule, by Actor) error 
 
 // Schedules lists schedules (active only when activeOnly).
 func (s *Store) Schedules(ctx context.Context, activeOnly bool) ([]*Schedule, error) {
-	q := `SELECT id, kind, spec, alert_id, body, created_by, active, last_fired, created_at FROM schedules`
+	q := `SELECT id, kind, spec, alert_id, body, created_by, active, last_fired, created_at, approved_by, approved_at FROM schedules`
 	if activeOnly {
 		q += ` WHERE active = 1`
 	}
@@ -81,14 +87,14 @@ func (s *Store) Schedules(ctx context.Context, activeOnly bool) ([]*Schedule, er
 		var sc Schedule
 		var body string
 		var active int
-		var last, created int64
-		if err := rows.Scan(&sc.ID, &sc.Kind, &sc.Spec, &sc.AlertID, &body, &sc.CreatedBy, &active, &last, &created); err != nil {
+		var last, created, approved int64
+		if err := rows.Scan(&sc.ID, &sc.Kind, &sc.Spec, &sc.AlertID, &body, &sc.CreatedBy, &active, &last, &created, &sc.ApprovedBy, &approved); err != nil {
 			return nil, err
 		}
 		var sb scheduleBody
 		_ = json.Unmarshal([]byte(body), &sb)
 		sc.Body, sc.TTL, sc.Active = sb.Body, sb.TTL, active != 0
-		sc.LastFired, sc.CreatedAt = fromMS(last), fromMS(created)
+		sc.LastFired, sc.CreatedAt, sc.ApprovedAt = fromMS(last), fromMS(created), fromMS(approved)
 		out = append(out, &sc)
 	}
 	return out, rows.Err()
@@ -149,7 +155,9 @@ func (s *Service) NewSchedule(ctx context.Context, by Actor, sc Schedule) (*Sche
 				sc.TTL = time.Hour
 			}
 			in.Expires = s.now().Add(sc.TTL).Format(time.RFC3339)
-			if _, err := s.validate(&in); err != nil {
+			if a, err := s.validate(&in); err == nil {
+				sc.NeedsApproval = s.Policy.NeedsApproval(a)
+			} else {
 				var vin *ValidationError
 				if errors.As(err, &vin) {
 					for _, p := range vin.Problems {
@@ -184,7 +192,12 @@ func (s *Service) Rebroadcast(ctx context.Context, id string) (*Alert, error) {
 		if !a.HasChannel("speaker") {
 			return Change{}, fmt.Errorf("%w: warning has no speaker channel", ErrConflict)
 		}
-		a.Kind, a.Round = channels.KindUpdate, a.Round+1
+		// The same content again: no change for the policy, so nothing
+		// waits; the round keeps its version's authors and approval.
+		a.Kind, a.Round, a.Changes = channels.KindUpdate, a.Round+1, nil
+		if a.Pending != nil {
+			a.Pending.Version = a.Version + 2 // still the version after this round
+		}
 		a.IssuedAt = s.now().UTC().Truncate(time.Millisecond)
 		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: "scheduler", Action: "alert.rebroadcast",
 			Detail: marshalJSON(map[string]int{"round": a.Round})}}, nil
@@ -353,15 +366,79 @@ func (sc *Scheduler) fire(ctx context.Context, x *Schedule) error {
 			ttl = time.Hour
 		}
 		in.Expires = s.now().Add(ttl).Format(time.RFC3339)
-		by := Actor{Name: "scheduler:" + x.CreatedBy, Role: RoleOperator}
-		review := x.Kind == ScheduleBulletin && s.Policy.NeedsApproval(&Alert{Level: mustLevel(in.Level), Status: StatusActual})
-		_, err := s.createAs(ctx, by, in, "schedule:"+x.ID, review, "schedule "+x.ID)
+		// The officer who created the schedule is the author of what it
+		// issues; the schedule's approval (if any) is the second officer.
+		by := Actor{Name: x.CreatedBy, Role: RoleOperator, Remote: "scheduler"}
+		o := createOpts{source: "schedule:" + x.ID, origin: OriginSchedule, why: "schedule " + x.ID}
+		if x.ApprovedBy != "" {
+			o.approval = x.ApprovedBy
+			o.approvalReason = "schedule " + x.ID + " approved by " + x.ApprovedBy + " at " + x.ApprovedAt.Format(time.RFC3339)
+		}
+		_, _, _, err := s.create(ctx, by, in, o)
 		return err
 	}
 	return fmt.Errorf("unknown schedule kind %q", x.Kind)
 }
 
-func mustLevel(s string) Level {
-	l, _ := ParseLevel(s)
-	return l
+// scheduleNeedsApproval reports whether what a drill or bulletin schedule
+// issues would wait for a second officer without the schedule's approval.
+func (s *Service) scheduleNeedsApproval(sc *Schedule) bool {
+	if sc.Body == nil || (sc.Kind != ScheduleDrill && sc.Kind != ScheduleBulletin) {
+		return false
+	}
+	in := *sc.Body
+	in.Expires = s.now().Add(time.Hour).Format(time.RFC3339)
+	a, err := s.validate(&in)
+	return err == nil && s.Policy.NeedsApproval(a)
+}
+
+// ApproveSchedule approves a drill or bulletin schedule, so that what it
+// issues at an approval level goes out without waiting. The approver must
+// hold the approver role and must not be the schedule's creator.
+func (s *Service) ApproveSchedule(ctx context.Context, by Actor, id, reason string) (*Schedule, error) {
+	if !by.Role.Can(RoleApprover) {
+		return nil, fmt.Errorf("%w: role %s cannot approve (approver or admin)", ErrForbidden, by.Role)
+	}
+	list, err := s.Store.Schedules(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	var sc *Schedule
+	for _, x := range list {
+		if x.ID == id {
+			sc = x
+		}
+	}
+	switch {
+	case sc == nil:
+		return nil, ErrNotFound
+	case sc.Kind != ScheduleDrill && sc.Kind != ScheduleBulletin:
+		return nil, fmt.Errorf("%w: a %s schedule repeats an issued version and needs no approval", ErrConflict, sc.Kind)
+	case !sc.Active:
+		return nil, fmt.Errorf("%w: the schedule is stopped", ErrConflict)
+	case sc.CreatedBy == by.Name:
+		return nil, fmt.Errorf("%w: %s created this schedule and cannot approve it (two-person rule)", ErrForbidden, by.Name)
+	case sc.ApprovedBy != "":
+		return nil, fmt.Errorf("%w: already approved by %s", ErrConflict, sc.ApprovedBy)
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	if err := s.Store.approveSchedule(ctx, id, by, now, reason); err != nil {
+		return nil, err
+	}
+	sc.ApprovedBy, sc.ApprovedAt = by.Name, now
+	return sc, nil
+}
+
+func (s *Store) approveSchedule(ctx context.Context, id string, by Actor, at time.Time, reason string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `UPDATE schedules SET approved_by = ?, approved_at = ? WHERE id = ? AND approved_by = ''`, by.Name, ms(at), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: the schedule was approved meanwhile", ErrConflict)
+		}
+		return s.appendAudit(ctx, tx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "schedule.approve",
+			Detail: marshalJSON(map[string]string{"id": id, "reason": reason})})
+	})
 }

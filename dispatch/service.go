@@ -29,12 +29,12 @@ type Policy struct {
 // DefaultPolicy is orange and red need approval.
 func DefaultPolicy() Policy { return Policy{ApprovalLevels: []Level{LevelOrange, LevelRed}} }
 
-// NeedsApproval reports whether a warning must wait for an approver.
+// NeedsApproval reports whether a new warning must wait for an approver
+// (Decide for a first version).
 func (p Policy) NeedsApproval(a *Alert) bool {
-	if a.Status.Drill() && !p.ApproveDrills {
-		return false
-	}
-	return slices.Contains(p.ApprovalLevels, a.Level)
+	n := *a
+	n.Kind = channels.KindAlert
+	return p.Decide(Request{By: Actor{Role: RoleOperator}, Next: &n}, nil).Waits()
 }
 
 // Previewer adds channel-specific figures to an audience preview. Each
@@ -101,62 +101,150 @@ func (s *Service) validate(in *AlertInput) (*Alert, error) {
 // the policy wants approval, in which case it waits as pending. The same
 // idempotency key returns the first warning (existed=true).
 func (s *Service) Create(ctx context.Context, by Actor, in AlertInput, idem, source string) (*Alert, bool, error) {
+	origin := OriginAPI
+	if source == "console" {
+		origin = OriginConsole
+	}
+	a, existed, _, err := s.create(ctx, by, in, createOpts{idem: idem, source: source, origin: origin})
+	return a, existed, err
+}
+
+// createOpts say how a new warning came in.
+type createOpts struct {
+	idem, source string
+	origin       Origin
+	// approval, approvalReason: an approval given in advance (an auto CAP
+	// rule for an authenticated sender, a schedule's approver).
+	approval, approvalReason string
+	// review makes it wait for an approver whatever the policy says (a CAP
+	// review rule), with this reason.
+	review string
+	// why is recorded in the audit entry.
+	why string
+}
+
+// create runs a new warning through the policy and stores it issued or
+// pending.
+func (s *Service) create(ctx context.Context, by Actor, in AlertInput, o createOpts) (*Alert, bool, Decision, error) {
 	if !by.Role.Can(RoleOperator) {
-		return nil, false, fmt.Errorf("%w: role %s cannot issue warnings (operator or above)", ErrForbidden, by.Role)
+		return nil, false, Decision{}, fmt.Errorf("%w: role %s cannot issue warnings (operator or above)", ErrForbidden, by.Role)
 	}
 	a, err := s.validate(&in)
 	if err != nil {
-		return nil, false, err
+		return nil, false, Decision{}, err
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
 	a.ID, a.Version, a.Kind = newID(now), 1, channels.KindAlert
-	a.CreatedBy, a.CreatedAt, a.UpdatedAt, a.Source = by.Name, now, now, source
+	a.CreatedBy, a.CreatedAt, a.UpdatedAt, a.Source = by.Name, now, now, o.source
+	a.Authors = []string{by.Name}
+	d := s.decide(Request{By: by, Origin: o.origin, Next: a, Approval: o.approval, ApprovalReason: o.approvalReason, Authors: a.Authors})
+	if d.Outcome == OutcomeForbidden {
+		return nil, false, d, fmt.Errorf("%w: %s", ErrForbidden, d.Reason)
+	}
+	if o.review != "" {
+		d.Outcome, d.Reason, d.ApprovedBy, d.ApprovalReason = OutcomeWait, o.review, "", ""
+	}
+	a.Changes = d.Changes
 	action := "alert.create"
-	if s.Policy.NeedsApproval(a) {
+	if d.Waits() {
 		a.State = StatePending
 	} else {
 		a.State, a.IssuedAt = StateIssued, now
+		if d.ApprovedBy != "" {
+			a.ApprovedBy, a.ApprovedAt, a.ApprovalReason = d.ApprovedBy, now, d.ApprovalReason
+		}
 		action = "alert.issue"
 	}
-	stored, existed, err := s.Store.InsertAlert(ctx, a, idem, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action,
-		Detail: marshalJSON(map[string]any{"level": a.Level, "event": a.Event, "status": a.Status, "area": a.Area, "channels": a.Channels, "source": source})})
+	detail := map[string]any{"level": a.Level, "event": a.Event, "status": a.Status, "area": a.Area, "channels": a.Channels, "source": o.source,
+		"origin": o.origin.String(), "authors": a.Authors, "changes": a.Changes, "policy": d.Reason}
+	if a.ApprovedBy != "" {
+		detail["approved_by"], detail["approval_reason"] = a.ApprovedBy, a.ApprovalReason
+	}
+	if o.why != "" {
+		detail["why"] = o.why
+	}
+	stored, existed, err := s.Store.InsertAlert(ctx, a, o.idem, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action, Detail: marshalJSON(detail)})
 	if err != nil {
-		return nil, false, err
+		return nil, false, d, err
 	}
 	if !existed {
-		s.log().Info("warning stored", "alert_id", a.ID, "state", a.State, "level", a.Level, "event", a.Event, "by", by.Name)
+		s.log().Info("warning stored", "alert_id", a.ID, "state", a.State, "level", a.Level, "event", a.Event, "by", by.Name, "origin", o.origin, "policy", d.Reason)
 		s.changed(stored)
 	}
-	return stored, existed, nil
+	return stored, existed, d, nil
 }
 
-// Approve issues a pending warning. The approver must hold the approver
-// role and must not be the warning's author.
+func (s *Service) decide(r Request) Decision {
+	var tree *targeting.Tree
+	if s.Registry != nil {
+		tree = s.Registry.Tree()
+	}
+	return s.Policy.Decide(r, tree)
+}
+
+// Approve issues a pending warning, or the pending update of an issued one
+// as its next version. The approver must hold the approver role and must
+// have authored none of the version they approve.
 func (s *Service) Approve(ctx context.Context, by Actor, id, reason string) (*Alert, error) {
 	if !by.Role.Can(RoleApprover) {
 		return nil, fmt.Errorf("%w: role %s cannot approve (approver or admin)", ErrForbidden, by.Role)
 	}
+	var superseded int
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
-		if a.State != StatePending {
-			return Change{}, fmt.Errorf("%w: warning is %s, only pending warnings can be approved", ErrConflict, a.State)
+		now := s.now().UTC().Truncate(time.Millisecond)
+		switch {
+		case a.State == StatePending:
+			if slices.Contains(a.authorsOf(), by.Name) {
+				return Change{}, fmt.Errorf("%w: %s wrote this warning and cannot approve it (two-person rule)", ErrForbidden, by.Name)
+			}
+			if !a.Expires.After(s.now()) {
+				return Change{}, fmt.Errorf("%w: warning expired before approval", ErrConflict)
+			}
+			a.State, a.IssuedAt = StateIssued, now
+			a.ApprovedBy, a.ApprovedAt, a.ApprovalReason = by.Name, now, reason
+			return Change{Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve",
+				Detail: marshalJSON(map[string]any{"reason": reason, "version": a.Version, "authors": a.authorsOf()})}}, nil
+		case a.State == StateIssued && a.Pending != nil:
+			p := a.Pending
+			if slices.Contains(p.authorsOf(), by.Name) {
+				return Change{}, fmt.Errorf("%w: %s wrote this update and cannot approve it (two-person rule)", ErrForbidden, by.Name)
+			}
+			if !p.Expires.After(s.now()) {
+				return Change{}, fmt.Errorf("%w: the pending update expired before approval", ErrConflict)
+			}
+			superseded = a.Version
+			next := *p
+			next.ID, next.Version, next.CreatedBy, next.CreatedAt, next.Source = a.ID, a.Version, a.CreatedBy, a.CreatedAt, a.Source
+			next.State, next.Kind, next.Round, next.IssuedAt, next.Pending = StateIssued, channels.KindUpdate, 0, now, nil
+			next.ApprovedBy, next.ApprovedAt, next.ApprovalReason = by.Name, now, reason
+			*a = next
+			return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve",
+				Detail: marshalJSON(map[string]any{"reason": reason, "version": a.Version + 1, "replaces_version": superseded,
+					"authors": a.authorsOf(), "changes": a.Changes})}}, nil
+		case a.State == StateIssued:
+			return Change{}, fmt.Errorf("%w: warning is issued and has no update waiting for approval", ErrConflict)
 		}
-		if a.CreatedBy == by.Name {
-			return Change{}, fmt.Errorf("%w: the author of a warning cannot approve it (two-person rule)", ErrForbidden)
-		}
-		if !a.Expires.After(s.now()) {
-			return Change{}, fmt.Errorf("%w: warning expired before approval", ErrConflict)
-		}
-		a.State, a.ApprovedBy, a.IssuedAt = StateIssued, by.Name, s.now().UTC().Truncate(time.Millisecond)
-		return Change{Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve", Detail: marshalJSON(map[string]string{"reason": reason})}}, nil
+		return Change{}, fmt.Errorf("%w: warning is %s, only pending warnings or pending updates can be approved", ErrConflict, a.State)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if superseded > 0 {
+		s.supersede(ctx, a, superseded)
 	}
 	s.changed(a)
 	return a, nil
 }
 
-// Reject refuses a pending warning.
+// supersede drops the undelivered work of the version a replaced.
+func (s *Service) supersede(ctx context.Context, a *Alert, prevVersion int) {
+	if n, err := s.Store.FinishRemaining(ctx, a.ID, prevVersion, channels.StateRevoked, "superseded by version "+fmt.Sprint(a.Version)); err == nil && n > 0 {
+		s.log().Info("superseded undelivered work", "alert_id", a.ID, "version", prevVersion, "count", n)
+	}
+}
+
+// Reject refuses a pending warning, or the pending update of an issued one
+// (the version on air stays).
 func (s *Service) Reject(ctx context.Context, by Actor, id, reason string) (*Alert, error) {
 	if !by.Role.Can(RoleApprover) {
 		return nil, fmt.Errorf("%w: role %s cannot reject (approver or admin)", ErrForbidden, by.Role)
@@ -165,11 +253,17 @@ func (s *Service) Reject(ctx context.Context, by Actor, id, reason string) (*Ale
 		return nil, &ValidationError{Problems: []channels.FieldError{{Field: "reason", Rule: "required when rejecting"}}}
 	}
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
-		if a.State != StatePending {
-			return Change{}, fmt.Errorf("%w: warning is %s, only pending warnings can be rejected", ErrConflict, a.State)
+		switch {
+		case a.State == StatePending:
+			a.State, a.Reason = StateRejected, reason
+			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.reject", Detail: marshalJSON(map[string]string{"reason": reason})}}, nil
+		case a.State == StateIssued && a.Pending != nil:
+			p := a.Pending
+			a.Pending = nil
+			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.reject",
+				Detail: marshalJSON(map[string]any{"reason": reason, "rejected": "pending update", "level": p.Level, "authors": p.authorsOf(), "changes": p.Changes, "kept_version": a.Version})}}, nil
 		}
-		a.State, a.Reason = StateRejected, reason
-		return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.reject", Detail: marshalJSON(map[string]string{"reason": reason})}}, nil
+		return Change{}, fmt.Errorf("%w: warning is %s with no update waiting, only pending warnings or pending updates can be rejected", ErrConflict, a.State)
 	})
 	if err != nil {
 		return nil, err
@@ -198,6 +292,9 @@ func (s *Service) End(ctx context.Context, by Actor, id string, kind channels.Ki
 		prevVersion, wasIssued = a.Version, a.State == StateIssued
 		action := "alert." + kind.String()
 		a.Reason = reason
+		// Ending never waits; an update still waiting for approval ends too.
+		dropped := a.Pending != nil
+		a.Pending = nil
 		if kind == channels.KindCancel {
 			a.State = StateCancelled
 		} else {
@@ -208,8 +305,10 @@ func (s *Service) End(ctx context.Context, by Actor, id string, kind channels.Ki
 		}
 		a.Kind, a.Round = kind, 0
 		a.IssuedAt = s.now().UTC().Truncate(time.Millisecond)
+		a.Authors, a.Changes = []string{by.Name}, []ChangeKind{ChangeEnd}
+		a.ApprovedBy, a.ApprovedAt, a.ApprovalReason = "", time.Time{}, ""
 		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action,
-			Detail: marshalJSON(map[string]any{"reason": reason, "replaces_version": prevVersion})}}, nil
+			Detail: marshalJSON(map[string]any{"reason": reason, "replaces_version": prevVersion, "dropped_pending_update": dropped})}}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -227,42 +326,91 @@ func (s *Service) End(ctx context.Context, by Actor, id string, kind channels.Ki
 	return a, nil
 }
 
-// Update issues a new version of an issued warning (level, area, text,
-// expiry). Raising it to a level that needs approval requires an approver
-// other than the original author.
+// Update proposes a new version of an issued warning (level, area, text,
+// expiry, …). The policy decides: the new version is issued at once, or it
+// waits beside the version on air until an approver who authored none of
+// it approves (then the returned warning has Pending set). An update made
+// while another waits replaces it and carries its authors.
 func (s *Service) Update(ctx context.Context, by Actor, id string, in AlertInput) (*Alert, error) {
+	a, _, err := s.update(ctx, by, id, in, updateOpts{origin: OriginAPI})
+	return a, err
+}
+
+// updateOpts say how an update came in.
+type updateOpts struct {
+	origin                   Origin
+	approval, approvalReason string // an approval given in advance (an auto CAP rule for an authenticated sender)
+	source                   string // audit: e.g. the CAP identifier
+}
+
+func (s *Service) update(ctx context.Context, by Actor, id string, in AlertInput, o updateOpts) (*Alert, Decision, error) {
 	if !by.Role.Can(RoleOperator) {
-		return nil, fmt.Errorf("%w: role %s cannot update warnings (operator or above)", ErrForbidden, by.Role)
+		return nil, Decision{}, fmt.Errorf("%w: role %s cannot update warnings (operator or above)", ErrForbidden, by.Role)
 	}
 	na, err := s.validate(&in)
 	if err != nil {
-		return nil, err
+		return nil, Decision{}, err
 	}
 	var prevVersion int
+	var d Decision
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
 		if a.State != StateIssued {
 			return Change{}, fmt.Errorf("%w: warning is %s, only issued warnings can be updated", ErrConflict, a.State)
 		}
-		if s.Policy.NeedsApproval(na) && na.Level > a.Level && (!by.Role.Can(RoleApprover) || by.Name == a.CreatedBy) {
-			return Change{}, fmt.Errorf("%w: raising a warning to %s needs an approver other than its author", ErrForbidden, na.Level)
+		now := s.now().UTC().Truncate(time.Millisecond)
+		next := *a
+		next.Event, next.Level, next.Status, next.Area, next.Audience = na.Event, na.Level, na.Status, na.Area, na.Audience
+		next.Channels, next.Text, next.Onset, next.Expires, next.Rebroadcast = na.Channels, na.Text, na.Onset, na.Expires, na.Rebroadcast
+		next.Kind, next.Round, next.Pending = channels.KindUpdate, 0, nil
+		next.ApprovedBy, next.ApprovedAt, next.ApprovalReason = "", time.Time{}, ""
+		next.Authors = []string{by.Name}
+		if a.Pending != nil {
+			// Built on a proposal still waiting: its authors wrote this too.
+			for _, au := range a.Pending.authorsOf() {
+				if !slices.Contains(next.Authors, au) {
+					next.Authors = append(next.Authors, au)
+				}
+			}
+		}
+		d = s.decide(Request{By: by, Origin: o.origin, Prev: a, Next: &next, Approval: o.approval, ApprovalReason: o.approvalReason, Authors: next.Authors})
+		if d.Outcome == OutcomeForbidden {
+			return Change{}, fmt.Errorf("%w: %s", ErrForbidden, d.Reason)
+		}
+		next.Changes = d.Changes
+		detail := map[string]any{"level": na.Level, "status": na.Status, "area": na.Area, "origin": o.origin.String(),
+			"authors": next.Authors, "changes": next.Changes, "policy": d.Reason}
+		if o.source != "" {
+			detail["source"] = o.source
+		}
+		if d.Waits() {
+			next.State, next.IssuedAt, next.UpdatedAt = StatePending, time.Time{}, now
+			next.Version = a.Version + 1
+			a.Pending = &next
+			detail["proposed_version"] = next.Version
+			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.update_proposed", Detail: marshalJSON(detail)}}, nil
+		}
+		if a.Pending != nil {
+			detail["dropped_pending_update"] = true
 		}
 		prevVersion = a.Version
-		a.Event, a.Level, a.Status, a.Area, a.Audience = na.Event, na.Level, na.Status, na.Area, na.Audience
-		a.Channels, a.Text, a.Onset, a.Expires, a.Rebroadcast = na.Channels, na.Text, na.Onset, na.Expires, na.Rebroadcast
-		a.Kind, a.Round = channels.KindUpdate, 0
-		a.IssuedAt = s.now().UTC().Truncate(time.Millisecond)
-		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.update",
-			Detail: marshalJSON(map[string]any{"level": na.Level, "area": na.Area, "replaces_version": prevVersion})}}, nil
+		next.IssuedAt = now
+		if d.ApprovedBy != "" {
+			next.ApprovedBy, next.ApprovedAt, next.ApprovalReason = d.ApprovedBy, now, d.ApprovalReason
+			detail["approved_by"] = d.ApprovedBy
+		}
+		*a = next
+		detail["replaces_version"] = prevVersion
+		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.update", Detail: marshalJSON(detail)}}, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, d, err
 	}
-	// The old version's undelivered work is superseded by the new one.
-	if n, err := s.Store.FinishRemaining(ctx, id, prevVersion, channels.StateRevoked, "superseded by version "+fmt.Sprint(a.Version)); err == nil && n > 0 {
-		s.log().Info("superseded undelivered work", "alert_id", id, "version", prevVersion, "count", n)
+	if prevVersion > 0 {
+		// The old version's undelivered work is superseded by the new one.
+		s.supersede(ctx, a, prevVersion)
 	}
 	s.changed(a)
-	return a, nil
+	return a, d, nil
 }
 
 // ExpireDue marks issued warnings past their expiry as expired and drops
@@ -278,7 +426,7 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 			if a.State != StateIssued || a.Expires.After(s.now()) {
 				return Change{}, ErrConflict
 			}
-			a.State = StateExpired
+			a.State, a.Pending = StateExpired, nil
 			return Change{Audit: AuditEntry{Actor: "system", Action: "alert.expire"}}, nil
 		})
 		if errors.Is(err, ErrConflict) {

@@ -372,6 +372,12 @@ var migrations = []string{
 		SELECT alert_id, version, channel, recipient, ref FROM deliveries WHERE ref <> '';
 	DROP INDEX deliveries_ref;
 	ALTER TABLE deliveries DROP COLUMN ref;`,
+	// The two-person rule on every path (policy.go): an update that waits
+	// for a second officer is a proposal stored beside the version on air;
+	// a drill or bulletin schedule is approved once, when it is created.
+	`ALTER TABLE alerts ADD COLUMN proposal TEXT NOT NULL DEFAULT '';
+	ALTER TABLE schedules ADD COLUMN approved_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE schedules ADD COLUMN approved_at BIGINT NOT NULL DEFAULT 0;`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

@@ -14,24 +14,35 @@ import (
 var ErrConflict = errors.New("conflict")
 
 func (s *Store) putAlert(ctx context.Context, tx *sql.Tx, a *Alert, idem string, insert bool) error {
-	body, err := json.Marshal(a)
+	// The proposal is not part of this version: it has a column of its own.
+	bare := *a
+	bare.Pending = nil
+	body, err := json.Marshal(&bare)
 	if err != nil {
 		return err
+	}
+	proposal := ""
+	if a.Pending != nil {
+		p, err := json.Marshal(a.Pending)
+		if err != nil {
+			return err
+		}
+		proposal = string(p)
 	}
 	if insert {
 		var ik any
 		if idem != "" {
 			ik = idem
 		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO alerts (id, version, state, level, status, event, expires, created_by, created_at, updated_at, idem_key, body)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, `INSERT INTO alerts (id, version, state, level, status, event, expires, created_by, created_at, updated_at, idem_key, body, proposal)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			a.ID, a.Version, a.State.String(), int(a.Level), a.Status.String(), a.Event.String(), ms(a.Expires),
-			a.CreatedBy, ms(a.CreatedAt), ms(a.UpdatedAt), ik, string(body)); err != nil {
+			a.CreatedBy, ms(a.CreatedAt), ms(a.UpdatedAt), ik, string(body), proposal); err != nil {
 			return fmt.Errorf("insert alert: %w", err)
 		}
 	} else {
-		if _, err := s.exec(ctx, tx, `UPDATE alerts SET version = ?, state = ?, level = ?, status = ?, event = ?, expires = ?, updated_at = ?, body = ? WHERE id = ?`,
-			a.Version, a.State.String(), int(a.Level), a.Status.String(), a.Event.String(), ms(a.Expires), ms(a.UpdatedAt), string(body), a.ID); err != nil {
+		if _, err := s.exec(ctx, tx, `UPDATE alerts SET version = ?, state = ?, level = ?, status = ?, event = ?, expires = ?, updated_at = ?, body = ?, proposal = ? WHERE id = ?`,
+			a.Version, a.State.String(), int(a.Level), a.Status.String(), a.Event.String(), ms(a.Expires), ms(a.UpdatedAt), string(body), proposal, a.ID); err != nil {
 			return fmt.Errorf("update alert: %w", err)
 		}
 	}
@@ -139,17 +150,28 @@ type querier interface {
 }
 
 func (s *Store) alertWhere(ctx context.Context, q querier, where string, args ...any) (*Alert, error) {
-	var body string
-	err := q.QueryRowContext(ctx, s.q(`SELECT body FROM alerts WHERE `+where), args...).Scan(&body)
+	var body, proposal string
+	err := q.QueryRowContext(ctx, s.q(`SELECT body, proposal FROM alerts WHERE `+where), args...).Scan(&body, &proposal)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
+	return decodeAlert(body, proposal)
+}
+
+// decodeAlert decodes a stored warning and its pending proposal, if any.
+func decodeAlert(body, proposal string) (*Alert, error) {
 	var a Alert
 	if err := json.Unmarshal([]byte(body), &a); err != nil {
 		return nil, fmt.Errorf("decode stored alert: %w", err)
+	}
+	if proposal != "" {
+		a.Pending = new(Alert)
+		if err := json.Unmarshal([]byte(proposal), a.Pending); err != nil {
+			return nil, fmt.Errorf("decode stored proposal: %w", err)
+		}
 	}
 	return &a, nil
 }
@@ -185,17 +207,22 @@ func (s *Store) queryAlerts(ctx context.Context, query string, args ...any) ([]*
 		return nil, err
 	}
 	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
 	var out []*Alert
 	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
+		var body, proposal string
+		dst := []any{&body, &proposal}[:len(cols)] // body, and the proposal when selected
+		if err := rows.Scan(dst...); err != nil {
 			return nil, err
 		}
-		var a Alert
-		if err := json.Unmarshal([]byte(body), &a); err != nil {
+		a, err := decodeAlert(body, proposal)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, &a)
+		out = append(out, a)
 	}
 	return out, rows.Err()
 }
@@ -212,7 +239,7 @@ func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]*Alert, error)
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 50
 	}
-	query := `SELECT body FROM alerts WHERE 1=1`
+	query := `SELECT body, proposal FROM alerts WHERE 1=1`
 	var args []any
 	if f.State != "" {
 		query += ` AND state = ?`

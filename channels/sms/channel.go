@@ -85,7 +85,8 @@ var (
 const levels = 5
 
 // New validates cfg, starts the gateways' binds and workers and returns the
-// channel. rep receives delivery receipts; reg may be nil.
+// channel. rep receives delivery receipts; log is used as given (the caller
+// adds channel=sms); reg may be nil.
 func New(cfg Config, rep channels.Reporter, log *slog.Logger, reg prometheus.Registerer) (*Channel, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -97,7 +98,8 @@ func New(cfg Config, rep channels.Reporter, log *slog.Logger, reg prometheus.Reg
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("channel", Name)
+	// log is used as given: the wiring adds channel=sms, as for every
+	// channel (adding it here too logged "channel=sms channel=sms").
 	c := &Channel{cfg: cfg, rep: rep, log: log, kick: make(chan struct{}, 1), quit: make(chan struct{}),
 		acks: newAckStore(), dlrs: newDLRStore()}
 	c.dlrKey = make([]byte, 32)

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -41,6 +42,7 @@ type alertView struct {
 func newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("alertctl "+name, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
+	setUsage(fs, name)
 	return fs
 }
 
@@ -74,18 +76,16 @@ func issueAlert(ctx context.Context, args []string) error {
 	ttl := fs.Duration("ttl", 6*time.Hour, "validity from now (ignored with --expires)")
 	expires := fs.String("expires", "", "expiry, RFC 3339 with zone")
 	watch := fs.Bool("watch", false, "show live progress afterwards")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usageError("issue", "unexpected argument %q", pos[0])
 	}
 	var body []byte
 	if *file != "" {
-		var err error
-		if *file == "-" {
-			body, err = io.ReadAll(os.Stdin)
-		} else {
-			body, err = os.ReadFile(*file)
-		}
-		if err != nil {
+		if body, err = readBody("file", *file); err != nil {
 			return err
 		}
 	} else {
@@ -124,33 +124,104 @@ func issueAlert(ctx context.Context, args []string) error {
 func reasonCmd(action string) func(ctx context.Context, args []string) error {
 	return func(ctx context.Context, args []string) error {
 		fs := newFlags(action)
-		reason := fs.String("reason", "", "reason, recorded in the audit log")
-		if err := fs.Parse(args); err != nil {
+		help := "reason, recorded in the audit log"
+		if reasonRequired[action] {
+			help += " (required)"
+		}
+		reason := fs.String("reason", "", help)
+		pos, err := parseArgs(fs, args)
+		if err != nil {
 			return err
 		}
-		if fs.NArg() != 1 {
-			return fmt.Errorf("usage: alertctl %s [--reason TEXT] ALERT_ID", action)
+		id, err := oneID(action, pos)
+		if err != nil {
+			return err
+		}
+		if reasonRequired[action] && strings.TrimSpace(*reason) == "" {
+			return usageError(action, "--reason is required for warning %s: it goes into the audit log and the console shows it to the other officers", id)
 		}
 		var a alertView
-		if err := newClient().do(ctx, "POST", "/api/v1/alerts/"+fs.Arg(0)+"/"+action, map[string]string{"reason": *reason}, &a); err != nil {
-			return err
+		if err := newClient().do(ctx, "POST", alertPath(id, action), map[string]string{"reason": *reason}, &a); err != nil {
+			return fmt.Errorf("warning %s: %w", id, err)
 		}
 		fmt.Printf("%s  v%d  state=%s\n", a.ID, a.Version, a.State)
 		return nil
 	}
 }
 
+// oneID returns the single ALERT_ID argument of cmd.
+func oneID(cmd string, pos []string) (string, error) {
+	switch {
+	case len(pos) == 0:
+		return "", usageError(cmd, "the ALERT_ID argument is missing")
+	case len(pos) > 1:
+		return "", usageError(cmd, "one ALERT_ID expected, got %d arguments (%s)", len(pos), strings.Join(pos, " "))
+	case strings.TrimSpace(pos[0]) == "" || strings.ContainsAny(pos[0], "/?#% "):
+		return "", usageError(cmd, "ALERT_ID %q is not a warning id", pos[0])
+	}
+	return pos[0], nil
+}
+
+func alertPath(id, action string) string {
+	p := "/api/v1/alerts/" + url.PathEscape(id)
+	if action != "" {
+		p += "/" + action
+	}
+	return p
+}
+
+// updateAlert: alertctl update ALERT_ID --file body.json. The body is a
+// whole warning (as for issue); the server decides whether the change needs
+// a second officer's approval.
+func updateAlert(ctx context.Context, args []string) error {
+	fs := newFlags("update")
+	file := fs.String("file", "", "JSON warning body, the whole new version (\"-\" for stdin; required)")
+	watch := fs.Bool("watch", false, "show live progress afterwards")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := oneID("update", pos)
+	if err != nil {
+		return err
+	}
+	if *file == "" {
+		return usageError("update", "--file is required for warning %s (the new version as JSON, like issue --file)", id)
+	}
+	body, err := readBody("file", *file)
+	if err != nil {
+		return err
+	}
+	var a alertView
+	c := newClient()
+	if err := c.do(ctx, "POST", alertPath(id, "update"), body, &a); err != nil {
+		return fmt.Errorf("warning %s: %w", id, err)
+	}
+	fmt.Printf("%s  v%d  %s %s %s  state=%s  dispatch=%s\n", a.ID, a.Version, strings.ToUpper(a.Level), a.Event, a.Status, a.State, a.Dispatch)
+	if a.State == "pending" {
+		fmt.Printf("waiting for approval by a second officer: alertctl approve %s\n", a.ID)
+	}
+	if *watch && a.State == "issued" {
+		return watchAlert(ctx, c, a.ID)
+	}
+	return nil
+}
+
 func listAlerts(ctx context.Context, args []string) error {
 	fs := newFlags("list")
 	state := fs.String("state", "", "only this state: pending, issued, cancelled, allclear, expired, rejected")
 	limit := fs.Int("limit", 20, "how many")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usageError("list", "unexpected argument %q", pos[0])
 	}
 	var out struct {
 		Alerts []alertView `json:"alerts"`
 	}
-	if err := newClient().do(ctx, "GET", fmt.Sprintf("/api/v1/alerts?limit=%d&state=%s", *limit, *state), nil, &out); err != nil {
+	if err := newClient().do(ctx, "GET", fmt.Sprintf("/api/v1/alerts?limit=%d&state=%s", *limit, url.QueryEscape(*state)), nil, &out); err != nil {
 		return err
 	}
 	fmt.Printf("%-18s %-3s %-7s %-14s %-9s %-10s %s\n", "ID", "V", "LEVEL", "EVENT", "STATUS", "STATE", "HEADLINE")
@@ -164,28 +235,32 @@ func listAlerts(ctx context.Context, args []string) error {
 func statusAlert(ctx context.Context, args []string) error {
 	fs := newFlags("status")
 	once := fs.Bool("once", false, "print once and exit")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: alertctl status [--once] ALERT_ID")
+	id, err := oneID("status", pos)
+	if err != nil {
+		return err
 	}
 	c := newClient()
 	if *once {
-		a, err := fetchAlert(ctx, c, fs.Arg(0))
+		a, err := fetchAlert(ctx, c, id)
 		if err != nil {
 			return err
 		}
 		printProgress(a, false)
 		return nil
 	}
-	return watchAlert(ctx, c, fs.Arg(0))
+	return watchAlert(ctx, c, id)
 }
 
 func fetchAlert(ctx context.Context, c *apiClient, id string) (*alertView, error) {
 	var a alertView
-	err := c.do(ctx, "GET", "/api/v1/alerts/"+id, nil, &a)
-	return &a, err
+	if err := c.do(ctx, "GET", alertPath(id, ""), nil, &a); err != nil {
+		return nil, fmt.Errorf("warning %s: %w", id, err)
+	}
+	return &a, nil
 }
 
 // done reports whether every channel is planned and nothing is pending.
@@ -294,19 +369,20 @@ func importCmd(what string) func(ctx context.Context, args []string) error {
 	return func(ctx context.Context, args []string) error {
 		fs := newFlags(what + " import")
 		partial := fs.Bool("partial", false, "store the good lines even if some are bad (default: nothing unless all are good)")
-		if err := fs.Parse(args); err != nil {
+		pos, err := parseArgs(fs, args)
+		if err != nil {
 			return err
 		}
-		if fs.NArg() != 1 {
-			return fmt.Errorf("usage: alertctl %s import [--partial] FILE.csv", what)
+		if len(pos) != 1 {
+			return usageError(what+" import", "one FILE.csv expected, got %d arguments", len(pos))
 		}
-		f, err := os.Open(fs.Arg(0))
+		f, err := os.Open(pos[0])
 		if err != nil {
 			return err
 		}
 		defer f.Close()
 		st, _ := f.Stat()
-		pr := &progressReader{r: f, total: st.Size(), label: "uploading " + fs.Arg(0), tty: isTerminal()}
+		pr := &progressReader{r: f, total: st.Size(), label: "uploading " + pos[0], tty: isTerminal()}
 		var rep struct {
 			Lines, Accepted, ErrorCount, Duplicates, Stored int
 			Applied                                         bool
@@ -325,7 +401,7 @@ func importCmd(what string) func(ctx context.Context, args []string) error {
 		if err != nil && !(errors.As(err, &ae) && ae.Status == 422 && rep.Lines > 0) {
 			return err
 		}
-		fmt.Printf("%s: %d lines, %d accepted, %d with errors, %d duplicates, %d stored\n", fs.Arg(0), rep.Lines, rep.Accepted, rep.ErrorCount, rep.Duplicates, rep.Stored)
+		fmt.Printf("%s: %d lines, %d accepted, %d with errors, %d duplicates, %d stored\n", pos[0], rep.Lines, rep.Accepted, rep.ErrorCount, rep.Duplicates, rep.Stored)
 		for _, e := range rep.Errors {
 			fmt.Printf("  line %d: %s: %s", e.Line, e.Field, e.Rule)
 			if e.Value != "" {
@@ -369,13 +445,14 @@ func (p *progressReader) finish() {
 // regionsImport adds another county's region tree from its CSV.
 func regionsImport(ctx context.Context, args []string) error {
 	fs := newFlags("regions import")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: alertctl regions import FILE.csv (columns code,name,level,parent_code,name_ug)")
+	if len(pos) != 1 {
+		return usageError("regions import", "one FILE.csv expected (columns code,name,level,parent_code,name_ug), got %d arguments", len(pos))
 	}
-	f, err := os.Open(fs.Arg(0))
+	f, err := os.Open(pos[0])
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ var audioLevelWords = map[audio.Signal][2]string{
 // audioRender renders a programme locally (no server) for preview.
 func audioRender(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("audio render", flag.ContinueOnError)
-	level := fs.String("level", "red", "attention signal: red, orange, yellow, blue, all-clear or none")
+	level := fs.String("level", "red", "attention signal: red, orange, yellow, blue, all-clear, cancel or none (see audio/SIGNALS.md)")
 	event := fs.String("event", "", "hazard code; speaks its headline (e.g. 沙尘暴红色预警) before the text: "+strings.Join(audioSortedKeys(audioEventHeadlines), ", "))
 	textZh := fs.String("text-zh", "", "Mandarin text")
 	textUg := fs.String("text-ug", "", "Uyghur text (Arabic script)")

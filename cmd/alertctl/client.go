@@ -39,9 +39,33 @@ type apiError struct {
 	} `json:"problems"`
 }
 
+// selfDescribing are the codes whose messages say what happened on their
+// own ("not found", "conflict: warning is already cancelled", "invalid
+// warning: …"): prefixing the code again would say it twice.
+var selfDescribing = map[string]bool{"not_found": true, "conflict": true, "validation": true, "bad_json": true, "internal": true, "forbidden": true}
+
+// Error reads as one sentence: the server's message, with the code in
+// front only where the message does not already say it.
 func (e *apiError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "HTTP %d %s: %s", e.Status, e.Code, e.Message)
+	msg := strings.TrimSpace(e.Message)
+	words := strings.ReplaceAll(e.Code, "_", " ")
+	switch {
+	case e.Code == "http" || e.Code == "":
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
+		}
+		fmt.Fprintf(&b, "HTTP %d", e.Status)
+		if msg != "" {
+			b.WriteString(": " + msg)
+		}
+	case msg == "":
+		b.WriteString(words)
+	case selfDescribing[e.Code] || strings.HasPrefix(strings.ToLower(msg), words):
+		b.WriteString(msg)
+	default:
+		b.WriteString(words + ": " + msg)
+	}
 	if len(e.Problems) > 1 {
 		for _, p := range e.Problems {
 			fmt.Fprintf(&b, "\n  %s: %s", p.Field, p.Rule)

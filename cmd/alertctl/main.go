@@ -7,6 +7,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -30,6 +32,7 @@ var commands = map[string]command{
 	// Each feature adds its own line here.
 	"bench speaker":    {"loudspeaker fan-out: N simulated speakers on one hub + redis-server, red warning to all (--speakers 5000 --rounds 3)", benchSpeaker},
 	"issue":            {"issue a warning (--file body.json, or --event --level --codes --zh-headline … ; --watch)", issueAlert},
+	"update":           {"replace an issued warning with a new version (POST /api/v1/alerts/{id}/update)", updateAlert},
 	"approve":          {"approve a pending warning (second officer, approver role)", reasonCmd("approve")},
 	"reject":           {"reject a pending warning (--reason required)", reasonCmd("reject")},
 	"cancel":           {"cancel a warning: queued work is revoked, speakers stop", reasonCmd("cancel")},
@@ -42,6 +45,7 @@ var commands = map[string]command{
 	"bench spine":      {"accept latency and issue-to-all-records time for a county-wide warning (--residents 355544)", benchSpine},
 	"speakers enroll":  {"issue device credentials: one (prints an agent config) or --all (CSV for speaker --simulate)", speakersEnroll},
 	"speakers import":  {"import a speakers CSV (all or nothing unless --partial)", importCmd("speakers")},
+	"speakers key":     {"print the platform's Ed25519 public key for the speaker agents' public_key", speakersKey},
 }
 
 func main() {
@@ -54,6 +58,17 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
+	err := dispatchCommand(ctx, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the command printed its usage, as asked
+	}
+	return err
+}
+
+func dispatchCommand(ctx context.Context, args []string) error {
+	if len(args) > 1 && args[0] == "help" {
+		return commandHelp(ctx, args[1:])
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(os.Stdout)
 		return nil
@@ -79,7 +94,8 @@ func usage(w *os.File) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-20s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %s\n      %s\n", commandLine(n), commands[n].summary)
 	}
+	fmt.Fprintln(w, "\nflags may stand before or after ALERT_ID; alertctl help COMMAND shows a command's flags")
 	fmt.Fprintln(w, "\nenvironment: ALERTCAST_URL (default http://127.0.0.1:8080), ALERTCAST_TOKEN")
 }

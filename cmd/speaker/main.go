@@ -43,7 +43,7 @@ const exampleConfig = `# Alertcast loudspeaker agent
 url: https://alertd.example.org        # platform base URL (http:// only on a trusted network)
 device: 653122100201-01                 # device id given at enrolment
 credential_file: /etc/alertcast/speaker.credential   # or: credential: <secret shown once at enrolment>
-public_key: <base64 platform public key from "alertd speaker-key">
+public_key: <base64 platform public key: run "alertctl speakers key", or GET /api/v1/speakers/key>
 cache_dir: /var/lib/alertcast-speaker   # audio cache and replay-protection state (keep on persistent storage)
 window: 2m          # accepted clock difference to the platform, either way
 heartbeat: 20s

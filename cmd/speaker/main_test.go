@@ -98,8 +98,12 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	body := strings.Replace(out.String(), "<base64 platform public key from \"alertd speaker-key\">",
-		speaker.EncodePublicKey(key.Public().(ed25519.PublicKey)), 1)
+	// The placeholder points at what exists: alertctl's command and the API route.
+	const placeholder = `<base64 platform public key: run "alertctl speakers key", or GET /api/v1/speakers/key>`
+	if !strings.Contains(out.String(), "public_key: "+placeholder+"\n") {
+		t.Fatalf("example config's public_key line changed:\n%s", out.String())
+	}
+	body := strings.Replace(out.String(), placeholder, speaker.EncodePublicKey(key.Public().(ed25519.PublicKey)), 1)
 	body = strings.Replace(body, "credential_file: /etc/alertcast/speaker.credential", "credential: from-enrolment", 1)
 	if _, err := loadConfig(writeConfig(t, body), false); err != nil {
 		t.Fatalf("example config: %v", err)

@@ -701,7 +701,7 @@
       last = a;
       renderHead(head, a);
       renderBars(bars, a);
-      const key = a.state + "/" + a.version;
+      const key = a.state + "/" + a.version + "/" + (a.pending ? a.pending.updated_at : "");
       if (key !== actionsFor) { actionsFor = key; renderActions(actions, a, () => p.now()); renderVersions(versions, a); }
       const now = Date.now();
       if ((a.channels || []).includes("speaker") && S.speakers.length && now - lastSpk > 3000) {
@@ -727,6 +727,9 @@
         h("div", { class: "meta" }, h("div", { text: eventName(a.event) + " · " + t(a.level) + " · " + t(a.status) }),
           h("div", { "data-version": String(a.version) }, stateChip(a.state), " v" + a.version + " " + a.kind + " · " + a.id))),
       a.state === "pending" ? h("p", { class: "panel", id: "awaiting", text: "⏳ " + t("awaiting") }) : "",
+      // An update waiting for a second officer; the version above stays on air.
+      a.pending ? h("div", { class: "panel", id: "pending-update" }, h("p", { text: `⏳ ${t("awaiting")}: v${a.pending.version} · ${(a.pending.changes || []).join(", ")} · ${t("createdBy")}: ${(a.pending.authors || []).join(", ")}` }),
+        diffTable(a, a.pending)) : "",
       a.reason ? h("p", { class: "note", text: t("reason") + ": " + a.reason }) : "",
       // The rendered programme, once the API reports where it is.
       a.audio && a.audio.url ? h("p", null, h("button", { type: "button", id: "btn-play", text: "▶ " + t("play"),
@@ -800,7 +803,8 @@
       catch (x) { showProblems(box, x); btn.disabled = false; }
     } });
     const btns = [];
-    if (a.state === "pending" && can("approver") && a.created_by !== S.me.name) {
+    const authors = (a.pending ? a.pending.authors : a.authors) || [a.created_by];
+    if ((a.state === "pending" || a.pending) && can("approver") && !authors.includes(S.me.name)) {
       btns.push(act("approve", "good big", t("approve"), false), act("reject", "danger", t("reject"), true));
     }
     if ((a.state === "issued" || a.state === "pending") && can("operator")) {
@@ -837,7 +841,8 @@
     put(box, h("h2", { text: t("versions") + " (" + vs.length + ")" }),
       vs.slice().reverse().map((v) => {
         const prev = vs.find((x) => x.version === v.version - 1);
-        return h("details", { open: v.version === a.version }, h("summary", { text: `v${v.version} · ${v.kind} · ${t(v.state)} · ${fmtTime(v.issued_at || v.created_at)}` }),
+        return h("details", { open: v.version === a.version }, h("summary", { text: `v${v.version} · ${v.kind} · ${t(v.state)} · ${fmtTime(v.issued_at || v.created_at)}` +
+          (v.approved_by ? ` · ${t("approvedBy")} ${v.approved_by}` : "") }),
           diffTable(prev, v));
       }));
   }
@@ -850,7 +855,8 @@
     const seen = new Map();
     const ap = poll(async () => {
       const r = await api("GET", "/api/v1/alerts?state=pending&limit=100");
-      const alerts = (r && r.alerts) || [];
+      const u = await api("GET", "/api/v1/alerts?state=issued&limit=500");
+      const alerts = ((r && r.alerts) || []).concat(((u && u.alerts) || []).filter((a) => a.pending));
       const ids = new Set(alerts.map((a) => a.id));
       for (const [id, el] of seen) if (!ids.has(id)) { el.remove(); seen.delete(id); }
       for (const a of alerts) if (!seen.has(a.id)) { const el = await approvalCard(a); seen.set(a.id, el); list.append(el); }
@@ -862,19 +868,21 @@
   async function approvalCard(a0) {
     const a = await api("GET", "/api/v1/alerts/" + encodeURIComponent(a0.id));
     const vs = (a.versions || []).slice().sort((x, y) => x.version - y.version);
-    const prev = vs.find((x) => x.version === a.version - 1);
-    const card = h("section", { class: "panel card lv-border-" + a.level, "data-alert": a.id });
+    // An issued warning's pending update is approved against the version on air.
+    const prev = a.pending ? a : vs.find((x) => x.version === a.version - 1);
+    const next = a.pending || a;
+    const card = h("section", { class: "panel card lv-border-" + next.level, "data-alert": a.id });
     const prevBox = h("div", { class: "note", text: "…" });
     const box = h("div");
     card.append(drillBanner(a.status) || "",
       h("h2", null, levelChip(a.level), " ", (a.text.zh || a.text.ug || {}).headline || a.id, " ", h("a", { href: "#/alert/" + encodeURIComponent(a.id), text: a.id })),
       h("p", { class: "note", text: `${t("createdBy")}: ${a.created_by} · ${fmtTime(a.created_at)} · v${a.version}` }),
-      h("h3", { text: t("whatYouApprove") + (prev ? " (v" + prev.version + " → v" + a.version + ")" : "") }), diffTable(prev, a), prevBox, box);
+      h("h3", { text: t("whatYouApprove") + (prev ? " (v" + prev.version + " → v" + next.version + ")" : "") }), diffTable(prev, next), prevBox, box);
     renderActions(box, a, () => {});
-    if (a.created_by === S.me.name) box.prepend(h("p", { class: "formerr", text: t("ownAlert") }));
+    if ((next.authors || [next.created_by]).includes(S.me.name)) box.prepend(h("p", { class: "formerr", text: t("ownAlert") }));
     // Re-resolve the audience so the approver sees whom it reaches.
-    const input = { event: a.event, level: a.level, status: a.status, area: a.area, audience: a.audience, channels: a.channels, text: a.text,
-      expires: a.expires, onset: a.onset && !a.onset.startsWith("0001") ? a.onset : undefined, rebroadcast: a.rebroadcast || undefined };
+    const input = { event: next.event, level: next.level, status: next.status, area: next.area, audience: next.audience, channels: next.channels, text: next.text,
+      expires: next.expires, onset: next.onset && !next.onset.startsWith("0001") ? next.onset : undefined, rebroadcast: next.rebroadcast || undefined };
     api("POST", "/api/v1/audience/preview", input).then((p) => {
       prevBox.textContent = Object.entries(p.channels || {}).map(([c, n]) => t(c) + " " + n.toLocaleString()).join(" · ") +
         (p.warnings && p.warnings.length ? " · ⚠ " + p.warnings.join("; ") : "");

@@ -131,6 +131,7 @@ var authzMatrix = []authzRow{
 	{"POST /api/v1/cap", operator, "POST /api/v1/cap", `<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"></alert>`, "CAP rules decide issue or review"},
 	{"POST /api/v1/schedules", operator, "POST /api/v1/schedules", `{}`, ""},
 	{"GET /api/v1/schedules", viewer, "GET /api/v1/schedules", "", ""},
+	{"POST /api/v1/schedules/{id}/approve", approver, "POST /api/v1/schedules/$SCHEDULE/approve", `{"reason":"checked"}`, "schedules waiting for a second officer"},
 	{"DELETE /api/v1/schedules/{id}", operator, "DELETE /api/v1/schedules/$SCHEDULE", "", ""},
 	{"POST /api/v1/audience/preview", viewer, "POST /api/v1/audience/preview", "$YELLOW", "changes nothing"},
 	{"POST /api/v1/users", admin, "POST /api/v1/users", `{"name":"matrix-made","role":"viewer"}`, ""},

@@ -2,7 +2,13 @@ package alertd
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +19,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
@@ -25,6 +32,36 @@ func getRaw(t *testing.T, url string) (int, []byte, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, resp.Header.Get("Content-Type")
+}
+
+// testCAPSigner makes an upstream agency's signing key and its
+// certificate (PEM), as configured on a CAP rule.
+func testCAPSigner(t *testing.T) (*rsa.PrivateKey, string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Kashgar meteorological bureau"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+func signCAP(t *testing.T, doc []byte, key *rsa.PrivateKey, certPEM string) []byte {
+	t.Helper()
+	cert, err := (dispatch.CAPRule{Cert: certPEM}).Certificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := cap.Sign(doc, key, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
 }
 
 func postCAP(t *testing.T, base, token string, doc []byte) (int, map[string]any) {
@@ -57,12 +94,16 @@ func TestCAPOutAndIn(t *testing.T) {
 		t.Fatalf("feed: %d %s", st, feed)
 	}
 
-	// A second platform imports it: auto mode by rule.
+	// A second platform imports it: auto mode by rule, for documents signed
+	// with the key of the rule's certificate.
+	key, certPEM := testCAPSigner(t)
 	dst := startServer(t, func(c *Config) {
-		c.CAP.Rules = []dispatch.CAPRule{{Name: "met-bureau", Sender: "*", Mode: "auto", MaxLevel: "yellow", Channels: []string{"sms", "websocket"}}}
+		c.CAP.Rules = []dispatch.CAPRule{{Name: "met-bureau", Sender: "*", Mode: "auto", MaxLevel: "yellow", Channels: []string{"sms", "websocket"}, Cert: certPEM}}
 	})
 	sys := addUser(t, dst.Base, "met", "operator")
 	var lat []time.Duration
+	unsigned := doc
+	doc = signCAP(t, doc, key, certPEM)
 	st, res := postCAP(t, dst.Base, sys, doc)
 	if st != 201 || res["outcome"] != "issued" {
 		t.Fatalf("auto import: %d %v", st, res)
@@ -78,7 +119,7 @@ func TestCAPOutAndIn(t *testing.T) {
 	}
 	// Import-to-issued latency for fresh identifiers.
 	for i := 0; i < 20; i++ {
-		d := bytes.Replace(doc, []byte(id+"-v1"), []byte(id+"-bench"+string(rune('a'+i))), 1)
+		d := signCAP(t, bytes.Replace(unsigned, []byte(id+"-v1"), []byte(id+"-bench"+string(rune('a'+i))), 1), key, certPEM)
 		t0 := time.Now()
 		st, res = postCAP(t, dst.Base, sys, d)
 		lat = append(lat, time.Since(t0))
@@ -89,7 +130,13 @@ func TestCAPOutAndIn(t *testing.T) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	t.Logf("CAP import-to-issued: p50 %s, max %s", lat[len(lat)/2], lat[len(lat)-1])
 
+	// Unsigned, the same document waits for review, and says why.
+	st, res = postCAP(t, dst.Base, sys, bytes.Replace(unsigned, []byte(id+"-v1"), []byte(id+"-unsigned"), 1))
+	if st != 201 || res["outcome"] != "pending" || !strings.Contains(res["reason"].(string), "authenticated") {
+		t.Fatalf("unsigned import under an auto rule: %d %v", st, res)
+	}
 	// The source cancels: its Cancel references the original identifier.
+	// Lifting never waits: the officer's unsigned Cancel goes through.
 	mustCall(t, src.Base, "POST", "/api/v1/alerts/"+id+"/cancel", op, `{"reason":"over"}`, 200)
 	_, cancelDoc, _ := getRaw(t, src.Base+"/api/v1/alerts/"+id+"/cap")
 	if !bytes.Contains(cancelDoc, []byte("<msgType>Cancel</msgType>")) || !bytes.Contains(cancelDoc, []byte("<references>")) {

@@ -131,6 +131,9 @@ func (c *Config) Validate() error {
 		if r.Mode != "auto" && r.Mode != "review" {
 			errs = append(errs, fmt.Errorf("cap.rules[%d].mode: must be auto or review, got %q", i, r.Mode))
 		}
+		if _, err := r.Certificate(); err != nil {
+			errs = append(errs, fmt.Errorf("cap.rules[%d].cert: %v", i, err))
+		}
 		for j, ch := range r.Channels {
 			if !slices.Contains(dispatch.ChannelNames, ch) {
 				errs = append(errs, fmt.Errorf("cap.rules[%d].channels[%d]: unknown channel %q", i, j, ch))

@@ -436,7 +436,9 @@ func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)); os.Exi
 func (s *Server) startCAPPoller() {
 	p := &cap.Poller{Sources: s.cfg.CAP.Poll, Interval: s.cfg.CAP.Interval, Logger: s.log.With("component", "cap-poll"),
 		Handle: func(ctx context.Context, a *cap.Alert, raw []byte, from string) error {
-			res, err := s.service.ImportCAP(ctx, dispatch.Actor{Name: "cap-poller", Role: dispatch.RoleOperator, Remote: from}, raw, s.cfg.CAP.Rules)
+			// Polled as the system account: a configured feed authenticates
+			// its sender for auto rules; the policy decides the rest.
+			res, err := s.service.ImportCAPFrom(ctx, dispatch.Actor{Name: "system:cap-poll", Role: dispatch.RoleOperator, Remote: from}, raw, s.cfg.CAP.Rules, dispatch.OriginCAPPoll)
 			var ce *dispatch.CAPError
 			if errors.As(err, &ce) && ce.Status < 500 {
 				// Retrying cannot fix a refused document: log it once.

@@ -296,7 +296,7 @@ func (s *Server) RenderAlert(ctx context.Context, a *dispatch.Alert) (*channels.
 	case a.Kind == channels.KindAllClear:
 		p.Attention = audio.SignalAllClear
 	case a.Kind == channels.KindCancel:
-		p.Attention = audio.SignalNone
+		p.Attention = audio.SignalCancel // its own figure: never a warning cadence, never the all-clear
 	default:
 		p.Attention = audio.Signal(int(a.Level)) // SignalBlue..SignalRed follow LevelBlue..LevelRed
 	}
