@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -122,7 +123,17 @@ func (c *conn) run() {
 	h := c.h
 	defer c.ws.Close()
 	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
-	epoch, err := epochScript.Run(ctx, h.cfg.Redis, []string{h.keys.epoch(c.dev)}, h.cfg.Now().Unix()).Uint64()
+	var epoch uint64
+	res, err := epochScript.Run(ctx, h.cfg.Redis, []string{h.keys.epoch(c.dev)}, h.cfg.Now().Unix(), maxEpochLead).Int64Slice()
+	if err == nil && (len(res) != 2 || res[0] <= 0) {
+		err = fmt.Errorf("epoch script answered %v", res)
+	}
+	if err == nil {
+		epoch = uint64(res[0])
+		if res[1] == 1 {
+			h.refused("epoch", c.dev, "", "", "epoch far ahead of the clock or not a number; restarted from the clock")
+		}
+	}
 	cancel()
 	if err != nil {
 		h.log.Error("speaker: sequence epoch", "device", c.dev, "err", err)
@@ -146,9 +157,8 @@ func (c *conn) run() {
 	}
 	h.m.connected.Inc()
 	defer c.unregister()
-	kick, _ := json.Marshal(busMsg{Kind: "kick", Devices: []string{c.dev}, Epoch: c.epoch})
 	ctx, cancel = context.WithTimeout(h.ctx, 10*time.Second)
-	_ = h.cfg.Redis.Publish(ctx, h.keys.bus(), kick).Err()
+	_ = h.kick(ctx, c.dev, c.epoch)
 	// Online at once across nodes; heartbeats are batched after this.
 	h.writeStatus(ctx, map[string]*conn{c.dev: c})
 
@@ -166,7 +176,7 @@ func (c *conn) run() {
 		h.log.Warn("speaker: load held commands; retrying at resync", "device", c.dev, "err", err)
 	}
 	for _, hd := range hs {
-		c.enqueue(hd)
+		c.offer(hd, nil)
 	}
 	h.log.Debug("speaker: connected", "device", c.dev, "conn", c.id, "held", len(hs))
 	c.readLoop()
@@ -274,6 +284,32 @@ func (c *conn) onReport(f AgentFrame) {
 		return // already received once; the receipt was reported then
 	}
 	h.report(c.dev, f, key)
+}
+
+// offer queues hd for this connection if it carries the platform's MAC for
+// this device (digest, when not nil, is hd's heldDigest, computed once for a
+// bus message to many devices). Anything else is refused, counted, logged
+// and, when it came from the device's hold, removed from Redis: it never
+// reaches the signer, nor the dedup state a genuine command relies on.
+func (c *conn) offer(hd held, digest *[32]byte) {
+	h := c.h
+	if digest == nil {
+		d := heldDigest(hd.id, hd.until, hd.created, hd.version, hd.body)
+		digest = &d
+	}
+	if !h.mac.verifyHold(c.dev, &hd, digest) {
+		source := "bus"
+		if hd.raw != "" {
+			source = "hold"
+		}
+		h.refused(source, c.dev, hd.field, hd.id, "bad MAC")
+		if hd.raw != "" {
+			// Read from the hold (connect, resync): no lock is held here.
+			h.drop(c.dev, hd.field, hd.raw)
+		}
+		return
+	}
+	c.enqueue(hd)
 }
 
 // enqueue queues a held command for this connection unless the same command

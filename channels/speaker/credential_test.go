@@ -49,9 +49,9 @@ func TestLoadOrCreateKey(t *testing.T) {
 
 func TestHeldRoundTrip(t *testing.T) {
 	until := time.UnixMilli(1_900_000_000_000)
-	v := encodeHeld("play:A/v1", until, 5, 3, []byte("{\"a\":\"x\ny\"}"))
+	v := encodeHeld("play:A/v1", until, 5, 3, "mac", []byte("{\"a\":\"x\ny\"}"))
 	h, err := decodeHeld("a:A", v)
-	if err != nil || h.id != "play:A/v1" || !h.until.Equal(until) || h.created != 5 || h.version != 3 || string(h.body) != "{\"a\":\"x\ny\"}" {
+	if err != nil || h.id != "play:A/v1" || !h.until.Equal(until) || h.created != 5 || h.version != 3 || h.mac != "mac" || string(h.body) != "{\"a\":\"x\ny\"}" {
 		t.Fatalf("%+v %v", h, err)
 	}
 	if _, err := decodeHeld("f", "garbage"); err == nil {

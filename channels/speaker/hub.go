@@ -14,6 +14,49 @@
 //
 // The hub must never play anything itself, never log a device credential
 // and never sign a command whose body it did not build.
+//
+// # Threat model: Redis is not trusted with authority
+//
+// Anyone who can write to Redis (a process on the host, a leaked Redis
+// password, a compromised neighbour service) must not be able to make a
+// loudspeaker speak. Redis requires a password (internal/alertd), but the
+// hub does not rely on that alone:
+//
+//   - Holds and bus commands carry a MAC (HMAC-SHA256, 128 bits) made by
+//     Send, SetVolume or Live from the command the platform built from the
+//     stored warning version. It binds the device id, the hold field, the
+//     command id, expiry, creation time, warning version and body. Its key
+//     is derived from the platform Ed25519 seed, which lives only in the key
+//     file of each node. A node verifies the MAC in constant time before a
+//     command enters a connection's queue; what fails is refused, counted
+//     in alertcast_speaker_forged_total{source}, logged by name only, and
+//     removed from the hold. So a forged hold, a genuine hold with any byte
+//     changed (level, URL, hash, expiry, version), a hold copied to another
+//     device or field, and a forged or re-addressed bus announcement are
+//     never signed. Live-voice, volume and stop/cancel commands are holds
+//     like any other and are covered the same way.
+//   - Kicks (close a device's connection) carry a MAC over device, epoch
+//     and time and are refused when older than a minute, so Redis cannot
+//     knock devices off the air with forged or recorded kicks.
+//   - Sequence epochs come from Redis; one more than an hour ahead of the
+//     clock, or not a number, is restarted from the clock (and counted as
+//     source "epoch"), so Redis cannot lift a device's replay floor out of
+//     reach and then lock it out by restoring the real epoch. Freshness and replay protection are the
+//     agent's (wire.Verifier): every signature covers device, sequence and
+//     issued-at, signed at write time by the node holding the connection.
+//   - A genuine hold replayed by someone who recorded it (same device, same
+//     field, still unexpired) verifies and is re-signed, but the agent
+//     executes a command id once, refuses an older version of a warning
+//     than one it accepted (the version is in the key, "<alert>/v<n>") and
+//     refuses a play of an alert it was told to stop; it keeps all three
+//     across restarts. Such a refusal comes back as a "refused" receipt.
+//
+// What Redis can still do is deny service: delete holds, fill the queue,
+// set a device's acked version high so a command is not held, or falsify
+// the device status shown on the console (status:{device}). None of these
+// puts anything on the air. Asynq tasks in Redis carry only warning ids and
+// versions; the engine reloads the warning from the database before a
+// channel sees it.
 package speaker
 
 import (
@@ -107,6 +150,7 @@ type Hub struct {
 	cancel context.CancelFunc
 	pubsub *redis.PubSub
 	writeq chan *conn
+	mac    *holdMAC
 
 	mu     sync.RWMutex
 	conns  map[string]*conn
@@ -199,12 +243,13 @@ func NewHub(cfg Config) (*Hub, error) {
 		conns:       map[string]*conn{},
 		statusDirty: map[string]*conn{},
 		acks:        make(chan ackReq, 8192),
+		mac:         newHoldMAC(cfg.Key),
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 
 	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
 	defer cancel()
-	for _, s := range []*redis.Script{holdScript, ackScript, epochScript, offlineScript} {
+	for _, s := range []*redis.Script{holdScript, ackScript, epochScript, offlineScript, dropScript} {
 		if err := s.Load(ctx, cfg.Redis).Err(); err != nil {
 			h.cancel()
 			return nil, fmt.Errorf("speaker: load Redis script: %w", err)
@@ -255,13 +300,34 @@ func (h *Hub) Close() error {
 
 // ---- sending -------------------------------------------------------------
 
-// busMsg is what travels on the pub/sub channel.
+// busMsg is what travels on the pub/sub channel. Anyone who can publish on
+// Redis can put one there, so every entry carries a holdMAC per device and
+// a node acts on none that does not verify.
 type busMsg struct {
 	Kind    string   `json:"k"`           // "cmd" or "kick"
 	Devices []string `json:"d"`           // target devices
+	Macs    []string `json:"m"`           // holdMAC per device, same order
 	Field   string   `json:"f,omitempty"` // hold field
-	Value   string   `json:"v,omitempty"` // encoded held command
+	Value   string   `json:"v,omitempty"` // encoded held command, mac line empty
 	Epoch   uint64   `json:"e,omitempty"` // kick: close only connections of an older epoch (0: all)
+	At      int64    `json:"t,omitempty"` // kick: when it was sent (Unix ms), bound by its MAC
+}
+
+// heldCmd is a command as the platform authored it, before it is held.
+type heldCmd struct {
+	id       string
+	until    time.Time
+	created  int64
+	version  int64
+	body     []byte
+	digest   [32]byte
+	template string // encodeHeld with an empty mac: what the bus carries
+}
+
+func newHeldCmd(id string, until time.Time, created, version int64, body []byte) *heldCmd {
+	return &heldCmd{id: id, until: until, created: created, version: version, body: body,
+		digest:   heldDigest(id, until, created, version, body),
+		template: encodeHeld(id, until, created, version, "", body)}
 }
 
 // Send implements channels.Channel. Alerts and updates become signed play
@@ -290,8 +356,7 @@ func (h *Hub) Send(ctx context.Context, m *channels.Message, to []channels.Recip
 		alert = m.Key
 	}
 	until := *cmd.Until
-	value := encodeHeld(cmd.ID, until, now.UnixMilli(), int64(m.Version), body)
-	return h.deliver(ctx, to, "a:"+alert, value, until, now)
+	return h.deliver(ctx, to, "a:"+alert, newHeldCmd(cmd.ID, until, now.UnixMilli(), int64(m.Version), body), now)
 }
 
 // buildCommand turns a message into the command body every recipient gets.
@@ -359,8 +424,10 @@ func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) 
 	}
 }
 
-// deliver holds value under field for every recipient and announces it.
-func (h *Hub) deliver(ctx context.Context, to []channels.Recipient, field, value string, until, now time.Time) ([]channels.Result, error) {
+// deliver holds hc under field for every recipient, each copy with its
+// device's MAC, and announces it.
+func (h *Hub) deliver(ctx context.Context, to []channels.Recipient, field string, hc *heldCmd, now time.Time) ([]channels.Result, error) {
+	until := hc.until
 	res := make([]channels.Result, 0, len(to))
 	devs, err := h.lookup(ctx, to)
 	if err != nil {
@@ -390,12 +457,16 @@ func (h *Hub) deliver(ctx context.Context, to []channels.Recipient, field, value
 			return res, err // the rest have no result and will be retried
 		}
 		batch := ok[start:min(start+chunk, len(ok))]
-		fresh, err := h.hold(ctx, batch, field, value, ttl)
+		macs := make([]string, len(batch))
+		for i, r := range batch {
+			macs[i] = h.mac.hold(r.Address, field, &hc.digest)
+		}
+		fresh, freshMacs, err := h.hold(ctx, batch, macs, field, hc, ttl)
 		if err != nil {
 			return res, fmt.Errorf("speaker: hold commands: %w", err)
 		}
 		if len(fresh) > 0 {
-			msg, _ := json.Marshal(busMsg{Kind: "cmd", Devices: fresh, Field: field, Value: value})
+			msg, _ := json.Marshal(busMsg{Kind: "cmd", Devices: fresh, Macs: freshMacs, Field: field, Value: hc.template})
 			if err := h.cfg.Redis.Publish(ctx, h.keys.bus(), msg).Err(); err != nil {
 				// Held already: the device gets it on reconnect or at the
 				// next resync, so the recipients count as sent.
@@ -409,33 +480,40 @@ func (h *Hub) deliver(ctx context.Context, to []channels.Recipient, field, value
 	return res, nil
 }
 
-// hold stores value for each recipient and returns the devices whose entry
-// changed (a newer version already held is not replaced).
-func (h *Hub) hold(ctx context.Context, batch []channels.Recipient, field, value string, ttl int64) ([]string, error) {
-	version := strings.SplitN(value, "\n", 5)[3]
+// hold stores hc for each recipient with its MAC and returns the devices
+// whose entry changed (a newer version already held is not replaced) and
+// their MACs.
+func (h *Hub) hold(ctx context.Context, batch []channels.Recipient, macs []string, field string, hc *heldCmd, ttl int64) ([]string, []string, error) {
+	version := strconv.FormatInt(hc.version, 10)
+	values := make([]string, len(batch))
+	for i := range batch {
+		values[i] = encodeHeld(hc.id, hc.until, hc.created, hc.version, macs[i], hc.body)
+	}
 	for attempt := 0; ; attempt++ {
 		pipe := h.cfg.Redis.Pipeline()
 		cmds := make([]*redis.Cmd, len(batch))
 		for i, r := range batch {
-			cmds[i] = holdScript.EvalSha(ctx, pipe, []string{h.keys.hold(r.Address), h.keys.acked(r.Address)}, field, value, version, ttl)
+			cmds[i] = holdScript.EvalSha(ctx, pipe, []string{h.keys.hold(r.Address), h.keys.acked(r.Address)}, field, values[i], version, ttl)
 		}
 		_, err := pipe.Exec(ctx)
 		if err != nil && attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
 			if err := holdScript.Load(ctx, h.cfg.Redis).Err(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		fresh := make([]string, 0, len(batch))
+		freshMacs := make([]string, 0, len(batch))
 		for i, c := range cmds {
 			if n, _ := c.Int(); n == 1 {
 				fresh = append(fresh, batch[i].Address)
+				freshMacs = append(freshMacs, macs[i])
 			}
 		}
-		return fresh, nil
+		return fresh, freshMacs, nil
 	}
 }
 
@@ -479,7 +557,7 @@ func (h *Hub) SetVolume(ctx context.Context, deviceID string, vol int) error {
 	until := now.Add(24 * time.Hour)
 	id := "volume:" + strconv.FormatInt(now.UnixNano(), 36)
 	body, _ := json.Marshal(Command{Op: wire.OpVolume, ID: id, Volume: &vol, Until: &until})
-	return h.single(ctx, []string{deviceID}, "volume", encodeHeld(id, until, now.UnixMilli(), now.UnixMilli(), body), until, now)
+	return h.single(ctx, []string{deviceID}, "volume", newHeldCmd(id, until, now.UnixMilli(), now.UnixMilli(), body), now)
 }
 
 // Live sends a signed "live" command telling devices to join a WebRTC room
@@ -501,10 +579,10 @@ func (h *Hub) Live(ctx context.Context, deviceIDs []string, room LiveRoom) error
 	if !room.Until.After(now) {
 		return &channels.FieldError{Field: "live.until", Rule: "in the future"}
 	}
-	return h.single(ctx, deviceIDs, "live:"+room.ID, encodeHeld(cmd.ID, room.Until, now.UnixMilli(), now.UnixMilli(), body), room.Until, now)
+	return h.single(ctx, deviceIDs, "live:"+room.ID, newHeldCmd(cmd.ID, room.Until, now.UnixMilli(), now.UnixMilli(), body), now)
 }
 
-func (h *Hub) single(ctx context.Context, ids []string, field, value string, until, now time.Time) error {
+func (h *Hub) single(ctx context.Context, ids []string, field string, hc *heldCmd, now time.Time) error {
 	if h.isClosed() {
 		return channels.ErrClosed
 	}
@@ -512,7 +590,7 @@ func (h *Hub) single(ctx context.Context, ids []string, field, value string, unt
 	for i, id := range ids {
 		to[i] = channels.Recipient{ID: id, Address: id}
 	}
-	res, err := h.deliver(ctx, to, field, value, until, now)
+	res, err := h.deliver(ctx, to, field, hc, now)
 	if err != nil {
 		return err
 	}
@@ -528,7 +606,16 @@ func (h *Hub) single(ctx context.Context, ids []string, field, value string, unt
 // Disconnect closes a device's connection on whatever node holds it; call it
 // after revoking the device's credential.
 func (h *Hub) Disconnect(ctx context.Context, deviceID string) error {
-	msg, _ := json.Marshal(busMsg{Kind: "kick", Devices: []string{deviceID}})
+	return h.kick(ctx, deviceID, 0)
+}
+
+// kick asks every node to close the device's connections older than epoch
+// (0: all of them). The kick carries a MAC and the time, so a kick forged or
+// replayed from Redis closes nothing.
+func (h *Hub) kick(ctx context.Context, dev string, epoch uint64) error {
+	at := h.cfg.Now().UnixMilli()
+	msg, _ := json.Marshal(busMsg{Kind: "kick", Devices: []string{dev}, Macs: []string{h.mac.kick(dev, epoch, at)},
+		Epoch: epoch, At: at})
 	return h.cfg.Redis.Publish(ctx, h.keys.bus(), msg).Err()
 }
 
@@ -550,22 +637,37 @@ func (h *Hub) subscribe() {
 				h.log.Warn("speaker: malformed bus message", "err", err)
 				continue
 			}
+			if len(b.Macs) != len(b.Devices) {
+				h.refused("bus", "", b.Field, "", "devices and MACs differ in number")
+				continue
+			}
 			switch b.Kind {
 			case "cmd":
 				hd, err := decodeHeld(b.Field, b.Value)
 				if err != nil {
-					h.log.Warn("speaker: malformed bus command", "err", err)
+					h.refused("bus", "", b.Field, "", "malformed")
 					continue
 				}
+				digest := heldDigest(hd.id, hd.until, hd.created, hd.version, hd.body)
 				h.mu.RLock()
-				for _, d := range b.Devices {
+				for i, d := range b.Devices {
 					if c := h.conns[d]; c != nil {
-						c.enqueue(hd)
+						hd.mac = b.Macs[i]
+						c.offer(hd, &digest)
 					}
 				}
 				h.mu.RUnlock()
 			case "kick":
-				for _, d := range b.Devices {
+				now := h.cfg.Now().UnixMilli()
+				for i, d := range b.Devices {
+					if !h.mac.verifyKick(d, b.Epoch, b.At, b.Macs[i]) {
+						h.refused("kick", d, "", "", "bad MAC")
+						continue
+					}
+					if age := time.Duration(now-b.At) * time.Millisecond; age > maxKickAge || age < -maxKickAge {
+						h.refused("kick", d, "", "", "stale ("+age.String()+" old)")
+						continue
+					}
 					h.mu.RLock()
 					c := h.conns[d]
 					h.mu.RUnlock()
@@ -576,6 +678,8 @@ func (h *Hub) subscribe() {
 						c.close(websocket.ClosePolicyViolation, "connected elsewhere or revoked")
 					}
 				}
+			default:
+				h.refused("bus", "", "", "", "unknown kind")
 			}
 		}
 	}
@@ -626,7 +730,7 @@ func (h *Hub) resync(ctx context.Context) error {
 				return err
 			}
 			for _, hd := range hs {
-				c.enqueue(hd)
+				c.offer(hd, nil)
 			}
 		}
 	}

@@ -756,16 +756,15 @@ func TestLateKickSparesNewerConnection(t *testing.T) {
 	}
 	defer c.Close()
 	waitOnline(t, n.hub, "flappy")
-	rdb := r.redis(t)
 	// Epoch 1 is older than any connection's (epochs start at the clock in seconds).
-	if err := rdb.Publish(context.Background(), "alertcast:speaker:bus", `{"k":"kick","d":["flappy"],"e":1}`).Err(); err != nil {
+	if err := n.hub.KickForTest(context.Background(), "flappy", 1); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
 	if got := n.hub.Connected(); got != 1 {
 		t.Fatalf("a stale kick closed the newer connection: %d connected", got)
 	}
-	if err := rdb.Publish(context.Background(), "alertcast:speaker:bus", `{"k":"kick","d":["flappy"]}`).Err(); err != nil {
+	if err := n.hub.Disconnect(context.Background(), "flappy"); err != nil {
 		t.Fatal(err)
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -12,6 +12,7 @@ type metrics struct {
 	reports   *prometheus.CounterVec
 	rejected  *prometheus.CounterVec
 	authFail  *prometheus.CounterVec
+	forged    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -26,11 +27,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "alertcast_speaker_frames_rejected_total", Help: "Device frames that closed their connection, by reason."}, []string{"reason"}),
 		authFail: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alertcast_speaker_auth_failures_total", Help: "Refused loudspeaker connections, by reason."}, []string{"reason"}),
+		forged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alertcast_speaker_forged_total",
+			Help: "Commands and kicks read from Redis without a valid platform MAC, refused, by source (hold, bus, kick, epoch)."}, []string{"source"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connected, m.commands, m.reports, m.rejected, m.authFail} {
+	for _, c := range []prometheus.Collector{m.connected, m.commands, m.reports, m.rejected, m.authFail, m.forged} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

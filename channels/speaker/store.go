@@ -25,7 +25,9 @@ import (
 //	seen            zset  device → last seen (Unix ms): the device list for Status
 //	bus             pub/sub channel: commands and kicks for every node
 //
-// A held entry's value is "<id>\n<until ms>\n<created ms>\n<version>\n<body>".
+// A held entry's value is "<id>\n<until ms>\n<created ms>\n<version>\n<mac>\n<body>",
+// where mac authenticates all the rest for this device and field (holdmac.go):
+// the hub signs nothing from Redis whose mac does not verify.
 
 type keys struct{ prefix string }
 
@@ -74,12 +76,25 @@ return 0`)
 
 // epochScript returns a new sequence epoch for a device: above the last one
 // and never below the wall clock in seconds, so sequence numbers keep rising
-// even if Redis loses its data.
+// even if Redis loses its data. An epoch more than ARGV[2] seconds ahead of
+// the clock (legitimately it leads only by reconnections faster than one a
+// second) or not a number was written by someone else: it starts again from
+// the clock rather than push the device's sequence floor out of reach,
+// and the second value returned is 1.
+// KEYS[1] epoch key; ARGV now (Unix s), max lead (s).
 var epochScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local n = math.max(cur + 1, tonumber(ARGV[1]))
-redis.call('SET', KEYS[1], n)
-return n`)
+local reset = 0
+if cur == nil or cur > now + tonumber(ARGV[2]) then
+  cur, reset = 0, 1
+end
+local n = math.max(cur + 1, now)
+redis.call('SET', KEYS[1], string.format('%d', n))
+return {n, reset}`)
+
+// maxEpochLead is how far a device's epoch may run ahead of the clock.
+const maxEpochLead = 3600
 
 // offlineScript marks a device offline only if conn still owns its status
 // (the device may already be connected elsewhere).
@@ -90,6 +105,16 @@ if redis.call('HGET', KEYS[1], 'conn') == ARGV[1] then
 end
 return 0`)
 
+// dropScript deletes a held field only if it still holds exactly the value
+// the hub refused (a forged or tampered entry), so a genuine command that
+// replaced it meanwhile survives.
+// KEYS[1] hold key; ARGV field, value.
+var dropScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0`)
+
 // held is one held command.
 type held struct {
 	field   string
@@ -97,12 +122,14 @@ type held struct {
 	until   time.Time
 	created int64
 	version int64
+	mac     string // holdMAC for the device it was read for
 	body    []byte
+	raw     string // the value as read from Redis, for dropScript; "" from the bus
 }
 
-func encodeHeld(id string, until time.Time, created, version int64, body []byte) string {
+func encodeHeld(id string, until time.Time, created, version int64, mac string, body []byte) string {
 	var b strings.Builder
-	b.Grow(len(id) + len(body) + 48)
+	b.Grow(len(id) + len(mac) + len(body) + 48)
 	b.WriteString(id)
 	b.WriteByte('\n')
 	b.WriteString(strconv.FormatInt(until.UnixMilli(), 10))
@@ -111,13 +138,15 @@ func encodeHeld(id string, until time.Time, created, version int64, body []byte)
 	b.WriteByte('\n')
 	b.WriteString(strconv.FormatInt(version, 10))
 	b.WriteByte('\n')
+	b.WriteString(mac)
+	b.WriteByte('\n')
 	b.Write(body)
 	return b.String()
 }
 
 func decodeHeld(field, v string) (held, error) {
-	parts := strings.SplitN(v, "\n", 5)
-	if len(parts) != 5 {
+	parts := strings.SplitN(v, "\n", 6)
+	if len(parts) != 6 {
 		return held{}, fmt.Errorf("held command %q: malformed", field)
 	}
 	until, err1 := strconv.ParseInt(parts[1], 10, 64)
@@ -126,7 +155,8 @@ func decodeHeld(field, v string) (held, error) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return held{}, fmt.Errorf("held command %q: %w", field, err)
 	}
-	return held{field: field, id: parts[0], until: time.UnixMilli(until), created: created, version: version, body: []byte(parts[4])}, nil
+	return held{field: field, id: parts[0], until: time.UnixMilli(until), created: created, version: version,
+		mac: parts[4], body: []byte(parts[5])}, nil
 }
 
 // loadHeld returns a device's held, unexpired commands in the order they
@@ -143,9 +173,14 @@ func sortHeld(m map[string]string, now time.Time) []held {
 	out := make([]held, 0, len(m))
 	for f, v := range m {
 		h, err := decodeHeld(f, v)
-		if err != nil || !h.until.After(now) {
+		if err != nil {
+			// Kept so the hub refuses, counts and removes it (conn.send).
+			h = held{field: f, id: "malformed", until: now.Add(time.Minute)}
+		}
+		if !h.until.After(now) {
 			continue
 		}
+		h.raw = v
 		out = append(out, h)
 	}
 	sort.Slice(out, func(i, j int) bool {

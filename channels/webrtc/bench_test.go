@@ -94,7 +94,7 @@ func fanout(b *testing.B, n, rate int) {
 		srv, err := voice.New(voice.Config{
 			Loopback: true, UDPMuxAddr: "127.0.0.1:0", RecordDir: b.TempDir(),
 			Authenticate: func(_ context.Context, tok string) (string, string, bool) {
-				return "duty1", voice.RoleOfficer, tok == "tok-officer"
+				return "duty1", voice.RoleApprover, tok == "tok-officer" // county-wide red: an approver goes live alone
 			},
 			Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Registry:       reg,

@@ -20,12 +20,16 @@ import (
 // Roles returned by Config.Authenticate. Anything else is refused at the door.
 const (
 	RoleOfficer = "officer" // command centre: may go live, call, end rooms, listen
-	RoleAdmin   = "admin"   // treated as an officer
+	RoleAdmin   = "admin"   // an officer who may also approve others' live requests
 	RoleField   = "field"   // field team member: rung by the voice channel, called, may listen to live rooms
 	// RoleSpeaker is never returned by Authenticate: a loudspeaker agent
 	// presents the room token of a LiveRoom and is confined to that room.
 	RoleSpeaker = "speaker"
 )
+
+// RoleApprover is an officer who may go live at any level alone and approve
+// other officers' live requests (never their own).
+const RoleApprover = "approver"
 
 // Config configures the voice server. The zero value of every field except
 // Authenticate is the documented default.
@@ -114,6 +118,19 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// MaxRoomPeers caps the peers of one room. Default 5000.
 	MaxRoomPeers int
+
+	// LivePolicy decides which live announcements need a second officer
+	// (see approval.go). Nil means DefaultLivePolicy(): orange, red and
+	// county-wide.
+	LivePolicy LivePolicy
+	// ApprovalTimeout is how long a live request waits for an approver.
+	// Default 2 min.
+	ApprovalTimeout time.Duration
+	// Audit appends a live announcement's records (request, decision, start,
+	// end) to the platform's audit log. When it fails for a request, an
+	// approval or a start, nothing goes on the air. Nil records nothing
+	// (tests, demos).
+	Audit func(ctx context.Context, e LiveAudit) error
 }
 
 // TURNConfig describes a TURN server sharing a secret with alertd.
@@ -209,6 +226,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxRoomPeers <= 0 {
 		c.MaxRoomPeers = 5000
+	}
+	if c.LivePolicy == nil {
+		c.LivePolicy = DefaultLivePolicy()
+	}
+	if c.ApprovalTimeout <= 0 {
+		c.ApprovalTimeout = 2 * time.Minute
 	}
 }
 

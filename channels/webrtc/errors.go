@@ -13,4 +13,9 @@ var (
 	ErrRoomFull     = errors.New("room is full")
 	ErrBadCodec     = errors.New("publisher must send Opus audio")
 	ErrUnauthorized = errors.New("authentication failed")
+
+	ErrNoSuchRequest    = errors.New("no such live request (decided, expired or withdrawn)")
+	ErrSelfApproval     = errors.New("a live request needs a second officer: the requester cannot approve it")
+	ErrRequestPending   = errors.New("a live request is already waiting")
+	ErrAuditUnavailable = errors.New("audit log unavailable: live announcements are not opened unaudited")
 )

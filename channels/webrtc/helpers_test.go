@@ -70,6 +70,96 @@ type env struct {
 	recs    chan voice.Recording
 	reports *reports
 	logs    *syncBuffer
+	audits  *auditLog
+}
+
+// auditLog is what Config.Audit received.
+type auditLog struct {
+	mu      sync.Mutex
+	es      []voice.LiveAudit
+	changed chan struct{}
+	fail    func(voice.LiveAudit) error // nil: every record is written
+}
+
+func (a *auditLog) write(_ context.Context, e voice.LiveAudit) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fail != nil {
+		if err := a.fail(e); err != nil {
+			return err
+		}
+	}
+	a.es = append(a.es, e)
+	close(a.changed)
+	a.changed = make(chan struct{})
+	return nil
+}
+
+// wait returns the first record with action for which match is true.
+func (a *auditLog) wait(t *testing.T, action string, match func(voice.LiveAudit) bool) voice.LiveAudit {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		a.mu.Lock()
+		for _, e := range a.es {
+			if e.Action == action && (match == nil || match(e)) {
+				a.mu.Unlock()
+				return e
+			}
+		}
+		ch := a.changed
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("no %s audit record; have %+v", action, a.all())
+		}
+	}
+}
+
+func (a *auditLog) all() []voice.LiveAudit {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]voice.LiveAudit(nil), a.es...)
+}
+
+// frameLog collects the frames a client's OnFrame sees.
+type frameLog struct {
+	mu      sync.Mutex
+	fs      []voice.Frame
+	changed chan struct{}
+}
+
+func newFrameLog() *frameLog { return &frameLog{changed: make(chan struct{})} }
+
+func (l *frameLog) on(f voice.Frame) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fs = append(l.fs, f)
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// wait returns the first frame for which match is true.
+func (l *frameLog) wait(t *testing.T, what string, match func(voice.Frame) bool) voice.Frame {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		l.mu.Lock()
+		for _, f := range l.fs {
+			if match(f) {
+				l.mu.Unlock()
+				return f
+			}
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 type liveRecorder struct {
@@ -126,12 +216,17 @@ func (s *syncBuffer) String() string {
 
 // tokens known to the test authenticator.
 var testUsers = map[string][2]string{
-	"tok-officer": {"duty1", voice.RoleOfficer},
-	"tok-field1":  {"field1", voice.RoleField},
-	"tok-field2":  {"field2", voice.RoleField},
-	"tok-field3":  {"field3", voice.RoleField},
-	"tok-field4":  {"field4", voice.RoleField},
-	"tok-guest":   {"guest", "resident"},
+	// duty1 holds the approver right, so it goes live alone at any level
+	// (the SFU tests); the approval tests use the plain officers op1, op2.
+	"tok-officer":  {"duty1", voice.RoleApprover},
+	"tok-op1":      {"op1", voice.RoleOfficer},
+	"tok-op2":      {"op2", voice.RoleOfficer},
+	"tok-approver": {"chief1", voice.RoleApprover},
+	"tok-field1":   {"field1", voice.RoleField},
+	"tok-field2":   {"field2", voice.RoleField},
+	"tok-field3":   {"field3", voice.RoleField},
+	"tok-field4":   {"field4", voice.RoleField},
+	"tok-guest":    {"guest", "resident"},
 }
 
 func newEnv(t *testing.T, mod func(*voice.Config)) *env {
@@ -141,6 +236,7 @@ func newEnv(t *testing.T, mod func(*voice.Config)) *env {
 		recs:    make(chan voice.Recording, 16),
 		reports: &reports{ch: make(chan channels.Receipt, 64)},
 		logs:    &syncBuffer{},
+		audits:  &auditLog{changed: make(chan struct{})},
 	}
 	cfg := voice.Config{
 		Loopback:   true,
@@ -158,6 +254,7 @@ func newEnv(t *testing.T, mod func(*voice.Config)) *env {
 		Registry: prometheus.NewRegistry(),
 		Devices:  devicesByRegion{"653122100": {"spk-100-01", "spk-100-02"}},
 		Live:     e.live,
+		Audit:    e.audits.write,
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -15,6 +15,7 @@ type metrics struct {
 	rings        *prometheus.CounterVec
 	recordings   prometheus.Counter
 	joinSeconds  prometheus.Histogram
+	liveRequests *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, _ *Server) *metrics {
@@ -32,8 +33,10 @@ func newMetrics(reg prometheus.Registerer, _ *Server) *metrics {
 		joinSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "alertcast_voice_join_seconds",
 			Help:    "From a join frame to the subscriber's connection carrying media (ICE + DTLS done).",
 			Buckets: []float64{0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30}}),
+		liveRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_voice_live_requests_total",
+			Help: "Live announcements that needed a second officer, by state reached (pending when filed, then approved, denied, expired, cancelled or failed)."}, []string{"state"}),
 	}
-	m.cs = []prometheus.Collector{m.rooms, m.peers, m.peerStates, m.packetsIn, m.iceFailures, m.badFrames, m.authFailures, m.rings, m.recordings, m.joinSeconds}
+	m.cs = []prometheus.Collector{m.rooms, m.peers, m.peerStates, m.packetsIn, m.iceFailures, m.badFrames, m.authFailures, m.rings, m.recordings, m.joinSeconds, m.liveRequests}
 	if reg != nil {
 		for _, c := range m.cs {
 			if err := reg.Register(c); err != nil {

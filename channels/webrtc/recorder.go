@@ -45,6 +45,9 @@ func (s *Server) newRecorder(r *room, user string) *recorder {
 		return rec
 	}
 	rec.w = w
+	r.mu.Lock()
+	r.recordings = append(r.recordings, rec.path)
+	r.mu.Unlock()
 	return rec
 }
 

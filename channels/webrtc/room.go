@@ -36,6 +36,9 @@ type room struct {
 	started time.Time
 	ring    *ring // KindRing
 
+	grant   liveGrant // live: how it was allowed (two-person rule)
+	audited bool      // live (under mu): its start is on record, so its end must be
+
 	// slots are the publisher tracks, fixed at creation: live has the
 	// owner's, call has one per participant, ring has the programme's.
 	slots map[string]*slot // by user
@@ -47,6 +50,8 @@ type room struct {
 	ended   bool
 	reason  string
 	endedCh chan struct{}
+
+	recordings []string // files being written for this room
 }
 
 // slot is one publisher's outgoing track, fanned out to every subscriber.
@@ -139,13 +144,14 @@ func (s *Server) register(r *room) error {
 }
 
 // startLive opens a live announcement for region with ss as publisher and
-// asks the region's loudspeakers to join it.
-func (s *Server) startLive(ss *session, region string, level int) (*room, error) {
+// asks the region's loudspeakers to join it. g says how the two-person rule
+// was met (goLive and resolveLive decide; nothing else calls this).
+func (s *Server) startLive(ss *session, region string, level int, g liveGrant) (*room, error) {
 	if level == 0 {
 		level = 4
 	}
 	r := newRoom(s, KindLive, ss.user)
-	r.region, r.level, r.token = region, level, randomID("", 24)
+	r.region, r.level, r.token, r.grant = region, level, randomID("", 24), g
 	if err := r.addRTPSlot(ss.user); err != nil {
 		return nil, err
 	}
@@ -159,6 +165,15 @@ func (s *Server) startLive(ss *session, region string, level int) (*room, error)
 	if err := s.register(r); err != nil {
 		return nil, err
 	}
+	// On record before any loudspeaker is told; without the record the
+	// room does not open.
+	if err := s.audit(r.startAudit(ss.user)); err != nil {
+		s.endRoom(r, "audit_failed")
+		return nil, err
+	}
+	r.mu.Lock()
+	r.audited = true
+	r.mu.Unlock()
 	if _, err := s.addMember(r, ss, ""); err != nil {
 		s.endRoom(r, "start failed")
 		return nil, err
@@ -353,6 +368,15 @@ func (s *Server) addMember(r *room, ss *session, device string) (*member, error)
 	r.members[ss] = m
 	r.mu.Unlock()
 	ss.mu.Lock()
+	if ss.gone {
+		// An approval can open the room of a requester whose socket has
+		// just gone: its teardown would never remove this membership.
+		ss.mu.Unlock()
+		r.mu.Lock()
+		delete(r.members, ss)
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s disconnected", ErrNoSuchRoom, ss.user)
+	}
 	ss.rooms[r.id] = m
 	ss.mu.Unlock()
 	return m, nil
@@ -471,6 +495,8 @@ func (s *Server) endRoom(r *room, reason string) {
 		return
 	}
 	r.ended, r.reason = true, reason
+	endedAt := time.Now()
+	audited := r.audited
 	close(r.endedCh)
 	ms := make([]*member, 0, len(r.members))
 	for _, m := range r.members {
@@ -504,6 +530,9 @@ func (s *Server) endRoom(r *room, reason string) {
 	wg.Wait()
 	if r.ring != nil {
 		r.ring.roomEnded(reason)
+	}
+	if r.kind == KindLive && audited {
+		_ = s.audit(r.endAudit(reason, endedAt)) // already logged; the air cannot be taken back
 	}
 }
 

@@ -64,6 +64,9 @@ type Server struct {
 	ringKeys map[string]*ring // by message key + recipient id
 	acked    map[string]time.Time
 
+	liveMu   sync.Mutex // before mu, never after
+	liveReqs map[string]*liveRequest
+
 	done chan struct{}
 	wg   sync.WaitGroup
 
@@ -101,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 		rings:    map[string]*ring{},
 		ringKeys: map[string]*ring{},
 		acked:    map[string]time.Time{},
+		liveReqs: map[string]*liveRequest{},
 		done:     make(chan struct{}),
 		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096},
 	}
@@ -240,6 +244,7 @@ func (s *Server) Close() error {
 		sessions = append(sessions, ss)
 	}
 	s.mu.Unlock()
+	s.dropLiveRequests(nil, "server_shutdown")
 	for _, r := range rooms {
 		s.endRoom(r, "server_shutdown")
 	}

@@ -40,9 +40,12 @@ type session struct {
 
 	mu    sync.Mutex
 	rooms map[string]*member // room id → membership
+	gone  bool               // torn down: joins no more rooms
 }
 
-func (ss *session) isOfficer() bool { return ss.role == RoleOfficer || ss.role == RoleAdmin }
+func (ss *session) isOfficer() bool {
+	return ss.role == RoleOfficer || ss.role == RoleApprover || ss.role == RoleAdmin
+}
 
 // SignalHandler serves the signalling WebSocket (mounted at /voice/ws). The
 // first frame must be {"type":"auth","token":…} unless the upgrade request
@@ -215,7 +218,7 @@ func (ss *session) authenticate(token string) bool {
 			return false
 		}
 		switch role {
-		case RoleOfficer, RoleAdmin, RoleField:
+		case RoleOfficer, RoleApprover, RoleAdmin, RoleField:
 		default:
 			s.met.authFailures.Inc()
 			ss.sendErr("", "", "forbidden", errors.New("role "+role+" may not use voice"))
@@ -260,6 +263,7 @@ func (ss *session) sendOnline() {
 		cancel()
 	}
 	ss.send(f)
+	ss.sendLiveRequests()
 }
 
 // teardown leaves every room when the socket goes.
@@ -270,7 +274,9 @@ func (ss *session) teardown() {
 	delete(s.sessions, ss)
 	delete(s.conns, ss)
 	s.mu.Unlock()
+	s.dropLiveRequests(ss, "disconnected")
 	ss.mu.Lock()
+	ss.gone = true
 	ms := make([]*member, 0, len(ss.rooms))
 	for _, m := range ss.rooms {
 		ms = append(ms, m)
@@ -306,12 +312,7 @@ func (ss *session) handle(f *Frame) {
 			ss.sendErr(f.ID, "", "forbidden", errors.New("only officers go live"))
 			return
 		}
-		r, err := s.startLive(ss, f.Region, f.Level)
-		if err != nil {
-			ss.sendErr(f.ID, "", "live_failed", err)
-			return
-		}
-		ss.send(&Frame{Type: TypeRoom, ID: f.ID, Room: r.id, Kind: r.kind, Region: r.region, Devices: r.devices})
+		s.goLive(ss, f)
 	case TypeCall:
 		if !ss.isOfficer() {
 			ss.sendErr(f.ID, "", "forbidden", errors.New("only officers place calls"))
@@ -390,6 +391,8 @@ func (ss *session) handle(f *Frame) {
 			return
 		}
 		s.endRoom(r, "ended by "+ss.user)
+	case TypeApprove, TypeDeny:
+		s.decideLive(ss, f, f.Type == TypeApprove)
 	case TypeAck, TypeDecline:
 		if err := s.ringReply(ss, f.Ring, f.Type == TypeAck); err != nil {
 			ss.sendErr(f.ID, "", "no_ring", err)

@@ -45,6 +45,9 @@ const (
 	TypeOnline       = wire.TypeOnline
 	TypeError        = wire.TypeError
 	TypePong         = wire.TypePong
+	TypeApprove      = wire.TypeApprove
+	TypeDeny         = wire.TypeDeny
+	TypeLiveRequest  = wire.TypeLiveRequest
 	PCPub            = wire.PCPub
 	PCSub            = wire.PCSub
 )
@@ -186,11 +189,15 @@ func ParseFrame(b []byte) (*Frame, error) {
 		if !idPattern.MatchString(f.Ring) {
 			return nil, frameErr("ring", "a ring id", f.Ring)
 		}
+	case TypeApprove, TypeDeny:
+		if !idPattern.MatchString(f.Request) {
+			return nil, frameErr("request", "a live request id", f.Request)
+		}
 	case TypePing:
 	case "":
 		return nil, frameErr("type", "present", "")
 	default:
-		return nil, frameErr("type", "one of auth, live, call, join, offer, answer, candidate, leave, end, mute, ack, decline, ping", f.Type)
+		return nil, frameErr("type", "one of auth, live, call, join, offer, answer, candidate, leave, end, mute, ack, decline, approve, deny, ping", f.Type)
 	}
 	return &f, nil
 }

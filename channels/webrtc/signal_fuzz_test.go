@@ -24,6 +24,9 @@ var frameSeeds = []string{
 	`{"type":"leave","room":"x"}`,
 	`{"type":"end","room":"x"}`,
 	`{"type":"ping","id":"c1"}`,
+	`{"type":"approve","id":"a1","request":"req-0123456789abcdef"}`,
+	`{"type":"deny","request":"req-1","reason":"not now"}`,
+	`{"type":"approve"}`,
 	`{}`, `[]`, `null`, `{"type":1}`, "\xff\xfe", `{"type":"join","room":""}`,
 }
 
@@ -63,8 +66,8 @@ func TestParseFrameSeeds(t *testing.T) {
 			valid++
 		}
 	}
-	if valid != 14 {
-		t.Errorf("%d seeds valid, want 14", valid)
+	if valid != 16 {
+		t.Errorf("%d seeds valid, want 16", valid)
 	}
 }
 

@@ -33,7 +33,7 @@ func liveRoom(t *testing.T) (speaker.LiveRoom, func()) {
 	srv, err := voice.New(voice.Config{
 		Loopback: true, UDPMuxAddr: "127.0.0.1:0", PublicURL: hs.URL,
 		Authenticate: func(_ context.Context, tok string) (string, string, bool) {
-			return "duty1", voice.RoleOfficer, tok == "tok-officer"
+			return "duty1", voice.RoleApprover, tok == "tok-officer" // red: an approver goes live alone
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -160,7 +160,7 @@ var authzMatrix = []authzRow{
 	{"GET /r/", public, "GET /r/653122100001?lang=zh", "", "resident page"},
 	{"GET /r", public, "GET /r", "", "redirects to /r/"},
 	{"GET /speaker/ws", device, "GET /speaker/ws", "", "officer tokens are refused"},
-	{"GET /voice/ws", voiceUser, "GET /voice/ws", "", "admin → admin, operator and approver → officer, viewer → field"},
+	{"GET /voice/ws", voiceUser, "GET /voice/ws", "", "admin → admin, approver → approver, operator → officer, viewer → field"},
 	{"GET /voice/", public, "GET /voice/field", "", "static pages; everything happens on /voice/ws"},
 	{"/sms/dlr", gateway, "POST /sms/dlr?gw=hook", `{"message_id":"m-1","status":"delivered"}`, "Kannel: sig in dlr-url; webhook: HMAC header"},
 	{"GET /{$}", public, "GET /", "", "console page; it logs in through the API"},
@@ -263,6 +263,8 @@ func voiceRole(r dispatch.Role) string {
 	switch {
 	case r == dispatch.RoleAdmin:
 		return "admin"
+	case r == dispatch.RoleApprover:
+		return "approver" // approves others' live requests
 	case r.Can(dispatch.RoleOperator):
 		return "officer"
 	}

@@ -29,6 +29,7 @@ type Config struct {
 	Listen    string   `yaml:"listen"`     // default 127.0.0.1:8080
 	DataDir   string   `yaml:"data_dir"`   // default ./alertcast-data
 	Redis     string   `yaml:"redis"`      // redis:// URL; empty = managed redis-server or in-process
+	RedisCA   string   `yaml:"redis_ca"`   // PEM CA file for a rediss:// server with a private certificate
 	DB        string   `yaml:"db"`         // postgres:// URL or sqlite path; empty = SQLite in data dir
 	Roles     []string `yaml:"roles"`      // api, worker, scheduler; default all
 	PublicURL string   `yaml:"public_url"` // how devices reach this node; default http://LISTEN
@@ -119,8 +120,12 @@ func (c *Config) Validate() error {
 	if c.BatchSize < 1 || c.BatchSize > 100000 {
 		errs = append(errs, fmt.Errorf("batch_size: must be 1..100000, got %d", c.BatchSize))
 	}
-	if c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://") && !strings.HasPrefix(c.Redis, "unix://") {
-		errs = append(errs, fmt.Errorf("redis: must be a redis://, rediss:// or unix:// URL"))
+	if c.Redis != "" {
+		if _, err := redisOptions(c.Redis, c.RedisCA); err != nil {
+			errs = append(errs, err)
+		}
+	} else if c.RedisCA != "" {
+		errs = append(errs, errors.New("redis_ca: set, but there is no rediss:// URL to use it with"))
 	}
 	for _, o := range c.Outbox {
 		if !slices.Contains(dispatch.ChannelNames, o) {
@@ -153,7 +158,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	var (
 		fListen  = fs.String("listen", "", "address to listen on (ALERTCAST_LISTEN; default 127.0.0.1:8080)")
 		fData    = fs.String("data-dir", "", "data directory (ALERTCAST_DATA_DIR; default ./alertcast-data)")
-		fRedis   = fs.String("redis", "", "Redis URL (ALERTCAST_REDIS_URL; default: managed redis-server, else in-process)")
+		fRedis   = fs.String("redis", "", "Redis URL redis://[user:password@]host:port/db or rediss://… (ALERTCAST_REDIS_URL; default: managed redis-server, else in-process)")
+		fRedisCA = fs.String("redis-ca", "", "PEM CA file for a rediss:// server with a private certificate (ALERTCAST_REDIS_CA)")
 		fDB      = fs.String("db", "", "database: postgres://… or SQLite path (ALERTCAST_DB; default SQLite in the data dir)")
 		fConfig  = fs.String("config", "", "YAML configuration file (ALERTCAST_CONFIG)")
 		fRoles   = fs.String("roles", "", "comma-separated roles: api,worker,scheduler (ALERTCAST_ROLES; default all)")
@@ -193,6 +199,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	set(&cfg.Listen, pick(*fListen, "ALERTCAST_LISTEN"))
 	set(&cfg.DataDir, pick(*fData, "ALERTCAST_DATA_DIR"))
 	set(&cfg.Redis, pick(*fRedis, "ALERTCAST_REDIS_URL"))
+	set(&cfg.RedisCA, pick(*fRedisCA, "ALERTCAST_REDIS_CA"))
 	set(&cfg.DB, pick(*fDB, "ALERTCAST_DB"))
 	set(&cfg.PublicURL, pick(*fPublic, "ALERTCAST_PUBLIC_URL"))
 	set(&cfg.LogLevel, pick(*fLog, "ALERTCAST_LOG_LEVEL"))

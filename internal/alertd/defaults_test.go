@@ -13,6 +13,7 @@ import (
 
 	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/channels/sms"
+	voice "github.com/alertcast/alertcast/channels/webrtc"
 	"github.com/alertcast/alertcast/dispatch"
 )
 
@@ -35,7 +36,7 @@ func codeDefaults() (top Config, sections map[string]any) {
 		"speakers": SpeakersConfig{Enabled: &yes},
 		// channels/websocket/config.go: HistoryLen <= 0 → 1000, MaxConnsPerIP 0 → 256.
 		"websocket": WebSocketConfig{Enabled: &yes, HistoryLen: 1000, MaxConnsPerIP: 256},
-		"voice":     VoiceConfig{Enabled: &yes},
+		"voice":     voiceDefaults(),
 		// audio.NewEspeak: Binary "" → espeak-ng, Speed 0 → 140; voices and repeats exported.
 		"audio": AudioConfig{Espeak: "espeak-ng", Speed: 140, Repeats: audio.DefaultRepeats,
 			EspeakVoiceZh: audio.DefaultVoices[audio.LangZh], EspeakVoiceUg: audio.DefaultVoices[audio.LangUg]},
@@ -43,6 +44,21 @@ func codeDefaults() (top Config, sections map[string]any) {
 			DefaultLanguage: sms.DefaultLanguage, Attempts: sms.DefaultAttempts},
 	}
 	return top, sections
+}
+
+// voiceDefaults is the voice section as alertd runs it: the threshold
+// policy from voice.DefaultLivePolicy, a 2 min approval timeout
+// (voice.Config), recording on.
+func voiceDefaults() VoiceConfig {
+	yes := true
+	p := voice.DefaultLivePolicy()
+	levels := []string{}
+	for _, l := range p.Levels {
+		levels = append(levels, dispatch.Level(l).String())
+	}
+	max := p.MaxTownships
+	return VoiceConfig{Enabled: &yes, VoiceLiveConfig: VoiceLiveConfig{LiveApprovalLevels: &levels, LiveApprovalCountyWide: &p.CountyWide,
+		LiveApprovalMaxTownships: &max, LiveApprovalTimeout: 2 * time.Minute, Record: &yes}}
 }
 
 // deliberate lists the settings the sample sets to something other than
@@ -142,8 +158,9 @@ func sampleProblems(b []byte) (problems []string, checked int, err error) {
 			return
 		}
 		known := map[string]bool{}
-		for i := range want.NumField() {
-			f := want.Type().Field(i)
+		fields, values := flatFields(want)
+		for i := range fields {
+			f := fields[i]
 			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 			if name == "" || name == "-" {
 				continue
@@ -152,7 +169,7 @@ func sampleProblems(b []byte) (problems []string, checked int, err error) {
 			key := prefix + name
 			k, v := lookup(m, name)
 			if v == nil {
-				bad("%s: not in the sample; document it with its default (%s)", key, show(want.Field(i).Interface()))
+				bad("%s: not in the sample; document it with its default (%s)", key, show(values[i].Interface()))
 				continue
 			}
 			if f.Type == reflect.TypeOf(yaml.Node{}) {
@@ -165,7 +182,7 @@ func sampleProblems(b []byte) (problems []string, checked int, err error) {
 				continue
 			}
 			if f.Type.Kind() == reflect.Struct {
-				walk(key+".", v, want.Field(i))
+				walk(key+".", v, values[i])
 				continue
 			}
 			got := reflect.New(f.Type)
@@ -178,13 +195,13 @@ func sampleProblems(b []byte) (problems []string, checked int, err error) {
 				if got.Elem().Interface() != d {
 					bad("%s: %s, the sample's deliberate value is %q", key, show(got.Elem().Interface()), d)
 				}
-				if def := fmt.Sprint(want.Field(i).Interface()); !strings.Contains(k.HeadComment+k.LineComment+v.LineComment, def) {
+				if def := fmt.Sprint(values[i].Interface()); !strings.Contains(k.HeadComment+k.LineComment+v.LineComment, def) {
 					bad("%s: set to %q on purpose, but its comment does not name the default %q", key, d, def)
 				}
 				continue
 			}
-			if !sameValue(got.Elem(), want.Field(i)) {
-				bad("%s: the sample says %s, the code's default is %s", key, show(got.Elem().Interface()), show(want.Field(i).Interface()))
+			if !sameValue(got.Elem(), values[i]) {
+				bad("%s: the sample says %s, the code's default is %s", key, show(got.Elem().Interface()), show(values[i].Interface()))
 			}
 		}
 		for i := 0; i+1 < len(m.Content); i += 2 {
@@ -195,6 +212,23 @@ func sampleProblems(b []byte) (problems []string, checked int, err error) {
 	}
 	walk("", doc.Content[0], reflect.ValueOf(top))
 	return problems, checked, nil
+}
+
+// flatFields lists a struct's fields with yaml ",inline" structs expanded
+// in place, as yaml.v3 decodes them.
+func flatFields(v reflect.Value) ([]reflect.StructField, []reflect.Value) {
+	var fs []reflect.StructField
+	var vs []reflect.Value
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if _, opts, _ := strings.Cut(f.Tag.Get("yaml"), ","); opts == "inline" && f.Type.Kind() == reflect.Struct {
+			ifs, ivs := flatFields(v.Field(i))
+			fs, vs = append(fs, ifs...), append(vs, ivs...)
+			continue
+		}
+		fs, vs = append(fs, f), append(vs, v.Field(i))
+	}
+	return fs, vs
 }
 
 func lookup(m *yaml.Node, key string) (k, v *yaml.Node) {
@@ -223,6 +257,9 @@ func show(v any) string {
 		return fmt.Sprint(*x)
 	case string:
 		return fmt.Sprintf("%q", x)
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		return fmt.Sprintf("%v", rv.Elem().Interface())
 	}
 	return fmt.Sprintf("%v", v)
 }

@@ -22,6 +22,7 @@ type redisHandle struct {
 	Kind    string // external, managed, in-process
 	Durable bool
 	stop    func()
+	pid     int // managed redis-server
 }
 
 func (h *redisHandle) Close() {
@@ -33,27 +34,46 @@ func (h *redisHandle) Close() {
 	}
 }
 
-// openRedis connects to url, or with no url starts a managed local
-// redis-server (AOF on, in the data dir) when one is on PATH, and otherwise
-// an in-process miniredis, loudly not durable.
-func openRedis(ctx context.Context, url, dataDir string, log *slog.Logger) (*redisHandle, error) {
+// openRedis connects to url (caFile: the CA of a rediss:// server with a
+// private certificate), or with no url starts a managed local redis-server
+// (AOF on, in the data dir) when one is on PATH, and otherwise an in-process
+// miniredis, loudly not durable. The managed and in-process servers require
+// the password kept in <data dir>/redis.password.
+func openRedis(ctx context.Context, url, caFile, dataDir string, log *slog.Logger) (*redisHandle, error) {
 	if url != "" {
-		opt, err := redis.ParseURL(url)
+		opt, err := redisOptions(url, caFile)
 		if err != nil {
-			return nil, fmt.Errorf("redis URL: %w", err)
+			return nil, err
+		}
+		if opt.Password == "" {
+			log.Warn("the Redis URL has no password: whoever can reach Redis can reorder, drop or delay warnings; " +
+				"set requirepass (deploy/redis/alertcast-redis.conf) and put it in the URL")
 		}
 		opt.MaxRetries = 2
 		c := redis.NewClient(opt)
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if err := c.Ping(pctx).Err(); err != nil {
+		if err := c.Ping(pctx).Err(); isRedisAuthError(err) {
+			c.Close()
+			// Not transient: no retry fixes a wrong password.
+			user := opt.Username
+			if user == "" {
+				user = "default"
+			}
+			return nil, fmt.Errorf("redis at %s refused user %q: %v; check the user and password in --redis / ALERTCAST_REDIS_URL",
+				opt.Addr, user, err)
+		} else if err != nil {
 			// Start anyway: warnings are stored and dispatched when Redis returns.
 			log.Error("Redis unreachable at start; /readyz is red until it answers", "err", err)
 		}
 		return &redisHandle{Client: c, Kind: "external", Durable: true}, nil
 	}
+	pw, err := loadOrCreateRedisPassword(filepath.Join(dataDir, redisPasswordFile))
+	if err != nil {
+		return nil, err
+	}
 	if bin, err := exec.LookPath("redis-server"); err == nil {
-		h, err := startManagedRedis(ctx, bin, filepath.Join(dataDir, "redis"), log)
+		h, err := startManagedRedis(ctx, bin, filepath.Join(dataDir, "redis"), pw, log)
 		if err == nil {
 			return h, nil
 		}
@@ -63,13 +83,14 @@ func openRedis(ctx context.Context, url, dataDir string, log *slog.Logger) (*red
 	if err := m.StartAddr("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("in-process redis: %w", err)
 	}
+	m.RequireAuth(pw) // it listens on loopback, where every local user can reach it
 	log.Warn("NO REDIS CONFIGURED and no redis-server on PATH: using an in-process Redis. " +
 		"Queued work is NOT DURABLE and is lost if alertd stops. Install redis-server or pass --redis for production.")
-	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	c := redis.NewClient(&redis.Options{Addr: m.Addr(), Password: pw})
 	return &redisHandle{Client: c, Kind: "in-process", stop: m.Close}, nil
 }
 
-func startManagedRedis(ctx context.Context, bin, dir string, log *slog.Logger) (*redisHandle, error) {
+func startManagedRedis(ctx context.Context, bin, dir, password string, log *slog.Logger) (*redisHandle, error) {
 	// redis-server changes into --dir before it opens its log file: give it
 	// absolute paths.
 	dir, err := filepath.Abs(dir)
@@ -85,9 +106,18 @@ func startManagedRedis(ctx context.Context, bin, dir string, log *slog.Logger) (
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
-		"--protected-mode", "yes", "--logfile", filepath.Join(dir, "redis.log"))
+	// Everything goes in a 0600 config file, so the password is not in
+	// redis-server's argv (ps shows that to every user).
+	conf := filepath.Join(dir, "redis.conf")
+	if err := writeRedisConf(conf, [][2]string{
+		{"port", strconv.Itoa(port)}, {"bind", "127.0.0.1"}, {"dir", dir},
+		{"appendonly", "yes"}, {"appendfsync", "everysec"}, {"save", ""}, {"daemonize", "no"},
+		{"protected-mode", "yes"}, {"logfile", filepath.Join(dir, "redis.log")},
+		{"requirepass", password},
+	}); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, conf)
 	// The managed server dies with alertd.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -96,11 +126,18 @@ func startManagedRedis(ctx context.Context, bin, dir string, log *slog.Logger) (
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: 2})
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, MaxRetries: 2})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if c.Ping(ctx).Err() == nil {
+		err := c.Ping(ctx).Err()
+		if err == nil {
 			break
+		}
+		if isRedisAuthError(err) {
+			_ = cmd.Process.Kill()
+			<-exited
+			c.Close()
+			return nil, fmt.Errorf("managed redis-server on %s refused the password in %s: %v", addr, redisPasswordFile, err)
 		}
 		select {
 		case <-exited:
@@ -125,5 +162,5 @@ func startManagedRedis(ctx context.Context, bin, dir string, log *slog.Logger) (
 			<-exited
 		}
 	}
-	return &redisHandle{Client: c, Kind: "managed", Durable: true, stop: stop}, nil
+	return &redisHandle{Client: c, Kind: "managed", Durable: true, stop: stop, pid: cmd.Process.Pid}, nil
 }

@@ -19,7 +19,7 @@ func TestManagedRedisWithRelativeDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Chdir(wd)
-	h, err := startManagedRedis(context.Background(), bin, "alertcast-data/redis", slog.New(slog.DiscardHandler))
+	h, err := startManagedRedis(context.Background(), bin, "alertcast-data/redis", "0123456789abcdef0123", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("managed redis-server: %v", err)
 	}

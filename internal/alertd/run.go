@@ -103,7 +103,7 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
-	if s.redis, err = openRedis(ctx, cfg.Redis, cfg.DataDir, log); err != nil {
+	if s.redis, err = openRedis(ctx, cfg.Redis, cfg.RedisCA, cfg.DataDir, log); err != nil {
 		return nil, err
 	}
 	if s.store, err = dispatch.OpenStore(ctx, cfg.DB, cfg.DataDir, log); err != nil {

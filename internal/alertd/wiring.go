@@ -59,6 +59,8 @@ type VoiceConfig struct {
 	Loopback   bool   `yaml:"loopback"`
 	UDPPortMin uint16 `yaml:"udp_port_min"`
 	UDPPortMax uint16 `yaml:"udp_port_max"`
+
+	VoiceLiveConfig `yaml:",inline"` // two-person rule and recording, voice_live.go
 }
 
 // AudioConfig is the "audio:" section.
@@ -177,9 +179,23 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 
 	// Voice: SFU, signalling, field calls.
 	if on(vcCfg.Enabled) && !forced("voice") {
+		threshold, err := vcCfg.livePolicy()
+		if err != nil {
+			return nil, preview, err
+		}
+		approval, err := s.cfg.Policy.Policy()
+		if err != nil {
+			return nil, preview, err
+		}
+		// The dispatch approval policy always applies to going live; the
+		// voice section can only add to it (more levels, county-wide).
+		policy := voice.LivePolicyFunc(func(level int, codes []string) bool {
+			return approval.NeedsApprovalForLive(dispatch.Level(level), dispatch.Area{Codes: codes}) || threshold.NeedsApproval(level, codes)
+		})
 		vc := voice.Config{
 			Loopback: vcCfg.Loopback, UDPPortMin: vcCfg.UDPPortMin, UDPPortMax: vcCfg.UDPPortMax,
-			RecordDir: filepath.Join(s.cfg.DataDir, "recordings"), Reporter: rep, Logger: s.log.With("channel", "voice"),
+			LivePolicy: policy, ApprovalTimeout: vcCfg.LiveApprovalTimeout, Audit: voiceAudit(s.store),
+			RecordDir: vcCfg.recordDir(s.cfg.DataDir), Reporter: rep, Logger: s.log.With("channel", "voice"),
 			Registry: s.prom, PublicURL: s.cfg.PublicURL,
 			Authenticate: func(ctx context.Context, token string) (string, string, bool) {
 				if s.api == nil {
@@ -191,6 +207,8 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 				switch {
 				case role == dispatch.RoleAdmin:
 					return name, "admin", ok
+				case role == dispatch.RoleApprover:
+					return name, voice.RoleApprover, ok
 				case role.Can(dispatch.RoleOperator):
 					return name, "officer", ok
 				}

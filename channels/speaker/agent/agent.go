@@ -4,6 +4,10 @@
 // Sink in priority order, keeps verified audio in a local cache so it keeps
 // playing when the network drops, and reports what it did.
 //
+// Besides the signature checks, it refuses an older version of a warning
+// than one it accepted and any play of a warning it was told to stop, so a
+// genuine command recorded and delivered again cannot roll a warning back.
+//
 // It must never play a command that failed verification, and never trust
 // anything the network says about priority, device or time that is not
 // inside a signed command. cmd/speaker wraps it in a binary.
@@ -21,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -89,8 +94,9 @@ type Agent struct {
 	ws    string
 
 	// read-loop state
-	ver  wire.Verifier
-	seen map[string]int64 // command id → until (Unix ms)
+	ver      wire.Verifier
+	seen     map[string]int64       // command id → until (Unix ms)
+	versions map[string]versionMark // alert → highest warning version accepted
 
 	player  *player
 	playCtx context.Context // the player's lifetime: accepted commands outlive the connection
@@ -154,14 +160,15 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Volume = 80
 	}
 	a := &Agent{
-		cfg:    cfg,
-		log:    cfg.Logger.With("device", cfg.Device),
-		base:   u,
-		seen:   map[string]int64{},
-		notify: make(chan struct{}, 1),
-		state:  wire.StateNormal,
-		vol:    cfg.Volume,
-		ver:    wire.Verifier{Key: cfg.PublicKey, Device: cfg.Device, Window: cfg.Window},
+		cfg:      cfg,
+		log:      cfg.Logger.With("device", cfg.Device),
+		base:     u,
+		seen:     map[string]int64{},
+		versions: map[string]versionMark{},
+		notify:   make(chan struct{}, 1),
+		state:    wire.StateNormal,
+		vol:      cfg.Volume,
+		ver:      wire.Verifier{Key: cfg.PublicKey, Device: cfg.Device, Window: cfg.Window},
 	}
 	ws := *u
 	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
@@ -323,7 +330,39 @@ func (a *Agent) onCommand(ctx context.Context, sc wire.SignedCommand) {
 	if cmd.Until != nil {
 		until = *cmd.Until
 	}
+	alert, version := commandVersion(cmd)
+	if mark, ok := a.versions[alert]; ok && version > 0 && version < mark.Version {
+		// An older version of a warning after a newer one: a genuine
+		// command delivered again (recorded and written back into the
+		// platform's cache). Never roll a warning back on the air.
+		a.log.Warn("speaker agent: refused an older version of an alert", "seq", sc.Seq, "alert", alert,
+			"version", version, "newest", mark.Version)
+		a.report(meta, wire.StepRefused, fmt.Sprintf("%s: version %d after %d", ErrOlderVersion, version, mark.Version))
+		return
+	}
+	if cmd.Op == wire.OpPlay {
+		if _, stopped := a.seen[stoppedMark(cmd.Play.Alert)]; stopped {
+			// A cancelled or all-clear warning has no later version, so
+			// this is a genuine but superseded play delivered again (a
+			// recorded hold written back into the platform's cache):
+			// never let it bring the warning back on the air.
+			a.log.Warn("speaker agent: refused a play of a stopped alert", "seq", sc.Seq, "alert", cmd.Play.Alert)
+			a.report(meta, wire.StepRefused, ErrAlertStopped.Error())
+			return
+		}
+	}
 	a.seen[cmd.ID] = until.UnixMilli()
+	if version > 0 {
+		keep := max(until.UnixMilli(), now.Add(stoppedMemory).UnixMilli())
+		if mark := a.versions[alert]; version > mark.Version || keep > mark.Until {
+			a.versions[alert] = versionMark{Version: max(version, mark.Version), Until: max(keep, mark.Until)}
+		}
+	}
+	if cmd.Op == wire.OpStop {
+		// Remembered (and saved) well past the stop's own expiry: a play
+		// of the same alert may have been issued with a later one.
+		a.seen[stoppedMark(cmd.Stop.Alert)] = max(until.UnixMilli(), now.Add(stoppedMemory).UnixMilli())
+	}
 	a.saveState()
 	if !until.After(now) {
 		a.report(meta, wire.StepExpired, "")
@@ -362,6 +401,54 @@ func (a *Agent) onCommand(ctx context.Context, sc wire.SignedCommand) {
 		a.player.do(a.playCtx, func() { a.player.add(it) })
 	}
 }
+
+// ErrOlderVersion is the refusal of a command for an older version of a
+// warning than one the device already accepted.
+var ErrOlderVersion = errors.New("older version of the alert (replayed)")
+
+// versionMark is the newest version of an alert a device accepted and how
+// long to remember it.
+type versionMark struct {
+	Version int   `json:"v"`
+	Until   int64 `json:"until"` // Unix ms
+}
+
+// commandVersion returns a play's or stop's alert and warning version. The
+// version comes from the key, which the platform writes as
+// "<alert id>/v<version>" (channels.Message.Key); 0 when the key does not
+// have that form, and then no ordering is enforced.
+func commandVersion(c wire.Command) (string, int) {
+	var alert, key string
+	switch {
+	case c.Op == wire.OpPlay && c.Play != nil:
+		alert, key = c.Play.Alert, c.Play.Key
+	case c.Op == wire.OpStop && c.Stop != nil:
+		alert, key = c.Stop.Alert, c.Stop.Key
+	default:
+		return "", 0
+	}
+	rest, ok := strings.CutPrefix(key, alert+"/v")
+	if !ok {
+		return alert, 0
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 1 {
+		return alert, 0
+	}
+	return alert, n
+}
+
+// ErrAlertStopped is the refusal of a play for an alert the device was
+// already told to stop.
+var ErrAlertStopped = errors.New("alert already stopped (cancelled or all-clear)")
+
+// stoppedMemory is how long a device remembers that an alert was stopped.
+const stoppedMemory = 7 * 24 * time.Hour
+
+// stoppedMark is the key in seen that records a stopped alert. Platform
+// command ids start with "play:", "stop:", "volume:" or "live:", so it
+// cannot collide with one.
+func stoppedMark(alert string) string { return "stopped\x00" + alert }
 
 func playItem(meta cmdMeta, p *wire.Play, until time.Time) *item {
 	return &item{meta: meta, play: p, alert: p.Alert, level: p.Level, drill: p.Drill, until: minTime(until, p.Until)}
@@ -532,6 +619,9 @@ type savedState struct {
 	LastSeq uint64           `json:"last_seq"`
 	Volume  int              `json:"volume"`
 	Seen    map[string]int64 `json:"seen"` // command id → until (Unix ms)
+	// Versions: alert → newest version accepted, so a restarted device
+	// still refuses an older one.
+	Versions map[string]versionMark `json:"versions,omitempty"`
 }
 
 func (a *Agent) statePath() string { return filepath.Join(a.cfg.StateDir, "state.json") }
@@ -563,6 +653,9 @@ func (a *Agent) loadState() error {
 	if s.Seen != nil {
 		a.seen = s.Seen
 	}
+	if s.Versions != nil {
+		a.versions = s.Versions
+	}
 	return nil
 }
 
@@ -575,10 +668,15 @@ func (a *Agent) saveState() {
 			delete(a.seen, id)
 		}
 	}
+	for alert, m := range a.versions {
+		if m.Until < now {
+			delete(a.versions, alert)
+		}
+	}
 	if a.cfg.StateDir == "" {
 		return
 	}
-	s := savedState{LastSeq: a.ver.LastSeq, Volume: a.volume(), Seen: a.seen}
+	s := savedState{LastSeq: a.ver.LastSeq, Volume: a.volume(), Seen: a.seen, Versions: a.versions}
 	b, _ := json.Marshal(s)
 	tmp := a.statePath() + ".tmp"
 	err := os.WriteFile(tmp, b, 0o600)

@@ -740,3 +740,72 @@ func ExampleWAVDuration() {
 	fmt.Println(d)
 	// Output: 1.5s
 }
+
+// A genuine play of an alert that was stopped since (a recorded command
+// delivered again) is refused, also after a restart; a play of another
+// alert still plays.
+func TestPlayOfStoppedAlertRefused(t *testing.T) {
+	h := newFakeHub(t)
+	sink := newGateSink()
+	dir := t.TempDir()
+	_, cancel := startAgent(t, h, sink, func(c *Config) { c.StateDir = dir })
+	c := h.waitConn()
+	until := time.Now().Add(time.Hour)
+	stop, _ := json.Marshal(wire.Command{Op: wire.OpStop, ID: "stop:X/v2", Until: &until, Stop: &wire.Stop{Key: "X/v2", Alert: "X"}})
+	h.write(c, h.sign(stop))
+	h.waitReport("X/v2", "stopped", 0)
+	// Even a "later" version: a stopped warning has none.
+	h.write(c, h.sign(h.playBody("X/v3", playOpt{alert: "X", level: 4})))
+	if f := h.waitReport("X/v3", "refused", 0); f.Reason != ErrAlertStopped.Error() {
+		t.Errorf("reason %q", f.Reason)
+	}
+	cancel()
+
+	// Restarted from its saved state, the device still remembers.
+	startAgent(t, h, sink, func(c *Config) { c.StateDir = dir })
+	c = h.waitConn()
+	h.write(c, h.sign(h.playBody("X/v4", playOpt{alert: "X", level: 4})))
+	if f := h.waitReport("X/v4", "refused", 0); f.Reason != ErrAlertStopped.Error() {
+		t.Errorf("after restart: reason %q", f.Reason)
+	}
+	// Positive control: another alert plays.
+	h.write(c, h.sign(h.playBody("Y/v1", playOpt{alert: "Y", level: 1})))
+	if k := sink.nextStart(t); k != "Y/v1" {
+		t.Fatalf("started %q, want Y/v1 (X must never start)", k)
+	}
+	sink.release <- struct{}{}
+	h.waitReport("Y/v1", "played", 0)
+}
+
+// An older version of a warning after a newer one (a recorded command
+// delivered again) is refused, also after a restart; a newer one plays.
+func TestOlderVersionRefused(t *testing.T) {
+	h := newFakeHub(t)
+	sink := newGateSink()
+	dir := t.TempDir()
+	_, cancel := startAgent(t, h, sink, func(c *Config) { c.StateDir = dir })
+	c := h.waitConn()
+	h.write(c, h.sign(h.playBody("V/v2", playOpt{alert: "V", level: 2})))
+	if k := sink.nextStart(t); k != "V/v2" {
+		t.Fatalf("started %q", k)
+	}
+	sink.release <- struct{}{}
+	h.waitReport("V/v2", "played", 0)
+	h.write(c, h.sign(h.playBody("V/v1", playOpt{alert: "V", level: 4})))
+	if f := h.waitReport("V/v1", "refused", 0); !strings.Contains(f.Reason, ErrOlderVersion.Error()) {
+		t.Errorf("reason %q", f.Reason)
+	}
+	cancel()
+
+	startAgent(t, h, sink, func(c *Config) { c.StateDir = dir })
+	c = h.waitConn()
+	h.write(c, h.sign(h.playBody("V/v1", playOpt{alert: "V", level: 4})))
+	h.waitReport("V/v1", "refused", 0)
+	// Positive control: the next version plays.
+	h.write(c, h.sign(h.playBody("V/v3", playOpt{alert: "V", level: 3})))
+	if k := sink.nextStart(t); k != "V/v3" {
+		t.Fatalf("started %q, want V/v3 (V/v1 must never start)", k)
+	}
+	sink.release <- struct{}{}
+	h.waitReport("V/v3", "played", 0)
+}

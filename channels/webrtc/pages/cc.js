@@ -2,7 +2,47 @@
 // call field members, see who is connected.
 "use strict";
 
-const state = { room: null, callRoom: null, stream: null, meter: null, muted: false };
+const state = { room: null, callRoom: null, stream: null, meter: null, muted: false, me: null, request: null };
+
+// Live requests waiting for a second officer (two-person rule), shown to
+// approvers with approve/deny; the requester sees its own in #livestate.
+const requests = new Map();
+const levelNames = { 1: "蓝色 IV · blue", 2: "黄色 III · yellow", 3: "橙色 II · orange", 4: "红色 I · red" };
+const requestStates = { approved: "已批准 · approved", denied: "已拒绝 · denied", expired: "已超时 · expired",
+  cancelled: "已撤回 · cancelled", failed: "未能开播 · failed" };
+
+function showRequests() {
+  const ul = $("requests"); ul.textContent = "";
+  for (const f of requests.values()) {
+    const ok = el("button", { className: "ok", textContent: "批准 · Approve" });
+    ok.onclick = () => vc.send({ type: "approve", request: f.request });
+    const no = el("button", { textContent: "拒绝 · Deny" });
+    no.onclick = () => vc.send({ type: "deny", request: f.request, reason: (window.prompt("拒绝理由 · Reason (optional)") || "").slice(0, 200) });
+    ul.append(el("li", { className: "lv-" + (["", "blue", "yellow", "orange", "red"][f.level] || "") },
+      f.from + " · " + f.region + " · " + (levelNames[f.level] || f.level) + " · " + f.expires_in + " s ", ok, " ", no));
+  }
+  $("approvals").classList.toggle("hidden", requests.size === 0);
+}
+
+function liveRequest(f) {
+  if (f.from === state.me) {
+    state.request = f.state === "pending" ? f.request : null;
+    $("withdraw").classList.toggle("hidden", f.state !== "pending");
+    if (f.state === "pending") {
+      $("livestate").textContent = "等待第二人批准 · waiting for an approver (" + f.expires_in + " s)";
+    } else if (f.state === "approved") {
+      $("livestate").textContent = "已批准 · approved by " + f.by;
+    } else {
+      $("livestate").textContent = "未开播 · not live: " + (requestStates[f.state] || f.state) + (f.by ? " · " + f.by : "") + (f.reason ? " · " + f.reason : "");
+      $("golive").disabled = !state.stream;
+    }
+    log("live request " + f.request + ": " + f.state);
+    return;
+  }
+  if (f.state === "pending") requests.set(f.request, f); else requests.delete(f.request);
+  showRequests();
+  log("live request " + f.request + " (" + f.from + ", " + f.region + "): " + f.state + (f.by ? " · " + f.by : ""));
+}
 
 function log(msg, cls) {
   const line = el("div", { textContent: new Date().toLocaleTimeString() + "  " + msg, className: cls || "" });
@@ -56,9 +96,13 @@ const vc = new VoiceClient({
       $("callstate").textContent = "通话结束 · call over (" + f.reason + ")";
     }
   },
+  live_request: liveRequest,
   pcstate(f) { log(f.room + "/" + f.pc + ": " + f.state); },
   peer_state(f) { log("server sees " + f.room + "/" + f.pc + ": " + f.state); },
-  error(f) { log("错误 error " + (f.code || "") + ": " + f.message, "err"); },
+  error(f) {
+    log("错误 error " + (f.code || "") + ": " + f.message, "err");
+    if (f.code === "live_failed" || f.code === "request_pending") $("golive").disabled = !state.stream || !!state.room || !!state.request;
+  },
   closed() {
     $("who").textContent = "连接断开，重连中 · disconnected, reconnecting";
     $("golive").disabled = true;
@@ -69,8 +113,11 @@ const vc = new VoiceClient({
       $("end").disabled = true; $("mute").disabled = true;
     }
     state.callRoom = null; $("hangup").disabled = true;
+    // The server cancels a request whose requester's socket dropped.
+    state.request = null; $("withdraw").classList.add("hidden");
+    requests.clear(); showRequests();
   },
-  reconnected(h) { $("who").textContent = h.user + " · " + h.role; if ($("golive")) $("golive").disabled = !state.stream; },
+  reconnected(h) { state.me = h.user; $("who").textContent = h.user + " · " + h.role; if ($("golive")) $("golive").disabled = !state.stream; },
 });
 
 async function loadRegions() {
@@ -88,6 +135,7 @@ async function connect() {
   try {
     const hello = await vc.connect(token);
     $("who").textContent = hello.user + " · " + hello.role;
+    state.me = hello.user;
     $("login").classList.add("hidden");
     state.stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true }, video: false });
     state.meter = new LevelMeter(state.stream, $("meter"));
@@ -103,6 +151,7 @@ $("golive").onclick = () => {
   $("golive").disabled = true;
   vc.send({ type: "live", region: $("region").value, level: Number($("level").value) });
 };
+$("withdraw").onclick = () => { if (state.request) vc.send({ type: "deny", request: state.request, reason: "withdrawn" }); };
 $("end").onclick = () => { if (state.room) vc.send({ type: "end", room: state.room }); };
 $("mute").onclick = () => {
   state.muted = !state.muted;

@@ -94,8 +94,13 @@ type Conn struct {
 	pubs     map[string]*Publication
 	closed   bool
 	liveWait chan wire.Frame // GoLive waiting for its "room" frame
-	done     chan struct{}   // read loop ended
-	err      error
+	liveID   string          // the id of GoLive's "live" frame
+	liveSeq  int
+	// ids of GoLive calls given up before the server answered: a late
+	// request is withdrawn, a late room ended.
+	liveAbandoned map[string]bool
+	done          chan struct{} // read loop ended
+	err           error
 
 	wg sync.WaitGroup
 }
@@ -333,14 +338,32 @@ func (c *Conn) dispatch(f wire.Frame) {
 				pub.finish(err)
 			}
 		}
-	case f.Type == wire.TypeRoom && f.Kind == wire.KindLive:
+	case f.ID != "" && (f.Type == wire.TypeRoom && f.Kind == wire.KindLive || f.Type == wire.TypeLiveRequest || f.Type == wire.TypeError && f.Room == ""):
+		// GoLive's answers: the room, where its request stands, or why not.
 		c.mu.Lock()
 		w := c.liveWait
-		c.liveWait = nil
+		mine := w != nil && f.ID == c.liveID
+		abandoned := c.liveAbandoned[f.ID]
+		if abandoned && (f.Type != wire.TypeLiveRequest || f.State != wire.LivePending && f.State != wire.LiveApproved) {
+			delete(c.liveAbandoned, f.ID) // final answer
+		}
 		c.mu.Unlock()
-		if w != nil {
-			w <- f
+		switch {
+		case abandoned && f.Type == wire.TypeLiveRequest && f.State == wire.LivePending:
+			_ = c.write(wire.Frame{Type: wire.TypeDeny, Request: f.Request, Reason: "withdrawn: the requester stopped waiting"})
 			return
+		case abandoned && f.Type == wire.TypeRoom:
+			_ = c.write(wire.Frame{Type: wire.TypeEnd, Room: f.Room})
+			return
+		}
+		if mine {
+			select {
+			case w <- f:
+			default: // GoLive takes the final frame; a flood of pending ones may drop
+			}
+			if f.Type != wire.TypeLiveRequest {
+				return
+			}
 		}
 	}
 	if c.cfg.OnFrame != nil {

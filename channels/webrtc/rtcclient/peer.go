@@ -267,31 +267,106 @@ func (p *Publication) onAnswer(sdp string) error {
 }
 
 // GoLive opens a live announcement for region (officer token) and returns
-// the publication once the server has answered. level 0 means red.
+// the publication once the server has opened the room. level 0 means red.
+//
+// When the server's policy needs a second officer, the request waits for an
+// approver: GoLive keeps waiting (Config.OnFrame sees the "live_request"
+// frames, with the request id) until the room opens, or returns a
+// *LiveRequestError when the request is denied, expires or is cancelled.
+// ctx bounds the whole wait; when it ends first, the request is withdrawn.
 func (c *Conn) GoLive(ctx context.Context, region string, level int) (*Publication, error) {
-	w := make(chan wire.Frame, 1)
+	w := make(chan wire.Frame, 8)
 	c.mu.Lock()
 	if c.liveWait != nil {
 		c.mu.Unlock()
 		return nil, errors.New("rtcclient: a GoLive is already pending")
 	}
-	c.liveWait = w
+	c.liveSeq++
+	id := fmt.Sprintf("golive-%d", c.liveSeq)
+	c.liveWait, c.liveID = w, id
 	c.mu.Unlock()
-	if err := c.write(wire.Frame{Type: wire.TypeLive, Region: region, Level: level}); err != nil {
+	defer func() {
+		c.mu.Lock()
+		c.liveWait, c.liveID = nil, ""
+		c.mu.Unlock()
+	}()
+	if err := c.write(wire.Frame{Type: wire.TypeLive, ID: id, Region: region, Level: level}); err != nil {
 		return nil, err
 	}
-	var f wire.Frame
-	select {
-	case f = <-w:
-	case <-ctx.Done():
-		c.mu.Lock()
-		c.liveWait = nil
-		c.mu.Unlock()
-		return nil, ctx.Err()
-	case <-c.done:
-		return nil, ErrClosed
+	request := ""
+	for {
+		var f wire.Frame
+		select {
+		case f = <-w:
+		case <-ctx.Done():
+			// Stop taking answers, then act on those already here; the
+			// read loop withdraws a request (or ends a room) that comes
+			// later.
+			c.mu.Lock()
+			c.liveWait = nil
+			if c.liveAbandoned == nil {
+				c.liveAbandoned = map[string]bool{}
+			}
+			c.liveAbandoned[id] = true
+			c.mu.Unlock()
+			for {
+				select {
+				case f := <-w:
+					if f.Type == wire.TypeLiveRequest && (f.State == wire.LivePending || f.State == wire.LiveApproved) {
+						request = f.Request
+						continue
+					}
+					if f.Type == wire.TypeRoom {
+						_ = c.write(wire.Frame{Type: wire.TypeEnd, Room: f.Room})
+					}
+					c.mu.Lock()
+					delete(c.liveAbandoned, id) // the final answer was here already
+					c.mu.Unlock()
+					request = ""
+					continue
+				default:
+				}
+				break
+			}
+			if request != "" {
+				_ = c.write(wire.Frame{Type: wire.TypeDeny, Request: request, Reason: "withdrawn: " + ctx.Err().Error()})
+			}
+			return nil, ctx.Err()
+		case <-c.done:
+			return nil, ErrClosed
+		}
+		switch f.Type {
+		case wire.TypeRoom:
+			return c.Publish(ctx, f.Room)
+		case wire.TypeError:
+			return nil, &ServerError{Code: f.Code, Message: f.Message}
+		case wire.TypeLiveRequest:
+			switch f.State {
+			case wire.LivePending:
+				request = f.Request
+			case wire.LiveApproved: // the room follows
+			default:
+				return nil, &LiveRequestError{Request: f.Request, State: f.State, By: f.By, Reason: f.Reason}
+			}
+		}
 	}
-	return c.Publish(ctx, f.Room)
+}
+
+// LiveRequestError says why a live request that waited for an approver did
+// not go on the air.
+type LiveRequestError struct {
+	Request, State, By, Reason string
+}
+
+func (e *LiveRequestError) Error() string {
+	s := "rtcclient: live request " + e.Request + " " + e.State
+	if e.By != "" {
+		s += " by " + e.By
+	}
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	return s
 }
 
 // Publish offers an Opus track into room (a live room this client created,

@@ -17,9 +17,9 @@ import (
 const MaxFrameSize = 64 << 10
 
 // Frame types. Client → server: auth, live, call, join, offer, answer,
-// candidate, leave, end, mute, ack, decline, ping. Server → client: hello,
-// room, offer, answer, candidate, members, room_ended, ring, ring_over,
-// incoming_call, peer_state, online, error, pong.
+// candidate, leave, end, mute, ack, decline, ping, approve, deny. Server →
+// client: hello, room, offer, answer, candidate, members, room_ended, ring,
+// ring_over, incoming_call, peer_state, online, error, pong, live_request.
 const (
 	TypeAuth      = "auth"
 	TypeLive      = "live"
@@ -34,6 +34,9 @@ const (
 	TypeAck       = "ack"
 	TypeDecline   = "decline"
 	TypePing      = "ping"
+	// An approver's decision on a pending live request (two-person rule).
+	TypeApprove = "approve"
+	TypeDeny    = "deny"
 
 	TypeHello        = "hello"
 	TypeRoom         = "room"
@@ -46,6 +49,19 @@ const (
 	TypeOnline       = "online"
 	TypeError        = "error"
 	TypePong         = "pong"
+	// TypeLiveRequest tells the requester and the approvers where a live
+	// announcement waiting for a second officer stands (State: LiveState…).
+	TypeLiveRequest = "live_request"
+)
+
+// States of a live request (Frame.State of a live_request frame).
+const (
+	LivePending   = "pending"   // waiting for an approver
+	LiveApproved  = "approved"  // approved: the room follows ("room" frame)
+	LiveDenied    = "denied"    // an approver said no
+	LiveExpired   = "expired"   // nobody decided in time
+	LiveCancelled = "cancelled" // the requester withdrew or went away
+	LiveFailed    = "failed"    // approved, but the room could not be opened
 )
 
 // Peer-connection names: a participant publishes on "pub" (it offers) and
@@ -73,6 +89,7 @@ type Frame struct {
 	Muted     *bool                    `json:"muted,omitempty"`
 	Ring      string                   `json:"ring,omitempty"`
 	Device    string                   `json:"device,omitempty"`
+	Request   string                   `json:"request,omitempty"` // approve, deny, live_request: the live request id
 
 	// server → client
 	User       string             `json:"user,omitempty"`
@@ -90,6 +107,8 @@ type Frame struct {
 	Devices    []string           `json:"devices,omitempty"`
 	Endpoints  []string           `json:"endpoints,omitempty"`
 	Alert      *RingInfo          `json:"alert,omitempty"`
+	By         string             `json:"by,omitempty"`         // live_request: who approved, denied or cancelled
+	ExpiresIn  int                `json:"expires_in,omitempty"` // live_request (pending): seconds left to decide
 }
 
 // MemberInfo describes one participant of a room, for the pages.

@@ -1,0 +1,85 @@
+package alertd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/dispatch"
+)
+
+// VoiceLiveConfig is the two-person rule for going live to loudspeakers and
+// the recording of live sessions (keys of the "voice:" section).
+type VoiceLiveConfig struct {
+	// LiveApprovalLevels need a second officer; default [orange, red]; []
+	// for none.
+	LiveApprovalLevels *[]string `yaml:"live_approval_levels"`
+	// LiveApprovalCountyWide: the whole county, or more than
+	// LiveApprovalMaxTownships townships, needs a second officer at any
+	// level. Default true.
+	LiveApprovalCountyWide   *bool `yaml:"live_approval_county_wide"`
+	LiveApprovalMaxTownships *int  `yaml:"live_approval_max_townships"` // default 3
+	// LiveApprovalTimeout is how long a request waits for an approver.
+	// Default 2m.
+	LiveApprovalTimeout time.Duration `yaml:"live_approval_timeout"`
+	// Record live announcements and calls (Ogg/Opus). Default true.
+	Record *bool `yaml:"record"`
+	// RecordDir; default <data_dir>/recordings.
+	RecordDir string `yaml:"record_dir"`
+}
+
+// livePolicy is the voice section's own threshold policy. The server asks
+// the dispatch approval policy first (policy.NeedsApprovalForLive) and this
+// one second: the voice section can add levels or the county-wide rule to
+// the one policy, never relax it.
+func (c VoiceLiveConfig) livePolicy() (voice.ThresholdPolicy, error) {
+	p := voice.DefaultLivePolicy()
+	if c.LiveApprovalLevels != nil {
+		p.Levels = nil
+		for i, s := range *c.LiveApprovalLevels {
+			l, err := dispatch.ParseLevel(s)
+			if err != nil {
+				return p, fmt.Errorf("config voice.live_approval_levels[%d]: %q is not a level (blue, yellow, orange, red)", i, s)
+			}
+			p.Levels = append(p.Levels, int(l))
+		}
+	}
+	if c.LiveApprovalCountyWide != nil {
+		p.CountyWide = *c.LiveApprovalCountyWide
+	}
+	if c.LiveApprovalMaxTownships != nil {
+		if *c.LiveApprovalMaxTownships < 0 {
+			return p, fmt.Errorf("config voice.live_approval_max_townships: %d is negative (0 means only a county code counts as county-wide)", *c.LiveApprovalMaxTownships)
+		}
+		p.MaxTownships = *c.LiveApprovalMaxTownships
+	}
+	if c.LiveApprovalTimeout < 0 {
+		return p, fmt.Errorf("config voice.live_approval_timeout: %s is negative", c.LiveApprovalTimeout)
+	}
+	return p, nil
+}
+
+// recordDir is where voice recordings go; "" when recording is off.
+func (c VoiceLiveConfig) recordDir(dataDir string) string {
+	if !on(c.Record) {
+		return ""
+	}
+	if c.RecordDir != "" {
+		return c.RecordDir
+	}
+	return filepath.Join(dataDir, "recordings")
+}
+
+// voiceAudit appends the voice server's live records to the audit log.
+func voiceAudit(store *dispatch.Store) func(context.Context, voice.LiveAudit) error {
+	return func(ctx context.Context, e voice.LiveAudit) error {
+		detail, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		return store.Audit(context.WithoutCancel(ctx), dispatch.AuditEntry{Actor: e.Actor, Action: e.Action, Detail: string(detail)})
+	}
+}
