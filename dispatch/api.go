@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	_ "embed"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
@@ -33,8 +33,17 @@ type API struct {
 	Service *Service
 	Store   *Store
 	Logger  *slog.Logger
-	// SessionKey signs console session cookies (shared by all nodes).
-	SessionKey []byte
+	// Login bounds password guessing (zero fields: documented defaults).
+	Login LoginLimits
+	// Throttle counts failed logins on every node (alertd: Redis); nil
+	// counts on this node only.
+	Throttle LoginThrottle
+	// SessionLifetime ends a console session this long after login
+	// (default 12h); SessionIdle ends it when unused this long (0: never).
+	SessionLifetime time.Duration
+	SessionIdle     time.Duration
+	loginOnce       sync.Once
+	loginSt         *loginState
 	// Speakers, when set, reports live loudspeaker status for GET /speakers.
 	SpeakerStatus func(ctx context.Context) (any, error)
 	// NewSpeakerCredential returns (secret, hash hex) for enrolment.
@@ -102,8 +111,15 @@ func (api *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrBadCredentials):
 		writeError(w, http.StatusUnauthorized, "unauthorized", "bad credentials")
 	default:
-		api.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal", "internal error: "+err.Error())
+		// The Go error may name tables, files or addresses: it goes to the
+		// log under the request id, and the client gets only the id.
+		id := RequestIDFrom(r.Context())
+		api.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
+		msg := "internal error"
+		if id != "" {
+			msg += " (request id " + id + ")"
+		}
+		writeError(w, http.StatusInternalServerError, "internal", msg)
 	}
 }
 
@@ -190,8 +206,14 @@ func (api *API) Routes(mux Router) {
 	h("POST /api/v1/audience/preview", RoleViewer, api.preview)
 	h("POST /api/v1/users", RoleAdmin, api.createUser)
 	h("GET /api/v1/users", RoleAdmin, api.listUsers)
+	h("POST /api/v1/users/{name}/disable", RoleAdmin, api.setDisabled(true))
+	h("POST /api/v1/users/{name}/enable", RoleAdmin, api.setDisabled(false))
+	h("POST /api/v1/users/{name}/rotate-token", RoleViewer, api.rotateToken) // admin, or one's own
+	h("POST /api/v1/users/{name}/password", RoleViewer, api.setPassword)     // admin, or one's own with the old one
 	h("GET /api/v1/outbox", RoleViewer, api.outbox)
 	h("GET /api/v1/audit", RoleViewer, api.audit)
+	h("GET /api/v1/audit/verify", RoleAdmin, api.auditVerify)
+	h("GET /api/v1/audit/export", RoleAdmin, api.auditExport)
 	h("POST /api/v1/regions/import", RoleAdmin, api.importRegions)
 	h("POST /api/v1/residents/import", RoleAdmin, api.importResidents)
 	h("POST /api/v1/speakers/import", RoleAdmin, api.importSpeakers)
@@ -229,7 +251,8 @@ const sessionCookie = "alertcast_session"
 
 // Authenticate resolves a bearer token or a session cookie to an actor.
 // Cookie-authenticated state-changing requests must carry the CSRF token
-// in X-CSRF-Token.
+// in X-CSRF-Token. A session is looked up on the server every time, so
+// logout, a disabled user or a changed password end it at once.
 func (api *API) Authenticate(r *http.Request) (Actor, error) {
 	ctx := r.Context()
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -244,35 +267,31 @@ func (api *API) Authenticate(r *http.Request) (Actor, error) {
 		return Actor{Name: u.Name, Role: u.Role, Remote: RemoteAddr(r)}, nil
 	}
 	c, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return Actor{}, ErrBadCredentials
-	}
-	name, ok := api.checkSession(c.Value)
-	if !ok {
+	if err != nil || c.Value == "" {
 		return Actor{}, ErrBadCredentials
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		if !hmac.Equal([]byte(r.Header.Get("X-CSRF-Token")), []byte(api.csrfFor(c.Value))) {
+		if !hmac.Equal([]byte(r.Header.Get("X-CSRF-Token")), []byte(csrfFor(c.Value))) {
 			return Actor{}, fmt.Errorf("%w: missing or wrong X-CSRF-Token", ErrForbidden)
 		}
 	}
-	u, err := api.Store.userWhere(ctx, `name = ?`, name)
+	u, err := api.Store.SessionUser(ctx, c.Value, api.SessionIdle)
 	if err != nil {
 		return Actor{}, err
 	}
 	return Actor{Name: u.Name, Role: u.Role, Remote: RemoteAddr(r)}, nil
 }
 
-// TokenRole authenticates a bearer token (for WebSocket consoles and voice
-// pages): the user's name and role.
+// TokenRole authenticates a bearer token or a session id (for WebSocket
+// consoles and voice pages): the user's name and role.
 func (api *API) TokenRole(ctx context.Context, token string) (string, Role, bool) {
-	if name, ok := api.checkSession(token); ok {
-		u, err := api.Store.userWhere(ctx, `name = ?`, name)
-		if err == nil {
-			return u.Name, u.Role, true
-		}
+	var u User
+	var err error
+	if strings.HasPrefix(token, sessionPrefix) {
+		u, err = api.Store.SessionUser(ctx, token, api.SessionIdle)
+	} else {
+		u, err = api.Store.UserByToken(ctx, token)
 	}
-	u, err := api.Store.UserByToken(ctx, token)
 	if err != nil {
 		return "", RoleUnknown, false
 	}
@@ -299,41 +318,12 @@ func (api *API) auth(min Role, fn func(w http.ResponseWriter, r *http.Request, b
 	})
 }
 
-func (api *API) signSession(name string, exp time.Time) string {
-	payload := name + "|" + strconv.FormatInt(exp.Unix(), 10)
-	m := hmac.New(sha256.New, api.SessionKey)
-	m.Write([]byte(payload))
-	return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + hex.EncodeToString(m.Sum(nil))
-}
-
-func (api *API) checkSession(v string) (string, bool) {
-	if len(api.SessionKey) == 0 {
-		return "", false
-	}
-	p, sig, ok := strings.Cut(v, ".")
-	if !ok {
-		return "", false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(p)
-	if err != nil {
-		return "", false
-	}
-	m := hmac.New(sha256.New, api.SessionKey)
-	m.Write(raw)
-	if !hmac.Equal([]byte(hex.EncodeToString(m.Sum(nil))), []byte(sig)) {
-		return "", false
-	}
-	name, expS, ok := strings.Cut(string(raw), "|")
-	exp, err := strconv.ParseInt(expS, 10, 64)
-	if !ok || err != nil || time.Now().Unix() > exp {
-		return "", false
-	}
-	return name, true
-}
-
-func (api *API) csrfFor(session string) string {
-	m := hmac.New(sha256.New, api.SessionKey)
-	m.Write([]byte("csrf|" + session))
+// csrfFor derives the CSRF token of a session from its secret id: only
+// a page that logged in (and was told it) knows it, and every node
+// derives the same without a shared key.
+func csrfFor(session string) string {
+	m := hmac.New(sha256.New, []byte(session))
+	m.Write([]byte("alertcast csrf"))
 	return hex.EncodeToString(m.Sum(nil))[:32]
 }
 
@@ -343,37 +333,81 @@ type loginBody struct {
 	Token    string `json:"token"`
 }
 
+// login checks a name and password (or a token) and starts a session.
+// The session id travels only in the HttpOnly cookie; the answer carries
+// the CSRF token for state-changing requests.
 func (api *API) login(w http.ResponseWriter, r *http.Request) {
 	var b loginBody
 	if !decode(w, r, &b) {
 		return
 	}
-	var u User
-	var err error
-	switch {
-	case b.Token != "":
-		u, err = api.Store.UserByToken(r.Context(), b.Token)
-	case b.Name != "" && b.Password != "":
-		u, err = api.Store.UserByPassword(r.Context(), b.Name, b.Password)
-	default:
+	if b.Token == "" && (b.Name == "" || b.Password == "") {
 		writeError(w, http.StatusBadRequest, "validation", "name and password, or token, are required",
 			channels.FieldError{Field: "password", Rule: "required with name (or give token)"})
 		return
 	}
+	ctx := r.Context()
+	addr := RemoteAddr(r)
+	user := b.Name
+	if b.Token != "" {
+		user = "" // a token login counts against its address only
+	}
+	if wait, who := api.loginBlocked(ctx, user, addr); wait > 0 {
+		api.loginFailed(ctx, user, addr, "throttled", false)
+		tooManyLogins(w, wait, who)
+		return
+	}
+	var u User
+	var err error
+	if b.Token != "" {
+		u, err = api.Store.UserByToken(ctx, b.Token)
+	} else {
+		release, ok := api.loginState().gate.acquire(ctx)
+		if !ok {
+			hashBusy(w)
+			return
+		}
+		u, err = api.Store.UserByPassword(ctx, b.Name, b.Password)
+		release()
+	}
 	if err != nil {
-		_ = api.Store.Audit(r.Context(), AuditEntry{Actor: b.Name, Remote: RemoteAddr(r), Action: "login.fail"})
+		if !errors.Is(err, ErrBadCredentials) {
+			api.fail(w, r, err)
+			return
+		}
+		api.loginFailed(ctx, user, addr, "bad_credentials", true)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "wrong name, password or token")
 		return
 	}
-	sess := api.signSession(u.Name, time.Now().Add(12*time.Hour))
+	if user != "" {
+		api.loginSucceeded(ctx, user)
+	}
+	sess := NewSessionID()
+	life := api.sessionLifetime()
+	if err := api.Store.CreateSession(ctx, sess, u.Name, time.Now().Add(life)); err != nil {
+		api.fail(w, r, err)
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, MaxAge: 12 * 3600})
-	_ = api.Store.Audit(r.Context(), AuditEntry{Actor: u.Name, Remote: RemoteAddr(r), Action: "login"})
-	writeJSON(w, 200, map[string]any{"name": u.Name, "role": u.Role, "csrf": api.csrfFor(sess), "session": sess})
+		Secure: r.TLS != nil, MaxAge: int(life / time.Second)})
+	_ = api.Store.Audit(ctx, AuditEntry{Actor: u.Name, Remote: addr, Action: "login"})
+	writeJSON(w, 200, map[string]any{"name": u.Name, "role": u.Role, "csrf": csrfFor(sess),
+		"expires": time.Now().Add(life).UTC().Format(time.RFC3339)})
 }
 
+// logout ends the session on the server, not only in the browser.
 func (api *API) logout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		u, uerr := api.Store.SessionUser(r.Context(), c.Value, 0)
+		if err := api.Store.DeleteSession(r.Context(), c.Value); err != nil {
+			api.fail(w, r, err)
+			return
+		}
+		if uerr == nil {
+			_ = api.Store.Audit(r.Context(), AuditEntry{Actor: u.Name, Remote: RemoteAddr(r), Action: "logout"})
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -885,6 +919,12 @@ func (api *API) feed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (api *API) capImport(w http.ResponseWriter, r *http.Request, by Actor) {
+	if !capContentType(r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
+			fmt.Sprintf("Content-Type %q: a CAP document must be sent as application/cap+xml, application/xml or text/xml", r.Header.Get("Content-Type")),
+			channels.FieldError{Field: "Content-Type", Rule: "application/cap+xml, application/xml or text/xml", Value: r.Header.Get("Content-Type")})
+		return
+	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 2<<20))
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "CAP document over 2 MiB")

@@ -30,6 +30,7 @@ type Store struct {
 	pg     bool
 	log    *slog.Logger
 	auditM sync.Mutex // serialises the audit hash chain within this process
+	audit  auditKeyHolder
 
 	stmts     stmtCache
 	updOnce   sync.Once
@@ -59,7 +60,7 @@ func OpenStore(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*Sto
 	default:
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		if path == "" {
-			if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
 				return nil, fmt.Errorf("data dir: %w", err)
 			}
 			path = filepath.Join(dataDir, "alertcast.db")
@@ -69,6 +70,9 @@ func OpenStore(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*Sto
 		// memory while hundreds of thousands of its records are written.
 		q := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(15000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)" +
 			"&_pragma=cache_size(-65536)&_pragma=mmap_size(268435456)&_txlock=immediate"
+		if err := privateDBFiles(path); err != nil {
+			return nil, err
+		}
 		w, err := sql.Open("sqlite", "file:"+path+q)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -378,6 +382,20 @@ var migrations = []string{
 	`ALTER TABLE alerts ADD COLUMN proposal TEXT NOT NULL DEFAULT '';
 	ALTER TABLE schedules ADD COLUMN approved_by TEXT NOT NULL DEFAULT '';
 	ALTER TABLE schedules ADD COLUMN approved_at BIGINT NOT NULL DEFAULT 0;`,
+	// Console sessions live on the server (sessions.go): logout, disabling a
+	// user or changing a password ends them at once. Session ids are stored
+	// hashed, like tokens; the HMAC key that signed the old stateless
+	// cookies is no longer used and must not stay in the database.
+	`CREATE TABLE sessions (
+		id_hash TEXT PRIMARY KEY,
+		user_name TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		seen_at BIGINT NOT NULL
+	);
+	CREATE INDEX sessions_user ON sessions (user_name);
+	CREATE INDEX sessions_expires ON sessions (expires_at);
+	DELETE FROM settings WHERE name = 'session_key';`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

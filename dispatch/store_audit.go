@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,8 +20,9 @@ type Actor struct {
 }
 
 // AuditEntry is one line of the append-only audit log. Each entry's Hash
-// covers its fields and the previous entry's hash, so editing or deleting
-// an entry breaks the chain (VerifyAudit).
+// covers its fields and the previous entry's hash, keyed with a secret the
+// database never sees (audit.go), so editing, deleting, inserting or
+// reordering entries breaks the chain (VerifyAuditChain).
 type AuditEntry struct {
 	Seq      int64     `json:"seq"`
 	At       time.Time `json:"at"`
@@ -33,47 +35,89 @@ type AuditEntry struct {
 	Hash     string    `json:"hash"`
 }
 
+// computeHash is the legacy (unkeyed) hash, kept for rows written before
+// the chain was keyed (audit.go).
 func (e *AuditEntry) computeHash() string {
 	h := sha256.New()
-	for _, f := range []string{strconv.FormatInt(e.Seq, 10), strconv.FormatInt(e.At.UnixMilli(), 10),
-		e.Actor, e.Action, e.AlertID, e.Remote, e.Detail, e.PrevHash} {
-		h.Write([]byte(strconv.Itoa(len(f))))
-		h.Write([]byte{':'})
-		h.Write([]byte(f))
-	}
+	writeAuditFields(h, e)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
 // appendAudit adds e inside tx. On PostgreSQL an advisory lock orders
 // concurrent appenders from several alertd processes; on SQLite the single
-// writer connection does.
+// writer connection does. With an audit key the row's hash is keyed; the
+// first keyed append on a legacy (or empty) chain writes the marker row
+// first. Without a key, appending to a keyed chain is refused: the row
+// could not be verified.
 func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEntry) error {
 	s.auditM.Lock()
 	defer s.auditM.Unlock()
+	seq, prev, err := s.lockAuditTail(ctx, tx)
+	if err != nil {
+		return err
+	}
+	key := s.audit.key.Load()
+	keyed := strings.HasPrefix(prev, auditMACPrefix)
+	switch {
+	case key == nil && keyed:
+		return fmt.Errorf("audit append: the audit chain is keyed and this process has no audit key (set ALERTCAST_AUDIT_KEY_FILE)")
+	case key != nil && !keyed:
+		if seq, prev, err = s.insertAuditMarker(ctx, tx, key, seq, prev); err != nil {
+			return err
+		}
+	}
+	e.Seq = seq + 1
+	e.PrevHash = prev
+	return s.insertAudit(ctx, tx, key, &e)
+}
+
+// lockAuditTail takes the chain lock (PostgreSQL) and reads the newest
+// row's seq and hash (0, "" for an empty chain).
+func (s *Store) lockAuditTail(ctx context.Context, tx *sql.Tx) (int64, string, error) {
 	if s.pg {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(653122)`); err != nil {
-			return fmt.Errorf("audit lock: %w", err)
+			return 0, "", fmt.Errorf("audit lock: %w", err)
 		}
 	}
 	var seq int64
 	var prev string
 	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("audit tail: %w", err)
+		return 0, "", fmt.Errorf("audit tail: %w", err)
 	}
-	e.Seq = seq + 1
-	e.PrevHash = prev
+	return seq, prev, nil
+}
+
+// insertAudit hashes e (keyed when key is not nil) and inserts it; e.Seq
+// and e.PrevHash are set.
+func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, key *AuditKey, e *AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
 	e.At = e.At.Truncate(time.Millisecond)
-	e.Hash = e.computeHash()
-	_, err = s.exec(ctx, tx, `INSERT INTO audit (seq, at, actor, action, alert_id, remote, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if key != nil {
+		e.Hash = key.mac(e)
+	} else {
+		e.Hash = e.computeHash()
+	}
+	_, err := s.exec(ctx, tx, `INSERT INTO audit (seq, at, actor, action, alert_id, remote, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.At.UnixMilli(), e.Actor, e.Action, e.AlertID, e.Remote, e.Detail, e.PrevHash, e.Hash)
 	if err != nil {
 		return fmt.Errorf("audit append: %w", err)
 	}
 	return nil
+}
+
+// insertAuditMarker appends the row from which the chain is keyed after the
+// legacy row (seq, prev) and returns the marker's seq and hash.
+func (s *Store) insertAuditMarker(ctx context.Context, tx *sql.Tx, key *AuditKey, seq int64, prev string) (int64, string, error) {
+	m := AuditEntry{Seq: seq + 1, PrevHash: prev, Actor: "alertd", Action: auditKeyedAction,
+		Detail: marshalJSON(auditMarkerDetail{Scheme: "hmac-sha256", KeyID: key.ID(), LegacyRows: seq})}
+	if err := s.insertAudit(ctx, tx, key, &m); err != nil {
+		return 0, "", err
+	}
+	s.log.Info("audit chain keyed from here on", "seq", m.Seq, "legacy_rows", seq, "key_id", key.ID())
+	return m.Seq, m.Hash, nil
 }
 
 // Audit appends one entry on its own.
@@ -112,31 +156,9 @@ func (s *Store) AuditLog(ctx context.Context, after int64, alertID string, limit
 	return out, rows.Err()
 }
 
-// VerifyAudit walks the whole chain and reports the first broken entry.
+// VerifyAudit walks the whole chain and reports how many rows verified and
+// the first broken one (see VerifyAuditChain).
 func (s *Store) VerifyAudit(ctx context.Context) (int64, error) {
-	var after int64
-	prev := ""
-	var n int64
-	for {
-		batch, err := s.AuditLog(ctx, after, "", 1000)
-		if err != nil {
-			return n, err
-		}
-		if len(batch) == 0 {
-			return n, nil
-		}
-		for _, e := range batch {
-			if e.Seq != after+1 {
-				return n, fmt.Errorf("audit entry %d missing (next is %d)", after+1, e.Seq)
-			}
-			if e.PrevHash != prev {
-				return n, fmt.Errorf("audit entry %d: previous hash does not match entry %d", e.Seq, after)
-			}
-			if e.computeHash() != e.Hash {
-				return n, fmt.Errorf("audit entry %d: contents do not match its hash (tampered)", e.Seq)
-			}
-			prev, after = e.Hash, e.Seq
-			n++
-		}
-	}
+	rep, err := s.VerifyAuditChain(ctx)
+	return rep.Rows, err
 }

@@ -44,8 +44,15 @@ var (
 )
 
 // noGatewayGrace is how long Send waits for any gateway to come up before
-// giving the batch back as a transient failure.
+// giving the batch back as a transient failure, when it is not one of the
+// maxHeldSends that wait until shortly before their deadline.
 var noGatewayGrace = 3 * time.Second
+
+// maxHeldSends is how many Sends at once keep their recipients queued for
+// a whole outage (up to their context's deadline), so they go out the
+// moment a bind is back; each holds a task queue worker meanwhile, so the
+// rest give up after noGatewayGrace and come back with the queue's retry.
+const maxHeldSends = 8
 
 // cancelGrace is how long Send, once its context is done, waits for submits
 // already on the wire to be acknowledged, so their results are not lost.
@@ -70,6 +77,13 @@ type Channel struct {
 	acks   *ackStore
 	dlrs   *dlrStore
 	dlrKey []byte // signs Kannel dlr-url callbacks
+
+	changeMu sync.Mutex
+	changed  chan struct{} // closed and replaced at every bind up or down
+	holds    chan struct{} // Sends waiting out an outage to their deadline
+
+	life    context.Context // cancelled by Close: bounds store lookups
+	endLife context.CancelFunc
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -101,16 +115,12 @@ func New(cfg Config, rep channels.Reporter, log *slog.Logger, reg prometheus.Reg
 	// log is used as given: the wiring adds channel=sms, as for every
 	// channel (adding it here too logged "channel=sms channel=sms").
 	c := &Channel{cfg: cfg, rep: rep, log: log, kick: make(chan struct{}, 1), quit: make(chan struct{}),
-		acks: newAckStore(), dlrs: newDLRStore()}
+		acks: newAckStore(), dlrs: newDLRStore(), changed: make(chan struct{}), holds: make(chan struct{}, maxHeldSends)}
+	c.life, c.endLife = context.WithCancel(context.Background())
 	c.dlrKey = make([]byte, 32)
 	if _, err := rand.Read(c.dlrKey); err != nil {
 		return nil, fmt.Errorf("sms: dlr key: %w", err)
 	}
-	m, err := newMetrics(reg, c)
-	if err != nil {
-		return nil, err
-	}
-	c.m = m
 	for _, gc := range cfg.Gateways {
 		g := &gateway{c: c, cfg: gc, inbox: make(chan *job, inboxSize(gc)), log: log.With("gateway", gc.Name)}
 		switch gc.Type {
@@ -123,6 +133,11 @@ func New(cfg Config, rep channels.Reporter, log *slog.Logger, reg prometheus.Reg
 		}
 		c.gateways = append(c.gateways, g)
 	}
+	m, err := newMetrics(reg, c, c.gateways)
+	if err != nil {
+		return nil, err
+	}
+	c.m = m
 	byPrio := map[int][]*gateway{}
 	var prios []int
 	for _, g := range c.gateways {
@@ -159,6 +174,7 @@ func (c *Channel) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		close(c.quit)
+		c.endLife()
 		for _, g := range c.gateways {
 			g.impl.stop()
 		}
@@ -283,11 +299,50 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 	return c.wait(ctx, b)
 }
 
+// wait collects b's results. While no gateway is up the recipients stay
+// queued: a bind that comes back sends them at once (the scheduler is woken
+// by the bind). Only when none comes back before shortly ahead of ctx's
+// deadline (noGatewayGrace for all but maxHeldSends Sends) does Send give
+// up with ErrNoGateway, naming why each gateway is down.
 func (c *Channel) wait(ctx context.Context, b *batch) ([]channels.Result, error) {
-	tick := time.NewTicker(250 * time.Millisecond)
+	// A backstop for gateways whose state changes without a bind event.
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var downSince time.Time
+	var giveUp *time.Timer
+	held := false
+	disarm := func() {
+		if giveUp != nil {
+			giveUp.Stop()
+			giveUp = nil
+		}
+		if held {
+			<-c.holds
+			held = false
+		}
+	}
+	defer disarm()
 	for {
+		changed := c.gatewayChange()
+		var expired <-chan time.Time
+		switch up := c.anyUp(); {
+		case up && giveUp != nil:
+			disarm()
+		case !up && giveUp == nil:
+			// Only a few Sends hold their task queue worker for the whole
+			// outage: the rest give their workers back to the other
+			// channels (loudspeakers) after the short grace.
+			d := min(noGatewayGrace, noGatewayWait(ctx))
+			select {
+			case c.holds <- struct{}{}:
+				held = true
+				d = noGatewayWait(ctx)
+			default:
+			}
+			giveUp = time.NewTimer(d)
+		}
+		if giveUp != nil {
+			expired = giveUp.C
+		}
 		select {
 		case <-b.done:
 			return b.collect(), nil
@@ -300,19 +355,13 @@ func (c *Channel) wait(ctx context.Context, b *batch) ([]channels.Result, error)
 			b.drain(cancelGrace)
 			b.release(c.acks)
 			return b.collect(), ctx.Err()
+		case <-changed:
 		case <-tick.C:
-			if c.anyUp() {
-				downSince = time.Time{}
-				continue
-			}
-			if downSince.IsZero() {
-				downSince = time.Now()
-			} else if time.Since(downSince) > noGatewayGrace {
-				b.stop()
-				b.drain(cancelGrace)
-				b.release(c.acks)
-				return b.collect(), ErrNoGateway
-			}
+		case <-expired:
+			b.stop()
+			b.drain(cancelGrace)
+			b.release(c.acks)
+			return b.collect(), errNoGateway(c.downReasons())
 		}
 	}
 }
@@ -697,6 +746,9 @@ type gateway struct {
 	backoffMu sync.Mutex
 	until     time.Time // throttled or failing until
 	backoff   time.Duration
+
+	stateMu sync.Mutex
+	state   gwState
 }
 
 type gatewayImpl interface {
@@ -803,9 +855,7 @@ func (c *Channel) janitor() {
 			return
 		case now := <-t.C:
 			c.dlrs.maybeRotate()
-			for _, o := range c.dlrs.expired(now) {
-				c.unknownReceipt(o)
-			}
+			c.lookupOrphans(c.life, c.dlrs.expired(now))
 		}
 	}
 }
@@ -817,6 +867,11 @@ type GatewayStatus struct {
 	Priority int    `json:"priority"`
 	Binds    int    `json:"binds"`   // SMPP binds currently bound (HTTP: 0)
 	Healthy  bool   `json:"healthy"` // can take traffic now (bound, not backing off)
+	// Error is why the last bind failed or was lost (e.g. "bind refused:
+	// ESME_RINVPASWD (0x0E): … check sms.gateways[a].password"), shown
+	// while some of the gateway's binds are down; ErrorAt is when.
+	Error   string     `json:"error,omitempty"`
+	ErrorAt *time.Time `json:"error_at,omitempty"`
 }
 
 // Status reports every gateway's state.
@@ -826,6 +881,9 @@ func (c *Channel) Status() []GatewayStatus {
 		st := GatewayStatus{Name: g.cfg.Name, Type: g.cfg.Type, Priority: g.cfg.Priority, Healthy: g.healthy()}
 		if s, ok := g.impl.(*smppGateway); ok {
 			st.Binds = int(s.bound.Load())
+			if err, at := g.lastError(); err != nil && st.Binds < len(s.binds) {
+				st.Error, st.ErrorAt = err.Error(), &at
+			}
 		}
 		out = append(out, st)
 	}
@@ -839,7 +897,7 @@ func (c *Channel) Ready() error {
 		return channels.ErrClosed
 	}
 	if !c.anyUp() {
-		return fmt.Errorf("sms: %w: no SMPP bind up", ErrNoGateway)
+		return fmt.Errorf("sms: %w", errNoGateway(c.downReasons()))
 	}
 	return nil
 }

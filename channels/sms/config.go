@@ -46,6 +46,11 @@ type Config struct {
 	// Gateways, tried by Priority (lower first); within a priority traffic
 	// is split by Weight.
 	Gateways []GatewayConfig `yaml:"gateways"`
+
+	// Refs, when set, matches receipts the channel cannot match from
+	// memory (those arriving after a restart) to the recorded Result.Refs.
+	// Not from YAML: alertd wires it to the delivery store.
+	Refs RefLookup `yaml:"-"`
 }
 
 // GatewayConfig is one SMSC or HTTP SMS gateway.

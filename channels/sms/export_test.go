@@ -11,3 +11,6 @@ func SetNoGatewayGrace(t testing.TB, d time.Duration) {
 	noGatewayGrace = d
 	t.Cleanup(func() { noGatewayGrace = old })
 }
+
+// MaxHeldSends is how many Sends wait out an outage to their deadline.
+const MaxHeldSends = maxHeldSends

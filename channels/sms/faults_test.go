@@ -14,7 +14,10 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/linxGnu/gosmpp/data"
+
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/channels/channeltest"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/sms/smscsim"
 )
@@ -200,12 +203,25 @@ func TestFailover(t *testing.T) {
 		addr := a.Addr()
 		a.Close()
 		c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", addr, 0)}}, channels.Discard, nil)
-		sms.SetNoGatewayGrace(t, 300*time.Millisecond)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// With a deadline, Send waits for a gateway until just before it,
+		// then names why none is up.
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 		defer cancel()
 		res, err := c.Send(ctx, message(2, false), recipients(0, 3, "zh"))
 		if !errors.Is(err, sms.ErrNoGateway) || len(res) != 0 || channels.IsPermanent(err) {
 			t.Fatalf("res %v err %v, want transient ErrNoGateway and no results", res, err)
+		}
+		if ctx.Err() != nil {
+			t.Errorf("Send returned at its deadline, not before it: %v", err)
+		}
+		if !strings.Contains(err.Error(), "a: connection refused") {
+			t.Errorf("err %q does not say why gateway a is down", err)
+		}
+		// Without a deadline it waits noGatewayGrace.
+		sms.SetNoGatewayGrace(t, 300*time.Millisecond)
+		res, err = c.Send(context.Background(), message(2, false), recipients(0, 3, "zh"))
+		if !errors.Is(err, sms.ErrNoGateway) || len(res) != 0 {
+			t.Fatalf("no deadline: res %v err %v, want ErrNoGateway and no results", res, err)
 		}
 		if err := c.Ready(); !errors.Is(err, sms.ErrNoGateway) {
 			t.Errorf("Ready: %v", err)
@@ -472,5 +488,269 @@ func TestConfigYAML(t *testing.T) {
 	}
 	if s := fmt.Sprint(g); strings.Contains(s, "s3cret") {
 		t.Errorf("GatewayConfig prints its password: %s", s)
+	}
+}
+
+// A refused bind is reported by its SMPP status, by name and number, with
+// what to check — in the log, in Status (the console) and in Ready /
+// Readiness (/readyz) — never as "EOF": SMSCs answer a refused bind with a
+// header-only bind_resp.
+func TestBindRefusalNamed(t *testing.T) {
+	for _, tc := range []struct {
+		status data.CommandStatusType
+		want   string
+	}{
+		{data.ESME_RINVPASWD, "ESME_RINVPASWD (0x0E): the SMSC refused the password — check sms.gateways[a].password"},
+		{data.ESME_RINVSYSID, "ESME_RINVSYSID (0x0F): the SMSC does not know this system_id — check sms.gateways[a].system_id"},
+		{data.ESME_RBINDFAIL, "ESME_RBINDFAIL (0x0D): the SMSC refused the bind without saying why"},
+		{data.ESME_RALYBND, "ESME_RALYBND (0x05)"},
+	} {
+		t.Run(tc.status.String(), func(t *testing.T) {
+			sim := startSim(t, smscsim.Config{})
+			sim.RefuseBindsWith(tc.status)
+			var logs logBuffer
+			c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", sim.Addr(), 0)}}, channels.Discard, logs.logger())
+			waitFor(t, 5*time.Second, "a refused bind in Status", func() bool {
+				st := c.Status()
+				return len(st) == 1 && st[0].Error != ""
+			})
+			st := c.Status()[0]
+			if !strings.Contains(st.Error, tc.want) || st.Healthy || st.Binds != 0 || st.ErrorAt == nil {
+				t.Errorf("Status = %+v, want an unhealthy gateway whose error contains %q", st, tc.want)
+			}
+			err := c.Ready()
+			if !errors.Is(err, sms.ErrNoGateway) || !strings.Contains(err.Error(), "a: bind refused: "+tc.want) {
+				t.Errorf("Ready = %v, want ErrNoGateway naming %q", err, tc.want)
+			}
+			waitFor(t, 5*time.Second, "the refusal logged", func() bool { return strings.Contains(logs.String(), tc.want) })
+			if l := logs.String(); strings.Contains(l, "EOF") || strings.Contains(l, "malformed") || strings.Contains(l, testPassword) {
+				t.Errorf("log says EOF, malformed or the password:\n%s", l)
+			}
+		})
+	}
+}
+
+// A connection the SMSC resets is called a reset, one it closes a close;
+// neither is a "malformed PDU". The reason shows in Status while the bind
+// is down, and the binds come back.
+func TestConnectionEndsNamed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(*smscsim.Server)
+		want string
+	}{
+		{"reset", (*smscsim.Server).ResetBinds, "connection reset by SMSC"},
+		{"close", (*smscsim.Server).DropBinds, "connection closed by SMSC"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := startSim(t, smscsim.Config{})
+			var logs logBuffer
+			gw := smppGW("a", sim.Addr(), 0)
+			gw.Binds = 1
+			c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{gw}}, channels.Discard, logs.logger())
+			waitChannelBinds(t, c, "a", 1)
+			tc.end(sim)
+			waitFor(t, 5*time.Second, "the lost bind logged", func() bool { return strings.Contains(logs.String(), "sms bind lost") })
+			l := logs.String()
+			if !strings.Contains(l, tc.want) {
+				t.Errorf("log does not say %q:\n%s", tc.want, l)
+			}
+			if strings.Contains(l, "malformed") {
+				t.Errorf("a %s is logged as a malformed PDU:\n%s", tc.name, l)
+			}
+			waitChannelBinds(t, c, "a", 1) // and it binds again
+		})
+	}
+}
+
+// While no gateway is up, Send keeps its recipients queued until shortly
+// before its deadline instead of failing after a fixed grace (and waiting
+// for the task queue's retry backoff): the first submit follows the
+// re-accepted bind within a second, as the simulator's own clock shows.
+func TestSendResumesWhenBindComesBack(t *testing.T) {
+	sim := startSim(t, smscsim.Config{Keep: true})
+	sim.RefuseBindsWith(data.ESME_RBINDFAIL)
+	// A grace this short would fail the Send long before the binds come
+	// back; it must not apply to a Send with a deadline.
+	sms.SetNoGatewayGrace(t, 50*time.Millisecond)
+	gw := smppGW("a", sim.Addr(), 0)
+	gw.Binds = 1
+	c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{gw}}, channels.Discard, nil)
+	to := recipients(0, 20, "zh")
+	type out struct {
+		res []channels.Result
+		err error
+	}
+	done := make(chan out, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() {
+		res, err := c.Send(ctx, message(3, false), to)
+		done <- out{res, err}
+	}()
+	// Three refusals span ~0.7 s of bind backoff: far past the grace.
+	waitFor(t, 10*time.Second, "3 refused binds", func() bool { return len(sim.BindLog()) >= 3 })
+	select {
+	case o := <-done:
+		t.Fatalf("Send returned while no bind was up: %v %v", o.res, o.err)
+	default:
+	}
+	sim.RefuseBindsWith(data.ESME_ROK)
+	var o out
+	select {
+	case o = <-done:
+	case <-ctx.Done():
+		t.Fatal("Send did not finish after the binds came back")
+	}
+	if o.err != nil {
+		t.Fatalf("Send: %v", o.err)
+	}
+	for id, r := range channeltest.CheckResults(t, to, o.res) {
+		if r.State != channels.StateSent {
+			t.Fatalf("%s: %s %v", id, r.State, r.Err)
+		}
+	}
+	var bound time.Time
+	for _, e := range sim.BindLog() {
+		if e.Status == data.ESME_ROK {
+			bound = e.At
+			break
+		}
+	}
+	msgs := sim.Messages()
+	if bound.IsZero() || len(msgs) == 0 {
+		t.Fatalf("bind log %v, %d messages", sim.BindLog(), len(msgs))
+	}
+	first := msgs[0].At
+	for _, m := range msgs {
+		if m.At.Before(first) {
+			first = m.At
+		}
+	}
+	if lag := first.Sub(bound); lag < 0 || lag > time.Second {
+		t.Fatalf("first submit %s after the bind was accepted, want within 1 s", lag)
+	}
+	t.Logf("first submit %s after the bind came back", first.Sub(bound))
+}
+
+// During an outage only MaxHeldSends Sends hold their worker to their
+// deadline; one more gives up after the short grace, so SMS batches cannot
+// occupy every task queue worker while the SMSC is down.
+func TestHeldSendsBounded(t *testing.T) {
+	a := startSim(t, smscsim.Config{})
+	addr := a.Addr()
+	a.Close()
+	c := newChannel(t, sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", addr, 0)}}, channels.Discard, nil)
+	sms.SetNoGatewayGrace(t, 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make(chan error, sms.MaxHeldSends+1)
+	for i := range sms.MaxHeldSends + 1 {
+		go func() {
+			_, err := c.Send(ctx, message(2, false), recipients(i*10, 2, "zh"))
+			errs <- err
+		}()
+	}
+	select {
+	case err := <-errs:
+		if !errors.Is(err, sms.ErrNoGateway) {
+			t.Fatalf("first Send to return: %v, want ErrNoGateway", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no Send gave up after the grace")
+	}
+	// One more Send cannot hold either: it gives up after the grace, which
+	// is time enough for the others to have given up too had they not held.
+	if _, err := c.Send(ctx, message(2, false), recipients(1000, 2, "zh")); !errors.Is(err, sms.ErrNoGateway) {
+		t.Fatalf("Send beyond the held ones: %v, want ErrNoGateway", err)
+	}
+	// The others hold: none has returned (Close releases them below).
+	select {
+	case err := <-errs:
+		t.Fatalf("a second Send returned while %d may hold: %v", sms.MaxHeldSends, err)
+	default:
+	}
+	c.Close()
+	for range sms.MaxHeldSends {
+		if err := <-errs; !errors.Is(err, channels.ErrClosed) {
+			t.Errorf("held Send after Close: %v, want ErrClosed", err)
+		}
+	}
+}
+
+// refTable stands in for dispatch's delivery_refs: it keeps each Result.Ref
+// the way the writer records it, and outlives the channel.
+type refTable struct {
+	mu sync.Mutex
+	m  map[string]sms.SentRef
+}
+
+func (r *refTable) record(key string, res map[string]channels.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, x := range res {
+		if x.Ref != "" {
+			r.m[x.Ref] = sms.SentRef{Key: key, RecipientID: id}
+		}
+	}
+}
+
+func (r *refTable) LookupRefs(_ context.Context, refs []string) (map[string]sms.SentRef, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]sms.SentRef{}
+	for _, ref := range refs {
+		if s, ok := r.m[ref]; ok {
+			out[ref] = s
+		}
+	}
+	return out, nil
+}
+
+// Receipts that arrive after a restart (a new channel, the same store) are
+// matched through the recorded refs: delivered and undelivered phones are
+// reported as such for their message and recipient, not counted unknown.
+func TestReceiptsAfterRestartMatched(t *testing.T) {
+	sim := startSim(t, smscsim.Config{Keep: true, Outcome: func(dest string) (string, string) {
+		if strings.HasSuffix(dest, "01") {
+			return "UNDELIV", "001"
+		}
+		return "DELIVRD", "000"
+	}})
+	refs := &refTable{m: map[string]sms.SentRef{}}
+	cfg := sms.Config{Gateways: []sms.GatewayConfig{smppGW("a", sim.Addr(), 0)}, Refs: refs}
+	first := newChannel(t, cfg, channels.Discard, nil)
+	m := message(3, false)
+	to := recipients(0, 3, "zh")
+	sent := send(t, first, m, to)
+	refs.record(m.Key, sent)
+	first.Close()
+
+	rec := &recorder{}
+	second := newChannel(t, cfg, rec, nil)
+	waitChannelBinds(t, second, "a", 1)
+	msgs := sim.Messages()
+	if len(msgs) != len(to) {
+		t.Fatalf("SMSC accepted %d messages, want %d", len(msgs), len(to))
+	}
+	for _, msg := range msgs {
+		if !sim.SendReceipt(msg) {
+			t.Fatalf("no bind took the receipt for %s", msg.ID)
+		}
+	}
+	waitFor(t, 10*time.Second, "a receipt per recipient", func() bool { return rec.len() >= len(to) })
+	got := rec.byRef()
+	for _, r := range to {
+		rc, ok := got[sent[r.ID].Ref]
+		if !ok {
+			t.Fatalf("%s (ref %s): no receipt reported", r.ID, sent[r.ID].Ref)
+		}
+		want := channels.StateDelivered
+		if strings.HasSuffix(r.Address, "01") {
+			want = channels.StateFailed
+		}
+		if rc.Key != m.Key || rc.RecipientID != r.ID || rc.State != want || rc.Channel != sms.Name {
+			t.Errorf("%s: receipt %+v, want %s for %s", r.ID, rc, want, m.Key)
+		}
 	}
 }

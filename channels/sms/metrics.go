@@ -16,7 +16,7 @@ type metrics struct {
 	binds    *prometheus.GaugeVec
 }
 
-func newMetrics(reg prometheus.Registerer, c *Channel) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, c *Channel, gateways []*gateway) (*metrics, error) {
 	m := &metrics{
 		reg: reg,
 		submits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "alertcast", Subsystem: "sms", Name: "submits_total",
@@ -29,6 +29,20 @@ func newMetrics(reg prometheus.Registerer, c *Channel) (*metrics, error) {
 			Help: "SMPP binds currently bound, by gateway."}, []string{"gateway"}),
 	}
 	m.cs = []prometheus.Collector{m.submits, m.receipts, m.unknown, m.binds}
+	for _, g := range gateways {
+		if g.cfg.Type != "smpp" {
+			continue
+		}
+		m.cs = append(m.cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "alertcast", Subsystem: "sms", Name: "gateway_up",
+			Help:        "1 while an SMPP gateway has a bind up, 0 while it has none (why is in the log and in /readyz).",
+			ConstLabels: prometheus.Labels{"gateway": g.cfg.Name}},
+			func() float64 {
+				if g.impl.up() {
+					return 1
+				}
+				return 0
+			}))
+	}
 	for l := range levels {
 		m.cs = append(m.cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "alertcast", Subsystem: "sms", Name: "queue_depth",
 			Help: "Recipients waiting in the channel's submit queue, by level (0 = drill/test).", ConstLabels: prometheus.Labels{"level": strconv.Itoa(l)}},

@@ -9,12 +9,12 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/linxGnu/gosmpp/data"
+	smpperrors "github.com/linxGnu/gosmpp/errors"
 	"github.com/linxGnu/gosmpp/pdu"
 	"golang.org/x/time/rate"
 )
@@ -98,8 +98,15 @@ func (b *bind) run() {
 			return
 		}
 		ss, err := b.connect()
+		if err != nil && b.s.ctx.Err() != nil {
+			return // closing: a cancelled dial is not a gateway fault
+		}
 		if err != nil {
-			b.log.Warn("sms bind failed", "err", err, "retry_in", backoff)
+			if g.bindFailed(err) {
+				b.log.Warn("sms bind failed", "addr", g.cfg.Addr, "err", err, "retry_in", backoff)
+			} else {
+				b.log.Debug("sms bind failed again", "addr", g.cfg.Addr, "err", err, "retry_in", backoff)
+			}
 			select {
 			case <-b.s.ctx.Done():
 				return
@@ -112,12 +119,15 @@ func (b *bind) run() {
 		b.s.bound.Add(1)
 		g.c.m.binds.WithLabelValues(g.cfg.Name).Inc()
 		b.log.Info("sms bound", "addr", g.cfg.Addr)
+		g.bindUp()
 		ss.serve()
 		b.s.bound.Add(-1)
 		g.c.m.binds.WithLabelValues(g.cfg.Name).Dec()
+		g.bindDown()
 		g.c.wake() // the scheduler reclaims this gateway's inbox if it is now down
 		if b.s.ctx.Err() == nil {
-			b.log.Warn("sms bind lost", "err", ss.err)
+			g.bindFailed(fmt.Errorf("bind lost: %w", ss.err))
+			b.log.Warn("sms bind lost", "addr", g.cfg.Addr, "err", ss.err)
 		}
 	}
 }
@@ -127,7 +137,7 @@ func (b *bind) connect() (*session, error) {
 	d := net.Dialer{Timeout: cfg.ResponseTimeout}
 	nc, err := d.DialContext(b.s.ctx, "tcp", cfg.Addr)
 	if err != nil {
-		return nil, err
+		return nil, connError(err)
 	}
 	req := pdu.NewBindRequest(pdu.Transceiver)
 	req.SystemID, req.Password, req.SystemType = cfg.SystemID, cfg.Password, cfg.SystemType
@@ -136,23 +146,24 @@ func (b *bind) connect() (*session, error) {
 	req.Marshal(buf)
 	if _, err := nc.Write(buf.Bytes()); err != nil {
 		nc.Close()
-		return nil, err
+		return nil, fmt.Errorf("bind request: %w", connError(err))
 	}
 	r := bufio.NewReaderSize(nc, 64<<10)
 	p, err := parsePDU(r)
+	// A refusal is usually a header-only bind_resp, which gosmpp fails to
+	// decode (it wants a system_id body): the status in the header is the
+	// answer, whatever the body.
+	if resp, ok := p.(*pdu.BindResp); ok && resp.CommandStatus != data.ESME_ROK {
+		nc.Close()
+		return nil, &BindRefusedError{Gateway: cfg.Name, Status: resp.CommandStatus}
+	}
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("bind response: %w", err)
 	}
-	resp, ok := p.(*pdu.BindResp)
-	if !ok {
+	if _, ok := p.(*pdu.BindResp); !ok {
 		nc.Close()
 		return nil, fmt.Errorf("bind response: unexpected %T", p)
-	}
-	if resp.CommandStatus != data.ESME_ROK {
-		nc.Close()
-		// The status names the problem (ESME_RINVPASWD …) without the secret.
-		return nil, fmt.Errorf("bind refused: %s", resp.CommandStatus)
 	}
 	_ = nc.SetDeadline(time.Time{})
 	ss := &session{b: b, nc: nc, w: bufio.NewWriterSize(nc, 64<<10), dead: make(chan struct{}),
@@ -162,20 +173,34 @@ func (b *bind) connect() (*session, error) {
 	return ss, nil
 }
 
-// parsePDU reads one PDU; a PDU gosmpp cannot decode (or panics on) is an
-// error that closes this bind only.
+// parsePDU reads one PDU. Bytes that gosmpp cannot decode (or panics on)
+// are a *malformedError that closes this bind only; p is then what was
+// decoded (its header at least) when the whole PDU was read. Errors of the
+// connection itself are named by connError: a reset is not a malformed PDU.
 func parsePDU(r io.Reader) (p pdu.PDU, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			p, err = nil, fmt.Errorf("malformed PDU: %v", v)
+			p, err = nil, &malformedError{fmt.Errorf("%v", v)}
 		}
 	}()
 	p, err = pdu.Parse(r)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
-		err = fmt.Errorf("malformed PDU: %w", err)
+	switch {
+	case err == nil:
+	case p != nil, errors.Is(err, smpperrors.ErrInvalidPDU), errors.Is(err, smpperrors.ErrUnknownCommandID):
+		// The PDU was read in full (or its header is impossible): the
+		// bytes are at fault, not the connection.
+		err = &malformedError{err}
+	default:
+		err = connError(err)
 	}
 	return p, err
 }
+
+// malformedError is a PDU from the SMSC that is not valid SMPP.
+type malformedError struct{ err error }
+
+func (e *malformedError) Error() string { return "malformed PDU: " + e.err.Error() }
+func (e *malformedError) Unwrap() error { return e.err }
 
 func isTimeout(err error) bool {
 	var ne net.Error
@@ -208,10 +233,10 @@ func (ss *session) write(p pdu.PDU, flush bool) error {
 		_ = ss.nc.SetWriteDeadline(now.Add(ss.b.s.g.cfg.ResponseTimeout))
 	}
 	if _, err := ss.w.Write(buf.Bytes()); err != nil {
-		return err
+		return connError(err)
 	}
 	if flush {
-		return ss.w.Flush()
+		return connError(ss.w.Flush())
 	}
 	return nil
 }
@@ -226,7 +251,7 @@ func (ss *session) flush() error {
 		ss.deadlineSet = now
 		_ = ss.nc.SetWriteDeadline(now.Add(ss.b.s.g.cfg.ResponseTimeout))
 	}
-	return ss.w.Flush()
+	return connError(ss.w.Flush())
 }
 
 // serve pulls jobs from the gateway inbox and writes their parts, window
@@ -526,7 +551,8 @@ func (ss *session) readLoop(r *bufio.Reader) {
 	for {
 		p, err := parsePDU(r)
 		if err != nil {
-			if strings.Contains(err.Error(), "malformed") {
+			var bad *malformedError
+			if errors.As(err, &bad) {
 				ss.b.log.Error("sms malformed PDU from SMSC, closing this bind", "err", err)
 			}
 			ss.close(err)

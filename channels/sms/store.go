@@ -265,8 +265,8 @@ func (c *Channel) receipt(gw, msgID string, st channels.State, detail string) {
 		c.m.receipts.WithLabelValues("intermediate").Inc()
 		return // ACCEPTD / ENROUTE: not final, nothing to record yet
 	}
-	qid := gw + ":" + strings.TrimSpace(msgID)
 	o := orphan{gw: gw, msgID: msgID, detail: detail, st: st, at: time.Now()}
+	qid := o.qid()
 	r, report, found := c.dlrs.resolve(qid, st, detail, &o)
 	if !found {
 		c.unknownReceipt(o) // and no room to hold it
@@ -277,6 +277,9 @@ func (c *Channel) receipt(gw, msgID string, st channels.State, detail string) {
 		c.rep.Report(context.Background(), r)
 	}
 }
+
+// qid is the gateway-qualified message id, as in Result.Ref.
+func (o orphan) qid() string { return o.gw + ":" + strings.TrimSpace(o.msgID) }
 
 func (c *Channel) unknownReceipt(o orphan) {
 	c.m.unknown.Inc()

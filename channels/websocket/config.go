@@ -22,11 +22,15 @@ type Config struct {
 	// Tree resolves region codes (targeting.DefaultTree() for Shule County).
 	// Required.
 	Tree *targeting.Tree
-	// Authenticate checks a console token (Authorization: Bearer, or the
-	// "token" query parameter, which browsers need for WebSocket). ok false
-	// refuses the connection. Nil means no console can log in; public
-	// subscriptions still work.
+	// Authenticate checks a console's API token (Authorization: Bearer).
+	// ok false refuses the connection. Nil means no console can log in;
+	// public subscriptions still work.
 	Authenticate func(ctx context.Context, token string) (role string, ok bool)
+	// RedeemTicket consumes a one-use ticket given as the "ticket" query
+	// parameter (browsers cannot set headers on a WebSocket; a ticket in a
+	// URL is worthless once used or after seconds, a session token is not).
+	// Nil refuses tickets.
+	RedeemTicket func(ctx context.Context, ticket string) (role string, ok bool)
 	// AllowedOrigins lists the browser origins (scheme://host[:port]) that may
 	// connect besides the server's own host. "*" allows any origin.
 	AllowedOrigins []string

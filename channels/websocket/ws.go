@@ -38,15 +38,26 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (admission, bool) {
 		httpError(w, http.StatusForbidden, "origin", "origin not allowed")
 		return a, false
 	}
-	if tok := bearer(r); tok != "" {
+	if r.URL.Query().Has("token") {
+		// A long-lived credential in a URL ends up in proxy and browser
+		// history; refuse it rather than quietly accept it.
+		h.met.rejected.WithLabelValues("token").Inc()
+		httpError(w, http.StatusBadRequest, "token_in_url",
+			"token: not accepted in the URL; send Authorization: Bearer, or a one-use ticket from POST /api/v1/tickets as ?ticket=")
+		return a, false
+	}
+	if tok, isTicket := credential(r); tok != "" {
 		role := ""
 		ok := false
-		if h.cfg.Authenticate != nil {
+		switch {
+		case isTicket && h.cfg.RedeemTicket != nil:
+			role, ok = h.cfg.RedeemTicket(r.Context(), tok)
+		case !isTicket && h.cfg.Authenticate != nil:
 			role, ok = h.cfg.Authenticate(r.Context(), tok)
 		}
 		if !ok {
 			h.met.rejected.WithLabelValues("token").Inc()
-			httpError(w, http.StatusUnauthorized, "token", "invalid token")
+			httpError(w, http.StatusUnauthorized, "token", "invalid, used or expired token or ticket")
 			return a, false
 		}
 		a.console = true
@@ -70,7 +81,7 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (admission, bool) {
 // given as query parameters (region, repeatable or comma-separated; lang;
 // min_level; last_id; for consoles also progress=1, alert=ID and all=1 for
 // every region) or later as a subscribe frame; a console passes its token
-// as "Authorization: Bearer …" or ?token=.
+// as "Authorization: Bearer …" or a one-use ?ticket=.
 func (h *Hub) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := h.admit(w, r)
@@ -196,13 +207,18 @@ func (h *Hub) checkOrigin(r *http.Request) bool {
 	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
-func bearer(r *http.Request) string {
+// credential returns the bearer token of the Authorization header, else the
+// one-use ticket of the "ticket" query parameter (isTicket true).
+func credential(r *http.Request) (cred string, isTicket bool) {
 	if v := r.Header.Get("Authorization"); v != "" {
 		if t, ok := strings.CutPrefix(v, "Bearer "); ok {
-			return strings.TrimSpace(t)
+			return strings.TrimSpace(t), false
 		}
 	}
-	return r.URL.Query().Get("token")
+	if t := r.URL.Query().Get("ticket"); t != "" {
+		return t, true
+	}
+	return "", false
 }
 
 func clientIP(r *http.Request, header string) string {

@@ -40,12 +40,20 @@ var commands = map[string]command{
 	"status":           {"show a warning with a live per-channel progress bar until done", statusAlert},
 	"list":             {"list warnings (--state, --limit)", listAlerts},
 	"users add":        {"create a user (--role, --password) and print its token once", usersAdd},
+	"users disable":    {"disable a user: their token and sessions stop working at once (admin)", usersState("disable")},
+	"users enable":     {"enable a disabled user (admin)", usersState("enable")},
+	"users rotate":     {"give a user a new token, printed once; the old one stops working (admin, or your own)", usersRotate},
+	"users passwd":     {"set a password read from stdin (admin; your own with --old: current, then new)", usersPasswd},
 	"regions import":   {"add another county's region tree from its CSV (code,name,level,parent_code,name_ug)", regionsImport},
 	"residents import": {"import a residents CSV (all or nothing unless --partial)", importCmd("residents")},
+	"bench login":      {"password-guessing flood vs an officer's latency and alertd's memory (--attackers 100 --duration 30s --pid PID; loopback only)", benchLogin},
 	"bench spine":      {"accept latency and issue-to-all-records time for a county-wide warning (--residents 355544)", benchSpine},
 	"speakers enroll":  {"issue device credentials: one (prints an agent config) or --all (CSV for speaker --simulate)", speakersEnroll},
 	"speakers import":  {"import a speakers CSV (all or nothing unless --partial)", importCmd("speakers")},
 	"speakers key":     {"print the platform's Ed25519 public key for the speaker agents' public_key", speakersKey},
+	"audit export":     {"download the whole audit log as JSON lines (--out FILE; admin)", auditExport},
+	"audit verify":     {"verify an audit export offline (FILE --key-file PATH), or alertd's database (--online); exits 1 on the first bad entry", auditVerify},
+	"audit key":        {"print the id of the audit key file (--key-file), to check every node holds the same key", auditKey},
 }
 
 func main() {

@@ -81,11 +81,16 @@ func liveRoom(t *testing.T) (speaker.LiveRoom, func()) {
 		<-done
 		pub.Close()
 		officer.Close()
+	}
+	// end only ends the room (the publisher leaves); the server stays up
+	// until the test is over, so a joiner hears "room ended" rather than a
+	// server going away.
+	t.Cleanup(func() {
+		end()
 		cancel()
 		srv.Close()
 		hs.Close()
-	}
-	t.Cleanup(end)
+	})
 	return speaker.LiveRoom{ID: lr.ID, Signaling: lr.SignalURL, Token: lr.Token, Level: lr.Level, Until: time.Now().Add(time.Minute)}, end
 }
 

@@ -6,7 +6,7 @@
 (function () {
   // ---------- state ----------
   const S = {
-    me: null, csrf: "", session: "",
+    me: null, csrf: "", gen: 0, // gen counts log-ins: the session itself lives only in an HttpOnly cookie
     lang: localStorage.getItem("alertcast.lang") || "zh",
     events: [], groups: [], townships: [], regionByCode: new Map(), speakers: [], speakerStatus: null,
     outline: null, cleanup: [], conn: "", ws: null, wsAlerts: new Set(), wsListeners: new Set(),
@@ -147,7 +147,7 @@
       if (typeof body === "string" || body instanceof Blob) payload = body;
       else { payload = JSON.stringify(body); headers["Content-Type"] = "application/json"; }
     }
-    const session = S.session;
+    const gen = S.gen;
     let res;
     try {
       res = await fetch(path, { method, headers, body: payload, credentials: "same-origin", cache: "no-store" });
@@ -161,7 +161,7 @@
     if (ct.includes("json")) { try { data = await res.json(); } catch (e) { data = null; } }
     // A 401 ends the session, unless it answers a request of an older one
     // (a poll still in flight across a log-out and a new log-in).
-    if (res.status === 401 && path !== "/api/v1/login" && session === S.session && S.me) { logoutLocal(); }
+    if (res.status === 401 && path !== "/api/v1/login" && gen === S.gen && S.me) { logoutLocal(); }
     if (res.status === 401) throw apiError(res.status, data);
     if (!res.ok) throw apiError(res.status, data);
     return data;
@@ -197,10 +197,21 @@
 
   // ---------- live link (WebSocket channel, console progress) ----------
   // Polling always runs underneath; the socket only makes updates instant.
-  let wsRetry = 1000;
-  function connectWS() {
-    if (!S.session || S.ws) return;
-    const q = new URLSearchParams({ token: S.session, progress: "1", all: "1" });
+  // The socket authenticates with a one-use ticket (valid 30 s) minted by
+  // the cookie session: no long-lived credential in a URL or in storage.
+  let wsRetry = 1000, wsMinting = false;
+  async function connectWS() {
+    if (!S.me || S.ws || wsMinting) return;
+    wsMinting = true;
+    let ticket;
+    try { ticket = (await api("POST", "/api/v1/tickets")).ticket; }
+    catch (e) {
+      if (S.me) setTimeout(connectWS, wsRetry);
+      wsRetry = Math.min(wsRetry * 2, 30000);
+      return;
+    } finally { wsMinting = false; }
+    if (!S.me || S.ws) return;
+    const q = new URLSearchParams({ ticket, progress: "1", all: "1" });
     let ws;
     try { ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws?" + q); }
     catch (e) { return; }
@@ -221,10 +232,11 @@
 
   // ---------- session ----------
   function saveSession() {
-    sessionStorage.setItem("alertcast.session", JSON.stringify({ me: S.me, csrf: S.csrf, session: S.session }));
+    // Only who is logged in and the CSRF token: the session is an HttpOnly cookie.
+    sessionStorage.setItem("alertcast.session", JSON.stringify({ me: S.me, csrf: S.csrf }));
   }
   function logoutLocal() {
-    S.me = null; S.csrf = ""; S.session = "";
+    S.me = null; S.csrf = ""; S.gen++;
     sessionStorage.removeItem("alertcast.session");
     if (S.ws) { const w = S.ws; S.ws = null; w.onclose = null; w.close(); }
     renderChrome();
@@ -235,7 +247,7 @@
     if (!raw) return false;
     try {
       const s = JSON.parse(raw);
-      S.csrf = s.csrf; S.session = s.session;
+      S.csrf = s.csrf; S.gen++;
       const me = await api("GET", "/api/v1/me");
       S.me = { name: me.name, role: me.role };
       return true;
@@ -320,7 +332,7 @@
       const body = byToken ? { token: tokIn.value.trim() } : { name: nameIn.value.trim(), password: pwIn.value };
       try {
         const r = await api("POST", "/api/v1/login", body);
-        S.me = { name: r.name, role: r.role }; S.csrf = r.csrf; S.session = r.session || "";
+        S.me = { name: r.name, role: r.role }; S.csrf = r.csrf; S.gen++;
         saveSession(); renderChrome(); connectWS();
         await loadRefs();
         // Go on to the officer's start page unless they already moved on.

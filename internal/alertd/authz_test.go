@@ -136,8 +136,15 @@ var authzMatrix = []authzRow{
 	{"POST /api/v1/audience/preview", viewer, "POST /api/v1/audience/preview", "$YELLOW", "changes nothing"},
 	{"POST /api/v1/users", admin, "POST /api/v1/users", `{"name":"matrix-made","role":"viewer"}`, ""},
 	{"GET /api/v1/users", admin, "GET /api/v1/users", "", ""},
+	{"POST /api/v1/users/{name}/disable", admin, "POST /api/v1/users/$SPARE/disable", "", "its tokens and sessions stop at once"},
+	{"POST /api/v1/users/{name}/enable", admin, "POST /api/v1/users/$SPARE/enable", "", ""},
+	{"POST /api/v1/users/{name}/rotate-token", admin, "POST /api/v1/users/$SPARE/rotate-token", "", "another's: admin; one's own: any user"},
+	{"POST /api/v1/users/{name}/password", admin, "POST /api/v1/users/$SPARE/password", `{"password":"a-new-password-123"}`, "another's: admin; one's own: any user, with the old one"},
+	{"POST /api/v1/tickets", viewer, "POST /api/v1/tickets", "", "one-use ticket for /ws and /voice/ws"},
 	{"GET /api/v1/outbox", viewer, "GET /api/v1/outbox", "", "message bodies and addresses"},
 	{"GET /api/v1/audit", viewer, "GET /api/v1/audit", "", ""},
+	{"GET /api/v1/audit/verify", admin, "GET /api/v1/audit/verify", "", "checks the keyed hash chain"},
+	{"GET /api/v1/audit/export", admin, "GET /api/v1/audit/export", "", "JSON lines; the export is itself audited"},
 	{"POST /api/v1/regions/import", admin, "POST /api/v1/regions/import", "code,name,level\n", ""},
 	{"POST /api/v1/residents/import", admin, "POST /api/v1/residents/import", "$RESIDENTS", ""},
 	{"POST /api/v1/speakers/import", admin, "POST /api/v1/speakers/import", "$SPEAKERS", ""},
@@ -401,6 +408,9 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 	t.Helper()
 	s := startServer(t, func(c *Config) {
 		c.Outbox = nil // every channel's routes are mounted
+		// Hundreds of refused requests from one address in a second are
+		// the point here; the limits have their own tests.
+		c.RateLimits = dispatch.RateLimits{TokenRPS: 1e6, TokenBurst: 1e6, AddressRPS: 1e6, AddressBurst: 1e6}
 		setYAML(t, &c.Voice, "loopback: true")
 		setYAML(t, &c.Audio, `espeak: "off"`)
 		setYAML(t, &c.SMS, "gateways:\n- name: hook\n  type: webhook\n  url: http://127.0.0.1:9/send\n  hmac_secret: "+authzHookSecret+"\n")

@@ -66,7 +66,7 @@ func signCAP(t *testing.T, doc []byte, key *rsa.PrivateKey, certPEM string) []by
 
 func postCAP(t *testing.T, base, token string, doc []byte) (int, map[string]any) {
 	t.Helper()
-	return call(t, base, "POST", "/api/v1/cap", token, doc)
+	return callType(t, base, "POST", "/api/v1/cap", token, "application/cap+xml", doc)
 }
 
 // Our warnings go out as schema-valid CAP 1.2 and an Atom feed; CAP from

@@ -40,8 +40,13 @@ type Config struct {
 	BatchSize int `yaml:"batch_size"` // recipients per send task; default 1000
 	SendChunk int `yaml:"send_chunk"` // recipients per channel call inside a task; results recorded after each; default 200
 
-	Policy  PolicyConfig `yaml:"policy"`
-	Regions []string     `yaml:"regions"` // extra region CSV files (other counties)
+	Policy PolicyConfig `yaml:"policy"`
+
+	// Console sessions and logins (dispatch/accounts.go).
+	SessionLifetime    time.Duration        `yaml:"session_lifetime"`     // default 12h
+	SessionIdleTimeout time.Duration        `yaml:"session_idle_timeout"` // default 0: no idle limit
+	Login              dispatch.LoginLimits `yaml:"login"`                // throttle and hashing bounds; defaults in LoginLimits
+	Regions            []string             `yaml:"regions"`              // extra region CSV files (other counties)
 	// CAP import: rules per sender/event/level (auto issue or review) and
 	// upstream feeds to poll.
 	CAP CAPConfig `yaml:"cap"`
@@ -55,6 +60,14 @@ type Config struct {
 	Web      yaml.Node `yaml:"websocket"`
 	Voice    yaml.Node `yaml:"voice"`
 	Audio    yaml.Node `yaml:"audio"`
+
+	// Audit chain key: a file shared by every node (ALERTCAST_AUDIT_KEY_FILE);
+	// default DATA_DIR/audit.key, created at the first start. How often the
+	// whole chain is re-verified (ALERTCAST_AUDIT_VERIFY_INTERVAL); default 5m.
+	AuditKeyFile        string        `yaml:"audit_key_file"`
+	AuditVerifyInterval time.Duration `yaml:"audit_verify_interval"`
+	// Transport: HTTPS, proxies, rate limits, /metrics (config_transport.go).
+	Transport `yaml:",inline"`
 
 	// Process settings only from the environment.
 	AdminToken string `yaml:"-"` // ALERTCAST_ADMIN_TOKEN
@@ -145,9 +158,19 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if c.SessionLifetime != 0 && (c.SessionLifetime < time.Minute || c.SessionLifetime > 30*24*time.Hour) {
+		errs = append(errs, fmt.Errorf("session_lifetime: must be 1m..720h (default 12h), got %s", c.SessionLifetime))
+	}
+	if c.SessionIdleTimeout < 0 || (c.SessionIdleTimeout > 0 && c.SessionIdleTimeout < time.Minute) {
+		errs = append(errs, fmt.Errorf("session_idle_timeout: must be 0 (none) or at least 1m, got %s", c.SessionIdleTimeout))
+	}
+	if err := c.Login.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("login.%w", err))
+	}
 	if _, err := c.Policy.Policy(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Transport.validate())
 	return errors.Join(errs...)
 }
 
@@ -166,6 +189,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		fPublic  = fs.String("public-url", "", "base URL devices and pages use to reach this node (ALERTCAST_PUBLIC_URL)")
 		fWorkers = fs.Int("workers", 0, "concurrent tasks per worker (ALERTCAST_WORKERS; default 20)")
 		fLog     = fs.String("log-level", "", "debug, info, warn, error (ALERTCAST_LOG_LEVEL)")
+		fTLSCert = fs.String("tls-cert", "", "PEM certificate chain: serve HTTPS (ALERTCAST_TLS_CERT; reloaded on SIGHUP)")
+		fTLSKey  = fs.String("tls-key", "", "PEM private key for --tls-cert (ALERTCAST_TLS_KEY)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -226,9 +251,21 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 		cfg.BatchSize = n
 	}
+	set(&cfg.AuditKeyFile, getenv("ALERTCAST_AUDIT_KEY_FILE"))
+	if v := getenv("ALERTCAST_AUDIT_VERIFY_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return cfg, fmt.Errorf("ALERTCAST_AUDIT_VERIFY_INTERVAL: not a positive duration like 5m: %q", v)
+		}
+		cfg.AuditVerifyInterval = d
+	}
 	cfg.AdminToken = getenv("ALERTCAST_ADMIN_TOKEN")
+	cfg.Transport.fromEnv(*fTLSCert, *fTLSKey, getenv)
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + cfg.Listen
+		if cfg.TLSCert != "" {
+			cfg.PublicURL = "https://" + cfg.Listen
+		}
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	return cfg, cfg.Validate()

@@ -44,6 +44,13 @@ func TestConfigPrecedenceAndErrors(t *testing.T) {
 			t.Errorf("%v accepted", bad)
 		}
 	}
+	_ = os.WriteFile(f, []byte("session_lifetime: 10s\nsession_idle_timeout: -1m\nlogin:\n  user_failures: -1\n"), 0o600)
+	_, err = Load([]string{"--config", f}, env(nil))
+	for _, want := range []string{"session_lifetime", "session_idle_timeout", "login.user_failures"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error must name %s: %v", want, err)
+		}
+	}
 	_ = os.WriteFile(f, []byte("policy:\n  approval_levels: [purple]\ncap:\n  rules: [{name: x, mode: sometimes}, {name: y, mode: auto, cert: /nonexistent/met.pem}, {name: z, mode: auto, cert: \"-----BEGIN CERTIFICATE-----\\nAAAA\\n-----END CERTIFICATE-----\"}]\noutbox: [fax]\n"), 0o600)
 	_, err = Load([]string{"--config", f}, env(nil))
 	for _, want := range []string{"policy.approval_levels[0]", "cap.rules[0].mode", "cap.rules[1].cert", "cap.rules[2].cert", "outbox"} {

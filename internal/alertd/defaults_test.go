@@ -30,6 +30,15 @@ func codeDefaults() (top Config, sections map[string]any) {
 		top.Policy.ApprovalLevels = append(top.Policy.ApprovalLevels, l.String())
 	}
 	top.Policy.ApproveDrills = dispatch.DefaultPolicy().ApproveDrills
+	top.SessionLifetime = dispatch.DefaultSessionLifetime
+	top.AuditVerifyInterval = defaultAuditVerifyInterval
+	// LoginLimits.WithDefaults, except the hash bounds that follow the
+	// machine's cores (0 in the sample means exactly that).
+	top.Login = dispatch.LoginLimits{}.WithDefaults()
+	top.Login.HashSlots, top.Login.HashQueue = 0, 0
+	// dispatch.RateLimits: 0 means 20 rps burst 100 per credential, 5 rps
+	// burst 30 per anonymous address.
+	top.RateLimits = dispatch.RateLimits{TokenRPS: 20, TokenBurst: 100, AddressRPS: 5, AddressBurst: 30}
 	yes := true
 	sections = map[string]any{
 		// on(nil) is true: every hub is on unless switched off.

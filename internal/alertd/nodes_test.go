@@ -27,6 +27,7 @@ func TestTwoNodesDeliverAcrossNodes(t *testing.T) {
 		c.Redis = a.Redis.URL()
 		c.Roles = []string{"api"}
 		c.Outbox = []string{"sms", "voice"}
+		c.AuditKeyFile = filepath.Join(a.cfg.DataDir, "audit.key") // one audit chain, one key
 		// Every node signs with the one platform key.
 		if err := yaml.Unmarshal([]byte("key_file: "+filepath.Join(a.cfg.DataDir, "speaker-ed25519.key")), &c.Speakers); err != nil {
 			t.Fatal(err)

@@ -3,6 +3,7 @@ package alertd
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -65,8 +66,11 @@ type Server struct {
 	hot          map[string]time.Time // warnings whose progress consoles follow
 	bg           sync.WaitGroup
 	stopBG       chan struct{}
+	auditV       *auditVerifier
 	// Addr is the address the HTTP server listens on.
 	Addr string
+
+	certs *certReloader // nil: plain HTTP
 }
 
 // NewLogger builds the process logger.
@@ -100,8 +104,8 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 			s.closeAll()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	if err := privateDataDir(cfg.DataDir, log); err != nil {
+		return nil, err
 	}
 	if s.redis, err = openRedis(ctx, cfg.Redis, cfg.RedisCA, cfg.DataDir, log); err != nil {
 		return nil, err
@@ -110,6 +114,9 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 		return nil, err
 	}
 	log.Info("database ready", "engine", s.store.Engine())
+	if err := s.useAuditKey(ctx); err != nil {
+		return nil, err
+	}
 
 	tree := targeting.DefaultTree()
 	for _, path := range cfg.Regions {
@@ -200,6 +207,7 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 			go s.progressLoop()
 		}
 	}
+	s.startAuditVerifier()
 	log.Info("alertd running", "roles", strings.Join(cfg.Roles, ","), "listen", s.Addr, "redis", s.redis.Kind, "db", s.store.Engine())
 	return s, nil
 }
@@ -255,19 +263,18 @@ func (s *Server) reporter() channels.Reporter {
 }
 
 func (s *Server) serveHTTP(ctx context.Context) error {
-	key, err := s.store.Setting(ctx, "session_key", func() string {
-		b := make([]byte, 32)
-		_, _ = rand.Read(b)
-		return hex.EncodeToString(b)
-	})
-	if err != nil {
-		return fmt.Errorf("session key: %w", err)
-	}
-	kb, _ := hex.DecodeString(key)
-	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, SessionKey: kb, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules}
+	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
+		Login: s.cfg.Login, Throttle: dispatch.NewRedisThrottle(s.redis.Client, s.cfg.Login),
+		SessionLifetime: s.cfg.SessionLifetime, SessionIdle: s.cfg.SessionIdleTimeout}
+	s.bg.Add(1)
+	go s.accountsLoop()
 	s.mux = http.NewServeMux()
 	s.routes(&routeList{mux: s.mux, patterns: &s.patterns})
 
+	handler, err := s.transportHandler(s.logRequests(s.mux))
+	if err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
@@ -275,11 +282,21 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 	s.listener, s.Addr = l, l.Addr().String()
 	if strings.HasSuffix(s.cfg.PublicURL, ":0") {
 		// Listening on a random port: links must name the real one.
-		s.cfg.PublicURL = "http://" + s.Addr
+		scheme := "http://"
+		if s.certs != nil {
+			scheme = "https://"
+		}
+		s.cfg.PublicURL = scheme + s.Addr
 		s.api.BaseURL = s.cfg.PublicURL
 	}
-	s.http = &http.Server{Handler: s.logRequests(s.mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	if s.certs != nil {
+		s.http.TLSConfig = s.certs.tlsConfig()
+		l = tls.NewListener(l, s.http.TLSConfig)
+		s.bg.Add(1)
+		s.certs.watchSIGHUP(s.stopBG, s.bg.Done)
+	}
 	go func() {
 		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server", "err", err)
@@ -298,7 +315,8 @@ func (s *Server) routes(mux dispatch.Router) {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	}))
 	mux.Handle("GET /readyz", http.HandlerFunc(s.readyz))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{Registry: s.prom}))
+	mux.Handle("POST /api/v1/tickets", s.ticketsHandler())
+	mux.Handle("GET /metrics", metricsAuth(s.cfg.MetricsToken, promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{Registry: s.prom})))
 	s.mountChannels(mux)
 	s.mountConsole(mux)
 }
@@ -340,12 +358,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		checks["redis"] = "ok (" + s.redis.Kind + ")"
 	}
+	var smsGateways []sms.GatewayStatus
 	if s.sms != nil {
-		if err := s.sms.Ready(); err != nil {
+		// Red only when no gateway can send; one gateway down while another
+		// carries the traffic is "degraded: <gateway>: <why>".
+		if detail, err := s.sms.Readiness(); err != nil {
 			checks["sms"], ok = err.Error(), false
 		} else {
-			checks["sms"] = "ok"
+			checks["sms"] = detail
 		}
+		smsGateways = s.sms.Status()
 	}
 	if s.ws != nil {
 		if err := s.ws.Ready(); err != nil {
@@ -361,7 +383,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]any{"ready": ok, "checks": checks})
+	body := map[string]any{"ready": ok, "checks": checks}
+	if smsGateways != nil {
+		body["sms_gateways"] = smsGateways
+	}
+	b, _ := json.Marshal(body)
 	_, _ = w.Write(append(b, '\n'))
 }
 

@@ -20,6 +20,7 @@ func TestSchedulesFireOnceAcrossNodes(t *testing.T) {
 	b := startServer(t, func(c *Config) {
 		c.DB = dbPath
 		c.Redis = a.Redis.URL()
+		c.AuditKeyFile = filepath.Join(a.cfg.DataDir, "audit.key") // one audit chain, one key
 	})
 	op := addUser(t, a.Base, "op", "operator")
 	drill := strings.Replace(string(exampleBody(t)), `"orange"`, `"blue"`, 1)

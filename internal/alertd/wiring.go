@@ -124,6 +124,10 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 				_, role, ok := s.api.TokenRole(ctx, token)
 				return role.String(), ok
 			},
+			RedeemTicket: func(ctx context.Context, ticket string) (string, bool) {
+				_, role, ok := ticketStore{rdb: s.redis.Client}.Redeem(ctx, ticket)
+				return role.String(), ok
+			},
 		})
 		if err != nil {
 			return nil, preview, fmt.Errorf("websocket: %w", err)
@@ -201,7 +205,7 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 				if s.api == nil {
 					return "", "", false
 				}
-				name, role, ok := s.api.TokenRole(ctx, token)
+				name, role, ok := s.voiceCredential(ctx, token)
 				// Voice roles: officers go live and call; field team
 				// members (viewer accounts) are rung and listen.
 				switch {
@@ -242,6 +246,7 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 
 	// SMS: only when gateways are configured.
 	if len(smsCfg.Gateways) > 0 && !forced("sms") {
+		smsCfg.Refs = smsRefs{s.store}
 		ch, err := sms.New(smsCfg, rep, s.log.With("channel", "sms"), s.prom)
 		if err != nil {
 			return nil, preview, fmt.Errorf("sms: %w", err)

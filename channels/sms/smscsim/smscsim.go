@@ -95,13 +95,14 @@ type Server struct {
 	ln  net.Listener
 	log *slog.Logger
 
-	refuse  atomic.Bool
+	refuse  atomic.Uint32 // command_status for new binds; 0 accepts
 	nextID  atomic.Uint64
 	submits atomic.Int64 // every submit_sm seen (accepted or not)
 	dropAt  atomic.Int64
 	accept  atomic.Int64 // submit_sm answered ESME_ROK
 
 	mu     sync.Mutex
+	binds  []BindEvent
 	conns  map[*conn]struct{}
 	kept   []Message
 	perDst map[string]int
@@ -178,7 +179,45 @@ func (s *Server) Binds() int {
 
 // RefuseBinds makes new binds fail (ESME_RBINDFAIL), like an SMSC in
 // maintenance. Existing binds stay.
-func (s *Server) RefuseBinds(v bool) { s.refuse.Store(v) }
+func (s *Server) RefuseBinds(v bool) {
+	if v {
+		s.RefuseBindsWith(data.ESME_RBINDFAIL)
+	} else {
+		s.RefuseBindsWith(data.ESME_ROK)
+	}
+}
+
+// RefuseBindsWith makes new binds fail with status (ESME_RINVPASWD …), or
+// accepts them again with ESME_ROK. Like most SMSCs, a refusal is a
+// header-only bind_resp (no system_id body). Existing binds stay.
+func (s *Server) RefuseBindsWith(status data.CommandStatusType) { s.refuse.Store(uint32(status)) }
+
+// BindEvent is one bind request the simulator answered.
+type BindEvent struct {
+	At     time.Time // when the bind was answered (just before bind_resp was written)
+	Status data.CommandStatusType
+}
+
+// BindLog returns every bind request answered so far, in order.
+func (s *Server) BindLog() []BindEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]BindEvent(nil), s.binds...)
+}
+
+// ResetBinds aborts every connection with a TCP reset (RST), like an SMSC
+// that crashed or a firewall that dropped the session.
+func (s *Server) ResetBinds() {
+	s.mu.Lock()
+	cs := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		c.reset()
+	}
+}
 
 // DropBinds closes every connection at once without answering the submits
 // it has read: those were never accepted (not counted, no receipt).
@@ -213,6 +252,20 @@ func (s *Server) SendGarbage() bool {
 		}
 	}
 	return false
+}
+
+// SendReceipt sends a delivery receipt for m (one of Messages) now, on a
+// live bind of the system id that submitted it, whatever Config.Receipts
+// says: tests use it for receipts that come late (after a restart). It
+// reports whether a bind took it.
+func (s *Server) SendReceipt(m Message) bool {
+	c := s.receipt(m)
+	if c == nil {
+		return false
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.w.Flush() == nil
 }
 
 // Close stops listening and closes every connection; safe twice.
@@ -305,6 +358,20 @@ func (c *conn) drop() {
 	})
 }
 
+// reset aborts the connection: SO_LINGER 0 makes close send RST.
+func (c *conn) reset() {
+	c.once.Do(func() {
+		close(c.quit)
+		c.wmu.Lock()
+		c.shut = true
+		if tc, ok := c.nc.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		_ = c.nc.Close()
+		c.wmu.Unlock()
+	})
+}
+
 func (c *conn) kill() {
 	c.drop()
 	c.nc.Close()
@@ -383,8 +450,8 @@ func (c *conn) readLoop() {
 			resp := pdu.NewBindResp(*q)
 			resp.SystemID = "smscsim"
 			switch {
-			case c.s.refuse.Load():
-				resp.CommandStatus = data.ESME_RBINDFAIL
+			case c.s.refuse.Load() != 0:
+				resp.CommandStatus = data.CommandStatusType(c.s.refuse.Load())
 			case c.s.cfg.SystemID != "" && q.SystemID != c.s.cfg.SystemID:
 				resp.CommandStatus = data.ESME_RINVSYSID
 			case c.s.cfg.Password != "" && q.Password != c.s.cfg.Password:
@@ -393,7 +460,16 @@ func (c *conn) readLoop() {
 				c.sysID = q.SystemID
 				c.bound.Store(true)
 			}
-			_ = c.write(resp, true, nil)
+			// Logged before the answer leaves: nothing the client does
+			// after it can carry an earlier time.
+			c.s.mu.Lock()
+			c.s.binds = append(c.s.binds, BindEvent{At: time.Now(), Status: resp.CommandStatus})
+			c.s.mu.Unlock()
+			if resp.CommandStatus != data.ESME_ROK {
+				c.writeRaw(headerOnly(resp))
+			} else {
+				_ = c.write(resp, true, nil)
+			}
 			if resp.CommandStatus != data.ESME_ROK {
 				return
 			}
@@ -577,4 +653,14 @@ func (s *Server) receipt(m Message) *conn {
 	}
 	_ = target.write(d, false, nil)
 	return target
+}
+
+// headerOnly is p's 16-byte header with command_length 16: how SMSCs
+// answer a refused bind (SMPP 3.4 §4.1.2: the body is not returned on error).
+func headerOnly(p pdu.PDU) []byte {
+	buf := pdu.NewBuffer(make([]byte, 0, 64))
+	p.Marshal(buf)
+	b := append([]byte(nil), buf.Bytes()[:16]...)
+	b[0], b[1], b[2], b[3] = 0, 0, 0, 16
+	return b
 }

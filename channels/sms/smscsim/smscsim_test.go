@@ -2,6 +2,8 @@ package smscsim_test
 
 import (
 	"bufio"
+	"encoding/binary"
+	"io"
 	"net"
 	"runtime"
 	"testing"
@@ -32,8 +34,26 @@ func dial(t *testing.T, addr, sysID, pw string) (*client, data.CommandStatusType
 	b := pdu.NewBindRequest(pdu.Transceiver)
 	b.SystemID, b.Password = sysID, pw
 	c.send(b)
-	resp := c.read().(*pdu.BindResp)
-	return c, resp.CommandStatus
+	// A refusal is header-only, as from real SMSCs: read the header
+	// ourselves (gosmpp wants a body on every bind_resp).
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var h [16]byte
+	if _, err := io.ReadFull(c.r, h[:]); err != nil {
+		t.Fatalf("bind_resp: %v", err)
+	}
+	length, status := binary.BigEndian.Uint32(h[0:]), data.CommandStatusType(binary.BigEndian.Uint32(h[8:]))
+	if cmd := binary.BigEndian.Uint32(h[4:]); data.CommandIDType(cmd) != data.BIND_TRANSCEIVER_RESP {
+		t.Fatalf("bind answered with command 0x%08x", cmd)
+	}
+	if status != data.ESME_ROK && length != 16 {
+		t.Errorf("refused bind_resp is %d bytes, want a header-only 16", length)
+	}
+	if length > 16 {
+		if _, err := io.ReadFull(c.r, make([]byte, length-16)); err != nil {
+			t.Fatalf("bind_resp body: %v", err)
+		}
+	}
+	return c, status
 }
 
 func (c *client) send(p pdu.PDU) {

@@ -129,11 +129,10 @@ async function loadRegions() {
 }
 
 async function connect() {
-  const token = $("token").value || tokenFromPage();
-  if (!token) { log("需要 token · a token is required", "err"); return; }
-  sessionStorage.setItem("alertcast-voice-token", token);
+  const typed = $("token").value || tokenFromPage();
+  $("token").value = "";
   try {
-    const hello = await vc.connect(token);
+    const hello = await vc.connect(voiceCredential(typed));
     $("who").textContent = hello.user + " · " + hello.role;
     state.me = hello.user;
     $("login").classList.add("hidden");
@@ -167,4 +166,4 @@ $("call").onclick = () => {
 $("hangup").onclick = () => { if (state.callRoom) vc.send({ type: "end", room: state.callRoom }); };
 
 loadRegions().catch((e) => log("regions: " + e, "err"));
-if (tokenFromPage()) connect();
+connect(); // a token in the URL fragment, or the console's session

@@ -51,11 +51,10 @@ const vc = new VoiceClient({
 });
 
 async function connect() {
-  const token = $("token").value || tokenFromPage();
-  if (!token) { log("需要 token · a token is required", "err"); return; }
-  sessionStorage.setItem("alertcast-voice-token", token);
+  const typed = $("token").value || tokenFromPage();
+  $("token").value = "";
   try {
-    const hello = await vc.connect(token);
+    const hello = await vc.connect(voiceCredential(typed));
     $("who").textContent = hello.user + " · " + hello.role;
     $("login").classList.add("hidden");
   } catch (e) {
@@ -83,4 +82,4 @@ $("callhangup").onclick = () => { if (fs.call) { vc.leave(fs.call); $("callbox")
 $("listen").onclick = () => { if (fs.live) vc.join(fs.live); };
 $("stoplisten").onclick = () => { if (fs.live) vc.leave(fs.live); };
 
-if (tokenFromPage()) connect();
+connect(); // a token in the URL fragment, or the console's session

@@ -15,8 +15,12 @@ class VoiceClient {
     this.nextId = 1;
   }
 
-  connect(token) {
-    return new Promise((resolve, reject) => {
+  // connect opens the signalling socket. cred is the auth frame's token,
+  // or a function returning a promise of one (a fresh one-use ticket per
+  // connection, so reconnects work).
+  connect(cred) {
+    const get = typeof cred === "function" ? cred : () => cred;
+    return Promise.resolve().then(get).then((token) => new Promise((resolve, reject) => {
       const url = new URL("ws", location.href);
       url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
       const ws = new WebSocket(url.toString());
@@ -45,12 +49,12 @@ class VoiceClient {
         // with backoff (1 s, 2 s, 4 s … 30 s).
         const delay = Math.min(30000, 1000 * 2 ** (this.retries || 0));
         this.retries = (this.retries || 0) + 1;
-        setTimeout(() => this.connect(token).then((h) => {
+        setTimeout(() => this.connect(cred).then((h) => {
           this.retries = 0;
           this.emit("reconnected", h);
         }).catch(() => {}), delay);
       };
-    });
+    }));
   }
 
   send(f) {
@@ -167,7 +171,29 @@ function el(tag, props, ...kids) {
   for (const k of kids) e.append(k);
   return e;
 }
+// tokenFromPage takes a token handed over in the URL fragment (#token=…,
+// never sent to a server) and removes it from the address bar and history.
+// It is kept in memory only: never in localStorage or sessionStorage.
+let pageToken = null;
 function tokenFromPage() {
-  const q = new URLSearchParams(location.hash.slice(1));
-  return q.get("token") || sessionStorage.getItem("alertcast-voice-token") || "";
+  if (pageToken === null) {
+    const q = new URLSearchParams(location.hash.slice(1));
+    pageToken = q.get("token") || "";
+    if (pageToken) history.replaceState(null, "", location.pathname + location.search);
+  }
+  return pageToken;
+}
+
+// voiceCredential returns what each connection authenticates with: the
+// API token the user typed (in memory only), or else a one-use ticket
+// minted with the console's HttpOnly session cookie and its CSRF token.
+function voiceCredential(typed) {
+  return async () => {
+    if (typed) return typed;
+    let csrf = "";
+    try { csrf = (JSON.parse(sessionStorage.getItem("alertcast.session") || "{}").csrf) || ""; } catch (e) { /* none */ }
+    const res = await fetch("/api/v1/tickets", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } });
+    if (!res.ok) throw new Error("需要 token，或先登录控制台 · enter a token, or log in to the console first");
+    return (await res.json()).ticket;
+  };
 }

@@ -1,0 +1,236 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/alertcast/alertcast/channels"
+)
+
+// sessionPrefix starts every session id (tokens start with "act_").
+const sessionPrefix = "acs_"
+
+// DefaultSessionLifetime is how long a console session lasts when
+// API.SessionLifetime is zero.
+const DefaultSessionLifetime = 12 * time.Hour
+
+func (api *API) sessionLifetime() time.Duration {
+	if api.SessionLifetime > 0 {
+		return api.SessionLifetime
+	}
+	return DefaultSessionLifetime
+}
+
+// loginState is what the login path keeps between requests.
+type loginState struct {
+	lim       LoginLimits
+	mem       *MemoryThrottle // used when Throttle is nil or fails
+	gate      *hashGate
+	failAudit *failureAudit
+}
+
+func (api *API) loginState() *loginState {
+	api.loginOnce.Do(func() {
+		lim := api.Login.WithDefaults()
+		api.loginSt = &loginState{lim: lim, mem: NewMemoryThrottle(lim), gate: newHashGate(lim), failAudit: newFailureAudit(lim.AuditWindow)}
+	})
+	return api.loginSt
+}
+
+// loginBlocked asks the shared throttle, or this node's when the shared
+// one is unreachable (logins keep working when Redis does not).
+func (api *API) loginBlocked(ctx context.Context, user, addr string) (time.Duration, string) {
+	st := api.loginState()
+	if api.Throttle != nil {
+		wait, who, err := api.Throttle.Blocked(ctx, user, addr)
+		if err == nil {
+			return wait, who
+		}
+		api.log().Warn("login throttle unreachable: counting on this node", "err", err)
+	}
+	wait, who, _ := st.mem.Blocked(ctx, user, addr)
+	return wait, who
+}
+
+// loginFailed counts a failure and audits it: its own row when it is the
+// first of its user and address in the audit window, else counted into
+// that window's summary.
+func (api *API) loginFailed(ctx context.Context, user, addr, reason string, count bool) {
+	st := api.loginState()
+	if count {
+		_ = st.mem.Failed(ctx, user, addr)
+		if api.Throttle != nil {
+			if err := api.Throttle.Failed(ctx, user, addr); err != nil {
+				api.log().Warn("login throttle unreachable: counting on this node", "err", err)
+			}
+		}
+	}
+	now := time.Now()
+	first, done := st.failAudit.failed(user, addr, now)
+	if first {
+		done = append(done, AuditEntry{Actor: user, Remote: addr, Action: "login.fail", Detail: fmt.Sprintf(`{"reason":%q}`, reason)})
+	}
+	if len(done) == 0 && st.failAudit.dueSweep(now) {
+		done = st.failAudit.sweep(now)
+	}
+	if err := api.writeAudit(ctx, done); err != nil {
+		api.log().Error("audit of failed logins", "err", err)
+	}
+}
+
+func (api *API) loginSucceeded(ctx context.Context, user string) {
+	st := api.loginState()
+	_ = st.mem.Succeeded(ctx, user)
+	if api.Throttle != nil {
+		if err := api.Throttle.Succeeded(ctx, user); err != nil {
+			api.log().Warn("login throttle unreachable", "err", err)
+		}
+	}
+}
+
+func retryAfter(w http.ResponseWriter, d time.Duration) int {
+	s := int(math.Ceil(d.Seconds()))
+	if s < 1 {
+		s = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(s))
+	return s
+}
+
+func tooManyLogins(w http.ResponseWriter, wait time.Duration, who string) {
+	s := retryAfter(w, wait)
+	msg := fmt.Sprintf("too many failed logins for this user name: try again in %d s", s)
+	if who == "address" {
+		msg = fmt.Sprintf("too many failed logins from this address: try again in %d s", s)
+	}
+	writeError(w, http.StatusTooManyRequests, "too_many_logins", msg)
+}
+
+func hashBusy(w http.ResponseWriter) {
+	retryAfter(w, time.Second)
+	writeError(w, http.StatusServiceUnavailable, "busy", "too many passwords are being checked at once: try again in a second")
+}
+
+// sessionOf is the session id a request was authenticated with ("" for a
+// bearer token).
+func sessionOf(r *http.Request) string {
+	if r.Header.Get("Authorization") != "" {
+		return ""
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// accountTarget reads {name} and checks by may act on it: admins on
+// anyone, others on themselves when self is allowed.
+func accountTarget(w http.ResponseWriter, r *http.Request, by Actor, self bool) (string, bool) {
+	name := r.PathValue("name")
+	if name == by.Name && self {
+		return name, true
+	}
+	if !by.Role.Can(RoleAdmin) {
+		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may do this only for its own account (needs admin for %q)", by.Role, name))
+		return "", false
+	}
+	return name, true
+}
+
+func (api *API) setDisabled(disabled bool) func(w http.ResponseWriter, r *http.Request, by Actor) {
+	return func(w http.ResponseWriter, r *http.Request, by Actor) {
+		name, ok := accountTarget(w, r, by, false)
+		if !ok {
+			return
+		}
+		if disabled && name == by.Name {
+			writeError(w, http.StatusUnprocessableEntity, "validation", "an admin cannot disable their own account (ask another admin)",
+				channels.FieldError{Field: "name", Rule: "not your own account", Value: name})
+			return
+		}
+		if err := api.Store.SetUserDisabled(r.Context(), name, disabled, by); err != nil {
+			api.fail(w, r, err)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"name": name, "disabled": disabled})
+	}
+}
+
+func (api *API) rotateToken(w http.ResponseWriter, r *http.Request, by Actor) {
+	name, ok := accountTarget(w, r, by, true)
+	if !ok {
+		return
+	}
+	tok, err := api.Store.RotateToken(r.Context(), name, by)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"name": name, "token": tok,
+		"note": "the new token is shown once; the old one no longer works"})
+}
+
+type passwordBody struct {
+	OldPassword string `json:"old_password"`
+	Password    string `json:"password"`
+}
+
+// setPassword changes a password: one's own giving the old one, or
+// (admins) anyone's. The user's other sessions end.
+func (api *API) setPassword(w http.ResponseWriter, r *http.Request, by Actor) {
+	name, ok := accountTarget(w, r, by, true)
+	if !ok {
+		return
+	}
+	var b passwordBody
+	if !decode(w, r, &b) {
+		return
+	}
+	var ve ValidationError
+	if len(b.Password) < 10 || len(b.Password) > 1024 {
+		ve.add("password", "10 to 1024 characters", "")
+	}
+	self := name == by.Name
+	if self && b.OldPassword == "" {
+		ve.add("old_password", "required to change your own password", "")
+	}
+	if len(ve.Problems) > 0 {
+		api.fail(w, r, &ve)
+		return
+	}
+	ctx := r.Context()
+	addr := RemoteAddr(r)
+	release, ok := api.loginState().gate.acquire(ctx)
+	if !ok {
+		hashBusy(w)
+		return
+	}
+	defer release()
+	if self {
+		// Checking the old password is a login attempt: throttled alike.
+		if wait, who := api.loginBlocked(ctx, name, addr); wait > 0 {
+			tooManyLogins(w, wait, who)
+			return
+		}
+		if _, err := api.Store.UserByPassword(ctx, name, b.OldPassword); err != nil {
+			if !errors.Is(err, ErrBadCredentials) {
+				api.fail(w, r, err)
+				return
+			}
+			api.loginFailed(ctx, name, addr, "wrong old password", true)
+			writeError(w, http.StatusForbidden, "forbidden", "old_password is wrong",
+				channels.FieldError{Field: "old_password", Rule: "must be the current password"})
+			return
+		}
+	}
+	if err := api.Store.SetPassword(ctx, name, b.Password, sessionOf(r), by); err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"name": name, "note": "password changed; the account's other sessions have ended"})
+}
