@@ -2,7 +2,9 @@ package channels
 
 // State is the state of one delivery (one recipient of one warning version on
 // one channel). States only move forward: Planned → Sent → Delivered, or to
-// Failed / Expired / Revoked from any state before Delivered.
+// Failed / Expired / Revoked from any state before Delivered. NotSent is the
+// outbox's final state: the message was recorded exactly as it would have
+// gone out, and nobody received it.
 type State int
 
 const (
@@ -13,9 +15,10 @@ const (
 	StateFailed          // gave up: permanent error or retries exhausted
 	StateExpired         // the warning expired before delivery
 	StateRevoked         // the warning was cancelled before delivery
+	StateNotSent         // recorded in the outbox instead of sent: no real channel is configured
 )
 
-var stateNames = [...]string{"unknown", "planned", "sent", "delivered", "failed", "expired", "revoked"}
+var stateNames = [...]string{"unknown", "planned", "sent", "delivered", "failed", "expired", "revoked", "not_sent"}
 
 func (s State) String() string {
 	if s < 0 || int(s) >= len(stateNames) {
@@ -31,17 +34,19 @@ func ParseState(s string) (State, error) {
 			return State(i), nil
 		}
 	}
-	return StateUnknown, &FieldError{Field: "state", Rule: "one of planned, sent, delivered, failed, expired, revoked", Value: s}
+	return StateUnknown, &FieldError{Field: "state", Rule: "one of planned, sent, delivered, failed, expired, revoked, not_sent", Value: s}
 }
 
 // Final reports whether no further change is expected.
 func (s State) Final() bool {
-	return s == StateDelivered || s == StateFailed || s == StateExpired || s == StateRevoked
+	return s == StateDelivered || s == StateFailed || s == StateExpired || s == StateRevoked || s == StateNotSent
 }
 
-// Done reports whether the recipient was reached (sent or better), so a
-// re-run must not send to it again.
-func (s State) Done() bool { return s == StateSent || s == StateDelivered }
+// Done reports whether the channel finished with the recipient (sent or
+// better, or recorded in the outbox), so a re-run must not send to it again.
+// It does not mean the recipient was reached: NotSent is Done and reached
+// nobody.
+func (s State) Done() bool { return s == StateSent || s == StateDelivered || s == StateNotSent }
 
 // MarshalText encodes the state as its name.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

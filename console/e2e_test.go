@@ -404,6 +404,17 @@ func TestConsoleEndToEnd(t *testing.T) {
 	step(op, "issued and progress 100 %",
 		chromedp.WaitVisible(chromedp.CSS(`#alert-head [data-state="issued"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#overall[data-pct="100"]`)))
+	// No SMS gateway is configured here: SMS went to the outbox, and the
+	// progress panel says so instead of "delivered".
+	step(op, "SMS shown as not sent (outbox)",
+		chromedp.WaitVisible(chromedp.CSS(`#outbox-notice`)),
+		chromedp.WaitVisible(chromedp.CSS(`#progress .chrow.outbox[data-channel="sms"][data-mode="outbox"]`)))
+	if v := eval(op, `document.querySelector('#outbox-notice').textContent`); !strings.Contains(v, "未发送（仅记录到发件箱）") || !strings.Contains(v, "短信") {
+		t.Errorf("outbox notice %q does not say SMS was not sent", v)
+	}
+	if v := eval(op, `document.querySelector('#progress .chrow[data-channel="sms"] .counts').textContent`); strings.Contains(v, "已送达") && !strings.Contains(v, "0 已送达") {
+		t.Errorf("SMS row claims deliveries from the outbox: %q", v)
+	}
 	step(op, "speaker states on the map", chromedp.WaitVisible(chromedp.CSS("#alert-map circle.s-delivered")))
 	step(op, "scroll to top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	shot(op, "progress.png")

@@ -57,6 +57,9 @@ type API struct {
 	// SpeakerPublicKey is the platform's Ed25519 public key (base64) that
 	// loudspeaker agents verify commands with.
 	SpeakerPublicKey string
+	// UnconfirmedAfter, per channel, is how long a sent record waits for
+	// its receipt before progress shows it as unconfirmed (sms: 10 min).
+	UnconfirmedAfter map[string]time.Duration
 }
 
 type ctxKey int
@@ -429,42 +432,18 @@ type AlertView struct {
 	*Alert
 	Dispatch string              `json:"dispatch,omitempty"`
 	Progress map[string]Progress `json:"progress"`
-	Versions []*Alert            `json:"versions,omitempty"`
-	Audio    *channels.Audio     `json:"audio,omitempty"`
-}
-
-// Progress is one channel's counters for the current version.
-type Progress struct {
-	Planned   int `json:"planned"`
-	Pending   int `json:"pending"`
-	Sent      int `json:"sent"`
-	Delivered int `json:"delivered"`
-	Failed    int `json:"failed"`
-	Expired   int `json:"expired"`
-	Revoked   int `json:"revoked"`
-}
-
-// ProgressOf turns raw counters into per-channel progress. Planned counts
-// every record; Pending those not yet attempted.
-func ProgressOf(c Counters, channelsWanted []string) map[string]Progress {
-	out := map[string]Progress{}
-	for _, ch := range channelsWanted {
-		out[ch] = Progress{}
-	}
-	for ch, m := range c {
-		p := Progress{Pending: m["planned"], Sent: m["sent"], Delivered: m["delivered"], Failed: m["failed"], Expired: m["expired"], Revoked: m["revoked"]}
-		p.Planned = p.Pending + p.Sent + p.Delivered + p.Failed + p.Expired + p.Revoked
-		out[ch] = p
-	}
-	return out
+	// Overall is the one figure every screen shows (see Overall).
+	Overall  Overall         `json:"overall"`
+	Versions []*Alert        `json:"versions,omitempty"`
+	Audio    *channels.Audio `json:"audio,omitempty"`
 }
 
 func (api *API) view(ctx context.Context, a *Alert, withVersions bool) (*AlertView, error) {
-	c, err := api.Store.DeliveryCounters(ctx, a.ID, a.Version)
+	per, ov, err := api.progress(ctx, a)
 	if err != nil {
 		return nil, err
 	}
-	v := &AlertView{Alert: a, Progress: ProgressOf(c, a.Channels)}
+	v := &AlertView{Alert: a, Progress: per, Overall: ov}
 	if withVersions {
 		if v.Versions, err = api.Store.AlertVersions(ctx, a.ID); err != nil {
 			return nil, err
@@ -495,7 +474,7 @@ func (api *API) createAlert(w http.ResponseWriter, r *http.Request, by Actor) {
 		api.fail(w, r, err)
 		return
 	}
-	v := &AlertView{Alert: a, Progress: ProgressOf(nil, a.Channels)}
+	v := api.emptyView(a, "")
 	switch {
 	case a.State == StatePending:
 		v.Dispatch = "awaiting_approval"
@@ -589,7 +568,7 @@ func (api *API) approve(w http.ResponseWriter, r *http.Request, by Actor) {
 		api.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 200, &AlertView{Alert: a, Dispatch: "queued", Progress: ProgressOf(nil, a.Channels)})
+	writeJSON(w, 200, api.emptyView(a, "queued"))
 }
 
 func (api *API) reject(w http.ResponseWriter, r *http.Request, by Actor) {
@@ -602,7 +581,7 @@ func (api *API) reject(w http.ResponseWriter, r *http.Request, by Actor) {
 		api.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 200, &AlertView{Alert: a, Progress: ProgressOf(nil, a.Channels)})
+	writeJSON(w, 200, api.emptyView(a, ""))
 }
 
 func (api *API) end(kind channels.Kind) func(w http.ResponseWriter, r *http.Request, by Actor) {
@@ -616,7 +595,7 @@ func (api *API) end(kind channels.Kind) func(w http.ResponseWriter, r *http.Requ
 			api.fail(w, r, err)
 			return
 		}
-		writeJSON(w, 200, &AlertView{Alert: a, Progress: ProgressOf(nil, a.Channels)})
+		writeJSON(w, 200, api.emptyView(a, ""))
 	}
 }
 
@@ -632,10 +611,10 @@ func (api *API) update(w http.ResponseWriter, r *http.Request, by Actor) {
 	}
 	if a.Pending != nil {
 		// The update waits for a second officer; the version on air stays.
-		writeJSON(w, http.StatusAccepted, &AlertView{Alert: a, Dispatch: "awaiting_approval", Progress: ProgressOf(nil, a.Channels)})
+		writeJSON(w, http.StatusAccepted, api.emptyView(a, "awaiting_approval"))
 		return
 	}
-	writeJSON(w, 200, &AlertView{Alert: a, Dispatch: "queued", Progress: ProgressOf(nil, a.Channels)})
+	writeJSON(w, 200, api.emptyView(a, "queued"))
 }
 
 func (api *API) deliveries(w http.ResponseWriter, r *http.Request, by Actor) {

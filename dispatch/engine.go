@@ -127,6 +127,7 @@ type Engine struct {
 
 type engineMetrics struct {
 	sent      *prometheus.CounterVec
+	notSent   *prometheus.CounterVec
 	failed    *prometheus.CounterVec
 	receipts  *prometheus.CounterVec
 	planned   *prometheus.CounterVec
@@ -137,6 +138,7 @@ type engineMetrics struct {
 func newEngineMetrics(reg prometheus.Registerer) *engineMetrics {
 	m := &engineMetrics{
 		sent:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_deliveries_sent_total", Help: "Recipients handed to a channel."}, []string{"channel"}),
+		notSent:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_deliveries_not_sent_total", Help: "Recipients recorded in the outbox instead of sent (no real channel configured): nobody received these."}, []string{"channel"}),
 		failed:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_deliveries_failed_total", Help: "Recipients whose delivery failed permanently."}, []string{"channel"}),
 		receipts:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_receipts_total", Help: "Asynchronous receipts by channel and state."}, []string{"channel", "state"}),
 		planned:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_deliveries_planned_total", Help: "Delivery records planned."}, []string{"channel"}),
@@ -144,7 +146,7 @@ func newEngineMetrics(reg prometheus.Registerer) *engineMetrics {
 		unmatched: prometheus.NewCounter(prometheus.CounterOpts{Name: "alertcast_receipts_unmatched_total", Help: "Receipts that matched no delivery record."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.sent, m.failed, m.receipts, m.planned, m.sendDur, m.unmatched} {
+		for _, c := range []prometheus.Collector{m.sent, m.notSent, m.failed, m.receipts, m.planned, m.sendDur, m.unmatched} {
 			_ = reg.Register(c)
 		}
 	}
@@ -669,6 +671,10 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 			case r.State == channels.StateSent || r.State == channels.StateDelivered:
 				u.State = r.State
 				e.metrics.sent.WithLabelValues(p.Channel).Inc()
+			case r.State == channels.StateNotSent:
+				// The outbox: recorded, reached nobody. Never counted as sent.
+				u.State = r.State
+				e.metrics.notSent.WithLabelValues(p.Channel).Inc()
 			case channels.IsPermanent(r.Err) || lastTry:
 				u.State = channels.StateFailed
 				u.Error = errString(r.Err)

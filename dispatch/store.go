@@ -396,6 +396,10 @@ var migrations = []string{
 	CREATE INDEX sessions_user ON sessions (user_name);
 	CREATE INDEX sessions_expires ON sessions (expires_at);
 	DELETE FROM settings WHERE name = 'session_key';`,
+	// A dry run is exact: the outbox keeps the encoding and the parts (a
+	// JSON array) the real channel would have submitted.
+	`ALTER TABLE outbox ADD COLUMN encoding TEXT NOT NULL DEFAULT '';
+	ALTER TABLE outbox ADD COLUMN parts TEXT NOT NULL DEFAULT '';`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

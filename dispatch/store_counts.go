@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"slices"
+	"time"
 
 	"github.com/alertcast/alertcast/channels"
 )
@@ -69,6 +70,34 @@ type Counters map[string]map[string]int
 // DeliveryCounters counts a version's records by channel and state.
 func (s *Store) DeliveryCounters(ctx context.Context, alertID string, version int) (Counters, error) {
 	return s.queryCounters(ctx, `SELECT channel, state, n FROM delivery_counts WHERE alert_id = ? AND version = ? AND n <> 0`, alertID, version)
+}
+
+// SentBefore counts a version's records on channel that were handed over
+// (state sent) before t and have had no receipt since: the unconfirmed.
+func (s *Store) SentBefore(ctx context.Context, alertID string, version int, channel string, t time.Time) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM deliveries WHERE alert_id = ? AND version = ? AND channel = ? AND state = ? AND updated_at < ?`),
+		alertID, version, channel, int(channels.StateSent), t.UnixMilli()).Scan(&n)
+	return n, err
+}
+
+// RecipientsInState lists a version's recipients on channel in state.
+func (s *Store) RecipientsInState(ctx context.Context, alertID string, version int, channel string, state channels.State) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT recipient FROM deliveries WHERE alert_id = ? AND version = ? AND channel = ? AND state = ?`),
+		alertID, version, channel, int(state))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // countByScan counts a version's records from the records themselves: the

@@ -21,7 +21,7 @@ func TestCountersMatchRecords(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 11))
 		chans := []string{"sms", "speaker"}
 		recipient := func() string { return fmt.Sprintf("r%03d", rng.IntN(300)) }
-		states := []channels.State{channels.StateUnknown, channels.StateSent, channels.StateDelivered, channels.StateFailed, channels.StateExpired}
+		states := []channels.State{channels.StateUnknown, channels.StateSent, channels.StateDelivered, channels.StateFailed, channels.StateExpired, channels.StateNotSent}
 		version := func() int { return 1 + rng.IntN(2) }
 		check := func(step int, op string) {
 			t.Helper()

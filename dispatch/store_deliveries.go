@@ -34,7 +34,7 @@ type Delivery struct {
 
 // finalStates are never overwritten: a late or repeated result cannot undo
 // a delivery, a failure, an expiry or a revocation.
-const finalStates = "3,4,5,6"
+const finalStates = "3,4,5,6,7"
 
 // insertRows inserts n rows inside tx with multi-row VALUES statements of
 // a few fixed sizes (spans) and returns how many rows were written.
@@ -593,13 +593,17 @@ func (s *Store) FinishRemaining(ctx context.Context, alertID string, version int
 
 // OutboxRecord is what the outbox channel recorded instead of sending.
 type OutboxRecord struct {
-	Key       string    `json:"key"`
-	Channel   string    `json:"channel"`
-	Recipient string    `json:"recipient"`
-	Address   string    `json:"address,omitempty"`
-	Language  string    `json:"language,omitempty"`
-	Body      string    `json:"body"`
-	At        time.Time `json:"at"`
+	Key       string `json:"key"`
+	Channel   string `json:"channel"`
+	Recipient string `json:"recipient"`
+	Address   string `json:"address,omitempty"`
+	Language  string `json:"language,omitempty"`
+	Body      string `json:"body"`
+	// Encoding and Parts are what the real channel would have submitted
+	// (SMS: GSM7 or UCS2, one string per concatenated part).
+	Encoding string    `json:"encoding,omitempty"`
+	Parts    []string  `json:"parts,omitempty"`
+	At       time.Time `json:"at"`
 	// Sends is how many times the record was sent (1 normally; more after a
 	// crashed worker re-ran its chunk — the outbox kept the first).
 	Sends int `json:"sends,omitempty"`
@@ -609,10 +613,14 @@ type OutboxRecord struct {
 // channel, recipient) is kept as it was: nothing is recorded twice.
 func (s *Store) RecordOutbox(ctx context.Context, recs []OutboxRecord) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := s.insertRows(ctx, tx, `INSERT INTO outbox (msg_key, channel, recipient, address, language, body, at) VALUES `, 7, len(recs),
+		_, err := s.insertRows(ctx, tx, `INSERT INTO outbox (msg_key, channel, recipient, address, language, body, encoding, parts, at) VALUES `, 9, len(recs),
 			` ON CONFLICT (msg_key, channel, recipient) DO UPDATE SET sends = outbox.sends + 1`, func(i int) []any {
 				r := &recs[i]
-				return []any{r.Key, r.Channel, r.Recipient, r.Address, r.Language, r.Body, ms(r.At)}
+				parts := ""
+				if len(r.Parts) > 0 {
+					parts = marshalJSON(r.Parts)
+				}
+				return []any{r.Key, r.Channel, r.Recipient, r.Address, r.Language, r.Body, r.Encoding, parts, ms(r.At)}
 			})
 		return err
 	})
@@ -645,7 +653,7 @@ func (s *Store) ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxRecord,
 	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM outbox`+where), args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT msg_key, channel, recipient, address, language, body, at, sends FROM outbox`+where+
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT msg_key, channel, recipient, address, language, body, encoding, parts, at, sends FROM outbox`+where+
 		` ORDER BY msg_key, channel, recipient LIMIT `+strconv.Itoa(f.Limit)+` OFFSET `+strconv.Itoa(f.Offset)), args...)
 	if err != nil {
 		return nil, 0, err
@@ -655,8 +663,14 @@ func (s *Store) ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxRecord,
 	for rows.Next() {
 		var r OutboxRecord
 		var at int64
-		if err := rows.Scan(&r.Key, &r.Channel, &r.Recipient, &r.Address, &r.Language, &r.Body, &at, &r.Sends); err != nil {
+		var parts string
+		if err := rows.Scan(&r.Key, &r.Channel, &r.Recipient, &r.Address, &r.Language, &r.Body, &r.Encoding, &parts, &at, &r.Sends); err != nil {
 			return nil, 0, err
+		}
+		if parts != "" {
+			if err := json.Unmarshal([]byte(parts), &r.Parts); err != nil {
+				return nil, 0, fmt.Errorf("outbox record %s %s: parts: %w", r.Key, r.Recipient, err)
+			}
 		}
 		r.At = fromMS(at)
 		out = append(out, r)
@@ -709,9 +723,11 @@ func (s *Store) finishPlanned(ctx context.Context, state channels.State, reason,
 
 // ReachedBefore lists the recipients of earlier versions of a warning on a
 // channel that were sent to or delivered, each once, in recipient order.
+// Records the outbox kept count too: a dry run records the update or cancel
+// exactly as it would have gone out.
 func (s *Store) ReachedBefore(ctx context.Context, alertID string, version int, channel string) ([]channels.Recipient, error) {
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT recipient, MAX(address), MAX(language) FROM deliveries
-		WHERE alert_id = ? AND version < ? AND channel = ? AND state IN (2, 3) GROUP BY recipient ORDER BY recipient`), alertID, version, channel)
+		WHERE alert_id = ? AND version < ? AND channel = ? AND state IN (2, 3, 7) GROUP BY recipient ORDER BY recipient`), alertID, version, channel)
 	if err != nil {
 		return nil, err
 	}

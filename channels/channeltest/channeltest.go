@@ -207,7 +207,7 @@ func CheckResults(t testing.TB, to []channels.Recipient, res []channels.Result) 
 		}
 		got[r.RecipientID] = r
 		switch r.State {
-		case channels.StateSent, channels.StateDelivered:
+		case channels.StateSent, channels.StateDelivered, channels.StateNotSent:
 			if r.Err != nil {
 				t.Errorf("recipient %q: state %s with error %v", r.RecipientID, r.State, r.Err)
 			}
@@ -216,7 +216,7 @@ func CheckResults(t testing.TB, to []channels.Recipient, res []channels.Result) 
 				t.Errorf("recipient %q: state failed without an error", r.RecipientID)
 			}
 		default:
-			t.Errorf("recipient %q: result state %s (want sent, delivered or failed)", r.RecipientID, r.State)
+			t.Errorf("recipient %q: result state %s (want sent, delivered, not_sent or failed)", r.RecipientID, r.State)
 		}
 	}
 	for id := range want {

@@ -11,26 +11,26 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"time"
 )
 
 // alertView is the part of GET /api/v1/alerts/{id} alertctl shows.
 type alertView struct {
-	ID        string                    `json:"id"`
-	Version   int                       `json:"version"`
-	Event     string                    `json:"event"`
-	Level     string                    `json:"level"`
-	Status    string                    `json:"status"`
-	State     string                    `json:"state"`
-	Kind      string                    `json:"kind"`
-	Round     int                       `json:"round"`
-	Channels  []string                  `json:"channels"`
-	Expires   time.Time                 `json:"expires"`
-	CreatedBy string                    `json:"created_by"`
-	Dispatch  string                    `json:"dispatch"`
-	Progress  map[string]map[string]int `json:"progress"`
+	ID        string                     `json:"id"`
+	Version   int                        `json:"version"`
+	Event     string                     `json:"event"`
+	Level     string                     `json:"level"`
+	Status    string                     `json:"status"`
+	State     string                     `json:"state"`
+	Kind      string                     `json:"kind"`
+	Round     int                        `json:"round"`
+	Channels  []string                   `json:"channels"`
+	Expires   time.Time                  `json:"expires"`
+	CreatedBy string                     `json:"created_by"`
+	Dispatch  string                     `json:"dispatch"`
+	Progress  map[string]channelProgress `json:"progress"`
+	Overall   overallProgress            `json:"overall"`
 	Plans     map[string]struct {
 		Recipients int `json:"recipients"`
 	} `json:"plans"`
@@ -263,27 +263,10 @@ func fetchAlert(ctx context.Context, c *apiClient, id string) (*alertView, error
 	return &a, nil
 }
 
-// done reports whether every channel is planned and nothing is pending.
+// done reports whether nothing more will be sent: the server's overall
+// phase is done, or only held (offline speakers) or unconfirmed records remain.
 func (a *alertView) done() bool {
-	wantPlans := len(a.Channels)
-	if a.Round > 0 {
-		wantPlans = 1 // a rebroadcast round plans the loudspeakers only
-	}
-	if a.State == "pending" || len(a.Plans) < wantPlans {
-		return false
-	}
-	want, got := 0, 0
-	for _, p := range a.Plans {
-		want += p.Recipients
-	}
-	for _, p := range a.Progress {
-		got += p["planned"]
-		if p["pending"] > 0 {
-			return false
-		}
-	}
-	// Counters may lag a second behind the plans.
-	return got == want
+	return a.Overall.Phase == "done" || a.Overall.Phase == "unconfirmed" || a.Overall.Phase == "held"
 }
 
 func watchAlert(ctx context.Context, c *apiClient, id string) error {
@@ -311,25 +294,12 @@ func watchAlert(ctx context.Context, c *apiClient, id string) error {
 
 func printProgress(a *alertView, tty bool) int {
 	fmt.Printf("%s v%d  %s %s %s  state=%s%s\n", a.ID, a.Version, strings.ToUpper(a.Level), a.Event, a.Status, a.State, clearEOL(tty))
-	chs := make([]string, 0, len(a.Progress))
-	for ch := range a.Progress {
-		chs = append(chs, ch)
+	lines := 1
+	for _, l := range progressLines(a) {
+		fmt.Printf("%s%s\n", l, clearEOL(tty))
+		lines++
 	}
-	sort.Strings(chs)
-	for _, ch := range chs {
-		p := a.Progress[ch]
-		total := p["planned"]
-		reached := p["sent"] + p["delivered"]
-		frac := 0.0
-		if total > 0 {
-			frac = float64(reached+p["failed"]+p["expired"]+p["revoked"]) / float64(total)
-		}
-		const width = 30
-		n := int(frac * width)
-		bar := strings.Repeat("█", n) + strings.Repeat("·", width-n)
-		fmt.Printf("  %-10s %s %5.1f%%  planned %d  sent %d  delivered %d  failed %d%s\n", ch, bar, frac*100, total, p["sent"], p["delivered"], p["failed"], clearEOL(tty))
-	}
-	return 1 + len(chs)
+	return lines
 }
 
 func clearEOL(tty bool) string {

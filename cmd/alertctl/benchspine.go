@@ -94,7 +94,7 @@ func benchSpine(ctx context.Context, args []string) error {
 		if v.done() {
 			total := 0
 			for _, p := range v.Progress {
-				total += p["planned"]
+				total += p.Planned
 			}
 			fmt.Printf("end to end: %d delivery records (%s) accepted in %s, planned in %s, all written and drained in %s\n",
 				total, strings.Join(v.Channels, ","), accepted.Round(time.Microsecond), planned.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))

@@ -33,6 +33,8 @@
       pending: "待审批", issued: "已发布", rejected: "已驳回", cancelled: "已取消", allclear: "已解除", expired: "已过期",
       approve: "批准发布", reject: "驳回", reason: "理由", cancel: "取消预警", allclearBtn: "解除预警", update: "更新预警", confirm: "确认",
       progress: "发布进度", planned: "计划", sent: "已发送", delivered: "已送达", failed: "失败", failures: "失败明细",
+      queued: "排队中", unconfirmed: "未确认送达", held: "离线待播（恢复后播放）", notSent: "未发送", notSentShort: "未发送", notSentOutbox: "未发送（仅记录到发件箱）",
+      noSMSGateway: "：未配置短信网关", notConfigured: "：通道未配置",
       versions: "版本", search: "搜索", more: "更多", selected: "已选", none: "无", all: "全部",
       users: "用户", speakers: "大喇叭设备", enroll: "注册凭据", revoke: "吊销", create: "创建", role: "角色",
       shownOnce: "只显示这一次，请立即抄录。", import: "导入", residents: "居民名册", verify: "校验哈希链",
@@ -58,6 +60,8 @@
       pending: "Pending", issued: "Issued", rejected: "Rejected", cancelled: "Cancelled", allclear: "All clear", expired: "Expired",
       approve: "Approve", reject: "Reject", reason: "Reason", cancel: "Cancel warning", allclearBtn: "All clear", update: "Update", confirm: "Confirm",
       progress: "Progress", planned: "planned", sent: "sent", delivered: "delivered", failed: "failed", failures: "Failures",
+      queued: "queued", unconfirmed: "unconfirmed", held: "held (offline; plays when back)", notSent: "not sent", notSentShort: "NOT SENT", notSentOutbox: "not sent: recorded in the outbox only",
+      noSMSGateway: ": no SMS gateway configured", notConfigured: ": channel not configured",
       versions: "Versions", search: "Search", more: "More", selected: "Selected", none: "none", all: "all",
       users: "Users", speakers: "Loudspeakers", enroll: "Enrol credential", revoke: "Revoke", create: "Create", role: "Role",
       shownOnce: "Shown once only: copy it now.", import: "Import", residents: "Residents", verify: "Verify hash chain",
@@ -754,38 +758,41 @@
         a.approved_by ? [h("dt", { text: t("approvedBy") }), h("dd", { text: a.approved_by })] : ""));
   }
 
-  // done is what can no longer change: delivered, failed, expired, revoked.
-  function pct(c) {
-    if (!c.planned) return null;
-    return Math.floor(((c.delivered + c.failed + c.expired + c.revoked) * 100) / c.planned);
-  }
+  // Progress is the API's: every figure below is a field of a.progress or
+  // a.overall (dispatch.Progress / dispatch.Overall). Nothing is computed
+  // here, so the console agrees with alertctl status and the API.
   function renderBars(box, a) {
     const prog = a.progress || {};
+    const ov = a.overall || {};
     const plans = a.plans || {};
-    let planned = 0, done = 0, allPlanned = a.state !== "pending";
+    const outbox = ov.outbox || [];
     const rows = [];
     for (const ch of a.channels || []) {
-      const c = prog[ch] || { planned: 0, pending: 0, sent: 0, delivered: 0, failed: 0, expired: 0, revoked: 0 };
+      const c = prog[ch] || {};
       const plan = plans[ch];
-      if (!plan && !c.planned) allPlanned = false;
-      planned += c.planned; done += c.delivered + c.failed + c.expired + c.revoked;
+      const isOutbox = c.mode === "outbox";
       const w = (n) => (c.planned ? (n * 100) / c.planned : 0) + "%";
-      const bar = h("div", { class: "bar", role: "progressbar", "aria-label": t(ch), "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct(c) || 0 });
-      for (const [cls, n] of [["delivered", c.delivered], ["sent", c.sent], ["failed", c.failed], ["ended", c.expired + c.revoked]]) {
-        const seg = h("div", { class: "seg-" + cls, title: cls + " " + n }); seg.style.width = w(n); bar.append(seg);
+      const bar = h("div", { class: "bar", role: "progressbar", "aria-label": t(ch), "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": c.percent || 0 });
+      for (const [cls, n] of [["delivered", c.delivered], ["sent", c.sent], ["held", c.held], ["unconfirmed", c.unconfirmed], ["failed", c.failed], ["ended", c.expired + c.revoked], ["notsent", c.not_sent]]) {
+        const seg = h("div", { class: "seg-" + cls, title: cls + " " + n }); seg.style.width = w(n || 0); bar.append(seg);
       }
-      const p = pct(c);
-      rows.push(h("div", { class: "chrow", "data-channel": ch },
+      const more = [["held", c.held], ["unconfirmed", c.unconfirmed], ["expired", c.expired], ["cancelled", c.revoked], ["notSent", c.not_sent]]
+        .filter(([, n]) => n).map(([k, n]) => ` · ${n} ${t(k)}`).join("");
+      rows.push(h("div", { class: "chrow" + (isOutbox ? " outbox" : ""), "data-channel": ch, "data-mode": c.mode || "" },
         h("b", { text: t(ch) }), bar,
-        h("span", { class: "pct", text: p === null ? (plan ? "—" : "…") : p + "%" }),
-        h("div", { class: "counts", text: plan && !c.planned ? "0 " + t("planned") + (plan.detail ? " · " + plan.detail : "") :
-          !plan && !c.planned ? (a.state === "pending" ? t("awaiting") : t("planning")) :
-          `${c.planned} ${t("planned")} · ${c.sent} ${t("sent")} · ${c.delivered} ${t("delivered")} · ${c.failed} ${t("failed")}` +
-          (c.expired + c.revoked ? ` · ${c.expired + c.revoked} ${t("expired")}/${t("cancelled")}` : "") })));
+        h("span", { class: "pct", text: isOutbox ? t("notSentShort") : c.percent == null ? "…" : c.percent + "%" }),
+        h("div", { class: "counts", text: isOutbox ? `${t("notSentOutbox")} · ${c.not_sent || 0} / ${c.planned || 0} · 0 ${t("delivered")}` :
+          plan && !c.planned ? "0 " + t("planned") + (plan.detail ? " · " + plan.detail : "") :
+          !plan && !c.planned ? (ov.phase === "not_dispatched" ? t("awaiting") : t("planning")) :
+          `${c.planned} ${t("planned")} · ${c.queued} ${t("queued")} · ${c.sent} ${t("sent")} · ${c.delivered} ${t("delivered")} · ${c.failed} ${t("failed")}` + more })));
     }
-    const overall = allPlanned ? (planned ? Math.floor((done * 100) / planned) : 100) : null;
+    const pctText = ov.percent == null ? (ov.phase === "planning" ? t("planning") : "…") : ov.percent + "%";
     put(box, h("h2", null, t("progress") + " ",
-      h("span", { class: "overall", id: "overall", "data-pct": overall === null ? "" : String(overall), text: overall === null ? "…" : overall + "%" })), rows);
+      h("span", { class: "overall" + (outbox.length ? " outbox" : ""), id: "overall", "data-phase": ov.phase || "", "data-pct": ov.percent == null ? "" : String(ov.percent), text: pctText }),
+      ov.planned ? h("span", { class: "note", id: "overall-delivered", text: ` ${ov.delivered} / ${ov.planned} ${t("delivered")}` }) : ""),
+      outbox.length ? h("p", { class: "outbox-notice", id: "outbox-notice", role: "status",
+        text: "⚠ " + t("notSentOutbox") + " — " + outbox.map((ch) => t(ch) + (ch === "sms" ? t("noSMSGateway") : t("notConfigured"))).join("；") }) : "",
+      rows);
   }
 
   async function renderFailures(box, a) {

@@ -40,8 +40,9 @@ func TestExampleWarningApprovedReachesOutbox(t *testing.T) {
 	done := waitDone(t, s.Base, ap, id, 30*time.Second)
 	total := 0
 	for ch, p := range progressOf(done) {
-		if p["planned"] != p["delivered"] {
-			t.Errorf("%s: planned %v delivered %v", ch, p["planned"], p["delivered"])
+		// The outbox reached nobody: its records are not_sent, never delivered.
+		if p["planned"] != p["not_sent"] || p["delivered"] != 0 || p["sent"] != 0 {
+			t.Errorf("%s: planned %v not_sent %v delivered %v sent %v", ch, p["planned"], p["not_sent"], p["delivered"], p["sent"])
 		}
 		if want := chans[ch]; ch != "websocket" && want != nil && p["planned"] != want.(float64) {
 			t.Errorf("%s: planned %v, preview said %v", ch, p["planned"], want)
@@ -55,7 +56,7 @@ func TestExampleWarningApprovedReachesOutbox(t *testing.T) {
 	// Every planned SMS recipient is a resident in the aimed townships with the herders group.
 	dl := mustCall(t, s.Base, "GET", "/api/v1/alerts/"+id+"/deliveries?channel=sms&limit=5", ap, nil, 200)
 	for _, d := range dl["deliveries"].([]any) {
-		if d.(map[string]any)["state"] != "delivered" {
+		if d.(map[string]any)["state"] != "not_sent" {
 			t.Errorf("delivery %v", d)
 		}
 	}
@@ -198,7 +199,7 @@ func TestRedisDownAtIssueIsQueuedWhenItReturns(t *testing.T) {
 	})
 	done := waitDone(t, s.Base, op, id, 30*time.Second)
 	for ch, p := range progressOf(done) {
-		if p["planned"] != p["delivered"] {
+		if p["planned"] != p["not_sent"] {
 			t.Errorf("%s after Redis returned: %v", ch, p)
 		}
 	}
@@ -224,8 +225,8 @@ func TestCancelRevokesAndNotifiesReached(t *testing.T) {
 	done := waitDone(t, s.Base, op, id, 30*time.Second)
 	pf, pd := progressOf(first), progressOf(done)
 	for ch := range pf {
-		if pd[ch]["delivered"] != pf[ch]["delivered"] {
-			t.Errorf("%s: cancel reached %v, warning reached %v", ch, pd[ch]["delivered"], pf[ch]["delivered"])
+		if pd[ch]["not_sent"] != pf[ch]["not_sent"] {
+			t.Errorf("%s: cancel recorded for %v, warning for %v", ch, pd[ch]["not_sent"], pf[ch]["not_sent"])
 		}
 	}
 	mustCall(t, s.Base, "POST", "/api/v1/alerts/"+id+"/cancel", op, nil, 409)

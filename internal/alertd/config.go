@@ -53,6 +53,8 @@ type Config struct {
 	// Outbox lists channels forced to the outbox even when configured
 	// (dry runs, tests): speaker, sms, websocket, voice.
 	Outbox []string `yaml:"outbox"`
+	// Progress: how delivery progress is told.
+	Progress ProgressConfig `yaml:"progress"`
 
 	// Channel sections, decoded by each channel's wiring.
 	SMS      yaml.Node `yaml:"sms"`
@@ -81,6 +83,14 @@ type CAPConfig struct {
 	Interval time.Duration      `yaml:"interval"` // default 1m
 }
 
+// ProgressConfig is the "progress:" section.
+type ProgressConfig struct {
+	// SMSUnconfirmedAfter: an SMS handed to a gateway without a delivery
+	// report after this long shows as "unconfirmed", never as delivered.
+	// Default 10m.
+	SMSUnconfirmedAfter time.Duration `yaml:"sms_unconfirmed_after"`
+}
+
 // PolicyConfig is the approval policy in YAML.
 type PolicyConfig struct {
 	ApprovalLevels []string `yaml:"approval_levels"` // default [orange, red]
@@ -107,7 +117,8 @@ func (p PolicyConfig) Policy() (dispatch.Policy, error) {
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
-	return Config{Listen: "127.0.0.1:8080", DataDir: "alertcast-data", Roles: AllRoles, LogLevel: "info", LogFormat: "text", Workers: 20, BatchSize: 1000}
+	return Config{Listen: "127.0.0.1:8080", DataDir: "alertcast-data", Roles: AllRoles, LogLevel: "info", LogFormat: "text", Workers: 20, BatchSize: 1000,
+		Progress: ProgressConfig{SMSUnconfirmedAfter: dispatch.DefaultSMSUnconfirmedAfter}}
 }
 
 // Has reports whether the process runs role.
@@ -129,6 +140,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SendChunk < 0 || c.SendChunk > c.BatchSize {
 		errs = append(errs, fmt.Errorf("send_chunk: must be 0 (default 200) .. batch_size, got %d", c.SendChunk))
+	}
+	if c.Progress.SMSUnconfirmedAfter < time.Second {
+		errs = append(errs, fmt.Errorf("progress.sms_unconfirmed_after: must be at least 1s, got %s", c.Progress.SMSUnconfirmedAfter))
 	}
 	if c.BatchSize < 1 || c.BatchSize > 100000 {
 		errs = append(errs, fmt.Errorf("batch_size: must be 1..100000, got %d", c.BatchSize))

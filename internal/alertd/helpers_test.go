@@ -127,7 +127,9 @@ func progressOf(out map[string]any) map[string]map[string]float64 {
 	for ch, v := range p {
 		m := map[string]float64{}
 		for k, n := range v.(map[string]any) {
-			m[k] = n.(float64)
+			if f, ok := n.(float64); ok { // "mode" is a word
+				m[k] = f
+			}
 		}
 		res[ch] = m
 	}
@@ -154,7 +156,7 @@ func waitDone(t *testing.T, base, token, id string, timeout time.Duration) map[s
 		got := 0.0
 		for _, p := range progressOf(last) {
 			got += p["planned"]
-			if p["pending"] > 0 {
+			if p["queued"] > 0 {
 				done = false
 			}
 		}

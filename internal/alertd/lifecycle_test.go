@@ -42,7 +42,7 @@ func TestLifecycleUpdateAllClearExpiry(t *testing.T) {
 
 	mustCall(t, s.Base, "POST", "/api/v1/alerts/"+id+"/allclear", op, `{"reason":"over"}`, 200)
 	v3 := progressOf(waitDone(t, s.Base, op, id, 30*time.Second))
-	if v3["sms"]["delivered"] != v2["sms"]["delivered"] || v3["speaker"]["delivered"] != v2["speaker"]["delivered"] {
+	if v3["sms"]["not_sent"] != v2["sms"]["not_sent"] || v3["speaker"]["not_sent"] != v2["speaker"]["not_sent"] {
 		t.Fatalf("all-clear must reach everyone reached: v2 %v v3 %v", v2, v3)
 	}
 	cap := mustCall(t, s.Base, "GET", "/api/v1/alerts/"+id, op, nil, 200)
@@ -60,8 +60,8 @@ func TestLifecycleUpdateAllClearExpiry(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	_, a := call(t, s.Base, "GET", "/api/v1/alerts/"+eid, op, nil)
 	for ch, p := range progressOf(a) {
-		if p["pending"] != 0 {
-			t.Errorf("%s: %v records still pending after expiry", ch, p["pending"])
+		if p["queued"] != 0 {
+			t.Errorf("%s: %v records still queued after expiry", ch, p["queued"])
 		}
 	}
 	audit := mustCall(t, s.Base, "GET", "/api/v1/audit?alert="+eid, op, nil, 200)["entries"].([]any)

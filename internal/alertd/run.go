@@ -252,7 +252,7 @@ type outboxRecorder struct{ store *dispatch.Store }
 func (o outboxRecorder) Record(ctx context.Context, recs []outbox.Record) error {
 	out := make([]dispatch.OutboxRecord, len(recs))
 	for i, r := range recs {
-		out[i] = dispatch.OutboxRecord{Key: r.Key, Channel: r.Channel, Recipient: r.Recipient, Address: r.Address, Language: r.Language, Body: r.Body, At: r.At}
+		out[i] = dispatch.OutboxRecord{Key: r.Key, Channel: r.Channel, Recipient: r.Recipient, Address: r.Address, Language: r.Language, Body: r.Body, Encoding: r.Encoding, Parts: r.Parts, At: r.At}
 	}
 	return o.store.RecordOutbox(ctx, out)
 }
@@ -265,10 +265,11 @@ func (s *Server) reporter() channels.Reporter {
 func (s *Server) serveHTTP(ctx context.Context) error {
 	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
 		Login: s.cfg.Login, Throttle: dispatch.NewRedisThrottle(s.redis.Client, s.cfg.Login),
-		SessionLifetime: s.cfg.SessionLifetime, SessionIdle: s.cfg.SessionIdleTimeout}
+		SessionLifetime: s.cfg.SessionLifetime, SessionIdle: s.cfg.SessionIdleTimeout, UnconfirmedAfter: s.unconfirmedAfter()}
 	s.bg.Add(1)
 	go s.accountsLoop()
 	s.mux = http.NewServeMux()
+	_ = s.prom.Register(dispatch.NewProgressCollector(s.store, s.progressSources, s.log))
 	s.routes(&routeList{mux: s.mux, patterns: &s.patterns})
 
 	handler, err := s.transportHandler(s.logRequests(s.mux))
@@ -492,4 +493,19 @@ func nodeID() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%s-%d-%s", h, os.Getpid(), hex.EncodeToString(b))
+}
+
+// unconfirmedAfter is, per channel, how long a sent record waits for its
+// receipt before progress calls it unconfirmed.
+func (s *Server) unconfirmedAfter() map[string]time.Duration {
+	return map[string]time.Duration{"sms": s.cfg.Progress.SMSUnconfirmedAfter}
+}
+
+// progressSources is what progress is read from besides the database.
+func (s *Server) progressSources() dispatch.ProgressSources {
+	src := dispatch.ProgressSources{Engine: s.engine, UnconfirmedAfter: s.unconfirmedAfter()}
+	if s.service != nil {
+		src.OfflineSpeakers = s.service.Preview.OfflineSpeakers
+	}
+	return src
 }

@@ -270,7 +270,16 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 	recorder := outboxRecorder{s.store}
 	for _, name := range dispatch.ChannelNames {
 		if out[name] == nil {
-			out[name] = outbox.New(name, recorder)
+			// The outbox records what the real channel would have sent,
+			// rendered by that channel's own renderer.
+			var opts []outbox.Option
+			switch name {
+			case "sms":
+				opts = append(opts, outbox.WithRender(outbox.SMS(smsCfg)))
+			case "speaker":
+				opts = append(opts, outbox.WithRender(outbox.Speaker()))
+			}
+			out[name] = outbox.New(name, recorder, opts...)
 			s.log.Warn("channel not configured: messages are recorded in the outbox (GET /api/v1/outbox), NOT SENT", "channel", name)
 		}
 	}
@@ -403,9 +412,8 @@ func (s *Server) progressLoop() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			a, err := s.store.Alert(ctx, id)
 			if err == nil {
-				var c dispatch.Counters
-				if c, err = s.store.DeliveryCounters(ctx, a.ID, a.Version); err == nil {
-					_ = s.ws.PublishProgress(ctx, a.ID, map[string]any{"state": a.State, "version": a.Version, "progress": dispatch.ProgressOf(c, a.Channels)})
+				if per, ov, err := dispatch.ReadProgress(ctx, s.store, s.progressSources(), a); err == nil {
+					_ = s.ws.PublishProgress(ctx, a.ID, map[string]any{"state": a.State, "version": a.Version, "progress": per, "overall": ov})
 				}
 			}
 			cancel()

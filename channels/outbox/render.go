@@ -1,0 +1,49 @@
+package outbox
+
+import (
+	"fmt"
+
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/channels/sms"
+)
+
+// SMS renders as the SMS channel does, with the same renderer and the same
+// configuration (signature, parts limit, default language): the record's
+// Body is the whole message, Parts the segments the channel submits.
+func SMS(cfg sms.Config) RenderFunc {
+	return func(m *channels.Message, r channels.Recipient) (Rendering, error) {
+		out, err := sms.Render(m, r.Language, cfg)
+		if err != nil {
+			return Rendering{}, err
+		}
+		return Rendering{Body: out.Text, Encoding: out.Encoding, Parts: append([]string(nil), out.Segments...)}, nil
+	}
+}
+
+// Speaker records the programme a loudspeaker would have been told to play:
+// its command id, the programme's digest, address and length. A loudspeaker
+// plays audio, so the programme is what would have been sent; without one
+// (no speech or tone rendered) the real channel refuses the message, and so
+// does this.
+func Speaker() RenderFunc {
+	return func(m *channels.Message, _ channels.Recipient) (Rendering, error) {
+		op := "play"
+		if m.Kind == channels.KindCancel || m.Kind == channels.KindAllClear {
+			op = "stop"
+			if m.Audio == nil || m.Audio.URL == "" {
+				return Rendering{Body: fmt.Sprintf("%s:%s", op, m.Key)}, nil
+			}
+		}
+		if m.Audio == nil || m.Audio.URL == "" {
+			return Rendering{}, &channels.FieldError{Field: "message.audio", Rule: "a loudspeaker needs a rendered programme (url + sha256)"}
+		}
+		body := fmt.Sprintf("%s:%s programme sha256=%s url=%s duration=%s", op, m.Key, m.Audio.SHA256, m.Audio.URL, m.Audio.Duration)
+		if m.Audio.ToneOnly {
+			body += " tone-only"
+		}
+		if m.Drill {
+			body += " drill"
+		}
+		return Rendering{Body: body}, nil
+	}
+}
