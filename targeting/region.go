@@ -113,9 +113,9 @@ func ParseRegions(r io.Reader) (*Tree, error) {
 	header, err := cr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("regions line 1: header: missing (empty file)")
+			return nil, &LineError{Line: 1, Field: "header", Rule: "missing (empty file)"}
 		}
-		return nil, fmt.Errorf("regions line 1: %w", err)
+		return nil, &LineError{Line: 1, Field: "header", Rule: err.Error()}
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -123,7 +123,7 @@ func ParseRegions(r io.Reader) (*Tree, error) {
 	}
 	for _, need := range []string{"code", "name", "level", "parent_code"} {
 		if _, ok := col[need]; !ok {
-			return nil, fmt.Errorf("regions line 1: header: missing column %q", need)
+			return nil, &LineError{Line: 1, Field: "header", Rule: fmt.Sprintf("missing column %q", need), Value: strings.Join(header, ",")}
 		}
 	}
 	get := func(rec []string, name string) string {
@@ -143,13 +143,13 @@ func ParseRegions(r io.Reader) (*Tree, error) {
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				return nil, fmt.Errorf("regions line %d: %w", pe.Line, pe.Err)
+				return nil, &LineError{Line: pe.Line, Rule: pe.Err.Error()}
 			}
 			return nil, fmt.Errorf("regions: %w", err)
 		}
 		line, _ := cr.FieldPos(0)
 		if len(rec) != len(header) {
-			return nil, fmt.Errorf("regions line %d: has %d fields, header has %d", line, len(rec), len(header))
+			return nil, &LineError{Line: line, Rule: fmt.Sprintf("has %d fields, header has %d", len(rec), len(header))}
 		}
 		reg := Region{Code: get(rec, "code"), Name: get(rec, "name"), NameUG: get(rec, "name_ug"), Parent: get(rec, "parent_code")}
 		if reg.Level, err = ParseRegionLevel(get(rec, "level")); err != nil {

@@ -431,7 +431,7 @@ func (s *Server) onAlertChange(a *dispatch.Alert) {
 }
 
 // mountChannels adds the channels' HTTP endpoints.
-func (s *Server) mountChannels(mux *http.ServeMux) {
+func (s *Server) mountChannels(mux dispatch.Router) {
 	if s.audio != nil {
 		h := http.StripPrefix("/audio", s.audio.Handler())
 		mux.Handle("GET /audio/", s.renderOnMiss(h))
@@ -464,7 +464,7 @@ func (s *Server) mountChannels(mux *http.ServeMux) {
 
 // mountConsole serves the duty officer console at / (assets under /console/).
 // Only GET patterns, so the API keeps its own 404 and 405 answers.
-func (s *Server) mountConsole(mux *http.ServeMux) {
+func (s *Server) mountConsole(mux dispatch.Router) {
 	h := console.Handler()
 	mux.Handle("GET /{$}", h)
 	mux.Handle("GET /console/", h)
