@@ -283,3 +283,21 @@ func joinTime(at, h, lang string) string {
 	}
 	return h + " — " + at
 }
+
+// Speech is what a loudspeaker says in lang after the attention signal:
+// the composed headline, description and instruction as sentences. The
+// drill intro is the programme's own, so there is no marker here.
+func Speech(m *channels.Message, lang string) string {
+	t := Compose(m, lang)
+	sep := "。"
+	if lang != "zh" {
+		sep = ". "
+	}
+	var parts []string
+	for _, s := range []string{t.Headline, t.Description, t.Instruction} {
+		if s = strings.TrimRight(strings.TrimSpace(s), "。."); s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.TrimSpace(strings.Join(parts, sep))
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/alertcast/alertcast/channels/outbox"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/sms/smscsim"
+	"github.com/alertcast/alertcast/wording"
 )
 
 // memRecorder keeps records in memory, the first of each (key, channel,
@@ -169,10 +170,27 @@ func TestSpeakerRecordsTheProgramme(t *testing.T) {
 	if !ok {
 		t.Fatal("no record")
 	}
-	for _, want := range []string{"play:" + m.Key, "sha256=ab12", "url=/audio/ab12.wav", "duration=42s", "drill"} {
-		if !strings.Contains(got.Body, want) {
-			t.Errorf("record %q lacks %q", got.Body, want)
+	want := []string{"play:" + m.Key, "sha256=ab12", "url=/audio/ab12.wav", "duration=42s", "drill"}
+	// The words the programme speaks, from the wording the speech renderer
+	// uses (internal/alertd speechSegments calls wording.Speech too).
+	for lang := range m.Texts {
+		if lang == "zh" || lang == "ug" {
+			want = append(want, lang+": "+wording.Speech(m, lang))
 		}
+	}
+	for _, w := range want {
+		if !strings.Contains(got.Body, w) {
+			t.Errorf("record %q lacks %q", got.Body, w)
+		}
+	}
+	// A tone-only programme says nothing: no text is recorded.
+	m.Key = "tone/v1"
+	m.Audio.ToneOnly = true
+	if _, err := ch.Send(context.Background(), m, to); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := rec.get(m.Key, "speaker", "spk-1"); !strings.Contains(got.Body, "tone-only") || strings.Contains(got.Body, "zh: ") {
+		t.Errorf("tone-only record %q", got.Body)
 	}
 }
 

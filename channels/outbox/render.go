@@ -5,6 +5,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/sms"
+	"github.com/alertcast/alertcast/wording"
 )
 
 // SMS renders as the SMS channel does, with the same renderer and the same
@@ -21,7 +22,8 @@ func SMS(cfg sms.Config) RenderFunc {
 }
 
 // Speaker records the programme a loudspeaker would have been told to play:
-// its command id, the programme's digest, address and length. A loudspeaker
+// its command id, the programme's digest, address and length, and the
+// text it speaks in each language. A loudspeaker
 // plays audio, so the programme is what would have been sent; without one
 // (no speech or tone rendered) the real channel refuses the message, and so
 // does this.
@@ -43,6 +45,13 @@ func Speaker() RenderFunc {
 		}
 		if m.Drill {
 			body += " drill"
+		}
+		// What the programme says after its signal, per language, from
+		// the same wording the speech renderer speaks.
+		for _, lang := range []string{"zh", "ug"} {
+			if _, ok := m.Texts[lang]; ok && !m.Audio.ToneOnly {
+				body += "\n" + lang + ": " + wording.Speech(m, lang)
+			}
 		}
 		return Rendering{Body: body}, nil
 	}

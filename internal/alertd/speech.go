@@ -1,8 +1,6 @@
 package alertd
 
 import (
-	"strings"
-
 	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/wording"
@@ -21,12 +19,7 @@ func speechSegments(a *dispatch.Alert) []audio.Segment {
 		if _, ok := a.Text[lang]; !ok {
 			continue
 		}
-		t := wording.Compose(m, lang)
-		sep := "。"
-		if lang != "zh" {
-			sep = ". "
-		}
-		text := strings.TrimSpace(strings.Join(nonEmpty(t.Headline, t.Description, t.Instruction), sep))
+		text := wording.Speech(m, lang)
 		out = append(out, audio.Segment{Lang: lang, Text: text})
 	}
 	return out
