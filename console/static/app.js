@@ -1187,6 +1187,25 @@
     renderChrome(); route();
   });
   window.addEventListener("hashchange", route);
+  // SMS gateways that cannot send (a refused bind names its SMPP status and
+  // what to check): a banner on every page while an officer is logged in,
+  // from the same /readyz the operators' monitoring reads.
+  async function gatewayBanner() {
+    const box = $("#gateways");
+    if (!box) return;
+    let down = [];
+    if (S.me) {
+      try {
+        const r = await fetch("/readyz", { cache: "no-store" });
+        const body = await r.json();
+        down = (body.sms_gateways || []).filter((g) => !g.healthy);
+      } catch (e) { /* the connection indicator already says so */ }
+    }
+    box.replaceChildren(...down.map((g) => h("div", {
+      text: (S.lang === "zh" ? "短信网关 " + g.name + " 无法发送：" : "SMS gateway " + g.name + " cannot send: ") + (g.error || (S.lang === "zh" ? "无连接" : "not bound")) })));
+    box.hidden = down.length === 0;
+  }
+  setInterval(gatewayBanner, 10000);
   // When the network comes back, do not wait for the next poll.
   window.addEventListener("online", () => { if (S.conn === "lost") route(); });
   (async () => {
@@ -1194,7 +1213,7 @@
     // render waits for the slowest of them, not for their sum.
     const refs = loadRefs().catch(() => { /* public data: the views retry */ });
     const spk = sessionStorage.getItem("alertcast.session") ? loadSpeakers() : null;
-    if (await restore()) { renderChrome(); connectWS(); linkState(); await refs; await spk; S.speakersFresh = true; }
+    if (await restore()) { renderChrome(); connectWS(); linkState(); gatewayBanner(); await refs; await spk; S.speakersFresh = true; }
     else renderChrome();
     await route();
     S.speakersFresh = false;
