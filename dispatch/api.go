@@ -186,7 +186,11 @@ func (api *API) Routes(mux Router) {
 	mux.Handle("POST /api/v1/logout", http.HandlerFunc(api.logout))
 	h("GET /api/v1/me", RoleViewer, func(w http.ResponseWriter, r *http.Request, by Actor) {
 		// reason_required_levels lets the console ask for an approval reason before the API refuses one.
-		writeJSON(w, 200, map[string]any{"name": by.Name, "role": by.Role, "reason_required_levels": api.Service.Policy.ReasonRequiredLevels})
+		me := map[string]any{"name": by.Name, "role": by.Role}
+		if api.Service != nil {
+			me["reason_required_levels"] = api.Service.Policy.ReasonRequiredLevels
+		}
+		writeJSON(w, 200, me)
 	})
 	mux.Handle("GET /api/v1/events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, Events()) }))
 	mux.Handle("GET /api/v1/groups", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, targeting.Groups) }))
