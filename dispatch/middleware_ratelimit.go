@@ -84,6 +84,9 @@ func (rl *RateLimiter) RegisterMetrics(reg prometheus.Registerer) error {
 type bucket struct {
 	l    *rate.Limiter
 	seen time.Time
+	// good: this credential has authenticated here before; the address
+	// check for guessing does not apply to it.
+	good bool
 }
 
 // NewRateLimiter builds a limiter; zero fields take their defaults.
@@ -96,6 +99,22 @@ func NewRateLimiter(l RateLimits) *RateLimiter {
 const bucketIdle = 10 * time.Minute
 
 func (rl *RateLimiter) get(key string, rps float64, burst int, now time.Time) *rate.Limiter {
+	return rl.bucket(key, rps, burst, now).l
+}
+
+func (rl *RateLimiter) isGood(b *bucket) bool {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	return b.good
+}
+
+func (rl *RateLimiter) setGood(b *bucket, good bool) {
+	rl.mu.Lock()
+	b.good = good
+	rl.mu.Unlock()
+}
+
+func (rl *RateLimiter) bucket(key string, rps float64, burst int, now time.Time) *bucket {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	if now.Sub(rl.last) > time.Minute {
@@ -112,7 +131,7 @@ func (rl *RateLimiter) get(key string, rps float64, burst int, now time.Time) *r
 		rl.buckets[key] = b
 	}
 	b.seen = now
-	return b.l
+	return b
 }
 
 // credential returns a key for the request's credential, "" for none. The
@@ -156,19 +175,26 @@ func (rl *RateLimiter) Wrap(next http.Handler) http.Handler {
 		}
 		// An address that spent its anonymous allowance on failed logins
 		// or unknown tokens may not keep guessing with fresh credentials.
-		if rl.lim.AddressRPS > 0 && addr.TokensAt(now) < 1 {
+		// A credential that has already authenticated is not a guess: an
+		// attacker flooding from the officers' address (an office NAT, a
+		// proxy not listed in trusted_proxies) must not lock them out.
+		tb := rl.bucket(cred, rl.lim.TokenRPS, rl.lim.TokenBurst, now)
+		if rl.lim.AddressRPS > 0 && !rl.isGood(tb) && addr.TokensAt(now) < 1 {
 			rl.refuse(w, addr, now, "address", "too many failed requests from your address")
 			return
 		}
-		tl := rl.get(cred, rl.lim.TokenRPS, rl.lim.TokenBurst, now)
-		if rl.lim.TokenRPS > 0 && !tl.AllowN(now, 1) {
-			rl.refuse(w, tl, now, "credential", "too many requests for this credential")
+		if rl.lim.TokenRPS > 0 && !tb.l.AllowN(now, 1) {
+			rl.refuse(w, tb.l, now, "credential", "too many requests for this credential")
 			return
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		if sw.status == http.StatusUnauthorized {
+		switch {
+		case sw.status == http.StatusUnauthorized:
 			addr.AllowN(now, 1)
+			rl.setGood(tb, false)
+		case sw.status != 0 && sw.status < 500:
+			rl.setGood(tb, true)
 		}
 	})
 }

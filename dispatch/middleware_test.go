@@ -241,6 +241,53 @@ func TestRateLimiter(t *testing.T) {
 	}
 }
 
+// TestRateLimiterFloodSparesKnownCredentials: an officer whose token
+// already worked from an address is not locked out by someone flooding
+// failed logins from it (an office NAT, or a proxy not listed in
+// trusted_proxies); only fresh guesses wait.
+func TestRateLimiterFloodSparesKnownCredentials(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	rl := NewRateLimiter(RateLimits{TokenRPS: 2, TokenBurst: 3, AddressRPS: 1, AddressBurst: 2})
+	rl.now = func() time.Time { return now }
+	h := rl.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := r.Header.Get("Authorization"); a == "Bearer wrong" || a == "Bearer another-guess" || r.URL.Path == "/api/v1/login" {
+			w.WriteHeader(401)
+			return
+		}
+		w.WriteHeader(200)
+	}))
+	do := func(path, auth string) int {
+		r := httptest.NewRequest("GET", path, nil)
+		r.RemoteAddr = "192.0.2.6:1234"
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if c := do("/api/v1/me", "Bearer officer-d"); c != 200 {
+		t.Fatalf("officer before the flood: %d", c)
+	}
+	refused := 0
+	for range 5 {
+		for _, c := range []int{do("/api/v1/me", "Bearer wrong"), do("/api/v1/login", "")} {
+			if c == 429 {
+				refused++
+			}
+		}
+	}
+	if refused == 0 {
+		t.Fatal("the flood was never limited")
+	}
+	if c := do("/api/v1/me", "Bearer another-guess"); c != 429 {
+		t.Fatalf("a fresh guess during the flood: %d, want 429", c)
+	}
+	if c := do("/api/v1/me", "Bearer officer-d"); c != 200 {
+		t.Fatalf("the officer during the flood: %d, want 200", c)
+	}
+}
+
 func TestRateLimiterForgetsIdleBuckets(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	rl := NewRateLimiter(RateLimits{})
