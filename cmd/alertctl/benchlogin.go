@@ -33,6 +33,7 @@ func benchLogin(ctx context.Context, args []string) error {
 	user := fs.String("user", "bench-login", "target user, created with a random password if absent (needs an admin ALERTCAST_TOKEN)")
 	pid := fs.Int("pid", 0, "alertd's process id, to sample its resident memory from /proc")
 	officerPath := fs.String("officer-path", "/api/v1/alerts?limit=20", "what the officer requests in a loop (GET)")
+	officerEvery := fs.Duration("officer-every", 100*time.Millisecond, "the officer's pace: one request this often (10/s, within the per-token API limit of 20/s)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -133,7 +134,14 @@ func benchLogin(ctx context.Context, args []string) error {
 	officer := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	var lat []time.Duration
 	officerErr := 0
+	pace := time.NewTicker(*officerEvery)
+	defer pace.Stop()
 	for runCtx.Err() == nil {
+		select {
+		case <-pace.C:
+		case <-runCtx.Done():
+			continue
+		}
 		req, _ := http.NewRequestWithContext(runCtx, "GET", c.base+*officerPath, nil)
 		req.Header.Set("Authorization", "Bearer "+c.token)
 		t0 := time.Now()
