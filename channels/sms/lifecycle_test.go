@@ -1,7 +1,6 @@
 package sms_test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,19 +79,5 @@ func checkLifecycle(t *testing.T, m *channels.Message, lang, text string) {
 
 func golden(t *testing.T, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s changed:\n got %s\nwant %s", path, got, want)
-	}
+	wordingtest.Golden(t, path, got, *update, "run go test -update")
 }

@@ -3,7 +3,6 @@ package alertd
 import (
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,21 +82,7 @@ func TestWordingGolden(t *testing.T) {
 				fmt.Fprintf(&b, "cap note:         %s\n", capDoc.Note)
 				got := b.String()
 				path := filepath.Join("testdata", "wording", c.Name+"_"+lang+".txt")
-				if *updateWording {
-					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run go test ./internal/alertd -run TestWordingGolden -args -update-wording)", err)
-				}
-				if got != string(want) {
-					t.Errorf("%s changed:\n got:\n%s\nwant:\n%s", path, got, want)
-				}
+				wordingtest.Golden(t, path, got, *updateWording, "run go test ./internal/alertd -run TestWordingGolden -args -update-wording")
 
 				instr := map[string]string{"zh": wordingtest.InstructionZh, "ug": wordingtest.InstructionUg}[lang]
 				instr = strings.TrimRight(instr, "。.")

@@ -4,6 +4,9 @@
 package wordingtest
 
 import (
+	"os"
+	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
@@ -69,4 +72,25 @@ func Message(kind channels.Kind, status string) *channels.Message {
 		m.Reason = Reason
 	}
 	return m
+}
+
+// Golden compares got with the golden file at path, first writing it when
+// update is set; how tells the reader how to regenerate it.
+func Golden(t testing.TB, path, got string, update bool, how string) {
+	t.Helper()
+	if update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (%s)", err, how)
+	}
+	if got != string(want) {
+		t.Errorf("%s changed:\n got:\n%s\nwant:\n%s", path, got, want)
+	}
 }
