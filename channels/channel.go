@@ -11,37 +11,9 @@ package channels
 import (
 	"context"
 	"time"
+
+	"github.com/alertcast/alertcast/warning"
 )
-
-// Kind says what a Message does to the warning it belongs to.
-type Kind int
-
-const (
-	KindUnknown  Kind = iota
-	KindAlert         // a new warning
-	KindUpdate        // a new version of a warning already sent
-	KindCancel        // the warning is withdrawn (sent in error or no longer needed)
-	KindAllClear      // the danger is over (解除)
-)
-
-var kindNames = [...]string{"unknown", "alert", "update", "cancel", "allclear"}
-
-func (k Kind) String() string {
-	if k < 0 || int(k) >= len(kindNames) {
-		return "unknown"
-	}
-	return kindNames[k]
-}
-
-// ParseKind is the inverse of Kind.String.
-func ParseKind(s string) (Kind, error) {
-	for i, n := range kindNames {
-		if i > 0 && n == s {
-			return Kind(i), nil
-		}
-	}
-	return KindUnknown, &FieldError{Field: "kind", Rule: "one of alert, update, cancel, allclear", Value: s}
-}
 
 // Text is a warning's wording in one language.
 type Text struct {
@@ -63,10 +35,10 @@ type Audio struct {
 type Message struct {
 	// Key names the warning version ("<alert id>/v<version>"). A channel may use
 	// it to make a send idempotent: (Key, Recipient.ID) is delivered once.
-	Key     string `json:"key"`
-	AlertID string `json:"alert_id"`
-	Version int    `json:"version"`
-	Kind    Kind   `json:"kind"`
+	Key     string       `json:"key"`
+	AlertID string       `json:"alert_id"`
+	Version int          `json:"version"`
+	Kind    warning.Kind `json:"kind"`
 	// Level is 1 (blue, IV) .. 4 (red, I). A higher level preempts a lower one.
 	Level int `json:"level"`
 	// LevelName is the colour ("blue", "yellow", "orange", "red").

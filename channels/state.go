@@ -1,5 +1,7 @@
 package channels
 
+import "github.com/alertcast/alertcast/warning"
+
 // State is the state of one delivery (one recipient of one warning version on
 // one channel). States only move forward: Planned → Sent → Delivered, or to
 // Failed / Expired / Revoked from any state before Delivered. NotSent is the
@@ -34,7 +36,7 @@ func ParseState(s string) (State, error) {
 			return State(i), nil
 		}
 	}
-	return StateUnknown, &FieldError{Field: "state", Rule: "one of planned, sent, delivered, failed, expired, revoked, not_sent", Value: s}
+	return StateUnknown, &warning.FieldError{Field: "state", Rule: "one of planned, sent, delivered, failed, expired, revoked, not_sent", Value: s}
 }
 
 // Final reports whether no further change is expected.
@@ -58,18 +60,5 @@ func (s *State) UnmarshalText(b []byte) error {
 		return err
 	}
 	*s = v
-	return nil
-}
-
-// MarshalText encodes the kind as its name.
-func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
-
-// UnmarshalText decodes a kind name.
-func (k *Kind) UnmarshalText(b []byte) error {
-	v, err := ParseKind(string(b))
-	if err != nil {
-		return err
-	}
-	*k = v
 	return nil
 }

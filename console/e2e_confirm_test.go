@@ -15,9 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/internal/testsvc"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // TestConsoleErrorsAndConfirmation drives the console (Chinese, its
@@ -253,7 +253,7 @@ func TestConsoleErrorsAndConfirmation(t *testing.T) {
 // validationProblems is every kind of problem AlertInput.Validate reports
 // for warnings typed into the console (no polygons or circles: the form has
 // none), from inputs wrong in every field.
-func validationProblems(t *testing.T) []channels.FieldError {
+func validationProblems(t *testing.T) []warning.FieldError {
 	t.Helper()
 	regions := dispatch.RegionsFunc(func(c string) bool { return c == "653122100" })
 	groups := func(g string) bool { return g == "herders" }
@@ -273,7 +273,7 @@ func validationProblems(t *testing.T) []channels.FieldError {
 		{Event: "sandstorm", Level: "red", Area: dispatch.Area{Codes: []string{"653122100"}}, Channels: []string{"sms"},
 			Text: map[string]dispatch.Text{"zh": {Headline: "x"}, "ug": {Headline: "x"}}, Expires: "2000-01-01T00:00:00+08:00", Rebroadcast: "61 * * * *"},
 	}
-	var out []channels.FieldError
+	var out []warning.FieldError
 	for i, in := range inputs {
 		_, err := in.Validate(regions, groups, now)
 		var ve *dispatch.ValidationError

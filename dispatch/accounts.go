@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // sessionPrefix starts every session id (tokens start with "act_").
@@ -150,7 +150,7 @@ func (api *API) setDisabled(disabled bool) func(w http.ResponseWriter, r *http.R
 		}
 		if disabled && name == by.Name {
 			writeError(w, http.StatusUnprocessableEntity, "validation", "an admin cannot disable their own account (ask another admin)",
-				channels.FieldError{Field: "name", Rule: "not your own account", Value: name})
+				warning.FieldError{Field: "name", Rule: "not your own account", Value: name})
 			return
 		}
 		if err := api.Store.SetUserDisabled(r.Context(), name, disabled, by); err != nil {
@@ -224,7 +224,7 @@ func (api *API) setPassword(w http.ResponseWriter, r *http.Request, by Actor) {
 			}
 			api.loginFailed(ctx, name, addr, "wrong old password", true)
 			writeError(w, http.StatusForbidden, "forbidden", "old_password is wrong",
-				channels.FieldError{Field: "old_password", Rule: "must be the current password"})
+				warning.FieldError{Field: "old_password", Rule: "must be the current password"})
 			return
 		}
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Languages a warning's text can be written in.
@@ -60,10 +60,10 @@ type Audience struct {
 type Alert struct {
 	ID       string          `json:"id"`
 	Version  int             `json:"version"`
-	Event    Event           `json:"event"`
-	Level    Level           `json:"level"`
-	Status   Status          `json:"status"`
-	State    State           `json:"state"`
+	Event    warning.Event   `json:"event"`
+	Level    warning.Level   `json:"level"`
+	Status   warning.Status  `json:"status"`
+	State    warning.State   `json:"state"`
 	Area     Area            `json:"area"`
 	Audience Audience        `json:"audience"`
 	Channels []string        `json:"channels"`
@@ -74,7 +74,7 @@ type Alert struct {
 	// which loudspeakers repeat the warning while it is active.
 	Rebroadcast string `json:"rebroadcast,omitempty"`
 	// Kind is what this version does: alert (first), update, cancel, allclear.
-	Kind channels.Kind `json:"kind"`
+	Kind warning.Kind `json:"kind"`
 	// Round counts scheduled rebroadcasts: a version with Round > 0 repeats
 	// the warning on the loudspeakers only.
 	Round int `json:"round,omitempty"`
@@ -137,7 +137,7 @@ type AlertInput struct {
 // ValidationError lists every problem with an input, each naming the field
 // and the rule it breaks.
 type ValidationError struct {
-	Problems []channels.FieldError `json:"problems"`
+	Problems []warning.FieldError `json:"problems"`
 }
 
 func (e *ValidationError) Error() string {
@@ -149,7 +149,7 @@ func (e *ValidationError) Error() string {
 }
 
 func (e *ValidationError) add(field, rule, value string) {
-	e.Problems = append(e.Problems, channels.FieldError{Field: field, Rule: rule, Value: value})
+	e.Problems = append(e.Problems, warning.FieldError{Field: field, Rule: rule, Value: value})
 }
 
 func (e *ValidationError) err() error {
@@ -180,17 +180,17 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	var err error
 	if in.Event == "" {
 		ve.add("event", "required", "")
-	} else if a.Event, err = ParseEvent(in.Event); err != nil {
+	} else if a.Event, err = warning.ParseEvent(in.Event); err != nil {
 		ve.add("event", "must be a known event code (GET /api/v1/events)", in.Event)
 	}
 	if in.Level == "" {
 		ve.add("level", "required: blue, yellow, orange or red", "")
-	} else if a.Level, err = ParseLevel(in.Level); err != nil {
+	} else if a.Level, err = warning.ParseLevel(in.Level); err != nil {
 		ve.add("level", "must be blue, yellow, orange or red (IV..I)", in.Level)
 	}
 	if in.Status == "" {
-		a.Status = StatusActual
-	} else if a.Status, err = ParseStatus(in.Status); err != nil {
+		a.Status = warning.StatusActual
+	} else if a.Status, err = warning.ParseStatus(in.Status); err != nil {
 		ve.add("status", "must be actual, exercise or test", in.Status)
 	}
 

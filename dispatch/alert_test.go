@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 )
 
 func timeAt(ms int64) time.Time { return time.UnixMilli(ms) }
@@ -43,7 +44,7 @@ func TestExampleBodyIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the issue's example body must be accepted: %v", err)
 	}
-	if a.Level != LevelOrange || a.Event != EventSandstorm || a.Status != StatusActual {
+	if a.Level != warning.LevelOrange || a.Event != warning.EventSandstorm || a.Status != warning.StatusActual {
 		t.Errorf("decoded %v %v %v", a.Level, a.Event, a.Status)
 	}
 	if !slices.Equal(a.Area.Codes, []string{"653122100", "653122201"}) || len(a.Channels) != 4 {
@@ -143,30 +144,30 @@ func TestAudienceLanguagesNarrowRequiredText(t *testing.T) {
 
 func TestPolicy(t *testing.T) {
 	p := DefaultPolicy()
-	for l := LevelBlue; l <= LevelRed; l++ {
-		a := &Alert{Level: l, Status: StatusActual}
-		want := l >= LevelOrange
+	for l := warning.LevelBlue; l <= warning.LevelRed; l++ {
+		a := &Alert{Level: l, Status: warning.StatusActual}
+		want := l >= warning.LevelOrange
 		if p.NeedsApproval(a) != want {
 			t.Errorf("%v: NeedsApproval = %v", l, !want)
 		}
 	}
-	if p.NeedsApproval(&Alert{Level: LevelRed, Status: StatusExercise}) {
+	if p.NeedsApproval(&Alert{Level: warning.LevelRed, Status: warning.StatusExercise}) {
 		t.Error("drills issue directly by default")
 	}
 	p.ApproveDrills = true
-	if !p.NeedsApproval(&Alert{Level: LevelRed, Status: StatusExercise}) {
+	if !p.NeedsApproval(&Alert{Level: warning.LevelRed, Status: warning.StatusExercise}) {
 		t.Error("ApproveDrills must apply the rule to drills")
 	}
 }
 
 func TestQueueFor(t *testing.T) {
-	cases := map[Level]string{LevelRed: QueueCritical, LevelOrange: QueueCritical, LevelYellow: QueueHigh, LevelBlue: QueueDefault}
+	cases := map[warning.Level]string{warning.LevelRed: QueueCritical, warning.LevelOrange: QueueCritical, warning.LevelYellow: QueueHigh, warning.LevelBlue: QueueDefault}
 	for l, q := range cases {
-		if got := QueueFor(&Alert{Level: l, Status: StatusActual}); got != q {
+		if got := QueueFor(&Alert{Level: l, Status: warning.StatusActual}); got != q {
 			t.Errorf("%v → %s, want %s", l, got, q)
 		}
 	}
-	if got := QueueFor(&Alert{Level: LevelRed, Status: StatusExercise}); got != QueueLow {
+	if got := QueueFor(&Alert{Level: warning.LevelRed, Status: warning.StatusExercise}); got != QueueLow {
 		t.Errorf("a red drill must not compete with real warnings: %s", got)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 )
 
 //go:embed openapi.yaml
@@ -74,9 +75,9 @@ func ActorFrom(ctx context.Context) (Actor, bool) {
 
 // APIError is the JSON error body.
 type APIError struct {
-	Code     string                `json:"code"`
-	Message  string                `json:"message"`
-	Problems []channels.FieldError `json:"problems,omitempty"`
+	Code     string               `json:"code"`
+	Message  string               `json:"message"`
+	Problems []warning.FieldError `json:"problems,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -88,14 +89,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg string, problems ...channels.FieldError) {
+func writeError(w http.ResponseWriter, status int, code, msg string, problems ...warning.FieldError) {
 	writeJSON(w, status, map[string]APIError{"error": {Code: code, Message: msg, Problems: problems}})
 }
 
 // fail maps domain errors to HTTP answers.
 func (api *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *ValidationError
-	var fe *channels.FieldError
+	var fe *warning.FieldError
 	var le *targeting.LineError
 	switch {
 	case errors.As(err, &ve):
@@ -104,7 +105,7 @@ func (api *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// err may carry context (a line number) around the field error.
 		writeError(w, http.StatusUnprocessableEntity, "validation", err.Error(), *fe)
 	case errors.As(err, &le):
-		writeError(w, http.StatusUnprocessableEntity, "validation", le.Error(), channels.FieldError{Field: le.Field, Rule: le.Rule, Value: le.Value})
+		writeError(w, http.StatusUnprocessableEntity, "validation", le.Error(), warning.FieldError{Field: le.Field, Rule: le.Rule, Value: le.Value})
 	case errors.Is(err, ErrForbidden):
 		writeError(w, http.StatusForbidden, "forbidden", err.Error())
 	case errors.Is(err, ErrNotFound):
@@ -148,14 +149,14 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 			writeError(w, http.StatusBadRequest, "bad_json", fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, err))
 		case errors.As(err, &te):
 			writeError(w, http.StatusBadRequest, "bad_json", fmt.Sprintf("field %q: must be %s, got %s", te.Field, te.Type, te.Value),
-				channels.FieldError{Field: te.Field, Rule: "must be " + te.Type.String(), Value: te.Value})
+				warning.FieldError{Field: te.Field, Rule: "must be " + te.Type.String(), Value: te.Value})
 		case errors.As(err, &mbe):
 			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", MaxBody))
 		case errors.Is(err, io.EOF):
 			writeError(w, http.StatusBadRequest, "bad_json", "empty body: a JSON object is required")
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			writeError(w, http.StatusBadRequest, "bad_json", "unknown field "+f, channels.FieldError{Field: f, Rule: "unknown field"})
+			writeError(w, http.StatusBadRequest, "bad_json", "unknown field "+f, warning.FieldError{Field: f, Rule: "unknown field"})
 		default:
 			writeError(w, http.StatusBadRequest, "bad_json", "malformed JSON: "+err.Error())
 		}
@@ -192,7 +193,7 @@ func (api *API) Routes(mux Router) {
 		}
 		writeJSON(w, 200, me)
 	})
-	mux.Handle("GET /api/v1/events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, Events()) }))
+	mux.Handle("GET /api/v1/events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, warning.Events()) }))
 	mux.Handle("GET /api/v1/groups", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, targeting.Groups) }))
 	mux.Handle("GET /api/v1/regions", http.HandlerFunc(api.regions))
 	h("POST /api/v1/alerts", RoleOperator, api.createAlert)
@@ -200,8 +201,8 @@ func (api *API) Routes(mux Router) {
 	h("GET /api/v1/alerts/{id}", RoleViewer, api.getAlert)
 	h("POST /api/v1/alerts/{id}/approve", RoleApprover, api.approve)
 	h("POST /api/v1/alerts/{id}/reject", RoleApprover, api.reject)
-	h("POST /api/v1/alerts/{id}/cancel", RoleOperator, api.end(channels.KindCancel))
-	h("POST /api/v1/alerts/{id}/allclear", RoleOperator, api.end(channels.KindAllClear))
+	h("POST /api/v1/alerts/{id}/cancel", RoleOperator, api.end(warning.KindCancel))
+	h("POST /api/v1/alerts/{id}/allclear", RoleOperator, api.end(warning.KindAllClear))
 	h("POST /api/v1/alerts/{id}/update", RoleOperator, api.update)
 	h("GET /api/v1/alerts/{id}/deliveries", RoleViewer, api.deliveries)
 	mux.Handle("GET /api/v1/alerts/{id}/cap", http.HandlerFunc(api.capExport))
@@ -351,7 +352,7 @@ func (api *API) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if b.Token == "" && (b.Name == "" || b.Password == "") {
 		writeError(w, http.StatusBadRequest, "validation", "name and password, or token, are required",
-			channels.FieldError{Field: "password", Rule: "required with name (or give token)"})
+			warning.FieldError{Field: "password", Rule: "required with name (or give token)"})
 		return
 	}
 	ctx := r.Context()
@@ -481,7 +482,7 @@ func (api *API) createAlert(w http.ResponseWriter, r *http.Request, by Actor) {
 	}
 	v := api.emptyView(a, "")
 	switch {
-	case a.State == StatePending:
+	case a.State == warning.StatePending:
 		v.Dispatch = "awaiting_approval"
 	case api.Service.Engine != nil && !api.Service.Engine.QueueReady():
 		v.Dispatch = "waiting_for_queue: stored; it is queued as soon as Redis is reachable"
@@ -500,8 +501,8 @@ func (api *API) listAlerts(w http.ResponseWriter, r *http.Request, by Actor) {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	if st := q.Get("state"); st != "" {
-		if _, err := ParseState(st); err != nil {
-			writeError(w, 400, "validation", err.Error(), channels.FieldError{Field: "state", Rule: "unknown state", Value: st})
+		if _, err := warning.ParseState(st); err != nil {
+			writeError(w, 400, "validation", err.Error(), warning.FieldError{Field: "state", Rule: "unknown state", Value: st})
 			return
 		}
 	}
@@ -557,7 +558,7 @@ func readReason(w http.ResponseWriter, r *http.Request) (string, bool) {
 		return "", false
 	}
 	if len(b.Reason) > 1000 {
-		writeError(w, 422, "validation", "reason too long", channels.FieldError{Field: "reason", Rule: "at most 1000 bytes"})
+		writeError(w, 422, "validation", "reason too long", warning.FieldError{Field: "reason", Rule: "at most 1000 bytes"})
 		return "", false
 	}
 	return b.Reason, true
@@ -589,7 +590,7 @@ func (api *API) reject(w http.ResponseWriter, r *http.Request, by Actor) {
 	writeJSON(w, 200, api.emptyView(a, ""))
 }
 
-func (api *API) end(kind channels.Kind) func(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) end(kind warning.Kind) func(w http.ResponseWriter, r *http.Request, by Actor) {
 	return func(w http.ResponseWriter, r *http.Request, by Actor) {
 		reason, ok := readReason(w, r)
 		if !ok {
@@ -633,7 +634,7 @@ func (api *API) deliveries(w http.ResponseWriter, r *http.Request, by Actor) {
 	if v := q.Get("version"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > a.Version {
-			writeError(w, 400, "validation", "version out of range", channels.FieldError{Field: "version", Rule: fmt.Sprintf("1..%d", a.Version), Value: v})
+			writeError(w, 400, "validation", "version out of range", warning.FieldError{Field: "version", Rule: fmt.Sprintf("1..%d", a.Version), Value: v})
 			return
 		}
 		f.Version = n
@@ -641,7 +642,7 @@ func (api *API) deliveries(w http.ResponseWriter, r *http.Request, by Actor) {
 	if st := q.Get("state"); st != "" {
 		s, err := channels.ParseState(st)
 		if err != nil {
-			writeError(w, 400, "validation", err.Error(), channels.FieldError{Field: "state", Rule: "planned, sent, delivered, failed, expired or revoked", Value: st})
+			writeError(w, 400, "validation", err.Error(), warning.FieldError{Field: "state", Rule: "planned, sent, delivered, failed, expired or revoked", Value: st})
 			return
 		}
 		f.State = s
@@ -877,7 +878,7 @@ func (api *API) capExport(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, err)
 		return
 	}
-	if a.State == StatePending || a.State == StateRejected {
+	if a.State == warning.StatePending || a.State == warning.StateRejected {
 		if by, err := api.Authenticate(r); err != nil || !by.Role.Can(RoleViewer) {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "authentication required for warnings that were not issued")
 			return
@@ -906,7 +907,7 @@ func (api *API) capImport(w http.ResponseWriter, r *http.Request, by Actor) {
 	if !capContentType(r.Header.Get("Content-Type")) {
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
 			fmt.Sprintf("Content-Type %q: a CAP document must be sent as application/cap+xml, application/xml or text/xml", r.Header.Get("Content-Type")),
-			channels.FieldError{Field: "Content-Type", Rule: "application/cap+xml, application/xml or text/xml", Value: r.Header.Get("Content-Type")})
+			warning.FieldError{Field: "Content-Type", Rule: "application/cap+xml, application/xml or text/xml", Value: r.Header.Get("Content-Type")})
 		return
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 2<<20))
@@ -918,9 +919,9 @@ func (api *API) capImport(w http.ResponseWriter, r *http.Request, by Actor) {
 	if err != nil {
 		var ce *CAPError
 		if errors.As(err, &ce) {
-			probs := make([]channels.FieldError, 0, len(ce.Problems))
+			probs := make([]warning.FieldError, 0, len(ce.Problems))
 			for _, p := range ce.Problems {
-				probs = append(probs, channels.FieldError{Field: capPath(p), Rule: p})
+				probs = append(probs, warning.FieldError{Field: capPath(p), Rule: p})
 			}
 			writeError(w, ce.Status, "cap_refused", ce.Error(), probs...)
 			return
@@ -967,7 +968,7 @@ func (api *API) createSchedule(w http.ResponseWriter, r *http.Request, by Actor)
 	if in.TTL != "" {
 		d, err := time.ParseDuration(in.TTL)
 		if err != nil || d <= 0 || d > 7*24*time.Hour {
-			writeError(w, 422, "validation", "ttl must be a duration up to 168h", channels.FieldError{Field: "ttl", Rule: "a duration such as 1h, at most 168h", Value: in.TTL})
+			writeError(w, 422, "validation", "ttl must be a duration up to 168h", warning.FieldError{Field: "ttl", Rule: "a duration such as 1h, at most 168h", Value: in.TTL})
 			return
 		}
 		sc.TTL = d

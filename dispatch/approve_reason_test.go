@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Approving a warning at a level in Policy.ReasonRequiredLevels (default:
@@ -30,17 +32,17 @@ func TestServiceApproveReasonRequired(t *testing.T) {
 		red := orangeInput()
 		red.Level = "red"
 		a, _, err := svc.Create(ctx, op, red, "", "api")
-		if err != nil || a.State != StatePending {
+		if err != nil || a.State != warning.StatePending {
 			t.Fatalf("create red: %v %+v", err, a)
 		}
 		for _, reason := range []string{"", "   "} {
 			_, err := svc.Approve(ctx, ap, a.ID, reason)
 			refused("red without a reason", err)
 		}
-		if cur, err := st.Alert(ctx, a.ID); err != nil || cur.State != StatePending || cur.ApprovedBy != "" {
+		if cur, err := st.Alert(ctx, a.ID); err != nil || cur.State != warning.StatePending || cur.ApprovedBy != "" {
 			t.Fatalf("a refused approval changed the warning: %v %+v", err, cur)
 		}
-		if a, err = svc.Approve(ctx, ap, a.ID, "confirmed by the met bureau"); err != nil || a.State != StateIssued || a.ApprovalReason != "confirmed by the met bureau" {
+		if a, err = svc.Approve(ctx, ap, a.ID, "confirmed by the met bureau"); err != nil || a.State != warning.StateIssued || a.ApprovalReason != "confirmed by the met bureau" {
 			t.Fatalf("red with a reason: %v %+v", err, a)
 		}
 
@@ -49,7 +51,7 @@ func TestServiceApproveReasonRequired(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o, err = svc.Approve(ctx, ap, o.ID, ""); err != nil || o.State != StateIssued {
+		if o, err = svc.Approve(ctx, ap, o.ID, ""); err != nil || o.State != warning.StateIssued {
 			t.Fatalf("orange without a reason: %v %+v", err, o)
 		}
 		// Raised to red by an update: the pending update needs a reason too.
@@ -60,7 +62,7 @@ func TestServiceApproveReasonRequired(t *testing.T) {
 		}
 		_, err = svc.Approve(ctx, ap, o.ID, "")
 		refused("pending red update without a reason", err)
-		if v, err := svc.Approve(ctx, ap, o.ID, "river gauge confirms"); err != nil || v.Level != LevelRed || v.Version != 2 {
+		if v, err := svc.Approve(ctx, ap, o.ID, "river gauge confirms"); err != nil || v.Level != warning.LevelRed || v.Version != 2 {
 			t.Fatalf("pending red update with a reason: %v %+v", err, v)
 		}
 

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch/cap"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // CAPRule decides what happens to an imported CAP warning. Rules are tried
@@ -102,10 +102,10 @@ func (r CAPRule) matches(sender string, a *Alert) bool {
 	if len(r.Events) > 0 && !slices.Contains(r.Events, a.Event.String()) {
 		return false
 	}
-	if l, err := ParseLevel(r.MinLevel); err == nil && a.Level < l {
+	if l, err := warning.ParseLevel(r.MinLevel); err == nil && a.Level < l {
 		return false
 	}
-	if l, err := ParseLevel(r.MaxLevel); err == nil && a.Level > l {
+	if l, err := warning.ParseLevel(r.MaxLevel); err == nil && a.Level > l {
 		return false
 	}
 	return true
@@ -204,7 +204,7 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules
 	res.Rule = rule.Name
 	authOrigin, authenticated, authWhy := rule.authenticate(raw, origin, by.Remote)
 
-	if draft.Kind != channels.KindAlert {
+	if draft.Kind != warning.KindAlert {
 		target, sameSender, err := s.capTarget(ctx, doc)
 		if err != nil {
 			return nil, err
@@ -217,10 +217,10 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules
 		}
 		var a *Alert
 		switch draft.Kind {
-		case channels.KindCancel, channels.KindAllClear:
+		case warning.KindCancel, warning.KindAllClear:
 			// Lifting a warning never waits.
 			a, err = s.End(ctx, by, target, draft.Kind, "CAP "+string(doc.MsgType)+" "+doc.Identifier+" from "+doc.Sender)
-			res.Outcome = map[channels.Kind]string{channels.KindCancel: "cancelled", channels.KindAllClear: "allclear"}[draft.Kind]
+			res.Outcome = map[warning.Kind]string{warning.KindCancel: "cancelled", warning.KindAllClear: "allclear"}[draft.Kind]
 		default:
 			cur, err2 := s.Store.Alert(ctx, target)
 			if err2 != nil {
@@ -298,7 +298,7 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules
 	}
 	if !first {
 		// A concurrent import of the same identifier won; withdraw ours.
-		_, _ = s.End(ctx, Actor{Name: "system", Role: RoleAdmin}, a.ID, channels.KindCancel, "duplicate CAP import")
+		_, _ = s.End(ctx, Actor{Name: "system", Role: RoleAdmin}, a.ID, warning.KindCancel, "duplicate CAP import")
 		res.Outcome, res.Reason = "duplicate", ""
 		return res, nil
 	}
@@ -331,7 +331,7 @@ func (s *Service) capTarget(ctx context.Context, doc *cap.Alert) (id string, sam
 func inputOf(d *Alert, chans []string, aud Audience) AlertInput {
 	in := AlertInput{Event: d.Event.String(), Level: d.Level.String(), Status: d.Status.String(), Area: d.Area, Audience: aud,
 		Channels: chans, Text: d.Text, Expires: d.Expires.Format(time.RFC3339)}
-	if d.Level == LevelUnknown {
+	if d.Level == warning.LevelUnknown {
 		in.Level = ""
 	}
 	if !d.Onset.IsZero() {
@@ -366,7 +366,7 @@ func (s *Service) CAPOf(ctx context.Context, a *Alert, baseURL string) ([]byte, 
 
 // ActiveFeed is the Atom feed of active warnings.
 func (s *Service) ActiveFeed(ctx context.Context, baseURL string) ([]byte, error) {
-	list, err := s.Store.ListAlerts(ctx, AlertFilter{State: StateIssued.String(), Limit: 500})
+	list, err := s.Store.ListAlerts(ctx, AlertFilter{State: warning.StateIssued.String(), Limit: 500})
 	if err != nil {
 		return nil, err
 	}

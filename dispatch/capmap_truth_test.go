@@ -4,15 +4,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch/cap"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // A cancel or all-clear in CAP says why (in <note> and in every
 // <description>) and never repeats the warning's instruction or
 // description; an update keeps the instruction that still applies.
 func TestCAPEndCarriesReasonNotInstruction(t *testing.T) {
-	for _, end := range []channels.Kind{channels.KindCancel, channels.KindAllClear} {
+	for _, end := range []warning.Kind{warning.KindCancel, warning.KindAllClear} {
 		vs := versionsOf(end)
 		c := AlertToCAP(vs[2], capBase, WithPriorVersions(vs...))
 		if _, err := c.Marshal(); err != nil {
@@ -32,12 +32,12 @@ func TestCAPEndCarriesReasonNotInstruction(t *testing.T) {
 			if !strings.Contains(in.Description, "风已减弱") {
 				t.Errorf("%s %s description without the reason: %q", end, in.Language, in.Description)
 			}
-			if end == channels.KindAllClear && (len(in.ResponseTypes) != 1 || in.ResponseTypes[0] != cap.ResponseAllClear) {
+			if end == warning.KindAllClear && (len(in.ResponseTypes) != 1 || in.ResponseTypes[0] != cap.ResponseAllClear) {
 				t.Errorf("all-clear response %v", in.ResponseTypes)
 			}
 		}
 	}
-	up := AlertToCAP(versionsOf(channels.KindAllClear)[1], capBase)
+	up := AlertToCAP(versionsOf(warning.KindAllClear)[1], capBase)
 	if up.Infos[0].Instruction == "" {
 		t.Error("an update lost its instruction")
 	}

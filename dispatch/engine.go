@@ -16,6 +16,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Task types.
@@ -49,9 +50,9 @@ func QueueFor(a *Alert) string {
 		return QueueLow
 	}
 	switch a.Level {
-	case LevelRed, LevelOrange:
+	case warning.LevelRed, warning.LevelOrange:
 		return QueueCritical
-	case LevelYellow:
+	case warning.LevelYellow:
 		return QueueHigh
 	}
 	return QueueDefault
@@ -387,10 +388,10 @@ func (e *Engine) superseded(ctx context.Context, a *Alert) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear {
+	if a.Kind == warning.KindCancel || a.Kind == warning.KindAllClear {
 		return false, nil
 	}
-	if head.State == StateCancelled || head.State == StateAllClear || head.State == StateRejected {
+	if head.State == warning.StateCancelled || head.State == warning.StateAllClear || head.State == warning.StateRejected {
 		return true, nil
 	}
 	return false, nil
@@ -416,7 +417,7 @@ func (e *Engine) recipients(ctx context.Context, a *Alert, ch string) ([]channel
 	detail := ""
 	// A cancel or all-clear goes to whoever was reached before; an update
 	// goes to the new aim and to whoever was reached before.
-	if a.Kind != channels.KindAlert {
+	if a.Kind != warning.KindAlert {
 		prev, err := e.store.ReachedBefore(ctx, a.ID, a.Version, ch)
 		if err != nil {
 			return nil, "", err
@@ -425,7 +426,7 @@ func (e *Engine) recipients(ctx context.Context, a *Alert, ch string) ([]channel
 			add(r)
 		}
 	}
-	if a.Kind == channels.KindAlert || a.Kind == channels.KindUpdate {
+	if a.Kind == warning.KindAlert || a.Kind == warning.KindUpdate {
 		if e.cfg.Population == nil {
 			return nil, "", errors.New("no population registry configured")
 		}
@@ -517,7 +518,7 @@ func (e *Engine) planChannel(ctx context.Context, a *Alert, ch string) (Plan, er
 // A task already there (same id) is left as it is.
 func (e *Engine) enqueueBatches(ctx context.Context, a *Alert, plan Plan, from, to int) error {
 	deadline := a.Expires
-	if a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear || deadline.Before(time.Now().Add(time.Hour)) {
+	if a.Kind == warning.KindCancel || a.Kind == warning.KindAllClear || deadline.Before(time.Now().Add(time.Hour)) {
 		// Stop and all-clear messages must still go out after expiry.
 		deadline = time.Now().Add(24 * time.Hour)
 	}
@@ -599,14 +600,14 @@ func MessageOf(a *Alert) *channels.Message {
 // messageReason is the reason residents are told: only a cancel's or an
 // all-clear's (an approval or rejection note is not theirs to read).
 func messageReason(a *Alert) string {
-	if a.Kind == channels.KindCancel || a.Kind == channels.KindAllClear {
+	if a.Kind == warning.KindCancel || a.Kind == warning.KindAllClear {
 		return a.Reason
 	}
 	return ""
 }
 
 func messageChanges(a *Alert) []string {
-	if a.Kind != channels.KindUpdate {
+	if a.Kind != warning.KindUpdate {
 		return nil
 	}
 	out := make([]string, 0, len(a.Changes))
@@ -641,7 +642,7 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		}
 		return asynq.RevokeTask
 	}
-	if (a.Kind == channels.KindAlert || a.Kind == channels.KindUpdate) && !time.Now().Before(a.Expires) {
+	if (a.Kind == warning.KindAlert || a.Kind == warning.KindUpdate) && !time.Now().Before(a.Expires) {
 		_, err := e.store.FinishBatch(ctx, p.ID, p.Version, p.Channel, p.Batch, channels.StateExpired, "warning expired before delivery")
 		if err == nil {
 			log.Warn("batch expired before delivery")

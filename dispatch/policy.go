@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // The two-person rule, in one place. Every way a version of a warning can
@@ -185,18 +185,18 @@ func joinKinds(ks []ChangeKind) string {
 // live announcement is always new content, actual status: it needs one
 // exactly when level is an approval level. An empty area is never live
 // unattended (true). Voice calls this before opening the broadcast.
-func (p Policy) NeedsApprovalForLive(level Level, area Area) bool {
+func (p Policy) NeedsApprovalForLive(level warning.Level, area Area) bool {
 	if len(area.Codes) == 0 && len(area.Polygons) == 0 && len(area.Circles) == 0 {
 		return true
 	}
 	return p.Decide(Request{By: Actor{Role: RoleOperator}, Origin: OriginVoice,
-		Next: &Alert{Level: level, Status: StatusActual, Area: area, Kind: channels.KindAlert}}, nil).Waits()
+		Next: &Alert{Level: level, Status: warning.StatusActual, Area: area, Kind: warning.KindAlert}}, nil).Waits()
 }
 
 // Changes lists how next differs from prev (the version on air), in a
 // fixed order. prev nil: [new]. A cancel or all-clear is [end].
 func Changes(prev, next *Alert, tree *targeting.Tree) []ChangeKind {
-	if next.Kind == channels.KindCancel || next.Kind == channels.KindAllClear {
+	if next.Kind == warning.KindCancel || next.Kind == warning.KindAllClear {
 		return []ChangeKind{ChangeEnd}
 	}
 	if prev == nil {

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 )
 
 func policyService(t *testing.T, s *Store) *Service {
@@ -38,7 +38,7 @@ func TestServicePendingUpdate(t *testing.T) {
 		ap2 := Actor{Name: "ap2", Role: RoleApprover}
 
 		a, _, err := svc.Create(ctx, op, orangeInput(), "", "api")
-		if err != nil || a.State != StatePending || !slices.Equal(a.Authors, []string{"op"}) {
+		if err != nil || a.State != warning.StatePending || !slices.Equal(a.Authors, []string{"op"}) {
 			t.Fatalf("create: %v %+v", err, a)
 		}
 		if _, err := svc.Approve(ctx, Actor{Name: "op", Role: RoleAdmin}, a.ID, ""); !errors.Is(err, ErrForbidden) {
@@ -52,7 +52,7 @@ func TestServicePendingUpdate(t *testing.T) {
 		in := orangeInput()
 		in.Text = map[string]Text{"zh": {Headline: "沙尘暴橙色预警：立即撤离"}}
 		u, err := svc.Update(ctx, op2, a.ID, in)
-		if err != nil || u.Version != 1 || u.Pending == nil || u.Pending.State != StatePending {
+		if err != nil || u.Version != 1 || u.Pending == nil || u.Pending.State != warning.StatePending {
 			t.Fatalf("update: %v %+v", err, u)
 		}
 		// ap builds on it (widens too): the proposal now has two authors.
@@ -62,7 +62,7 @@ func TestServicePendingUpdate(t *testing.T) {
 			t.Fatalf("update on a pending update: %v %+v", err, u.Pending)
 		}
 		cur, err := st.Alert(ctx, a.ID)
-		if err != nil || cur.Version != 1 || cur.Pending == nil || cur.Pending.Level != LevelOrange || !slices.Contains(cur.Pending.Changes, ChangeWiden) {
+		if err != nil || cur.Version != 1 || cur.Pending == nil || cur.Pending.Level != warning.LevelOrange || !slices.Contains(cur.Pending.Changes, ChangeWiden) {
 			t.Fatalf("stored: %v %+v", err, cur)
 		}
 		for _, by := range []Actor{op2, ap} {
@@ -88,14 +88,14 @@ func TestServicePendingUpdate(t *testing.T) {
 		if u, err = svc.Update(ctx, op, a.ID, in); err != nil || u.Pending == nil {
 			t.Fatalf("raise: %v", err)
 		}
-		if r, err := svc.Reject(ctx, ap, a.ID, "no"); err != nil || r.Pending != nil || r.Version != 2 || r.State != StateIssued {
+		if r, err := svc.Reject(ctx, ap, a.ID, "no"); err != nil || r.Pending != nil || r.Version != 2 || r.State != warning.StateIssued {
 			t.Fatalf("reject update: %v %+v", err, r)
 		}
 		if _, err = svc.Update(ctx, op, a.ID, in); err != nil {
 			t.Fatal(err)
 		}
-		e, err := svc.End(ctx, op, a.ID, channels.KindCancel, "over")
-		if err != nil || e.Pending != nil || e.State != StateCancelled || e.ApprovedBy != "" {
+		e, err := svc.End(ctx, op, a.ID, warning.KindCancel, "over")
+		if err != nil || e.Pending != nil || e.State != warning.StateCancelled || e.ApprovedBy != "" {
 			t.Fatalf("cancel: %v %+v", err, e)
 		}
 		if _, err := svc.Approve(ctx, ap2, a.ID, ""); !errors.Is(err, ErrConflict) {
@@ -123,7 +123,7 @@ func TestServiceScheduleApproval(t *testing.T) {
 			t.Fatal(err)
 		}
 		list, _ := st.ListAlerts(ctx, AlertFilter{})
-		if len(list) != 1 || list[0].State != StatePending || list[0].CreatedBy != "ap" {
+		if len(list) != 1 || list[0].State != warning.StatePending || list[0].CreatedBy != "ap" {
 			t.Fatalf("unapproved output: %+v", list[0])
 		}
 		if _, err := svc.ApproveSchedule(ctx, ap, sc.ID, ""); !errors.Is(err, ErrForbidden) {
@@ -148,13 +148,13 @@ func TestServiceScheduleApproval(t *testing.T) {
 		if len(list) == 2 && list[0].ID == first {
 			list[0], list[1] = list[1], list[0]
 		}
-		if len(list) != 2 || list[0].State != StateIssued || list[0].ApprovedBy != "ap2" || list[0].CreatedBy != "ap" {
+		if len(list) != 2 || list[0].State != warning.StateIssued || list[0].ApprovedBy != "ap2" || list[0].CreatedBy != "ap" {
 			t.Fatalf("approved output: %+v", list[0])
 		}
 		// A rebroadcast round of it is not a change: it issues, keeping the
 		// version's approval.
 		rb, err := svc.Rebroadcast(ctx, list[0].ID)
-		if err != nil || rb.State != StateIssued || rb.Version != 2 || rb.ApprovedBy != "ap2" || len(rb.Changes) != 0 {
+		if err != nil || rb.State != warning.StateIssued || rb.Version != 2 || rb.ApprovedBy != "ap2" || len(rb.Changes) != 0 {
 			t.Fatalf("rebroadcast round: %v %+v", err, rb)
 		}
 	})
@@ -170,11 +170,11 @@ func TestServiceCAPPollCannotEndOthersWarnings(t *testing.T) {
 		in := orangeInput()
 		in.Level = "blue"
 		a, _, err := svc.Create(ctx, Actor{Name: "op", Role: RoleOperator}, in, "", "api")
-		if err != nil || a.State != StateIssued {
+		if err != nil || a.State != warning.StateIssued {
 			t.Fatalf("create: %v", err)
 		}
 		end := *a
-		end.Version, end.Kind, end.State = 2, channels.KindCancel, StateCancelled
+		end.Version, end.Kind, end.State = 2, warning.KindCancel, warning.StateCancelled
 		raw, err := AlertToCAP(&end, "https://alert.example.cn", WithPriorVersions(a)).Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -184,7 +184,7 @@ func TestServiceCAPPollCannotEndOthersWarnings(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Status != 403 {
 			t.Fatalf("polled cancel of our own warning: %v", err)
 		}
-		if cur, _ := st.Alert(ctx, a.ID); cur.State != StateIssued {
+		if cur, _ := st.Alert(ctx, a.ID); cur.State != warning.StateIssued {
 			t.Fatalf("the refused cancel changed the warning: %s", cur.State)
 		}
 		res, err := svc.ImportCAP(ctx, Actor{Name: "op2", Role: RoleOperator}, raw, nil)

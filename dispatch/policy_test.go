@@ -6,17 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // policyBase is the version on air in the policy table: one township, SMS,
 // Mandarin text, an hour to run.
-func policyBase(level Level) *Alert {
+func policyBase(level warning.Level) *Alert {
 	exp := time.Date(2030, 1, 1, 10, 0, 0, 0, time.UTC)
-	return &Alert{ID: "A1", Version: 1, Event: EventSandstorm, Level: level, Status: StatusActual, State: StateIssued,
-		Area: Area{Codes: []string{"653122100"}}, Channels: []string{"sms"}, Kind: channels.KindAlert,
+	return &Alert{ID: "A1", Version: 1, Event: warning.EventSandstorm, Level: level, Status: warning.StatusActual, State: warning.StateIssued,
+		Area: Area{Codes: []string{"653122100"}}, Channels: []string{"sms"}, Kind: warning.KindAlert,
 		Text: map[string]Text{"zh": {Headline: "沙尘暴", Instruction: "关好门窗"}}, Expires: exp, CreatedBy: "op"}
 }
 
@@ -39,165 +39,165 @@ func clone(a *Alert) *Alert {
 // at that level (nothing to raise to blue, nothing to lower to red).
 type policyChange struct {
 	name  string
-	build func(level Level) (prev, next *Alert, ok bool)
+	build func(level warning.Level) (prev, next *Alert, ok bool)
 	// waits: whether this change needs a second officer at an approval level.
 	waits bool
 	kinds []ChangeKind
 }
 
 var policyChanges = []policyChange{
-	{"new warning", func(l Level) (*Alert, *Alert, bool) { return nil, policyBase(l), true }, true, []ChangeKind{ChangeNew}},
-	{"raise", func(l Level) (*Alert, *Alert, bool) {
+	{"new warning", func(l warning.Level) (*Alert, *Alert, bool) { return nil, policyBase(l), true }, true, []ChangeKind{ChangeNew}},
+	{"raise", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l - 1)
 		n := clone(p)
 		n.Level = l
-		return p, n, l > LevelBlue
+		return p, n, l > warning.LevelBlue
 	}, true, []ChangeKind{ChangeRaise}},
-	{"lower", func(l Level) (*Alert, *Alert, bool) {
+	{"lower", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l + 1)
 		n := clone(p)
 		n.Level = l
-		return p, n, l < LevelRed
+		return p, n, l < warning.LevelRed
 	}, false, []ChangeKind{ChangeLower}},
-	{"widen to another township", func(l Level) (*Alert, *Alert, bool) {
+	{"widen to another township", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
 		n.Area.Codes = append(n.Area.Codes, "653122201")
 		return p, n, true
 	}, true, []ChangeKind{ChangeWiden}},
-	{"widen to the county", func(l Level) (*Alert, *Alert, bool) {
+	{"widen to the county", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
 		n.Area.Codes = []string{"653122"}
 		return p, n, true
 	}, true, []ChangeKind{ChangeWiden}},
-	{"add a polygon", func(l Level) (*Alert, *Alert, bool) {
+	{"add a polygon", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
 		n.Area.Polygons = []string{"39.3,76.0 39.4,76.0 39.4,76.1 39.3,76.0"}
 		return p, n, true
 	}, true, []ChangeKind{ChangeWiden}},
-	{"drop an exclusion", func(l Level) (*Alert, *Alert, bool) {
+	{"drop an exclusion", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		p.Area.Exclude = []string{"653122100001"}
 		n := clone(p)
 		n.Area.Exclude = nil
 		return p, n, true
 	}, true, []ChangeKind{ChangeWiden}},
-	{"drop the audience filter", func(l Level) (*Alert, *Alert, bool) {
+	{"drop the audience filter", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		p.Audience.Groups = []string{"herders"}
 		n := clone(p)
 		n.Audience.Groups = nil
 		return p, n, true
 	}, true, []ChangeKind{ChangeWiden}},
-	{"narrow to a village inside the township", func(l Level) (*Alert, *Alert, bool) {
+	{"narrow to a village inside the township", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
 		n.Area.Codes = []string{"653122100001"}
 		return p, n, true
 	}, false, []ChangeKind{ChangeNarrow}},
-	{"narrow to one of two townships", func(l Level) (*Alert, *Alert, bool) {
+	{"narrow to one of two townships", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		p.Area.Codes = []string{"653122100", "653122201"}
 		n := clone(p)
 		n.Area.Codes = []string{"653122201"}
 		return p, n, true
 	}, false, []ChangeKind{ChangeNarrow}},
-	{"exercise to actual", func(l Level) (*Alert, *Alert, bool) {
+	{"exercise to actual", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
-		p.Status = StatusExercise
+		p.Status = warning.StatusExercise
 		n := clone(p)
-		n.Status = StatusActual
+		n.Status = warning.StatusActual
 		return p, n, true
 	}, true, []ChangeKind{ChangeDrillActual}},
-	{"test to actual", func(l Level) (*Alert, *Alert, bool) {
+	{"test to actual", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
-		p.Status = StatusTest
+		p.Status = warning.StatusTest
 		n := clone(p)
-		n.Status = StatusActual
+		n.Status = warning.StatusActual
 		return p, n, true
 	}, true, []ChangeKind{ChangeDrillActual}},
-	{"add a channel", func(l Level) (*Alert, *Alert, bool) {
+	{"add a channel", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
 		n.Channels = append(n.Channels, "speaker")
 		return p, n, true
 	}, true, []ChangeKind{ChangeChannels}},
-	{"remove a channel", func(l Level) (*Alert, *Alert, bool) {
+	{"remove a channel", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		p.Channels = []string{"sms", "speaker"}
 		n := clone(p)
 		n.Channels = []string{"sms"}
 		return p, n, true
 	}, false, []ChangeKind{ChangeChannelsLess}},
-	{"change the headline", func(l Level) (*Alert, *Alert, bool) {
+	{"change the headline", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
 		n.Text["zh"] = Text{Headline: "立即撤离", Instruction: "关好门窗"}
 		return p, n, true
 	}, true, []ChangeKind{ChangeText}},
-	{"change the instruction", func(l Level) (*Alert, *Alert, bool) {
+	{"change the instruction", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
 		n.Text["zh"] = Text{Headline: "沙尘暴", Instruction: "立即撤离"}
 		return p, n, true
 	}, true, []ChangeKind{ChangeText}},
-	{"add a language", func(l Level) (*Alert, *Alert, bool) {
+	{"add a language", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
 		n.Text["ug"] = Text{Headline: "قۇم بورىنى"}
 		return p, n, true
 	}, true, []ChangeKind{ChangeText}},
-	{"change the event", func(l Level) (*Alert, *Alert, bool) {
+	{"change the event", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
-		n.Event = EventEarthquake
+		n.Event = warning.EventEarthquake
 		return p, n, true
 	}, true, []ChangeKind{ChangeEvent}},
-	{"extend the expiry", func(l Level) (*Alert, *Alert, bool) {
+	{"extend the expiry", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
 		n.Expires = p.Expires.Add(time.Hour)
 		return p, n, true
 	}, true, []ChangeKind{ChangeExtend}},
-	{"shorten the expiry", func(l Level) (*Alert, *Alert, bool) {
+	{"shorten the expiry", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
 		n.Expires = p.Expires.Add(-time.Minute)
 		return p, n, true
 	}, false, []ChangeKind{ChangeShorten}},
-	{"rebroadcast round (no change)", func(l Level) (*Alert, *Alert, bool) {
+	{"rebroadcast round (no change)", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
 		n.Round = 1
 		return p, n, true
 	}, false, nil},
-	{"cancel", func(l Level) (*Alert, *Alert, bool) {
+	{"cancel", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
-		n.Kind = channels.KindCancel
+		n.Kind = warning.KindCancel
 		return p, n, true
 	}, false, []ChangeKind{ChangeEnd}},
-	{"all-clear", func(l Level) (*Alert, *Alert, bool) {
+	{"all-clear", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l)
 		n := clone(p)
-		n.Kind = channels.KindAllClear
+		n.Kind = warning.KindAllClear
 		return p, n, true
 	}, false, []ChangeKind{ChangeEnd}},
-	{"lower and narrow and shorten", func(l Level) (*Alert, *Alert, bool) {
+	{"lower and narrow and shorten", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l + 1)
 		p.Area.Codes = []string{"653122100", "653122201"}
 		n := clone(p)
 		n.Level, n.Area.Codes, n.Expires = l, []string{"653122100"}, p.Expires.Add(-time.Minute)
-		return p, n, l < LevelRed
+		return p, n, l < warning.LevelRed
 	}, false, []ChangeKind{ChangeLower, ChangeNarrow, ChangeShorten}},
-	{"lower but rewrite", func(l Level) (*Alert, *Alert, bool) {
+	{"lower but rewrite", func(l warning.Level) (*Alert, *Alert, bool) {
 		p := policyBase(l + 1)
 		n := clone(p)
 		n.Level = l
 		n.Text["zh"] = Text{Headline: "新的"}
-		return p, n, l < LevelRed
+		return p, n, l < warning.LevelRed
 	}, true, []ChangeKind{ChangeLower, ChangeText}},
 }
 
@@ -235,7 +235,7 @@ func TestPolicyDecideTable(t *testing.T) {
 	p := DefaultPolicy()
 	counts := map[Outcome]int{}
 	for _, ch := range policyChanges {
-		for _, level := range []Level{LevelBlue, LevelYellow, LevelOrange, LevelRed} {
+		for _, level := range []warning.Level{warning.LevelBlue, warning.LevelYellow, warning.LevelOrange, warning.LevelRed} {
 			prev, next, ok := ch.build(level)
 			if !ok {
 				continue
@@ -247,7 +247,7 @@ func TestPolicyDecideTable(t *testing.T) {
 					switch {
 					case role == RoleViewer:
 						want = OutcomeForbidden
-					case ch.waits && level >= LevelOrange && !o.covered:
+					case ch.waits && level >= warning.LevelOrange && !o.covered:
 						want = OutcomeWait
 					}
 					d := p.Decide(Request{By: Actor{Name: "op", Role: role}, Origin: o.origin, Prev: prev, Next: next,
@@ -259,7 +259,7 @@ func TestPolicyDecideTable(t *testing.T) {
 					if want != OutcomeForbidden && !slices.Equal(d.Changes, ch.kinds) {
 						t.Errorf("%s: changes %v, want %v", name, d.Changes, ch.kinds)
 					}
-					if d.Outcome == OutcomeIssue && ch.waits && level >= LevelOrange && d.ApprovedBy != o.approval {
+					if d.Outcome == OutcomeIssue && ch.waits && level >= warning.LevelOrange && d.ApprovedBy != o.approval {
 						t.Errorf("%s: issued on approval %q, recorded %q", name, o.approval, d.ApprovedBy)
 					}
 					if d.Reason == "" {
@@ -283,32 +283,32 @@ func TestPolicyDrills(t *testing.T) {
 	for _, approveDrills := range []bool{false, true} {
 		p := DefaultPolicy()
 		p.ApproveDrills = approveDrills
-		prev := policyBase(LevelYellow)
-		prev.Status = StatusExercise
+		prev := policyBase(warning.LevelYellow)
+		prev.Status = warning.StatusExercise
 		raised := clone(prev)
-		raised.Level = LevelRed
+		raised.Level = warning.LevelRed
 		raised.Text["zh"] = Text{Headline: "演练：红色"}
 		if got := p.Decide(Request{By: op, Prev: prev, Next: raised, Authors: []string{"op"}}, tree).Waits(); got != approveDrills {
 			t.Errorf("approve_drills=%v: a drill raised to red waits=%v", approveDrills, got)
 		}
-		newDrill := policyBase(LevelRed)
-		newDrill.Status = StatusTest
+		newDrill := policyBase(warning.LevelRed)
+		newDrill.Status = warning.StatusTest
 		if got := p.Decide(Request{By: op, Next: newDrill, Authors: []string{"op"}}, tree).Waits(); got != approveDrills {
 			t.Errorf("approve_drills=%v: a new red test waits=%v", approveDrills, got)
 		}
 		// Yellow drill switched to actual red: the level tested is the
 		// resulting one.
 		actual := clone(raised)
-		actual.Status = StatusActual
+		actual.Status = warning.StatusActual
 		d := p.Decide(Request{By: op, Prev: prev, Next: actual, Authors: []string{"op"}}, tree)
 		if !d.Waits() || !slices.Contains(d.Changes, ChangeDrillActual) || !slices.Contains(d.Changes, ChangeRaise) {
 			t.Errorf("approve_drills=%v: yellow drill → actual red: %s %v", approveDrills, d.Outcome, d.Changes)
 		}
 		// Red drill switched to actual yellow: not an approval level.
-		low := clone(policyBase(LevelRed))
-		low.Status = StatusExercise
+		low := clone(policyBase(warning.LevelRed))
+		low.Status = warning.StatusExercise
 		toYellow := clone(low)
-		toYellow.Status, toYellow.Level = StatusActual, LevelYellow
+		toYellow.Status, toYellow.Level = warning.StatusActual, warning.LevelYellow
 		if d := p.Decide(Request{By: op, Prev: low, Next: toYellow, Authors: []string{"op"}}, tree); d.Waits() {
 			t.Errorf("approve_drills=%v: red drill → actual yellow waits: %v", approveDrills, d.Changes)
 		}
@@ -318,7 +318,7 @@ func TestPolicyDrills(t *testing.T) {
 // Without a region tree (or for codes it does not know) containment falls
 // back to the administrative code prefixes.
 func TestPolicyWidenWithoutTree(t *testing.T) {
-	prev := policyBase(LevelRed)
+	prev := policyBase(warning.LevelRed)
 	for codes, want := range map[string]bool{"653122100001": false, "653122100": false, "653122": true, "653122201": true, "653122201001": true} {
 		next := clone(prev)
 		next.Area.Codes = []string{codes}
@@ -341,16 +341,16 @@ func TestPolicyWidenWithoutTree(t *testing.T) {
 func TestNeedsApprovalForLive(t *testing.T) {
 	p := DefaultPolicy()
 	area := Area{Codes: []string{"653122100"}}
-	for l, want := range map[Level]bool{LevelBlue: false, LevelYellow: false, LevelOrange: true, LevelRed: true} {
+	for l, want := range map[warning.Level]bool{warning.LevelBlue: false, warning.LevelYellow: false, warning.LevelOrange: true, warning.LevelRed: true} {
 		if got := p.NeedsApprovalForLive(l, area); got != want {
 			t.Errorf("live at %s: %v, want %v", l, got, want)
 		}
 	}
-	if !p.NeedsApprovalForLive(LevelBlue, Area{}) {
+	if !p.NeedsApprovalForLive(warning.LevelBlue, Area{}) {
 		t.Error("live with no area must not go out unattended")
 	}
-	p.ApprovalLevels = []Level{LevelYellow, LevelOrange, LevelRed}
-	if !p.NeedsApprovalForLive(LevelYellow, area) {
+	p.ApprovalLevels = []warning.Level{warning.LevelYellow, warning.LevelOrange, warning.LevelRed}
+	if !p.NeedsApprovalForLive(warning.LevelYellow, area) {
 		t.Error("approval_levels must apply to live voice")
 	}
 }
@@ -359,10 +359,10 @@ func TestNeedsApprovalForLive(t *testing.T) {
 // approvedBy is never taken as an approval here.
 func TestCAPExportNamesTheApprover(t *testing.T) {
 	tree := targeting.DefaultTree()
-	v1 := policyBase(LevelOrange)
+	v1 := policyBase(warning.LevelOrange)
 	v1.ApprovedBy = "ap"
 	v2 := clone(v1)
-	v2.Version, v2.Kind, v2.ApprovedBy = 2, channels.KindUpdate, ""
+	v2.Version, v2.Kind, v2.ApprovedBy = 2, warning.KindUpdate, ""
 	for _, c := range []struct {
 		v    *Alert
 		want string

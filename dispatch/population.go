@@ -10,6 +10,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Registry is the population: the in-memory targeting index kept in step
@@ -124,16 +125,16 @@ func (r *Registry) ImportRegions(ctx context.Context, src io.Reader, by Actor) (
 	}
 	counties := t.Counties()
 	if len(counties) == 0 {
-		return nil, &ValidationError{Problems: []channels.FieldError{{Field: "level", Rule: "the file must contain its county row (level county)"}}}
+		return nil, &ValidationError{Problems: []warning.FieldError{{Field: "level", Rule: "the file must contain its county row (level county)"}}}
 	}
 	for _, reg := range t.Townships() {
 		if _, dup := r.tree.Region(reg.Code); dup {
-			return nil, &ValidationError{Problems: []channels.FieldError{{Field: "code", Rule: "already loaded", Value: reg.Code}}}
+			return nil, &ValidationError{Problems: []warning.FieldError{{Field: "code", Rule: "already loaded", Value: reg.Code}}}
 		}
 	}
 	for _, c := range counties {
 		if _, dup := r.tree.Region(c.Code); dup {
-			return nil, &ValidationError{Problems: []channels.FieldError{{Field: "code", Rule: "county already loaded", Value: c.Code}}}
+			return nil, &ValidationError{Problems: []warning.FieldError{{Field: "code", Rule: "county already loaded", Value: c.Code}}}
 		}
 	}
 	names := make([]string, len(counties))

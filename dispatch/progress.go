@@ -8,6 +8,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/outbox"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Progress is one channel's delivery progress for a warning version: the
@@ -231,7 +232,7 @@ func ReadProgress(ctx context.Context, st *Store, src ProgressSources, a *Alert)
 		return nil, Overall{}, err
 	}
 	in := ProgressInput{Channels: a.Channels, Planned: plans, Unconfirmed: map[string]int{}, Held: map[string]int{}, Outbox: outboxChannels(e)}
-	if n := c["speaker"]["sent"]; n > 0 && (a.Kind == channels.KindAlert || a.Kind == channels.KindUpdate) && !time.Now().Before(a.Expires) {
+	if n := c["speaker"]["sent"]; n > 0 && (a.Kind == warning.KindAlert || a.Kind == warning.KindUpdate) && !time.Now().Before(a.Expires) {
 		// Past validity a loudspeaker no longer plays this version: what
 		// is still unconfirmed will stay so.
 		in.Lapsed = map[string]int{"speaker": n}
@@ -267,7 +268,7 @@ func ReadProgress(ctx context.Context, st *Store, src ProgressSources, a *Alert)
 		in.Unconfirmed[ch] = n
 	}
 	per, ov := ProgressOf(c, in)
-	if (a.State == StatePending || a.State == StateRejected) && ov.Planned == 0 {
+	if (a.State == warning.StatePending || a.State == warning.StateRejected) && ov.Planned == 0 {
 		ov.Phase, ov.Percent = PhaseNotDispatched, nil
 	}
 	return per, ov, nil
@@ -285,7 +286,7 @@ func (api *API) emptyView(a *Alert, dispatch string) *AlertView {
 		in.Outbox = outboxChannels(api.Service.Engine)
 	}
 	per, ov := ProgressOf(nil, in)
-	if a.State == StatePending || a.State == StateRejected {
+	if a.State == warning.StatePending || a.State == warning.StateRejected {
 		ov.Phase = PhaseNotDispatched
 	}
 	return &AlertView{Alert: a, Dispatch: dispatch, Progress: per, Overall: ov}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/alertcast/alertcast/warning"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -47,7 +48,7 @@ func (c *ProgressCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *ProgressCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	list, err := c.store.ListAlerts(ctx, AlertFilter{State: StateIssued.String(), Limit: 500})
+	list, err := c.store.ListAlerts(ctx, AlertFilter{State: warning.StateIssued.String(), Limit: 500})
 	if err != nil {
 		c.log.Warn("progress metrics: list warnings", "err", err)
 		return

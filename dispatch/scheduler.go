@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // MinScheduleInterval is the shortest "every" schedule accepted. Tests
@@ -186,7 +186,7 @@ func (s *Service) NewSchedule(ctx context.Context, by Actor, sc Schedule) (*Sche
 // as a new version (round) of kind update.
 func (s *Service) Rebroadcast(ctx context.Context, id string) (*Alert, error) {
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
-		if a.State != StateIssued || !a.Expires.After(s.now()) {
+		if a.State != warning.StateIssued || !a.Expires.After(s.now()) {
 			return Change{}, fmt.Errorf("%w: warning is %s", ErrConflict, a.State)
 		}
 		if !a.HasChannel("speaker") {
@@ -194,7 +194,7 @@ func (s *Service) Rebroadcast(ctx context.Context, id string) (*Alert, error) {
 		}
 		// The same content again: no change for the policy, so nothing
 		// waits; the round keeps its version's authors and approval.
-		a.Kind, a.Round, a.Changes = channels.KindUpdate, a.Round+1, nil
+		a.Kind, a.Round, a.Changes = warning.KindUpdate, a.Round+1, nil
 		if a.Pending != nil {
 			a.Pending.Version = a.Version + 2 // still the version after this round
 		}
@@ -288,7 +288,7 @@ func (sc *Scheduler) lead(ctx context.Context) bool {
 func (sc *Scheduler) fireDue(ctx context.Context, log *slog.Logger) error {
 	s := sc.Service
 	// Warnings with a rebroadcast spec get an implicit schedule.
-	active, err := s.Store.ListAlerts(ctx, AlertFilter{State: StateIssued.String(), Limit: 500})
+	active, err := s.Store.ListAlerts(ctx, AlertFilter{State: warning.StateIssued.String(), Limit: 500})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // ErrForbidden is returned when the actor's role or relation to the warning
@@ -21,34 +22,34 @@ var ErrForbidden = errors.New("forbidden")
 type Policy struct {
 	// ApprovalLevels need a second officer with the approver role before
 	// they are issued. Default: orange and red.
-	ApprovalLevels []Level `yaml:"approval_levels"`
+	ApprovalLevels []warning.Level `yaml:"approval_levels"`
 	// ApproveDrills makes exercises and tests follow the same rule
 	// (default false: drills at any level issue directly).
 	ApproveDrills bool `yaml:"approve_drills"`
 	// ReasonRequiredLevels are the levels at which an approver must say
 	// why (Approve refuses an empty reason). Default: red.
-	ReasonRequiredLevels []Level `yaml:"reason_required_levels"`
+	ReasonRequiredLevels []warning.Level `yaml:"reason_required_levels"`
 }
 
 // DefaultPolicy is orange and red need approval; approving red needs a reason.
 func DefaultPolicy() Policy {
-	return Policy{ApprovalLevels: []Level{LevelOrange, LevelRed}, ReasonRequiredLevels: []Level{LevelRed}}
+	return Policy{ApprovalLevels: []warning.Level{warning.LevelOrange, warning.LevelRed}, ReasonRequiredLevels: []warning.Level{warning.LevelRed}}
 }
 
 // checkApprovalReason refuses an empty approval reason at a level that
 // requires one, as a ValidationError naming the field "reason".
-func (p Policy) checkApprovalReason(level Level, reason string) error {
+func (p Policy) checkApprovalReason(level warning.Level, reason string) error {
 	if strings.TrimSpace(reason) != "" || !slices.Contains(p.ReasonRequiredLevels, level) {
 		return nil
 	}
-	return &ValidationError{Problems: []channels.FieldError{{Field: "reason", Rule: "required to approve a " + level.String() + " warning", Value: ""}}}
+	return &ValidationError{Problems: []warning.FieldError{{Field: "reason", Rule: "required to approve a " + level.String() + " warning", Value: ""}}}
 }
 
 // NeedsApproval reports whether a new warning must wait for an approver
 // (Decide for a first version).
 func (p Policy) NeedsApproval(a *Alert) bool {
 	n := *a
-	n.Kind = channels.KindAlert
+	n.Kind = warning.KindAlert
 	return p.Decide(Request{By: Actor{Role: RoleOperator}, Next: &n}, nil).Waits()
 }
 
@@ -94,7 +95,7 @@ func (s *Service) log() *slog.Logger {
 func (s *Service) changed(a *Alert) {
 	if s.Engine != nil {
 		s.Engine.Kick()
-		if !a.State.Ended() || a.Kind == channels.KindAllClear {
+		if !a.State.Ended() || a.Kind == warning.KindAllClear {
 			s.Engine.Prewarm(a)
 		}
 	}
@@ -149,7 +150,7 @@ func (s *Service) create(ctx context.Context, by Actor, in AlertInput, o createO
 		return nil, false, Decision{}, err
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
-	a.ID, a.Version, a.Kind = newID(now), 1, channels.KindAlert
+	a.ID, a.Version, a.Kind = newID(now), 1, warning.KindAlert
 	a.CreatedBy, a.CreatedAt, a.UpdatedAt, a.Source = by.Name, now, now, o.source
 	a.Authors = []string{by.Name}
 	d := s.decide(Request{By: by, Origin: o.origin, Next: a, Approval: o.approval, ApprovalReason: o.approvalReason, Authors: a.Authors})
@@ -162,9 +163,9 @@ func (s *Service) create(ctx context.Context, by Actor, in AlertInput, o createO
 	a.Changes = d.Changes
 	action := "alert.create"
 	if d.Waits() {
-		a.State = StatePending
+		a.State = warning.StatePending
 	} else {
-		a.State, a.IssuedAt = StateIssued, now
+		a.State, a.IssuedAt = warning.StateIssued, now
 		if d.ApprovedBy != "" {
 			a.ApprovedBy, a.ApprovedAt, a.ApprovalReason = d.ApprovedBy, now, d.ApprovalReason
 		}
@@ -208,7 +209,7 @@ func (s *Service) Approve(ctx context.Context, by Actor, id, reason string) (*Al
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
 		now := s.now().UTC().Truncate(time.Millisecond)
 		switch {
-		case a.State == StatePending:
+		case a.State == warning.StatePending:
 			if slices.Contains(a.authorsOf(), by.Name) {
 				return Change{}, fmt.Errorf("%w: %s wrote this warning and cannot approve it (two-person rule)", ErrForbidden, by.Name)
 			}
@@ -218,11 +219,11 @@ func (s *Service) Approve(ctx context.Context, by Actor, id, reason string) (*Al
 			if !a.Expires.After(s.now()) {
 				return Change{}, fmt.Errorf("%w: warning expired before approval", ErrConflict)
 			}
-			a.State, a.IssuedAt = StateIssued, now
+			a.State, a.IssuedAt = warning.StateIssued, now
 			a.ApprovedBy, a.ApprovedAt, a.ApprovalReason = by.Name, now, reason
 			return Change{Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve",
 				Detail: marshalJSON(map[string]any{"reason": reason, "version": a.Version, "authors": a.authorsOf()})}}, nil
-		case a.State == StateIssued && a.Pending != nil:
+		case a.State == warning.StateIssued && a.Pending != nil:
 			p := a.Pending
 			if slices.Contains(p.authorsOf(), by.Name) {
 				return Change{}, fmt.Errorf("%w: %s wrote this update and cannot approve it (two-person rule)", ErrForbidden, by.Name)
@@ -236,13 +237,13 @@ func (s *Service) Approve(ctx context.Context, by Actor, id, reason string) (*Al
 			superseded = a.Version
 			next := *p
 			next.ID, next.Version, next.CreatedBy, next.CreatedAt, next.Source = a.ID, a.Version, a.CreatedBy, a.CreatedAt, a.Source
-			next.State, next.Kind, next.Round, next.IssuedAt, next.Pending = StateIssued, channels.KindUpdate, 0, now, nil
+			next.State, next.Kind, next.Round, next.IssuedAt, next.Pending = warning.StateIssued, warning.KindUpdate, 0, now, nil
 			next.ApprovedBy, next.ApprovedAt, next.ApprovalReason = by.Name, now, reason
 			*a = next
 			return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve",
 				Detail: marshalJSON(map[string]any{"reason": reason, "version": a.Version + 1, "replaces_version": superseded,
 					"authors": a.authorsOf(), "changes": a.Changes})}}, nil
-		case a.State == StateIssued:
+		case a.State == warning.StateIssued:
 			return Change{}, fmt.Errorf("%w: warning is issued and has no update waiting for approval", ErrConflict)
 		}
 		return Change{}, fmt.Errorf("%w: warning is %s, only pending warnings or pending updates can be approved", ErrConflict, a.State)
@@ -271,14 +272,14 @@ func (s *Service) Reject(ctx context.Context, by Actor, id, reason string) (*Ale
 		return nil, fmt.Errorf("%w: role %s cannot reject (approver or admin)", ErrForbidden, by.Role)
 	}
 	if reason == "" {
-		return nil, &ValidationError{Problems: []channels.FieldError{{Field: "reason", Rule: "required when rejecting"}}}
+		return nil, &ValidationError{Problems: []warning.FieldError{{Field: "reason", Rule: "required when rejecting"}}}
 	}
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
 		switch {
-		case a.State == StatePending:
-			a.State, a.Reason = StateRejected, reason
+		case a.State == warning.StatePending:
+			a.State, a.Reason = warning.StateRejected, reason
 			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.reject", Detail: marshalJSON(map[string]string{"reason": reason})}}, nil
-		case a.State == StateIssued && a.Pending != nil:
+		case a.State == warning.StateIssued && a.Pending != nil:
 			p := a.Pending
 			a.Pending = nil
 			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.reject",
@@ -297,11 +298,11 @@ func (s *Service) Reject(ctx context.Context, by Actor, id, reason string) (*Ale
 // warning. A pending warning is simply withdrawn; an issued one gets a new
 // version of kind cancel/allclear that goes to everyone reached before, and
 // the old version's undelivered work is revoked.
-func (s *Service) End(ctx context.Context, by Actor, id string, kind channels.Kind, reason string) (*Alert, error) {
+func (s *Service) End(ctx context.Context, by Actor, id string, kind warning.Kind, reason string) (*Alert, error) {
 	if !by.Role.Can(RoleOperator) {
 		return nil, fmt.Errorf("%w: role %s cannot end warnings (operator or above)", ErrForbidden, by.Role)
 	}
-	if kind != channels.KindCancel && kind != channels.KindAllClear {
+	if kind != warning.KindCancel && kind != warning.KindAllClear {
 		return nil, fmt.Errorf("end: kind must be cancel or allclear")
 	}
 	var prevVersion int
@@ -310,16 +311,16 @@ func (s *Service) End(ctx context.Context, by Actor, id string, kind channels.Ki
 		if a.State.Ended() {
 			return Change{}, fmt.Errorf("%w: warning is already %s", ErrConflict, a.State)
 		}
-		prevVersion, wasIssued = a.Version, a.State == StateIssued
+		prevVersion, wasIssued = a.Version, a.State == warning.StateIssued
 		action := "alert." + kind.String()
 		a.Reason = reason
 		// Ending never waits; an update still waiting for approval ends too.
 		dropped := a.Pending != nil
 		a.Pending = nil
-		if kind == channels.KindCancel {
-			a.State = StateCancelled
+		if kind == warning.KindCancel {
+			a.State = warning.StateCancelled
 		} else {
-			a.State = StateAllClear
+			a.State = warning.StateAllClear
 		}
 		if !wasIssued {
 			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action, Detail: marshalJSON(map[string]string{"reason": reason})}}, nil
@@ -375,14 +376,14 @@ func (s *Service) update(ctx context.Context, by Actor, id string, in AlertInput
 	var prevVersion int
 	var d Decision
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
-		if a.State != StateIssued {
+		if a.State != warning.StateIssued {
 			return Change{}, fmt.Errorf("%w: warning is %s, only issued warnings can be updated", ErrConflict, a.State)
 		}
 		now := s.now().UTC().Truncate(time.Millisecond)
 		next := *a
 		next.Event, next.Level, next.Status, next.Area, next.Audience = na.Event, na.Level, na.Status, na.Area, na.Audience
 		next.Channels, next.Text, next.Onset, next.Expires, next.Rebroadcast = na.Channels, na.Text, na.Onset, na.Expires, na.Rebroadcast
-		next.Kind, next.Round, next.Pending = channels.KindUpdate, 0, nil
+		next.Kind, next.Round, next.Pending = warning.KindUpdate, 0, nil
 		next.ApprovedBy, next.ApprovedAt, next.ApprovalReason = "", time.Time{}, ""
 		next.Authors = []string{by.Name}
 		if a.Pending != nil {
@@ -404,7 +405,7 @@ func (s *Service) update(ctx context.Context, by Actor, id string, in AlertInput
 			detail["source"] = o.source
 		}
 		if d.Waits() {
-			next.State, next.IssuedAt, next.UpdatedAt = StatePending, time.Time{}, now
+			next.State, next.IssuedAt, next.UpdatedAt = warning.StatePending, time.Time{}, now
 			next.Version = a.Version + 1
 			a.Pending = &next
 			detail["proposed_version"] = next.Version
@@ -444,10 +445,10 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	n := 0
 	for _, id := range ids {
 		a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
-			if a.State != StateIssued || a.Expires.After(s.now()) {
+			if a.State != warning.StateIssued || a.Expires.After(s.now()) {
 				return Change{}, ErrConflict
 			}
-			a.State, a.Pending = StateExpired, nil
+			a.State, a.Pending = warning.StateExpired, nil
 			return Change{Audit: AuditEntry{Actor: "system", Action: "alert.expire"}}, nil
 		})
 		if errors.Is(err, ErrConflict) {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/alertcast/alertcast/warning"
 )
 
 // ErrConflict is returned when a change does not fit the warning's state.
@@ -85,7 +87,7 @@ func (s *Store) InsertAlert(ctx context.Context, a *Alert, idem string, audit Au
 		if err := s.appendAudit(ctx, tx, audit); err != nil {
 			return err
 		}
-		if a.State == StateIssued {
+		if a.State == warning.StateIssued {
 			return s.queueDispatch(ctx, tx, a)
 		}
 		return nil
@@ -255,7 +257,7 @@ func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]*Alert, error)
 
 // ExpiredIssued returns ids of issued warnings whose expiry has passed.
 func (s *Store) ExpiredIssued(ctx context.Context, now time.Time) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id FROM alerts WHERE state = ? AND expires <= ? LIMIT 100`), StateIssued.String(), ms(now))
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id FROM alerts WHERE state = ? AND expires <= ? LIMIT 100`), warning.StateIssued.String(), ms(now))
 	if err != nil {
 		return nil, err
 	}

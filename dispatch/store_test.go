@@ -11,6 +11,7 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/internal/testsvc"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // forEachEngine runs fn against a fresh SQLite store and a fresh
@@ -49,8 +50,8 @@ func TestStoreMigratesIdempotently(t *testing.T) {
 
 func testAlert(id string) *Alert {
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	return &Alert{ID: id, Version: 1, Event: EventSandstorm, Level: LevelOrange, Status: StatusActual, State: StateIssued,
-		Area: Area{Codes: []string{"653122100"}}, Channels: []string{"sms"}, Kind: channels.KindAlert,
+	return &Alert{ID: id, Version: 1, Event: warning.EventSandstorm, Level: warning.LevelOrange, Status: warning.StatusActual, State: warning.StateIssued,
+		Area: Area{Codes: []string{"653122100"}}, Channels: []string{"sms"}, Kind: warning.KindAlert,
 		Text: map[string]Text{"zh": {Headline: "沙尘暴"}}, Expires: now.Add(time.Hour), CreatedBy: "op", CreatedAt: now, UpdatedAt: now}
 }
 
@@ -148,14 +149,14 @@ func TestStoreAlertsAuditDeliveries(t *testing.T) {
 
 		// Update through UpdateAlert: new version, audit, dispatch row.
 		b, err := s.UpdateAlert(ctx, "A1", func(a *Alert) (Change, error) {
-			a.Kind, a.State = channels.KindCancel, StateCancelled
+			a.Kind, a.State = warning.KindCancel, warning.StateCancelled
 			return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: "op", Action: "alert.cancel"}}, nil
 		})
 		if err != nil || b.Version != 2 {
 			t.Fatalf("update: %v %v", b, err)
 		}
 		vs, _ := s.AlertVersions(ctx, "A1")
-		if len(vs) != 2 || vs[0].State != StateIssued || vs[1].State != StateCancelled {
+		if len(vs) != 2 || vs[0].State != warning.StateIssued || vs[1].State != warning.StateCancelled {
 			t.Fatalf("versions: %d", len(vs))
 		}
 		if n, err := s.VerifyAudit(ctx); err != nil || n != 2 {

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
@@ -287,7 +287,7 @@ func (l *lineErrs) add(field, rule, value string) {
 }
 
 func (l *lineErrs) addErr(field string, err error) {
-	var fe *channels.FieldError
+	var fe *warning.FieldError
 	if errors.As(err, &fe) {
 		if field == "" {
 			field = fe.Field
@@ -358,7 +358,7 @@ func deliver(rep *ImportReport, line int, fn func() error) error {
 		rep.Accepted++
 		return nil
 	}
-	var fe *channels.FieldError
+	var fe *warning.FieldError
 	var le *LineError
 	switch {
 	case errors.As(err, &fe):

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 var (
@@ -15,10 +15,10 @@ var (
 )
 
 // fieldErr builds the *channels.FieldError every edge of Alertcast reports with.
-func fieldErr(field, rule, value string) *channels.FieldError {
-	return &channels.FieldError{Field: field, Rule: rule, Value: value}
+func fieldErr(field, rule, value string) *warning.FieldError {
+	return &warning.FieldError{Field: field, Rule: rule, Value: value}
 }
 
-func fieldErrf(field, value, format string, a ...any) *channels.FieldError {
-	return &channels.FieldError{Field: field, Rule: fmt.Sprintf(format, a...), Value: value}
+func fieldErrf(field, value, format string, a ...any) *warning.FieldError {
+	return &warning.FieldError{Field: field, Rule: fmt.Sprintf(format, a...), Value: value}
 }

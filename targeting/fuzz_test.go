@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 func FuzzReadResidents(f *testing.F) {
@@ -96,7 +96,7 @@ func FuzzParsePolygon(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		pts, err := ParsePolygon(s)
 		if err != nil {
-			var fe *channels.FieldError
+			var fe *warning.FieldError
 			if !errors.As(err, &fe) || fe.Field != "polygon" {
 				t.Fatalf("error is not a polygon FieldError: %v", err)
 			}
@@ -130,7 +130,7 @@ func FuzzParseCircle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := ParseCircle(s)
 		if err != nil {
-			var fe *channels.FieldError
+			var fe *warning.FieldError
 			if !errors.As(err, &fe) || fe.Field != "circle" {
 				t.Fatalf("error is not a circle FieldError: %v", err)
 			}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/planar"
 )
@@ -40,7 +40,7 @@ func TestParsePolygon(t *testing.T) {
 		"empty":       {"", "at least 4"},
 	} {
 		_, err := ParsePolygon(tc.in)
-		var fe *channels.FieldError
+		var fe *warning.FieldError
 		if !errors.As(err, &fe) || fe.Field != "polygon" || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want polygon FieldError containing %q", name, err, tc.want)
 		}
@@ -68,7 +68,7 @@ func TestParseCircle(t *testing.T) {
 	}
 	for _, bad := range []string{"", "39.2,76.1", "39.2,76.1 -1", "39.2,76.1 x", "91,76.1 1", "39.2,76.1 1 2", "39.2,76.1 NaN", "39.2,76.1 1e9", "39.2;76.1 1"} {
 		_, err := ParseCircle(bad)
-		var fe *channels.FieldError
+		var fe *warning.FieldError
 		if !errors.As(err, &fe) || fe.Field != "circle" {
 			t.Errorf("ParseCircle(%q) = %v", bad, err)
 		}

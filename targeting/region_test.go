@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 func TestRegionLevel(t *testing.T) {
@@ -92,7 +92,7 @@ func TestCheckCode(t *testing.T) {
 	}
 	for _, bad := range []string{"", "65312", "6531221", "65312210a", "６５３１２２", "653122100001 "} {
 		err := CheckCode(bad)
-		var fe *channels.FieldError
+		var fe *warning.FieldError
 		if !errors.As(err, &fe) || fe.Field != "code" {
 			t.Errorf("CheckCode(%q) = %v, want a code FieldError", bad, err)
 		}

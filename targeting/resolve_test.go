@@ -11,7 +11,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/planar"
 )
@@ -385,7 +385,7 @@ func TestResolveErrors(t *testing.T) {
 			t.Errorf("error does not name %s: %v", field, err)
 		}
 	}
-	var fe *channels.FieldError
+	var fe *warning.FieldError
 	if !errors.As(err, &fe) {
 		t.Errorf("not a FieldError: %v", err)
 	}
@@ -412,7 +412,7 @@ func TestPutValidation(t *testing.T) {
 		r := good
 		mut(&r)
 		err := ix.PutResident(r)
-		var fe *channels.FieldError
+		var fe *warning.FieldError
 		if !errors.As(err, &fe) {
 			t.Errorf("%s: err = %v, want FieldError", name, err)
 		} else if fe.Field != name && !(name == "township" && fe.Field == "village") {

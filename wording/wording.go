@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Beijing is the zone every time shown to residents is written in
@@ -243,7 +244,7 @@ func Compose(m *channels.Message, lang string) channels.Text {
 	}
 	head := strings.TrimSpace(src.Headline)
 	switch m.Kind {
-	case channels.KindUpdate:
+	case warning.KindUpdate:
 		out := channels.Text{Headline: fmt.Sprintf(w.updated, head), Instruction: src.Instruction}
 		desc := strings.TrimSpace(src.Description)
 		if ch := Changes(m, lang); ch != "" {
@@ -254,9 +255,9 @@ func Compose(m *channels.Message, lang string) channels.Text {
 		}
 		out.Description = desc
 		return out
-	case channels.KindCancel, channels.KindAllClear:
+	case warning.KindCancel, warning.KindAllClear:
 		f := w.lifted
-		if m.Kind == channels.KindCancel {
+		if m.Kind == warning.KindCancel {
 			f = w.cancelled
 		}
 		h := fmt.Sprintf(f, stripEnd(head))

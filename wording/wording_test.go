@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
 	"github.com/alertcast/alertcast/wording/wordingtest"
 )
@@ -43,7 +44,7 @@ func TestMarker(t *testing.T) {
 
 func TestComposeAllClearNeverRepeatsTheInstruction(t *testing.T) {
 	for _, lang := range []string{"zh", "ug", "en"} {
-		for _, k := range []channels.Kind{channels.KindCancel, channels.KindAllClear} {
+		for _, k := range []warning.Kind{warning.KindCancel, warning.KindAllClear} {
 			m := wordingtest.Message(k, "actual")
 			got := wording.Compose(m, lang)
 			if got.Instruction != "" {
@@ -58,7 +59,7 @@ func TestComposeAllClearNeverRepeatsTheInstruction(t *testing.T) {
 		}
 	}
 	// No reason given: it says so rather than leaving a bare label.
-	m := wordingtest.Message(channels.KindAllClear, "actual")
+	m := wordingtest.Message(warning.KindAllClear, "actual")
 	m.Reason = " "
 	if got := wording.Compose(m, "zh").Description; got != "原因：未说明" {
 		t.Errorf("no reason: %q", got)
@@ -71,7 +72,7 @@ func TestComposeAllClearNeverRepeatsTheInstruction(t *testing.T) {
 }
 
 func TestComposeUpdateSaysWhatChanged(t *testing.T) {
-	m := wordingtest.Message(channels.KindUpdate, "actual")
+	m := wordingtest.Message(warning.KindUpdate, "actual")
 	got := wording.Compose(m, "zh")
 	want := "变更：预警级别升为红色；预警范围扩大；有效期延长至12月04日03时11分（北京时间）；预警内容更新。" + wordingtest.UpdatedDescriptionZh
 	if got.Description != want || got.Headline != "更新：疏勒县沙尘暴红色预警" || got.Instruction != wordingtest.InstructionZh {
@@ -89,7 +90,7 @@ func TestComposeUpdateSaysWhatChanged(t *testing.T) {
 }
 
 func TestComposeAlertIsTheOfficersText(t *testing.T) {
-	m := wordingtest.Message(channels.KindAlert, "actual")
+	m := wordingtest.Message(warning.KindAlert, "actual")
 	if got := wording.Compose(m, "ug"); got != m.Texts["ug"] {
 		t.Errorf("alert ug: %+v", got)
 	}

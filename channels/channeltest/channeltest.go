@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Env is what the suite hands to Harness.New: the channel must log to Logger
@@ -90,7 +91,7 @@ type Harness struct {
 func Sample() *channels.Message {
 	return &channels.Message{
 		Key: "conformance-1/v1", AlertID: "conformance-1", Version: 1,
-		Kind: channels.KindAlert, Level: 3, LevelName: "orange",
+		Kind: warning.KindAlert, Level: 3, LevelName: "orange",
 		Event: "sandstorm", EventName: "沙尘暴", Drill: true, Status: "exercise",
 		Sent: time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC), Expires: time.Date(2026, 4, 1, 20, 0, 0, 0, time.UTC),
 		Area: []string{"653122"},

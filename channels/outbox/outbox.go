@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // DetailNotSent is the Result detail of every outbox record.
@@ -99,7 +100,7 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 		return nil, err
 	}
 	if m == nil {
-		return nil, channels.Permanent(&channels.FieldError{Field: "message", Rule: "required"})
+		return nil, channels.Permanent(&warning.FieldError{Field: "message", Rule: "required"})
 	}
 	now := c.now()
 	recs := make([]Record, 0, len(to))
@@ -139,7 +140,7 @@ func Body(m *channels.Message, lang string) string {
 	if m.Drill {
 		b.WriteString("[演练 DRILL] ")
 	}
-	if m.Kind != channels.KindAlert {
+	if m.Kind != warning.KindAlert {
 		b.WriteString("[" + m.Kind.String() + "] ")
 	}
 	b.WriteString(t.Headline)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/sms"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
 )
 
@@ -30,14 +31,14 @@ func SMS(cfg sms.Config) RenderFunc {
 func Speaker() RenderFunc {
 	return func(m *channels.Message, _ channels.Recipient) (Rendering, error) {
 		op := "play"
-		if m.Kind == channels.KindCancel || m.Kind == channels.KindAllClear {
+		if m.Kind == warning.KindCancel || m.Kind == warning.KindAllClear {
 			op = "stop"
 			if m.Audio == nil || m.Audio.URL == "" {
 				return Rendering{Body: fmt.Sprintf("%s:%s", op, m.Key)}, nil
 			}
 		}
 		if m.Audio == nil || m.Audio.URL == "" {
-			return Rendering{}, &channels.FieldError{Field: "message.audio", Rule: "a loudspeaker needs a rendered programme (url + sha256)"}
+			return Rendering{}, &warning.FieldError{Field: "message.audio", Rule: "a loudspeaker needs a rendered programme (url + sha256)"}
 		}
 		body := fmt.Sprintf("%s:%s programme sha256=%s url=%s duration=%s", op, m.Key, m.Audio.SHA256, m.Audio.URL, m.Audio.Duration)
 		if m.Audio.ToneOnly {

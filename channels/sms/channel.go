@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Name is the channel name used in warnings and receipts.
@@ -227,7 +228,7 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 		return nil, err
 	}
 	if m == nil {
-		return nil, channels.Permanent(&channels.FieldError{Field: "message", Rule: "required"})
+		return nil, channels.Permanent(&warning.FieldError{Field: "message", Rule: "required"})
 	}
 	key := m.Key
 	if key == "" && m.AlertID != "" {
@@ -235,7 +236,7 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 	}
 	if key == "" {
 		// The key is what keeps a phone from getting the same warning twice.
-		return nil, channels.Permanent(&channels.FieldError{Field: "message.key", Rule: "required (or alert_id)"})
+		return nil, channels.Permanent(&warning.FieldError{Field: "message.key", Rule: "required (or alert_id)"})
 	}
 	b := newBatch(ctx, len(to))
 	b.expires = m.Expires

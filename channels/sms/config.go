@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
 )
 
@@ -159,60 +159,60 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	if c.MaxParts < 1 || c.MaxParts > 255 {
-		return &channels.FieldError{Field: "sms.max_parts", Rule: "between 1 and 255", Value: fmt.Sprint(c.MaxParts)}
+		return &warning.FieldError{Field: "sms.max_parts", Rule: "between 1 and 255", Value: fmt.Sprint(c.MaxParts)}
 	}
 	if c.Attempts < 1 {
-		return &channels.FieldError{Field: "sms.attempts", Rule: "at least 1", Value: fmt.Sprint(c.Attempts)}
+		return &warning.FieldError{Field: "sms.attempts", Rule: "at least 1", Value: fmt.Sprint(c.Attempts)}
 	}
 	if c.DefaultLanguage != "zh" && c.DefaultLanguage != "ug" {
-		return &channels.FieldError{Field: "sms.default_language", Rule: "zh or ug", Value: c.DefaultLanguage}
+		return &warning.FieldError{Field: "sms.default_language", Rule: "zh or ug", Value: c.DefaultLanguage}
 	}
 	if len(c.Gateways) == 0 {
-		return &channels.FieldError{Field: "sms.gateways", Rule: "at least one gateway"}
+		return &warning.FieldError{Field: "sms.gateways", Rule: "at least one gateway"}
 	}
 	names := map[string]bool{}
 	for i, g := range c.Gateways {
 		f := func(name string) string { return fmt.Sprintf("sms.gateways[%d].%s", i, name) }
 		if names[g.Name] {
-			return &channels.FieldError{Field: f("name"), Rule: "unique", Value: g.Name}
+			return &warning.FieldError{Field: f("name"), Rule: "unique", Value: g.Name}
 		}
 		names[g.Name] = true
 		switch g.Type {
 		case "smpp":
 			if g.Addr == "" {
-				return &channels.FieldError{Field: f("addr"), Rule: "host:port required for smpp"}
+				return &warning.FieldError{Field: f("addr"), Rule: "host:port required for smpp"}
 			}
 			if len(g.SystemID) > 15 {
-				return &channels.FieldError{Field: f("system_id"), Rule: "at most 15 characters", Value: g.SystemID}
+				return &warning.FieldError{Field: f("system_id"), Rule: "at most 15 characters", Value: g.SystemID}
 			}
 			if len(g.Password) > 8 {
-				return &channels.FieldError{Field: f("password"), Rule: "at most 8 characters (SMPP 3.4)"}
+				return &warning.FieldError{Field: f("password"), Rule: "at most 8 characters (SMPP 3.4)"}
 			}
 			if g.Binds < 1 || g.Binds > 64 {
-				return &channels.FieldError{Field: f("binds"), Rule: "between 1 and 64", Value: fmt.Sprint(g.Binds)}
+				return &warning.FieldError{Field: f("binds"), Rule: "between 1 and 64", Value: fmt.Sprint(g.Binds)}
 			}
 			if g.Window < 1 || g.Window > 1000 {
-				return &channels.FieldError{Field: f("window"), Rule: "between 1 and 1000", Value: fmt.Sprint(g.Window)}
+				return &warning.FieldError{Field: f("window"), Rule: "between 1 and 1000", Value: fmt.Sprint(g.Window)}
 			}
 		case "kannel", "webhook":
 			u, err := url.Parse(g.URL)
 			if g.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return &channels.FieldError{Field: f("url"), Rule: "absolute http(s) URL", Value: g.URL}
+				return &warning.FieldError{Field: f("url"), Rule: "absolute http(s) URL", Value: g.URL}
 			}
 			if g.Type == "webhook" && g.HMACSecret == "" {
-				return &channels.FieldError{Field: f("hmac_secret"), Rule: "required for webhook"}
+				return &warning.FieldError{Field: f("hmac_secret"), Rule: "required for webhook"}
 			}
 			if g.Workers < 1 || g.Workers > 256 {
-				return &channels.FieldError{Field: f("workers"), Rule: "between 1 and 256", Value: fmt.Sprint(g.Workers)}
+				return &warning.FieldError{Field: f("workers"), Rule: "between 1 and 256", Value: fmt.Sprint(g.Workers)}
 			}
 		default:
-			return &channels.FieldError{Field: f("type"), Rule: "one of smpp, kannel, webhook", Value: g.Type}
+			return &warning.FieldError{Field: f("type"), Rule: "one of smpp, kannel, webhook", Value: g.Type}
 		}
 		if g.TPS < 0 {
-			return &channels.FieldError{Field: f("tps"), Rule: "not negative", Value: fmt.Sprint(g.TPS)}
+			return &warning.FieldError{Field: f("tps"), Rule: "not negative", Value: fmt.Sprint(g.TPS)}
 		}
 		if g.Weight < 1 {
-			return &channels.FieldError{Field: f("weight"), Rule: "at least 1", Value: fmt.Sprint(g.Weight)}
+			return &warning.FieldError{Field: f("weight"), Rule: "at least 1", Value: fmt.Sprint(g.Weight)}
 		}
 	}
 	return nil

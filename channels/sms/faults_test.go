@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"gopkg.in/yaml.v3"
 	"log/slog"
 	"strings"
 	"sync"
@@ -14,12 +13,15 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/linxGnu/gosmpp/data"
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/channeltest"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/sms/smscsim"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // A bind that drops mid-batch loses nothing and sends nothing twice: the
@@ -407,7 +409,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		err := tc.cfg.Validate()
-		var fe *channels.FieldError
+		var fe *warning.FieldError
 		if !errors.As(err, &fe) || fe.Field != tc.field {
 			t.Errorf("%+v: %v, want a FieldError on %s", tc.cfg, err, tc.field)
 		}

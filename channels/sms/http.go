@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // httpGateway runs Workers goroutines that each submit one recipient's
@@ -288,19 +289,19 @@ type KannelDLR struct {
 func ParseKannelDLR(q url.Values) (KannelDLR, error) {
 	d := KannelDLR{Gateway: q.Get("gw"), ID: q.Get("id"), Reply: q.Get("reply")}
 	if d.Gateway == "" || len(d.Gateway) > 64 {
-		return d, &channels.FieldError{Field: "gw", Rule: "gateway name, 1–64 bytes", Value: short(d.Gateway)}
+		return d, &warning.FieldError{Field: "gw", Rule: "gateway name, 1–64 bytes", Value: short(d.Gateway)}
 	}
 	if d.ID == "" || len(d.ID) > 64 {
-		return d, &channels.FieldError{Field: "id", Rule: "message id, 1–64 bytes", Value: short(d.ID)}
+		return d, &warning.FieldError{Field: "id", Rule: "message id, 1–64 bytes", Value: short(d.ID)}
 	}
 	t, err := strconv.Atoi(q.Get("type"))
 	if err != nil {
-		return d, &channels.FieldError{Field: "type", Rule: "Kannel DLR type 1, 2, 4, 8 or 16", Value: short(q.Get("type"))}
+		return d, &warning.FieldError{Field: "type", Rule: "Kannel DLR type 1, 2, 4, 8 or 16", Value: short(q.Get("type"))}
 	}
 	switch t {
 	case 1, 2, 4, 8, 16:
 	default:
-		return d, &channels.FieldError{Field: "type", Rule: "Kannel DLR type 1, 2, 4, 8 or 16", Value: short(q.Get("type"))}
+		return d, &warning.FieldError{Field: "type", Rule: "Kannel DLR type 1, 2, 4, 8 or 16", Value: short(q.Get("type"))}
 	}
 	d.Type = t
 	return d, nil
@@ -353,7 +354,7 @@ func (c *Channel) serveDLR(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if g := c.gatewayByName(d.Gateway); g == nil || g.cfg.Type != "kannel" {
-			http.Error(w, (&channels.FieldError{Field: "gw", Rule: "a configured kannel gateway", Value: short(d.Gateway)}).Error(), http.StatusBadRequest)
+			http.Error(w, (&warning.FieldError{Field: "gw", Rule: "a configured kannel gateway", Value: short(d.Gateway)}).Error(), http.StatusBadRequest)
 			return
 		}
 		// Only Kannel knows the sig we put in its dlr-url: nobody else can
@@ -369,7 +370,7 @@ func (c *Channel) serveDLR(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("gw")
 		g := c.gatewayByName(name)
 		if g == nil || g.cfg.Type != "webhook" {
-			http.Error(w, (&channels.FieldError{Field: "gw", Rule: "a configured webhook gateway", Value: short(name)}).Error(), http.StatusBadRequest)
+			http.Error(w, (&warning.FieldError{Field: "gw", Rule: "a configured webhook gateway", Value: short(name)}).Error(), http.StatusBadRequest)
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<10))
@@ -397,10 +398,10 @@ func (c *Channel) serveDLR(w http.ResponseWriter, r *http.Request) {
 func parseWebhookReceipt(body []byte) (channels.State, string, string, error) {
 	var wr WebhookReceipt
 	if err := json.Unmarshal(body, &wr); err != nil {
-		return 0, "", "", &channels.FieldError{Field: "body", Rule: "JSON receipt object", Value: short(err.Error())}
+		return 0, "", "", &warning.FieldError{Field: "body", Rule: "JSON receipt object", Value: short(err.Error())}
 	}
 	if wr.MessageID == "" || len(wr.MessageID) > 64 {
-		return 0, "", "", &channels.FieldError{Field: "message_id", Rule: "1–64 bytes", Value: short(wr.MessageID)}
+		return 0, "", "", &warning.FieldError{Field: "message_id", Rule: "1–64 bytes", Value: short(wr.MessageID)}
 	}
 	var st channels.State
 	switch strings.ToLower(wr.Status) {
@@ -413,7 +414,7 @@ func parseWebhookReceipt(body []byte) (channels.State, string, string, error) {
 	case "accepted", "acceptd", "enroute", "sent":
 		st = channels.StateSent
 	default:
-		return 0, "", "", &channels.FieldError{Field: "status", Rule: "delivered, failed or expired", Value: short(wr.Status)}
+		return 0, "", "", &warning.FieldError{Field: "status", Rule: "delivered, failed or expired", Value: short(wr.Status)}
 	}
 	detail := strings.ToUpper(wr.Status)
 	if wr.ErrorCode != "" {

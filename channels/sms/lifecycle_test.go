@@ -7,6 +7,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/sms"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording/wordingtest"
 )
 
@@ -49,7 +50,7 @@ func checkLifecycle(t *testing.T, m *channels.Message, lang, text string) {
 	}
 	instr := map[string]string{"zh": wordingtest.InstructionZh, "ug": wordingtest.InstructionUg}[lang]
 	switch m.Kind {
-	case channels.KindCancel, channels.KindAllClear:
+	case warning.KindCancel, warning.KindAllClear:
 		if strings.Contains(text, instr) || strings.Contains(text, "转移") {
 			t.Errorf("%s repeats the old instruction: %q", m.Kind, text)
 		}
@@ -59,14 +60,14 @@ func checkLifecycle(t *testing.T, m *channels.Message, lang, text string) {
 		if !strings.Contains(text, wordingtest.Reason) {
 			t.Errorf("%s without its reason: %q", m.Kind, text)
 		}
-		word := map[channels.Kind]map[string]string{
-			channels.KindAllClear: {"zh": "解除", "ug": "ئەمەلدىن قالدۇرۇلدى"},
-			channels.KindCancel:   {"zh": "撤销", "ug": "قايتۇرۇۋېلىندى"},
+		word := map[warning.Kind]map[string]string{
+			warning.KindAllClear: {"zh": "解除", "ug": "ئەمەلدىن قالدۇرۇلدى"},
+			warning.KindCancel:   {"zh": "撤销", "ug": "قايتۇرۇۋېلىندى"},
 		}[m.Kind][lang]
 		if !strings.Contains(text, word) {
 			t.Errorf("%s does not say %s: %q", m.Kind, word, text)
 		}
-	case channels.KindUpdate:
+	case warning.KindUpdate:
 		want := map[string][]string{"zh": {"更新", "升为红色", "范围扩大", "有效期延长至12月04日03时11分（北京时间）", wordingtest.UpdatedDescriptionZh},
 			"ug": {"يېڭىلاندى", "قىزىل غا ئۆستۈرۈلدى", "كېڭەيتىلدى", "بېيجىڭ ۋاقتى"}}[lang]
 		for _, w := range want {

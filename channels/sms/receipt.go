@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // DLR is an SMSC delivery receipt in the de-facto format of SMPP 3.4
@@ -28,7 +29,7 @@ var receiptKeys = []string{"id", "sub", "dlvrd", "submit date", "done date", "st
 // rejects anything that is not a receipt with a FieldError.
 func ParseDLR(s string) (DLR, error) {
 	if len(s) > 1024 {
-		return DLR{}, &channels.FieldError{Field: "receipt", Rule: "at most 1024 bytes"}
+		return DLR{}, &warning.FieldError{Field: "receipt", Rule: "at most 1024 bytes"}
 	}
 	low := asciiLower(s)
 	type hit struct{ key, at, val int }
@@ -70,13 +71,13 @@ func ParseDLR(s string) (DLR, error) {
 		*fields[h.key] = v
 	}
 	if d.ID == "" {
-		return DLR{}, &channels.FieldError{Field: "receipt.id", Rule: "required", Value: short(s)}
+		return DLR{}, &warning.FieldError{Field: "receipt.id", Rule: "required", Value: short(s)}
 	}
 	if d.Stat == "" {
-		return DLR{}, &channels.FieldError{Field: "receipt.stat", Rule: "required", Value: short(s)}
+		return DLR{}, &warning.FieldError{Field: "receipt.stat", Rule: "required", Value: short(s)}
 	}
 	if _, ok := dlrStates[strings.ToUpper(d.Stat)]; !ok {
-		return DLR{}, &channels.FieldError{Field: "receipt.stat", Rule: "one of DELIVRD, EXPIRED, DELETED, UNDELIV, ACCEPTD, UNKNOWN, REJECTD, ENROUTE", Value: d.Stat}
+		return DLR{}, &warning.FieldError{Field: "receipt.stat", Rule: "one of DELIVRD, EXPIRED, DELETED, UNDELIV, ACCEPTD, UNKNOWN, REJECTD, ENROUTE", Value: d.Stat}
 	}
 	d.Stat = strings.ToUpper(d.Stat)
 	return d, nil

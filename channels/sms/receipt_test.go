@@ -11,6 +11,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/sms"
+	"github.com/alertcast/alertcast/warning"
 )
 
 func TestParseDLR(t *testing.T) {
@@ -88,7 +89,7 @@ func FuzzParseKannelDLR(f *testing.F) {
 		}
 		d, err := sms.ParseKannelDLR(q)
 		if err != nil {
-			var fe *channels.FieldError
+			var fe *warning.FieldError
 			if !asFieldError(err, &fe) {
 				t.Fatalf("error %v is not a FieldError", err)
 			}
@@ -130,6 +131,6 @@ func FuzzDLRHandler(f *testing.F) {
 	})
 }
 
-func asFieldError(err error, fe **channels.FieldError) bool {
+func asFieldError(err error, fe **warning.FieldError) bool {
 	return errors.As(err, fe)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/linxGnu/gosmpp/data"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
 )
 
@@ -44,7 +45,7 @@ type Rendered struct {
 func Render(m *channels.Message, lang string, cfg Config) (Rendered, error) {
 	cfg = cfg.withDefaults()
 	if m == nil {
-		return Rendered{}, &channels.FieldError{Field: "message", Rule: "required"}
+		return Rendered{}, &warning.FieldError{Field: "message", Rule: "required"}
 	}
 	t, ok := m.Texts[lang]
 	if !ok {
@@ -58,7 +59,7 @@ func Render(m *channels.Message, lang string, cfg Config) (Rendered, error) {
 		}
 	}
 	if !ok || strings.TrimSpace(t.Headline) == "" {
-		return Rendered{}, &channels.FieldError{Field: "texts." + lang + ".headline", Rule: "required for SMS"}
+		return Rendered{}, &warning.FieldError{Field: "texts." + lang + ".headline", Rule: "required for SMS"}
 	}
 	prefix := cfg.Signature
 	if m.Status == "test" {
@@ -76,7 +77,7 @@ func Render(m *channels.Message, lang string, cfg Config) (Rendered, error) {
 	if lang != "zh" {
 		sep, space = ": ", " "
 	}
-	if m.Kind != channels.KindAlert && m.Kind != channels.KindUnknown {
+	if m.Kind != warning.KindAlert && m.Kind != warning.KindUnknown {
 		// The lifecycle headline is a sentence of its own ("…解除…预警。原因：…"),
 		// not a label for a colon.
 		sep = "。"
@@ -163,7 +164,7 @@ func Render(m *channels.Message, lang string, cfg Config) (Rendered, error) {
 		r.Shortened = true
 		return r, nil
 	}
-	return Rendered{}, &channels.FieldError{Field: "sms.max_parts", Rule: "too small for the signature and drill marker", Value: fmt.Sprint(cfg.MaxParts)}
+	return Rendered{}, &warning.FieldError{Field: "sms.max_parts", Rule: "too small for the signature and drill marker", Value: fmt.Sprint(cfg.MaxParts)}
 }
 
 // clean collapses whitespace: line breaks cost parts and display badly.
@@ -267,7 +268,7 @@ func encodeSegments(r Rendered) ([][]byte, byte, error) {
 // and /audience/preview show (text, encoding, parts) before sending.
 func Preview(m *channels.Message, cfg Config) (map[string]Rendered, error) {
 	if m == nil {
-		return nil, &channels.FieldError{Field: "message", Rule: "required"}
+		return nil, &warning.FieldError{Field: "message", Rule: "required"}
 	}
 	out := make(map[string]Rendered, len(m.Texts))
 	for lang := range m.Texts {

@@ -12,9 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/speaker/wire"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // forgedCount reads alertcast_speaker_forged_total{source} from reg.
@@ -218,7 +218,7 @@ func TestRecordedHoldReplayDoesNotRollBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	v2 := r.msg("R/v2", 2)
-	v2.Kind, v2.Version = channels.KindUpdate, 2
+	v2.Kind, v2.Version = warning.KindUpdate, 2
 	mustSend(t, n.hub, v2, to("spk"))
 	ag := r.agent(t, n, "spk", nil)
 	r.rec.wait(t, "R/v2", "spk", "played")
@@ -235,7 +235,7 @@ func TestRecordedHoldReplayDoesNotRollBack(t *testing.T) {
 	}
 
 	cancel := r.msg("R/v3", 2)
-	cancel.Kind, cancel.Version, cancel.Audio = channels.KindCancel, 3, nil
+	cancel.Kind, cancel.Version, cancel.Audio = warning.KindCancel, 3, nil
 	mustSend(t, n.hub, cancel, to("spk"))
 	r.rec.wait(t, "R/v3", "spk", "stopped")
 	if err := rdb.HSet(ctx, holdKey, "a:R", v1).Err(); err != nil {

@@ -79,6 +79,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/speaker/wire"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Name is the channel name used in warnings.
@@ -178,13 +179,13 @@ var (
 // background writers. The hub is ready when NewHub returns.
 func NewHub(cfg Config) (*Hub, error) {
 	if cfg.Redis == nil {
-		return nil, &channels.FieldError{Field: "speaker.redis", Rule: "required"}
+		return nil, &warning.FieldError{Field: "speaker.redis", Rule: "required"}
 	}
 	if cfg.Devices == nil {
-		return nil, &channels.FieldError{Field: "speaker.devices", Rule: "required"}
+		return nil, &warning.FieldError{Field: "speaker.devices", Rule: "required"}
 	}
 	if len(cfg.Key) != ed25519.PrivateKeySize {
-		return nil, &channels.FieldError{Field: "speaker.key", Rule: "an Ed25519 private key"}
+		return nil, &warning.FieldError{Field: "speaker.key", Rule: "an Ed25519 private key"}
 	}
 	if cfg.NodeID == "" {
 		s, _ := NewCredential()
@@ -362,7 +363,7 @@ func (h *Hub) Send(ctx context.Context, m *channels.Message, to []channels.Recip
 // buildCommand turns a message into the command body every recipient gets.
 func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) {
 	if m == nil {
-		return Command{}, &channels.FieldError{Field: "message", Rule: "required"}
+		return Command{}, &warning.FieldError{Field: "message", Rule: "required"}
 	}
 	if err := checkID("message.key", m.Key); err != nil {
 		return Command{}, err
@@ -372,7 +373,7 @@ func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) 
 		until = now.Add(24 * time.Hour)
 	}
 	if !until.After(now) {
-		return Command{}, &channels.FieldError{Field: "message.expires", Rule: "in the future", Value: until.Format(time.RFC3339)}
+		return Command{}, &warning.FieldError{Field: "message.expires", Rule: "in the future", Value: until.Format(time.RFC3339)}
 	}
 	alert := m.AlertID
 	if alert == "" {
@@ -380,13 +381,13 @@ func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) 
 	}
 	play := func() (*Play, error) {
 		if m.Audio == nil || m.Audio.URL == "" {
-			return nil, &channels.FieldError{Field: "message.audio", Rule: "a loudspeaker needs a rendered programme (url + sha256)"}
+			return nil, &warning.FieldError{Field: "message.audio", Rule: "a loudspeaker needs a rendered programme (url + sha256)"}
 		}
 		repeats := h.cfg.DefaultRepeats
 		if s := m.Attrs["repeats"]; s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 || n > 20 {
-				return nil, &channels.FieldError{Field: "message.attrs.repeats", Rule: "1..20", Value: s}
+				return nil, &warning.FieldError{Field: "message.attrs.repeats", Rule: "1..20", Value: s}
 			}
 			repeats = n
 		}
@@ -403,13 +404,13 @@ func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) 
 		return p, nil
 	}
 	switch m.Kind {
-	case channels.KindAlert, channels.KindUpdate:
+	case warning.KindAlert, warning.KindUpdate:
 		p, err := play()
 		if err != nil {
 			return Command{}, err
 		}
 		return Command{Op: wire.OpPlay, ID: "play:" + m.Key, Play: p, Until: &until}, nil
-	case channels.KindCancel, channels.KindAllClear:
+	case warning.KindCancel, warning.KindAllClear:
 		st := &Stop{Key: m.Key, Alert: alert}
 		if m.Audio != nil && m.Audio.URL != "" {
 			p, err := play()
@@ -420,7 +421,7 @@ func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) 
 		}
 		return Command{Op: wire.OpStop, ID: "stop:" + m.Key, Stop: st, Until: &until}, nil
 	default:
-		return Command{}, &channels.FieldError{Field: "message.kind", Rule: "alert, update, cancel or allclear", Value: m.Kind.String()}
+		return Command{}, &warning.FieldError{Field: "message.kind", Rule: "alert, update, cancel or allclear", Value: m.Kind.String()}
 	}
 }
 
@@ -551,7 +552,7 @@ func failAll(to []channels.Recipient, err error) []channels.Result {
 // it is delivered (at most 24 h).
 func (h *Hub) SetVolume(ctx context.Context, deviceID string, vol int) error {
 	if vol < 0 || vol > 100 {
-		return &channels.FieldError{Field: "volume", Rule: "0..100", Value: strconv.Itoa(vol)}
+		return &warning.FieldError{Field: "volume", Rule: "0..100", Value: strconv.Itoa(vol)}
 	}
 	now := h.cfg.Now()
 	until := now.Add(24 * time.Hour)
@@ -577,7 +578,7 @@ func (h *Hub) Live(ctx context.Context, deviceIDs []string, room LiveRoom) error
 		return err
 	}
 	if !room.Until.After(now) {
-		return &channels.FieldError{Field: "live.until", Rule: "in the future"}
+		return &warning.FieldError{Field: "live.until", Rule: "in the future"}
 	}
 	return h.single(ctx, deviceIDs, "live:"+room.ID, newHeldCmd(cmd.ID, room.Until, now.UnixMilli(), now.UnixMilli(), body), now)
 }

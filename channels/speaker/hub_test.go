@@ -27,6 +27,7 @@ import (
 	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/speaker/agent"
 	"github.com/alertcast/alertcast/internal/testsvc"
+	"github.com/alertcast/alertcast/warning"
 )
 
 func wav(d time.Duration) []byte {
@@ -207,7 +208,7 @@ func (r *rig) agent(t *testing.T, n *node, dev string, mod func(*agent.Config)) 
 
 func (r *rig) msg(key string, level int) *channels.Message {
 	alert := strings.SplitN(key, "/", 2)[0]
-	return &channels.Message{Key: key, AlertID: alert, Version: 1, Kind: channels.KindAlert, Level: level,
+	return &channels.Message{Key: key, AlertID: alert, Version: 1, Kind: warning.KindAlert, Level: level,
 		LevelName: "red", Event: "sandstorm", Status: "actual", Sent: time.Now(), Expires: time.Now().Add(time.Hour),
 		Area: []string{"653122"}, Audio: &channels.Audio{URL: r.audioSrv.URL + "/audio/" + r.audioSHA + ".wav",
 			SHA256: r.audioSHA, Duration: 50 * time.Millisecond, Format: "wav/pcm16/8000"}}
@@ -313,7 +314,7 @@ func TestOfflineHoldAndRedelivery(t *testing.T) {
 	r.enroll("off-2")
 	mustSend(t, n.hub, r.msg("H/v1", 3), to("off-1", "off-2"))
 	cancel := r.msg("H/v2", 3)
-	cancel.Kind, cancel.Version, cancel.Audio = channels.KindCancel, 2, nil
+	cancel.Kind, cancel.Version, cancel.Audio = warning.KindCancel, 2, nil
 	mustSend(t, n.hub, cancel, to("off-2"))
 
 	a1 := r.agent(t, n, "off-1", nil)

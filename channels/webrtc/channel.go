@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Channel is the queued "voice" channel: it rings the online field endpoints
@@ -49,7 +50,7 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 		return nil, err
 	}
 	if m == nil || m.Key == "" {
-		return nil, channels.Permanent(&channels.FieldError{Field: "message.key", Rule: "required"})
+		return nil, channels.Permanent(&warning.FieldError{Field: "message.key", Rule: "required"})
 	}
 	programme, perr := c.loadProgramme(ctx, m)
 	if perr != nil {
@@ -104,7 +105,7 @@ func failed(r channels.Recipient, err error, detail string) channels.Result {
 func (c *Channel) sendOne(ctx context.Context, m *channels.Message, r channels.Recipient, programme []byte) (channels.Result, bool) {
 	s := c.s
 	if !idPattern.MatchString(r.Address) {
-		return failed(r, channels.Permanent(&channels.FieldError{Field: "recipient.address", Rule: "a field user id", Value: r.Address}), "bad address"), true
+		return failed(r, channels.Permanent(&warning.FieldError{Field: "recipient.address", Rule: "a field user id", Value: r.Address}), "bad address"), true
 	}
 	key := m.Key + "\x00" + r.ID
 	s.mu.Lock()

@@ -42,6 +42,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Server is the SFU and its signalling. It implements channels.Closer.
@@ -83,14 +84,14 @@ var _ channels.Closer = (*Server)(nil)
 // Config.UDPMuxAddr is set; everything else is opened per peer.
 func New(cfg Config) (*Server, error) {
 	if cfg.Authenticate == nil {
-		return nil, &channels.FieldError{Field: "Authenticate", Rule: "required"}
+		return nil, &warning.FieldError{Field: "Authenticate", Rule: "required"}
 	}
 	if cfg.UDPPortMax != 0 && cfg.UDPPortMin > cfg.UDPPortMax {
-		return nil, &channels.FieldError{Field: "UDPPortMin", Rule: "not above UDPPortMax", Value: fmt.Sprint(cfg.UDPPortMin)}
+		return nil, &warning.FieldError{Field: "UDPPortMin", Rule: "not above UDPPortMax", Value: fmt.Sprint(cfg.UDPPortMin)}
 	}
 	if cfg.PublicURL != "" {
 		if u, err := url.Parse(cfg.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss") {
-			return nil, &channels.FieldError{Field: "PublicURL", Rule: "an absolute http(s) URL", Value: cfg.PublicURL}
+			return nil, &warning.FieldError{Field: "PublicURL", Rule: "an absolute http(s) URL", Value: cfg.PublicURL}
 		}
 	}
 	cfg.setDefaults()

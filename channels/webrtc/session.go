@@ -9,10 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alertcast/alertcast/warning"
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
-
-	"github.com/alertcast/alertcast/channels"
 )
 
 const (
@@ -109,7 +108,7 @@ func (ss *session) send(f *Frame) {
 
 func (ss *session) sendErr(id, room, code string, err error) {
 	f := &Frame{Type: TypeError, ID: id, Room: room, Code: code, Message: err.Error()}
-	var fe *channels.FieldError
+	var fe *warning.FieldError
 	if errors.As(err, &fe) {
 		f.Field = fe.Field
 	}

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/webrtc/wire"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // The protocol lives in package wire (shared with rtcclient); these
@@ -74,7 +74,7 @@ func frameErr(field, rule, value string) error {
 	if len(value) > 64 {
 		value = value[:64] + "…"
 	}
-	return fmt.Errorf("%w: %w", errFrame, &channels.FieldError{Field: field, Rule: rule, Value: value})
+	return fmt.Errorf("%w: %w", errFrame, &warning.FieldError{Field: field, Rule: rule, Value: value})
 }
 
 // ParseFrame decodes and validates one client → server frame. The error

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 var frameSeeds = []string{
@@ -39,7 +39,7 @@ func FuzzParseFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := ParseFrame(b)
 		if err != nil {
-			var fe *channels.FieldError
+			var fe *warning.FieldError
 			if !errors.As(err, &fe) || fe.Field == "" || !errors.Is(err, errFrame) {
 				t.Fatalf("error without a field: %v", err)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/channeltest"
 	"github.com/alertcast/alertcast/internal/testsvc"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/gorilla/websocket"
 )
 
@@ -41,7 +42,7 @@ func TestSlowClientIsolation(t *testing.T) {
 	const events = 40
 	start := time.Now()
 	for i := range events {
-		m := msg("", 1, channels.KindAlert, 3, village)
+		m := msg("", 1, warning.KindAlert, 3, village)
 		m.Texts["zh"] = channels.Text{Headline: "h", Description: big, Instruction: "i"}
 		send(t, n.hub, m)
 		if f := fast.next("warning"); f.AlertID != m.AlertID {
@@ -192,7 +193,7 @@ func TestSSE(t *testing.T) {
 	checkLeaks(t)
 	r := testsvc.Redis(t)
 	n := newNode(t, r.Addr, nil)
-	active := msg("", 1, channels.KindAlert, 3, county)
+	active := msg("", 1, warning.KindAlert, 3, county)
 	send(t, n.hub, active)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -215,7 +216,7 @@ func TestSSE(t *testing.T) {
 	if !strings.Contains(snap.data, active.AlertID) || snap.id == "" {
 		t.Fatalf("snapshot %+v", snap)
 	}
-	live := msg("", 1, channels.KindAlert, 4, village)
+	live := msg("", 1, warning.KindAlert, 4, village)
 	send(t, n.hub, live)
 	ev := readSSE(t, sc, "warning")
 	if !strings.Contains(ev.data, live.AlertID) || ev.id == "" {
@@ -223,7 +224,7 @@ func TestSSE(t *testing.T) {
 	}
 	resp.Body.Close()
 	waitFor(t, "SSE subscriber gone", func() bool { return n.hub.Subscribers() == 0 })
-	missed := msg("", 1, channels.KindAlert, 2, township)
+	missed := msg("", 1, warning.KindAlert, 2, township)
 	send(t, n.hub, missed)
 	// EventSource reconnects with Last-Event-ID.
 	resp, sc = open(ev.id)
@@ -284,7 +285,7 @@ func TestCloseDisconnectsWithRestartCode(t *testing.T) {
 	if code := cl.closed(); code != CloseRestart {
 		t.Errorf("close code %d, want %d", code, CloseRestart)
 	}
-	if _, err := n.hub.Send(context.Background(), msg("", 1, channels.KindAlert, 1, county), []channels.Recipient{{ID: "broadcast"}}); err != channels.ErrClosed {
+	if _, err := n.hub.Send(context.Background(), msg("", 1, warning.KindAlert, 1, county), []channels.Recipient{{ID: "broadcast"}}); err != channels.ErrClosed {
 		t.Errorf("Send after Close: %v", err)
 	}
 }
@@ -310,7 +311,7 @@ func TestPingPongDropsDeadClients(t *testing.T) {
 	}()
 	waitFor(t, "two subscribers", func() bool { return n.hub.Subscribers() == 2 })
 	waitFor(t, "the silent client dropped", func() bool { return n.hub.Subscribers() == 1 })
-	m := msg("", 1, channels.KindAlert, 2, village)
+	m := msg("", 1, warning.KindAlert, 2, village)
 	send(t, n.hub, m)
 	if f := alive.next("warning"); f.AlertID != m.AlertID {
 		t.Fatalf("live client got %s", f.AlertID)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
 	"github.com/gorilla/websocket"
 )
@@ -53,7 +54,7 @@ func warningFrom(m *channels.Message) *Warning {
 	k := m.Kind
 	return &Warning{
 		AlertID: m.AlertID, Version: m.Version, Kind: k.String(),
-		Lifted: k == channels.KindCancel || k == channels.KindAllClear,
+		Lifted: k == warning.KindCancel || k == warning.KindAllClear,
 		Level:  m.Level, LevelName: m.LevelName, Event: m.Event, EventName: m.EventName,
 		Drill: m.Drill || m.Status == "exercise" || m.Status == "test", Status: m.Status,
 		Area: m.Area, Texts: composedTexts(m), Sent: m.Sent.UTC(), Expires: m.Expires.UTC(), Reason: m.Reason,
@@ -65,7 +66,7 @@ func warningFrom(m *channels.Message) *Warning {
 // changed; a cancel or all-clear says so with its reason and carries no
 // instruction.
 func composedTexts(m *channels.Message) map[string]channels.Text {
-	if m.Kind == channels.KindAlert {
+	if m.Kind == warning.KindAlert {
 		return m.Texts
 	}
 	out := make(map[string]channels.Text, len(m.Texts))
@@ -171,12 +172,12 @@ type streamID struct{ ms, seq uint64 }
 func parseStreamID(s string) (streamID, error) {
 	ms, seq, ok := strings.Cut(s, "-")
 	if !ok || ms == "" || seq == "" || len(s) > 41 {
-		return streamID{}, &channels.FieldError{Field: "last_id", Rule: "an event id like 1732000000000-0", Value: clip(s)}
+		return streamID{}, &warning.FieldError{Field: "last_id", Rule: "an event id like 1732000000000-0", Value: clip(s)}
 	}
 	a, err1 := strconv.ParseUint(ms, 10, 64)
 	b, err2 := strconv.ParseUint(seq, 10, 64)
 	if err1 != nil || err2 != nil {
-		return streamID{}, &channels.FieldError{Field: "last_id", Rule: "an event id like 1732000000000-0", Value: clip(s)}
+		return streamID{}, &warning.FieldError{Field: "last_id", Rule: "an event id like 1732000000000-0", Value: clip(s)}
 	}
 	return streamID{a, b}, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -130,7 +131,7 @@ func newNodeListener(t *testing.T, addr string, tweak func(*Config), wrap func(n
 var msgSeq atomic.Int64
 
 // msg is a warning aimed at area, new id each call unless alertID given.
-func msg(alertID string, version int, kind channels.Kind, level int, area ...string) *channels.Message {
+func msg(alertID string, version int, kind warning.Kind, level int, area ...string) *channels.Message {
 	if alertID == "" {
 		alertID = fmt.Sprintf("a%d", msgSeq.Add(1))
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 )
@@ -135,7 +136,7 @@ func (h *Hub) Send(ctx context.Context, m *channels.Message, to []channels.Recip
 	for _, r := range to {
 		if r.Address != "" && !h.knownRegion(r.Address) {
 			results = append(results, channels.Result{RecipientID: r.ID, State: channels.StateFailed,
-				Err: channels.Permanent(&channels.FieldError{Field: "recipient.address", Rule: "empty or a known region code", Value: clip(r.Address)})})
+				Err: channels.Permanent(&warning.FieldError{Field: "recipient.address", Rule: "empty or a known region code", Value: clip(r.Address)})})
 			continue
 		}
 		good = append(good, r)
@@ -187,15 +188,15 @@ func (h *Hub) Send(ctx context.Context, m *channels.Message, to []channels.Recip
 func validateMessage(m *channels.Message) error {
 	switch {
 	case m == nil:
-		return &channels.FieldError{Field: "message", Rule: "required"}
+		return &warning.FieldError{Field: "message", Rule: "required"}
 	case m.AlertID == "" || len(m.AlertID) > 128:
-		return &channels.FieldError{Field: "alert_id", Rule: "1..128 characters", Value: clip(m.AlertID)}
-	case m.Kind == channels.KindUnknown || m.Kind > channels.KindAllClear:
-		return &channels.FieldError{Field: "kind", Rule: "one of alert, update, cancel, allclear", Value: m.Kind.String()}
+		return &warning.FieldError{Field: "alert_id", Rule: "1..128 characters", Value: clip(m.AlertID)}
+	case m.Kind == warning.KindUnknown || m.Kind > warning.KindAllClear:
+		return &warning.FieldError{Field: "kind", Rule: "one of alert, update, cancel, allclear", Value: m.Kind.String()}
 	case m.Level < 1 || m.Level > 4:
-		return &channels.FieldError{Field: "level", Rule: "1 (blue) .. 4 (red)", Value: strconv.Itoa(m.Level)}
+		return &warning.FieldError{Field: "level", Rule: "1 (blue) .. 4 (red)", Value: strconv.Itoa(m.Level)}
 	case m.Version < 0:
-		return &channels.FieldError{Field: "version", Rule: ">= 0", Value: strconv.Itoa(m.Version)}
+		return &warning.FieldError{Field: "version", Rule: ">= 0", Value: strconv.Itoa(m.Version)}
 	}
 	return nil
 }
@@ -464,7 +465,7 @@ func (h *Hub) PublishProgress(ctx context.Context, alertID string, progress any)
 		return channels.ErrClosed
 	}
 	if alertID == "" {
-		return &channels.FieldError{Field: "alert_id", Rule: "required"}
+		return &warning.FieldError{Field: "alert_id", Rule: "required"}
 	}
 	b, err := json.Marshal(map[string]any{"type": "progress", "alert_id": alertID, "progress": progress})
 	if err != nil {

@@ -9,14 +9,15 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/internal/testsvc"
+	"github.com/alertcast/alertcast/warning"
 )
 
 func TestActiveOnConnect(t *testing.T) {
 	checkLeaks(t)
 	r := testsvc.Redis(t)
 	n := newNode(t, r.Addr, nil)
-	a := msg("", 1, channels.KindAlert, 3, township)
-	b := msg("", 1, channels.KindAlert, 2, otherTwn)
+	a := msg("", 1, warning.KindAlert, 3, township)
+	b := msg("", 1, warning.KindAlert, 2, otherTwn)
 	send(t, n.hub, a)
 	send(t, n.hub, b)
 
@@ -29,7 +30,7 @@ func TestActiveOnConnect(t *testing.T) {
 		t.Errorf("lang=ug snapshot texts = %+v", snap.Warnings[0].Texts)
 	}
 	// Lift it: live subscribers see "lifted", later ones see nothing.
-	c := msg(a.AlertID, 2, channels.KindCancel, 3, township)
+	c := msg(a.AlertID, 2, warning.KindCancel, 3, township)
 	send(t, n.hub, c)
 	if f := cl.next("warning"); f.AlertID != a.AlertID || !f.Lifted {
 		t.Fatalf("lift frame = %+v", f)
@@ -39,7 +40,7 @@ func TestActiveOnConnect(t *testing.T) {
 		t.Fatalf("snapshot after cancel = %+v", snap.Warnings)
 	}
 	// A node started later loads the active set from Redis.
-	d := msg("", 1, channels.KindAlert, 4, county)
+	d := msg("", 1, warning.KindAlert, 4, county)
 	send(t, n.hub, d)
 	late := newNode(t, r.Addr, nil)
 	cl3 := dial(t, late.wsURL("?region="+otherVil), nil)
@@ -58,14 +59,14 @@ func TestSendDedupeAndStale(t *testing.T) {
 	n := newNode(t, r.Addr, nil)
 	cl := dial(t, n.wsURL("?region="+village), nil)
 	cl.next("snapshot")
-	m := msg("", 2, channels.KindUpdate, 3, village)
+	m := msg("", 2, warning.KindUpdate, 3, village)
 	first := send(t, n.hub, m)
 	cl.next("warning")
 	again := send(t, n.hub, m)
 	if again.Ref != first.Ref {
 		t.Errorf("retried Send published anew: %s then %s", first.Ref, again.Ref)
 	}
-	old := msg(m.AlertID, 1, channels.KindAlert, 3, village)
+	old := msg(m.AlertID, 1, warning.KindAlert, 3, village)
 	res := send(t, n.hub, old)
 	if res.Ref != "" {
 		t.Errorf("stale version published as %s", res.Ref)
@@ -80,13 +81,13 @@ func TestResumeAfterForcedDisconnect(t *testing.T) {
 	cl := dial(t, n.wsURL(""), nil)
 	cl.subscribe(map[string]any{"regions": []string{village}})
 	cl.next("snapshot")
-	send(t, n.hub, msg("", 1, channels.KindAlert, 3, village))
+	send(t, n.hub, msg("", 1, warning.KindAlert, 3, village))
 	last := cl.next("warning").ID
 	_ = cl.c.Close() // forced disconnect
 	waitFor(t, "unsubscribe", func() bool { return n.hub.Subscribers() == 0 })
 
-	missed := []*channels.Message{msg("", 1, channels.KindAlert, 2, township), msg("", 1, channels.KindAlert, 4, county)}
-	send(t, n.hub, msg("", 1, channels.KindAlert, 3, otherTwn)) // not for this village
+	missed := []*channels.Message{msg("", 1, warning.KindAlert, 2, township), msg("", 1, warning.KindAlert, 4, county)}
+	send(t, n.hub, msg("", 1, warning.KindAlert, 3, otherTwn)) // not for this village
 	for _, m := range missed {
 		send(t, n.hub, m)
 	}
@@ -102,7 +103,7 @@ func TestResumeAfterForcedDisconnect(t *testing.T) {
 		t.Fatalf("resumed = %+v", f)
 	}
 	// Live events follow, nothing twice.
-	live := msg("", 1, channels.KindAlert, 3, village)
+	live := msg("", 1, warning.KindAlert, 3, village)
 	send(t, n.hub, live)
 	if f := cl.next("warning"); f.AlertID != live.AlertID {
 		t.Fatalf("live after resume = %s", f.AlertID)
@@ -131,13 +132,13 @@ func TestResumeWithGapGetsCurrentState(t *testing.T) {
 	n := newNode(t, r.Addr, func(c *Config) { c.HistoryLen = 3 })
 	cl := dial(t, n.wsURL("?region="+village), nil)
 	cl.next("snapshot")
-	first := msg("", 1, channels.KindAlert, 3, village)
+	first := msg("", 1, warning.KindAlert, 3, village)
 	send(t, n.hub, first)
 	last := cl.next("warning").ID
 	_ = cl.c.Close()
 	var ids []string
 	for range 6 {
-		m := msg("", 1, channels.KindAlert, 2, township)
+		m := msg("", 1, warning.KindAlert, 2, township)
 		send(t, n.hub, m)
 		ids = append(ids, m.AlertID)
 	}
@@ -162,7 +163,7 @@ func TestCrossNodeDelivery(t *testing.T) {
 	onB := dial(t, b.wsURL("?region="+village), nil)
 	onA.next("snapshot")
 	onB.next("snapshot")
-	m := msg("", 1, channels.KindAlert, 4, village)
+	m := msg("", 1, warning.KindAlert, 4, village)
 	if res := send(t, a.hub, m); res.Detail != "published to 1 local subscribers" {
 		t.Errorf("Send detail %q", res.Detail)
 	}
@@ -170,7 +171,7 @@ func TestCrossNodeDelivery(t *testing.T) {
 	if fa.AlertID != m.AlertID || fb.AlertID != m.AlertID || fa.ID != fb.ID {
 		t.Fatalf("node A got %+v, node B got %+v", fa, fb)
 	}
-	m2 := msg("", 1, channels.KindAlert, 2, county)
+	m2 := msg("", 1, warning.KindAlert, 2, county)
 	send(t, b.hub, m2)
 	if fa, fb := onA.next("warning"), onB.next("warning"); fa.AlertID != m2.AlertID || fb.AlertID != m2.AlertID {
 		t.Fatalf("A got %s, B got %s", fa.AlertID, fb.AlertID)
@@ -196,7 +197,7 @@ func TestRedisRestartNothingMissed(t *testing.T) {
 	b := newNode(t, r.Addr, nil)
 	onB := dial(t, b.wsURL("?region="+village), nil)
 	onB.next("snapshot")
-	before := msg("", 1, channels.KindAlert, 3, village)
+	before := msg("", 1, warning.KindAlert, 3, village)
 	send(t, a.hub, before)
 	last := onB.next("warning").ID
 
@@ -208,7 +209,7 @@ func TestRedisRestartNothingMissed(t *testing.T) {
 	resumer.next("snapshot")
 	_ = resumer.c.Close()
 
-	after := msg("", 1, channels.KindAlert, 4, township)
+	after := msg("", 1, warning.KindAlert, 4, township)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {

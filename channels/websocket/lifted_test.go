@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/internal/testsvc"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // After an all-clear a resident who opens the page learns that the warning
@@ -16,9 +16,9 @@ func TestLiftedWarningStaysAsANotice(t *testing.T) {
 	checkLeaks(t)
 	r := testsvc.Redis(t)
 	n := newNode(t, r.Addr, nil)
-	a := msg("", 1, channels.KindAlert, 4, township)
+	a := msg("", 1, warning.KindAlert, 4, township)
 	send(t, n.hub, a)
-	end := msg(a.AlertID, 2, channels.KindAllClear, 4, township)
+	end := msg(a.AlertID, 2, warning.KindAllClear, 4, township)
 	end.Reason = "沙尘暴已减弱"
 	send(t, n.hub, end)
 
@@ -49,9 +49,9 @@ func TestLiftedWarningStaysAsANotice(t *testing.T) {
 
 	// Removed at once when configured so (positive control above).
 	off := newNode(t, r.Addr, func(c *Config) { c.LiftedFor = -1 })
-	b := msg("", 1, channels.KindAlert, 4, township)
+	b := msg("", 1, warning.KindAlert, 4, township)
 	send(t, off.hub, b)
-	bEnd := msg(b.AlertID, 2, channels.KindCancel, 4, township)
+	bEnd := msg(b.AlertID, 2, warning.KindCancel, 4, township)
 	send(t, off.hub, bEnd)
 	fresh := newNode(t, r.Addr, func(c *Config) { c.LiftedFor = -1 })
 	for _, e := range dial(t, fresh.wsURL("?region="+village), nil).next("snapshot").Ended {
@@ -66,9 +66,9 @@ func TestLiftedNoticeEnds(t *testing.T) {
 	checkLeaks(t)
 	r := testsvc.Redis(t)
 	n := newNode(t, r.Addr, func(c *Config) { c.LiftedFor = time.Hour })
-	a := msg("", 1, channels.KindAlert, 3, township)
+	a := msg("", 1, warning.KindAlert, 3, township)
 	send(t, n.hub, a)
-	end := msg(a.AlertID, 2, channels.KindCancel, 3, township)
+	end := msg(a.AlertID, 2, warning.KindCancel, 3, township)
 	end.Sent = time.Now().Add(-2 * time.Hour) // its hour of notice is already over
 	send(t, n.hub, end)
 	if snap := dial(t, n.wsURL("?region="+village), nil).next("snapshot"); len(snap.Ended) != 0 || len(snap.Warnings) != 0 {

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/internal/testsvc"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/chromedp/chromedp"
 )
 
@@ -36,7 +36,7 @@ func TestResidentPageInChromium(t *testing.T) {
 	}
 	waitJS(t, ctx, "page connected", `document.getElementById("status").className === "status"`)
 	waitFor(t, "page subscribed", func() bool { return n.hub.Subscribers() == 1 })
-	m := msg("", 1, channels.KindAlert, 3, township)
+	m := msg("", 1, warning.KindAlert, 3, township)
 	m.Drill, m.Status = true, "exercise"
 	send(t, n.hub, m)
 	sel := fmt.Sprintf(`document.querySelector('article[data-alert=%q]')`, m.AlertID)
@@ -60,12 +60,12 @@ func TestResidentPageInChromium(t *testing.T) {
 	// page reconnects and resumes.
 	n.hub.disconnectAll(0, "") // like a network failure
 	waitFor(t, "page disconnected", func() bool { return n.hub.Subscribers() == 0 })
-	m2 := msg("", 1, channels.KindAlert, 4, county)
+	m2 := msg("", 1, warning.KindAlert, 4, county)
 	send(t, n.hub, m2)
 	waitJS(t, ctx, "missed warning after reconnect", fmt.Sprintf(`document.querySelector('article[data-alert=%q]') !== null`, m2.AlertID))
 	// Lifted: the card says so, with the reason, without the old
 	// instruction, in Beijing time named as such.
-	lift := msg(m.AlertID, 2, channels.KindAllClear, 3, township)
+	lift := msg(m.AlertID, 2, warning.KindAllClear, 3, township)
 	lift.Drill, lift.Status, lift.Reason = true, "exercise", "قۇم-بوران توختىدى"
 	send(t, n.hub, lift)
 	waitJS(t, ctx, "lifted notice shown", sel+` !== null && `+sel+`.classList.contains("lifted")`)
@@ -84,7 +84,7 @@ func TestResidentPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "active warning from snapshot (SSE)", fmt.Sprintf(`document.querySelector('article[data-alert=%q]') !== null`, m2.AlertID))
-	m3 := msg("", 1, channels.KindAlert, 2, village)
+	m3 := msg("", 1, warning.KindAlert, 2, village)
 	send(t, n.hub, m3)
 	sel3 := fmt.Sprintf(`document.querySelector('article[data-alert=%q]')`, m3.AlertID)
 	waitJS(t, ctx, "live warning over SSE", sel3+` !== null`)

@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // subscription is what one connection wants to see.
@@ -72,10 +72,10 @@ func parseSubscribeFrame(b []byte, l limits) (subscription, string, error) {
 		return subscription{}, "", jsonFieldError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return subscription{}, "", &channels.FieldError{Field: "frame", Rule: "exactly one JSON object"}
+		return subscription{}, "", &warning.FieldError{Field: "frame", Rule: "exactly one JSON object"}
 	}
 	if req.Type != "subscribe" {
-		return subscription{}, "", &channels.FieldError{Field: "type", Rule: `must be "subscribe"`, Value: clip(req.Type)}
+		return subscription{}, "", &warning.FieldError{Field: "type", Rule: `must be "subscribe"`, Value: clip(req.Type)}
 	}
 	level := ""
 	if len(req.MinLevel) > 0 && string(req.MinLevel) != "null" {
@@ -102,7 +102,7 @@ func parseSubscribeQuery(q url.Values, lastEventID string, l limits) (sub subscr
 		}
 	}
 	if len(req.Regions) > l.maxRegions*4 { // do not even look at absurd lists
-		return sub, "", true, &channels.FieldError{Field: "region", Rule: "at most " + strconv.Itoa(l.maxRegions) + " regions"}
+		return sub, "", true, &warning.FieldError{Field: "region", Rule: "at most " + strconv.Itoa(l.maxRegions) + " regions"}
 	}
 	req.Lang = q.Get("lang")
 	req.LastID = q.Get("last_id")
@@ -122,19 +122,19 @@ func (req *subscribeRequest) validate(level string, l limits) (subscription, str
 	var s subscription
 	s.console = l.console
 	if len(req.Regions) > l.maxRegions {
-		return s, "", &channels.FieldError{Field: "regions", Rule: "at most " + strconv.Itoa(l.maxRegions) + " regions per subscription", Value: strconv.Itoa(len(req.Regions))}
+		return s, "", &warning.FieldError{Field: "regions", Rule: "at most " + strconv.Itoa(l.maxRegions) + " regions per subscription", Value: strconv.Itoa(len(req.Regions))}
 	}
 	if len(req.Regions) == 0 && !l.console {
-		return s, "", &channels.FieldError{Field: "regions", Rule: "at least one region code (e.g. 653122100001)"}
+		return s, "", &warning.FieldError{Field: "regions", Rule: "at least one region code (e.g. 653122100001)"}
 	}
 	seen := make(map[string]bool, len(req.Regions))
 	for i, c := range req.Regions {
 		field := "regions[" + strconv.Itoa(i) + "]"
 		if !wellFormedCode(c) {
-			return s, "", &channels.FieldError{Field: field, Rule: "a 6, 9 or 12 digit administrative code", Value: clip(c)}
+			return s, "", &warning.FieldError{Field: field, Rule: "a 6, 9 or 12 digit administrative code", Value: clip(c)}
 		}
 		if _, ok := l.tree.Region(c); !ok {
-			return s, "", &channels.FieldError{Field: field, Rule: "unknown region", Value: c}
+			return s, "", &warning.FieldError{Field: field, Rule: "unknown region", Value: c}
 		}
 		if !seen[c] {
 			seen[c] = true
@@ -154,12 +154,12 @@ func (req *subscribeRequest) validate(level string, l limits) (subscription, str
 	case "", "zh", "ug":
 		s.lang = req.Lang
 	default:
-		return s, "", &channels.FieldError{Field: "lang", Rule: `"zh", "ug" or empty for both`, Value: clip(req.Lang)}
+		return s, "", &warning.FieldError{Field: "lang", Rule: `"zh", "ug" or empty for both`, Value: clip(req.Lang)}
 	}
 	if level != "" {
 		n, ok := parseLevel(level)
 		if !ok {
-			return s, "", &channels.FieldError{Field: "min_level", Rule: "0..4 or blue, yellow, orange, red", Value: clip(level)}
+			return s, "", &warning.FieldError{Field: "min_level", Rule: "0..4 or blue, yellow, orange, red", Value: clip(level)}
 		}
 		s.minLevel = n
 	}
@@ -170,14 +170,14 @@ func (req *subscribeRequest) validate(level string, l limits) (subscription, str
 	}
 	if req.Progress || len(req.Alerts) > 0 {
 		if !l.console {
-			return s, "", &channels.FieldError{Field: "progress", Rule: "delivery progress needs a console token"}
+			return s, "", &warning.FieldError{Field: "progress", Rule: "delivery progress needs a console token"}
 		}
 		if len(req.Alerts) > maxAlertFilter {
-			return s, "", &channels.FieldError{Field: "alerts", Rule: "at most " + strconv.Itoa(maxAlertFilter) + " alert ids"}
+			return s, "", &warning.FieldError{Field: "alerts", Rule: "at most " + strconv.Itoa(maxAlertFilter) + " alert ids"}
 		}
 		for i, a := range req.Alerts {
 			if a == "" || len(a) > maxIDLen {
-				return s, "", &channels.FieldError{Field: "alerts[" + strconv.Itoa(i) + "]", Rule: "an alert id of 1..64 characters", Value: clip(a)}
+				return s, "", &warning.FieldError{Field: "alerts[" + strconv.Itoa(i) + "]", Rule: "an alert id of 1..64 characters", Value: clip(a)}
 			}
 		}
 		s.progress = true
@@ -206,20 +206,20 @@ func jsonFieldError(err error) error {
 		if f == "" {
 			f = "frame"
 		}
-		return &channels.FieldError{Field: f, Rule: "must be a JSON " + te.Type.String()}
+		return &warning.FieldError{Field: f, Rule: "must be a JSON " + te.Type.String()}
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return &channels.FieldError{Field: "frame", Rule: "valid JSON (syntax error at byte " + strconv.FormatInt(se.Offset, 10) + ")"}
+		return &warning.FieldError{Field: "frame", Rule: "valid JSON (syntax error at byte " + strconv.FormatInt(se.Offset, 10) + ")"}
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
 		if f, err := strconv.Unquote(f); err == nil && f != "" && len(f) <= 64 {
-			return &channels.FieldError{Field: f, Rule: "unknown field"}
+			return &warning.FieldError{Field: f, Rule: "unknown field"}
 		}
-		return &channels.FieldError{Field: "frame", Rule: "unknown field", Value: clip(f)}
+		return &warning.FieldError{Field: "frame", Rule: "unknown field", Value: clip(f)}
 	}
-	return &channels.FieldError{Field: "frame", Rule: "a JSON object like {\"type\":\"subscribe\",\"regions\":[\"653122100001\"]}"}
+	return &warning.FieldError{Field: "frame", Rule: "a JSON object like {\"type\":\"subscribe\",\"regions\":[\"653122100001\"]}"}
 }
 
 // matches reports whether a warning event goes to this subscription. Updates
@@ -284,4 +284,4 @@ func (s *subscription) wantsProgress(alertID string) bool {
 	return false
 }
 
-var parseErrNoRegion = &channels.FieldError{Field: "region", Rule: "at least one region code (e.g. ?region=653122100001)"}
+var parseErrNoRegion = &warning.FieldError{Field: "region", Rule: "at least one region code (e.g. ?region=653122100001)"}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 func mustEvent(t testing.TB, w *Warning) *event {
@@ -123,7 +123,7 @@ func TestParseSubscribeFrame(t *testing.T) {
 	}
 	for _, b := range bad {
 		_, _, err := parseSubscribeFrame([]byte(b.frame), pub)
-		var fe *channels.FieldError
+		var fe *warning.FieldError
 		if !errors.As(err, &fe) {
 			t.Errorf("%s: error %v, want a FieldError", b.frame, err)
 			continue
@@ -155,7 +155,7 @@ func FuzzParseSubscribeFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, console bool) {
 		s, last, err := parseSubscribeFrame(b, limits{tree: tree, maxRegions: 16, console: console})
 		if err != nil {
-			var fe *channels.FieldError
+			var fe *warning.FieldError
 			if !errors.As(err, &fe) || fe.Field == "" {
 				t.Fatalf("error %v is not a FieldError naming a field", err)
 			}

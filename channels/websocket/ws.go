@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/gorilla/websocket"
 )
 
@@ -151,10 +151,10 @@ func (h *Hub) readWS(s *subscriber, console bool, initial *subscription, lastID 
 		var ferr error
 		switch {
 		case typ != websocket.TextMessage:
-			ferr = &channels.FieldError{Field: "frame", Rule: "text frames with JSON only"}
+			ferr = &warning.FieldError{Field: "frame", Rule: "text frames with JSON only"}
 		case int64(len(b)) > h.cfg.MaxFrame:
 			_, _ = io.Copy(io.Discard, rd)
-			ferr = &channels.FieldError{Field: "frame", Rule: "at most " + itoa(int(h.cfg.MaxFrame)) + " bytes"}
+			ferr = &warning.FieldError{Field: "frame", Rule: "at most " + itoa(int(h.cfg.MaxFrame)) + " bytes"}
 		}
 		var sub subscription
 		var last string
@@ -176,7 +176,7 @@ func (h *Hub) readWS(s *subscriber, console bool, initial *subscription, lastID 
 		}
 		if subs++; subs > maxSubscribesMin {
 			h.met.disconnects.WithLabelValues("abusive").Inc()
-			s.push(errorFrame("too_many_subscribes", &channels.FieldError{Field: "type", Rule: "at most 30 subscribe frames per minute"}))
+			s.push(errorFrame("too_many_subscribes", &warning.FieldError{Field: "type", Rule: "at most 30 subscribe frames per minute"}))
 			s.kickAfter(CloseAbusive, "too many subscribe frames", true)
 			return
 		}
@@ -186,7 +186,7 @@ func (h *Hub) readWS(s *subscriber, console bool, initial *subscription, lastID 
 
 func errorFrame(code string, err error) *frame {
 	v := map[string]string{"type": "error", "code": code, "message": err.Error()}
-	var fe *channels.FieldError
+	var fe *warning.FieldError
 	if errors.As(err, &fe) {
 		v["field"] = fe.Field
 	}
@@ -247,7 +247,7 @@ func httpError(w http.ResponseWriter, status int, code, msg string) {
 
 func fieldHTTPError(w http.ResponseWriter, err error) {
 	v := map[string]string{"type": "error", "code": "bad_request", "message": err.Error()}
-	var fe *channels.FieldError
+	var fe *warning.FieldError
 	if errors.As(err, &fe) {
 		v["field"] = fe.Field
 	}

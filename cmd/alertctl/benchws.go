@@ -28,6 +28,7 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	wschan "github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 )
@@ -625,7 +626,7 @@ func benchWSServe(ctx context.Context, args []string) error {
 			return
 		}
 		m := &channels.Message{
-			Key: id + "/v1", AlertID: id, Version: 1, Kind: channels.KindAlert, Level: 2, LevelName: "yellow",
+			Key: id + "/v1", AlertID: id, Version: 1, Kind: warning.KindAlert, Level: 2, LevelName: "yellow",
 			Event: "sandstorm", EventName: "沙尘暴", Drill: true, Status: "exercise",
 			Sent: time.Now(), Expires: time.Now().Add(ttl), Area: []string{"653122"},
 			Texts: map[string]channels.Text{

@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Roles a process can take.
@@ -107,7 +108,7 @@ func (p PolicyConfig) Policy() (dispatch.Policy, error) {
 	if p.ApprovalLevels != nil {
 		pol.ApprovalLevels = nil
 		for i, s := range p.ApprovalLevels {
-			l, err := dispatch.ParseLevel(s)
+			l, err := warning.ParseLevel(s)
 			if err != nil {
 				return pol, fmt.Errorf("policy.approval_levels[%d]: %w", i, err)
 			}
@@ -115,9 +116,9 @@ func (p PolicyConfig) Policy() (dispatch.Policy, error) {
 		}
 	}
 	if p.ReasonRequiredLevels != nil {
-		pol.ReasonRequiredLevels = []dispatch.Level{}
+		pol.ReasonRequiredLevels = []warning.Level{}
 		for i, s := range p.ReasonRequiredLevels {
-			l, err := dispatch.ParseLevel(s)
+			l, err := warning.ParseLevel(s)
 			if err != nil {
 				return pol, fmt.Errorf("policy.reason_required_levels[%d]: %w", i, err)
 			}

@@ -16,6 +16,7 @@ import (
 	voice "github.com/alertcast/alertcast/channels/webrtc"
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/warning"
 )
 
 const sampleConfig = "../../deploy/alertcast.yaml"
@@ -67,7 +68,7 @@ func voiceDefaults() VoiceConfig {
 	p := voice.DefaultLivePolicy()
 	levels := []string{}
 	for _, l := range p.Levels {
-		levels = append(levels, dispatch.Level(l).String())
+		levels = append(levels, warning.Level(l).String())
 	}
 	max := p.MaxTownships
 	return VoiceConfig{Enabled: &yes, VoiceLiveConfig: VoiceLiveConfig{LiveApprovalLevels: &levels, LiveApprovalCountyWide: &p.CountyWide,

@@ -6,21 +6,22 @@ import (
 	"testing"
 
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // policy.reason_required_levels: left out means [red], [] means none, and
 // a bad level is named with its index.
 func TestPolicyReasonRequiredLevels(t *testing.T) {
 	pol, err := PolicyConfig{}.Policy()
-	if err != nil || !slices.Equal(pol.ReasonRequiredLevels, []dispatch.Level{dispatch.LevelRed}) {
+	if err != nil || !slices.Equal(pol.ReasonRequiredLevels, []warning.Level{warning.LevelRed}) {
 		t.Fatalf("default: %v %v, want [red]", pol.ReasonRequiredLevels, err)
 	}
 	pol, err = PolicyConfig{ApprovalLevels: []string{"red"}, ReasonRequiredLevels: []string{}}.Policy()
-	if err != nil || len(pol.ReasonRequiredLevels) != 0 || !slices.Equal(pol.ApprovalLevels, []dispatch.Level{dispatch.LevelRed}) {
+	if err != nil || len(pol.ReasonRequiredLevels) != 0 || !slices.Equal(pol.ApprovalLevels, []warning.Level{warning.LevelRed}) {
 		t.Fatalf("[]: %v %v %v, want none", pol.ReasonRequiredLevels, pol.ApprovalLevels, err)
 	}
 	pol, err = PolicyConfig{ReasonRequiredLevels: []string{"orange", "red"}}.Policy()
-	if err != nil || !slices.Equal(pol.ReasonRequiredLevels, []dispatch.Level{dispatch.LevelOrange, dispatch.LevelRed}) ||
+	if err != nil || !slices.Equal(pol.ReasonRequiredLevels, []warning.Level{warning.LevelOrange, warning.LevelRed}) ||
 		!slices.Equal(pol.ApprovalLevels, dispatch.DefaultPolicy().ApprovalLevels) {
 		t.Fatalf("[orange, red]: %v %v %v", pol.ReasonRequiredLevels, pol.ApprovalLevels, err)
 	}

@@ -7,8 +7,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/alertcast/alertcast/audio"
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // TestRenderAlertChoosesTheSignal: what a loudspeaker plays first follows
@@ -25,20 +25,20 @@ func TestRenderAlertChoosesTheSignal(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.Audio = *audioSection.Content[0] })
 	text := map[string]dispatch.Text{"zh": {Headline: "沙尘暴预警", Description: "今天有大风。", Instruction: "请回家。"}}
 	cases := []struct {
-		kind   channels.Kind
-		level  dispatch.Level
-		status dispatch.Status
+		kind   warning.Kind
+		level  warning.Level
+		status warning.Status
 		want   audio.Signal
 	}{
-		{channels.KindAlert, dispatch.LevelBlue, dispatch.StatusActual, audio.SignalBlue},
-		{channels.KindAlert, dispatch.LevelYellow, dispatch.StatusActual, audio.SignalYellow},
-		{channels.KindAlert, dispatch.LevelOrange, dispatch.StatusActual, audio.SignalOrange},
-		{channels.KindAlert, dispatch.LevelRed, dispatch.StatusActual, audio.SignalRed},
-		{channels.KindUpdate, dispatch.LevelOrange, dispatch.StatusActual, audio.SignalOrange},
-		{channels.KindAllClear, dispatch.LevelRed, dispatch.StatusActual, audio.SignalAllClear},
-		{channels.KindCancel, dispatch.LevelRed, dispatch.StatusActual, audio.SignalCancel},
-		{channels.KindAlert, dispatch.LevelRed, dispatch.StatusExercise, audio.SignalRed},
-		{channels.KindCancel, dispatch.LevelYellow, dispatch.StatusTest, audio.SignalCancel},
+		{warning.KindAlert, warning.LevelBlue, warning.StatusActual, audio.SignalBlue},
+		{warning.KindAlert, warning.LevelYellow, warning.StatusActual, audio.SignalYellow},
+		{warning.KindAlert, warning.LevelOrange, warning.StatusActual, audio.SignalOrange},
+		{warning.KindAlert, warning.LevelRed, warning.StatusActual, audio.SignalRed},
+		{warning.KindUpdate, warning.LevelOrange, warning.StatusActual, audio.SignalOrange},
+		{warning.KindAllClear, warning.LevelRed, warning.StatusActual, audio.SignalAllClear},
+		{warning.KindCancel, warning.LevelRed, warning.StatusActual, audio.SignalCancel},
+		{warning.KindAlert, warning.LevelRed, warning.StatusExercise, audio.SignalRed},
+		{warning.KindCancel, warning.LevelYellow, warning.StatusTest, audio.SignalCancel},
 	}
 	for _, c := range cases {
 		a := &dispatch.Alert{Kind: c.kind, Level: c.level, Status: c.status, Text: text}

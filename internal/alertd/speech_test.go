@@ -5,25 +5,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording/wordingtest"
 )
 
-func speechAlert(kind channels.Kind) *dispatch.Alert {
-	a := &dispatch.Alert{ID: "a1", Version: 2, Event: dispatch.EventSandstorm, Level: dispatch.LevelOrange,
-		Status: dispatch.StatusActual, Kind: kind, IssuedAt: wordingtest.Sent.Add(3 * time.Hour),
+func speechAlert(kind warning.Kind) *dispatch.Alert {
+	a := &dispatch.Alert{ID: "a1", Version: 2, Event: warning.EventSandstorm, Level: warning.LevelOrange,
+		Status: warning.StatusActual, Kind: kind, IssuedAt: wordingtest.Sent.Add(3 * time.Hour),
 		Expires: wordingtest.Sent.Add(6 * time.Hour),
 		Text: map[string]dispatch.Text{
 			"zh": {Headline: "疏勒县沙尘暴橙色预警", Description: wordingtest.DescriptionZh, Instruction: wordingtest.InstructionZh},
 			"ug": {Headline: "قۇم-بوران ئاپېلسىن رەڭلىك ئاگاھلاندۇرۇش", Instruction: wordingtest.InstructionUg},
 		}}
-	if kind == channels.KindAllClear || kind == channels.KindCancel {
+	if kind == warning.KindAllClear || kind == warning.KindCancel {
 		a.Reason = wordingtest.Reason
 	}
-	if kind == channels.KindUpdate {
+	if kind == warning.KindUpdate {
 		a.Changes = []dispatch.ChangeKind{dispatch.ChangeRaise}
-		a.Level = dispatch.LevelRed
+		a.Level = warning.LevelRed
 	}
 	return a
 }
@@ -31,7 +31,7 @@ func speechAlert(kind channels.Kind) *dispatch.Alert {
 // The loudspeaker says what the SMS says: an all-clear with its reason and
 // without the old instruction; an update what changed.
 func TestSpeechFollowsTheLifecycle(t *testing.T) {
-	for _, kind := range []channels.Kind{channels.KindCancel, channels.KindAllClear} {
+	for _, kind := range []warning.Kind{warning.KindCancel, warning.KindAllClear} {
 		segs := speechSegments(speechAlert(kind))
 		if len(segs) != 2 {
 			t.Fatalf("%s: %d segments", kind, len(segs))
@@ -45,14 +45,14 @@ func TestSpeechFollowsTheLifecycle(t *testing.T) {
 			}
 		}
 	}
-	if got := speechSegments(speechAlert(channels.KindAllClear))[0].Text; got != "12月03日18时11分（北京时间）解除疏勒县沙尘暴橙色预警。原因：沙尘暴已减弱，能见度恢复到5公里以上" {
+	if got := speechSegments(speechAlert(warning.KindAllClear))[0].Text; got != "12月03日18时11分（北京时间）解除疏勒县沙尘暴橙色预警。原因：沙尘暴已减弱，能见度恢复到5公里以上" {
 		t.Errorf("zh all-clear speech: %q", got)
 	}
-	up := speechSegments(speechAlert(channels.KindUpdate))[0].Text
+	up := speechSegments(speechAlert(warning.KindUpdate))[0].Text
 	if !strings.Contains(up, "预警级别升为红色") || !strings.Contains(up, wordingtest.InstructionZh[:len(wordingtest.InstructionZh)-len("。")]) {
 		t.Errorf("zh update speech: %q", up)
 	}
-	al := speechSegments(speechAlert(channels.KindAlert))[0].Text
+	al := speechSegments(speechAlert(warning.KindAlert))[0].Text
 	if al != "疏勒县沙尘暴橙色预警。预计今天下午有强沙尘暴，能见度低于500米。请关好门窗，减少外出，请立即听从指挥转移到安全地点" {
 		t.Errorf("zh alert speech: %q", al)
 	}

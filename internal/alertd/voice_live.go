@@ -9,6 +9,7 @@ import (
 
 	voice "github.com/alertcast/alertcast/channels/webrtc"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // VoiceLiveConfig is the two-person rule for going live to loudspeakers and
@@ -40,7 +41,7 @@ func (c VoiceLiveConfig) livePolicy() (voice.ThresholdPolicy, error) {
 	if c.LiveApprovalLevels != nil {
 		p.Levels = nil
 		for i, s := range *c.LiveApprovalLevels {
-			l, err := dispatch.ParseLevel(s)
+			l, err := warning.ParseLevel(s)
 			if err != nil {
 				return p, fmt.Errorf("config voice.live_approval_levels[%d]: %q is not a level (blue, yellow, orange, red)", i, s)
 			}

@@ -27,6 +27,7 @@ import (
 	"github.com/alertcast/alertcast/console"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // SpeakersConfig is the "speakers:" section.
@@ -202,7 +203,7 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 		// The dispatch approval policy always applies to going live; the
 		// voice section can only add to it (more levels, county-wide).
 		policy := voice.LivePolicyFunc(func(level int, codes []string) bool {
-			return approval.NeedsApprovalForLive(dispatch.Level(level), dispatch.Area{Codes: codes}) || threshold.NeedsApproval(level, codes)
+			return approval.NeedsApprovalForLive(warning.Level(level), dispatch.Area{Codes: codes}) || threshold.NeedsApproval(level, codes)
 		})
 		vc := voice.Config{
 			Loopback: vcCfg.Loopback, UDPPortMin: vcCfg.UDPPortMin, UDPPortMax: vcCfg.UDPPortMax,
@@ -333,9 +334,9 @@ func (s *Server) wireAudio() error {
 func (s *Server) RenderAlert(ctx context.Context, a *dispatch.Alert) (*channels.Audio, error) {
 	p := audio.Programme{Drill: a.Status.Drill(), Repeats: s.audioRepeats}
 	switch {
-	case a.Kind == channels.KindAllClear:
+	case a.Kind == warning.KindAllClear:
 		p.Attention = audio.SignalAllClear
-	case a.Kind == channels.KindCancel:
+	case a.Kind == warning.KindCancel:
 		p.Attention = audio.SignalCancel // its own figure: never a warning cadence, never the all-clear
 	default:
 		p.Attention = audio.Signal(int(a.Level)) // SignalBlue..SignalRed follow LevelBlue..LevelRed

@@ -10,6 +10,7 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
 	"github.com/alertcast/alertcast/wording/wordingtest"
 )
@@ -19,12 +20,12 @@ var updateWording = flag.Bool("update-wording", false, "rewrite testdata/wording
 // alertOf is the stored warning version behind a wordingtest message.
 func alertOf(t *testing.T, m *channels.Message) *dispatch.Alert {
 	t.Helper()
-	st, err := dispatch.ParseStatus(m.Status)
+	st, err := warning.ParseStatus(m.Status)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &dispatch.Alert{ID: m.AlertID, Version: m.Version, Event: dispatch.EventSandstorm, Level: dispatch.Level(m.Level),
-		Status: st, State: dispatch.StateIssued, Kind: m.Kind, IssuedAt: m.Sent, Expires: m.Expires, Reason: m.Reason,
+	a := &dispatch.Alert{ID: m.AlertID, Version: m.Version, Event: warning.EventSandstorm, Level: warning.Level(m.Level),
+		Status: st, State: warning.StateIssued, Kind: m.Kind, IssuedAt: m.Sent, Expires: m.Expires, Reason: m.Reason,
 		Area: dispatch.Area{Codes: m.Area}, Text: map[string]dispatch.Text{}}
 	for l, tx := range m.Texts {
 		a.Text[l] = dispatch.Text(tx)
@@ -50,8 +51,8 @@ func TestWordingGolden(t *testing.T) {
 			speech[s.Lang] = s.Text
 		}
 		var opts []dispatch.CAPOption
-		if c.Msg.Kind != channels.KindAlert {
-			opts = append(opts, dispatch.WithPriorVersions(alertOf(t, wordingtest.Message(channels.KindAlert, c.Msg.Status))))
+		if c.Msg.Kind != warning.KindAlert {
+			opts = append(opts, dispatch.WithPriorVersions(alertOf(t, wordingtest.Message(warning.KindAlert, c.Msg.Status))))
 		}
 		capDoc := dispatch.AlertToCAP(a, "https://alert.example.cn", opts...)
 		if _, err := capDoc.Marshal(); err != nil {
@@ -87,7 +88,7 @@ func TestWordingGolden(t *testing.T) {
 				instr := map[string]string{"zh": wordingtest.InstructionZh, "ug": wordingtest.InstructionUg}[lang]
 				instr = strings.TrimRight(instr, "。.")
 				switch c.Msg.Kind {
-				case channels.KindCancel, channels.KindAllClear:
+				case warning.KindCancel, warning.KindAllClear:
 					for ch, s := range map[string]string{"sms": r.Text, "speech": speech[lang], "page": page.Headline + page.Description + page.Instruction, "cap": capDesc + capInstr} {
 						if strings.Contains(s, instr) {
 							t.Errorf("%s repeats the old instruction: %q", ch, s)
@@ -99,7 +100,7 @@ func TestWordingGolden(t *testing.T) {
 					if capDoc.Note != wordingtest.Reason {
 						t.Errorf("cap note %q", capDoc.Note)
 					}
-				case channels.KindUpdate:
+				case warning.KindUpdate:
 					changed := map[string]string{"zh": "预警级别升为红色", "ug": "قىزىل غا ئۆستۈرۈلدى"}[lang]
 					for ch, s := range map[string]string{"sms": r.Text, "speech": speech[lang], "page": page.Description} {
 						if !strings.Contains(s, changed) {

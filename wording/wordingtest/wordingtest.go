@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // Instruction and Description are the first version's words: an all-clear
@@ -36,7 +37,7 @@ type Case struct {
 // Cases is every kind × status.
 func Cases() []Case {
 	var out []Case
-	for _, k := range []channels.Kind{channels.KindAlert, channels.KindUpdate, channels.KindCancel, channels.KindAllClear} {
+	for _, k := range []warning.Kind{warning.KindAlert, warning.KindUpdate, warning.KindCancel, warning.KindAllClear} {
 		for _, st := range []string{"actual", "exercise", "test"} {
 			out = append(out, Case{Name: k.String() + "_" + st, Msg: Message(k, st)})
 		}
@@ -45,7 +46,7 @@ func Cases() []Case {
 }
 
 // Message is the sandstorm warning of Shule County at kind and status.
-func Message(kind channels.Kind, status string) *channels.Message {
+func Message(kind warning.Kind, status string) *channels.Message {
 	m := &channels.Message{
 		Key: "a1/v1", AlertID: "a1", Version: 1, Kind: kind, Level: 3, LevelName: "orange",
 		Event: "sandstorm", EventName: "沙尘暴", Status: status, Drill: status != "actual",
@@ -58,7 +59,7 @@ func Message(kind channels.Kind, status string) *channels.Message {
 		},
 	}
 	switch kind {
-	case channels.KindUpdate:
+	case warning.KindUpdate:
 		m.Version, m.Key, m.Level, m.LevelName = 2, "a1/v2", 4, "red"
 		m.Changes = []string{"raise", "widen", "text", "extend"}
 		m.Expires = Sent.Add(12 * time.Hour)
@@ -66,7 +67,7 @@ func Message(kind channels.Kind, status string) *channels.Message {
 		ug := m.Texts["ug"]
 		ug.Headline = "يېڭىشەھەر ناھىيىسى قۇم-بوران قىزىل ئاگاھلاندۇرۇش"
 		m.Texts["ug"] = ug
-	case channels.KindCancel, channels.KindAllClear:
+	case warning.KindCancel, warning.KindAllClear:
 		m.Version, m.Key = 2, "a1/v2"
 		m.Sent = Sent.Add(3 * time.Hour)
 		m.Reason = Reason

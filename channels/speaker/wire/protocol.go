@@ -17,7 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // The wire protocol between the hub and a speaker agent is JSON text frames
@@ -241,14 +241,14 @@ func ParseCommand(b []byte) (Command, error) {
 	switch c.Op {
 	case OpPlay:
 		if c.Play == nil {
-			return Command{}, &channels.FieldError{Field: "play", Rule: "required for op play"}
+			return Command{}, &warning.FieldError{Field: "play", Rule: "required for op play"}
 		}
 		if err := c.Play.Validate("play"); err != nil {
 			return Command{}, err
 		}
 	case OpStop:
 		if c.Stop == nil {
-			return Command{}, &channels.FieldError{Field: "stop", Rule: "required for op stop"}
+			return Command{}, &warning.FieldError{Field: "stop", Rule: "required for op stop"}
 		}
 		if err := CheckID("stop.alert", c.Stop.Alert); err != nil {
 			return Command{}, err
@@ -260,20 +260,20 @@ func ParseCommand(b []byte) (Command, error) {
 		}
 	case OpVolume:
 		if c.Volume == nil || *c.Volume < 0 || *c.Volume > 100 {
-			return Command{}, &channels.FieldError{Field: "volume", Rule: "0..100 required for op volume"}
+			return Command{}, &warning.FieldError{Field: "volume", Rule: "0..100 required for op volume"}
 		}
 	case OpLive:
 		if c.Live == nil {
-			return Command{}, &channels.FieldError{Field: "live", Rule: "required for op live"}
+			return Command{}, &warning.FieldError{Field: "live", Rule: "required for op live"}
 		}
 		if err := CheckID("live.id", c.Live.ID); err != nil {
 			return Command{}, err
 		}
 		if c.Live.Signaling == "" {
-			return Command{}, &channels.FieldError{Field: "live.signaling", Rule: "required"}
+			return Command{}, &warning.FieldError{Field: "live.signaling", Rule: "required"}
 		}
 	default:
-		return Command{}, &channels.FieldError{Field: "op", Rule: "one of play, stop, volume, live", Value: Trunc(c.Op)}
+		return Command{}, &warning.FieldError{Field: "op", Rule: "one of play, stop, volume, live", Value: Trunc(c.Op)}
 	}
 	return c, nil
 }
@@ -287,19 +287,19 @@ func (p *Play) Validate(field string) error {
 		return err
 	}
 	if p.URL == "" || len(p.URL) > 2048 {
-		return &channels.FieldError{Field: field + ".url", Rule: "required, at most 2048 bytes"}
+		return &warning.FieldError{Field: field + ".url", Rule: "required, at most 2048 bytes"}
 	}
 	if !isHex64(p.SHA256) {
-		return &channels.FieldError{Field: field + ".sha256", Rule: "64 hex digits", Value: Trunc(p.SHA256)}
+		return &warning.FieldError{Field: field + ".sha256", Rule: "64 hex digits", Value: Trunc(p.SHA256)}
 	}
 	if p.Level < 1 || p.Level > 4 {
-		return &channels.FieldError{Field: field + ".level", Rule: "1..4", Value: strconv.Itoa(p.Level)}
+		return &warning.FieldError{Field: field + ".level", Rule: "1..4", Value: strconv.Itoa(p.Level)}
 	}
 	if p.Repeats < 1 || p.Repeats > 20 {
-		return &channels.FieldError{Field: field + ".repeats", Rule: "1..20", Value: strconv.Itoa(p.Repeats)}
+		return &warning.FieldError{Field: field + ".repeats", Rule: "1..20", Value: strconv.Itoa(p.Repeats)}
 	}
 	if p.Until.IsZero() {
-		return &channels.FieldError{Field: field + ".until", Rule: "required"}
+		return &warning.FieldError{Field: field + ".until", Rule: "required"}
 	}
 	return nil
 }
@@ -317,7 +317,7 @@ type HubFrame struct {
 // authenticity is Verifier's job.
 func ParseHubFrame(b []byte) (HubFrame, error) {
 	if len(b) > MaxHubFrame {
-		return HubFrame{}, &channels.FieldError{Field: "frame", Rule: fmt.Sprintf("at most %d bytes", MaxHubFrame)}
+		return HubFrame{}, &warning.FieldError{Field: "frame", Rule: fmt.Sprintf("at most %d bytes", MaxHubFrame)}
 	}
 	var f HubFrame
 	if err := strictUnmarshal(b, &f); err != nil {
@@ -327,10 +327,10 @@ func ParseHubFrame(b []byte) (HubFrame, error) {
 	case FrameWelcome, FrameHBAck:
 	case FrameCommand:
 		if f.Command == nil {
-			return HubFrame{}, &channels.FieldError{Field: "command", Rule: "required in a command frame"}
+			return HubFrame{}, &warning.FieldError{Field: "command", Rule: "required in a command frame"}
 		}
 	default:
-		return HubFrame{}, &channels.FieldError{Field: "type", Rule: "one of welcome, command, hb_ack", Value: Trunc(f.Type)}
+		return HubFrame{}, &warning.FieldError{Field: "type", Rule: "one of welcome, command, hb_ack", Value: Trunc(f.Type)}
 	}
 	return f, nil
 }
@@ -365,35 +365,35 @@ func ParseAgentFrame(b []byte) (AgentFrame, error) {
 	switch f.Type {
 	case FrameHeartbeat:
 		if f.State == StateUnknown {
-			return AgentFrame{}, &channels.FieldError{Field: "state", Rule: "required in a heartbeat"}
+			return AgentFrame{}, &warning.FieldError{Field: "state", Rule: "required in a heartbeat"}
 		}
 		if f.Volume < 0 || f.Volume > 100 {
-			return AgentFrame{}, &channels.FieldError{Field: "volume", Rule: "0..100", Value: strconv.Itoa(f.Volume)}
+			return AgentFrame{}, &warning.FieldError{Field: "volume", Rule: "0..100", Value: strconv.Itoa(f.Volume)}
 		}
 		if len(f.Firmware) > 64 || !utf8.ValidString(f.Firmware) {
-			return AgentFrame{}, &channels.FieldError{Field: "firmware", Rule: "at most 64 bytes of UTF-8"}
+			return AgentFrame{}, &warning.FieldError{Field: "firmware", Rule: "at most 64 bytes of UTF-8"}
 		}
 		if f.Signal < -200 || f.Signal > 0 {
-			return AgentFrame{}, &channels.FieldError{Field: "signal", Rule: "-200..0 dBm", Value: strconv.Itoa(f.Signal)}
+			return AgentFrame{}, &warning.FieldError{Field: "signal", Rule: "-200..0 dBm", Value: strconv.Itoa(f.Signal)}
 		}
 		if len(f.Playing) > maxIDLen {
-			return AgentFrame{}, &channels.FieldError{Field: "playing", Rule: fmt.Sprintf("at most %d bytes", maxIDLen)}
+			return AgentFrame{}, &warning.FieldError{Field: "playing", Rule: fmt.Sprintf("at most %d bytes", maxIDLen)}
 		}
 	case FrameReport:
 		if !validSteps[f.Step] {
-			return AgentFrame{}, &channels.FieldError{Field: "step", Rule: "a known report step", Value: Trunc(f.Step)}
+			return AgentFrame{}, &warning.FieldError{Field: "step", Rule: "a known report step", Value: Trunc(f.Step)}
 		}
 		if len(f.ID) > maxIDLen || len(f.Key) > maxIDLen || !utf8.ValidString(f.ID) || !utf8.ValidString(f.Key) {
-			return AgentFrame{}, &channels.FieldError{Field: "id", Rule: fmt.Sprintf("id and key at most %d bytes of UTF-8", maxIDLen)}
+			return AgentFrame{}, &warning.FieldError{Field: "id", Rule: fmt.Sprintf("id and key at most %d bytes of UTF-8", maxIDLen)}
 		}
 		if len(f.Reason) > maxReasonLen || !utf8.ValidString(f.Reason) {
-			return AgentFrame{}, &channels.FieldError{Field: "reason", Rule: fmt.Sprintf("at most %d bytes of UTF-8", maxReasonLen)}
+			return AgentFrame{}, &warning.FieldError{Field: "reason", Rule: fmt.Sprintf("at most %d bytes of UTF-8", maxReasonLen)}
 		}
 		if f.ID == "" && f.Seq == 0 {
-			return AgentFrame{}, &channels.FieldError{Field: "seq", Rule: "a report names its command by id or seq"}
+			return AgentFrame{}, &warning.FieldError{Field: "seq", Rule: "a report names its command by id or seq"}
 		}
 	default:
-		return AgentFrame{}, &channels.FieldError{Field: "type", Rule: "one of heartbeat, report", Value: Trunc(f.Type)}
+		return AgentFrame{}, &warning.FieldError{Field: "type", Rule: "one of heartbeat, report", Value: Trunc(f.Type)}
 	}
 	return f, nil
 }
@@ -404,10 +404,10 @@ func strictUnmarshal(b []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return &channels.FieldError{Field: "frame", Rule: "valid JSON of the documented shape", Value: Trunc(err.Error())}
+		return &warning.FieldError{Field: "frame", Rule: "valid JSON of the documented shape", Value: Trunc(err.Error())}
 	}
 	if d.More() {
-		return &channels.FieldError{Field: "frame", Rule: "exactly one JSON object"}
+		return &warning.FieldError{Field: "frame", Rule: "exactly one JSON object"}
 	}
 	return nil
 }
@@ -415,7 +415,7 @@ func strictUnmarshal(b []byte, v any) error {
 // CheckID checks an identifier field: 1..128 bytes of UTF-8.
 func CheckID(field, s string) error {
 	if s == "" || len(s) > maxIDLen || !utf8.ValidString(s) {
-		return &channels.FieldError{Field: field, Rule: fmt.Sprintf("1..%d bytes of UTF-8", maxIDLen), Value: Trunc(s)}
+		return &warning.FieldError{Field: field, Rule: fmt.Sprintf("1..%d bytes of UTF-8", maxIDLen), Value: Trunc(s)}
 	}
 	return nil
 }

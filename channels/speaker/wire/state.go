@@ -1,8 +1,6 @@
 package wire
 
-import (
-	"github.com/alertcast/alertcast/channels"
-)
+import "github.com/alertcast/alertcast/warning"
 
 // DeviceState is a loudspeaker terminal's state as emergency-broadcast
 // platforms report it.
@@ -33,7 +31,7 @@ func ParseDeviceState(s string) (DeviceState, error) {
 			return DeviceState(i), nil
 		}
 	}
-	return StateUnknown, &channels.FieldError{Field: "state", Rule: "one of normal, broadcasting, stopped, fault, recovered", Value: Trunc(s)}
+	return StateUnknown, &warning.FieldError{Field: "state", Rule: "one of normal, broadcasting, stopped, fault, recovered", Value: Trunc(s)}
 }
 
 // MarshalText encodes the state as its name.
