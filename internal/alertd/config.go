@@ -161,7 +161,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("batch_size: must be 1..100000, got %d", c.BatchSize))
 	}
 	if c.Redis != "" {
-		if _, err := redisOptions(c.Redis, c.RedisCA); err != nil {
+		if _, err := parseRedisURL(c.Redis, c.RedisCA); err != nil {
 			errs = append(errs, err)
 		}
 	} else if c.RedisCA != "" {

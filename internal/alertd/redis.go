@@ -41,30 +41,32 @@ func (h *redisHandle) Close() {
 // the password kept in <data dir>/redis.password.
 func openRedis(ctx context.Context, url, caFile, dataDir string, log *slog.Logger) (*redisHandle, error) {
 	if url != "" {
-		opt, err := redisOptions(url, caFile)
+		target, err := parseRedisURL(url, caFile)
 		if err != nil {
 			return nil, err
 		}
-		if opt.Password == "" {
+		where, user, hasPassword := target.describe()
+		if !hasPassword {
 			log.Warn("the Redis URL has no password: whoever can reach Redis can reorder, drop or delay warnings; " +
 				"set requirepass (deploy/redis/alertcast-redis.conf) and put it in the URL")
 		}
-		opt.MaxRetries = 2
-		c := redis.NewClient(opt)
+		if target.plain != nil {
+			target.plain.MaxRetries = 2
+		}
+		c := target.client()
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if err := c.Ping(pctx).Err(); isRedisAuthError(err) {
 			c.Close()
 			// Not transient: no retry fixes a wrong password.
-			user := opt.Username
 			if user == "" {
 				user = "default"
 			}
 			return nil, fmt.Errorf("redis at %s refused user %q: %v; check the user and password in --redis / ALERTCAST_REDIS_URL",
-				opt.Addr, user, err)
+				where, user, err)
 		} else if err != nil {
 			// Start anyway: warnings are stored and dispatched when Redis returns.
-			log.Error("Redis unreachable at start; /readyz is red until it answers", "err", err)
+			log.Error("Redis unreachable at start; /readyz is red until it answers", "redis", where, "err", err)
 		}
 		return &redisHandle{Client: c, Kind: "external", Durable: true}, nil
 	}
