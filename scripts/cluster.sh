@@ -97,6 +97,8 @@ start_postgres() {
 		>>"$LOGS/postgres.log" 2>&1 &
 	echo $! >"$PIDS/postgres.pid"
 	wait_tcp "$PG_PORT" 30 || die "PostgreSQL did not start: see $LOGS/postgres.log"
+	# $! is runuser's PID; stop the postmaster itself (first line of postmaster.pid).
+	head -1 "$data/postmaster.pid" >"$PIDS/postgres.pid"
 	local i
 	for ((i = 0; i < 50; i++)); do
 		PGPASSWORD=$(cat "$DIR/shared/pg.password") "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc \
