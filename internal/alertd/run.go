@@ -31,6 +31,7 @@ import (
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/cap"
+	"github.com/alertcast/alertcast/dispatch/render"
 	"github.com/alertcast/alertcast/targeting"
 )
 
@@ -53,11 +54,10 @@ type Server struct {
 	closers  []func() // channel and hub closers, run after workers drain
 
 	audio        *audio.Renderer
-	audioRepeats int
+	render       *render.Renderer // warning → loudspeaker programme, and /audio/
 	ws           *websocket.Hub
 	speakers     *speaker.Hub
 	speakerPub   string
-	specStored   sync.Map // programme hashes whose description is in Redis
 	voice        *voice.Server
 	sms          *sms.Channel
 	scheduler    *dispatch.Scheduler
@@ -147,13 +147,23 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	s.prom = prometheus.NewRegistry()
 	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// Listen first: on port 0 the public URL (programme links, voice
+	// signalling) names the real port only once it is bound.
+	if cfg.Has("api") {
+		if err := s.listen(); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.wireAudio(); err != nil {
+		return nil, err
+	}
 	chans, preview, err := s.wireChannels(ctx)
 	if err != nil {
 		return nil, err
 	}
 	s.engine, err = dispatch.NewEngine(dispatch.EngineConfig{
 		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.registry,
-		Channels: chans, Audio: s.audioRenderer(), Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
+		Channels: chans, Audio: s.render, Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
 	})
 	if err != nil {
 		return nil, err
@@ -262,6 +272,24 @@ func (s *Server) reporter() channels.Reporter {
 	return channels.ReporterFunc(func(ctx context.Context, r channels.Receipt) { s.engine.Report(ctx, r) })
 }
 
+// listen binds the HTTP address. Listening on a random port (":0"), the
+// public URL is made to name the real one.
+func (s *Server) listen() error {
+	l, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	s.listener, s.Addr = l, l.Addr().String()
+	if strings.HasSuffix(s.cfg.PublicURL, ":0") {
+		scheme := "http://"
+		if s.cfg.TLSCert != "" {
+			scheme = "https://"
+		}
+		s.cfg.PublicURL = scheme + s.Addr
+	}
+	return nil
+}
+
 func (s *Server) serveHTTP(ctx context.Context) error {
 	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
 		Login: s.cfg.Login, Throttle: dispatch.NewRedisThrottle(s.redis.Client, s.cfg.Login),
@@ -276,20 +304,7 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
-	}
-	s.listener, s.Addr = l, l.Addr().String()
-	if strings.HasSuffix(s.cfg.PublicURL, ":0") {
-		// Listening on a random port: links must name the real one.
-		scheme := "http://"
-		if s.certs != nil {
-			scheme = "https://"
-		}
-		s.cfg.PublicURL = scheme + s.Addr
-		s.api.BaseURL = s.cfg.PublicURL
-	}
+	l := s.listener
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	if s.certs != nil {
@@ -435,6 +450,9 @@ func (s *Server) shutdown() {
 }
 
 func (s *Server) closeAll() {
+	if s.http == nil && s.listener != nil {
+		_ = s.listener.Close() // bound, never served: start-up failed
+	}
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
 	}

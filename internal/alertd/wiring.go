@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -26,6 +24,7 @@ import (
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/console"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/render"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
@@ -110,11 +109,6 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 		}
 	}
 	forced := func(name string) bool { return slices.Contains(s.cfg.Outbox, name) }
-
-	// Audio: programmes for speakers and voice calls.
-	if err := s.wireAudio(); err != nil {
-		return nil, preview, err
-	}
 
 	// WebSocket: resident pages and consoles.
 	if on(wsCfg.Enabled) && !forced("websocket") {
@@ -324,62 +318,9 @@ func (s *Server) wireAudio() error {
 		return fmt.Errorf("audio: %w", err)
 	}
 	s.audio = r
-	s.audioRepeats = ac.Repeats
-	return nil
-}
-
-// RenderAlert implements dispatch.AudioRenderer: the attention signal of the
-// level (or the all-clear), the drill marker, then the text in Mandarin and
-// Uyghur.
-func (s *Server) RenderAlert(ctx context.Context, a *dispatch.Alert) (*channels.Audio, error) {
-	p := audio.Programme{Drill: a.Status.Drill(), Repeats: s.audioRepeats}
-	switch {
-	case a.Kind == warning.KindAllClear:
-		p.Attention = audio.SignalAllClear
-	case a.Kind == warning.KindCancel:
-		p.Attention = audio.SignalCancel // its own figure: never a warning cadence, never the all-clear
-	default:
-		p.Attention = audio.Signal(int(a.Level)) // SignalBlue..SignalRed follow LevelBlue..LevelRed
-	}
-	p.Speech = speechSegments(a)
-	r, err := s.audio.Render(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	// Any node may be asked for the file (a speaker downloads from the node
-	// it is connected to): keep what the programme was, so a node without
-	// the file renders the same bytes on demand.
-	// Once per programme and process: previews and polls render (cache
-	// hits) again and again.
-	// (refreshed daily, well inside the key's 8-day life).
-	if at, ok := s.specStored.Load(r.SHA256); !ok || time.Since(at.(time.Time)) > 24*time.Hour {
-		s.specStored.Store(r.SHA256, time.Now())
-		if spec, err := json.Marshal(p); err == nil {
-			if err := s.redis.Client.Set(ctx, programmeKey(r.SHA256), spec, 8*24*time.Hour).Err(); err != nil {
-				s.specStored.Delete(r.SHA256)
-			}
-		}
-	}
-	return &channels.Audio{SHA256: r.SHA256, URL: s.cfg.PublicURL + "/audio/" + r.SHA256 + ".wav", Duration: r.Duration,
-		Format: fmt.Sprintf("wav/pcm16/%d", r.SampleRate), ToneOnly: r.ToneOnly}, nil
-}
-
-func nonEmpty(ss ...string) []string {
-	var out []string
-	for _, s := range ss {
-		if s = strings.TrimRight(strings.TrimSpace(s), "。."); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// audioRenderer returns the programme renderer.
-func (s *Server) audioRenderer() dispatch.AudioRenderer {
-	if s.audio == nil {
-		return nil
-	}
-	return s
+	s.render, err = render.New(render.Config{Audio: r, Redis: s.redis.Client, PublicURL: s.cfg.PublicURL, Repeats: ac.Repeats,
+		Logger: s.log.With("component", "audio")})
+	return err
 }
 
 // progressLoop publishes delivery progress of recently changed warnings to
@@ -433,10 +374,9 @@ func (s *Server) onAlertChange(a *dispatch.Alert) {
 
 // mountChannels adds the channels' HTTP endpoints.
 func (s *Server) mountChannels(mux dispatch.Router) {
-	if s.audio != nil {
-		h := http.StripPrefix("/audio", s.audio.Handler())
-		mux.Handle("GET /audio/", s.renderOnMiss(h))
-		mux.Handle("HEAD /audio/", s.renderOnMiss(h))
+	if s.render != nil {
+		mux.Handle("GET /audio/", s.render.Handler())
+		mux.Handle("HEAD /audio/", s.render.Handler())
 	}
 	if s.ws != nil {
 		mux.Handle("GET /ws", s.ws.Handler())
@@ -552,33 +492,3 @@ func (r regionDevices) DevicesIn(ctx context.Context, region string) ([]string, 
 }
 
 func targetingAim(region string) targeting.Aim { return targeting.Aim{Codes: []string{region}} }
-
-func programmeKey(sha string) string { return "alertcast:audio:programme:" + sha }
-
-// renderOnMiss renders a programme this node has not rendered yet (another
-// node did) from its stored description before serving it; the content
-// hash proves the bytes are the same.
-func (s *Server) renderOnMiss(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimPrefix(r.URL.Path, "/audio/")
-		sha, _, _ := strings.Cut(name, ".")
-		if len(sha) == 64 {
-			if rc, _, err := s.audio.Open(sha); err == nil {
-				rc.Close()
-			} else if errors.Is(err, audio.ErrNotFound) {
-				spec, err := s.redis.Client.Get(r.Context(), programmeKey(sha)).Bytes()
-				var p audio.Programme
-				if err == nil && json.Unmarshal(spec, &p) == nil {
-					res, err := s.audio.Render(r.Context(), p)
-					switch {
-					case err != nil:
-						s.log.Error("render programme on demand", "sha256", sha, "err", err)
-					case res.SHA256 != sha:
-						s.log.Error("programme rendered on this node differs from the original (different espeak-ng?)", "want", sha, "got", res.SHA256)
-					}
-				}
-			}
-		}
-		h.ServeHTTP(w, r)
-	})
-}
