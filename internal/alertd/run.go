@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/alertcast/alertcast/audio"
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/outbox"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/speaker"
@@ -58,6 +57,7 @@ type Server struct {
 	ws           *websocket.Hub
 	speakers     *speaker.Hub
 	speakerPub   string
+	creds        credentials // who holds a token, for the channels' endpoints
 	voice        *voice.Server
 	sms          *sms.Channel
 	scheduler    *dispatch.Scheduler
@@ -154,16 +154,20 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 			return nil, err
 		}
 	}
+	// In dependency order: what the channels report to and ask, the
+	// programme renderer, the channels, then the engine that uses them all.
+	receipts := dispatch.NewReceiptSink(log)
+	s.creds = credentials{tokens: &dispatch.API{Store: s.store, SessionIdle: cfg.SessionIdleTimeout}, tickets: ticketStore{rdb: s.redis.Client}}
 	if err := s.wireAudio(); err != nil {
 		return nil, err
 	}
-	chans, preview, err := s.wireChannels(ctx)
+	chans, preview, err := s.wireChannels(ctx, receipts, s.creds)
 	if err != nil {
 		return nil, err
 	}
 	s.engine, err = dispatch.NewEngine(dispatch.EngineConfig{
 		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.registry,
-		Channels: chans, Audio: s.render, Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
+		Channels: chans, Audio: s.render, Receipts: receipts, Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
 	})
 	if err != nil {
 		return nil, err
@@ -267,11 +271,6 @@ func (o outboxRecorder) Record(ctx context.Context, recs []outbox.Record) error 
 	return o.store.RecordOutbox(ctx, out)
 }
 
-// Reporter returns the receipt sink channels report to.
-func (s *Server) reporter() channels.Reporter {
-	return channels.ReporterFunc(func(ctx context.Context, r channels.Receipt) { s.engine.Report(ctx, r) })
-}
-
 // listen binds the HTTP address. Listening on a random port (":0"), the
 // public URL is made to name the real one.
 func (s *Server) listen() error {
@@ -294,6 +293,15 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
 		Login: s.cfg.Login, Throttle: dispatch.NewRedisThrottle(s.redis.Client, s.cfg.Login),
 		SessionLifetime: s.cfg.SessionLifetime, SessionIdle: s.cfg.SessionIdleTimeout, UnconfirmedAfter: s.unconfirmedAfter()}
+	if s.speakers != nil {
+		s.api.SpeakerPublicKey = s.speakerPub
+		s.api.DisconnectSpeaker = s.speakers.Disconnect
+		s.api.SpeakerStatus = func(ctx context.Context) (any, error) { return s.speakers.Status(ctx) }
+		s.api.NewSpeakerCredential = func() (string, string) {
+			secret, hash := speaker.NewCredential()
+			return secret, hex.EncodeToString(hash)
+		}
+	}
 	s.bg.Add(1)
 	go s.accountsLoop()
 	s.mux = http.NewServeMux()

@@ -88,11 +88,12 @@ func decodeSection(n *yaml.Node, name string, v any) error {
 func on(b *bool) bool { return b == nil || *b }
 
 // wireChannels builds every channel. A channel that is not configured is
-// replaced by the outbox, and the log says so loudly.
-func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel, dispatch.Previewer, error) {
+// replaced by the outbox, and the log says so loudly. Channels report
+// receipts to rep and ask creds who holds a console's token: both exist
+// before any channel, so nothing here waits for the engine or the API.
+func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds credentials) (map[string]channels.Channel, dispatch.Previewer, error) {
 	out := map[string]channels.Channel{}
 	var preview dispatch.Previewer
-	rep := s.reporter()
 	var (
 		spkCfg SpeakersConfig
 		wsCfg  WebSocketConfig
@@ -121,14 +122,11 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 				return l
 			},
 			Authenticate: func(ctx context.Context, token string) (string, bool) {
-				if s.api == nil {
-					return "", false
-				}
-				_, role, ok := s.api.TokenRole(ctx, token)
+				_, role, ok := creds.tokens.TokenRole(ctx, token)
 				return role.String(), ok
 			},
 			RedeemTicket: func(ctx context.Context, ticket string) (string, bool) {
-				_, role, ok := ticketStore{rdb: s.redis.Client}.Redeem(ctx, ticket)
+				_, role, ok := creds.tickets.Redeem(ctx, ticket)
 				return role.String(), ok
 			},
 		})
@@ -205,10 +203,7 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 			RecordDir: vcCfg.recordDir(s.cfg.DataDir), Reporter: rep, Logger: s.log.With("channel", "voice"),
 			Registry: s.prom, PublicURL: s.cfg.PublicURL,
 			Authenticate: func(ctx context.Context, token string) (string, string, bool) {
-				if s.api == nil {
-					return "", "", false
-				}
-				name, role, ok := s.voiceCredential(ctx, token)
+				name, role, ok := creds.voice(ctx, token)
 				// Voice roles: officers go live and call; field team
 				// members (viewer accounts) are rung and listen.
 				switch {
@@ -236,7 +231,7 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 		if s.speakers != nil {
 			vc.Live = liveAdapter{s.speakers}
 			vc.Endpoints = onlineSpeakers{s.speakers}
-			vc.Devices = regionDevices{s}
+			vc.Devices = regionDevices{s.registry}
 		}
 		srv, err := voice.New(vc)
 		if err != nil {
@@ -386,13 +381,6 @@ func (s *Server) mountChannels(mux dispatch.Router) {
 	}
 	if s.speakers != nil {
 		mux.Handle("GET /speaker/ws", s.speakers.Handler())
-		s.api.SpeakerPublicKey = s.speakerPub
-		s.api.DisconnectSpeaker = s.speakers.Disconnect
-		s.api.SpeakerStatus = func(ctx context.Context) (any, error) { return s.speakers.Status(ctx) }
-		s.api.NewSpeakerCredential = func() (string, string) {
-			secret, hash := speaker.NewCredential()
-			return secret, hex.EncodeToString(hash)
-		}
 	}
 	if s.voice != nil {
 		mux.Handle("GET /voice/ws", s.voice.SignalHandler())
@@ -481,10 +469,10 @@ func (o onlineSpeakers) Online(ctx context.Context) []string {
 }
 
 // regionDevices resolves a region to its registered loudspeakers.
-type regionDevices struct{ s *Server }
+type regionDevices struct{ registry *dispatch.Registry }
 
 func (r regionDevices) DevicesIn(ctx context.Context, region string) ([]string, error) {
-	res, err := r.s.registry.Resolve(targetingAim(region))
+	res, err := r.registry.Resolve(targetingAim(region))
 	if err != nil {
 		return nil, err
 	}
