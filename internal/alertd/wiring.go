@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
-	"gopkg.in/yaml.v3"
 
 	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/channels"
@@ -29,64 +28,6 @@ import (
 	"github.com/alertcast/alertcast/warning"
 )
 
-// SpeakersConfig is the "speakers:" section.
-type SpeakersConfig struct {
-	Enabled          *bool         `yaml:"enabled"`           // default true
-	KeyFile          string        `yaml:"key_file"`          // Ed25519 platform key; default DATA_DIR/speaker-ed25519.key
-	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"` // default: the hub's (documented there)
-	FreshnessWindow  time.Duration `yaml:"freshness_window"`  // default: the hub's
-}
-
-// WebSocketConfig is the "websocket:" section.
-type WebSocketConfig struct {
-	Enabled        *bool    `yaml:"enabled"`          // default true
-	AllowedOrigins []string `yaml:"allowed_origins"`  // besides the server's own host
-	HistoryLen     int      `yaml:"history_len"`      // default 1000
-	MaxConnsPerIP  int      `yaml:"max_conns_per_ip"` // default 256 (carriers put many phones behind one address); negative: no cap
-	ClientIPHeader string   `yaml:"client_ip_header"` // behind a trusted proxy: e.g. X-Forwarded-For
-	// LiftedFor: how long resident pages show a lifted or cancelled warning
-	// as a notice with its reason. Default 24h; negative: removed at once.
-	LiftedFor time.Duration `yaml:"lifted_for"`
-}
-
-// VoiceConfig is the "voice:" section.
-type VoiceConfig struct {
-	Enabled    *bool `yaml:"enabled"` // default true
-	ICEServers []struct {
-		URLs       []string `yaml:"urls"`
-		Username   string   `yaml:"username"`
-		Credential string   `yaml:"credential"`
-	} `yaml:"ice_servers"`
-	// Loopback is the documented profile for tests and single-host demos:
-	// loopback candidates on, interface filter lo, UDP4 only, mDNS off.
-	Loopback   bool   `yaml:"loopback"`
-	UDPPortMin uint16 `yaml:"udp_port_min"`
-	UDPPortMax uint16 `yaml:"udp_port_max"`
-
-	VoiceLiveConfig `yaml:",inline"` // two-person rule and recording, voice_live.go
-}
-
-// AudioConfig is the "audio:" section.
-type AudioConfig struct {
-	Espeak        string `yaml:"espeak"`   // espeak-ng binary; default "espeak-ng" on PATH; "off" for tone-only
-	Speed         int    `yaml:"speed"`    // words per minute; default 140
-	Repeats       int    `yaml:"repeats"`  // programme repeats; default 2
-	EspeakVoiceZh string `yaml:"voice_zh"` // default cmn-latn-pinyin
-	EspeakVoiceUg string `yaml:"voice_ug"` // default ug
-}
-
-func decodeSection(n *yaml.Node, name string, v any) error {
-	if n == nil || n.Kind == 0 {
-		return nil
-	}
-	if err := n.Decode(v); err != nil {
-		return fmt.Errorf("config %s: %w", name, err)
-	}
-	return nil
-}
-
-func on(b *bool) bool { return b == nil || *b }
-
 // wireChannels builds every channel. A channel that is not configured is
 // replaced by the outbox, and the log says so loudly. Channels report
 // receipts to rep and ask creds who holds a console's token: both exist
@@ -94,21 +35,7 @@ func on(b *bool) bool { return b == nil || *b }
 func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds credentials) (map[string]channels.Channel, dispatch.Previewer, error) {
 	out := map[string]channels.Channel{}
 	var preview dispatch.Previewer
-	var (
-		spkCfg SpeakersConfig
-		wsCfg  WebSocketConfig
-		vcCfg  VoiceConfig
-		smsCfg sms.Config
-	)
-	for _, d := range []struct {
-		n    *yaml.Node
-		name string
-		v    any
-	}{{&s.cfg.Speakers, "speakers", &spkCfg}, {&s.cfg.Web, "websocket", &wsCfg}, {&s.cfg.Voice, "voice", &vcCfg}, {&s.cfg.SMS, "sms", &smsCfg}} {
-		if err := decodeSection(d.n, d.name, d.v); err != nil {
-			return nil, preview, err
-		}
-	}
+	spkCfg, wsCfg, vcCfg, smsCfg := s.cfg.Speakers, s.cfg.Web, s.cfg.Voice, s.cfg.SMS
 	forced := func(name string) bool { return slices.Contains(s.cfg.Outbox, name) }
 
 	// WebSocket: resident pages and consoles.
@@ -285,10 +212,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 }
 
 func (s *Server) wireAudio() error {
-	var ac AudioConfig
-	if err := decodeSection(&s.cfg.Audio, "audio", &ac); err != nil {
-		return err
-	}
+	ac := s.cfg.Audio
 	var synth audio.Synthesizer
 	if ac.Espeak != "off" {
 		voices := map[string]string{}
