@@ -36,6 +36,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 	out := map[string]channels.Channel{}
 	var preview dispatch.Previewer
 	spkCfg, wsCfg, vcCfg, smsCfg := s.cfg.Speakers, s.cfg.Web, s.cfg.Voice, s.cfg.SMS
+	store, registry := s.store, s.registry // what the closures below may use: both built already
 	forced := func(name string) bool { return slices.Contains(s.cfg.Outbox, name) }
 
 	// WebSocket: resident pages and consoles.
@@ -45,7 +46,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 			MaxConnsPerIP: wsCfg.MaxConnsPerIP, ClientIPHeader: wsCfg.ClientIPHeader, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
 			LiftedFor: wsCfg.LiftedFor,
 			VillageLanguage: func(v string) string {
-				l, _ := s.registry.Index().MajorityLanguage(v)
+				l, _ := registry.Index().MajorityLanguage(v)
 				return l
 			},
 			Authenticate: func(ctx context.Context, token string) (string, bool) {
@@ -144,7 +145,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 				return name, "field", ok
 			},
 			OnRecording: func(ctx context.Context, r voice.Recording) {
-				_ = s.store.Audit(context.WithoutCancel(ctx), dispatch.AuditEntry{Actor: r.User, Action: "voice.recording",
+				_ = store.Audit(context.WithoutCancel(ctx), dispatch.AuditEntry{Actor: r.User, Action: "voice.recording",
 					Detail: fmt.Sprintf(`{"room":%q,"kind":%q,"path":%q,"packets":%d,"started":%q,"ended":%q}`,
 						r.Room, r.Kind, r.Path, r.Packets, r.Started.Format(time.RFC3339), r.Ended.Format(time.RFC3339))})
 			},
