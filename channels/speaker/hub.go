@@ -158,6 +158,7 @@ type Hub struct {
 	closed bool
 
 	connSeq   atomic.Uint64
+	bcSeq     atomic.Uint64  // last broadcast sequence number (broadcast.go)
 	bgWG      sync.WaitGroup // subscriber, writers, resync, status flusher
 	connWG    sync.WaitGroup // WebSocket handlers
 	closeOnce sync.Once
@@ -650,14 +651,27 @@ func (h *Hub) subscribe() {
 					continue
 				}
 				digest := heldDigest(hd.id, hd.until, hd.created, hd.version, hd.body)
+				var targets []*conn
 				h.mu.RLock()
 				for i, d := range b.Devices {
 					if c := h.conns[d]; c != nil {
 						hd.mac = b.Macs[i]
-						c.offer(hd, &digest)
+						if c.admit(hd, &digest) {
+							targets = append(targets, c)
+						}
 					}
 				}
 				h.mu.RUnlock()
+				// One signature for every device here that the command's
+				// MACs admitted; what is signed is the body they bind.
+				devs := make([]string, len(targets))
+				for i, c := range targets {
+					devs[i] = c.dev
+				}
+				hd.mac, hd.bc = "", h.signBroadcast(devs, hd.body)
+				for _, c := range targets {
+					c.enqueue(hd)
+				}
 			case "kick":
 				now := h.cfg.Now().UnixMilli()
 				for i, d := range b.Devices {

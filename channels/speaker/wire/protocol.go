@@ -27,6 +27,7 @@ import (
 //
 //	{"type":"welcome","device":"…","time":"…","freshness":"2m0s"}
 //	{"type":"command","command":{SignedCommand}}
+//	{"type":"command","broadcast":{Broadcast}}   (one signature for many devices; broadcast.go)
 //	{"type":"hb_ack","time":"…"}
 //
 // Agent → hub frames:
@@ -153,6 +154,9 @@ type Verifier struct {
 	// LastSeq is the highest sequence number accepted so far. Persist it to
 	// keep refusing replays across restarts.
 	LastSeq uint64
+	// LastBroadcast is the highest broadcast sequence number accepted so
+	// far (VerifyBroadcast). Persist it like LastSeq.
+	LastBroadcast uint64
 }
 
 // Verify checks sc and, when it passes, advances LastSeq and returns the
@@ -311,6 +315,7 @@ type HubFrame struct {
 	Time      time.Time      `json:"time,omitzero"`
 	Freshness string         `json:"freshness,omitempty"`
 	Command   *SignedCommand `json:"command,omitempty"`
+	Broadcast *Broadcast     `json:"broadcast,omitempty"`
 }
 
 // ParseHubFrame decodes a frame received by an agent. It checks shape only;
@@ -326,8 +331,8 @@ func ParseHubFrame(b []byte) (HubFrame, error) {
 	switch f.Type {
 	case FrameWelcome, FrameHBAck:
 	case FrameCommand:
-		if f.Command == nil {
-			return HubFrame{}, &warning.FieldError{Field: "command", Rule: "required in a command frame"}
+		if (f.Command == nil) == (f.Broadcast == nil) {
+			return HubFrame{}, &warning.FieldError{Field: "command", Rule: "a command frame carries exactly one of command, broadcast"}
 		}
 	default:
 		return HubFrame{}, &warning.FieldError{Field: "type", Rule: "one of welcome, command, hb_ack", Value: Trunc(f.Type)}

@@ -1,0 +1,93 @@
+package speaker_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/alertcast/alertcast/channels/speaker"
+	"github.com/alertcast/alertcast/channels/speaker/agent"
+)
+
+// signatures reads alertcast_speaker_signatures_total{kind} from reg.
+func signatures(t *testing.T, reg *prometheus.Registry, kind string) int {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "alertcast_speaker_signatures_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" && l.GetValue() == kind {
+					return int(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestBroadcastSignsOnce: a warning to several speakers on one node costs
+// one signature, and every speaker plays it.
+func TestBroadcastSignsOnce(t *testing.T) {
+	r := newRig(t)
+	reg := prometheus.NewRegistry()
+	n := r.node(t, "n1", func(c *speaker.Config) { c.Registry = reg })
+	devs := []string{"bc-1", "bc-2", "bc-3", "bc-4", "bc-5"}
+	for _, d := range devs {
+		r.agent(t, n, d, nil)
+	}
+	for _, d := range devs {
+		waitOnline(t, n.hub, d)
+	}
+	mustSend(t, n.hub, r.msg("BC/v1", 4), to(devs...))
+	for _, d := range devs {
+		r.rec.wait(t, "BC/v1", d, "played")
+	}
+	if b, d := signatures(t, reg, "broadcast"), signatures(t, reg, "device"); b != 1 || d != 0 {
+		t.Fatalf("signatures: %d broadcast, %d per device; want 1 and 0", b, d)
+	}
+}
+
+// TestBroadcastRefusedFallsBackToDevice: a speaker that cannot accept a
+// broadcast (its floor is above it: it accepted a later broadcast from
+// another node) gets the same command signed for it alone and plays it
+// once; the refusal of the broadcast copy is not a receipt.
+func TestBroadcastRefusedFallsBackToDevice(t *testing.T) {
+	r := newRig(t)
+	reg := prometheus.NewRegistry()
+	n := r.node(t, "n1", func(c *speaker.Config) { c.Registry = reg })
+	ahead := t.TempDir()
+	// A floor far above anything this node's clock numbers today.
+	if err := os.WriteFile(filepath.Join(ahead, "state.json"), []byte(`{"last_seq":0,"last_broadcast":18000000000000000000,"volume":70}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aheadAgent := r.agent(t, n, "fb-ahead", func(c *agent.Config) { c.StateDir = ahead })
+	r.agent(t, n, "fb-2", nil)
+	r.agent(t, n, "fb-3", nil)
+	for _, d := range []string{"fb-ahead", "fb-2", "fb-3"} {
+		waitOnline(t, n.hub, d)
+	}
+	mustSend(t, n.hub, r.msg("FB/v1", 4), to("fb-ahead", "fb-2", "fb-3"))
+	for _, d := range []string{"fb-ahead", "fb-2", "fb-3"} {
+		r.rec.wait(t, "FB/v1", d, "played")
+	}
+	if b, d := signatures(t, reg, "broadcast"), signatures(t, reg, "device"); b != 1 || d != 1 {
+		t.Fatalf("signatures: %d broadcast, %d per device; want 1 and 1 (the fallback)", b, d)
+	}
+	if n := r.rec.count("FB/v1", "fb-ahead", "refused"); n != 0 {
+		t.Errorf("%d refused receipts for the broadcast copy; the fallback delivered it", n)
+	}
+	if n := r.rec.count("", "fb-ahead", "refused"); n != 0 {
+		t.Errorf("%d refused receipts without a key", n)
+	}
+	if p := aheadAgent.sink.Plays(); p != 1 {
+		t.Errorf("fb-ahead played %d times, want 1", p)
+	}
+}
