@@ -51,6 +51,46 @@
 //     refuses a play of an alert it was told to stop; it keeps all three
 //     across restarts. Such a refusal comes back as a "refused" receipt.
 //
+// # One signature per announcement (broadcast commands)
+//
+// A county-wide warning is one bus announcement naming thousands of devices.
+// The node that holds their connections signs it once for all of them
+// (wire.Broadcast, broadcast.go) instead of once per device: the signature
+// covers the root of a Merkle tree over the device ids the node admitted
+// (each one's hold MAC verified, exactly as before), a broadcast sequence
+// number and issued-at, and the body the MACs bind. Each device gets the
+// shared signature plus its own path to the root. The properties each
+// device checks are those of a per-device command:
+//
+//   - bound to the warning version: the body is the one built from the
+//     stored version and bound by the hold MAC; its key carries the version,
+//     and the agent's command-id, older-version and stopped-alert checks
+//     run on it as on any command;
+//   - refused by the wrong device: the root is recomputed from the device's
+//     own id, so a broadcast for another set (another area, a list with an
+//     id added, removed or altered, a path taken from another device) does
+//     not verify;
+//   - fresh: issued-at is when the node signed it, and a broadcast not
+//     written within broadcastMaxAge (10 s) is signed for the device alone at
+//     write time instead;
+//   - not replayed: broadcast sequence numbers come from the signing
+//     node's clock (ms << 12, rising within a millisecond), and the agent
+//     refuses any at or below the highest it accepted, a floor it keeps in
+//     its state file across restarts, apart from the per-device floor
+//     (per-device numbers come from Redis epochs and a connection counter,
+//     so neither can push the other out of reach).
+//
+// A replayed broadcast is refused by the floor of every device that saw it;
+// a device that missed it (offline) could be handed it within its freshness
+// window, which gives nothing that delaying a per-device command in transit
+// does not: it was addressed to that device, and the version and stopped
+// checks still apply. Two nodes' broadcasts can reach a device out of order
+// (or a device's clock can jump): the device refuses the older one, the
+// hub sees the refusal of a broadcast copy (conn.onReport) and sends the
+// same command again signed for that device alone. Held commands loaded on
+// connect or at resync, and announcements for one device, are always signed
+// per device.
+//
 // What Redis can still do is deny service: delete holds, fill the queue,
 // set a device's acked version high so a command is not held, or falsify
 // the device status shown on the console (status:{device}). None of these
