@@ -54,6 +54,7 @@ type sentSeq struct {
 	id, field string
 	key       string
 	retry     *held // written as a broadcast: sign this for the device alone if it is refused
+	acked     bool  // its hold was acknowledged by a final report on this connection
 }
 
 // Handler serves the agents' WebSocket endpoint (mount at /speaker/ws).
@@ -283,8 +284,24 @@ func (c *conn) onReport(f AgentFrame) {
 		return
 	}
 	final := f.Step != wire.StepDownloading && f.Step != wire.StepPlaying
+	ack := final && field != ""
 	if final && id != "" {
 		delete(c.delivered, id)
+		// "received" acknowledges the hold; the "played" that follows
+		// would only repeat it (one Redis script call per speaker per
+		// warning saved). A hold written again since (resync, a
+		// reconnect) is a new recent entry and acknowledged again.
+		var last *sentSeq // the latest write of this command here (newest first)
+		for k := 1; k <= min(c.recentN, len(c.recent)); k++ {
+			if s := &c.recent[(c.recentN-k)%len(c.recent)]; s.id == id && s.field == field {
+				last = s
+				break
+			}
+		}
+		if last != nil {
+			ack = ack && !last.acked
+			last.acked = true
+		}
 	}
 	c.mu.Unlock()
 	if key == "" {
@@ -292,7 +309,7 @@ func (c *conn) onReport(f AgentFrame) {
 		// device kept playing offline): the device names the key itself.
 		key = f.Key
 	}
-	if field != "" && f.Step != wire.StepDownloading && f.Step != wire.StepPlaying {
+	if ack {
 		h.ack(c.dev, field, id)
 	}
 	if f.Step == wire.StepRefused {
