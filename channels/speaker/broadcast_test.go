@@ -1,9 +1,11 @@
 package speaker_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -89,5 +91,45 @@ func TestBroadcastRefusedFallsBackToDevice(t *testing.T) {
 	}
 	if p := aheadAgent.sink.Plays(); p != 1 {
 		t.Errorf("fb-ahead played %d times, want 1", p)
+	}
+}
+
+// TestCountOffline: devices connected here are counted from memory, the
+// others from their status in Redis, and it agrees with Status.
+func TestCountOffline(t *testing.T) {
+	r := newRig(t)
+	n1 := r.node(t, "n1", nil)
+	n2 := r.node(t, "n2", nil)
+	r.agent(t, n1, "co-1", nil)
+	b := r.agent(t, n1, "co-2", nil)
+	r.agent(t, n2, "co-3", nil)
+	for _, d := range []string{"co-1", "co-2", "co-3"} {
+		waitOnline(t, n1.hub, d)
+	}
+	ids := []string{"co-1", "co-2", "co-3", "co-never"}
+	count := func(h *speaker.Hub) int {
+		n, err := h.CountOffline(context.Background(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if a, b := count(n1.hub), count(n2.hub); a != 1 || b != 1 {
+		t.Fatalf("offline from n1 %d, from n2 %d; want 1 (co-never) from both", a, b)
+	}
+	b.stop()
+	waitFor(t, 10*time.Second, "co-2 offline from both nodes", func() bool { return count(n1.hub) == 2 && count(n2.hub) == 2 })
+	st, err := n2.hub.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	online := 0
+	for _, s := range st {
+		if s.Online {
+			online++
+		}
+	}
+	if online != 2 {
+		t.Fatalf("Status shows %d online, CountOffline 2 of 4 offline", online)
 	}
 }
