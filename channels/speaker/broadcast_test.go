@@ -2,6 +2,7 @@ package speaker_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/speaker/agent"
+	"github.com/alertcast/alertcast/channels/speaker/wire"
 )
 
 // signatures reads alertcast_speaker_signatures_total{kind} from reg.
@@ -131,5 +133,53 @@ func TestCountOffline(t *testing.T) {
 	}
 	if online != 2 {
 		t.Fatalf("Status shows %d online, CountOffline 2 of 4 offline", online)
+	}
+}
+
+// TestAgentWithoutBroadcastGetsItsOwnSignature: an agent that did not name
+// the broadcast feature when it connected (firmware from before it, which
+// would refuse the unknown frame field and drop the connection) gets a
+// per-device command that verifies, while the others share a broadcast.
+func TestAgentWithoutBroadcastGetsItsOwnSignature(t *testing.T) {
+	r := newRig(t)
+	reg := prometheus.NewRegistry()
+	n := r.node(t, "n1", func(c *speaker.Config) { c.Registry = reg })
+	r.agent(t, n, "new-1", nil)
+	r.agent(t, n, "new-2", nil)
+	old, _, err := dialRaw(t, n, "old-1", r.enroll("old-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	for _, d := range []string{"new-1", "new-2", "old-1"} {
+		waitOnline(t, n.hub, d)
+	}
+	mustSend(t, n.hub, r.msg("OLD/v1", 4), to("new-1", "new-2", "old-1"))
+	v := wire.Verifier{Key: r.key.Public().(ed25519.PublicKey), Device: "old-1", Window: time.Minute}
+	_ = old.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, b, err := old.ReadMessage()
+		if err != nil {
+			t.Fatalf("old agent: no command: %v", err)
+		}
+		f, err := wire.ParseHubFrame(b)
+		if err != nil {
+			t.Fatalf("old agent got a frame it cannot parse: %v", err)
+		}
+		if f.Type != wire.FrameCommand {
+			continue // welcome
+		}
+		if f.Command == nil || f.Broadcast != nil {
+			t.Fatalf("old agent got %s, want a per-device command", b)
+		}
+		if _, err := v.Verify(*f.Command, time.Now()); err != nil {
+			t.Fatalf("old agent's command does not verify: %v", err)
+		}
+		break
+	}
+	r.rec.wait(t, "OLD/v1", "new-1", "played")
+	r.rec.wait(t, "OLD/v1", "new-2", "played")
+	if b, d := signatures(t, reg, "broadcast"), signatures(t, reg, "device"); b != 1 || d != 1 {
+		t.Fatalf("signatures: %d broadcast, %d per device; want 1 and 1", b, d)
 	}
 }

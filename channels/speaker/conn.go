@@ -32,6 +32,9 @@ type conn struct {
 	village string
 	id      string
 	ws      *websocket.Conn
+	// broadcast: the agent named wire.FeatureBroadcast when it connected;
+	// older agents get every command signed for them alone.
+	broadcast bool
 
 	wmu     sync.Mutex // serialises socket writes and sequence numbers
 	epoch   uint64
@@ -109,7 +112,8 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade already answered
 	}
 	c := &conn{h: h, dev: dev, village: d.Village, ws: ws,
-		id: h.cfg.NodeID + "/" + strconv.FormatUint(h.connSeq.Add(1), 36)}
+		id:        h.cfg.NodeID + "/" + strconv.FormatUint(h.connSeq.Add(1), 36),
+		broadcast: hasFeature(r.Header.Get(wire.HeaderFeatures), wire.FeatureBroadcast)}
 	c.st = DeviceStatus{ID: dev, Village: d.Village, State: StateNormal, LastSeen: h.cfg.Now()}
 	// Serve on a fresh goroutine and let net/http's handler return: the
 	// server then drops its per-connection request, response and write
@@ -499,4 +503,14 @@ func (c *conn) status() DeviceStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.st
+}
+
+// hasFeature reports whether the comma-separated list names f.
+func hasFeature(list, f string) bool {
+	for _, x := range strings.Split(list, ",") {
+		if strings.TrimSpace(x) == f {
+			return true
+		}
+	}
+	return false
 }

@@ -704,13 +704,21 @@ func (h *Hub) subscribe() {
 				h.mu.RUnlock()
 				// One signature for every device here that the command's
 				// MACs admitted; what is signed is the body they bind.
-				devs := make([]string, len(targets))
-				for i, c := range targets {
-					devs[i] = c.dev
+				devs := make([]string, 0, len(targets))
+				for _, c := range targets {
+					if c.broadcast {
+						devs = append(devs, c.dev)
+					}
 				}
 				hd.mac, hd.bc = "", h.signBroadcast(devs, hd.body)
 				for _, c := range targets {
-					c.enqueue(hd)
+					if c.broadcast {
+						c.enqueue(hd)
+					} else {
+						perDevice := hd
+						perDevice.bc = nil
+						c.enqueue(perDevice)
+					}
 				}
 			case "kick":
 				now := h.cfg.Now().UnixMilli()

@@ -242,6 +242,7 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 	hdr := http.Header{}
 	hdr.Set(wire.HeaderDevice, a.cfg.Device)
 	hdr.Set(wire.HeaderVersion, wire.ProtocolVersion)
+	hdr.Set(wire.HeaderFeatures, wire.FeatureBroadcast)
 	hdr.Set("Authorization", "Bearer "+a.cfg.Credential)
 	dctx, cancel := context.WithTimeout(ctx, a.cfg.DialTimeout)
 	c, resp, err := a.cfg.Dialer.DialContext(dctx, a.ws, hdr)

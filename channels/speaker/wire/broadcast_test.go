@@ -211,3 +211,38 @@ func BenchmarkAddressSet5000(b *testing.B) {
 		}
 	}
 }
+
+// FuzzBroadcastFrame: any frame from the network parses or is refused
+// without panicking, and a broadcast that verifies is above the floor, has
+// a body that parses and was signed for this device's set.
+func FuzzBroadcastFrame(f *testing.F) {
+	key := testKey(f)
+	pub := key.Public().(ed25519.PublicKey)
+	set, _ := NewAddressSet([]string{"d", "e", "f"})
+	b := SignBroadcast(key, set, 10, time.Now(), volumeBody(5))
+	b.Path, _ = set.Path("d")
+	good, _ := json.Marshal(HubFrame{Type: FrameCommand, Broadcast: &b})
+	f.Add(good)
+	f.Add([]byte(`{"type":"command","broadcast":{"seq":11,"issued_at":0,"body":"e30=","path":"","sig":""}}`))
+	f.Add([]byte(`{"type":"command","broadcast":{"seq":11,"path":"TA=="}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fr, err := ParseHubFrame(raw)
+		if err != nil || fr.Broadcast == nil {
+			return
+		}
+		v := Verifier{Key: pub, Device: "d", Window: time.Hour, LastBroadcast: 9}
+		_, err = v.VerifyBroadcast(*fr.Broadcast, time.Now())
+		if err != nil {
+			return
+		}
+		if fr.Broadcast.Seq <= 9 {
+			t.Fatalf("accepted broadcast seq %d after 9", fr.Broadcast.Seq)
+		}
+		if _, err := ParseCommand(fr.Broadcast.Body); err != nil {
+			t.Fatalf("accepted a body that does not parse: %v", err)
+		}
+		if root, err := rootFrom("d", fr.Broadcast.Path); err != nil || root != set.Root() {
+			t.Fatalf("accepted a path to another root (%v)", err)
+		}
+	})
+}

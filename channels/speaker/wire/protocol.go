@@ -43,6 +43,13 @@ const (
 	// ProtocolVersion is sent as HeaderVersion; the hub refuses others.
 	ProtocolVersion = "1"
 	HeaderVersion   = "X-Alertcast-Speaker-Protocol"
+	// HeaderFeatures lists, comma-separated, the optional frames an agent
+	// understands. The hub sends a frame of a feature only to agents that
+	// named it, so agents built before it keep working (they refuse
+	// unknown fields and would drop the connection).
+	HeaderFeatures = "X-Alertcast-Speaker-Features"
+	// FeatureBroadcast: the agent verifies broadcast commands (broadcast.go).
+	FeatureBroadcast = "broadcast"
 
 	// DefaultMaxFrame bounds a frame from an agent. Agent frames are small
 	// (a heartbeat or a report is under 512 bytes).
