@@ -88,8 +88,10 @@
 // (or a device's clock can jump): the device refuses the older one, the
 // hub sees the refusal of a broadcast copy (conn.onReport) and sends the
 // same command again signed for that device alone. Held commands loaded on
-// connect or at resync, and announcements for one device, are always signed
-// per device.
+// connect or at resync, announcements for one device, and agents that did
+// not name wire.FeatureBroadcast when they connected (firmware from before
+// broadcasts, which refuses the unknown frame field) always get per-device
+// signatures.
 //
 // What Redis can still do is deny service: delete holds, fill the queue,
 // set a device's acked version high so a command is not held, or falsify

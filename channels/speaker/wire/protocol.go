@@ -36,7 +36,8 @@ import (
 //	{"type":"report","seq":…,"id":"play:A/v1","key":"A/v1","step":"playing","reason":"","at":"…"}
 //
 // Authentication happens before the upgrade: the agent sends the headers
-// HeaderDevice (its device id) and "Authorization: Bearer <credential>".
+// HeaderDevice (its device id) and "Authorization: Bearer <credential>",
+// and HeaderFeatures naming the optional frames it understands.
 const (
 	// HeaderDevice carries the device id on the WebSocket upgrade request.
 	HeaderDevice = "X-Alertcast-Speaker"
