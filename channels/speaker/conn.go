@@ -305,6 +305,7 @@ func (c *conn) onReport(f AgentFrame) {
 		if last != nil {
 			ack = ack && !last.acked
 			last.acked = true
+			last.retry = nil // the device took it: no fallback will be needed
 		}
 	}
 	c.mu.Unlock()
