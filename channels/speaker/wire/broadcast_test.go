@@ -246,3 +246,27 @@ func FuzzBroadcastFrame(f *testing.F) {
 		}
 	})
 }
+
+// The platform's signing work for one announcement to 5,000 devices: a
+// signature each, or one broadcast signature, its tree and 5,000 paths.
+func BenchmarkSign5000PerDevice(b *testing.B) {
+	key, devs, body := testKey(b), devices(5000, "SPK-653122100004"), volumeBody(1)
+	now := time.Now()
+	for b.Loop() {
+		for i, d := range devs {
+			Sign(key, d, uint64(i), now, body)
+		}
+	}
+}
+
+func BenchmarkSign5000Broadcast(b *testing.B) {
+	key, devs, body := testKey(b), devices(5000, "SPK-653122100004"), volumeBody(1)
+	now := time.Now()
+	for b.Loop() {
+		set, _ := NewAddressSet(devs)
+		SignBroadcast(key, set, 1, now, body)
+		for _, d := range devs {
+			set.Path(d)
+		}
+	}
+}
