@@ -110,9 +110,7 @@ func TestEspeakVoicePitfall(t *testing.T) {
 // --version and --voices like the real one and runs body for synthesis.
 func fakeEspeak(t *testing.T, voices, body string) string {
 	t.Helper()
-	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("no sh")
-	}
+	testsvc.Need(t, "sh")
 	path := filepath.Join(t.TempDir(), "espeak-ng")
 	script := `#!/bin/sh
 case "$1" in
