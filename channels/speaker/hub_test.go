@@ -763,21 +763,62 @@ func TestLateKickSparesNewerConnection(t *testing.T) {
 	}
 	defer c.Close()
 	waitOnline(t, n.hub, "flappy")
+	// A control device, kicked right after the stale kick: the hub handles
+	// bus messages in order, so once the control is closed the stale kick
+	// has been handled too.
+	control, _, err := dialRaw(t, n, "control", r.enroll("control"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer control.Close()
+	waitOnline(t, n.hub, "control")
 	// Epoch 1 is older than any connection's (epochs start at the clock in seconds).
 	if err := n.hub.KickForTest(context.Background(), "flappy", 1); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if got := n.hub.Connected(); got != 1 {
-		t.Fatalf("a stale kick closed the newer connection: %d connected", got)
+	if err := n.hub.Disconnect(context.Background(), "control"); err != nil {
+		t.Fatal(err)
+	}
+	control.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for err == nil {
+		_, _, err = control.ReadMessage()
+	}
+	if ce := (*websocket.CloseError)(nil); !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("control kick: %v, want close 1008", err)
+	}
+	// The newer connection still answers a ping.
+	pong := make(chan struct{}, 1)
+	c.SetPongHandler(func(string) error {
+		select {
+		case pong <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	readErr := make(chan error, 1)
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	go func() {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	if err := c.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)); err != nil {
+		t.Fatalf("a stale kick closed the newer connection: ping: %v", err)
+	}
+	select {
+	case <-pong:
+	case err := <-readErr:
+		t.Fatalf("a stale kick closed the newer connection: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pong from the newer connection")
 	}
 	if err := n.hub.Disconnect(context.Background(), "flappy"); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for err == nil {
-		_, _, err = c.ReadMessage()
-	}
+	err = <-readErr
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
 		t.Fatalf("revocation kick: %v, want close 1008", err)

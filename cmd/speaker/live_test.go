@@ -107,14 +107,11 @@ func TestLiveJoinFileSink(t *testing.T) {
 		res <- l.Join(context.Background(), agent.LiveCommand{Device: "653122100201-01", Room: room, Joined: func() { joined.Store(true) }},
 			&agent.FileSink{Dir: dir})
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !joined.Load() && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !joined.Load() {
-		t.Fatal("Joined not called")
-	}
-	time.Sleep(500 * time.Millisecond) // some audio
+	waitFor(t, "Joined called", joined.Load)
+	waitFor(t, "ten Ogg pages written", func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "*-live-*.ogg"))
+		return len(files) == 1 && oggPages(files[0]) >= 10
+	})
 	end()
 	select {
 	case err := <-res:
@@ -128,24 +125,40 @@ func TestLiveJoinFileSink(t *testing.T) {
 	if len(files) != 1 {
 		t.Fatalf("files %v", files)
 	}
-	f, err := os.Open(files[0])
+	if pages := oggPages(files[0]); pages < 10 {
+		t.Errorf("%d Ogg pages, want ≥ 10", pages)
+	}
+}
+
+// oggPages counts the whole Ogg pages in the file so far (-1: not Ogg/Opus).
+func oggPages(path string) int {
+	f, err := os.Open(path)
 	if err != nil {
-		t.Fatal(err)
+		return -1
 	}
 	defer f.Close()
 	r, _, err := oggreader.NewWith(f)
 	if err != nil {
-		t.Fatalf("not Ogg/Opus: %v", err)
+		return -1
 	}
 	pages := 0
 	for {
 		if _, _, err := r.ParseNextPage(); err != nil {
-			break
+			return pages
 		}
 		pages++
 	}
-	if pages < 10 {
-		t.Errorf("%d Ogg pages, want ≥ 10", pages)
+}
+
+// waitFor polls cond (a state change, not a time budget) for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -174,7 +187,10 @@ func TestLiveJoinPipelineAndPreempt(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("not joined")
 	}
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, "the player fed an Ogg stream", func() bool {
+		b, _ := os.ReadFile(out)
+		return strings.HasPrefix(string(b), "OggS") && len(b) >= 200
+	})
 	cancel()
 	select {
 	case err := <-res:
