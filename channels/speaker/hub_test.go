@@ -36,51 +36,30 @@ func wav(d time.Duration) []byte {
 }
 
 // recorder keeps receipts and lets tests wait for one.
-type recorder struct {
-	mu sync.Mutex
-	rs []channels.Receipt
-}
+type recorder struct{ channeltest.Recorder }
 
-func (r *recorder) Report(_ context.Context, rc channels.Receipt) {
-	r.mu.Lock()
-	r.rs = append(r.rs, rc)
-	r.mu.Unlock()
-}
-
-func (r *recorder) count(key, dev, detail string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, rc := range r.rs {
+// matching returns the receipts for key and dev whose detail starts so.
+func (r *recorder) matching(key, dev, detail string) []channels.Receipt {
+	var out []channels.Receipt
+	for _, rc := range r.Receipts() {
 		if rc.Key == key && rc.RecipientID == dev && strings.HasPrefix(rc.Detail, detail) {
-			n++
+			out = append(out, rc)
 		}
 	}
-	return n
+	return out
 }
+
+func (r *recorder) count(key, dev, detail string) int { return len(r.matching(key, dev, detail)) }
 
 func (r *recorder) wait(t *testing.T, key, dev, detail string) channels.Receipt {
 	t.Helper()
 	waitFor(t, 10*time.Second, fmt.Sprintf("receipt %s for %s/%s", detail, key, dev), func() bool { return r.count(key, dev, detail) > 0 })
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rc := range r.rs {
-		if rc.Key == key && rc.RecipientID == dev && strings.HasPrefix(rc.Detail, detail) {
-			return rc
-		}
-	}
-	return channels.Receipt{}
+	return r.matching(key, dev, detail)[0]
 }
 
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testsvc.WaitFor(t, timeout, what, cond)
 }
 
 // rig is one Redis, one platform key, one device registry and an audio

@@ -21,6 +21,7 @@ import (
 	"github.com/alertcast/alertcast/channels/speaker/agent"
 	voice "github.com/alertcast/alertcast/channels/webrtc"
 	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
 // liveRoom starts a voice server on loopback with an officer live in a room
@@ -107,8 +108,8 @@ func TestLiveJoinFileSink(t *testing.T) {
 		res <- l.Join(context.Background(), agent.LiveCommand{Device: "653122100201-01", Room: room, Joined: func() { joined.Store(true) }},
 			&agent.FileSink{Dir: dir})
 	}()
-	waitFor(t, "Joined called", joined.Load)
-	waitFor(t, "ten Ogg pages written", func() bool {
+	testsvc.WaitFor(t, 10*time.Second, "Joined called", joined.Load)
+	testsvc.WaitFor(t, 10*time.Second, "ten Ogg pages written", func() bool {
 		files, _ := filepath.Glob(filepath.Join(dir, "*-live-*.ogg"))
 		return len(files) == 1 && oggPages(files[0]) >= 10
 	})
@@ -150,18 +151,6 @@ func oggPages(path string) int {
 	}
 }
 
-// waitFor polls cond (a state change, not a time budget) for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestLiveJoinPipelineAndPreempt: with a player command the audio is piped
 // as Ogg; a higher-priority command (ctx cancelled) ends the join at once.
 func TestLiveJoinPipelineAndPreempt(t *testing.T) {
@@ -187,7 +176,7 @@ func TestLiveJoinPipelineAndPreempt(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("not joined")
 	}
-	waitFor(t, "the player fed an Ogg stream", func() bool {
+	testsvc.WaitFor(t, 10*time.Second, "the player fed an Ogg stream", func() bool {
 		b, _ := os.ReadFile(out)
 		return strings.HasPrefix(string(b), "OggS") && len(b) >= 200
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
 // The example body, POSTed by an operator and approved by a second
@@ -245,13 +246,7 @@ func TestCancelRevokesAndNotifiesReached(t *testing.T) {
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testsvc.WaitFor(t, d, what, cond)
 }
 
 func jsonDecode(resp *http.Response, v any) error {
