@@ -18,12 +18,9 @@ import (
 // (issue 10: first render ≤ 1 s on loopback) is checked against these
 // figures in BENCHMARKS.md, not inside a test.
 func BenchmarkConsoleFirstRender(b *testing.B) {
-	opts := append(testsvc.ChromiumOptions(b), chromedp.WindowSize(1366, 900))
+	testsvc.ChromiumPath(b) // skip (or fail) before starting alertd
 	srv := startServer(b)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	ctx, _ := desktopBrowser(b, 10*time.Minute)
 	if err := chromedp.Do(ctx, loginActions(srv.base, "olga")...); err != nil {
 		b.Fatalf("log in: %v", err)
 	}

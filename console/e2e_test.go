@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/alertcast/alertcast/channels/speaker"
@@ -165,38 +164,11 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 // in a second browser context approves it; the operator watches progress
 // reach 100 %, sees a lost connection and its recovery, and cancels.
 func TestConsoleEndToEnd(t *testing.T) {
-	opts := append(testsvc.ChromiumOptions(t), chromedp.WindowSize(1366, 900))
+	testsvc.ChromiumPath(t) // skip (or fail) before starting alertd
 	srv := startServer(t)
-
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	op, cancelOp := chromedp.NewContext(actx)
-	defer cancelOp()
-	op, cancelT := context.WithTimeout(op, 75*time.Second)
-	defer cancelT()
-	if err := chromedp.Do(op); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ap, cancelAp := chromedp.NewContext(op, chromedp.WithNewBrowserContext())
-	defer cancelAp()
-
-	var jsErrs []string
-	var errMu sync.Mutex
-	watch := func(ctx context.Context, who string) {
-		if err := chromedp.Listen(ctx, func(ev any) {
-			if e, ok := ev.(*runtime.EventExceptionThrown); ok {
-				msg := e.ExceptionDetails.Text
-				if e.ExceptionDetails.Exception != nil {
-					msg += " " + e.ExceptionDetails.Exception.Description
-				}
-				errMu.Lock()
-				jsErrs = append(jsErrs, who+": "+msg)
-				errMu.Unlock()
-			}
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	op, ap := desktopBrowser(t, 75*time.Second)
+	var uncaught jsErrors
+	watch := func(ctx context.Context, who string) { uncaught.watch(t, ctx, who) }
 	watch(op, "operator")
 
 	step := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -211,14 +183,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		}
 		t.Logf("%-44s %6.0f ms", what, float64(time.Since(start).Microseconds())/1000)
 	}
-	eval := func(ctx context.Context, js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return v
-	}
+	eval := func(ctx context.Context, js string) string { t.Helper(); return evalJS(t, ctx, js) }
 	shots := t.TempDir()
 	if *update {
 		shots = filepath.Join("..", "docs", "screenshots")
@@ -492,11 +457,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		}
 	}
 
-	errMu.Lock()
-	defer errMu.Unlock()
-	for _, e := range jsErrs {
-		t.Errorf("uncaught JavaScript exception: %s", e)
-	}
+	uncaught.check(t)
 }
 
 // loginActions log name in from the login page and wait for the compose view.
