@@ -204,6 +204,16 @@ type gateSink struct {
 	release chan struct{}
 }
 
+// gatedAgent starts an agent that plays into a gate sink, connected to a
+// fake hub: the hub, the sink, the agent and its connection.
+func gatedAgent(t *testing.T) (*fakeHub, *gateSink, *Agent, *websocket.Conn) {
+	t.Helper()
+	h := newFakeHub(t)
+	sink := newGateSink()
+	a, _ := startAgent(t, h, sink, nil)
+	return h, sink, a, h.waitConn()
+}
+
 func newGateSink() *gateSink {
 	return &gateSink{starts: make(chan string, 64), ends: make(chan string, 64), release: make(chan struct{})}
 }
@@ -287,10 +297,7 @@ func TestPlaysSignedCommandAndReports(t *testing.T) {
 // agent refuses it, says why, and plays nothing.
 func refusalCase(t *testing.T, want error, bad func(h *fakeHub, good wire.SignedCommand) wire.SignedCommand) {
 	t.Helper()
-	h := newFakeHub(t)
-	sink := newGateSink()
-	startAgent(t, h, sink, nil)
-	c := h.waitConn()
+	h, sink, _, c := gatedAgent(t)
 	// A valid volume command first, so there is a sequence number to replay.
 	vol := 55
 	until := time.Now().Add(time.Hour)
@@ -376,10 +383,7 @@ func TestReplayRefusedAfterRestart(t *testing.T) {
 }
 
 func TestHashMismatchAbortsPlay(t *testing.T) {
-	h := newFakeHub(t)
-	sink := newGateSink()
-	a, _ := startAgent(t, h, sink, nil)
-	c := h.waitConn()
+	h, sink, a, c := gatedAgent(t)
 	real := makeWAV(100 * time.Millisecond)
 	url, _ := h.addAudio(real)
 	wrong := sha([]byte("another programme"))
@@ -419,10 +423,7 @@ func TestDuplicateCommandPlaysOnce(t *testing.T) {
 // again afterwards; equal or lower levels queue; a drill never interrupts
 // a real warning, even at a higher level.
 func TestPreemptionOrder(t *testing.T) {
-	h := newFakeHub(t)
-	sink := newGateSink()
-	startAgent(t, h, sink, nil)
-	c := h.waitConn()
+	h, sink, _, c := gatedAgent(t)
 
 	h.write(c, h.sign(h.playBody("yellow/v1", playOpt{level: 2})))
 	if k := sink.nextStart(t); k != "yellow/v1" {
@@ -454,10 +455,7 @@ func TestPreemptionOrder(t *testing.T) {
 }
 
 func TestCancelStopsAtOnce(t *testing.T) {
-	h := newFakeHub(t)
-	sink := newGateSink()
-	a, _ := startAgent(t, h, sink, nil)
-	c := h.waitConn()
+	h, sink, a, c := gatedAgent(t)
 	h.write(c, h.sign(h.playBody("S/v1", playOpt{alert: "S", level: 3})))
 	sink.nextStart(t)
 	h.write(c, h.sign(h.playBody("S2/v1", playOpt{alert: "S2", level: 1}))) // queued, other alert
@@ -481,10 +479,7 @@ func TestCancelStopsAtOnce(t *testing.T) {
 }
 
 func TestAllClearStopsThenPlays(t *testing.T) {
-	h := newFakeHub(t)
-	sink := newGateSink()
-	startAgent(t, h, sink, nil)
-	c := h.waitConn()
+	h, sink, _, c := gatedAgent(t)
 	h.write(c, h.sign(h.playBody("Q/v1", playOpt{alert: "Q"})))
 	sink.nextStart(t)
 	url, s := h.addAudio(makeWAV(50 * time.Millisecond))
@@ -500,10 +495,7 @@ func TestAllClearStopsThenPlays(t *testing.T) {
 }
 
 func TestUpdateSupersedesPlaying(t *testing.T) {
-	h := newFakeHub(t)
-	sink := newGateSink()
-	startAgent(t, h, sink, nil)
-	c := h.waitConn()
+	h, sink, _, c := gatedAgent(t)
 	h.write(c, h.sign(h.playBody("U/v1", playOpt{alert: "U", level: 3})))
 	sink.nextStart(t)
 	h.write(c, h.sign(h.playBody("U/v2", playOpt{alert: "U", level: 3})))
@@ -516,10 +508,7 @@ func TestUpdateSupersedesPlaying(t *testing.T) {
 }
 
 func TestKeepsPlayingWhenDisconnected(t *testing.T) {
-	h := newFakeHub(t)
-	sink := newGateSink()
-	startAgent(t, h, sink, nil)
-	c := h.waitConn()
+	h, sink, _, c := gatedAgent(t)
 	h.write(c, h.sign(h.playBody("K/v1", playOpt{})))
 	sink.nextStart(t)
 	c.Close() // the 4G link drops mid-programme
@@ -536,10 +525,7 @@ func TestKeepsPlayingWhenDisconnected(t *testing.T) {
 }
 
 func TestLiveRefusedByDefault(t *testing.T) {
-	h := newFakeHub(t)
-	sink := newGateSink()
-	startAgent(t, h, sink, nil)
-	c := h.waitConn()
+	h, sink, _, c := gatedAgent(t)
 	h.write(c, h.sign(h.playBody("L/v1", playOpt{level: 1})))
 	sink.nextStart(t)
 	until := time.Now().Add(time.Hour)
@@ -595,10 +581,7 @@ func TestLiveJoinerPreemptsLowerLevel(t *testing.T) {
 }
 
 func TestExpiredQueuedItemIsNotPlayed(t *testing.T) {
-	h := newFakeHub(t)
-	sink := newGateSink()
-	startAgent(t, h, sink, nil)
-	c := h.waitConn()
+	h, sink, _, c := gatedAgent(t)
 	h.write(c, h.sign(h.playBody("X/v1", playOpt{level: 4})))
 	sink.nextStart(t)
 	h.write(c, h.sign(h.playBody("Y/v1", playOpt{level: 1, until: time.Now().Add(300 * time.Millisecond)})))
