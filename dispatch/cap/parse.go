@@ -152,15 +152,11 @@ func (p *parser) next(path string) (xml.Token, error) {
 		if err == io.EOF {
 			return nil, pathErr(path, ErrNotWellFormed, "document ends inside this element")
 		}
-		var se *xml.SyntaxError
-		if errors.As(err, &se) {
-			return nil, fmt.Errorf("%w: line %d: %s", ErrNotWellFormed, se.Line, se.Msg)
-		}
-		return nil, fmt.Errorf("%w: %v", ErrNotWellFormed, err)
+		return nil, notWellFormed(err)
 	}
 	switch t := tok.(type) {
 	case xml.Directive:
-		return nil, fmt.Errorf("%w (found <!%s>)", ErrDoctype, truncate(string(t), 40))
+		return nil, doctypeErr(t)
 	case xml.StartElement:
 		p.depth++
 		if p.depth > MaxDepth {
@@ -170,6 +166,21 @@ func (p *parser) next(path string) (xml.Token, error) {
 		p.depth--
 	}
 	return tok, nil
+}
+
+// notWellFormed is a decoder error as ErrNotWellFormed, with the line of a
+// syntax error.
+func notWellFormed(err error) error {
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%w: line %d: %s", ErrNotWellFormed, se.Line, se.Msg)
+	}
+	return fmt.Errorf("%w: %v", ErrNotWellFormed, err)
+}
+
+// doctypeErr refuses a directive (DOCTYPE, ENTITY): XXE and entity bombs.
+func doctypeErr(d xml.Directive) error {
+	return fmt.Errorf("%w (found <!%s>)", ErrDoctype, truncate(string(d), 40))
 }
 
 func truncate(s string, n int) string {
@@ -196,15 +207,11 @@ func (p *parser) document() ([]*Alert, error) {
 			return a, nil
 		}
 		if err != nil {
-			var se *xml.SyntaxError
-			if errors.As(err, &se) {
-				return nil, fmt.Errorf("%w: line %d: %s", ErrNotWellFormed, se.Line, se.Msg)
-			}
-			return nil, fmt.Errorf("%w: %v", ErrNotWellFormed, err)
+			return nil, notWellFormed(err)
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
-			return nil, fmt.Errorf("%w (found <!%s>)", ErrDoctype, truncate(string(t), 40))
+			return nil, doctypeErr(t)
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) != 0 {
 				return nil, fmt.Errorf("%w: text outside the root element", ErrNotWellFormed)
