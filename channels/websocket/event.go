@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
-	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
 	"github.com/gorilla/websocket"
@@ -109,20 +108,16 @@ func (w *Warning) forLang(lang string) *Warning {
 type event struct {
 	sid    streamID
 	w      *Warning
-	areaUp map[string]struct{} // the area's codes and all their ancestors
 	frames [len(langVariants)]*frame
+	// matched is how many local subscribers the event was for when it was
+	// applied (the Send result's detail); guarded by h.mu.
+	matched int
 }
 
-func newEvent(id streamID, w *Warning, tree *targeting.Tree) (*event, error) {
+func newEvent(id streamID, w *Warning) (*event, error) {
 	w.Type = "warning"
 	w.ID = id.String()
-	e := &event{sid: id, w: w, areaUp: make(map[string]struct{}, 3*len(w.Area))}
-	for _, a := range w.Area {
-		e.areaUp[a] = struct{}{}
-		for _, up := range tree.Ancestors(a) {
-			e.areaUp[up.Code] = struct{}{}
-		}
-	}
+	e := &event{sid: id, w: w}
 	for i, lang := range langVariants {
 		b, err := json.Marshal(w.forLang(lang))
 		if err != nil {

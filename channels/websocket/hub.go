@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
-	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
@@ -34,7 +33,7 @@ type Hub struct {
 	cfg  Config
 	log  *slog.Logger
 	rdb  redis.UniversalClient
-	tree *targeting.Tree
+	cov  Coverage
 	keys redisKeys
 	met  *metrics
 	ipl  *ipLimits
@@ -49,6 +48,7 @@ type Hub struct {
 
 	mu           sync.Mutex
 	subs         map[*subscriber]struct{}
+	scopes       scopeIndex        // the same subscribers, once subscribed, by regions
 	active       map[string]*event // alert id → latest version, not lifted
 	last         streamID          // last event applied on this node
 	ring         []*event          // the last events applied, oldest first
@@ -75,10 +75,10 @@ func NewHub(cfg Config) (*Hub, error) {
 	var nonce [6]byte
 	_, _ = rand.Read(nonce[:])
 	h := &Hub{
-		cfg: c, log: c.Logger.With("channel", "websocket"), rdb: c.Redis, tree: c.Tree,
+		cfg: c, log: c.Logger.With("channel", "websocket"), rdb: c.Redis, cov: c.Regions,
 		keys: newRedisKeys(c.KeyPrefix, hex.EncodeToString(nonce[:])),
 		ipl:  newIPLimits(c.MaxConnsPerIP, c.PublicRate, c.PublicBurst),
-		subs: make(map[*subscriber]struct{}), active: make(map[string]*event),
+		subs: make(map[*subscriber]struct{}), scopes: make(scopeIndex), active: make(map[string]*event),
 		applied: make(chan struct{}),
 	}
 	h.met, err = newMetrics(c.Registry)
@@ -211,11 +211,7 @@ func (h *Hub) waitApplied(ctx context.Context, id streamID) (int, error) {
 		if !h.last.less(id) {
 			n := 0
 			if e := h.ringFind(id); e != nil {
-				for s := range h.subs {
-					if s.sub.matches(e) {
-						n++
-					}
-				}
+				n = e.matched
 			}
 			h.mu.Unlock()
 			return n, nil
@@ -253,17 +249,17 @@ func (h *Hub) apply(e *event) {
 		h.ring = h.ring[:len(h.ring)-1]
 	}
 	h.setActive(e)
-	sent := 0
-	for s := range h.subs {
+	sent, matched := 0, 0
+	h.scopes.matching(e, h.cov, func(s *subscriber) {
+		matched++
 		if !s.live || (!s.skipUpTo.zero() && !s.skipUpTo.less(e.sid)) {
-			continue
+			return
 		}
-		if s.sub.matches(e) {
-			if s.push(e.frames[variantIndex(s.sub.lang)]) {
-				sent++
-			}
+		if s.push(e.frames[variantIndex(s.sub.lang)]) {
+			sent++
 		}
-	}
+	})
+	e.matched = matched
 	close(h.applied)
 	h.applied = make(chan struct{})
 	h.mu.Unlock()
@@ -320,7 +316,7 @@ func (h *Hub) snapshotFrame(s *subscriber, reset bool, reason string) *frame {
 			delete(h.active, id)
 			continue
 		}
-		if s.sub.shows(e) {
+		if s.sub.shows(e, h.cov) {
 			c := *e.w.forLang(s.sub.lang)
 			c.Type = ""
 			if c.Lifted {
@@ -350,8 +346,10 @@ func (h *Hub) subscribe(s *subscriber, sub subscription, lastID string) {
 		s.kick(CloseRestart, "server restart: reconnect with last_id")
 		return
 	}
+	h.scopes.remove(s)
 	s.sub = sub
 	h.subs[s] = struct{}{}
+	h.scopes.add(s)
 	s.push(controlFrame("subscribed", "", map[string]any{
 		"type": "subscribed", "regions": nonNil(sub.regions), "lang": sub.lang, "min_level": sub.minLevel,
 		"progress": sub.progress, "console": sub.console,
@@ -426,7 +424,7 @@ func (h *Hub) replayLocked(s *subscriber, last streamID, evs []*event) {
 	}
 	var send []*event
 	for _, e := range missed {
-		if s.sub.matches(e) {
+		if s.sub.matches(e, h.cov) {
 			send = append(send, e)
 		}
 	}
@@ -454,6 +452,7 @@ func (h *Hub) goLive(s *subscriber, skip streamID) {
 func (h *Hub) unregister(s *subscriber) {
 	h.mu.Lock()
 	delete(h.subs, s)
+	h.scopes.remove(s)
 	h.mu.Unlock()
 	h.met.subscribers.WithLabelValues(s.transport()).Dec()
 }
@@ -553,8 +552,7 @@ func (h *Hub) knownRegion(code string) bool {
 	if !wellFormedCode(code) {
 		return false
 	}
-	_, ok := h.tree.Region(code)
-	return ok
+	return h.cov.Known(code)
 }
 
 // lastID is the id of the last event this node applied.

@@ -29,6 +29,8 @@ type subscriber struct {
 	live            bool     // receives live events
 	skipUpTo        streamID // events up to here were already seen by the client
 	pendingSnapshot bool     // connected before the hub had loaded its state
+	scope           *scope   // in h.scopes while subscribed
+	scopeAt         int      // index in scope.subs
 }
 
 func newSubscriber(h *Hub, ws *websocket.Conn, ip string) *subscriber {

@@ -650,7 +650,7 @@ func benchWSServe(ctx context.Context, args []string) error {
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	hub, err := wschan.NewHub(wschan.Config{
-		Redis: rdb, Tree: targeting.DefaultTree(), Logger: log,
+		Redis: rdb, Regions: targeting.DefaultTree().Scopes(), Logger: log,
 		MaxConnsPerIP: -1, PublicRate: -1, // every load client comes from 127.0.0.1
 	})
 	if err != nil {
