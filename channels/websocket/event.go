@@ -10,7 +10,6 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
-	"github.com/gorilla/websocket"
 )
 
 // Warning is the public JSON form of one warning version, as subscribers see
@@ -137,18 +136,14 @@ type frame struct {
 	typ  string // SSE event name
 	id   string // SSE id; empty for frames that do not move the resume point
 	data []byte // the JSON object
-	pm   *websocket.PreparedMessage
+	wire []byte // the whole WebSocket text frame, for frames written many times
 }
 
 func newFrame(typ, id string, data []byte) (*frame, error) {
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
-	if err != nil {
-		return nil, err
-	}
-	return &frame{typ: typ, id: id, data: data, pm: pm}, nil
+	return &frame{typ: typ, id: id, data: data, wire: wireFrame(opText, data)}, nil
 }
 
-// controlFrame builds a frame for a single subscriber (no prepared message:
+// controlFrame builds a frame for a single subscriber (framed when written:
 // it is written once).
 func controlFrame(typ, id string, v any) *frame {
 	b, err := json.Marshal(v)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -46,16 +47,19 @@ type Hub struct {
 	closed atomic.Bool
 	once   sync.Once
 
-	mu           sync.Mutex
-	subs         map[*subscriber]struct{}
-	scopes       scopeIndex        // the same subscribers, once subscribed, by regions
-	active       map[string]*event // alert id → latest version, not lifted
-	last         streamID          // last event applied on this node
-	ring         []*event          // the last events applied, oldest first
-	ringStart    streamID          // every event after ringStart is in ring
-	bootstrapped bool
-	applied      chan struct{} // closed and replaced on every apply
-	redisOK      bool
+	mu     sync.Mutex
+	subs   map[*subscriber]struct{}
+	scopes scopeIndex    // the same subscribers, once subscribed, by regions
+	fanout []*subscriber // apply's list of recipients, reused
+
+	partialWrites atomic.Int64      // frames the fan-out began and a writer finished
+	active        map[string]*event // alert id → latest version, not lifted
+	last          streamID          // last event applied on this node
+	ring          []*event          // the last events applied, oldest first
+	ringStart     streamID          // every event after ringStart is in ring
+	bootstrapped  bool
+	applied       chan struct{} // closed and replaced on every apply
+	redisOK       bool
 }
 
 var (
@@ -249,23 +253,61 @@ func (h *Hub) apply(e *event) {
 		h.ring = h.ring[:len(h.ring)-1]
 	}
 	h.setActive(e)
-	sent, matched := 0, 0
+	matched := 0
+	to := h.fanout[:0]
 	h.scopes.matching(e, h.cov, func(s *subscriber) {
 		matched++
 		if !s.live || (!s.skipUpTo.zero() && !s.skipUpTo.less(e.sid)) {
 			return
 		}
-		if s.push(e.frames[variantIndex(s.sub.lang)]) {
-			sent++
-		}
+		to = append(to, s)
 	})
 	e.matched = matched
+	sent := deliver(e, to)
+	clear(to) // hold no subscriber past its connection
+	h.fanout = to[:0]
 	close(h.applied)
 	h.applied = make(chan struct{})
 	h.mu.Unlock()
 	h.met.events.Inc()
 	h.met.fanout.Observe(time.Since(start).Seconds())
 	h.log.Debug("warning fanned out", "alert_id", e.w.AlertID, "event_id", e.w.ID, "subscribers", sent)
+}
+
+// Fan-out parallelism: one goroutine per core, each with at least
+// minPerWorker subscribers (fewer are not worth a goroutine).
+const (
+	maxFanoutWorkers = 8
+	minPerWorker     = 256
+)
+
+// deliver pushes e to every subscriber of to (writing it to most sockets
+// at once, see subscriber.writeNow), spread over the cores, and returns
+// how many took it. h.mu is held throughout, so a subscriber's events stay
+// in order and behind its snapshot.
+func deliver(e *event, to []*subscriber) int {
+	pushAll := func(part []*subscriber) int {
+		n := 0
+		for _, s := range part {
+			if s.push(e.frames[variantIndex(s.sub.lang)]) {
+				n++
+			}
+		}
+		return n
+	}
+	workers := min(runtime.GOMAXPROCS(0), maxFanoutWorkers, len(to)/minPerWorker)
+	if workers <= 1 {
+		return pushAll(to)
+	}
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	chunk := (len(to) + workers - 1) / workers
+	for i := 0; i < len(to); i += chunk {
+		part := to[i:min(i+chunk, len(to))]
+		wg.Go(func() { sent.Add(int64(pushAll(part))) })
+	}
+	wg.Wait()
+	return int(sent.Load())
 }
 
 func (h *Hub) ringCap() int { return min(h.cfg.HistoryLen, 4096) }

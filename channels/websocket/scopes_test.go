@@ -2,8 +2,11 @@ package websocket
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
+
+	"github.com/alertcast/alertcast/channels"
 )
 
 // The fan-out decides the area once per scope; it must pick exactly the
@@ -80,5 +83,44 @@ func TestScopeKeyIgnoresOrder(t *testing.T) {
 	}
 	if scopeKey([]string{village}) == scopeKey([]string{township}) || scopeKey(nil) != "" {
 		t.Error("scope keys")
+	}
+}
+
+// The fan-out spreads a large audience over the cores; every subscriber
+// still gets the event exactly once, in its language, and one whose queue
+// is full is dropped, not blocked on.
+func TestDeliverInParallel(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	met, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Hub{cfg: Config{SendQueue: 2}, met: met}
+	e := mustEvent(t, &Warning{AlertID: "x", Kind: "alert", Level: 2, Status: "actual", Expires: time.Now().Add(time.Hour),
+		Texts: map[string]channels.Text{"zh": {Headline: "中"}, "ug": {Headline: "ئۇ"}}})
+	const n = 3 * minPerWorker * 4
+	subs := make([]*subscriber, n)
+	for i := range subs {
+		subs[i] = newSubscriber(h, nil, "127.0.0.1") // SSE: frames wait in the queue
+		subs[i].sub.lang = langVariants[i%len(langVariants)]
+	}
+	full := subs[n-1]
+	full.q <- pingFrame
+	full.q <- pingFrame
+	if got := deliver(e, subs); got != n-1 {
+		t.Fatalf("delivered to %d, want %d", got, n-1)
+	}
+	for i, s := range subs[:n-1] {
+		if len(s.q) != 1 {
+			t.Fatalf("subscriber %d has %d frames", i, len(s.q))
+		}
+		if f := <-s.q; f != e.frames[i%len(langVariants)] {
+			t.Fatalf("subscriber %d got another language's frame", i)
+		}
+	}
+	select {
+	case <-full.done:
+	default:
+		t.Error("the subscriber with a full queue was not dropped")
 	}
 }

@@ -129,6 +129,7 @@ func (h *Hub) readWS(s *subscriber, console bool, initial *subscription, lastID 
 	c.SetReadLimit(4 * h.cfg.MaxFrame)
 	_ = c.SetReadDeadline(time.Now().Add(idle))
 	c.SetPongHandler(func(string) error { return c.SetReadDeadline(time.Now().Add(idle)) })
+	s.answerControl()
 	if initial != nil {
 		h.subscribe(s, *initial, lastID)
 	}
