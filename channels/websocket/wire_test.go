@@ -119,3 +119,56 @@ func TestPartialWritesKeepFramesWhole(t *testing.T) {
 		t.Errorf("the late reader was dropped (%d subscribers)", got)
 	}
 }
+
+// Under TLS there is no socket to write to directly: every frame goes
+// through the writer goroutine, and a page behind TLS gets its warnings,
+// pings answered and a clean close the same way.
+func TestTLSConnectionsUseTheWriter(t *testing.T) {
+	checkLeaks(t)
+	r := testsvc.Redis(t)
+	n := newNode(t, r.Addr, nil)
+	srv := httptest.NewTLSServer(n.hub.Handler())
+	t.Cleanup(srv.Close)
+	d := websocket.Dialer{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
+	c, _, err := d.Dial("wss"+strings.TrimPrefix(srv.URL, "https")+"?region="+village, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pong := make(chan struct{}, 1)
+	c.SetPongHandler(func(string) error { pong <- struct{}{}; return nil })
+	cl := &client{t: t, c: c, in: make(chan inFrame, 64), done: make(chan error, 1)}
+	go func() {
+		for {
+			_, b, err := c.ReadMessage()
+			if err != nil {
+				cl.done <- err
+				close(cl.in)
+				return
+			}
+			var f inFrame
+			_ = json.Unmarshal(b, &f)
+			cl.in <- f
+		}
+	}()
+	cl.next("snapshot")
+	if err := c.WriteControl(websocket.PingMessage, []byte("x"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		m := msg("", 1, warning.KindAlert, 3, village)
+		send(t, n.hub, m)
+		if f := cl.next("warning"); f.AlertID != m.AlertID {
+			t.Fatalf("got %s, want %s", f.AlertID, m.AlertID)
+		}
+	}
+	select {
+	case <-pong:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ping not answered")
+	}
+	_ = n.hub.Close()
+	if code := cl.closed(); code != CloseRestart {
+		t.Errorf("close code %d, want %d", code, CloseRestart)
+	}
+}
