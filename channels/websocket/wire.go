@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -57,16 +58,12 @@ var errWouldBlock = errors.New("socket send buffer full")
 // errWouldBlock). An expired write deadline left by an earlier blocking
 // write also reports errWouldBlock: the writer goroutine sets a new one.
 func writeNonBlocking(rc syscall.RawConn, b []byte) (int, error) {
-	var n int
-	var werr error
-	err := rc.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				return true
-			}
-		}
-	})
+	w := attempts.Get().(*attempt)
+	w.b = b
+	err := rc.Write(w.fn)
+	n, werr := w.n, w.err
+	*w = attempt{fn: w.fn}
+	attempts.Put(w)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return 0, errWouldBlock
@@ -81,3 +78,25 @@ func writeNonBlocking(rc syscall.RawConn, b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// attempt is one write(2) try, with its callback made once: a closure per
+// call would cost the fan-out an allocation per subscriber.
+type attempt struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+var attempts = sync.Pool{New: func() any {
+	w := &attempt{}
+	w.fn = func(fd uintptr) bool {
+		for {
+			w.n, w.err = syscall.Write(int(fd), w.b)
+			if w.err != syscall.EINTR {
+				return true // never wait for the socket
+			}
+		}
+	}
+	return w
+}}

@@ -172,3 +172,66 @@ func TestTLSConnectionsUseTheWriter(t *testing.T) {
 		t.Errorf("close code %d, want %d", code, CloseRestart)
 	}
 }
+
+// The fan-out's write attempt costs no allocation per subscriber, and it
+// never waits on a full socket.
+func TestWriteNonBlocking(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	c, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	defer c.Close()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := wireFrame(opText, []byte(`{"type":"warning"}`))
+	if allocs := testing.AllocsPerRun(100, func() {
+		if _, err := writeNonBlocking(rc, frame); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 && !raceEnabled {
+		t.Errorf("%.1f allocations per write attempt", allocs)
+	}
+	// The peer reads nothing: the socket fills and the attempt says so at
+	// once instead of waiting.
+	_ = c.(*net.TCPConn).SetWriteBuffer(4096)
+	big := make([]byte, 64<<10)
+	for i := 0; ; i++ {
+		n, err := writeNonBlocking(rc, big)
+		if err == errWouldBlock {
+			if n != 0 {
+				t.Errorf("would block after %d bytes", n)
+			}
+			break
+		}
+		if err != nil || i > 10000 {
+			t.Fatalf("after %d writes: %v", i, err)
+		}
+	}
+	// An expired deadline left by a blocking write is not an error of the
+	// connection: the writer goroutine sets a new one.
+	_ = c.SetWriteDeadline(time.Now().Add(-time.Second))
+	if _, err := writeNonBlocking(rc, frame); err != errWouldBlock {
+		t.Errorf("with an expired deadline: %v, want errWouldBlock", err)
+	}
+}
