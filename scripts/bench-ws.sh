@@ -13,21 +13,25 @@ SERVER_CPU=${SERVER_CPU:-0} CLIENT_CPU=${CLIENT_CPU:-1}
 read -r -a bench <<<"${WSBENCH:-/tmp/alertctl bench ws}"
 ulimit -n "$(ulimit -Hn)"
 out=$(mktemp /tmp/bench-ws.XXXXXX)
-trap 'rm -f "$out"' EXIT
-run() { # kind round
+trap 'rm -f "$out" "$out.err" "$out.row"' EXIT
+run() { # kind round → one result row in $out.row
   local extra=()
   [ "$1" = baseline ] && extra+=(--baseline)
   [ -n "${PROFILE:-}" ] && [ "$2" = 1 ] && extra+=(--profile "$PROFILE/$1")
   local load
   load=$(cut -d' ' -f1 /proc/loadavg)
-  "${bench[@]}" --spawn --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU" --url "ws://127.0.0.1:$PORT/ws" \
-    --subscribers "$SUBSCRIBERS" --warnings "$WARNINGS" "${extra[@]}" 2>/dev/null >"$out"
+  if ! "${bench[@]}" --spawn --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU" --url "ws://127.0.0.1:$PORT/ws" \
+    --subscribers "$SUBSCRIBERS" --warnings "$WARNINGS" "${extra[@]}" 2>"$out.err" >"$out"; then
+    echo "$1 round $2 failed:" >&2
+    cat "$out" "$out.err" >&2
+    exit 1
+  fi
   # "30 warnings × 5000 subscribers: issue → last subscriber p50 198.6ms p99 827.8ms max 827.8ms"
   local line mem cpu
   line=$(grep 'issue → last subscriber' "$out")
   mem=$(grep -o 'RSS [0-9.]* KB/conn' "$out" | awk '{print $2}')
   cpu=$(grep -o 'server [0-9.]* ms' "$out" | awk '{print $2}')
-  echo "$2 $1 $load $(echo "$line" | grep -o 'p50 [^ ]*' | cut -d' ' -f2) $(echo "$line" | grep -o 'p99 [^ ]*' | cut -d' ' -f2) $mem $cpu"
+  echo "$2 $1 $load $(echo "$line" | grep -o 'p50 [^ ]*' | cut -d' ' -f2) $(echo "$line" | grep -o 'p99 [^ ]*' | cut -d' ' -f2) $mem $cpu" >"$out.row"
 }
 ms() { # 198.6ms | 1.18s → milliseconds
   case $1 in *ms) echo "${1%ms}" ;; *µs) awk -v v="${1%µs}" 'BEGIN{print v/1000}' ;; *s) awk -v v="${1%s}" 'BEGIN{print v*1000}' ;; esac
@@ -37,7 +41,8 @@ printf '%-5s %-9s %6s %10s %10s %8s %10s\n' round server load p50 p99 KB/conn CP
 declare -A p50 p99
 for r in $(seq "$ROUNDS"); do
   for kind in baseline hub; do
-    read -r round k load a b mem cpu <<<"$(run "$kind" "$r")"
+    run "$kind" "$r"
+    read -r round k load a b mem cpu <"$out.row"
     p50[$k$r]=$(ms "$a") p99[$k$r]=$(ms "$b")
     printf '%-5s %-9s %6s %8sms %8sms %8s %8sms\n' "$round" "$k" "$load" "${p50[$k$r]}" "${p99[$k$r]}" "$mem" "$cpu"
   done

@@ -92,8 +92,9 @@ func NewHub(cfg Config) (*Hub, error) {
 	h.up = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// Small read buffer: clients only send small subscribe frames. The
-		// write buffer comes from a shared pool, held only while writing;
-		// broadcast frames are prepared once and bypass it entirely.
+		// hub writes its own frames (wire.go), so gorilla's write buffer,
+		// from a shared pool, is only ever taken by the handshake's error
+		// replies.
 		ReadBufferSize:  512,
 		WriteBufferSize: 4096,
 		WriteBufferPool: &sync.Pool{},
