@@ -92,9 +92,8 @@ func NewHub(cfg Config) (*Hub, error) {
 	h.up = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// Small read buffer: clients only send small subscribe frames. The
-		// hub writes its own frames (wire.go), so gorilla's write buffer,
-		// from a shared pool, is only ever taken by the handshake's error
-		// replies.
+		// hub writes its own frames (wire.go), never through gorilla's
+		// write buffer (from a shared pool, so an unused one costs nothing).
 		ReadBufferSize:  512,
 		WriteBufferSize: 4096,
 		WriteBufferPool: &sync.Pool{},
