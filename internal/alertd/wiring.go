@@ -42,7 +42,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 	// WebSocket: resident pages and consoles.
 	if on(wsCfg.Enabled) && !forced("websocket") {
 		hub, err := websocket.NewHub(websocket.Config{
-			Redis: s.redis.Client, Tree: s.registry.Tree(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
+			Redis: s.redis.Client, Regions: s.registry.Tree().Scopes(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
 			MaxConnsPerIP: wsCfg.MaxConnsPerIP, ClientIPHeader: wsCfg.ClientIPHeader, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
 			LiftedFor: wsCfg.LiftedFor,
 			VillageLanguage: func(v string) string {
