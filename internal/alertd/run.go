@@ -67,6 +67,8 @@ type Server struct {
 	bg           sync.WaitGroup
 	stopBG       chan struct{}
 	auditV       *auditVerifier
+	sound        firstSound    // see metrics_ops.go
+	ops          *opsCollector // see metrics_ops.go
 	// Addr is the address the HTTP server listens on.
 	Addr string
 
@@ -146,6 +148,8 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 
 	s.prom = prometheus.NewRegistry()
 	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.ops = newOpsCollector(s)
+	s.prom.MustRegister(s.ops)
 
 	chans, preview, err := s.wireChannels(ctx)
 	if err != nil {
@@ -259,7 +263,10 @@ func (o outboxRecorder) Record(ctx context.Context, recs []outbox.Record) error 
 
 // Reporter returns the receipt sink channels report to.
 func (s *Server) reporter() channels.Reporter {
-	return channels.ReporterFunc(func(ctx context.Context, r channels.Receipt) { s.engine.Report(ctx, r) })
+	return channels.ReporterFunc(func(ctx context.Context, r channels.Receipt) {
+		s.noteReceipt(r)
+		s.engine.Report(ctx, r)
+	})
 }
 
 func (s *Server) serveHTTP(ctx context.Context) error {
