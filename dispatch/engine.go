@@ -180,9 +180,14 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Channels == nil {
 		cfg.Channels = map[string]channels.Channel{}
 	}
+	m := newEngineMetrics(cfg.Registry)
+	for name := range cfg.Channels { // zero series from the start: "none failed", not "no data"
+		m.sent.WithLabelValues(name)
+		m.failed.WithLabelValues(name)
+	}
 	return &Engine{
 		cfg: cfg, store: cfg.Store, client: cfg.Client, log: cfg.Logger,
-		metrics:  newEngineMetrics(cfg.Registry),
+		metrics:  m,
 		msgCache: map[string]*channels.Message{},
 		receipts: make(chan channels.Receipt, 65536),
 		stop:     make(chan struct{}),

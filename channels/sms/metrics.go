@@ -37,6 +37,14 @@ func newMetrics(reg prometheus.Registerer, c *Channel, gateways []*gateway) (*me
 	}
 	m.cs = []prometheus.Collector{m.submits, m.receipts, m.unknown, m.binds, m.receiptLag}
 	for _, g := range gateways {
+		// Zero series from the start, so rates and alert rules see a gateway
+		// that has sent nothing yet.
+		for _, o := range []string{"ok", "throttled", "rejected", "lost", "error"} {
+			m.submits.WithLabelValues(g.cfg.Name, o)
+		}
+		m.receiptLag.WithLabelValues(g.cfg.Name)
+	}
+	for _, g := range gateways {
 		if g.cfg.Type != "smpp" {
 			continue
 		}
