@@ -181,8 +181,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		cfg.Channels = map[string]channels.Channel{}
 	}
 	m := newEngineMetrics(cfg.Registry)
-	for name := range cfg.Channels { // zero series from the start: "none failed", not "no data"
-		m.sent.WithLabelValues(name)
+	for name := range cfg.Channels { // a zero series from the start: "none failed", not "no data"
 		m.failed.WithLabelValues(name)
 	}
 	return &Engine{
