@@ -10,11 +10,18 @@
 # PPROF=file writes alertd profiles (file.alertd.N, first 3 s of round N) and the agents' (file.sim);
 # KEEP=seconds leaves everything running afterwards.
 set -e
-pkill -f "/tmp/alertd" || true; pkill -f "/tmp/speaker" || true; while pgrep -f "/tmp/(alertd|speaker)" >/dev/null; do sleep 0.2; done
+# Stops only the processes it started, by PID (never by name: other alertd may run here).
+alertd_pid= speaker_pid=
+stop() {
+  [ -n "$speaker_pid" ] && kill -INT "$speaker_pid" 2>/dev/null && wait "$speaker_pid" 2>/dev/null
+  [ -n "$alertd_pid" ] && kill "$alertd_pid" 2>/dev/null && wait "$alertd_pid" 2>/dev/null
+  true
+}
 rm -rf /tmp/bench4 /tmp/spk4 && mkdir -p /tmp/spk4
 printf "policy:\n  approval_levels: []\noutbox: [sms, voice]\nsend_chunk: ${SEND_CHUNK:-200}\nbatch_size: ${BATCH_SIZE:-1000}\n" > /tmp/spk4.yaml
-trap 'pkill -INT -f /tmp/speaker; sleep 1; pkill -f /tmp/alertd' EXIT
+trap stop EXIT
 ALERTCAST_PPROF=127.0.0.1:16061 ALERTCAST_ADMIN_TOKEN=admintoken-0123456789 /tmp/alertd --config /tmp/spk4.yaml --data-dir /tmp/bench4 --listen 127.0.0.1:18085 > /tmp/bench4.out 2> /tmp/bench4.err &
+alertd_pid=$!
 sleep 2
 export ALERTCAST_URL=http://127.0.0.1:18085 ALERTCAST_TOKEN=admintoken-0123456789
 cd /tmp/spk4 && /tmp/alertctl gen population --residents 1000 --speakers ${SPEAKERS:-5000} --seed 2 --out /tmp/spk4 >/dev/null
@@ -23,6 +30,7 @@ cd /tmp/spk4 && /tmp/alertctl gen population --residents 1000 --speakers ${SPEAK
 PK=$(curl -s localhost:18085/api/v1/speakers/key | python3 -c "import json,sys;print(json.load(sys.stdin)['public_key'])")
 printf "url: http://127.0.0.1:18085\npublic_key: $PK\ncache_dir: /tmp/spk4/cache\nsink:\n  type: discard\n  realtime: false\n" > /tmp/spk4/sim.yaml
 /tmp/speaker --config /tmp/spk4/sim.yaml --simulate ${SPEAKERS:-5000} --credentials /tmp/spk4/creds.csv --ramp 8s --realtime --log-level warn ${PPROF:+--cpuprofile $PPROF.sim} > /tmp/spk4/sim.log 2>&1 &
+speaker_pid=$!
 sleep 12
 for i in $(seq ${ROUNDS:-3}); do
   # PPROF=file: alertd's CPU profile over the first 3 s of each round (file.alertd.N); the agents' over the run (file.sim)
