@@ -154,7 +154,7 @@ Upstream-Name: alertcast
 Source: https://github.com/alertcast/alertcast
 
 Files: *
-Copyright: Alertcast contributors
+Copyright: 2025-2026 Alertcast contributors
 License: Apache-2.0
  On Debian systems the full text of the Apache License 2.0 is in
  /usr/share/common-licenses/Apache-2.0.
@@ -181,7 +181,7 @@ Version: $VERSION
 Architecture: $arch
 Maintainer: $MAINT
 Installed-Size: $size
-Depends: adduser | systemd (>= 247)
+Depends: systemd (>= 247)
 Recommends: alsa-utils
 Section: net
 Priority: optional
@@ -193,29 +193,29 @@ Description: Alertcast loudspeaker agent for village emergency broadcast
  when the network drops. Reports its state and every play back.
 EOF
 
+	# Maintainer scripts in debhelper's form (deb-systemd-helper and
+	# deb-systemd-invoke, which honour policy-rc.d and masks).
 	cat >"$r/DEBIAN/postinst" <<'EOF'
 #!/bin/sh
 set -e
 if [ "$1" = "configure" ]; then
-	if command -v systemd-sysusers >/dev/null 2>&1; then
-		systemd-sysusers alertcast-speaker.conf
-	elif ! getent passwd alertcast-speaker >/dev/null; then
-		adduser --system --group --home /var/lib/alertcast-speaker --no-create-home alertcast-speaker
-		adduser alertcast-speaker audio
-	fi
+	systemd-sysusers alertcast-speaker.conf
 	# The config and the credential are readable by the agent, not by others.
 	chgrp alertcast-speaker /etc/alertcast-speaker /etc/alertcast-speaker/speaker.yaml
 	chmod 0750 /etc/alertcast-speaker
 	chmod 0640 /etc/alertcast-speaker/speaker.yaml
 fi
 if [ "$1" = "configure" ] || [ "$1" = "abort-upgrade" ] || [ "$1" = "abort-deconfigure" ] || [ "$1" = "abort-remove" ]; then
+	deb-systemd-helper unmask 'alertcast-speaker.service' >/dev/null || true
+	if deb-systemd-helper --quiet was-enabled 'alertcast-speaker.service'; then
+		deb-systemd-helper enable 'alertcast-speaker.service' >/dev/null || true
+	else
+		deb-systemd-helper update-state 'alertcast-speaker.service' >/dev/null || true
+	fi
 	if [ -d /run/systemd/system ]; then
-		systemctl daemon-reload >/dev/null || true
-		systemctl enable alertcast-speaker.service >/dev/null || true
-		# Restarts an enrolled agent after an upgrade; an unenrolled one stays
-		# skipped by ConditionPathExists.
-		systemctl try-restart alertcast-speaker.service >/dev/null || true
-		systemctl start alertcast-speaker.service >/dev/null || true
+		systemctl --system daemon-reload >/dev/null || true
+		# An unenrolled agent stays skipped (ConditionPathExists on the credential).
+		deb-systemd-invoke restart 'alertcast-speaker.service' >/dev/null || true
 	fi
 fi
 exit 0
@@ -224,19 +224,23 @@ EOF
 #!/bin/sh
 set -e
 if [ -d /run/systemd/system ] && [ "$1" = "remove" ]; then
-	systemctl stop alertcast-speaker.service >/dev/null || true
+	deb-systemd-invoke stop 'alertcast-speaker.service' >/dev/null || true
 fi
 exit 0
 EOF
 	cat >"$r/DEBIAN/postrm" <<'EOF'
 #!/bin/sh
 set -e
-if [ "$1" = "remove" ] && [ -d /run/systemd/system ]; then
-	systemctl daemon-reload >/dev/null || true
+if [ -d /run/systemd/system ]; then
+	systemctl --system daemon-reload >/dev/null || true
+fi
+if [ "$1" = "remove" ] && [ -x "/usr/bin/deb-systemd-helper" ]; then
+	deb-systemd-helper mask 'alertcast-speaker.service' >/dev/null || true
 fi
 if [ "$1" = "purge" ]; then
-	if [ -d /run/systemd/system ]; then
-		systemctl disable alertcast-speaker.service >/dev/null || true
+	if [ -x "/usr/bin/deb-systemd-helper" ]; then
+		deb-systemd-helper purge 'alertcast-speaker.service' >/dev/null || true
+		deb-systemd-helper unmask 'alertcast-speaker.service' >/dev/null || true
 	fi
 	# The credential and the state go with a purge; the user stays (Debian policy).
 	rm -f /etc/alertcast-speaker/speaker.credential

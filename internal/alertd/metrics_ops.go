@@ -147,8 +147,14 @@ func (c *opsCollector) collectSpeakers(ctx context.Context, ch chan<- prometheus
 	if c.census == nil {
 		return
 	}
+	states := speakerStates[:]
+	if c.s.speakers == nil {
+		// The speaker channel is the outbox here: only the registry is
+		// known, and "all offline" would page for every township.
+		states = states[:1]
+	}
 	for town, n := range c.census {
-		for i, st := range speakerStates {
+		for i, st := range states {
 			ch <- prometheus.MustNewConstMetric(descSpeakers, prometheus.GaugeValue, n[i], town, st)
 		}
 	}
@@ -181,9 +187,6 @@ func (c *opsCollector) countSpeakers(ctx context.Context) (map[string]*[4]float6
 		return nil, err
 	}
 	if c.s.speakers == nil {
-		for _, n := range out {
-			n[2] = n[0] // no hub on this node's config: nothing can be online
-		}
 		return out, nil
 	}
 	st, err := c.s.speakers.Status(ctx)

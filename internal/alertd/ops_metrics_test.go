@@ -184,3 +184,19 @@ func TestOpsMetrics(t *testing.T) {
 		t.Fatalf("redis up = %v, %v after redis-server was killed", v, ok)
 	}
 }
+
+// With the speaker channel in outbox mode the census reports only the
+// registry: no "offline" series that would page for every township.
+func TestOpsMetricsSpeakerOutbox(t *testing.T) {
+	s := startServer(t, nil) // every channel is the outbox
+	mustCall(t, s.Base, "POST", "/api/v1/speakers/import", testAdminToken, "id,village\nSPK-A,653122100001\nSPK-B,653122100002\n", 200)
+	mfs := scrape(t, s.Base)
+	if v, ok := sample(mfs, "alertcast_speakers", map[string]string{"township": "653122100", "state": "registered"}); !ok || v != 2 {
+		t.Fatalf("registered = %v, %v; want 2", v, ok)
+	}
+	for _, st := range []string{"online", "offline", "held"} {
+		if v, ok := sample(mfs, "alertcast_speakers", map[string]string{"state": st}); ok {
+			t.Errorf("alertcast_speakers{state=%q} = %v exported without a speaker hub", st, v)
+		}
+	}
+}
