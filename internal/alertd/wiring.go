@@ -271,6 +271,7 @@ func (s *Server) progressLoop() {
 // onAlertChange is called after every stored change of a warning: consoles
 // hear of it at once and follow its progress for a while.
 func (s *Server) onAlertChange(a *dispatch.Alert) {
+	s.noteIssued(a)
 	if s.ws == nil {
 		return
 	}
