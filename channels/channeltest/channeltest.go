@@ -91,8 +91,8 @@ type Harness struct {
 func Sample() *channels.Message {
 	return &channels.Message{
 		Key: "conformance-1/v1", AlertID: "conformance-1", Version: 1,
-		Kind: warning.KindAlert, Level: 3, LevelName: "orange",
-		Event: "sandstorm", EventName: "沙尘暴", Drill: true, Status: "exercise",
+		Kind: warning.KindAlert, Level: warning.LevelOrange,
+		Event: warning.EventSandstorm, Status: warning.StatusExercise,
 		Sent: time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC), Expires: time.Date(2026, 4, 1, 20, 0, 0, 0, time.UTC),
 		Area: []string{"653122"},
 		Texts: map[string]channels.Text{

@@ -99,8 +99,8 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if m == nil {
-		return nil, channels.Permanent(&warning.FieldError{Field: "message", Rule: "required"})
+	if err := m.Validate(); err != nil {
+		return nil, channels.Permanent(err)
 	}
 	now := c.now()
 	recs := make([]Record, 0, len(to))
@@ -137,7 +137,7 @@ func Body(m *channels.Message, lang string) string {
 		t = m.Texts["zh"]
 	}
 	var b strings.Builder
-	if m.Drill {
+	if m.Drill() {
 		b.WriteString("[演练 DRILL] ")
 	}
 	if m.Kind != warning.KindAlert {

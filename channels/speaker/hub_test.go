@@ -208,8 +208,8 @@ func (r *rig) agent(t *testing.T, n *node, dev string, mod func(*agent.Config)) 
 
 func (r *rig) msg(key string, level int) *channels.Message {
 	alert := strings.SplitN(key, "/", 2)[0]
-	return &channels.Message{Key: key, AlertID: alert, Version: 1, Kind: warning.KindAlert, Level: level,
-		LevelName: "red", Event: "sandstorm", Status: "actual", Sent: time.Now(), Expires: time.Now().Add(time.Hour),
+	return &channels.Message{Key: key, AlertID: alert, Version: 1, Kind: warning.KindAlert, Level: warning.Level(level),
+		Event: warning.EventSandstorm, Status: warning.StatusActual, Sent: time.Now(), Expires: time.Now().Add(time.Hour),
 		Area: []string{"653122"}, Audio: &channels.Audio{URL: r.audioSrv.URL + "/audio/" + r.audioSHA + ".wav",
 			SHA256: r.audioSHA, Duration: 50 * time.Millisecond, Format: "wav/pcm16/8000"}}
 }
@@ -677,7 +677,7 @@ func TestConformance(t *testing.T) {
 		Permanent: func(t *testing.T) channels.Recipient { return to("never-enrolled")[0] },
 		Message: func() *channels.Message {
 			m := r.msg("conformance-1/v1", 3)
-			m.Drill, m.Status = true, "exercise"
+			m.Status = warning.StatusExercise
 			return m
 		},
 		Receipts: true,

@@ -20,12 +20,8 @@ var updateWording = flag.Bool("update-wording", false, "rewrite testdata/wording
 // alertOf is the stored warning version behind a wordingtest message.
 func alertOf(t *testing.T, m *channels.Message) *dispatch.Alert {
 	t.Helper()
-	st, err := warning.ParseStatus(m.Status)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &dispatch.Alert{ID: m.AlertID, Version: m.Version, Event: warning.EventSandstorm, Level: warning.Level(m.Level),
-		Status: st, State: warning.StateIssued, Kind: m.Kind, IssuedAt: m.Sent, Expires: m.Expires, Reason: m.Reason,
+	a := &dispatch.Alert{ID: m.AlertID, Version: m.Version, Event: m.Event, Level: m.Level,
+		Status: m.Status, State: warning.StateIssued, Kind: m.Kind, IssuedAt: m.Sent, Expires: m.Expires, Reason: m.Reason,
 		Area: dispatch.Area{Codes: m.Area}, Text: map[string]dispatch.Text{}}
 	for l, tx := range m.Texts {
 		a.Text[l] = dispatch.Text(tx)
