@@ -77,7 +77,7 @@ func TestMessageValidate(t *testing.T) {
 		t.Errorf("nil message: %v", nilMsg.Validate())
 	}
 	for _, tc := range []struct {
-		field string
+		field  string
 		break_ func(m *channels.Message)
 	}{
 		{"message.key", func(m *channels.Message) { m.Key = "" }},
