@@ -30,6 +30,12 @@ func (c *memChannel) Send(ctx context.Context, m *channels.Message, to []channel
 	if c.closed.Load() {
 		return nil, channels.ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := m.Validate(); err != nil {
+		return nil, channels.Permanent(err)
+	}
 	var out []channels.Result
 	for i, r := range to {
 		if err := ctx.Err(); err != nil {

@@ -67,9 +67,8 @@ func recipients(from, n int, lang string) []channels.Recipient {
 }
 
 // TestConformance runs the channel suite against the outbox standing in for
-// SMS. Nothing it records fails per recipient or asynchronously, so the
-// failure and receipt checks skip; "Delivered" counts records, which proves
-// a cancelled Send records nothing.
+// SMS; "Delivered" counts records, which proves a cancelled or invalid Send
+// records nothing and an indivisible batch is recorded whole or not at all.
 func TestConformance(t *testing.T) {
 	var (
 		mu   sync.Mutex
@@ -94,6 +93,11 @@ func TestConformance(t *testing.T) {
 			defer mu.Unlock()
 			return rec.len()
 		},
+		NoPermanent: "it records whatever recipient it is given: there is no far end to refuse one (an unrenderable message fails every recipient, see TestUnrenderableIsPermanent)",
+		NoTransient: "a store failure fails the whole batch with Send's error (TestRecorderErrorIsTheBatchError), never one recipient",
+		NoReceipts:  "nothing is sent, so nothing is ever reported back",
+		NoSecret:    "it holds no credential",
+		Indivisible: "one Recorder.Record call stores the batch",
 	})
 }
 
