@@ -125,7 +125,8 @@ type Result struct {
 // Channel delivers messages. Implementations must be safe for concurrent use.
 type Channel interface {
 	// Name is the channel's name as used in warnings: "sms", "speaker",
-	// "websocket", "voice", "outbox".
+	// "websocket", "voice". A dry run (package dryrun) takes the name of
+	// the channel it stands in for.
 	Name() string
 	// Send delivers m to every recipient in to and returns one Result per
 	// recipient, in any order. A non-nil error means the batch as a whole
