@@ -42,6 +42,10 @@ func TestWordingGolden(t *testing.T) {
 	for _, c := range wordingtest.Cases() {
 		a := alertOf(t, c.Msg)
 		m := dispatch.MessageOf(a)
+		// dispatch builds messages every channel accepts.
+		if err := m.Validate(); err != nil {
+			t.Fatalf("%s: dispatch.MessageOf: %v", c.Name, err)
+		}
 		speech := map[string]string{}
 		for _, s := range speechSegments(a) {
 			speech[s.Lang] = s.Text
