@@ -148,7 +148,7 @@ func (e *ValidationError) Error() string {
 	return "invalid warning: " + strings.Join(parts, "; ")
 }
 
-func (e *ValidationError) add(field, rule, value string) {
+func (e *ValidationError) Add(field, rule, value string) {
 	e.Problems = append(e.Problems, warning.FieldError{Field: field, Rule: rule, Value: value})
 }
 
@@ -179,24 +179,24 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	a := &Alert{Text: map[string]Text{}}
 	var err error
 	if in.Event == "" {
-		ve.add("event", "required", "")
+		ve.Add("event", "required", "")
 	} else if a.Event, err = warning.ParseEvent(in.Event); err != nil {
-		ve.add("event", "must be a known event code (GET /api/v1/events)", in.Event)
+		ve.Add("event", "must be a known event code (GET /api/v1/events)", in.Event)
 	}
 	if in.Level == "" {
-		ve.add("level", "required: blue, yellow, orange or red", "")
+		ve.Add("level", "required: blue, yellow, orange or red", "")
 	} else if a.Level, err = warning.ParseLevel(in.Level); err != nil {
-		ve.add("level", "must be blue, yellow, orange or red (IV..I)", in.Level)
+		ve.Add("level", "must be blue, yellow, orange or red (IV..I)", in.Level)
 	}
 	if in.Status == "" {
 		a.Status = warning.StatusActual
 	} else if a.Status, err = warning.ParseStatus(in.Status); err != nil {
-		ve.add("status", "must be actual, exercise or test", in.Status)
+		ve.Add("status", "must be actual, exercise or test", in.Status)
 	}
 
 	// Area.
 	if len(in.Area.Codes) == 0 && len(in.Area.Polygons) == 0 && len(in.Area.Circles) == 0 {
-		ve.add("area", "at least one region code, polygon or circle is required", "")
+		ve.Add("area", "at least one region code, polygon or circle is required", "")
 	}
 	checkCodes := func(field string, codes []string) []string {
 		out := make([]string, 0, len(codes))
@@ -205,11 +205,11 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 			c = strings.TrimSpace(c)
 			switch {
 			case !isDigits(c) || (len(c) != 6 && len(c) != 9 && len(c) != 12):
-				ve.add(f, "must be an administrative code of 6, 9 or 12 digits", c)
+				ve.Add(f, "must be an administrative code of 6, 9 or 12 digits", c)
 			case regions != nil && !regions.Known(c):
-				ve.add(f, "unknown region code (not in the loaded region tree)", c)
+				ve.Add(f, "unknown region code (not in the loaded region tree)", c)
 			case slices.Contains(out, c):
-				ve.add(f, "duplicate region code", c)
+				ve.Add(f, "duplicate region code", c)
 			default:
 				out = append(out, c)
 			}
@@ -220,12 +220,12 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	a.Area.Exclude = checkCodes("area.exclude", in.Area.Exclude)
 	for i, p := range in.Area.Polygons {
 		if err := checkPolygon(p); err != nil {
-			ve.add(fmt.Sprintf("area.polygons[%d]", i), err.Error(), clip(p, 60))
+			ve.Add(fmt.Sprintf("area.polygons[%d]", i), err.Error(), clip(p, 60))
 		}
 	}
 	for i, c := range in.Area.Circles {
 		if err := checkCircle(c); err != nil {
-			ve.add(fmt.Sprintf("area.circles[%d]", i), err.Error(), c)
+			ve.Add(fmt.Sprintf("area.circles[%d]", i), err.Error(), c)
 		}
 	}
 	a.Area.Polygons = in.Area.Polygons
@@ -234,24 +234,24 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	// Audience.
 	for i, g := range in.Audience.Groups {
 		if groupKnown != nil && !groupKnown(g) {
-			ve.add(fmt.Sprintf("audience.groups[%d]", i), "unknown population group (GET /api/v1/groups)", g)
+			ve.Add(fmt.Sprintf("audience.groups[%d]", i), "unknown population group (GET /api/v1/groups)", g)
 		}
 	}
 	a.Audience.Groups = dedupe(in.Audience.Groups)
 	for i, l := range in.Audience.Languages {
 		if !slices.Contains(Languages, l) {
-			ve.add(fmt.Sprintf("audience.languages[%d]", i), "must be zh or ug", l)
+			ve.Add(fmt.Sprintf("audience.languages[%d]", i), "must be zh or ug", l)
 		}
 	}
 	a.Audience.Languages = dedupe(in.Audience.Languages)
 
 	// Channels.
 	if len(in.Channels) == 0 {
-		ve.add("channels", "at least one of speaker, sms, websocket, voice is required", "")
+		ve.Add("channels", "at least one of speaker, sms, websocket, voice is required", "")
 	}
 	for i, c := range in.Channels {
 		if !slices.Contains(ChannelNames, c) {
-			ve.add(fmt.Sprintf("channels[%d]", i), "must be speaker, sms, websocket or voice", c)
+			ve.Add(fmt.Sprintf("channels[%d]", i), "must be speaker, sms, websocket or voice", c)
 		}
 	}
 	a.Channels = dedupe(in.Channels)
@@ -263,7 +263,7 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	}
 	for _, l := range need {
 		if _, ok := in.Text[l]; !ok {
-			ve.add("text."+l, "required: the warning must be written in every audience language (zh and ug unless audience.languages narrows it)", "")
+			ve.Add("text."+l, "required: the warning must be written in every audience language (zh and ug unless audience.languages narrows it)", "")
 		}
 	}
 	langs := make([]string, 0, len(in.Text))
@@ -274,7 +274,7 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	for _, l := range langs {
 		t := in.Text[l]
 		if !slices.Contains(Languages, l) {
-			ve.add("text."+l, "unsupported language: want zh or ug", l)
+			ve.Add("text."+l, "unsupported language: want zh or ug", l)
 			continue
 		}
 		t.Headline = strings.TrimSpace(t.Headline)
@@ -284,11 +284,11 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 			n := utf8.RuneCountInString(s)
 			switch {
 			case !utf8.ValidString(s):
-				ve.add(field, "must be valid UTF-8", "")
+				ve.Add(field, "must be valid UTF-8", "")
 			case required && n == 0:
-				ve.add(field, "required", "")
+				ve.Add(field, "required", "")
 			case n > max:
-				ve.add(field, fmt.Sprintf("at most %d characters (has %d)", max, n), "")
+				ve.Add(field, fmt.Sprintf("at most %d characters (has %d)", max, n), "")
 			}
 		}
 		checkText("text."+l+".headline", t.Headline, MaxHeadline, true)
@@ -300,21 +300,21 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	// Times.
 	if in.Onset != "" {
 		if a.Onset, err = parseTime(in.Onset); err != nil {
-			ve.add("onset", err.Error(), in.Onset)
+			ve.Add("onset", err.Error(), in.Onset)
 		}
 	}
 	if in.Expires == "" {
-		ve.add("expires", "required (RFC 3339 with a time zone, e.g. 2030-01-01T18:00:00+08:00)", "")
+		ve.Add("expires", "required (RFC 3339 with a time zone, e.g. 2030-01-01T18:00:00+08:00)", "")
 	} else if a.Expires, err = parseTime(in.Expires); err != nil {
-		ve.add("expires", err.Error(), in.Expires)
+		ve.Add("expires", err.Error(), in.Expires)
 	} else if !a.Expires.After(now) {
-		ve.add("expires", "must be in the future", in.Expires)
+		ve.Add("expires", "must be in the future", in.Expires)
 	} else if !a.Onset.IsZero() && !a.Expires.After(a.Onset) {
-		ve.add("expires", "must be after onset", in.Expires)
+		ve.Add("expires", "must be after onset", in.Expires)
 	}
 	if in.Rebroadcast != "" {
 		if _, err := ParseSchedule(in.Rebroadcast); err != nil {
-			ve.add("rebroadcast", err.Error(), in.Rebroadcast)
+			ve.Add("rebroadcast", err.Error(), in.Rebroadcast)
 		}
 		a.Rebroadcast = in.Rebroadcast
 	}

@@ -185,7 +185,7 @@ func ProgressOf(c Counters, in ProgressInput) (map[string]Progress, Overall) {
 
 // outboxChannels lists the channels this node's engine records to the
 // outbox.
-func outboxChannels(e *Engine) []string {
+func OutboxChannels(e *Engine) []string {
 	if e == nil {
 		return nil
 	}
@@ -196,15 +196,6 @@ func outboxChannels(e *Engine) []string {
 		}
 	}
 	return out
-}
-
-// progress reads a version's progress as this API node shows it.
-func (api *API) progress(ctx context.Context, a *Alert) (map[string]Progress, Overall, error) {
-	src := ProgressSources{UnconfirmedAfter: api.UnconfirmedAfter}
-	if api.Service != nil {
-		src.Engine, src.OfflineSpeakers = api.Service.Engine, api.Service.Preview.OfflineSpeakers
-	}
-	return ReadProgress(ctx, api.Store, src, a)
 }
 
 // ProgressSources is what ReadProgress reads besides the store.
@@ -231,7 +222,7 @@ func ReadProgress(ctx context.Context, st *Store, src ProgressSources, a *Alert)
 	if err != nil {
 		return nil, Overall{}, err
 	}
-	in := ProgressInput{Channels: a.Channels, Planned: plans, Unconfirmed: map[string]int{}, Held: map[string]int{}, Outbox: outboxChannels(e)}
+	in := ProgressInput{Channels: a.Channels, Planned: plans, Unconfirmed: map[string]int{}, Held: map[string]int{}, Outbox: OutboxChannels(e)}
 	if n := c["speaker"]["sent"]; n > 0 && (a.Kind == warning.KindAlert || a.Kind == warning.KindUpdate) && !time.Now().Before(a.Expires) {
 		// Past validity a loudspeaker no longer plays this version: what
 		// is still unconfirmed will stay so.
@@ -277,17 +268,3 @@ func ReadProgress(ctx context.Context, st *Store, src ProgressSources, a *Alert)
 // DefaultSMSUnconfirmedAfter is how long an SMS handed to a gateway waits
 // for its delivery report before it shows as unconfirmed.
 const DefaultSMSUnconfirmedAfter = 10 * time.Minute
-
-// emptyView is the view of a version nothing is recorded for yet (just
-// created, approved or updated): its channels, their modes, no figure.
-func (api *API) emptyView(a *Alert, dispatch string) *AlertView {
-	in := ProgressInput{Channels: a.Channels}
-	if api.Service != nil {
-		in.Outbox = outboxChannels(api.Service.Engine)
-	}
-	per, ov := ProgressOf(nil, in)
-	if a.State == warning.StatePending || a.State == warning.StateRejected {
-		ov.Phase = PhaseNotDispatched
-	}
-	return &AlertView{Alert: a, Dispatch: dispatch, Progress: per, Overall: ov}
-}

@@ -67,7 +67,7 @@ func (s *Store) SaveSchedule(ctx context.Context, sc *Schedule, by Actor) error 
 			return err
 		}
 		return s.appendAudit(ctx, tx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "schedule.create", AlertID: sc.AlertID,
-			Detail: marshalJSON(map[string]string{"id": sc.ID, "kind": sc.Kind, "spec": sc.Spec})})
+			Detail: AuditDetail(map[string]string{"id": sc.ID, "kind": sc.Kind, "spec": sc.Spec})})
 	})
 }
 
@@ -110,7 +110,7 @@ func (s *Store) StopSchedule(ctx context.Context, id string, by Actor) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		return s.appendAudit(ctx, tx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "schedule.stop", Detail: marshalJSON(map[string]string{"id": id})})
+		return s.appendAudit(ctx, tx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "schedule.stop", Detail: AuditDetail(map[string]string{"id": id})})
 	})
 }
 
@@ -132,20 +132,20 @@ func (s *Service) NewSchedule(ctx context.Context, by Actor, sc Schedule) (*Sche
 	}
 	var ve ValidationError
 	if _, err := ParseSchedule(sc.Spec); err != nil {
-		ve.add("spec", err.Error(), sc.Spec)
+		ve.Add("spec", err.Error(), sc.Spec)
 	}
 	switch sc.Kind {
 	case ScheduleRebroadcast:
 		a, err := s.Store.Alert(ctx, sc.AlertID)
 		if err != nil {
-			ve.add("alert_id", "must name an existing warning", sc.AlertID)
+			ve.Add("alert_id", "must name an existing warning", sc.AlertID)
 		} else if !a.State.Active() {
-			ve.add("alert_id", "the warning is not active", sc.AlertID)
+			ve.Add("alert_id", "the warning is not active", sc.AlertID)
 		}
 		sc.ID = "rb:" + sc.AlertID
 	case ScheduleDrill, ScheduleBulletin:
 		if sc.Body == nil {
-			ve.add("body", "required: the warning to issue each time", "")
+			ve.Add("body", "required: the warning to issue each time", "")
 		} else {
 			in := *sc.Body
 			if sc.Kind == ScheduleDrill && in.Status != "test" {
@@ -161,7 +161,7 @@ func (s *Service) NewSchedule(ctx context.Context, by Actor, sc Schedule) (*Sche
 				var vin *ValidationError
 				if errors.As(err, &vin) {
 					for _, p := range vin.Problems {
-						ve.add("body."+p.Field, p.Rule, p.Value)
+						ve.Add("body."+p.Field, p.Rule, p.Value)
 					}
 				}
 			}
@@ -169,7 +169,7 @@ func (s *Service) NewSchedule(ctx context.Context, by Actor, sc Schedule) (*Sche
 		}
 		sc.ID = fmt.Sprintf("%s:%s", sc.Kind, newID(s.now()))
 	default:
-		ve.add("kind", "must be rebroadcast, drill or bulletin", sc.Kind)
+		ve.Add("kind", "must be rebroadcast, drill or bulletin", sc.Kind)
 	}
 	if err := ve.err(); err != nil {
 		return nil, err
@@ -200,7 +200,7 @@ func (s *Service) Rebroadcast(ctx context.Context, id string) (*Alert, error) {
 		}
 		a.IssuedAt = s.now().UTC().Truncate(time.Millisecond)
 		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: "scheduler", Action: "alert.rebroadcast",
-			Detail: marshalJSON(map[string]int{"round": a.Round})}}, nil
+			Detail: AuditDetail(map[string]int{"round": a.Round})}}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -382,7 +382,7 @@ func (sc *Scheduler) fire(ctx context.Context, x *Schedule) error {
 
 // scheduleNeedsApproval reports whether what a drill or bulletin schedule
 // issues would wait for a second officer without the schedule's approval.
-func (s *Service) scheduleNeedsApproval(sc *Schedule) bool {
+func (s *Service) ScheduleNeedsApproval(sc *Schedule) bool {
 	if sc.Body == nil || (sc.Kind != ScheduleDrill && sc.Kind != ScheduleBulletin) {
 		return false
 	}
@@ -439,6 +439,6 @@ func (s *Store) approveSchedule(ctx context.Context, id string, by Actor, at tim
 			return fmt.Errorf("%w: the schedule was approved meanwhile", ErrConflict)
 		}
 		return s.appendAudit(ctx, tx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "schedule.approve",
-			Detail: marshalJSON(map[string]string{"id": id, "reason": reason})})
+			Detail: AuditDetail(map[string]string{"id": id, "reason": reason})})
 	})
 }

@@ -179,7 +179,7 @@ func (s *Service) create(ctx context.Context, by Actor, in AlertInput, o createO
 	if o.why != "" {
 		detail["why"] = o.why
 	}
-	stored, existed, err := s.Store.InsertAlert(ctx, a, o.idem, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action, Detail: marshalJSON(detail)})
+	stored, existed, err := s.Store.InsertAlert(ctx, a, o.idem, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action, Detail: AuditDetail(detail)})
 	if err != nil {
 		return nil, false, d, err
 	}
@@ -222,7 +222,7 @@ func (s *Service) Approve(ctx context.Context, by Actor, id, reason string) (*Al
 			a.State, a.IssuedAt = warning.StateIssued, now
 			a.ApprovedBy, a.ApprovedAt, a.ApprovalReason = by.Name, now, reason
 			return Change{Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve",
-				Detail: marshalJSON(map[string]any{"reason": reason, "version": a.Version, "authors": a.authorsOf()})}}, nil
+				Detail: AuditDetail(map[string]any{"reason": reason, "version": a.Version, "authors": a.authorsOf()})}}, nil
 		case a.State == warning.StateIssued && a.Pending != nil:
 			p := a.Pending
 			if slices.Contains(p.authorsOf(), by.Name) {
@@ -241,7 +241,7 @@ func (s *Service) Approve(ctx context.Context, by Actor, id, reason string) (*Al
 			next.ApprovedBy, next.ApprovedAt, next.ApprovalReason = by.Name, now, reason
 			*a = next
 			return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve",
-				Detail: marshalJSON(map[string]any{"reason": reason, "version": a.Version + 1, "replaces_version": superseded,
+				Detail: AuditDetail(map[string]any{"reason": reason, "version": a.Version + 1, "replaces_version": superseded,
 					"authors": a.authorsOf(), "changes": a.Changes})}}, nil
 		case a.State == warning.StateIssued:
 			return Change{}, fmt.Errorf("%w: warning is issued and has no update waiting for approval", ErrConflict)
@@ -278,12 +278,12 @@ func (s *Service) Reject(ctx context.Context, by Actor, id, reason string) (*Ale
 		switch {
 		case a.State == warning.StatePending:
 			a.State, a.Reason = warning.StateRejected, reason
-			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.reject", Detail: marshalJSON(map[string]string{"reason": reason})}}, nil
+			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.reject", Detail: AuditDetail(map[string]string{"reason": reason})}}, nil
 		case a.State == warning.StateIssued && a.Pending != nil:
 			p := a.Pending
 			a.Pending = nil
 			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.reject",
-				Detail: marshalJSON(map[string]any{"reason": reason, "rejected": "pending update", "level": p.Level, "authors": p.authorsOf(), "changes": p.Changes, "kept_version": a.Version})}}, nil
+				Detail: AuditDetail(map[string]any{"reason": reason, "rejected": "pending update", "level": p.Level, "authors": p.authorsOf(), "changes": p.Changes, "kept_version": a.Version})}}, nil
 		}
 		return Change{}, fmt.Errorf("%w: warning is %s with no update waiting, only pending warnings or pending updates can be rejected", ErrConflict, a.State)
 	})
@@ -323,14 +323,14 @@ func (s *Service) End(ctx context.Context, by Actor, id string, kind warning.Kin
 			a.State = warning.StateAllClear
 		}
 		if !wasIssued {
-			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action, Detail: marshalJSON(map[string]string{"reason": reason})}}, nil
+			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action, Detail: AuditDetail(map[string]string{"reason": reason})}}, nil
 		}
 		a.Kind, a.Round = kind, 0
 		a.IssuedAt = s.now().UTC().Truncate(time.Millisecond)
 		a.Authors, a.Changes = []string{by.Name}, []ChangeKind{ChangeEnd}
 		a.ApprovedBy, a.ApprovedAt, a.ApprovalReason = "", time.Time{}, ""
 		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action,
-			Detail: marshalJSON(map[string]any{"reason": reason, "replaces_version": prevVersion, "dropped_pending_update": dropped})}}, nil
+			Detail: AuditDetail(map[string]any{"reason": reason, "replaces_version": prevVersion, "dropped_pending_update": dropped})}}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -409,7 +409,7 @@ func (s *Service) update(ctx context.Context, by Actor, id string, in AlertInput
 			next.Version = a.Version + 1
 			a.Pending = &next
 			detail["proposed_version"] = next.Version
-			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.update_proposed", Detail: marshalJSON(detail)}}, nil
+			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.update_proposed", Detail: AuditDetail(detail)}}, nil
 		}
 		if a.Pending != nil {
 			detail["dropped_pending_update"] = true
@@ -422,7 +422,7 @@ func (s *Service) update(ctx context.Context, by Actor, id string, in AlertInput
 		}
 		*a = next
 		detail["replaces_version"] = prevVersion
-		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.update", Detail: marshalJSON(detail)}}, nil
+		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.update", Detail: AuditDetail(detail)}}, nil
 	})
 	if err != nil {
 		return nil, d, err
@@ -522,7 +522,7 @@ func (s *Service) PreviewAudience(ctx context.Context, in AlertInput) (*PreviewR
 			out.Warnings = append(out.Warnings, fmt.Sprintf("%d speakers in this area are offline: they will play when they reconnect (until expiry)", n))
 		}
 	}
-	if au := s.programme(ctx, a); au != nil {
+	if au := s.Programme(ctx, a); au != nil {
 		out.Audio = au
 		if au.ToneOnly {
 			out.Warnings = append(out.Warnings, "no speech engine: loudspeakers will play the attention tone only")
@@ -539,7 +539,7 @@ func (s *Service) PreviewAudience(ctx context.Context, in AlertInput) (*PreviewR
 
 // programme renders (or finds in the cache) the loudspeaker programme of a
 // warning, or nil when it has no loudspeaker or voice channel.
-func (s *Service) programme(ctx context.Context, a *Alert) *channels.Audio {
+func (s *Service) Programme(ctx context.Context, a *Alert) *channels.Audio {
 	if s.Engine == nil || s.Engine.cfg.Audio == nil || !(a.HasChannel("speaker") || a.HasChannel("voice")) {
 		return nil
 	}

@@ -112,7 +112,7 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, key *AuditKey, e *A
 // legacy row (seq, prev) and returns the marker's seq and hash.
 func (s *Store) insertAuditMarker(ctx context.Context, tx *sql.Tx, key *AuditKey, seq int64, prev string) (int64, string, error) {
 	m := AuditEntry{Seq: seq + 1, PrevHash: prev, Actor: "alertd", Action: auditKeyedAction,
-		Detail: marshalJSON(auditMarkerDetail{Scheme: "hmac-sha256", KeyID: key.ID(), LegacyRows: seq})}
+		Detail: AuditDetail(auditMarkerDetail{Scheme: "hmac-sha256", KeyID: key.ID(), LegacyRows: seq})}
 	if err := s.insertAudit(ctx, tx, key, &m); err != nil {
 		return 0, "", err
 	}

@@ -618,7 +618,7 @@ func (s *Store) RecordOutbox(ctx context.Context, recs []OutboxRecord) error {
 				r := &recs[i]
 				parts := ""
 				if len(r.Parts) > 0 {
-					parts = marshalJSON(r.Parts)
+					parts = AuditDetail(r.Parts)
 				}
 				return []any{r.Key, r.Channel, r.Recipient, r.Address, r.Language, r.Body, r.Encoding, parts, ms(r.At)}
 			})
@@ -678,8 +678,9 @@ func (s *Store) ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxRecord,
 	return out, total, rows.Err()
 }
 
-// marshalJSON is json.Marshal for values that cannot fail.
-func marshalJSON(v any) string {
+// AuditDetail is the JSON of an audit detail (json.Marshal for values
+// that cannot fail).
+func AuditDetail(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }

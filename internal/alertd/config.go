@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/api"
 	"github.com/alertcast/alertcast/warning"
 )
 
@@ -44,10 +45,10 @@ type Config struct {
 	Policy PolicyConfig `yaml:"policy"`
 
 	// Console sessions and logins (dispatch/accounts.go).
-	SessionLifetime    time.Duration        `yaml:"session_lifetime"`     // default 12h
-	SessionIdleTimeout time.Duration        `yaml:"session_idle_timeout"` // default 0: no idle limit
-	Login              dispatch.LoginLimits `yaml:"login"`                // throttle and hashing bounds; defaults in LoginLimits
-	Regions            []string             `yaml:"regions"`              // extra region CSV files (other counties)
+	SessionLifetime    time.Duration   `yaml:"session_lifetime"`     // default 12h
+	SessionIdleTimeout time.Duration   `yaml:"session_idle_timeout"` // default 0: no idle limit
+	Login              api.LoginLimits `yaml:"login"`                // throttle and hashing bounds; defaults in LoginLimits
+	Regions            []string        `yaml:"regions"`              // extra region CSV files (other counties)
 	// CAP import: rules per sender/event/level (auto issue or review) and
 	// upstream feeds to poll.
 	CAP CAPConfig `yaml:"cap"`

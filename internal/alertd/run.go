@@ -30,6 +30,7 @@ import (
 	voice "github.com/alertcast/alertcast/channels/webrtc"
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/api"
 	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/targeting"
 )
@@ -43,7 +44,7 @@ type Server struct {
 	registry *dispatch.Registry
 	engine   *dispatch.Engine
 	service  *dispatch.Service
-	api      *dispatch.API
+	api      *api.API
 	prom     *prometheus.Registry
 	worker   *asynq.Server
 	http     *http.Server
@@ -263,8 +264,8 @@ func (s *Server) reporter() channels.Reporter {
 }
 
 func (s *Server) serveHTTP(ctx context.Context) error {
-	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
-		Login: s.cfg.Login, Throttle: dispatch.NewRedisThrottle(s.redis.Client, s.cfg.Login),
+	s.api = &api.API{Service: s.service, Store: s.store, Logger: s.log, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
+		Login: s.cfg.Login, Throttle: api.NewRedisThrottle(s.redis.Client, s.cfg.Login),
 		SessionLifetime: s.cfg.SessionLifetime, SessionIdle: s.cfg.SessionIdleTimeout, UnconfirmedAfter: s.unconfirmedAfter()}
 	s.bg.Add(1)
 	go s.accountsLoop()
@@ -309,7 +310,7 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 // routes registers every HTTP route alertd serves, and only here: the
 // authorization matrix test (authz_test.go) reads the list back and fails
 // on a route it has no entry for. Register through mux, never on s.mux.
-func (s *Server) routes(mux dispatch.Router) {
+func (s *Server) routes(mux api.Router) {
 	s.api.Routes(mux)
 	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

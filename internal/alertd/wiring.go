@@ -26,6 +26,7 @@ import (
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/console"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/api"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
@@ -432,7 +433,7 @@ func (s *Server) onAlertChange(a *dispatch.Alert) {
 }
 
 // mountChannels adds the channels' HTTP endpoints.
-func (s *Server) mountChannels(mux dispatch.Router) {
+func (s *Server) mountChannels(mux api.Router) {
 	if s.audio != nil {
 		h := http.StripPrefix("/audio", s.audio.Handler())
 		mux.Handle("GET /audio/", s.renderOnMiss(h))
@@ -465,7 +466,7 @@ func (s *Server) mountChannels(mux dispatch.Router) {
 
 // mountConsole serves the duty officer console at / (assets under /console/).
 // Only GET patterns, so the API keeps its own 404 and 405 answers.
-func (s *Server) mountConsole(mux dispatch.Router) {
+func (s *Server) mountConsole(mux api.Router) {
 	h := console.Handler()
 	mux.Handle("GET /{$}", h)
 	mux.Handle("GET /console/", h)

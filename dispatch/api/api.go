@@ -1,4 +1,4 @@
-package dispatch
+package api
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
@@ -31,8 +32,8 @@ const MaxBody = 1 << 20
 
 // API serves /api/v1.
 type API struct {
-	Service *Service
-	Store   *Store
+	Service *dispatch.Service
+	Store   *dispatch.Store
 	Logger  *slog.Logger
 	// Login bounds password guessing (zero fields: documented defaults).
 	Login LoginLimits
@@ -52,7 +53,7 @@ type API struct {
 	// BaseURL is how others reach this platform (CAP links, feed).
 	BaseURL string
 	// CAPRules decide whether imported CAP warnings are issued or reviewed.
-	CAPRules []CAPRule
+	CAPRules []dispatch.CAPRule
 	// DisconnectSpeaker closes a revoked device's connection on any node.
 	DisconnectSpeaker func(ctx context.Context, id string) error
 	// SpeakerPublicKey is the platform's Ed25519 public key (base64) that
@@ -68,8 +69,8 @@ type ctxKey int
 const actorKey ctxKey = 1
 
 // ActorFrom returns the authenticated actor of a request context.
-func ActorFrom(ctx context.Context) (Actor, bool) {
-	a, ok := ctx.Value(actorKey).(Actor)
+func ActorFrom(ctx context.Context) (dispatch.Actor, bool) {
+	a, ok := ctx.Value(actorKey).(dispatch.Actor)
 	return a, ok
 }
 
@@ -95,7 +96,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string, problems ..
 
 // fail maps domain errors to HTTP answers.
 func (api *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var ve *ValidationError
+	var ve *dispatch.ValidationError
 	var fe *warning.FieldError
 	var le *targeting.LineError
 	switch {
@@ -106,13 +107,13 @@ func (api *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusUnprocessableEntity, "validation", err.Error(), *fe)
 	case errors.As(err, &le):
 		writeError(w, http.StatusUnprocessableEntity, "validation", le.Error(), warning.FieldError{Field: le.Field, Rule: le.Rule, Value: le.Value})
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, dispatch.ErrForbidden):
 		writeError(w, http.StatusForbidden, "forbidden", err.Error())
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, dispatch.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
-	case errors.Is(err, ErrConflict), errors.Is(err, ErrUserExists):
+	case errors.Is(err, dispatch.ErrConflict), errors.Is(err, dispatch.ErrUserExists):
 		writeError(w, http.StatusConflict, "conflict", err.Error())
-	case errors.Is(err, ErrBadCredentials):
+	case errors.Is(err, dispatch.ErrBadCredentials):
 		writeError(w, http.StatusUnauthorized, "unauthorized", "bad credentials")
 	default:
 		// The Go error may name tables, files or addresses: it goes to the
@@ -176,7 +177,7 @@ type Router interface {
 
 // Routes registers the API on mux.
 func (api *API) Routes(mux Router) {
-	h := func(pattern string, min Role, fn func(w http.ResponseWriter, r *http.Request, by Actor)) {
+	h := func(pattern string, min dispatch.Role, fn func(w http.ResponseWriter, r *http.Request, by dispatch.Actor)) {
 		mux.Handle(pattern, api.auth(min, fn))
 	}
 	mux.Handle("GET /api/v1/openapi.yaml", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -185,7 +186,7 @@ func (api *API) Routes(mux Router) {
 	}))
 	mux.Handle("POST /api/v1/login", http.HandlerFunc(api.login))
 	mux.Handle("POST /api/v1/logout", http.HandlerFunc(api.logout))
-	h("GET /api/v1/me", RoleViewer, func(w http.ResponseWriter, r *http.Request, by Actor) {
+	h("GET /api/v1/me", dispatch.RoleViewer, func(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 		// reason_required_levels lets the console ask for an approval reason before the API refuses one.
 		me := map[string]any{"name": by.Name, "role": by.Role}
 		if api.Service != nil {
@@ -196,37 +197,37 @@ func (api *API) Routes(mux Router) {
 	mux.Handle("GET /api/v1/events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, warning.Events()) }))
 	mux.Handle("GET /api/v1/groups", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, targeting.Groups) }))
 	mux.Handle("GET /api/v1/regions", http.HandlerFunc(api.regions))
-	h("POST /api/v1/alerts", RoleOperator, api.createAlert)
-	h("GET /api/v1/alerts", RoleViewer, api.listAlerts)
-	h("GET /api/v1/alerts/{id}", RoleViewer, api.getAlert)
-	h("POST /api/v1/alerts/{id}/approve", RoleApprover, api.approve)
-	h("POST /api/v1/alerts/{id}/reject", RoleApprover, api.reject)
-	h("POST /api/v1/alerts/{id}/cancel", RoleOperator, api.end(warning.KindCancel))
-	h("POST /api/v1/alerts/{id}/allclear", RoleOperator, api.end(warning.KindAllClear))
-	h("POST /api/v1/alerts/{id}/update", RoleOperator, api.update)
-	h("GET /api/v1/alerts/{id}/deliveries", RoleViewer, api.deliveries)
+	h("POST /api/v1/alerts", dispatch.RoleOperator, api.createAlert)
+	h("GET /api/v1/alerts", dispatch.RoleViewer, api.listAlerts)
+	h("GET /api/v1/alerts/{id}", dispatch.RoleViewer, api.getAlert)
+	h("POST /api/v1/alerts/{id}/approve", dispatch.RoleApprover, api.approve)
+	h("POST /api/v1/alerts/{id}/reject", dispatch.RoleApprover, api.reject)
+	h("POST /api/v1/alerts/{id}/cancel", dispatch.RoleOperator, api.end(warning.KindCancel))
+	h("POST /api/v1/alerts/{id}/allclear", dispatch.RoleOperator, api.end(warning.KindAllClear))
+	h("POST /api/v1/alerts/{id}/update", dispatch.RoleOperator, api.update)
+	h("GET /api/v1/alerts/{id}/deliveries", dispatch.RoleViewer, api.deliveries)
 	mux.Handle("GET /api/v1/alerts/{id}/cap", http.HandlerFunc(api.capExport))
 	mux.Handle("GET /api/v1/feed.atom", http.HandlerFunc(api.feed))
-	h("POST /api/v1/cap", RoleOperator, api.capImport)
-	h("POST /api/v1/schedules", RoleOperator, api.createSchedule)
-	h("GET /api/v1/schedules", RoleViewer, api.listSchedules)
-	h("DELETE /api/v1/schedules/{id}", RoleOperator, api.stopSchedule)
-	h("POST /api/v1/schedules/{id}/approve", RoleApprover, api.approveSchedule)
-	h("POST /api/v1/audience/preview", RoleViewer, api.preview)
-	h("POST /api/v1/users", RoleAdmin, api.createUser)
-	h("GET /api/v1/users", RoleAdmin, api.listUsers)
-	h("POST /api/v1/users/{name}/disable", RoleAdmin, api.setDisabled(true))
-	h("POST /api/v1/users/{name}/enable", RoleAdmin, api.setDisabled(false))
-	h("POST /api/v1/users/{name}/rotate-token", RoleViewer, api.rotateToken) // admin, or one's own
-	h("POST /api/v1/users/{name}/password", RoleViewer, api.setPassword)     // admin, or one's own with the old one
-	h("GET /api/v1/outbox", RoleViewer, api.outbox)
-	h("GET /api/v1/audit", RoleViewer, api.audit)
-	h("GET /api/v1/audit/verify", RoleAdmin, api.auditVerify)
-	h("GET /api/v1/audit/export", RoleAdmin, api.auditExport)
-	h("POST /api/v1/regions/import", RoleAdmin, api.importRegions)
-	h("POST /api/v1/residents/import", RoleAdmin, api.importResidents)
-	h("POST /api/v1/speakers/import", RoleAdmin, api.importSpeakers)
-	h("GET /api/v1/speakers", RoleViewer, api.listSpeakers)
+	h("POST /api/v1/cap", dispatch.RoleOperator, api.capImport)
+	h("POST /api/v1/schedules", dispatch.RoleOperator, api.createSchedule)
+	h("GET /api/v1/schedules", dispatch.RoleViewer, api.listSchedules)
+	h("DELETE /api/v1/schedules/{id}", dispatch.RoleOperator, api.stopSchedule)
+	h("POST /api/v1/schedules/{id}/approve", dispatch.RoleApprover, api.approveSchedule)
+	h("POST /api/v1/audience/preview", dispatch.RoleViewer, api.preview)
+	h("POST /api/v1/users", dispatch.RoleAdmin, api.createUser)
+	h("GET /api/v1/users", dispatch.RoleAdmin, api.listUsers)
+	h("POST /api/v1/users/{name}/disable", dispatch.RoleAdmin, api.setDisabled(true))
+	h("POST /api/v1/users/{name}/enable", dispatch.RoleAdmin, api.setDisabled(false))
+	h("POST /api/v1/users/{name}/rotate-token", dispatch.RoleViewer, api.rotateToken) // admin, or one's own
+	h("POST /api/v1/users/{name}/password", dispatch.RoleViewer, api.setPassword)     // admin, or one's own with the old one
+	h("GET /api/v1/outbox", dispatch.RoleViewer, api.outbox)
+	h("GET /api/v1/audit", dispatch.RoleViewer, api.audit)
+	h("GET /api/v1/audit/verify", dispatch.RoleAdmin, api.auditVerify)
+	h("GET /api/v1/audit/export", dispatch.RoleAdmin, api.auditExport)
+	h("POST /api/v1/regions/import", dispatch.RoleAdmin, api.importRegions)
+	h("POST /api/v1/residents/import", dispatch.RoleAdmin, api.importResidents)
+	h("POST /api/v1/speakers/import", dispatch.RoleAdmin, api.importSpeakers)
+	h("GET /api/v1/speakers", dispatch.RoleViewer, api.listSpeakers)
 	mux.Handle("GET /api/v1/speakers/key", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if api.SpeakerPublicKey == "" {
 			writeError(w, http.StatusNotFound, "not_found", "the loudspeaker hub is not enabled")
@@ -234,10 +235,10 @@ func (api *API) Routes(mux Router) {
 		}
 		writeJSON(w, 200, map[string]string{"public_key": api.SpeakerPublicKey, "algorithm": "ed25519"})
 	}))
-	h("POST /api/v1/speakers/{id}/enroll", RoleAdmin, api.enrollSpeaker)
-	h("POST /api/v1/speakers/{id}/revoke", RoleAdmin, api.revokeSpeaker)
-	h("POST /api/v1/field-endpoints", RoleAdmin, api.addFieldEndpoint)
-	h("GET /api/v1/field-endpoints", RoleViewer, func(w http.ResponseWriter, r *http.Request, by Actor) {
+	h("POST /api/v1/speakers/{id}/enroll", dispatch.RoleAdmin, api.enrollSpeaker)
+	h("POST /api/v1/speakers/{id}/revoke", dispatch.RoleAdmin, api.revokeSpeaker)
+	h("POST /api/v1/field-endpoints", dispatch.RoleAdmin, api.addFieldEndpoint)
+	h("GET /api/v1/field-endpoints", dispatch.RoleViewer, func(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 		fs, err := api.Store.FieldEndpoints(r.Context())
 		if err != nil {
 			api.fail(w, r, err)
@@ -262,39 +263,39 @@ const sessionCookie = "alertcast_session"
 // Cookie-authenticated state-changing requests must carry the CSRF token
 // in X-CSRF-Token. A session is looked up on the server every time, so
 // logout, a disabled user or a changed password end it at once.
-func (api *API) Authenticate(r *http.Request) (Actor, error) {
+func (api *API) Authenticate(r *http.Request) (dispatch.Actor, error) {
 	ctx := r.Context()
 	if h := r.Header.Get("Authorization"); h != "" {
 		tok, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok {
-			return Actor{}, fmt.Errorf("%w: Authorization must be \"Bearer TOKEN\"", ErrBadCredentials)
+			return dispatch.Actor{}, fmt.Errorf("%w: Authorization must be \"Bearer TOKEN\"", dispatch.ErrBadCredentials)
 		}
 		u, err := api.Store.UserByToken(ctx, strings.TrimSpace(tok))
 		if err != nil {
-			return Actor{}, err
+			return dispatch.Actor{}, err
 		}
-		return Actor{Name: u.Name, Role: u.Role, Remote: RemoteAddr(r)}, nil
+		return dispatch.Actor{Name: u.Name, Role: u.Role, Remote: RemoteAddr(r)}, nil
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
-		return Actor{}, ErrBadCredentials
+		return dispatch.Actor{}, dispatch.ErrBadCredentials
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		if !hmac.Equal([]byte(r.Header.Get("X-CSRF-Token")), []byte(csrfFor(c.Value))) {
-			return Actor{}, fmt.Errorf("%w: missing or wrong X-CSRF-Token", ErrForbidden)
+			return dispatch.Actor{}, fmt.Errorf("%w: missing or wrong X-CSRF-Token", dispatch.ErrForbidden)
 		}
 	}
 	u, err := api.Store.SessionUser(ctx, c.Value, api.SessionIdle)
 	if err != nil {
-		return Actor{}, err
+		return dispatch.Actor{}, err
 	}
-	return Actor{Name: u.Name, Role: u.Role, Remote: RemoteAddr(r)}, nil
+	return dispatch.Actor{Name: u.Name, Role: u.Role, Remote: RemoteAddr(r)}, nil
 }
 
 // TokenRole authenticates a bearer token or a session id (for WebSocket
 // consoles and voice pages): the user's name and role.
-func (api *API) TokenRole(ctx context.Context, token string) (string, Role, bool) {
-	var u User
+func (api *API) TokenRole(ctx context.Context, token string) (string, dispatch.Role, bool) {
+	var u dispatch.User
 	var err error
 	if strings.HasPrefix(token, sessionPrefix) {
 		u, err = api.Store.SessionUser(ctx, token, api.SessionIdle)
@@ -302,16 +303,16 @@ func (api *API) TokenRole(ctx context.Context, token string) (string, Role, bool
 		u, err = api.Store.UserByToken(ctx, token)
 	}
 	if err != nil {
-		return "", RoleUnknown, false
+		return "", dispatch.RoleUnknown, false
 	}
 	return u.Name, u.Role, true
 }
 
-func (api *API) auth(min Role, fn func(w http.ResponseWriter, r *http.Request, by Actor)) http.Handler {
+func (api *API) auth(min dispatch.Role, fn func(w http.ResponseWriter, r *http.Request, by dispatch.Actor)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		by, err := api.Authenticate(r)
 		if err != nil {
-			if errors.Is(err, ErrForbidden) {
+			if errors.Is(err, dispatch.ErrForbidden) {
 				writeError(w, http.StatusForbidden, "forbidden", err.Error())
 				return
 			}
@@ -366,7 +367,7 @@ func (api *API) login(w http.ResponseWriter, r *http.Request) {
 		tooManyLogins(w, wait, who)
 		return
 	}
-	var u User
+	var u dispatch.User
 	var err error
 	if b.Token != "" {
 		u, err = api.Store.UserByToken(ctx, b.Token)
@@ -380,7 +381,7 @@ func (api *API) login(w http.ResponseWriter, r *http.Request) {
 		release()
 	}
 	if err != nil {
-		if !errors.Is(err, ErrBadCredentials) {
+		if !errors.Is(err, dispatch.ErrBadCredentials) {
 			api.fail(w, r, err)
 			return
 		}
@@ -391,7 +392,7 @@ func (api *API) login(w http.ResponseWriter, r *http.Request) {
 	if user != "" {
 		api.loginSucceeded(ctx, user)
 	}
-	sess := NewSessionID()
+	sess := dispatch.NewSessionID()
 	life := api.sessionLifetime()
 	if err := api.Store.CreateSession(ctx, sess, u.Name, time.Now().Add(life)); err != nil {
 		api.fail(w, r, err)
@@ -399,7 +400,7 @@ func (api *API) login(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil, MaxAge: int(life / time.Second)})
-	_ = api.Store.Audit(ctx, AuditEntry{Actor: u.Name, Remote: addr, Action: "login"})
+	_ = api.Store.Audit(ctx, dispatch.AuditEntry{Actor: u.Name, Remote: addr, Action: "login"})
 	writeJSON(w, 200, map[string]any{"name": u.Name, "role": u.Role, "csrf": csrfFor(sess),
 		"expires": time.Now().Add(life).UTC().Format(time.RFC3339)})
 }
@@ -413,7 +414,7 @@ func (api *API) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if uerr == nil {
-			_ = api.Store.Audit(r.Context(), AuditEntry{Actor: u.Name, Remote: RemoteAddr(r), Action: "logout"})
+			_ = api.Store.Audit(r.Context(), dispatch.AuditEntry{Actor: u.Name, Remote: RemoteAddr(r), Action: "logout"})
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
@@ -435,16 +436,16 @@ func (api *API) regions(w http.ResponseWriter, r *http.Request) {
 
 // AlertView is a warning with its delivery progress.
 type AlertView struct {
-	*Alert
-	Dispatch string              `json:"dispatch,omitempty"`
-	Progress map[string]Progress `json:"progress"`
+	*dispatch.Alert
+	Dispatch string                       `json:"dispatch,omitempty"`
+	Progress map[string]dispatch.Progress `json:"progress"`
 	// Overall is the one figure every screen shows (see Overall).
-	Overall  Overall         `json:"overall"`
-	Versions []*Alert        `json:"versions,omitempty"`
-	Audio    *channels.Audio `json:"audio,omitempty"`
+	Overall  dispatch.Overall  `json:"overall"`
+	Versions []*dispatch.Alert `json:"versions,omitempty"`
+	Audio    *channels.Audio   `json:"audio,omitempty"`
 }
 
-func (api *API) view(ctx context.Context, a *Alert, withVersions bool) (*AlertView, error) {
+func (api *API) view(ctx context.Context, a *dispatch.Alert, withVersions bool) (*AlertView, error) {
 	per, ov, err := api.progress(ctx, a)
 	if err != nil {
 		return nil, err
@@ -458,8 +459,8 @@ func (api *API) view(ctx context.Context, a *Alert, withVersions bool) (*AlertVi
 	return v, nil
 }
 
-func (api *API) createAlert(w http.ResponseWriter, r *http.Request, by Actor) {
-	var in AlertInput
+func (api *API) createAlert(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	var in dispatch.AlertInput
 	if !decode(w, r, &in) {
 		return
 	}
@@ -497,7 +498,7 @@ func (api *API) createAlert(w http.ResponseWriter, r *http.Request, by Actor) {
 	writeJSON(w, status, v)
 }
 
-func (api *API) listAlerts(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) listAlerts(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	if st := q.Get("state"); st != "" {
@@ -506,7 +507,7 @@ func (api *API) listAlerts(w http.ResponseWriter, r *http.Request, by Actor) {
 			return
 		}
 	}
-	list, err := api.Store.ListAlerts(r.Context(), AlertFilter{State: q.Get("state"), Before: q.Get("before"), Limit: limit})
+	list, err := api.Store.ListAlerts(r.Context(), dispatch.AlertFilter{State: q.Get("state"), Before: q.Get("before"), Limit: limit})
 	if err != nil {
 		api.fail(w, r, err)
 		return
@@ -523,7 +524,7 @@ func (api *API) listAlerts(w http.ResponseWriter, r *http.Request, by Actor) {
 	writeJSON(w, 200, map[string]any{"alerts": out})
 }
 
-func (api *API) getAlert(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) getAlert(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	a, err := api.Store.Alert(r.Context(), r.PathValue("id"))
 	if err != nil {
 		api.fail(w, r, err)
@@ -534,11 +535,11 @@ func (api *API) getAlert(w http.ResponseWriter, r *http.Request, by Actor) {
 		api.fail(w, r, err)
 		return
 	}
-	v.Audio = api.Service.programme(r.Context(), a)
+	v.Audio = api.Service.Programme(r.Context(), a)
 	if plans, err := api.Store.Plans(r.Context(), a.ID, a.Version); err == nil && len(plans) > 0 {
 		writeJSON(w, 200, struct {
 			*AlertView
-			Plans map[string]Plan `json:"plans"`
+			Plans map[string]dispatch.Plan `json:"plans"`
 		}{v, plans})
 		return
 	}
@@ -564,7 +565,7 @@ func readReason(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return b.Reason, true
 }
 
-func (api *API) approve(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) approve(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	reason, ok := readReason(w, r)
 	if !ok {
 		return
@@ -577,7 +578,7 @@ func (api *API) approve(w http.ResponseWriter, r *http.Request, by Actor) {
 	writeJSON(w, 200, api.emptyView(a, "queued"))
 }
 
-func (api *API) reject(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) reject(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	reason, ok := readReason(w, r)
 	if !ok {
 		return
@@ -590,8 +591,8 @@ func (api *API) reject(w http.ResponseWriter, r *http.Request, by Actor) {
 	writeJSON(w, 200, api.emptyView(a, ""))
 }
 
-func (api *API) end(kind warning.Kind) func(w http.ResponseWriter, r *http.Request, by Actor) {
-	return func(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) end(kind warning.Kind) func(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	return func(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 		reason, ok := readReason(w, r)
 		if !ok {
 			return
@@ -605,8 +606,8 @@ func (api *API) end(kind warning.Kind) func(w http.ResponseWriter, r *http.Reque
 	}
 }
 
-func (api *API) update(w http.ResponseWriter, r *http.Request, by Actor) {
-	var in AlertInput
+func (api *API) update(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	var in dispatch.AlertInput
 	if !decode(w, r, &in) {
 		return
 	}
@@ -623,14 +624,14 @@ func (api *API) update(w http.ResponseWriter, r *http.Request, by Actor) {
 	writeJSON(w, 200, api.emptyView(a, "queued"))
 }
 
-func (api *API) deliveries(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) deliveries(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	q := r.URL.Query()
 	a, err := api.Store.Alert(r.Context(), r.PathValue("id"))
 	if err != nil {
 		api.fail(w, r, err)
 		return
 	}
-	f := DeliveryFilter{AlertID: a.ID, Version: a.Version, Channel: q.Get("channel"), After: q.Get("cursor")}
+	f := dispatch.DeliveryFilter{AlertID: a.ID, Version: a.Version, Channel: q.Get("channel"), After: q.Get("cursor")}
 	if v := q.Get("version"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > a.Version {
@@ -661,8 +662,8 @@ func (api *API) deliveries(w http.ResponseWriter, r *http.Request, by Actor) {
 	writeJSON(w, 200, resp)
 }
 
-func (api *API) preview(w http.ResponseWriter, r *http.Request, by Actor) {
-	var in AlertInput
+func (api *API) preview(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	var in dispatch.AlertInput
 	if !decode(w, r, &in) {
 		return
 	}
@@ -680,21 +681,21 @@ type userBody struct {
 	Password string `json:"password,omitempty"`
 }
 
-func (api *API) createUser(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) createUser(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	var b userBody
 	if !decode(w, r, &b) {
 		return
 	}
-	var ve ValidationError
+	var ve dispatch.ValidationError
 	if b.Name == "" || len(b.Name) > 64 || strings.ContainsAny(b.Name, " \t\r\n/|") {
-		ve.add("name", "required: 1-64 characters, no spaces, '/' or '|'", b.Name)
+		ve.Add("name", "required: 1-64 characters, no spaces, '/' or '|'", b.Name)
 	}
-	role, err := ParseRole(b.Role)
+	role, err := dispatch.ParseRole(b.Role)
 	if err != nil {
-		ve.add("role", "must be viewer, operator, approver or admin", b.Role)
+		ve.Add("role", "must be viewer, operator, approver or admin", b.Role)
 	}
 	if b.Password != "" && len(b.Password) < 10 {
-		ve.add("password", "at least 10 characters", "")
+		ve.Add("password", "at least 10 characters", "")
 	}
 	if len(ve.Problems) > 0 {
 		api.fail(w, r, &ve)
@@ -709,7 +710,7 @@ func (api *API) createUser(w http.ResponseWriter, r *http.Request, by Actor) {
 		"note": "the token is shown once; it is stored hashed"})
 }
 
-func (api *API) listUsers(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) listUsers(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	us, err := api.Store.Users(r.Context())
 	if err != nil {
 		api.fail(w, r, err)
@@ -718,11 +719,11 @@ func (api *API) listUsers(w http.ResponseWriter, r *http.Request, by Actor) {
 	writeJSON(w, 200, map[string]any{"users": us})
 }
 
-func (api *API) outbox(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) outbox(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	offset, _ := strconv.Atoi(q.Get("offset"))
-	recs, total, err := api.Store.ListOutbox(r.Context(), OutboxFilter{Key: q.Get("alert"), Channel: q.Get("channel"), Limit: limit, Offset: max(offset, 0)})
+	recs, total, err := api.Store.ListOutbox(r.Context(), dispatch.OutboxFilter{Key: q.Get("alert"), Channel: q.Get("channel"), Limit: limit, Offset: max(offset, 0)})
 	if err != nil {
 		api.fail(w, r, err)
 		return
@@ -731,7 +732,7 @@ func (api *API) outbox(w http.ResponseWriter, r *http.Request, by Actor) {
 		"total": total, "records": recs})
 }
 
-func (api *API) audit(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) audit(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	q := r.URL.Query()
 	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
 	limit, _ := strconv.Atoi(q.Get("limit"))
@@ -751,8 +752,8 @@ func (api *API) audit(w http.ResponseWriter, r *http.Request, by Actor) {
 	writeJSON(w, 200, resp)
 }
 
-func (api *API) importCSV(w http.ResponseWriter, r *http.Request, by Actor, what string,
-	run func(ctx context.Context, body io.Reader, partial bool) (ImportResult, error)) {
+func (api *API) importCSV(w http.ResponseWriter, r *http.Request, by dispatch.Actor, what string,
+	run func(ctx context.Context, body io.Reader, partial bool) (dispatch.ImportResult, error)) {
 	partial := r.URL.Query().Get("partial") == "1" || r.URL.Query().Get("partial") == "true"
 	r.Body = http.MaxBytesReader(w, r.Body, 2<<30)
 	res, err := run(r.Context(), r.Body, partial)
@@ -765,8 +766,8 @@ func (api *API) importCSV(w http.ResponseWriter, r *http.Request, by Actor, what
 		api.fail(w, r, err)
 		return
 	}
-	_ = api.Store.Audit(r.Context(), AuditEntry{Actor: by.Name, Remote: by.Remote, Action: what + ".import",
-		Detail: marshalJSON(map[string]any{"lines": res.Lines, "accepted": res.Accepted, "errors": res.ErrorCount, "applied": res.Applied, "partial": partial})})
+	_ = api.Store.Audit(r.Context(), dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: what + ".import",
+		Detail: dispatch.AuditDetail(map[string]any{"lines": res.Lines, "accepted": res.Accepted, "errors": res.ErrorCount, "applied": res.Applied, "partial": partial})})
 	status := http.StatusOK
 	if !res.Applied {
 		status = http.StatusUnprocessableEntity
@@ -774,21 +775,21 @@ func (api *API) importCSV(w http.ResponseWriter, r *http.Request, by Actor, what
 	writeJSON(w, status, res)
 }
 
-func (api *API) importResidents(w http.ResponseWriter, r *http.Request, by Actor) {
-	api.importCSV(w, r, by, "residents", func(ctx context.Context, body io.Reader, partial bool) (ImportResult, error) {
+func (api *API) importResidents(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	api.importCSV(w, r, by, "residents", func(ctx context.Context, body io.Reader, partial bool) (dispatch.ImportResult, error) {
 		return api.Service.Registry.ImportResidents(ctx, body, partial, nil)
 	})
 }
 
-func (api *API) importSpeakers(w http.ResponseWriter, r *http.Request, by Actor) {
-	api.importCSV(w, r, by, "speakers", func(ctx context.Context, body io.Reader, partial bool) (ImportResult, error) {
+func (api *API) importSpeakers(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	api.importCSV(w, r, by, "speakers", func(ctx context.Context, body io.Reader, partial bool) (dispatch.ImportResult, error) {
 		return api.Service.Registry.ImportSpeakers(ctx, body, partial)
 	})
 }
 
-func (api *API) listSpeakers(w http.ResponseWriter, r *http.Request, by Actor) {
-	var list []SpeakerRecord
-	if err := api.Store.ForEachSpeaker(r.Context(), func(s SpeakerRecord) error {
+func (api *API) listSpeakers(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	var list []dispatch.SpeakerRecord
+	if err := api.Store.ForEachSpeaker(r.Context(), func(s dispatch.SpeakerRecord) error {
 		list = append(list, s)
 		return nil
 	}); err != nil {
@@ -807,7 +808,7 @@ func (api *API) listSpeakers(w http.ResponseWriter, r *http.Request, by Actor) {
 	writeJSON(w, 200, resp)
 }
 
-func (api *API) enrollSpeaker(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) enrollSpeaker(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	if api.NewSpeakerCredential == nil {
 		writeError(w, http.StatusNotImplemented, "unavailable", "speaker enrolment is not configured")
 		return
@@ -815,7 +816,7 @@ func (api *API) enrollSpeaker(w http.ResponseWriter, r *http.Request, by Actor) 
 	id := r.PathValue("id")
 	secret, hash := api.NewSpeakerCredential()
 	if err := api.Store.SetSpeakerCredential(r.Context(), id, hash, false, by); err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, dispatch.ErrNotFound) {
 			writeError(w, 404, "not_found", "no speaker "+id+" in the registry: import it first (POST /api/v1/speakers/import)")
 			return
 		}
@@ -826,7 +827,7 @@ func (api *API) enrollSpeaker(w http.ResponseWriter, r *http.Request, by Actor) 
 		"note": "the credential is shown once and stored hashed; put it and public_key in the agent's config"})
 }
 
-func (api *API) revokeSpeaker(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) revokeSpeaker(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	if err := api.Store.SetSpeakerCredential(r.Context(), r.PathValue("id"), "", true, by); err != nil {
 		api.fail(w, r, err)
 		return
@@ -839,20 +840,20 @@ func (api *API) revokeSpeaker(w http.ResponseWriter, r *http.Request, by Actor) 
 	writeJSON(w, 200, map[string]any{"device_id": r.PathValue("id"), "revoked": true})
 }
 
-func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by Actor) {
-	var f FieldEndpoint
+func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	var f dispatch.FieldEndpoint
 	if !decode(w, r, &f) {
 		return
 	}
-	var ve ValidationError
+	var ve dispatch.ValidationError
 	if f.ID == "" || len(f.ID) > 64 {
-		ve.add("id", "required, at most 64 characters", f.ID)
+		ve.Add("id", "required, at most 64 characters", f.ID)
 	}
 	if f.Name == "" {
-		ve.add("name", "required", "")
+		ve.Add("name", "required", "")
 	}
 	if _, ok := api.Service.Registry.Tree().Region(f.Region); !ok {
-		ve.add("region", "must be a known region code", f.Region)
+		ve.Add("region", "must be a known region code", f.Region)
 	}
 	if len(ve.Problems) > 0 {
 		api.fail(w, r, &ve)
@@ -866,7 +867,7 @@ func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by Acto
 		api.fail(w, r, err)
 		return
 	}
-	_ = api.Store.Audit(r.Context(), AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "field_endpoint.upsert", Detail: marshalJSON(f)})
+	_ = api.Store.Audit(r.Context(), dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "field_endpoint.upsert", Detail: dispatch.AuditDetail(f)})
 	writeJSON(w, 201, f)
 }
 
@@ -879,7 +880,7 @@ func (api *API) capExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.State == warning.StatePending || a.State == warning.StateRejected {
-		if by, err := api.Authenticate(r); err != nil || !by.Role.Can(RoleViewer) {
+		if by, err := api.Authenticate(r); err != nil || !by.Role.Can(dispatch.RoleViewer) {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "authentication required for warnings that were not issued")
 			return
 		}
@@ -903,7 +904,7 @@ func (api *API) feed(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-func (api *API) capImport(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) capImport(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	if !capContentType(r.Header.Get("Content-Type")) {
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
 			fmt.Sprintf("Content-Type %q: a CAP document must be sent as application/cap+xml, application/xml or text/xml", r.Header.Get("Content-Type")),
@@ -917,7 +918,7 @@ func (api *API) capImport(w http.ResponseWriter, r *http.Request, by Actor) {
 	}
 	res, err := api.Service.ImportCAP(r.Context(), by, raw, api.CAPRules)
 	if err != nil {
-		var ce *CAPError
+		var ce *dispatch.CAPError
 		if errors.As(err, &ce) {
 			probs := make([]warning.FieldError, 0, len(ce.Problems))
 			for _, p := range ce.Problems {
@@ -952,19 +953,19 @@ func capPath(p string) string {
 }
 
 type scheduleInput struct {
-	Kind    string      `json:"kind"`
-	Spec    string      `json:"spec"`
-	AlertID string      `json:"alert_id,omitempty"`
-	Body    *AlertInput `json:"body,omitempty"`
-	TTL     string      `json:"ttl,omitempty"` // e.g. "1h"
+	Kind    string               `json:"kind"`
+	Spec    string               `json:"spec"`
+	AlertID string               `json:"alert_id,omitempty"`
+	Body    *dispatch.AlertInput `json:"body,omitempty"`
+	TTL     string               `json:"ttl,omitempty"` // e.g. "1h"
 }
 
-func (api *API) createSchedule(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) createSchedule(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	var in scheduleInput
 	if !decode(w, r, &in) {
 		return
 	}
-	sc := Schedule{Kind: in.Kind, Spec: in.Spec, AlertID: in.AlertID, Body: in.Body}
+	sc := dispatch.Schedule{Kind: in.Kind, Spec: in.Spec, AlertID: in.AlertID, Body: in.Body}
 	if in.TTL != "" {
 		d, err := time.ParseDuration(in.TTL)
 		if err != nil || d <= 0 || d > 7*24*time.Hour {
@@ -981,22 +982,22 @@ func (api *API) createSchedule(w http.ResponseWriter, r *http.Request, by Actor)
 	writeJSON(w, 201, out)
 }
 
-func (api *API) listSchedules(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) listSchedules(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	list, err := api.Store.Schedules(r.Context(), r.URL.Query().Get("all") != "1")
 	if err != nil {
 		api.fail(w, r, err)
 		return
 	}
 	for _, sc := range list {
-		if sp, err := ParseSchedule(sc.Spec); err == nil && sc.Active {
+		if sp, err := dispatch.ParseSchedule(sc.Spec); err == nil && sc.Active {
 			sc.Next = sp.Next(sc.LastFired)
 		}
-		sc.NeedsApproval = api.Service.scheduleNeedsApproval(sc)
+		sc.NeedsApproval = api.Service.ScheduleNeedsApproval(sc)
 	}
 	writeJSON(w, 200, map[string]any{"schedules": list})
 }
 
-func (api *API) stopSchedule(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) stopSchedule(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	if err := api.Store.StopSchedule(r.Context(), r.PathValue("id"), by); err != nil {
 		api.fail(w, r, err)
 		return
@@ -1004,7 +1005,7 @@ func (api *API) stopSchedule(w http.ResponseWriter, r *http.Request, by Actor) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (api *API) importRegions(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) importRegions(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	counties, err := api.Service.Registry.ImportRegions(r.Context(), http.MaxBytesReader(w, r.Body, 16<<20), by)
 	if err != nil {
 		api.fail(w, r, err)

@@ -1,11 +1,15 @@
-package dispatch
+package api
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/alertcast/alertcast/dispatch"
+)
 
 // approveSchedule: POST /api/v1/schedules/{id}/approve — a second officer
 // approves a drill or bulletin schedule once, so its outputs at an approval
 // level go out without waiting.
-func (api *API) approveSchedule(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) approveSchedule(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	reason, ok := readReason(w, r)
 	if !ok {
 		return
@@ -15,6 +19,6 @@ func (api *API) approveSchedule(w http.ResponseWriter, r *http.Request, by Actor
 		api.fail(w, r, err)
 		return
 	}
-	sc.NeedsApproval = api.Service.scheduleNeedsApproval(sc)
+	sc.NeedsApproval = api.Service.ScheduleNeedsApproval(sc)
 	writeJSON(w, http.StatusOK, sc)
 }

@@ -1,10 +1,12 @@
-package dispatch
+package api
 
 import (
 	"context"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/alertcast/alertcast/dispatch"
 )
 
 // failureAudit keeps wrong logins from flooding the audit log: the first
@@ -36,7 +38,7 @@ func newFailureAudit(window time.Duration) *failureAudit {
 
 // failed records a failure at now: whether to write it as its own row,
 // and the summaries of windows that have ended.
-func (f *failureAudit) failed(user, addr string, now time.Time) (first bool, done []AuditEntry) {
+func (f *failureAudit) failed(user, addr string, now time.Time) (first bool, done []dispatch.AuditEntry) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := failKey{user, addr}
@@ -63,14 +65,14 @@ func (f *failureAudit) failed(user, addr string, now time.Time) (first bool, don
 }
 
 // sweep returns the summaries of every window ended by now.
-func (f *failureAudit) sweep(now time.Time) []AuditEntry {
+func (f *failureAudit) sweep(now time.Time) []dispatch.AuditEntry {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.sweepLocked(now)
 }
 
-func (f *failureAudit) sweepLocked(now time.Time) []AuditEntry {
-	var out []AuditEntry
+func (f *failureAudit) sweepLocked(now time.Time) []dispatch.AuditEntry {
+	var out []dispatch.AuditEntry
 	for k, w := range f.wins {
 		if now.Sub(w.start) >= f.window {
 			if w.more > 0 {
@@ -83,8 +85,8 @@ func (f *failureAudit) sweepLocked(now time.Time) []AuditEntry {
 	return out
 }
 
-func (f *failureAudit) summary(k failKey, w *failWindow) AuditEntry {
-	return AuditEntry{Actor: k.user, Remote: k.addr, Action: "login.fail.summary",
+func (f *failureAudit) summary(k failKey, w *failWindow) dispatch.AuditEntry {
+	return dispatch.AuditEntry{Actor: k.user, Remote: k.addr, Action: "login.fail.summary",
 		Detail: fmt.Sprintf(`{"failures":%d,"from":%q,"to":%q,"note":"failures after the first, which has its own login.fail row"}`,
 			w.more, w.start.UTC().Format(time.RFC3339Nano), w.last.UTC().Format(time.RFC3339Nano))}
 }
@@ -108,7 +110,7 @@ func (api *API) FlushLoginAudit(ctx context.Context, final bool) error {
 	return api.writeAudit(ctx, st.failAudit.sweep(now))
 }
 
-func (api *API) writeAudit(ctx context.Context, es []AuditEntry) error {
+func (api *API) writeAudit(ctx context.Context, es []dispatch.AuditEntry) error {
 	var first error
 	for _, e := range es {
 		if err := api.Store.Audit(ctx, e); err != nil && first == nil {

@@ -1,14 +1,16 @@
-package dispatch
+package api
 
 import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/alertcast/alertcast/dispatch"
 )
 
 // auditVerifyAnswer is GET /api/v1/audit/verify's body.
 type auditVerifyAnswer struct {
-	AuditReport
+	dispatch.AuditReport
 	NodeKeyID string `json:"node_key_id,omitempty"` // the key this node appends with
 	Message   string `json:"message,omitempty"`     // why ok is false
 }
@@ -16,11 +18,11 @@ type auditVerifyAnswer struct {
 // auditVerify walks the whole chain on this node with its audit key and
 // reports the first broken entry. A broken chain is an answer (200, ok
 // false), not a server error.
-func (api *API) auditVerify(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) auditVerify(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	rep, err := api.Store.VerifyAuditChain(r.Context())
 	ans := auditVerifyAnswer{AuditReport: rep, NodeKeyID: api.Store.AuditKeyID()}
 	if err != nil {
-		if !errors.Is(err, ErrAuditChain) && !errors.Is(err, ErrAuditNoKey) {
+		if !errors.Is(err, dispatch.ErrAuditChain) && !errors.Is(err, dispatch.ErrAuditNoKey) {
 			api.fail(w, r, err)
 			return
 		}
@@ -33,9 +35,9 @@ func (api *API) auditVerify(w http.ResponseWriter, r *http.Request, by Actor) {
 // reads them). The export itself is audited first. A read error half way
 // leaves the file without its end line, which the verifier reports as cut
 // short.
-func (api *API) auditExport(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) auditExport(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	ctx := r.Context()
-	if err := api.Store.Audit(ctx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "audit.export"}); err != nil {
+	if err := api.Store.Audit(ctx, dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "audit.export"}); err != nil {
 		// The log is exported even when it cannot be appended to: that is
 		// when it is needed most.
 		api.log().Warn("audit export: could not record the export", "err", err)

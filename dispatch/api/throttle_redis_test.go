@@ -1,4 +1,4 @@
-package dispatch
+package api
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
@@ -66,7 +67,7 @@ func TestLoginThrottleFallsBackWhenRedisIsDown(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	t.Cleanup(func() { dead.Close() })
 	e.api.Throttle = NewRedisThrottle(dead, e.api.Login)
-	e.user("op", RoleOperator, pw)
+	e.user("op", dispatch.RoleOperator, pw)
 	if a := e.login("op", pw); a.status != 200 {
 		t.Fatalf("login with Redis down: %d", a.status)
 	}

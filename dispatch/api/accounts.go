@@ -1,4 +1,4 @@
-package dispatch
+package api
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/warning"
 )
 
@@ -73,7 +74,7 @@ func (api *API) loginFailed(ctx context.Context, user, addr, reason string, coun
 	now := time.Now()
 	first, done := st.failAudit.failed(user, addr, now)
 	if first {
-		done = append(done, AuditEntry{Actor: user, Remote: addr, Action: "login.fail", Detail: fmt.Sprintf(`{"reason":%q}`, reason)})
+		done = append(done, dispatch.AuditEntry{Actor: user, Remote: addr, Action: "login.fail", Detail: fmt.Sprintf(`{"reason":%q}`, reason)})
 	}
 	if len(done) == 0 && st.failAudit.dueSweep(now) {
 		done = st.failAudit.sweep(now)
@@ -130,20 +131,20 @@ func sessionOf(r *http.Request) string {
 
 // accountTarget reads {name} and checks by may act on it: admins on
 // anyone, others on themselves when self is allowed.
-func accountTarget(w http.ResponseWriter, r *http.Request, by Actor, self bool) (string, bool) {
+func accountTarget(w http.ResponseWriter, r *http.Request, by dispatch.Actor, self bool) (string, bool) {
 	name := r.PathValue("name")
 	if name == by.Name && self {
 		return name, true
 	}
-	if !by.Role.Can(RoleAdmin) {
+	if !by.Role.Can(dispatch.RoleAdmin) {
 		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may do this only for its own account (needs admin for %q)", by.Role, name))
 		return "", false
 	}
 	return name, true
 }
 
-func (api *API) setDisabled(disabled bool) func(w http.ResponseWriter, r *http.Request, by Actor) {
-	return func(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) setDisabled(disabled bool) func(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	return func(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 		name, ok := accountTarget(w, r, by, false)
 		if !ok {
 			return
@@ -161,7 +162,7 @@ func (api *API) setDisabled(disabled bool) func(w http.ResponseWriter, r *http.R
 	}
 }
 
-func (api *API) rotateToken(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) rotateToken(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	name, ok := accountTarget(w, r, by, true)
 	if !ok {
 		return
@@ -182,7 +183,7 @@ type passwordBody struct {
 
 // setPassword changes a password: one's own giving the old one, or
 // (admins) anyone's. The user's other sessions end.
-func (api *API) setPassword(w http.ResponseWriter, r *http.Request, by Actor) {
+func (api *API) setPassword(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	name, ok := accountTarget(w, r, by, true)
 	if !ok {
 		return
@@ -191,13 +192,13 @@ func (api *API) setPassword(w http.ResponseWriter, r *http.Request, by Actor) {
 	if !decode(w, r, &b) {
 		return
 	}
-	var ve ValidationError
+	var ve dispatch.ValidationError
 	if len(b.Password) < 10 || len(b.Password) > 1024 {
-		ve.add("password", "10 to 1024 characters", "")
+		ve.Add("password", "10 to 1024 characters", "")
 	}
 	self := name == by.Name
 	if self && b.OldPassword == "" {
-		ve.add("old_password", "required to change your own password", "")
+		ve.Add("old_password", "required to change your own password", "")
 	}
 	if len(ve.Problems) > 0 {
 		api.fail(w, r, &ve)
@@ -218,7 +219,7 @@ func (api *API) setPassword(w http.ResponseWriter, r *http.Request, by Actor) {
 			return
 		}
 		if _, err := api.Store.UserByPassword(ctx, name, b.OldPassword); err != nil {
-			if !errors.Is(err, ErrBadCredentials) {
+			if !errors.Is(err, dispatch.ErrBadCredentials) {
 				api.fail(w, r, err)
 				return
 			}

@@ -1,31 +1,37 @@
-package dispatch
+package api
 
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/alertcast/alertcast/dispatch"
 )
 
 // accountsEnv is an API over a fresh SQLite store, served by httptest.
 type accountsEnv struct {
 	t     *testing.T
 	api   *API
-	store *Store
+	store *dispatch.Store
+	db    string // the SQLite file behind store
 	srv   *httptest.Server
 	admin string // admin's bearer token
 }
 
 func newAccountsEnv(t *testing.T, lim LoginLimits) *accountsEnv {
 	t.Helper()
-	s, err := OpenStore(context.Background(), "", t.TempDir(), nil)
+	dir := t.TempDir()
+	s, err := dispatch.OpenStore(context.Background(), "", dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,11 +41,11 @@ func newAccountsEnv(t *testing.T, lim LoginLimits) *accountsEnv {
 	api.Routes(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	admin, err := s.CreateUser(context.Background(), "root", RoleAdmin, "", Actor{Name: "test"})
+	admin, err := s.CreateUser(context.Background(), "root", dispatch.RoleAdmin, "", dispatch.Actor{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &accountsEnv{t: t, api: api, store: s, srv: srv, admin: admin}
+	return &accountsEnv{t: t, api: api, store: s, db: filepath.Join(dir, "alertcast.db"), srv: srv, admin: admin}
 }
 
 type answer struct {
@@ -47,6 +53,18 @@ type answer struct {
 	header http.Header
 	body   map[string]any
 	cookie *http.Cookie
+}
+
+// sql runs a statement on the store's SQLite file directly, as someone
+// with the file would.
+func (e *accountsEnv) sql(query string, args ...any) *sql.Row {
+	e.t.Helper()
+	db, err := sql.Open("sqlite", "file:"+e.db+"?_pragma=busy_timeout(15000)")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { db.Close() })
+	return db.QueryRow(query, args...)
 }
 
 func (a answer) code() string {
@@ -115,22 +133,22 @@ func (e *accountsEnv) session(name, pw string) (string, string) {
 	return a.cookie.Value, a.body["csrf"].(string)
 }
 
-func (e *accountsEnv) user(name string, role Role, pw string) string {
+func (e *accountsEnv) user(name string, role dispatch.Role, pw string) string {
 	e.t.Helper()
-	tok, err := e.store.CreateUser(context.Background(), name, role, pw, Actor{Name: "test"})
+	tok, err := e.store.CreateUser(context.Background(), name, role, pw, dispatch.Actor{Name: "test"})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return tok
 }
 
-func (e *accountsEnv) auditActions(actor string) []AuditEntry {
+func (e *accountsEnv) auditActions(actor string) []dispatch.AuditEntry {
 	e.t.Helper()
 	es, err := e.store.AuditLog(context.Background(), 0, "", 1000)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var out []AuditEntry
+	var out []dispatch.AuditEntry
 	for _, x := range es {
 		if actor == "" || x.Actor == actor {
 			out = append(out, x)
@@ -139,7 +157,7 @@ func (e *accountsEnv) auditActions(actor string) []AuditEntry {
 	return out
 }
 
-func countAction(es []AuditEntry, action string) int {
+func countAction(es []dispatch.AuditEntry, action string) int {
 	n := 0
 	for _, e := range es {
 		if e.Action == action {
@@ -154,7 +172,7 @@ const pw = "correct horse battery"
 func TestLoginSessionOnlyInHttpOnlyCookie(t *testing.T) {
 	e := newAccountsEnv(t, LoginLimits{})
 	e.api.SessionLifetime = 90 * time.Minute
-	e.user("op", RoleOperator, pw)
+	e.user("op", dispatch.RoleOperator, pw)
 	a := e.login("op", pw)
 	if a.status != 200 {
 		t.Fatalf("login: %d %v", a.status, a.body)
@@ -169,8 +187,8 @@ func TestLoginSessionOnlyInHttpOnlyCookie(t *testing.T) {
 		t.Fatalf("answer: %v", a.body)
 	}
 	var stored string
-	_ = e.store.r.QueryRow(`SELECT id_hash FROM sessions`).Scan(&stored)
-	if stored != HashToken(a.cookie.Value) {
+	_ = e.sql(`SELECT id_hash FROM sessions`).Scan(&stored)
+	if stored != dispatch.HashToken(a.cookie.Value) {
 		t.Fatal("the session id must be stored hashed")
 	}
 	// A state-changing request by cookie needs the CSRF token.
@@ -184,7 +202,7 @@ func TestLoginSessionOnlyInHttpOnlyCookie(t *testing.T) {
 
 func TestLogoutEndsSessionOnServer(t *testing.T) {
 	e := newAccountsEnv(t, LoginLimits{})
-	e.user("op", RoleOperator, pw)
+	e.user("op", dispatch.RoleOperator, pw)
 	sess, _ := e.session("op", pw)
 	if a := e.do("GET", "/api/v1/me", sess, "", nil); a.status != 200 || a.body["name"] != "op" {
 		t.Fatalf("me with cookie: %d %v", a.status, a.body)
@@ -206,13 +224,13 @@ func TestLogoutEndsSessionOnServer(t *testing.T) {
 
 func TestSessionLifetimeAndIdle(t *testing.T) {
 	e := newAccountsEnv(t, LoginLimits{})
-	e.user("op", RoleOperator, pw)
+	e.user("op", dispatch.RoleOperator, pw)
 	ctx := context.Background()
-	expired := NewSessionID()
+	expired := dispatch.NewSessionID()
 	if err := e.store.CreateSession(ctx, expired, "op", time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	live := NewSessionID()
+	live := dispatch.NewSessionID()
 	if err := e.store.CreateSession(ctx, live, "op", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +241,7 @@ func TestSessionLifetimeAndIdle(t *testing.T) {
 		t.Fatalf("expired session: %d", a.status)
 	}
 	// Idle: last used two hours ago, idle limit one hour.
-	if _, err := e.store.exec(ctx, nil, `UPDATE sessions SET seen_at = ? WHERE id_hash = ?`, time.Now().Add(-2*time.Hour).UnixMilli(), HashToken(live)); err != nil {
+	if err := e.sql(`UPDATE sessions SET seen_at = ? WHERE id_hash = ?`, time.Now().Add(-2*time.Hour).UnixMilli(), dispatch.HashToken(live)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	e.api.SessionIdle = time.Hour
@@ -237,7 +255,7 @@ func TestSessionLifetimeAndIdle(t *testing.T) {
 
 func TestDisabledUserRefusedOnTokenAndCookie(t *testing.T) {
 	e := newAccountsEnv(t, LoginLimits{})
-	tok := e.user("op", RoleOperator, pw)
+	tok := e.user("op", dispatch.RoleOperator, pw)
 	sess, _ := e.session("op", pw)
 	if a := e.do("GET", "/api/v1/me", tok, "", nil); a.status != 200 {
 		t.Fatalf("control: token works before: %d", a.status)
@@ -258,7 +276,7 @@ func TestDisabledUserRefusedOnTokenAndCookie(t *testing.T) {
 		t.Fatalf("disabled user logged in: %d", a.status)
 	}
 	// Admins only, and not themselves.
-	opTok := e.user("op2", RoleOperator, "")
+	opTok := e.user("op2", dispatch.RoleOperator, "")
 	if a := e.do("POST", "/api/v1/users/root/disable", opTok, "", nil); a.status != 403 {
 		t.Fatalf("operator disabled an admin: %d", a.status)
 	}
@@ -286,8 +304,8 @@ func TestDisabledUserRefusedOnTokenAndCookie(t *testing.T) {
 
 func TestRotateToken(t *testing.T) {
 	e := newAccountsEnv(t, LoginLimits{})
-	old := e.user("op", RoleOperator, "")
-	other := e.user("vw", RoleViewer, "")
+	old := e.user("op", dispatch.RoleOperator, "")
+	other := e.user("vw", dispatch.RoleViewer, "")
 	a := e.do("POST", "/api/v1/users/op/rotate-token", e.admin, "", nil)
 	if a.status != 200 {
 		t.Fatalf("rotate: %d %v", a.status, a.body)
@@ -316,8 +334,8 @@ func TestRotateToken(t *testing.T) {
 
 func TestChangePassword(t *testing.T) {
 	e := newAccountsEnv(t, LoginLimits{})
-	e.user("op", RoleOperator, pw)
-	e.user("vw", RoleViewer, pw)
+	e.user("op", dispatch.RoleOperator, pw)
+	e.user("vw", dispatch.RoleViewer, pw)
 	a1, csrf1 := e.session("op", pw)
 	a2, _ := e.session("op", pw)
 	const np = "a brand new passphrase"
@@ -363,7 +381,7 @@ func TestChangePassword(t *testing.T) {
 
 func TestLoginThrottlePerUser(t *testing.T) {
 	e := newAccountsEnv(t, LoginLimits{UserFailures: 3, UserBackoff: time.Minute, UserWindow: 15 * time.Minute})
-	e.user("op", RoleOperator, pw)
+	e.user("op", dispatch.RoleOperator, pw)
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -388,7 +406,7 @@ func TestLoginThrottlePerUser(t *testing.T) {
 		t.Fatalf("locked: %d Retry-After %q %v", a.status, a.header.Get("Retry-After"), a.body)
 	}
 	// Another user from the same address is not affected.
-	e.user("vw", RoleViewer, pw)
+	e.user("vw", dispatch.RoleViewer, pw)
 	if a := e.login("vw", pw); a.status != 200 {
 		t.Fatalf("other user: %d", a.status)
 	}
@@ -428,18 +446,18 @@ func TestLoginThrottleBackoffDoubles(t *testing.T) {
 
 func TestLoginThrottlePerAddress(t *testing.T) {
 	e := newAccountsEnv(t, LoginLimits{AddrFailures: 4, UserFailures: 100})
-	e.user("op", RoleOperator, pw)
+	e.user("op", dispatch.RoleOperator, pw)
 	for i := range 4 {
 		if a := e.login("guess"+strconv.Itoa(i), "whatever"); a.status != 401 {
 			t.Fatalf("guess %d: %d", i, a.status)
 		}
 	}
-	before := dummyChecks.Load()
+	before := dispatch.DummyPasswordChecks()
 	a := e.login("op", pw)
 	if a.status != 429 || !strings.Contains(a.message(), "address") || a.header.Get("Retry-After") == "" {
 		t.Fatalf("address over its limit: %d %v", a.status, a.body)
 	}
-	if dummyChecks.Load() != before {
+	if dispatch.DummyPasswordChecks() != before {
 		t.Fatal("a throttled login must not cost a hash")
 	}
 	// A bearer token still works from that address.
@@ -450,10 +468,10 @@ func TestLoginThrottlePerAddress(t *testing.T) {
 
 func TestUnknownAndDisabledUsersCostAHash(t *testing.T) {
 	e := newAccountsEnv(t, LoginLimits{UserFailures: 100, AddrFailures: 100})
-	e.user("op", RoleOperator, pw)
-	e.user("gone", RoleOperator, pw)
-	e.user("tokenonly", RoleOperator, "")
-	if err := e.store.SetUserDisabled(context.Background(), "gone", true, Actor{Name: "test"}); err != nil {
+	e.user("op", dispatch.RoleOperator, pw)
+	e.user("gone", dispatch.RoleOperator, pw)
+	e.user("tokenonly", dispatch.RoleOperator, "")
+	if err := e.store.SetUserDisabled(context.Background(), "gone", true, dispatch.Actor{Name: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -466,11 +484,11 @@ func TestUnknownAndDisabledUsersCostAHash(t *testing.T) {
 		{"tokenonly", "any password", 1},
 	}
 	for _, c := range cases {
-		before := dummyChecks.Load()
+		before := dispatch.DummyPasswordChecks()
 		if a := e.login(c.name, c.pw); a.status != 401 || a.message() != "wrong name, password or token" {
 			t.Fatalf("%s: %d %v", c.name, a.status, a.body)
 		}
-		if got := dummyChecks.Load() - before; got != c.dummy {
+		if got := dispatch.DummyPasswordChecks() - before; got != c.dummy {
 			t.Fatalf("%s: %d dummy hashes, want %d", c.name, got, c.dummy)
 		}
 	}
@@ -478,7 +496,7 @@ func TestUnknownAndDisabledUsersCostAHash(t *testing.T) {
 
 func TestHashGateBoundsWaiting(t *testing.T) {
 	e := newAccountsEnv(t, LoginLimits{HashSlots: 1, HashQueue: 1, HashWait: time.Minute})
-	e.user("op", RoleOperator, pw)
+	e.user("op", dispatch.RoleOperator, pw)
 	g := e.api.loginState().gate
 	release, ok := g.acquire(context.Background())
 	if !ok {
@@ -516,7 +534,7 @@ func TestHashGateBoundsWaiting(t *testing.T) {
 
 func TestFailedLoginsSummarisedInAudit(t *testing.T) {
 	e := newAccountsEnv(t, LoginLimits{UserFailures: 1000, AddrFailures: 1000})
-	e.user("op", RoleOperator, pw)
+	e.user("op", dispatch.RoleOperator, pw)
 	for range 10 {
 		if a := e.login("op", "wrong password"); a.status != 401 {
 			t.Fatalf("%d", a.status)
@@ -571,39 +589,5 @@ func TestFailureAuditWindows(t *testing.T) {
 	}
 	if s := f.sweep(t0.Add(3 * time.Minute)); len(s) != 0 {
 		t.Fatalf("windows with one failure need no summary: %+v", s)
-	}
-}
-
-func TestPlainSessionKeyRemovedFromDatabase(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	// An older database: made by an alertd whose last migration came
-	// before the sessions one, with the HMAC key in plain text.
-	v := 0
-	for i, m := range migrations {
-		if strings.Contains(m, "CREATE TABLE sessions") {
-			v = i + 1
-		}
-	}
-	all := migrations
-	migrations = all[:v-1]
-	s, err := OpenStore(ctx, "", dir, nil)
-	migrations = all
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('session_key', 'deadbeef')`); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	s, err = OpenStore(ctx, "", dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var n int
-	_ = s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE name = 'session_key'`).Scan(&n)
-	if n != 0 {
-		t.Fatal("the plain-text session key is still in the database")
 	}
 }
