@@ -102,7 +102,7 @@ type Alert struct {
 // authorsOf is every account that wrote a version. Records from before
 // authors were kept name only the creator; a schedule's output then named
 // its creator as "scheduler:<name>".
-func (a *Alert) authorsOf() []string {
+func (a *Alert) AuthorsOf() []string {
 	if len(a.Authors) > 0 {
 		return a.Authors
 	}
@@ -152,7 +152,7 @@ func (e *ValidationError) Add(field, rule, value string) {
 	e.Problems = append(e.Problems, warning.FieldError{Field: field, Rule: rule, Value: value})
 }
 
-func (e *ValidationError) err() error {
+func (e *ValidationError) Err() error {
 	if len(e.Problems) == 0 {
 		return nil
 	}
@@ -204,7 +204,7 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 			f := fmt.Sprintf("%s[%d]", field, i)
 			c = strings.TrimSpace(c)
 			switch {
-			case !isDigits(c) || (len(c) != 6 && len(c) != 9 && len(c) != 12):
+			case !IsDigits(c) || (len(c) != 6 && len(c) != 9 && len(c) != 12):
 				ve.Add(f, "must be an administrative code of 6, 9 or 12 digits", c)
 			case regions != nil && !regions.Known(c):
 				ve.Add(f, "unknown region code (not in the loaded region tree)", c)
@@ -220,7 +220,7 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	a.Area.Exclude = checkCodes("area.exclude", in.Area.Exclude)
 	for i, p := range in.Area.Polygons {
 		if err := checkPolygon(p); err != nil {
-			ve.Add(fmt.Sprintf("area.polygons[%d]", i), err.Error(), clip(p, 60))
+			ve.Add(fmt.Sprintf("area.polygons[%d]", i), err.Error(), Clip(p, 60))
 		}
 	}
 	for i, c := range in.Area.Circles {
@@ -318,7 +318,7 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 		}
 		a.Rebroadcast = in.Rebroadcast
 	}
-	if err := ve.err(); err != nil {
+	if err := ve.Err(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -332,7 +332,7 @@ func parseTime(s string) (time.Time, error) {
 	return t, nil
 }
 
-func isDigits(s string) bool {
+func IsDigits(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -354,7 +354,7 @@ func dedupe(in []string) []string {
 	return out
 }
 
-func clip(s string, n int) string {
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -363,7 +363,7 @@ func clip(s string, n int) string {
 
 // newID returns a time-ordered, URL-safe warning id such as
 // "A5ZK3JQ2M4XDPW7Q": 48 bits of milliseconds then 32 random bits.
-func newID(now time.Time) string {
+func NewID(now time.Time) string {
 	var b [10]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
 	_, _ = rand.Read(b[6:])

@@ -196,6 +196,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 // is configured).
 func (e *Engine) Channel(name string) channels.Channel { return e.cfg.Channels[name] }
 
+// Audio is the programme renderer the engine was given (nil: none).
+func (e *Engine) Audio() AudioRenderer { return e.cfg.Audio }
+
 // Start runs the dispatch relay (stored → queued) and the receipt writer
 // until Close.
 func (e *Engine) Start() {

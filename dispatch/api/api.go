@@ -20,6 +20,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
@@ -32,7 +33,7 @@ const MaxBody = 1 << 20
 
 // API serves /api/v1.
 type API struct {
-	Service *dispatch.Service
+	Service *lifecycle.Service
 	Store   *dispatch.Store
 	Logger  *slog.Logger
 	// Login bounds password guessing (zero fields: documented defaults).
@@ -53,7 +54,7 @@ type API struct {
 	// BaseURL is how others reach this platform (CAP links, feed).
 	BaseURL string
 	// CAPRules decide whether imported CAP warnings are issued or reviewed.
-	CAPRules []dispatch.CAPRule
+	CAPRules []lifecycle.CAPRule
 	// DisconnectSpeaker closes a revoked device's connection on any node.
 	DisconnectSpeaker func(ctx context.Context, id string) error
 	// SpeakerPublicKey is the platform's Ed25519 public key (base64) that
@@ -918,7 +919,7 @@ func (api *API) capImport(w http.ResponseWriter, r *http.Request, by dispatch.Ac
 	}
 	res, err := api.Service.ImportCAP(r.Context(), by, raw, api.CAPRules)
 	if err != nil {
-		var ce *dispatch.CAPError
+		var ce *lifecycle.CAPError
 		if errors.As(err, &ce) {
 			probs := make([]warning.FieldError, 0, len(ce.Problems))
 			for _, p := range ce.Problems {

@@ -786,11 +786,11 @@ func isRecorderMethod(d ast.Decl) bool {
 	return ok && id.Name == "routeList"
 }
 
-// dispatch/openapi.yaml says which operations need no credentials
+// dispatch/api/openapi.yaml says which operations need no credentials
 // (security: []); it must agree with the matrix, so API clients are not
 // told a public route needs a token or the other way round.
 func TestOpenAPISecurityMatchesMatrix(t *testing.T) {
-	raw, err := os.ReadFile("../../dispatch/openapi.yaml")
+	raw, err := os.ReadFile("../../dispatch/api/openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

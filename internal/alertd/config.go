@@ -18,6 +18,7 @@ import (
 
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/api"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/warning"
 )
 
@@ -80,9 +81,9 @@ type Config struct {
 
 // CAPConfig is the "cap:" section.
 type CAPConfig struct {
-	Rules    []dispatch.CAPRule `yaml:"rules"`
-	Poll     []string           `yaml:"poll"`     // CAP/Atom feed URLs
-	Interval time.Duration      `yaml:"interval"` // default 1m
+	Rules    []lifecycle.CAPRule `yaml:"rules"`
+	Poll     []string            `yaml:"poll"`     // CAP/Atom feed URLs
+	Interval time.Duration       `yaml:"interval"` // default 1m
 }
 
 // ProgressConfig is the "progress:" section.

@@ -17,6 +17,7 @@ import (
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/api"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/warning"
 )
 
@@ -321,7 +322,7 @@ func TestSampleConfigExamplesUseRealKeys(t *testing.T) {
 		t.Errorf("sms.gateways example does not validate: %v", err)
 	}
 	var rules struct {
-		Rules []dispatch.CAPRule `yaml:"rules"`
+		Rules []lifecycle.CAPRule `yaml:"rules"`
 	}
 	if err := strict(example("rules"), &rules); err != nil || len(rules.Rules) < 1 {
 		t.Errorf("cap.rules example: %d rules, %v\n%s", len(rules.Rules), err, example("rules"))

@@ -32,6 +32,7 @@ import (
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/api"
 	"github.com/alertcast/alertcast/dispatch/cap"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/targeting"
 )
 
@@ -43,7 +44,7 @@ type Server struct {
 	store    *dispatch.Store
 	registry *dispatch.Registry
 	engine   *dispatch.Engine
-	service  *dispatch.Service
+	service  *lifecycle.Service
 	api      *api.API
 	prom     *prometheus.Registry
 	worker   *asynq.Server
@@ -61,7 +62,7 @@ type Server struct {
 	specStored   sync.Map // programme hashes whose description is in Redis
 	voice        *voice.Server
 	sms          *sms.Channel
-	scheduler    *dispatch.Scheduler
+	scheduler    *lifecycle.Scheduler
 	shutdownOnce sync.Once
 	hotMu        sync.Mutex
 	hot          map[string]time.Time // warnings whose progress consoles follow
@@ -159,7 +160,7 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	if err != nil {
 		return nil, err
 	}
-	s.service = &dispatch.Service{Store: s.store, Engine: s.engine, Registry: s.registry, Policy: policy, Preview: preview, Logger: log,
+	s.service = &lifecycle.Service{Store: s.store, Engine: s.engine, Registry: s.registry, Policy: policy, Preview: preview, Logger: log,
 		OnChange: s.onAlertChange}
 	s.engine.Start()
 
@@ -190,7 +191,7 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 		if len(cfg.CAP.Poll) > 0 {
 			s.startCAPPoller()
 		}
-		s.scheduler = &dispatch.Scheduler{Service: s.service, Redis: s.redis.Client, NodeID: nodeID(), Logger: log.With("component", "scheduler")}
+		s.scheduler = &lifecycle.Scheduler{Service: s.service, Redis: s.redis.Client, NodeID: nodeID(), Logger: log.With("component", "scheduler")}
 		sctx, scancel := context.WithCancel(context.Background())
 		s.bg.Add(1)
 		go func() {
@@ -467,7 +468,7 @@ func (s *Server) startCAPPoller() {
 			// Polled as the system account: a configured feed authenticates
 			// its sender for auto rules; the policy decides the rest.
 			res, err := s.service.ImportCAPFrom(ctx, dispatch.Actor{Name: "system:cap-poll", Role: dispatch.RoleOperator, Remote: from}, raw, s.cfg.CAP.Rules, dispatch.OriginCAPPoll)
-			var ce *dispatch.CAPError
+			var ce *lifecycle.CAPError
 			if errors.As(err, &ce) && ce.Status < 500 {
 				// Retrying cannot fix a refused document: log it once.
 				return fmt.Errorf("%w: %v", cap.ErrPermanent, err)

@@ -27,6 +27,7 @@ import (
 	"github.com/alertcast/alertcast/console"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/api"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
@@ -91,9 +92,9 @@ func on(b *bool) bool { return b == nil || *b }
 
 // wireChannels builds every channel. A channel that is not configured is
 // replaced by the outbox, and the log says so loudly.
-func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel, dispatch.Previewer, error) {
+func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel, lifecycle.Previewer, error) {
 	out := map[string]channels.Channel{}
-	var preview dispatch.Previewer
+	var preview lifecycle.Previewer
 	rep := s.reporter()
 	var (
 		spkCfg SpeakersConfig

@@ -1,4 +1,4 @@
-package dispatch
+package lifecycle
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/internal/testsvc"
 	"github.com/alertcast/alertcast/targeting"
@@ -23,24 +24,24 @@ import (
 
 const capBase = "https://alert.shule.example.cn"
 
-func capTestAlert() *Alert {
+func capTestAlert() *dispatch.Alert {
 	issued := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	return &Alert{
+	return &dispatch.Alert{
 		ID:      "A5ZK3JQ2M4XDPW7Q",
 		Version: 1,
 		Event:   warning.EventSandstorm,
 		Level:   warning.LevelOrange,
 		Status:  warning.StatusActual,
 		State:   warning.StateIssued,
-		Area: Area{
+		Area: dispatch.Area{
 			Codes:    []string{"653122100", "653122200"},
 			Exclude:  []string{"653122100001"},
 			Polygons: []string{"39.4,76 39.4,76.3 39.2,76.3 39.2,76 39.4,76"},
 			Circles:  []string{"39.3,76.1 5"},
 		},
-		Audience: Audience{Groups: []string{"herders"}},
+		Audience: dispatch.Audience{Groups: []string{"herders"}},
 		Channels: []string{"speaker", "sms"},
-		Text: map[string]Text{
+		Text: map[string]dispatch.Text{
 			"zh": {Headline: "疏勒县沙尘暴橙色预警", Description: "预计今天下午有强沙尘暴。", Instruction: "关好门窗，减少外出。"},
 			"ug": {Headline: "قۇم-بوران ئاگاھلاندۇرۇشى", Description: "بۈگۈن چۈشتىن كېيىن كۈچلۈك قۇم-بوران بولىدۇ.", Instruction: "ئىشىك-دېرىزىلەرنى ياپىڭ."},
 		},
@@ -54,7 +55,7 @@ func capTestAlert() *Alert {
 
 // versionsOf builds a warning's version history: v1 alert, v2 update, v3
 // the given ending kind.
-func versionsOf(end warning.Kind) []*Alert {
+func versionsOf(end warning.Kind) []*dispatch.Alert {
 	v1 := capTestAlert()
 	v2 := capTestAlert()
 	v2.Version, v2.Kind, v2.Level = 2, warning.KindUpdate, warning.LevelRed
@@ -67,7 +68,7 @@ func versionsOf(end warning.Kind) []*Alert {
 	} else {
 		v3.State = warning.StateAllClear
 	}
-	return []*Alert{v1, v2, v3}
+	return []*dispatch.Alert{v1, v2, v3}
 }
 
 func TestAlertToCAPMapping(t *testing.T) {
@@ -181,8 +182,8 @@ func TestCAPExportValidatesAgainstXSD(t *testing.T) {
 		}
 	}
 	bare := capTestAlert()
-	bare.Area = Area{Polygons: []string{"39.4,76 39.4,76.3 39.2,76.3 39.4,76"}}
-	bare.Text = map[string]Text{"zh": {Headline: "只有中文 & <标题>"}}
+	bare.Area = dispatch.Area{Polygons: []string{"39.4,76 39.4,76.3 39.2,76.3 39.4,76"}}
+	bare.Text = map[string]dispatch.Text{"zh": {Headline: "只有中文 & <标题>"}}
 	bare.Onset = bare.IssuedAt.Add(30 * time.Minute)
 	bare.State, bare.Status = warning.StatePending, warning.StatusExercise
 	write("bare", AlertToCAP(bare, ""))
@@ -190,7 +191,7 @@ func TestCAPExportValidatesAgainstXSD(t *testing.T) {
 	eq.Event, eq.Onset = warning.EventEarthquake, eq.IssuedAt.Add(5*time.Hour)
 	write("earthquake", AlertToCAP(eq, capBase))
 
-	args := append([]string{"--noout", "--nonet", "--schema", filepath.Join("cap", "testdata", "schema", "CAP-v1.2.xsd")}, files...)
+	args := append([]string{"--noout", "--nonet", "--schema", filepath.Join("..", "cap", "testdata", "schema", "CAP-v1.2.xsd")}, files...)
 	out, err := exec.Command(xmllint, args...).CombinedOutput()
 	if err != nil || strings.Count(string(out), " validates") != len(files) {
 		t.Fatalf("xmllint (%v):\n%s", err, out)
@@ -219,9 +220,9 @@ func TestCAPRoundTrip(t *testing.T) {
 			if v.Kind == warning.KindCancel || v.Kind == warning.KindAllClear {
 				// An ending says why and drops the old description and
 				// instruction: that is what comes back.
-				wantText = map[string]Text{}
+				wantText = map[string]dispatch.Text{}
 				for l, t := range v.Text {
-					wantText[l] = Text{Headline: t.Headline, Description: wording.Compose(MessageOf(v), l).Description}
+					wantText[l] = dispatch.Text{Headline: t.Headline, Description: wording.Compose(dispatch.MessageOf(v), l).Description}
 				}
 			}
 			if d.Kind != v.Kind || d.Event != v.Event || d.Level != v.Level || d.Status != v.Status ||
@@ -235,7 +236,7 @@ func TestCAPRoundTrip(t *testing.T) {
 			// The draft passes the same validation as an officer's input
 			// (through the import path's own conversion).
 			in := inputOf(d, []string{"speaker"}, d.Audience)
-			tr := RegionsFunc(func(code string) bool { _, ok := tree.Region(code); return ok })
+			tr := dispatch.RegionsFunc(func(code string) bool { _, ok := tree.Region(code); return ok })
 			if _, err := in.Validate(tr, nil, v.IssuedAt); err != nil {
 				t.Errorf("v%d: draft input invalid: %v", v.Version, err)
 			}
@@ -254,7 +255,7 @@ func problemText(problems []error) string {
 
 func parseCAPSample(t *testing.T, name string) *cap.Alert {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("cap", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "cap", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,10 +418,10 @@ func TestCAPToDraftRefusals(t *testing.T) {
 func TestCAPToDraftClipsLongText(t *testing.T) {
 	a := capTestAlert()
 	ca := AlertToCAP(a, capBase)
-	ca.Infos[0].Description = strings.Repeat("沙", MaxDescription+5)
+	ca.Infos[0].Description = strings.Repeat("沙", dispatch.MaxDescription+5)
 	d, problems := CAPToDraft(ca, targeting.DefaultTree())
-	if n := len([]rune(d.Text["zh"].Description)); n != MaxDescription {
-		t.Errorf("description %d characters, want %d", n, MaxDescription)
+	if n := len([]rune(d.Text["zh"].Description)); n != dispatch.MaxDescription {
+		t.Errorf("description %d characters, want %d", n, dispatch.MaxDescription)
 	}
 	if !strings.Contains(problemText(problems), "cap:alert/info[0]/description") {
 		t.Errorf("clip not reported: %v", problems)
@@ -520,7 +521,7 @@ func capCPUTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-var updateCAP = flag.Bool("update-cap", false, "rewrite cap/testdata/golden/alertcast_*.xml")
+var updateCAP = flag.Bool("update-cap", false, "rewrite ../cap/testdata/golden/alertcast_*.xml")
 
 // TestCAPGolden pins the CAP document of a warning's all-clear version.
 func TestCAPGolden(t *testing.T) {
@@ -530,7 +531,7 @@ func TestCAPGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("cap", "testdata", "golden", "alertcast_allclear_v3.xml")
+	golden := filepath.Join("..", "cap", "testdata", "golden", "alertcast_allclear_v3.xml")
 	if *updateCAP {
 		if err := os.WriteFile(golden, out, 0o644); err != nil {
 			t.Fatal(err)
@@ -549,7 +550,7 @@ func TestCAPGolden(t *testing.T) {
 // problem names a cap: path; a draft never carries region codes the tree
 // does not know.
 func FuzzCAPToDraft(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("cap", "testdata", "*.xml"))
+	files, _ := filepath.Glob(filepath.Join("..", "cap", "testdata", "*.xml"))
 	for _, p := range files {
 		b, err := os.ReadFile(p)
 		if err != nil {

@@ -1,10 +1,9 @@
-package dispatch
+package lifecycle
 
 import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"database/sql"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/warning"
 )
@@ -71,29 +71,29 @@ func (r CAPRule) Certificate() (*x509.Certificate, error) {
 // document came from a configured feed (origin OriginCAPPoll), or its XML
 // signature verifies with the key of the rule's certificate. It returns
 // the origin to record and the reason, either way.
-func (r CAPRule) authenticate(raw []byte, origin Origin, from string) (Origin, bool, string) {
-	if origin == OriginCAPPoll {
+func (r CAPRule) authenticate(raw []byte, origin dispatch.Origin, from string) (dispatch.Origin, bool, string) {
+	if origin == dispatch.OriginCAPPoll {
 		return origin, true, "polled from the configured feed " + from
 	}
 	cert, err := r.Certificate()
 	if err != nil {
-		return OriginCAPHuman, false, fmt.Sprintf("rule %s: certificate unusable: %v", r.Name, err)
+		return dispatch.OriginCAPHuman, false, fmt.Sprintf("rule %s: certificate unusable: %v", r.Name, err)
 	}
 	if cert == nil {
-		return OriginCAPHuman, false, fmt.Sprintf("rule %s has no certificate and the document was not polled from a feed in cap.poll", r.Name)
+		return dispatch.OriginCAPHuman, false, fmt.Sprintf("rule %s has no certificate and the document was not polled from a feed in cap.poll", r.Name)
 	}
 	info, err := cap.VerifySignature(raw)
 	if err != nil {
-		return OriginCAPHuman, false, fmt.Sprintf("not authenticated for rule %s: %v", r.Name, err)
+		return dispatch.OriginCAPHuman, false, fmt.Sprintf("not authenticated for rule %s: %v", r.Name, err)
 	}
 	pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(info.PublicKey) {
-		return OriginCAPHuman, false, fmt.Sprintf("not authenticated for rule %s: signed with a key that is not the rule's certificate (%s)", r.Name, cert.Subject.CommonName)
+		return dispatch.OriginCAPHuman, false, fmt.Sprintf("not authenticated for rule %s: signed with a key that is not the rule's certificate (%s)", r.Name, cert.Subject.CommonName)
 	}
-	return OriginCAPSigned, true, fmt.Sprintf("XML signature verified against rule %s's certificate (%s)", r.Name, cert.Subject.CommonName)
+	return dispatch.OriginCAPSigned, true, fmt.Sprintf("XML signature verified against rule %s's certificate (%s)", r.Name, cert.Subject.CommonName)
 }
 
-func (r CAPRule) matches(sender string, a *Alert) bool {
+func (r CAPRule) matches(sender string, a *dispatch.Alert) bool {
 	if r.Sender != "" && r.Sender != "*" {
 		if ok, _ := path.Match(r.Sender, sender); !ok {
 			return false
@@ -139,31 +139,11 @@ func (e *CAPError) Error() string {
 	return e.Message + ": " + strings.Join(e.Problems, "; ")
 }
 
-// capImport is the record that makes imports idempotent and lets
-// Update/Cancel messages find the warning they reference.
-func (s *Store) capImported(ctx context.Context, sender, identifier string) (alertID string, ok bool, err error) {
-	err = s.w.QueryRowContext(ctx, s.q(`SELECT alert_id FROM cap_imports WHERE sender = ? AND identifier = ?`), sender, identifier).Scan(&alertID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	return alertID, err == nil, err
-}
-
-func (s *Store) recordCAPImport(ctx context.Context, sender, identifier, alertID string, version int) (bool, error) {
-	res, err := s.exec(ctx, nil, `INSERT INTO cap_imports (sender, identifier, alert_id, version, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		sender, identifier, alertID, version, time.Now().UnixMilli())
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
-}
-
 // ImportCAP imports one CAP document posted by an officer: by is its
 // author (never the CAP sender, which is kept as the source). See
 // ImportCAPFrom.
-func (s *Service) ImportCAP(ctx context.Context, by Actor, raw []byte, rules []CAPRule) (*CAPResult, error) {
-	return s.ImportCAPFrom(ctx, by, raw, rules, OriginCAPHuman)
+func (s *Service) ImportCAP(ctx context.Context, by dispatch.Actor, raw []byte, rules []CAPRule) (*CAPResult, error) {
+	return s.ImportCAPFrom(ctx, by, raw, rules, dispatch.OriginCAPHuman)
 }
 
 // ImportCAPFrom turns one CAP document into a warning, an update or an end
@@ -174,13 +154,13 @@ func (s *Service) ImportCAP(ctx context.Context, by Actor, raw []byte, rules []C
 // an Update is an update by by under the policy; Cancel never waits. A
 // repeated identifier is ignored; unknown areas are reported, never
 // guessed; nothing is half-imported.
-func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules []CAPRule, origin Origin) (*CAPResult, error) {
+func (s *Service) ImportCAPFrom(ctx context.Context, by dispatch.Actor, raw []byte, rules []CAPRule, origin dispatch.Origin) (*CAPResult, error) {
 	doc, err := cap.ParseBytes(raw)
 	if err != nil {
 		return nil, &CAPError{Status: cap.HTTPStatus(err), Message: "CAP refused", Problems: []string{err.Error()}}
 	}
 	res := &CAPResult{Identifier: doc.Identifier, Sender: doc.Sender}
-	if id, seen, err := s.Store.capImported(ctx, doc.Sender, doc.Identifier); err != nil {
+	if id, seen, err := s.Store.CAPImported(ctx, doc.Sender, doc.Identifier); err != nil {
 		return nil, err
 	} else if seen {
 		res.Outcome, res.AlertID = "duplicate", id
@@ -209,13 +189,13 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules
 		if err != nil {
 			return nil, err
 		}
-		if origin == OriginCAPPoll && !sameSender {
+		if origin == dispatch.OriginCAPPoll && !sameSender {
 			// A feed speaks for its own sender: it may update or end only
 			// the warnings that sender sent us, never the county's own.
 			return nil, &CAPError{Status: 403, Message: "CAP " + string(doc.MsgType) + " from a polled feed references a warning its sender did not send",
 				Problems: []string{"alert/references: " + cap.FormatReferences(doc.References)}}
 		}
-		var a *Alert
+		var a *dispatch.Alert
 		switch draft.Kind {
 		case warning.KindCancel, warning.KindAllClear:
 			// Lifting a warning never waits.
@@ -233,7 +213,7 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules
 			if rule.Mode == "auto" && authenticated && sameSender && len(problems) == 0 {
 				o.approval, o.approvalReason = "cap-rule:"+rule.Name, authWhy
 			}
-			var d Decision
+			var d dispatch.Decision
 			a, d, err = s.update(ctx, by, target, in, o)
 			res.Outcome, res.Reason = "updated", d.Reason
 			if a != nil && a.Pending != nil && d.Waits() {
@@ -241,7 +221,7 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules
 			}
 		}
 		if err != nil {
-			var ve *ValidationError
+			var ve *dispatch.ValidationError
 			if errors.As(err, &ve) {
 				for _, p := range ve.Problems {
 					res.Problems = append(res.Problems, p.Error())
@@ -251,7 +231,7 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules
 			return nil, err
 		}
 		res.AlertID, res.Version = a.ID, a.Version
-		_, _ = s.Store.recordCAPImport(ctx, doc.Sender, doc.Identifier, a.ID, a.Version)
+		_, _ = s.Store.RecordCAPImport(ctx, doc.Sender, doc.Identifier, a.ID, a.Version)
 		return res, nil
 	}
 
@@ -282,7 +262,7 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules
 	}
 	a, _, d, err := s.create(ctx, by, in, o)
 	if err != nil {
-		var ve *ValidationError
+		var ve *dispatch.ValidationError
 		if errors.As(err, &ve) {
 			for _, p := range ve.Problems {
 				res.Problems = append(res.Problems, p.Error())
@@ -292,13 +272,13 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules
 		return nil, err
 	}
 	res.Reason = d.Reason
-	first, err := s.Store.recordCAPImport(ctx, doc.Sender, doc.Identifier, a.ID, a.Version)
+	first, err := s.Store.RecordCAPImport(ctx, doc.Sender, doc.Identifier, a.ID, a.Version)
 	if err != nil {
 		return nil, err
 	}
 	if !first {
 		// A concurrent import of the same identifier won; withdraw ours.
-		_, _ = s.End(ctx, Actor{Name: "system", Role: RoleAdmin}, a.ID, warning.KindCancel, "duplicate CAP import")
+		_, _ = s.End(ctx, dispatch.Actor{Name: "system", Role: dispatch.RoleAdmin}, a.ID, warning.KindCancel, "duplicate CAP import")
 		res.Outcome, res.Reason = "duplicate", ""
 		return res, nil
 	}
@@ -313,7 +293,7 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by Actor, raw []byte, rules
 func (s *Service) capTarget(ctx context.Context, doc *cap.Alert) (id string, sameSender bool, err error) {
 	for i := len(doc.References) - 1; i >= 0; i-- {
 		ref := doc.References[i]
-		if id, ok, err := s.Store.capImported(ctx, ref.Sender, ref.Identifier); err != nil {
+		if id, ok, err := s.Store.CAPImported(ctx, ref.Sender, ref.Identifier); err != nil {
 			return "", false, err
 		} else if ok {
 			return id, ref.Sender == doc.Sender, nil
@@ -328,8 +308,8 @@ func (s *Service) capTarget(ctx context.Context, doc *cap.Alert) (id string, sam
 		Problems: []string{"alert/references: " + cap.FormatReferences(doc.References)}}
 }
 
-func inputOf(d *Alert, chans []string, aud Audience) AlertInput {
-	in := AlertInput{Event: d.Event.String(), Level: d.Level.String(), Status: d.Status.String(), Area: d.Area, Audience: aud,
+func inputOf(d *dispatch.Alert, chans []string, aud dispatch.Audience) dispatch.AlertInput {
+	in := dispatch.AlertInput{Event: d.Event.String(), Level: d.Level.String(), Status: d.Status.String(), Area: d.Area, Audience: aud,
 		Channels: chans, Text: d.Text, Expires: d.Expires.Format(time.RFC3339)}
 	if d.Level == warning.LevelUnknown {
 		in.Level = ""
@@ -344,20 +324,20 @@ func inputOf(d *Alert, chans []string, aud Audience) AlertInput {
 }
 
 // CAPOf exports a warning's current version as a CAP 1.2 document.
-func (s *Service) CAPOf(ctx context.Context, a *Alert, baseURL string) ([]byte, error) {
+func (s *Service) CAPOf(ctx context.Context, a *dispatch.Alert, baseURL string) ([]byte, error) {
 	versions, err := s.Store.AlertVersions(ctx, a.ID)
 	if err != nil {
 		return nil, err
 	}
-	var prior []*Alert
+	var prior []*dispatch.Alert
 	for _, v := range versions {
 		if v.Version < a.Version {
 			prior = append(prior, v)
 		}
 	}
 	opts := []CAPOption{WithPriorVersions(prior...), WithRegionTree(s.Registry.Tree())}
-	if s.Engine != nil && (a.HasChannel("speaker") || a.HasChannel("voice")) && s.Engine.cfg.Audio != nil {
-		if au, err := s.Engine.cfg.Audio.RenderAlert(ctx, a); err == nil {
+	if s.Engine != nil && (a.HasChannel("speaker") || a.HasChannel("voice")) && s.Engine.Audio() != nil {
+		if au, err := s.Engine.Audio().RenderAlert(ctx, a); err == nil {
 			opts = append(opts, WithAudio(au))
 		}
 	}
@@ -366,7 +346,7 @@ func (s *Service) CAPOf(ctx context.Context, a *Alert, baseURL string) ([]byte, 
 
 // ActiveFeed is the Atom feed of active warnings.
 func (s *Service) ActiveFeed(ctx context.Context, baseURL string) ([]byte, error) {
-	list, err := s.Store.ListAlerts(ctx, AlertFilter{State: warning.StateIssued.String(), Limit: 500})
+	list, err := s.Store.ListAlerts(ctx, dispatch.AlertFilter{State: warning.StateIssued.String(), Limit: 500})
 	if err != nil {
 		return nil, err
 	}

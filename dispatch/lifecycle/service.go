@@ -1,4 +1,4 @@
-package dispatch
+package lifecycle
 
 import (
 	"context"
@@ -6,52 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
-
-// ErrForbidden is returned when the actor's role or relation to the warning
-// does not allow the action.
-var ErrForbidden = errors.New("forbidden")
-
-// Policy is the approval policy.
-type Policy struct {
-	// ApprovalLevels need a second officer with the approver role before
-	// they are issued. Default: orange and red.
-	ApprovalLevels []warning.Level `yaml:"approval_levels"`
-	// ApproveDrills makes exercises and tests follow the same rule
-	// (default false: drills at any level issue directly).
-	ApproveDrills bool `yaml:"approve_drills"`
-	// ReasonRequiredLevels are the levels at which an approver must say
-	// why (Approve refuses an empty reason). Default: red.
-	ReasonRequiredLevels []warning.Level `yaml:"reason_required_levels"`
-}
-
-// DefaultPolicy is orange and red need approval; approving red needs a reason.
-func DefaultPolicy() Policy {
-	return Policy{ApprovalLevels: []warning.Level{warning.LevelOrange, warning.LevelRed}, ReasonRequiredLevels: []warning.Level{warning.LevelRed}}
-}
-
-// checkApprovalReason refuses an empty approval reason at a level that
-// requires one, as a ValidationError naming the field "reason".
-func (p Policy) checkApprovalReason(level warning.Level, reason string) error {
-	if strings.TrimSpace(reason) != "" || !slices.Contains(p.ReasonRequiredLevels, level) {
-		return nil
-	}
-	return &ValidationError{Problems: []warning.FieldError{{Field: "reason", Rule: "required to approve a " + level.String() + " warning", Value: ""}}}
-}
-
-// NeedsApproval reports whether a new warning must wait for an approver
-// (Decide for a first version).
-func (p Policy) NeedsApproval(a *Alert) bool {
-	n := *a
-	n.Kind = warning.KindAlert
-	return p.Decide(Request{By: Actor{Role: RoleOperator}, Next: &n}, nil).Waits()
-}
 
 // Previewer adds channel-specific figures to an audience preview. Each
 // field is optional.
@@ -67,15 +28,15 @@ type Previewer struct {
 // Service is the warning lifecycle: create, approve, reject, update,
 // cancel, all-clear, expire. Every change is audited with the actor.
 type Service struct {
-	Store    *Store
-	Engine   *Engine
-	Registry *Registry
-	Policy   Policy
+	Store    *dispatch.Store
+	Engine   *dispatch.Engine
+	Registry *dispatch.Registry
+	Policy   dispatch.Policy
 	Preview  Previewer
 	Logger   *slog.Logger
 	Now      func() time.Time
 	// OnChange is called after every stored change (for live consoles).
-	OnChange func(a *Alert)
+	OnChange func(a *dispatch.Alert)
 }
 
 func (s *Service) now() time.Time {
@@ -92,7 +53,7 @@ func (s *Service) log() *slog.Logger {
 	return s.Logger
 }
 
-func (s *Service) changed(a *Alert) {
+func (s *Service) changed(a *dispatch.Alert) {
 	if s.Engine != nil {
 		s.Engine.Kick()
 		if !a.State.Ended() || a.Kind == warning.KindAllClear {
@@ -104,11 +65,11 @@ func (s *Service) changed(a *Alert) {
 	}
 }
 
-func (s *Service) validate(in *AlertInput) (*Alert, error) {
-	var regions Regions
+func (s *Service) validate(in *dispatch.AlertInput) (*dispatch.Alert, error) {
+	var regions dispatch.Regions
 	if s.Registry != nil {
 		tree := s.Registry.Tree()
-		regions = RegionsFunc(func(code string) bool { _, ok := tree.Region(code); return ok })
+		regions = dispatch.RegionsFunc(func(code string) bool { _, ok := tree.Region(code); return ok })
 	}
 	return in.Validate(regions, func(g string) bool { _, err := targeting.ParseGroup(g); return err == nil }, s.now())
 }
@@ -116,10 +77,10 @@ func (s *Service) validate(in *AlertInput) (*Alert, error) {
 // Create validates and stores a new warning. It is issued at once unless
 // the policy wants approval, in which case it waits as pending. The same
 // idempotency key returns the first warning (existed=true).
-func (s *Service) Create(ctx context.Context, by Actor, in AlertInput, idem, source string) (*Alert, bool, error) {
-	origin := OriginAPI
+func (s *Service) Create(ctx context.Context, by dispatch.Actor, in dispatch.AlertInput, idem, source string) (*dispatch.Alert, bool, error) {
+	origin := dispatch.OriginAPI
 	if source == "console" {
-		origin = OriginConsole
+		origin = dispatch.OriginConsole
 	}
 	a, existed, _, err := s.create(ctx, by, in, createOpts{idem: idem, source: source, origin: origin})
 	return a, existed, err
@@ -128,7 +89,7 @@ func (s *Service) Create(ctx context.Context, by Actor, in AlertInput, idem, sou
 // createOpts say how a new warning came in.
 type createOpts struct {
 	idem, source string
-	origin       Origin
+	origin       dispatch.Origin
 	// approval, approvalReason: an approval given in advance (an auto CAP
 	// rule for an authenticated sender, a schedule's approver).
 	approval, approvalReason string
@@ -141,24 +102,24 @@ type createOpts struct {
 
 // create runs a new warning through the policy and stores it issued or
 // pending.
-func (s *Service) create(ctx context.Context, by Actor, in AlertInput, o createOpts) (*Alert, bool, Decision, error) {
-	if !by.Role.Can(RoleOperator) {
-		return nil, false, Decision{}, fmt.Errorf("%w: role %s cannot issue warnings (operator or above)", ErrForbidden, by.Role)
+func (s *Service) create(ctx context.Context, by dispatch.Actor, in dispatch.AlertInput, o createOpts) (*dispatch.Alert, bool, dispatch.Decision, error) {
+	if !by.Role.Can(dispatch.RoleOperator) {
+		return nil, false, dispatch.Decision{}, fmt.Errorf("%w: role %s cannot issue warnings (operator or above)", dispatch.ErrForbidden, by.Role)
 	}
 	a, err := s.validate(&in)
 	if err != nil {
-		return nil, false, Decision{}, err
+		return nil, false, dispatch.Decision{}, err
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
-	a.ID, a.Version, a.Kind = newID(now), 1, warning.KindAlert
+	a.ID, a.Version, a.Kind = dispatch.NewID(now), 1, warning.KindAlert
 	a.CreatedBy, a.CreatedAt, a.UpdatedAt, a.Source = by.Name, now, now, o.source
 	a.Authors = []string{by.Name}
-	d := s.decide(Request{By: by, Origin: o.origin, Next: a, Approval: o.approval, ApprovalReason: o.approvalReason, Authors: a.Authors})
-	if d.Outcome == OutcomeForbidden {
-		return nil, false, d, fmt.Errorf("%w: %s", ErrForbidden, d.Reason)
+	d := s.decide(dispatch.Request{By: by, Origin: o.origin, Next: a, Approval: o.approval, ApprovalReason: o.approvalReason, Authors: a.Authors})
+	if d.Outcome == dispatch.OutcomeForbidden {
+		return nil, false, d, fmt.Errorf("%w: %s", dispatch.ErrForbidden, d.Reason)
 	}
 	if o.review != "" {
-		d.Outcome, d.Reason, d.ApprovedBy, d.ApprovalReason = OutcomeWait, o.review, "", ""
+		d.Outcome, d.Reason, d.ApprovedBy, d.ApprovalReason = dispatch.OutcomeWait, o.review, "", ""
 	}
 	a.Changes = d.Changes
 	action := "alert.create"
@@ -179,7 +140,7 @@ func (s *Service) create(ctx context.Context, by Actor, in AlertInput, o createO
 	if o.why != "" {
 		detail["why"] = o.why
 	}
-	stored, existed, err := s.Store.InsertAlert(ctx, a, o.idem, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action, Detail: AuditDetail(detail)})
+	stored, existed, err := s.Store.InsertAlert(ctx, a, o.idem, dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action, Detail: dispatch.AuditDetail(detail)})
 	if err != nil {
 		return nil, false, d, err
 	}
@@ -190,7 +151,7 @@ func (s *Service) create(ctx context.Context, by Actor, in AlertInput, o createO
 	return stored, existed, d, nil
 }
 
-func (s *Service) decide(r Request) Decision {
+func (s *Service) decide(r dispatch.Request) dispatch.Decision {
 	var tree *targeting.Tree
 	if s.Registry != nil {
 		tree = s.Registry.Tree()
@@ -201,38 +162,38 @@ func (s *Service) decide(r Request) Decision {
 // Approve issues a pending warning, or the pending update of an issued one
 // as its next version. The approver must hold the approver role and must
 // have authored none of the version they approve.
-func (s *Service) Approve(ctx context.Context, by Actor, id, reason string) (*Alert, error) {
-	if !by.Role.Can(RoleApprover) {
-		return nil, fmt.Errorf("%w: role %s cannot approve (approver or admin)", ErrForbidden, by.Role)
+func (s *Service) Approve(ctx context.Context, by dispatch.Actor, id, reason string) (*dispatch.Alert, error) {
+	if !by.Role.Can(dispatch.RoleApprover) {
+		return nil, fmt.Errorf("%w: role %s cannot approve (approver or admin)", dispatch.ErrForbidden, by.Role)
 	}
 	var superseded int
-	a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
+	a, err := s.Store.UpdateAlert(ctx, id, func(a *dispatch.Alert) (dispatch.Change, error) {
 		now := s.now().UTC().Truncate(time.Millisecond)
 		switch {
 		case a.State == warning.StatePending:
-			if slices.Contains(a.authorsOf(), by.Name) {
-				return Change{}, fmt.Errorf("%w: %s wrote this warning and cannot approve it (two-person rule)", ErrForbidden, by.Name)
+			if slices.Contains(a.AuthorsOf(), by.Name) {
+				return dispatch.Change{}, fmt.Errorf("%w: %s wrote this warning and cannot approve it (two-person rule)", dispatch.ErrForbidden, by.Name)
 			}
-			if err := s.Policy.checkApprovalReason(a.Level, reason); err != nil {
-				return Change{}, err
+			if err := s.Policy.CheckApprovalReason(a.Level, reason); err != nil {
+				return dispatch.Change{}, err
 			}
 			if !a.Expires.After(s.now()) {
-				return Change{}, fmt.Errorf("%w: warning expired before approval", ErrConflict)
+				return dispatch.Change{}, fmt.Errorf("%w: warning expired before approval", dispatch.ErrConflict)
 			}
 			a.State, a.IssuedAt = warning.StateIssued, now
 			a.ApprovedBy, a.ApprovedAt, a.ApprovalReason = by.Name, now, reason
-			return Change{Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve",
-				Detail: AuditDetail(map[string]any{"reason": reason, "version": a.Version, "authors": a.authorsOf()})}}, nil
+			return dispatch.Change{Dispatch: true, Audit: dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve",
+				Detail: dispatch.AuditDetail(map[string]any{"reason": reason, "version": a.Version, "authors": a.AuthorsOf()})}}, nil
 		case a.State == warning.StateIssued && a.Pending != nil:
 			p := a.Pending
-			if slices.Contains(p.authorsOf(), by.Name) {
-				return Change{}, fmt.Errorf("%w: %s wrote this update and cannot approve it (two-person rule)", ErrForbidden, by.Name)
+			if slices.Contains(p.AuthorsOf(), by.Name) {
+				return dispatch.Change{}, fmt.Errorf("%w: %s wrote this update and cannot approve it (two-person rule)", dispatch.ErrForbidden, by.Name)
 			}
-			if err := s.Policy.checkApprovalReason(p.Level, reason); err != nil {
-				return Change{}, err
+			if err := s.Policy.CheckApprovalReason(p.Level, reason); err != nil {
+				return dispatch.Change{}, err
 			}
 			if !p.Expires.After(s.now()) {
-				return Change{}, fmt.Errorf("%w: the pending update expired before approval", ErrConflict)
+				return dispatch.Change{}, fmt.Errorf("%w: the pending update expired before approval", dispatch.ErrConflict)
 			}
 			superseded = a.Version
 			next := *p
@@ -240,13 +201,13 @@ func (s *Service) Approve(ctx context.Context, by Actor, id, reason string) (*Al
 			next.State, next.Kind, next.Round, next.IssuedAt, next.Pending = warning.StateIssued, warning.KindUpdate, 0, now, nil
 			next.ApprovedBy, next.ApprovedAt, next.ApprovalReason = by.Name, now, reason
 			*a = next
-			return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve",
-				Detail: AuditDetail(map[string]any{"reason": reason, "version": a.Version + 1, "replaces_version": superseded,
-					"authors": a.authorsOf(), "changes": a.Changes})}}, nil
+			return dispatch.Change{NewVersion: true, Dispatch: true, Audit: dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve",
+				Detail: dispatch.AuditDetail(map[string]any{"reason": reason, "version": a.Version + 1, "replaces_version": superseded,
+					"authors": a.AuthorsOf(), "changes": a.Changes})}}, nil
 		case a.State == warning.StateIssued:
-			return Change{}, fmt.Errorf("%w: warning is issued and has no update waiting for approval", ErrConflict)
+			return dispatch.Change{}, fmt.Errorf("%w: warning is issued and has no update waiting for approval", dispatch.ErrConflict)
 		}
-		return Change{}, fmt.Errorf("%w: warning is %s, only pending warnings or pending updates can be approved", ErrConflict, a.State)
+		return dispatch.Change{}, fmt.Errorf("%w: warning is %s, only pending warnings or pending updates can be approved", dispatch.ErrConflict, a.State)
 	})
 	if err != nil {
 		return nil, err
@@ -259,7 +220,7 @@ func (s *Service) Approve(ctx context.Context, by Actor, id, reason string) (*Al
 }
 
 // supersede drops the undelivered work of the version a replaced.
-func (s *Service) supersede(ctx context.Context, a *Alert, prevVersion int) {
+func (s *Service) supersede(ctx context.Context, a *dispatch.Alert, prevVersion int) {
 	if n, err := s.Store.FinishRemaining(ctx, a.ID, prevVersion, channels.StateRevoked, "superseded by version "+fmt.Sprint(a.Version)); err == nil && n > 0 {
 		s.log().Info("superseded undelivered work", "alert_id", a.ID, "version", prevVersion, "count", n)
 	}
@@ -267,25 +228,25 @@ func (s *Service) supersede(ctx context.Context, a *Alert, prevVersion int) {
 
 // Reject refuses a pending warning, or the pending update of an issued one
 // (the version on air stays).
-func (s *Service) Reject(ctx context.Context, by Actor, id, reason string) (*Alert, error) {
-	if !by.Role.Can(RoleApprover) {
-		return nil, fmt.Errorf("%w: role %s cannot reject (approver or admin)", ErrForbidden, by.Role)
+func (s *Service) Reject(ctx context.Context, by dispatch.Actor, id, reason string) (*dispatch.Alert, error) {
+	if !by.Role.Can(dispatch.RoleApprover) {
+		return nil, fmt.Errorf("%w: role %s cannot reject (approver or admin)", dispatch.ErrForbidden, by.Role)
 	}
 	if reason == "" {
-		return nil, &ValidationError{Problems: []warning.FieldError{{Field: "reason", Rule: "required when rejecting"}}}
+		return nil, &dispatch.ValidationError{Problems: []warning.FieldError{{Field: "reason", Rule: "required when rejecting"}}}
 	}
-	a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
+	a, err := s.Store.UpdateAlert(ctx, id, func(a *dispatch.Alert) (dispatch.Change, error) {
 		switch {
 		case a.State == warning.StatePending:
 			a.State, a.Reason = warning.StateRejected, reason
-			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.reject", Detail: AuditDetail(map[string]string{"reason": reason})}}, nil
+			return dispatch.Change{Audit: dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.reject", Detail: dispatch.AuditDetail(map[string]string{"reason": reason})}}, nil
 		case a.State == warning.StateIssued && a.Pending != nil:
 			p := a.Pending
 			a.Pending = nil
-			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.reject",
-				Detail: AuditDetail(map[string]any{"reason": reason, "rejected": "pending update", "level": p.Level, "authors": p.authorsOf(), "changes": p.Changes, "kept_version": a.Version})}}, nil
+			return dispatch.Change{Audit: dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.reject",
+				Detail: dispatch.AuditDetail(map[string]any{"reason": reason, "rejected": "pending update", "level": p.Level, "authors": p.AuthorsOf(), "changes": p.Changes, "kept_version": a.Version})}}, nil
 		}
-		return Change{}, fmt.Errorf("%w: warning is %s with no update waiting, only pending warnings or pending updates can be rejected", ErrConflict, a.State)
+		return dispatch.Change{}, fmt.Errorf("%w: warning is %s with no update waiting, only pending warnings or pending updates can be rejected", dispatch.ErrConflict, a.State)
 	})
 	if err != nil {
 		return nil, err
@@ -298,18 +259,18 @@ func (s *Service) Reject(ctx context.Context, by Actor, id, reason string) (*Ale
 // warning. A pending warning is simply withdrawn; an issued one gets a new
 // version of kind cancel/allclear that goes to everyone reached before, and
 // the old version's undelivered work is revoked.
-func (s *Service) End(ctx context.Context, by Actor, id string, kind warning.Kind, reason string) (*Alert, error) {
-	if !by.Role.Can(RoleOperator) {
-		return nil, fmt.Errorf("%w: role %s cannot end warnings (operator or above)", ErrForbidden, by.Role)
+func (s *Service) End(ctx context.Context, by dispatch.Actor, id string, kind warning.Kind, reason string) (*dispatch.Alert, error) {
+	if !by.Role.Can(dispatch.RoleOperator) {
+		return nil, fmt.Errorf("%w: role %s cannot end warnings (operator or above)", dispatch.ErrForbidden, by.Role)
 	}
 	if kind != warning.KindCancel && kind != warning.KindAllClear {
 		return nil, fmt.Errorf("end: kind must be cancel or allclear")
 	}
 	var prevVersion int
 	var wasIssued bool
-	a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
+	a, err := s.Store.UpdateAlert(ctx, id, func(a *dispatch.Alert) (dispatch.Change, error) {
 		if a.State.Ended() {
-			return Change{}, fmt.Errorf("%w: warning is already %s", ErrConflict, a.State)
+			return dispatch.Change{}, fmt.Errorf("%w: warning is already %s", dispatch.ErrConflict, a.State)
 		}
 		prevVersion, wasIssued = a.Version, a.State == warning.StateIssued
 		action := "alert." + kind.String()
@@ -323,14 +284,14 @@ func (s *Service) End(ctx context.Context, by Actor, id string, kind warning.Kin
 			a.State = warning.StateAllClear
 		}
 		if !wasIssued {
-			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action, Detail: AuditDetail(map[string]string{"reason": reason})}}, nil
+			return dispatch.Change{Audit: dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action, Detail: dispatch.AuditDetail(map[string]string{"reason": reason})}}, nil
 		}
 		a.Kind, a.Round = kind, 0
 		a.IssuedAt = s.now().UTC().Truncate(time.Millisecond)
-		a.Authors, a.Changes = []string{by.Name}, []ChangeKind{ChangeEnd}
+		a.Authors, a.Changes = []string{by.Name}, []dispatch.ChangeKind{dispatch.ChangeEnd}
 		a.ApprovedBy, a.ApprovedAt, a.ApprovalReason = "", time.Time{}, ""
-		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action,
-			Detail: AuditDetail(map[string]any{"reason": reason, "replaces_version": prevVersion, "dropped_pending_update": dropped})}}, nil
+		return dispatch.Change{NewVersion: true, Dispatch: true, Audit: dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: action,
+			Detail: dispatch.AuditDetail(map[string]any{"reason": reason, "replaces_version": prevVersion, "dropped_pending_update": dropped})}}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -353,31 +314,31 @@ func (s *Service) End(ctx context.Context, by Actor, id string, kind warning.Kin
 // waits beside the version on air until an approver who authored none of
 // it approves (then the returned warning has Pending set). An update made
 // while another waits replaces it and carries its authors.
-func (s *Service) Update(ctx context.Context, by Actor, id string, in AlertInput) (*Alert, error) {
-	a, _, err := s.update(ctx, by, id, in, updateOpts{origin: OriginAPI})
+func (s *Service) Update(ctx context.Context, by dispatch.Actor, id string, in dispatch.AlertInput) (*dispatch.Alert, error) {
+	a, _, err := s.update(ctx, by, id, in, updateOpts{origin: dispatch.OriginAPI})
 	return a, err
 }
 
 // updateOpts say how an update came in.
 type updateOpts struct {
-	origin                   Origin
+	origin                   dispatch.Origin
 	approval, approvalReason string // an approval given in advance (an auto CAP rule for an authenticated sender)
 	source                   string // audit: e.g. the CAP identifier
 }
 
-func (s *Service) update(ctx context.Context, by Actor, id string, in AlertInput, o updateOpts) (*Alert, Decision, error) {
-	if !by.Role.Can(RoleOperator) {
-		return nil, Decision{}, fmt.Errorf("%w: role %s cannot update warnings (operator or above)", ErrForbidden, by.Role)
+func (s *Service) update(ctx context.Context, by dispatch.Actor, id string, in dispatch.AlertInput, o updateOpts) (*dispatch.Alert, dispatch.Decision, error) {
+	if !by.Role.Can(dispatch.RoleOperator) {
+		return nil, dispatch.Decision{}, fmt.Errorf("%w: role %s cannot update warnings (operator or above)", dispatch.ErrForbidden, by.Role)
 	}
 	na, err := s.validate(&in)
 	if err != nil {
-		return nil, Decision{}, err
+		return nil, dispatch.Decision{}, err
 	}
 	var prevVersion int
-	var d Decision
-	a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
+	var d dispatch.Decision
+	a, err := s.Store.UpdateAlert(ctx, id, func(a *dispatch.Alert) (dispatch.Change, error) {
 		if a.State != warning.StateIssued {
-			return Change{}, fmt.Errorf("%w: warning is %s, only issued warnings can be updated", ErrConflict, a.State)
+			return dispatch.Change{}, fmt.Errorf("%w: warning is %s, only issued warnings can be updated", dispatch.ErrConflict, a.State)
 		}
 		now := s.now().UTC().Truncate(time.Millisecond)
 		next := *a
@@ -388,15 +349,15 @@ func (s *Service) update(ctx context.Context, by Actor, id string, in AlertInput
 		next.Authors = []string{by.Name}
 		if a.Pending != nil {
 			// Built on a proposal still waiting: its authors wrote this too.
-			for _, au := range a.Pending.authorsOf() {
+			for _, au := range a.Pending.AuthorsOf() {
 				if !slices.Contains(next.Authors, au) {
 					next.Authors = append(next.Authors, au)
 				}
 			}
 		}
-		d = s.decide(Request{By: by, Origin: o.origin, Prev: a, Next: &next, Approval: o.approval, ApprovalReason: o.approvalReason, Authors: next.Authors})
-		if d.Outcome == OutcomeForbidden {
-			return Change{}, fmt.Errorf("%w: %s", ErrForbidden, d.Reason)
+		d = s.decide(dispatch.Request{By: by, Origin: o.origin, Prev: a, Next: &next, Approval: o.approval, ApprovalReason: o.approvalReason, Authors: next.Authors})
+		if d.Outcome == dispatch.OutcomeForbidden {
+			return dispatch.Change{}, fmt.Errorf("%w: %s", dispatch.ErrForbidden, d.Reason)
 		}
 		next.Changes = d.Changes
 		detail := map[string]any{"level": na.Level, "status": na.Status, "area": na.Area, "origin": o.origin.String(),
@@ -409,7 +370,7 @@ func (s *Service) update(ctx context.Context, by Actor, id string, in AlertInput
 			next.Version = a.Version + 1
 			a.Pending = &next
 			detail["proposed_version"] = next.Version
-			return Change{Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.update_proposed", Detail: AuditDetail(detail)}}, nil
+			return dispatch.Change{Audit: dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.update_proposed", Detail: dispatch.AuditDetail(detail)}}, nil
 		}
 		if a.Pending != nil {
 			detail["dropped_pending_update"] = true
@@ -422,7 +383,7 @@ func (s *Service) update(ctx context.Context, by Actor, id string, in AlertInput
 		}
 		*a = next
 		detail["replaces_version"] = prevVersion
-		return Change{NewVersion: true, Dispatch: true, Audit: AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.update", Detail: AuditDetail(detail)}}, nil
+		return dispatch.Change{NewVersion: true, Dispatch: true, Audit: dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.update", Detail: dispatch.AuditDetail(detail)}}, nil
 	})
 	if err != nil {
 		return nil, d, err
@@ -444,14 +405,14 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, id := range ids {
-		a, err := s.Store.UpdateAlert(ctx, id, func(a *Alert) (Change, error) {
+		a, err := s.Store.UpdateAlert(ctx, id, func(a *dispatch.Alert) (dispatch.Change, error) {
 			if a.State != warning.StateIssued || a.Expires.After(s.now()) {
-				return Change{}, ErrConflict
+				return dispatch.Change{}, dispatch.ErrConflict
 			}
 			a.State, a.Pending = warning.StateExpired, nil
-			return Change{Audit: AuditEntry{Actor: "system", Action: "alert.expire"}}, nil
+			return dispatch.Change{Audit: dispatch.AuditEntry{Actor: "system", Action: "alert.expire"}}, nil
 		})
-		if errors.Is(err, ErrConflict) {
+		if errors.Is(err, dispatch.ErrConflict) {
 			continue
 		}
 		if err != nil {
@@ -483,12 +444,12 @@ type PreviewResult struct {
 
 // PreviewAudience resolves a warning's audience without storing or sending
 // anything.
-func (s *Service) PreviewAudience(ctx context.Context, in AlertInput) (*PreviewResult, error) {
+func (s *Service) PreviewAudience(ctx context.Context, in dispatch.AlertInput) (*PreviewResult, error) {
 	a, err := s.validate(&in)
 	if err != nil {
 		return nil, err
 	}
-	aim, err := AimOf(a)
+	aim, err := dispatch.AimOf(a)
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +460,7 @@ func (s *Service) PreviewAudience(ctx context.Context, in AlertInput) (*PreviewR
 	p := res.Preview()
 	out := &PreviewResult{Channels: map[string]int{}, Townships: p.Townships, Languages: p.Languages, Unplaced: p.Unplaced,
 		NeedsApproval: s.Policy.NeedsApproval(a)}
-	m := MessageOf(a)
+	m := dispatch.MessageOf(a)
 	for _, ch := range a.Channels {
 		switch ch {
 		case "sms", "speaker":
@@ -539,13 +500,13 @@ func (s *Service) PreviewAudience(ctx context.Context, in AlertInput) (*PreviewR
 
 // programme renders (or finds in the cache) the loudspeaker programme of a
 // warning, or nil when it has no loudspeaker or voice channel.
-func (s *Service) Programme(ctx context.Context, a *Alert) *channels.Audio {
-	if s.Engine == nil || s.Engine.cfg.Audio == nil || !(a.HasChannel("speaker") || a.HasChannel("voice")) {
+func (s *Service) Programme(ctx context.Context, a *dispatch.Alert) *channels.Audio {
+	if s.Engine == nil || s.Engine.Audio() == nil || !(a.HasChannel("speaker") || a.HasChannel("voice")) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	au, err := s.Engine.cfg.Audio.RenderAlert(ctx, a)
+	au, err := s.Engine.Audio().RenderAlert(ctx, a)
 	if err != nil {
 		s.log().Warn("programme render for preview failed", "alert_id", a.ID, "err", err)
 		return nil

@@ -1,4 +1,4 @@
-package dispatch
+package lifecycle
 
 // Mapping between CAP 1.2 (package dispatch/cap) and the warning domain.
 //
@@ -45,6 +45,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
@@ -97,7 +98,7 @@ var capEndPrefixBefore = []string{"预警取消：", "ئاگاھلاندۇرۇش
 type CAPOption func(*capExport)
 
 type capExport struct {
-	prior      []*Alert
+	prior      []*dispatch.Alert
 	audio      *channels.Audio
 	senderName string
 	names      func(code, lang string) string
@@ -106,7 +107,7 @@ type capExport struct {
 // WithPriorVersions gives the earlier versions of the warning (as from
 // Store.AlertVersions; the current and later versions are ignored) so that
 // an update, cancel or all-clear references them.
-func WithPriorVersions(versions ...*Alert) CAPOption {
+func WithPriorVersions(versions ...*dispatch.Alert) CAPOption {
 	return func(x *capExport) { x.prior = versions }
 }
 
@@ -152,7 +153,7 @@ func CAPSender(baseURL string) string {
 	return "alertcast@" + host
 }
 
-func capSent(a *Alert) time.Time {
+func capSent(a *dispatch.Alert) time.Time {
 	for _, t := range []time.Time{a.IssuedAt, a.UpdatedAt, a.CreatedAt} {
 		if !t.IsZero() {
 			return t.In(beijing).Truncate(time.Second)
@@ -165,7 +166,7 @@ func capSent(a *Alert) time.Time {
 // table at the top of this file). baseURL is the platform's public base URL
 // ("https://alert.shule.gov.cn"). The result is not validated here; call
 // Marshal, which validates, to get the document.
-func AlertToCAP(a *Alert, baseURL string, opts ...CAPOption) *cap.Alert {
+func AlertToCAP(a *dispatch.Alert, baseURL string, opts ...CAPOption) *cap.Alert {
 	var x capExport
 	for _, o := range opts {
 		o(&x)
@@ -258,7 +259,7 @@ func AlertToCAP(a *Alert, baseURL string, opts ...CAPOption) *cap.Alert {
 			// The danger is over or the warning was withdrawn: say why
 			// (package wording, as on every channel) and never repeat the
 			// old description or instruction.
-			w := wording.Compose(MessageOf(a), l)
+			w := wording.Compose(dispatch.MessageOf(a), l)
 			in.Description, in.Instruction = w.Description, ""
 		}
 		if len(a.Area.Exclude) > 0 {
@@ -297,7 +298,7 @@ func inBeijing(t time.Time) time.Time {
 	return t.In(beijing).Truncate(time.Second)
 }
 
-func capStatus(a *Alert) cap.Status {
+func capStatus(a *dispatch.Alert) cap.Status {
 	if a.State == warning.StatePending || a.State == warning.StateRejected {
 		return cap.StatusDraft
 	}
@@ -310,7 +311,7 @@ func capStatus(a *Alert) cap.Status {
 	return cap.StatusActual
 }
 
-func capUrgency(a *Alert, sent time.Time) cap.Urgency {
+func capUrgency(a *dispatch.Alert, sent time.Time) cap.Urgency {
 	switch {
 	case a.Kind == warning.KindCancel || a.Kind == warning.KindAllClear:
 		return cap.UrgencyPast
@@ -354,7 +355,7 @@ func absURL(base, ref string) string {
 	return b.ResolveReference(r).String()
 }
 
-func capArea(a *Alert, lang string, names func(code, lang string) string) cap.Area {
+func capArea(a *dispatch.Alert, lang string, names func(code, lang string) string) cap.Area {
 	var ar cap.Area
 	var desc []string
 	for _, code := range a.Area.Codes {
@@ -522,7 +523,7 @@ func isLetter(b byte) bool { return b >= 'a' && b <= 'z' || b >= '0' && b <= '9'
 // capProblem is one thing an officer must look at in an imported CAP
 // message. Field is the CAP element path.
 func capProblem(path, rule, value string) error {
-	return &warning.FieldError{Field: "cap:" + path, Rule: rule, Value: clip(value, 80)}
+	return &warning.FieldError{Field: "cap:" + path, Rule: rule, Value: dispatch.Clip(value, 80)}
 }
 
 // CAPToDraft maps an incoming CAP message onto a warning draft (State
@@ -556,9 +557,9 @@ func capProblem(path, rule, value string) error {
 //   - onset: earliest info onset; expires: latest info expires (missing:
 //     reported).
 //   - Source "cap:<sender>". Channels are left empty for the caller's rules.
-func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []error) {
+func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *dispatch.Alert, problems []error) {
 	add := func(path, rule, value string) { problems = append(problems, capProblem(path, rule, value)) }
-	a := &Alert{Text: map[string]Text{}, Source: "cap:" + c.Sender}
+	a := &dispatch.Alert{Text: map[string]dispatch.Text{}, Source: "cap:" + c.Sender}
 
 	switch c.MsgType {
 	case cap.MsgAlert:
@@ -605,7 +606,7 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 	pick := map[string]int{}
 	for i, in := range c.Infos {
 		l := strings.ToLower(in.Lang())
-		for _, our := range Languages {
+		for _, our := range dispatch.Languages {
 			if l == our || strings.HasPrefix(l, our+"-") {
 				if j, ok := pick[our]; !ok || (strings.EqualFold(l, capLanguages[our]) && !strings.EqualFold(c.Infos[j].Lang(), l)) {
 					pick[our] = i
@@ -613,7 +614,7 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 			}
 		}
 	}
-	for _, l := range Languages {
+	for _, l := range dispatch.Languages {
 		i, ok := pick[l]
 		if !ok {
 			add("alert/info", fmt.Sprintf("no info in %s (%s): the text must be written before issue", l, capLanguages[l]), "")
@@ -621,7 +622,7 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 		}
 		in := c.Infos[i]
 		path := fmt.Sprintf("alert/info[%d]", i)
-		t := Text{
+		t := dispatch.Text{
 			Headline:    strings.TrimSpace(in.Headline),
 			Description: strings.TrimSpace(in.Description),
 			Instruction: strings.TrimSpace(in.Instruction),
@@ -632,9 +633,9 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 		if t.Headline == "" {
 			t.Headline = strings.TrimSpace(in.Event)
 		}
-		t.Headline = clipText(&problems, path+"/headline", t.Headline, MaxHeadline)
-		t.Description = clipText(&problems, path+"/description", t.Description, MaxDescription)
-		t.Instruction = clipText(&problems, path+"/instruction", t.Instruction, MaxInstruction)
+		t.Headline = clipText(&problems, path+"/headline", t.Headline, dispatch.MaxHeadline)
+		t.Description = clipText(&problems, path+"/description", t.Description, dispatch.MaxDescription)
+		t.Instruction = clipText(&problems, path+"/instruction", t.Instruction, dispatch.MaxInstruction)
 		a.Text[l] = t
 	}
 
@@ -728,7 +729,7 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *Alert, problems []er
 				}
 				gpath := fmt.Sprintf("%s/geocode[%d]", path, k)
 				code := strings.TrimSpace(g.Value)
-				if !isDigits(code) || (len(code) != 6 && len(code) != 9 && len(code) != 12) {
+				if !dispatch.IsDigits(code) || (len(code) != 6 && len(code) != 9 && len(code) != 12) {
 					areaProblem(gpath, "ADCODE must be 6, 9 or 12 digits", code)
 					continue
 				}

@@ -1,4 +1,4 @@
-package dispatch
+package lifecycle
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/storetest"
 	"github.com/alertcast/alertcast/warning"
 )
 
@@ -14,16 +16,16 @@ import (
 // and leaves the warning pending. Lower levels, and a policy without the
 // rule, approve without one.
 func TestServiceApproveReasonRequired(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, st *Store) {
+	storetest.ForEachEngine(t, func(t *testing.T, st *dispatch.Store) {
 		ctx := context.Background()
 		svc := policyService(t, st)
-		op := Actor{Name: "op", Role: RoleOperator}
-		op2 := Actor{Name: "op2", Role: RoleOperator}
-		ap := Actor{Name: "ap", Role: RoleApprover}
+		op := dispatch.Actor{Name: "op", Role: dispatch.RoleOperator}
+		op2 := dispatch.Actor{Name: "op2", Role: dispatch.RoleOperator}
+		ap := dispatch.Actor{Name: "ap", Role: dispatch.RoleApprover}
 
 		refused := func(what string, err error) {
 			t.Helper()
-			var ve *ValidationError
+			var ve *dispatch.ValidationError
 			if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Field != "reason" || !strings.Contains(ve.Problems[0].Rule, "red") {
 				t.Fatalf("%s: want a ValidationError naming field reason at red, got %v", what, err)
 			}

@@ -1,4 +1,4 @@
-package dispatch
+package lifecycle
 
 import (
 	"context"
@@ -6,22 +6,24 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/storetest"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
 
-func policyService(t *testing.T, s *Store) *Service {
+func policyService(t *testing.T, s *dispatch.Store) *Service {
 	t.Helper()
-	reg, err := NewRegistry(context.Background(), s, targeting.DefaultTree())
+	reg, err := dispatch.NewRegistry(context.Background(), s, targeting.DefaultTree())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Service{Store: s, Registry: reg, Policy: DefaultPolicy()}
+	return &Service{Store: s, Registry: reg, Policy: dispatch.DefaultPolicy()}
 }
 
-func orangeInput() AlertInput {
-	return AlertInput{Event: "sandstorm", Level: "orange", Area: Area{Codes: []string{"653122100"}}, Channels: []string{"sms"},
-		Audience: Audience{Languages: []string{"zh"}}, Text: map[string]Text{"zh": {Headline: "沙尘暴橙色预警"}}, Expires: "2030-01-01T18:00:00+08:00"}
+func orangeInput() dispatch.AlertInput {
+	return dispatch.AlertInput{Event: "sandstorm", Level: "orange", Area: dispatch.Area{Codes: []string{"653122100"}}, Channels: []string{"sms"},
+		Audience: dispatch.Audience{Languages: []string{"zh"}}, Text: map[string]dispatch.Text{"zh": {Headline: "沙尘暴橙色预警"}}, Expires: "2030-01-01T18:00:00+08:00"}
 }
 
 // A pending update lives beside the version on air, survives a reload from
@@ -29,19 +31,19 @@ func orangeInput() AlertInput {
 // approved only by an approver who wrote none of it; each version keeps
 // its own approval.
 func TestServicePendingUpdate(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, st *Store) {
+	storetest.ForEachEngine(t, func(t *testing.T, st *dispatch.Store) {
 		ctx := context.Background()
 		svc := policyService(t, st)
-		op := Actor{Name: "op", Role: RoleOperator}
-		op2 := Actor{Name: "op2", Role: RoleOperator}
-		ap := Actor{Name: "ap", Role: RoleApprover}
-		ap2 := Actor{Name: "ap2", Role: RoleApprover}
+		op := dispatch.Actor{Name: "op", Role: dispatch.RoleOperator}
+		op2 := dispatch.Actor{Name: "op2", Role: dispatch.RoleOperator}
+		ap := dispatch.Actor{Name: "ap", Role: dispatch.RoleApprover}
+		ap2 := dispatch.Actor{Name: "ap2", Role: dispatch.RoleApprover}
 
 		a, _, err := svc.Create(ctx, op, orangeInput(), "", "api")
 		if err != nil || a.State != warning.StatePending || !slices.Equal(a.Authors, []string{"op"}) {
 			t.Fatalf("create: %v %+v", err, a)
 		}
-		if _, err := svc.Approve(ctx, Actor{Name: "op", Role: RoleAdmin}, a.ID, ""); !errors.Is(err, ErrForbidden) {
+		if _, err := svc.Approve(ctx, dispatch.Actor{Name: "op", Role: dispatch.RoleAdmin}, a.ID, ""); !errors.Is(err, dispatch.ErrForbidden) {
 			t.Fatalf("author approving (even as admin): %v", err)
 		}
 		if a, err = svc.Approve(ctx, ap, a.ID, "confirmed"); err != nil || a.ApprovedBy != "ap" || a.ApprovalReason != "confirmed" || a.ApprovedAt.IsZero() {
@@ -50,7 +52,7 @@ func TestServicePendingUpdate(t *testing.T) {
 
 		// op2 rewrites the text: waits.
 		in := orangeInput()
-		in.Text = map[string]Text{"zh": {Headline: "沙尘暴橙色预警：立即撤离"}}
+		in.Text = map[string]dispatch.Text{"zh": {Headline: "沙尘暴橙色预警：立即撤离"}}
 		u, err := svc.Update(ctx, op2, a.ID, in)
 		if err != nil || u.Version != 1 || u.Pending == nil || u.Pending.State != warning.StatePending {
 			t.Fatalf("update: %v %+v", err, u)
@@ -62,15 +64,15 @@ func TestServicePendingUpdate(t *testing.T) {
 			t.Fatalf("update on a pending update: %v %+v", err, u.Pending)
 		}
 		cur, err := st.Alert(ctx, a.ID)
-		if err != nil || cur.Version != 1 || cur.Pending == nil || cur.Pending.Level != warning.LevelOrange || !slices.Contains(cur.Pending.Changes, ChangeWiden) {
+		if err != nil || cur.Version != 1 || cur.Pending == nil || cur.Pending.Level != warning.LevelOrange || !slices.Contains(cur.Pending.Changes, dispatch.ChangeWiden) {
 			t.Fatalf("stored: %v %+v", err, cur)
 		}
-		for _, by := range []Actor{op2, ap} {
-			if _, err := svc.Approve(ctx, by, a.ID, ""); !errors.Is(err, ErrForbidden) {
+		for _, by := range []dispatch.Actor{op2, ap} {
+			if _, err := svc.Approve(ctx, by, a.ID, ""); !errors.Is(err, dispatch.ErrForbidden) {
 				t.Fatalf("%s wrote part of the update, approve: %v", by.Name, err)
 			}
 		}
-		if _, err := svc.Approve(ctx, op, a.ID, ""); !errors.Is(err, ErrForbidden) {
+		if _, err := svc.Approve(ctx, op, a.ID, ""); !errors.Is(err, dispatch.ErrForbidden) {
 			t.Fatalf("an operator approving: %v", err)
 		}
 		v2, err := svc.Approve(ctx, ap2, a.ID, "county-wide confirmed")
@@ -98,7 +100,7 @@ func TestServicePendingUpdate(t *testing.T) {
 		if err != nil || e.Pending != nil || e.State != warning.StateCancelled || e.ApprovedBy != "" {
 			t.Fatalf("cancel: %v %+v", err, e)
 		}
-		if _, err := svc.Approve(ctx, ap2, a.ID, ""); !errors.Is(err, ErrConflict) {
+		if _, err := svc.Approve(ctx, ap2, a.ID, ""); !errors.Is(err, dispatch.ErrConflict) {
 			t.Fatalf("approving after cancel: %v", err)
 		}
 	})
@@ -108,13 +110,13 @@ func TestServicePendingUpdate(t *testing.T) {
 // output waits until another approver approves the schedule, then issues
 // with that approval.
 func TestServiceScheduleApproval(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, st *Store) {
+	storetest.ForEachEngine(t, func(t *testing.T, st *dispatch.Store) {
 		ctx := context.Background()
 		svc := policyService(t, st)
-		ap := Actor{Name: "ap", Role: RoleApprover}
+		ap := dispatch.Actor{Name: "ap", Role: dispatch.RoleApprover}
 		in := orangeInput()
 		in.Level, in.Channels = "red", []string{"sms", "speaker"}
-		sc, err := svc.NewSchedule(ctx, ap, Schedule{Kind: ScheduleBulletin, Spec: "every 1h", Body: &in})
+		sc, err := svc.NewSchedule(ctx, ap, dispatch.Schedule{Kind: dispatch.ScheduleBulletin, Spec: "every 1h", Body: &in})
 		if err != nil || !sc.NeedsApproval {
 			t.Fatalf("schedule: %v %+v", err, sc)
 		}
@@ -122,17 +124,17 @@ func TestServiceScheduleApproval(t *testing.T) {
 		if err := sched.fire(ctx, sc); err != nil {
 			t.Fatal(err)
 		}
-		list, _ := st.ListAlerts(ctx, AlertFilter{})
+		list, _ := st.ListAlerts(ctx, dispatch.AlertFilter{})
 		if len(list) != 1 || list[0].State != warning.StatePending || list[0].CreatedBy != "ap" {
 			t.Fatalf("unapproved output: %+v", list[0])
 		}
-		if _, err := svc.ApproveSchedule(ctx, ap, sc.ID, ""); !errors.Is(err, ErrForbidden) {
+		if _, err := svc.ApproveSchedule(ctx, ap, sc.ID, ""); !errors.Is(err, dispatch.ErrForbidden) {
 			t.Fatalf("creator approving the schedule: %v", err)
 		}
-		if _, err := svc.ApproveSchedule(ctx, Actor{Name: "op", Role: RoleOperator}, sc.ID, ""); !errors.Is(err, ErrForbidden) {
+		if _, err := svc.ApproveSchedule(ctx, dispatch.Actor{Name: "op", Role: dispatch.RoleOperator}, sc.ID, ""); !errors.Is(err, dispatch.ErrForbidden) {
 			t.Fatalf("operator approving the schedule: %v", err)
 		}
-		if _, err := svc.ApproveSchedule(ctx, Actor{Name: "ap2", Role: RoleApprover}, sc.ID, "weekly bulletin text checked"); err != nil {
+		if _, err := svc.ApproveSchedule(ctx, dispatch.Actor{Name: "ap2", Role: dispatch.RoleApprover}, sc.ID, "weekly bulletin text checked"); err != nil {
 			t.Fatal(err)
 		}
 		scheds, _ := st.Schedules(ctx, true)
@@ -143,7 +145,7 @@ func TestServiceScheduleApproval(t *testing.T) {
 		if err := sched.fire(ctx, scheds[0]); err != nil {
 			t.Fatal(err)
 		}
-		list, _ = st.ListAlerts(ctx, AlertFilter{})
+		list, _ = st.ListAlerts(ctx, dispatch.AlertFilter{})
 		// Two fired within one millisecond may list in either order.
 		if len(list) == 2 && list[0].ID == first {
 			list[0], list[1] = list[1], list[0]
@@ -164,12 +166,12 @@ func TestServiceScheduleApproval(t *testing.T) {
 // county's own warnings is refused; the same Cancel posted by an officer
 // ends it at once (lifting never waits).
 func TestServiceCAPPollCannotEndOthersWarnings(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, st *Store) {
+	storetest.ForEachEngine(t, func(t *testing.T, st *dispatch.Store) {
 		ctx := context.Background()
 		svc := policyService(t, st)
 		in := orangeInput()
 		in.Level = "blue"
-		a, _, err := svc.Create(ctx, Actor{Name: "op", Role: RoleOperator}, in, "", "api")
+		a, _, err := svc.Create(ctx, dispatch.Actor{Name: "op", Role: dispatch.RoleOperator}, in, "", "api")
 		if err != nil || a.State != warning.StateIssued {
 			t.Fatalf("create: %v", err)
 		}
@@ -179,7 +181,7 @@ func TestServiceCAPPollCannotEndOthersWarnings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = svc.ImportCAPFrom(ctx, Actor{Name: "system:cap-poll", Role: RoleOperator}, raw, nil, OriginCAPPoll)
+		_, err = svc.ImportCAPFrom(ctx, dispatch.Actor{Name: "system:cap-poll", Role: dispatch.RoleOperator}, raw, nil, dispatch.OriginCAPPoll)
 		var ce *CAPError
 		if !errors.As(err, &ce) || ce.Status != 403 {
 			t.Fatalf("polled cancel of our own warning: %v", err)
@@ -187,7 +189,7 @@ func TestServiceCAPPollCannotEndOthersWarnings(t *testing.T) {
 		if cur, _ := st.Alert(ctx, a.ID); cur.State != warning.StateIssued {
 			t.Fatalf("the refused cancel changed the warning: %s", cur.State)
 		}
-		res, err := svc.ImportCAP(ctx, Actor{Name: "op2", Role: RoleOperator}, raw, nil)
+		res, err := svc.ImportCAP(ctx, dispatch.Actor{Name: "op2", Role: dispatch.RoleOperator}, raw, nil)
 		if err != nil || res.Outcome != "cancelled" {
 			t.Fatalf("officer's CAP cancel: %v %+v", err, res)
 		}
@@ -198,7 +200,7 @@ func TestServiceCAPPollCannotEndOthersWarnings(t *testing.T) {
 // author, and a bulletin's "scheduler:<name>" is that officer.
 func TestLegacyAuthors(t *testing.T) {
 	for created, want := range map[string][]string{"op": {"op"}, "scheduler:ap": {"scheduler:ap", "ap"}} {
-		if got := (&Alert{CreatedBy: created}).authorsOf(); !slices.Equal(got, want) {
+		if got := (&dispatch.Alert{CreatedBy: created}).AuthorsOf(); !slices.Equal(got, want) {
 			t.Errorf("%s: %v, want %v", created, got, want)
 		}
 	}
