@@ -4,16 +4,17 @@ import (
 	"context"
 
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/engine"
 	"github.com/alertcast/alertcast/warning"
 )
 
 // progress reads a version's progress as this API node shows it.
 func (api *API) progress(ctx context.Context, a *dispatch.Alert) (map[string]dispatch.Progress, dispatch.Overall, error) {
-	src := dispatch.ProgressSources{UnconfirmedAfter: api.UnconfirmedAfter}
+	src := engine.ProgressSources{UnconfirmedAfter: api.UnconfirmedAfter}
 	if api.Service != nil {
 		src.Engine, src.OfflineSpeakers = api.Service.Engine, api.Service.Preview.OfflineSpeakers
 	}
-	return dispatch.ReadProgress(ctx, api.Store, src, a)
+	return engine.ReadProgress(ctx, api.Store, src, a)
 }
 
 // emptyView is the view of a version nothing is recorded for yet (just
@@ -21,7 +22,7 @@ func (api *API) progress(ctx context.Context, a *dispatch.Alert) (map[string]dis
 func (api *API) emptyView(a *dispatch.Alert, disp string) *AlertView {
 	in := dispatch.ProgressInput{Channels: a.Channels}
 	if api.Service != nil {
-		in.Outbox = dispatch.OutboxChannels(api.Service.Engine)
+		in.Outbox = engine.OutboxChannels(api.Service.Engine)
 	}
 	per, ov := dispatch.ProgressOf(nil, in)
 	if a.State == warning.StatePending || a.State == warning.StateRejected {

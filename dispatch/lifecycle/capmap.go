@@ -47,6 +47,7 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/cap"
+	"github.com/alertcast/alertcast/dispatch/engine"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
@@ -259,7 +260,7 @@ func AlertToCAP(a *dispatch.Alert, baseURL string, opts ...CAPOption) *cap.Alert
 			// The danger is over or the warning was withdrawn: say why
 			// (package wording, as on every channel) and never repeat the
 			// old description or instruction.
-			w := wording.Compose(dispatch.MessageOf(a), l)
+			w := wording.Compose(engine.MessageOf(a), l)
 			in.Description, in.Instruction = w.Description, ""
 		}
 		if len(a.Area.Exclude) > 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/cap"
+	"github.com/alertcast/alertcast/dispatch/engine"
 	"github.com/alertcast/alertcast/internal/testsvc"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
@@ -222,7 +223,7 @@ func TestCAPRoundTrip(t *testing.T) {
 				// instruction: that is what comes back.
 				wantText = map[string]dispatch.Text{}
 				for l, t := range v.Text {
-					wantText[l] = dispatch.Text{Headline: t.Headline, Description: wording.Compose(dispatch.MessageOf(v), l).Description}
+					wantText[l] = dispatch.Text{Headline: t.Headline, Description: wording.Compose(engine.MessageOf(v), l).Description}
 				}
 			}
 			if d.Kind != v.Kind || d.Event != v.Event || d.Level != v.Level || d.Status != v.Status ||

@@ -10,6 +10,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/engine"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
@@ -29,7 +30,7 @@ type Previewer struct {
 // cancel, all-clear, expire. Every change is audited with the actor.
 type Service struct {
 	Store    *dispatch.Store
-	Engine   *dispatch.Engine
+	Engine   *engine.Engine
 	Registry *dispatch.Registry
 	Policy   dispatch.Policy
 	Preview  Previewer
@@ -460,7 +461,7 @@ func (s *Service) PreviewAudience(ctx context.Context, in dispatch.AlertInput) (
 	p := res.Preview()
 	out := &PreviewResult{Channels: map[string]int{}, Townships: p.Townships, Languages: p.Languages, Unplaced: p.Unplaced,
 		NeedsApproval: s.Policy.NeedsApproval(a)}
-	m := dispatch.MessageOf(a)
+	m := engine.MessageOf(a)
 	for _, ch := range a.Channels {
 		switch ch {
 		case "sms", "speaker":

@@ -32,6 +32,7 @@ import (
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/api"
 	"github.com/alertcast/alertcast/dispatch/cap"
+	"github.com/alertcast/alertcast/dispatch/engine"
 	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/targeting"
 )
@@ -43,7 +44,7 @@ type Server struct {
 	redis    *redisHandle
 	store    *dispatch.Store
 	registry *dispatch.Registry
-	engine   *dispatch.Engine
+	engine   *engine.Engine
 	service  *lifecycle.Service
 	api      *api.API
 	prom     *prometheus.Registry
@@ -153,7 +154,7 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	if err != nil {
 		return nil, err
 	}
-	s.engine, err = dispatch.NewEngine(dispatch.EngineConfig{
+	s.engine, err = engine.NewEngine(engine.EngineConfig{
 		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.registry,
 		Channels: chans, Audio: s.audioRenderer(), Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
 	})
@@ -167,7 +168,7 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	if cfg.Has("worker") {
 		s.worker = asynq.NewServerFromRedisClient(s.redis.Client, asynq.Config{
 			Concurrency:     cfg.Workers,
-			Queues:          dispatch.Queues,
+			Queues:          engine.Queues,
 			StrictPriority:  true,
 			ShutdownTimeout: shutdownGrace,
 			Logger:          asynqLogger{log.With("component", "asynq")},
@@ -271,7 +272,7 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 	s.bg.Add(1)
 	go s.accountsLoop()
 	s.mux = http.NewServeMux()
-	_ = s.prom.Register(dispatch.NewProgressCollector(s.store, s.progressSources, s.log))
+	_ = s.prom.Register(engine.NewProgressCollector(s.store, s.progressSources, s.log))
 	s.routes(&routeList{mux: s.mux, patterns: &s.patterns})
 
 	handler, err := s.transportHandler(s.logRequests(s.mux))
@@ -504,8 +505,8 @@ func (s *Server) unconfirmedAfter() map[string]time.Duration {
 }
 
 // progressSources is what progress is read from besides the database.
-func (s *Server) progressSources() dispatch.ProgressSources {
-	src := dispatch.ProgressSources{Engine: s.engine, UnconfirmedAfter: s.unconfirmedAfter()}
+func (s *Server) progressSources() engine.ProgressSources {
+	src := engine.ProgressSources{Engine: s.engine, UnconfirmedAfter: s.unconfirmedAfter()}
 	if s.service != nil {
 		src.OfflineSpeakers = s.service.Preview.OfflineSpeakers
 	}

@@ -3,6 +3,7 @@ package alertd
 import (
 	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/engine"
 	"github.com/alertcast/alertcast/wording"
 )
 
@@ -13,7 +14,7 @@ import (
 // instruction. The drill intro is the programme's (audio.Programme.Drill),
 // so no marker here.
 func speechSegments(a *dispatch.Alert) []audio.Segment {
-	m := dispatch.MessageOf(a)
+	m := engine.MessageOf(a)
 	var out []audio.Segment
 	for _, lang := range dispatch.Languages {
 		if _, ok := a.Text[lang]; !ok {

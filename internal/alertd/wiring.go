@@ -27,6 +27,7 @@ import (
 	"github.com/alertcast/alertcast/console"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/api"
+	"github.com/alertcast/alertcast/dispatch/engine"
 	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
@@ -377,7 +378,7 @@ func nonEmpty(ss ...string) []string {
 }
 
 // audioRenderer returns the programme renderer.
-func (s *Server) audioRenderer() dispatch.AudioRenderer {
+func (s *Server) audioRenderer() engine.AudioRenderer {
 	if s.audio == nil {
 		return nil
 	}
@@ -410,7 +411,7 @@ func (s *Server) progressLoop() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			a, err := s.store.Alert(ctx, id)
 			if err == nil {
-				if per, ov, err := dispatch.ReadProgress(ctx, s.store, s.progressSources(), a); err == nil {
+				if per, ov, err := engine.ReadProgress(ctx, s.store, s.progressSources(), a); err == nil {
 					_ = s.ws.PublishProgress(ctx, a.ID, map[string]any{"state": a.State, "version": a.Version, "progress": per, "overall": ov})
 				}
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/engine"
 	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
@@ -46,7 +47,7 @@ func alertOf(t *testing.T, m *channels.Message) *dispatch.Alert {
 func TestWordingGolden(t *testing.T) {
 	for _, c := range wordingtest.Cases() {
 		a := alertOf(t, c.Msg)
-		m := dispatch.MessageOf(a)
+		m := engine.MessageOf(a)
 		speech := map[string]string{}
 		for _, s := range speechSegments(a) {
 			speech[s.Lang] = s.Text

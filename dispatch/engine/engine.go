@@ -1,4 +1,4 @@
-package dispatch
+package engine
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
@@ -45,7 +46,7 @@ var idempotentChannels = map[string]bool{"speaker": true, "websocket": true}
 const idempotentBatch = 5000
 
 // QueueFor is the queue of a warning: drills and tests never delay real warnings.
-func QueueFor(a *Alert) string {
+func QueueFor(a *dispatch.Alert) string {
 	if a.Status.Drill() {
 		return QueueLow
 	}
@@ -72,7 +73,7 @@ type sendPayload struct {
 
 // AudioRenderer renders a warning version into a loudspeaker programme.
 type AudioRenderer interface {
-	RenderAlert(ctx context.Context, a *Alert) (*channels.Audio, error)
+	RenderAlert(ctx context.Context, a *dispatch.Alert) (*channels.Audio, error)
 }
 
 // Population is what planning needs to know about who is where.
@@ -87,7 +88,7 @@ type Population interface {
 
 // EngineConfig configures an Engine. Zero values mean the documented defaults.
 type EngineConfig struct {
-	Store      *Store
+	Store      *dispatch.Store
 	Redis      asynq.RedisConnOpt // or Client below
 	Client     *asynq.Client
 	Population Population
@@ -108,7 +109,7 @@ type EngineConfig struct {
 // Engine plans warnings into tasks and runs the task handlers.
 type Engine struct {
 	cfg     EngineConfig
-	store   *Store
+	store   *dispatch.Store
 	client  *asynq.Client
 	log     *slog.Logger
 	metrics *engineMetrics
@@ -242,70 +243,6 @@ func (e *Engine) setRedisOK(ok bool) {
 	}
 }
 
-// Kick makes the relay look for stored warnings now.
-func (e *Engine) Kick() {
-	select {
-	case e.kick <- struct{}{}:
-	default:
-	}
-}
-
-// relayLoop is the transactional outbox: every warning version stored for
-// dispatch is enqueued as a plan task; the deterministic task id makes a
-// repeated enqueue harmless.
-func (e *Engine) relayLoop() {
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		e.relayOnce(context.Background())
-		select {
-		case <-e.stop:
-			return
-		case <-t.C:
-		case <-e.kick:
-		}
-	}
-}
-
-func (e *Engine) relayOnce(ctx context.Context) {
-	pend, err := e.store.PendingDispatches(ctx, 100)
-	if err != nil {
-		e.log.Error("read dispatch outbox", "err", err)
-		return
-	}
-	for _, p := range pend {
-		if err := e.EnqueuePlan(ctx, p); err != nil {
-			e.setRedisOK(false)
-			return
-		}
-		e.setRedisOK(true)
-		if err := e.store.MarkDispatched(ctx, p); err != nil {
-			e.log.Error("mark dispatched", "alert_id", p.AlertID, "err", err)
-		}
-	}
-	if len(pend) == 0 {
-		// Probe so readiness recovers even with nothing to send.
-		e.setRedisOK(e.client.Ping() == nil)
-	}
-}
-
-// EnqueuePlan puts the plan task of a version in its queue.
-func (e *Engine) EnqueuePlan(ctx context.Context, p PendingDispatch) error {
-	a, err := e.store.AlertVersion(ctx, p.AlertID, p.Version)
-	if err != nil {
-		return fmt.Errorf("load %s v%d: %w", p.AlertID, p.Version, err)
-	}
-	payload, _ := json.Marshal(planPayload{ID: p.AlertID, Version: p.Version})
-	_, err = e.client.EnqueueContext(ctx, asynq.NewTask(TaskPlan, payload),
-		asynq.TaskID(fmt.Sprintf("plan:%s:v%d", p.AlertID, p.Version)),
-		asynq.Queue(QueueFor(a)), asynq.MaxRetry(e.cfg.MaxRetry), asynq.Retention(24*time.Hour),
-		asynq.Timeout(5*time.Minute))
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return nil
-	}
-	return err
-}
-
 // Register adds the task handlers to mux.
 func (e *Engine) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TaskPlan, e.handlePlan)
@@ -325,7 +262,7 @@ func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("plan payload: %v: %w", err, asynq.SkipRetry)
 	}
 	a, err := e.store.AlertVersion(ctx, p.ID, p.Version)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, dispatch.ErrNotFound) {
 		return fmt.Errorf("plan %s v%d: no such warning version: %w", p.ID, p.Version, asynq.SkipRetry)
 	}
 	if err != nil {
@@ -386,7 +323,7 @@ func planOrder(chans []string) []string {
 // superseded reports whether a version must not be delivered any more: the
 // warning was cancelled/lifted (for an alert or update version) or a newer
 // version replaced it before it was planned.
-func (e *Engine) superseded(ctx context.Context, a *Alert) (bool, error) {
+func (e *Engine) superseded(ctx context.Context, a *dispatch.Alert) (bool, error) {
 	head, err := e.store.Alert(ctx, a.ID)
 	if err != nil {
 		return false, err
@@ -401,11 +338,11 @@ func (e *Engine) superseded(ctx context.Context, a *Alert) (bool, error) {
 }
 
 // recipients lists who must receive version a on channel ch, in a stable order.
-func (e *Engine) recipients(ctx context.Context, a *Alert, ch string) ([]channels.Recipient, string, error) {
+func (e *Engine) recipients(ctx context.Context, a *dispatch.Alert, ch string) ([]channels.Recipient, string, error) {
 	if ch == "websocket" {
 		return []channels.Recipient{{ID: "broadcast"}}, "", nil
 	}
-	aim, err := AimOf(a)
+	aim, err := dispatch.AimOf(a)
 	if err != nil {
 		return nil, "", channels.Permanent(err)
 	}
@@ -468,10 +405,10 @@ func (e *Engine) recipients(ctx context.Context, a *Alert, ch string) ([]channel
 // enqueues its send tasks. Batches are enqueued as soon as their records
 // are written, so the first recipients are being sent to while the rest of
 // a county-wide audience is still being written.
-func (e *Engine) planChannel(ctx context.Context, a *Alert, ch string) (Plan, error) {
+func (e *Engine) planChannel(ctx context.Context, a *dispatch.Alert, ch string) (dispatch.Plan, error) {
 	rcpts, detail, err := e.recipients(ctx, a, ch)
 	if err != nil {
-		return Plan{}, err
+		return dispatch.Plan{}, err
 	}
 	bs := e.cfg.BatchSize
 	if idempotentChannels[ch] {
@@ -481,37 +418,37 @@ func (e *Engine) planChannel(ctx context.Context, a *Alert, ch string) (Plan, er
 		bs = max(bs, idempotentBatch)
 	}
 	const batchesPerWrite = 10
-	plan := Plan{AlertID: a.ID, Version: a.Version, Channel: ch, Recipients: len(rcpts), Batches: (len(rcpts) + bs - 1) / bs, Detail: detail}
-	rows := make([]Delivery, 0, min(len(rcpts), bs*batchesPerWrite))
+	plan := dispatch.Plan{AlertID: a.ID, Version: a.Version, Channel: ch, Recipients: len(rcpts), Batches: (len(rcpts) + bs - 1) / bs, Detail: detail}
+	rows := make([]dispatch.Delivery, 0, min(len(rcpts), bs*batchesPerWrite))
 	enqueued := 0
 	for start := 0; start < len(rcpts); start += bs * batchesPerWrite {
 		if start > 0 {
 			// A warning cancelled while its audience is written stops
 			// here: the batches enqueued so far revoke their records.
 			if revoked, err := e.superseded(ctx, a); err != nil {
-				return Plan{}, err
+				return dispatch.Plan{}, err
 			} else if revoked {
-				return Plan{}, errPlanRevoked
+				return dispatch.Plan{}, errPlanRevoked
 			}
 		}
 		rows = rows[:0]
 		for i, r := range rcpts[start:min(start+bs*batchesPerWrite, len(rcpts))] {
-			rows = append(rows, Delivery{AlertID: a.ID, Version: a.Version, Channel: ch, Recipient: r.ID, Address: r.Address, Language: r.Language, Batch: (start + i) / bs})
+			rows = append(rows, dispatch.Delivery{AlertID: a.ID, Version: a.Version, Channel: ch, Recipient: r.ID, Address: r.Address, Language: r.Language, Batch: (start + i) / bs})
 		}
 		if err := e.store.PlanDeliveries(ctx, rows); err != nil {
-			return Plan{}, err
+			return dispatch.Plan{}, err
 		}
 		// Every write but the last ends on a batch boundary.
 		upTo := (start + len(rows) + bs - 1) / bs
 		if err := e.enqueueBatches(ctx, a, plan, enqueued, upTo); err != nil {
-			return Plan{}, err
+			return dispatch.Plan{}, err
 		}
 		enqueued = upTo
 	}
 	// Recorded last: a plan task re-run before this point writes nothing
 	// twice (records and task ids are unique) and finishes the job.
 	if err := e.store.SavePlan(ctx, plan); err != nil {
-		return Plan{}, err
+		return dispatch.Plan{}, err
 	}
 	e.metrics.planned.WithLabelValues(ch).Add(float64(len(rcpts)))
 	return plan, nil
@@ -519,7 +456,7 @@ func (e *Engine) planChannel(ctx context.Context, a *Alert, ch string) (Plan, er
 
 // enqueueBatches enqueues the send tasks of batches [from, to) of a plan.
 // A task already there (same id) is left as it is.
-func (e *Engine) enqueueBatches(ctx context.Context, a *Alert, plan Plan, from, to int) error {
+func (e *Engine) enqueueBatches(ctx context.Context, a *dispatch.Alert, plan dispatch.Plan, from, to int) error {
 	deadline := a.Expires
 	if a.Kind == warning.KindCancel || a.Kind == warning.KindAllClear || deadline.Before(time.Now().Add(time.Hour)) {
 		// Stop and all-clear messages must still go out after expiry.
@@ -539,7 +476,7 @@ func (e *Engine) enqueueBatches(ctx context.Context, a *Alert, plan Plan, from, 
 }
 
 // Message builds the channel message of a version (cached by key).
-func (e *Engine) Message(ctx context.Context, a *Alert) (*channels.Message, error) {
+func (e *Engine) Message(ctx context.Context, a *dispatch.Alert) (*channels.Message, error) {
 	key := a.Key()
 	e.msgMu.Lock()
 	m, ok := e.msgCache[key]
@@ -567,7 +504,7 @@ func (e *Engine) Message(ctx context.Context, a *Alert) (*channels.Message, erro
 // Prewarm renders a version's programme in the background, so that
 // planning finds it in the audio cache instead of rendering on the path from
 // the issue call to the first loudspeaker.
-func (e *Engine) Prewarm(a *Alert) {
+func (e *Engine) Prewarm(a *dispatch.Alert) {
 	if e.cfg.Audio == nil || !(a.HasChannel("speaker") || a.HasChannel("voice")) {
 		return
 	}
@@ -581,7 +518,7 @@ func (e *Engine) Prewarm(a *Alert) {
 }
 
 // MessageOf is the channel view of a warning version (without audio).
-func MessageOf(a *Alert) *channels.Message {
+func MessageOf(a *dispatch.Alert) *channels.Message {
 	texts := make(map[string]channels.Text, len(a.Text))
 	for l, t := range a.Text {
 		texts[l] = channels.Text(t)
@@ -602,14 +539,14 @@ func MessageOf(a *Alert) *channels.Message {
 
 // messageReason is the reason residents are told: only a cancel's or an
 // all-clear's (an approval or rejection note is not theirs to read).
-func messageReason(a *Alert) string {
+func messageReason(a *dispatch.Alert) string {
 	if a.Kind == warning.KindCancel || a.Kind == warning.KindAllClear {
 		return a.Reason
 	}
 	return ""
 }
 
-func messageChanges(a *Alert) []string {
+func messageChanges(a *dispatch.Alert) []string {
 	if a.Kind != warning.KindUpdate {
 		return nil
 	}
@@ -631,7 +568,7 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 	defer func() { e.metrics.sendDur.WithLabelValues(p.Channel).Observe(time.Since(start).Seconds()) }()
 	log := e.log.With("alert_id", p.ID, "version", p.Version, "channel", p.Channel, "batch", p.Batch)
 	a, err := e.store.AlertVersion(ctx, p.ID, p.Version)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, dispatch.ErrNotFound) {
 		return fmt.Errorf("send %s v%d: no such warning version: %w", p.ID, p.Version, asynq.SkipRetry)
 	}
 	if err != nil {
@@ -687,11 +624,11 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 	for i := 0; i < len(todo); i += chunkSize {
 		chunk := todo[i:min(i+chunkSize, len(todo))]
 		results, sendErr := ch.Send(ctx, msg, chunk)
-		ups := make([]DeliveryUpdate, 0, len(chunk))
+		ups := make([]dispatch.DeliveryUpdate, 0, len(chunk))
 		got := make(map[string]bool, len(results))
 		for _, r := range results {
 			got[r.RecipientID] = true
-			u := DeliveryUpdate{AlertID: p.ID, Version: p.Version, Channel: p.Channel, Recipient: r.RecipientID, Attempt: true, Ref: r.Ref, Detail: r.Detail}
+			u := dispatch.DeliveryUpdate{AlertID: p.ID, Version: p.Version, Channel: p.Channel, Recipient: r.RecipientID, Attempt: true, Ref: r.Ref, Detail: r.Detail}
 			switch {
 			case r.State == channels.StateSent || r.State == channels.StateDelivered:
 				u.State = r.State
@@ -714,7 +651,7 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		if sendErr != nil {
 			for _, r := range chunk {
 				if !got[r.ID] {
-					u := DeliveryUpdate{AlertID: p.ID, Version: p.Version, Channel: p.Channel, Recipient: r.ID, Attempt: true, Error: sendErr.Error()}
+					u := dispatch.DeliveryUpdate{AlertID: p.ID, Version: p.Version, Channel: p.Channel, Recipient: r.ID, Attempt: true, Error: sendErr.Error()}
 					if channels.IsPermanent(sendErr) || lastTry {
 						u.State = channels.StateFailed
 					} else {
@@ -748,133 +685,4 @@ func errString(err error) string {
 		return "unknown error"
 	}
 	return err.Error()
-}
-
-// Report queues an asynchronous receipt for recording. When the writer is
-// behind and the buffer is full it waits: the channel's reader slows down
-// (an SMSC re-sends an unanswered deliver_sm) rather than a receipt being
-// lost. Only a stopping engine or a cancelled ctx gives up on one, saying so.
-func (e *Engine) Report(ctx context.Context, r channels.Receipt) {
-	if r.At.IsZero() {
-		r.At = time.Now()
-	}
-	select {
-	case e.receipts <- r:
-		return
-	default:
-	}
-	select {
-	case e.receipts <- r:
-	case <-e.stop:
-		e.log.Error("receipt not recorded: engine stopping", "channel", r.Channel, "ref", r.Ref, "recipient", r.RecipientID)
-	case <-ctx.Done():
-		e.log.Error("receipt not recorded: "+ctx.Err().Error(), "channel", r.Channel, "ref", r.Ref, "recipient", r.RecipientID)
-	}
-}
-
-type pendingReceipt struct {
-	r     channels.Receipt
-	tries int
-}
-
-// receiptLoop writes receipts in batches. A receipt that matches nothing
-// yet (a delivery report that overtook the worker's own record) is tried
-// again for a while before it is counted as unmatched.
-func (e *Engine) receiptLoop() {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	var buf []pendingReceipt
-	var retry []pendingReceipt
-	lastRetry := time.Now()
-	flush := func() {
-		if time.Since(lastRetry) > time.Second {
-			buf = append(buf, retry...)
-			retry = retry[:0]
-			lastRetry = time.Now()
-		}
-		if len(buf) == 0 {
-			return
-		}
-		rs := make([]channels.Receipt, len(buf))
-		for i := range buf {
-			rs[i] = buf[i].r
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		matched, err := e.store.ApplyReceipts(ctx, rs)
-		cancel()
-		if err != nil {
-			e.log.Error("record receipts", "err", err, "count", len(rs))
-			retry = append(retry, buf...)
-			buf = buf[:0]
-			return
-		}
-		for i, ok := range matched {
-			p := buf[i]
-			if ok {
-				e.metrics.receipts.WithLabelValues(p.r.Channel, p.r.State.String()).Inc()
-				continue
-			}
-			if p.tries < 10 {
-				p.tries++
-				retry = append(retry, p)
-				continue
-			}
-			e.metrics.unmatched.Inc()
-			e.log.Warn("receipt matches no delivery", "channel", p.r.Channel, "ref", p.r.Ref, "key", p.r.Key, "recipient", p.r.RecipientID)
-		}
-		buf = buf[:0]
-	}
-	for {
-		select {
-		case r := <-e.receipts:
-			buf = append(buf, pendingReceipt{r: r})
-			// Take what else is waiting: when the writer is behind, one
-			// transaction records many receipts.
-		more:
-			for len(buf) < 20000 {
-				select {
-				case r := <-e.receipts:
-					buf = append(buf, pendingReceipt{r: r})
-				default:
-					break more
-				}
-			}
-			if len(buf) >= 1000 {
-				flush()
-			}
-		case <-t.C:
-			flush()
-		case <-e.stop:
-			for {
-				select {
-				case r := <-e.receipts:
-					buf = append(buf, pendingReceipt{r: r})
-				default:
-					lastRetry = time.Time{}
-					flush()
-					return
-				}
-			}
-		}
-	}
-}
-
-// AimOf turns a warning's area and audience into a targeting aim.
-func AimOf(a *Alert) (targeting.Aim, error) {
-	aim := targeting.Aim{Codes: a.Area.Codes, Exclude: a.Area.Exclude, Groups: a.Audience.Groups, Languages: a.Audience.Languages}
-	for i, s := range a.Area.Polygons {
-		p, err := targeting.ParsePolygon(s)
-		if err != nil {
-			return aim, fmt.Errorf("area.polygons[%d]: %w", i, err)
-		}
-		aim.Polygons = append(aim.Polygons, p)
-	}
-	for i, s := range a.Area.Circles {
-		c, err := targeting.ParseCircle(s)
-		if err != nil {
-			return aim, fmt.Errorf("area.circles[%d]: %w", i, err)
-		}
-		aim.Circles = append(aim.Circles, c)
-	}
-	return aim, nil
 }

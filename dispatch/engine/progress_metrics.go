@@ -1,10 +1,11 @@
-package dispatch
+package engine
 
 import (
 	"context"
 	"log/slog"
 	"time"
 
+	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,7 +17,7 @@ import (
 // revoked, not_sent), and the overall percentage. A channel recorded to the
 // outbox has its records under not_sent and outbox="1".
 type ProgressCollector struct {
-	store *Store
+	store *dispatch.Store
 	src   func() ProgressSources
 	log   *slog.Logger
 
@@ -26,7 +27,7 @@ type ProgressCollector struct {
 
 // NewProgressCollector returns a collector reading store; src gives the
 // sources ReadProgress needs (engine, unconfirmed times, offline speakers).
-func NewProgressCollector(store *Store, src func() ProgressSources, log *slog.Logger) *ProgressCollector {
+func NewProgressCollector(store *dispatch.Store, src func() ProgressSources, log *slog.Logger) *ProgressCollector {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -48,7 +49,7 @@ func (c *ProgressCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *ProgressCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	list, err := c.store.ListAlerts(ctx, AlertFilter{State: warning.StateIssued.String(), Limit: 500})
+	list, err := c.store.ListAlerts(ctx, dispatch.AlertFilter{State: warning.StateIssued.String(), Limit: 500})
 	if err != nil {
 		c.log.Warn("progress metrics: list warnings", "err", err)
 		return
@@ -62,7 +63,7 @@ func (c *ProgressCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for name, p := range per {
 			outbox := "0"
-			if p.Mode == ModeOutbox {
+			if p.Mode == dispatch.ModeOutbox {
 				outbox = "1"
 			}
 			for state, n := range map[string]int{"queued": p.Queued, "sent": p.Sent, "unconfirmed": p.Unconfirmed, "held": p.Held,
