@@ -1,8 +1,3 @@
-// Package dispatch is the warning domain of Alertcast: what a graded warning
-// is, how it is validated, approved, planned into per-channel work, queued in
-// Asynq, delivered, recorded and audited, and the HTTP API over all of it.
-// It is the only package that knows what a warning is; channels, targeting
-// and audio see only messages, aims and programmes.
 package dispatch
 
 import (

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -161,4 +162,11 @@ func (s *Store) AuditLog(ctx context.Context, after int64, alertID string, limit
 func (s *Store) VerifyAudit(ctx context.Context) (int64, error) {
 	rep, err := s.VerifyAuditChain(ctx)
 	return rep.Rows, err
+}
+
+// AuditDetail is the JSON of an audit detail (json.Marshal for values
+// that cannot fail).
+func AuditDetail(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

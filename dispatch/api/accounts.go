@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/alertcast/alertcast/dispatch"
@@ -234,4 +235,132 @@ func (api *API) setPassword(w http.ResponseWriter, r *http.Request, by dispatch.
 		return
 	}
 	writeJSON(w, 200, map[string]any{"name": name, "note": "password changed; the account's other sessions have ended"})
+}
+
+type userBody struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Password string `json:"password,omitempty"`
+}
+
+func (api *API) createUser(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	var b userBody
+	if !decode(w, r, &b) {
+		return
+	}
+	var ve dispatch.ValidationError
+	if b.Name == "" || len(b.Name) > 64 || strings.ContainsAny(b.Name, " \t\r\n/|") {
+		ve.Add("name", "required: 1-64 characters, no spaces, '/' or '|'", b.Name)
+	}
+	role, err := dispatch.ParseRole(b.Role)
+	if err != nil {
+		ve.Add("role", "must be viewer, operator, approver or admin", b.Role)
+	}
+	if b.Password != "" && len(b.Password) < 10 {
+		ve.Add("password", "at least 10 characters", "")
+	}
+	if len(ve.Problems) > 0 {
+		api.fail(w, r, &ve)
+		return
+	}
+	tok, err := api.Store.CreateUser(r.Context(), b.Name, role, b.Password, by)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"name": b.Name, "role": role, "token": tok,
+		"note": "the token is shown once; it is stored hashed"})
+}
+
+func (api *API) listUsers(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	us, err := api.Store.Users(r.Context())
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"users": us})
+}
+
+type loginBody struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+	Token    string `json:"token"`
+}
+
+// login checks a name and password (or a token) and starts a session.
+// The session id travels only in the HttpOnly cookie; the answer carries
+// the CSRF token for state-changing requests.
+func (api *API) login(w http.ResponseWriter, r *http.Request) {
+	var b loginBody
+	if !decode(w, r, &b) {
+		return
+	}
+	if b.Token == "" && (b.Name == "" || b.Password == "") {
+		writeError(w, http.StatusBadRequest, "validation", "name and password, or token, are required",
+			warning.FieldError{Field: "password", Rule: "required with name (or give token)"})
+		return
+	}
+	ctx := r.Context()
+	addr := RemoteAddr(r)
+	user := b.Name
+	if b.Token != "" {
+		user = "" // a token login counts against its address only
+	}
+	if wait, who := api.loginBlocked(ctx, user, addr); wait > 0 {
+		api.loginFailed(ctx, user, addr, "throttled", false)
+		tooManyLogins(w, wait, who)
+		return
+	}
+	var u dispatch.User
+	var err error
+	if b.Token != "" {
+		u, err = api.Store.UserByToken(ctx, b.Token)
+	} else {
+		release, ok := api.loginState().gate.acquire(ctx)
+		if !ok {
+			hashBusy(w)
+			return
+		}
+		u, err = api.Store.UserByPassword(ctx, b.Name, b.Password)
+		release()
+	}
+	if err != nil {
+		if !errors.Is(err, dispatch.ErrBadCredentials) {
+			api.fail(w, r, err)
+			return
+		}
+		api.loginFailed(ctx, user, addr, "bad_credentials", true)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "wrong name, password or token")
+		return
+	}
+	if user != "" {
+		api.loginSucceeded(ctx, user)
+	}
+	sess := dispatch.NewSessionID()
+	life := api.sessionLifetime()
+	if err := api.Store.CreateSession(ctx, sess, u.Name, time.Now().Add(life)); err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil, MaxAge: int(life / time.Second)})
+	_ = api.Store.Audit(ctx, dispatch.AuditEntry{Actor: u.Name, Remote: addr, Action: "login"})
+	writeJSON(w, 200, map[string]any{"name": u.Name, "role": u.Role, "csrf": csrfFor(sess),
+		"expires": time.Now().Add(life).UTC().Format(time.RFC3339)})
+}
+
+// logout ends the session on the server, not only in the browser.
+func (api *API) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		u, uerr := api.Store.SessionUser(r.Context(), c.Value, 0)
+		if err := api.Store.DeleteSession(r.Context(), c.Value); err != nil {
+			api.fail(w, r, err)
+			return
+		}
+		if uerr == nil {
+			_ = api.Store.Audit(r.Context(), dispatch.AuditEntry{Actor: u.Name, Remote: RemoteAddr(r), Action: "logout"})
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	w.WriteHeader(http.StatusNoContent)
 }
