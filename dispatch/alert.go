@@ -1,8 +1,3 @@
-// Package dispatch is the warning domain of Alertcast: what a graded warning
-// is, how it is validated, approved, planned into per-channel work, queued in
-// Asynq, delivered, recorded and audited, and the HTTP API over all of it.
-// It is the only package that knows what a warning is; channels, targeting
-// and audio see only messages, aims and programmes.
 package dispatch
 
 import (
@@ -102,7 +97,7 @@ type Alert struct {
 // authorsOf is every account that wrote a version. Records from before
 // authors were kept name only the creator; a schedule's output then named
 // its creator as "scheduler:<name>".
-func (a *Alert) authorsOf() []string {
+func (a *Alert) AuthorsOf() []string {
 	if len(a.Authors) > 0 {
 		return a.Authors
 	}
@@ -148,11 +143,11 @@ func (e *ValidationError) Error() string {
 	return "invalid warning: " + strings.Join(parts, "; ")
 }
 
-func (e *ValidationError) add(field, rule, value string) {
+func (e *ValidationError) Add(field, rule, value string) {
 	e.Problems = append(e.Problems, warning.FieldError{Field: field, Rule: rule, Value: value})
 }
 
-func (e *ValidationError) err() error {
+func (e *ValidationError) Err() error {
 	if len(e.Problems) == 0 {
 		return nil
 	}
@@ -179,24 +174,24 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	a := &Alert{Text: map[string]Text{}}
 	var err error
 	if in.Event == "" {
-		ve.add("event", "required", "")
+		ve.Add("event", "required", "")
 	} else if a.Event, err = warning.ParseEvent(in.Event); err != nil {
-		ve.add("event", "must be a known event code (GET /api/v1/events)", in.Event)
+		ve.Add("event", "must be a known event code (GET /api/v1/events)", in.Event)
 	}
 	if in.Level == "" {
-		ve.add("level", "required: blue, yellow, orange or red", "")
+		ve.Add("level", "required: blue, yellow, orange or red", "")
 	} else if a.Level, err = warning.ParseLevel(in.Level); err != nil {
-		ve.add("level", "must be blue, yellow, orange or red (IV..I)", in.Level)
+		ve.Add("level", "must be blue, yellow, orange or red (IV..I)", in.Level)
 	}
 	if in.Status == "" {
 		a.Status = warning.StatusActual
 	} else if a.Status, err = warning.ParseStatus(in.Status); err != nil {
-		ve.add("status", "must be actual, exercise or test", in.Status)
+		ve.Add("status", "must be actual, exercise or test", in.Status)
 	}
 
 	// Area.
 	if len(in.Area.Codes) == 0 && len(in.Area.Polygons) == 0 && len(in.Area.Circles) == 0 {
-		ve.add("area", "at least one region code, polygon or circle is required", "")
+		ve.Add("area", "at least one region code, polygon or circle is required", "")
 	}
 	checkCodes := func(field string, codes []string) []string {
 		out := make([]string, 0, len(codes))
@@ -204,12 +199,12 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 			f := fmt.Sprintf("%s[%d]", field, i)
 			c = strings.TrimSpace(c)
 			switch {
-			case !isDigits(c) || (len(c) != 6 && len(c) != 9 && len(c) != 12):
-				ve.add(f, "must be an administrative code of 6, 9 or 12 digits", c)
+			case !IsDigits(c) || (len(c) != 6 && len(c) != 9 && len(c) != 12):
+				ve.Add(f, "must be an administrative code of 6, 9 or 12 digits", c)
 			case regions != nil && !regions.Known(c):
-				ve.add(f, "unknown region code (not in the loaded region tree)", c)
+				ve.Add(f, "unknown region code (not in the loaded region tree)", c)
 			case slices.Contains(out, c):
-				ve.add(f, "duplicate region code", c)
+				ve.Add(f, "duplicate region code", c)
 			default:
 				out = append(out, c)
 			}
@@ -220,12 +215,12 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	a.Area.Exclude = checkCodes("area.exclude", in.Area.Exclude)
 	for i, p := range in.Area.Polygons {
 		if err := checkPolygon(p); err != nil {
-			ve.add(fmt.Sprintf("area.polygons[%d]", i), err.Error(), clip(p, 60))
+			ve.Add(fmt.Sprintf("area.polygons[%d]", i), err.Error(), Clip(p, 60))
 		}
 	}
 	for i, c := range in.Area.Circles {
 		if err := checkCircle(c); err != nil {
-			ve.add(fmt.Sprintf("area.circles[%d]", i), err.Error(), c)
+			ve.Add(fmt.Sprintf("area.circles[%d]", i), err.Error(), c)
 		}
 	}
 	a.Area.Polygons = in.Area.Polygons
@@ -234,24 +229,24 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	// Audience.
 	for i, g := range in.Audience.Groups {
 		if groupKnown != nil && !groupKnown(g) {
-			ve.add(fmt.Sprintf("audience.groups[%d]", i), "unknown population group (GET /api/v1/groups)", g)
+			ve.Add(fmt.Sprintf("audience.groups[%d]", i), "unknown population group (GET /api/v1/groups)", g)
 		}
 	}
 	a.Audience.Groups = dedupe(in.Audience.Groups)
 	for i, l := range in.Audience.Languages {
 		if !slices.Contains(Languages, l) {
-			ve.add(fmt.Sprintf("audience.languages[%d]", i), "must be zh or ug", l)
+			ve.Add(fmt.Sprintf("audience.languages[%d]", i), "must be zh or ug", l)
 		}
 	}
 	a.Audience.Languages = dedupe(in.Audience.Languages)
 
 	// Channels.
 	if len(in.Channels) == 0 {
-		ve.add("channels", "at least one of speaker, sms, websocket, voice is required", "")
+		ve.Add("channels", "at least one of speaker, sms, websocket, voice is required", "")
 	}
 	for i, c := range in.Channels {
 		if !slices.Contains(ChannelNames, c) {
-			ve.add(fmt.Sprintf("channels[%d]", i), "must be speaker, sms, websocket or voice", c)
+			ve.Add(fmt.Sprintf("channels[%d]", i), "must be speaker, sms, websocket or voice", c)
 		}
 	}
 	a.Channels = dedupe(in.Channels)
@@ -263,7 +258,7 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	}
 	for _, l := range need {
 		if _, ok := in.Text[l]; !ok {
-			ve.add("text."+l, "required: the warning must be written in every audience language (zh and ug unless audience.languages narrows it)", "")
+			ve.Add("text."+l, "required: the warning must be written in every audience language (zh and ug unless audience.languages narrows it)", "")
 		}
 	}
 	langs := make([]string, 0, len(in.Text))
@@ -274,7 +269,7 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	for _, l := range langs {
 		t := in.Text[l]
 		if !slices.Contains(Languages, l) {
-			ve.add("text."+l, "unsupported language: want zh or ug", l)
+			ve.Add("text."+l, "unsupported language: want zh or ug", l)
 			continue
 		}
 		t.Headline = strings.TrimSpace(t.Headline)
@@ -284,11 +279,11 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 			n := utf8.RuneCountInString(s)
 			switch {
 			case !utf8.ValidString(s):
-				ve.add(field, "must be valid UTF-8", "")
+				ve.Add(field, "must be valid UTF-8", "")
 			case required && n == 0:
-				ve.add(field, "required", "")
+				ve.Add(field, "required", "")
 			case n > max:
-				ve.add(field, fmt.Sprintf("at most %d characters (has %d)", max, n), "")
+				ve.Add(field, fmt.Sprintf("at most %d characters (has %d)", max, n), "")
 			}
 		}
 		checkText("text."+l+".headline", t.Headline, MaxHeadline, true)
@@ -300,25 +295,25 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 	// Times.
 	if in.Onset != "" {
 		if a.Onset, err = parseTime(in.Onset); err != nil {
-			ve.add("onset", err.Error(), in.Onset)
+			ve.Add("onset", err.Error(), in.Onset)
 		}
 	}
 	if in.Expires == "" {
-		ve.add("expires", "required (RFC 3339 with a time zone, e.g. 2030-01-01T18:00:00+08:00)", "")
+		ve.Add("expires", "required (RFC 3339 with a time zone, e.g. 2030-01-01T18:00:00+08:00)", "")
 	} else if a.Expires, err = parseTime(in.Expires); err != nil {
-		ve.add("expires", err.Error(), in.Expires)
+		ve.Add("expires", err.Error(), in.Expires)
 	} else if !a.Expires.After(now) {
-		ve.add("expires", "must be in the future", in.Expires)
+		ve.Add("expires", "must be in the future", in.Expires)
 	} else if !a.Onset.IsZero() && !a.Expires.After(a.Onset) {
-		ve.add("expires", "must be after onset", in.Expires)
+		ve.Add("expires", "must be after onset", in.Expires)
 	}
 	if in.Rebroadcast != "" {
 		if _, err := ParseSchedule(in.Rebroadcast); err != nil {
-			ve.add("rebroadcast", err.Error(), in.Rebroadcast)
+			ve.Add("rebroadcast", err.Error(), in.Rebroadcast)
 		}
 		a.Rebroadcast = in.Rebroadcast
 	}
-	if err := ve.err(); err != nil {
+	if err := ve.Err(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -332,7 +327,7 @@ func parseTime(s string) (time.Time, error) {
 	return t, nil
 }
 
-func isDigits(s string) bool {
+func IsDigits(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -354,7 +349,7 @@ func dedupe(in []string) []string {
 	return out
 }
 
-func clip(s string, n int) string {
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -363,7 +358,7 @@ func clip(s string, n int) string {
 
 // newID returns a time-ordered, URL-safe warning id such as
 // "A5ZK3JQ2M4XDPW7Q": 48 bits of milliseconds then 32 random bits.
-func newID(now time.Time) string {
+func NewID(now time.Time) string {
 	var b [10]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
 	_, _ = rand.Read(b[6:])

@@ -26,22 +26,9 @@ func TestParseKey(t *testing.T) {
 	}
 }
 
-func TestParseSchedule(t *testing.T) {
-	for _, ok := range []string{"every 30m", "every 1h", "0 10 1-7 * 3", "@daily"} {
-		if _, err := ParseSchedule(ok); err != nil {
-			t.Errorf("ParseSchedule(%q): %v", ok, err)
-		}
-	}
-	for _, bad := range []string{"every 1m", "every soon", "61 * * * *", "hello"} {
-		if _, err := ParseSchedule(bad); err == nil {
-			t.Errorf("ParseSchedule(%q) accepted", bad)
-		}
-	}
-}
-
 func TestNewIDOrdered(t *testing.T) {
-	a := newID(timeAt(1000))
-	b := newID(timeAt(2000))
+	a := NewID(timeAt(1000))
+	b := NewID(timeAt(2000))
 	if !(a < b) {
 		t.Fatalf("ids not time-ordered: %s !< %s", a, b)
 	}

@@ -313,3 +313,38 @@ func excludedIn(tree *targeting.Tree, excl []string, code string) bool {
 	}
 	return false
 }
+
+// Policy is the approval policy.
+type Policy struct {
+	// ApprovalLevels need a second officer with the approver role before
+	// they are issued. Default: orange and red.
+	ApprovalLevels []warning.Level `yaml:"approval_levels"`
+	// ApproveDrills makes exercises and tests follow the same rule
+	// (default false: drills at any level issue directly).
+	ApproveDrills bool `yaml:"approve_drills"`
+	// ReasonRequiredLevels are the levels at which an approver must say
+	// why (Approve refuses an empty reason). Default: red.
+	ReasonRequiredLevels []warning.Level `yaml:"reason_required_levels"`
+}
+
+// DefaultPolicy is orange and red need approval; approving red needs a reason.
+func DefaultPolicy() Policy {
+	return Policy{ApprovalLevels: []warning.Level{warning.LevelOrange, warning.LevelRed}, ReasonRequiredLevels: []warning.Level{warning.LevelRed}}
+}
+
+// checkApprovalReason refuses an empty approval reason at a level that
+// requires one, as a ValidationError naming the field "reason".
+func (p Policy) CheckApprovalReason(level warning.Level, reason string) error {
+	if strings.TrimSpace(reason) != "" || !slices.Contains(p.ReasonRequiredLevels, level) {
+		return nil
+	}
+	return &ValidationError{Problems: []warning.FieldError{{Field: "reason", Rule: "required to approve a " + level.String() + " warning", Value: ""}}}
+}
+
+// NeedsApproval reports whether a new warning must wait for an approver
+// (Decide for a first version).
+func (p Policy) NeedsApproval(a *Alert) bool {
+	n := *a
+	n.Kind = warning.KindAlert
+	return p.Decide(Request{By: Actor{Role: RoleOperator}, Next: &n}, nil).Waits()
+}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
@@ -352,43 +351,5 @@ func TestNeedsApprovalForLive(t *testing.T) {
 	p.ApprovalLevels = []warning.Level{warning.LevelYellow, warning.LevelOrange, warning.LevelRed}
 	if !p.NeedsApprovalForLive(warning.LevelYellow, area) {
 		t.Error("approval_levels must apply to live voice")
-	}
-}
-
-// Each exported version names its own approver, and an imported document's
-// approvedBy is never taken as an approval here.
-func TestCAPExportNamesTheApprover(t *testing.T) {
-	tree := targeting.DefaultTree()
-	v1 := policyBase(warning.LevelOrange)
-	v1.ApprovedBy = "ap"
-	v2 := clone(v1)
-	v2.Version, v2.Kind, v2.ApprovedBy = 2, warning.KindUpdate, ""
-	for _, c := range []struct {
-		v    *Alert
-		want string
-	}{{v1, "ap"}, {v2, ""}} {
-		doc := AlertToCAP(c.v, "https://alert.example.cn", WithRegionTree(tree), WithPriorVersions(v1))
-		var got []string
-		for _, in := range doc.Infos {
-			for _, p := range in.Parameters {
-				if p.ValueName == CAPParamApprovedBy {
-					got = append(got, p.Value)
-				}
-			}
-		}
-		if (c.want == "" && len(got) != 0) || (c.want != "" && (len(got) != len(doc.Infos) || got[0] != c.want)) {
-			t.Errorf("v%d: %s = %v, want %q in every info", c.v.Version, CAPParamApprovedBy, got, c.want)
-		}
-		raw, err := doc.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		parsed, err := cap.ParseBytes(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d, _ := CAPToDraft(parsed, tree); d == nil || d.ApprovedBy != "" {
-			t.Errorf("v%d: an imported approval must not be taken over: %+v", c.v.Version, d)
-		}
 	}
 }

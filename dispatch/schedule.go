@@ -33,3 +33,36 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 	}
 	return sch, nil
 }
+
+// MinScheduleInterval is the shortest "every" schedule accepted. Tests
+// lower it; operators cannot.
+var MinScheduleInterval = 5 * time.Minute
+
+// Schedule kinds.
+const (
+	ScheduleRebroadcast = "rebroadcast" // repeat an active warning on the loudspeakers
+	ScheduleDrill       = "drill"       // issue an exercise (e.g. the monthly test)
+	ScheduleBulletin    = "bulletin"    // issue a routine warning text
+)
+
+// Schedule is a stored, recurring action. It survives restarts and fires
+// once per due time however many alertd nodes run.
+type Schedule struct {
+	ID        string        `json:"id"`
+	Kind      string        `json:"kind"`
+	Spec      string        `json:"spec"`               // "every 30m" or a 5-field cron spec
+	AlertID   string        `json:"alert_id,omitempty"` // rebroadcast
+	Body      *AlertInput   `json:"body,omitempty"`     // drill, bulletin
+	TTL       time.Duration `json:"ttl,omitempty"`      // drill, bulletin: validity of each issue
+	CreatedBy string        `json:"created_by"`
+	Active    bool          `json:"active"`
+	LastFired time.Time     `json:"last_fired,omitzero"`
+	CreatedAt time.Time     `json:"created_at"`
+	Next      time.Time     `json:"next,omitzero"`
+	// ApprovedBy is the approver (never the creator) who approved a drill
+	// or bulletin whose output is at an approval level (NeedsApproval);
+	// until then each output waits for approval like any new warning.
+	ApprovedBy    string    `json:"approved_by,omitempty"`
+	ApprovedAt    time.Time `json:"approved_at,omitzero"`
+	NeedsApproval bool      `json:"needs_approval,omitempty"`
+}

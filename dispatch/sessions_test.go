@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -75,4 +76,38 @@ func TestSessionsAndAccountChanges(t *testing.T) {
 			t.Fatalf("purge: %d %v", n, err)
 		}
 	})
+}
+
+func TestPlainSessionKeyRemovedFromDatabase(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	// An older database: made by an alertd whose last migration came
+	// before the sessions one, with the HMAC key in plain text.
+	v := 0
+	for i, m := range migrations {
+		if strings.Contains(m, "CREATE TABLE sessions") {
+			v = i + 1
+		}
+	}
+	all := migrations
+	migrations = all[:v-1]
+	s, err := OpenStore(ctx, "", dir, nil)
+	migrations = all
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('session_key', 'deadbeef')`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = OpenStore(ctx, "", dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var n int
+	_ = s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE name = 'session_key'`).Scan(&n)
+	if n != 0 {
+		t.Fatal("the plain-text session key is still in the database")
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -112,7 +113,7 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, key *AuditKey, e *A
 // legacy row (seq, prev) and returns the marker's seq and hash.
 func (s *Store) insertAuditMarker(ctx context.Context, tx *sql.Tx, key *AuditKey, seq int64, prev string) (int64, string, error) {
 	m := AuditEntry{Seq: seq + 1, PrevHash: prev, Actor: "alertd", Action: auditKeyedAction,
-		Detail: marshalJSON(auditMarkerDetail{Scheme: "hmac-sha256", KeyID: key.ID(), LegacyRows: seq})}
+		Detail: AuditDetail(auditMarkerDetail{Scheme: "hmac-sha256", KeyID: key.ID(), LegacyRows: seq})}
 	if err := s.insertAudit(ctx, tx, key, &m); err != nil {
 		return 0, "", err
 	}
@@ -161,4 +162,11 @@ func (s *Store) AuditLog(ctx context.Context, after int64, alertID string, limit
 func (s *Store) VerifyAudit(ctx context.Context) (int64, error) {
 	rep, err := s.VerifyAuditChain(ctx)
 	return rep.Rows, err
+}
+
+// AuditDetail is the JSON of an audit detail (json.Marshal for values
+// that cannot fail).
+func AuditDetail(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

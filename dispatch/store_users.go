@@ -152,6 +152,10 @@ var (
 	dummyChecks atomic.Int64
 )
 
+// DummyPasswordChecks is how many passwords were checked against the
+// dummy hash (for tests that prove unknown users cost a hash).
+func DummyPasswordChecks() int64 { return dummyChecks.Load() }
+
 // checkDummyPassword spends what checking a real password costs.
 func checkDummyPassword(pw string) {
 	dummyHashOnce.Do(func() { dummyHash = HashPassword("alertcast dummy password") })

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/api"
 )
 
 // TestMain lets the tests run alertctl as the user does: the test binary
@@ -102,8 +102,8 @@ func (f *fakeAPI) requests() []recorded {
 
 // apiErr is the server's own error body (dispatch.APIError), so the tests
 // follow the API if it changes.
-func apiErr(code, msg string) map[string]dispatch.APIError {
-	return map[string]dispatch.APIError{"error": {Code: code, Message: msg}}
+func apiErr(code, msg string) map[string]api.APIError {
+	return map[string]api.APIError{"error": {Code: code, Message: msg}}
 }
 
 const testID = "01JEXAMPLE0000000000000001"

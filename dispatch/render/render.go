@@ -62,8 +62,6 @@ type Renderer struct {
 	stored sync.Map
 }
 
-var _ dispatch.AudioRenderer = (*Renderer)(nil)
-
 // descriptionTTL is how long a programme's description stays in Redis;
 // refreshed daily (see Renderer.stored), well inside it.
 const descriptionTTL = 8 * 24 * time.Hour

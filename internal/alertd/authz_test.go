@@ -23,6 +23,7 @@ import (
 	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/api"
 )
 
 var updateSecurityDoc = flag.Bool("update-security-doc", false, "rewrite the route table in docs/security.md from authzMatrix")
@@ -410,7 +411,7 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 		c.Outbox = nil // every channel's routes are mounted
 		// Hundreds of refused requests from one address in a second are
 		// the point here; the limits have their own tests.
-		c.RateLimits = dispatch.RateLimits{TokenRPS: 1e6, TokenBurst: 1e6, AddressRPS: 1e6, AddressBurst: 1e6}
+		c.RateLimits = api.RateLimits{TokenRPS: 1e6, TokenBurst: 1e6, AddressRPS: 1e6, AddressBurst: 1e6}
 		setYAML(t, &c.Voice, "loopback: true")
 		setYAML(t, &c.Audio, `espeak: "off"`)
 		setYAML(t, &c.SMS, "gateways:\n- name: hook\n  type: webhook\n  url: http://127.0.0.1:9/send\n  hmac_secret: "+authzHookSecret+"\n")
@@ -784,11 +785,11 @@ func isRecorderMethod(d ast.Decl) bool {
 	return ok && id.Name == "routeList"
 }
 
-// dispatch/openapi.yaml says which operations need no credentials
+// dispatch/api/openapi.yaml says which operations need no credentials
 // (security: []); it must agree with the matrix, so API clients are not
 // told a public route needs a token or the other way round.
 func TestOpenAPISecurityMatchesMatrix(t *testing.T) {
-	raw, err := os.ReadFile("../../dispatch/openapi.yaml")
+	raw, err := os.ReadFile("../../dispatch/api/openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

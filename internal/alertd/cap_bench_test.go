@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 )
 
 // BenchmarkCAPImport measures CAP import-to-issued in automatic mode (issue
@@ -30,7 +30,7 @@ func BenchmarkCAPImport(b *testing.B) {
 	}
 	key, certPEM := testCAPSigner(b)
 	dst := startServer(b, func(c *Config) {
-		c.CAP.Rules = []dispatch.CAPRule{{Name: "met-bureau", Sender: "*", Mode: "auto", MaxLevel: "yellow", Channels: []string{"sms", "websocket"}, Cert: certPEM}}
+		c.CAP.Rules = []lifecycle.CAPRule{{Name: "met-bureau", Sender: "*", Mode: "auto", MaxLevel: "yellow", Channels: []string{"sms", "websocket"}, Cert: certPEM}}
 	})
 	sys := addUser(b, dst.Base, "met", "operator")
 	var lat []time.Duration

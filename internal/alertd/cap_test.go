@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/cap"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
@@ -52,7 +52,7 @@ func testCAPSigner(t testing.TB) (*rsa.PrivateKey, string) {
 
 func signCAP(t testing.TB, doc []byte, key *rsa.PrivateKey, certPEM string) []byte {
 	t.Helper()
-	cert, err := (dispatch.CAPRule{Cert: certPEM}).Certificate()
+	cert, err := (lifecycle.CAPRule{Cert: certPEM}).Certificate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestCAPOutAndIn(t *testing.T) {
 	// with the key of the rule's certificate.
 	key, certPEM := testCAPSigner(t)
 	dst := startServer(t, func(c *Config) {
-		c.CAP.Rules = []dispatch.CAPRule{{Name: "met-bureau", Sender: "*", Mode: "auto", MaxLevel: "yellow", Channels: []string{"sms", "websocket"}, Cert: certPEM}}
+		c.CAP.Rules = []lifecycle.CAPRule{{Name: "met-bureau", Sender: "*", Mode: "auto", MaxLevel: "yellow", Channels: []string{"sms", "websocket"}, Cert: certPEM}}
 	})
 	sys := addUser(t, dst.Base, "met", "operator")
 	unsigned := doc

@@ -15,6 +15,8 @@ import (
 
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/api"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/warning"
 )
 
@@ -42,10 +44,10 @@ type Config struct {
 	Policy PolicyConfig `yaml:"policy"`
 
 	// Console sessions and logins (dispatch/accounts.go).
-	SessionLifetime    time.Duration        `yaml:"session_lifetime"`     // default 12h
-	SessionIdleTimeout time.Duration        `yaml:"session_idle_timeout"` // default 0: no idle limit
-	Login              dispatch.LoginLimits `yaml:"login"`                // throttle and hashing bounds; defaults in LoginLimits
-	Regions            []string             `yaml:"regions"`              // extra region CSV files (other counties)
+	SessionLifetime    time.Duration   `yaml:"session_lifetime"`     // default 12h
+	SessionIdleTimeout time.Duration   `yaml:"session_idle_timeout"` // default 0: no idle limit
+	Login              api.LoginLimits `yaml:"login"`                // throttle and hashing bounds; defaults in LoginLimits
+	Regions            []string        `yaml:"regions"`              // extra region CSV files (other counties)
 	// CAP import: rules per sender/event/level (auto issue or review) and
 	// upstream feeds to poll.
 	CAP CAPConfig `yaml:"cap"`
@@ -78,9 +80,9 @@ type Config struct {
 
 // CAPConfig is the "cap:" section.
 type CAPConfig struct {
-	Rules    []dispatch.CAPRule `yaml:"rules"`
-	Poll     []string           `yaml:"poll"`     // CAP/Atom feed URLs
-	Interval time.Duration      `yaml:"interval"` // default 1m
+	Rules    []lifecycle.CAPRule `yaml:"rules"`
+	Poll     []string            `yaml:"poll"`     // CAP/Atom feed URLs
+	Interval time.Duration       `yaml:"interval"` // default 1m
 }
 
 // ProgressConfig is the "progress:" section.

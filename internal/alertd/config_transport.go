@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/api"
 )
 
 // Transport is how alertd meets the network: HTTPS, the proxies it may
@@ -19,7 +19,7 @@ type Transport struct {
 	// none: the headers are ignored.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// RateLimits for /api/ (defaults in dispatch.RateLimits).
-	RateLimits dispatch.RateLimits `yaml:"rate_limits"`
+	RateLimits api.RateLimits `yaml:"rate_limits"`
 	// MetricsToken, when set, is the bearer token /metrics requires
 	// (ALERTCAST_METRICS_TOKEN). Default: /metrics is open.
 	MetricsToken string `yaml:"metrics_token"`
@@ -46,7 +46,7 @@ func (t *Transport) validate() error {
 	if (t.TLSCert == "") != (t.TLSKey == "") {
 		errs = append(errs, errors.New("tls_cert and tls_key: give both (HTTPS) or neither (HTTP)"))
 	}
-	if _, err := dispatch.ParseTrustedProxies(t.TrustedProxies); err != nil {
+	if _, err := api.ParseTrustedProxies(t.TrustedProxies); err != nil {
 		errs = append(errs, err)
 	}
 	if err := t.RateLimits.Validate(); err != nil {

@@ -16,6 +16,8 @@ import (
 	voice "github.com/alertcast/alertcast/channels/webrtc"
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/api"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/warning"
 )
 
@@ -35,15 +37,15 @@ func codeDefaults() (top Config) {
 	for _, l := range dispatch.DefaultPolicy().ReasonRequiredLevels {
 		top.Policy.ReasonRequiredLevels = append(top.Policy.ReasonRequiredLevels, l.String())
 	}
-	top.SessionLifetime = dispatch.DefaultSessionLifetime
+	top.SessionLifetime = api.DefaultSessionLifetime
 	top.AuditVerifyInterval = defaultAuditVerifyInterval
 	// LoginLimits.WithDefaults, except the hash bounds that follow the
 	// machine's cores (0 in the sample means exactly that).
-	top.Login = dispatch.LoginLimits{}.WithDefaults()
+	top.Login = api.LoginLimits{}.WithDefaults()
 	top.Login.HashSlots, top.Login.HashQueue = 0, 0
 	// dispatch.RateLimits: 0 means 20 rps burst 100 per credential, 5 rps
 	// burst 30 per anonymous address.
-	top.RateLimits = dispatch.RateLimits{TokenRPS: 20, TokenBurst: 100, AddressRPS: 5, AddressBurst: 30}
+	top.RateLimits = api.RateLimits{TokenRPS: 20, TokenBurst: 100, AddressRPS: 5, AddressBurst: 30}
 	yes := true
 	// on(nil) is true: every hub is on unless switched off.
 	top.Speakers = SpeakersConfig{Enabled: &yes}
@@ -309,7 +311,7 @@ func TestSampleConfigExamplesUseRealKeys(t *testing.T) {
 		t.Errorf("sms.gateways example does not validate: %v", err)
 	}
 	var rules struct {
-		Rules []dispatch.CAPRule `yaml:"rules"`
+		Rules []lifecycle.CAPRule `yaml:"rules"`
 	}
 	if err := strict(example("rules"), &rules); err != nil || len(rules.Rules) < 1 {
 		t.Errorf("cap.rules example: %d rules, %v\n%s", len(rules.Rules), err, example("rules"))

@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertcast/alertcast/dispatch/engine"
 	"github.com/hibiken/asynq"
-
-	"github.com/alertcast/alertcast/dispatch"
 )
 
 // An update widens the area: the new version goes to everyone reached and
@@ -124,7 +123,7 @@ func waitTaskFinished(t *testing.T, s *testServer, id string) {
 	in := asynq.NewInspector(asynq.RedisClientOpt{Addr: s.Redis.Addr})
 	defer in.Close()
 	waitFor(t, 30*time.Second, "task "+id+" finished", func() bool {
-		for _, q := range []string{dispatch.QueueCritical, dispatch.QueueHigh, dispatch.QueueDefault, dispatch.QueueLow} {
+		for _, q := range []string{engine.QueueCritical, engine.QueueHigh, engine.QueueDefault, engine.QueueLow} {
 			info, err := in.GetTaskInfo(q, id)
 			if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 				continue

@@ -17,6 +17,7 @@ import (
 	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/speaker/wire"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/engine"
 	"github.com/alertcast/alertcast/warning"
 )
 
@@ -109,7 +110,7 @@ func (c *opsCollector) collectQueues(ch chan<- prometheus.Metric) {
 		c.s.log.Warn("metrics: asynq queues", "err", err)
 		return
 	}
-	for q := range dispatch.Queues {
+	for q := range engine.Queues {
 		var qi asynq.QueueInfo
 		if slices.Contains(existing, q) {
 			info, err := c.inspect.GetQueueInfo(q)

@@ -30,7 +30,10 @@ import (
 	voice "github.com/alertcast/alertcast/channels/webrtc"
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/api"
 	"github.com/alertcast/alertcast/dispatch/cap"
+	"github.com/alertcast/alertcast/dispatch/engine"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/dispatch/render"
 	"github.com/alertcast/alertcast/targeting"
 )
@@ -42,9 +45,9 @@ type Server struct {
 	redis    *redisHandle
 	store    *dispatch.Store
 	registry *dispatch.Registry
-	engine   *dispatch.Engine
-	service  *dispatch.Service
-	api      *dispatch.API
+	engine   *engine.Engine
+	service  *lifecycle.Service
+	api      *api.API
 	prom     *prometheus.Registry
 	worker   *asynq.Server
 	http     *http.Server
@@ -61,7 +64,7 @@ type Server struct {
 	creds        credentials // who holds a token, for the channels' endpoints
 	voice        *voice.Server
 	sms          *sms.Channel
-	scheduler    *dispatch.Scheduler
+	scheduler    *lifecycle.Scheduler
 	shutdownOnce sync.Once
 	hotMu        sync.Mutex
 	hot          map[string]time.Time // warnings whose progress consoles follow
@@ -161,8 +164,8 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	}
 	// In dependency order: what the channels report to and ask, the
 	// programme renderer, the channels, then the engine that uses them all.
-	receipts := dispatch.NewReceiptSink(log)
-	s.creds = credentials{tokens: &dispatch.API{Store: s.store, SessionIdle: cfg.SessionIdleTimeout}, tickets: ticketStore{rdb: s.redis.Client}}
+	receipts := engine.NewReceiptSink(log)
+	s.creds = credentials{tokens: &api.API{Store: s.store, SessionIdle: cfg.SessionIdleTimeout}, tickets: ticketStore{rdb: s.redis.Client}}
 	if err := s.wireAudio(); err != nil {
 		return nil, err
 	}
@@ -176,21 +179,21 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	if err != nil {
 		return nil, err
 	}
-	s.engine, err = dispatch.NewEngine(dispatch.EngineConfig{
+	s.engine, err = engine.NewEngine(engine.EngineConfig{
 		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.registry,
 		Channels: chans, Audio: s.render, Receipts: receipts, Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.service = &dispatch.Service{Store: s.store, Engine: s.engine, Registry: s.registry, Policy: policy, Preview: preview, Logger: log,
+	s.service = &lifecycle.Service{Store: s.store, Engine: s.engine, Registry: s.registry, Policy: policy, Preview: preview, Logger: log,
 		OnChange: s.onAlertChange}
 	s.engine.Start()
 
 	if cfg.Has("worker") {
 		s.worker = asynq.NewServerFromRedisClient(s.redis.Client, asynq.Config{
 			Concurrency:     cfg.Workers,
-			Queues:          dispatch.Queues,
+			Queues:          engine.Queues,
 			StrictPriority:  true,
 			ShutdownTimeout: shutdownGrace,
 			Logger:          asynqLogger{log.With("component", "asynq")},
@@ -214,7 +217,7 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 		if len(cfg.CAP.Poll) > 0 {
 			s.startCAPPoller()
 		}
-		s.scheduler = &dispatch.Scheduler{Service: s.service, Redis: s.redis.Client, NodeID: nodeID(), Logger: log.With("component", "scheduler")}
+		s.scheduler = &lifecycle.Scheduler{Service: s.service, Redis: s.redis.Client, NodeID: nodeID(), Logger: log.With("component", "scheduler")}
 		sctx, scancel := context.WithCancel(context.Background())
 		s.bg.Add(1)
 		go func() {
@@ -301,8 +304,8 @@ func (s *Server) listen() error {
 }
 
 func (s *Server) serveHTTP(ctx context.Context) error {
-	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
-		Login: s.cfg.Login, Throttle: dispatch.NewRedisThrottle(s.redis.Client, s.cfg.Login),
+	s.api = &api.API{Service: s.service, Store: s.store, Logger: s.log, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
+		Login: s.cfg.Login, Throttle: api.NewRedisThrottle(s.redis.Client, s.cfg.Login),
 		SessionLifetime: s.cfg.SessionLifetime, SessionIdle: s.cfg.SessionIdleTimeout, UnconfirmedAfter: s.unconfirmedAfter()}
 	if s.speakers != nil {
 		s.api.SpeakerPublicKey = s.speakerPub
@@ -316,7 +319,7 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 	s.bg.Add(1)
 	go s.accountsLoop()
 	s.mux = http.NewServeMux()
-	_ = s.prom.Register(dispatch.NewProgressCollector(s.store, s.progressSources, s.log))
+	_ = s.prom.Register(engine.NewProgressCollector(s.store, s.progressSources, s.log))
 	s.routes(&routeList{mux: s.mux, patterns: &s.patterns})
 
 	handler, err := s.transportHandler(s.logRequests(s.mux))
@@ -343,7 +346,7 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 // routes registers every HTTP route alertd serves, and only here: the
 // authorization matrix test (authz_test.go) reads the list back and fails
 // on a route it has no entry for. Register through mux, never on s.mux.
-func (s *Server) routes(mux dispatch.Router) {
+func (s *Server) routes(mux api.Router) {
 	s.api.Routes(mux)
 	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -503,7 +506,7 @@ func (s *Server) startCAPPoller() {
 			// Polled as the system account: a configured feed authenticates
 			// its sender for auto rules; the policy decides the rest.
 			res, err := s.service.ImportCAPFrom(ctx, dispatch.Actor{Name: "system:cap-poll", Role: dispatch.RoleOperator, Remote: from}, raw, s.cfg.CAP.Rules, dispatch.OriginCAPPoll)
-			var ce *dispatch.CAPError
+			var ce *lifecycle.CAPError
 			if errors.As(err, &ce) && ce.Status < 500 {
 				// Retrying cannot fix a refused document: log it once.
 				return fmt.Errorf("%w: %v", cap.ErrPermanent, err)
@@ -539,8 +542,8 @@ func (s *Server) unconfirmedAfter() map[string]time.Duration {
 }
 
 // progressSources is what progress is read from besides the database.
-func (s *Server) progressSources() dispatch.ProgressSources {
-	src := dispatch.ProgressSources{Engine: s.engine, UnconfirmedAfter: s.unconfirmedAfter()}
+func (s *Server) progressSources() engine.ProgressSources {
+	src := engine.ProgressSources{Engine: s.engine, UnconfirmedAfter: s.unconfirmedAfter()}
 	if s.service != nil {
 		src.OfflineSpeakers = s.service.Preview.OfflineSpeakers
 	}

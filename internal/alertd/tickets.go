@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/api"
 )
 
 // A ticket is how a browser authenticates a WebSocket (/ws, /voice/ws)
@@ -92,7 +93,7 @@ func (s *Server) ticketsHandler() http.Handler {
 		}
 		tk, err := store.Issue(r.Context(), by.Name, by.Role)
 		if err != nil {
-			id := dispatch.RequestIDFrom(r.Context())
+			id := api.RequestIDFrom(r.Context())
 			s.log.Error("issue ticket", "request_id", id, "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "unavailable",
@@ -107,9 +108,9 @@ func (s *Server) ticketsHandler() http.Handler {
 // credentials tells the channels' own endpoints (console WebSocket, voice
 // page) who holds a token or ticket. It is made before the channels, from
 // the store and Redis: tokens is used only for its token lookup, the same
-// one the HTTP API makes (dispatch.API.TokenRole).
+// one the HTTP API makes (api.API.TokenRole).
 type credentials struct {
-	tokens  *dispatch.API
+	tokens  *api.API
 	tickets ticketStore
 }
 

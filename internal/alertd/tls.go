@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/api"
 )
 
 // certReloader serves the certificate alertd was started with and swaps in
@@ -109,7 +109,7 @@ func (s *Server) ReloadTLS() error {
 // client and scheme behind trusted proxies (and HSTS over HTTPS), a request
 // id, per-request deadlines, API rate limits. It also loads the TLS pair.
 func (s *Server) transportHandler(h http.Handler) (http.Handler, error) {
-	proxies, err := dispatch.ParseTrustedProxies(s.cfg.TrustedProxies)
+	proxies, err := api.ParseTrustedProxies(s.cfg.TrustedProxies)
 	if err != nil {
 		return nil, err
 	}
@@ -118,14 +118,14 @@ func (s *Server) transportHandler(h http.Handler) (http.Handler, error) {
 			return nil, err
 		}
 	}
-	rl := dispatch.NewRateLimiter(s.cfg.RateLimits)
+	rl := api.NewRateLimiter(s.cfg.RateLimits)
 	if err := rl.RegisterMetrics(s.prom); err != nil {
 		return nil, err
 	}
 	h = rl.Wrap(h)
 	h = withDeadlines(h)
-	h = dispatch.RequestID(h)
-	return dispatch.Forwarded(proxies, h), nil
+	h = api.RequestID(h)
+	return api.Forwarded(proxies, h), nil
 }
 
 // privateDataDir creates the data directory readable by this user only

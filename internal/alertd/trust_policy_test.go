@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 )
 
 // The four ways round the two-person rule found by trying it as an attacker
@@ -238,7 +239,7 @@ func TestTrustCAPAuthenticatedSenders(t *testing.T) {
 	dst := startServer(t, func(c *Config) {
 		c.CAP.Poll = []string{src.Base + "/api/v1/feed.atom"}
 		c.CAP.Interval = 200 * time.Millisecond
-		c.CAP.Rules = []dispatch.CAPRule{
+		c.CAP.Rules = []lifecycle.CAPRule{
 			{Name: "met-any", Sender: "met.*", Mode: "auto", Cert: certPEM},
 			{Name: "low", Sender: "*", Mode: "auto", MaxLevel: "yellow", Cert: certPEM},
 		}

@@ -23,6 +23,9 @@ import (
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/console"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/api"
+	"github.com/alertcast/alertcast/dispatch/engine"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/dispatch/render"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
@@ -32,9 +35,9 @@ import (
 // replaced by the outbox, and the log says so loudly. Channels report
 // receipts to rep and ask creds who holds a console's token: both exist
 // before any channel, so nothing here waits for the engine or the API.
-func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds credentials) (map[string]channels.Channel, dispatch.Previewer, error) {
+func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds credentials) (map[string]channels.Channel, lifecycle.Previewer, error) {
 	out := map[string]channels.Channel{}
-	var preview dispatch.Previewer
+	var preview lifecycle.Previewer
 	spkCfg, wsCfg, vcCfg, smsCfg := s.cfg.Speakers, s.cfg.Web, s.cfg.Voice, s.cfg.SMS
 	store, registry := s.store, s.registry // what the closures below may use: both built already
 	forced := func(name string) bool { return slices.Contains(s.cfg.Outbox, name) }
@@ -259,7 +262,7 @@ func (s *Server) progressLoop() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			a, err := s.store.Alert(ctx, id)
 			if err == nil {
-				if per, ov, err := dispatch.ReadProgress(ctx, s.store, s.progressSources(), a); err == nil {
+				if per, ov, err := engine.ReadProgress(ctx, s.store, s.progressSources(), a); err == nil {
 					_ = s.ws.PublishProgress(ctx, a.ID, map[string]any{"state": a.State, "version": a.Version, "progress": per, "overall": ov})
 				}
 			}
@@ -284,7 +287,7 @@ func (s *Server) onAlertChange(a *dispatch.Alert) {
 }
 
 // mountChannels adds the channels' HTTP endpoints.
-func (s *Server) mountChannels(mux dispatch.Router) {
+func (s *Server) mountChannels(mux api.Router) {
 	if s.render != nil {
 		mux.Handle("GET /audio/", s.render.Handler())
 		mux.Handle("HEAD /audio/", s.render.Handler())
@@ -309,7 +312,7 @@ func (s *Server) mountChannels(mux dispatch.Router) {
 
 // mountConsole serves the duty officer console at / (assets under /console/).
 // Only GET patterns, so the API keeps its own 404 and 405 answers.
-func (s *Server) mountConsole(mux dispatch.Router) {
+func (s *Server) mountConsole(mux api.Router) {
 	h := console.Handler()
 	mux.Handle("GET /{$}", h)
 	mux.Handle("GET /console/", h)

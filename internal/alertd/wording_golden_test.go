@@ -10,6 +10,7 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/dispatch/render"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
@@ -51,11 +52,11 @@ func TestWordingGolden(t *testing.T) {
 		for _, s := range render.Speech(a) {
 			speech[s.Lang] = s.Text
 		}
-		var opts []dispatch.CAPOption
+		var opts []lifecycle.CAPOption
 		if c.Msg.Kind != warning.KindAlert {
-			opts = append(opts, dispatch.WithPriorVersions(alertOf(t, wordingtest.Message(warning.KindAlert, c.Msg.Status))))
+			opts = append(opts, lifecycle.WithPriorVersions(alertOf(t, wordingtest.Message(warning.KindAlert, c.Msg.Status))))
 		}
-		capDoc := dispatch.AlertToCAP(a, "https://alert.example.cn", opts...)
+		capDoc := lifecycle.AlertToCAP(a, "https://alert.example.cn", opts...)
 		if _, err := capDoc.Marshal(); err != nil {
 			t.Fatalf("%s: CAP: %v", c.Name, err)
 		}
