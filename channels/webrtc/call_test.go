@@ -2,6 +2,7 @@ package voice_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,13 +67,8 @@ func TestTwoWayCall(t *testing.T) {
 		return s
 	}
 	o, f := start(officer), start(field)
-	for _, s := range []side{o, f} {
-		select {
-		case <-s.pub.Connected:
-		case <-ctx.Done():
-			t.Fatal("publisher not connected")
-		}
-	}
+	waitConnected(ctx, t, "officer", o.pub)
+	waitConnected(ctx, t, "field1", f.pub)
 	stopO, stopF := make(chan struct{}), make(chan struct{})
 	sentO, sentF := pump(t, o.pub, stopO), pump(t, f.pub, stopF)
 	waitFor(t, "both to hear each other", 10*time.Second, func() bool { return o.heard.n.Load() > 10 && f.heard.n.Load() > 10 })
@@ -134,6 +130,146 @@ func TestTwoWayCall(t *testing.T) {
 	}
 	if !users["duty1"] || !users["field1"] {
 		t.Errorf("recordings of %v, want duty1 and field1", users)
+	}
+}
+
+// TestCallOfferBeforeJoin: a call member's offer on "pub" reaches the server
+// before its "join" — the order TestTwoWayCall's clients often produced
+// without -race, since Subscribe and Publish run at once on independent
+// connections. The offer alone admits the member; its later join still
+// gets the other side's audio.
+func TestCallOfferBeforeJoin(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	rooms := make(chan voice.Frame, 4)
+	officer := e.dial(t, "tok-officer", rtcclient.Config{OnFrame: func(f voice.Frame) {
+		if f.Type == voice.TypeRoom {
+			rooms <- f
+		}
+	}})
+	field := e.dial(t, "tok-field1", rtcclient.Config{})
+	if err := officer.Send(voice.Frame{Type: voice.TypeCall, Members: []string{"field1"}}); err != nil {
+		t.Fatal(err)
+	}
+	var room string
+	select {
+	case f := <-rooms:
+		room = f.Room
+	case <-ctx.Done():
+		t.Fatal("no call room")
+	}
+
+	// field1 speaks before it has sent any join.
+	fpub, err := field.Publish(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitConnected(ctx, t, "field1", fpub)
+	officerHeard := newCounter()
+	officerDone := make(chan error, 1)
+	go func() { officerDone <- officer.Subscribe(ctx, room, officerHeard.onRTP) }()
+	stopF := make(chan struct{})
+	sentF := pump(t, fpub, stopF)
+	waitFor(t, "the officer to hear field1", 10*time.Second, func() bool { return officerHeard.n.Load() > 10 })
+
+	// Now field1 joins to listen, and hears the officer.
+	opub, err := officer.Publish(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitConnected(ctx, t, "officer", opub)
+	fieldHeard := newCounter()
+	fieldDone := make(chan error, 1)
+	go func() { fieldDone <- field.Subscribe(ctx, room, fieldHeard.onRTP) }()
+	stopO := make(chan struct{})
+	sentO := pump(t, opub, stopO)
+	waitFor(t, "field1 to hear the officer", 10*time.Second, func() bool { return fieldHeard.n.Load() > 10 })
+	if n := officerHeard.bad.Load() + fieldHeard.bad.Load(); n != 0 {
+		t.Errorf("%d packets altered on the way", n)
+	}
+
+	close(stopO)
+	close(stopF)
+	<-sentO
+	<-sentF
+	if err := officer.Send(voice.Frame{Type: voice.TypeEnd, Room: room}); err != nil {
+		t.Fatal(err)
+	}
+	for name, done := range map[string]chan error{"officer": officerDone, "field1": fieldDone} {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: Subscribe = %v, want nil", name, err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s not told the call ended", name)
+		}
+	}
+}
+
+// TestCallOfferRefusedOutsideCall: the offer admits only whom a join would
+// admit — field2, not a member of field1's call, is refused.
+func TestCallOfferRefusedOutsideCall(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rooms := make(chan voice.Frame, 4)
+	officer := e.dial(t, "tok-officer", rtcclient.Config{OnFrame: func(f voice.Frame) {
+		if f.Type == voice.TypeRoom {
+			rooms <- f
+		}
+	}})
+	stranger := e.dial(t, "tok-field2", rtcclient.Config{})
+	if err := officer.Send(voice.Frame{Type: voice.TypeCall, Members: []string{"field1"}}); err != nil {
+		t.Fatal(err)
+	}
+	var room string
+	select {
+	case f := <-rooms:
+		room = f.Room
+	case <-ctx.Done():
+		t.Fatal("no call room")
+	}
+	p, err := stranger.Publish(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+		if !isServerErr(p.Err(), "publish_failed") || !strings.Contains(p.Err().Error(), "not a member") {
+			t.Errorf("field2 publishing in field1's call: %v", p.Err())
+		}
+	case <-p.Connected:
+		t.Fatal("field2 connected into field1's call")
+	case <-ctx.Done():
+		t.Fatal("field2's offer neither refused nor connected")
+	}
+	for _, r := range e.srv.Rooms() {
+		if r.ID != room {
+			continue
+		}
+		for _, m := range r.Members {
+			if m.User == "field2" {
+				t.Errorf("field2 is a member of %s after a refused offer", room)
+			}
+		}
+	}
+}
+
+// waitConnected waits until p is connected, failing with the server's
+// reason when the publication ends first.
+func waitConnected(ctx context.Context, t *testing.T, who string, p *rtcclient.Publication) {
+	t.Helper()
+	select {
+	case <-p.Connected:
+	case <-p.Done():
+		t.Fatalf("%s: publication ended before it connected: %v", who, p.Err())
+	case <-ctx.Done():
+		t.Fatalf("%s: publisher not connected: %v", who, ctx.Err())
 	}
 }
 

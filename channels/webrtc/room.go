@@ -384,15 +384,56 @@ func (s *Server) addMember(r *room, ss *session, device string) (*member, error)
 
 // publish handles a client's offer on "pub": the session's microphone feeds
 // its slot of the room.
+//
+// The offer admits the session by itself, under the same rule as a join: a
+// call member's client sends "join" (to listen) and "offer" (to speak) on
+// two independent connections, and nothing orders them — a client that
+// starts both at once (rtcclient's Subscribe and Publish) often has its
+// offer read first. Requiring the join first refused that answer outright.
 func (s *Server) publish(ss *session, id, sdp string) error {
 	m := ss.member(id)
-	if m == nil {
-		return fmt.Errorf("%w: join or create %s first", ErrNoSuchRoom, id)
+	var r *room
+	if m != nil {
+		r = m.r
+	} else {
+		s.mu.Lock()
+		r = s.rooms[id]
+		s.mu.Unlock()
+		if r == nil {
+			return fmt.Errorf("%w: %s", ErrNoSuchRoom, id)
+		}
+		if err := r.mayJoin(ss); err != nil {
+			return err
+		}
 	}
-	sl := m.r.slots[ss.user]
+	sl := r.slots[ss.user]
 	if sl == nil || sl.rtp == nil || ss.role == RoleSpeaker {
 		return fmt.Errorf("%w: %s may not publish in %s", ErrForbidden, ss.user, id)
 	}
+	admitted := m == nil
+	if admitted {
+		var err error
+		if m, err = s.addMember(r, ss, ""); err != nil {
+			return err
+		}
+	}
+	if err := s.publishPeer(ss, m, sl, sdp); err != nil {
+		if admitted {
+			// Undone as if never made: a bad offer from one member
+			// does not end the others' call, as before.
+			m.detach()
+		}
+		return err
+	}
+	if admitted {
+		r.broadcastMembers()
+	}
+	return nil
+}
+
+// publishPeer creates m's "pub" connection if needed and answers sdp.
+func (s *Server) publishPeer(ss *session, m *member, sl *slot, sdp string) error {
+	id := m.r.id
 	pub, _ := m.peers()
 	if pub == nil {
 		p, err := s.newPeer(m, PCPub)
@@ -448,18 +489,38 @@ func (s *Server) forward(m *member, sl *slot, t *webrtc.TrackRemote) {
 // leave removes a member. When the member was what kept the room alive
 // (a live publisher, the caller, the rung endpoint) the room ends.
 func (s *Server) leave(m *member, why string) {
+	remaining, ended, ok := m.detach()
+	if !ok || ended {
+		return
+	}
+	r := m.r
+	switch {
+	case r.kind == KindLive && m.ss.user == r.owner && m.ss.role != RoleSpeaker:
+		s.endRoom(r, "publisher_left: "+why)
+	case r.kind == KindCall && (m.ss.user == r.owner || remaining <= 1):
+		s.endRoom(r, "call_over: "+m.ss.user+" "+why)
+	case r.kind == KindRing && r.ring != nil:
+		r.ring.hungUp(why)
+	default:
+		r.broadcastMembers()
+	}
+}
+
+// detach removes m from its room and session and closes its peers, once;
+// ok is false when it had already left. remaining counts the members left.
+func (m *member) detach() (remaining int, ended, ok bool) {
 	m.mu.Lock()
 	if !m.left.CompareAndSwap(false, true) {
 		m.mu.Unlock()
-		return
+		return 0, false, false
 	}
 	pub, sub := m.pub, m.sub
 	m.mu.Unlock()
 	r := m.r
 	r.mu.Lock()
 	delete(r.members, m.ss)
-	remaining := len(r.members)
-	ended := r.ended
+	remaining = len(r.members)
+	ended = r.ended
 	r.mu.Unlock()
 	m.ss.mu.Lock()
 	if m.ss.rooms[r.id] == m {
@@ -472,19 +533,7 @@ func (s *Server) leave(m *member, why string) {
 	if sub != nil {
 		sub.close()
 	}
-	if ended {
-		return
-	}
-	switch {
-	case r.kind == KindLive && m.ss.user == r.owner && m.ss.role != RoleSpeaker:
-		s.endRoom(r, "publisher_left: "+why)
-	case r.kind == KindCall && (m.ss.user == r.owner || remaining <= 1):
-		s.endRoom(r, "call_over: "+m.ss.user+" "+why)
-	case r.kind == KindRing && r.ring != nil:
-		r.ring.hungUp(why)
-	default:
-		r.broadcastMembers()
-	}
+	return remaining, ended, true
 }
 
 // endRoom tells every member why the room ended and closes their peers.
