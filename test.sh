@@ -16,5 +16,5 @@ go test -race -count=1 -timeout 20m $race_pkgs
 # The race detector slows every goroutine down and hides ordering bugs (an
 # answer before a join, a callback before its state): the timing-sensitive
 # packages also run once at full speed.
-go test -count=1 -timeout 20m ./channels/webrtc/... ./channels/speaker/... ./channels/websocket/...
+go test -count=1 -timeout 20m ./channels/voice/... ./channels/speaker/... ./channels/websocket/...
 go test -count=1 -timeout 20m $other_pkgs

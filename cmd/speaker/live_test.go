@@ -19,8 +19,8 @@ import (
 
 	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/speaker/agent"
-	voice "github.com/alertcast/alertcast/channels/webrtc"
-	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice"
+	"github.com/alertcast/alertcast/channels/voice/rtcclient"
 )
 
 // liveRoom starts a voice server on loopback with an officer live in a room

@@ -21,7 +21,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/speaker"
-	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice/rtcclient"
 	"github.com/alertcast/alertcast/dispatch"
 )
 

@@ -27,7 +27,7 @@ import (
 	"github.com/alertcast/alertcast/channels/outbox"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/speaker"
-	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/voice"
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/cap"

@@ -25,8 +25,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	voice "github.com/alertcast/alertcast/channels/webrtc"
-	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice"
+	"github.com/alertcast/alertcast/channels/voice/rtcclient"
 )
 
 // BenchmarkLiveFanout: one publisher (an Opus packet every 20 ms, as a
@@ -41,7 +41,7 @@ import (
 // received), and the CPU of the SFU process and of the agents' process
 // during a 10 s steady window.
 //
-//	go test -run XXX -bench LiveFanout -benchtime 1x ./channels/webrtc/
+//	go test -run XXX -bench LiveFanout -benchtime 1x ./channels/voice/
 //
 // VOICE_BENCH_N overrides the agent counts (comma-separated, default 1000),
 // VOICE_BENCH_RATE the paced arrival rate (joins per second, default 100).

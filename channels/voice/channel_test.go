@@ -14,8 +14,8 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/channeltest"
-	voice "github.com/alertcast/alertcast/channels/webrtc"
-	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice"
+	"github.com/alertcast/alertcast/channels/voice/rtcclient"
 )
 
 // fieldAgent is a field page stand-in: it answers rings (or not), listens to

@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/alertcast/alertcast/channels/webrtc/wire"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 )
 
 // Going live to loudspeakers follows the two-person rule: when the policy

@@ -7,7 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/voice"
 	"github.com/alertcast/alertcast/internal/testsvc"
 )
 

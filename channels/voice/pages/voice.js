@@ -1,7 +1,7 @@
 // voice.js — signalling and WebRTC for the Alertcast voice pages.
 // Plain JavaScript, no dependencies: the command centre must work without
 // the internet. Protocol: JSON frames over the WebSocket at ./ws (see
-// channels/webrtc/signal.go). Each participant has a "pub" connection (it
+// channels/voice/signal.go). Each participant has a "pub" connection (it
 // offers its microphone) and a "sub" connection (the server offers what it
 // hears), per room.
 "use strict";

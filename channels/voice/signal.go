@@ -9,7 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/alertcast/alertcast/channels/webrtc/wire"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 	"github.com/alertcast/alertcast/warning"
 )
 

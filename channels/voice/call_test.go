@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	voice "github.com/alertcast/alertcast/channels/webrtc"
-	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice"
+	"github.com/alertcast/alertcast/channels/voice/rtcclient"
 )
 
 // TestTwoWayCall: an officer calls field1; field1 is told, answers, and

@@ -12,8 +12,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
-	voice "github.com/alertcast/alertcast/channels/webrtc"
-	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice"
+	"github.com/alertcast/alertcast/channels/voice/rtcclient"
 )
 
 // counter is a subscriber's view of what arrived.

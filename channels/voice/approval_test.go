@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	voice "github.com/alertcast/alertcast/channels/webrtc"
-	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
-	"github.com/alertcast/alertcast/channels/webrtc/wire"
+	"github.com/alertcast/alertcast/channels/voice"
+	"github.com/alertcast/alertcast/channels/voice/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 )
 
 func TestThresholdPolicy(t *testing.T) {

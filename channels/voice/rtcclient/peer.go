@@ -13,7 +13,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/alertcast/alertcast/channels/webrtc/wire"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 )
 
 // peerConn is a pion connection with trickle-ICE candidate queueing.

@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alertcast/alertcast/channels"
-	"github.com/alertcast/alertcast/channels/webrtc/wire"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 )
 
 // Roles returned by Config.Authenticate. Anything else is refused at the door.

@@ -10,8 +10,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/alertcast/alertcast/channels"
-	voice "github.com/alertcast/alertcast/channels/webrtc"
-	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice"
+	"github.com/alertcast/alertcast/channels/voice/rtcclient"
 	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
