@@ -151,8 +151,8 @@ func approvedBy(q *liveRequest) string {
 }
 
 // frame is the live_request frame for an approver (id "") or the requester.
-func (q *liveRequest) frame(id string) *Frame {
-	f := &Frame{Type: TypeLiveRequest, ID: id, Request: q.id, State: q.state, From: q.ss.user, Region: q.region,
+func (q *liveRequest) frame(id string) *wire.Frame {
+	f := &wire.Frame{Type: wire.TypeLiveRequest, ID: id, Request: q.id, State: q.state, From: q.ss.user, Region: q.region,
 		Level: q.level, By: q.by, Reason: q.reason}
 	if q.state == wire.LivePending {
 		f.ExpiresIn = max(1, int(time.Until(q.expires).Round(time.Second)/time.Second))
@@ -164,7 +164,7 @@ func (ss *session) mayApprove() bool { return ss.role == RoleApprover || ss.role
 
 // goLive handles an officer's "live" frame: it opens the room at once when
 // the policy allows it, or files a request for an approver.
-func (s *Server) goLive(ss *session, f *Frame) {
+func (s *Server) goLive(ss *session, f *wire.Frame) {
 	level := f.Level
 	if level == 0 {
 		level = 4
@@ -182,12 +182,12 @@ func (s *Server) goLive(ss *session, f *Frame) {
 		ss.sendErr(f.ID, "", "live_failed", err)
 		return
 	}
-	ss.send(&Frame{Type: TypeRoom, ID: f.ID, Room: r.id, Kind: r.kind, Region: r.region, Devices: r.devices})
+	ss.send(&wire.Frame{Type: wire.TypeRoom, ID: f.ID, Room: r.id, Kind: r.kind, Region: r.region, Devices: r.devices})
 }
 
 // requestLive files a live request and shows it to the requester and to
 // every approver online.
-func (s *Server) requestLive(ss *session, f *Frame, level int) {
+func (s *Server) requestLive(ss *session, f *wire.Frame, level int) {
 	now := time.Now()
 	q := &liveRequest{id: randomID("req-", 8), frameID: f.ID, ss: ss, region: f.Region, level: level,
 		created: now, expires: now.Add(s.cfg.ApprovalTimeout), state: wire.LivePending}
@@ -227,7 +227,7 @@ func (s *Server) requestLive(ss *session, f *Frame, level int) {
 
 // decideLive handles "approve" and "deny". The requester may deny (withdraw)
 // its own request but never approve it.
-func (s *Server) decideLive(ss *session, f *Frame, approve bool) {
+func (s *Server) decideLive(ss *session, f *wire.Frame, approve bool) {
 	s.liveMu.Lock()
 	q := s.liveReqs[f.Request]
 	s.liveMu.Unlock()
@@ -296,7 +296,7 @@ func (s *Server) resolveLive(id, state, by, reason string) {
 		return
 	}
 	s.notifyLive(q)
-	q.ss.send(&Frame{Type: TypeRoom, ID: q.frameID, Room: r.id, Kind: r.kind, Region: r.region, Devices: r.devices})
+	q.ss.send(&wire.Frame{Type: wire.TypeRoom, ID: q.frameID, Room: r.id, Kind: r.kind, Region: r.region, Devices: r.devices})
 }
 
 // notifyLive sends the request's state to its requester and every approver.
@@ -336,7 +336,7 @@ func (ss *session) sendLiveRequests() {
 			qs = append(qs, q)
 		}
 	}
-	frames := make([]*Frame, len(qs))
+	frames := make([]*wire.Frame, len(qs))
 	for i, q := range qs {
 		frames[i] = q.frame("")
 	}

@@ -70,11 +70,11 @@ func TestLiveNeedsApproval(t *testing.T) {
 	}()
 
 	// The requester sees its request wait; the approver sees it to decide.
-	mine := opFrames.wait(t, "the requester's pending state", func(f voice.Frame) bool {
-		return f.Type == voice.TypeLiveRequest && f.State == wire.LivePending
+	mine := opFrames.wait(t, "the requester's pending state", func(f wire.Frame) bool {
+		return f.Type == wire.TypeLiveRequest && f.State == wire.LivePending
 	})
-	req := chiefFrames.wait(t, "the request shown to the approver", func(f voice.Frame) bool {
-		return f.Type == voice.TypeLiveRequest && f.State == wire.LivePending
+	req := chiefFrames.wait(t, "the request shown to the approver", func(f wire.Frame) bool {
+		return f.Type == wire.TypeLiveRequest && f.State == wire.LivePending
 	})
 	if req.Request != mine.Request || req.From != "op1" || req.Region != "653122100" || req.Level != 4 || req.ExpiresIn <= 0 || req.ExpiresIn > 120 {
 		t.Fatalf("approver sees %+v; requester's request %s", req, mine.Request)
@@ -86,16 +86,16 @@ func TestLiveNeedsApproval(t *testing.T) {
 
 	// The requester cannot approve its own request; a plain operator cannot
 	// approve anyone's.
-	if err := op.Send(voice.Frame{Type: voice.TypeApprove, ID: "self-1", Request: req.Request}); err != nil {
+	if err := op.Send(wire.Frame{Type: wire.TypeApprove, ID: "self-1", Request: req.Request}); err != nil {
 		t.Fatal(err)
 	}
-	if f := opFrames.wait(t, "self-approval refused", func(f voice.Frame) bool { return f.ID == "self-1" }); f.Code != "self_approval" {
+	if f := opFrames.wait(t, "self-approval refused", func(f wire.Frame) bool { return f.ID == "self-1" }); f.Code != "self_approval" {
 		t.Fatalf("self-approval answered %+v", f)
 	}
-	if err := op2.Send(voice.Frame{Type: voice.TypeApprove, ID: "op2-1", Request: req.Request}); err != nil {
+	if err := op2.Send(wire.Frame{Type: wire.TypeApprove, ID: "op2-1", Request: req.Request}); err != nil {
 		t.Fatal(err)
 	}
-	if f := op2Frames.wait(t, "operator approval refused", func(f voice.Frame) bool { return f.ID == "op2-1" }); f.Code != "forbidden" {
+	if f := op2Frames.wait(t, "operator approval refused", func(f wire.Frame) bool { return f.ID == "op2-1" }); f.Code != "forbidden" {
 		t.Fatalf("approval by a plain operator answered %+v", f)
 	}
 	// Both refusals have been answered (the positive controls above); the
@@ -119,7 +119,7 @@ func TestLiveNeedsApproval(t *testing.T) {
 	}
 
 	// The approver approves: the requester goes live.
-	if err := chief.Send(voice.Frame{Type: voice.TypeApprove, Request: req.Request}); err != nil {
+	if err := chief.Send(wire.Frame{Type: wire.TypeApprove, Request: req.Request}); err != nil {
 		t.Fatal(err)
 	}
 	var res result
@@ -141,17 +141,17 @@ func TestLiveNeedsApproval(t *testing.T) {
 	if lr.ID != pub.Room || lr.Publisher != "op1" || lr.Level != 4 {
 		t.Fatalf("LiveRoom = %+v", lr)
 	}
-	opFrames.wait(t, "the requester told it was approved", func(f voice.Frame) bool {
-		return f.Type == voice.TypeLiveRequest && f.State == wire.LiveApproved && f.By == "chief1"
+	opFrames.wait(t, "the requester told it was approved", func(f wire.Frame) bool {
+		return f.Type == wire.TypeLiveRequest && f.State == wire.LiveApproved && f.By == "chief1"
 	})
 	if len(e.srv.LiveRequests()) != 0 {
 		t.Fatal("an approved request still listed as waiting")
 	}
 	// Approving twice is refused: the request is decided.
-	if err := chief.Send(voice.Frame{Type: voice.TypeApprove, ID: "again", Request: req.Request}); err != nil {
+	if err := chief.Send(wire.Frame{Type: wire.TypeApprove, ID: "again", Request: req.Request}); err != nil {
 		t.Fatal(err)
 	}
-	if f := chiefFrames.wait(t, "second approval refused", func(f voice.Frame) bool { return f.ID == "again" }); f.Code != "no_request" {
+	if f := chiefFrames.wait(t, "second approval refused", func(f wire.Frame) bool { return f.ID == "again" }); f.Code != "no_request" {
 		t.Fatalf("second approval answered %+v", f)
 	}
 
@@ -244,7 +244,7 @@ func TestLiveBelowThreshold(t *testing.T) {
 	if start.Room != pub.Room || start.StartedBy != "op1" || start.ApprovedBy != "" || start.Approval != voice.ApprovalNotRequired || start.Level != 2 {
 		t.Errorf("start record = %+v", start)
 	}
-	if err := op.Send(voice.Frame{Type: voice.TypeEnd, Room: pub.Room}); err != nil {
+	if err := op.Send(wire.Frame{Type: wire.TypeEnd, Room: pub.Room}); err != nil {
 		t.Fatal(err)
 	}
 	end := e.audits.wait(t, voice.AuditLiveEnd, nil)
@@ -304,11 +304,11 @@ func TestLiveRequestOutcomes(t *testing.T) {
 	defer cancel()
 	chiefFrames := newFrameLog()
 	chief := e.dial(t, "tok-approver", rtcclient.Config{OnFrame: chiefFrames.on})
-	pendingFor := func(user string) voice.Frame {
+	pendingFor := func(user string) wire.Frame {
 		t.Helper()
 		var seen []string
-		f := chiefFrames.wait(t, "a pending request of "+user, func(f voice.Frame) bool {
-			if f.Type != voice.TypeLiveRequest || f.State != wire.LivePending || f.From != user || slices.Contains(seen, f.Request) {
+		f := chiefFrames.wait(t, "a pending request of "+user, func(f wire.Frame) bool {
+			if f.Type != wire.TypeLiveRequest || f.State != wire.LivePending || f.From != user || slices.Contains(seen, f.Request) {
 				return false
 			}
 			for _, a := range e.audits.all() {
@@ -331,7 +331,7 @@ func TestLiveRequestOutcomes(t *testing.T) {
 		errc <- err
 	}()
 	req := pendingFor("op1")
-	if err := chief.Send(voice.Frame{Type: voice.TypeDeny, Request: req.Request, Reason: "use the SMS channel"}); err != nil {
+	if err := chief.Send(wire.Frame{Type: wire.TypeDeny, Request: req.Request, Reason: "use the SMS channel"}); err != nil {
 		t.Fatal(err)
 	}
 	var lre *rtcclient.LiveRequestError
@@ -356,7 +356,7 @@ func TestLiveRequestOutcomes(t *testing.T) {
 	if a := e.audits.wait(t, voice.AuditLiveCancel, func(a voice.LiveAudit) bool { return a.Request == req.Request }); a.Actor != "op1" {
 		t.Errorf("withdraw record = %+v", a)
 	}
-	chiefFrames.wait(t, "the approver told it was withdrawn", func(f voice.Frame) bool {
+	chiefFrames.wait(t, "the approver told it was withdrawn", func(f wire.Frame) bool {
 		return f.Request == req.Request && f.State == wire.LiveCancelled
 	})
 
@@ -369,14 +369,14 @@ func TestLiveRequestOutcomes(t *testing.T) {
 	req = pendingFor("op2")
 	op2.Close()
 	<-errc
-	chiefFrames.wait(t, "the approver told the requester went", func(f voice.Frame) bool {
+	chiefFrames.wait(t, "the approver told the requester went", func(f wire.Frame) bool {
 		return f.Request == req.Request && f.State == wire.LiveCancelled && f.Reason == "disconnected"
 	})
 	// Approving it now is too late.
-	if err := chief.Send(voice.Frame{Type: voice.TypeApprove, ID: "late", Request: req.Request}); err != nil {
+	if err := chief.Send(wire.Frame{Type: wire.TypeApprove, ID: "late", Request: req.Request}); err != nil {
 		t.Fatal(err)
 	}
-	if f := chiefFrames.wait(t, "late approval refused", func(f voice.Frame) bool { return f.ID == "late" }); f.Code != "no_request" {
+	if f := chiefFrames.wait(t, "late approval refused", func(f wire.Frame) bool { return f.ID == "late" }); f.Code != "no_request" {
 		t.Fatalf("late approval answered %+v", f)
 	}
 	if rooms := e.srv.Rooms(); len(rooms) != 0 {

@@ -61,7 +61,7 @@ func (f AudioFunc) OpenPCMU(ctx context.Context, sha256 string) (io.ReadCloser, 
 // LiveFunc adapts a function to LiveStarter, e.g. the speaker hub:
 //
 //	voice.LiveFunc(func(ctx context.Context, ids []string, r voice.LiveRoom) error {
-//		return hub.Live(ctx, ids, speaker.LiveRoom{ID: r.ID, Signaling: r.SignalURL, Token: r.Token, Level: r.Level})
+//		return hub.Live(ctx, ids, speakerwire.LiveRoom{ID: r.ID, Signaling: r.SignalURL, Token: r.Token, Level: r.Level})
 //	})
 type LiveFunc func(ctx context.Context, deviceIDs []string, room LiveRoom) error
 

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertcast/alertcast/channels/voice"
 	"github.com/alertcast/alertcast/channels/voice/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 )
 
 // TestTwoWayCall: an officer calls field1; field1 is told, answers, and
@@ -19,19 +19,19 @@ func TestTwoWayCall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	rooms := make(chan voice.Frame, 4)
-	officer := e.dial(t, "tok-officer", rtcclient.Config{OnFrame: func(f voice.Frame) {
-		if f.Type == voice.TypeRoom {
+	rooms := make(chan wire.Frame, 4)
+	officer := e.dial(t, "tok-officer", rtcclient.Config{OnFrame: func(f wire.Frame) {
+		if f.Type == wire.TypeRoom {
 			rooms <- f
 		}
 	}})
-	calls := make(chan voice.Frame, 4)
-	field := e.dial(t, "tok-field1", rtcclient.Config{OnFrame: func(f voice.Frame) {
-		if f.Type == voice.TypeIncomingCall {
+	calls := make(chan wire.Frame, 4)
+	field := e.dial(t, "tok-field1", rtcclient.Config{OnFrame: func(f wire.Frame) {
+		if f.Type == wire.TypeIncomingCall {
 			calls <- f
 		}
 	}})
-	if err := officer.Send(voice.Frame{Type: voice.TypeCall, Members: []string{"field1"}}); err != nil {
+	if err := officer.Send(wire.Frame{Type: wire.TypeCall, Members: []string{"field1"}}); err != nil {
 		t.Fatal(err)
 	}
 	var room string
@@ -75,7 +75,7 @@ func TestTwoWayCall(t *testing.T) {
 
 	// The officer mutes: field1 stops hearing them while field1's voice
 	// still reaches the officer.
-	if err := officer.Send(voice.Frame{Type: voice.TypeMute, Room: room, Muted: ptr(true)}); err != nil {
+	if err := officer.Send(wire.Frame{Type: wire.TypeMute, Room: room, Muted: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // frames in flight
@@ -87,7 +87,7 @@ func TestTwoWayCall(t *testing.T) {
 	if o.heard.n.Load()-heardO < 10 {
 		t.Error("officer stopped hearing field1 while muted")
 	}
-	if err := officer.Send(voice.Frame{Type: voice.TypeMute, Room: room, Muted: ptr(false)}); err != nil {
+	if err := officer.Send(wire.Frame{Type: wire.TypeMute, Room: room, Muted: ptr(false)}); err != nil {
 		t.Fatal(err)
 	}
 	heardF = f.heard.n.Load()
@@ -98,7 +98,7 @@ func TestTwoWayCall(t *testing.T) {
 	close(stopF)
 	<-sentO
 	<-sentF
-	if err := officer.Send(voice.Frame{Type: voice.TypeEnd, Room: room}); err != nil {
+	if err := officer.Send(wire.Frame{Type: wire.TypeEnd, Room: room}); err != nil {
 		t.Fatal(err)
 	}
 	for name, s := range map[string]side{"officer": o, "field1": f} {
@@ -120,7 +120,7 @@ func TestTwoWayCall(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		select {
 		case r := <-e.recs:
-			if r.Kind != voice.KindCall || r.Room != room {
+			if r.Kind != wire.KindCall || r.Room != room {
 				t.Errorf("recording %+v", r)
 			}
 			users[r.User] = true
@@ -144,14 +144,14 @@ func TestCallOfferBeforeJoin(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	rooms := make(chan voice.Frame, 4)
-	officer := e.dial(t, "tok-officer", rtcclient.Config{OnFrame: func(f voice.Frame) {
-		if f.Type == voice.TypeRoom {
+	rooms := make(chan wire.Frame, 4)
+	officer := e.dial(t, "tok-officer", rtcclient.Config{OnFrame: func(f wire.Frame) {
+		if f.Type == wire.TypeRoom {
 			rooms <- f
 		}
 	}})
 	field := e.dial(t, "tok-field1", rtcclient.Config{})
-	if err := officer.Send(voice.Frame{Type: voice.TypeCall, Members: []string{"field1"}}); err != nil {
+	if err := officer.Send(wire.Frame{Type: wire.TypeCall, Members: []string{"field1"}}); err != nil {
 		t.Fatal(err)
 	}
 	var room string
@@ -195,7 +195,7 @@ func TestCallOfferBeforeJoin(t *testing.T) {
 	close(stopF)
 	<-sentO
 	<-sentF
-	if err := officer.Send(voice.Frame{Type: voice.TypeEnd, Room: room}); err != nil {
+	if err := officer.Send(wire.Frame{Type: wire.TypeEnd, Room: room}); err != nil {
 		t.Fatal(err)
 	}
 	for name, done := range map[string]chan error{"officer": officerDone, "field1": fieldDone} {
@@ -217,14 +217,14 @@ func TestCallOfferRefusedOutsideCall(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rooms := make(chan voice.Frame, 4)
-	officer := e.dial(t, "tok-officer", rtcclient.Config{OnFrame: func(f voice.Frame) {
-		if f.Type == voice.TypeRoom {
+	rooms := make(chan wire.Frame, 4)
+	officer := e.dial(t, "tok-officer", rtcclient.Config{OnFrame: func(f wire.Frame) {
+		if f.Type == wire.TypeRoom {
 			rooms <- f
 		}
 	}})
 	stranger := e.dial(t, "tok-field2", rtcclient.Config{})
-	if err := officer.Send(voice.Frame{Type: voice.TypeCall, Members: []string{"field1"}}); err != nil {
+	if err := officer.Send(wire.Frame{Type: wire.TypeCall, Members: []string{"field1"}}); err != nil {
 		t.Fatal(err)
 	}
 	var room string

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 	"github.com/alertcast/alertcast/warning"
 )
 
@@ -144,7 +145,7 @@ type ring struct {
 	rid       string
 	user      string
 	room      *room
-	info      RingInfo
+	info      wire.RingInfo
 	programme []byte
 
 	decided chan struct{} // closed once the outcome for Send is known
@@ -159,7 +160,7 @@ type ring struct {
 }
 
 func (s *Server) startRing(m *channels.Message, r channels.Recipient, key string, programme []byte) (*ring, error) {
-	rm := newRoom(s, KindRing, "alertcast")
+	rm := newRoom(s, wire.KindRing, "alertcast")
 	rm.allowed[r.Address] = true
 	track, err := webrtc.NewTrackLocalStaticSample(pcmuCap, "audio", "alertcast-programme")
 	if err != nil {
@@ -177,7 +178,7 @@ func (s *Server) startRing(m *channels.Message, r channels.Recipient, key string
 	rg := &ring{
 		s: s, id: rm.id, key: key, msgKey: m.Key, rid: r.ID, user: r.Address, room: rm, programme: programme,
 		decided: make(chan struct{}), answeredCh: make(chan struct{}),
-		info: RingInfo{Key: m.Key, Level: m.Level, LevelName: m.LevelName, EventName: m.EventName, Drill: m.Drill, Text: text, Audio: len(programme) > 0},
+		info: wire.RingInfo{Key: m.Key, Level: m.Level, LevelName: m.LevelName, EventName: m.EventName, Drill: m.Drill, Text: text, Audio: len(programme) > 0},
 	}
 	rm.ring = rg
 	s.mu.Lock()
@@ -208,9 +209,9 @@ func (s *Server) startRing(m *channels.Message, r channels.Recipient, key string
 	return rg, nil
 }
 
-func (rg *ring) frame() *Frame {
+func (rg *ring) frame() *wire.Frame {
 	info := rg.info
-	return &Frame{Type: TypeRing, Ring: rg.id, Room: rg.room.id, Alert: &info}
+	return &wire.Frame{Type: wire.TypeRing, Ring: rg.id, Room: rg.room.id, Alert: &info}
 }
 
 func (s *Server) ringsFor(user string) []*ring {
@@ -294,7 +295,7 @@ func (rg *ring) answered(m *member) {
 	rg.answeredOnce.Do(func() {
 		close(rg.answeredCh)
 		rg.decide("answered")
-		over := &Frame{Type: TypeRingOver, Ring: rg.id, Reason: "answered"}
+		over := &wire.Frame{Type: wire.TypeRingOver, Ring: rg.id, Reason: "answered"}
 		for _, ss := range rg.s.fieldSessions(rg.user) {
 			if ss != m.ss {
 				ss.send(over)
@@ -356,7 +357,7 @@ func (rg *ring) hungUp(why string) {
 func (rg *ring) roomEnded(reason string) {
 	rg.decide("ended: " + reason)
 	rg.forget()
-	over := &Frame{Type: TypeRingOver, Ring: rg.id, Reason: reason}
+	over := &wire.Frame{Type: wire.TypeRingOver, Ring: rg.id, Reason: reason}
 	for _, ss := range rg.s.fieldSessions(rg.user) {
 		ss.send(over)
 	}

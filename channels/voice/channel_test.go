@@ -16,6 +16,7 @@ import (
 	"github.com/alertcast/alertcast/channels/channeltest"
 	"github.com/alertcast/alertcast/channels/voice"
 	"github.com/alertcast/alertcast/channels/voice/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 )
 
 // fieldAgent is a field page stand-in: it answers rings (or not), listens to
@@ -33,8 +34,8 @@ func (e *env) field(t *testing.T, token, mode string, ackAfter int64) *fieldAgen
 	t.Helper()
 	a := &fieldAgent{mode: mode}
 	ready := make(chan *rtcclient.Conn, 1)
-	a.conn = e.dial(t, token, rtcclient.Config{OnFrame: func(f voice.Frame) {
-		if f.Type != voice.TypeRing {
+	a.conn = e.dial(t, token, rtcclient.Config{OnFrame: func(f wire.Frame) {
+		if f.Type != wire.TypeRing {
 			return
 		}
 		a.rings.Add(1)
@@ -43,9 +44,9 @@ func (e *env) field(t *testing.T, token, mode string, ackAfter int64) *fieldAgen
 		switch a.mode {
 		case "ignore":
 		case "decline":
-			_ = c.Send(voice.Frame{Type: voice.TypeDecline, Ring: f.Ring})
+			_ = c.Send(wire.Frame{Type: wire.TypeDecline, Ring: f.Ring})
 		case "ack-now":
-			_ = c.Send(voice.Frame{Type: voice.TypeAck, Ring: f.Ring})
+			_ = c.Send(wire.Frame{Type: wire.TypeAck, Ring: f.Ring})
 		case "ack":
 			a.wg.Add(1)
 			go func() {
@@ -58,7 +59,7 @@ func (e *env) field(t *testing.T, token, mode string, ackAfter int64) *fieldAgen
 						a.first.Store(append([]byte(nil), p.Payload...))
 					}
 					if a.packets.Load() >= ackAfter {
-						once.Do(func() { go c.Send(voice.Frame{Type: voice.TypeAck, Ring: f.Ring}) })
+						once.Do(func() { go c.Send(wire.Frame{Type: wire.TypeAck, Ring: f.Ring}) })
 					}
 				})
 			}()

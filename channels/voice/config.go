@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alertcast/alertcast/channels"
-	"github.com/alertcast/alertcast/channels/voice/wire"
 )
 
 // Roles returned by Config.Authenticate. Anything else is refused at the door.
@@ -234,7 +233,3 @@ func (c *Config) setDefaults() {
 		c.ApprovalTimeout = 2 * time.Minute
 	}
 }
-
-// LoopbackSettings applies the loopback profile (see Config.Loopback) to
-// se; it is wire.LoopbackSettings, shared with rtcclient.
-func LoopbackSettings(se *webrtc.SettingEngine) { wire.LoopbackSettings(se) }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels/voice"
 	"github.com/alertcast/alertcast/channels/voice/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 )
 
 // raw is a bare signalling socket for feeding the server bad input.
@@ -35,7 +36,7 @@ func (e *env) raw(t *testing.T, token string) *raw {
 	r := &raw{t: t, ws: ws}
 	if token != "" {
 		r.send(`{"type":"auth","token":"` + token + `"}`)
-		r.expect(voice.TypeHello, "")
+		r.expect(wire.TypeHello, "")
 	}
 	return r
 }
@@ -48,7 +49,7 @@ func (r *raw) send(s string) {
 }
 
 // expect reads frames until one of type typ (and error code, if given).
-func (r *raw) expect(typ, code string) voice.Frame {
+func (r *raw) expect(typ, code string) wire.Frame {
 	r.t.Helper()
 	_ = r.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
@@ -56,7 +57,7 @@ func (r *raw) expect(typ, code string) voice.Frame {
 		if err != nil {
 			r.t.Fatalf("waiting for %s %s: %v", typ, code, err)
 		}
-		var f voice.Frame
+		var f wire.Frame
 		if err := json.Unmarshal(b, &f); err != nil {
 			r.t.Fatalf("server sent bad JSON: %s", b)
 		}
@@ -90,31 +91,31 @@ func TestMalformedFrames(t *testing.T) {
 	}
 	for _, c := range cases {
 		r.send(c.frame)
-		f := r.expect(voice.TypeError, "bad_frame")
+		f := r.expect(wire.TypeError, "bad_frame")
 		if f.Field != c.field {
 			t.Errorf("%s: error names field %q (%s), want %q", c.frame, f.Field, f.Message, c.field)
 		}
 	}
 	// Still alive and authenticated.
 	r.send(`{"type":"ping","id":"p1"}`)
-	if f := r.expect(voice.TypePong, ""); f.ID != "p1" {
+	if f := r.expect(wire.TypePong, ""); f.ID != "p1" {
 		t.Errorf("pong id %q", f.ID)
 	}
 	// A valid offer for a room the session is not in, and a bad SDP in its
 	// own live room: errors, no half-made state.
 	r.send(`{"type":"offer","room":"live-nope","pc":"pub","sdp":"v=0\r\n"}`)
-	r.expect(voice.TypeError, "publish_failed")
+	r.expect(wire.TypeError, "publish_failed")
 	r.send(`{"type":"live","region":"653122100"}`)
-	room := r.expect(voice.TypeRoom, "").Room
+	room := r.expect(wire.TypeRoom, "").Room
 	r.send(`{"type":"offer","room":"` + room + `","pc":"pub","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"}`)
-	f := r.expect(voice.TypeError, "publish_failed")
+	f := r.expect(wire.TypeError, "publish_failed")
 	if !strings.Contains(f.Message, "sdp") {
 		t.Errorf("bad SDP error %q does not name the sdp", f.Message)
 	}
 	r.send(`{"type":"answer","room":"` + room + `","pc":"sub","sdp":"v=0\r\n"}`)
-	r.expect(voice.TypeError, "not_joined")
+	r.expect(wire.TypeError, "not_joined")
 	// An oversized frame closes that connection only.
-	big := `{"type":"ping","id":"` + strings.Repeat("a", voice.MaxFrameSize) + `"}`
+	big := `{"type":"ping","id":"` + strings.Repeat("a", wire.MaxFrameSize) + `"}`
 	_ = r.ws.WriteMessage(websocket.TextMessage, []byte(big))
 	_ = r.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
@@ -125,7 +126,7 @@ func TestMalformedFrames(t *testing.T) {
 	// Others are unaffected.
 	r2 := e.raw(t, "tok-officer")
 	r2.send(`{"type":"ping"}`)
-	r2.expect(voice.TypePong, "")
+	r2.expect(wire.TypePong, "")
 	// The live room of the dropped socket ended with it.
 	waitFor(t, "room of the dropped socket to end", 5*time.Second, func() bool { return len(e.srv.Rooms()) == 0 })
 }
@@ -137,7 +138,7 @@ func TestAuthFirst(t *testing.T) {
 	e := newEnv(t, nil)
 	r := e.raw(t, "")
 	r.send(`{"type":"live","region":"653122"}`)
-	r.expect(voice.TypeError, "unauthenticated")
+	r.expect(wire.TypeError, "unauthenticated")
 
 	h := http.Header{"Authorization": {"Bearer tok-field1"}}
 	ws, resp, err := websocket.DefaultDialer.Dial(e.wsURL, h)
@@ -147,7 +148,7 @@ func TestAuthFirst(t *testing.T) {
 	resp.Body.Close()
 	defer ws.Close()
 	hr := &raw{t: t, ws: ws}
-	if f := hr.expect(voice.TypeHello, ""); f.User != "field1" || f.Role != voice.RoleField {
+	if f := hr.expect(wire.TypeHello, ""); f.User != "field1" || f.Role != voice.RoleField {
 		t.Errorf("hello = %+v", f)
 	}
 }
@@ -170,7 +171,7 @@ func TestICEFailureReported(t *testing.T) {
 	// server's candidates.
 	r := e.raw(t, "tok-field1")
 	r.send(`{"type":"join","room":"` + pub.Room + `"}`)
-	offer := r.expect(voice.TypeOffer, "")
+	offer := r.expect(wire.TypeOffer, "")
 	se := webrtc.SettingEngine{}
 	se.SetInterfaceFilter(func(string) bool { return false })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -193,10 +194,10 @@ func TestICEFailureReported(t *testing.T) {
 	if err := pc.SetLocalDescription(ans); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(voice.Frame{Type: voice.TypeAnswer, Room: pub.Room, PC: voice.PCSub, SDP: ans.SDP})
+	b, _ := json.Marshal(wire.Frame{Type: wire.TypeAnswer, Room: pub.Room, PC: wire.PCSub, SDP: ans.SDP})
 	r.send(string(b))
-	f := r.expect(voice.TypeError, "ice_failed")
-	if f.Room != pub.Room || f.PC != voice.PCSub || !strings.Contains(f.Message, "TURN") {
+	f := r.expect(wire.TypeError, "ice_failed")
+	if f.Room != pub.Room || f.PC != wire.PCSub || !strings.Contains(f.Message, "TURN") {
 		t.Errorf("ice failure frame = %+v", f)
 	}
 	// The field member is out of the room; the announcement goes on.
@@ -277,11 +278,11 @@ func TestPublisherConnectionClosed(t *testing.T) {
 	defer cancel()
 	r := e.raw(t, "tok-officer")
 	r.send(`{"type":"live","region":"653122100"}`)
-	room := r.expect(voice.TypeRoom, "").Room
+	room := r.expect(wire.TypeRoom, "").Room
 	lr := <-e.live.ch
 
 	se := webrtc.SettingEngine{}
-	voice.LoopbackSettings(&se)
+	wire.LoopbackSettings(&se)
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
@@ -308,9 +309,9 @@ func TestPublisherConnectionClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-gathered
-	b, _ := json.Marshal(voice.Frame{Type: voice.TypeOffer, Room: room, PC: voice.PCPub, SDP: pc.LocalDescription().SDP})
+	b, _ := json.Marshal(wire.Frame{Type: wire.TypeOffer, Room: room, PC: wire.PCPub, SDP: pc.LocalDescription().SDP})
 	r.send(string(b))
-	ans := r.expect(voice.TypeAnswer, "")
+	ans := r.expect(wire.TypeAnswer, "")
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
 		t.Fatal(err)
 	}
@@ -320,8 +321,8 @@ func TestPublisherConnectionClosed(t *testing.T) {
 			if err != nil {
 				return
 			}
-			var f voice.Frame
-			if json.Unmarshal(msg, &f) == nil && f.Type == voice.TypeCandidate && f.Candidate != nil {
+			var f wire.Frame
+			if json.Unmarshal(msg, &f) == nil && f.Type == wire.TypeCandidate && f.Candidate != nil {
 				_ = pc.AddICECandidate(*f.Candidate)
 			}
 		}

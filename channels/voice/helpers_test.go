@@ -20,6 +20,7 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/voice"
 	"github.com/alertcast/alertcast/channels/voice/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -126,13 +127,13 @@ func (a *auditLog) all() []voice.LiveAudit {
 // frameLog collects the frames a client's OnFrame sees.
 type frameLog struct {
 	mu      sync.Mutex
-	fs      []voice.Frame
+	fs      []wire.Frame
 	changed chan struct{}
 }
 
 func newFrameLog() *frameLog { return &frameLog{changed: make(chan struct{})} }
 
-func (l *frameLog) on(f voice.Frame) {
+func (l *frameLog) on(f wire.Frame) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.fs = append(l.fs, f)
@@ -141,7 +142,7 @@ func (l *frameLog) on(f voice.Frame) {
 }
 
 // wait returns the first frame for which match is true.
-func (l *frameLog) wait(t *testing.T, what string, match func(voice.Frame) bool) voice.Frame {
+func (l *frameLog) wait(t *testing.T, what string, match func(wire.Frame) bool) wire.Frame {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels/voice"
 	"github.com/alertcast/alertcast/channels/voice/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 )
 
 // counter is a subscriber's view of what arrived.
@@ -127,7 +128,7 @@ func TestLiveAnnouncement(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no recording reported")
 	}
-	if rec.Room != lr.ID || rec.Kind != voice.KindLive || rec.User != "duty1" || rec.Packets < 25 {
+	if rec.Room != lr.ID || rec.Kind != wire.KindLive || rec.User != "duty1" || rec.Packets < 25 {
 		t.Fatalf("recording = %+v", rec)
 	}
 	f, err := os.Open(rec.Path)
@@ -237,12 +238,12 @@ func TestJoinRules(t *testing.T) {
 
 	// A call between the officer and field1: field2 may not enter.
 	callRoom := make(chan string, 1)
-	officer2 := e.dial(t, "tok-officer", rtcclient.Config{OnFrame: func(f voice.Frame) {
-		if f.Type == voice.TypeRoom && f.Kind == voice.KindCall {
+	officer2 := e.dial(t, "tok-officer", rtcclient.Config{OnFrame: func(f wire.Frame) {
+		if f.Type == wire.TypeRoom && f.Kind == wire.KindCall {
 			callRoom <- f.Room
 		}
 	}})
-	if err := officer2.Send(voice.Frame{Type: voice.TypeCall, Members: []string{"field1"}}); err != nil {
+	if err := officer2.Send(wire.Frame{Type: wire.TypeCall, Members: []string{"field1"}}); err != nil {
 		t.Fatal(err)
 	}
 	var call string

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alertcast/alertcast/channels/voice/wire"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -59,23 +60,23 @@ func (s *Server) newPeer(m *member, name string) (*peer, error) {
 			return
 		}
 		p.mu.Unlock()
-		ss.send(&Frame{Type: TypeCandidate, Room: r.id, PC: name, Candidate: &init})
+		ss.send(&wire.Frame{Type: wire.TypeCandidate, Room: r.id, PC: name, Candidate: &init})
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.met.peerStates.WithLabelValues(st.String()).Inc()
-		ss.send(&Frame{Type: TypePeerState, Room: r.id, PC: name, State: st.String()})
+		ss.send(&wire.Frame{Type: wire.TypePeerState, Room: r.id, PC: name, State: st.String()})
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			p.connOnce.Do(func() {
 				close(p.connected)
-				if name == PCSub {
+				if name == wire.PCSub {
 					s.met.joinSeconds.Observe(time.Since(p.created).Seconds())
 				}
 			})
 			r.broadcastMembers()
 		case webrtc.PeerConnectionStateFailed:
 			s.met.iceFailures.Inc()
-			ss.send(&Frame{Type: TypeError, Room: r.id, PC: name, Code: "ice_failed", Message: iceFailedReason, Reason: "ice_failed"})
+			ss.send(&wire.Frame{Type: wire.TypeError, Room: r.id, PC: name, Code: "ice_failed", Message: iceFailedReason, Reason: "ice_failed"})
 			go s.leave(m, "ice_failed")
 		case webrtc.PeerConnectionStateClosed:
 			// The far end closed it (DTLS close_notify) while its socket
@@ -99,7 +100,7 @@ func (s *Server) newPeer(m *member, name string) (*peer, error) {
 			return
 		}
 		s.met.iceFailures.Inc()
-		ss.send(&Frame{Type: TypeError, Room: r.id, PC: name, Code: "ice_failed", Reason: "connect_timeout",
+		ss.send(&wire.Frame{Type: wire.TypeError, Room: r.id, PC: name, Code: "ice_failed", Reason: "connect_timeout",
 			Message: fmt.Sprintf("not connected within %s: %s", s.cfg.ConnectTimeout, iceFailedReason)})
 		s.leave(m, "connect_timeout")
 	})
@@ -133,19 +134,19 @@ func (p *peer) offer() error {
 	if err := p.pc.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("voice: set local offer: %w", err)
 	}
-	p.sendDescription(&Frame{Type: TypeOffer, Room: p.m.r.id, PC: p.name, SDP: offer.SDP})
+	p.sendDescription(&wire.Frame{Type: wire.TypeOffer, Room: p.m.r.id, PC: p.name, SDP: offer.SDP})
 	return nil
 }
 
 // sendDescription sends an offer or answer, then the candidates gathered
 // meanwhile.
-func (p *peer) sendDescription(f *Frame) {
+func (p *peer) sendDescription(f *wire.Frame) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.m.ss.send(f)
 	p.descSent = true
 	for i := range p.outCands {
-		p.m.ss.send(&Frame{Type: TypeCandidate, Room: f.Room, PC: p.name, Candidate: &p.outCands[i]})
+		p.m.ss.send(&wire.Frame{Type: wire.TypeCandidate, Room: f.Room, PC: p.name, Candidate: &p.outCands[i]})
 	}
 	p.outCands = nil
 }
@@ -173,7 +174,7 @@ func (p *peer) answer(sdp string) error {
 	if err := p.pc.SetLocalDescription(ans); err != nil {
 		return fmt.Errorf("voice: set local answer: %w", err)
 	}
-	p.sendDescription(&Frame{Type: TypeAnswer, Room: p.m.r.id, PC: p.name, SDP: ans.SDP})
+	p.sendDescription(&wire.Frame{Type: wire.TypeAnswer, Room: p.m.r.id, PC: p.name, SDP: ans.SDP})
 	return nil
 }
 

@@ -15,13 +15,6 @@ import (
 	"github.com/alertcast/alertcast/channels/voice/wire"
 )
 
-// Room kinds (wire.KindLive …).
-const (
-	KindLive = wire.KindLive
-	KindCall = wire.KindCall
-	KindRing = wire.KindRing
-)
-
 // room is one live announcement, call or ring.
 type room struct {
 	s       *Server
@@ -96,7 +89,7 @@ func (m *member) setPeer(name string, p *peer) bool {
 	if m.left.Load() {
 		return false
 	}
-	if name == PCPub {
+	if name == wire.PCPub {
 		m.pub = p
 	} else {
 		m.sub = p
@@ -150,7 +143,7 @@ func (s *Server) startLive(ss *session, region string, level int, g liveGrant) (
 	if level == 0 {
 		level = 4
 	}
-	r := newRoom(s, KindLive, ss.user)
+	r := newRoom(s, wire.KindLive, ss.user)
 	r.region, r.level, r.token, r.grant = region, level, randomID("", 24), g
 	if err := r.addRTPSlot(ss.user); err != nil {
 		return nil, err
@@ -179,7 +172,7 @@ func (s *Server) startLive(ss *session, region string, level int, g liveGrant) (
 		return nil, err
 	}
 	// Field pages may listen in.
-	announce := &Frame{Type: TypeRoom, Room: r.id, Kind: KindLive, Region: region, From: ss.user}
+	announce := &wire.Frame{Type: wire.TypeRoom, Room: r.id, Kind: wire.KindLive, Region: region, From: ss.user}
 	s.mu.Lock()
 	var field []*session
 	for fs := range s.sessions {
@@ -209,7 +202,7 @@ func (s *Server) LiveRoom(id string) (LiveRoom, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.rooms[id]
-	if r == nil || r.kind != KindLive {
+	if r == nil || r.kind != wire.KindLive {
 		return LiveRoom{}, false
 	}
 	return LiveRoom{ID: r.id, Token: r.token, Region: r.region, SignalPath: s.cfg.SignalPath, SignalURL: s.signalURL(),
@@ -250,7 +243,7 @@ func (s *Server) devicesIn(ctx context.Context, region string) ([]string, error)
 
 // startCall opens a two-way call between ss and field members.
 func (s *Server) startCall(ss *session, members []string) (*room, error) {
-	r := newRoom(s, KindCall, ss.user)
+	r := newRoom(s, wire.KindCall, ss.user)
 	r.allowed[ss.user] = true
 	if err := r.addRTPSlot(ss.user); err != nil {
 		return nil, err
@@ -274,7 +267,7 @@ func (s *Server) startCall(ss *session, members []string) (*room, error) {
 	reached := 0
 	for _, u := range members {
 		for _, fs := range s.fieldSessions(u) {
-			fs.send(&Frame{Type: TypeIncomingCall, Room: r.id, From: ss.user, Kind: KindCall})
+			fs.send(&wire.Frame{Type: wire.TypeIncomingCall, Room: r.id, From: ss.user, Kind: wire.KindCall})
 			reached++
 		}
 	}
@@ -292,7 +285,7 @@ func (r *room) mayJoin(ss *session) error {
 		if ss.scope != r {
 			return fmt.Errorf("%w: a loudspeaker token admits to its own room only", ErrForbidden)
 		}
-	case r.kind == KindLive:
+	case r.kind == wire.KindLive:
 		if !ss.isOfficer() && ss.role != RoleField {
 			return ErrForbidden
 		}
@@ -326,7 +319,7 @@ func (s *Server) join(ss *session, id, device string) error {
 	if _, sub := m.peers(); sub != nil {
 		return errors.New("already joined")
 	}
-	p, err := s.newPeer(m, PCSub)
+	p, err := s.newPeer(m, wire.PCSub)
 	if err != nil {
 		s.leave(m, "join failed")
 		return err
@@ -436,7 +429,7 @@ func (s *Server) publishPeer(ss *session, m *member, sl *slot, sdp string) error
 	id := m.r.id
 	pub, _ := m.peers()
 	if pub == nil {
-		p, err := s.newPeer(m, PCPub)
+		p, err := s.newPeer(m, wire.PCPub)
 		if err != nil {
 			return err
 		}
@@ -495,11 +488,11 @@ func (s *Server) leave(m *member, why string) {
 	}
 	r := m.r
 	switch {
-	case r.kind == KindLive && m.ss.user == r.owner && m.ss.role != RoleSpeaker:
+	case r.kind == wire.KindLive && m.ss.user == r.owner && m.ss.role != RoleSpeaker:
 		s.endRoom(r, "publisher_left: "+why)
-	case r.kind == KindCall && (m.ss.user == r.owner || remaining <= 1):
+	case r.kind == wire.KindCall && (m.ss.user == r.owner || remaining <= 1):
 		s.endRoom(r, "call_over: "+m.ss.user+" "+why)
-	case r.kind == KindRing && r.ring != nil:
+	case r.kind == wire.KindRing && r.ring != nil:
 		r.ring.hungUp(why)
 	default:
 		r.broadcastMembers()
@@ -560,7 +553,7 @@ func (s *Server) endRoom(r *room, reason string) {
 	s.mu.Unlock()
 	s.met.rooms.WithLabelValues(r.kind).Dec()
 	s.log.Info("voice: room ended", "room", r.id, "kind", r.kind, "reason", reason, "members", len(ms))
-	f := &Frame{Type: TypeRoomEnded, Room: r.id, Reason: reason}
+	f := &wire.Frame{Type: wire.TypeRoomEnded, Room: r.id, Reason: reason}
 	for _, m := range ms {
 		m.ss.send(f)
 	}
@@ -580,7 +573,7 @@ func (s *Server) endRoom(r *room, reason string) {
 	if r.ring != nil {
 		r.ring.roomEnded(reason)
 	}
-	if r.kind == KindLive && audited {
+	if r.kind == wire.KindLive && audited {
 		_ = s.audit(r.endAudit(reason, endedAt)) // already logged; the air cannot be taken back
 	}
 }
@@ -594,15 +587,15 @@ func (r *room) info() RoomInfo {
 
 // membersLocked lists the people in the room; loudspeaker agents are only
 // counted (there may be thousands).
-func (r *room) membersLocked() ([]MemberInfo, int) {
-	out := make([]MemberInfo, 0, 8)
+func (r *room) membersLocked() ([]wire.MemberInfo, int) {
+	out := make([]wire.MemberInfo, 0, 8)
 	speakers := 0
 	for _, m := range r.members {
 		if m.ss.role == RoleSpeaker {
 			speakers++
 			continue
 		}
-		mi := MemberInfo{User: m.ss.user, Role: m.ss.role, Device: m.device}
+		mi := wire.MemberInfo{User: m.ss.user, Role: m.ss.role, Device: m.device}
 		if sl := r.slots[m.ss.user]; sl != nil && m.ss.role != RoleSpeaker {
 			mi.Publishing, mi.Muted = sl.active.Load(), sl.muted.Load()
 		}
@@ -639,7 +632,7 @@ func (r *room) sendMembers() {
 	}
 	var to []*session
 	for ss := range r.members {
-		if ss.role != RoleSpeaker && (ss.isOfficer() || r.kind != KindLive) {
+		if ss.role != RoleSpeaker && (ss.isOfficer() || r.kind != wire.KindLive) {
 			to = append(to, ss)
 		}
 	}
@@ -648,7 +641,7 @@ func (r *room) sendMembers() {
 		return
 	}
 	peers, n := r.membersLocked()
-	f := &Frame{Type: TypeMembers, Room: r.id, Kind: r.kind, Peers: peers, Speakers: n}
+	f := &wire.Frame{Type: wire.TypeMembers, Room: r.id, Kind: r.kind, Peers: peers, Speakers: n}
 	r.mu.Unlock()
 	for _, ss := range to {
 		ss.send(f)

@@ -42,6 +42,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 	"github.com/alertcast/alertcast/warning"
 )
 
@@ -114,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	se := webrtc.SettingEngine{}
 	if cfg.Loopback {
-		LoopbackSettings(&se)
+		wire.LoopbackSettings(&se)
 	} else {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	}
@@ -271,12 +272,12 @@ func (s *Server) Rooms() []RoomInfo {
 
 // RoomInfo describes an open room.
 type RoomInfo struct {
-	ID      string       `json:"id"`
-	Kind    string       `json:"kind"`
-	Owner   string       `json:"owner"`
-	Region  string       `json:"region,omitempty"`
-	Started time.Time    `json:"started"`
-	Members []MemberInfo `json:"members"`
+	ID      string            `json:"id"`
+	Kind    string            `json:"kind"`
+	Owner   string            `json:"owner"`
+	Region  string            `json:"region,omitempty"`
+	Started time.Time         `json:"started"`
+	Members []wire.MemberInfo `json:"members"`
 	// Speakers counts the loudspeaker agents listening.
 	Speakers int `json:"speakers"`
 }
@@ -332,7 +333,7 @@ func (s *Server) fieldSessions(user string) []*session {
 
 // broadcastOnline tells every officer which field users are online.
 func (s *Server) broadcastOnline() {
-	f := &Frame{Type: TypeOnline, Endpoints: s.onlineField()}
+	f := &wire.Frame{Type: wire.TypeOnline, Endpoints: s.onlineField()}
 	s.mu.Lock()
 	var officers []*session
 	for ss := range s.sessions {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alertcast/alertcast/channels/voice/wire"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
@@ -63,7 +64,7 @@ func (s *Server) SignalHandler() http.Handler {
 		if err != nil {
 			return // Upgrade already answered with an HTTP error
 		}
-		conn.SetReadLimit(MaxFrameSize)
+		conn.SetReadLimit(wire.MaxFrameSize)
 		ss := &session{s: s, conn: conn, out: make(chan []byte, outQueue), closed: make(chan struct{}), rooms: map[string]*member{}}
 		bearer := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if bearer == r.Header.Get("Authorization") {
@@ -91,7 +92,7 @@ func (s *Server) SignalHandler() http.Handler {
 
 // send queues f for the client. A client that does not keep up is dropped:
 // signalling must not stall the SFU.
-func (ss *session) send(f *Frame) {
+func (ss *session) send(f *wire.Frame) {
 	b, err := json.Marshal(f)
 	if err != nil {
 		ss.s.log.Error("voice: marshal frame", "type", f.Type, "err", err)
@@ -107,7 +108,7 @@ func (ss *session) send(f *Frame) {
 }
 
 func (ss *session) sendErr(id, room, code string, err error) {
-	f := &Frame{Type: TypeError, ID: id, Room: room, Code: code, Message: err.Error()}
+	f := &wire.Frame{Type: wire.TypeError, ID: id, Room: room, Code: code, Message: err.Error()}
 	var fe *warning.FieldError
 	if errors.As(err, &fe) {
 		f.Field = fe.Field
@@ -185,7 +186,7 @@ func (ss *session) readLoop(bearer string) {
 			continue
 		}
 		if ss.role == "" {
-			if f.Type != TypeAuth {
+			if f.Type != wire.TypeAuth {
 				ss.sendErr(f.ID, "", "unauthenticated", errors.New(`the first frame must be {"type":"auth","token":…}`))
 				return
 			}
@@ -240,7 +241,7 @@ func (ss *session) authenticate(token string) bool {
 	if s.cfg.TURN != nil && len(s.cfg.TURN.URLs) > 0 {
 		ice = append(append([]webrtc.ICEServer(nil), ice...), s.cfg.TURN.credentials(ss.user, time.Now()))
 	}
-	ss.send(&Frame{Type: TypeHello, User: ss.user, Role: ss.role, ICEServers: ice})
+	ss.send(&wire.Frame{Type: wire.TypeHello, User: ss.user, Role: ss.role, ICEServers: ice})
 	if ss.isOfficer() {
 		ss.sendOnline()
 	}
@@ -255,7 +256,7 @@ func (ss *session) authenticate(token string) bool {
 }
 
 func (ss *session) sendOnline() {
-	f := &Frame{Type: TypeOnline, Endpoints: ss.s.onlineField()}
+	f := &wire.Frame{Type: wire.TypeOnline, Endpoints: ss.s.onlineField()}
 	if ss.s.cfg.Endpoints != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		f.Devices = ss.s.cfg.Endpoints.Online(ctx)
@@ -296,23 +297,23 @@ func (ss *session) member(room string) *member {
 }
 
 // handle acts on one valid frame of an authenticated session.
-func (ss *session) handle(f *Frame) {
+func (ss *session) handle(f *wire.Frame) {
 	s := ss.s
 	switch f.Type {
-	case TypeAuth:
+	case wire.TypeAuth:
 		ss.sendErr(f.ID, "", "bad_frame", errors.New("already authenticated"))
-	case TypePing:
-		ss.send(&Frame{Type: TypePong, ID: f.ID})
+	case wire.TypePing:
+		ss.send(&wire.Frame{Type: wire.TypePong, ID: f.ID})
 		if ss.isOfficer() {
 			ss.sendOnline()
 		}
-	case TypeLive:
+	case wire.TypeLive:
 		if !ss.isOfficer() {
 			ss.sendErr(f.ID, "", "forbidden", errors.New("only officers go live"))
 			return
 		}
 		s.goLive(ss, f)
-	case TypeCall:
+	case wire.TypeCall:
 		if !ss.isOfficer() {
 			ss.sendErr(f.ID, "", "forbidden", errors.New("only officers place calls"))
 			return
@@ -322,8 +323,8 @@ func (ss *session) handle(f *Frame) {
 			ss.sendErr(f.ID, "", "call_failed", err)
 			return
 		}
-		ss.send(&Frame{Type: TypeRoom, ID: f.ID, Room: r.id, Kind: r.kind, Members: f.Members})
-	case TypeJoin:
+		ss.send(&wire.Frame{Type: wire.TypeRoom, ID: f.ID, Room: r.id, Kind: r.kind, Members: f.Members})
+	case wire.TypeJoin:
 		if err := s.join(ss, f.Room, f.Device); err != nil {
 			code := "join_failed"
 			if errors.Is(err, ErrForbidden) {
@@ -331,11 +332,11 @@ func (ss *session) handle(f *Frame) {
 			}
 			ss.sendErr(f.ID, f.Room, code, err)
 		}
-	case TypeOffer:
+	case wire.TypeOffer:
 		if err := s.publish(ss, f.Room, f.SDP); err != nil {
-			ss.send(&Frame{Type: TypeError, ID: f.ID, Room: f.Room, PC: PCPub, Code: "publish_failed", Message: err.Error()})
+			ss.send(&wire.Frame{Type: wire.TypeError, ID: f.ID, Room: f.Room, PC: wire.PCPub, Code: "publish_failed", Message: err.Error()})
 		}
-	case TypeAnswer:
+	case wire.TypeAnswer:
 		m := ss.member(f.Room)
 		var sub *peer
 		if m != nil {
@@ -349,7 +350,7 @@ func (ss *session) handle(f *Frame) {
 			ss.sendErr(f.ID, f.Room, "bad_sdp", err)
 			s.leave(m, "bad answer")
 		}
-	case TypeCandidate:
+	case wire.TypeCandidate:
 		m := ss.member(f.Room)
 		if m == nil {
 			// Trickled candidates race refusals, leaves and room ends:
@@ -357,7 +358,7 @@ func (ss *session) handle(f *Frame) {
 			return
 		}
 		pub, p := m.peers()
-		if f.PC == PCPub {
+		if f.PC == wire.PCPub {
 			p = pub
 		}
 		if p == nil {
@@ -366,18 +367,18 @@ func (ss *session) handle(f *Frame) {
 		if err := p.addCandidate(*f.Candidate); err != nil {
 			ss.sendErr(f.ID, f.Room, "bad_candidate", err)
 		}
-	case TypeMute:
+	case wire.TypeMute:
 		m := ss.member(f.Room)
 		if m == nil {
 			ss.sendErr(f.ID, f.Room, "not_joined", ErrNoSuchRoom)
 			return
 		}
 		m.setMuted(*f.Muted)
-	case TypeLeave:
+	case wire.TypeLeave:
 		if m := ss.member(f.Room); m != nil {
 			s.leave(m, "left")
 		}
-	case TypeEnd:
+	case wire.TypeEnd:
 		s.mu.Lock()
 		r := s.rooms[f.Room]
 		s.mu.Unlock()
@@ -390,10 +391,10 @@ func (ss *session) handle(f *Frame) {
 			return
 		}
 		s.endRoom(r, "ended by "+ss.user)
-	case TypeApprove, TypeDeny:
-		s.decideLive(ss, f, f.Type == TypeApprove)
-	case TypeAck, TypeDecline:
-		if err := s.ringReply(ss, f.Ring, f.Type == TypeAck); err != nil {
+	case wire.TypeApprove, wire.TypeDeny:
+		s.decideLive(ss, f, f.Type == wire.TypeApprove)
+	case wire.TypeAck, wire.TypeDecline:
+		if err := s.ringReply(ss, f.Ring, f.Type == wire.TypeAck); err != nil {
 			ss.sendErr(f.ID, "", "no_ring", err)
 		}
 	}

@@ -13,53 +13,8 @@ import (
 	"github.com/alertcast/alertcast/warning"
 )
 
-// The protocol lives in package wire (shared with rtcclient); these
-// aliases keep the server's code and API readable.
-
-// MaxFrameSize is the largest signalling frame accepted.
-const MaxFrameSize = wire.MaxFrameSize
-
-// Frame types and peer-connection names, see package wire.
-const (
-	TypeAuth         = wire.TypeAuth
-	TypeLive         = wire.TypeLive
-	TypeCall         = wire.TypeCall
-	TypeJoin         = wire.TypeJoin
-	TypeOffer        = wire.TypeOffer
-	TypeAnswer       = wire.TypeAnswer
-	TypeCandidate    = wire.TypeCandidate
-	TypeLeave        = wire.TypeLeave
-	TypeEnd          = wire.TypeEnd
-	TypeMute         = wire.TypeMute
-	TypeAck          = wire.TypeAck
-	TypeDecline      = wire.TypeDecline
-	TypePing         = wire.TypePing
-	TypeHello        = wire.TypeHello
-	TypeRoom         = wire.TypeRoom
-	TypeMembers      = wire.TypeMembers
-	TypeRoomEnded    = wire.TypeRoomEnded
-	TypeRing         = wire.TypeRing
-	TypeRingOver     = wire.TypeRingOver
-	TypeIncomingCall = wire.TypeIncomingCall
-	TypePeerState    = wire.TypePeerState
-	TypeOnline       = wire.TypeOnline
-	TypeError        = wire.TypeError
-	TypePong         = wire.TypePong
-	TypeApprove      = wire.TypeApprove
-	TypeDeny         = wire.TypeDeny
-	TypeLiveRequest  = wire.TypeLiveRequest
-	PCPub            = wire.PCPub
-	PCSub            = wire.PCSub
-)
-
-type (
-	// Frame is one signalling message (wire.Frame).
-	Frame = wire.Frame
-	// MemberInfo describes one participant of a room (wire.MemberInfo).
-	MemberInfo = wire.MemberInfo
-	// RingInfo is what the field page shows while ringing (wire.RingInfo).
-	RingInfo = wire.RingInfo
-)
+// The protocol (frames, their types, the loopback profile) is package wire,
+// shared with rtcclient; this file validates what clients send.
 
 var (
 	// identifiers: room ids, ring ids, pc names, user names in "members".
@@ -80,16 +35,16 @@ func frameErr(field, rule, value string) error {
 // ParseFrame decodes and validates one client → server frame. The error
 // names the offending field; nothing is acted on unless the whole frame is
 // valid.
-func ParseFrame(b []byte) (*Frame, error) {
-	if len(b) > MaxFrameSize {
-		return nil, frameErr("frame", fmt.Sprintf("at most %d bytes", MaxFrameSize), fmt.Sprint(len(b)))
+func ParseFrame(b []byte) (*wire.Frame, error) {
+	if len(b) > wire.MaxFrameSize {
+		return nil, frameErr("frame", fmt.Sprintf("at most %d bytes", wire.MaxFrameSize), fmt.Sprint(len(b)))
 	}
 	if !utf8.Valid(b) {
 		return nil, frameErr("frame", "valid UTF-8 JSON", "")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var f Frame
+	var f wire.Frame
 	if err := dec.Decode(&f); err != nil {
 		return nil, frameErr("frame", "a JSON object with known fields: "+trimJSONErr(err), "")
 	}
@@ -106,24 +61,24 @@ func ParseFrame(b []byte) (*Frame, error) {
 		return nil
 	}
 	needPC := func() error {
-		if f.PC != PCPub && f.PC != PCSub {
+		if f.PC != wire.PCPub && f.PC != wire.PCSub {
 			return frameErr("pc", `"pub" or "sub"`, f.PC)
 		}
 		return nil
 	}
 	switch f.Type {
-	case TypeAuth:
+	case wire.TypeAuth:
 		if f.Token == "" || len(f.Token) > 4096 {
 			return nil, frameErr("token", "present, at most 4096 bytes", "")
 		}
-	case TypeLive:
+	case wire.TypeLive:
 		if !regionPattern.MatchString(f.Region) {
 			return nil, frameErr("region", "a 6, 9 or 12 digit administrative code", f.Region)
 		}
 		if f.Level < 0 || f.Level > 4 {
 			return nil, frameErr("level", "0 (default red) or 1..4", fmt.Sprint(f.Level))
 		}
-	case TypeCall:
+	case wire.TypeCall:
 		if len(f.Members) == 0 || len(f.Members) > 8 {
 			return nil, frameErr("members", "1 to 8 field members", fmt.Sprint(len(f.Members)))
 		}
@@ -132,14 +87,14 @@ func ParseFrame(b []byte) (*Frame, error) {
 				return nil, frameErr(fmt.Sprintf("members[%d]", i), "a user id (1-128 letters, digits or ._:@-)", m)
 			}
 		}
-	case TypeJoin:
+	case wire.TypeJoin:
 		if err := needRoom(); err != nil {
 			return nil, err
 		}
 		if f.Device != "" && !idPattern.MatchString(f.Device) {
 			return nil, frameErr("device", "a device id (1-128 letters, digits or ._:@-)", f.Device)
 		}
-	case TypeOffer, TypeAnswer:
+	case wire.TypeOffer, wire.TypeAnswer:
 		if err := needRoom(); err != nil {
 			return nil, err
 		}
@@ -147,16 +102,16 @@ func ParseFrame(b []byte) (*Frame, error) {
 			return nil, err
 		}
 		// Offers only on "pub" (the client sends), answers only on "sub".
-		if f.Type == TypeOffer && f.PC != PCPub {
+		if f.Type == wire.TypeOffer && f.PC != wire.PCPub {
 			return nil, frameErr("pc", `offers are sent on "pub" only`, f.PC)
 		}
-		if f.Type == TypeAnswer && f.PC != PCSub {
+		if f.Type == wire.TypeAnswer && f.PC != wire.PCSub {
 			return nil, frameErr("pc", `answers are sent on "sub" only`, f.PC)
 		}
 		if err := checkSDP(f.SDP); err != nil {
 			return nil, err
 		}
-	case TypeCandidate:
+	case wire.TypeCandidate:
 		if err := needRoom(); err != nil {
 			return nil, err
 		}
@@ -174,26 +129,26 @@ func ParseFrame(b []byte) (*Frame, error) {
 		if c != "" && !strings.HasPrefix(c, "candidate:") {
 			return nil, frameErr("candidate.candidate", `an ICE candidate line starting "candidate:"`, c)
 		}
-	case TypeLeave, TypeEnd:
+	case wire.TypeLeave, wire.TypeEnd:
 		if err := needRoom(); err != nil {
 			return nil, err
 		}
-	case TypeMute:
+	case wire.TypeMute:
 		if err := needRoom(); err != nil {
 			return nil, err
 		}
 		if f.Muted == nil {
 			return nil, frameErr("muted", "true or false", "")
 		}
-	case TypeAck, TypeDecline:
+	case wire.TypeAck, wire.TypeDecline:
 		if !idPattern.MatchString(f.Ring) {
 			return nil, frameErr("ring", "a ring id", f.Ring)
 		}
-	case TypeApprove, TypeDeny:
+	case wire.TypeApprove, wire.TypeDeny:
 		if !idPattern.MatchString(f.Request) {
 			return nil, frameErr("request", "a live request id", f.Request)
 		}
-	case TypePing:
+	case wire.TypePing:
 	case "":
 		return nil, frameErr("type", "present", "")
 	default:

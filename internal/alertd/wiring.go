@@ -22,6 +22,7 @@ import (
 	"github.com/alertcast/alertcast/channels/outbox"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/speaker"
+	"github.com/alertcast/alertcast/channels/speaker/wire"
 	"github.com/alertcast/alertcast/channels/voice"
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/console"
@@ -519,7 +520,7 @@ func (l liveAdapter) Live(ctx context.Context, ids []string, room voice.LiveRoom
 	if sig == "" {
 		sig = room.SignalPath
 	}
-	return l.hub.Live(ctx, ids, speaker.LiveRoom{ID: room.ID, Signaling: sig, Token: room.Token, Level: room.Level,
+	return l.hub.Live(ctx, ids, wire.LiveRoom{ID: room.ID, Signaling: sig, Token: room.Token, Level: room.Level,
 		Until: time.Now().Add(2 * time.Hour)})
 }
 
