@@ -421,7 +421,7 @@ func (api *API) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (api *API) regions(w http.ResponseWriter, r *http.Request) {
-	tree := api.Service.Registry.Tree()
+	tree := api.Service.Population.Tree()
 	type node struct {
 		targeting.Region
 		Children []targeting.Region `json:"villages,omitempty"`
@@ -776,13 +776,13 @@ func (api *API) importCSV(w http.ResponseWriter, r *http.Request, by Actor, what
 
 func (api *API) importResidents(w http.ResponseWriter, r *http.Request, by Actor) {
 	api.importCSV(w, r, by, "residents", func(ctx context.Context, body io.Reader, partial bool) (ImportResult, error) {
-		return api.Service.Registry.ImportResidents(ctx, body, partial, nil)
+		return api.Service.Population.ImportResidents(ctx, body, partial, nil)
 	})
 }
 
 func (api *API) importSpeakers(w http.ResponseWriter, r *http.Request, by Actor) {
 	api.importCSV(w, r, by, "speakers", func(ctx context.Context, body io.Reader, partial bool) (ImportResult, error) {
-		return api.Service.Registry.ImportSpeakers(ctx, body, partial)
+		return api.Service.Population.ImportSpeakers(ctx, body, partial)
 	})
 }
 
@@ -851,7 +851,7 @@ func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by Acto
 	if f.Name == "" {
 		ve.add("name", "required", "")
 	}
-	if _, ok := api.Service.Registry.Tree().Region(f.Region); !ok {
+	if _, ok := api.Service.Population.Tree().Region(f.Region); !ok {
 		ve.add("region", "must be a known region code", f.Region)
 	}
 	if len(ve.Problems) > 0 {
@@ -862,7 +862,7 @@ func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by Acto
 		api.fail(w, r, err)
 		return
 	}
-	if err := api.Service.Registry.ReloadFieldEndpoints(r.Context()); err != nil {
+	if err := api.Service.Population.ReloadFieldEndpoints(r.Context()); err != nil {
 		api.fail(w, r, err)
 		return
 	}
@@ -1005,11 +1005,11 @@ func (api *API) stopSchedule(w http.ResponseWriter, r *http.Request, by Actor) {
 }
 
 func (api *API) importRegions(w http.ResponseWriter, r *http.Request, by Actor) {
-	counties, err := api.Service.Registry.ImportRegions(r.Context(), http.MaxBytesReader(w, r.Body, 16<<20), by)
+	counties, err := api.Service.Population.ImportRegions(r.Context(), http.MaxBytesReader(w, r.Body, 16<<20), by)
 	if err != nil {
 		api.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 201, map[string]any{"counties": counties, "regions": api.Service.Registry.Tree().Len(),
+	writeJSON(w, 201, map[string]any{"counties": counties, "regions": api.Service.Population.Tree().Len(),
 		"note": "merged into this node now; every node loads it at start"})
 }

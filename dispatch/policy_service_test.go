@@ -12,11 +12,11 @@ import (
 
 func policyService(t *testing.T, s *Store) *Service {
 	t.Helper()
-	reg, err := NewRegistry(context.Background(), s, targeting.DefaultTree())
+	reg, err := NewPopulationIndex(context.Background(), s, targeting.DefaultTree())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Service{Store: s, Registry: reg, Policy: DefaultPolicy()}
+	return &Service{Store: s, Population: reg, Policy: DefaultPolicy()}
 }
 
 func orangeInput() AlertInput {

@@ -67,13 +67,13 @@ type Previewer struct {
 // Service is the warning lifecycle: create, approve, reject, update,
 // cancel, all-clear, expire. Every change is audited with the actor.
 type Service struct {
-	Store    *Store
-	Engine   *Engine
-	Registry *Registry
-	Policy   Policy
-	Preview  Previewer
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Store      *Store
+	Engine     *Engine
+	Population *PopulationIndex
+	Policy     Policy
+	Preview    Previewer
+	Logger     *slog.Logger
+	Now        func() time.Time
 	// OnChange is called after every stored change (for live consoles).
 	OnChange func(a *Alert)
 }
@@ -106,8 +106,8 @@ func (s *Service) changed(a *Alert) {
 
 func (s *Service) validate(in *AlertInput) (*Alert, error) {
 	var regions Regions
-	if s.Registry != nil {
-		tree := s.Registry.Tree()
+	if s.Population != nil {
+		tree := s.Population.Tree()
 		regions = RegionsFunc(func(code string) bool { _, ok := tree.Region(code); return ok })
 	}
 	return in.Validate(regions, func(g string) bool { _, err := targeting.ParseGroup(g); return err == nil }, s.now())
@@ -192,8 +192,8 @@ func (s *Service) create(ctx context.Context, by Actor, in AlertInput, o createO
 
 func (s *Service) decide(r Request) Decision {
 	var tree *targeting.Tree
-	if s.Registry != nil {
-		tree = s.Registry.Tree()
+	if s.Population != nil {
+		tree = s.Population.Tree()
 	}
 	return s.Policy.Decide(r, tree)
 }
@@ -492,7 +492,7 @@ func (s *Service) PreviewAudience(ctx context.Context, in AlertInput) (*PreviewR
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.Registry.Resolve(aim)
+	res, err := s.Population.Resolve(aim)
 	if err != nil {
 		return nil, err
 	}
@@ -505,7 +505,7 @@ func (s *Service) PreviewAudience(ctx context.Context, in AlertInput) (*PreviewR
 		case "sms", "speaker":
 			out.Channels[ch] = p.Channels[ch]
 		case "voice":
-			out.Channels[ch] = len(s.Registry.FieldEndpoints(a.Area.Codes))
+			out.Channels[ch] = len(s.Population.FieldEndpoints(a.Area.Codes))
 		case "websocket":
 			if s.Preview.Subscribers != nil {
 				out.Channels[ch] = s.Preview.Subscribers(m)

@@ -40,7 +40,7 @@ type Server struct {
 	log      *slog.Logger
 	redis    *redisHandle
 	store    *dispatch.Store
-	registry *dispatch.Registry
+	popIndex *dispatch.PopulationIndex
 	engine   *dispatch.Engine
 	service  *dispatch.Service
 	api      *dispatch.API
@@ -133,10 +133,10 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 			return nil, fmt.Errorf("regions %s: %w", path, err)
 		}
 	}
-	if s.registry, err = dispatch.NewRegistry(ctx, s.store, tree); err != nil {
+	if s.popIndex, err = dispatch.NewPopulationIndex(ctx, s.store, tree); err != nil {
 		return nil, err
 	}
-	nres, nspk := s.registry.Index().Len()
+	nres, nspk := s.popIndex.Index().Len()
 	log.Info("population loaded", "residents", nres, "speakers", nspk)
 
 	if err := s.bootstrapAdmin(ctx, stdout); err != nil {
@@ -152,13 +152,13 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 		return nil, err
 	}
 	s.engine, err = dispatch.NewEngine(dispatch.EngineConfig{
-		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.registry,
+		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.popIndex,
 		Channels: chans, Audio: s.audioRenderer(), Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.service = &dispatch.Service{Store: s.store, Engine: s.engine, Registry: s.registry, Policy: policy, Preview: preview, Logger: log,
+	s.service = &dispatch.Service{Store: s.store, Engine: s.engine, Population: s.popIndex, Policy: policy, Preview: preview, Logger: log,
 		OnChange: s.onAlertChange}
 	s.engine.Start()
 

@@ -120,11 +120,11 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 	// WebSocket: resident pages and consoles.
 	if on(wsCfg.Enabled) && !forced("websocket") {
 		hub, err := websocket.NewHub(websocket.Config{
-			Redis: s.redis.Client, Tree: s.registry.Tree(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
+			Redis: s.redis.Client, Tree: s.popIndex.Tree(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
 			MaxConnsPerIP: wsCfg.MaxConnsPerIP, ClientIPHeader: wsCfg.ClientIPHeader, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
 			LiftedFor: wsCfg.LiftedFor,
 			VillageLanguage: func(v string) string {
-				l, _ := s.registry.Index().MajorityLanguage(v)
+				l, _ := s.popIndex.Index().MajorityLanguage(v)
 				return l
 			},
 			Authenticate: func(ctx context.Context, token string) (string, bool) {
@@ -545,7 +545,7 @@ func (o onlineSpeakers) Online(ctx context.Context) []string {
 type regionDevices struct{ s *Server }
 
 func (r regionDevices) DevicesIn(ctx context.Context, region string) ([]string, error) {
-	res, err := r.s.registry.Resolve(targetingAim(region))
+	res, err := r.s.popIndex.Resolve(targetingAim(region))
 	if err != nil {
 		return nil, err
 	}
