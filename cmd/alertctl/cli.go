@@ -33,9 +33,6 @@ var synopses = map[string]string{
 	"audit key":        "[--key-file PATH]",
 	"gen population":   "[--residents N] [--speakers N] [--seed N] [--out DIR]",
 	"audio render":     "--level L [--event E] [--text-zh T] [--text-ug T] -o OUT.wav",
-	"bench ws":         "[--url ws://…/ws] [--subscribers N] [--warnings N] | serve",
-	"bench speaker":    "[--speakers N] [--rounds N]",
-	"bench spine":      "[--residents N]",
 }
 
 // reasonRequired: the actions the console also refuses without a reason,

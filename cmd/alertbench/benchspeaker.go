@@ -155,7 +155,7 @@ func benchSpeaker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	child := exec.CommandContext(ctx, self, "bench", "speaker", "--role", "agents", "--url", base,
+	child := exec.CommandContext(ctx, self, "speaker", "--role", "agents", "--url", base,
 		"--public-key", speaker.EncodePublicKey(key.Public().(ed25519.PublicKey)), "--credentials", credPath,
 		"--ramp", ramp.String())
 	if *cpuProfile != "" {

@@ -1,4 +1,9 @@
-package main
+// Package apiclient is the small client of alertd's REST API that the
+// command-line tools share (alertctl, alertbench): the URL and token from
+// ALERTCAST_URL and ALERTCAST_TOKEN, JSON in and out, and alertd's error
+// answer as one readable Go error. It holds no state between calls and
+// never logs the token.
+package apiclient
 
 import (
 	"bytes"
@@ -12,23 +17,25 @@ import (
 	"time"
 )
 
-// apiClient talks to alertd's REST API.
-type apiClient struct {
-	base  string
-	token string
-	http  *http.Client
+// Client talks to alertd's REST API.
+type Client struct {
+	Base  string // e.g. http://127.0.0.1:8080, no trailing slash
+	Token string // bearer token; empty sends none
+	HTTP  *http.Client
 }
 
-func newClient() *apiClient {
+// FromEnv is the client of ALERTCAST_URL (default http://127.0.0.1:8080)
+// with ALERTCAST_TOKEN.
+func FromEnv() *Client {
 	base := os.Getenv("ALERTCAST_URL")
 	if base == "" {
 		base = "http://127.0.0.1:8080"
 	}
-	return &apiClient{base: strings.TrimSuffix(base, "/"), token: os.Getenv("ALERTCAST_TOKEN"), http: &http.Client{Timeout: 10 * time.Minute}}
+	return &Client{Base: strings.TrimSuffix(base, "/"), Token: os.Getenv("ALERTCAST_TOKEN"), HTTP: &http.Client{Timeout: 10 * time.Minute}}
 }
 
-// apiError is an error answer from alertd, with the fields it names.
-type apiError struct {
+// Error is an error answer from alertd, with the fields it names.
+type Error struct {
 	Status   int
 	Code     string `json:"code"`
 	Message  string `json:"message"`
@@ -46,7 +53,7 @@ var selfDescribing = map[string]bool{"not_found": true, "conflict": true, "valid
 
 // Error reads as one sentence: the server's message, with the code in
 // front only where the message does not already say it.
-func (e *apiError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	msg := strings.TrimSpace(e.Message)
 	words := strings.ReplaceAll(e.Code, "_", " ")
@@ -77,9 +84,10 @@ func (e *apiError) Error() string {
 	return b.String()
 }
 
-// do sends body (nil, []byte, io.Reader or a value to encode as JSON) and
-// decodes a JSON answer into out (if not nil).
-func (c *apiClient) do(ctx context.Context, method, path string, body any, out any, hdr ...string) error {
+// Do sends body (nil, []byte, io.Reader or a value to encode as JSON) and
+// decodes a JSON answer into out (if not nil). hdr are extra header
+// name/value pairs. An answer of 400 or more is an *Error.
+func (c *Client) Do(ctx context.Context, method, path string, body any, out any, hdr ...string) error {
 	var rd io.Reader
 	ctype := "application/json"
 	switch b := body.(type) {
@@ -95,22 +103,22 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, out a
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
 	if err != nil {
 		return err
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", ctype)
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach alertd at %s (set ALERTCAST_URL): %w", c.base, err)
+		return fmt.Errorf("cannot reach alertd at %s (set ALERTCAST_URL): %w", c.Base, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
@@ -119,11 +127,11 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, out a
 	}
 	if resp.StatusCode >= 400 {
 		var e struct {
-			Error apiError `json:"error"`
+			Error Error `json:"error"`
 		}
 		if json.Unmarshal(raw, &e) == nil && e.Error.Message != "" {
 			e.Error.Status = resp.StatusCode
-			if resp.StatusCode == 401 && c.token == "" {
+			if resp.StatusCode == 401 && c.Token == "" {
 				e.Error.Message += " (set ALERTCAST_TOKEN)"
 			}
 			return &e.Error
@@ -132,7 +140,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, out a
 			// Import reports come back as 422 with the report as body.
 			_ = json.Unmarshal(raw, out)
 		}
-		return &apiError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(raw))}
+		return &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(raw))}
 	}
 	if out != nil && len(raw) > 0 {
 		return json.Unmarshal(raw, out)

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/alertcast/alertcast/internal/apiclient"
 )
 
 // benchLogin measures what a password-guessing flood costs a running
@@ -27,7 +29,7 @@ import (
 // officer's latency and (with --pid, same machine) alertd's resident
 // memory before and at its peak. Loopback only.
 func benchLogin(ctx context.Context, args []string) error {
-	fs := newFlags("bench login")
+	fs := newFlags("login")
 	attackers := fs.Int("attackers", 100, "concurrent wrong-password clients (1..500)")
 	duration := fs.Duration("duration", 30*time.Second, "how long the flood lasts (at most 2m)")
 	user := fs.String("user", "bench-login", "target user, created with a random password if absent (needs an admin ALERTCAST_TOKEN)")
@@ -43,24 +45,24 @@ func benchLogin(ctx context.Context, args []string) error {
 	if *duration <= 0 || *duration > 2*time.Minute {
 		return fmt.Errorf("--duration: up to 2m, got %s", *duration)
 	}
-	c := newClient()
-	u, err := url.Parse(c.base)
+	c := apiclient.FromEnv()
+	u, err := url.Parse(c.Base)
 	if err != nil {
 		return fmt.Errorf("ALERTCAST_URL: %w", err)
 	}
 	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("bench login floods only a loopback alertd, not %s", u.Host)
 	}
-	if c.token == "" {
+	if c.Token == "" {
 		return errors.New("ALERTCAST_TOKEN: an admin token is required (it creates the target user and plays the officer)")
 	}
 	var created struct{ Name string }
-	err = c.do(ctx, "POST", "/api/v1/users", map[string]string{"name": *user, "role": "operator", "password": "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)}, &created)
-	var ae *apiError
+	err = c.Do(ctx, "POST", "/api/v1/users", map[string]string{"name": *user, "role": "operator", "password": "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)}, &created)
+	var ae *apiclient.Error
 	if err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusConflict) {
 		return fmt.Errorf("create %s: %w", *user, err)
 	}
-	fmt.Printf("machine: %d cores, %s; server %s; %d attackers for %s against user %q\n", runtime.NumCPU(), cpuModel(), c.base, *attackers, *duration, *user)
+	fmt.Printf("machine: %d cores, %s; server %s; %d attackers for %s against user %q\n", runtime.NumCPU(), cpuModel(), c.Base, *attackers, *duration, *user)
 
 	var rssBase, rssPeak atomic.Int64
 	if *pid > 0 {
@@ -107,7 +109,7 @@ func benchLogin(ctx context.Context, args []string) error {
 			local := map[int]int{}
 			var lat []time.Duration
 			for runCtx.Err() == nil {
-				req, _ := http.NewRequestWithContext(runCtx, "POST", c.base+"/api/v1/login", bytes.NewReader(body))
+				req, _ := http.NewRequestWithContext(runCtx, "POST", c.Base+"/api/v1/login", bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				t0 := time.Now()
 				resp, err := flood.Do(req)
@@ -142,8 +144,8 @@ func benchLogin(ctx context.Context, args []string) error {
 		case <-runCtx.Done():
 			continue
 		}
-		req, _ := http.NewRequestWithContext(runCtx, "GET", c.base+*officerPath, nil)
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		req, _ := http.NewRequestWithContext(runCtx, "GET", c.Base+*officerPath, nil)
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 		t0 := time.Now()
 		resp, err := officer.Do(req)
 		if err != nil {

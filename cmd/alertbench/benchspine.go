@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alertcast/alertcast/internal/apiclient"
 	"github.com/alertcast/alertcast/targeting"
 )
 
@@ -18,7 +19,7 @@ import (
 // every delivery record of a county-wide warning is written (drained
 // through whatever channel is configured — the outbox by default).
 func benchSpine(ctx context.Context, args []string) error {
-	fs := newFlags("bench spine")
+	fs := newFlags("spine")
 	residents := fs.Int("residents", 355544, "synthetic residents to import first (0: use what the server has)")
 	samples := fs.Int("accept-samples", 30, "county-wide warnings issued (and cancelled at once) to sample accept latency")
 	channels := fs.String("channels", "sms", "channels of the end-to-end warning")
@@ -26,8 +27,8 @@ func benchSpine(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c := newClient()
-	fmt.Printf("machine: %d cores, %s; server %s\n", runtime.NumCPU(), cpuModel(), c.base)
+	c := apiclient.FromEnv()
+	fmt.Printf("machine: %d cores, %s; server %s\n", runtime.NumCPU(), cpuModel(), c.Base)
 	if *residents > 0 {
 		var res, spk bytes.Buffer
 		t0 := time.Now()
@@ -37,7 +38,7 @@ func benchSpine(ctx context.Context, args []string) error {
 		fmt.Printf("generated %d residents in %s\n", *residents, time.Since(t0).Round(time.Millisecond))
 		t0 = time.Now()
 		var rep map[string]any
-		if err := c.do(ctx, "POST", "/api/v1/residents/import", bytes.NewReader(res.Bytes()), &rep); err != nil {
+		if err := c.Do(ctx, "POST", "/api/v1/residents/import", bytes.NewReader(res.Bytes()), &rep); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
 		fmt.Printf("imported through the API in %s (%v stored)\n", time.Since(t0).Round(time.Millisecond), rep["stored"])
@@ -60,11 +61,11 @@ func benchSpine(ctx context.Context, args []string) error {
 	for i := 0; i < *samples; i++ {
 		var a alertView
 		t0 := time.Now()
-		if err := c.do(ctx, "POST", "/api/v1/alerts", body("blue", *channels), &a); err != nil {
+		if err := c.Do(ctx, "POST", "/api/v1/alerts", body("blue", *channels), &a); err != nil {
 			return err
 		}
 		lat = append(lat, time.Since(t0))
-		if err := c.do(ctx, "POST", "/api/v1/alerts/"+a.ID+"/cancel", map[string]string{"reason": "benchmark"}, nil); err != nil {
+		if err := c.Do(ctx, "POST", "/api/v1/alerts/"+a.ID+"/cancel", map[string]string{"reason": "benchmark"}, nil); err != nil {
 			return err
 		}
 	}
@@ -77,7 +78,7 @@ func benchSpine(ctx context.Context, args []string) error {
 	time.Sleep(2 * time.Second)
 	var a alertView
 	t0 := time.Now()
-	if err := c.do(ctx, "POST", "/api/v1/alerts", body("blue", *channels), &a); err != nil {
+	if err := c.Do(ctx, "POST", "/api/v1/alerts", body("blue", *channels), &a); err != nil {
 		return err
 	}
 	accepted := time.Since(t0)

@@ -510,7 +510,7 @@ func reexecPinned(ctx context.Context, cpus string, args []string) error {
 		return fmt.Errorf("--client-cpu needs taskset (util-linux): %w", err)
 	}
 	self, _ := os.Executable()
-	cmd := exec.CommandContext(ctx, ts, append([]string{"-c", cpus, self, "bench", "ws"}, args...)...)
+	cmd := exec.CommandContext(ctx, ts, append([]string{"-c", cpus, self, "ws"}, args...)...)
 	cmd.Env = append(os.Environ(), "ALERTCAST_BENCH_PINNED=1")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
@@ -520,7 +520,7 @@ func reexecPinned(ctx context.Context, cpus string, args []string) error {
 // waits until it answers.
 func spawnServer(ctx context.Context, addr, cpus string, baseline bool) (func(), error) {
 	self, _ := os.Executable()
-	argv := []string{self, "bench", "ws", "serve", "--listen", addr}
+	argv := []string{self, "ws", "serve", "--listen", addr}
 	if baseline {
 		argv = append(argv, "--baseline")
 	}
