@@ -36,10 +36,10 @@ import (
 // benchWS measures the WebSocket channel: time from issuing a warning to the
 // last of N subscribers receiving it, and server memory per connection.
 //
-//	alertctl bench ws serve --listen 127.0.0.1:8090             # in-process hub on a managed redis-server
-//	alertctl bench ws --url ws://127.0.0.1:8090/ws --subscribers 5000 --warnings 50
-//	alertctl bench ws --url ws://127.0.0.1:8080/ws --trigger api   # issue through alertd's REST API
-//	alertctl bench ws --spawn --server-cpu 0 --client-cpu 1 ...     # both, pinned, one command
+//	alertbench ws serve --listen 127.0.0.1:8090             # in-process hub on a managed redis-server
+//	alertbench ws --url ws://127.0.0.1:8090/ws --subscribers 5000 --warnings 50
+//	alertbench ws --url ws://127.0.0.1:8080/ws --trigger api   # issue through alertd's REST API
+//	alertbench ws --spawn --server-cpu 0 --client-cpu 1 ...     # both, pinned, one command
 func benchWS(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "serve" {
 		return benchWSServe(ctx, args[1:])
@@ -53,7 +53,7 @@ func benchWS(ctx context.Context, args []string) error {
 	idle := fs.Int("idle", 0, "after the warnings, grow to this many connections and hold them idle (memory per connection)")
 	hold := fs.Duration("hold", 30*time.Second, "how long to hold the idle connections (covers a ping round at 30 s)")
 	timeout := fs.Duration("timeout", 20*time.Second, "give up on one warning after this")
-	spawn := fs.Bool("spawn", false, "start `alertctl bench ws serve` as a child process first (implies --trigger bench)")
+	spawn := fs.Bool("spawn", false, "start `alertbench ws serve` as a child process first (implies --trigger bench)")
 	serverCPU := fs.String("server-cpu", "", "with --spawn: pin the server (and its redis-server) to these CPUs with taskset, e.g. 0")
 	clientCPU := fs.String("client-cpu", "", "pin this load client to these CPUs with taskset, e.g. 1 (re-executes under taskset)")
 	dialers := fs.Int("dial-concurrency", 64, "concurrent connection attempts")
@@ -385,7 +385,7 @@ func (b *wsBench) issueBench(ctx context.Context, id string) error {
 	req, _ := http.NewRequestWithContext(ctx, "POST", b.base+"/bench/send?ttl=5s&id="+url.QueryEscape(id), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("trigger: %w (is `alertctl bench ws serve` running at %s?)", err, b.base)
+		return fmt.Errorf("trigger: %w (is `alertbench ws serve` running at %s?)", err, b.base)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
@@ -516,7 +516,7 @@ func reexecPinned(ctx context.Context, cpus string, args []string) error {
 	return cmd.Run()
 }
 
-// spawnServer starts `alertctl bench ws serve` (pinned when cpus is set) and
+// spawnServer starts `alertbench ws serve` (pinned when cpus is set) and
 // waits until it answers.
 func spawnServer(ctx context.Context, addr, cpus string, baseline bool) (func(), error) {
 	self, _ := os.Executable()
