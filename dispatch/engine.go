@@ -93,6 +93,7 @@ type EngineConfig struct {
 	Population Population
 	Channels   map[string]channels.Channel // by channel name; a missing channel uses the outbox
 	Audio      AudioRenderer               // nil: no programme audio (speakers get none)
+	Receipts   *ReceiptSink                // the channels' Reporter, made before them; nil: the engine makes one (Report)
 	Logger     *slog.Logger
 	Registry   prometheus.Registerer
 	// BatchSize is recipients per send task (default 1000).
@@ -116,7 +117,7 @@ type Engine struct {
 	msgMu    sync.Mutex
 	msgCache map[string]*channels.Message // by key; small, rebuilt on miss
 
-	receipts chan channels.Receipt
+	receipts *ReceiptSink
 	stopOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
@@ -180,11 +181,14 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Channels == nil {
 		cfg.Channels = map[string]channels.Channel{}
 	}
+	if cfg.Receipts == nil {
+		cfg.Receipts = NewReceiptSink(cfg.Logger)
+	}
 	return &Engine{
 		cfg: cfg, store: cfg.Store, client: cfg.Client, log: cfg.Logger,
 		metrics:  newEngineMetrics(cfg.Registry),
 		msgCache: map[string]*channels.Message{},
-		receipts: make(chan channels.Receipt, 65536),
+		receipts: cfg.Receipts,
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		kick:     make(chan struct{}, 1),
@@ -210,6 +214,7 @@ func (e *Engine) Start() {
 func (e *Engine) Close() error {
 	e.stopOnce.Do(func() {
 		close(e.stop)
+		e.receipts.close()
 		select {
 		case <-e.done:
 		case <-time.After(10 * time.Second):
@@ -747,27 +752,53 @@ func errString(err error) string {
 	return err.Error()
 }
 
+// ReceiptSink is where channels report asynchronous receipts (acks,
+// delivery reports, plays): made before the channels, which are made before
+// the engine that records what the sink holds (Start) and stops it (Close).
+type ReceiptSink struct {
+	ch       chan channels.Receipt
+	stop     chan struct{}
+	stopOnce sync.Once
+	log      *slog.Logger
+}
+
+var _ channels.Reporter = (*ReceiptSink)(nil)
+
+// NewReceiptSink returns an empty sink; log (nil: discard) says which
+// receipts a stopping engine could not record.
+func NewReceiptSink(log *slog.Logger) *ReceiptSink {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &ReceiptSink{ch: make(chan channels.Receipt, 65536), stop: make(chan struct{}), log: log}
+}
+
 // Report queues an asynchronous receipt for recording. When the writer is
 // behind and the buffer is full it waits: the channel's reader slows down
 // (an SMSC re-sends an unanswered deliver_sm) rather than a receipt being
 // lost. Only a stopping engine or a cancelled ctx gives up on one, saying so.
-func (e *Engine) Report(ctx context.Context, r channels.Receipt) {
+func (q *ReceiptSink) Report(ctx context.Context, r channels.Receipt) {
 	if r.At.IsZero() {
 		r.At = time.Now()
 	}
 	select {
-	case e.receipts <- r:
+	case q.ch <- r:
 		return
 	default:
 	}
 	select {
-	case e.receipts <- r:
-	case <-e.stop:
-		e.log.Error("receipt not recorded: engine stopping", "channel", r.Channel, "ref", r.Ref, "recipient", r.RecipientID)
+	case q.ch <- r:
+	case <-q.stop:
+		q.log.Error("receipt not recorded: engine stopping", "channel", r.Channel, "ref", r.Ref, "recipient", r.RecipientID)
 	case <-ctx.Done():
-		e.log.Error("receipt not recorded: "+ctx.Err().Error(), "channel", r.Channel, "ref", r.Ref, "recipient", r.RecipientID)
+		q.log.Error("receipt not recorded: "+ctx.Err().Error(), "channel", r.Channel, "ref", r.Ref, "recipient", r.RecipientID)
 	}
 }
+
+func (q *ReceiptSink) close() { q.stopOnce.Do(func() { close(q.stop) }) }
+
+// Report queues a receipt in the engine's sink (EngineConfig.Receipts).
+func (e *Engine) Report(ctx context.Context, r channels.Receipt) { e.receipts.Report(ctx, r) }
 
 type pendingReceipt struct {
 	r     channels.Receipt
@@ -823,14 +854,14 @@ func (e *Engine) receiptLoop() {
 	}
 	for {
 		select {
-		case r := <-e.receipts:
+		case r := <-e.receipts.ch:
 			buf = append(buf, pendingReceipt{r: r})
 			// Take what else is waiting: when the writer is behind, one
 			// transaction records many receipts.
 		more:
 			for len(buf) < 20000 {
 				select {
-				case r := <-e.receipts:
+				case r := <-e.receipts.ch:
 					buf = append(buf, pendingReceipt{r: r})
 				default:
 					break more
@@ -844,7 +875,7 @@ func (e *Engine) receiptLoop() {
 		case <-e.stop:
 			for {
 				select {
-				case r := <-e.receipts:
+				case r := <-e.receipts.ch:
 					buf = append(buf, pendingReceipt{r: r})
 				default:
 					lastRetry = time.Time{}

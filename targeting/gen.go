@@ -27,6 +27,26 @@ const SyntheticMarker = "# SYNTHETIC"
 // belong to no one known; the first line of each file says the data are
 // synthetic. The output is a function of the arguments alone (seed included).
 func GeneratePopulation(t *Tree, outline orb.MultiPolygon, residents, speakers int, seed int64, resW, spkW io.Writer) error {
+	if len(outline) == 0 {
+		return errors.New("gen population: empty outline")
+	}
+	return generate(t, func(string) orb.MultiPolygon { return outline }, residents, speakers, seed, resW, spkW)
+}
+
+// GeneratePopulationIn is GeneratePopulation over several counties, each
+// village placed inside the outline of its own county (outlines by county
+// code; every county of t needs one).
+func GeneratePopulationIn(t *Tree, outlines map[string]orb.MultiPolygon, residents, speakers int, seed int64, resW, spkW io.Writer) error {
+	for _, c := range t.Counties() {
+		if len(outlines[c.Code]) == 0 {
+			return fmt.Errorf("gen population: no outline for county %s", c.Code)
+		}
+	}
+	return generate(t, func(county string) orb.MultiPolygon { return outlines[county] }, residents, speakers, seed, resW, spkW)
+}
+
+func generate(t *Tree, outlineOf func(county string) orb.MultiPolygon,
+	residents, speakers int, seed int64, resW, spkW io.Writer) error {
 	if residents < 0 || speakers < 0 {
 		return errors.New("gen population: counts must not be negative")
 	}
@@ -37,21 +57,36 @@ func GeneratePopulation(t *Tree, outline orb.MultiPolygon, residents, speakers i
 	if len(villages) == 0 {
 		return errors.New("gen population: the region tree has no villages")
 	}
-	if len(outline) == 0 {
-		return errors.New("gen population: empty outline")
-	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x616c657274636173)) // "alertcas"
-	bound := outline.Bound()
-	inside := newOutlineMask(outline).contains
-	randomInside := func() orb.Point {
+	type area struct {
+		bound  orb.Bound
+		inside func(orb.Point) bool
+	}
+	areas := map[string]*area{}
+	areaOf := func(code string) *area {
+		county := code[:min(6, len(code))]
+		a := areas[county]
+		if a == nil {
+			mp := outlineOf(county)
+			if len(mp) == 0 { // a region outside every outline given: the first county's
+				mp = outlineOf(t.Counties()[0].Code)
+			}
+			a = &area{bound: mp.Bound(), inside: newOutlineMask(mp).contains}
+			areas[county] = a
+		}
+		return a
+	}
+	randomInside := func(code string) orb.Point {
+		a := areaOf(code)
 		for {
-			p := orb.Point{bound.Min[0] + rng.Float64()*(bound.Max[0]-bound.Min[0]), bound.Min[1] + rng.Float64()*(bound.Max[1]-bound.Min[1])}
-			if inside(p) {
+			p := orb.Point{a.bound.Min[0] + rng.Float64()*(a.bound.Max[0]-a.bound.Min[0]), a.bound.Min[1] + rng.Float64()*(a.bound.Max[1]-a.bound.Min[1])}
+			if a.inside(p) {
 				return p
 			}
 		}
 	}
-	near := func(c orb.Point, sigma float64) orb.Point {
+	near := func(code string, c orb.Point, sigma float64) orb.Point {
+		inside := areaOf(code).inside
 		for range 20 {
 			p := orb.Point{c[0] + rng.NormFloat64()*sigma, c[1] + rng.NormFloat64()*sigma*0.8}
 			if inside(p) {
@@ -64,7 +99,7 @@ func GeneratePopulation(t *Tree, outline orb.MultiPolygon, residents, speakers i
 	// Township centres, then village centres around them.
 	townCentre := map[string]orb.Point{}
 	for _, tw := range t.Townships() {
-		townCentre[tw.Code] = randomInside()
+		townCentre[tw.Code] = randomInside(tw.Code)
 	}
 	type vill struct {
 		code   string
@@ -77,7 +112,7 @@ func GeneratePopulation(t *Tree, outline orb.MultiPolygon, residents, speakers i
 	for i, v := range villages {
 		c, ok := townCentre[v.Parent]
 		if !ok {
-			c = randomInside()
+			c = randomInside(v.Code)
 		}
 		last3, _ := strconv.Atoi(v.Code[9:])
 		urban := last3 < 200 // 001–199: residents' committees (社区/居委会)
@@ -89,7 +124,7 @@ func GeneratePopulation(t *Tree, outline orb.MultiPolygon, residents, speakers i
 		if urban {
 			w *= 1.8
 		}
-		vs[i] = vill{code: v.Code, centre: near(c, sigma), urban: urban, weight: w}
+		vs[i] = vill{code: v.Code, centre: near(v.Code, c, sigma), urban: urban, weight: w}
 		total += w
 	}
 	cum := make([]float64, len(vs))
@@ -174,7 +209,7 @@ func GeneratePopulation(t *Tree, outline orb.MultiPolygon, residents, speakers i
 			if v.urban {
 				sigma = 0.006
 			}
-			p = near(v.centre, sigma)
+			p = near(v.code, v.centre, sigma)
 		}
 		line = strconv.AppendInt(line[:0], int64(i+1), 10)
 		line = append(line, ',')
@@ -227,7 +262,7 @@ func GeneratePopulation(t *Tree, outline orb.MultiPolygon, residents, speakers i
 		zone := zones[rng.IntN(len(zones))]
 		var err error
 		if rng.Float64() < 0.97 {
-			p := near(v.centre, 0.008)
+			p := near(v.code, v.centre, 0.008)
 			_, err = fmt.Fprintf(sw, "%s,%s,%.6f,%.6f,%s,%s\n", id, v.code, p[1], p[0], zone, caps)
 		} else {
 			_, err = fmt.Fprintf(sw, "%s,%s,,,%s,%s\n", id, v.code, zone, caps)

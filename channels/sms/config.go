@@ -1,6 +1,7 @@
 package sms
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -155,65 +156,78 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports the first invalid field, named by its YAML path.
+// Validate reports every invalid field, each a *warning.FieldError named by
+// its YAML path (errors.Join): the settings and at least one valid gateway.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	if c.MaxParts < 1 || c.MaxParts > 255 {
-		return &warning.FieldError{Field: "sms.max_parts", Rule: "between 1 and 255", Value: fmt.Sprint(c.MaxParts)}
-	}
-	if c.Attempts < 1 {
-		return &warning.FieldError{Field: "sms.attempts", Rule: "at least 1", Value: fmt.Sprint(c.Attempts)}
-	}
-	if c.DefaultLanguage != "zh" && c.DefaultLanguage != "ug" {
-		return &warning.FieldError{Field: "sms.default_language", Rule: "zh or ug", Value: c.DefaultLanguage}
-	}
+	errs := []error{c.ValidateSettings()}
 	if len(c.Gateways) == 0 {
-		return &warning.FieldError{Field: "sms.gateways", Rule: "at least one gateway"}
+		errs = append(errs, &warning.FieldError{Field: "sms.gateways", Rule: "at least one gateway"})
 	}
 	names := map[string]bool{}
 	for i, g := range c.Gateways {
 		f := func(name string) string { return fmt.Sprintf("sms.gateways[%d].%s", i, name) }
+		bad := func(field, rule, value string) {
+			errs = append(errs, &warning.FieldError{Field: f(field), Rule: rule, Value: value})
+		}
 		if names[g.Name] {
-			return &warning.FieldError{Field: f("name"), Rule: "unique", Value: g.Name}
+			bad("name", "unique", g.Name)
 		}
 		names[g.Name] = true
 		switch g.Type {
 		case "smpp":
 			if g.Addr == "" {
-				return &warning.FieldError{Field: f("addr"), Rule: "host:port required for smpp"}
+				bad("addr", "host:port required for smpp", "")
 			}
 			if len(g.SystemID) > 15 {
-				return &warning.FieldError{Field: f("system_id"), Rule: "at most 15 characters", Value: g.SystemID}
+				bad("system_id", "at most 15 characters", g.SystemID)
 			}
 			if len(g.Password) > 8 {
-				return &warning.FieldError{Field: f("password"), Rule: "at most 8 characters (SMPP 3.4)"}
+				bad("password", "at most 8 characters (SMPP 3.4)", "")
 			}
 			if g.Binds < 1 || g.Binds > 64 {
-				return &warning.FieldError{Field: f("binds"), Rule: "between 1 and 64", Value: fmt.Sprint(g.Binds)}
+				bad("binds", "between 1 and 64", fmt.Sprint(g.Binds))
 			}
 			if g.Window < 1 || g.Window > 1000 {
-				return &warning.FieldError{Field: f("window"), Rule: "between 1 and 1000", Value: fmt.Sprint(g.Window)}
+				bad("window", "between 1 and 1000", fmt.Sprint(g.Window))
 			}
 		case "kannel", "webhook":
 			u, err := url.Parse(g.URL)
 			if g.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return &warning.FieldError{Field: f("url"), Rule: "absolute http(s) URL", Value: g.URL}
+				bad("url", "absolute http(s) URL", g.URL)
 			}
 			if g.Type == "webhook" && g.HMACSecret == "" {
-				return &warning.FieldError{Field: f("hmac_secret"), Rule: "required for webhook"}
+				bad("hmac_secret", "required for webhook", "")
 			}
 			if g.Workers < 1 || g.Workers > 256 {
-				return &warning.FieldError{Field: f("workers"), Rule: "between 1 and 256", Value: fmt.Sprint(g.Workers)}
+				bad("workers", "between 1 and 256", fmt.Sprint(g.Workers))
 			}
 		default:
-			return &warning.FieldError{Field: f("type"), Rule: "one of smpp, kannel, webhook", Value: g.Type}
+			bad("type", "one of smpp, kannel, webhook", g.Type)
 		}
 		if g.TPS < 0 {
-			return &warning.FieldError{Field: f("tps"), Rule: "not negative", Value: fmt.Sprint(g.TPS)}
+			bad("tps", "not negative", fmt.Sprint(g.TPS))
 		}
 		if g.Weight < 1 {
-			return &warning.FieldError{Field: f("weight"), Rule: "at least 1", Value: fmt.Sprint(g.Weight)}
+			bad("weight", "at least 1", fmt.Sprint(g.Weight))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// ValidateSettings reports every invalid setting but the gateways: what
+// the outbox and previews render SMS with when no gateway is configured.
+func (c Config) ValidateSettings() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.MaxParts < 1 || c.MaxParts > 255 {
+		errs = append(errs, &warning.FieldError{Field: "sms.max_parts", Rule: "between 1 and 255", Value: fmt.Sprint(c.MaxParts)})
+	}
+	if c.Attempts < 1 {
+		errs = append(errs, &warning.FieldError{Field: "sms.attempts", Rule: "at least 1", Value: fmt.Sprint(c.Attempts)})
+	}
+	if c.DefaultLanguage != "zh" && c.DefaultLanguage != "ug" {
+		errs = append(errs, &warning.FieldError{Field: "sms.default_language", Rule: "zh or ug", Value: c.DefaultLanguage})
+	}
+	return errors.Join(errs...)
 }

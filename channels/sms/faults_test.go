@@ -420,6 +420,21 @@ func TestConfigValidate(t *testing.T) {
 	if err := (sms.Config{Gateways: []sms.GatewayConfig{good}}).Validate(); err != nil {
 		t.Errorf("good config: %v", err)
 	}
+	// Every problem at once, not the first of them.
+	err := sms.Config{MaxParts: -1, Gateways: []sms.GatewayConfig{good, {Type: "smpp"}, {Type: "kannel", URL: "ftp://x", Workers: 999}}}.Validate()
+	for _, want := range []string{"sms.max_parts", "sms.gateways[1].addr", "sms.gateways[2].url", "sms.gateways[2].workers"} {
+		if err == nil || !strings.Contains(err.Error(), want+":") {
+			t.Errorf("all problems: %v, want one naming %s", err, want)
+		}
+	}
+	// Without gateways the settings are still checked (the outbox and
+	// previews render with them), and the missing gateway is not a problem.
+	if err := (sms.Config{DefaultLanguage: "fr"}).ValidateSettings(); err == nil || !strings.Contains(err.Error(), "sms.default_language") {
+		t.Errorf("settings without gateways: %v", err)
+	}
+	if err := (sms.Config{}).ValidateSettings(); err != nil {
+		t.Errorf("default settings: %v", err)
+	}
 }
 
 // An SMSC that stops answering: the bind is declared dead after

@@ -37,51 +37,30 @@ func wav(d time.Duration) []byte {
 }
 
 // recorder keeps receipts and lets tests wait for one.
-type recorder struct {
-	mu sync.Mutex
-	rs []channels.Receipt
-}
+type recorder struct{ channeltest.Recorder }
 
-func (r *recorder) Report(_ context.Context, rc channels.Receipt) {
-	r.mu.Lock()
-	r.rs = append(r.rs, rc)
-	r.mu.Unlock()
-}
-
-func (r *recorder) count(key, dev, detail string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, rc := range r.rs {
+// matching returns the receipts for key and dev whose detail starts so.
+func (r *recorder) matching(key, dev, detail string) []channels.Receipt {
+	var out []channels.Receipt
+	for _, rc := range r.Receipts() {
 		if rc.Key == key && rc.RecipientID == dev && strings.HasPrefix(rc.Detail, detail) {
-			n++
+			out = append(out, rc)
 		}
 	}
-	return n
+	return out
 }
+
+func (r *recorder) count(key, dev, detail string) int { return len(r.matching(key, dev, detail)) }
 
 func (r *recorder) wait(t *testing.T, key, dev, detail string) channels.Receipt {
 	t.Helper()
 	waitFor(t, 10*time.Second, fmt.Sprintf("receipt %s for %s/%s", detail, key, dev), func() bool { return r.count(key, dev, detail) > 0 })
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rc := range r.rs {
-		if rc.Key == key && rc.RecipientID == dev && strings.HasPrefix(rc.Detail, detail) {
-			return rc
-		}
-	}
-	return channels.Receipt{}
+	return r.matching(key, dev, detail)[0]
 }
 
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testsvc.WaitFor(t, timeout, what, cond)
 }
 
 // rig is one Redis, one platform key, one device registry and an audio
@@ -764,21 +743,62 @@ func TestLateKickSparesNewerConnection(t *testing.T) {
 	}
 	defer c.Close()
 	waitOnline(t, n.hub, "flappy")
+	// A control device, kicked right after the stale kick: the hub handles
+	// bus messages in order, so once the control is closed the stale kick
+	// has been handled too.
+	control, _, err := dialRaw(t, n, "control", r.enroll("control"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer control.Close()
+	waitOnline(t, n.hub, "control")
 	// Epoch 1 is older than any connection's (epochs start at the clock in seconds).
 	if err := n.hub.KickForTest(context.Background(), "flappy", 1); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if got := n.hub.Connected(); got != 1 {
-		t.Fatalf("a stale kick closed the newer connection: %d connected", got)
+	if err := n.hub.Disconnect(context.Background(), "control"); err != nil {
+		t.Fatal(err)
+	}
+	control.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for err == nil {
+		_, _, err = control.ReadMessage()
+	}
+	if ce := (*websocket.CloseError)(nil); !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("control kick: %v, want close 1008", err)
+	}
+	// The newer connection still answers a ping.
+	pong := make(chan struct{}, 1)
+	c.SetPongHandler(func(string) error {
+		select {
+		case pong <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	readErr := make(chan error, 1)
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	go func() {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	if err := c.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)); err != nil {
+		t.Fatalf("a stale kick closed the newer connection: ping: %v", err)
+	}
+	select {
+	case <-pong:
+	case err := <-readErr:
+		t.Fatalf("a stale kick closed the newer connection: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pong from the newer connection")
 	}
 	if err := n.hub.Disconnect(context.Background(), "flappy"); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for err == nil {
-		_, _, err = c.ReadMessage()
-	}
+	err = <-readErr
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
 		t.Fatalf("revocation kick: %v, want close 1008", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/internal/testsvc"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/gorilla/websocket"
@@ -290,11 +291,5 @@ func (cl *client) closed() int {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsvc.WaitFor(t, 10*time.Second, what, cond)
 }

@@ -31,7 +31,7 @@ var synopses = map[string]string{
 	"audit export":     "--out FILE",
 	"audit verify":     "FILE [--key-file PATH] | --online",
 	"audit key":        "[--key-file PATH]",
-	"gen population":   "[--residents N] [--speakers N] [--seed N] [--out DIR]",
+	"gen population":   "[--residents N] [--speakers N] [--seed N] [--out DIR] [--prefecture 6531]",
 	"audio render":     "--level L [--event E] [--text-zh T] [--text-ug T] -o OUT.wav",
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/paulmach/orb"
 )
 
 // genPopulation writes a synthetic residents.csv and speakers.csv for Shule
@@ -22,8 +23,10 @@ func genPopulation(ctx context.Context, args []string) error {
 	out := fs.String("out", ".", "directory to write residents.csv and speakers.csv into")
 	regions := fs.String("regions", "", "region CSV to spread the population over instead of the embedded Shule County (use with --outline)")
 	outline := fs.String("outline", "", "GeoJSON outline for the coordinates (default: the embedded Shule County outline)")
+	prefecture := fs.String("prefecture", "", "spread the population over a whole prefecture's embedded counties: 6531 (Kashgar, 12 counties; "+
+		"default counts then 4,500,000 residents and 40,000 speakers)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: alertctl gen population [--residents N] [--speakers N] [--seed N] [--out DIR]")
+		fmt.Fprintln(fs.Output(), "usage: alertctl gen population [--residents N] [--speakers N] [--seed N] [--out DIR] [--prefecture 6531]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -35,7 +38,30 @@ func genPopulation(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("gen population: unexpected argument %q", fs.Arg(0))
 	}
+	var outlines map[string]orb.MultiPolygon // by county, with --prefecture
+	if *prefecture != "" {
+		if *prefecture != targeting.PrefectureCode {
+			return fmt.Errorf("gen population: --prefecture %q: only %s (Kashgar) is embedded", *prefecture, targeting.PrefectureCode)
+		}
+		if *regions != "" || *outline != "" {
+			return errors.New("gen population: --prefecture brings its own regions and outlines; drop --regions and --outline")
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["residents"] {
+			*residents = 4_500_000
+		}
+		if !set["speakers"] {
+			*speakers = 40_000
+		}
+	}
 	tree := targeting.DefaultTree()
+	if *prefecture != "" {
+		var err error
+		if tree, outlines, err = targeting.PrefectureTree(); err != nil {
+			return err
+		}
+	}
 	if *regions != "" {
 		f, err := os.Open(*regions)
 		if err != nil {
@@ -76,6 +102,10 @@ func genPopulation(ctx context.Context, args []string) error {
 	start := time.Now()
 	genErr := make(chan error, 1)
 	go func() {
+		if outlines != nil {
+			genErr <- targeting.GeneratePopulationIn(tree, outlines, *residents, *speakers, *seed, resF, spkF)
+			return
+		}
 		genErr <- targeting.GeneratePopulation(tree, shape, *residents, *speakers, *seed, resF, spkF)
 	}()
 	select {

@@ -26,7 +26,7 @@ type command struct {
 // commands is the explicit table of sub-commands. Multi-word commands
 // ("users add", "residents import") are keyed with a space.
 var commands = map[string]command{
-	"gen population": {"write synthetic residents.csv and speakers.csv (--residents N --speakers N --seed N --out DIR)", genPopulation},
+	"gen population": {"write synthetic residents.csv and speakers.csv (--residents N --speakers N --seed N --out DIR; --prefecture 6531 for all of Kashgar)", genPopulation},
 	"audio render":   {"render a broadcast programme locally to WAV/G.711 (--level red --event sandstorm --text-zh … --text-ug … -o out.wav)", audioRender},
 	// Each feature adds its own line here.
 	"issue":            {"issue a warning (--file body.json, or --event --level --codes --zh-headline … ; --watch)", issueAlert},

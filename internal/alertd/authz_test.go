@@ -655,13 +655,12 @@ func (f *authzFixture) voiceProbe(t *testing.T, id identity) (outcome, string) {
 	return allowed, "hello as " + c.Hello.Role
 }
 
-func setYAML(t *testing.T, n *yaml.Node, src string) {
+// setYAML decodes a configuration section written as in the YAML file.
+func setYAML(t *testing.T, section any, src string) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+	if err := yaml.Unmarshal([]byte(src), section); err != nil {
 		t.Fatal(err)
 	}
-	*n = *doc.Content[0]
 }
 
 const (

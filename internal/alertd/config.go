@@ -4,7 +4,6 @@
 package alertd
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,8 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/warning"
 )
@@ -57,12 +55,13 @@ type Config struct {
 	// Progress: how delivery progress is told.
 	Progress ProgressConfig `yaml:"progress"`
 
-	// Channel sections, decoded by each channel's wiring.
-	SMS      yaml.Node `yaml:"sms"`
-	Speakers yaml.Node `yaml:"speakers"`
-	Web      yaml.Node `yaml:"websocket"`
-	Voice    yaml.Node `yaml:"voice"`
-	Audio    yaml.Node `yaml:"audio"`
+	// Channel sections (config_sections.go), decoded and checked by Load
+	// like every other setting.
+	SMS      sms.Config      `yaml:"sms"`
+	Speakers SpeakersConfig  `yaml:"speakers"`
+	Web      WebSocketConfig `yaml:"websocket"`
+	Voice    VoiceConfig     `yaml:"voice"`
+	Audio    AudioConfig     `yaml:"audio"`
 
 	// Audit chain key: a file shared by every node (ALERTCAST_AUDIT_KEY_FILE);
 	// default DATA_DIR/audit.key, created at the first start. How often the
@@ -198,10 +197,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.Transport.validate())
+	errs = append(errs, c.validateSections()...)
 	return errors.Join(errs...)
 }
 
-// Load builds the configuration from args and the environment.
+// Load builds the configuration from args and the environment, and checks
+// all of it: the error names every problem found (errors.Join), each by its
+// key path, not only the first.
 func Load(args []string, getenv func(string) string) (Config, error) {
 	cfg := Defaults()
 	fs := flag.NewFlagSet("alertd", flag.ContinueOnError)
@@ -232,16 +234,13 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return getenv(env)
 	}
 	cfg.ConfigFile = pick(*fConfig, "ALERTCAST_CONFIG")
+	var errs []error // every problem, reported together
 	if cfg.ConfigFile != "" {
 		b, err := os.ReadFile(cfg.ConfigFile)
 		if err != nil {
 			return cfg, fmt.Errorf("config: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil {
-			return cfg, fmt.Errorf("config %s: %w", cfg.ConfigFile, err)
-		}
+		errs = append(errs, decodeYAML(b, &cfg, cfg.ConfigFile)...)
 	}
 	set := func(dst *string, v string) {
 		if v != "" {
@@ -267,24 +266,27 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	} else if v := getenv("ALERTCAST_WORKERS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return cfg, fmt.Errorf("ALERTCAST_WORKERS: not a number: %q", v)
+			errs = append(errs, fmt.Errorf("ALERTCAST_WORKERS: not a number: %q", v))
+		} else {
+			cfg.Workers = n
 		}
-		cfg.Workers = n
 	}
 	if v := getenv("ALERTCAST_BATCH_SIZE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return cfg, fmt.Errorf("ALERTCAST_BATCH_SIZE: not a number: %q", v)
+			errs = append(errs, fmt.Errorf("ALERTCAST_BATCH_SIZE: not a number: %q", v))
+		} else {
+			cfg.BatchSize = n
 		}
-		cfg.BatchSize = n
 	}
 	set(&cfg.AuditKeyFile, getenv("ALERTCAST_AUDIT_KEY_FILE"))
 	if v := getenv("ALERTCAST_AUDIT_VERIFY_INTERVAL"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return cfg, fmt.Errorf("ALERTCAST_AUDIT_VERIFY_INTERVAL: not a positive duration like 5m: %q", v)
+			errs = append(errs, fmt.Errorf("ALERTCAST_AUDIT_VERIFY_INTERVAL: not a positive duration like 5m: %q", v))
+		} else {
+			cfg.AuditVerifyInterval = d
 		}
-		cfg.AuditVerifyInterval = d
 	}
 	cfg.AdminToken = getenv("ALERTCAST_ADMIN_TOKEN")
 	cfg.Transport.fromEnv(*fTLSCert, *fTLSKey, getenv)
@@ -295,7 +297,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
-	return cfg, cfg.Validate()
+	return cfg, errors.Join(append(errs, cfg.Validate())...)
 }
 
 // shutdownGrace is how long in-flight work may take at shutdown.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	gws "github.com/gorilla/websocket"
-	"gopkg.in/yaml.v3"
 
 	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/speaker/agent"
@@ -29,9 +28,7 @@ func TestTwoNodesDeliverAcrossNodes(t *testing.T) {
 		c.Outbox = []string{"sms", "voice"}
 		c.AuditKeyFile = filepath.Join(a.cfg.DataDir, "audit.key") // one audit chain, one key
 		// Every node signs with the one platform key.
-		if err := yaml.Unmarshal([]byte("key_file: "+filepath.Join(a.cfg.DataDir, "speaker-ed25519.key")), &c.Speakers); err != nil {
-			t.Fatal(err)
-		}
+		c.Speakers.KeyFile = filepath.Join(a.cfg.DataDir, "speaker-ed25519.key")
 	})
 
 	var spk bytes.Buffer

@@ -29,11 +29,9 @@ func TestSMSWithoutReceiptIsUnconfirmed(t *testing.T) {
 	s := startServer(t, func(c *Config) {
 		c.Outbox = []string{"speaker", "websocket", "voice"}
 		c.Progress.SMSUnconfirmedAfter = after
-		var n yaml.Node
-		if err := yaml.Unmarshal([]byte(fmt.Sprintf(`gateways: [{name: sim, type: smpp, addr: %q, system_id: alertcast, password: pw8chars, source_addr: "12379"}]`, sim.Addr())), &n); err != nil {
+		if err := yaml.Unmarshal([]byte(fmt.Sprintf(`gateways: [{name: sim, type: smpp, addr: %q, system_id: alertcast, password: pw8chars, source_addr: "12379"}]`, sim.Addr())), &c.SMS); err != nil {
 			t.Fatal(err)
 		}
-		c.SMS = *n.Content[0]
 	})
 	importPopulation(t, s.Base, 300, 5)
 	op := addUser(t, s.Base, "op", "operator")

@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/alertcast/alertcast/audio"
-	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/outbox"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/speaker"
@@ -31,6 +30,7 @@ import (
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/cap"
+	"github.com/alertcast/alertcast/dispatch/render"
 	"github.com/alertcast/alertcast/targeting"
 )
 
@@ -53,11 +53,11 @@ type Server struct {
 	closers  []func() // channel and hub closers, run after workers drain
 
 	audio        *audio.Renderer
-	audioRepeats int
+	render       *render.Renderer // warning → loudspeaker programme, and /audio/
 	ws           *websocket.Hub
 	speakers     *speaker.Hub
 	speakerPub   string
-	specStored   sync.Map // programme hashes whose description is in Redis
+	creds        credentials // who holds a token, for the channels' endpoints
 	voice        *voice.Server
 	sms          *sms.Channel
 	scheduler    *dispatch.Scheduler
@@ -147,13 +147,27 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	s.prom = prometheus.NewRegistry()
 	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	chans, preview, err := s.wireChannels(ctx)
+	// Listen first: on port 0 the public URL (programme links, voice
+	// signalling) names the real port only once it is bound.
+	if cfg.Has("api") {
+		if err := s.listen(); err != nil {
+			return nil, err
+		}
+	}
+	// In dependency order: what the channels report to and ask, the
+	// programme renderer, the channels, then the engine that uses them all.
+	receipts := dispatch.NewReceiptSink(log)
+	s.creds = credentials{tokens: &dispatch.API{Store: s.store, SessionIdle: cfg.SessionIdleTimeout}, tickets: ticketStore{rdb: s.redis.Client}}
+	if err := s.wireAudio(); err != nil {
+		return nil, err
+	}
+	chans, preview, err := s.wireChannels(ctx, receipts, s.creds)
 	if err != nil {
 		return nil, err
 	}
 	s.engine, err = dispatch.NewEngine(dispatch.EngineConfig{
 		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.popIndex,
-		Channels: chans, Audio: s.audioRenderer(), Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
+		Channels: chans, Audio: s.render, Receipts: receipts, Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
 	})
 	if err != nil {
 		return nil, err
@@ -257,15 +271,37 @@ func (o outboxRecorder) Record(ctx context.Context, recs []outbox.Record) error 
 	return o.store.RecordOutbox(ctx, out)
 }
 
-// Reporter returns the receipt sink channels report to.
-func (s *Server) reporter() channels.Reporter {
-	return channels.ReporterFunc(func(ctx context.Context, r channels.Receipt) { s.engine.Report(ctx, r) })
+// listen binds the HTTP address. Listening on a random port (":0"), the
+// public URL is made to name the real one.
+func (s *Server) listen() error {
+	l, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	s.listener, s.Addr = l, l.Addr().String()
+	if strings.HasSuffix(s.cfg.PublicURL, ":0") {
+		scheme := "http://"
+		if s.cfg.TLSCert != "" {
+			scheme = "https://"
+		}
+		s.cfg.PublicURL = scheme + s.Addr
+	}
+	return nil
 }
 
 func (s *Server) serveHTTP(ctx context.Context) error {
 	s.api = &dispatch.API{Service: s.service, Store: s.store, Logger: s.log, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
 		Login: s.cfg.Login, Throttle: dispatch.NewRedisThrottle(s.redis.Client, s.cfg.Login),
 		SessionLifetime: s.cfg.SessionLifetime, SessionIdle: s.cfg.SessionIdleTimeout, UnconfirmedAfter: s.unconfirmedAfter()}
+	if s.speakers != nil {
+		s.api.SpeakerPublicKey = s.speakerPub
+		s.api.DisconnectSpeaker = s.speakers.Disconnect
+		s.api.SpeakerStatus = func(ctx context.Context) (any, error) { return s.speakers.Status(ctx) }
+		s.api.NewSpeakerCredential = func() (string, string) {
+			secret, hash := speaker.NewCredential()
+			return secret, hex.EncodeToString(hash)
+		}
+	}
 	s.bg.Add(1)
 	go s.accountsLoop()
 	s.mux = http.NewServeMux()
@@ -276,20 +312,7 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
-	}
-	s.listener, s.Addr = l, l.Addr().String()
-	if strings.HasSuffix(s.cfg.PublicURL, ":0") {
-		// Listening on a random port: links must name the real one.
-		scheme := "http://"
-		if s.certs != nil {
-			scheme = "https://"
-		}
-		s.cfg.PublicURL = scheme + s.Addr
-		s.api.BaseURL = s.cfg.PublicURL
-	}
+	l := s.listener
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	if s.certs != nil {
@@ -435,6 +458,9 @@ func (s *Server) shutdown() {
 }
 
 func (s *Server) closeAll() {
+	if s.http == nil && s.listener != nil {
+		_ = s.listener.Close() // bound, never served: start-up failed
+	}
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
 	}

@@ -33,11 +33,9 @@ gateways:
   - {name: carrier-b, type: smpp, addr: %q, system_id: shule, password: pw8chars, source_addr: "12379", priority: 1}
 `, good.Addr(), bad.Addr())
 	s := startServer(t, func(c *Config) {
-		var n yaml.Node
-		if err := yaml.Unmarshal([]byte(doc), &n); err != nil {
+		if err := yaml.Unmarshal([]byte(doc), &c.SMS); err != nil {
 			t.Fatal(err)
 		}
-		c.SMS = *n.Content[0]
 		c.Outbox = []string{"speaker", "websocket", "voice"}
 	})
 	const why = "carrier-b: bind refused: ESME_RINVPASWD (0x0E): the SMSC refused the password — check sms.gateways[carrier-b].password"

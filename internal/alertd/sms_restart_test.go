@@ -7,6 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/sms/smscsim"
 )
 
@@ -19,17 +20,17 @@ func TestSMSReceiptsAfterRestartReachRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	var n yaml.Node
+	var smsCfg sms.Config
 	if err := yaml.Unmarshal([]byte(fmt.Sprintf(`
 gateways:
   - {name: carrier-a, type: smpp, addr: %q, system_id: shule, password: pw8chars, source_addr: "12379"}
-`, sim.Addr())), &n); err != nil {
+`, sim.Addr())), &smsCfg); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	edit := func(c *Config) {
 		c.DataDir = dir
-		c.SMS = *n.Content[0]
+		c.SMS = smsCfg
 		c.Outbox = []string{"speaker", "websocket", "voice"}
 	}
 	s := startServer(t, edit)

@@ -104,11 +104,20 @@ func (s *Server) ticketsHandler() http.Handler {
 	})
 }
 
-// voiceCredential authenticates the voice page's "auth" frame: a one-use
-// ticket, or an API token typed by the user.
-func (s *Server) voiceCredential(ctx context.Context, token string) (string, dispatch.Role, bool) {
+// credentials tells the channels' own endpoints (console WebSocket, voice
+// page) who holds a token or ticket. It is made before the channels, from
+// the store and Redis: tokens is used only for its token lookup, the same
+// one the HTTP API makes (dispatch.API.TokenRole).
+type credentials struct {
+	tokens  *dispatch.API
+	tickets ticketStore
+}
+
+// voice authenticates the voice page's "auth" frame: a one-use ticket, or
+// an API token typed by the user.
+func (c credentials) voice(ctx context.Context, token string) (string, dispatch.Role, bool) {
 	if isTicket(token) {
-		return ticketStore{rdb: s.redis.Client}.Redeem(ctx, token)
+		return c.tickets.Redeem(ctx, token)
 	}
-	return s.api.TokenRole(ctx, token)
+	return c.tokens.TokenRole(ctx, token)
 }

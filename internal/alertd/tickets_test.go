@@ -102,21 +102,21 @@ func TestTicketsForWebSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := ts.voiceCredential(context.Background(), tk); ok {
+	if _, _, ok := ts.creds.voice(context.Background(), tk); ok {
 		t.Fatal("a ticket with an unknown role was accepted")
 	}
 	st, out = mint(http.Header{"Authorization": {"Bearer " + testAdminToken}})
 	if st != 201 {
 		t.Fatal(st)
 	}
-	name, _, ok := ts.voiceCredential(context.Background(), out["ticket"].(string))
+	name, _, ok := ts.creds.voice(context.Background(), out["ticket"].(string))
 	if !ok || name != "admin" {
 		t.Fatalf("voice ticket: %q %v", name, ok)
 	}
-	if _, _, ok := ts.voiceCredential(context.Background(), out["ticket"].(string)); ok {
+	if _, _, ok := ts.creds.voice(context.Background(), out["ticket"].(string)); ok {
 		t.Fatal("voice ticket reused")
 	}
-	if name, _, ok := ts.voiceCredential(context.Background(), testAdminToken); !ok || name != "admin" {
+	if name, _, ok := ts.creds.voice(context.Background(), testAdminToken); !ok || name != "admin" {
 		t.Fatal("a typed API token must still work for voice")
 	}
 }

@@ -3,6 +3,7 @@ package alertd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -38,12 +39,14 @@ type VoiceLiveConfig struct {
 // the one policy, never relax it.
 func (c VoiceLiveConfig) livePolicy() (voice.ThresholdPolicy, error) {
 	p := voice.DefaultLivePolicy()
+	var errs []error
 	if c.LiveApprovalLevels != nil {
 		p.Levels = nil
 		for i, s := range *c.LiveApprovalLevels {
 			l, err := warning.ParseLevel(s)
 			if err != nil {
-				return p, fmt.Errorf("config voice.live_approval_levels[%d]: %q is not a level (blue, yellow, orange, red)", i, s)
+				errs = append(errs, fmt.Errorf("config voice.live_approval_levels[%d]: %q is not a level (blue, yellow, orange, red)", i, s))
+				continue
 			}
 			p.Levels = append(p.Levels, int(l))
 		}
@@ -53,14 +56,15 @@ func (c VoiceLiveConfig) livePolicy() (voice.ThresholdPolicy, error) {
 	}
 	if c.LiveApprovalMaxTownships != nil {
 		if *c.LiveApprovalMaxTownships < 0 {
-			return p, fmt.Errorf("config voice.live_approval_max_townships: %d is negative (0 means only a county code counts as county-wide)", *c.LiveApprovalMaxTownships)
+			errs = append(errs, fmt.Errorf("config voice.live_approval_max_townships: %d is negative (0 means only a county code counts as county-wide)", *c.LiveApprovalMaxTownships))
+		} else {
+			p.MaxTownships = *c.LiveApprovalMaxTownships
 		}
-		p.MaxTownships = *c.LiveApprovalMaxTownships
 	}
 	if c.LiveApprovalTimeout < 0 {
-		return p, fmt.Errorf("config voice.live_approval_timeout: %s is negative", c.LiveApprovalTimeout)
+		errs = append(errs, fmt.Errorf("config voice.live_approval_timeout: %s is negative", c.LiveApprovalTimeout))
 	}
-	return p, nil
+	return p, errors.Join(errs...)
 }
 
 // recordDir is where voice recordings go; "" when recording is off.

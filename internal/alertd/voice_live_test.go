@@ -17,13 +17,13 @@ import (
 	"github.com/alertcast/alertcast/dispatch"
 )
 
-func voiceSection(t *testing.T, src string) yaml.Node {
+func voiceSection(t *testing.T, src string) VoiceConfig {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+	var vc VoiceConfig
+	if err := yaml.Unmarshal([]byte(src), &vc); err != nil {
 		t.Fatal(err)
 	}
-	return *doc.Content[0]
+	return vc
 }
 
 func TestVoiceLiveConfig(t *testing.T) {
@@ -40,11 +40,7 @@ func TestVoiceLiveConfig(t *testing.T) {
 		{src: "live_approval_levels: [red, purple]", err: "voice.live_approval_levels[1]: \"purple\" is not a level"},
 		{src: "live_approval_max_townships: -1", err: "voice.live_approval_max_townships"},
 	} {
-		var vc VoiceConfig
-		n := voiceSection(t, tc.src)
-		if err := decodeSection(&n, "voice", &vc); err != nil {
-			t.Fatalf("%q: %v", tc.src, err)
-		}
+		vc := voiceSection(t, tc.src)
 		p, err := vc.livePolicy()
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -73,10 +69,7 @@ func TestVoiceLiveConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sample VoiceConfig
-	if err := decodeSection(&cfg.Voice, "voice", &sample); err != nil {
-		t.Fatal(err)
-	}
+	sample := cfg.Voice
 	if p, err := sample.livePolicy(); err != nil || p.CountyWide != true || p.MaxTownships != 3 || len(p.Levels) != 2 || p.Levels[0] != 3 || p.Levels[1] != 4 ||
 		sample.LiveApprovalTimeout != 2*time.Minute || sample.recordDir("/d") != "/d/recordings" {
 		t.Errorf("sample voice section: %+v %v", p, err)

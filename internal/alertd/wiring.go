@@ -4,18 +4,15 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
-	"gopkg.in/yaml.v3"
 
 	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/channels"
@@ -27,95 +24,21 @@ import (
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/console"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/render"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
 
-// SpeakersConfig is the "speakers:" section.
-type SpeakersConfig struct {
-	Enabled          *bool         `yaml:"enabled"`           // default true
-	KeyFile          string        `yaml:"key_file"`          // Ed25519 platform key; default DATA_DIR/speaker-ed25519.key
-	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"` // default: the hub's (documented there)
-	FreshnessWindow  time.Duration `yaml:"freshness_window"`  // default: the hub's
-}
-
-// WebSocketConfig is the "websocket:" section.
-type WebSocketConfig struct {
-	Enabled        *bool    `yaml:"enabled"`          // default true
-	AllowedOrigins []string `yaml:"allowed_origins"`  // besides the server's own host
-	HistoryLen     int      `yaml:"history_len"`      // default 1000
-	MaxConnsPerIP  int      `yaml:"max_conns_per_ip"` // default 256 (carriers put many phones behind one address); negative: no cap
-	ClientIPHeader string   `yaml:"client_ip_header"` // behind a trusted proxy: e.g. X-Forwarded-For
-	// LiftedFor: how long resident pages show a lifted or cancelled warning
-	// as a notice with its reason. Default 24h; negative: removed at once.
-	LiftedFor time.Duration `yaml:"lifted_for"`
-}
-
-// VoiceConfig is the "voice:" section.
-type VoiceConfig struct {
-	Enabled    *bool `yaml:"enabled"` // default true
-	ICEServers []struct {
-		URLs       []string `yaml:"urls"`
-		Username   string   `yaml:"username"`
-		Credential string   `yaml:"credential"`
-	} `yaml:"ice_servers"`
-	// Loopback is the documented profile for tests and single-host demos:
-	// loopback candidates on, interface filter lo, UDP4 only, mDNS off.
-	Loopback   bool   `yaml:"loopback"`
-	UDPPortMin uint16 `yaml:"udp_port_min"`
-	UDPPortMax uint16 `yaml:"udp_port_max"`
-
-	VoiceLiveConfig `yaml:",inline"` // two-person rule and recording, voice_live.go
-}
-
-// AudioConfig is the "audio:" section.
-type AudioConfig struct {
-	Espeak        string `yaml:"espeak"`   // espeak-ng binary; default "espeak-ng" on PATH; "off" for tone-only
-	Speed         int    `yaml:"speed"`    // words per minute; default 140
-	Repeats       int    `yaml:"repeats"`  // programme repeats; default 2
-	EspeakVoiceZh string `yaml:"voice_zh"` // default cmn-latn-pinyin
-	EspeakVoiceUg string `yaml:"voice_ug"` // default ug
-}
-
-func decodeSection(n *yaml.Node, name string, v any) error {
-	if n == nil || n.Kind == 0 {
-		return nil
-	}
-	if err := n.Decode(v); err != nil {
-		return fmt.Errorf("config %s: %w", name, err)
-	}
-	return nil
-}
-
-func on(b *bool) bool { return b == nil || *b }
-
 // wireChannels builds every channel. A channel that is not configured is
-// replaced by the outbox, and the log says so loudly.
-func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel, dispatch.Previewer, error) {
+// replaced by the outbox, and the log says so loudly. Channels report
+// receipts to rep and ask creds who holds a console's token: both exist
+// before any channel, so nothing here waits for the engine or the API.
+func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds credentials) (map[string]channels.Channel, dispatch.Previewer, error) {
 	out := map[string]channels.Channel{}
 	var preview dispatch.Previewer
-	rep := s.reporter()
-	var (
-		spkCfg SpeakersConfig
-		wsCfg  WebSocketConfig
-		vcCfg  VoiceConfig
-		smsCfg sms.Config
-	)
-	for _, d := range []struct {
-		n    *yaml.Node
-		name string
-		v    any
-	}{{&s.cfg.Speakers, "speakers", &spkCfg}, {&s.cfg.Web, "websocket", &wsCfg}, {&s.cfg.Voice, "voice", &vcCfg}, {&s.cfg.SMS, "sms", &smsCfg}} {
-		if err := decodeSection(d.n, d.name, d.v); err != nil {
-			return nil, preview, err
-		}
-	}
+	spkCfg, wsCfg, vcCfg, smsCfg := s.cfg.Speakers, s.cfg.Web, s.cfg.Voice, s.cfg.SMS
+	store, popIndex := s.store, s.popIndex // what the closures below may use: both built already
 	forced := func(name string) bool { return slices.Contains(s.cfg.Outbox, name) }
-
-	// Audio: programmes for speakers and voice calls.
-	if err := s.wireAudio(); err != nil {
-		return nil, preview, err
-	}
 
 	// WebSocket: resident pages and consoles.
 	if on(wsCfg.Enabled) && !forced("websocket") {
@@ -124,18 +47,15 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 			MaxConnsPerIP: wsCfg.MaxConnsPerIP, ClientIPHeader: wsCfg.ClientIPHeader, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
 			LiftedFor: wsCfg.LiftedFor,
 			VillageLanguage: func(v string) string {
-				l, _ := s.popIndex.Index().MajorityLanguage(v)
+				l, _ := popIndex.Index().MajorityLanguage(v)
 				return l
 			},
 			Authenticate: func(ctx context.Context, token string) (string, bool) {
-				if s.api == nil {
-					return "", false
-				}
-				_, role, ok := s.api.TokenRole(ctx, token)
+				_, role, ok := creds.tokens.TokenRole(ctx, token)
 				return role.String(), ok
 			},
 			RedeemTicket: func(ctx context.Context, ticket string) (string, bool) {
-				_, role, ok := ticketStore{rdb: s.redis.Client}.Redeem(ctx, ticket)
+				_, role, ok := creds.tickets.Redeem(ctx, ticket)
 				return role.String(), ok
 			},
 		})
@@ -171,21 +91,11 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 		s.closers = append(s.closers, func() { _ = hub.Close() })
 		out["speaker"] = hub
 		preview.OfflineSpeakers = func(ctx context.Context, ids []string) int {
-			st, err := hub.Status(ctx)
+			// Asked once a second per warning going out (console progress):
+			// only the given devices, connected ones from memory.
+			n, err := hub.CountOffline(ctx, ids)
 			if err != nil {
 				return 0
-			}
-			online := make(map[string]bool, len(st))
-			for _, d := range st {
-				if d.Online {
-					online[d.ID] = true
-				}
-			}
-			n := 0
-			for _, id := range ids {
-				if !online[id] {
-					n++
-				}
 			}
 			return n
 		}
@@ -212,10 +122,7 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 			RecordDir: vcCfg.recordDir(s.cfg.DataDir), Reporter: rep, Logger: s.log.With("channel", "voice"),
 			Registry: s.prom, PublicURL: s.cfg.PublicURL,
 			Authenticate: func(ctx context.Context, token string) (string, string, bool) {
-				if s.api == nil {
-					return "", "", false
-				}
-				name, role, ok := s.voiceCredential(ctx, token)
+				name, role, ok := creds.voice(ctx, token)
 				// Voice roles: officers go live and call; field team
 				// members (viewer accounts) are rung and listen.
 				switch {
@@ -229,7 +136,7 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 				return name, "field", ok
 			},
 			OnRecording: func(ctx context.Context, r voice.Recording) {
-				_ = s.store.Audit(context.WithoutCancel(ctx), dispatch.AuditEntry{Actor: r.User, Action: "voice.recording",
+				_ = store.Audit(context.WithoutCancel(ctx), dispatch.AuditEntry{Actor: r.User, Action: "voice.recording",
 					Detail: fmt.Sprintf(`{"room":%q,"kind":%q,"path":%q,"packets":%d,"started":%q,"ended":%q}`,
 						r.Room, r.Kind, r.Path, r.Packets, r.Started.Format(time.RFC3339), r.Ended.Format(time.RFC3339))})
 			},
@@ -243,7 +150,7 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 		if s.speakers != nil {
 			vc.Live = liveAdapter{s.speakers}
 			vc.Endpoints = onlineSpeakers{s.speakers}
-			vc.Devices = regionDevices{s}
+			vc.Devices = regionDevices{s.popIndex}
 		}
 		srv, err := voice.New(vc)
 		if err != nil {
@@ -297,10 +204,7 @@ func (s *Server) wireChannels(ctx context.Context) (map[string]channels.Channel,
 }
 
 func (s *Server) wireAudio() error {
-	var ac AudioConfig
-	if err := decodeSection(&s.cfg.Audio, "audio", &ac); err != nil {
-		return err
-	}
+	ac := s.cfg.Audio
 	var synth audio.Synthesizer
 	if ac.Espeak != "off" {
 		voices := map[string]string{}
@@ -325,62 +229,9 @@ func (s *Server) wireAudio() error {
 		return fmt.Errorf("audio: %w", err)
 	}
 	s.audio = r
-	s.audioRepeats = ac.Repeats
-	return nil
-}
-
-// RenderAlert implements dispatch.AudioRenderer: the attention signal of the
-// level (or the all-clear), the drill marker, then the text in Mandarin and
-// Uyghur.
-func (s *Server) RenderAlert(ctx context.Context, a *dispatch.Alert) (*channels.Audio, error) {
-	p := audio.Programme{Drill: a.Status.Drill(), Repeats: s.audioRepeats}
-	switch {
-	case a.Kind == warning.KindAllClear:
-		p.Attention = audio.SignalAllClear
-	case a.Kind == warning.KindCancel:
-		p.Attention = audio.SignalCancel // its own figure: never a warning cadence, never the all-clear
-	default:
-		p.Attention = audio.Signal(int(a.Level)) // SignalBlue..SignalRed follow LevelBlue..LevelRed
-	}
-	p.Speech = speechSegments(a)
-	r, err := s.audio.Render(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	// Any node may be asked for the file (a speaker downloads from the node
-	// it is connected to): keep what the programme was, so a node without
-	// the file renders the same bytes on demand.
-	// Once per programme and process: previews and polls render (cache
-	// hits) again and again.
-	// (refreshed daily, well inside the key's 8-day life).
-	if at, ok := s.specStored.Load(r.SHA256); !ok || time.Since(at.(time.Time)) > 24*time.Hour {
-		s.specStored.Store(r.SHA256, time.Now())
-		if spec, err := json.Marshal(p); err == nil {
-			if err := s.redis.Client.Set(ctx, programmeKey(r.SHA256), spec, 8*24*time.Hour).Err(); err != nil {
-				s.specStored.Delete(r.SHA256)
-			}
-		}
-	}
-	return &channels.Audio{SHA256: r.SHA256, URL: s.cfg.PublicURL + "/audio/" + r.SHA256 + ".wav", Duration: r.Duration,
-		Format: fmt.Sprintf("wav/pcm16/%d", r.SampleRate), ToneOnly: r.ToneOnly}, nil
-}
-
-func nonEmpty(ss ...string) []string {
-	var out []string
-	for _, s := range ss {
-		if s = strings.TrimRight(strings.TrimSpace(s), "。."); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// audioRenderer returns the programme renderer.
-func (s *Server) audioRenderer() dispatch.AudioRenderer {
-	if s.audio == nil {
-		return nil
-	}
-	return s
+	s.render, err = render.New(render.Config{Audio: r, Redis: s.redis.Client, PublicURL: s.cfg.PublicURL, Repeats: ac.Repeats,
+		Logger: s.log.With("component", "audio")})
+	return err
 }
 
 // progressLoop publishes delivery progress of recently changed warnings to
@@ -434,10 +285,9 @@ func (s *Server) onAlertChange(a *dispatch.Alert) {
 
 // mountChannels adds the channels' HTTP endpoints.
 func (s *Server) mountChannels(mux dispatch.Router) {
-	if s.audio != nil {
-		h := http.StripPrefix("/audio", s.audio.Handler())
-		mux.Handle("GET /audio/", s.renderOnMiss(h))
-		mux.Handle("HEAD /audio/", s.renderOnMiss(h))
+	if s.render != nil {
+		mux.Handle("GET /audio/", s.render.Handler())
+		mux.Handle("HEAD /audio/", s.render.Handler())
 	}
 	if s.ws != nil {
 		mux.Handle("GET /ws", s.ws.Handler())
@@ -447,13 +297,6 @@ func (s *Server) mountChannels(mux dispatch.Router) {
 	}
 	if s.speakers != nil {
 		mux.Handle("GET /speaker/ws", s.speakers.Handler())
-		s.api.SpeakerPublicKey = s.speakerPub
-		s.api.DisconnectSpeaker = s.speakers.Disconnect
-		s.api.SpeakerStatus = func(ctx context.Context) (any, error) { return s.speakers.Status(ctx) }
-		s.api.NewSpeakerCredential = func() (string, string) {
-			secret, hash := speaker.NewCredential()
-			return secret, hex.EncodeToString(hash)
-		}
 	}
 	if s.voice != nil {
 		mux.Handle("GET /voice/ws", s.voice.SignalHandler())
@@ -542,10 +385,10 @@ func (o onlineSpeakers) Online(ctx context.Context) []string {
 }
 
 // regionDevices resolves a region to its registered loudspeakers.
-type regionDevices struct{ s *Server }
+type regionDevices struct{ popIndex *dispatch.PopulationIndex }
 
 func (r regionDevices) DevicesIn(ctx context.Context, region string) ([]string, error) {
-	res, err := r.s.popIndex.Resolve(targetingAim(region))
+	res, err := r.popIndex.Resolve(targetingAim(region))
 	if err != nil {
 		return nil, err
 	}
@@ -553,33 +396,3 @@ func (r regionDevices) DevicesIn(ctx context.Context, region string) ([]string, 
 }
 
 func targetingAim(region string) targeting.Aim { return targeting.Aim{Codes: []string{region}} }
-
-func programmeKey(sha string) string { return "alertcast:audio:programme:" + sha }
-
-// renderOnMiss renders a programme this node has not rendered yet (another
-// node did) from its stored description before serving it; the content
-// hash proves the bytes are the same.
-func (s *Server) renderOnMiss(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimPrefix(r.URL.Path, "/audio/")
-		sha, _, _ := strings.Cut(name, ".")
-		if len(sha) == 64 {
-			if rc, _, err := s.audio.Open(sha); err == nil {
-				rc.Close()
-			} else if errors.Is(err, audio.ErrNotFound) {
-				spec, err := s.redis.Client.Get(r.Context(), programmeKey(sha)).Bytes()
-				var p audio.Programme
-				if err == nil && json.Unmarshal(spec, &p) == nil {
-					res, err := s.audio.Render(r.Context(), p)
-					switch {
-					case err != nil:
-						s.log.Error("render programme on demand", "sha256", sha, "err", err)
-					case res.SHA256 != sha:
-						s.log.Error("programme rendered on this node differs from the original (different espeak-ng?)", "want", sha, "got", res.SHA256)
-					}
-				}
-			}
-		}
-		h.ServeHTTP(w, r)
-	})
-}

@@ -10,6 +10,7 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/dispatch/render"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
 	"github.com/alertcast/alertcast/wording/wordingtest"
@@ -47,7 +48,7 @@ func TestWordingGolden(t *testing.T) {
 		a := alertOf(t, c.Msg)
 		m := dispatch.MessageOf(a)
 		speech := map[string]string{}
-		for _, s := range speechSegments(a) {
+		for _, s := range render.Speech(a) {
 			speech[s.Lang] = s.Text
 		}
 		var opts []dispatch.CAPOption

@@ -1,4 +1,4 @@
-package alertd
+package render
 
 import (
 	"strings"
@@ -32,7 +32,7 @@ func speechAlert(kind warning.Kind) *dispatch.Alert {
 // without the old instruction; an update what changed.
 func TestSpeechFollowsTheLifecycle(t *testing.T) {
 	for _, kind := range []warning.Kind{warning.KindCancel, warning.KindAllClear} {
-		segs := speechSegments(speechAlert(kind))
+		segs := Speech(speechAlert(kind))
 		if len(segs) != 2 {
 			t.Fatalf("%s: %d segments", kind, len(segs))
 		}
@@ -45,14 +45,14 @@ func TestSpeechFollowsTheLifecycle(t *testing.T) {
 			}
 		}
 	}
-	if got := speechSegments(speechAlert(warning.KindAllClear))[0].Text; got != "12月03日18时11分（北京时间）解除疏勒县沙尘暴橙色预警。原因：沙尘暴已减弱，能见度恢复到5公里以上" {
+	if got := Speech(speechAlert(warning.KindAllClear))[0].Text; got != "12月03日18时11分（北京时间）解除疏勒县沙尘暴橙色预警。原因：沙尘暴已减弱，能见度恢复到5公里以上" {
 		t.Errorf("zh all-clear speech: %q", got)
 	}
-	up := speechSegments(speechAlert(warning.KindUpdate))[0].Text
+	up := Speech(speechAlert(warning.KindUpdate))[0].Text
 	if !strings.Contains(up, "预警级别升为红色") || !strings.Contains(up, wordingtest.InstructionZh[:len(wordingtest.InstructionZh)-len("。")]) {
 		t.Errorf("zh update speech: %q", up)
 	}
-	al := speechSegments(speechAlert(warning.KindAlert))[0].Text
+	al := Speech(speechAlert(warning.KindAlert))[0].Text
 	if al != "疏勒县沙尘暴橙色预警。预计今天下午有强沙尘暴，能见度低于500米。请关好门窗，减少外出，请立即听从指挥转移到安全地点" {
 		t.Errorf("zh alert speech: %q", al)
 	}
