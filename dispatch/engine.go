@@ -184,9 +184,13 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Receipts == nil {
 		cfg.Receipts = NewReceiptSink(cfg.Logger)
 	}
+	m := newEngineMetrics(cfg.Registry)
+	for name := range cfg.Channels { // a zero series from the start: "none failed", not "no data"
+		m.failed.WithLabelValues(name)
+	}
 	return &Engine{
 		cfg: cfg, store: cfg.Store, client: cfg.Client, log: cfg.Logger,
-		metrics:  newEngineMetrics(cfg.Registry),
+		metrics:  m,
 		msgCache: map[string]*channels.Message{},
 		receipts: cfg.Receipts,
 		stop:     make(chan struct{}),

@@ -1,6 +1,9 @@
 package voice
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/alertcast/alertcast/channels/voice/wire"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	reg          prometheus.Registerer
@@ -36,6 +39,13 @@ func newMetrics(reg prometheus.Registerer, _ *Server) *metrics {
 		liveRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_voice_live_requests_total",
 			Help: "Live announcements that needed a second officer, by state reached (pending when filed, then approved, denied, expired, cancelled or failed)."}, []string{"state"}),
 	}
+	// Zero series from the start: a dashboard or alert rule must see "no
+	// rooms", not "no data".
+	for _, k := range []string{wire.KindLive, wire.KindCall, wire.KindRing} {
+		m.rooms.WithLabelValues(k)
+	}
+	m.peers.WithLabelValues("pub")
+	m.peers.WithLabelValues("sub")
 	m.cs = []prometheus.Collector{m.rooms, m.peers, m.peerStates, m.packetsIn, m.iceFailures, m.badFrames, m.authFailures, m.rings, m.recordings, m.joinSeconds, m.liveRequests}
 	if reg != nil {
 		for _, c := range m.cs {

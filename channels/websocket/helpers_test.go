@@ -97,7 +97,7 @@ func newNodeListener(t *testing.T, addr string, tweak func(*Config), wrap func(n
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	cfg := Config{
-		Redis: rdb, Tree: tree, Registry: prometheus.NewRegistry(),
+		Redis: rdb, Regions: tree.Scopes(), Registry: prometheus.NewRegistry(),
 		Authenticate: func(_ context.Context, tok string) (string, bool) {
 			return "operator", tok == "console-secret"
 		},

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/alertcast/alertcast/audio"
+	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/outbox"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/speaker"
@@ -67,6 +68,8 @@ type Server struct {
 	bg           sync.WaitGroup
 	stopBG       chan struct{}
 	auditV       *auditVerifier
+	sound        firstSound    // see metrics_ops.go
+	ops          *opsCollector // see metrics_ops.go
 	// Addr is the address the HTTP server listens on.
 	Addr string
 
@@ -146,6 +149,8 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 
 	s.prom = prometheus.NewRegistry()
 	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.ops = newOpsCollector(s)
+	s.prom.MustRegister(s.ops)
 
 	// Listen first: on port 0 the public URL (programme links, voice
 	// signalling) names the real port only once it is bound.
@@ -161,7 +166,13 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	if err := s.wireAudio(); err != nil {
 		return nil, err
 	}
-	chans, preview, err := s.wireChannels(ctx, receipts, s.creds)
+	// The channels report to the sink; loudspeaker "playing" reports also
+	// time the last warning's first sound (alertcast_last_warning_first_sound_seconds).
+	rep := channels.ReporterFunc(func(ctx context.Context, r channels.Receipt) {
+		s.noteReceipt(r)
+		receipts.Report(ctx, r)
+	})
+	chans, preview, err := s.wireChannels(ctx, rep, s.creds)
 	if err != nil {
 		return nil, err
 	}

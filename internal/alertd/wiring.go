@@ -43,7 +43,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 	// WebSocket: resident pages and consoles.
 	if on(wsCfg.Enabled) && !forced("websocket") {
 		hub, err := websocket.NewHub(websocket.Config{
-			Redis: s.redis.Client, Tree: s.popIndex.Tree(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
+			Redis: s.redis.Client, Regions: s.popIndex.Tree().Scopes(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
 			MaxConnsPerIP: wsCfg.MaxConnsPerIP, ClientIPHeader: wsCfg.ClientIPHeader, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
 			LiftedFor: wsCfg.LiftedFor,
 			VillageLanguage: func(v string) string {
@@ -272,6 +272,7 @@ func (s *Server) progressLoop() {
 // onAlertChange is called after every stored change of a warning: consoles
 // hear of it at once and follow its progress for a while.
 func (s *Server) onAlertChange(a *dispatch.Alert) {
+	s.noteIssued(a)
 	if s.ws == nil {
 		return
 	}

@@ -199,9 +199,10 @@ func (h *fakeHub) waitReport(key, step string, seq uint64) wire.AgentFrame {
 // gateSink records starts and plays until the test releases it or the
 // agent cancels it.
 type gateSink struct {
-	starts  chan string
-	ends    chan string
-	release chan struct{}
+	starts   chan string
+	ends     chan string
+	release  chan struct{}
+	controls atomic.Int64 // positive controls played so far (noStartBefore)
 }
 
 // gatedAgent starts an agent that plays into a gate sink, connected to a
@@ -245,12 +246,15 @@ func (s *gateSink) nextStart(t *testing.T) string {
 // playing, with a positive control: a genuine play sent now is the next
 // thing the sink starts (the agent handles commands in order, and nothing
 // else plays, so the control starts at once).
+// The control is released once it starts, so the helper can be called again.
 func (s *gateSink) noStartBefore(t *testing.T, h *fakeHub, c *websocket.Conn) {
 	t.Helper()
-	h.write(c, h.sign(h.playBody("control/v1", playOpt{})))
-	if k := s.nextStart(t); k != "control/v1" {
+	key := fmt.Sprintf("control-%d/v1", s.controls.Add(1))
+	h.write(c, h.sign(h.playBody(key, playOpt{})))
+	if k := s.nextStart(t); k != key {
 		t.Fatalf("sink played %q, which must never have reached it", k)
 	}
+	s.release <- struct{}{}
 }
 
 func startAgent(t *testing.T, h *fakeHub, sink Sink, mod func(*Config)) (*Agent, context.CancelFunc) {

@@ -67,7 +67,7 @@ func TestBroadcastCommands(t *testing.T) {
 		if !strings.HasPrefix(f.Reason, want.Error()) {
 			t.Errorf("%s: reason %q, want %q", what, f.Reason, want)
 		}
-		sink.noStart(t)
+		sink.noStartBefore(t, h, c)
 	}
 	refused("replayed broadcast", first, wire.ErrReplayed)
 	refused("older broadcast", h.broadcast(area, 4000, h.dev, h.playBody("B2/v1", playOpt{level: 4})), wire.ErrReplayed)
