@@ -598,9 +598,7 @@ func MessageOf(a *Alert) *channels.Message {
 	}
 	return &channels.Message{
 		Key: a.Key(), AlertID: a.ID, Version: a.Version, Kind: a.Kind,
-		Level: int(a.Level), LevelName: a.Level.String(),
-		Event: a.Event.String(), EventName: a.Event.Chinese(),
-		Drill: a.Status.Drill(), Status: a.Status.String(),
+		Level: a.Level, Event: a.Event, Status: a.Status,
 		Sent: sent, Expires: a.Expires, Area: append([]string(nil), a.Area.Codes...), Texts: texts,
 		Reason: messageReason(a), Changes: messageChanges(a),
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/sms/smscsim"
 	"github.com/alertcast/alertcast/internal/testsvc"
+	"github.com/alertcast/alertcast/warning"
 )
 
 const testPassword = "pw8chars" // SMPP 3.4 passwords are at most 8 bytes
@@ -68,7 +69,10 @@ func recipients(from, n int, lang string) []channels.Recipient {
 
 func message(level int, drill bool) *channels.Message {
 	m := channeltest.Sample()
-	m.Level, m.Drill = level, drill
+	m.Level, m.Status = warning.Level(level), warning.StatusActual
+	if drill {
+		m.Status = warning.StatusExercise
+	}
 	m.Key = fmt.Sprintf("alert-%d-%v/v1", level, drill)
 	return m
 }

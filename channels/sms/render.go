@@ -62,11 +62,11 @@ func Render(m *channels.Message, lang string, cfg Config) (Rendered, error) {
 		return Rendered{}, &warning.FieldError{Field: "texts." + lang + ".headline", Rule: "required for SMS"}
 	}
 	prefix := cfg.Signature
-	if m.Status == "test" {
+	if m.Status == warning.StatusTest {
 		// A test is not a drill: it says so in its own word, not the
 		// (configurable) drill marker.
-		prefix += wording.Marker("test", lang)
-	} else if m.Drill || m.Status == "exercise" {
+		prefix += wording.MarkerOf(m, lang)
+	} else if m.Status == warning.StatusExercise {
 		marker := cfg.DrillMarker[lang]
 		if marker == "" {
 			marker = cfg.DrillMarker["zh"]

@@ -405,8 +405,8 @@ func (h *Hub) Send(ctx context.Context, m *channels.Message, to []channels.Recip
 
 // buildCommand turns a message into the command body every recipient gets.
 func (h *Hub) buildCommand(m *channels.Message, now time.Time) (wire.Command, error) {
-	if m == nil {
-		return wire.Command{}, &warning.FieldError{Field: "message", Rule: "required"}
+	if err := m.Validate(); err != nil {
+		return wire.Command{}, err
 	}
 	if err := wire.CheckID("message.key", m.Key); err != nil {
 		return wire.Command{}, err
@@ -436,10 +436,7 @@ func (h *Hub) buildCommand(m *channels.Message, now time.Time) (wire.Command, er
 		}
 		p := &wire.Play{
 			Key: m.Key, Alert: alert, URL: m.Audio.URL, SHA256: strings.ToLower(m.Audio.SHA256),
-			Level: m.Level, Drill: m.Drill, Repeats: repeats, Until: until, Duration: m.Audio.Duration,
-		}
-		if p.Level == 0 { // an all-clear may carry no level; play it as blue
-			p.Level = 1
+			Level: int(m.Level), Drill: m.Drill(), Repeats: repeats, Until: until, Duration: m.Audio.Duration,
 		}
 		if err := p.Validate("message"); err != nil {
 			return nil, err

@@ -53,8 +53,8 @@ func warningFrom(m *channels.Message) *Warning {
 	return &Warning{
 		AlertID: m.AlertID, Version: m.Version, Kind: k.String(),
 		Lifted: k == warning.KindCancel || k == warning.KindAllClear,
-		Level:  m.Level, LevelName: m.LevelName, Event: m.Event, EventName: m.EventName,
-		Drill: m.Drill || m.Status == "exercise" || m.Status == "test", Status: m.Status,
+		Level:  int(m.Level), LevelName: m.Level.String(), Event: m.Event.String(), EventName: m.Event.Chinese(),
+		Drill: m.Status.Drill(), Status: m.Status.String(),
 		Area: m.Area, Texts: composedTexts(m), Sent: m.Sent.UTC(), Expires: m.Expires.UTC(), Reason: m.Reason,
 	}
 }

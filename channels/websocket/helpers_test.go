@@ -136,10 +136,9 @@ func msg(alertID string, version int, kind warning.Kind, level int, area ...stri
 	if alertID == "" {
 		alertID = fmt.Sprintf("a%d", msgSeq.Add(1))
 	}
-	names := map[int]string{1: "blue", 2: "yellow", 3: "orange", 4: "red"}
 	return &channels.Message{
 		Key: fmt.Sprintf("%s/v%d", alertID, version), AlertID: alertID, Version: version, Kind: kind,
-		Level: level, LevelName: names[level], Event: "sandstorm", EventName: "沙尘暴", Status: "actual",
+		Level: warning.Level(level), Event: warning.EventSandstorm, Status: warning.StatusActual,
 		Sent: time.Now(), Expires: time.Now().Add(time.Hour), Area: area,
 		Texts: map[string]channels.Text{
 			"zh": {Headline: "疏勒县沙尘暴预警 " + alertID, Description: "预计今天下午有强沙尘暴。", Instruction: "请关好门窗，减少外出。"},

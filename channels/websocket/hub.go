@@ -190,17 +190,11 @@ func (h *Hub) Send(ctx context.Context, m *channels.Message, to []channels.Recip
 }
 
 func validateMessage(m *channels.Message) error {
-	switch {
-	case m == nil:
-		return &warning.FieldError{Field: "message", Rule: "required"}
-	case m.AlertID == "" || len(m.AlertID) > 128:
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	if len(m.AlertID) > 128 {
 		return &warning.FieldError{Field: "alert_id", Rule: "1..128 characters", Value: clip(m.AlertID)}
-	case m.Kind == warning.KindUnknown || m.Kind > warning.KindAllClear:
-		return &warning.FieldError{Field: "kind", Rule: "one of alert, update, cancel, allclear", Value: m.Kind.String()}
-	case m.Level < 1 || m.Level > 4:
-		return &warning.FieldError{Field: "level", Rule: "1 (blue) .. 4 (red)", Value: strconv.Itoa(m.Level)}
-	case m.Version < 0:
-		return &warning.FieldError{Field: "version", Rule: ">= 0", Value: strconv.Itoa(m.Version)}
 	}
 	return nil
 }

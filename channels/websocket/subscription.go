@@ -39,12 +39,11 @@ const (
 	maxIDLen       = 64
 )
 
-var levelNames = map[string]int{"blue": 1, "yellow": 2, "orange": 3, "red": 4}
-
-// parseLevel accepts 0..4 or a colour name.
+// parseLevel accepts 0..4 or a level as warning.ParseLevel reads it (a
+// colour name, its grade or its Chinese name).
 func parseLevel(s string) (int, bool) {
-	if n, ok := levelNames[strings.ToLower(s)]; ok {
-		return n, true
+	if l, err := warning.ParseLevel(s); err == nil {
+		return int(l), true
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 || n > 4 {
@@ -221,7 +220,7 @@ func (s *subscription) matches(e *event, cov Coverage) bool {
 // wants is matches without the area, which the fan-out decides once per
 // scope (see scopes.go).
 func (s *subscription) wants(e *event) bool {
-	if e.w.Status == "test" && !s.console {
+	if e.w.Status == warning.StatusTest.String() && !s.console {
 		return false // technical tests are for consoles, never for residents
 	}
 	if e.w.Kind == "alert" && e.w.Level < s.minLevel {
@@ -233,7 +232,7 @@ func (s *subscription) wants(e *event) bool {
 // shows reports whether an active warning belongs in this subscription's
 // snapshot.
 func (s *subscription) shows(e *event, cov Coverage) bool {
-	if e.w.Status == "test" && !s.console {
+	if e.w.Status == warning.StatusTest.String() && !s.console {
 		return false
 	}
 	return e.w.Level >= s.minLevel && s.inArea(e, cov)

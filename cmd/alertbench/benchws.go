@@ -669,8 +669,8 @@ func benchWSServe(ctx context.Context, args []string) error {
 			return
 		}
 		m := &channels.Message{
-			Key: id + "/v1", AlertID: id, Version: 1, Kind: warning.KindAlert, Level: 2, LevelName: "yellow",
-			Event: "sandstorm", EventName: "沙尘暴", Drill: true, Status: "exercise",
+			Key: id + "/v1", AlertID: id, Version: 1, Kind: warning.KindAlert, Level: warning.LevelYellow,
+			Event: warning.EventSandstorm, Status: warning.StatusExercise,
 			Sent: time.Now(), Expires: time.Now().Add(ttl), Area: []string{"653122"},
 			Texts: map[string]channels.Text{
 				"zh": {Headline: "疏勒县沙尘暴黄色预警（演练）", Description: "预计今天下午有沙尘暴，能见度小于1000米。这是一次演练。", Instruction: "请关好门窗，减少外出。"},

@@ -153,7 +153,7 @@ func TestAgentWritesProgrammeFile(t *testing.T) {
 		}
 	}()
 
-	m := &channels.Message{Key: "W1/v1", AlertID: "W1", Version: 1, Kind: warning.KindAlert, Level: 4, Status: "actual",
+	m := &channels.Message{Key: "W1/v1", AlertID: "W1", Version: 1, Kind: warning.KindAlert, Level: warning.LevelRed, Event: warning.EventSandstorm, Status: warning.StatusActual,
 		Expires: time.Now().Add(time.Hour), Audio: &channels.Audio{URL: "/audio/" + sha + ".wav", SHA256: sha}}
 	res, err := hub.Send(context.Background(), m, []channels.Recipient{{ID: "653122100201-01", Address: "653122100201-01"}})
 	if err != nil || res[0].State != channels.StateSent {

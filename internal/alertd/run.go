@@ -24,7 +24,7 @@ import (
 
 	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/channels"
-	"github.com/alertcast/alertcast/channels/outbox"
+	"github.com/alertcast/alertcast/channels/dryrun"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/voice"
@@ -274,7 +274,7 @@ func (s *Server) bootstrapAdmin(ctx context.Context, stdout io.Writer) error {
 // outboxRecorder stores outbox records in the database.
 type outboxRecorder struct{ store *dispatch.Store }
 
-func (o outboxRecorder) Record(ctx context.Context, recs []outbox.Record) error {
+func (o outboxRecorder) Record(ctx context.Context, recs []dryrun.Record) error {
 	out := make([]dispatch.OutboxRecord, len(recs))
 	for i, r := range recs {
 		out[i] = dispatch.OutboxRecord{Key: r.Key, Channel: r.Channel, Recipient: r.Recipient, Address: r.Address, Language: r.Language, Body: r.Body, Encoding: r.Encoding, Parts: r.Parts, At: r.At}

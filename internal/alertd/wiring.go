@@ -16,7 +16,7 @@ import (
 
 	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/channels"
-	"github.com/alertcast/alertcast/channels/outbox"
+	"github.com/alertcast/alertcast/channels/dryrun"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/speaker/wire"
@@ -189,14 +189,14 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 		if out[name] == nil {
 			// The outbox records what the real channel would have sent,
 			// rendered by that channel's own renderer.
-			var opts []outbox.Option
+			var opts []dryrun.Option
 			switch name {
 			case "sms":
-				opts = append(opts, outbox.WithRender(outbox.SMS(smsCfg)))
+				opts = append(opts, dryrun.WithRender(dryrun.SMS(smsCfg)))
 			case "speaker":
-				opts = append(opts, outbox.WithRender(outbox.Speaker()))
+				opts = append(opts, dryrun.WithRender(dryrun.Speaker()))
 			}
-			out[name] = outbox.New(name, recorder, opts...)
+			out[name] = dryrun.New(name, recorder, opts...)
 			s.log.Warn("channel not configured: messages are recorded in the outbox (GET /api/v1/outbox), NOT SENT", "channel", name)
 		}
 	}
