@@ -13,9 +13,10 @@ import (
 	"github.com/alertcast/alertcast/warning"
 )
 
-// Registry is the population: the in-memory targeting index kept in step
-// with the database, plus the field endpoints for voice calls.
-type Registry struct {
+// PopulationIndex is the population: the in-memory targeting index kept in
+// step with the database, plus the field endpoints for voice calls. It
+// implements Population for planning.
+type PopulationIndex struct {
 	store *Store
 	tree  *targeting.Tree
 	ix    *targeting.Index
@@ -25,9 +26,9 @@ type Registry struct {
 	impMu  sync.Mutex // one import at a time: id assignment
 }
 
-// NewRegistry builds the index from the database. Region files imported
+// NewPopulationIndex builds the index from the database. Region files imported
 // earlier (other counties) are merged into tree first.
-func NewRegistry(ctx context.Context, store *Store, tree *targeting.Tree) (*Registry, error) {
+func NewPopulationIndex(ctx context.Context, store *Store, tree *targeting.Tree) (*PopulationIndex, error) {
 	files, err := store.RegionFiles(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load imported regions: %w", err)
@@ -41,7 +42,7 @@ func NewRegistry(ctx context.Context, store *Store, tree *targeting.Tree) (*Regi
 			return nil, fmt.Errorf("imported region file %d: %w", i+1, err)
 		}
 	}
-	r := &Registry{store: store, tree: tree, ix: targeting.NewIndex(tree)}
+	r := &PopulationIndex{store: store, tree: tree, ix: targeting.NewIndex(tree)}
 	var bad int
 	if err := store.ForEachResident(ctx, func(res targeting.Resident) error {
 		if err := r.ix.PutResident(res); err != nil {
@@ -69,22 +70,22 @@ func NewRegistry(ctx context.Context, store *Store, tree *targeting.Tree) (*Regi
 }
 
 // Tree returns the region tree.
-func (r *Registry) Tree() *targeting.Tree { return r.tree }
+func (r *PopulationIndex) Tree() *targeting.Tree { return r.tree }
 
 // Index returns the targeting index.
-func (r *Registry) Index() *targeting.Index { return r.ix }
+func (r *PopulationIndex) Index() *targeting.Index { return r.ix }
 
 // Resolve implements Population.
-func (r *Registry) Resolve(aim targeting.Aim) (*targeting.Resolution, error) {
+func (r *PopulationIndex) Resolve(aim targeting.Aim) (*targeting.Resolution, error) {
 	return r.ix.Resolve(aim)
 }
 
 // Resident implements Population.
-func (r *Registry) Resident(id uint32) (targeting.Resident, bool) { return r.ix.Resident(id) }
+func (r *PopulationIndex) Resident(id uint32) (targeting.Resident, bool) { return r.ix.Resident(id) }
 
 // FieldEndpoints implements Population: endpoints whose region is inside
 // (or contains) one of the codes.
-func (r *Registry) FieldEndpoints(codes []string) []channels.Recipient {
+func (r *PopulationIndex) FieldEndpoints(codes []string) []channels.Recipient {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var out []channels.Recipient
@@ -100,7 +101,7 @@ func (r *Registry) FieldEndpoints(codes []string) []channels.Recipient {
 }
 
 // ReloadFieldEndpoints rereads the field endpoints from the database.
-func (r *Registry) ReloadFieldEndpoints(ctx context.Context) error {
+func (r *PopulationIndex) ReloadFieldEndpoints(ctx context.Context) error {
 	fs, err := r.store.FieldEndpoints(ctx)
 	if err != nil {
 		return fmt.Errorf("load field endpoints: %w", err)
@@ -114,7 +115,7 @@ func (r *Registry) ReloadFieldEndpoints(ctx context.Context) error {
 // ImportRegions adds another county's region tree (the CSV format of
 // targeting/data/653122.csv): validated line by line, stored for every node
 // and merged into the running tree. Codes already loaded are refused.
-func (r *Registry) ImportRegions(ctx context.Context, src io.Reader, by Actor) ([]targeting.Region, error) {
+func (r *PopulationIndex) ImportRegions(ctx context.Context, src io.Reader, by Actor) ([]targeting.Region, error) {
 	raw, err := io.ReadAll(io.LimitReader(src, 16<<20))
 	if err != nil {
 		return nil, err
@@ -160,7 +161,7 @@ type ImportResult struct {
 // ImportResidents reads a residents CSV. With partial false nothing is
 // stored when any line is bad; with partial true the good lines are stored.
 // Residents are keyed by phone: a phone already registered keeps its id.
-func (r *Registry) ImportResidents(ctx context.Context, src io.Reader, partial bool, progress func(lines int)) (ImportResult, error) {
+func (r *PopulationIndex) ImportResidents(ctx context.Context, src io.Reader, partial bool, progress func(lines int)) (ImportResult, error) {
 	r.impMu.Lock()
 	defer r.impMu.Unlock()
 	var all []targeting.Resident
@@ -225,7 +226,7 @@ func (r *Registry) ImportResidents(ctx context.Context, src io.Reader, partial b
 }
 
 // ImportSpeakers reads a speakers CSV, like ImportResidents.
-func (r *Registry) ImportSpeakers(ctx context.Context, src io.Reader, partial bool) (ImportResult, error) {
+func (r *PopulationIndex) ImportSpeakers(ctx context.Context, src io.Reader, partial bool) (ImportResult, error) {
 	r.impMu.Lock()
 	defer r.impMu.Unlock()
 	var all []targeting.Speaker

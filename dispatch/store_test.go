@@ -225,10 +225,10 @@ func TestUsersAndPasswords(t *testing.T) {
 	})
 }
 
-func TestRegistryImportAllOrNothing(t *testing.T) {
+func TestPopulationIndexImportAllOrNothing(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		reg, err := NewRegistry(ctx, s, targeting.DefaultTree())
+		reg, err := NewPopulationIndex(ctx, s, targeting.DefaultTree())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +256,7 @@ func TestRegistryImportAllOrNothing(t *testing.T) {
 			t.Fatalf("re-import duplicated a phone: %d residents", n)
 		}
 		// A fresh registry rebuilds the same index from the database.
-		reg2, err := NewRegistry(ctx, s, targeting.DefaultTree())
+		reg2, err := NewPopulationIndex(ctx, s, targeting.DefaultTree())
 		if err != nil {
 			t.Fatal(err)
 		}

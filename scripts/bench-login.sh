@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # A password-guessing flood against a whole alertd on loopback: ATTACKERS (100) clients send wrong-password
-# logins for DURATION (30s) while an officer with a bearer token lists warnings in a loop; alertctl reports the
+# logins for DURATION (30s) while an officer with a bearer token lists warnings in a loop; alertbench reports the
 # answers, the officer's latency and alertd's RSS before and at its peak. RUNS (3) runs, each on a fresh alertd
 # (fresh data dir, its own managed redis-server). THROTTLE=off raises the per-user and per-address limits out
 # of reach so that every login costs an Argon2id hash (the memory bound under test is then the hash semaphore).
-# Needs /tmp/alertd and /tmp/alertctl (go build -o /tmp/ ./cmd/alertd ./cmd/alertctl), curl. Stops only the
+# Needs /tmp/alertd and /tmp/alertbench (go build -o /tmp/ ./cmd/alertd ./cmd/alertbench), curl. Stops only the
 # alertd it started.
 set -euo pipefail
-ALERTD=${ALERTD:-/tmp/alertd}; ALERTCTL=${ALERTCTL:-/tmp/alertctl}; PORT=${PORT:-18095}
+ALERTD=${ALERTD:-/tmp/alertd}; ALERTBENCH=${ALERTBENCH:-/tmp/alertbench}; PORT=${PORT:-18095}
 dir=$(mktemp -d /tmp/bench-login.XXXXXX)
 printf "log_level: warn\n" > "$dir/alertd.yaml"
 if [ "${THROTTLE:-on}" = off ]; then
@@ -22,7 +22,7 @@ for i in $(seq "${RUNS:-3}"); do
     --listen 127.0.0.1:$PORT > "$dir/alertd.$i.out" 2> "$dir/alertd.$i.err" &
   pid=$!
   for _ in $(seq 100); do curl -sf "$ALERTCAST_URL/readyz" >/dev/null && break; sleep 0.1; done
-  "$ALERTCTL" bench login --attackers "${ATTACKERS:-100}" --duration "${DURATION:-30s}" --pid $pid
+  "$ALERTBENCH" login --attackers "${ATTACKERS:-100}" --duration "${DURATION:-30s}" --pid $pid
   kill -INT $pid; wait $pid || true; pid=
 done
 rm -rf "$dir"

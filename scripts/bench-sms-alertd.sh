@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue call → every SMS submitted, through a whole alertd (API → outbox relay → Asynq → plan → SMPP →
 # smscsim → delivery reports recorded), 355,544 residents, one bilingual county-wide warning.
-# Needs /tmp/alertd, /tmp/alertctl, /tmp/smscsim (go build -o /tmp/ ./cmd/alertd ./cmd/alertctl ./cmd/smscsim).
+# Needs /tmp/alertd, /tmp/alertbench, /tmp/smscsim (go build -o /tmp/ ./cmd/alertd ./cmd/alertbench ./cmd/smscsim).
 # SEND_CHUNK sets send_chunk (default: alertd's); RUNS (default 3) warnings are sent one after another.
 # PPROF=file takes a 20 s CPU profile of alertd during the first warning. Loopback only.
 set -e
@@ -30,10 +30,10 @@ if [ -n "$PPROF" ]; then
   (sleep 14; curl -s -o "$PPROF" "http://127.0.0.1:16060/debug/pprof/profile?seconds=20") &
   prof=$!
 fi
-/tmp/alertctl bench spine --residents 355544 --accept-samples 0 --channels sms
+/tmp/alertbench spine --residents 355544 --accept-samples 0 --channels sms
 for i in $(seq 2 "${RUNS:-3}"); do
   sleep 5
-  /tmp/alertctl bench spine --residents 0 --accept-samples 0 --channels sms
+  /tmp/alertbench spine --residents 0 --accept-samples 0 --channels sms
 done
 [ -n "$PPROF" ] && wait $prof
 grep -c "receipt not recorded" /tmp/bench-sms/alertd.err | sed "s/^/receipts not recorded: /"

@@ -2,19 +2,19 @@
 # Issue call → the last of N resident pages, through a whole alertd: POST /api/v1/alerts (a yellow
 # exercise to the whole county, channels: [websocket], no approval needed) → outbox relay → Asynq →
 # worker → WebSocket hub → Redis stream → fan-out → N WebSocket subscribers spread over every village.
-# `alertctl bench ws --trigger api` times each warning from the POST to the last subscriber's receipt;
+# `alertbench ws --trigger api` times each warning from the POST to the last subscriber's receipt;
 # the next warning is issued when every subscriber has the previous one.
-# Needs the binaries ALERTD and ALERTCTL (default /tmp/alertd and /tmp/alertctl: go build -o /tmp/ ./cmd/alertd
-# ./cmd/alertctl) and redis-server on PATH (alertd manages its own). Loopback only; stops only the alertd it
+# Needs the binaries ALERTD and ALERTBENCH (default /tmp/alertd and /tmp/alertbench: go build -o /tmp/ ./cmd/alertd
+# ./cmd/alertbench) and redis-server on PATH (alertd manages its own). Loopback only; stops only the alertd it
 # started (by PID).
 # SUBSCRIBERS (5000), WARNINGS (30), PORT (18180) vary it; ALERTD_CPU / CLIENT_CPU pin alertd (with its
 # redis-server) and the load client with taskset (e.g. 0 and 1); PPROF=file writes alertd's CPU profile
 # over the first PPROF_SECONDS (default 4) of the warnings.
 set -euo pipefail
 SUBSCRIBERS=${SUBSCRIBERS:-5000} WARNINGS=${WARNINGS:-30} PORT=${PORT:-18180}
-ALERTD=${ALERTD:-/tmp/alertd} ALERTCTL=${ALERTCTL:-/tmp/alertctl}
-for b in "$ALERTD" "$ALERTCTL"; do
-  [ -x "$b" ] || { echo "missing $b: go build -o /tmp/ ./cmd/alertd ./cmd/alertctl" >&2; exit 2; }
+ALERTD=${ALERTD:-/tmp/alertd} ALERTBENCH=${ALERTBENCH:-/tmp/alertbench}
+for b in "$ALERTD" "$ALERTBENCH"; do
+  [ -x "$b" ] || { echo "missing $b: go build -o /tmp/ ./cmd/alertd ./cmd/alertbench" >&2; exit 2; }
 done
 dir=$(mktemp -d /tmp/bench-ws-alertd.XXXXXX)
 token=bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
@@ -47,7 +47,7 @@ if [ -n "${PPROF:-}" ]; then
   ) &
   prof=$!
 fi
-ALERTCAST_URL=http://127.0.0.1:$PORT ALERTCAST_TOKEN=$token "$ALERTCTL" bench ws \
+ALERTCAST_URL=http://127.0.0.1:$PORT ALERTCAST_TOKEN=$token "$ALERTBENCH" ws \
   --url "ws://127.0.0.1:$PORT/ws" --trigger api --subscribers "$SUBSCRIBERS" --warnings "$WARNINGS" \
   --server-pid "$pid" ${CLIENT_CPU:+--client-cpu "$CLIENT_CPU"} | tee "$dir/bench.out"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -4,13 +4,13 @@
 # `bench ws --spawn` (the real hub on a throwaway redis-server), server pinned to SERVER_CPU (0), load client
 # to CLIENT_CPU (1), interleaved so both see the same machine; then a table with the ratios.
 # SUBSCRIBERS (5000), WARNINGS (30), ROUNDS (3), PORT (18195) vary it; WSBENCH is the command (default
-# "/tmp/alertctl bench ws": go build -o /tmp/ ./cmd/alertctl). PROFILE=dir also writes the servers' CPU and
+# "/tmp/alertbench ws": go build -o /tmp/ ./cmd/alertbench). PROFILE=dir also writes the servers' CPU and
 # allocation profiles of the warnings of the first round to dir/{baseline,hub}/. The spawned servers are
 # children of the bench command, which stops them by PID.
 set -euo pipefail
 SUBSCRIBERS=${SUBSCRIBERS:-5000} WARNINGS=${WARNINGS:-30} ROUNDS=${ROUNDS:-3} PORT=${PORT:-18195}
 SERVER_CPU=${SERVER_CPU:-0} CLIENT_CPU=${CLIENT_CPU:-1}
-read -r -a bench <<<"${WSBENCH:-/tmp/alertctl bench ws}"
+read -r -a bench <<<"${WSBENCH:-/tmp/alertbench ws}"
 ulimit -n "$(ulimit -Hn)"
 out=$(mktemp /tmp/bench-ws.XXXXXX)
 trap 'rm -f "$out" "$out.err" "$out.row"' EXIT

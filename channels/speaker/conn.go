@@ -64,14 +64,14 @@ type sentSeq struct {
 func (h *Hub) Handler() http.Handler { return http.HandlerFunc(h.serveWS) }
 
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
-	dev := r.Header.Get(HeaderDevice)
+	dev := r.Header.Get(wire.HeaderDevice)
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if v := r.Header.Get(HeaderVersion); v != ProtocolVersion {
+	if v := r.Header.Get(wire.HeaderVersion); v != wire.ProtocolVersion {
 		h.m.authFail.WithLabelValues("protocol").Inc()
-		http.Error(w, "unsupported speaker protocol "+strconv.Quote(trunc(v))+"; want "+ProtocolVersion, http.StatusBadRequest)
+		http.Error(w, "unsupported speaker protocol "+strconv.Quote(wire.Trunc(v))+"; want "+wire.ProtocolVersion, http.StatusBadRequest)
 		return
 	}
-	if dev == "" || !ok || secret == "" || checkID(HeaderDevice, dev) != nil {
+	if dev == "" || !ok || secret == "" || wire.CheckID(wire.HeaderDevice, dev) != nil {
 		h.m.authFail.WithLabelValues("missing").Inc()
 		http.Error(w, "device id and credential required", http.StatusUnauthorized)
 		return
@@ -114,7 +114,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	c := &conn{h: h, dev: dev, village: d.Village, ws: ws,
 		id:        h.cfg.NodeID + "/" + strconv.FormatUint(h.connSeq.Add(1), 36),
 		broadcast: hasFeature(r.Header.Get(wire.HeaderFeatures), wire.FeatureBroadcast)}
-	c.st = DeviceStatus{ID: dev, Village: d.Village, State: StateNormal, LastSeen: h.cfg.Now()}
+	c.st = DeviceStatus{ID: dev, Village: d.Village, State: wire.StateNormal, LastSeen: h.cfg.Now()}
 	// Serve on a fresh goroutine and let net/http's handler return: the
 	// server then drops its per-connection request, response and write
 	// buffers, and the connection costs only this small goroutine, the
@@ -168,7 +168,7 @@ func (c *conn) run() {
 	// Online at once across nodes; heartbeats are batched after this.
 	h.writeStatus(ctx, map[string]*conn{c.dev: c})
 
-	welcome, _ := json.Marshal(HubFrame{Type: wire.FrameWelcome, Device: c.dev, Time: h.cfg.Now().UTC(),
+	welcome, _ := json.Marshal(wire.HubFrame{Type: wire.FrameWelcome, Device: c.dev, Time: h.cfg.Now().UTC(),
 		Freshness: h.cfg.FreshnessWindow.String()})
 	if err := c.write(welcome); err != nil {
 		cancel()
@@ -228,7 +228,7 @@ func (c *conn) readLoop() {
 		if err != nil {
 			h.m.rejected.WithLabelValues("malformed").Inc()
 			h.log.Warn("speaker: malformed frame; closing", "device", c.dev, "err", err)
-			c.close(websocket.CloseInvalidFramePayloadData, trunc(err.Error()))
+			c.close(websocket.CloseInvalidFramePayloadData, wire.Trunc(err.Error()))
 			return
 		}
 		switch f.Type {
@@ -238,7 +238,7 @@ func (c *conn) readLoop() {
 			c.st.LastSeen = h.cfg.Now()
 			c.mu.Unlock()
 			h.markDirty(c)
-			ack, _ := json.Marshal(HubFrame{Type: wire.FrameHBAck, Time: h.cfg.Now().UTC()})
+			ack, _ := json.Marshal(wire.HubFrame{Type: wire.FrameHBAck, Time: h.cfg.Now().UTC()})
 			if err := c.write(ack); err != nil {
 				return
 			}
@@ -250,7 +250,7 @@ func (c *conn) readLoop() {
 
 // onReport resolves which command a report is about, acknowledges it in
 // the hold and forwards it as a receipt.
-func (c *conn) onReport(f AgentFrame) {
+func (c *conn) onReport(f wire.AgentFrame) {
 	h := c.h
 	c.mu.Lock()
 	c.st.LastSeen = h.cfg.Now()
@@ -450,7 +450,7 @@ func (c *conn) send(hd held) error {
 		sc := wire.Sign(h.cfg.Key, c.dev, seq, now, hd.body)
 		h.m.signatures.WithLabelValues("device").Inc()
 		var err error
-		if frame, err = json.Marshal(HubFrame{Type: wire.FrameCommand, Command: &sc}); err != nil {
+		if frame, err = json.Marshal(wire.HubFrame{Type: wire.FrameCommand, Command: &sc}); err != nil {
 			return err
 		}
 	}

@@ -96,7 +96,7 @@ func TestForgedHoldsNeverPlay(t *testing.T) {
 	waitOnline(t, n.hub, "victim")
 
 	until := time.Now().Add(time.Hour)
-	forgedBody, _ := json.Marshal(speaker.Command{Op: wire.OpPlay, ID: "play:F/v1", Until: &until, Play: &speaker.Play{
+	forgedBody, _ := json.Marshal(wire.Command{Op: wire.OpPlay, ID: "play:F/v1", Until: &until, Play: &wire.Play{
 		Key: "F/v1", Alert: "F", URL: blue.Audio.URL, SHA256: blue.Audio.SHA256, Level: 4, Repeats: 1, Until: until}})
 	zeroMAC := base64.RawURLEncoding.EncodeToString(make([]byte, 16))
 	forged := heldValue("play:F/v1", until, time.Now().UnixMilli(), 1, zeroMAC, forgedBody)

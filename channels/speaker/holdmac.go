@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/alertcast/alertcast/channels/speaker/wire"
 )
 
 // Everything the hub reads back from Redis that could reach a loudspeaker
@@ -130,7 +132,7 @@ func (m *holdMAC) verifyKick(dev string, epoch uint64, at int64, mac string) boo
 func (h *Hub) refused(source, dev, field, id, why string) {
 	h.m.forged.WithLabelValues(source).Inc()
 	h.log.Warn("speaker: refused a command read from Redis that the platform did not author",
-		"source", source, "device", dev, "field", trunc(field), "id", trunc(id), "reason", why)
+		"source", source, "device", dev, "field", wire.Trunc(field), "id", wire.Trunc(id), "reason", why)
 }
 
 // drop removes a refused entry from a device's hold, if it is still there

@@ -168,16 +168,16 @@ type Config struct {
 
 // DeviceStatus is a device's last known state, as seen across all nodes.
 type DeviceStatus struct {
-	ID       string      `json:"id"`
-	Village  string      `json:"village,omitempty"`
-	Online   bool        `json:"online"`
-	State    DeviceState `json:"state"`
-	Volume   int         `json:"volume"`
-	Firmware string      `json:"firmware,omitempty"`
-	Signal   int         `json:"signal,omitempty"` // dBm, 0 = unknown
-	Playing  string      `json:"playing,omitempty"`
-	Node     string      `json:"node,omitempty"`
-	LastSeen time.Time   `json:"last_seen"`
+	ID       string           `json:"id"`
+	Village  string           `json:"village,omitempty"`
+	Online   bool             `json:"online"`
+	State    wire.DeviceState `json:"state"`
+	Volume   int              `json:"volume"`
+	Firmware string           `json:"firmware,omitempty"`
+	Signal   int              `json:"signal,omitempty"` // dBm, 0 = unknown
+	Playing  string           `json:"playing,omitempty"`
+	Node     string           `json:"node,omitempty"`
+	LastSeen time.Time        `json:"last_seen"`
 }
 
 // Hub is the speaker channel. It implements channels.Channel and
@@ -247,7 +247,7 @@ func NewHub(cfg Config) (*Hub, error) {
 		cfg.FreshnessWindow = 2 * time.Minute
 	}
 	if cfg.MaxFrame <= 0 {
-		cfg.MaxFrame = DefaultMaxFrame
+		cfg.MaxFrame = wire.DefaultMaxFrame
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
@@ -404,25 +404,25 @@ func (h *Hub) Send(ctx context.Context, m *channels.Message, to []channels.Recip
 }
 
 // buildCommand turns a message into the command body every recipient gets.
-func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) {
+func (h *Hub) buildCommand(m *channels.Message, now time.Time) (wire.Command, error) {
 	if err := m.Validate(); err != nil {
-		return Command{}, err
+		return wire.Command{}, err
 	}
-	if err := checkID("message.key", m.Key); err != nil {
-		return Command{}, err
+	if err := wire.CheckID("message.key", m.Key); err != nil {
+		return wire.Command{}, err
 	}
 	until := m.Expires
 	if until.IsZero() {
 		until = now.Add(24 * time.Hour)
 	}
 	if !until.After(now) {
-		return Command{}, &warning.FieldError{Field: "message.expires", Rule: "in the future", Value: until.Format(time.RFC3339)}
+		return wire.Command{}, &warning.FieldError{Field: "message.expires", Rule: "in the future", Value: until.Format(time.RFC3339)}
 	}
 	alert := m.AlertID
 	if alert == "" {
 		alert = m.Key
 	}
-	play := func() (*Play, error) {
+	play := func() (*wire.Play, error) {
 		if m.Audio == nil || m.Audio.URL == "" {
 			return nil, &warning.FieldError{Field: "message.audio", Rule: "a loudspeaker needs a rendered programme (url + sha256)"}
 		}
@@ -434,7 +434,7 @@ func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) 
 			}
 			repeats = n
 		}
-		p := &Play{
+		p := &wire.Play{
 			Key: m.Key, Alert: alert, URL: m.Audio.URL, SHA256: strings.ToLower(m.Audio.SHA256),
 			Level: int(m.Level), Drill: m.Drill(), Repeats: repeats, Until: until, Duration: m.Audio.Duration,
 		}
@@ -447,21 +447,21 @@ func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) 
 	case warning.KindAlert, warning.KindUpdate:
 		p, err := play()
 		if err != nil {
-			return Command{}, err
+			return wire.Command{}, err
 		}
-		return Command{Op: wire.OpPlay, ID: "play:" + m.Key, Play: p, Until: &until}, nil
+		return wire.Command{Op: wire.OpPlay, ID: "play:" + m.Key, Play: p, Until: &until}, nil
 	case warning.KindCancel, warning.KindAllClear:
-		st := &Stop{Key: m.Key, Alert: alert}
+		st := &wire.Stop{Key: m.Key, Alert: alert}
 		if m.Audio != nil && m.Audio.URL != "" {
 			p, err := play()
 			if err != nil {
-				return Command{}, err
+				return wire.Command{}, err
 			}
 			st.Then = p
 		}
-		return Command{Op: wire.OpStop, ID: "stop:" + m.Key, Stop: st, Until: &until}, nil
+		return wire.Command{Op: wire.OpStop, ID: "stop:" + m.Key, Stop: st, Until: &until}, nil
 	default:
-		return Command{}, &warning.FieldError{Field: "message.kind", Rule: "alert, update, cancel or allclear", Value: m.Kind.String()}
+		return wire.Command{}, &warning.FieldError{Field: "message.kind", Rule: "alert, update, cancel or allclear", Value: m.Kind.String()}
 	}
 }
 
@@ -597,14 +597,14 @@ func (h *Hub) SetVolume(ctx context.Context, deviceID string, vol int) error {
 	now := h.cfg.Now()
 	until := now.Add(24 * time.Hour)
 	id := "volume:" + strconv.FormatInt(now.UnixNano(), 36)
-	body, _ := json.Marshal(Command{Op: wire.OpVolume, ID: id, Volume: &vol, Until: &until})
+	body, _ := json.Marshal(wire.Command{Op: wire.OpVolume, ID: id, Volume: &vol, Until: &until})
 	return h.single(ctx, []string{deviceID}, "volume", newHeldCmd(id, until, now.UnixMilli(), now.UnixMilli(), body), now)
 }
 
 // Live sends a signed "live" command telling devices to join a WebRTC room
 // (the voice channel's live announcement). It is held until room.Until
 // (default 10 min) for devices that are offline.
-func (h *Hub) Live(ctx context.Context, deviceIDs []string, room LiveRoom) error {
+func (h *Hub) Live(ctx context.Context, deviceIDs []string, room wire.LiveRoom) error {
 	now := h.cfg.Now()
 	if room.Until.IsZero() {
 		room.Until = now.Add(10 * time.Minute)
@@ -612,7 +612,7 @@ func (h *Hub) Live(ctx context.Context, deviceIDs []string, room LiveRoom) error
 	if room.Level == 0 {
 		room.Level = 4
 	}
-	cmd := Command{Op: wire.OpLive, ID: "live:" + room.ID, Live: &room, Until: &room.Until}
+	cmd := wire.Command{Op: wire.OpLive, ID: "live:" + room.ID, Live: &room, Until: &room.Until}
 	body, _ := json.Marshal(cmd)
 	if _, err := wire.ParseCommand(body); err != nil {
 		return err
@@ -973,7 +973,7 @@ func (h *Hub) Status(ctx context.Context) ([]DeviceStatus, error) {
 				continue
 			}
 			st := DeviceStatus{ID: id, Village: v["village"], Firmware: v["firmware"], Playing: v["playing"], Node: v["node"]}
-			st.State, _ = ParseDeviceState(v["state"])
+			st.State, _ = wire.ParseDeviceState(v["state"])
 			st.Volume, _ = strconv.Atoi(v["volume"])
 			st.Signal, _ = strconv.Atoi(v["signal"])
 			ms, _ := strconv.ParseInt(v["last_seen"], 10, 64)
@@ -992,7 +992,7 @@ func (h *Hub) isClosed() bool {
 }
 
 // report forwards a device's report as a Receipt.
-func (h *Hub) report(dev string, f AgentFrame, key string) {
+func (h *Hub) report(dev string, f wire.AgentFrame, key string) {
 	h.m.reports.WithLabelValues(f.Step).Inc()
 	if key == "" {
 		return // volume changes and unknown commands are not deliveries

@@ -26,6 +26,7 @@ import (
 	"github.com/alertcast/alertcast/channels/channeltest"
 	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/speaker/agent"
+	"github.com/alertcast/alertcast/channels/speaker/wire"
 	"github.com/alertcast/alertcast/internal/testsvc"
 	"github.com/alertcast/alertcast/warning"
 )
@@ -439,8 +440,8 @@ func TestFlappingDoesNotPlayTwice(t *testing.T) {
 
 func dialRaw(t *testing.T, n *node, dev, secret string) (*websocket.Conn, *http.Response, error) {
 	hdr := http.Header{}
-	hdr.Set(speaker.HeaderDevice, dev)
-	hdr.Set(speaker.HeaderVersion, speaker.ProtocolVersion)
+	hdr.Set(wire.HeaderDevice, dev)
+	hdr.Set(wire.HeaderVersion, wire.ProtocolVersion)
 	hdr.Set("Authorization", "Bearer "+secret)
 	return websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(n.srv.URL, "http")+"/speaker/ws", hdr)
 }
@@ -533,7 +534,7 @@ func TestStatusShowsHeartbeatAndOffline(t *testing.T) {
 	})
 	st, _ := n.hub.Status(context.Background())
 	s := st[0]
-	if !s.Online || s.State != speaker.StateNormal || s.Signal != -80 || s.Volume != 80 || s.Village != "653122100" || s.Node != "n1" {
+	if !s.Online || s.State != wire.StateNormal || s.Signal != -80 || s.Volume != 80 || s.Village != "653122100" || s.Node != "n1" {
 		t.Errorf("status %+v", s)
 	}
 	if time.Since(s.LastSeen) > 5*time.Second {
@@ -551,7 +552,7 @@ func TestLiveRefusedByAgentWithoutWebRTC(t *testing.T) {
 	n := r.node(t, "n1", nil)
 	r.agent(t, n, "lv", nil)
 	waitOnline(t, n.hub, "lv")
-	err := n.hub.Live(context.Background(), []string{"lv"}, speaker.LiveRoom{ID: "room-7", Signaling: "wss://alertd/voice/signal", Token: "tok"})
+	err := n.hub.Live(context.Background(), []string{"lv"}, wire.LiveRoom{ID: "room-7", Signaling: "wss://alertd/voice/signal", Token: "tok"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -712,7 +713,7 @@ func TestHashMismatchReportedAsFailed(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "fault state in status", func() bool {
 		st, _ := n.hub.Status(context.Background())
-		return len(st) == 1 && st[0].State == speaker.StateFault
+		return len(st) == 1 && st[0].State == wire.StateFault
 	})
 }
 

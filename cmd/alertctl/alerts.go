@@ -13,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/alertcast/alertcast/internal/apiclient"
 )
 
 // alertView is the part of GET /api/v1/alerts/{id} alertctl shows.
@@ -107,8 +109,8 @@ func issueAlert(ctx context.Context, args []string) error {
 	var key [12]byte
 	_, _ = rand.Read(key[:])
 	var a alertView
-	c := newClient()
-	if err := c.do(ctx, "POST", "/api/v1/alerts", body, &a, "Idempotency-Key", hex.EncodeToString(key[:])); err != nil {
+	c := apiclient.FromEnv()
+	if err := c.Do(ctx, "POST", "/api/v1/alerts", body, &a, "Idempotency-Key", hex.EncodeToString(key[:])); err != nil {
 		return err
 	}
 	fmt.Printf("%s  %s %s %s  state=%s  dispatch=%s\n", a.ID, strings.ToUpper(a.Level), a.Event, a.Status, a.State, a.Dispatch)
@@ -141,7 +143,7 @@ func reasonCmd(action string) func(ctx context.Context, args []string) error {
 			return usageError(action, "--reason is required for warning %s: it goes into the audit log and the console shows it to the other officers", id)
 		}
 		var a alertView
-		if err := newClient().do(ctx, "POST", alertPath(id, action), map[string]string{"reason": *reason}, &a); err != nil {
+		if err := apiclient.FromEnv().Do(ctx, "POST", alertPath(id, action), map[string]string{"reason": *reason}, &a); err != nil {
 			return fmt.Errorf("warning %s: %w", id, err)
 		}
 		fmt.Printf("%s  v%d  state=%s\n", a.ID, a.Version, a.State)
@@ -193,8 +195,8 @@ func updateAlert(ctx context.Context, args []string) error {
 		return err
 	}
 	var a alertView
-	c := newClient()
-	if err := c.do(ctx, "POST", alertPath(id, "update"), body, &a); err != nil {
+	c := apiclient.FromEnv()
+	if err := c.Do(ctx, "POST", alertPath(id, "update"), body, &a); err != nil {
 		return fmt.Errorf("warning %s: %w", id, err)
 	}
 	fmt.Printf("%s  v%d  %s %s %s  state=%s  dispatch=%s\n", a.ID, a.Version, strings.ToUpper(a.Level), a.Event, a.Status, a.State, a.Dispatch)
@@ -221,7 +223,7 @@ func listAlerts(ctx context.Context, args []string) error {
 	var out struct {
 		Alerts []alertView `json:"alerts"`
 	}
-	if err := newClient().do(ctx, "GET", fmt.Sprintf("/api/v1/alerts?limit=%d&state=%s", *limit, url.QueryEscape(*state)), nil, &out); err != nil {
+	if err := apiclient.FromEnv().Do(ctx, "GET", fmt.Sprintf("/api/v1/alerts?limit=%d&state=%s", *limit, url.QueryEscape(*state)), nil, &out); err != nil {
 		return err
 	}
 	fmt.Printf("%-18s %-3s %-7s %-14s %-9s %-10s %s\n", "ID", "V", "LEVEL", "EVENT", "STATUS", "STATE", "HEADLINE")
@@ -243,7 +245,7 @@ func statusAlert(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c := newClient()
+	c := apiclient.FromEnv()
 	if *once {
 		a, err := fetchAlert(ctx, c, id)
 		if err != nil {
@@ -255,9 +257,9 @@ func statusAlert(ctx context.Context, args []string) error {
 	return watchAlert(ctx, c, id)
 }
 
-func fetchAlert(ctx context.Context, c *apiClient, id string) (*alertView, error) {
+func fetchAlert(ctx context.Context, c *apiclient.Client, id string) (*alertView, error) {
 	var a alertView
-	if err := c.do(ctx, "GET", alertPath(id, ""), nil, &a); err != nil {
+	if err := c.Do(ctx, "GET", alertPath(id, ""), nil, &a); err != nil {
 		return nil, fmt.Errorf("warning %s: %w", id, err)
 	}
 	return &a, nil
@@ -269,7 +271,7 @@ func (a *alertView) done() bool {
 	return a.Overall.Phase == "done" || a.Overall.Phase == "unconfirmed" || a.Overall.Phase == "held"
 }
 
-func watchAlert(ctx context.Context, c *apiClient, id string) error {
+func watchAlert(ctx context.Context, c *apiclient.Client, id string) error {
 	tty := isTerminal()
 	lines := 0
 	for {
@@ -327,7 +329,7 @@ func usersAdd(ctx context.Context, args []string) error {
 	var out struct {
 		Name, Role, Token string
 	}
-	if err := newClient().do(ctx, "POST", "/api/v1/users", map[string]string{"name": fs.Arg(0), "role": *role, "password": *password}, &out); err != nil {
+	if err := apiclient.FromEnv().Do(ctx, "POST", "/api/v1/users", map[string]string{"name": fs.Arg(0), "role": *role, "password": *password}, &out); err != nil {
 		return err
 	}
 	fmt.Printf("user %s (%s) created; token (shown once):\n%s\n", out.Name, out.Role, out.Token)
@@ -365,9 +367,9 @@ func importCmd(what string) func(ctx context.Context, args []string) error {
 		if *partial {
 			path += "?partial=1"
 		}
-		err = newClient().do(ctx, "POST", path, pr, &rep)
+		err = apiclient.FromEnv().Do(ctx, "POST", path, pr, &rep)
 		pr.finish()
-		var ae *apiError
+		var ae *apiclient.Error
 		if err != nil && !(errors.As(err, &ae) && ae.Status == 422 && rep.Lines > 0) {
 			return err
 		}
@@ -431,7 +433,7 @@ func regionsImport(ctx context.Context, args []string) error {
 		Counties []struct{ Code, Name string }
 		Regions  int
 	}
-	if err := newClient().do(ctx, "POST", "/api/v1/regions/import", f, &out); err != nil {
+	if err := apiclient.FromEnv().Do(ctx, "POST", "/api/v1/regions/import", f, &out); err != nil {
 		return err
 	}
 	for _, c := range out.Counties {

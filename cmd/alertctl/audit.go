@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/internal/apiclient"
 )
 
 // defaultAuditKeyFile is alertd's key file when it runs from the same
@@ -43,17 +44,17 @@ func auditExport(ctx context.Context, args []string) error {
 	if *out == "" || fs.NArg() > 0 {
 		return errors.New("usage: alertctl audit export --out FILE")
 	}
-	c := newClient()
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/api/v1/audit/export", nil)
+	c := apiclient.FromEnv()
+	req, err := http.NewRequestWithContext(ctx, "GET", c.Base+"/api/v1/audit/export", nil)
 	if err != nil {
 		return err
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach alertd at %s (set ALERTCAST_URL): %w", c.base, err)
+		return fmt.Errorf("cannot reach alertd at %s (set ALERTCAST_URL): %w", c.Base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
@@ -136,7 +137,7 @@ func runAuditVerify(ctx context.Context, w io.Writer, args []string) error {
 			NodeKeyID string `json:"node_key_id"`
 			Message   string `json:"message"`
 		}
-		if err := newClient().do(ctx, "GET", "/api/v1/audit/verify", nil, &ans); err != nil {
+		if err := apiclient.FromEnv().Do(ctx, "GET", "/api/v1/audit/verify", nil, &ans); err != nil {
 			return err
 		}
 		if !ans.OK {

@@ -35,9 +35,6 @@ var synopses = map[string]string{
 	"restore":          "--from BACKUP_DIR --data-dir NEW_DATA_DIR",
 	"gen population":   "[--residents N] [--speakers N] [--seed N] [--out DIR] [--prefecture 6531]",
 	"audio render":     "--level L [--event E] [--text-zh T] [--text-ug T] -o OUT.wav",
-	"bench ws":         "[--url ws://…/ws] [--subscribers N] [--warnings N] | serve",
-	"bench speaker":    "[--speakers N] [--rounds N]",
-	"bench spine":      "[--residents N]",
 }
 
 // reasonRequired: the actions the console also refuses without a reason,

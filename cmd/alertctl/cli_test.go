@@ -290,32 +290,6 @@ func TestErrorsNameTheIDAndSayItOnce(t *testing.T) {
 	}
 }
 
-func TestAPIErrorText(t *testing.T) {
-	type pr = struct {
-		Field string `json:"field"`
-		Rule  string `json:"rule"`
-		Value string `json:"value"`
-	}
-	for _, c := range []struct {
-		e    apiError
-		want string
-	}{
-		{apiError{Status: 404, Code: "not_found", Message: "not found"}, "not found"},
-		{apiError{Status: 409, Code: "conflict", Message: "conflict: warning is already allclear"}, "conflict: warning is already allclear"},
-		{apiError{Status: 422, Code: "validation", Message: "invalid warning: level: unknown"}, "invalid warning: level: unknown"},
-		{apiError{Status: 401, Code: "unauthorized", Message: "bad credentials"}, "unauthorized: bad credentials"},
-		{apiError{Status: 413, Code: "too_large", Message: "CSV over 2 GiB"}, "too large: CSV over 2 GiB"},
-		{apiError{Status: 502, Code: "http", Message: "Bad Gateway"}, "HTTP 502: Bad Gateway"},
-		{apiError{Status: 502, Code: "http"}, "HTTP 502"},
-		{apiError{Status: 422, Code: "validation", Message: "invalid warning: 2 problems", Problems: []pr{{"level", "required", ""}, {"area.codes", "unknown code", "999"}}},
-			"invalid warning: 2 problems\n  level: required\n  area.codes: unknown code (got \"999\")"},
-	} {
-		if got := c.e.Error(); got != c.want {
-			t.Errorf("%+v: %q, want %q", c.e, got, c.want)
-		}
-	}
-}
-
 func TestUpdate(t *testing.T) {
 	api := newFakeAPI(t, func(r *http.Request, body []byte) (int, any) {
 		return 200, map[string]any{"id": testID, "version": 3, "level": "orange", "event": "sandstorm", "status": "actual", "state": "issued", "dispatch": "queued"}

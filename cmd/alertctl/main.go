@@ -1,6 +1,6 @@
 // Command alertctl is the duty officer's command line for Alertcast: issue,
-// approve, watch and cancel warnings, import registries, generate test data
-// and run load benchmarks against a running alertd.
+// approve, watch and cancel warnings, import registries and generate test
+// data. Load benchmarks are a command of their own, alertbench.
 //
 // It reads ALERTCAST_URL (default http://127.0.0.1:8080) and ALERTCAST_TOKEN.
 package main
@@ -28,9 +28,7 @@ type command struct {
 var commands = map[string]command{
 	"gen population": {"write synthetic residents.csv and speakers.csv (--residents N --speakers N --seed N --out DIR; --prefecture 6531 for all of Kashgar)", genPopulation},
 	"audio render":   {"render a broadcast programme locally to WAV/G.711 (--level red --event sandstorm --text-zh … --text-ug … -o out.wav)", audioRender},
-	"bench ws":       {"WebSocket fan-out latency and memory per connection (--url ws://…/ws --subscribers 5000 --warnings 50; `bench ws serve` runs a hub)", benchWS},
 	// Each feature adds its own line here.
-	"bench speaker":    {"loudspeaker fan-out: N simulated speakers on one hub + redis-server, red warning to all (--speakers 5000 --rounds 3)", benchSpeaker},
 	"issue":            {"issue a warning (--file body.json, or --event --level --codes --zh-headline … ; --watch)", issueAlert},
 	"update":           {"replace an issued warning with a new version (POST /api/v1/alerts/{id}/update)", updateAlert},
 	"approve":          {"approve a pending warning (second officer, approver role)", reasonCmd("approve")},
@@ -46,8 +44,6 @@ var commands = map[string]command{
 	"users passwd":     {"set a password read from stdin (admin; your own with --old: current, then new)", usersPasswd},
 	"regions import":   {"add another county's region tree from its CSV (code,name,level,parent_code,name_ug)", regionsImport},
 	"residents import": {"import a residents CSV (all or nothing unless --partial)", importCmd("residents")},
-	"bench login":      {"password-guessing flood vs an officer's latency and alertd's memory (--attackers 100 --duration 30s --pid PID; loopback only)", benchLogin},
-	"bench spine":      {"accept latency and issue-to-all-records time for a county-wide warning (--residents 355544)", benchSpine},
 	"speakers enroll":  {"issue device credentials: one (prints an agent config) or --all (CSV for speaker --simulate)", speakersEnroll},
 	"speakers import":  {"import a speakers CSV (all or nothing unless --partial)", importCmd("speakers")},
 	"speakers key":     {"print the platform's Ed25519 public key for the speaker agents' public_key", speakersKey},
@@ -92,6 +88,9 @@ func dispatchCommand(ctx context.Context, args []string) error {
 	if c, ok := commands[args[0]]; ok {
 		return c.run(ctx, args[1:])
 	}
+	if args[0] == "bench" {
+		return fmt.Errorf("the benchmarks are their own command now: alertbench %s (alertbench help)", strings.Join(args[1:], " "))
+	}
 	usage(os.Stderr)
 	return fmt.Errorf("unknown command %q", strings.Join(args[:min(2, len(args))], " "))
 }
@@ -108,4 +107,5 @@ func usage(w *os.File) {
 	}
 	fmt.Fprintln(w, "\nflags may stand before or after ALERT_ID; alertctl help COMMAND shows a command's flags")
 	fmt.Fprintln(w, "\nenvironment: ALERTCAST_URL (default http://127.0.0.1:8080), ALERTCAST_TOKEN")
+	fmt.Fprintln(w, "\nload benchmarks (ws, speaker, spine, login): alertbench help")
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/alertcast/alertcast/internal/apiclient"
 )
 
 // speakersKey prints the platform's public key, the value of public_key in
@@ -20,7 +22,7 @@ func speakersKey(ctx context.Context, args []string) error {
 		PublicKey string `json:"public_key"`
 		Algorithm string `json:"algorithm"`
 	}
-	if err := newClient().do(ctx, "GET", "/api/v1/speakers/key", nil, &out); err != nil {
+	if err := apiclient.FromEnv().Do(ctx, "GET", "/api/v1/speakers/key", nil, &out); err != nil {
 		return fmt.Errorf("speakers key: %w", err)
 	}
 	if out.PublicKey == "" {

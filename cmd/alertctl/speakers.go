@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/alertcast/alertcast/internal/apiclient"
 )
 
 // speakersEnroll issues device credentials: one device (printing an agent
@@ -18,7 +20,7 @@ func speakersEnroll(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c := newClient()
+	c := apiclient.FromEnv()
 	type enrolled struct {
 		DeviceID   string `json:"device_id"`
 		Credential string `json:"credential"`
@@ -29,11 +31,11 @@ func speakersEnroll(ctx context.Context, args []string) error {
 			return errors.New("usage: alertctl speakers enroll DEVICE_ID | --all [--out FILE]")
 		}
 		var e enrolled
-		if err := c.do(ctx, "POST", "/api/v1/speakers/"+fs.Arg(0)+"/enroll", nil, &e); err != nil {
+		if err := c.Do(ctx, "POST", "/api/v1/speakers/"+fs.Arg(0)+"/enroll", nil, &e); err != nil {
 			return err
 		}
 		fmt.Printf("# agent config for %s (the credential is shown once)\nurl: %s\ndevice: %s\ncredential: %s\npublic_key: %s\ncache_dir: /var/lib/alertcast-speaker\n",
-			e.DeviceID, c.base, e.DeviceID, e.Credential, e.PublicKey)
+			e.DeviceID, c.Base, e.DeviceID, e.Credential, e.PublicKey)
 		return nil
 	}
 	var list struct {
@@ -41,7 +43,7 @@ func speakersEnroll(ctx context.Context, args []string) error {
 			ID string `json:"id"`
 		} `json:"speakers"`
 	}
-	if err := c.do(ctx, "GET", "/api/v1/speakers", nil, &list); err != nil {
+	if err := c.Do(ctx, "GET", "/api/v1/speakers", nil, &list); err != nil {
 		return err
 	}
 	w := os.Stdout
@@ -57,7 +59,7 @@ func speakersEnroll(ctx context.Context, args []string) error {
 	_ = cw.Write([]string{"device", "credential"})
 	for i, s := range list.Speakers {
 		var e enrolled
-		if err := c.do(ctx, "POST", "/api/v1/speakers/"+s.ID+"/enroll", nil, &e); err != nil {
+		if err := c.Do(ctx, "POST", "/api/v1/speakers/"+s.ID+"/enroll", nil, &e); err != nil {
 			return fmt.Errorf("enroll %s: %w", s.ID, err)
 		}
 		_ = cw.Write([]string{e.DeviceID, e.Credential})

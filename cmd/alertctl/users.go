@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/alertcast/alertcast/internal/apiclient"
 )
 
 // usersState disables or enables a user ("users disable|enable NAME").
@@ -22,7 +24,7 @@ func usersState(action string) func(ctx context.Context, args []string) error {
 			return fmt.Errorf("usage: alertctl users %s NAME", action)
 		}
 		name := fs.Arg(0)
-		if err := newClient().do(ctx, "POST", "/api/v1/users/"+url.PathEscape(name)+"/"+action, nil, nil); err != nil {
+		if err := apiclient.FromEnv().Do(ctx, "POST", "/api/v1/users/"+url.PathEscape(name)+"/"+action, nil, nil); err != nil {
 			return err
 		}
 		if action == "disable" {
@@ -44,7 +46,7 @@ func usersRotate(ctx context.Context, args []string) error {
 		return errors.New("usage: alertctl users rotate NAME")
 	}
 	var out struct{ Name, Token string }
-	if err := newClient().do(ctx, "POST", "/api/v1/users/"+url.PathEscape(fs.Arg(0))+"/rotate-token", nil, &out); err != nil {
+	if err := apiclient.FromEnv().Do(ctx, "POST", "/api/v1/users/"+url.PathEscape(fs.Arg(0))+"/rotate-token", nil, &out); err != nil {
 		return err
 	}
 	fmt.Printf("user %s has a new token (shown once; the old one no longer works):\n%s\n", out.Name, out.Token)
@@ -77,7 +79,7 @@ func usersPasswd(ctx context.Context, args []string) error {
 		return fmt.Errorf("new password: %w", err)
 	}
 	body["password"] = p
-	if err := newClient().do(ctx, "POST", "/api/v1/users/"+url.PathEscape(fs.Arg(0))+"/password", body, nil); err != nil {
+	if err := apiclient.FromEnv().Do(ctx, "POST", "/api/v1/users/"+url.PathEscape(fs.Arg(0))+"/password", body, nil); err != nil {
 		return err
 	}
 	fmt.Printf("password of %s changed; their other sessions have ended\n", fs.Arg(0))

@@ -19,7 +19,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
 
 	"github.com/alertcast/alertcast/channels/speaker/agent"
-	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice/rtcclient"
 )
 
 // This file gives the agent live announcements: it joins the voice server's

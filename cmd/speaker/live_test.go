@@ -17,16 +17,16 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
-	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/speaker/agent"
-	voice "github.com/alertcast/alertcast/channels/webrtc"
-	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+	"github.com/alertcast/alertcast/channels/speaker/wire"
+	"github.com/alertcast/alertcast/channels/voice"
+	"github.com/alertcast/alertcast/channels/voice/rtcclient"
 	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
 // liveRoom starts a voice server on loopback with an officer live in a room
 // and packets flowing; it returns the room as the hub would send it.
-func liveRoom(t *testing.T) (speaker.LiveRoom, func()) {
+func liveRoom(t *testing.T) (wire.LiveRoom, func()) {
 	t.Helper()
 	mux := http.NewServeMux()
 	hs := httptest.NewUnstartedServer(mux)
@@ -92,7 +92,7 @@ func liveRoom(t *testing.T) (speaker.LiveRoom, func()) {
 		srv.Close()
 		hs.Close()
 	})
-	return speaker.LiveRoom{ID: lr.ID, Signaling: lr.SignalURL, Token: lr.Token, Level: lr.Level, Until: time.Now().Add(time.Minute)}, end
+	return wire.LiveRoom{ID: lr.ID, Signaling: lr.SignalURL, Token: lr.Token, Level: lr.Level, Until: time.Now().Add(time.Minute)}, end
 }
 
 // TestLiveJoinFileSink: the agent's live joiner joins with the room token,
@@ -197,7 +197,7 @@ func TestLiveJoinPipelineAndPreempt(t *testing.T) {
 
 func TestLiveJoinRefusals(t *testing.T) {
 	l := &webrtcLive{lookPath: func(string) (string, error) { return "", errors.New("not found") }, getenv: func(string) string { return "" }}
-	room := speaker.LiveRoom{ID: "r", Signaling: "/voice/ws", Token: "t"}
+	room := wire.LiveRoom{ID: "r", Signaling: "/voice/ws", Token: "t"}
 	if err := l.Join(context.Background(), agent.LiveCommand{Room: room}, &agent.DiscardSink{}); err == nil || !strings.Contains(err.Error(), "not absolute") {
 		t.Errorf("relative URL: %v", err)
 	}

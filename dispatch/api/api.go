@@ -339,7 +339,7 @@ func csrfFor(session string) string {
 }
 
 func (api *API) regions(w http.ResponseWriter, r *http.Request) {
-	tree := api.Service.Registry.Tree()
+	tree := api.Service.Population.Tree()
 	type node struct {
 		targeting.Region
 		Children []targeting.Region `json:"villages,omitempty"`

@@ -34,13 +34,13 @@ func (api *API) importCSV(w http.ResponseWriter, r *http.Request, by dispatch.Ac
 
 func (api *API) importResidents(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	api.importCSV(w, r, by, "residents", func(ctx context.Context, body io.Reader, partial bool) (dispatch.ImportResult, error) {
-		return api.Service.Registry.ImportResidents(ctx, body, partial, nil)
+		return api.Service.Population.ImportResidents(ctx, body, partial, nil)
 	})
 }
 
 func (api *API) importSpeakers(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	api.importCSV(w, r, by, "speakers", func(ctx context.Context, body io.Reader, partial bool) (dispatch.ImportResult, error) {
-		return api.Service.Registry.ImportSpeakers(ctx, body, partial)
+		return api.Service.Population.ImportSpeakers(ctx, body, partial)
 	})
 }
 
@@ -109,7 +109,7 @@ func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by disp
 	if f.Name == "" {
 		ve.Add("name", "required", "")
 	}
-	if _, ok := api.Service.Registry.Tree().Region(f.Region); !ok {
+	if _, ok := api.Service.Population.Tree().Region(f.Region); !ok {
 		ve.Add("region", "must be a known region code", f.Region)
 	}
 	if len(ve.Problems) > 0 {
@@ -120,7 +120,7 @@ func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by disp
 		api.fail(w, r, err)
 		return
 	}
-	if err := api.Service.Registry.ReloadFieldEndpoints(r.Context()); err != nil {
+	if err := api.Service.Population.ReloadFieldEndpoints(r.Context()); err != nil {
 		api.fail(w, r, err)
 		return
 	}
@@ -129,11 +129,11 @@ func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by disp
 }
 
 func (api *API) importRegions(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
-	counties, err := api.Service.Registry.ImportRegions(r.Context(), http.MaxBytesReader(w, r.Body, 16<<20), by)
+	counties, err := api.Service.Population.ImportRegions(r.Context(), http.MaxBytesReader(w, r.Body, 16<<20), by)
 	if err != nil {
 		api.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 201, map[string]any{"counties": counties, "regions": api.Service.Registry.Tree().Len(),
+	writeJSON(w, 201, map[string]any{"counties": counties, "regions": api.Service.Population.Tree().Len(),
 		"note": "merged into this node now; every node loads it at start"})
 }

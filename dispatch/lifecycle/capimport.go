@@ -166,7 +166,7 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by dispatch.Actor, raw []by
 		res.Outcome, res.AlertID = "duplicate", id
 		return res, nil
 	}
-	draft, problems := CAPToDraft(doc, s.Registry.Tree())
+	draft, problems := CAPToDraft(doc, s.Population.Tree())
 	for _, p := range problems {
 		res.Problems = append(res.Problems, p.Error())
 	}
@@ -335,7 +335,7 @@ func (s *Service) CAPOf(ctx context.Context, a *dispatch.Alert, baseURL string) 
 			prior = append(prior, v)
 		}
 	}
-	opts := []CAPOption{WithPriorVersions(prior...), WithRegionTree(s.Registry.Tree())}
+	opts := []CAPOption{WithPriorVersions(prior...), WithRegionTree(s.Population.Tree())}
 	if s.Engine != nil && (a.HasChannel("speaker") || a.HasChannel("voice")) && s.Engine.Audio() != nil {
 		if au, err := s.Engine.Audio().RenderAlert(ctx, a); err == nil {
 			opts = append(opts, WithAudio(au))
@@ -353,7 +353,7 @@ func (s *Service) ActiveFeed(ctx context.Context, baseURL string) ([]byte, error
 	f := &cap.Feed{ID: baseURL + "/api/v1/feed.atom", Self: baseURL + "/api/v1/feed.atom",
 		Title: "疏勒县应急管理局 预警信息 / Alertcast active warnings", Author: CAPSender(baseURL)}
 	for _, a := range list {
-		f.Entries = append(f.Entries, cap.FeedEntry{Alert: AlertToCAP(a, baseURL, WithRegionTree(s.Registry.Tree())),
+		f.Entries = append(f.Entries, cap.FeedEntry{Alert: AlertToCAP(a, baseURL, WithRegionTree(s.Population.Tree())),
 			URL: baseURL + "/api/v1/alerts/" + a.ID + "/cap", Language: "zh-CN"})
 	}
 	return f.Marshal()

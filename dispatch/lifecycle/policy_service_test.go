@@ -14,11 +14,11 @@ import (
 
 func policyService(t *testing.T, s *dispatch.Store) *Service {
 	t.Helper()
-	reg, err := dispatch.NewRegistry(context.Background(), s, targeting.DefaultTree())
+	reg, err := dispatch.NewPopulationIndex(context.Background(), s, targeting.DefaultTree())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Service{Store: s, Registry: reg, Policy: dispatch.DefaultPolicy()}
+	return &Service{Store: s, Population: reg, Policy: dispatch.DefaultPolicy()}
 }
 
 func orangeInput() dispatch.AlertInput {

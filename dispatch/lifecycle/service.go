@@ -29,13 +29,13 @@ type Previewer struct {
 // Service is the warning lifecycle: create, approve, reject, update,
 // cancel, all-clear, expire. Every change is audited with the actor.
 type Service struct {
-	Store    *dispatch.Store
-	Engine   *engine.Engine
-	Registry *dispatch.Registry
-	Policy   dispatch.Policy
-	Preview  Previewer
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Store      *dispatch.Store
+	Engine     *engine.Engine
+	Population *dispatch.PopulationIndex
+	Policy     dispatch.Policy
+	Preview    Previewer
+	Logger     *slog.Logger
+	Now        func() time.Time
 	// OnChange is called after every stored change (for live consoles).
 	OnChange func(a *dispatch.Alert)
 }
@@ -68,8 +68,8 @@ func (s *Service) changed(a *dispatch.Alert) {
 
 func (s *Service) validate(in *dispatch.AlertInput) (*dispatch.Alert, error) {
 	var regions dispatch.Regions
-	if s.Registry != nil {
-		tree := s.Registry.Tree()
+	if s.Population != nil {
+		tree := s.Population.Tree()
 		regions = dispatch.RegionsFunc(func(code string) bool { _, ok := tree.Region(code); return ok })
 	}
 	return in.Validate(regions, func(g string) bool { _, err := targeting.ParseGroup(g); return err == nil }, s.now())
@@ -154,8 +154,8 @@ func (s *Service) create(ctx context.Context, by dispatch.Actor, in dispatch.Ale
 
 func (s *Service) decide(r dispatch.Request) dispatch.Decision {
 	var tree *targeting.Tree
-	if s.Registry != nil {
-		tree = s.Registry.Tree()
+	if s.Population != nil {
+		tree = s.Population.Tree()
 	}
 	return s.Policy.Decide(r, tree)
 }
@@ -454,7 +454,7 @@ func (s *Service) PreviewAudience(ctx context.Context, in dispatch.AlertInput) (
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.Registry.Resolve(aim)
+	res, err := s.Population.Resolve(aim)
 	if err != nil {
 		return nil, err
 	}
@@ -467,7 +467,7 @@ func (s *Service) PreviewAudience(ctx context.Context, in dispatch.AlertInput) (
 		case "sms", "speaker":
 			out.Channels[ch] = p.Channels[ch]
 		case "voice":
-			out.Channels[ch] = len(s.Registry.FieldEndpoints(a.Area.Codes))
+			out.Channels[ch] = len(s.Population.FieldEndpoints(a.Area.Codes))
 		case "websocket":
 			if s.Preview.Subscribers != nil {
 				out.Channels[ch] = s.Preview.Subscribers(m)

@@ -20,8 +20,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/alertcast/alertcast/channels/sms"
-	"github.com/alertcast/alertcast/channels/speaker"
-	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+	"github.com/alertcast/alertcast/channels/speaker/wire"
+	"github.com/alertcast/alertcast/channels/voice/rtcclient"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/api"
 )
@@ -596,8 +596,8 @@ func (f *authzFixture) httpProbe(t *testing.T, row authzRow, method, target, bod
 	h := id.header()
 	if row.min == device {
 		// What an agent sends besides its credential.
-		h.Set(speaker.HeaderDevice, cmp.Or(id.device, "SPK-A"))
-		h.Set(speaker.HeaderVersion, speaker.ProtocolVersion)
+		h.Set(wire.HeaderDevice, cmp.Or(id.device, "SPK-A"))
+		h.Set(wire.HeaderVersion, wire.ProtocolVersion)
 	}
 	// The WebSocket endpoints are asked for a real upgrade: allowed means
 	// 101, not just "past authentication".

@@ -13,7 +13,7 @@ import (
 
 	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/channels/sms"
-	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/voice"
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/api"

@@ -44,7 +44,7 @@ func TestRegionsImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Shutdown()
-	if _, ok := s2.registry.Tree().Region("653121100001"); !ok {
+	if _, ok := s2.popIndex.Tree().Region("653121100001"); !ok {
 		t.Fatal("imported county not loaded after restart")
 	}
 }

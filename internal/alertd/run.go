@@ -27,7 +27,7 @@ import (
 	"github.com/alertcast/alertcast/channels/dryrun"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/speaker"
-	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/voice"
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/api"
@@ -44,7 +44,7 @@ type Server struct {
 	log      *slog.Logger
 	redis    *redisHandle
 	store    *dispatch.Store
-	registry *dispatch.Registry
+	popIndex *dispatch.PopulationIndex
 	engine   *engine.Engine
 	service  *lifecycle.Service
 	api      *api.API
@@ -139,10 +139,10 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 			return nil, fmt.Errorf("regions %s: %w", path, err)
 		}
 	}
-	if s.registry, err = dispatch.NewRegistry(ctx, s.store, tree); err != nil {
+	if s.popIndex, err = dispatch.NewPopulationIndex(ctx, s.store, tree); err != nil {
 		return nil, err
 	}
-	nres, nspk := s.registry.Index().Len()
+	nres, nspk := s.popIndex.Index().Len()
 	log.Info("population loaded", "residents", nres, "speakers", nspk)
 
 	if err := s.bootstrapAdmin(ctx, stdout); err != nil {
@@ -180,13 +180,13 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 		return nil, err
 	}
 	s.engine, err = engine.NewEngine(engine.EngineConfig{
-		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.registry,
+		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.popIndex,
 		Channels: chans, Audio: s.render, Receipts: receipts, Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.service = &lifecycle.Service{Store: s.store, Engine: s.engine, Registry: s.registry, Policy: policy, Preview: preview, Logger: log,
+	s.service = &lifecycle.Service{Store: s.store, Engine: s.engine, Population: s.popIndex, Policy: policy, Preview: preview, Logger: log,
 		OnChange: s.onAlertChange}
 	s.engine.Start()
 

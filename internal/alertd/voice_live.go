@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/voice"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/warning"
 )

@@ -11,9 +11,9 @@ import (
 	"github.com/pion/rtp"
 	"gopkg.in/yaml.v3"
 
-	voice "github.com/alertcast/alertcast/channels/webrtc"
-	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
-	"github.com/alertcast/alertcast/channels/webrtc/wire"
+	"github.com/alertcast/alertcast/channels/voice"
+	"github.com/alertcast/alertcast/channels/voice/rtcclient"
+	"github.com/alertcast/alertcast/channels/voice/wire"
 	"github.com/alertcast/alertcast/dispatch"
 )
 

@@ -19,7 +19,8 @@ import (
 	"github.com/alertcast/alertcast/channels/dryrun"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/speaker"
-	voice "github.com/alertcast/alertcast/channels/webrtc"
+	"github.com/alertcast/alertcast/channels/speaker/wire"
+	"github.com/alertcast/alertcast/channels/voice"
 	"github.com/alertcast/alertcast/channels/websocket"
 	"github.com/alertcast/alertcast/console"
 	"github.com/alertcast/alertcast/dispatch"
@@ -39,17 +40,17 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 	out := map[string]channels.Channel{}
 	var preview lifecycle.Previewer
 	spkCfg, wsCfg, vcCfg, smsCfg := s.cfg.Speakers, s.cfg.Web, s.cfg.Voice, s.cfg.SMS
-	store, registry := s.store, s.registry // what the closures below may use: both built already
+	store, popIndex := s.store, s.popIndex // what the closures below may use: both built already
 	forced := func(name string) bool { return slices.Contains(s.cfg.Outbox, name) }
 
 	// WebSocket: resident pages and consoles.
 	if on(wsCfg.Enabled) && !forced("websocket") {
 		hub, err := websocket.NewHub(websocket.Config{
-			Redis: s.redis.Client, Regions: s.registry.Tree().Scopes(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
+			Redis: s.redis.Client, Regions: s.popIndex.Tree().Scopes(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
 			MaxConnsPerIP: wsCfg.MaxConnsPerIP, ClientIPHeader: wsCfg.ClientIPHeader, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
 			LiftedFor: wsCfg.LiftedFor,
 			VillageLanguage: func(v string) string {
-				l, _ := registry.Index().MajorityLanguage(v)
+				l, _ := popIndex.Index().MajorityLanguage(v)
 				return l
 			},
 			Authenticate: func(ctx context.Context, token string) (string, bool) {
@@ -152,7 +153,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 		if s.speakers != nil {
 			vc.Live = liveAdapter{s.speakers}
 			vc.Endpoints = onlineSpeakers{s.speakers}
-			vc.Devices = regionDevices{s.registry}
+			vc.Devices = regionDevices{s.popIndex}
 		}
 		srv, err := voice.New(vc)
 		if err != nil {
@@ -366,7 +367,7 @@ func (l liveAdapter) Live(ctx context.Context, ids []string, room voice.LiveRoom
 	if sig == "" {
 		sig = room.SignalPath
 	}
-	return l.hub.Live(ctx, ids, speaker.LiveRoom{ID: room.ID, Signaling: sig, Token: room.Token, Level: room.Level,
+	return l.hub.Live(ctx, ids, wire.LiveRoom{ID: room.ID, Signaling: sig, Token: room.Token, Level: room.Level,
 		Until: time.Now().Add(2 * time.Hour)})
 }
 
@@ -388,10 +389,10 @@ func (o onlineSpeakers) Online(ctx context.Context) []string {
 }
 
 // regionDevices resolves a region to its registered loudspeakers.
-type regionDevices struct{ registry *dispatch.Registry }
+type regionDevices struct{ popIndex *dispatch.PopulationIndex }
 
 func (r regionDevices) DevicesIn(ctx context.Context, region string) ([]string, error) {
-	res, err := r.registry.Resolve(targetingAim(region))
+	res, err := r.popIndex.Resolve(targetingAim(region))
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ var rules = []rule{
 		"github.com/hibiken/asynq/...", "github.com/jackc/pgx/...", "modernc.org/sqlite/..."},
 		why: "a channel sees a rendered message and recipients, never a warning, the queue or storage"},
 	{from: "channels/speaker/agent", to: []string{"channels", "channels/speaker", "channels/sms/...", "channels/websocket/...",
-		"channels/voice/...", "channels/webrtc/...", "targeting/...", "audio/...", "wording/...",
+		"channels/voice/...", "targeting/...", "audio/...", "wording/...",
 		"github.com/redis/...", "github.com/pion/..."},
 		why: "the loudspeaker agent runs on small ARM devices: it speaks only the speaker wire protocol"},
 	{from: "channels/websocket/...", to: []string{"targeting/..."},
@@ -185,7 +185,7 @@ func TestMatch(t *testing.T) {
 		{"...", module + "/warning", true},
 		{"...", "fmt", false},
 		{"github.com/pion/...", "github.com/pion/webrtc/v4", true},
-		{"github.com/pion/...", module + "/channels/webrtc", false},
+		{"github.com/pion/...", module + "/channels/voice", false},
 	} {
 		if got := match(tc.pat, tc.p); got != tc.want {
 			t.Errorf("match(%q, %q) = %v, want %v", tc.pat, tc.p, got, tc.want)
