@@ -3,7 +3,6 @@ package alertd
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"github.com/alertcast/alertcast/console"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/api"
+	"github.com/alertcast/alertcast/dispatch/devices"
 	"github.com/alertcast/alertcast/dispatch/engine"
 	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/dispatch/render"
@@ -82,7 +82,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 			return nil, preview, fmt.Errorf("speakers.key_file: %w", err)
 		}
 		hub, err := speaker.NewHub(speaker.Config{
-			Redis: s.redis.Client, Devices: deviceStore{s.store}, Key: key, Reporter: rep,
+			Redis: s.redis.Client, Devices: devices.SpeakerDevices{Store: s.store}, Key: key, Reporter: rep,
 			Logger: s.log.With("channel", "speaker"), Registry: s.prom,
 			HeartbeatTimeout: spkCfg.HeartbeatTimeout, FreshnessWindow: spkCfg.FreshnessWindow,
 		})
@@ -317,38 +317,6 @@ func (s *Server) mountConsole(mux api.Router) {
 	h := console.Handler()
 	mux.Handle("GET /{$}", h)
 	mux.Handle("GET /console/", h)
-}
-
-// deviceStore serves loudspeaker credentials from the database.
-type deviceStore struct{ store *dispatch.Store }
-
-func (d deviceStore) Device(ctx context.Context, id string) (speaker.Device, error) {
-	r, err := d.store.Speaker(ctx, id)
-	if errors.Is(err, dispatch.ErrNotFound) {
-		return speaker.Device{}, fmt.Errorf("%w: %s", speaker.ErrUnknownDevice, id)
-	}
-	if err != nil {
-		return speaker.Device{}, err
-	}
-	return deviceOf(r), nil
-}
-
-// Devices looks up a batch's loudspeakers in a few queries, not one each.
-func (d deviceStore) Devices(ctx context.Context, ids []string) (map[string]speaker.Device, error) {
-	recs, err := d.store.SpeakersByID(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]speaker.Device, len(recs))
-	for id, r := range recs {
-		out[id] = deviceOf(r)
-	}
-	return out, nil
-}
-
-func deviceOf(r dispatch.SpeakerRecord) speaker.Device {
-	hash, _ := hex.DecodeString(r.CredentialHash)
-	return speaker.Device{ID: r.ID, Village: r.Village, CredentialHash: hash, Revoked: r.Revoked}
 }
 
 // pcmuSource opens programmes as G.711 µ-law for voice calls.
