@@ -13,7 +13,9 @@
 #
 # CLUSTER_DIR (default /tmp/alertcast-cluster) holds data, logs and pids/NAME.pid;
 # CLUSTER_PORT (default 18100) is the first of the ports it uses (CLUSTER_PORT .. +30).
-# ALERTD and ALERTCTL may name prebuilt binaries. Needs redis-server, redis-sentinel and
+# ALERTD and ALERTCTL may name prebuilt binaries; ALERTD_FLAGS adds flags to every
+# alertd; CLUSTER_CONFIG names a YAML file appended to every node's node.yaml
+# (e.g. sms: gateways) when the cluster directory is first used. Needs redis-server, redis-sentinel and
 # PostgreSQL (Debian packages redis-server, redis-sentinel, postgresql). Everything listens on 127.0.0.1.
 # It stops only the processes it started, by the PIDs in CLUSTER_DIR/pids.
 set -euo pipefail
@@ -182,12 +184,28 @@ db_url() {
 	echo "postgres://postgres:$(cat "$DIR/shared/pg.password")@127.0.0.1:$PG_PORT/alertcast?sslmode=disable"
 }
 
+# node.yaml is written once, when the first node starts: the speaker key,
+# then CLUSTER_CONFIG (a YAML file of further top-level sections — sms
+# gateways, policies … — but not speakers:) appended as it is.
+write_node_yaml() {
+	(
+		umask 077
+		printf 'speakers:\n  key_file: %s\n' "$DIR/shared/speaker-ed25519.key" >"$DIR/node.yaml.tmp"
+		if [ -n "${CLUSTER_CONFIG:-}" ]; then
+			[ -r "$CLUSTER_CONFIG" ] || die "CLUSTER_CONFIG $CLUSTER_CONFIG is not a readable file"
+			grep -q '^speakers:' "$CLUSTER_CONFIG" && die "CLUSTER_CONFIG $CLUSTER_CONFIG must not have a speakers: section (cluster.sh writes it)"
+			cat "$CLUSTER_CONFIG" >>"$DIR/node.yaml.tmp"
+		fi
+		mv "$DIR/node.yaml.tmp" "$DIR/node.yaml"
+	)
+}
+
 start_node() { # name roles port
 	local d=$DIR/$1 before
 	mkdir -p "$d"
 	touch "$LOGS/$1.log"
 	before=$(grep -c 'msg="alertd running"' "$LOGS/$1.log" || true)
-	[ -f "$DIR/node.yaml" ] || printf 'speakers:\n  key_file: %s\n' "$DIR/shared/speaker-ed25519.key" >"$DIR/node.yaml"
+	[ -f "$DIR/node.yaml" ] || write_node_yaml
 	# Secrets reach alertd through its environment, never its command line (ps shows that to every user).
 	ALERTCAST_REDIS_URL=$(redis_url) ALERTCAST_DB=$(db_url) \
 		ALERTCAST_AUDIT_KEY_FILE=$DIR/shared/audit.key ALERTCAST_ADMIN_TOKEN=$(cat "$DIR/shared/admin.token") \
@@ -277,5 +295,5 @@ status) status ;;
 kill) [ -n "${2:-}" ] || die "kill NAME"; stop_one "$2" KILL; echo "killed $2" ;;
 start) [ -n "${2:-}" ] || die "start NAME"; init; start_one "$2"; echo "started $2 (pid $(cat "$PIDS/$2.pid"))" ;;
 env) echo "ALERTCAST_URL=http://127.0.0.1:${API_PORTS[0]}"; echo "ALERTCAST_TOKEN=$(cat "$DIR/shared/admin.token")" ;;
-*) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
