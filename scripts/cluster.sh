@@ -95,10 +95,25 @@ start_postgres() {
 		rm -f "$DIR/pg/pwfile"
 	fi
 	# synchronous_commit stays on: a warning's records survive a crash.
-	as_pg "$bin/postgres" -D "$data" -p "$PG_PORT" -h 127.0.0.1 -k "$DIR/pg" -c max_connections=300 \
-		>>"$LOGS/postgres.log" 2>&1 &
-	echo $! >"$PIDS/postgres.pid"
-	wait_tcp "$PG_PORT" 30 || die "PostgreSQL did not start: see $LOGS/postgres.log"
+	# After a kill -9 of the postmaster its backends linger for a few
+	# seconds, holding the shared memory ("pre-existing shared memory block
+	# is still in use"): the new postmaster exits at once; try again.
+	local try up=
+	for ((try = 0; try < 60 && !up; try++)); do
+		as_pg "$bin/postgres" -D "$data" -p "$PG_PORT" -h 127.0.0.1 -k "$DIR/pg" -c max_connections=300 \
+			>>"$LOGS/postgres.log" 2>&1 &
+		echo $! >"$PIDS/postgres.pid"
+		local j
+		for ((j = 0; j < 300; j++)); do
+			if (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; then up=1; break; fi
+			kill -0 "$(cat "$PIDS/postgres.pid")" 2>/dev/null || break
+			sleep 0.1
+		done
+		[ -n "$up" ] && break
+		kill -0 "$(cat "$PIDS/postgres.pid")" 2>/dev/null && die "PostgreSQL did not listen within 30 s: see $LOGS/postgres.log"
+		sleep 0.5
+	done
+	[ -n "$up" ] || die "PostgreSQL did not start: see $LOGS/postgres.log"
 	# $! is runuser's PID; stop the postmaster itself (first line of postmaster.pid).
 	head -1 "$data/postmaster.pid" >"$PIDS/postgres.pid"
 	local i
