@@ -99,7 +99,7 @@ start_postgres() {
 	# seconds, holding the shared memory ("pre-existing shared memory block
 	# is still in use"): the new postmaster exits at once; try again.
 	local try up=
-	for ((try = 0; try < 60 && !up; try++)); do
+	for ((try = 0; try < 60; try++)); do
 		as_pg "$bin/postgres" -D "$data" -p "$PG_PORT" -h 127.0.0.1 -k "$DIR/pg" -c max_connections=300 \
 			>>"$LOGS/postgres.log" 2>&1 &
 		echo $! >"$PIDS/postgres.pid"

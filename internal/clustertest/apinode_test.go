@@ -146,5 +146,5 @@ func TestClusterAPINodeKilled(t *testing.T) {
 
 	p := waitProgress(t, c.api[1:], op, id, 150*time.Second, "completion", smsProgress.complete)
 	report(t, "api1 killed: the SMS broadcast completed %s after the kill (%v)", time.Since(killed).Round(100*time.Millisecond), p)
-	verify(t, c.api[1], op, id, sim, pop)
+	verify(t, c.records(t, id), sim, pop)
 }

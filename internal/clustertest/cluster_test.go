@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -13,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/sms/smscsim"
 	"github.com/alertcast/alertcast/internal/testsvc"
 )
@@ -42,6 +46,8 @@ func binaries(t *testing.T) (alertd, alertctl string) {
 			return
 		}
 		binDir = dir
+		t0 := time.Now()
+		defer func() { t.Logf("built alertd and alertctl in %s", time.Since(t0).Round(time.Millisecond)) }()
 		// As root, cluster.sh runs PostgreSQL as postgres; the binaries
 		// only need to be readable by the user running the test.
 		for _, name := range []string{"alertd", "alertctl"} {
@@ -145,9 +151,11 @@ func startCluster(t *testing.T, sim *smscsim.Server) *cluster {
 		}
 	})
 	t.Cleanup(func() {
+		t0 := time.Now()
 		if out, err := c.run("down"); err != nil {
 			t.Errorf("cluster.sh down: %v\n%s", err, out)
 		}
+		t.Logf("cluster.sh down took %s", time.Since(t0).Round(time.Millisecond))
 	})
 	for _, name := range append(append([]string{}, clusterStores...), "api1", "api2", "scheduler") {
 		c.start(name)
@@ -282,4 +290,47 @@ func startSim(t *testing.T) *smscsim.Server {
 	}
 	t.Cleanup(func() { sim.Close() })
 	return sim
+}
+
+// records reads a warning's SMS delivery records straight from the
+// cluster's PostgreSQL: every row, so a duplicate would show (the primary
+// key forbids one; this does not take that on trust).
+func (c *cluster) records(t *testing.T, id string) map[string]record {
+	t.Helper()
+	t0 := time.Now()
+	pw, err := os.ReadFile(filepath.Join(c.dir, "c", "shared", "pg.password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/alertcast?sslmode=disable", strings.TrimSpace(string(pw)), c.port)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to the cluster's PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT recipient, address, state FROM deliveries
+		WHERE alert_id = $1 AND version = 1 AND channel = 'sms'`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]record{}
+	for rows.Next() {
+		var r, addr string
+		var st int16
+		if err := rows.Scan(&r, &addr, &st); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := out[r]; dup {
+			t.Errorf("recipient %s has two SMS delivery records", r)
+		}
+		out[r] = record{channels.State(st).String(), addr}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("read %d delivery records from PostgreSQL in %s", len(out), time.Since(t0).Round(time.Millisecond))
+	return out
 }

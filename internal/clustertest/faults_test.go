@@ -71,7 +71,7 @@ func TestClusterWorkerKilledMidBatch(t *testing.T) {
 	took := time.Since(killed)
 	report(t, "two of three workers killed: the warning completed %s after the kill (%v)", took.Round(100*time.Millisecond), p)
 	budget(t, "completing the killed workers' batches", took, recoveryBudgetWorker)
-	verify(t, c.api[1], op, id, sim, pop)
+	verify(t, c.records(t, id), sim, pop)
 }
 
 // The Redis master is killed with SIGKILL mid-broadcast: the Sentinels
@@ -88,7 +88,7 @@ func TestClusterRedisMasterKilled(t *testing.T) {
 	took := time.Since(killed)
 	report(t, "Redis master killed: Sentinel promoted %s after %s; the warning completed %s after the kill (%v)",
 		promoted.addr, promoted.after.Round(100*time.Millisecond), took.Round(100*time.Millisecond), p)
-	verify(t, c.api[1], op, id, sim, pop)
+	verify(t, c.records(t, id), sim, pop)
 }
 
 // PostgreSQL is killed with SIGKILL mid-broadcast and started again: the
@@ -105,7 +105,7 @@ func TestClusterPostgresRestarted(t *testing.T) {
 	p := waitProgress(t, bases, op, id, 150*time.Second, "completion", smsProgress.complete)
 	report(t, "PostgreSQL killed and started again (down %s): the warning completed %s after it was back (%v)",
 		back.Sub(killed).Round(100*time.Millisecond), time.Since(back).Round(100*time.Millisecond), p)
-	verify(t, c.api[1], op, id, sim, pop)
+	verify(t, c.records(t, id), sim, pop)
 }
 
 // promotion is what waitPromotion saw.

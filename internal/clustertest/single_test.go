@@ -42,9 +42,19 @@ func newSingle(t *testing.T, sim *smscsim.Server, redisURL string) *single {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if s.cmd != nil && s.cmd.ProcessState == nil {
-			_ = s.cmd.Process.Signal(syscall.SIGTERM)
-			_ = s.cmd.Wait()
+		if s.exited != nil {
+			select {
+			case <-s.exited:
+			default:
+				_ = s.cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-s.exited:
+				case <-time.After(30 * time.Second):
+					t.Errorf("alertd did not stop within 30 s of SIGTERM; killing it")
+					_ = s.cmd.Process.Kill()
+					<-s.exited
+				}
+			}
 		}
 		if t.Failed() {
 			t.Logf("---- tail of alertd.log ----\n%s", tail(s.log, 60))
@@ -74,6 +84,7 @@ func (s *single) start() {
 	}
 	exited := make(chan struct{})
 	go func(cmd *exec.Cmd) { _ = cmd.Wait(); close(exited) }(s.cmd)
+	s.exited = exited
 	for {
 		select {
 		case <-exited:
@@ -83,7 +94,6 @@ func (s *single) start() {
 		if resp, err := http.Get(s.base + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				s.exited = exited
 				return
 			}
 		}
@@ -156,7 +166,7 @@ func TestSingleAlertdKilledAndRestarted(t *testing.T) {
 	took := time.Since(back)
 	report(t, "single alertd killed and restarted on its data dir: the warning completed %s after the restart (%v)", took.Round(100*time.Millisecond), p)
 	budget(t, "completing the warning after alertd's restart", took, recoveryBudgetWorker)
-	verify(t, s.base, op, id, sim, pop)
+	verify(t, recordsAPI(t, s.base, op, id), sim, pop)
 }
 
 // A lone redis-server (AOF everysec) under one alertd is killed with
@@ -183,5 +193,5 @@ func TestSingleRedisKilledAndRestarted(t *testing.T) {
 	took := time.Since(back)
 	report(t, "lone redis-server killed and started 3 s later: the warning completed %s after Redis was back (%v)", took.Round(100*time.Millisecond), p)
 	budget(t, "completing the warning after Redis came back", took, recoveryBudgetRedis)
-	verify(t, s.base, op, id, sim, pop)
+	verify(t, recordsAPI(t, s.base, op, id), sim, pop)
 }
