@@ -110,9 +110,7 @@ func TestEspeakVoicePitfall(t *testing.T) {
 // --version and --voices like the real one and runs body for synthesis.
 func fakeEspeak(t *testing.T, voices, body string) string {
 	t.Helper()
-	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("no sh")
-	}
+	testsvc.Need(t, "sh")
 	path := filepath.Join(t.TempDir(), "espeak-ng")
 	script := `#!/bin/sh
 case "$1" in
@@ -155,20 +153,41 @@ func TestEspeakFailures(t *testing.T) {
 		}
 	})
 	t.Run("hangs", func(t *testing.T) {
-		// A child process holding stdout open must die with the group too.
-		bin := fakeEspeak(t, fakeVoices, "sleep 30 & wait")
+		// A child process holding stdout open must die with the group too:
+		// else Synthesize waits for its stdout to close, an hour here.
+		pidFile := filepath.Join(t.TempDir(), "child.pid")
+		bin := fakeEspeak(t, fakeVoices, "sleep 3600 & echo $! > '"+pidFile+"'; wait")
 		e, err := NewEspeak(EspeakConfig{Binary: bin, Timeout: 300 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
-		_, err = e.Synthesize(ctx, LangZh, "你好")
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.Synthesize(ctx, LangZh, "你好")
+			done <- err
+		}()
+		select {
+		case err = <-done:
+		case <-time.After(time.Minute): // a hang, not a budget
+			t.Fatal("Synthesize still waiting for a child that holds its stdout open")
+		}
 		if !errors.Is(err, ErrSynthesis) || !strings.Contains(err.Error(), "did not finish within 300ms") {
 			t.Fatalf("err = %v", err)
 		}
-		if el := time.Since(start); el > 3*time.Second {
-			t.Errorf("took %v to give up", el)
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatalf("the stand-in never started its child: %v", err)
 		}
+		pid := strings.TrimSpace(string(b))
+		testsvc.WaitFor(t, 10*time.Second, "the child "+pid+" killed with its process group", func() bool {
+			st, err := os.ReadFile("/proc/" + pid + "/stat")
+			if err != nil {
+				return true // gone
+			}
+			// After the ")" of the command name: the state; Z is dead, not yet reaped.
+			_, rest, _ := strings.Cut(string(st), ") ")
+			return strings.HasPrefix(rest, "Z")
+		})
 	})
 	t.Run("caller cancels", func(t *testing.T) {
 		bin := fakeEspeak(t, fakeVoices, "sleep 30")

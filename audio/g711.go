@@ -121,19 +121,17 @@ func aLawToLinear(a byte) int16 {
 // EncodeMuLaw appends the µ-law encoding of src to dst.
 func EncodeMuLaw(dst []byte, src []int16) []byte {
 	encodeTablesOnce.Do(buildEncodeTables)
-	t := muLawEncodeTable
-	dst = grow(dst, len(src))
-	out := dst[len(dst)-len(src):]
-	for i, s := range src {
-		out[i] = t[uint16(s)]
-	}
-	return dst
+	return encodeWith(muLawEncodeTable, dst, src)
 }
 
 // EncodeALaw appends the A-law encoding of src to dst.
 func EncodeALaw(dst []byte, src []int16) []byte {
 	encodeTablesOnce.Do(buildEncodeTables)
-	t := aLawEncodeTable
+	return encodeWith(aLawEncodeTable, dst, src)
+}
+
+// encodeWith appends src looked up in an encoding table to dst.
+func encodeWith(t *[65536]byte, dst []byte, src []int16) []byte {
 	dst = grow(dst, len(src))
 	out := dst[len(dst)-len(src):]
 	for i, s := range src {

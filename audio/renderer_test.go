@@ -542,13 +542,7 @@ func TestRenderWaiterOutlivesCancelledLeader(t *testing.T) {
 // waitUntil polls cond (a state change, not a time budget) for up to 10 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testsvc.WaitFor(t, 10*time.Second, what, cond)
 }
 
 // recordingSynth remembers what it was asked to say.

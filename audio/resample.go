@@ -30,15 +30,22 @@ func buildResampleKernel() {
 		if x >= resampleZeroCrossings {
 			continue
 		}
-		s := 1.0
-		if x != 0 {
-			s = math.Sin(math.Pi*x) / (math.Pi * x)
-		}
-		// Blackman window over [-Z, Z], evaluated at x.
-		w := 0.42 + 0.5*math.Cos(math.Pi*x/resampleZeroCrossings) + 0.08*math.Cos(2*math.Pi*x/resampleZeroCrossings)
+		s, w := sincBlackman(x)
 		k[i] = float32(s * w)
 	}
 	resampleKernel = k
+}
+
+// sincBlackman returns sinc(x) and the Blackman window over [-Z, Z] at x,
+// for 0 ≤ x < Z (Z = resampleZeroCrossings): the two factors of the
+// resampling kernel, multiplied by the callers in their own order.
+func sincBlackman(x float64) (sinc, w float64) {
+	sinc = 1.0
+	if x != 0 {
+		sinc = math.Sin(math.Pi*x) / (math.Pi * x)
+	}
+	w = 0.42 + 0.5*math.Cos(math.Pi*x/resampleZeroCrossings) + 0.08*math.Cos(2*math.Pi*x/resampleZeroCrossings)
+	return sinc, w
 }
 
 // Resample converts p to rate. Equal rates return p unchanged (same slice).
@@ -106,11 +113,7 @@ func polyphaseFor(from, to int) *polyphase {
 			if x >= resampleZeroCrossings {
 				continue
 			}
-			sinc := 1.0
-			if x != 0 {
-				sinc = math.Sin(math.Pi*x) / (math.Pi * x)
-			}
-			w := 0.42 + 0.5*math.Cos(math.Pi*x/resampleZeroCrossings) + 0.08*math.Cos(2*math.Pi*x/resampleZeroCrossings)
+			sinc, w := sincBlackman(x)
 			c[k] = float32(fc * sinc * w)
 		}
 		pp.coefs[ph] = c

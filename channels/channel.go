@@ -10,6 +10,7 @@ package channels
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/alertcast/alertcast/warning"
@@ -31,35 +32,70 @@ type Audio struct {
 	ToneOnly bool          `json:"tone_only,omitempty"`
 }
 
-// Message is one version of a warning as every channel sees it.
+// Message is one version of a warning as every channel sees it. Its
+// vocabulary is typed (package warning) and dispatch builds it from a
+// validated warning, so a channel never re-derives a rule: whether it is a
+// drill is Status.Drill(), the level is always blue..red. A channel's Send
+// refuses, permanently, a Message that fails Validate.
 type Message struct {
 	// Key names the warning version ("<alert id>/v<version>"). A channel may use
 	// it to make a send idempotent: (Key, Recipient.ID) is delivered once.
-	Key     string       `json:"key"`
-	AlertID string       `json:"alert_id"`
-	Version int          `json:"version"`
-	Kind    warning.Kind `json:"kind"`
-	// Level is 1 (blue, IV) .. 4 (red, I). A higher level preempts a lower one.
-	Level int `json:"level"`
-	// LevelName is the colour ("blue", "yellow", "orange", "red").
-	LevelName string `json:"level_name"`
-	Event     string `json:"event"`      // event code, e.g. "sandstorm"
-	EventName string `json:"event_name"` // Chinese display name, e.g. "沙尘暴"
-	// Drill is true for exercises and tests: every rendering must say so.
-	Drill   bool              `json:"drill"`
-	Status  string            `json:"status"` // actual, exercise, test
-	Sent    time.Time         `json:"sent"`
-	Expires time.Time         `json:"expires"`
-	Area    []string          `json:"area"` // administrative codes aimed at
-	Texts   map[string]Text   `json:"texts"`
-	Audio   *Audio            `json:"audio,omitempty"`
-	Attrs   map[string]string `json:"attrs,omitempty"`
+	Key     string
+	AlertID string
+	Version int
+	Kind    warning.Kind
+	// Level is blue (IV) .. red (I). A higher level preempts a lower one.
+	Level warning.Level
+	// Event is the hazard; Event.Chinese() is its display name (沙尘暴).
+	Event warning.Event
+	// Status is actual, exercise or test. Status.Drill() is true for
+	// exercises and tests: every rendering must say so.
+	Status  warning.Status
+	Sent    time.Time
+	Expires time.Time
+	Area    []string // administrative codes aimed at
+	Texts   map[string]Text
+	Audio   *Audio
+	Attrs   map[string]string
 	// Reason is the officer's reason for a cancel or all-clear: every
 	// channel says it (see package wording).
-	Reason string `json:"reason,omitempty"`
+	Reason string
 	// Changes lists how an update differs from the version before, as
 	// dispatch names them ("raise", "widen", "text", "extend", …).
-	Changes []string `json:"changes,omitempty"`
+	Changes []string
+}
+
+// Drill reports whether m is an exercise or a test (not a real warning).
+func (m *Message) Drill() bool { return m.Status.Drill() }
+
+// Validate reports the first thing that makes m unfit for any channel, as
+// a *warning.FieldError naming the field ("message.level", …). dispatch
+// builds valid messages; every channel calls Validate at the top of Send and
+// refuses an invalid message with channels.Permanent, so no channel guesses
+// a missing level or status.
+func (m *Message) Validate() error {
+	fe := func(field, rule, value string) error {
+		return &warning.FieldError{Field: "message." + field, Rule: rule, Value: value}
+	}
+	switch {
+	case m == nil:
+		return &warning.FieldError{Field: "message", Rule: "required"}
+	case m.Key == "":
+		return fe("key", "required (\"<alert id>/v<version>\")", "")
+	case m.AlertID == "":
+		return fe("alert_id", "required", "")
+	case m.Version < 0:
+		return fe("version", ">= 0", strconv.Itoa(m.Version))
+	case m.Kind <= warning.KindUnknown || m.Kind > warning.KindAllClear:
+		return fe("kind", "one of alert, update, cancel, allclear", strconv.Itoa(int(m.Kind)))
+	case m.Level < warning.LevelBlue || m.Level > warning.LevelRed:
+		return fe("level", "1 (blue) .. 4 (red)", strconv.Itoa(int(m.Level)))
+	case m.Status < warning.StatusActual || m.Status > warning.StatusTest:
+		return fe("status", "one of actual, exercise, test", strconv.Itoa(int(m.Status)))
+	case m.Event.String() == warning.EventUnknown.String():
+		return fe("event", "a known event code", strconv.Itoa(int(m.Event)))
+	}
+	return nil
 }
 
 // Recipient is one endpoint of a channel: a phone, a speaker device, a voice
@@ -89,7 +125,8 @@ type Result struct {
 // Channel delivers messages. Implementations must be safe for concurrent use.
 type Channel interface {
 	// Name is the channel's name as used in warnings: "sms", "speaker",
-	// "websocket", "voice", "outbox".
+	// "websocket", "voice". A dry run (package dryrun) takes the name of
+	// the channel it stands in for.
 	Name() string
 	// Send delivers m to every recipient in to and returns one Result per
 	// recipient, in any order. A non-nil error means the batch as a whole

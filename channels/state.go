@@ -5,8 +5,9 @@ import "github.com/alertcast/alertcast/warning"
 // State is the state of one delivery (one recipient of one warning version on
 // one channel). States only move forward: Planned → Sent → Delivered, or to
 // Failed / Expired / Revoked from any state before Delivered. NotSent is the
-// outbox's final state: the message was recorded exactly as it would have
-// gone out, and nobody received it.
+// final state of a dry run (package dryrun, standing in for a channel that is
+// not configured): the message was recorded exactly as it would have gone
+// out, and nobody received it.
 type State int
 
 const (
@@ -17,7 +18,7 @@ const (
 	StateFailed          // gave up: permanent error or retries exhausted
 	StateExpired         // the warning expired before delivery
 	StateRevoked         // the warning was cancelled before delivery
-	StateNotSent         // recorded in the outbox instead of sent: no real channel is configured
+	StateNotSent         // recorded by a dry run instead of sent: no real channel is configured
 )
 
 var stateNames = [...]string{"unknown", "planned", "sent", "delivered", "failed", "expired", "revoked", "not_sent"}

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -27,38 +25,11 @@ import (
 // shows its level, area and audience, is refused without a reason, backs
 // out on Escape, and approves with one.
 func TestConsoleErrorsAndConfirmation(t *testing.T) {
-	opts := append(testsvc.ChromiumOptions(t), chromedp.WindowSize(1366, 900))
+	testsvc.ChromiumPath(t) // skip (or fail) before starting alertd
 	srv := startServer(t)
-
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	op, cancelOp := chromedp.NewContext(actx)
-	defer cancelOp()
-	op, cancelT := context.WithTimeout(op, 75*time.Second)
-	defer cancelT()
-	if err := chromedp.Do(op); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ap, cancelAp := chromedp.NewContext(op, chromedp.WithNewBrowserContext())
-	defer cancelAp()
-
-	var jsErrs []string
-	var errMu sync.Mutex
-	watch := func(ctx context.Context, who string) {
-		if err := chromedp.Listen(ctx, func(ev any) {
-			if e, ok := ev.(*runtime.EventExceptionThrown); ok {
-				msg := e.ExceptionDetails.Text
-				if e.ExceptionDetails.Exception != nil {
-					msg += " " + e.ExceptionDetails.Exception.Description
-				}
-				errMu.Lock()
-				jsErrs = append(jsErrs, who+": "+msg)
-				errMu.Unlock()
-			}
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	op, ap := desktopBrowser(t, 75*time.Second)
+	var uncaught jsErrors
+	watch := func(ctx context.Context, who string) { uncaught.watch(t, ctx, who) }
 	step := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -68,14 +39,7 @@ func TestConsoleErrorsAndConfirmation(t *testing.T) {
 			t.Fatalf("%s: %v\npage:\n%s", what, err, body)
 		}
 	}
-	eval := func(ctx context.Context, js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return v
-	}
+	eval := func(ctx context.Context, js string) string { t.Helper(); return evalJS(t, ctx, js) }
 	typeIn := func(sel, v string) chromedp.Action[chromedp.Void] {
 		return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %q;
 			e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); })()`, sel, v))
@@ -243,11 +207,7 @@ func TestConsoleErrorsAndConfirmation(t *testing.T) {
 		}
 	}
 
-	errMu.Lock()
-	defer errMu.Unlock()
-	for _, e := range jsErrs {
-		t.Errorf("uncaught JavaScript exception: %s", e)
-	}
+	uncaught.check(t)
 }
 
 // validationProblems is every kind of problem AlertInput.Validate reports

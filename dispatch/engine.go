@@ -184,9 +184,13 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Receipts == nil {
 		cfg.Receipts = NewReceiptSink(cfg.Logger)
 	}
+	m := newEngineMetrics(cfg.Registry)
+	for name := range cfg.Channels { // a zero series from the start: "none failed", not "no data"
+		m.failed.WithLabelValues(name)
+	}
 	return &Engine{
 		cfg: cfg, store: cfg.Store, client: cfg.Client, log: cfg.Logger,
-		metrics:  newEngineMetrics(cfg.Registry),
+		metrics:  m,
 		msgCache: map[string]*channels.Message{},
 		receipts: cfg.Receipts,
 		stop:     make(chan struct{}),
@@ -594,9 +598,7 @@ func MessageOf(a *Alert) *channels.Message {
 	}
 	return &channels.Message{
 		Key: a.Key(), AlertID: a.ID, Version: a.Version, Kind: a.Kind,
-		Level: int(a.Level), LevelName: a.Level.String(),
-		Event: a.Event.String(), EventName: a.Event.Chinese(),
-		Drill: a.Status.Drill(), Status: a.Status.String(),
+		Level: a.Level, Event: a.Event, Status: a.Status,
 		Sent: sent, Expires: a.Expires, Area: append([]string(nil), a.Area.Codes...), Texts: texts,
 		Reason: messageReason(a), Changes: messageChanges(a),
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
-	"github.com/alertcast/alertcast/channels/outbox"
+	"github.com/alertcast/alertcast/channels/dryrun"
 	"github.com/alertcast/alertcast/warning"
 )
 
@@ -191,7 +191,7 @@ func outboxChannels(e *Engine) []string {
 	}
 	var out []string
 	for name, ch := range e.cfg.Channels {
-		if _, ok := ch.(*outbox.Channel); ok {
+		if _, ok := ch.(*dryrun.Channel); ok {
 			out = append(out, name)
 		}
 	}

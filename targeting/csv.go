@@ -282,6 +282,33 @@ type lineErrs struct {
 	errs []LineError
 }
 
+// eachRow calls fn for every data line with the line's error list, until
+// the end of the file (nil) or the first error of the file or of fn.
+func (t *csvTable) eachRow(fn func(le *lineErrs) error) error {
+	for {
+		ok, err := t.next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := fn(&lineErrs{line: t.line}); err != nil {
+			return err
+		}
+	}
+}
+
+// reject counts a line with errors as rejected and reports its errors;
+// it returns false for a line without any.
+func (rep *ImportReport) reject(le *lineErrs) bool {
+	if len(le.errs) == 0 {
+		return false
+	}
+	rep.Rejected++
+	for _, e := range le.errs {
+		rep.addError(e)
+	}
+	return true
+}
+
 func (l *lineErrs) add(field, rule, value string) {
 	l.errs = append(l.errs, LineError{Line: l.line, Field: field, Rule: rule, Value: value})
 }
@@ -391,15 +418,7 @@ func ReadResidents(r io.Reader, fn func(line int, res Resident) error) (ImportRe
 	phones := map[uint64]int32{}
 	ids := map[uint32]int32{}
 	_, hasID := t.col["id"]
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return rep, err
-		}
-		if !ok {
-			return rep, nil
-		}
-		le := lineErrs{line: t.line}
+	err = t.eachRow(func(le *lineErrs) error {
 		var res Resident
 		if hasID {
 			id, err := strconv.ParseUint(t.get("id"), 10, 32)
@@ -429,34 +448,30 @@ func ReadResidents(r io.Reader, fn func(line int, res Resident) error) (ImportRe
 		if res.Language, err = ParseLanguage(t.get("language")); err != nil {
 			le.addErr("language", err)
 		}
+		var ok bool
 		if res.OptOut, ok = parseBool(t.get("opt_out")); !ok {
 			le.add("opt_out", "must be true/false, 1/0, yes/no or 是/否", t.get("opt_out"))
 		}
-		res.Point = t.point(&le)
+		res.Point = t.point(le)
 		if len(le.errs) == 0 && hasID {
 			if first, dup := ids[res.ID]; dup {
 				le.add("id", fmt.Sprintf("duplicate id (first on line %d)", first), t.get("id"))
 			}
 		}
-		if len(le.errs) > 0 {
-			rep.Rejected++
-			for _, e := range le.errs {
-				rep.addError(e)
-			}
-			continue
+		if rep.reject(le) {
+			return nil
 		}
 		if first, dup := phones[digits]; dup {
 			rep.addDuplicate(Duplicate{Line: t.line, FirstLine: int(first), Key: res.Phone})
-			continue
+			return nil
 		}
 		phones[digits] = int32(t.line)
 		if hasID {
 			ids[res.ID] = int32(t.line)
 		}
-		if err := deliver(&rep, t.line, func() error { return fn(t.line, res) }); err != nil {
-			return rep, err
-		}
-	}
+		return deliver(&rep, t.line, func() error { return fn(t.line, res) })
+	})
+	return rep, err
 }
 
 // ReadSpeakers streams a speakers CSV like ReadResidents; duplicates are
@@ -468,15 +483,7 @@ func ReadSpeakers(r io.Reader, fn func(line int, s Speaker) error) (ImportReport
 		return rep, err
 	}
 	seen := map[string]int{}
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return rep, err
-		}
-		if !ok {
-			return rep, nil
-		}
-		le := lineErrs{line: t.line}
+	err = t.eachRow(func(le *lineErrs) error {
 		s := Speaker{ID: t.get("id"), Village: t.get("village"), Zone: t.get("zone")}
 		if err := CheckSpeakerID(s.ID); err != nil {
 			le.addErr("id", err)
@@ -494,23 +501,18 @@ func ReadSpeakers(r io.Reader, fn func(line int, s Speaker) error) (ImportReport
 			}
 			s.Capabilities = append(s.Capabilities, c)
 		}
-		s.Point = t.point(&le)
-		if len(le.errs) > 0 {
-			rep.Rejected++
-			for _, e := range le.errs {
-				rep.addError(e)
-			}
-			continue
+		s.Point = t.point(le)
+		if rep.reject(le) {
+			return nil
 		}
 		if first, dup := seen[s.ID]; dup {
 			rep.addDuplicate(Duplicate{Line: t.line, FirstLine: first, Key: s.ID})
-			continue
+			return nil
 		}
 		seen[s.ID] = t.line
-		if err := deliver(&rep, t.line, func() error { return fn(t.line, s) }); err != nil {
-			return rep, err
-		}
-	}
+		return deliver(&rep, t.line, func() error { return fn(t.line, s) })
+	})
+	return rep, err
 }
 
 // decodeGB18030 decodes the fields of a record read as bytes; ok is false

@@ -74,12 +74,30 @@ func parsePoint(s string) (Point, error) {
 
 // ParsePolygon parses a CAP polygon: whitespace-separated "lat,lon" pairs,
 // at least four, the first equal to the last (closed), not crossing itself.
-// The error is a *channels.FieldError with field "polygon".
+// The error is a *warning.FieldError with field "polygon".
 func ParsePolygon(s string) ([]Point, error) {
 	fields := strings.Fields(s)
 	if len(fields) > MaxPolygonPoints {
 		return nil, fieldErrf("polygon", "", "has %d points, at most %d allowed", len(fields), MaxPolygonPoints)
 	}
+	pts, err := parsePoints(fields)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckPolygon(pts); err != nil {
+		return nil, err
+	}
+	return pts, nil
+}
+
+// ParsePoints reads the points of a CAP polygon — whitespace-separated
+// "lat,lon" pairs of decimal degrees, each within range — without the
+// polygon's rules (size, closure, crossing), which are the caller's: the
+// CAP parser applies CAP's own, ParsePolygon targeting's. The error is a
+// *warning.FieldError with field "polygon" naming the point.
+func ParsePoints(s string) ([]Point, error) { return parsePoints(strings.Fields(s)) }
+
+func parsePoints(fields []string) ([]Point, error) {
 	pts := make([]Point, 0, len(fields))
 	for i, f := range fields {
 		p, err := parsePoint(f)
@@ -87,9 +105,6 @@ func ParsePolygon(s string) ([]Point, error) {
 			return nil, fieldErrf("polygon", f, "point %d: %v", i+1, err)
 		}
 		pts = append(pts, p)
-	}
-	if err := CheckPolygon(pts); err != nil {
-		return nil, err
 	}
 	return pts, nil
 }
@@ -108,6 +123,21 @@ func FormatPolygon(pts []Point) string {
 
 // ParseCircle parses a CAP circle "lat,lon radius_km".
 func ParseCircle(s string) (Circle, error) {
+	c, err := ParseCircleText(s)
+	if err != nil {
+		return Circle{}, err
+	}
+	if err := CheckCircle(c); err != nil {
+		return Circle{}, err
+	}
+	return c, nil
+}
+
+// ParseCircleText reads a CAP circle "lat,lon radius_km" and checks its
+// centre; the radius need only be a decimal number, its bounds are the
+// caller's (ParseCircle applies CheckCircle). The error is a
+// *warning.FieldError with field "circle".
+func ParseCircleText(s string) (Circle, error) {
 	fields := strings.Fields(s)
 	if len(fields) != 2 {
 		return Circle{}, fieldErr("circle", `want "lat,lon radius_km"`, s)
@@ -120,11 +150,7 @@ func ParseCircle(s string) (Circle, error) {
 	if err != nil {
 		return Circle{}, fieldErr("circle", "radius must be a decimal number of kilometres", s)
 	}
-	c := Circle{Center: p, RadiusKM: r}
-	if err := CheckCircle(c); err != nil {
-		return Circle{}, err
-	}
-	return c, nil
+	return Circle{Center: p, RadiusKM: r}, nil
 }
 
 // CheckCircle checks a circle's centre and radius (0 ≤ radius ≤ half the

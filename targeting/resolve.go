@@ -189,17 +189,23 @@ func (ix *Index) Resolve(a Aim) (*Resolution, error) {
 		}
 		return roaring.FastOr(sel...) // a fresh bitmap, even for one
 	}
+	// within returns who is in the area: by code (included, not excluded)
+	// and, with geometry, inside a ring or circle and not excluded.
+	within := func(villages []*roaring.Bitmap, upper map[int32]*roaring.Bitmap, g *grid) (area, byCode, excl *roaring.Bitmap) {
+		byCode = pick(villages, upper, p.include)
+		excl = pick(villages, upper, p.exclude)
+		byCode.AndNot(excl)
+		area = byCode
+		if geometric {
+			geo := g.query(p.rings, p.circles)
+			geo.AndNot(excl)
+			area = roaring.Or(byCode, geo)
+		}
+		return area, byCode, excl
+	}
 
 	// Residents.
-	byCode := pick(ix.village, ix.upper, p.include)
-	excl := pick(ix.village, ix.upper, p.exclude)
-	byCode.AndNot(excl)
-	area := byCode
-	if geometric {
-		geo := ix.grid.query(p.rings, p.circles)
-		geo.AndNot(excl)
-		area = roaring.Or(byCode, geo)
-	}
+	area, byCode, excl := within(ix.village, ix.upper, ix.grid)
 	audience := (*roaring.Bitmap)(nil) // residents passing the group and language filters; nil = all
 	if p.groups != 0 {
 		var gs []*roaring.Bitmap
@@ -241,14 +247,8 @@ func (ix *Index) Resolve(a Aim) (*Resolution, error) {
 	}
 
 	// Speakers.
-	spkCode := pick(ix.spkVillage, ix.spkUpper, p.include)
-	spkExcl := pick(ix.spkVillage, ix.spkUpper, p.exclude)
-	spkCode.AndNot(spkExcl)
-	spkArea := spkCode
+	spkArea, spkCode, spkExcl := within(ix.spkVillage, ix.spkUpper, ix.spkGrid)
 	if geometric {
-		g := ix.spkGrid.query(p.rings, p.circles)
-		g.AndNot(spkExcl)
-		spkArea = roaring.Or(spkCode, g)
 		u := ix.spkAll.Clone()
 		u.AndNot(ix.spkLocated)
 		u.AndNot(spkCode)

@@ -109,16 +109,9 @@ func Marker(status string, lang string) string {
 	return ""
 }
 
-// MarkerOf is Marker for a message: a Drill message without a known status
-// counts as an exercise.
+// MarkerOf is Marker for a message's status.
 func MarkerOf(m *channels.Message, lang string) string {
-	if s := Marker(m.Status, lang); s != "" {
-		return s
-	}
-	if m.Drill {
-		return Marker("exercise", lang)
-	}
-	return ""
+	return Marker(m.Status.String(), lang)
 }
 
 // ZoneName names Beijing time in lang: 北京时间, بېيجىڭ ۋاقتى, BJT.
@@ -137,9 +130,9 @@ func Time(t time.Time, lang string) string {
 	return fmt.Sprintf("%02d月%02d日%02d时%02d分（%s）", int(t.Month()), t.Day(), t.Hour(), t.Minute(), ZoneName("zh"))
 }
 
-// LevelName is the colour of level 1..4 in lang ("" when out of range).
-func LevelName(level int, lang string) string {
-	if level < 1 || level > 4 {
+// LevelName is the colour of level in lang ("" when unknown).
+func LevelName(level warning.Level, lang string) string {
+	if level < warning.LevelBlue || level > warning.LevelRed {
 		return ""
 	}
 	return lookup(lang).levels[level]
@@ -185,13 +178,13 @@ func Changes(m *channels.Message, lang string) string {
 }
 
 func eventName(m *channels.Message, lang string) string {
-	if lang == "zh" && m.EventName != "" {
-		return m.EventName
+	if name := m.Event.Chinese(); lang == "zh" && name != "" {
+		return name
 	}
 	if t, ok := m.Texts[lang]; ok && t.Headline != "" {
 		return t.Headline
 	}
-	return m.Event
+	return m.Event.String()
 }
 
 // Reason is the officer's reason for a cancel or all-clear with its label

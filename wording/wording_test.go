@@ -36,16 +36,17 @@ func TestMarker(t *testing.T) {
 			t.Errorf("Marker(%s,%s) = %q, want %q", tc.status, tc.lang, got, tc.want)
 		}
 	}
-	m := &channels.Message{Drill: true}
-	if got := wording.MarkerOf(m, "ug"); got != "«مەشىق» " {
-		t.Errorf("a drill without status: %q", got)
+	for st, want := range map[warning.Status]string{warning.StatusExercise: "«مەشىق» ", warning.StatusTest: "«سىناق» ", warning.StatusActual: ""} {
+		if got := wording.MarkerOf(&channels.Message{Status: st}, "ug"); got != want {
+			t.Errorf("MarkerOf(%s) = %q, want %q", st, got, want)
+		}
 	}
 }
 
 func TestComposeAllClearNeverRepeatsTheInstruction(t *testing.T) {
 	for _, lang := range []string{"zh", "ug", "en"} {
 		for _, k := range []warning.Kind{warning.KindCancel, warning.KindAllClear} {
-			m := wordingtest.Message(k, "actual")
+			m := wordingtest.Message(k, warning.StatusActual)
 			got := wording.Compose(m, lang)
 			if got.Instruction != "" {
 				t.Errorf("%s %s: instruction %q", k, lang, got.Instruction)
@@ -59,7 +60,7 @@ func TestComposeAllClearNeverRepeatsTheInstruction(t *testing.T) {
 		}
 	}
 	// No reason given: it says so rather than leaving a bare label.
-	m := wordingtest.Message(warning.KindAllClear, "actual")
+	m := wordingtest.Message(warning.KindAllClear, warning.StatusActual)
 	m.Reason = " "
 	if got := wording.Compose(m, "zh").Description; got != "原因：未说明" {
 		t.Errorf("no reason: %q", got)
@@ -72,7 +73,7 @@ func TestComposeAllClearNeverRepeatsTheInstruction(t *testing.T) {
 }
 
 func TestComposeUpdateSaysWhatChanged(t *testing.T) {
-	m := wordingtest.Message(warning.KindUpdate, "actual")
+	m := wordingtest.Message(warning.KindUpdate, warning.StatusActual)
 	got := wording.Compose(m, "zh")
 	want := "变更：预警级别升为红色；预警范围扩大；有效期延长至12月04日03时11分（北京时间）；预警内容更新。" + wordingtest.UpdatedDescriptionZh
 	if got.Description != want || got.Headline != "更新：疏勒县沙尘暴红色预警" || got.Instruction != wordingtest.InstructionZh {
@@ -90,7 +91,7 @@ func TestComposeUpdateSaysWhatChanged(t *testing.T) {
 }
 
 func TestComposeAlertIsTheOfficersText(t *testing.T) {
-	m := wordingtest.Message(warning.KindAlert, "actual")
+	m := wordingtest.Message(warning.KindAlert, warning.StatusActual)
 	if got := wording.Compose(m, "ug"); got != m.Texts["ug"] {
 		t.Errorf("alert ug: %+v", got)
 	}

@@ -4,14 +4,20 @@
 // observe the far end) and Run checks the behaviour the contract promises:
 //
 //   - one Result per recipient, with matching ids and consistent states;
+//   - a message that fails channels.Message.Validate refused permanently,
+//     and nothing of it sent;
 //   - permanent versus transient failures told apart with channels.IsPermanent;
-//   - a cancelled context honoured promptly: Send returns and nothing more is sent;
+//   - a cancelled context honoured promptly, before and in the middle of a
+//     batch: Send returns, and nothing more is sent;
 //   - asynchronous receipts reported through the injected channels.Reporter;
 //   - no secret (password, token, key) in logs or errors;
-//   - Close safe to call twice, and Send refused afterwards.
+//   - Close safe to call twice, and Send refused afterwards with
+//     channels.ErrClosed.
 //
-// Optional Harness fields switch on the checks a channel can support; a nil
-// field skips that check with a note, it never fails it.
+// Optional Harness fields switch on the checks a channel can support. A
+// channel that cannot support one says why in the matching No… field (the
+// reason is printed as the skip message); an optional field left unset
+// without a reason fails the suite, so no check is ever off by silence.
 package channeltest
 
 import (
@@ -46,12 +52,18 @@ type Harness struct {
 	Good func(t *testing.T, n int) []channels.Recipient
 
 	// Permanent returns a recipient whose delivery fails permanently
-	// (invalid number, unknown device). Nil when the channel cannot tell.
+	// (invalid number, unknown device). When nil, NoPermanent says why.
 	Permanent func(t *testing.T) channels.Recipient
+	// NoPermanent is why no recipient can fail permanently on its own.
+	NoPermanent string
 
 	// Transient returns a recipient whose delivery fails transiently
-	// (throttled, device offline). Nil when the channel cannot simulate it.
+	// (throttled, device offline). When nil, NoTransient says why.
 	Transient func(t *testing.T) channels.Recipient
+	// NoTransient is why no recipient can fail transiently on its own (for
+	// example: one publication serves every recipient, so a transient
+	// fault fails the whole batch with Send's error).
+	NoTransient string
 
 	// Message returns the message to send. Nil means Sample().
 	Message func() *channels.Message
@@ -59,6 +71,9 @@ type Harness struct {
 	// Receipts is true when every good recipient's delivery is followed by
 	// an asynchronous Receipt (matched by Result.Ref or RecipientID).
 	Receipts bool
+	// NoReceipts is why the channel reports no asynchronous receipts
+	// (for example: its results are final when Send returns).
+	NoReceipts string
 	// TriggerReceipts, when set, is called after a successful Send to make
 	// the far end produce receipts (post a DLR callback, play on a fake
 	// speaker). Most channels get receipts without help.
@@ -69,13 +84,21 @@ type Harness struct {
 	// suite prove that nothing more is sent after cancellation.
 	Delivered func() int
 	// CancelBatch is the size of a batch large enough that Send is still
-	// busy shortly after it starts (e.g. 2000 against a slowed simulator).
-	// Zero skips the mid-batch cancellation check.
+	// busy once the far end has seen its first message (e.g. 3000 against
+	// a simulator at 2000 TPS). Zero means 50.
 	CancelBatch int
+	// Indivisible, when set, says why one Send is a single operation that
+	// a cancellation cannot split (one publication serves every recipient,
+	// one insert records the batch). The mid-batch check then cancels while
+	// Send starts and asserts all or nothing: every recipient done, or none,
+	// and the far end (Delivered) got all of the batch or none of it.
+	Indivisible string
 
 	// Secret must never appear in the channel's logs or errors (gateway
-	// password, HMAC secret, device token). Empty skips the check.
+	// password, HMAC secret, device token). When empty, NoSecret says why.
 	Secret string
+	// NoSecret is why the channel holds no secret to leak.
+	NoSecret string
 	// Logs, when set, returns log output captured outside Env.Logger (a
 	// child process, a simulator); it is searched for Secret too.
 	Logs func() string
@@ -91,8 +114,8 @@ type Harness struct {
 func Sample() *channels.Message {
 	return &channels.Message{
 		Key: "conformance-1/v1", AlertID: "conformance-1", Version: 1,
-		Kind: warning.KindAlert, Level: 3, LevelName: "orange",
-		Event: "sandstorm", EventName: "沙尘暴", Drill: true, Status: "exercise",
+		Kind: warning.KindAlert, Level: warning.LevelOrange,
+		Event: warning.EventSandstorm, Status: warning.StatusExercise,
 		Sent: time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC), Expires: time.Date(2026, 4, 1, 20, 0, 0, 0, time.UTC),
 		Area: []string{"653122"},
 		Texts: map[string]channels.Text{
@@ -117,8 +140,29 @@ func Run(t *testing.T, h Harness) {
 	if h.Message == nil {
 		h.Message = Sample
 	}
+	if h.CancelBatch == 0 {
+		h.CancelBatch = 50
+	}
+	for _, c := range []struct {
+		off    bool
+		reason string
+		want   string
+	}{
+		{h.Permanent == nil, h.NoPermanent, "Permanent or NoPermanent"},
+		{h.Transient == nil, h.NoTransient, "Transient or NoTransient"},
+		{!h.Receipts, h.NoReceipts, "Receipts or NoReceipts"},
+		{h.Secret == "", h.NoSecret, "Secret or NoSecret"},
+	} {
+		if c.off && strings.TrimSpace(c.reason) == "" {
+			t.Fatalf("channeltest: Harness needs %s: a check is off only for a stated reason", c.want)
+		}
+	}
+	if m := h.Message(); m.Validate() != nil {
+		t.Fatalf("channeltest: Harness.Message is not a valid message: %v", m.Validate())
+	}
 	s := &suite{h: h}
 	t.Run("ResultsPerRecipient", s.results)
+	t.Run("InvalidMessage", s.invalid)
 	t.Run("PermanentFailure", s.permanent)
 	t.Run("TransientFailure", s.transient)
 	t.Run("CancelledBeforeSend", s.cancelledBefore)
@@ -239,9 +283,67 @@ func (s *suite) results(t *testing.T) {
 	}
 }
 
+// invalid: a message that fails channels.Message.Validate is refused
+// permanently, as Send's error or as a permanent failure of every
+// recipient, with an error naming the field; nothing of it is sent.
+func (s *suite) invalid(t *testing.T) {
+	ch, _ := s.newChannel(t)
+	to := s.h.Good(t, 2)
+	before := s.delivered()
+	for _, c := range []struct {
+		field string
+		spoil func(m *channels.Message)
+	}{
+		{"message.level", func(m *channels.Message) { m.Level = warning.LevelUnknown }},
+		{"message.status", func(m *channels.Message) { m.Status = warning.StatusUnknown }},
+		{"message.key", func(m *channels.Message) { m.Key = "" }},
+	} {
+		m := s.h.Message()
+		c.spoil(m)
+		ctx, cancel := context.WithTimeout(context.Background(), s.h.Timeout)
+		res, err := ch.Send(ctx, m, to)
+		cancel()
+		s.noteErr(err)
+		for _, r := range res {
+			s.noteErr(r.Err)
+		}
+		if err != nil {
+			if !channels.IsPermanent(err) || !namesField(err, c.field) {
+				t.Errorf("%s spoilt: Send error %v (want channels.Permanent of a *warning.FieldError naming %s)", c.field, err, c.field)
+			}
+			for _, r := range res {
+				if r.State.Done() {
+					t.Errorf("%s spoilt: recipient %q reported %s", c.field, r.RecipientID, r.State)
+				}
+			}
+			continue
+		}
+		for id, r := range CheckResults(t, to, res) {
+			if r.State != channels.StateFailed || !channels.IsPermanent(r.Err) || !namesField(r.Err, c.field) {
+				t.Errorf("%s spoilt: recipient %q %s %v (want a permanent failure naming %s)", c.field, id, r.State, r.Err, c.field)
+			}
+		}
+	}
+	if s.h.Delivered == nil {
+		return
+	}
+	if after := s.quiet(t); after != before {
+		t.Errorf("far end received %d messages of invalid messages", after-before)
+	}
+	// Positive control: the same recipients do get a valid message, so
+	// the far end was watched, not blind.
+	s.send(t, ch, to)
+	waitFor(t, s.h.Timeout, "the valid message at the far end", func() bool { return s.delivered() > before })
+}
+
+func namesField(err error, field string) bool {
+	var fe *warning.FieldError
+	return errors.As(err, &fe) && fe.Field == field
+}
+
 func (s *suite) permanent(t *testing.T) {
 	if s.h.Permanent == nil {
-		t.Skip("channel cannot simulate a permanent failure")
+		t.Skip("no permanent failure per recipient: " + s.h.NoPermanent)
 	}
 	ch, _ := s.newChannel(t)
 	bad := s.h.Permanent(t)
@@ -260,7 +362,7 @@ func (s *suite) permanent(t *testing.T) {
 
 func (s *suite) transient(t *testing.T) {
 	if s.h.Transient == nil {
-		t.Skip("channel cannot simulate a transient failure")
+		t.Skip("no transient failure per recipient: " + s.h.NoTransient)
 	}
 	ch, _ := s.newChannel(t)
 	bad := s.h.Transient(t)
@@ -298,6 +400,9 @@ func (s *suite) cancelledBefore(t *testing.T) {
 	if err == nil && len(res) < len(to) {
 		t.Errorf("Send returned nil error but only %d of %d results", len(res), len(to))
 	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("Send with a cancelled context: %v (want an error wrapping context.Canceled)", err)
+	}
 	if s.h.Delivered != nil {
 		if after := s.quiet(t); after != before {
 			t.Errorf("far end received %d messages after a Send with a cancelled context", after-before)
@@ -305,10 +410,12 @@ func (s *suite) cancelledBefore(t *testing.T) {
 	}
 }
 
+// cancelledMid cancels a batch under way. Send must return promptly with
+// well-formed results (a nil error only when every recipient has one); what
+// it reports done must have reached the far end, and what reached the far
+// end after cancellation must not be the whole batch (for a divisible
+// channel) or must be all or none of it (Harness.Indivisible).
 func (s *suite) cancelledMid(t *testing.T) {
-	if s.h.CancelBatch == 0 {
-		t.Skip("Harness.CancelBatch is zero")
-	}
 	ch, _ := s.newChannel(t)
 	to := s.h.Good(t, s.h.CancelBatch)
 	before := s.delivered()
@@ -323,12 +430,14 @@ func (s *suite) cancelledMid(t *testing.T) {
 		res, err := ch.Send(ctx, s.h.Message(), to)
 		done <- out{res, err}
 	}()
-	// Cancel once the far end has seen traffic (or after a short while when
-	// it cannot be observed), so the batch is really under way.
-	if s.h.Delivered != nil {
+	// A divisible batch whose far end can be observed is cancelled once
+	// the far end has seen traffic, so the batch is really under way.
+	// Otherwise it is cancelled while Send starts: for an indivisible
+	// batch any moment is as good, and without an observable far end
+	// there is no event to wait for.
+	observed := s.h.Indivisible == "" && s.h.Delivered != nil
+	if observed {
 		waitFor(t, s.h.Timeout, "first delivery", func() bool { return s.delivered() > before })
-	} else {
-		time.Sleep(20 * time.Millisecond)
 	}
 	cancel()
 	cancelled := time.Now()
@@ -342,30 +451,54 @@ func (s *suite) cancelledMid(t *testing.T) {
 		t.Errorf("Send returned %s after cancellation (limit %s)", d, s.h.CancelWithin)
 	}
 	s.noteErr(o.err)
+	want := make(map[string]bool, len(to))
+	for _, r := range to {
+		want[r.ID] = true
+	}
 	seen := map[string]bool{}
 	doneCount := 0
 	for _, r := range o.res {
 		s.noteErr(r.Err)
+		if !want[r.RecipientID] {
+			t.Errorf("result for unknown recipient %q", r.RecipientID)
+		}
 		if seen[r.RecipientID] {
 			t.Errorf("two results for recipient %q", r.RecipientID)
 		}
 		seen[r.RecipientID] = true
 		if r.State.Done() {
 			doneCount++
+		} else if r.State == channels.StateFailed && channels.IsPermanent(r.Err) {
+			t.Errorf("good recipient %q failed permanently on cancellation: %v (it must be retried)", r.RecipientID, r.Err)
 		}
 	}
-	if doneCount == len(to) {
-		t.Logf("whole batch of %d finished before cancellation took effect; raise CancelBatch", len(to))
+	if o.err == nil && len(seen) < len(to) {
+		t.Errorf("Send returned nil error but only %d of %d results", len(seen), len(to))
+	}
+	if o.err != nil && channels.IsPermanent(o.err) {
+		t.Errorf("Send error on cancellation is permanent: %v (the batch must be retried)", o.err)
+	}
+	if s.h.Indivisible != "" {
+		if doneCount != 0 && doneCount != len(to) {
+			t.Errorf("indivisible batch (%s) split by cancellation: %d of %d done", s.h.Indivisible, doneCount, len(to))
+		}
+	} else if observed && doneCount == len(to) {
+		t.Errorf("whole batch of %d finished after cancellation: cancellation was not honoured, or CancelBatch is too small to prove it", len(to))
 	}
 	if s.h.Delivered == nil {
+		t.Logf("cancelled: %d of %d done, error %v", doneCount, len(to), o.err)
 		return
 	}
-	after := s.quiet(t)
-	if got := after - before; got < doneCount {
-		t.Errorf("%d recipients reported sent but the far end received only %d", doneCount, got)
+	got := s.quiet(t) - before
+	t.Logf("cancelled: %d of %d done, %d at the far end, error %v", doneCount, len(to), got, o.err)
+	if got < doneCount {
+		t.Errorf("%d recipients reported done but the far end received only %d", doneCount, got)
 	}
-	if after-before >= len(to) && doneCount < len(to) {
-		t.Errorf("far end received the whole batch (%d) after cancellation, only %d reported sent", after-before, doneCount)
+	switch {
+	case s.h.Indivisible != "" && got != 0 && got != len(to):
+		t.Errorf("indivisible batch (%s): far end received %d of %d", s.h.Indivisible, got, len(to))
+	case s.h.Indivisible == "" && got >= len(to):
+		t.Errorf("far end received the whole batch (%d) although Send was cancelled under way (%d reported done)", got, doneCount)
 	}
 }
 
@@ -394,7 +527,7 @@ func (s *suite) delivered() int {
 
 func (s *suite) receipts(t *testing.T) {
 	if !s.h.Receipts {
-		t.Skip("channel does not report asynchronous receipts")
+		t.Skip("no asynchronous receipts: " + s.h.NoReceipts)
 	}
 	ch, rec := s.newChannel(t)
 	to := s.h.Good(t, 4)
@@ -436,8 +569,8 @@ func (s *suite) closeTwice(t *testing.T) {
 	for i := range 2 {
 		select {
 		case err := <-errc:
-			if err != nil && i == 1 {
-				t.Errorf("second Close: %v", err)
+			if err != nil {
+				t.Errorf("Close #%d: %v", i+1, err)
 			}
 		case <-time.After(s.h.Timeout):
 			t.Fatalf("Close #%d did not return within %s", i+1, s.h.Timeout)
@@ -448,22 +581,19 @@ func (s *suite) closeTwice(t *testing.T) {
 	to := s.h.Good(t, 1)
 	res, err := ch.Send(ctx, s.h.Message(), to)
 	s.noteErr(err)
-	if err != nil && !errors.Is(err, channels.ErrClosed) {
-		t.Logf("Send after Close: %v (channels.ErrClosed is preferred)", err)
+	if !errors.Is(err, channels.ErrClosed) {
+		t.Errorf("Send after Close: error %v, want channels.ErrClosed", err)
 	}
 	for _, r := range res {
 		if r.State.Done() {
 			t.Errorf("Send after Close reported recipient %q as %s", r.RecipientID, r.State)
 		}
 	}
-	if err == nil && len(res) == 0 {
-		t.Error("Send after Close returned neither an error nor results")
-	}
 }
 
 func (s *suite) noSecret(t *testing.T) {
 	if s.h.Secret == "" {
-		t.Skip("Harness.Secret is empty")
+		t.Skip("no secret: " + s.h.NoSecret)
 	}
 	s.mu.Lock()
 	logs := s.logs.String()

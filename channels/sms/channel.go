@@ -28,7 +28,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alertcast/alertcast/channels"
-	"github.com/alertcast/alertcast/warning"
 )
 
 // Name is the channel name used in warnings and receipts.
@@ -227,27 +226,16 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if m == nil {
-		return nil, channels.Permanent(&warning.FieldError{Field: "message", Rule: "required"})
+	if err := m.Validate(); err != nil {
+		return nil, channels.Permanent(err)
 	}
+	// The key is what keeps a phone from getting the same warning twice.
 	key := m.Key
-	if key == "" && m.AlertID != "" {
-		key = fmt.Sprintf("%s/v%d", m.AlertID, m.Version)
-	}
-	if key == "" {
-		// The key is what keeps a phone from getting the same warning twice.
-		return nil, channels.Permanent(&warning.FieldError{Field: "message.key", Rule: "required (or alert_id)"})
-	}
 	b := newBatch(ctx, len(to))
 	b.expires = m.Expires
-	level := m.Level
-	if level < 1 {
-		level = 1
-	}
-	if level > 4 {
-		level = 4
-	}
-	if m.Drill {
+	// Drills and tests queue below every real warning (index 0).
+	level := int(m.Level)
+	if m.Drill() {
 		level = 0
 	}
 	// Render every language first: an error must leave nothing claimed.

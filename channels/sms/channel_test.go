@@ -4,12 +4,13 @@ import (
 	"runtime"
 
 	"bytes"
-	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linxGnu/gosmpp/data"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/alertcast/alertcast/channels/channeltest"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/sms/smscsim"
+	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
 func TestConformance(t *testing.T) {
@@ -146,12 +148,5 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	}
 	c.Close()
 	sim.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<16)
-		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
-	}
+	testsvc.NoGoroutinesLeft(t, before, 5*time.Second)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,8 @@ import (
 	"github.com/alertcast/alertcast/channels/channeltest"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/sms/smscsim"
+	"github.com/alertcast/alertcast/internal/testsvc"
+	"github.com/alertcast/alertcast/warning"
 )
 
 const testPassword = "pw8chars" // SMPP 3.4 passwords are at most 8 bytes
@@ -55,13 +56,7 @@ func waitBound(t testing.TB, s *smscsim.Server, n int) {
 
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsvc.WaitFor(t, d, what, cond)
 }
 
 func recipients(from, n int, lang string) []channels.Recipient {
@@ -74,7 +69,10 @@ func recipients(from, n int, lang string) []channels.Recipient {
 
 func message(level int, drill bool) *channels.Message {
 	m := channeltest.Sample()
-	m.Level, m.Drill = level, drill
+	m.Level, m.Status = warning.Level(level), warning.StatusActual
+	if drill {
+		m.Status = warning.StatusExercise
+	}
 	m.Key = fmt.Sprintf("alert-%d-%v/v1", level, drill)
 	return m
 }
@@ -91,32 +89,17 @@ func send(t testing.TB, c *sms.Channel, m *channels.Message, to []channels.Recip
 }
 
 // recorder keeps receipts by ref.
-type recorder struct {
-	mu sync.Mutex
-	rs []channels.Receipt
-}
-
-func (r *recorder) Report(_ context.Context, rc channels.Receipt) {
-	r.mu.Lock()
-	r.rs = append(r.rs, rc)
-	r.mu.Unlock()
-}
+type recorder struct{ channeltest.Recorder }
 
 func (r *recorder) byRef() map[string]channels.Receipt {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	m := map[string]channels.Receipt{}
-	for _, rc := range r.rs {
+	for _, rc := range r.Receipts() {
 		m[rc.Ref] = rc
 	}
 	return m
 }
 
-func (r *recorder) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.rs)
-}
+func (r *recorder) len() int { return len(r.Receipts()) }
 
 // waitChannelBinds waits until the channel itself counts n binds on gateway.
 func waitChannelBinds(t testing.TB, c *sms.Channel, gateway string, n int) {

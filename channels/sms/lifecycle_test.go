@@ -41,7 +41,7 @@ func checkLifecycle(t *testing.T, m *channels.Message, lang, text string) {
 		"ug": {"exercise": "«مەشىق»", "test": "«سىناق»"},
 	}
 	for st, mk := range markers[lang] {
-		if got, want := strings.Contains(text, mk), m.Status == st; got != want {
+		if got, want := strings.Contains(text, mk), m.Status.String() == st; got != want {
 			t.Errorf("status %s: marker %s present=%v: %q", m.Status, mk, got, text)
 		}
 	}

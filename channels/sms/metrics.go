@@ -14,6 +14,10 @@ type metrics struct {
 	receipts *prometheus.CounterVec // by state
 	unknown  prometheus.Counter
 	binds    *prometheus.GaugeVec
+	// receiptLag is the time from a gateway's submit acknowledgement to the
+	// final delivery receipt of a part, by gateway: a growing lag is a
+	// gateway (or operator) falling behind before it starts failing.
+	receiptLag *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer, c *Channel, gateways []*gateway) (*metrics, error) {
@@ -27,8 +31,19 @@ func newMetrics(reg prometheus.Registerer, c *Channel, gateways []*gateway) (*me
 			Help: "Delivery receipts whose message id matched no submitted part."}),
 		binds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "alertcast", Subsystem: "sms", Name: "binds_up",
 			Help: "SMPP binds currently bound, by gateway."}, []string{"gateway"}),
+		receiptLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "alertcast", Subsystem: "sms", Name: "receipt_lag_seconds",
+			Help:    "Time from the gateway's submit acknowledgement to the part's final delivery receipt, by gateway.",
+			Buckets: []float64{0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600}}, []string{"gateway"}),
 	}
-	m.cs = []prometheus.Collector{m.submits, m.receipts, m.unknown, m.binds}
+	m.cs = []prometheus.Collector{m.submits, m.receipts, m.unknown, m.binds, m.receiptLag}
+	for _, g := range gateways {
+		// Zero series from the start, so rates and alert rules see a gateway
+		// that has sent nothing yet.
+		for _, o := range []string{"ok", "throttled", "rejected", "lost", "error"} {
+			m.submits.WithLabelValues(g.cfg.Name, o)
+		}
+		m.receiptLag.WithLabelValues(g.cfg.Name)
+	}
 	for _, g := range gateways {
 		if g.cfg.Type != "smpp" {
 			continue

@@ -62,11 +62,11 @@ func Render(m *channels.Message, lang string, cfg Config) (Rendered, error) {
 		return Rendered{}, &warning.FieldError{Field: "texts." + lang + ".headline", Rule: "required for SMS"}
 	}
 	prefix := cfg.Signature
-	if m.Status == "test" {
+	if m.Status == warning.StatusTest {
 		// A test is not a drill: it says so in its own word, not the
 		// (configurable) drill marker.
-		prefix += wording.Marker("test", lang)
-	} else if m.Drill || m.Status == "exercise" {
+		prefix += wording.MarkerOf(m, lang)
+	} else if m.Status == warning.StatusExercise {
 		marker := cfg.DrillMarker[lang]
 		if marker == "" {
 			marker = cfg.DrillMarker["zh"]
@@ -195,47 +195,34 @@ func septets(c rune) int {
 	return 1
 }
 
-func cutGSM7(s string) []string {
-	total := 0
-	for _, c := range s {
-		total += septets(c)
-	}
-	if total <= gsm7Single {
-		return []string{s}
-	}
-	var out []string
-	var b strings.Builder
-	n := 0
-	for _, c := range s {
-		w := septets(c)
-		if n+w > gsm7Part { // an escape pair never straddles two parts
-			out = append(out, b.String())
-			b.Reset()
-			n = 0
-		}
-		b.WriteRune(c)
-		n += w
-	}
-	return append(out, b.String())
-}
+func cutGSM7(s string) []string { return cut(s, gsm7Single, gsm7Part, septets) }
 
 func cutUCS2(s string) []string {
+	return cut(s, ucs2Single, ucs2Part, func(c rune) int {
+		if w := utf16.RuneLen(c); w >= 0 {
+			return w
+		}
+		return 1 // invalid rune: encoded as U+FFFD
+	})
+}
+
+// cut splits s into message parts: one when its width (in the encoding's
+// units, width per rune) fits single, else parts of at most part units,
+// cut between runes so that an escape or surrogate pair never straddles two.
+func cut(s string, single, part int, width func(rune) int) []string {
 	total := 0
 	for _, c := range s {
-		total += utf16.RuneLen(c)
+		total += width(c)
 	}
-	if total <= ucs2Single {
+	if total <= single {
 		return []string{s}
 	}
 	var out []string
 	var b strings.Builder
 	n := 0
 	for _, c := range s {
-		w := utf16.RuneLen(c)
-		if w < 0 {
-			w = 1 // invalid rune: encoded as U+FFFD
-		}
-		if n+w > ucs2Part { // a surrogate pair never straddles two parts
+		w := width(c)
+		if n+w > part {
 			out = append(out, b.String())
 			b.Reset()
 			n = 0

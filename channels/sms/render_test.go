@@ -15,12 +15,17 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/sms"
+	"github.com/alertcast/alertcast/warning"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 func renderMsg(drill bool, texts map[string]channels.Text) *channels.Message {
-	return &channels.Message{Key: "a/v1", Level: 3, Drill: drill, Texts: texts}
+	st := warning.StatusActual
+	if drill {
+		st = warning.StatusExercise
+	}
+	return &channels.Message{Key: "a/v1", Level: warning.LevelOrange, Status: st, Texts: texts}
 }
 
 const longZh = "受强冷空气和蒙古气旋共同影响，预计今天下午到夜间我县大部分乡镇将出现强沙尘暴天气，" +

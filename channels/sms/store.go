@@ -152,6 +152,7 @@ type dlrTrack struct {
 	left          int
 	state         channels.State
 	detail        string
+	submitted     time.Time // when the gateway acknowledged the submit: receipt lag starts here
 }
 
 func newDLRStore() *dlrStore {
@@ -162,7 +163,7 @@ func newDLRStore() *dlrStore {
 // that had arrived before it and are now complete.
 func (s *dlrStore) track(j *job) []channels.Receipt {
 	ids := j.ack.partIDs()
-	t := &dlrTrack{key: j.b.key, rid: j.rcpt.ID, ref: ids[0], state: channels.StateDelivered}
+	t := &dlrTrack{key: j.b.key, rid: j.rcpt.ID, ref: ids[0], state: channels.StateDelivered, submitted: time.Now()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var early []string
@@ -180,7 +181,7 @@ func (s *dlrStore) track(j *job) []channels.Receipt {
 	for _, id := range early {
 		o := s.orphans[id]
 		delete(s.orphans, id)
-		if r, report, _ := s.resolveLocked(id, o.st, o.detail); report {
+		if r, report, _, _ := s.resolveLocked(id, o.st, o.detail); report {
 			out = append(out, r)
 		}
 	}
@@ -225,21 +226,23 @@ func rank(st channels.State) int {
 // report once every part has one. found is false for unknown ids; hold, when
 // set, is then kept as an orphan under the same lock, so a concurrent track
 // cannot miss it.
-func (s *dlrStore) resolve(id string, st channels.State, detail string, hold *orphan) (r channels.Receipt, report, found bool) {
+func (s *dlrStore) resolve(id string, st channels.State, detail string, hold *orphan) (r channels.Receipt, report, found bool, submitted time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, report, found = s.resolveLocked(id, st, detail)
+	r, report, found, submitted = s.resolveLocked(id, st, detail)
 	if !found && hold != nil {
 		if len(s.orphans) >= maxOrphans {
-			return r, false, false
+			return r, false, false, submitted
 		}
 		s.orphans[id] = *hold
-		return r, false, true
+		return r, false, true, submitted
 	}
-	return r, report, found
+	return r, report, found, submitted
 }
 
-func (s *dlrStore) resolveLocked(id string, st channels.State, detail string) (r channels.Receipt, report, found bool) {
+// resolveLocked also returns when the part's submit was acknowledged (zero
+// when the id is unknown).
+func (s *dlrStore) resolveLocked(id string, st channels.State, detail string) (r channels.Receipt, report, found bool, submitted time.Time) {
 	t, ok := s.cur[id]
 	if ok {
 		delete(s.cur, id)
@@ -247,16 +250,16 @@ func (s *dlrStore) resolveLocked(id string, st channels.State, detail string) (r
 		delete(s.old, id)
 	}
 	if !ok {
-		return r, false, false
+		return r, false, false, submitted
 	}
 	if rank(st) > rank(t.state) || t.detail == "" {
 		t.state, t.detail = st, detail
 	}
 	t.left--
 	if t.left > 0 {
-		return r, false, true
+		return r, false, true, t.submitted
 	}
-	return channels.Receipt{Channel: Name, Key: t.key, RecipientID: t.rid, Ref: t.ref, State: t.state, Detail: t.detail, At: time.Now()}, true, true
+	return channels.Receipt{Channel: Name, Key: t.key, RecipientID: t.rid, Ref: t.ref, State: t.state, Detail: t.detail, At: time.Now()}, true, true, t.submitted
 }
 
 // receipt handles one parsed receipt from gateway gw.
@@ -267,12 +270,15 @@ func (c *Channel) receipt(gw, msgID string, st channels.State, detail string) {
 	}
 	o := orphan{gw: gw, msgID: msgID, detail: detail, st: st, at: time.Now()}
 	qid := o.qid()
-	r, report, found := c.dlrs.resolve(qid, st, detail, &o)
+	r, report, found, submitted := c.dlrs.resolve(qid, st, detail, &o)
 	if !found {
 		c.unknownReceipt(o) // and no room to hold it
 		return
 	}
 	c.m.receipts.WithLabelValues(st.String()).Inc()
+	if !submitted.IsZero() { // zero: held as an orphan, its submit not yet acknowledged
+		c.m.receiptLag.WithLabelValues(gw).Observe(o.at.Sub(submitted).Seconds())
+	}
 	if report {
 		c.rep.Report(context.Background(), r)
 	}

@@ -32,6 +32,9 @@ type conn struct {
 	village string
 	id      string
 	ws      *websocket.Conn
+	// broadcast: the agent named wire.FeatureBroadcast when it connected;
+	// older agents get every command signed for them alone.
+	broadcast bool
 
 	wmu     sync.Mutex // serialises socket writes and sequence numbers
 	epoch   uint64
@@ -53,6 +56,8 @@ type sentSeq struct {
 	seq       uint64
 	id, field string
 	key       string
+	retry     *held // written as a broadcast: sign this for the device alone if it is refused
+	acked     bool  // its hold was acknowledged by a final report on this connection
 }
 
 // Handler serves the agents' WebSocket endpoint (mount at /speaker/ws).
@@ -107,7 +112,8 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade already answered
 	}
 	c := &conn{h: h, dev: dev, village: d.Village, ws: ws,
-		id: h.cfg.NodeID + "/" + strconv.FormatUint(h.connSeq.Add(1), 36)}
+		id:        h.cfg.NodeID + "/" + strconv.FormatUint(h.connSeq.Add(1), 36),
+		broadcast: hasFeature(r.Header.Get(wire.HeaderFeatures), wire.FeatureBroadcast)}
 	c.st = DeviceStatus{ID: dev, Village: d.Village, State: StateNormal, LastSeen: h.cfg.Now()}
 	// Serve on a fresh goroutine and let net/http's handler return: the
 	// server then drops its per-connection request, response and write
@@ -249,6 +255,7 @@ func (c *conn) onReport(f AgentFrame) {
 	c.mu.Lock()
 	c.st.LastSeen = h.cfg.Now()
 	var field, id, key string
+	var retry *held
 	if f.ID != "" {
 		id = f.ID
 		if d, ok := c.delivered[f.ID]; ok {
@@ -256,16 +263,50 @@ func (c *conn) onReport(f AgentFrame) {
 		}
 	}
 	if f.Seq != 0 && (id == "" || field == "") {
-		for _, s := range c.recent {
+		for i, s := range c.recent {
 			if s.seq == f.Seq {
 				id, field, key = s.id, s.field, s.key
+				if f.ID == "" && f.Step == wire.StepRefused {
+					retry = s.retry
+					c.recent[i].retry = nil
+				}
 				break
 			}
 		}
 	}
+	if retry != nil {
+		// The device could not verify the broadcast (it accepted a later
+		// one from another node first, or its clock moved): the command
+		// goes again, signed for this device alone and fresh. Nothing is
+		// acknowledged or reported for the broadcast copy; a refusal of
+		// the per-device copy is final.
+		delete(c.delivered, id)
+		c.mu.Unlock()
+		h.m.reports.WithLabelValues("broadcast_refused").Inc()
+		h.log.Info("speaker: device refused a broadcast; signing for it alone", "device", c.dev, "seq", f.Seq, "id", id, "reason", f.Reason)
+		c.enqueue(*retry)
+		return
+	}
 	final := f.Step != wire.StepDownloading && f.Step != wire.StepPlaying
+	ack := final && field != ""
 	if final && id != "" {
 		delete(c.delivered, id)
+		// "received" acknowledges the hold; the "played" that follows
+		// would only repeat it (one Redis script call per speaker per
+		// warning saved). A hold written again since (resync, a
+		// reconnect) is a new recent entry and acknowledged again.
+		var last *sentSeq // the latest write of this command here (newest first)
+		for k := 1; k <= min(c.recentN, len(c.recent)); k++ {
+			if s := &c.recent[(c.recentN-k)%len(c.recent)]; s.id == id && s.field == field {
+				last = s
+				break
+			}
+		}
+		if last != nil {
+			ack = ack && !last.acked
+			last.acked = true
+			last.retry = nil // the device took it: no fallback will be needed
+		}
 	}
 	c.mu.Unlock()
 	if key == "" {
@@ -273,7 +314,7 @@ func (c *conn) onReport(f AgentFrame) {
 		// device kept playing offline): the device names the key itself.
 		key = f.Key
 	}
-	if field != "" && f.Step != wire.StepDownloading && f.Step != wire.StepPlaying {
+	if ack {
 		h.ack(c.dev, field, id)
 	}
 	if f.Step == wire.StepRefused {
@@ -292,6 +333,14 @@ func (c *conn) onReport(f AgentFrame) {
 // and, when it came from the device's hold, removed from Redis: it never
 // reaches the signer, nor the dedup state a genuine command relies on.
 func (c *conn) offer(hd held, digest *[32]byte) {
+	if c.admit(hd, digest) {
+		c.enqueue(hd)
+	}
+}
+
+// admit reports whether hd carries the platform's MAC for this device; what
+// does not is refused as offer describes.
+func (c *conn) admit(hd held, digest *[32]byte) bool {
 	h := c.h
 	if digest == nil {
 		d := heldDigest(hd.id, hd.until, hd.created, hd.version, hd.body)
@@ -307,9 +356,9 @@ func (c *conn) offer(hd held, digest *[32]byte) {
 			// Read from the hold (connect, resync): no lock is held here.
 			h.drop(c.dev, hd.field, hd.raw)
 		}
-		return
+		return false
 	}
-	c.enqueue(hd)
+	return true
 }
 
 // enqueue queues a held command for this connection unless the same command
@@ -379,22 +428,38 @@ func (c *conn) send(hd held) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.counter++
-	if c.counter >= 1<<seqBits {
-		return errors.New("sequence space of this connection exhausted")
+	var (
+		seq   uint64
+		frame []byte
+		retry *held // a broadcast: what to sign for this device alone if it refuses
+	)
+	if hd.bc != nil && now.Sub(hd.bc.at) < broadcastMaxAge {
+		if f, ok := hd.bc.frame(c.dev); ok {
+			seq, frame = hd.bc.seq, f
+			r := hd
+			r.bc = nil
+			retry = &r
+		}
 	}
-	seq := c.epoch<<seqBits | c.counter
-	sc := wire.Sign(h.cfg.Key, c.dev, seq, now, hd.body)
-	frame, err := json.Marshal(HubFrame{Type: wire.FrameCommand, Command: &sc})
-	if err != nil {
-		return err
+	if frame == nil {
+		c.counter++
+		if c.counter >= 1<<seqBits {
+			return errors.New("sequence space of this connection exhausted")
+		}
+		seq = c.epoch<<seqBits | c.counter
+		sc := wire.Sign(h.cfg.Key, c.dev, seq, now, hd.body)
+		h.m.signatures.WithLabelValues("device").Inc()
+		var err error
+		if frame, err = json.Marshal(HubFrame{Type: wire.FrameCommand, Command: &sc}); err != nil {
+			return err
+		}
 	}
 	c.mu.Lock()
 	if c.delivered == nil {
 		c.delivered = make(map[string]deliveredCmd, 2)
 	}
 	c.delivered[hd.id] = deliveredCmd{field: hd.field, key: key}
-	c.recent[c.recentN%len(c.recent)] = sentSeq{seq: seq, id: hd.id, field: hd.field, key: key}
+	c.recent[c.recentN%len(c.recent)] = sentSeq{seq: seq, id: hd.id, field: hd.field, key: key, retry: retry}
 	c.recentN++
 	c.mu.Unlock()
 	op := hd.id[:strings.IndexByte(hd.id+":", ':')]
@@ -439,4 +504,14 @@ func (c *conn) status() DeviceStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.st
+}
+
+// hasFeature reports whether the comma-separated list names f.
+func hasFeature(list, f string) bool {
+	for _, x := range strings.Split(list, ",") {
+		if strings.TrimSpace(x) == f {
+			return true
+		}
+	}
+	return false
 }

@@ -169,13 +169,11 @@ func TestForgedHoldsNeverPlay(t *testing.T) {
 
 	// Everything above was read and refused by the hub; the device heard
 	// nothing of it: no receipt of any kind, nothing played.
-	r.rec.mu.Lock()
-	for _, rc := range r.rec.rs {
+	for _, rc := range r.rec.Receipts() {
 		if rc.RecipientID == "victim" {
 			t.Errorf("the victim reported on a forged command: %+v", rc)
 		}
 	}
-	r.rec.mu.Unlock()
 
 	// Positive control: the genuine hold, written back verbatim, plays.
 	if err := rdb.HSet(ctx, holdKey("victim"), "a:B", genuine).Err(); err != nil {
@@ -222,10 +220,11 @@ func TestRecordedHoldReplayDoesNotRollBack(t *testing.T) {
 	mustSend(t, n.hub, v2, to("spk"))
 	ag := r.agent(t, n, "spk", nil)
 	r.rec.wait(t, "R/v2", "spk", "played")
-	recorded, err := rdb.HGet(ctx, holdKey, "a:R").Result()
-	if err == nil {
-		t.Fatalf("v2 still held after it played: %q", recorded)
-	}
+	// The hub acknowledges (drops the hold) in batches, beside the receipt.
+	waitFor(t, 10*time.Second, "v2's hold dropped after it played", func() bool {
+		held, err := rdb.HExists(ctx, holdKey, "a:R").Result()
+		return err == nil && !held
+	})
 
 	if err := rdb.HSet(ctx, holdKey, "a:R", v1).Err(); err != nil {
 		t.Fatal(err)

@@ -51,6 +51,48 @@
 //     refuses a play of an alert it was told to stop; it keeps all three
 //     across restarts. Such a refusal comes back as a "refused" receipt.
 //
+// # One signature per announcement (broadcast commands)
+//
+// A county-wide warning is one bus announcement naming thousands of devices.
+// The node that holds their connections signs it once for all of them
+// (wire.Broadcast, broadcast.go) instead of once per device: the signature
+// covers the root of a Merkle tree over the device ids the node admitted
+// (each one's hold MAC verified, exactly as before), a broadcast sequence
+// number and issued-at, and the body the MACs bind. Each device gets the
+// shared signature plus its own path to the root. The properties each
+// device checks are those of a per-device command:
+//
+//   - bound to the warning version: the body is the one built from the
+//     stored version and bound by the hold MAC; its key carries the version,
+//     and the agent's command-id, older-version and stopped-alert checks
+//     run on it as on any command;
+//   - refused by the wrong device: the root is recomputed from the device's
+//     own id, so a broadcast for another set (another area, a list with an
+//     id added, removed or altered, a path taken from another device) does
+//     not verify;
+//   - fresh: issued-at is when the node signed it, and a broadcast not
+//     written within broadcastMaxAge (10 s) is signed for the device alone at
+//     write time instead;
+//   - not replayed: broadcast sequence numbers come from the signing
+//     node's clock (ms << 12, rising within a millisecond), and the agent
+//     refuses any at or below the highest it accepted, a floor it keeps in
+//     its state file across restarts, apart from the per-device floor
+//     (per-device numbers come from Redis epochs and a connection counter,
+//     so neither can push the other out of reach).
+//
+// A replayed broadcast is refused by the floor of every device that saw it;
+// a device that missed it (offline) could be handed it within its freshness
+// window, which gives nothing that delaying a per-device command in transit
+// does not: it was addressed to that device, and the version and stopped
+// checks still apply. Two nodes' broadcasts can reach a device out of order
+// (or a device's clock can jump): the device refuses the older one, the
+// hub sees the refusal of a broadcast copy (conn.onReport) and sends the
+// same command again signed for that device alone. Held commands loaded on
+// connect or at resync, announcements for one device, and agents that did
+// not name wire.FeatureBroadcast when they connected (firmware from before
+// broadcasts, which refuses the unknown frame field) always get per-device
+// signatures.
+//
 // What Redis can still do is deny service: delete holds, fill the queue,
 // set a device's acked version high so a command is not held, or falsify
 // the device status shown on the console (status:{device}). None of these
@@ -158,6 +200,7 @@ type Hub struct {
 	closed bool
 
 	connSeq   atomic.Uint64
+	bcSeq     atomic.Uint64  // last broadcast sequence number (broadcast.go)
 	bgWG      sync.WaitGroup // subscriber, writers, resync, status flusher
 	connWG    sync.WaitGroup // WebSocket handlers
 	closeOnce sync.Once
@@ -362,8 +405,8 @@ func (h *Hub) Send(ctx context.Context, m *channels.Message, to []channels.Recip
 
 // buildCommand turns a message into the command body every recipient gets.
 func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) {
-	if m == nil {
-		return Command{}, &warning.FieldError{Field: "message", Rule: "required"}
+	if err := m.Validate(); err != nil {
+		return Command{}, err
 	}
 	if err := checkID("message.key", m.Key); err != nil {
 		return Command{}, err
@@ -393,10 +436,7 @@ func (h *Hub) buildCommand(m *channels.Message, now time.Time) (Command, error) 
 		}
 		p := &Play{
 			Key: m.Key, Alert: alert, URL: m.Audio.URL, SHA256: strings.ToLower(m.Audio.SHA256),
-			Level: m.Level, Drill: m.Drill, Repeats: repeats, Until: until, Duration: m.Audio.Duration,
-		}
-		if p.Level == 0 { // an all-clear may carry no level; play it as blue
-			p.Level = 1
+			Level: int(m.Level), Drill: m.Drill(), Repeats: repeats, Until: until, Duration: m.Audio.Duration,
 		}
 		if err := p.Validate("message"); err != nil {
 			return nil, err
@@ -650,14 +690,35 @@ func (h *Hub) subscribe() {
 					continue
 				}
 				digest := heldDigest(hd.id, hd.until, hd.created, hd.version, hd.body)
+				var targets []*conn
 				h.mu.RLock()
 				for i, d := range b.Devices {
 					if c := h.conns[d]; c != nil {
 						hd.mac = b.Macs[i]
-						c.offer(hd, &digest)
+						if c.admit(hd, &digest) {
+							targets = append(targets, c)
+						}
 					}
 				}
 				h.mu.RUnlock()
+				// One signature for every device here that the command's
+				// MACs admitted; what is signed is the body they bind.
+				devs := make([]string, 0, len(targets))
+				for _, c := range targets {
+					if c.broadcast {
+						devs = append(devs, c.dev)
+					}
+				}
+				hd.mac, hd.bc = "", h.signBroadcast(devs, hd.body)
+				for _, c := range targets {
+					if c.broadcast {
+						c.enqueue(hd)
+					} else {
+						perDevice := hd
+						perDevice.bc = nil
+						c.enqueue(perDevice)
+					}
+				}
 			case "kick":
 				now := h.cfg.Now().UnixMilli()
 				for i, d := range b.Devices {
@@ -962,4 +1023,51 @@ func (h *Hub) Connected() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return len(h.conns)
+}
+
+// CountOffline returns how many of ids are offline, as Status would show
+// them, without reading every device's status: devices connected to this
+// node are answered from memory, the others with two status fields each
+// from Redis. The console's progress asks this once a second while a
+// warning goes out; reading the whole fleet's status for it cost Redis and
+// the node more than the warning itself.
+func (h *Hub) CountOffline(ctx context.Context, ids []string) (int, error) {
+	now := h.cfg.Now()
+	var remote []string
+	h.mu.RLock()
+	for _, id := range ids {
+		if c := h.conns[id]; c != nil {
+			if st := c.status(); !c.isClosed() && now.Sub(st.LastSeen) <= h.cfg.HeartbeatTimeout {
+				continue
+			}
+		}
+		remote = append(remote, id)
+	}
+	h.mu.RUnlock()
+	n := 0
+	for start := 0; start < len(remote); start += 500 {
+		batch := remote[start:min(start+500, len(remote))]
+		pipe := h.cfg.Redis.Pipeline()
+		cmds := make([]*redis.SliceCmd, len(batch))
+		for i, id := range batch {
+			cmds[i] = pipe.HMGet(ctx, h.keys.status(id), "online", "last_seen")
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return 0, fmt.Errorf("speaker status: %w", err)
+		}
+		for _, c := range cmds {
+			v := c.Val()
+			online := false
+			if len(v) == 2 && v[0] == "1" {
+				if s, ok := v[1].(string); ok {
+					ms, err := strconv.ParseInt(s, 10, 64)
+					online = err == nil && now.Sub(time.UnixMilli(ms)) <= h.cfg.HeartbeatTimeout
+				}
+			}
+			if !online {
+				n++
+			}
+		}
+	}
+	return n, nil
 }

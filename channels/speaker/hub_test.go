@@ -36,51 +36,30 @@ func wav(d time.Duration) []byte {
 }
 
 // recorder keeps receipts and lets tests wait for one.
-type recorder struct {
-	mu sync.Mutex
-	rs []channels.Receipt
-}
+type recorder struct{ channeltest.Recorder }
 
-func (r *recorder) Report(_ context.Context, rc channels.Receipt) {
-	r.mu.Lock()
-	r.rs = append(r.rs, rc)
-	r.mu.Unlock()
-}
-
-func (r *recorder) count(key, dev, detail string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, rc := range r.rs {
+// matching returns the receipts for key and dev whose detail starts so.
+func (r *recorder) matching(key, dev, detail string) []channels.Receipt {
+	var out []channels.Receipt
+	for _, rc := range r.Receipts() {
 		if rc.Key == key && rc.RecipientID == dev && strings.HasPrefix(rc.Detail, detail) {
-			n++
+			out = append(out, rc)
 		}
 	}
-	return n
+	return out
 }
+
+func (r *recorder) count(key, dev, detail string) int { return len(r.matching(key, dev, detail)) }
 
 func (r *recorder) wait(t *testing.T, key, dev, detail string) channels.Receipt {
 	t.Helper()
 	waitFor(t, 10*time.Second, fmt.Sprintf("receipt %s for %s/%s", detail, key, dev), func() bool { return r.count(key, dev, detail) > 0 })
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rc := range r.rs {
-		if rc.Key == key && rc.RecipientID == dev && strings.HasPrefix(rc.Detail, detail) {
-			return rc
-		}
-	}
-	return channels.Receipt{}
+	return r.matching(key, dev, detail)[0]
 }
 
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testsvc.WaitFor(t, timeout, what, cond)
 }
 
 // rig is one Redis, one platform key, one device registry and an audio
@@ -208,8 +187,8 @@ func (r *rig) agent(t *testing.T, n *node, dev string, mod func(*agent.Config)) 
 
 func (r *rig) msg(key string, level int) *channels.Message {
 	alert := strings.SplitN(key, "/", 2)[0]
-	return &channels.Message{Key: key, AlertID: alert, Version: 1, Kind: warning.KindAlert, Level: level,
-		LevelName: "red", Event: "sandstorm", Status: "actual", Sent: time.Now(), Expires: time.Now().Add(time.Hour),
+	return &channels.Message{Key: key, AlertID: alert, Version: 1, Kind: warning.KindAlert, Level: warning.Level(level),
+		Event: warning.EventSandstorm, Status: warning.StatusActual, Sent: time.Now(), Expires: time.Now().Add(time.Hour),
 		Area: []string{"653122"}, Audio: &channels.Audio{URL: r.audioSrv.URL + "/audio/" + r.audioSHA + ".wav",
 			SHA256: r.audioSHA, Duration: 50 * time.Millisecond, Format: "wav/pcm16/8000"}}
 }
@@ -646,10 +625,11 @@ func TestHubNoGoroutineLeak(t *testing.T) {
 // agents on a real Redis.
 func TestConformance(t *testing.T) {
 	r := newRig(t)
+	rdb := r.redis(t)
 	var mu sync.Mutex
 	var cur *node
 	var seq int
-	var secrets []string
+	const cancelBatch = 20000 // eight hold pipelines of 2,500
 	channeltest.Run(t, channeltest.Harness{
 		New: func(t *testing.T, env channeltest.Env) channels.Channel {
 			n := r.node(t, fmt.Sprintf("c%d", seq), func(c *speaker.Config) { c.Logger, c.Reporter = env.Logger, env.Reporter })
@@ -666,8 +646,13 @@ func TestConformance(t *testing.T) {
 			for range k {
 				seq++
 				id := fmt.Sprintf("conf-%d", seq)
-				r.agent(t, n, id, nil)
-				secrets = append(secrets, r.secrets[id])
+				if k == cancelBatch {
+					// Enrolled and offline: a command for it is held in
+					// Redis (what StateSent promises) until it connects.
+					r.enroll(id)
+				} else {
+					r.agent(t, n, id, nil)
+				}
 				ids = append(ids, id)
 			}
 			// No wait for the connections: a command for a speaker that
@@ -675,13 +660,36 @@ func TestConformance(t *testing.T) {
 			return to(ids...)
 		},
 		Permanent: func(t *testing.T) channels.Recipient { return to("never-enrolled")[0] },
+		NoTransient: "a device that is offline is not a failure: its command is held in Redis until it connects " +
+			"(StateSent); what can fail transiently (Redis, the device store) fails the whole batch with Send's error",
 		Message: func() *channels.Message {
 			m := r.msg("conformance-1/v1", 3)
-			m.Drill, m.Status = true, "exercise"
+			m.Status = warning.StatusExercise
 			return m
 		},
 		Receipts: true,
-		Secret:   r.enroll("secret-holder"),
+		// The far end of a Send is the commands held in Redis, one hash
+		// per device.
+		Delivered: func() int {
+			n, cursor := 0, uint64(0)
+			for {
+				keys, next, err := rdb.Scan(context.Background(), cursor, "alertcast:speaker:hold:*", 5000).Result()
+				if err != nil {
+					t.Errorf("count held commands: %v", err)
+					return n
+				}
+				n += len(keys)
+				if cursor = next; cursor == 0 {
+					return n
+				}
+			}
+		},
+		CancelBatch: cancelBatch,
+		// Cancellation is honoured between hold pipelines of 2,500 devices:
+		// the chunk under way (its MACs, then one pipeline) is finished
+		// first, which under -race on a busy machine takes seconds.
+		CancelWithin: 10 * time.Second,
+		Secret:       r.enroll("secret-holder"),
 	})
 }
 
@@ -763,21 +771,62 @@ func TestLateKickSparesNewerConnection(t *testing.T) {
 	}
 	defer c.Close()
 	waitOnline(t, n.hub, "flappy")
+	// A control device, kicked right after the stale kick: the hub handles
+	// bus messages in order, so once the control is closed the stale kick
+	// has been handled too.
+	control, _, err := dialRaw(t, n, "control", r.enroll("control"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer control.Close()
+	waitOnline(t, n.hub, "control")
 	// Epoch 1 is older than any connection's (epochs start at the clock in seconds).
 	if err := n.hub.KickForTest(context.Background(), "flappy", 1); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if got := n.hub.Connected(); got != 1 {
-		t.Fatalf("a stale kick closed the newer connection: %d connected", got)
+	if err := n.hub.Disconnect(context.Background(), "control"); err != nil {
+		t.Fatal(err)
+	}
+	control.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for err == nil {
+		_, _, err = control.ReadMessage()
+	}
+	if ce := (*websocket.CloseError)(nil); !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("control kick: %v, want close 1008", err)
+	}
+	// The newer connection still answers a ping.
+	pong := make(chan struct{}, 1)
+	c.SetPongHandler(func(string) error {
+		select {
+		case pong <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	readErr := make(chan error, 1)
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	go func() {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	if err := c.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)); err != nil {
+		t.Fatalf("a stale kick closed the newer connection: ping: %v", err)
+	}
+	select {
+	case <-pong:
+	case err := <-readErr:
+		t.Fatalf("a stale kick closed the newer connection: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pong from the newer connection")
 	}
 	if err := n.hub.Disconnect(context.Background(), "flappy"); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for err == nil {
-		_, _, err = c.ReadMessage()
-	}
+	err = <-readErr
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
 		t.Fatalf("revocation kick: %v, want close 1008", err)

@@ -13,6 +13,9 @@ type metrics struct {
 	rejected  *prometheus.CounterVec
 	authFail  *prometheus.CounterVec
 	forged    *prometheus.CounterVec
+	// signatures by kind: "device" (one command for one device) or
+	// "broadcast" (one command for every device of an announcement).
+	signatures *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -30,11 +33,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		forged: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alertcast_speaker_forged_total",
 			Help: "Commands and kicks read from Redis without a valid platform MAC, refused, by source (hold, bus, kick, epoch)."}, []string{"source"}),
+		signatures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alertcast_speaker_signatures_total",
+			Help: "Ed25519 signatures made for loudspeaker commands, by kind (device, broadcast)."}, []string{"kind"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connected, m.commands, m.reports, m.rejected, m.authFail, m.forged} {
+	for _, c := range []prometheus.Collector{m.connected, m.commands, m.reports, m.rejected, m.authFail, m.forged, m.signatures} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -125,6 +125,7 @@ type held struct {
 	mac     string // holdMAC for the device it was read for
 	body    []byte
 	raw     string // the value as read from Redis, for dropScript; "" from the bus
+	bc      *bcast // signed once for this node's devices of a bus announcement (broadcast.go)
 }
 
 func encodeHeld(id string, until time.Time, created, version int64, mac string, body []byte) string {

@@ -19,9 +19,16 @@ func TestTwoWayCall(t *testing.T) {
 	defer cancel()
 
 	rooms := make(chan voice.Frame, 4)
+	pongs := make(chan string, 4)
 	officer := e.dial(t, "tok-officer", rtcclient.Config{OnFrame: func(f voice.Frame) {
-		if f.Type == voice.TypeRoom {
+		switch f.Type {
+		case voice.TypeRoom:
 			rooms <- f
+		case voice.TypePong:
+			select {
+			case pongs <- f.ID:
+			default:
+			}
 		}
 	}})
 	calls := make(chan voice.Frame, 4)
@@ -78,18 +85,29 @@ func TestTwoWayCall(t *testing.T) {
 	waitFor(t, "both to hear each other", 10*time.Second, func() bool { return o.heard.n.Load() > 10 && f.heard.n.Load() > 10 })
 
 	// The officer mutes: field1 stops hearing them while field1's voice
-	// still reaches the officer.
+	// still reaches the officer. The session handles frames in order, so
+	// the pong to a ping sent after the mute means the mute is in force.
 	if err := officer.Send(voice.Frame{Type: voice.TypeMute, Room: room, Muted: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // frames in flight
-	heardF, heardO := f.heard.n.Load(), o.heard.n.Load()
-	time.Sleep(400 * time.Millisecond)
-	if d := f.heard.n.Load() - heardF; d > 1 {
-		t.Errorf("field1 heard %d packets from a muted officer", d)
+	if err := officer.Send(voice.Frame{Type: voice.TypePing, ID: "after-mute"}); err != nil {
+		t.Fatal(err)
 	}
-	if o.heard.n.Load()-heardO < 10 {
-		t.Error("officer stopped hearing field1 while muted")
+	for id := ""; id != "after-mute"; {
+		select {
+		case id = <-pongs:
+		case <-ctx.Done():
+			t.Fatal("no pong after the mute")
+		}
+	}
+	// Positive control: both sides pump at the same rate, so while the
+	// officer hears 25 more of field1's packets, field1 would have heard
+	// about as many of the officer's had the mute not held.
+	heardF, heardO := f.heard.n.Load(), o.heard.n.Load()
+	waitFor(t, "the officer hearing field1 while muted", 10*time.Second, func() bool { return o.heard.n.Load() >= heardO+25 })
+	// At most a couple of packets forwarded just before the mute took hold.
+	if d := f.heard.n.Load() - heardF; d > 2 {
+		t.Errorf("field1 heard %d packets from a muted officer (while the officer heard %d)", d, o.heard.n.Load()-heardO)
 	}
 	if err := officer.Send(voice.Frame{Type: voice.TypeMute, Room: room, Muted: ptr(false)}); err != nil {
 		t.Fatal(err)

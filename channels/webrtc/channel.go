@@ -49,8 +49,8 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if m == nil || m.Key == "" {
-		return nil, channels.Permanent(&warning.FieldError{Field: "message.key", Rule: "required"})
+	if err := m.Validate(); err != nil {
+		return nil, channels.Permanent(err)
 	}
 	programme, perr := c.loadProgramme(ctx, m)
 	if perr != nil {
@@ -177,7 +177,7 @@ func (s *Server) startRing(m *channels.Message, r channels.Recipient, key string
 	rg := &ring{
 		s: s, id: rm.id, key: key, msgKey: m.Key, rid: r.ID, user: r.Address, room: rm, programme: programme,
 		decided: make(chan struct{}), answeredCh: make(chan struct{}),
-		info: RingInfo{Key: m.Key, Level: m.Level, LevelName: m.LevelName, EventName: m.EventName, Drill: m.Drill, Text: text, Audio: len(programme) > 0},
+		info: RingInfo{Key: m.Key, Level: int(m.Level), LevelName: m.Level.String(), EventName: m.Event.Chinese(), Drill: m.Drill(), Text: text, Audio: len(programme) > 0},
 	}
 	rm.ring = rg
 	s.mu.Lock()

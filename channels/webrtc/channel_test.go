@@ -27,6 +27,10 @@ type fieldAgent struct {
 	first   atomic.Value // []byte: payload of the first packet
 	rings   atomic.Int64
 	wg      sync.WaitGroup
+	// mu orders wg.Add (on a ring) before wg.Wait (at cleanup): a ring
+	// that arrives once cleanup began is not listened to.
+	mu      sync.Mutex
+	stopped bool
 }
 
 func (e *env) field(t *testing.T, token, mode string, ackAfter int64) *fieldAgent {
@@ -47,6 +51,11 @@ func (e *env) field(t *testing.T, token, mode string, ackAfter int64) *fieldAgen
 		case "ack-now":
 			_ = c.Send(voice.Frame{Type: voice.TypeAck, Ring: f.Ring})
 		case "ack":
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if a.stopped {
+				return
+			}
 			a.wg.Add(1)
 			go func() {
 				defer a.wg.Done()
@@ -65,7 +74,12 @@ func (e *env) field(t *testing.T, token, mode string, ackAfter int64) *fieldAgen
 		}
 	}})
 	ready <- a.conn
-	t.Cleanup(a.wg.Wait)
+	t.Cleanup(func() {
+		a.mu.Lock()
+		a.stopped = true
+		a.mu.Unlock()
+		a.wg.Wait()
+	})
 	// The officer-side list shows it once registered.
 	return a
 }
@@ -198,12 +212,22 @@ func TestVoiceConformance(t *testing.T) {
 			e := newEnv(t, func(c *voice.Config) {
 				c.Logger, c.Reporter = ce.Logger, ce.Reporter
 				c.RingTimeout = time.Second
+				c.Audio = pcmuSource{"abc123": programme()}
 			})
+			// They answer, listen to some of the programme and then
+			// acknowledge: Send reports "answered" (sent) and the
+			// acknowledgement follows as a receipt.
 			for _, tok := range []string{"tok-field1", "tok-field2"} {
-				e.field(t, tok, "ack-now", 0)
+				e.field(t, tok, "ack", 10)
 			}
 			return e.srv.Channel()
 		},
+		Message:  msg,
+		Receipts: true,
+		// Every recipient is rung at once, so a cancellation finds no
+		// "rest of the batch": it ends the undecided rings, and those
+		// recipients get no result (they are retried).
+		CancelBatch: 10,
 		Good: func(t *testing.T, k int) []channels.Recipient {
 			out := make([]channels.Recipient, k)
 			for i := range out {

@@ -36,6 +36,13 @@ func newMetrics(reg prometheus.Registerer, _ *Server) *metrics {
 		liveRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_voice_live_requests_total",
 			Help: "Live announcements that needed a second officer, by state reached (pending when filed, then approved, denied, expired, cancelled or failed)."}, []string{"state"}),
 	}
+	// Zero series from the start: a dashboard or alert rule must see "no
+	// rooms", not "no data".
+	for _, k := range []string{KindLive, KindCall, KindRing} {
+		m.rooms.WithLabelValues(k)
+	}
+	m.peers.WithLabelValues("pub")
+	m.peers.WithLabelValues("sub")
 	m.cs = []prometheus.Collector{m.rooms, m.peers, m.peerStates, m.packetsIn, m.iceFailures, m.badFrames, m.authFailures, m.rings, m.recordings, m.joinSeconds, m.liveRequests}
 	if reg != nil {
 		for _, c := range m.cs {

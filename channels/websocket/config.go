@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/alertcast/alertcast/targeting"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
@@ -19,9 +18,10 @@ type Config struct {
 	// resume history), the active warnings (so a node started later knows
 	// them) and console progress events (pub/sub). Required.
 	Redis redis.UniversalClient
-	// Tree resolves region codes (targeting.DefaultTree() for Shule County).
-	// Required.
-	Tree *targeting.Tree
+	// Regions says which region codes exist, which subscriptions a
+	// warning's area covers, and what the resident page lists
+	// (targeting.DefaultTree().Scopes() for Shule County). Required.
+	Regions Regions
 	// Authenticate checks a console's API token (Authorization: Bearer).
 	// ok false refuses the connection. Nil means no console can log in;
 	// public subscriptions still work.
@@ -91,8 +91,8 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.Redis == nil {
 		return cfg, fmt.Errorf("websocket: Config.Redis is required")
 	}
-	if cfg.Tree == nil {
-		return cfg, fmt.Errorf("websocket: Config.Tree is required")
+	if cfg.Regions == nil {
+		return cfg, fmt.Errorf("websocket: Config.Regions is required")
 	}
 	if cfg.HistoryLen <= 0 {
 		cfg.HistoryLen = 1000

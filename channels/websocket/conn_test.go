@@ -262,7 +262,10 @@ func TestConformance(t *testing.T) {
 		Permanent: func(t *testing.T) channels.Recipient {
 			return channels.Recipient{ID: "nowhere", Address: "653122999999"}
 		},
-		Secret: "console-secret",
+		NoTransient: "one publication to Redis serves every recipient: a transient fault (Redis unreachable) fails the whole batch with Send's error, never one scope",
+		NoReceipts:  "results are final when Send returns (StateDelivered once published); pages acknowledge nothing",
+		Indivisible: "one publication to Redis serves every recipient of the batch",
+		Secret:      "console-secret",
 	})
 }
 

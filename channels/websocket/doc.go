@@ -37,6 +37,13 @@
 // frames, 1012 server restart (reconnect with last_id), 1009 frame too big,
 // 1008 policy (origin, limits).
 //
-// The package never decides retries, never stores deliveries and never knows
-// what a warning is beyond the rendered channels.Message.
+// Fan-out: subscribers are grouped by the regions they follow, and the hub
+// asks Coverage (declared here, served by targeting) once per group whether
+// a warning's area covers it. Each matching connection gets the frame,
+// encoded once per language, with one non-blocking write; only sockets that
+// are full go to a writer goroutine (subscriber.go, wire.go).
+//
+// The package never decides retries, never stores deliveries, never holds
+// the region tree and never knows what a warning is beyond the rendered
+// channels.Message.
 package websocket

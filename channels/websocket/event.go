@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
-	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/alertcast/alertcast/wording"
-	"github.com/gorilla/websocket"
 )
 
 // Warning is the public JSON form of one warning version, as subscribers see
@@ -55,8 +53,8 @@ func warningFrom(m *channels.Message) *Warning {
 	return &Warning{
 		AlertID: m.AlertID, Version: m.Version, Kind: k.String(),
 		Lifted: k == warning.KindCancel || k == warning.KindAllClear,
-		Level:  m.Level, LevelName: m.LevelName, Event: m.Event, EventName: m.EventName,
-		Drill: m.Drill || m.Status == "exercise" || m.Status == "test", Status: m.Status,
+		Level:  int(m.Level), LevelName: m.Level.String(), Event: m.Event.String(), EventName: m.Event.Chinese(),
+		Drill: m.Status.Drill(), Status: m.Status.String(),
 		Area: m.Area, Texts: composedTexts(m), Sent: m.Sent.UTC(), Expires: m.Expires.UTC(), Reason: m.Reason,
 	}
 }
@@ -109,20 +107,16 @@ func (w *Warning) forLang(lang string) *Warning {
 type event struct {
 	sid    streamID
 	w      *Warning
-	areaUp map[string]struct{} // the area's codes and all their ancestors
 	frames [len(langVariants)]*frame
+	// matched is how many local subscribers the event was for when it was
+	// applied (the Send result's detail); guarded by h.mu.
+	matched int
 }
 
-func newEvent(id streamID, w *Warning, tree *targeting.Tree) (*event, error) {
+func newEvent(id streamID, w *Warning) (*event, error) {
 	w.Type = "warning"
 	w.ID = id.String()
-	e := &event{sid: id, w: w, areaUp: make(map[string]struct{}, 3*len(w.Area))}
-	for _, a := range w.Area {
-		e.areaUp[a] = struct{}{}
-		for _, up := range tree.Ancestors(a) {
-			e.areaUp[up.Code] = struct{}{}
-		}
-	}
+	e := &event{sid: id, w: w}
 	for i, lang := range langVariants {
 		b, err := json.Marshal(w.forLang(lang))
 		if err != nil {
@@ -142,18 +136,14 @@ type frame struct {
 	typ  string // SSE event name
 	id   string // SSE id; empty for frames that do not move the resume point
 	data []byte // the JSON object
-	pm   *websocket.PreparedMessage
+	wire []byte // the whole WebSocket text frame, for frames written many times
 }
 
 func newFrame(typ, id string, data []byte) (*frame, error) {
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
-	if err != nil {
-		return nil, err
-	}
-	return &frame{typ: typ, id: id, data: data, pm: pm}, nil
+	return &frame{typ: typ, id: id, data: data, wire: wireFrame(opText, data)}, nil
 }
 
-// controlFrame builds a frame for a single subscriber (no prepared message:
+// controlFrame builds a frame for a single subscriber (framed when written:
 // it is written once).
 func controlFrame(typ, id string, v any) *frame {
 	b, err := json.Marshal(v)

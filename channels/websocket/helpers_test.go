@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/internal/testsvc"
 	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/gorilla/websocket"
@@ -96,7 +97,7 @@ func newNodeListener(t *testing.T, addr string, tweak func(*Config), wrap func(n
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	cfg := Config{
-		Redis: rdb, Tree: tree, Registry: prometheus.NewRegistry(),
+		Redis: rdb, Regions: tree.Scopes(), Registry: prometheus.NewRegistry(),
 		Authenticate: func(_ context.Context, tok string) (string, bool) {
 			return "operator", tok == "console-secret"
 		},
@@ -135,10 +136,9 @@ func msg(alertID string, version int, kind warning.Kind, level int, area ...stri
 	if alertID == "" {
 		alertID = fmt.Sprintf("a%d", msgSeq.Add(1))
 	}
-	names := map[int]string{1: "blue", 2: "yellow", 3: "orange", 4: "red"}
 	return &channels.Message{
 		Key: fmt.Sprintf("%s/v%d", alertID, version), AlertID: alertID, Version: version, Kind: kind,
-		Level: level, LevelName: names[level], Event: "sandstorm", EventName: "沙尘暴", Status: "actual",
+		Level: warning.Level(level), Event: warning.EventSandstorm, Status: warning.StatusActual,
 		Sent: time.Now(), Expires: time.Now().Add(time.Hour), Area: area,
 		Texts: map[string]channels.Text{
 			"zh": {Headline: "疏勒县沙尘暴预警 " + alertID, Description: "预计今天下午有强沙尘暴。", Instruction: "请关好门窗，减少外出。"},
@@ -290,11 +290,5 @@ func (cl *client) closed() int {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsvc.WaitFor(t, 10*time.Second, what, cond)
 }

@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
-	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
@@ -34,7 +34,7 @@ type Hub struct {
 	cfg  Config
 	log  *slog.Logger
 	rdb  redis.UniversalClient
-	tree *targeting.Tree
+	cov  Coverage
 	keys redisKeys
 	met  *metrics
 	ipl  *ipLimits
@@ -47,15 +47,19 @@ type Hub struct {
 	closed atomic.Bool
 	once   sync.Once
 
-	mu           sync.Mutex
-	subs         map[*subscriber]struct{}
-	active       map[string]*event // alert id → latest version, not lifted
-	last         streamID          // last event applied on this node
-	ring         []*event          // the last events applied, oldest first
-	ringStart    streamID          // every event after ringStart is in ring
-	bootstrapped bool
-	applied      chan struct{} // closed and replaced on every apply
-	redisOK      bool
+	mu     sync.Mutex
+	subs   map[*subscriber]struct{}
+	scopes scopeIndex    // the same subscribers, once subscribed, by regions
+	fanout []*subscriber // apply's list of recipients, reused
+
+	partialWrites atomic.Int64      // frames the fan-out began and a writer finished
+	active        map[string]*event // alert id → latest version, not lifted
+	last          streamID          // last event applied on this node
+	ring          []*event          // the last events applied, oldest first
+	ringStart     streamID          // every event after ringStart is in ring
+	bootstrapped  bool
+	applied       chan struct{} // closed and replaced on every apply
+	redisOK       bool
 }
 
 var (
@@ -75,10 +79,10 @@ func NewHub(cfg Config) (*Hub, error) {
 	var nonce [6]byte
 	_, _ = rand.Read(nonce[:])
 	h := &Hub{
-		cfg: c, log: c.Logger.With("channel", "websocket"), rdb: c.Redis, tree: c.Tree,
+		cfg: c, log: c.Logger.With("channel", "websocket"), rdb: c.Redis, cov: c.Regions,
 		keys: newRedisKeys(c.KeyPrefix, hex.EncodeToString(nonce[:])),
 		ipl:  newIPLimits(c.MaxConnsPerIP, c.PublicRate, c.PublicBurst),
-		subs: make(map[*subscriber]struct{}), active: make(map[string]*event),
+		subs: make(map[*subscriber]struct{}), scopes: make(scopeIndex), active: make(map[string]*event),
 		applied: make(chan struct{}),
 	}
 	h.met, err = newMetrics(c.Registry)
@@ -88,8 +92,8 @@ func NewHub(cfg Config) (*Hub, error) {
 	h.up = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// Small read buffer: clients only send small subscribe frames. The
-		// write buffer comes from a shared pool, held only while writing;
-		// broadcast frames are prepared once and bypass it entirely.
+		// hub writes its own frames (wire.go), never through gorilla's
+		// write buffer (from a shared pool, so an unused one costs nothing).
 		ReadBufferSize:  512,
 		WriteBufferSize: 4096,
 		WriteBufferPool: &sync.Pool{},
@@ -186,17 +190,11 @@ func (h *Hub) Send(ctx context.Context, m *channels.Message, to []channels.Recip
 }
 
 func validateMessage(m *channels.Message) error {
-	switch {
-	case m == nil:
-		return &warning.FieldError{Field: "message", Rule: "required"}
-	case m.AlertID == "" || len(m.AlertID) > 128:
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	if len(m.AlertID) > 128 {
 		return &warning.FieldError{Field: "alert_id", Rule: "1..128 characters", Value: clip(m.AlertID)}
-	case m.Kind == warning.KindUnknown || m.Kind > warning.KindAllClear:
-		return &warning.FieldError{Field: "kind", Rule: "one of alert, update, cancel, allclear", Value: m.Kind.String()}
-	case m.Level < 1 || m.Level > 4:
-		return &warning.FieldError{Field: "level", Rule: "1 (blue) .. 4 (red)", Value: strconv.Itoa(m.Level)}
-	case m.Version < 0:
-		return &warning.FieldError{Field: "version", Rule: ">= 0", Value: strconv.Itoa(m.Version)}
 	}
 	return nil
 }
@@ -211,11 +209,7 @@ func (h *Hub) waitApplied(ctx context.Context, id streamID) (int, error) {
 		if !h.last.less(id) {
 			n := 0
 			if e := h.ringFind(id); e != nil {
-				for s := range h.subs {
-					if s.sub.matches(e) {
-						n++
-					}
-				}
+				n = e.matched
 			}
 			h.mu.Unlock()
 			return n, nil
@@ -253,23 +247,61 @@ func (h *Hub) apply(e *event) {
 		h.ring = h.ring[:len(h.ring)-1]
 	}
 	h.setActive(e)
-	sent := 0
-	for s := range h.subs {
+	matched := 0
+	to := h.fanout[:0]
+	h.scopes.matching(e, h.cov, func(s *subscriber) {
+		matched++
 		if !s.live || (!s.skipUpTo.zero() && !s.skipUpTo.less(e.sid)) {
-			continue
+			return
 		}
-		if s.sub.matches(e) {
-			if s.push(e.frames[variantIndex(s.sub.lang)]) {
-				sent++
-			}
-		}
-	}
+		to = append(to, s)
+	})
+	e.matched = matched
+	sent := deliver(e, to)
+	clear(to) // hold no subscriber past its connection
+	h.fanout = to[:0]
 	close(h.applied)
 	h.applied = make(chan struct{})
 	h.mu.Unlock()
 	h.met.events.Inc()
 	h.met.fanout.Observe(time.Since(start).Seconds())
 	h.log.Debug("warning fanned out", "alert_id", e.w.AlertID, "event_id", e.w.ID, "subscribers", sent)
+}
+
+// Fan-out parallelism: one goroutine per core, each with at least
+// minPerWorker subscribers (fewer are not worth a goroutine).
+const (
+	maxFanoutWorkers = 8
+	minPerWorker     = 256
+)
+
+// deliver pushes e to every subscriber of to (writing it to most sockets
+// at once, see subscriber.writeNow), spread over the cores, and returns
+// how many took it. h.mu is held throughout, so a subscriber's events stay
+// in order and behind its snapshot.
+func deliver(e *event, to []*subscriber) int {
+	pushAll := func(part []*subscriber) int {
+		n := 0
+		for _, s := range part {
+			if s.push(e.frames[variantIndex(s.sub.lang)]) {
+				n++
+			}
+		}
+		return n
+	}
+	workers := min(runtime.GOMAXPROCS(0), maxFanoutWorkers, len(to)/minPerWorker)
+	if workers <= 1 {
+		return pushAll(to)
+	}
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	chunk := (len(to) + workers - 1) / workers
+	for i := 0; i < len(to); i += chunk {
+		part := to[i:min(i+chunk, len(to))]
+		wg.Go(func() { sent.Add(int64(pushAll(part))) })
+	}
+	wg.Wait()
+	return int(sent.Load())
 }
 
 func (h *Hub) ringCap() int { return min(h.cfg.HistoryLen, 4096) }
@@ -320,7 +352,7 @@ func (h *Hub) snapshotFrame(s *subscriber, reset bool, reason string) *frame {
 			delete(h.active, id)
 			continue
 		}
-		if s.sub.shows(e) {
+		if s.sub.shows(e, h.cov) {
 			c := *e.w.forLang(s.sub.lang)
 			c.Type = ""
 			if c.Lifted {
@@ -350,8 +382,10 @@ func (h *Hub) subscribe(s *subscriber, sub subscription, lastID string) {
 		s.kick(CloseRestart, "server restart: reconnect with last_id")
 		return
 	}
+	h.scopes.remove(s)
 	s.sub = sub
 	h.subs[s] = struct{}{}
+	h.scopes.add(s)
 	s.push(controlFrame("subscribed", "", map[string]any{
 		"type": "subscribed", "regions": nonNil(sub.regions), "lang": sub.lang, "min_level": sub.minLevel,
 		"progress": sub.progress, "console": sub.console,
@@ -426,7 +460,7 @@ func (h *Hub) replayLocked(s *subscriber, last streamID, evs []*event) {
 	}
 	var send []*event
 	for _, e := range missed {
-		if s.sub.matches(e) {
+		if s.sub.matches(e, h.cov) {
 			send = append(send, e)
 		}
 	}
@@ -454,6 +488,7 @@ func (h *Hub) goLive(s *subscriber, skip streamID) {
 func (h *Hub) unregister(s *subscriber) {
 	h.mu.Lock()
 	delete(h.subs, s)
+	h.scopes.remove(s)
 	h.mu.Unlock()
 	h.met.subscribers.WithLabelValues(s.transport()).Dec()
 }
@@ -553,8 +588,7 @@ func (h *Hub) knownRegion(code string) bool {
 	if !wellFormedCode(code) {
 		return false
 	}
-	_, ok := h.tree.Region(code)
-	return ok
+	return h.cov.Known(code)
 }
 
 // lastID is the id of the last event this node applied.

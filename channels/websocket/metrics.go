@@ -38,6 +38,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time to queue one event for every local subscriber.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14)}),
 	}
+	m.subscribers.WithLabelValues("websocket") // zero series from the start: "nobody connected", not "no data"
+	m.subscribers.WithLabelValues("sse")
 	m.collectors = []prometheus.Collector{m.subscribers, m.published, m.events, m.frames, m.disconnects,
 		m.rejected, m.redisErrors, m.fanout}
 	if reg != nil {

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-
-	"github.com/alertcast/alertcast/targeting"
 )
 
 //go:embed page/index.html page/app.js page/app.css
@@ -66,14 +64,18 @@ type pageRegion struct {
 }
 
 // regionsJSON lists townships and their villages for the chooser.
-func regionsJSON(tree *targeting.Tree) []byte {
+func regionsJSON(dir Directory) []byte {
 	var out struct {
 		Townships []pageRegion `json:"townships"`
 	}
-	for _, t := range tree.Townships() {
-		pr := pageRegion{Code: t.Code, Name: t.Name, NameUG: t.NameUG}
-		for _, v := range tree.Children(t.Code) {
-			pr.Villages = append(pr.Villages, pageRegion{Code: v.Code, Name: v.Name, NameUG: v.NameUG})
+	place := func(code string) pageRegion {
+		zh, ug := dir.Names(code)
+		return pageRegion{Code: code, Name: zh, NameUG: ug}
+	}
+	for _, t := range dir.Townships() {
+		pr := place(t)
+		for _, v := range dir.Villages(t) {
+			pr.Villages = append(pr.Villages, place(v))
 		}
 		out.Townships = append(out.Townships, pr)
 	}
@@ -98,7 +100,7 @@ func (h *Hub) PageHandler() http.Handler {
 		}
 		js = newAsset("text/javascript; charset=utf-8", "public, max-age=300", read("app.js"))
 		css = newAsset("text/css; charset=utf-8", "public, max-age=300", read("app.css"))
-		regions = newAsset("application/json", "public, max-age=3600", regionsJSON(h.tree))
+		regions = newAsset("application/json", "public, max-age=3600", regionsJSON(h.cfg.Regions))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -37,7 +37,7 @@ func TestResidentPageInChromium(t *testing.T) {
 	waitJS(t, ctx, "page connected", `document.getElementById("status").className === "status"`)
 	waitFor(t, "page subscribed", func() bool { return n.hub.Subscribers() == 1 })
 	m := msg("", 1, warning.KindAlert, 3, township)
-	m.Drill, m.Status = true, "exercise"
+	m.Status = warning.StatusExercise
 	send(t, n.hub, m)
 	sel := fmt.Sprintf(`document.querySelector('article[data-alert=%q]')`, m.AlertID)
 	waitJS(t, ctx, "warning card shown", sel+` !== null`)
@@ -66,7 +66,7 @@ func TestResidentPageInChromium(t *testing.T) {
 	// Lifted: the card says so, with the reason, without the old
 	// instruction, in Beijing time named as such.
 	lift := msg(m.AlertID, 2, warning.KindAllClear, 3, township)
-	lift.Drill, lift.Status, lift.Reason = true, "exercise", "قۇم-بوران توختىدى"
+	lift.Status, lift.Reason = warning.StatusExercise, "قۇم-بوران توختىدى"
 	send(t, n.hub, lift)
 	waitJS(t, ctx, "lifted notice shown", sel+` !== null && `+sel+`.classList.contains("lifted")`)
 	notice, _ := chromedp.Run(ctx, chromedp.Evaluate[string](sel+`.textContent`))

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/channels"
-	"github.com/alertcast/alertcast/targeting"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -126,7 +125,7 @@ func (h *Hub) publish(ctx context.Context, m *channels.Message) (streamID, strin
 }
 
 // decodeEntry turns a stream entry into an event.
-func decodeEntry(id string, values map[string]any, tree *targeting.Tree) (*event, error) {
+func decodeEntry(id string, values map[string]any) (*event, error) {
 	sid, err := parseStreamID(id)
 	if err != nil {
 		return nil, err
@@ -136,7 +135,7 @@ func decodeEntry(id string, values map[string]any, tree *targeting.Tree) (*event
 	if err := json.Unmarshal([]byte(raw), &w); err != nil {
 		return nil, fmt.Errorf("stream entry %s: %w", id, err)
 	}
-	return newEvent(sid, &w, tree)
+	return newEvent(sid, &w)
 }
 
 // bootstrap loads the active set and the stream position. The position is
@@ -164,7 +163,7 @@ func (h *Hub) bootstrap(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		e, err := decodeEntry(id, map[string]any{"e": payload}, h.tree)
+		e, err := decodeEntry(id, map[string]any{"e": payload})
 		if err != nil {
 			h.log.Warn("skipping unreadable active warning", "alert_id", alertID, "err", err)
 			continue
@@ -259,7 +258,7 @@ func (h *Hub) readLoop() {
 				continue
 			}
 			for _, msg := range st.Messages {
-				e, err := decodeEntry(msg.ID, msg.Values, h.tree)
+				e, err := decodeEntry(msg.ID, msg.Values)
 				if err != nil {
 					h.log.Error("skipping unreadable stream entry", "event_id", msg.ID, "err", err)
 					if sid, perr := parseStreamID(msg.ID); perr == nil {
@@ -318,7 +317,7 @@ func (h *Hub) history(ctx context.Context, last streamID) ([]*event, bool, error
 	}
 	evs := make([]*event, 0, len(msgs))
 	for _, m := range msgs {
-		e, err := decodeEntry(m.ID, m.Values, h.tree)
+		e, err := decodeEntry(m.ID, m.Values)
 		if err != nil {
 			continue
 		}

@@ -24,7 +24,7 @@ func (h *Hub) SSEHandler() http.Handler {
 			return
 		}
 		defer h.ipl.release(a.ip)
-		lim := limits{tree: h.tree, maxRegions: h.cfg.MaxRegions, console: a.console}
+		lim := limits{regions: h.cfg.Regions, maxRegions: h.cfg.MaxRegions, console: a.console}
 		sub, lastID, given, err := parseSubscribeQuery(r.URL.Query(), r.Header.Get("Last-Event-ID"), lim)
 		if err == nil && !given {
 			err = parseErrNoRegion

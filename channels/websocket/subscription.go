@@ -9,19 +9,17 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
 
 // subscription is what one connection wants to see.
 type subscription struct {
-	regions  []string            // empty only for consoles: everything
-	lang     string              // "", "zh" or "ug"
-	minLevel int                 // 0 or 1 = everything
-	progress bool                // consoles: delivery progress events
-	alerts   []string            // consoles: progress only for these alert ids (empty = all)
-	console  bool                // authenticated; set by the hub, never by the client
-	up       map[string]struct{} // the regions and all their ancestors
+	regions  []string // empty only for consoles: everything
+	lang     string   // "", "zh" or "ug"
+	minLevel int      // 0 or 1 = everything
+	progress bool     // consoles: delivery progress events
+	alerts   []string // consoles: progress only for these alert ids (empty = all)
+	console  bool     // authenticated; set by the hub, never by the client
 }
 
 // subscribeRequest is the client's subscribe frame (or the same fields as
@@ -41,12 +39,11 @@ const (
 	maxIDLen       = 64
 )
 
-var levelNames = map[string]int{"blue": 1, "yellow": 2, "orange": 3, "red": 4}
-
-// parseLevel accepts 0..4 or a colour name.
+// parseLevel accepts 0..4 or a level as warning.ParseLevel reads it (a
+// colour name, its grade or its Chinese name).
 func parseLevel(s string) (int, bool) {
-	if n, ok := levelNames[strings.ToLower(s)]; ok {
-		return n, true
+	if l, err := warning.ParseLevel(s); err == nil {
+		return int(l), true
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 || n > 4 {
@@ -57,7 +54,7 @@ func parseLevel(s string) (int, bool) {
 
 // limits are the bounds a subscription is checked against.
 type limits struct {
-	tree       *targeting.Tree
+	regions    Coverage
 	maxRegions int
 	console    bool
 }
@@ -133,21 +130,12 @@ func (req *subscribeRequest) validate(level string, l limits) (subscription, str
 		if !wellFormedCode(c) {
 			return s, "", &warning.FieldError{Field: field, Rule: "a 6, 9 or 12 digit administrative code", Value: clip(c)}
 		}
-		if _, ok := l.tree.Region(c); !ok {
+		if !l.regions.Known(c) {
 			return s, "", &warning.FieldError{Field: field, Rule: "unknown region", Value: c}
 		}
 		if !seen[c] {
 			seen[c] = true
 			s.regions = append(s.regions, c)
-		}
-	}
-	if len(s.regions) > 0 {
-		s.up = make(map[string]struct{}, 3*len(s.regions))
-		for _, c := range s.regions {
-			s.up[c] = struct{}{}
-			for _, a := range l.tree.Ancestors(c) {
-				s.up[a.Code] = struct{}{}
-			}
 		}
 	}
 	switch req.Lang {
@@ -225,44 +213,48 @@ func jsonFieldError(err error) error {
 // matches reports whether a warning event goes to this subscription. Updates
 // and lifts pass the level filter so a subscriber never keeps showing a
 // warning that changed or ended; clients hide what is below their minimum.
-func (s *subscription) matches(e *event) bool {
-	if e.w.Status == "test" && !s.console {
+func (s *subscription) matches(e *event, cov Coverage) bool {
+	return s.wants(e) && s.inArea(e, cov)
+}
+
+// wants is matches without the area, which the fan-out decides once per
+// scope (see scopes.go).
+func (s *subscription) wants(e *event) bool {
+	if e.w.Status == warning.StatusTest.String() && !s.console {
 		return false // technical tests are for consoles, never for residents
 	}
 	if e.w.Kind == "alert" && e.w.Level < s.minLevel {
 		return false
 	}
-	return s.inArea(e)
+	return len(s.regions) > 0 || s.console
 }
 
 // shows reports whether an active warning belongs in this subscription's
 // snapshot.
-func (s *subscription) shows(e *event) bool {
-	if e.w.Status == "test" && !s.console {
+func (s *subscription) shows(e *event, cov Coverage) bool {
+	if e.w.Status == warning.StatusTest.String() && !s.console {
 		return false
 	}
-	return e.w.Level >= s.minLevel && s.inArea(e)
+	return e.w.Level >= s.minLevel && s.inArea(e, cov)
 }
 
 // inArea: a village subscriber gets warnings aimed at it, its township or
-// the county; a township subscriber gets everything inside the township.
-// So one code must be the ancestor-or-self of the other: either a
-// subscribed region is among the area's codes-and-ancestors, or an area
-// code is among the subscription's regions-and-ancestors.
-func (s *subscription) inArea(e *event) bool {
+// the county; a township subscriber gets everything inside the township;
+// a console without regions gets everything.
+func (s *subscription) inArea(e *event, cov Coverage) bool {
 	if len(s.regions) == 0 {
 		return s.console
 	}
+	return regionsCovered(s.regions, e, cov)
+}
+
+// regionsCovered reports whether e's area covers one of regions.
+func regionsCovered(regions []string, e *event, cov Coverage) bool {
 	if len(e.w.Area) == 0 {
 		return true // no area means the whole jurisdiction
 	}
-	for _, r := range s.regions {
-		if _, ok := e.areaUp[r]; ok {
-			return true
-		}
-	}
-	for _, a := range e.w.Area {
-		if _, ok := s.up[a]; ok {
+	for _, r := range regions {
+		if cov.Covers(e.w.Area, r) {
 			return true
 		}
 	}

@@ -13,7 +13,7 @@ import (
 
 func mustEvent(t testing.TB, w *Warning) *event {
 	t.Helper()
-	e, err := newEvent(streamID{1, 0}, w, tree)
+	e, err := newEvent(streamID{1, 0}, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestRegionMatching(t *testing.T) {
 				q.Set("min_level", string(rune('0'+c.min)))
 			}
 			q.Set("all", "1")
-			sub, _, _, err := parseSubscribeQuery(q, "", limits{tree: tree, maxRegions: 16, console: c.console})
+			sub, _, _, err := parseSubscribeQuery(q, "", limits{regions: tree.Scopes(), maxRegions: 16, console: c.console})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,27 +74,27 @@ func TestRegionMatching(t *testing.T) {
 				status = "actual"
 			}
 			e := mustEvent(t, &Warning{AlertID: "x", Kind: "alert", Level: level, Status: status, Area: c.area, Expires: time.Now().Add(time.Hour)})
-			if got := sub.matches(e); got != c.want {
+			if got := sub.matches(e, tree.Scopes()); got != c.want {
 				t.Errorf("matches = %v, want %v", got, c.want)
 			}
-			if got := sub.shows(e); got != c.want {
+			if got := sub.shows(e, tree.Scopes()); got != c.want {
 				t.Errorf("shows = %v, want %v", got, c.want)
 			}
 		})
 	}
 	// Updates and lifts pass the level filter: a subscriber must not keep a
 	// warning that was downgraded or lifted.
-	sub, _, _, _ := parseSubscribeQuery(url.Values{"region": {village}, "min_level": {"orange"}}, "", limits{tree: tree, maxRegions: 16})
+	sub, _, _, _ := parseSubscribeQuery(url.Values{"region": {village}, "min_level": {"orange"}}, "", limits{regions: tree.Scopes(), maxRegions: 16})
 	for _, kind := range []string{"update", "cancel", "allclear"} {
 		e := mustEvent(t, &Warning{AlertID: "x", Kind: kind, Level: 1, Status: "actual", Area: []string{county}, Lifted: kind != "update"})
-		if !sub.matches(e) {
+		if !sub.matches(e, tree.Scopes()) {
 			t.Errorf("%s below min level filtered out", kind)
 		}
 	}
 }
 
 func TestParseSubscribeFrame(t *testing.T) {
-	pub := limits{tree: tree, maxRegions: 3}
+	pub := limits{regions: tree.Scopes(), maxRegions: 3}
 	good := []string{
 		`{"type":"subscribe","regions":["653122100001"]}`,
 		`{"type":"subscribe","regions":["653122100001","653122"],"lang":"ug","min_level":"orange","last_id":"1732000000000-3"}`,
@@ -132,7 +132,7 @@ func TestParseSubscribeFrame(t *testing.T) {
 			t.Errorf("%s: field %q, want %q (%v)", b.frame, fe.Field, b.field, err)
 		}
 	}
-	con := limits{tree: tree, maxRegions: 3, console: true}
+	con := limits{regions: tree.Scopes(), maxRegions: 3, console: true}
 	s, _, err := parseSubscribeFrame([]byte(`{"type":"subscribe","progress":true,"alerts":["a1"]}`), con)
 	if err != nil || !s.progress || !s.wantsProgress("a1") || s.wantsProgress("a2") {
 		t.Errorf("console progress subscription: %+v %v", s, err)
@@ -153,7 +153,7 @@ func FuzzParseSubscribeFrame(f *testing.F) {
 		f.Add([]byte(seed), true)
 	}
 	f.Fuzz(func(t *testing.T, b []byte, console bool) {
-		s, last, err := parseSubscribeFrame(b, limits{tree: tree, maxRegions: 16, console: console})
+		s, last, err := parseSubscribeFrame(b, limits{regions: tree.Scopes(), maxRegions: 16, console: console})
 		if err != nil {
 			var fe *warning.FieldError
 			if !errors.As(err, &fe) || fe.Field == "" {

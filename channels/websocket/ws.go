@@ -88,7 +88,7 @@ func (h *Hub) Handler() http.Handler {
 		if !ok {
 			return
 		}
-		lim := limits{tree: h.tree, maxRegions: h.cfg.MaxRegions, console: a.console}
+		lim := limits{regions: h.cfg.Regions, maxRegions: h.cfg.MaxRegions, console: a.console}
 		sub, lastID, given, err := parseSubscribeQuery(r.URL.Query(), "", lim)
 		if err != nil {
 			h.ipl.release(a.ip)
@@ -129,10 +129,11 @@ func (h *Hub) readWS(s *subscriber, console bool, initial *subscription, lastID 
 	c.SetReadLimit(4 * h.cfg.MaxFrame)
 	_ = c.SetReadDeadline(time.Now().Add(idle))
 	c.SetPongHandler(func(string) error { return c.SetReadDeadline(time.Now().Add(idle)) })
+	s.answerControl()
 	if initial != nil {
 		h.subscribe(s, *initial, lastID)
 	}
-	lim := limits{tree: h.tree, maxRegions: h.cfg.MaxRegions, console: console}
+	lim := limits{regions: h.cfg.Regions, maxRegions: h.cfg.MaxRegions, console: console}
 	bad, subs := 0, 0
 	window := time.Now()
 	for {

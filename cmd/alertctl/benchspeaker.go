@@ -209,7 +209,7 @@ func benchSpeaker(ctx context.Context, args []string) error {
 	for r := 1; r <= *rounds; r++ {
 		keyName := fmt.Sprintf("bench-%d/v1", r)
 		m := &channels.Message{Key: keyName, AlertID: fmt.Sprintf("bench-%d", r), Version: 1, Kind: warning.KindAlert,
-			Level: 4, LevelName: "red", Event: "sandstorm", EventName: "沙尘暴", Status: "actual",
+			Level: warning.LevelRed, Event: warning.EventSandstorm, Status: warning.StatusActual,
 			Sent: time.Now(), Expires: time.Now().Add(time.Hour), Area: []string{"653122"},
 			Audio: &channels.Audio{URL: "/audio/" + sha + ".wav", SHA256: sha, Duration: 4 * time.Second, Format: "wav/pcm16/8000"}}
 		rec.reset(keyName)

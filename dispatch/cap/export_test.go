@@ -223,7 +223,8 @@ func TestAtomFeed(t *testing.T) {
 			t.Errorf("entry updated %q: %v", e.Updated, err)
 		}
 	}
-	if xmllint, err := exec.LookPath("xmllint"); err == nil {
+	{
+		xmllint := testsvc.Need(t, "xmllint")
 		p := filepath.Join(t.TempDir(), "feed.xml")
 		os.WriteFile(p, out, 0o600)
 		if out, err := exec.Command(xmllint, "--noout", "--nonet", p).CombinedOutput(); err != nil {

@@ -5,24 +5,9 @@ import (
 	"math"
 	"strconv"
 	"strings"
-)
 
-func parsePoint(s string) (Point, error) {
-	lat, lon, ok := strings.Cut(s, ",")
-	if !ok {
-		return Point{}, fmt.Errorf("%q is not a \"lat,lon\" pair", s)
-	}
-	la, err1 := strconv.ParseFloat(lat, 64)
-	lo, err2 := strconv.ParseFloat(lon, 64)
-	if err1 != nil || err2 != nil {
-		return Point{}, fmt.Errorf("%q is not a \"lat,lon\" pair of decimal degrees", s)
-	}
-	p := Point{Lat: la, Lon: lo}
-	if err := p.check(); err != nil {
-		return Point{}, err
-	}
-	return p, nil
-}
+	"github.com/alertcast/alertcast/targeting"
+)
 
 func (p Point) check() error {
 	if math.IsNaN(p.Lat) || math.IsNaN(p.Lon) || p.Lat < -90 || p.Lat > 90 || p.Lon < -180 || p.Lon > 180 {
@@ -34,16 +19,17 @@ func (p Point) check() error {
 func (p Point) String() string { return fmtFloat(p.Lat) + "," + fmtFloat(p.Lon) }
 
 // ParsePolygon parses CAP's "lat,lon lat,lon …" polygon and checks that it is
-// closed with at least four points.
+// closed with at least four points. The syntax is targeting's (one parser
+// for CAP geometry); the rules are CAP's, which accept what targeting would
+// not resolve (a ring that crosses itself, any number of points).
 func ParsePolygon(s string) (Polygon, error) {
-	fields := strings.Fields(s)
-	pg := make(Polygon, 0, len(fields))
-	for _, f := range fields {
-		p, err := parsePoint(f)
-		if err != nil {
-			return nil, err
-		}
-		pg = append(pg, p)
+	pts, err := targeting.ParsePoints(s)
+	if err != nil {
+		return nil, err
+	}
+	pg := make(Polygon, len(pts))
+	for i, p := range pts {
+		pg[i] = Point(p)
 	}
 	if err := pg.Check(); err != nil {
 		return nil, err
@@ -78,21 +64,14 @@ func (pg Polygon) String() string {
 	return b.String()
 }
 
-// ParseCircle parses CAP's "lat,lon radius" circle (radius in km).
+// ParseCircle parses CAP's "lat,lon radius" circle (radius in km), with
+// targeting's syntax and CAP's rule (any non-negative finite radius).
 func ParseCircle(s string) (Circle, error) {
-	fields := strings.Fields(s)
-	if len(fields) != 2 {
-		return Circle{}, fmt.Errorf("%q is not \"lat,lon radius\"", s)
-	}
-	p, err := parsePoint(fields[0])
+	tc, err := targeting.ParseCircleText(s)
 	if err != nil {
 		return Circle{}, err
 	}
-	r, err := strconv.ParseFloat(fields[1], 64)
-	if err != nil {
-		return Circle{}, fmt.Errorf("radius %q is not a number of kilometres", fields[1])
-	}
-	c := Circle{Center: p, RadiusKm: r}
+	c := Circle{Center: Point(tc.Center), RadiusKm: tc.RadiusKM}
 	if err := c.Check(); err != nil {
 		return Circle{}, err
 	}

@@ -152,15 +152,11 @@ func (p *parser) next(path string) (xml.Token, error) {
 		if err == io.EOF {
 			return nil, pathErr(path, ErrNotWellFormed, "document ends inside this element")
 		}
-		var se *xml.SyntaxError
-		if errors.As(err, &se) {
-			return nil, fmt.Errorf("%w: line %d: %s", ErrNotWellFormed, se.Line, se.Msg)
-		}
-		return nil, fmt.Errorf("%w: %v", ErrNotWellFormed, err)
+		return nil, notWellFormed(err)
 	}
 	switch t := tok.(type) {
 	case xml.Directive:
-		return nil, fmt.Errorf("%w (found <!%s>)", ErrDoctype, truncate(string(t), 40))
+		return nil, doctypeErr(t)
 	case xml.StartElement:
 		p.depth++
 		if p.depth > MaxDepth {
@@ -170,6 +166,21 @@ func (p *parser) next(path string) (xml.Token, error) {
 		p.depth--
 	}
 	return tok, nil
+}
+
+// notWellFormed is a decoder error as ErrNotWellFormed, with the line of a
+// syntax error.
+func notWellFormed(err error) error {
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%w: line %d: %s", ErrNotWellFormed, se.Line, se.Msg)
+	}
+	return fmt.Errorf("%w: %v", ErrNotWellFormed, err)
+}
+
+// doctypeErr refuses a directive (DOCTYPE, ENTITY): XXE and entity bombs.
+func doctypeErr(d xml.Directive) error {
+	return fmt.Errorf("%w (found <!%s>)", ErrDoctype, truncate(string(d), 40))
 }
 
 func truncate(s string, n int) string {
@@ -196,15 +207,11 @@ func (p *parser) document() ([]*Alert, error) {
 			return a, nil
 		}
 		if err != nil {
-			var se *xml.SyntaxError
-			if errors.As(err, &se) {
-				return nil, fmt.Errorf("%w: line %d: %s", ErrNotWellFormed, se.Line, se.Msg)
-			}
-			return nil, fmt.Errorf("%w: %v", ErrNotWellFormed, err)
+			return nil, notWellFormed(err)
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
-			return nil, fmt.Errorf("%w (found <!%s>)", ErrDoctype, truncate(string(t), 40))
+			return nil, doctypeErr(t)
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) != 0 {
 				return nil, fmt.Errorf("%w: text outside the root element", ErrNotWellFormed)
@@ -361,23 +368,52 @@ func (o once) check(path, name string) error {
 	return nil
 }
 
+// capChildren is children for an element of the CAP vocabulary: a child in
+// another namespace (an extension) is skipped, unless foreign is set and
+// takes it (took); fn gets each CAP child's local name.
+func (p *parser) capChildren(path string, foreign func(xml.StartElement) (took bool, err error), fn func(name string) error) error {
+	return p.children(path, func(se xml.StartElement) error {
+		if se.Name.Space != p.ns {
+			if foreign != nil {
+				if took, err := foreign(se); took || err != nil {
+					return err
+				}
+			}
+			return p.skip(path + "/" + se.Name.Local)
+		}
+		return fn(se.Name.Local)
+	})
+}
+
+// field reads the text of the simple CAP child name of path. A repeatable
+// element is numbered (n ≥ 0: path/name[n]); any other may appear once
+// (seen). It returns the child's path and its text, as is and trimmed.
+func (p *parser) field(path, name string, n int, seen once) (cpath, raw, t string, err error) {
+	cpath = path + "/" + name
+	if n >= 0 {
+		cpath = fmt.Sprintf("%s/%s[%d]", path, name, n)
+	} else if err := seen.check(cpath, name); err != nil {
+		return cpath, "", "", err
+	}
+	raw, err = p.text(cpath)
+	return cpath, raw, strings.TrimSpace(raw), err
+}
+
 func (p *parser) alert(path string) (*Alert, error) {
 	a := &Alert{Version: p.version}
 	seen := once{}
-	err := p.children(path, func(se xml.StartElement) error {
-		name := se.Name.Local
-		if se.Name.Space != p.ns {
-			if se.Name.Space == NamespaceXMLDSig && name == "Signature" {
-				start := p.prevOff
-				if err := p.skip(path + "/Signature"); err != nil {
-					return err
-				}
-				a.Signatures = append(a.Signatures, bytes.Clone(p.src[start:p.d.InputOffset()]))
-				return nil
-			}
-			return p.skip(path + "/" + name)
+	signature := func(se xml.StartElement) (bool, error) {
+		if se.Name.Space != NamespaceXMLDSig || se.Name.Local != "Signature" {
+			return false, nil
 		}
-		cpath := path + "/" + name
+		start := p.prevOff
+		if err := p.skip(path + "/Signature"); err != nil {
+			return true, err
+		}
+		a.Signatures = append(a.Signatures, bytes.Clone(p.src[start:p.d.InputOffset()]))
+		return true, nil
+	}
+	err := p.capChildren(path, signature, func(name string) error {
 		if name == "info" {
 			in, err := p.info(fmt.Sprintf("%s/info[%d]", path, len(a.Infos)))
 			if err != nil {
@@ -386,16 +422,14 @@ func (p *parser) alert(path string) (*Alert, error) {
 			a.Infos = append(a.Infos, in)
 			return nil
 		}
+		n := -1
 		if name == "code" {
-			cpath = fmt.Sprintf("%s/code[%d]", path, len(a.Codes))
-		} else if err := seen.check(cpath, name); err != nil {
-			return err
+			n = len(a.Codes)
 		}
-		s, err := p.text(cpath)
+		cpath, s, t, err := p.field(path, name, n, seen)
 		if err != nil {
 			return err
 		}
-		t := strings.TrimSpace(s)
 		switch name {
 		case "identifier":
 			a.Identifier = t
@@ -447,11 +481,7 @@ func (p *parser) alert(path string) (*Alert, error) {
 func (p *parser) info(path string) (Info, error) {
 	var in Info
 	seen := once{}
-	err := p.children(path, func(se xml.StartElement) error {
-		name := se.Name.Local
-		if se.Name.Space != p.ns {
-			return p.skip(path + "/" + name)
-		}
+	err := p.capChildren(path, nil, func(name string) error {
 		switch name {
 		case "eventCode", "parameter":
 			list := &in.EventCodes
@@ -470,22 +500,17 @@ func (p *parser) info(path string) (Info, error) {
 			in.Areas = append(in.Areas, ar)
 			return err
 		}
-		cpath := path + "/" + name
+		n := -1
 		switch name {
 		case "category":
-			cpath = fmt.Sprintf("%s/category[%d]", path, len(in.Categories))
+			n = len(in.Categories)
 		case "responseType":
-			cpath = fmt.Sprintf("%s/responseType[%d]", path, len(in.ResponseTypes))
-		default:
-			if err := seen.check(cpath, name); err != nil {
-				return err
-			}
+			n = len(in.ResponseTypes)
 		}
-		s, err := p.text(cpath)
+		cpath, s, t, err := p.field(path, name, n, seen)
 		if err != nil {
 			return err
 		}
-		t := strings.TrimSpace(s)
 		switch name {
 		case "language":
 			in.Language = t
@@ -551,23 +576,15 @@ func (p *parser) namedValue(path string) (NamedValue, error) {
 		return NamedValue{ValueName: strings.TrimSpace(name), Value: strings.TrimSpace(value)}, nil
 	}
 	seen := once{}
-	err := p.children(path, func(se xml.StartElement) error {
-		name := se.Name.Local
-		if se.Name.Space != p.ns {
-			return p.skip(path + "/" + name)
-		}
-		cpath := path + "/" + name
+	err := p.capChildren(path, nil, func(name string) error {
 		if name != "valueName" && name != "value" {
-			return pathErr(cpath, ErrUnexpected, "only <valueName> and <value> belong here")
+			return pathErr(path+"/"+name, ErrUnexpected, "only <valueName> and <value> belong here")
 		}
-		if err := seen.check(cpath, name); err != nil {
-			return err
-		}
-		s, err := p.text(cpath)
+		_, _, t, err := p.field(path, name, -1, seen)
 		if name == "valueName" {
-			nv.ValueName = strings.TrimSpace(s)
+			nv.ValueName = t
 		} else {
-			nv.Value = strings.TrimSpace(s)
+			nv.Value = t
 		}
 		return err
 	})
@@ -583,20 +600,11 @@ func (p *parser) namedValue(path string) (NamedValue, error) {
 func (p *parser) resource(path string) (Resource, error) {
 	var r Resource
 	seen := once{}
-	err := p.children(path, func(se xml.StartElement) error {
-		name := se.Name.Local
-		if se.Name.Space != p.ns {
-			return p.skip(path + "/" + name)
-		}
-		cpath := path + "/" + name
-		if err := seen.check(cpath, name); err != nil {
-			return err
-		}
-		s, err := p.text(cpath)
+	err := p.capChildren(path, nil, func(name string) error {
+		cpath, _, t, err := p.field(path, name, -1, seen)
 		if err != nil {
 			return err
 		}
-		t := strings.TrimSpace(s)
 		switch name {
 		case "resourceDesc":
 			r.Desc = t
@@ -628,34 +636,25 @@ func (p *parser) area(path string) (Area, error) {
 	var ar Area
 	seen := once{}
 	npoly, ncircle := 0, 0
-	err := p.children(path, func(se xml.StartElement) error {
-		name := se.Name.Local
-		if se.Name.Space != p.ns {
-			return p.skip(path + "/" + name)
-		}
+	err := p.capChildren(path, nil, func(name string) error {
 		if name == "geocode" {
 			nv, err := p.namedValue(fmt.Sprintf("%s/geocode[%d]", path, len(ar.Geocodes)))
 			ar.Geocodes = append(ar.Geocodes, nv)
 			return err
 		}
-		cpath := path + "/" + name
+		n := -1
 		switch name {
 		case "polygon":
-			cpath = fmt.Sprintf("%s/polygon[%d]", path, npoly)
+			n = npoly
 			npoly++
 		case "circle":
-			cpath = fmt.Sprintf("%s/circle[%d]", path, ncircle)
+			n = ncircle
 			ncircle++
-		default:
-			if err := seen.check(cpath, name); err != nil {
-				return err
-			}
 		}
-		s, err := p.text(cpath)
+		cpath, _, t, err := p.field(path, name, n, seen)
 		if err != nil {
 			return err
 		}
-		t := strings.TrimSpace(s)
 		switch name {
 		case "areaDesc":
 			ar.Desc = t

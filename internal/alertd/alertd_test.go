@@ -2,11 +2,16 @@ package alertd
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
 // The issue's example body, POSTed by an operator and approved by a second
@@ -187,10 +192,17 @@ func TestRedisDownAtIssueIsQueuedWhenItReturns(t *testing.T) {
 	if !strings.HasPrefix(out["dispatch"].(string), "waiting_for_queue") {
 		t.Fatalf("the answer must say dispatch waits for the queue: %v", out["dispatch"])
 	}
-	time.Sleep(300 * time.Millisecond)
 	got := mustCall(t, s.Base, "GET", "/api/v1/alerts/"+id, op, nil, 200)
 	if got["state"] != "issued" {
 		t.Fatalf("stored state %v", got["state"])
+	}
+	// Still in the dispatch outbox: the relay cannot have handed it on.
+	pend, err := s.store.PendingDispatches(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(pend, func(p dispatch.PendingDispatch) bool { return p.AlertID == id }) {
+		t.Fatalf("warning %s left the dispatch outbox while Redis was down: %v", id, pend)
 	}
 	s.Redis.Restart(t)
 	waitFor(t, 15*time.Second, "readyz green", func() bool {
@@ -234,13 +246,7 @@ func TestCancelRevokesAndNotifiesReached(t *testing.T) {
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testsvc.WaitFor(t, d, what, cond)
 }
 
 func jsonDecode(resp *http.Response, v any) error {

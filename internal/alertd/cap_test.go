@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +22,7 @@ import (
 	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
-func getRaw(t *testing.T, url string) (int, []byte, string) {
+func getRaw(t testing.TB, url string) (int, []byte, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -36,7 +35,7 @@ func getRaw(t *testing.T, url string) (int, []byte, string) {
 
 // testCAPSigner makes an upstream agency's signing key and its
 // certificate (PEM), as configured on a CAP rule.
-func testCAPSigner(t *testing.T) (*rsa.PrivateKey, string) {
+func testCAPSigner(t testing.TB) (*rsa.PrivateKey, string) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -51,7 +50,7 @@ func testCAPSigner(t *testing.T) (*rsa.PrivateKey, string) {
 	return key, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
-func signCAP(t *testing.T, doc []byte, key *rsa.PrivateKey, certPEM string) []byte {
+func signCAP(t testing.TB, doc []byte, key *rsa.PrivateKey, certPEM string) []byte {
 	t.Helper()
 	cert, err := (dispatch.CAPRule{Cert: certPEM}).Certificate()
 	if err != nil {
@@ -64,7 +63,7 @@ func signCAP(t *testing.T, doc []byte, key *rsa.PrivateKey, certPEM string) []by
 	return signed
 }
 
-func postCAP(t *testing.T, base, token string, doc []byte) (int, map[string]any) {
+func postCAP(t testing.TB, base, token string, doc []byte) (int, map[string]any) {
 	t.Helper()
 	return callType(t, base, "POST", "/api/v1/cap", token, "application/cap+xml", doc)
 }
@@ -101,7 +100,6 @@ func TestCAPOutAndIn(t *testing.T) {
 		c.CAP.Rules = []dispatch.CAPRule{{Name: "met-bureau", Sender: "*", Mode: "auto", MaxLevel: "yellow", Channels: []string{"sms", "websocket"}, Cert: certPEM}}
 	})
 	sys := addUser(t, dst.Base, "met", "operator")
-	var lat []time.Duration
 	unsigned := doc
 	doc = signCAP(t, doc, key, certPEM)
 	st, res := postCAP(t, dst.Base, sys, doc)
@@ -117,18 +115,15 @@ func TestCAPOutAndIn(t *testing.T) {
 	if a["level"] != "blue" || a["event"] != "sandstorm" || a["state"] != "issued" || !strings.HasPrefix(a["source"].(string), "cap:") {
 		t.Fatalf("imported warning: %v", a)
 	}
-	// Import-to-issued latency for fresh identifiers.
-	for i := 0; i < 20; i++ {
-		d := signCAP(t, bytes.Replace(unsigned, []byte(id+"-v1"), []byte(id+"-bench"+string(rune('a'+i))), 1), key, certPEM)
-		t0 := time.Now()
+	// Fresh identifiers are fresh warnings, each issued (how fast is
+	// BenchmarkCAPImport's business).
+	for i := 0; i < 3; i++ {
+		d := signCAP(t, bytes.Replace(unsigned, []byte(id+"-v1"), []byte(id+"-fresh"+string(rune('a'+i))), 1), key, certPEM)
 		st, res = postCAP(t, dst.Base, sys, d)
-		lat = append(lat, time.Since(t0))
-		if st != 201 || res["outcome"] != "issued" {
+		if st != 201 || res["outcome"] != "issued" || res["alert_id"] == imported {
 			t.Fatalf("import %d: %d %v", i, st, res)
 		}
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	t.Logf("CAP import-to-issued: p50 %s, max %s", lat[len(lat)/2], lat[len(lat)-1])
 
 	// Unsigned, the same document waits for review, and says why.
 	st, res = postCAP(t, dst.Base, sys, bytes.Replace(unsigned, []byte(id+"-v1"), []byte(id+"-unsigned"), 1))

@@ -25,7 +25,7 @@ type testServer struct {
 }
 
 // startServer runs a whole alertd (all roles) on a throwaway real Redis.
-func startServer(t *testing.T, edit func(*Config)) *testServer {
+func startServer(t testing.TB, edit func(*Config)) *testServer {
 	t.Helper()
 	rs := testsvc.Redis(t)
 	cfg := Defaults()
@@ -52,7 +52,7 @@ func startServer(t *testing.T, edit func(*Config)) *testServer {
 }
 
 // call does one JSON request and decodes the JSON answer.
-func call(t *testing.T, base, method, path, token string, body any) (int, map[string]any) {
+func call(t testing.TB, base, method, path, token string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -84,7 +84,7 @@ func call(t *testing.T, base, method, path, token string, body any) (int, map[st
 	return resp.StatusCode, out
 }
 
-func mustCall(t *testing.T, base, method, path, token string, body any, want int) map[string]any {
+func mustCall(t testing.TB, base, method, path, token string, body any, want int) map[string]any {
 	t.Helper()
 	st, out := call(t, base, method, path, token, body)
 	if st != want {
@@ -93,7 +93,7 @@ func mustCall(t *testing.T, base, method, path, token string, body any, want int
 	return out
 }
 
-func addUser(t *testing.T, base, name, role string) string {
+func addUser(t testing.TB, base, name, role string) string {
 	t.Helper()
 	out := mustCall(t, base, "POST", "/api/v1/users", testAdminToken, map[string]string{"name": name, "role": role}, 201)
 	return out["token"].(string)
@@ -112,7 +112,7 @@ func importPopulation(t *testing.T, base string, residents, speakers int) []byte
 	return res.Bytes()
 }
 
-func exampleBody(t *testing.T) []byte {
+func exampleBody(t testing.TB) []byte {
 	t.Helper()
 	b, err := os.ReadFile("../../dispatch/testdata/example_alert.json")
 	if err != nil {

@@ -2,9 +2,14 @@ package alertd
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/alertcast/alertcast/dispatch"
 )
 
 // An update widens the area: the new version goes to everyone reached and
@@ -57,13 +62,15 @@ func TestLifecycleUpdateAllClearExpiry(t *testing.T) {
 		_, a := call(t, s.Base, "GET", "/api/v1/alerts/"+eid, op, nil)
 		return a["state"] == "expired"
 	})
-	time.Sleep(1500 * time.Millisecond)
-	_, a := call(t, s.Base, "GET", "/api/v1/alerts/"+eid, op, nil)
-	for ch, p := range progressOf(a) {
-		if p["queued"] != 0 {
-			t.Errorf("%s: %v records still queued after expiry", ch, p["queued"])
+	waitFor(t, 20*time.Second, "no record queued after expiry", func() bool {
+		_, a := call(t, s.Base, "GET", "/api/v1/alerts/"+eid, op, nil)
+		for _, p := range progressOf(a) {
+			if p["queued"] != 0 {
+				return false
+			}
 		}
-	}
+		return true
+	})
 	audit := mustCall(t, s.Base, "GET", "/api/v1/audit?alert="+eid, op, nil, 200)["entries"].([]any)
 	if last := audit[len(audit)-1].(map[string]any)["action"]; last != "alert.expire" {
 		t.Fatalf("expiry not audited: %v", last)
@@ -96,7 +103,9 @@ func TestCancelStopsPlanning(t *testing.T) {
 		return c["sms"]
 	}
 	waitFor(t, 20*time.Second, "no record of version 1 pending", func() bool { return v1()["planned"] == 0 })
-	time.Sleep(500 * time.Millisecond) // a plan that did not stop would still be writing
+	// A plan that did not stop would still be writing: count once its task
+	// has finished.
+	waitTaskFinished(t, s, "plan:"+id+":v1")
 	c := v1()
 	total := 0
 	for _, n := range c {
@@ -105,4 +114,30 @@ func TestCancelStopsPlanning(t *testing.T) {
 	if total >= full || c["planned"] != 0 || c["revoked"] == 0 {
 		t.Fatalf("after a cancel during planning: %v of an audience of %d (want the plan stopped short, nothing pending, the rest revoked)", c, full)
 	}
+}
+
+// waitTaskFinished waits until the Asynq task id is in no queue as pending,
+// scheduled, active or retrying: it has returned for good (completed, or
+// revoked and deleted).
+func waitTaskFinished(t *testing.T, s *testServer, id string) {
+	t.Helper()
+	in := asynq.NewInspector(asynq.RedisClientOpt{Addr: s.Redis.Addr})
+	defer in.Close()
+	waitFor(t, 30*time.Second, "task "+id+" finished", func() bool {
+		for _, q := range []string{dispatch.QueueCritical, dispatch.QueueHigh, dispatch.QueueDefault, dispatch.QueueLow} {
+			info, err := in.GetTaskInfo(q, id)
+			if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("task %s in %s: %v", id, q, err)
+			}
+			switch info.State {
+			case asynq.TaskStateCompleted, asynq.TaskStateArchived:
+			default:
+				return false
+			}
+		}
+		return true
+	})
 }

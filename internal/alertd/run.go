@@ -23,7 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/alertcast/alertcast/audio"
-	"github.com/alertcast/alertcast/channels/outbox"
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/channels/dryrun"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/speaker"
 	voice "github.com/alertcast/alertcast/channels/webrtc"
@@ -67,6 +68,8 @@ type Server struct {
 	bg           sync.WaitGroup
 	stopBG       chan struct{}
 	auditV       *auditVerifier
+	sound        firstSound    // see metrics_ops.go
+	ops          *opsCollector // see metrics_ops.go
 	// Addr is the address the HTTP server listens on.
 	Addr string
 
@@ -146,6 +149,8 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 
 	s.prom = prometheus.NewRegistry()
 	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.ops = newOpsCollector(s)
+	s.prom.MustRegister(s.ops)
 
 	// Listen first: on port 0 the public URL (programme links, voice
 	// signalling) names the real port only once it is bound.
@@ -161,7 +166,13 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	if err := s.wireAudio(); err != nil {
 		return nil, err
 	}
-	chans, preview, err := s.wireChannels(ctx, receipts, s.creds)
+	// The channels report to the sink; loudspeaker "playing" reports also
+	// time the last warning's first sound (alertcast_last_warning_first_sound_seconds).
+	rep := channels.ReporterFunc(func(ctx context.Context, r channels.Receipt) {
+		s.noteReceipt(r)
+		receipts.Report(ctx, r)
+	})
+	chans, preview, err := s.wireChannels(ctx, rep, s.creds)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +274,7 @@ func (s *Server) bootstrapAdmin(ctx context.Context, stdout io.Writer) error {
 // outboxRecorder stores outbox records in the database.
 type outboxRecorder struct{ store *dispatch.Store }
 
-func (o outboxRecorder) Record(ctx context.Context, recs []outbox.Record) error {
+func (o outboxRecorder) Record(ctx context.Context, recs []dryrun.Record) error {
 	out := make([]dispatch.OutboxRecord, len(recs))
 	for i, r := range recs {
 		out[i] = dispatch.OutboxRecord{Key: r.Key, Channel: r.Channel, Recipient: r.Recipient, Address: r.Address, Language: r.Language, Body: r.Body, Encoding: r.Encoding, Parts: r.Parts, At: r.At}

@@ -10,7 +10,7 @@ import (
 )
 
 // callType does one request with a given Content-Type and decodes a JSON answer.
-func callType(t *testing.T, base, method, path, token, contentType string, body []byte) (int, map[string]any) {
+func callType(t testing.TB, base, method, path, token, contentType string, body []byte) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
 	if token != "" {

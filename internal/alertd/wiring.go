@@ -16,7 +16,7 @@ import (
 
 	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/channels"
-	"github.com/alertcast/alertcast/channels/outbox"
+	"github.com/alertcast/alertcast/channels/dryrun"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/speaker"
 	voice "github.com/alertcast/alertcast/channels/webrtc"
@@ -42,7 +42,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 	// WebSocket: resident pages and consoles.
 	if on(wsCfg.Enabled) && !forced("websocket") {
 		hub, err := websocket.NewHub(websocket.Config{
-			Redis: s.redis.Client, Tree: s.registry.Tree(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
+			Redis: s.redis.Client, Regions: s.registry.Tree().Scopes(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
 			MaxConnsPerIP: wsCfg.MaxConnsPerIP, ClientIPHeader: wsCfg.ClientIPHeader, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
 			LiftedFor: wsCfg.LiftedFor,
 			VillageLanguage: func(v string) string {
@@ -90,21 +90,11 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 		s.closers = append(s.closers, func() { _ = hub.Close() })
 		out["speaker"] = hub
 		preview.OfflineSpeakers = func(ctx context.Context, ids []string) int {
-			st, err := hub.Status(ctx)
+			// Asked once a second per warning going out (console progress):
+			// only the given devices, connected ones from memory.
+			n, err := hub.CountOffline(ctx, ids)
 			if err != nil {
 				return 0
-			}
-			online := make(map[string]bool, len(st))
-			for _, d := range st {
-				if d.Online {
-					online[d.ID] = true
-				}
-			}
-			n := 0
-			for _, id := range ids {
-				if !online[id] {
-					n++
-				}
 			}
 			return n
 		}
@@ -198,14 +188,14 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 		if out[name] == nil {
 			// The outbox records what the real channel would have sent,
 			// rendered by that channel's own renderer.
-			var opts []outbox.Option
+			var opts []dryrun.Option
 			switch name {
 			case "sms":
-				opts = append(opts, outbox.WithRender(outbox.SMS(smsCfg)))
+				opts = append(opts, dryrun.WithRender(dryrun.SMS(smsCfg)))
 			case "speaker":
-				opts = append(opts, outbox.WithRender(outbox.Speaker()))
+				opts = append(opts, dryrun.WithRender(dryrun.Speaker()))
 			}
-			out[name] = outbox.New(name, recorder, opts...)
+			out[name] = dryrun.New(name, recorder, opts...)
 			s.log.Warn("channel not configured: messages are recorded in the outbox (GET /api/v1/outbox), NOT SENT", "channel", name)
 		}
 	}
@@ -281,6 +271,7 @@ func (s *Server) progressLoop() {
 // onAlertChange is called after every stored change of a warning: consoles
 // hear of it at once and follow its progress for a while.
 func (s *Server) onAlertChange(a *dispatch.Alert) {
+	s.noteIssued(a)
 	if s.ws == nil {
 		return
 	}

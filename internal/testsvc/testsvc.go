@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +69,35 @@ func WaitTCP(addr string, timeout time.Duration) error {
 			return fmt.Errorf("%s not accepting connections after %s: %w", addr, timeout, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// WaitFor polls cond until it holds, and fails the test naming what it
+// waited for when it still does not after timeout. The timeout is a bound
+// for a test that would otherwise hang, not a budget: pick it generously.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for pause := time.Millisecond; !cond(); pause = min(2*pause, 50*time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(pause)
+	}
+}
+
+// NoGoroutinesLeft waits until no more goroutines run than before (counted
+// at the start of the test), and fails with every goroutine's stack when
+// some are still there after timeout.
+func NoGoroutinesLeft(t testing.TB, before int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }
 

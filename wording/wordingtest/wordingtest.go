@@ -38,18 +38,18 @@ type Case struct {
 func Cases() []Case {
 	var out []Case
 	for _, k := range []warning.Kind{warning.KindAlert, warning.KindUpdate, warning.KindCancel, warning.KindAllClear} {
-		for _, st := range []string{"actual", "exercise", "test"} {
-			out = append(out, Case{Name: k.String() + "_" + st, Msg: Message(k, st)})
+		for _, st := range []warning.Status{warning.StatusActual, warning.StatusExercise, warning.StatusTest} {
+			out = append(out, Case{Name: k.String() + "_" + st.String(), Msg: Message(k, st)})
 		}
 	}
 	return out
 }
 
 // Message is the sandstorm warning of Shule County at kind and status.
-func Message(kind warning.Kind, status string) *channels.Message {
+func Message(kind warning.Kind, status warning.Status) *channels.Message {
 	m := &channels.Message{
-		Key: "a1/v1", AlertID: "a1", Version: 1, Kind: kind, Level: 3, LevelName: "orange",
-		Event: "sandstorm", EventName: "沙尘暴", Status: status, Drill: status != "actual",
+		Key: "a1/v1", AlertID: "a1", Version: 1, Kind: kind, Level: warning.LevelOrange,
+		Event: warning.EventSandstorm, Status: status,
 		Sent: Sent, Expires: Sent.Add(6 * time.Hour), Area: []string{"653122"},
 		Texts: map[string]channels.Text{
 			"zh": {Headline: "疏勒县沙尘暴橙色预警", Description: DescriptionZh, Instruction: InstructionZh},
@@ -60,7 +60,7 @@ func Message(kind warning.Kind, status string) *channels.Message {
 	}
 	switch kind {
 	case warning.KindUpdate:
-		m.Version, m.Key, m.Level, m.LevelName = 2, "a1/v2", 4, "red"
+		m.Version, m.Key, m.Level = 2, "a1/v2", warning.LevelRed
 		m.Changes = []string{"raise", "widen", "text", "extend"}
 		m.Expires = Sent.Add(12 * time.Hour)
 		m.Texts["zh"] = channels.Text{Headline: "疏勒县沙尘暴红色预警", Description: UpdatedDescriptionZh, Instruction: InstructionZh}

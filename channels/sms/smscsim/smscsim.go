@@ -207,21 +207,14 @@ func (s *Server) BindLog() []BindEvent {
 
 // ResetBinds aborts every connection with a TCP reset (RST), like an SMSC
 // that crashed or a firewall that dropped the session.
-func (s *Server) ResetBinds() {
-	s.mu.Lock()
-	cs := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		cs = append(cs, c)
-	}
-	s.mu.Unlock()
-	for _, c := range cs {
-		c.reset()
-	}
-}
+func (s *Server) ResetBinds() { s.eachConn((*conn).reset) }
 
 // DropBinds closes every connection at once without answering the submits
 // it has read: those were never accepted (not counted, no receipt).
-func (s *Server) DropBinds() {
+func (s *Server) DropBinds() { s.eachConn((*conn).drop) }
+
+// eachConn calls fn for every open connection, outside the server's lock.
+func (s *Server) eachConn(fn func(*conn)) {
 	s.mu.Lock()
 	cs := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
@@ -229,7 +222,7 @@ func (s *Server) DropBinds() {
 	}
 	s.mu.Unlock()
 	for _, c := range cs {
-		c.drop()
+		fn(c)
 	}
 }
 

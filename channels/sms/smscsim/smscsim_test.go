@@ -14,6 +14,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/sms/smscsim"
+	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
 // client is a minimal raw SMPP client for poking the simulator.
@@ -193,12 +194,5 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	s.Close()
 	s.Close() // safe twice
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<16)
-		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
-	}
+	testsvc.NoGoroutinesLeft(t, before, 5*time.Second)
 }

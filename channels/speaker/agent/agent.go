@@ -242,6 +242,7 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 	hdr := http.Header{}
 	hdr.Set(wire.HeaderDevice, a.cfg.Device)
 	hdr.Set(wire.HeaderVersion, wire.ProtocolVersion)
+	hdr.Set(wire.HeaderFeatures, wire.FeatureBroadcast)
 	hdr.Set("Authorization", "Bearer "+a.cfg.Credential)
 	dctx, cancel := context.WithTimeout(ctx, a.cfg.DialTimeout)
 	c, resp, err := a.cfg.Dialer.DialContext(dctx, a.ws, hdr)
@@ -300,7 +301,11 @@ func (a *Agent) readLoop(ctx context.Context, c *websocket.Conn) error {
 					"skew", skew.Round(time.Millisecond), "window", a.cfg.Window)
 			}
 		case wire.FrameCommand:
-			a.onCommand(ctx, *f.Command)
+			if f.Broadcast != nil {
+				a.onBroadcast(ctx, *f.Broadcast)
+			} else {
+				a.onCommand(ctx, *f.Command)
+			}
 		}
 	}
 }
@@ -318,7 +323,30 @@ func (a *Agent) onCommand(ctx context.Context, sc wire.SignedCommand) {
 		}
 		return
 	}
-	meta := cmdMeta{seq: sc.Seq, id: cmd.ID, key: commandKey(cmd)}
+	a.execute(cmd, sc.Seq, now)
+}
+
+// onBroadcast verifies and executes one command signed for a set of devices.
+func (a *Agent) onBroadcast(ctx context.Context, b wire.Broadcast) {
+	now := a.now()
+	before := a.ver.LastBroadcast
+	cmd, err := a.ver.VerifyBroadcast(b, now)
+	if err != nil {
+		a.log.Warn("speaker agent: refused broadcast command", "seq", b.Seq, "reason", err)
+		a.report(cmdMeta{seq: b.Seq}, wire.StepRefused, err.Error())
+		if a.ver.LastBroadcast != before {
+			a.saveState()
+		}
+		return
+	}
+	a.execute(cmd, b.Seq, now)
+}
+
+// execute runs a verified command once: duplicates, older versions of a
+// warning and plays of a stopped warning are refused here, whichever way
+// the command was signed.
+func (a *Agent) execute(cmd wire.Command, seq uint64, now time.Time) {
+	meta := cmdMeta{seq: seq, id: cmd.ID, key: commandKey(cmd)}
 	if _, dup := a.seen[cmd.ID]; dup {
 		// A redelivery (flapping link, a node that did not see our
 		// acknowledgement): acknowledge again, do nothing.
@@ -335,7 +363,7 @@ func (a *Agent) onCommand(ctx context.Context, sc wire.SignedCommand) {
 		// An older version of a warning after a newer one: a genuine
 		// command delivered again (recorded and written back into the
 		// platform's cache). Never roll a warning back on the air.
-		a.log.Warn("speaker agent: refused an older version of an alert", "seq", sc.Seq, "alert", alert,
+		a.log.Warn("speaker agent: refused an older version of an alert", "seq", seq, "alert", alert,
 			"version", version, "newest", mark.Version)
 		a.report(meta, wire.StepRefused, fmt.Sprintf("%s: version %d after %d", ErrOlderVersion, version, mark.Version))
 		return
@@ -346,7 +374,7 @@ func (a *Agent) onCommand(ctx context.Context, sc wire.SignedCommand) {
 			// this is a genuine but superseded play delivered again (a
 			// recorded hold written back into the platform's cache):
 			// never let it bring the warning back on the air.
-			a.log.Warn("speaker agent: refused a play of a stopped alert", "seq", sc.Seq, "alert", cmd.Play.Alert)
+			a.log.Warn("speaker agent: refused a play of a stopped alert", "seq", seq, "alert", cmd.Play.Alert)
 			a.report(meta, wire.StepRefused, ErrAlertStopped.Error())
 			return
 		}
@@ -616,9 +644,11 @@ func (a *Agent) prefetch(p *wire.Play) {
 // ---- persistent state --------------------------------------------------------
 
 type savedState struct {
-	LastSeq uint64           `json:"last_seq"`
-	Volume  int              `json:"volume"`
-	Seen    map[string]int64 `json:"seen"` // command id → until (Unix ms)
+	LastSeq uint64 `json:"last_seq"`
+	// LastBroadcast: the highest broadcast sequence number accepted.
+	LastBroadcast uint64           `json:"last_broadcast,omitempty"`
+	Volume        int              `json:"volume"`
+	Seen          map[string]int64 `json:"seen"` // command id → until (Unix ms)
 	// Versions: alert → newest version accepted, so a restarted device
 	// still refuses an older one.
 	Versions map[string]versionMark `json:"versions,omitempty"`
@@ -647,6 +677,7 @@ func (a *Agent) loadState() error {
 		return fmt.Errorf("agent state %s: %w (move it aside only if you accept replays within the freshness window)", a.statePath(), err)
 	}
 	a.ver.LastSeq = s.LastSeq
+	a.ver.LastBroadcast = s.LastBroadcast
 	if s.Volume > 0 {
 		a.vol = s.Volume
 	}
@@ -676,7 +707,7 @@ func (a *Agent) saveState() {
 	if a.cfg.StateDir == "" {
 		return
 	}
-	s := savedState{LastSeq: a.ver.LastSeq, Volume: a.volume(), Seen: a.seen, Versions: a.versions}
+	s := savedState{LastSeq: a.ver.LastSeq, LastBroadcast: a.ver.LastBroadcast, Volume: a.volume(), Seen: a.seen, Versions: a.versions}
 	b, _ := json.Marshal(s)
 	tmp := a.statePath() + ".tmp"
 	err := os.WriteFile(tmp, b, 0o600)

@@ -228,6 +228,8 @@ func (p *player) finish(f finished) {
 	p.cur = nil
 	it := r.it
 	it.played = f.played
+	// The state changes before the report goes out: whoever sees the report
+	// (the platform, a test) then reads the state that goes with it.
 	switch r.why {
 	case endPreempted:
 		if it.until.After(p.a.now()) {
@@ -237,31 +239,31 @@ func (p *player) finish(f finished) {
 		}
 		p.a.setIdle(wire.StateNormal)
 	case endSuperseded:
-		p.a.report(it.meta, wire.StepRevoked, "superseded")
 		p.a.setIdle(wire.StateNormal)
+		p.a.report(it.meta, wire.StepRevoked, "superseded")
 	case endStopped:
-		p.a.report(it.meta, wire.StepRevoked, "cancelled")
 		p.a.setIdle(wire.StateStopped)
+		p.a.report(it.meta, wire.StepRevoked, "cancelled")
 	case endShutdown:
 		// the agent is stopping; the command is reported nowhere and the
 		// platform's hold was already acknowledged — nothing to do.
 	default:
 		switch {
 		case errors.Is(f.err, ErrLiveUnsupported):
+			p.a.setIdle(wire.StateNormal)
 			p.a.report(it.meta, wire.StepRefused, f.err.Error())
-			p.a.setIdle(wire.StateNormal)
 		case f.err != nil:
-			p.a.report(it.meta, wire.StepFailed, f.err.Error())
 			p.a.setIdle(wire.StateFault)
+			p.a.report(it.meta, wire.StepFailed, f.err.Error())
 		case it.live != nil:
+			p.a.setIdle(wire.StateNormal)
 			p.a.report(it.meta, wire.StepLeft, "")
-			p.a.setIdle(wire.StateNormal)
 		case f.played == 0:
+			p.a.setIdle(wire.StateNormal)
 			p.a.report(it.meta, wire.StepExpired, "")
-			p.a.setIdle(wire.StateNormal)
 		default:
-			p.a.report(it.meta, wire.StepPlayed, "")
 			p.a.setIdle(wire.StateNormal)
+			p.a.report(it.meta, wire.StepPlayed, "")
 		}
 	}
 }

@@ -27,6 +27,7 @@ import (
 //
 //	{"type":"welcome","device":"…","time":"…","freshness":"2m0s"}
 //	{"type":"command","command":{SignedCommand}}
+//	{"type":"command","broadcast":{Broadcast}}   (one signature for many devices; broadcast.go)
 //	{"type":"hb_ack","time":"…"}
 //
 // Agent → hub frames:
@@ -35,13 +36,21 @@ import (
 //	{"type":"report","seq":…,"id":"play:A/v1","key":"A/v1","step":"playing","reason":"","at":"…"}
 //
 // Authentication happens before the upgrade: the agent sends the headers
-// HeaderDevice (its device id) and "Authorization: Bearer <credential>".
+// HeaderDevice (its device id) and "Authorization: Bearer <credential>",
+// and HeaderFeatures naming the optional frames it understands.
 const (
 	// HeaderDevice carries the device id on the WebSocket upgrade request.
 	HeaderDevice = "X-Alertcast-Speaker"
 	// ProtocolVersion is sent as HeaderVersion; the hub refuses others.
 	ProtocolVersion = "1"
 	HeaderVersion   = "X-Alertcast-Speaker-Protocol"
+	// HeaderFeatures lists, comma-separated, the optional frames an agent
+	// understands. The hub sends a frame of a feature only to agents that
+	// named it, so agents built before it keep working (they refuse
+	// unknown fields and would drop the connection).
+	HeaderFeatures = "X-Alertcast-Speaker-Features"
+	// FeatureBroadcast: the agent verifies broadcast commands (broadcast.go).
+	FeatureBroadcast = "broadcast"
 
 	// DefaultMaxFrame bounds a frame from an agent. Agent frames are small
 	// (a heartbeat or a report is under 512 bytes).
@@ -153,6 +162,9 @@ type Verifier struct {
 	// LastSeq is the highest sequence number accepted so far. Persist it to
 	// keep refusing replays across restarts.
 	LastSeq uint64
+	// LastBroadcast is the highest broadcast sequence number accepted so
+	// far (VerifyBroadcast). Persist it like LastSeq.
+	LastBroadcast uint64
 }
 
 // Verify checks sc and, when it passes, advances LastSeq and returns the
@@ -311,6 +323,7 @@ type HubFrame struct {
 	Time      time.Time      `json:"time,omitzero"`
 	Freshness string         `json:"freshness,omitempty"`
 	Command   *SignedCommand `json:"command,omitempty"`
+	Broadcast *Broadcast     `json:"broadcast,omitempty"`
 }
 
 // ParseHubFrame decodes a frame received by an agent. It checks shape only;
@@ -326,8 +339,8 @@ func ParseHubFrame(b []byte) (HubFrame, error) {
 	switch f.Type {
 	case FrameWelcome, FrameHBAck:
 	case FrameCommand:
-		if f.Command == nil {
-			return HubFrame{}, &warning.FieldError{Field: "command", Rule: "required in a command frame"}
+		if (f.Command == nil) == (f.Broadcast == nil) {
+			return HubFrame{}, &warning.FieldError{Field: "command", Rule: "a command frame carries exactly one of command, broadcast"}
 		}
 	default:
 		return HubFrame{}, &warning.FieldError{Field: "type", Rule: "one of welcome, command, hb_ack", Value: Trunc(f.Type)}

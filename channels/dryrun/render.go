@@ -1,4 +1,4 @@
-package outbox
+package dryrun
 
 import (
 	"fmt"
@@ -44,7 +44,7 @@ func Speaker() RenderFunc {
 		if m.Audio.ToneOnly {
 			body += " tone-only"
 		}
-		if m.Drill {
+		if m.Drill() {
 			body += " drill"
 		}
 		// What the programme says after its signal, per language, from

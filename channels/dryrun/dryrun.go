@@ -1,13 +1,18 @@
-// Package outbox is the channel used when a real channel is not configured:
-// it records what would have been sent, visibly (GET /api/v1/outbox), so a
-// warning is never silently dropped. It is labelled as an outbox everywhere:
-// every result is channels.StateNotSent — never sent, never delivered — with
-// the detail "outbox: not sent".
+// Package dryrun is the channel used when a real channel is not configured:
+// a dry run of it. It records what would have been sent, visibly (the
+// records are listed by GET /api/v1/outbox), so a warning is never silently
+// dropped, and sends nothing: every result is channels.StateNotSent — never
+// sent, never delivered — with the detail "outbox: not sent", the words the
+// console and the API show for such records.
 //
 // A dry run must be exact: given the real channel's renderer (WithRender;
 // SMS and Speaker in render.go), each record holds the very text, encoding
 // and parts the real channel would have put on the wire for that recipient.
-package outbox
+//
+// Not to be confused with dispatch's transactional outbox (the
+// dispatch_outbox table that relays tasks to the queue): that one leads to
+// sending; this channel never sends.
+package dryrun
 
 import (
 	"context"
@@ -19,7 +24,8 @@ import (
 	"github.com/alertcast/alertcast/warning"
 )
 
-// DetailNotSent is the Result detail of every outbox record.
+// DetailNotSent is the Result detail of every dry-run record. Its wording is
+// what operators already see in delivery records; it is kept.
 const DetailNotSent = "outbox: not sent"
 
 // Record is one message that would have been sent.
@@ -41,7 +47,7 @@ type Record struct {
 }
 
 // Recorder stores records. Storing a record whose (Key, Channel, Recipient)
-// is already stored must keep the first: the outbox records nothing twice.
+// is already stored must keep the first: a dry run records nothing twice.
 type Recorder interface {
 	Record(ctx context.Context, recs []Record) error
 }
@@ -61,7 +67,7 @@ type RenderFunc func(m *channels.Message, r channels.Recipient) (Rendering, erro
 // Option configures a Channel.
 type Option func(*Channel)
 
-// WithRender makes the outbox record what render returns instead of the
+// WithRender makes the dry run record what render returns instead of the
 // plain summary of Body.
 func WithRender(render RenderFunc) Option { return func(c *Channel) { c.render = render } }
 
@@ -75,7 +81,7 @@ type Channel struct {
 
 var _ channels.Channel = (*Channel)(nil)
 
-// New returns an outbox standing in for the channel called name.
+// New returns a dry run standing in for the channel called name.
 func New(name string, rec Recorder, opts ...Option) *Channel {
 	c := &Channel{name: name, rec: rec, now: time.Now}
 	for _, o := range opts {
@@ -89,7 +95,7 @@ func New(name string, rec Recorder, opts ...Option) *Channel {
 	return c
 }
 
-// Name is the name of the channel the outbox stands in for.
+// Name is the name of the channel the dry run stands in for.
 func (c *Channel) Name() string { return c.name }
 
 // Send records one rendering per recipient and reports each as
@@ -99,8 +105,8 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if m == nil {
-		return nil, channels.Permanent(&warning.FieldError{Field: "message", Rule: "required"})
+	if err := m.Validate(); err != nil {
+		return nil, channels.Permanent(err)
 	}
 	now := c.now()
 	recs := make([]Record, 0, len(to))
@@ -109,7 +115,7 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 		out, err := c.render(m, r)
 		if err != nil {
 			res = append(res, channels.Result{RecipientID: r.ID, State: channels.StateFailed,
-				Err: channels.Permanent(fmt.Errorf("outbox %s: recipient %s: %w", c.name, r.ID, err))})
+				Err: channels.Permanent(fmt.Errorf("dry run %s: recipient %s: %w", c.name, r.ID, err))})
 			continue
 		}
 		recs = append(recs, Record{Key: m.Key, Channel: c.name, Recipient: r.ID, Address: r.Address, Language: r.Language,
@@ -122,13 +128,13 @@ func (c *Channel) Send(ctx context.Context, m *channels.Message, to []channels.R
 	}
 	if len(recs) > 0 {
 		if err := c.rec.Record(ctx, recs); err != nil {
-			return nil, fmt.Errorf("outbox %s: %w", c.name, err)
+			return nil, fmt.Errorf("dry run %s: %w", c.name, err)
 		}
 	}
 	return res, nil
 }
 
-// Body is the plain text the outbox records for a channel without a
+// Body is the plain text a dry run records for a channel without a
 // renderer of its own: a drill marker, the kind, the headline and the
 // instruction in the recipient's language (zh by default).
 func Body(m *channels.Message, lang string) string {
@@ -137,7 +143,7 @@ func Body(m *channels.Message, lang string) string {
 		t = m.Texts["zh"]
 	}
 	var b strings.Builder
-	if m.Drill {
+	if m.Drill() {
 		b.WriteString("[演练 DRILL] ")
 	}
 	if m.Kind != warning.KindAlert {

@@ -1,4 +1,4 @@
-package outbox_test
+package dryrun_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/channels/channeltest"
-	"github.com/alertcast/alertcast/channels/outbox"
+	"github.com/alertcast/alertcast/channels/dryrun"
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/channels/sms/smscsim"
 	"github.com/alertcast/alertcast/wording"
@@ -23,18 +23,18 @@ import (
 // recipient), as the database recorder does.
 type memRecorder struct {
 	mu   sync.Mutex
-	recs map[[3]string]outbox.Record
+	recs map[[3]string]dryrun.Record
 	err  error
 }
 
-func (m *memRecorder) Record(_ context.Context, recs []outbox.Record) error {
+func (m *memRecorder) Record(_ context.Context, recs []dryrun.Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {
 		return m.err
 	}
 	if m.recs == nil {
-		m.recs = map[[3]string]outbox.Record{}
+		m.recs = map[[3]string]dryrun.Record{}
 	}
 	for _, r := range recs {
 		k := [3]string{r.Key, r.Channel, r.Recipient}
@@ -51,7 +51,7 @@ func (m *memRecorder) len() int {
 	return len(m.recs)
 }
 
-func (m *memRecorder) get(key, channel, recipient string) (outbox.Record, bool) {
+func (m *memRecorder) get(key, channel, recipient string) (dryrun.Record, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.recs[[3]string{key, channel, recipient}]
@@ -66,10 +66,9 @@ func recipients(from, n int, lang string) []channels.Recipient {
 	return out
 }
 
-// TestConformance runs the channel suite against the outbox standing in for
-// SMS. Nothing it records fails per recipient or asynchronously, so the
-// failure and receipt checks skip; "Delivered" counts records, which proves
-// a cancelled Send records nothing.
+// TestConformance runs the channel suite against the dry run standing in for
+// SMS; "Delivered" counts records, which proves a cancelled or invalid Send
+// records nothing and an indivisible batch is recorded whole or not at all.
 func TestConformance(t *testing.T) {
 	var (
 		mu   sync.Mutex
@@ -81,7 +80,7 @@ func TestConformance(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			rec = &memRecorder{}
-			return outbox.New("sms", rec, outbox.WithRender(outbox.SMS(sms.Config{})))
+			return dryrun.New("sms", rec, dryrun.WithRender(dryrun.SMS(sms.Config{})))
 		},
 		Good: func(t *testing.T, n int) []channels.Recipient {
 			mu.Lock()
@@ -94,21 +93,26 @@ func TestConformance(t *testing.T) {
 			defer mu.Unlock()
 			return rec.len()
 		},
+		NoPermanent: "it records whatever recipient it is given: there is no far end to refuse one (an unrenderable message fails every recipient, see TestUnrenderableIsPermanent)",
+		NoTransient: "a store failure fails the whole batch with Send's error (TestRecorderErrorIsTheBatchError), never one recipient",
+		NoReceipts:  "nothing is sent, so nothing is ever reported back",
+		NoSecret:    "it holds no credential",
+		Indivisible: "one Recorder.Record call stores the batch",
 	})
 }
 
-// TestResultsAreNotSent: the outbox never says sent or delivered.
+// TestResultsAreNotSent: a dry run never says sent or delivered.
 func TestResultsAreNotSent(t *testing.T) {
 	rec := &memRecorder{}
-	ch := outbox.New("sms", rec, outbox.WithRender(outbox.SMS(sms.Config{})))
+	ch := dryrun.New("sms", rec, dryrun.WithRender(dryrun.SMS(sms.Config{})))
 	to := recipients(0, 3, "ug")
 	res, err := ch.Send(context.Background(), channeltest.Sample(), to)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range channeltest.CheckResults(t, to, res) {
-		if r.State != channels.StateNotSent || !strings.HasPrefix(r.Detail, outbox.DetailNotSent) {
-			t.Errorf("%s: state %s detail %q (want not_sent, %q…)", r.RecipientID, r.State, r.Detail, outbox.DetailNotSent)
+		if r.State != channels.StateNotSent || !strings.HasPrefix(r.Detail, dryrun.DetailNotSent) {
+			t.Errorf("%s: state %s detail %q (want not_sent, %q…)", r.RecipientID, r.State, r.Detail, dryrun.DetailNotSent)
 		}
 	}
 	if rec.len() != 3 {
@@ -120,7 +124,7 @@ func TestResultsAreNotSent(t *testing.T) {
 // not reported as recorded; the batch is retried.
 func TestRecorderErrorIsTheBatchError(t *testing.T) {
 	boom := errors.New("disk full")
-	ch := outbox.New("sms", &memRecorder{err: boom})
+	ch := dryrun.New("sms", &memRecorder{err: boom})
 	res, err := ch.Send(context.Background(), channeltest.Sample(), recipients(0, 2, "zh"))
 	if !errors.Is(err, boom) || res != nil || channels.IsPermanent(err) {
 		t.Fatalf("Send = %v, %v; want no results and the transient recorder error", res, err)
@@ -131,7 +135,7 @@ func TestRecorderErrorIsTheBatchError(t *testing.T) {
 // to put in an SMS) fails permanently and is not recorded.
 func TestUnrenderableIsPermanent(t *testing.T) {
 	rec := &memRecorder{}
-	ch := outbox.New("sms", rec, outbox.WithRender(outbox.SMS(sms.Config{})))
+	ch := dryrun.New("sms", rec, dryrun.WithRender(dryrun.SMS(sms.Config{})))
 	m := channeltest.Sample()
 	m.Texts = map[string]channels.Text{"zh": {Headline: "  ", Instruction: "x"}}
 	to := recipients(0, 1, "zh")
@@ -152,7 +156,7 @@ func TestUnrenderableIsPermanent(t *testing.T) {
 // the programme the device would have been told to play.
 func TestSpeakerRecordsTheProgramme(t *testing.T) {
 	rec := &memRecorder{}
-	ch := outbox.New("speaker", rec, outbox.WithRender(outbox.Speaker()))
+	ch := dryrun.New("speaker", rec, dryrun.WithRender(dryrun.Speaker()))
 	m := channeltest.Sample()
 	to := []channels.Recipient{{ID: "spk-1", Address: "spk-1"}}
 	res, err := ch.Send(context.Background(), m, to)
@@ -194,11 +198,11 @@ func TestSpeakerRecordsTheProgramme(t *testing.T) {
 	}
 }
 
-// TestOutboxIsWhatTheSMSChannelSubmits sends the same warning to the same
+// TestDryRunIsWhatTheSMSChannelSubmits sends the same warning to the same
 // recipients through the real SMS channel (to the SMSC simulator) and
-// through the outbox, and compares every part and its encoding: a dry run
+// through the dry run, and compares every part and its encoding: a dry run
 // is exact, per language, with the signature, drill marker and cut.
-func TestOutboxIsWhatTheSMSChannelSubmits(t *testing.T) {
+func TestDryRunIsWhatTheSMSChannelSubmits(t *testing.T) {
 	long := channeltest.Sample()
 	long.Key = "long/v1"
 	zh := long.Texts["zh"]
@@ -235,7 +239,7 @@ func TestOutboxIsWhatTheSMSChannelSubmits(t *testing.T) {
 			}
 			t.Cleanup(func() { real.Close() })
 			rec := &memRecorder{}
-			dry := outbox.New("sms", rec, outbox.WithRender(outbox.SMS(cfg)))
+			dry := dryrun.New("sms", rec, dryrun.WithRender(dryrun.SMS(cfg)))
 
 			to := recipients(100*i, 2, tc.lang)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -260,7 +264,7 @@ func TestOutboxIsWhatTheSMSChannelSubmits(t *testing.T) {
 			for _, r := range to {
 				got, ok := rec.get(tc.m.Key, "sms", r.ID)
 				if !ok {
-					t.Fatalf("%s: no outbox record", r.ID)
+					t.Fatalf("%s: no dry-run record", r.ID)
 				}
 				subs := byDest[strings.TrimPrefix(r.Address, "+")]
 				if len(subs) == 0 {
@@ -268,7 +272,7 @@ func TestOutboxIsWhatTheSMSChannelSubmits(t *testing.T) {
 				}
 				slices.SortFunc(subs, func(a, b smscsim.Message) int { return int(a.Part) - int(b.Part) })
 				if len(subs) != len(got.Parts) {
-					t.Fatalf("%s: SMSC got %d parts, outbox recorded %d", r.ID, len(subs), len(got.Parts))
+					t.Fatalf("%s: SMSC got %d parts, dry run recorded %d", r.ID, len(subs), len(got.Parts))
 				}
 				wantCoding := byte(8)
 				if got.Encoding == sms.GSM7 {
@@ -276,10 +280,10 @@ func TestOutboxIsWhatTheSMSChannelSubmits(t *testing.T) {
 				}
 				for j, s := range subs {
 					if s.Text != got.Parts[j] {
-						t.Errorf("%s part %d:\n SMSC   %q\n outbox %q", r.ID, j+1, s.Text, got.Parts[j])
+						t.Errorf("%s part %d:\n SMSC   %q\n dry run %q", r.ID, j+1, s.Text, got.Parts[j])
 					}
 					if s.DataCoding != wantCoding {
-						t.Errorf("%s part %d: SMSC data_coding %d, outbox says %s", r.ID, j+1, s.DataCoding, got.Encoding)
+						t.Errorf("%s part %d: SMSC data_coding %d, dry run says %s", r.ID, j+1, s.DataCoding, got.Encoding)
 					}
 				}
 				if strings.Join(got.Parts, "") != got.Body {
