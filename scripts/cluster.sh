@@ -13,7 +13,9 @@
 #
 # CLUSTER_DIR (default /tmp/alertcast-cluster) holds data, logs and pids/NAME.pid;
 # CLUSTER_PORT (default 18100) is the first of the ports it uses (CLUSTER_PORT .. +30).
-# ALERTD and ALERTCTL may name prebuilt binaries. Needs redis-server, redis-sentinel and
+# ALERTD and ALERTCTL may name prebuilt binaries; ALERTD_FLAGS adds flags to every
+# alertd; CLUSTER_CONFIG names a YAML file appended to every node's node.yaml
+# (e.g. sms: gateways) when the cluster directory is first used. Needs redis-server, redis-sentinel and
 # PostgreSQL (Debian packages redis-server, redis-sentinel, postgresql). Everything listens on 127.0.0.1.
 # It stops only the processes it started, by the PIDs in CLUSTER_DIR/pids.
 set -euo pipefail
@@ -93,10 +95,25 @@ start_postgres() {
 		rm -f "$DIR/pg/pwfile"
 	fi
 	# synchronous_commit stays on: a warning's records survive a crash.
-	as_pg "$bin/postgres" -D "$data" -p "$PG_PORT" -h 127.0.0.1 -k "$DIR/pg" -c max_connections=300 \
-		>>"$LOGS/postgres.log" 2>&1 &
-	echo $! >"$PIDS/postgres.pid"
-	wait_tcp "$PG_PORT" 30 || die "PostgreSQL did not start: see $LOGS/postgres.log"
+	# After a kill -9 of the postmaster its backends linger for a few
+	# seconds, holding the shared memory ("pre-existing shared memory block
+	# is still in use"): the new postmaster exits at once; try again.
+	local try up=
+	for ((try = 0; try < 60; try++)); do
+		as_pg "$bin/postgres" -D "$data" -p "$PG_PORT" -h 127.0.0.1 -k "$DIR/pg" -c max_connections=300 \
+			>>"$LOGS/postgres.log" 2>&1 &
+		echo $! >"$PIDS/postgres.pid"
+		local j
+		for ((j = 0; j < 300; j++)); do
+			if (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; then up=1; break; fi
+			kill -0 "$(cat "$PIDS/postgres.pid")" 2>/dev/null || break
+			sleep 0.1
+		done
+		[ -n "$up" ] && break
+		kill -0 "$(cat "$PIDS/postgres.pid")" 2>/dev/null && die "PostgreSQL did not listen within 30 s: see $LOGS/postgres.log"
+		sleep 0.5
+	done
+	[ -n "$up" ] || die "PostgreSQL did not start: see $LOGS/postgres.log"
 	# $! is runuser's PID; stop the postmaster itself (first line of postmaster.pid).
 	head -1 "$data/postmaster.pid" >"$PIDS/postgres.pid"
 	local i
@@ -182,12 +199,28 @@ db_url() {
 	echo "postgres://postgres:$(cat "$DIR/shared/pg.password")@127.0.0.1:$PG_PORT/alertcast?sslmode=disable"
 }
 
+# node.yaml is written once, when the first node starts: the speaker key,
+# then CLUSTER_CONFIG (a YAML file of further top-level sections — sms
+# gateways, policies … — but not speakers:) appended as it is.
+write_node_yaml() {
+	(
+		umask 077
+		printf 'speakers:\n  key_file: %s\n' "$DIR/shared/speaker-ed25519.key" >"$DIR/node.yaml.tmp"
+		if [ -n "${CLUSTER_CONFIG:-}" ]; then
+			[ -r "$CLUSTER_CONFIG" ] || die "CLUSTER_CONFIG $CLUSTER_CONFIG is not a readable file"
+			grep -q '^speakers:' "$CLUSTER_CONFIG" && die "CLUSTER_CONFIG $CLUSTER_CONFIG must not have a speakers: section (cluster.sh writes it)"
+			cat "$CLUSTER_CONFIG" >>"$DIR/node.yaml.tmp"
+		fi
+		mv "$DIR/node.yaml.tmp" "$DIR/node.yaml"
+	)
+}
+
 start_node() { # name roles port
 	local d=$DIR/$1 before
 	mkdir -p "$d"
 	touch "$LOGS/$1.log"
 	before=$(grep -c 'msg="alertd running"' "$LOGS/$1.log" || true)
-	[ -f "$DIR/node.yaml" ] || printf 'speakers:\n  key_file: %s\n' "$DIR/shared/speaker-ed25519.key" >"$DIR/node.yaml"
+	[ -f "$DIR/node.yaml" ] || write_node_yaml
 	# Secrets reach alertd through its environment, never its command line (ps shows that to every user).
 	ALERTCAST_REDIS_URL=$(redis_url) ALERTCAST_DB=$(db_url) \
 		ALERTCAST_AUDIT_KEY_FILE=$DIR/shared/audit.key ALERTCAST_ADMIN_TOKEN=$(cat "$DIR/shared/admin.token") \
@@ -277,5 +310,5 @@ status) status ;;
 kill) [ -n "${2:-}" ] || die "kill NAME"; stop_one "$2" KILL; echo "killed $2" ;;
 start) [ -n "${2:-}" ] || die "start NAME"; init; start_one "$2"; echo "started $2 (pid $(cat "$PIDS/$2.pid"))" ;;
 env) echo "ALERTCAST_URL=http://127.0.0.1:${API_PORTS[0]}"; echo "ALERTCAST_TOKEN=$(cat "$DIR/shared/admin.token")" ;;
-*) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
