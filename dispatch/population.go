@@ -24,11 +24,20 @@ type PopulationIndex struct {
 	mu     sync.RWMutex
 	fields []FieldEndpoint
 	impMu  sync.Mutex // one import at a time: id assignment
+
+	genMu sync.Mutex
+	gen   string // the population generation this index reflects (population_sync.go)
 }
 
 // NewPopulationIndex builds the index from the database. Region files imported
 // earlier (other counties) are merged into tree first.
 func NewPopulationIndex(ctx context.Context, store *Store, tree *targeting.Tree) (*PopulationIndex, error) {
+	// Read before loading: a change made while we load moves it again,
+	// and the next Refresh catches that change.
+	gen, err := store.PopulationGeneration(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("population generation: %w", err)
+	}
 	files, err := store.RegionFiles(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load imported regions: %w", err)
@@ -42,7 +51,7 @@ func NewPopulationIndex(ctx context.Context, store *Store, tree *targeting.Tree)
 			return nil, fmt.Errorf("imported region file %d: %w", i+1, err)
 		}
 	}
-	r := &PopulationIndex{store: store, tree: tree, ix: targeting.NewIndex(tree)}
+	r := &PopulationIndex{store: store, tree: tree, ix: targeting.NewIndex(tree), gen: gen}
 	var bad int
 	if err := store.ForEachResident(ctx, func(res targeting.Resident) error {
 		if err := r.ix.PutResident(res); err != nil {
@@ -148,7 +157,7 @@ func (r *PopulationIndex) ImportRegions(ctx context.Context, src io.Reader, by A
 	if err := r.tree.Merge(t); err != nil {
 		return nil, err
 	}
-	return counties, nil
+	return counties, r.changed(ctx)
 }
 
 // ImportResult reports an import.
@@ -222,7 +231,7 @@ func (r *PopulationIndex) ImportResidents(ctx context.Context, src io.Reader, pa
 		}
 	}
 	out.Applied = true
-	return out, nil
+	return out, r.changed(ctx)
 }
 
 // ImportSpeakers reads a speakers CSV, like ImportResidents.
@@ -253,5 +262,5 @@ func (r *PopulationIndex) ImportSpeakers(ctx context.Context, src io.Reader, par
 		}
 	}
 	out.Stored, out.Applied = len(all), true
-	return out, nil
+	return out, r.changed(ctx)
 }

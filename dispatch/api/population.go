@@ -120,7 +120,7 @@ func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by disp
 		api.fail(w, r, err)
 		return
 	}
-	if err := api.Service.Population.ReloadFieldEndpoints(r.Context()); err != nil {
+	if err := api.Service.Population.FieldEndpointsChanged(r.Context()); err != nil {
 		api.fail(w, r, err)
 		return
 	}

@@ -355,6 +355,14 @@ func (e *Engine) recipients(ctx context.Context, a *dispatch.Alert, ch string) (
 	if err != nil {
 		return nil, "", channels.Permanent(err)
 	}
+	// Another node may have imported residents or loudspeakers since this
+	// one loaded them: plan against the database's population, not a stale
+	// copy (a failed check is retried with the task).
+	if r, ok := e.cfg.Population.(refresher); ok {
+		if err := r.Refresh(ctx); err != nil {
+			return nil, "", err
+		}
+	}
 	var out []channels.Recipient
 	seen := map[string]bool{}
 	add := func(r channels.Recipient) {
@@ -654,4 +662,10 @@ func errString(err error) string {
 		return "unknown error"
 	}
 	return err.Error()
+}
+
+// refresher is a population that can bring itself up to date with the
+// database (dispatch.PopulationIndex).
+type refresher interface {
+	Refresh(ctx context.Context) error
 }
