@@ -95,7 +95,6 @@ func TestClusterAPINodeKilled(t *testing.T) {
 	c := startCluster(t, sim)
 	pop := newPopulation(t, residents)
 	op := importResidents(t, c.api[0], c.token, pop)
-	c.startWorkers() // after the import: see startWorkers
 
 	conn, err := dialPage(t, c.api[0], "")
 	if err != nil {

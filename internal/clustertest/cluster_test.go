@@ -108,9 +108,10 @@ type cluster struct {
 	api   [2]string // base URLs of api1, api2
 }
 
-// startCluster starts the stores, both API nodes and the scheduler of a
-// cluster whose nodes send SMS through sim. The workers are not started:
-// see startWorkers.
+// startCluster starts the stores, both API nodes, the workers and the
+// scheduler of a cluster whose nodes send SMS through sim. The population is
+// imported afterwards through an API node: the workers, already running,
+// must plan with it (the population generation, dispatch/population_sync.go).
 func startCluster(t *testing.T, sim *smscsim.Server) *cluster {
 	t.Helper()
 	needClusterServices(t)
@@ -157,7 +158,7 @@ func startCluster(t *testing.T, sim *smscsim.Server) *cluster {
 		}
 		t.Logf("cluster.sh down took %s", time.Since(t0).Round(time.Millisecond))
 	})
-	for _, name := range append(append([]string{}, clusterStores...), "api1", "api2", "scheduler") {
+	for _, name := range append(append(append([]string{}, clusterStores...), "api1", "api2", "scheduler"), clusterWorkers...) {
 		c.start(name)
 	}
 	tok, err := os.ReadFile(filepath.Join(dir, "c", "shared", "admin.token"))
@@ -167,22 +168,6 @@ func startCluster(t *testing.T, sim *smscsim.Server) *cluster {
 	c.token = strings.TrimSpace(string(tok))
 	c.api = [2]string{fmt.Sprintf("http://127.0.0.1:%d", c.port+10), fmt.Sprintf("http://127.0.0.1:%d", c.port+11)}
 	return c
-}
-
-// startWorkers starts the three worker nodes.
-//
-// TODO(population reload): the workers are started AFTER the population is
-// imported because a worker loads the population index once, at start, and
-// never reloads it (dispatch Registry) — residents imported through an API
-// node are invisible to a running worker, and a warning it plans reaches no
-// one. Once the lead's fix ("population generation") is in main, start the
-// workers with the rest of the cluster and import through the running
-// cluster instead; this ordering must not outlive that fix.
-func (c *cluster) startWorkers() {
-	c.t.Helper()
-	for _, w := range clusterWorkers {
-		c.start(w)
-	}
 }
 
 func (c *cluster) run(args ...string) (string, error) {

@@ -50,7 +50,6 @@ func clusterBroadcast(t *testing.T, channels ...string) (c *cluster, sim *smscsi
 	c = startCluster(t, sim)
 	pop = newPopulation(t, residents)
 	op = importResidents(t, c.api[0], c.token, pop)
-	c.startWorkers() // after the import: see startWorkers
 	id = issue(t, c.api[0], op, countyExercise(channels...))
 	return c, sim, pop, op, id
 }
