@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -112,7 +113,7 @@ type Scheduler struct {
 	// Tick is how often schedules are checked (default 1 s).
 	Tick time.Duration
 
-	leader bool
+	leader atomic.Bool // read by Leader from other goroutines
 }
 
 const leaderKey = "alertcast:scheduler:leader"
@@ -137,15 +138,15 @@ func (sc *Scheduler) Run(ctx context.Context) {
 	t := time.NewTicker(sc.Tick)
 	defer t.Stop()
 	defer func() {
-		if sc.leader {
+		if sc.leader.Load() {
 			// Hand over at once.
 			_ = sc.Redis.Eval(context.Background(), `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`, []string{leaderKey}, sc.NodeID).Err()
 		}
 	}()
 	for {
 		lead := sc.lead(ctx)
-		if lead != sc.leader {
-			sc.leader = lead
+		if lead != sc.leader.Load() {
+			sc.leader.Store(lead)
 			log.Info("scheduler leadership", "leader", lead, "node", sc.NodeID)
 		}
 		if lead {
@@ -162,11 +163,11 @@ func (sc *Scheduler) Run(ctx context.Context) {
 }
 
 // Leader reports whether this node held the lease at the last tick.
-func (sc *Scheduler) Leader() bool { return sc.leader }
+func (sc *Scheduler) Leader() bool { return sc.leader.Load() }
 
 func (sc *Scheduler) lead(ctx context.Context) bool {
 	px := sc.Lease.Milliseconds()
-	if sc.leader {
+	if sc.leader.Load() {
 		n, err := renewScript.Run(ctx, sc.Redis, []string{leaderKey}, sc.NodeID, strconv.FormatInt(px, 10)).Int()
 		return err == nil && n == 1
 	}
