@@ -38,41 +38,12 @@ func NewPopulationIndex(ctx context.Context, store *Store, tree *targeting.Tree)
 	if err != nil {
 		return nil, fmt.Errorf("population generation: %w", err)
 	}
-	files, err := store.RegionFiles(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load imported regions: %w", err)
+	r := &PopulationIndex{store: store, tree: tree, gen: gen}
+	if err := r.mergeRegionFiles(ctx); err != nil {
+		return nil, err
 	}
-	for i, f := range files {
-		t, err := targeting.ParseRegions(strings.NewReader(f))
-		if err == nil {
-			err = tree.Merge(t)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("imported region file %d: %w", i+1, err)
-		}
-	}
-	r := &PopulationIndex{store: store, tree: tree, ix: targeting.NewIndex(tree), gen: gen}
-	var bad int
-	if err := store.ForEachResident(ctx, func(res targeting.Resident) error {
-		if err := r.ix.PutResident(res); err != nil {
-			bad++
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("load residents: %w", err)
-	}
-	if err := store.ForEachSpeaker(ctx, func(sp SpeakerRecord) error {
-		if err := r.ix.PutSpeaker(sp.Speaker); err != nil {
-			bad++
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("load speakers: %w", err)
-	}
-	if bad > 0 {
-		store.log.Warn("stored registry entries that do not fit the loaded region tree were not indexed", "count", bad)
-	}
-	if err := r.ReloadFieldEndpoints(ctx); err != nil {
+	r.ix = targeting.NewIndex(tree)
+	if err := r.load(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -36,27 +36,7 @@ func (r *PopulationIndex) Refresh(ctx context.Context) error {
 	if err := r.mergeRegionFiles(ctx); err != nil {
 		return err
 	}
-	var bad int
-	if err := r.store.ForEachResident(ctx, func(res targeting.Resident) error {
-		if err := r.ix.PutResident(res); err != nil {
-			bad++
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("reload residents: %w", err)
-	}
-	if err := r.store.ForEachSpeaker(ctx, func(sp SpeakerRecord) error {
-		if err := r.ix.PutSpeaker(sp.Speaker); err != nil {
-			bad++
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("reload speakers: %w", err)
-	}
-	if bad > 0 {
-		r.store.log.Warn("stored registry entries that do not fit the loaded region tree were not indexed", "count", bad)
-	}
-	if err := r.ReloadFieldEndpoints(ctx); err != nil {
+	if err := r.load(ctx); err != nil {
 		return err
 	}
 	r.genMu.Lock()
@@ -66,8 +46,36 @@ func (r *PopulationIndex) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// mergeRegionFiles merges region files imported on other nodes that this
-// node's tree does not hold yet.
+// load puts every stored resident and loudspeaker into the index (an
+// upsert: loading again converges on the database) and rereads the field
+// endpoints.
+func (r *PopulationIndex) load(ctx context.Context) error {
+	var bad int
+	if err := r.store.ForEachResident(ctx, func(res targeting.Resident) error {
+		if err := r.ix.PutResident(res); err != nil {
+			bad++
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load residents: %w", err)
+	}
+	if err := r.store.ForEachSpeaker(ctx, func(sp SpeakerRecord) error {
+		if err := r.ix.PutSpeaker(sp.Speaker); err != nil {
+			bad++
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load speakers: %w", err)
+	}
+	if bad > 0 {
+		r.store.log.Warn("stored registry entries that do not fit the loaded region tree were not indexed", "count", bad)
+	}
+	return r.ReloadFieldEndpoints(ctx)
+}
+
+// mergeRegionFiles merges the imported region files (other counties) that
+// this node's tree does not hold yet: all of them at start, those imported
+// on other nodes since then on a refresh.
 func (r *PopulationIndex) mergeRegionFiles(ctx context.Context) error {
 	files, err := r.store.RegionFiles(ctx)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 )
 
@@ -17,11 +16,7 @@ const populationGenerationKey = "population_generation"
 // value is random, not a counter, so two nodes importing at once cannot
 // write the same one.
 func (s *Store) BumpPopulationGeneration(ctx context.Context) (string, error) {
-	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	gen := hex.EncodeToString(b)
+	gen := rand.Text()
 	_, err := s.exec(ctx, nil, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
 		populationGenerationKey, gen)
 	return gen, err
@@ -42,11 +37,7 @@ func (s *Store) PopulationGeneration(ctx context.Context) (string, error) {
 // it is still cur; swapped says whether it was (otherwise it moved anyway,
 // unconditionally, and the caller must not assume it knew the old one).
 func (s *Store) SwapPopulationGeneration(ctx context.Context, cur string) (next string, swapped bool, err error) {
-	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		return "", false, err
-	}
-	next = hex.EncodeToString(b)
+	next = rand.Text()
 	var res sql.Result
 	if cur == "" {
 		res, err = s.exec(ctx, nil, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING`, populationGenerationKey, next)
