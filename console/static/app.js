@@ -281,12 +281,13 @@
   const groupLabel = (g) => (typeof g === "string" ? g : (S.lang === "zh" ? g.zh || g.name || g.code : g.en || g.name || g.code));
 
   // ---------- chrome (header, nav) ----------
+  // NAV lists the pages in the header: [route name, minimum role].
+  const NAV = [["compose", "operator"], ["approvals", "approver"], ["history", "viewer"], ["audit", "viewer"], ["admin", "admin"]];
   function renderChrome() {
     const nav = $("#nav");
     nav.replaceChildren();
     if (S.me) {
-      const items = [["compose", "operator"], ["approvals", "approver"], ["history", "viewer"], ["audit", "viewer"], ["admin", "admin"]];
-      for (const [k, role] of items) if (can(role)) nav.append(h("a", { href: "#/" + k, id: "nav-" + k, text: t(k) }));
+      for (const [k, role] of NAV) if (can(role)) nav.append(h("a", { href: "#/" + k, id: "nav-" + k, text: t(k) }));
     }
     const me = $("#me");
     me.replaceChildren();
@@ -1179,6 +1180,16 @@
     }
     await Promise.all([loadUsers(), loadSpeakersTable()]);
   };
+
+  // ---------- pages in other files ----------
+  // Each console page beyond the core lives in its own file, loaded before
+  // this one, which pushes an installer onto window.AlertcastPages. The
+  // installer gets this object: it adds routes, nav entries (NAV: [name,
+  // minimum role], in order) and strings (L.zh, L.en, L.ug), and uses the same
+  // helpers as the core pages. Installers run before the first route.
+  const AC = { S, L, t, h, put, $, $$, api, poll, onLive, can, routes, NAV, levelChip, stateChip, eventName,
+    drillBanner, fmtTime, uuid, sameOrigin, renderChrome, route, loadSpeakers, groupLabel, LEVELS, CHANNELS };
+  for (const install of window.AlertcastPages || []) install(AC);
 
   // ---------- start ----------
   $("#lang-toggle").addEventListener("click", () => {
