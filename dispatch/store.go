@@ -400,6 +400,17 @@ var migrations = []string{
 	// JSON array) the real channel would have submitted.
 	`ALTER TABLE outbox ADD COLUMN encoding TEXT NOT NULL DEFAULT '';
 	ALTER TABLE outbox ADD COLUMN parts TEXT NOT NULL DEFAULT '';`,
+	// The first time a step was reported per version and channel
+	// (store_report.go): a loudspeaker's "playing" is overwritten by its
+	// "played", and the after-action report needs the first sound.
+	`CREATE TABLE receipt_firsts (
+		alert_id TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		channel TEXT NOT NULL,
+		step TEXT NOT NULL,
+		at BIGINT NOT NULL,
+		PRIMARY KEY (alert_id, version, channel, step)
+	);`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

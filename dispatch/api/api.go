@@ -207,6 +207,7 @@ func (api *API) Routes(mux Router) {
 	h("POST /api/v1/alerts/{id}/allclear", dispatch.RoleOperator, api.end(warning.KindAllClear))
 	h("POST /api/v1/alerts/{id}/update", dispatch.RoleOperator, api.update)
 	h("GET /api/v1/alerts/{id}/deliveries", dispatch.RoleViewer, api.deliveries)
+	h("GET /api/v1/alerts/{id}/report", dispatch.RoleViewer, api.report)
 	mux.Handle("GET /api/v1/alerts/{id}/cap", http.HandlerFunc(api.capExport))
 	mux.Handle("GET /api/v1/feed.atom", http.HandlerFunc(api.feed))
 	h("POST /api/v1/cap", dispatch.RoleOperator, api.capImport)
