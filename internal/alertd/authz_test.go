@@ -174,6 +174,7 @@ var authzMatrix = []authzRow{
 	{"/sms/dlr", gateway, "POST /sms/dlr?gw=hook", `{"message_id":"m-1","status":"delivered"}`, "Kannel: sig in dlr-url; webhook: HMAC header"},
 	{"GET /{$}", public, "GET /", "", "console page; it logs in through the API"},
 	{"GET /console/", public, "GET /console/app.js", "", "console assets"},
+	{"GET /console/townships.json", public, "GET /console/townships.json", "", "approximate township areas (no loudspeaker positions)"},
 }
 
 // identity is one way a caller presents itself.
