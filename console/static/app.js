@@ -73,6 +73,7 @@
     },
   };
   const t = (k) => (L[S.lang] && L[S.lang][k]) || L.en[k] || k;
+  const LANGS = [["zh", "中文"], ["ug", "ئۇيغۇرچە"], ["en", "English"]];
 
   // ---------- DOM helpers ----------
   function h(tag, attrs, ...kids) {
@@ -113,16 +114,19 @@
   }
   const toLocalInput = (ms) => new Date(ms + BJ).toISOString().slice(0, 16);
   const fromLocalInput = (v) => (v ? v + ":00+08:00" : "");
+  // In Uyghur a region is named in Uyghur where the region data knows it
+  // (targeting/data/README.md lists the gaps), else in Chinese.
   const regionName = (code) => {
     const r = S.regionByCode.get(code);
-    return r ? r.name : code;
+    return r ? (S.lang === "ug" && r.name_ug) || r.name : code;
   };
   const can = (role) => S.me && ROLE_RANK[S.me.role] >= ROLE_RANK[role];
   function levelChip(lv) { return h("span", { class: "chip lv-" + lv, text: t(lv) + (lv ? "" : "") }); }
   function stateChip(st) { return h("span", { class: "state state-" + st, "data-state": st, text: t(st) }); }
   function eventName(code) {
     const e = S.events.find((x) => x.code === code);
-    return e ? (S.lang === "zh" ? e.zh : e.en) : code;
+    const own = (L[S.lang] || {})["event:" + code]; // the API names events in zh and en only
+    return own || (e ? (S.lang === "zh" ? e.zh : e.en) : code);
   }
   function drillBanner(status) {
     if (status === "exercise") return h("div", { class: "drill", role: "note", text: t("drill") });
@@ -278,7 +282,8 @@
     } catch (e) { S.speakers = []; }
   }
   const groupCode = (g) => (typeof g === "string" ? g : g.code || g.name || g.id);
-  const groupLabel = (g) => (typeof g === "string" ? g : (S.lang === "zh" ? g.zh || g.name || g.code : g.en || g.name || g.code));
+  const groupLabel = (g) => (typeof g === "string" ? g : (L[S.lang] || {})["group:" + groupCode(g)] ||
+    (S.lang === "zh" ? g.zh || g.name || g.code : g.en || g.name || g.code));
 
   // ---------- chrome (header, nav) ----------
   // NAV lists the pages in the header: [route name, minimum role].
@@ -296,8 +301,13 @@
         try { await api("POST", "/api/v1/logout"); } catch (e) { /* the cookie expires anyway */ }
         logoutLocal();
       } }));
-    $("#lang-toggle").textContent = S.lang === "zh" ? "English" : "中文";
-    document.documentElement.lang = S.lang === "zh" ? "zh" : "en";
+    // zh, then ug (when i18n_ug.js installed it), then en; each named in itself.
+    const sel = $("#lang-select");
+    const langs = LANGS.filter(([l]) => L[l]);
+    if (sel.options.length !== langs.length) put(sel, langs.map(([l, n]) => h("option", { value: l, lang: l, text: n })));
+    sel.value = S.lang;
+    document.documentElement.lang = S.lang;
+    document.documentElement.dir = S.lang === "ug" ? "rtl" : "ltr";
     markNav();
   }
   function markNav() {
@@ -1192,8 +1202,9 @@
   for (const install of window.AlertcastPages || []) install(AC);
 
   // ---------- start ----------
-  $("#lang-toggle").addEventListener("click", () => {
-    S.lang = S.lang === "zh" ? "en" : "zh";
+  if (!L[S.lang]) S.lang = "zh"; // a language whose strings did not load
+  $("#lang-select").addEventListener("change", (e) => {
+    S.lang = L[e.target.value] ? e.target.value : "zh";
     localStorage.setItem("alertcast.lang", S.lang);
     renderChrome(); route();
   });
