@@ -400,6 +400,10 @@ var migrations = []string{
 	// JSON array) the real channel would have submitted.
 	`ALTER TABLE outbox ADD COLUMN encoding TEXT NOT NULL DEFAULT '';
 	ALTER TABLE outbox ADD COLUMN parts TEXT NOT NULL DEFAULT '';`,
+	// Exactly once under faults (store_claims.go): which node holds which
+	// batch, what it handed to a channel without a recorded result yet, and
+	// when each node last proved it was alive.
+	claimsSchema,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All
