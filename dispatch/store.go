@@ -411,6 +411,10 @@ var migrations = []string{
 		at BIGINT NOT NULL,
 		PRIMARY KEY (alert_id, version, channel, step)
 	);`,
+	// Exactly once under faults (store_claims.go): which node holds which
+	// batch, what it handed to a channel without a recorded result yet, and
+	// when each node last proved it was alive.
+	claimsSchema,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All
