@@ -49,6 +49,10 @@ type API struct {
 	loginSt         *loginState
 	// Speakers, when set, reports live loudspeaker status for GET /speakers.
 	SpeakerStatus func(ctx context.Context) (any, error)
+	// SpeakersLive, when set, answers the hub's live state of the devices
+	// named, for GET /speakers with parameters (the fleet page); devices
+	// that never connected and hold nothing may be absent.
+	SpeakersLive func(ctx context.Context, ids []string) (map[string]SpeakerLive, error)
 	// NewSpeakerCredential returns (secret, hash hex) for enrolment.
 	NewSpeakerCredential func() (secret, hashHex string)
 	// BaseURL is how others reach this platform (CAP links, feed).
@@ -604,24 +608,4 @@ func (api *API) outbox(w http.ResponseWriter, r *http.Request, by dispatch.Actor
 	}
 	writeJSON(w, 200, map[string]any{"note": "outbox: messages recorded instead of sent because no real channel is configured for them",
 		"total": total, "records": recs})
-}
-
-func (api *API) audit(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
-	q := r.URL.Query()
-	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	list, err := api.Store.AuditLog(r.Context(), after, q.Get("alert"), limit)
-	if err != nil {
-		api.fail(w, r, err)
-		return
-	}
-	resp := map[string]any{"entries": list}
-	if q.Get("verify") == "1" {
-		n, err := api.Store.VerifyAudit(r.Context())
-		resp["verified"] = n
-		if err != nil {
-			resp["verify_error"] = err.Error()
-		}
-	}
-	writeJSON(w, 200, resp)
 }

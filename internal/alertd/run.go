@@ -311,6 +311,7 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 		s.api.SpeakerPublicKey = s.speakerPub
 		s.api.DisconnectSpeaker = s.speakers.Disconnect
 		s.api.SpeakerStatus = func(ctx context.Context) (any, error) { return s.speakers.Status(ctx) }
+		s.api.SpeakersLive = speakersLive(s.speakers)
 		s.api.NewSpeakerCredential = func() (string, string) {
 			secret, hash := speaker.NewCredential()
 			return secret, hex.EncodeToString(hash)
