@@ -82,6 +82,9 @@ const (
 	EventReached = "reached_"
 )
 
+// OutboxNote is the detail of a milestone of a channel in outbox mode.
+const OutboxNote = "not sent: recorded in the outbox only"
+
 // ReachedPercents are the milestones of a channel's delivery.
 var ReachedPercents = []int{50, 95, 100}
 
@@ -231,9 +234,14 @@ func BuildReport(ctx context.Context, st *Store, id string, src ReportSources) (
 			if !c.FirstSound.IsZero() {
 				rep.Timeline = append(rep.Timeline, TimelineEvent{At: c.FirstSound, Event: EventFirstSound, Version: v.Version, Channel: ch})
 			}
+			note := ""
+			if c.Mode == ModeOutbox {
+				// Done, as the progress model counts it: nobody received it.
+				note = OutboxNote
+			}
 			for _, p := range ReachedPercents {
 				if at, ok := c.Reached[fmt.Sprint(p)]; ok {
-					rep.Timeline = append(rep.Timeline, TimelineEvent{At: at, Event: fmt.Sprintf("%s%d", EventReached, p), Version: v.Version, Channel: ch})
+					rep.Timeline = append(rep.Timeline, TimelineEvent{At: at, Event: fmt.Sprintf("%s%d", EventReached, p), Version: v.Version, Channel: ch, Detail: note})
 				}
 			}
 		}

@@ -733,7 +733,8 @@
     const fails = h("div", { id: "failures" });
     const actions = h("div", { class: "panel", id: "alert-actions" });
     const versions = h("div", { class: "panel", id: "versions" });
-    put(view, head, h("div", { class: "grid2" }, h("div", null, bars, actions), h("div", { class: "panel" }, h("h2", { text: t("map") }), mapBox,
+    const reportLink = h("p", null, h("a", { href: "#/report/" + encodeURIComponent(id), id: "alert-report", text: "📄 " + t("report") }));
+    put(view, head, reportLink, h("div", { class: "grid2" }, h("div", null, bars, actions), h("div", { class: "panel" }, h("h2", { text: t("map") }), mapBox,
       h("div", { class: "legend" }, ["delivered", "sent", "planned", "failed"].map((s) => h("span", null, h("i", { class: "lgd-" + s }), t(s)))))), fails, versions);
     let last = null, lastSpk = 0, lastFail = 0, actionsFor = "";
     const spkStates = new Map();
