@@ -361,58 +361,8 @@
   };
 
   // ---------- map ----------
-  // drawMap draws the county outline and the loudspeakers as an SVG
-  // (equirectangular, x scaled by cos(latitude)): no tiles, no library.
-  function drawMap(opts) {
-    const o = S.outline;
-    const W = 640;
-    const svg = h("svg:svg", { class: "map", role: "img", "aria-label": t("map") + " 疏勒县" });
-    if (!o) return svg;
-    const [x0, y0, x1, y1] = o.bbox;
-    const kx = Math.cos(((y0 + y1) / 2) * Math.PI / 180);
-    const sc = W / ((x1 - x0) * kx);
-    const H = Math.round((y1 - y0) * sc) + 20;
-    svg.setAttribute("viewBox", `-10 -10 ${W + 20} ${H + 10}`);
-    const px = (lon, lat) => [((lon - x0) * kx * sc).toFixed(1), ((y1 - lat) * sc).toFixed(1)];
-    let d = "";
-    for (const poly of o.polygons) for (const ring of poly) d += "M" + ring.map((p) => px(p[0], p[1]).join(",")).join("L") + "Z";
-    svg.append(h("svg:path", { class: "county", d: d }));
-    // Township labels at the mean position of their speakers.
-    const sums = new Map();
-    for (const s of S.speakers) {
-      if (!s.point) continue;
-      const tw = s.village.slice(0, 9);
-      const a = sums.get(tw) || [0, 0, 0];
-      a[0] += s.point.lon; a[1] += s.point.lat; a[2]++;
-      sums.set(tw, a);
-    }
-    for (const [tw, a] of sums) {
-      const [x, y] = px(a[0] / a[2], a[1] / a[2]);
-      svg.append(h("svg:text", { x: x, y: y, "text-anchor": "middle", text: regionName(tw).replace(/(乡|镇)$/, "") }));
-    }
-    const offline = offlineSet();
-    for (const s of S.speakers) {
-      if (!s.point) continue;
-      const [x, y] = px(s.point.lon, s.point.lat);
-      let cls = "spk";
-      if (opts.selected && inArea(s.village, opts.selected)) cls += " in";
-      if (opts.states && opts.states.has(s.id)) cls += " s-" + opts.states.get(s.id);
-      if (offline.has(s.id)) cls += " off";
-      const c = h("svg:circle", { class: cls, cx: x, cy: y, r: 4.5, "data-id": s.id, tabindex: opts.onToggle ? 0 : null });
-      c.append(h("svg:title", { text: s.id + " · " + regionName(s.village) + (s.zone ? " · " + s.zone : "") +
-        (opts.states && opts.states.has(s.id) ? " · " + t(opts.states.get(s.id)) : "") + (offline.has(s.id) ? " · offline" : "") }));
-      if (opts.onToggle) {
-        c.addEventListener("click", () => opts.onToggle(s.village));
-        c.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); opts.onToggle(s.village); } });
-      }
-      svg.append(c);
-    }
-    return svg;
-  }
-  function inArea(village, codes) {
-    for (const c of codes) if (village.startsWith(c)) return true;
-    return false;
-  }
+  // The map (county, approximate townships, loudspeakers, the aimed area)
+  // and the area picker live in aim.js: AC.makeMap, AC.aimPicker.
   // offlineSet reads whatever the loudspeaker hub reports; the shape is the
   // hub's, so only an explicit offline/online flag per id is trusted.
   function offlineSet() {
@@ -492,7 +442,6 @@
     let base = null;
     if (updating) base = await api("GET", "/api/v1/alerts/" + encodeURIComponent(updating));
     const idem = uuid(); // one per compose form: a double click or a retry never issues twice
-    const selected = new Set(base ? base.area.codes : []);
     let previewedBody = "";
 
     const eventSel = h("select", { id: "f-event", name: "event" }, h("option", { value: "", text: "—" }),
@@ -504,56 +453,10 @@
       h("label", { class: "inline" }, h("input", { type: "radio", name: "status", value: s, id: "f-status-" + s, checked: s === "actual" }), t(s))));
     const drillSlot = h("div", { id: "drill-slot" });
 
-    // Area tree.
-    const filter = h("input", { type: "search", id: "f-area-filter", placeholder: t("areaFilter"), "aria-label": t("areaFilter") });
-    const tree = h("div", { class: "area-tree", id: "area-tree" });
-    for (const tw of S.townships) {
-      const cb = h("input", { type: "checkbox", value: tw.code, "data-code": tw.code, id: "area-" + tw.code });
-      // Villages are built when their township is opened (or a filter
-      // needs them): the first render stays small.
-      const villages = h("div", { class: "villages" });
-      const d = h("details", { "data-township": tw.code },
-        h("summary", null, h("label", { class: "inline" }, cb, tw.name, tw.name_ug ? h("span", { class: "ug", dir: "rtl", lang: "ug", text: tw.name_ug }) : null,
-          h("span", { class: "note", text: " " + tw.code }))), villages);
-      d.fill = () => {
-        if (villages.firstChild) return;
-        put(villages, (tw.villages || []).map((v) => h("label", { class: "inline", "data-name": v.name },
-          h("input", { type: "checkbox", value: v.code, "data-code": v.code, id: "area-" + v.code, checked: selected.has(v.code) }), v.name)));
-      };
-      d.addEventListener("toggle", () => { if (d.open) d.fill(); });
-      for (const v of tw.villages || []) if (selected.has(v.code)) d.fill();
-      tree.append(d);
-    }
-    const chips = h("div", { class: "chips", id: "area-chips" });
-    const mapBox = h("div", { id: "compose-map" });
-    const legend = h("div", { class: "legend" }, h("span", null, h("i", { class: "lgd-in" }), t("selected")), h("span", { class: "note", text: S.speakers.length + " " + t("speakers") }));
-    const toggleCode = (code) => {
-      // A click on the map toggles the speaker's village.
-      if (selected.has(code)) selected.delete(code); else selected.add(code);
-      clearFieldErrors(tree); syncArea(); changed();
-    };
-    function syncArea() {
-      for (const cb of $$("input[data-code]", tree)) cb.checked = selected.has(cb.value);
-      put(chips, ...[...selected].sort().map((c) => h("span", { class: "sel", text: regionName(c) + " " + c })));
-      if (!selected.size) chips.append(h("span", { class: "note", text: t("none") }));
-      put(mapBox, drawMap({ selected: selected, onToggle: toggleCode }));
-    }
-    tree.addEventListener("change", (e) => {
-      const cb = e.target;
-      if (!cb.dataset.code) return;
-      if (cb.checked) selected.add(cb.value); else selected.delete(cb.value);
-      clearFieldErrors(tree); syncArea(); changed();
-    });
-    filter.addEventListener("input", () => {
-      const f = filter.value.trim();
-      for (const d of $$("details", tree)) {
-        if (f) d.fill();
-        let any = false;
-        for (const l of $$(".villages label", d)) { const m = !f || l.dataset.name.includes(f); l.hidden = !m; any = any || m; }
-        d.open = !!f && any;
-        d.hidden = !!f && !any && !$("summary", d).textContent.includes(f);
-      }
-    });
+    // Area: whole county, townships, villages, polygons (aim.js).
+    const picker = AC.aimPicker({ base: base && base.area, onChange: () => changed(),
+      audience: () => { const a = {}; const g = $$("input[name=groups]:checked", form).map((x) => x.value), l = $$("input[name=languages]:checked", form).map((x) => x.value);
+        if (g.length) a.groups = g; if (l.length) a.languages = l; return a; } });
 
     const groupsBox = h("div", null, S.groups.map((g) => h("label", { class: "inline" },
       h("input", { type: "checkbox", name: "groups", value: groupCode(g), id: "f-group-" + groupCode(g) }), groupLabel(g))));
@@ -590,8 +493,8 @@
         field("level", h("label", { text: t("level") }), levelBox)),
       h("div", { class: "panel" }, h("h2", { text: t("area") }),
         h("div", { class: "grid2" },
-          field("area", filter, tree, chips, field("area.exclude")),
-          h("div", null, mapBox, legend))),
+          field("area", picker.left, field("area.exclude")),
+          h("div", null, picker.right))),
       h("div", { class: "panel grid3" },
         field("audience.groups", h("label", { text: t("groups") + " (" + t("all") + " = " + t("none") + ")" }), groupsBox),
         field("audience.languages", h("label", { text: t("languages") }), langBox),
@@ -616,7 +519,7 @@
       const checked = (n) => $$(`input[name=${n}]:checked`, form).map((x) => x.value);
       const b = {
         event: eventSel.value, level: (checked("level")[0] || ""), status: checked("status")[0] || "actual",
-        area: { codes: [...selected].sort() }, audience: {}, channels: checked("channels"), text: text,
+        area: picker.area(), audience: {}, channels: checked("channels"), text: text,
         expires: fromLocalInput(expires.value),
       };
       if (checked("groups").length) b.audience.groups = checked("groups");
@@ -626,6 +529,7 @@
       return b;
     }
     function changed() {
+      picker.changed();
       const st = ($("input[name=status]:checked", form) || {}).value;
       put(drillSlot, drillBanner(st) || "");
       const fresh = previewedBody && previewedBody === JSON.stringify(body());
@@ -698,7 +602,7 @@
       expires.value = toLocalInput(Date.parse(base.expires));
       rebroadcast.value = base.rebroadcast || "";
     }
-    syncArea(); changed();
+    changed();
     eventSel.focus();
   };
 
@@ -751,8 +655,8 @@
         const r = await api("GET", `/api/v1/alerts/${encodeURIComponent(id)}/deliveries?channel=speaker&limit=1000`);
         spkStates.clear();
         for (const d of (r && r.deliveries) || []) spkStates.set(d.recipient, d.state);
-        put(mapBox, drawMap({ states: spkStates }));
-      } else if (!mapBox.firstChild) put(mapBox, drawMap({ states: spkStates }));
+        put(mapBox, AC.makeMap({ states: spkStates, aim: () => AC.aimOfArea(a.area) }).el);
+      } else if (!mapBox.firstChild) put(mapBox, AC.makeMap({ states: spkStates, aim: () => AC.aimOfArea(a.area) }).el);
       const failed = Object.values(a.progress || {}).reduce((n, c) => n + c.failed, 0);
       if (failed && now - lastFail > 3000) { lastFail = now; await renderFailures(fails, a); }
     }
@@ -1199,7 +1103,7 @@
   // minimum role], in order) and strings (L.zh, L.en, L.ug), and uses the same
   // helpers as the core pages. Installers run before the first route.
   const AC = { S, L, t, h, put, $, $$, api, poll, onLive, can, routes, NAV, levelChip, stateChip, eventName,
-    drillBanner, fmtTime, uuid, sameOrigin, renderChrome, route, loadSpeakers, groupLabel, LEVELS, CHANNELS };
+    drillBanner, fmtTime, uuid, sameOrigin, renderChrome, route, loadSpeakers, groupLabel, LEVELS, CHANNELS, clearFieldErrors };
   for (const install of window.AlertcastPages || []) install(AC);
 
   // ---------- start ----------

@@ -220,6 +220,7 @@ func (api *API) Routes(mux Router) {
 	h("DELETE /api/v1/schedules/{id}", dispatch.RoleOperator, api.stopSchedule)
 	h("POST /api/v1/schedules/{id}/approve", dispatch.RoleApprover, api.approveSchedule)
 	h("POST /api/v1/audience/preview", dispatch.RoleViewer, api.preview)
+	h("POST /api/v1/audience/count", dispatch.RoleViewer, api.aimCount)
 	h("POST /api/v1/users", dispatch.RoleAdmin, api.createUser)
 	h("GET /api/v1/users", dispatch.RoleAdmin, api.listUsers)
 	h("POST /api/v1/users/{name}/disable", dispatch.RoleAdmin, api.setDisabled(true))

@@ -136,6 +136,7 @@ var authzMatrix = []authzRow{
 	{"POST /api/v1/schedules/{id}/approve", approver, "POST /api/v1/schedules/$SCHEDULE/approve", `{"reason":"checked"}`, "schedules waiting for a second officer"},
 	{"DELETE /api/v1/schedules/{id}", operator, "DELETE /api/v1/schedules/$SCHEDULE", "", ""},
 	{"POST /api/v1/audience/preview", viewer, "POST /api/v1/audience/preview", "$YELLOW", "changes nothing"},
+	{"POST /api/v1/audience/count", viewer, "POST /api/v1/audience/count", `{"area":{"codes":["653122"]}}`, "the aim alone: counts, nothing stored"},
 	{"POST /api/v1/users", admin, "POST /api/v1/users", `{"name":"matrix-made","role":"viewer"}`, ""},
 	{"GET /api/v1/users", admin, "GET /api/v1/users", "", ""},
 	{"POST /api/v1/users/{name}/disable", admin, "POST /api/v1/users/$SPARE/disable", "", "its tokens and sessions stop at once"},
