@@ -158,6 +158,9 @@ func (s *Store) ClaimBatch(ctx context.Context, k BatchKey, node, holder string,
 			out.HeldBy = "another taker"
 			return nil
 		}
+		if oldNode == "" {
+			oldNode = AbandonedBy
+		}
 		out.Acquired, out.TakenFrom, out.Inflight = true, oldNode, splitInflight(inflight)
 		return nil
 	})
@@ -193,6 +196,23 @@ func (s *Store) ReleaseClaim(ctx context.Context, k BatchKey, holder string) err
 		k.AlertID, k.Version, k.Channel, k.Batch, holder)
 	if err != nil {
 		return fmt.Errorf("release claim %s: %w", k, err)
+	}
+	return nil
+}
+
+// AbandonedBy is ClaimOutcome.TakenFrom for a claim its holder abandoned.
+const AbandonedBy = "(abandoned)"
+
+// AbandonClaim gives k up without forgetting what holder had in flight:
+// holder could not record a chunk's results (the database went away), so
+// those recipients stay possibly sent for whoever takes the batch next,
+// which anyone may do at once.
+func (s *Store) AbandonClaim(ctx context.Context, k BatchKey, holder string) error {
+	_, err := s.exec(ctx, nil, `UPDATE send_claims SET node = '', claimed_at = 0
+		WHERE alert_id = ? AND version = ? AND channel = ? AND batch = ? AND holder = ?`,
+		k.AlertID, k.Version, k.Channel, k.Batch, holder)
+	if err != nil {
+		return fmt.Errorf("abandon claim %s: %w", k, err)
 	}
 	return nil
 }

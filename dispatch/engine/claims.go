@@ -252,7 +252,7 @@ type heldClaim struct {
 }
 
 // claim takes k for this execution. A nil claim with a nil error means a
-// live node holds it: this execution must leave it alone.
+// live node holds it: this execution must not touch the batch now.
 func (e *Engine) claim(ctx context.Context, k dispatch.BatchKey) (*heldClaim, dispatch.ClaimOutcome, error) {
 	holder := e.claimToken()
 	out, err := e.store.ClaimBatch(ctx, k, e.node, holder, e.deadBefore())
@@ -265,15 +265,54 @@ func (e *Engine) claim(ctx context.Context, k dispatch.BatchKey) (*heldClaim, di
 	return &heldClaim{e: e, key: k, holder: holder}, out, nil
 }
 
+// release frees the claim: the execution ended with every chunk's
+// results recorded. If the store does not answer, it keeps trying in the
+// background (a retry of the batch waits for it meanwhile).
 func (c *heldClaim) release() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.e.store.ReleaseClaim(ctx, c.key, c.holder); err != nil {
-		// Left behind, it is an orphan once this node stops beating; until
-		// then a re-run of the batch on another node waits for it.
-		c.e.log.Warn("claim not released", "batch", c.key.String(), "err", err)
-	}
+	c.e.untilDone("release claim", c.key, func(ctx context.Context) error { return c.e.store.ReleaseClaim(ctx, c.key, c.holder) })
 }
+
+// abandon gives the claim up keeping its in-flight list: the execution
+// could not record a chunk's results, so those recipients are possibly
+// sent and the next holder must settle them by the Interrupted rule.
+func (c *heldClaim) abandon() {
+	c.e.untilDone("abandon claim", c.key, func(ctx context.Context) error { return c.e.store.AbandonClaim(ctx, c.key, c.holder) })
+}
+
+// untilDone runs op now and, while it fails, every second in the
+// background until it works or the engine stops (then the node's claims
+// are orphans the other nodes take over).
+func (e *Engine) untilDone(what string, k dispatch.BatchKey, op func(ctx context.Context) error) {
+	try := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return op(ctx)
+	}
+	err := try()
+	if err == nil {
+		return
+	}
+	e.log.Warn(what+": store unreachable, retrying in the background", "batch", k.String(), "err", err)
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-e.stop:
+				return
+			case <-t.C:
+			}
+			if try() == nil {
+				e.log.Info(what+": done", "batch", k.String())
+				return
+			}
+		}
+	}()
+}
+
+// errHeld is returned (and the task retried) when a live node holds the
+// batch: it may be sending it, or be about to give it up.
+var errHeld = errors.New("batch held by a live node")
 
 // errClaimLost stops an execution whose claim was taken over: it must not
 // send anything more.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -214,8 +215,8 @@ func TestLiveHolderKeepsItsBatch(t *testing.T) {
 		t.Fatalf("claim: %+v %v", out, err)
 	}
 	e := rig.engine(t, "live", AtMostOnce)
-	if err := e.handleSend(ctx, sendTask(t)); err != nil {
-		t.Fatal(err)
+	if err := e.handleSend(ctx, sendTask(t)); !errors.Is(err, errHeld) {
+		t.Fatalf("send of a batch a live node holds: %v, want %v (retried later)", err, errHeld)
 	}
 	if got := rig.sms.got(); len(got) != 0 {
 		t.Fatalf("submitted %v while a live node held the batch", got)

@@ -337,8 +337,7 @@ func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	if c == nil {
-		log.Info("plan left to the live node planning it", "node", out.HeldBy)
-		return nil
+		return fmt.Errorf("plan %s v%d: %w (%s)", a.ID, a.Version, errHeld, out.HeldBy)
 	}
 	defer c.release()
 	plans, err := e.store.Plans(ctx, a.ID, a.Version)
@@ -636,10 +635,16 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	if claim == nil {
-		log.Info("batch left to the live node sending it", "node", out.HeldBy)
-		return nil
+		return fmt.Errorf("send %s v%d %s batch %d: %w (%s)", p.ID, p.Version, p.Channel, p.Batch, errHeld, out.HeldBy)
 	}
-	defer claim.release()
+	unrecorded := false // a chunk went to the channel and its results could not be written
+	defer func() {
+		if unrecorded {
+			claim.abandon()
+		} else {
+			claim.release()
+		}
+	}()
 	rows, err := e.store.BatchDeliveries(ctx, p.ID, p.Version, p.Channel, p.Batch)
 	if err != nil {
 		return err
@@ -746,6 +751,7 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		err := e.store.UpdateDeliveries(wctx, ups)
 		cancel()
 		if err != nil {
+			unrecorded = true
 			return fmt.Errorf("record results: %w", err)
 		}
 		if sendErr != nil && ctx.Err() != nil {
