@@ -139,7 +139,7 @@ func (p PolicyConfig) Policy() (dispatch.Policy, error) {
 func Defaults() Config {
 	return Config{Listen: "127.0.0.1:8080", DataDir: "alertcast-data", Roles: AllRoles, LogLevel: "info", LogFormat: "text", Workers: 20, BatchSize: 1000,
 		SMSInterrupted: engine.AtMostOnce.String(),
-		Progress: ProgressConfig{SMSUnconfirmedAfter: dispatch.DefaultSMSUnconfirmedAfter}}
+		Progress:       ProgressConfig{SMSUnconfirmedAfter: dispatch.DefaultSMSUnconfirmedAfter}}
 }
 
 // Has reports whether the process runs role.
