@@ -127,10 +127,11 @@ func (s *Store) ClaimBatch(ctx context.Context, k BatchKey, node, holder string,
 		}
 		var oldNode, oldHolder, inflight string
 		var seen sql.NullInt64
-		err = tx.QueryRowContext(ctx, s.q(`SELECT c.node, c.holder, c.inflight, n.seen_at FROM send_claims c
+		var claimedAt int64
+		err = tx.QueryRowContext(ctx, s.q(`SELECT c.node, c.holder, c.inflight, n.seen_at, c.claimed_at FROM send_claims c
 			LEFT JOIN node_heartbeats n ON n.node = c.node
 			WHERE c.alert_id = ? AND c.version = ? AND c.channel = ? AND c.batch = ?`),
-			k.AlertID, k.Version, k.Channel, k.Batch).Scan(&oldNode, &oldHolder, &inflight, &seen)
+			k.AlertID, k.Version, k.Channel, k.Batch).Scan(&oldNode, &oldHolder, &inflight, &seen, &claimedAt)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errClaimRace // released between the two statements: try again
 		}
@@ -141,7 +142,9 @@ func (s *Store) ClaimBatch(ctx context.Context, k BatchKey, node, holder string,
 			out.Acquired = true
 			return nil
 		}
-		if seen.Valid && seen.Int64 >= deadBefore.UnixMilli() {
+		// A node that never beat is dead only once its claim is as old as
+		// a heartbeat would be.
+		if (seen.Valid && seen.Int64 >= deadBefore.UnixMilli()) || (!seen.Valid && claimedAt >= deadBefore.UnixMilli()) {
 			out.HeldBy = oldNode
 			return nil
 		}
@@ -154,6 +157,9 @@ func (s *Store) ClaimBatch(ctx context.Context, k BatchKey, node, holder string,
 		if n, _ := res.RowsAffected(); n != 1 {
 			out.HeldBy = "another taker"
 			return nil
+		}
+		if oldNode == "" {
+			oldNode = AbandonedBy
 		}
 		out.Acquired, out.TakenFrom, out.Inflight = true, oldNode, splitInflight(inflight)
 		return nil
@@ -194,12 +200,29 @@ func (s *Store) ReleaseClaim(ctx context.Context, k BatchKey, holder string) err
 	return nil
 }
 
+// AbandonedBy is ClaimOutcome.TakenFrom for a claim its holder abandoned.
+const AbandonedBy = "(abandoned)"
+
+// AbandonClaim gives k up without forgetting what holder had in flight:
+// holder could not record a chunk's results (the database went away), so
+// those recipients stay possibly sent for whoever takes the batch next,
+// which anyone may do at once.
+func (s *Store) AbandonClaim(ctx context.Context, k BatchKey, holder string) error {
+	_, err := s.exec(ctx, nil, `UPDATE send_claims SET node = '', claimed_at = 0
+		WHERE alert_id = ? AND version = ? AND channel = ? AND batch = ? AND holder = ?`,
+		k.AlertID, k.Version, k.Channel, k.Batch, holder)
+	if err != nil {
+		return fmt.Errorf("abandon claim %s: %w", k, err)
+	}
+	return nil
+}
+
 // OrphanedClaims lists up to limit claims whose node has not beaten since
-// deadBefore (or never did).
+// deadBefore (or never did, and the claim is older than deadBefore).
 func (s *Store) OrphanedClaims(ctx context.Context, deadBefore time.Time, limit int) ([]Claim, error) {
 	rows, err := s.w.QueryContext(ctx, s.q(`SELECT c.alert_id, c.version, c.channel, c.batch, c.node, c.holder FROM send_claims c
 		LEFT JOIN node_heartbeats n ON n.node = c.node
-		WHERE n.seen_at IS NULL OR n.seen_at < ? ORDER BY c.claimed_at LIMIT ?`), deadBefore.UnixMilli(), limit)
+		WHERE (n.seen_at IS NULL AND c.claimed_at < ?) OR n.seen_at < ? ORDER BY c.claimed_at LIMIT ?`), deadBefore.UnixMilli(), deadBefore.UnixMilli(), limit)
 	if err != nil {
 		return nil, err
 	}

@@ -98,6 +98,24 @@ func TestClaimsTakeOverOnlyFromDeadNodes(t *testing.T) {
 		if got, err := s.ClaimBatch(ctx, k, "n3", "n3/z", deadLater); err != nil || !got.Acquired || got.TakenFrom != "" || got.Inflight != nil {
 			t.Fatalf("claim after release = %+v, %v; want a fresh claim", got, err)
 		}
+		// An abandoned claim (its holder could not record a chunk) is free
+		// at once and keeps its in-flight list for the taker.
+		if ok, err := s.MarkInflight(ctx, k, "n3/z", []string{"r7"}); err != nil || !ok {
+			t.Fatalf("MarkInflight = %v, %v", ok, err)
+		}
+		if err := s.AbandonClaim(ctx, k, "n3/z"); err != nil {
+			t.Fatal(err)
+		}
+		got, err = s.ClaimBatch(ctx, k, "n2", "n2/w", deadLater)
+		if err != nil || !got.Acquired || got.TakenFrom != AbandonedBy || !slices.Equal(got.Inflight, []string{"r7"}) {
+			t.Fatalf("claim of an abandoned batch = %+v, %v; want it with r7 in flight", got, err)
+		}
+		if err := s.ReleaseClaim(ctx, k, "n2/w"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.ClaimBatch(ctx, k, "n3", "n3/z", deadLater); err != nil || !got.Acquired {
+			t.Fatalf("claim again = %+v, %v", got, err)
+		}
 		// A clean shutdown frees its node's claims at once.
 		if err := s.NodeGone(ctx, "n3"); err != nil {
 			t.Fatal(err)

@@ -63,7 +63,7 @@ func (w waiters) Less(i, j int) bool {
 	}
 	return w[i].seq < w[j].seq
 }
-func (w waiters) Swap(i, j int)  { w[i], w[j] = w[j], w[i]; w[i].index = i; w[j].index = j }
+func (w waiters) Swap(i, j int) { w[i], w[j] = w[j], w[i]; w[i].index = i; w[j].index = j }
 func (w *waiters) Push(x any)   { x.(*waiter).index = len(*w); *w = append(*w, x.(*waiter)) }
 func (w *waiters) Pop() any {
 	old := *w

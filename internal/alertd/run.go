@@ -179,9 +179,12 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	if err != nil {
 		return nil, err
 	}
+	smsInterrupted, _ := engine.ParseInterrupted(cfg.SMSInterrupted) // validated by Load
 	s.engine, err = engine.NewEngine(engine.EngineConfig{
 		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.popIndex,
 		Channels: chans, Audio: s.render, Receipts: receipts, Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
+		NodeID: nodeID(), Interrupted: map[string]engine.Interrupted{"sms": smsInterrupted},
+		Inspector: asynq.NewInspectorFromRedisClient(s.redis.Client),
 	})
 	if err != nil {
 		return nil, err
