@@ -390,7 +390,7 @@
     }
     for (const [tw, a] of sums) {
       const [x, y] = px(a[0] / a[2], a[1] / a[2]);
-      svg.append(h("svg:text", { x: x, y: y, "text-anchor": "middle", text: regionName(tw).replace(/(乡|镇)$/, "") }));
+      svg.append(h("svg:text", { x: x, y: y, "text-anchor": "middle", text: regionName(tw).replace(/(乡|镇| يېزىسى| بازىرى)$/, "") }));
     }
     const offline = offlineSet();
     for (const s of S.speakers) {
@@ -907,7 +907,7 @@
       event: "event changed", text: "text changed", extend: "expiry extended", lower: "level lowered", narrow: "area narrowed", shorten: "expiry shortened",
       channels_removed: "channels removed", other: "other changes", end: "ended" },
   };
-  const changeName = (c) => (CHANGE_NAMES[S.lang] || CHANGE_NAMES.en)[c] || c;
+  const changeName = (c) => (L[S.lang] || {})["change:" + c] || (CHANGE_NAMES[S.lang] || CHANGE_NAMES.en)[c] || c;
   // reasonLevels are the levels whose approval needs a reason (policy.reason_required_levels),
   // as the server reports them; red if it cannot say.
   async function reasonLevels() {

@@ -53,5 +53,11 @@
     "group:herders": "چارۋىچىلار", "group:farmers": "دېھقانلار", "group:schools": "مەكتەپ ۋە يەسلىلەر", "group:students": "ئوقۇغۇچىلار",
     "group:elderly": "ياشانغانلار", "group:disabled": "مېيىپلار", "group:hazchem": "خەتەرلىك خىمىيىلىك ماددا كارخانىلىرى", "group:tourists": "ساياھەتچىلەر",
     "group:construction": "قۇرۇلۇش مەيدانلىرى", "group:medical": "داۋالاش ئورۇنلىرى", "group:cadres": "كەنت كادىرلىرى", "group:drivers": "قاتناش شوپۇرلىرى",
+    // What changed in a version waiting for approval (app.js CHANGE_NAMES).
+    "change:new": "يېڭى ئاگاھلاندۇرۇش", "change:raise": "دەرىجىسى ئۆستۈرۈلدى", "change:widen": "دائىرە ياكى ئاھالە توپى كېڭەيتىلدى",
+    "change:drill_to_actual": "مانېۋىردىن ھەقىقىيگە ئۆزگەرتىلدى", "change:channels": "تارقىتىش يولى قوشۇلدى", "change:event": "ئاپەت تۈرى ئۆزگەرتىلدى",
+    "change:text": "مەزمۇن ئۆزگەرتىلدى", "change:extend": "ئىناۋەتلىك مۇددىتى ئۇزارتىلدى", "change:lower": "دەرىجىسى تۆۋەنلىتىلدى",
+    "change:narrow": "دائىرە تارايتىلدى", "change:shorten": "ئىناۋەتلىك مۇددىتى قىسقارتىلدى", "change:channels_removed": "تارقىتىش يولى ئازايتىلدى",
+    "change:other": "باشقا ئۆزگىرىشلەر", "change:end": "ئاخىرلاشتى",
   });
 });
