@@ -19,7 +19,9 @@ function showRequests() {
     const no = el("button", { textContent: "拒绝 · Deny" });
     no.onclick = () => vc.send({ type: "deny", request: f.request, reason: (window.prompt("拒绝理由 · Reason (optional)") || "").slice(0, 200) });
     ul.append(el("li", { className: "lv-" + (["", "blue", "yellow", "orange", "red"][f.level] || "") },
-      f.from + " · " + f.region + " · " + (levelNames[f.level] || f.level) + " · " + f.expires_in + " s ", ok, " ", no));
+      // The whole area the approver puts on the air, and the warning it is for.
+      f.from + " · " + [f.region].concat(f.regions || []).join("、") + " · " + (levelNames[f.level] || f.level) +
+        (f.alert_id ? " · 预警 warning " + f.alert_id : "") + " · " + f.expires_in + " s ", ok, " ", no));
   }
   $("approvals").classList.toggle("hidden", requests.size === 0);
 }
