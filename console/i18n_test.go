@@ -93,6 +93,23 @@ func TestConsoleLanguagesHaveEveryKey(t *testing.T) {
 			t.Errorf("L.ug.%s = %q is not written in Uyghur", k, v)
 		}
 	}
+
+	// The API's field errors: every field and error code named in Chinese is
+	// named in Uyghur too.
+	var fe struct{ Fields, Codes map[string]map[string]string }
+	if err := json.Unmarshal([]byte(evalJS(t, ctx, `JSON.stringify({Fields: window.ALERT_FIELD_ERRORS.FIELDS, Codes: window.ALERT_FIELD_ERRORS.CODES})`)), &fe); err != nil {
+		t.Fatal(err)
+	}
+	for what, tabs := range map[string]map[string]map[string]string{"FIELDS": fe.Fields, "CODES": fe.Codes} {
+		for k := range tabs["zh"] {
+			if v := tabs["ug"][k]; !arabic.MatchString(v) {
+				t.Errorf("fielderrors %s.ug[%q] = %q, want Uyghur", what, k, v)
+			}
+		}
+	}
+	if got := evalJS(t, ctx, `window.ALERT_FIELD_ERRORS.describe("ug", {field: "text.ug.headline", rule: "required"})`); !strings.HasPrefix(got, "ئۇيغۇرچە ماۋزۇ") {
+		t.Errorf("a missing Uyghur headline reads %q in Uyghur", got)
+	}
 }
 
 // Chosen from the header, Uyghur turns the whole console right-to-left

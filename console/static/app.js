@@ -43,6 +43,7 @@
       whatYouApprove: "您批准的内容", noPending: "没有待审批的预警", play: "播放节目", createdBy: "发布人", approvedBy: "审批人",
       planning: "正在生成发送计划…", retryNote: "临时失败由队列自动重试；永久失败请核对名册（号码、设备）后重新发布更新。",
       idemNote: "重复点击不会重复发布（幂等键）", areaFilter: "筛选村名…", clear: "清空",
+      speakLive: "向预警范围大喇叭喊话", callField: "呼叫外勤人员",
     },
     en: {
       compose: "Compose", approvals: "Approvals", history: "History", audit: "Audit log", admin: "Admin",
@@ -70,6 +71,7 @@
       whatYouApprove: "What you approve", noPending: "No warnings wait for approval", play: "Play programme", createdBy: "Issued by", approvedBy: "Approved by",
       planning: "Planning deliveries…", retryNote: "Transient failures are retried by the queue; for permanent ones fix the registry (number, device) and issue an update.",
       idemNote: "Double clicks never issue twice (idempotency key)", areaFilter: "Filter villages…", clear: "Clear",
+      speakLive: "Speak live to the area's loudspeakers", callField: "Call field team",
     },
   };
   const t = (k) => (L[S.lang] && L[S.lang][k]) || L.en[k] || k;
@@ -680,12 +682,24 @@
       // The rendered programme, once the API reports where it is.
       a.audio && a.audio.url ? h("p", null, h("button", { type: "button", id: "btn-play", text: "▶ " + t("play"),
         onclick: () => new Audio(sameOrigin(a.audio.url)).play() })) : "",
+      // Live voice from this warning: /voice/ in its own tab, signed in
+      // with this session (a one-use ticket), aimed at the warning's area.
+      a.state === "issued" && can("operator") ? h("p", { class: "actions", id: "voice-links" },
+        h("button", { type: "button", id: "btn-speak-live", text: "🎙 " + t("speakLive"), onclick: () => openVoice(a.id, "live") }),
+        h("button", { type: "button", id: "btn-call-field", text: "📞 " + t("callField"), onclick: () => openVoice(a.id, "call") })) : "",
       h("dl", { class: "kv panel" },
         h("dt", { text: t("area") }), h("dd", { text: (a.area.codes || []).map(regionName).join("、") }),
         h("dt", { text: t("channels") }), h("dd", { text: (a.channels || []).map(t).join(" · ") }),
         h("dt", { text: t("expires") }), h("dd", { text: fmtTime(a.expires) + " (UTC+8)" }),
         h("dt", { text: t("createdBy") }), h("dd", { text: a.created_by + " · " + fmtTime(a.created_at) }),
         a.approved_by ? [h("dt", { text: t("approvedBy") }), h("dd", { text: a.approved_by })] : ""));
+  }
+
+  // openVoice opens the voice page for warning id in one named tab. Not
+  // "noopener": the new tab inherits this tab's sessionStorage (the CSRF
+  // token it mints the voice ticket with); the session cookie is HttpOnly.
+  function openVoice(id, mode) {
+    window.open("/voice/?" + new URLSearchParams({ alert: id, mode }), "alertcast-voice");
   }
 
   // Progress is the API's: every figure below is a field of a.progress or
@@ -798,7 +812,7 @@
       event: "event changed", text: "text changed", extend: "expiry extended", lower: "level lowered", narrow: "area narrowed", shorten: "expiry shortened",
       channels_removed: "channels removed", other: "other changes", end: "ended" },
   };
-  const changeName = (c) => (CHANGE_NAMES[S.lang] || CHANGE_NAMES.en)[c] || c;
+  const changeName = (c) => (L[S.lang] || {})["change:" + c] || (CHANGE_NAMES[S.lang] || CHANGE_NAMES.en)[c] || c;
   // reasonLevels are the levels whose approval needs a reason (policy.reason_required_levels),
   // as the server reports them; red if it cannot say.
   async function reasonLevels() {

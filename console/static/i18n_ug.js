@@ -7,6 +7,24 @@
 // shown in English (t() falls back to L.en); TestConsoleLanguagesHaveEveryKey
 // fails for it.
 "use strict";
+// Field labels and error codes for the API's validation errors (fielderrors.js).
+if (window.ALERT_FIELD_ERRORS) {
+  window.ALERT_FIELD_ERRORS.FIELDS.ug = {
+    event: "ئاپەت تۈرى", level: "ئاگاھلاندۇرۇش دەرىجىسى", status: "خاراكتېرى", area: "ئاگاھلاندۇرۇش دائىرىسى", "area.codes": "ئاگاھلاندۇرۇش دائىرىسى",
+    "area.exclude": "چىقىرىۋېتىلگەن دائىرە", "area.polygons": "كۆپ بۇلۇڭلۇق دائىرە", "area.circles": "چەمبەر دائىرە", audience: "تاپشۇرۇۋالغۇچىلار",
+    "audience.groups": "ئاھالە توپلىرى", "audience.languages": "تىللار", channels: "تارقىتىش يوللىرى", text: "ئاگاھلاندۇرۇش مەزمۇنى",
+    "text.zh": "خەنزۇچە مەزمۇن", "text.ug": "ئۇيغۇرچە مەزمۇن",
+    "text.zh.headline": "خەنزۇچە ماۋزۇ", "text.zh.description": "خەنزۇچە چۈشەندۈرۈش", "text.zh.instruction": "خەنزۇچە مۇداپىئە كۆرسەتمىسى",
+    "text.ug.headline": "ئۇيغۇرچە ماۋزۇ", "text.ug.description": "ئۇيغۇرچە چۈشەندۈرۈش", "text.ug.instruction": "ئۇيغۇرچە مۇداپىئە كۆرسەتمىسى",
+    onset: "كۈچكە ئىگە بولۇش ۋاقتى", expires: "ئىناۋەتسىز بولۇش ۋاقتى", rebroadcast: "قايتا تارقىتىش پىلانى", reason: "سەۋەب",
+    name: "ئىشلەتكۈچى نامى", password: "پارول", role: "رول", token: "توكېن",
+  };
+  window.ALERT_FIELD_ERRORS.CODES.ug = {
+    validation: "كىرگۈزۈلگەن مەزمۇن خاتا", bad_json: "ئىلتىماس شەكلى خاتا", forbidden: "بۇ مەشغۇلاتقا ھوقۇقىڭىز يوق",
+    unauthorized: "كىرىش ۋاقتى ئۆتتى، قايتا كىرىڭ", conflict: "مەشغۇلات توقۇنۇشتى", not_found: "تېپىلمىدى", too_large: "مەزمۇن بەك چوڭ",
+    unavailable: "مۇلازىمەت ۋاقتىنچە ئىشلىمەيدۇ، سەل تۇرۇپ قايتا سىناڭ", internal: "مۇلازىمېتىر ئىچكى خاتالىقى", cap_refused: "CAP ئاگاھلاندۇرۇشى رەت قىلىندى",
+  };
+}
 (window.AlertcastPages = window.AlertcastPages || []).push((AC) => {
   AC.L.ug = Object.assign(AC.L.ug || {}, {
     compose: "ئاگاھلاندۇرۇش ئېلان قىلىش", approvals: "تەستىق كۈتۈۋاتقانلار", history: "ئاگاھلاندۇرۇش خاتىرىسى", audit: "تەپتىش خاتىرىسى", admin: "باشقۇرۇش",
@@ -53,5 +71,11 @@
     "group:herders": "چارۋىچىلار", "group:farmers": "دېھقانلار", "group:schools": "مەكتەپ ۋە يەسلىلەر", "group:students": "ئوقۇغۇچىلار",
     "group:elderly": "ياشانغانلار", "group:disabled": "مېيىپلار", "group:hazchem": "خەتەرلىك خىمىيىلىك ماددا كارخانىلىرى", "group:tourists": "ساياھەتچىلەر",
     "group:construction": "قۇرۇلۇش مەيدانلىرى", "group:medical": "داۋالاش ئورۇنلىرى", "group:cadres": "كەنت كادىرلىرى", "group:drivers": "قاتناش شوپۇرلىرى",
+    // What changed in a version waiting for approval (app.js CHANGE_NAMES).
+    "change:new": "يېڭى ئاگاھلاندۇرۇش", "change:raise": "دەرىجىسى ئۆستۈرۈلدى", "change:widen": "دائىرە ياكى ئاھالە توپى كېڭەيتىلدى",
+    "change:drill_to_actual": "مانېۋىردىن ھەقىقىيگە ئۆزگەرتىلدى", "change:channels": "تارقىتىش يولى قوشۇلدى", "change:event": "ئاپەت تۈرى ئۆزگەرتىلدى",
+    "change:text": "مەزمۇن ئۆزگەرتىلدى", "change:extend": "ئىناۋەتلىك مۇددىتى ئۇزارتىلدى", "change:lower": "دەرىجىسى تۆۋەنلىتىلدى",
+    "change:narrow": "دائىرە تارايتىلدى", "change:shorten": "ئىناۋەتلىك مۇددىتى قىسقارتىلدى", "change:channels_removed": "تارقىتىش يولى ئازايتىلدى",
+    "change:other": "باشقا ئۆزگىرىشلەر", "change:end": "ئاخىرلاشتى",
   });
 });
