@@ -12,7 +12,7 @@
     fleetID: "设备编号", fleetVillage: "村", fleetLastHB: "最后心跳（北京时间）", fleetFirmware: "固件/代理版本", fleetRegistered: "已注册", fleetTotal: "合计",
     fleetCounts: "各乡镇设备在线情况", fleetCSV: "导出 CSV（全部筛选结果）", fleetNext: "下一页", fleetPrev: "上一页", fleetPage: "第 {n} 页",
     fleetEmpty: "没有符合条件的设备", fleetNoHub: "本节点未启用大喇叭通道：在线状态未知。", fleetReenroll: "重新注册", fleetRevokeSure: "确认吊销？",
-    fleetReadOnly: "只读：注册和吊销需要管理员。", fleetAdminLink: "大喇叭设备：分页、筛选、注册与吊销见设备页",
+    fleetReadOnly: "只读：注册和吊销需要管理员。", fleetCountsAt: "统计时间（北京时间）：", fleetAdminLink: "大喇叭设备：分页、筛选、注册与吊销见设备页",
   });
   Object.assign(AC.L.en, {
     fleet: "Loudspeakers", fleetAll: "Any status", fleetAllTowns: "All townships", fleetSearch: "Device id or village name…",
@@ -20,7 +20,7 @@
     fleetID: "Device", fleetVillage: "Village", fleetLastHB: "Last heartbeat (UTC+8)", fleetFirmware: "Firmware/agent", fleetRegistered: "Registered", fleetTotal: "Total",
     fleetCounts: "Loudspeakers online per township", fleetCSV: "Export CSV (every filtered row)", fleetNext: "Next page", fleetPrev: "Previous page", fleetPage: "Page {n}",
     fleetEmpty: "No loudspeaker matches", fleetNoHub: "The loudspeaker hub is not enabled on this node: online status is unknown.", fleetReenroll: "Re-enrol", fleetRevokeSure: "Really revoke?",
-    fleetReadOnly: "Read only: enrolling and revoking need an admin.", fleetAdminLink: "Loudspeakers: paging, filters, enrolment and revocation are on the fleet page",
+    fleetReadOnly: "Read only: enrolling and revoking need an admin.", fleetCountsAt: "Counted at (UTC+8):", fleetAdminLink: "Loudspeakers: paging, filters, enrolment and revocation are on the fleet page",
   });
   const STATUS = ["online", "offline", "never", "faulty", "held", "revoked"];
   const statusLabel = (s) => t("fleet" + s.charAt(0).toUpperCase() + s.slice(1));
@@ -46,6 +46,7 @@
     const err = h("div", { class: "formerr", role: "alert", id: "fleet-error" });
     const secret = h("div", { id: "enrolled" });
     const countsBody = h("tbody");
+    const countsAt = h("p", { class: "note", id: "fleet-counts-at" });
     const tbody = h("tbody");
     const prev = h("button", { type: "button", id: "fleet-prev", text: t("fleetPrev") });
     const next = h("button", { type: "button", id: "fleet-next", text: t("fleetNext") });
@@ -56,7 +57,7 @@
       h("div", { class: "panel" }, h("h2", { text: t("fleetCounts") }),
         h("table", { id: "fleet-counts" }, h("thead", null, h("tr", null,
           [t("township"), t("fleetRegistered"), t("fleetOnline"), t("fleetOffline"), t("fleetNever"), t("fleetFaulty"), t("fleetHeld"), t("fleetRevoked")]
-            .map((x) => h("th", { text: x })))), countsBody)),
+            .map((x) => h("th", { text: x })))), countsBody), countsAt),
       h("div", { class: "panel grid3" }, search, regionSel, statusSel),
       h("div", { class: "actions" }, csv, can("admin") ? null : h("span", { class: "note", text: t("fleetReadOnly") })),
       note, err, secret,
@@ -84,6 +85,7 @@
         cell(x.online, "online", code), cell(x.offline, "offline", code), cell(x.never, "never", code),
         cell(x.faulty, "faulty", code), cell(x.held, "held", code), cell(x.revoked, "revoked", code));
       put(countsBody, (c.townships || []).map((x) => row(x, x.code, x.name || x.code)), row(c.total, "", t("fleetTotal")));
+      countsAt.textContent = t("fleetCountsAt") + " " + fmtTime(c.at);
     }
     function statusCell(it) {
       const label = statusLabel(it.status) + (it.faulty ? " · " + t("fleetFaulty") : "");
