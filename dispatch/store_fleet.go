@@ -78,6 +78,29 @@ func (s *Store) SpeakersPage(ctx context.Context, f SpeakerFilter, after string,
 	return out, rows.Err()
 }
 
+// ForEachSpeakerVillage streams every registered loudspeaker's id, village
+// and revocation in no particular order: the fleet census reads only these,
+// and a plain table scan costs a fraction of ForEachSpeaker's walk in id
+// order.
+func (s *Store) ForEachSpeakerVillage(ctx context.Context, fn func(id, village string, revoked bool) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, village, revoked FROM speakers`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var id, village string
+	var rev int
+	for rows.Next() {
+		if err := rows.Scan(&id, &village, &rev); err != nil {
+			return err
+		}
+		if err := fn(id, village, rev != 0); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // likeEscape escapes LIKE's wildcards (and the escape character) in a
 // user's search text.
 func likeEscape(s string) string {

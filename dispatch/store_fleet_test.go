@@ -50,6 +50,26 @@ func TestSpeakersPageMatchesOracle(t *testing.T) {
 			slices.Sort(out)
 			return out
 		}
+		// The census's plain scan sees every speaker once, with its village
+		// and revocation.
+		census := map[string]string{}
+		if err := s.ForEachSpeakerVillage(ctx, func(id, village string, revoked bool) error {
+			if _, dup := census[id]; dup {
+				return fmt.Errorf("%s twice", id)
+			}
+			census[id] = fmt.Sprint(village, revoked)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for i, x := range sp {
+			if want := fmt.Sprint(x.Village, i == 7); census[x.ID] != want {
+				t.Fatalf("census %s: %q, want %q", x.ID, census[x.ID], want)
+			}
+		}
+		if len(census) != len(sp) {
+			t.Fatalf("census: %d speakers, want %d", len(census), len(sp))
+		}
 		filters := []SpeakerFilter{
 			{},
 			{Region: "653122101"},

@@ -289,7 +289,8 @@
 
   // ---------- chrome (header, nav) ----------
   // NAV lists the pages in the header: [route name, minimum role].
-  const NAV = [["compose", "operator"], ["approvals", "approver"], ["history", "viewer"], ["audit", "viewer"], ["admin", "admin"]];
+  // (audit.js and fleet.js add their own entries.)
+  const NAV = [["compose", "operator"], ["approvals", "approver"], ["history", "viewer"], ["admin", "admin"]];
   function renderChrome() {
     const nav = $("#nav");
     nav.replaceChildren();
@@ -1007,41 +1008,6 @@
     search.focus();
   };
 
-  // ---------- audit ----------
-  routes.audit = async (view) => {
-    const alertIn = h("input", { type: "search", id: "audit-alert", placeholder: "alert id" });
-    const tbody = h("tbody");
-    const verifyOut = h("span", { id: "audit-verified", class: "note" });
-    const more = h("button", { type: "button", text: t("more") });
-    put(view, h("h1", { text: t("audit") }),
-      h("div", { class: "panel actions" }, alertIn,
-        h("button", { type: "button", id: "btn-verify", text: t("verify"), onclick: async () => {
-          try { const r = await api("GET", "/api/v1/audit?limit=1&verify=1"); verifyOut.textContent = r.verify_error ? "✗ " + r.verify_error : "✓ " + r.verified + " entries chained"; verifyOut.className = r.verify_error ? "err" : "ok"; }
-          catch (e) { verifyOut.textContent = e.message; }
-        } }), verifyOut),
-      h("table", { id: "audit" }, h("thead", null, h("tr", null, ["#", "time (UTC+8)", "actor", "action", "alert", "from", "detail"].map((x) => h("th", { text: x })))), tbody),
-      h("div", { class: "actions" }, more));
-    let after = 0;
-    async function load(reset) {
-      if (reset) { after = 0; tbody.replaceChildren(); }
-      const q = new URLSearchParams({ limit: "200" });
-      if (after) q.set("after", after);
-      if (alertIn.value.trim()) q.set("alert", alertIn.value.trim());
-      const r = await api("GET", "/api/v1/audit?" + q);
-      const es = (r && r.entries) || [];
-      for (const e of es) {
-        tbody.append(h("tr", null, h("td", { class: "num", text: e.seq }), h("td", { text: fmtTime(e.at) }), h("td", { text: e.actor }), h("td", { text: e.action }),
-          h("td", null, e.alert_id ? h("a", { href: "#/alert/" + encodeURIComponent(e.alert_id), text: e.alert_id }) : ""), h("td", { text: e.remote || "" }),
-          h("td", { class: "note", text: e.detail || "" })));
-        after = Math.max(after, e.seq);
-      }
-      more.hidden = es.length < 200;
-    }
-    alertIn.addEventListener("change", () => load(true));
-    more.addEventListener("click", () => load(false));
-    await load(true);
-  };
-
   // ---------- admin ----------
   routes.admin = async (view) => {
     if (!S.townships.length) await loadRefs();
@@ -1061,8 +1027,6 @@
       h("div", { class: "grid3" }, field("name", h("label", { for: "u-name", text: t("name") }), uname),
         field("role", h("label", { for: "u-role", text: t("role") }), urole), field("password", h("label", { for: "u-password", text: t("password") }), upw)),
       h("div", { class: "formerr", role: "alert" }), h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", text: t("create") })), created);
-    const spk = h("tbody");
-    const secret = h("div", { id: "enrolled" });
     const importBox = (what, path) => {
       const file = h("input", { type: "file", accept: ".csv,text/csv", id: "import-" + what });
       const out = h("div", { class: "note" });
@@ -1074,40 +1038,20 @@
             const r = await api("POST", path, await file.files[0].text(), { "Content-Type": "text/csv" });
             out.textContent = JSON.stringify(r);
           } catch (x) { out.textContent = x.message + (x.problems.length ? " — " + x.problems.map((p) => window.ALERT_FIELD_ERRORS.describe(S.lang, p)).join("; ") : ""); }
-          loadSpeakersTable();
         } })), out);
     };
     put(view, h("h1", { text: t("admin") }),
       h("div", { class: "grid2" },
         h("div", null, h("div", { class: "panel" }, h("h2", { text: t("users") }),
           h("table", null, h("thead", null, h("tr", null, [t("name"), t("role"), "created"].map((x) => h("th", { text: x })))), users)), uform),
-        h("div", null, h("div", { class: "panel" }, h("h2", { text: t("speakers") }), secret,
-          h("table", { id: "speakers" }, h("thead", null, h("tr", null, ["ID", "village", "zone", "status", ""].map((x) => h("th", { text: x })))), spk)),
+        h("div", null, h("div", { class: "panel" }, h("h2", { text: t("speakers") }),
+          h("a", { href: "#/fleet", id: "admin-fleet", text: t("fleetAdminLink") })),
           importBox("residents", "/api/v1/residents/import"), importBox("speakers", "/api/v1/speakers/import"))));
     async function loadUsers() {
       const r = await api("GET", "/api/v1/users");
       put(users, ...((r && r.users) || []).map((u) => h("tr", null, h("td", { text: u.name }), h("td", { text: u.role + (u.disabled ? " (disabled)" : "") }), h("td", { text: fmtTime(u.created_at) }))));
     }
-    let online = new Set(), offline = new Set();
-    async function loadSpeakersTable() {
-      await loadSpeakers();
-      offline = offlineSet();
-      online = new Set((Array.isArray(S.speakerStatus) ? S.speakerStatus : []).filter((d) => d && d.online).map((d) => d.id));
-      put(spk, ...S.speakers.slice(0, 500).map((s) => h("tr", null, h("td", { text: s.id }), h("td", { text: regionName(s.village) }), h("td", { text: s.zone || "" }), h("td", { text: online.has(s.id) ? "● online" : offline.has(s.id) ? "○ offline" : "" }),
-        h("td", null, s.revoked ? "revoked " : "",
-          h("button", { type: "button", text: t("enroll"), "data-enroll": s.id, "data-village": s.village, onclick: async () => {
-            try {
-              const r = await api("POST", `/api/v1/speakers/${encodeURIComponent(s.id)}/enroll`);
-              put(secret, h("p", { text: r.device_id + ":" }), h("div", { class: "secret", text: r.credential }), h("p", { class: "note", text: t("shownOnce") }));
-            } catch (x) { put(secret, h("p", { class: "formerr", text: x.message })); }
-          } }), " ",
-          h("button", { type: "button", class: "danger", text: t("revoke"), onclick: async () => {
-            try { await api("POST", `/api/v1/speakers/${encodeURIComponent(s.id)}/revoke`); loadSpeakersTable(); }
-            catch (x) { put(secret, h("p", { class: "formerr", text: x.message })); }
-          } })))));
-      if (S.speakers.length > 500) spk.append(h("tr", null, h("td", { colSpan: 5, class: "note", text: `… ${S.speakers.length - 500} more` })));
-    }
-    await Promise.all([loadUsers(), loadSpeakersTable()]);
+    await loadUsers();
   };
 
   // ---------- pages in other files ----------

@@ -53,6 +53,8 @@ type API struct {
 	// named, for GET /speakers with parameters (the fleet page); devices
 	// that never connected and hold nothing may be absent.
 	SpeakersLive func(ctx context.Context, ids []string) (map[string]SpeakerLive, error)
+	fleetMu      sync.Mutex // one census at a time; the others wait for it (fleet.go)
+	fleetLast    *fleetCounts
 	// NewSpeakerCredential returns (secret, hash hex) for enrolment.
 	NewSpeakerCredential func() (secret, hashHex string)
 	// BaseURL is how others reach this platform (CAP links, feed).

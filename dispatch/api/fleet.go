@@ -208,9 +208,15 @@ type fleetAnswer struct {
 }
 
 type fleetCounts struct {
+	// At is when the fleet was counted: a census is reused for up to
+	// fleetCensusMaxAge (reading 40,000 devices' state from Redis is not
+	// free, and an officer paging back to the first page needs no new one).
+	At        time.Time    `json:"at"`
 	Total     FleetCount   `json:"total"`
 	Townships []FleetCount `json:"townships"`
 }
+
+const fleetCensusMaxAge = 5 * time.Second
 
 // fleet answers GET /api/v1/speakers with parameters: one page of the
 // filtered fleet in id order with a keyset cursor; on the first page also
@@ -252,7 +258,7 @@ func (api *API) fleet(w http.ResponseWriter, r *http.Request, by dispatch.Actor)
 		ans.NextCursor = fleetCursor(ans.Items[fq.limit-1].ID)
 	}
 	if fq.after == "" {
-		c, err := api.fleetCounts(ctx)
+		c, err := api.fleetCensus(ctx)
 		if err != nil {
 			api.fail(w, r, err)
 			return
@@ -358,20 +364,72 @@ func fleetMatches(it *FleetItem, status string) bool {
 	}
 }
 
-// fleetCounts counts the whole fleet per township, in batches of 5,000.
+// fleetCensus returns the counts of the whole fleet, counted at most
+// fleetCensusMaxAge ago; concurrent first pages share one count.
+func (api *API) fleetCensus(ctx context.Context) (*fleetCounts, error) {
+	api.fleetMu.Lock()
+	defer api.fleetMu.Unlock()
+	if c := api.fleetLast; c != nil && time.Since(c.At) < fleetCensusMaxAge {
+		return c, nil
+	}
+	c, err := api.fleetCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	api.fleetLast = c
+	return c, nil
+}
+
+// fleetCounts counts the whole fleet per township: the registry in one
+// scan, the hub's state 5,000 devices at a time.
 func (api *API) fleetCounts(ctx context.Context) (*fleetCounts, error) {
+	var tree *targeting.Tree
+	if api.Service != nil && api.Service.Population != nil {
+		tree = api.Service.Population.Tree()
+	}
 	by := map[string]*FleetCount{}
-	out := &fleetCounts{}
-	err := api.eachFleet(ctx, fleetQuery{}, 5000, func(it FleetItem) bool {
-		c := by[it.Township]
-		if c == nil {
-			c = &FleetCount{Code: it.Township, Name: it.TownshipName}
-			by[it.Township] = c
+	out := &fleetCounts{At: time.Now().UTC()}
+	var recs []dispatch.SpeakerRecord
+	flush := func() error {
+		var live map[string]SpeakerLive
+		if api.SpeakersLive != nil && len(recs) > 0 {
+			ids := make([]string, len(recs))
+			for i := range recs {
+				ids[i] = recs[i].ID
+			}
+			var err error
+			if live, err = api.SpeakersLive(ctx, ids); err != nil {
+				return err
+			}
 		}
-		c.add(&it)
-		out.Total.add(&it)
-		return true
+		for i := range recs {
+			it := fleetItem(nil, &recs[i], live, api.SpeakersLive != nil)
+			c := by[it.Township]
+			if c == nil {
+				c = &FleetCount{Code: it.Township}
+				if tree != nil {
+					if t, ok := tree.Region(it.Township); ok {
+						c.Name = t.Name
+					}
+				}
+				by[it.Township] = c
+			}
+			c.add(&it)
+			out.Total.add(&it)
+		}
+		recs = recs[:0]
+		return nil
+	}
+	err := api.Store.ForEachSpeakerVillage(ctx, func(id, village string, revoked bool) error {
+		recs = append(recs, dispatch.SpeakerRecord{Speaker: targeting.Speaker{ID: id, Village: village}, Revoked: revoked})
+		if len(recs) == 5000 {
+			return flush()
+		}
+		return nil
 	})
+	if err == nil {
+		err = flush()
+	}
 	if err != nil {
 		return nil, err
 	}
