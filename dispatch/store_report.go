@@ -109,18 +109,20 @@ func (s *Store) ForEachReportRecord(ctx context.Context, alertID string, version
 		CASE WHEN d.state = ` + strconv.Itoa(int(channels.StateDelivered)) + ` AND d.channel <> 'speaker' THEN '' ELSE d.last_error END, d.updated_at`
 	query := `SELECT ` + cols + `, '' FROM deliveries d WHERE d.alert_id = ? AND d.version = ?`
 	if places {
-		// Residents are SMS recipients by their numeric id; PostgreSQL
-		// must not be asked to cast anything else (a hash join computes
-		// the key of every row, whatever the channel).
-		residentID := `CAST(d.recipient AS INTEGER)`
+		// Residents are SMS recipients by their id in decimal. SQLite
+		// looks each one up by its id; PostgreSQL hashes the residents by
+		// their id as text (casting every recipient to a number instead
+		// would fail on the other channels' ids, and guarding that cast
+		// with a pattern cost 2 s per 60,000 records).
+		residentJoin := `rs.id = CAST(d.recipient AS INTEGER)`
 		if s.pg {
-			residentID = `CASE WHEN d.recipient ~ '^[0-9]{1,18}$' THEN CAST(d.recipient AS BIGINT) END`
+			residentJoin = `CAST(rs.id AS TEXT) = d.recipient`
 		}
 		query = `SELECT ` + cols + `, COALESCE(sp.village, fe.region, rs.village, '')
 			FROM deliveries d
 			LEFT JOIN speakers sp ON d.channel = 'speaker' AND sp.id = d.recipient
 			LEFT JOIN field_endpoints fe ON d.channel = 'voice' AND fe.id = d.recipient
-			LEFT JOIN residents rs ON d.channel = 'sms' AND rs.id = ` + residentID + `
+			LEFT JOIN residents rs ON d.channel = 'sms' AND ` + residentJoin + `
 			WHERE d.alert_id = ? AND d.version = ?`
 	}
 	rows, err := s.r.QueryContext(ctx, s.q(query), alertID, version)
