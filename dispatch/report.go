@@ -39,7 +39,8 @@ type Report struct {
 	// Versions is the delivery of each version that went out.
 	Versions []VersionReport `json:"versions"`
 	// ReachVersion is the version Reach, Failures and Speakers describe:
-	// the last alert or update that went out (0 when none did).
+	// the last alert or update that went out, rebroadcast rounds aside (0
+	// when none did).
 	ReachVersion int `json:"reach_version"`
 	// Reach is per township (code order); the records of no registered
 	// place (the WebSocket broadcast, a recipient since removed) are under
@@ -213,7 +214,9 @@ func BuildReport(ctx context.Context, st *Store, id string, src ReportSources) (
 		if plans[i], err = st.Plans(ctx, id, v.Version); err != nil {
 			return nil, err
 		}
-		if (v.Kind == warning.KindAlert || v.Kind == warning.KindUpdate) && len(plans[i]) > 0 {
+		// A rebroadcast round (Round > 0) repeats on the loudspeakers only:
+		// the reach is the version it repeats.
+		if (v.Kind == warning.KindAlert || v.Kind == warning.KindUpdate) && v.Round == 0 && len(plans[i]) > 0 {
 			rep.ReachVersion = v.Version
 		}
 	}

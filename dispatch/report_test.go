@@ -328,3 +328,50 @@ func TestReportUnknownWarning(t *testing.T) {
 		t.Errorf("err = %v, want ErrNotFound", err)
 	}
 }
+
+// TestReportAfterExpiry reads the fixture's report a day later, after the
+// warning's expiry: loudspeaker commands still unconfirmed count as
+// expired at the expiry time (as the progress screens count them), the
+// SMS without a receipt as unconfirmed.
+func TestReportAfterExpiry(t *testing.T) {
+	s := storetest.SQLite(t)
+	ctx := context.Background()
+	f := newReportFixture(t, s)
+	v1, err := s.AlertVersion(ctx, f.id, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := f.sources(t)
+	src.Now = v1.Expires.Add(time.Hour)
+	rep, err := dispatch.BuildReport(ctx, s, f.id, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spk, sms := rep.Versions[0].Channels["speaker"], rep.Versions[0].Channels["sms"]
+	if spk.Expired != 2 || spk.Held != 0 || spk.Sent != 0 || spk.Queued != 1 || spk.Done != 9 || *spk.Percent != 90 {
+		t.Errorf("speaker after expiry %+v", spk.Progress)
+	}
+	if sms.Unconfirmed != 1 || sms.Sent != 0 {
+		t.Errorf("sms after its unconfirmed time %+v", sms.Progress)
+	}
+	// Done times: 10..14, 20, 30 and the two lapsed at expiry: 95 % of 10
+	// is the 10th, which never came (s10 was never sent).
+	if at, ok := spk.Reached["50"]; !ok || !at.Equal(f.at(14)) {
+		t.Errorf("speaker 50 %% at %v", at)
+	}
+	if _, ok := spk.Reached["95"]; ok {
+		t.Errorf("speaker 95 %% reached: %v", spk.Reached)
+	}
+	var out []string
+	for _, sp := range rep.Speakers {
+		out = append(out, sp.ID+":"+sp.Outcome)
+	}
+	if w := []string{"s07:failed", "s08:expired", "s09:expired", "s10:planned"}; !slices.Equal(out, w) {
+		t.Errorf("speakers %v, want %v", out, w)
+	}
+	for _, tw := range rep.Reach {
+		if tw.Code == f.tw[1].Code && tw.Channels["speaker"].Expired != 2 {
+			t.Errorf("township %s speaker %+v", tw.Code, tw.Channels["speaker"])
+		}
+	}
+}

@@ -145,8 +145,10 @@
   const compose = AC.routes.compose;
   if (compose) {
     AC.routes.compose = async (view, arg, q) => {
+      const hash = location.hash;
       await compose(view, arg, q);
-      if (!AC.can("approver") || (q && q.get("update"))) return;
+      // Not when the officer moved on while the form loaded, nor on an update's form.
+      if (!AC.can("approver") || (q && q.get("update")) || location.hash !== hash) return;
       homeBox = h("section", { class: "panel approvals-home", id: "approvals-home", hidden: true });
       view.prepend(homeBox);
       showHome();
