@@ -6,8 +6,10 @@
 //
 // The console talks only to the public HTTP API (/api/v1) and, for live
 // progress, the WebSocket channel (/ws); it never reaches into dispatch. The
-// package serves static files and the county outline; it must never hold
-// state, sessions or secrets.
+// package serves static files, the county outline and the approximate
+// township map (geometry derived from village locations it is handed,
+// cached per population version); it must never hold sessions, secrets or
+// any state of its own.
 package console
 
 import (

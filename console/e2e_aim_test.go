@@ -121,6 +121,34 @@ func TestConsoleAim(t *testing.T) {
 	step("clear search and area", typeIn("#aim-search", ""), chromedp.Click(chromedp.CSS("#aim-clear")),
 		chromedp.WaitVisible(chromedp.CSS(`#aim-count[data-state="idle"]`)))
 
+	// 3b. The last answer wins: the whole county's count is held back by
+	// the (patched) network until after the next aim's count has arrived;
+	// the late answer must not replace it.
+	step("hold back the whole county's count", chromedp.Evaluate[chromedp.Void](`(() => {
+		const orig = window.fetch; window.__aimCalls = 0; window.__aimDone = 0;
+		window.fetch = function (url, init) {
+			if (!String(url).includes("/audience/count")) return orig.apply(this, arguments);
+			window.__aimCalls++;
+			const slow = init && String(init.body).includes('"codes":["653122"]');
+			return orig.apply(this, arguments).then((r) => new Promise((res) => setTimeout(() => { window.__aimDone++; res(r); }, slow ? 800 : 0)));
+		};
+	})()`),
+		chromedp.Click(chromedp.CSS("#aim-county")))
+	if v := eval(`document.querySelector("#aim-count").dataset.state`); v != "updating" {
+		t.Errorf("right after a change the count is %q, want updating", v)
+	}
+	step("county count requested, then the aim changes",
+		chromedp.Poll[chromedp.Void](`window.__aimCalls === 1`, chromedp.WithPollingInterval(20*time.Millisecond)),
+		chromedp.Click(chromedp.CSS("#aim-county")),
+		chromedp.Click(chromedp.CSS("#aim-tw-653122102")))
+	lateSMS, _ := shown("the newer aim's count shown", `{"codes":["653122102"]}`)
+	step("the held-back answer arrives", chromedp.Poll[chromedp.Void](`window.__aimDone === 2`, chromedp.WithPollingInterval(20*time.Millisecond)))
+	v := eval(`JSON.stringify(JSON.parse(document.querySelector("#aim-count").dataset.aim).area) + " " + document.querySelector('#aim-count [data-channel="sms"] b').textContent`)
+	if want := `{"codes":["653122102"]} `; !strings.HasPrefix(v, want) || strings.ReplaceAll(strings.TrimPrefix(v, want), ",", "") != strconv.Itoa(lateSMS) {
+		t.Errorf("the late whole-county answer replaced the township's count: %s, want %d SMS", v, lateSMS)
+	}
+	step("clear again", chromedp.Click(chromedp.CSS("#aim-clear")), chromedp.WaitVisible(chromedp.CSS(`#aim-count[data-state="idle"]`)))
+
 	// 4. Map: approximate townships, labels that do not overlap, status colours.
 	if n, _ := strconv.Atoi(eval(`document.querySelectorAll("#map-townships path.tw").length + ""`)); n < 8 {
 		t.Errorf("only %d township areas on the map", n)

@@ -307,3 +307,63 @@ func TestTownshipsHandlerBuildsOncePerVersion(t *testing.T) {
 		t.Errorf("a new population version did not rebuild: version %q, %d builds", m.Version, src.loads.Load())
 	}
 }
+
+// TestTownshipMapOddOutline: a concave outline with a hole and a second
+// island is still partitioned: cells neither overlap nor leave gaps, the
+// hole stays empty, and every village lies in its own township.
+func TestTownshipMapOddOutline(t *testing.T) {
+	tree := targeting.DefaultTree()
+	// A "C" shape with a square hole in its back, and an island east of it.
+	c := orb.Ring{{75.0, 39.0}, {76.0, 39.0}, {76.0, 39.2}, {75.3, 39.2}, {75.3, 39.8}, {76.0, 39.8}, {76.0, 40.0}, {75.0, 40.0}, {75.0, 39.0}}
+	hole := orb.Ring{{75.1, 39.4}, {75.1, 39.6}, {75.2, 39.6}, {75.2, 39.4}, {75.1, 39.4}}
+	island := orb.Ring{{76.3, 39.4}, {76.6, 39.4}, {76.6, 39.6}, {76.3, 39.6}, {76.3, 39.4}}
+	outline := orb.MultiPolygon{{c, hole}, {island}}
+	for seed := uint64(1); seed <= 3; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		villages := map[string]orb.Point{}
+		b := outline.Bound()
+		for _, v := range tree.Villages() {
+			if rng.Float64() < 0.3 {
+				continue // unlocated
+			}
+			villages[v.Code] = orb.Point{b.Min[0] + rng.Float64()*(b.Max[0]-b.Min[0]), b.Min[1] + rng.Float64()*(b.Max[1]-b.Min[1])}
+		}
+		m, err := BuildTownships(tree, targeting.ShuleCounty, outline, villages)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ts := range m.Townships {
+			for _, v := range ts.Villages {
+				p := orb.Point{v.site[0], v.site[1]}
+				if !planar.MultiPolygonContains(outline, p) || planar.DistanceFrom(outline, p) < 1e-4 {
+					continue // outside the outline (its cell is only the part inside), or on it once rounded
+				}
+				if tws, _ := townshipsAt(m, vec{p[0], p[1]}); len(tws) != 1 || tws[0] != ts.Code {
+					t.Errorf("seed %d: village %s of %s lies in %v", seed, v.Code, ts.Code, tws)
+				}
+			}
+		}
+		for range 3000 {
+			p := orb.Point{b.Min[0] - 0.05 + rng.Float64()*(b.Max[0]-b.Min[0]+0.1), b.Min[1] - 0.05 + rng.Float64()*(b.Max[1]-b.Min[1]+0.1)}
+			want := 0
+			if planar.MultiPolygonContains(outline, p) {
+				want = 1
+			}
+			if _, cells := townshipsAt(m, vec{p[0], p[1]}); cells != want {
+				t.Fatalf("seed %d: point %v in %d cells, want %d", seed, p, cells, want)
+			}
+		}
+	}
+}
+
+// BenchmarkBuildTownships: the township map of Shule County from 3,000
+// loudspeakers' villages (built once per population version).
+func BenchmarkBuildTownships(b *testing.B) {
+	tree, outline := targeting.DefaultTree(), targeting.DefaultOutline()
+	villages := syntheticVillages(b, 3000, 1)
+	for b.Loop() {
+		if _, err := BuildTownships(tree, targeting.ShuleCounty, outline, villages); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

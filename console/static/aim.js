@@ -502,8 +502,10 @@
         r.unplaced ? h("div", { class: "note", text: t("unplaced") + ": " + r.unplaced.toLocaleString() }) : "");
     }
 
-    const left = [h("div", { class: "aim-top" }, h("label", { class: "inline aim-county" }, countyBox, h("b", { text: t("aimCounty") }),
-      h("span", { class: "note", text: " " + regionName(cc) + " " + cc })), search, clearBtn), results, tree, chips];
+    // Without the outline (its fetch failed) the county code is unknown:
+    // no whole-county choice rather than a wrong one.
+    const left = [h("div", { class: "aim-top" }, cc ? h("label", { class: "inline aim-county" }, countyBox, h("b", { text: t("aimCounty") }),
+      h("span", { class: "note", text: " " + regionName(cc) + " " + cc })) : "", search, clearBtn), results, tree, chips];
     const right = [mapBox, h("div", { class: "actions aim-tools" }, drawBtn, undoBtn, doneBtn, cancelBtn, polyClear), drawMsg, mapLegend(true), count];
     ready = true;
     sync();
