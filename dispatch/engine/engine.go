@@ -117,6 +117,7 @@ type Engine struct {
 
 	msgMu    sync.Mutex
 	msgCache map[string]*channels.Message // by key; small, rebuilt on miss
+	guides   guidanceCache                // per-village guidance by version key (guidance.go)
 
 	receipts *ReceiptSink
 	stopOnce sync.Once
@@ -283,6 +284,12 @@ func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
 	} else if revoked {
 		log.Info("plan skipped: warning cancelled or superseded")
 		return asynq.RevokeTask
+	}
+	// Guidance is computed here, once per version, before any batch needs it.
+	if g, err := e.Guidance(ctx, a); err != nil {
+		return err
+	} else if g != nil {
+		log.Info("guidance computed", "action", a.Action.Type.String(), "villages", len(g.ByVillage))
 	}
 	plans, err := e.store.Plans(ctx, a.ID, a.Version)
 	if err != nil {
@@ -598,9 +605,13 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		// after a crash cannot double-send: hand them the whole batch at once.
 		chunkSize = len(todo)
 	}
-	for i := 0; i < len(todo); i += chunkSize {
-		chunk := todo[i:min(i+chunkSize, len(todo))]
-		results, sendErr := ch.Send(ctx, msg, chunk)
+	parts, err := e.sendParts(ctx, a, p.Channel, msg, todo, chunkSize)
+	if err != nil {
+		return err
+	}
+	for _, part := range parts {
+		chunk := part.rcpts
+		results, sendErr := ch.Send(ctx, part.msg, chunk)
 		ups := make([]dispatch.DeliveryUpdate, 0, len(chunk))
 		got := make(map[string]bool, len(results))
 		for _, r := range results {
