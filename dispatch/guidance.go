@@ -78,3 +78,8 @@ func GuidanceOf(a *Alert, shelters []Shelter, assignments []targeting.Assignment
 
 // VillagePoints is where each village is (targeting.Index.VillagePoints).
 func (r *PopulationIndex) VillagePoints() map[string]targeting.Point { return r.ix.VillagePoints() }
+
+// ResidentsByVillage counts a resolution's SMS recipients per village.
+func (r *PopulationIndex) ResidentsByVillage(res *targeting.Resolution) map[string]int {
+	return r.ix.ResidentsByVillage(res)
+}

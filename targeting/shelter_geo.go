@@ -210,3 +210,20 @@ func (ix *Index) VillagePoints() map[string]Point {
 	}
 	return out
 }
+
+// ResidentsByVillage counts the resolution's SMS recipients per village
+// (one bitmap intersection per village, not a walk over residents).
+func (ix *Index) ResidentsByVillage(r *Resolution) map[string]int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := map[string]int{}
+	for v, bm := range ix.village {
+		if bm == nil {
+			continue
+		}
+		if n := int(bm.AndCardinality(r.residents)); n > 0 {
+			out[ix.tree.villageCode(int32(v))] = n
+		}
+	}
+	return out
+}

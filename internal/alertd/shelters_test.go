@@ -87,3 +87,39 @@ func TestEvacuateSMSNamesEachVillagesShelter(t *testing.T) {
 		t.Fatalf("positive control: %d records without action, %d with", n, len(recs))
 	}
 }
+
+// The preview of an evacuate shows each shelter's load against its
+// capacity, and a typed warning for each shelter that would overflow; the
+// loads add up to the residents reached. Without an action: none of it.
+func TestPreviewShelterLoad(t *testing.T) {
+	s := startServer(t, nil)
+	importPopulation(t, s.Base, 2000, 60)
+	csv := "id,name,lat,lon,capacity,kind\nBIG,大体育场,39.40,76.05,100000,stadium\nTINY,小院,39.30,75.90,1,mosque_courtyard\n"
+	mustCall(t, s.Base, "POST", "/api/v1/shelters/import", testAdminToken, csv, 200)
+	op := addUser(t, s.Base, "op", "operator")
+	body := strings.Replace(string(exampleBody(t)), `"audience":{"groups":["herders"]}`, `"audience":{}`, 1)
+	body = strings.Replace(body, `"codes":["653122100","653122201"]`, `"codes":["653122"]`, 1)
+	evac := strings.Replace(body, `"channels":[`, `"action":{"type":"evacuate"},"channels":[`, 1)
+	out := mustCall(t, s.Base, "POST", "/api/v1/audience/preview", op, evac, 200)
+	loads, _ := out["shelters"].([]any)
+	sum, overflow := 0.0, map[string]bool{}
+	for _, x := range loads {
+		l := x.(map[string]any)
+		sum += l["residents"].(float64)
+		overflow[l["id"].(string)] = l["overflow"].(bool)
+	}
+	if reached := out["channels"].(map[string]any)["sms"].(float64); sum != reached || len(loads) != 2 {
+		t.Fatalf("loads %v add up to %v, %v reached", loads, sum, reached)
+	}
+	if !overflow["TINY"] || overflow["BIG"] {
+		t.Errorf("overflow: %v", overflow)
+	}
+	warns, _ := out["shelter_warnings"].([]any)
+	if len(warns) != 1 || warns[0].(map[string]any)["code"] != "shelter_overflow" || warns[0].(map[string]any)["shelter"] != "TINY" {
+		t.Errorf("typed warnings: %v", warns)
+	}
+	plain := mustCall(t, s.Base, "POST", "/api/v1/audience/preview", op, body, 200)
+	if plain["shelters"] != nil || plain["shelter_warnings"] != nil {
+		t.Errorf("preview without action: %v %v", plain["shelters"], plain["shelter_warnings"])
+	}
+}
