@@ -83,3 +83,9 @@ func (r *PopulationIndex) VillagePoints() map[string]targeting.Point { return r.
 func (r *PopulationIndex) ResidentsByVillage(res *targeting.Resolution) map[string]int {
 	return r.ix.ResidentsByVillage(res)
 }
+
+// ResidentVillages reports the village of each resident in ids
+// (targeting.Index.ResidentVillages).
+func (r *PopulationIndex) ResidentVillages(ids []uint32, fn func(i int, village string)) {
+	r.ix.ResidentVillages(ids, fn)
+}

@@ -227,3 +227,18 @@ func (ix *Index) ResidentsByVillage(r *Resolution) map[string]int {
 	}
 	return out
 }
+
+// ResidentVillages calls fn with the village code of each resident in ids
+// that is in the index, under one read lock: what per-village guidance
+// needs of a batch, without decoding whole residents.
+func (ix *Index) ResidentVillages(ids []uint32, fn func(i int, village string)) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for i, id := range ids {
+		rec := ix.recLocked(id)
+		if rec == nil || rec.flags&flagPresent == 0 {
+			continue
+		}
+		fn(i, ix.tree.villageCode(int32(rec.village)))
+	}
+}

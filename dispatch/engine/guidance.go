@@ -18,6 +18,12 @@ type villagePointer interface {
 	VillagePoints() map[string]targeting.Point
 }
 
+// residentVillager is the population's batch lookup of residents'
+// villages (served by dispatch.PopulationIndex).
+type residentVillager interface {
+	ResidentVillages(ids []uint32, fn func(i int, village string))
+}
+
 // guidanceCache keeps each version's per-village guidance: computed once
 // per version and node, never per recipient.
 type guidanceCache struct {
@@ -94,15 +100,32 @@ func (e *Engine) sendParts(ctx context.Context, a *dispatch.Alert, channel strin
 		msg   *channels.Message
 		rcpts []channels.Recipient
 	}
-	var order []string
-	groups := map[string]*group{}
-	for _, r := range todo {
-		var vg *channels.Guidance
+	// Each recipient's village, looked up for the whole batch at once.
+	villages := make([]string, len(todo))
+	ids := make([]uint32, len(todo))
+	for i, r := range todo {
 		if id, err := strconv.ParseUint(r.ID, 10, 32); err == nil {
-			if res, ok := e.cfg.Population.Resident(uint32(id)); ok {
-				vg = g.For(res.Village)
+			ids[i] = uint32(id)
+		}
+	}
+	if rv, ok := e.cfg.Population.(residentVillager); ok {
+		rv.ResidentVillages(ids, func(i int, v string) { villages[i] = v })
+	} else {
+		for i, id := range ids {
+			if res, ok := e.cfg.Population.Resident(id); ok {
+				villages[i] = res.Village
 			}
 		}
+	}
+	var order []string
+	groups := map[string]*group{}
+	byVillage := map[string]*group{}
+	for i, r := range todo {
+		if gr := byVillage[villages[i]]; gr != nil {
+			gr.rcpts = append(gr.rcpts, r)
+			continue
+		}
+		vg := g.For(villages[i])
 		if vg == nil {
 			vg = g.Default
 		}
@@ -115,6 +138,7 @@ func (e *Engine) sendParts(ctx context.Context, a *dispatch.Alert, channel strin
 			groups[k] = gr
 			order = append(order, k)
 		}
+		byVillage[villages[i]] = gr
 		gr.rcpts = append(gr.rcpts, r)
 	}
 	for _, k := range order {
