@@ -63,6 +63,9 @@ type Message struct {
 	// Changes lists how an update differs from the version before, as
 	// dispatch names them ("raise", "widen", "text", "extend", …).
 	Changes []string
+	// Guidance is the recipients' own guidance (their village's shelter,
+	// or which way to leave); nil when the warning asks for no action.
+	Guidance *Guidance
 }
 
 // Drill reports whether m is an exercise or a test (not a real warning).

@@ -63,8 +63,11 @@ type Alert struct {
 	Audience Audience        `json:"audience"`
 	Channels []string        `json:"channels"`
 	Text     map[string]Text `json:"text"`
-	Onset    time.Time       `json:"onset,omitzero"`
-	Expires  time.Time       `json:"expires"`
+	// Action is what people are told to do: evacuate (to their village's
+	// shelter, or away from a polygon) or shelter in place; nil for none.
+	Action  *Action   `json:"action,omitempty"`
+	Onset   time.Time `json:"onset,omitzero"`
+	Expires time.Time `json:"expires"`
 	// Rebroadcast is an optional schedule ("every 30m" or a cron spec) on
 	// which loudspeakers repeat the warning while it is active.
 	Rebroadcast string `json:"rebroadcast,omitempty"`
@@ -124,6 +127,7 @@ type AlertInput struct {
 	Audience    Audience        `json:"audience"`
 	Channels    []string        `json:"channels"`
 	Text        map[string]Text `json:"text"`
+	Action      *ActionInput    `json:"action,omitempty"`
 	Onset       string          `json:"onset,omitempty"`
 	Expires     string          `json:"expires"`
 	Rebroadcast string          `json:"rebroadcast,omitempty"`
@@ -291,6 +295,8 @@ func (in *AlertInput) Validate(regions Regions, groupKnown func(string) bool, no
 		checkText("text."+l+".instruction", t.Instruction, MaxInstruction, false)
 		a.Text[l] = t
 	}
+
+	a.Action = validateAction(in.Action, &ve)
 
 	// Times.
 	if in.Onset != "" {

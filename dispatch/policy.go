@@ -218,7 +218,8 @@ func Changes(prev, next *Alert, tree *targeting.Tree) []ChangeKind {
 	add(anyMissing(next.Channels, prev.Channels), ChangeChannels)
 	add(anyMissing(prev.Channels, next.Channels), ChangeChannelsLess)
 	add(next.Event != prev.Event, ChangeEvent)
-	add(textChanged(prev.Text, next.Text), ChangeText)
+	// A new or changed action changes what people are told to do.
+	add(textChanged(prev.Text, next.Text) || !sameAction(prev.Action, next.Action), ChangeText)
 	add(next.Expires.After(prev.Expires), ChangeExtend)
 	add(next.Expires.Before(prev.Expires), ChangeShorten)
 	add(!next.Onset.Equal(prev.Onset) || next.Rebroadcast != prev.Rebroadcast, ChangeOther)

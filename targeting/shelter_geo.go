@@ -210,3 +210,35 @@ func (ix *Index) VillagePoints() map[string]Point {
 	}
 	return out
 }
+
+// ResidentsByVillage counts the resolution's SMS recipients per village
+// (one bitmap intersection per village, not a walk over residents).
+func (ix *Index) ResidentsByVillage(r *Resolution) map[string]int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := map[string]int{}
+	for v, bm := range ix.village {
+		if bm == nil {
+			continue
+		}
+		if n := int(bm.AndCardinality(r.residents)); n > 0 {
+			out[ix.tree.villageCode(int32(v))] = n
+		}
+	}
+	return out
+}
+
+// ResidentVillages calls fn with the village code of each resident in ids
+// that is in the index, under one read lock: what per-village guidance
+// needs of a batch, without decoding whole residents.
+func (ix *Index) ResidentVillages(ids []uint32, fn func(i int, village string)) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for i, id := range ids {
+		rec := ix.recLocked(id)
+		if rec == nil || rec.flags&flagPresent == 0 {
+			continue
+		}
+		fn(i, ix.tree.villageCode(int32(rec.village)))
+	}
+}

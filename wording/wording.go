@@ -212,7 +212,9 @@ func endSentence(s, lang string) string {
 // Compose is the text a resident reads for one version m in lang, built
 // from the officer's text in lang (or zh, or any) and the version's kind:
 //
-//   - alert: the officer's headline, description and instruction;
+//   - alert: the officer's headline, description and instruction (the
+//     recipients' guidance, when the message has one, opens the
+//     instruction: "请前往东北方向1.2公里的…避难场所。");
 //   - update: "更新：<headline>", the description opened by what changed,
 //     and the (still valid) instruction;
 //   - cancel: "<time>撤销<headline>", the reason; no instruction;
@@ -238,7 +240,7 @@ func Compose(m *channels.Message, lang string) channels.Text {
 	head := strings.TrimSpace(src.Headline)
 	switch m.Kind {
 	case warning.KindUpdate:
-		out := channels.Text{Headline: fmt.Sprintf(w.updated, head), Instruction: src.Instruction}
+		out := channels.Text{Headline: fmt.Sprintf(w.updated, head), Instruction: withGuidance(m, src.Instruction, lang)}
 		desc := strings.TrimSpace(src.Description)
 		if ch := Changes(m, lang); ch != "" {
 			desc = strings.TrimSpace(w.changed + endSentence(ch, lang) + " " + desc)
@@ -259,7 +261,7 @@ func Compose(m *channels.Message, lang string) channels.Text {
 		}
 		return channels.Text{Headline: h, Description: Reason(m, lang)}
 	}
-	return channels.Text{Headline: head, Description: src.Description, Instruction: src.Instruction}
+	return channels.Text{Headline: head, Description: src.Description, Instruction: withGuidance(m, src.Instruction, lang)}
 }
 
 // stripEnd drops a lifecycle word the officer already wrote ("解除…"), so

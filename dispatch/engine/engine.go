@@ -133,6 +133,7 @@ type Engine struct {
 
 	msgMu    sync.Mutex
 	msgCache map[string]*channels.Message // by key; small, rebuilt on miss
+	guides   guidanceCache                // per-village guidance by version key (guidance.go)
 
 	receipts *ReceiptSink
 	stopOnce sync.Once
@@ -340,6 +341,12 @@ func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("plan %s v%d: %w (%s)", a.ID, a.Version, errHeld, out.HeldBy)
 	}
 	defer c.release()
+	// Guidance is computed here, once per version, before any batch needs it.
+	if g, err := e.Guidance(ctx, a); err != nil {
+		return err
+	} else if g != nil {
+		log.Info("guidance computed", "action", a.Action.Type.String(), "villages", len(g.ByVillage))
+	}
 	plans, err := e.store.Plans(ctx, a.ID, a.Version)
 	if err != nil {
 		return err
@@ -685,8 +692,13 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		// after a crash cannot double-send: hand them the whole batch at once.
 		chunkSize = len(todo)
 	}
-	for i := 0; i < len(todo); i += chunkSize {
-		chunk := todo[i:min(i+chunkSize, len(todo))]
+	parts, err := e.sendParts(ctx, a, p.Channel, msg, todo, chunkSize)
+	if err != nil {
+		return err
+	}
+	sentHere := 0
+	for _, part := range parts {
+		chunk := part.rcpts
 		if limit != nil && !limit.acquire(ctx, prio) {
 			return ctx.Err()
 		}
@@ -698,13 +710,14 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 					limit.release()
 				}
 				if errors.Is(err, errClaimLost) {
-					log.Warn("batch taken over by another node (this one was thought dead): stopping", "sent_here", i)
+					log.Warn("batch taken over by another node (this one was thought dead): stopping", "sent_here", sentHere)
 					return nil
 				}
 				return fmt.Errorf("record chunk in flight: %w", err)
 			}
 		}
-		results, sendErr := ch.Send(ctx, msg, chunk)
+		sentHere += len(chunk)
+		results, sendErr := ch.Send(ctx, part.msg, chunk)
 		if limit != nil {
 			limit.release()
 		}

@@ -441,6 +441,10 @@ type PreviewResult struct {
 	// cached for the issue).
 	Audio         *channels.Audio `json:"audio,omitempty"`
 	NeedsApproval bool            `json:"needs_approval"`
+	// Shelters is, for an evacuate to shelters, each shelter's load;
+	// ShelterWarnings are its typed warnings (preview_shelters.go).
+	Shelters        []ShelterLoad    `json:"shelters,omitempty"`
+	ShelterWarnings []PreviewWarning `json:"shelter_warnings,omitempty"`
 }
 
 // PreviewAudience resolves a warning's audience without storing or sending
@@ -492,6 +496,9 @@ func (s *Service) PreviewAudience(ctx context.Context, in dispatch.AlertInput) (
 	}
 	if p.Unplaced > 0 && (len(a.Area.Polygons) > 0 || len(a.Area.Circles) > 0) {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d entities have no coordinates: the polygon/circle could not place them", p.Unplaced))
+	}
+	if err := s.shelterPreview(ctx, a, res, out); err != nil {
+		return nil, err
 	}
 	if out.Channels["speaker"] == 0 && a.HasChannel("speaker") {
 		out.Warnings = append(out.Warnings, "no loudspeakers registered in this area")

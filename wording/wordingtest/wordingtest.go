@@ -95,3 +95,25 @@ func Golden(t testing.TB, path, got string, update bool, how string) {
 		t.Errorf("%s changed:\n got:\n%s\nwant:\n%s", path, got, want)
 	}
 }
+
+// GuidanceCases are the guidance shapes a village can get, each to be put
+// on a Message (Msg.Guidance) for golden files.
+func GuidanceCases() []struct {
+	Name     string
+	Guidance *channels.Guidance
+} {
+	school := &channels.GuidanceShelter{ID: "SH-653122100-1", Name: "疏勒镇第一中学", NameUG: "يېڭىشەھەر بازىرى 1-ئوتتۇرا مەكتەپ",
+		At: channels.LatLon{Lat: 39.4077, Lon: 76.0100}, Capacity: 1200}
+	return []struct {
+		Name     string
+		Guidance *channels.Guidance
+	}{
+		{"shelter_ne", &channels.Guidance{Action: "evacuate", Village: "653122100001", Shelter: school, Compass: warning.NorthEast, DistanceM: 1210,
+			From: &channels.LatLon{Lat: 39.4, Lon: 76.0}}},
+		{"shelter_here", &channels.Guidance{Action: "evacuate", Village: "653122100002", Shelter: school, DistanceM: 20}},
+		{"away_w", &channels.Guidance{Action: "evacuate", Village: "653122100003", Away: true, Compass: warning.West}},
+		{"away_unknown", &channels.Guidance{Action: "evacuate", Away: true}},
+		{"evacuate_no_shelter", &channels.Guidance{Action: "evacuate"}},
+		{"shelter_in_place", &channels.Guidance{Action: "shelter_in_place"}},
+	}
+}
