@@ -98,6 +98,11 @@ func New(name string, rec Recorder, opts ...Option) *Channel {
 // Name is the name of the channel the dry run stands in for.
 func (c *Channel) Name() string { return c.name }
 
+// ReplaySafe is true: the Recorder keeps the first record of a (Key,
+// Channel, Recipient), so a batch re-run after a crash records nothing twice
+// and dispatch may simply send it again.
+func (c *Channel) ReplaySafe() bool { return true }
+
 // Send records one rendering per recipient and reports each as
 // StateNotSent. A recipient the real channel would refuse (no text to
 // render) fails permanently, and nothing is recorded for it.

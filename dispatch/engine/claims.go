@@ -338,7 +338,7 @@ func (c *heldClaim) markInflight(ctx context.Context, chunk []channels.Recipient
 // possibly-sent recipients among todo (inflight: what the dead holder had
 // handed over) and returns the recipients still to send.
 func (e *Engine) settleInterrupted(ctx context.Context, p sendPayload, todo []channels.Recipient, inflight []string) ([]channels.Recipient, error) {
-	if len(inflight) == 0 || idempotentChannels[p.Channel] {
+	if len(inflight) == 0 || e.replaySafe(p.Channel) {
 		return todo, nil
 	}
 	possibly := make(map[string]bool, len(inflight))
@@ -372,6 +372,22 @@ func (e *Engine) settleInterrupted(ctx context.Context, p sendPayload, todo []ch
 			"rule", rule.String(), "failed_interrupted", len(ups), "sent_again", again)
 	}
 	return keep, nil
+}
+
+// replaySafeChannel is a channel that drops a repeat of a (Message.Key,
+// Recipient.ID) itself, across processes (the dry run's outbox).
+type replaySafeChannel interface {
+	ReplaySafe() bool
+}
+
+// replaySafe reports whether sending a batch's recipients again is
+// harmless on channel name: no write-ahead and no Interrupted rule needed.
+func (e *Engine) replaySafe(name string) bool {
+	if idempotentChannels[name] {
+		return true
+	}
+	rs, ok := e.cfg.Channels[name].(replaySafeChannel)
+	return ok && rs.ReplaySafe()
 }
 
 // nodeName returns a node id for cfg: the one given, else host-pid-random.

@@ -316,3 +316,28 @@ func TestSweeperFindsLostTasks(t *testing.T) {
 		t.Fatalf("lost tasks re-enqueued = %v after a second sweep, want still 1", n)
 	}
 }
+
+// replaySafeSMS is a channel that drops repeats itself (like the dry run).
+type replaySafeSMS struct{ *countingSMS }
+
+func (replaySafeSMS) ReplaySafe() bool { return true }
+
+// On a channel that drops repeats itself, the possibly-sent are simply
+// sent again whatever the rule: the channel keeps them once.
+func TestResumeReplaySafeChannelSendsAgain(t *testing.T) {
+	rig := newClaimRig(t)
+	rig.deadHolder(t)
+	opt := asynq.RedisClientOpt{Addr: rig.redis.Addr}
+	e, err := NewEngine(EngineConfig{Store: rig.store, Redis: opt, Channels: map[string]channels.Channel{"sms": replaySafeSMS{rig.sms}},
+		NodeID: "live", SendChunk: 2, Registry: rig.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.client.Close() })
+	if err := e.handleSend(context.Background(), sendTask(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rig.sms.got(), []string{"r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"}; !slices.Equal(got, want) {
+		t.Fatalf("submitted %v, want %v", got, want)
+	}
+}

@@ -702,7 +702,7 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		if limit != nil && !limit.acquire(ctx, prio) {
 			return ctx.Err()
 		}
-		if !idempotentChannels[p.Channel] {
+		if !e.replaySafe(p.Channel) {
 			// Write-ahead: from here until the results are recorded, these
 			// recipients are possibly sent should this node die.
 			if err := claim.markInflight(ctx, chunk); err != nil {
@@ -718,9 +718,6 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		}
 		sentHere += len(chunk)
 		results, sendErr := ch.Send(ctx, part.msg, chunk)
-		if limit != nil {
-			limit.release()
-		}
 		ups := make([]dispatch.DeliveryUpdate, 0, len(chunk))
 		got := make(map[string]bool, len(results))
 		for _, r := range results {
@@ -763,6 +760,11 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		err := e.store.UpdateDeliveries(wctx, ups)
 		cancel()
+		// The slot is held until the chunk is recorded: a chunk sent and
+		// not yet recorded is as "possibly sent" as one in the channel.
+		if limit != nil {
+			limit.release()
+		}
 		if err != nil {
 			unrecorded = true
 			return fmt.Errorf("record results: %w", err)

@@ -10,11 +10,13 @@ import (
 
 // inflightWindow is how much of a rate-limited channel's submitting time
 // the engine hands it at once on one node. A recipient given to a channel
-// and not yet submitted when the node dies is "possibly sent" to the node
+// and not yet recorded when the node dies is "possibly sent" to the node
 // that resumes the batch (see claims.go): never sent again under the
-// default at-most-once rule. Queueing no more than the gateways can submit
-// in this window keeps that set small (at 2,000 TPS: two chunks of 200
-// instead of every worker's chunk), and the gateways busy.
+// default at-most-once rule. Holding no more chunks (from the write-ahead
+// to the recorded results) than the gateways can submit in this window
+// keeps that set small (at 2,000 TPS: two chunks of 200 instead of every
+// worker's chunk), and the gateways busy: one chunk is submitted while
+// the other is recorded.
 const inflightWindow = 200 * time.Millisecond
 
 // rateLimited is a channel that knows its submit rate (sms.Channel).

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -78,5 +79,25 @@ func TestSlotsCancelledWaiterTakesNothing(t *testing.T) {
 	s.release()
 	if s.free != 1 || len(s.waiting) != 0 {
 		t.Fatalf("free %d, waiting %d; want 1, 0", s.free, len(s.waiting))
+	}
+}
+
+func TestInterruptedNames(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Interrupted
+	}{{"", AtMostOnce}, {"at-most-once", AtMostOnce}, {"at-least-once", AtLeastOnce}} {
+		got, err := ParseInterrupted(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseInterrupted(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+		if tc.in != "" && got.String() != tc.in {
+			t.Errorf("%v.String() = %q, want %q", got, got.String(), tc.in)
+		}
+	}
+	for _, bad := range []string{"exactly-once", "AT-MOST-ONCE", "at most once"} {
+		if _, err := ParseInterrupted(bad); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("ParseInterrupted(%q) = %v; want an error naming it", bad, err)
+		}
 	}
 }

@@ -277,23 +277,58 @@ func startSim(t *testing.T) *smscsim.Server {
 	return sim
 }
 
+// pgConn connects to the cluster's PostgreSQL.
+func (c *cluster) pgConn(t *testing.T, ctx context.Context) *pgx.Conn {
+	t.Helper()
+	pw, err := os.ReadFile(filepath.Join(c.dir, "c", "shared", "pg.password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/alertcast?sslmode=disable", strings.TrimSpace(string(pw)), c.port)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to the cluster's PostgreSQL: %v", err)
+	}
+	return conn
+}
+
+// waitBatchesRerun waits until no batch is claimed any more by a node of
+// the given PIDs (node ids are host-PID-random, dispatch/engine): every
+// batch those processes held has been taken over by a live node (or was
+// finished before they died).
+func (c *cluster) waitBatchesRerun(t *testing.T, pids []int, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+10*time.Second)
+	defer cancel()
+	conn := c.pgConn(t, ctx)
+	defer conn.Close(ctx)
+	var pats []string
+	for _, p := range pids {
+		pats = append(pats, fmt.Sprintf("%%-%d-%%", p))
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		var n int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM send_claims WHERE node LIKE ANY($1)`, pats).Scan(&n)
+		if err == nil && n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batches still held by the killed nodes after %s: %d (err %v)", timeout, n, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // records reads a warning's SMS delivery records straight from the
 // cluster's PostgreSQL: every row, so a duplicate would show (the primary
 // key forbids one; this does not take that on trust).
 func (c *cluster) records(t *testing.T, id string) map[string]record {
 	t.Helper()
 	t0 := time.Now()
-	pw, err := os.ReadFile(filepath.Join(c.dir, "c", "shared", "pg.password"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn := fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/alertcast?sslmode=disable", strings.TrimSpace(string(pw)), c.port)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to the cluster's PostgreSQL: %v", err)
-	}
+	conn := c.pgConn(t, ctx)
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT recipient, address, state, last_error FROM deliveries
 		WHERE alert_id = $1 AND version = 1 AND channel = 'sms'`, id)
