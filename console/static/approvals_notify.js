@@ -19,6 +19,13 @@
     proposedUpdate: "update waiting",
   });
 
+  // Uyghur, as in i18n_ug.js: to be read by a native-speaking duty officer.
+  AC.L.ug = Object.assign(AC.L.ug || {}, {
+    waitingForYou: "تەستىقىڭىزنى كۈتۈۋاتىدۇ", notifyEnable: "تەستىق ئەسكەرتىشىنى ئېچىش (ئاۋاز ۋە ئۈستەلئۈستى ئۇقتۇرۇشى)",
+    notifyOn: "تەستىق ئەسكەرتىشى ئوچۇق", notifyBlocked: "توركۆرگۈچ ئۇقتۇرۇشنى چەكلىدى: تور بېكەت تەڭشىكىدە رۇخسەت قىلىڭ",
+    newApproval: "يېڭى تەستىق كۈتۈۋاتقان ئاگاھلاندۇرۇش", goApprove: "تەستىقلاشقا بېرىش", proposedUpdate: "يېڭىلاش تەستىق كۈتۈۋاتىدۇ",
+  });
+
   const POLL_MS = 15000; // under the live feed; the feed makes it instant
   let waiting = []; // [{id, level, headline, by, at, update}]
   let known = null; // ids seen so far (null: not loaded yet, nothing is "new")
