@@ -15,9 +15,9 @@ import (
 // desktopBrowser starts a desktop-sized headless Chromium for the test and
 // returns the operator's tab and the approver's, in a second browser
 // context (its own cookies). Both end with the test, or after timeout.
-func desktopBrowser(t testing.TB, timeout time.Duration) (op, ap context.Context) {
+func desktopBrowser(t testing.TB, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) (op, ap context.Context) {
 	t.Helper()
-	opts := append(testsvc.ChromiumOptions(t), chromedp.WindowSize(1366, 900))
+	opts := append(append(testsvc.ChromiumOptions(t), chromedp.WindowSize(1366, 900)), extra...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelA)
 	op, cancelOp := chromedp.NewContext(actx)

@@ -70,18 +70,11 @@ func waitFleet(t *testing.T, srv server, query url.Values, want []string) {
 	}
 }
 
-// TestFleetAndAuditPages: of one township's loudspeakers some connect and
-// go away again (offline) and the rest never connect; the fleet page
-// filtered to that township's offline speakers shows exactly the ones that
-// went away (the oracle: the registry's speakers of that township that this
-// test connected), with their firmware and last heartbeat. An admin revokes
-// one from its row; the audit page lists newest first, in Chinese, and
-// filtered to revocations shows exactly that one.
-func TestFleetAndAuditPages(t *testing.T) {
-	testsvc.ChromiumPath(t)
-	srv := startServer(t)
-	ctx := context.Background()
-
+// unsimulatedTownship picks, from the registry (the store), the first
+// township with at least 4 loudspeakers outside those startServer runs
+// agents for, and returns it with its loudspeakers.
+func unsimulatedTownship(t *testing.T, srv server) (string, []string) {
+	t.Helper()
 	// The registry (the store), by township; the simulated townships of
 	// startServer are online and left out.
 	code, b := srv.do("GET", "/api/v1/speakers", "", nil)
@@ -104,13 +97,16 @@ func TestFleetAndAuditPages(t *testing.T) {
 	if town == "" {
 		t.Fatalf("no township with 4 loudspeakers outside the simulated ones: %v", byTown)
 	}
-	ids := byTown[town]
-	slices.Sort(ids)
-	gone, never := ids[:len(ids)/2+1], ids[len(ids)/2+1:]
+	return town, byTown[town]
+}
 
-	// Those that will go offline connect once, with a firmware to show.
+// connectOnce enrols the loudspeakers ids of township town, runs real
+// agents for them until each has reported firmware in a heartbeat, and
+// stops them: they are offline from then on.
+func connectOnce(t *testing.T, srv server, town string, ids []string, firmware string) {
+	t.Helper()
 	var devs []agent.SimDevice
-	for _, id := range gone {
+	for _, id := range ids {
 		code, b := srv.do("POST", "/api/v1/speakers/"+id+"/enroll", "", nil)
 		var cred struct {
 			Credential string `json:"credential"`
@@ -124,17 +120,35 @@ func TestFleetAndAuditPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	simCtx, stopSim := context.WithCancel(ctx)
+	simCtx, stopSim := context.WithCancel(context.Background())
 	simDone := make(chan struct{})
 	go func() {
 		defer close(simDone)
 		_ = agent.Simulate(simCtx, agent.SimConfig{URL: srv.base, PublicKey: key.Public().(ed25519.PublicKey), Devices: devs,
-			Firmware: "fw-e2e-2.1", Heartbeat: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+			Firmware: firmware, Heartbeat: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	}()
 	// Online with the firmware of a first heartbeat.
-	waitFleet(t, srv, url.Values{"status": {"online"}, "region": {town}, "firmware": {"fw-e2e-2.1"}}, gone)
+	waitFleet(t, srv, url.Values{"status": {"online"}, "region": {town}, "firmware": {firmware}}, ids)
 	stopSim()
 	<-simDone
+}
+
+// TestFleetAndAuditPages: of one township's loudspeakers some connect and
+// go away again (offline) and the rest never connect; the fleet page
+// filtered to that township's offline speakers shows exactly the ones that
+// went away (the oracle: the registry's speakers of that township that this
+// test connected), with their firmware and last heartbeat. An admin revokes
+// one from its row; the audit page lists newest first, in Chinese, and
+// filtered to revocations shows exactly that one.
+func TestFleetAndAuditPages(t *testing.T) {
+	testsvc.ChromiumPath(t)
+	srv := startServer(t)
+	town, ids := unsimulatedTownship(t, srv)
+	slices.Sort(ids)
+	gone, never := ids[:len(ids)/2+1], ids[len(ids)/2+1:]
+
+	// Those that will go offline connect once, with a firmware to show.
+	connectOnce(t, srv, town, gone, "fw-e2e-2.1")
 	waitFleet(t, srv, url.Values{"status": {"offline"}, "region": {town}}, gone)
 	if got := fleetIDs(t, srv, url.Values{"status": {"never"}, "region": {town}}); !slices.Equal(got, never) {
 		t.Fatalf("never connected in %s: %v, want %v", town, got, never)

@@ -63,7 +63,11 @@ func (s server) do(method, path, ctype string, body io.Reader) (int, []byte) {
 	return res.StatusCode, b
 }
 
-func startServer(t testing.TB) server {
+func startServer(t testing.TB) server { return startServerWith(t, nil) }
+
+// startServerWith is startServer with the configuration changed by mut
+// before alertd starts.
+func startServerWith(t testing.TB, mut func(*alertd.Config)) server {
 	t.Helper()
 	rs := testsvc.Redis(t)
 	cfg := alertd.Defaults()
@@ -71,6 +75,9 @@ func startServer(t testing.TB) server {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Redis = rs.URL()
 	cfg.AdminToken = adminToken
+	if mut != nil {
+		mut(&cfg)
+	}
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	s, err := alertd.Start(context.Background(), cfg, io.Discard, lockedWriter{&mu, &logs})
