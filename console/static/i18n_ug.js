@@ -81,7 +81,7 @@ if (window.ALERT_FIELD_ERRORS) {
     // The area picker and map (aim.js). aimPolygon and aimPoints read
     // "كۆپ بۇلۇڭلۇق 1 · 5 چوققا"; aimReach heads the two counts that follow it.
     aimCounty: "پۈتۈن ناھىيە", aimSearch: "كەنت/يېزا-بازار ئىزدەش (خەنزۇچە، ئۇيغۇرچە ياكى نومۇرى)…", aimClear: "دائىرىنى تازىلاش", aimWholeTw: "پۈتۈن يېزا-بازار",
-    aimDraw: "خەرىتىدە كۆپ بۇلۇڭلۇق سىزىش", aimDrawing: "چوققا قوشۇش ئۈچۈن خەرىتىنى چېكىڭ؛ ئاخىرلاشتۇرۇش ئۈچۈن قوش چېكىڭ ياكى «تامام»نى بېسىڭ",
+    aimDraw: "خەرىتىدە كۆپ بۇلۇڭلۇق سىزىش", aimDrawing: "چوققا قوشۇش ئۈچۈن خەرىتىنى چېكىڭ؛ ئاخىرلاشتۇرۇش ئۈچۈن قوش چېكىڭ ياكى «تامام» كۇنۇپكىسىنى بېسىڭ",
     aimDone: "تامام", aimUndo: "چوققىنى يېنىۋېلىش", aimCancel: "ۋاز كېچىش",
     aimPolyClear: "كۆپ بۇلۇڭلۇقلارنى تازىلاش", aimPolygon: "كۆپ بۇلۇڭلۇق", aimPoints: "چوققا", aimNeed3: "كۆپ بۇلۇڭلۇقتا كەم دېگەندە 3 ئوخشىمىغان چوققا بولۇشى كېرەك",
     aimCrosses: "كۆپ بۇلۇڭلۇقنىڭ تەرەپلىرى كېسىشىپ قالدى، قايتا سىزىڭ", aimUpdating: "تاپشۇرۇۋالغۇچىلار يېڭىلىنىۋاتىدۇ…",
