@@ -110,5 +110,25 @@ if (window.ALERT_FIELD_ERRORS) {
     waitingForYou: "تەستىقىڭىزنى كۈتۈۋاتىدۇ", notifyEnable: "تەستىق ئەسكەرتىشىنى ئېچىش (ئاۋاز ۋە ئۈستەل يۈزى ئۇقتۇرۇشى)", notifyOn: "تەستىق ئەسكەرتىشى ئوچۇق",
     notifyBlocked: "توركۆرگۈ ئۇقتۇرۇشنى چەكلىدى: ئادرېس ستونىدىكى تور بېكەت تەڭشىكىدىن رۇخسەت قىلىڭ", newApproval: "تەستىق كۈتۈۋاتقان يېڭى ئاگاھلاندۇرۇش",
     goApprove: "تەستىقلاشقا بېرىش", proposedUpdate: "يېڭىلاش تەستىق كۈتۈۋاتىدۇ",
+    // The loudspeaker fleet page (fleet.js). fleetHeld is both a status and
+    // a column head; fleetPage keeps {n}; fleetCountsAt is followed by a time.
+    fleet: "كاناي ئۈسكۈنىلىرى", fleetAll: "ھەممە ھالەت", fleetAllTowns: "ھەممە يېزا-بازار", fleetSearch: "ئۈسكۈنە نومۇرى ياكى كەنت نامى…",
+    fleetOnline: "توردا", fleetOffline: "تورسىز", fleetNever: "ھېچ ئۇلانمىغان", fleetFaulty: "كاشىلا", fleetHeld: "قويۇلۇشنى كۈتۈۋاتقان بۇيرۇق بار",
+    fleetRevoked: "ئەمەلدىن قالدۇرۇلدى", fleetUnknown: "ھالىتى نامەلۇم",
+    fleetID: "ئۈسكۈنە نومۇرى", fleetVillage: "كەنت", fleetLastHB: "ئاخىرقى يۈرەك سوقۇشى (بېيجىڭ ۋاقتى)", fleetFirmware: "مىكرو پروگرامما/ۋاكالەتچى نەشرى",
+    fleetRegistered: "تىزىملانغان", fleetTotal: "جەمئىي",
+    fleetCounts: "يېزا-بازارلار بويىچە ئۈسكۈنىلەرنىڭ توردا بولۇش ئەھۋالى", fleetCSV: "CSV چىقىرىش (سۈزۈلگەن ھەممە نەتىجە)",
+    fleetNext: "كېيىنكى بەت", fleetPrev: "ئالدىنقى بەت", fleetPage: "{n}-بەت",
+    fleetEmpty: "شەرتكە ماس كېلىدىغان ئۈسكۈنە يوق", fleetNoHub: "بۇ تۈگۈندە كاناي يولى قوزغىتىلمىغان: توردا بولۇش ھالىتى نامەلۇم.",
+    fleetReenroll: "قايتا تىزىملاش", fleetRevokeSure: "راستىنلا ئەمەلدىن قالدۇرامسىز؟",
+    fleetReadOnly: "پەقەت كۆرۈشكىلا بولىدۇ: تىزىملاش ۋە ئەمەلدىن قالدۇرۇش ئۈچۈن باشقۇرغۇچى كېرەك.", fleetCountsAt: "ستاتىستىكا ۋاقتى (بېيجىڭ ۋاقتى):",
+    fleetAdminLink: "كاناي ئۈسكۈنىلىرى: بەتلەش، سۈزۈش، تىزىملاش ۋە ئەمەلدىن قالدۇرۇش ئۈسكۈنە بېتىدە",
+    // The audit log page (audit.js). auditChainOK keeps {n}.
+    auditSeq: "تەرتىپ نومۇرى", auditTime: "ۋاقىت (بېيجىڭ ۋاقتى)", auditActor: "مەشغۇلات قىلغۇچى", auditAction: "مەشغۇلات", auditAlert: "ئاگاھلاندۇرۇش",
+    auditFrom: "مەنبە ئادرېسى", auditDetail: "تەپسىلاتى",
+    auditSince: "باشلىنىش ۋاقتى (بېيجىڭ ۋاقتى)", auditUntil: "ئاخىرلىشىش ۋاقتى (بېيجىڭ ۋاقتى)", auditAnyAction: "ھەممە مەشغۇلات",
+    auditCSV: "CSV چىقىرىش (سۈزۈلگەن ھەممە نەتىجە)",
+    auditChain: "خەش زەنجىرى", auditChainOK: "پۈتۈن: {n} خاتىرە تەكشۈرۈلدى", auditChainBad: "بۇزۇلغان", auditChecking: "تەكشۈرۈلۈۋاتىدۇ…",
+    auditEmpty: "شەرتكە ماس كېلىدىغان خاتىرە يوق", auditFilter: "سۈزۈش", auditRecheck: "قايتا تەكشۈرۈش",
   });
 });
