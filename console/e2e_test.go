@@ -415,8 +415,8 @@ func TestConsoleEndToEnd(t *testing.T) {
 	step(op, "history lists it", go_("#/history"),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#history tr[data-alert=%q]`, id))))
 	step(op, "audit log lists approve and cancel", go_("#/audit"),
-		chromedp.WaitVisible(chromedp.CSS("#audit tbody tr")))
-	if v := eval(op, `document.querySelector("#audit").innerText`); !strings.Contains(v, "alert.approve") || !strings.Contains(v, "alert.cancel") {
+		chromedp.WaitVisible(chromedp.CSS("#audit-table tbody tr[data-seq]")))
+	if v := eval(op, `[...document.querySelectorAll("#audit-table tr[data-action]")].map((r) => r.dataset.action).join(" ")`); !strings.Contains(v, "alert.approve") || !strings.Contains(v, "alert.cancel") {
 		t.Errorf("audit page lacks approve/cancel entries:\n%s", v)
 	}
 
@@ -440,9 +440,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 		typeIn("#u-password", "a long enough password"),
 		chromedp.Click(chromedp.CSS(`#user-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#u-created .secret")))
-	step(ap, "loudspeaker enrolled, credential shown once",
-		chromedp.WaitVisible(chromedp.CSS("#speakers button[data-enroll]")),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('#speakers button[data-enroll]:not([data-village^="653122100"]):not([data-village^="653122201"])').click()`),
+	step(ap, "loudspeaker enrolled from the fleet page, credential shown once", go_("#/fleet"),
+		chromedp.WaitVisible(chromedp.CSS("#fleet-table button[data-enroll]")),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#fleet-table button[data-enroll]:not([data-village^="653122100"]):not([data-village^="653122201"])').click()`),
 		chromedp.WaitVisible(chromedp.CSS("#enrolled .secret, #enrolled .formerr")))
 	t.Logf("admin enrolment: %s", eval(ap, `document.querySelector("#enrolled").innerText`))
 	t.Logf("live link indicator at the end: %s", eval(op, `document.querySelector("#conn").dataset.state`))

@@ -43,6 +43,7 @@
       whatYouApprove: "您批准的内容", noPending: "没有待审批的预警", play: "播放节目", createdBy: "发布人", approvedBy: "审批人",
       planning: "正在生成发送计划…", retryNote: "临时失败由队列自动重试；永久失败请核对名册（号码、设备）后重新发布更新。",
       idemNote: "重复点击不会重复发布（幂等键）", areaFilter: "筛选村名…", clear: "清空",
+      speakLive: "向预警范围大喇叭喊话", callField: "呼叫外勤人员",
     },
     en: {
       compose: "Compose", approvals: "Approvals", history: "History", audit: "Audit log", admin: "Admin",
@@ -70,9 +71,11 @@
       whatYouApprove: "What you approve", noPending: "No warnings wait for approval", play: "Play programme", createdBy: "Issued by", approvedBy: "Approved by",
       planning: "Planning deliveries…", retryNote: "Transient failures are retried by the queue; for permanent ones fix the registry (number, device) and issue an update.",
       idemNote: "Double clicks never issue twice (idempotency key)", areaFilter: "Filter villages…", clear: "Clear",
+      speakLive: "Speak live to the area's loudspeakers", callField: "Call field team",
     },
   };
   const t = (k) => (L[S.lang] && L[S.lang][k]) || L.en[k] || k;
+  const LANGS = [["zh", "中文"], ["ug", "ئۇيغۇرچە"], ["en", "English"]];
 
   // ---------- DOM helpers ----------
   function h(tag, attrs, ...kids) {
@@ -113,16 +116,19 @@
   }
   const toLocalInput = (ms) => new Date(ms + BJ).toISOString().slice(0, 16);
   const fromLocalInput = (v) => (v ? v + ":00+08:00" : "");
+  // In Uyghur a region is named in Uyghur where the region data knows it
+  // (targeting/data/README.md lists the gaps), else in Chinese.
   const regionName = (code) => {
     const r = S.regionByCode.get(code);
-    return r ? r.name : code;
+    return r ? (S.lang === "ug" && r.name_ug) || r.name : code;
   };
   const can = (role) => S.me && ROLE_RANK[S.me.role] >= ROLE_RANK[role];
   function levelChip(lv) { return h("span", { class: "chip lv-" + lv, text: t(lv) + (lv ? "" : "") }); }
   function stateChip(st) { return h("span", { class: "state state-" + st, "data-state": st, text: t(st) }); }
   function eventName(code) {
     const e = S.events.find((x) => x.code === code);
-    return e ? (S.lang === "zh" ? e.zh : e.en) : code;
+    const own = (L[S.lang] || {})["event:" + code]; // the API names events in zh and en only
+    return own || (e ? (S.lang === "zh" ? e.zh : e.en) : code);
   }
   function drillBanner(status) {
     if (status === "exercise") return h("div", { class: "drill", role: "note", text: t("drill") });
@@ -278,11 +284,13 @@
     } catch (e) { S.speakers = []; }
   }
   const groupCode = (g) => (typeof g === "string" ? g : g.code || g.name || g.id);
-  const groupLabel = (g) => (typeof g === "string" ? g : (S.lang === "zh" ? g.zh || g.name || g.code : g.en || g.name || g.code));
+  const groupLabel = (g) => (typeof g === "string" ? g : (L[S.lang] || {})["group:" + groupCode(g)] ||
+    (S.lang === "zh" ? g.zh || g.name || g.code : g.en || g.name || g.code));
 
   // ---------- chrome (header, nav) ----------
   // NAV lists the pages in the header: [route name, minimum role].
-  const NAV = [["compose", "operator"], ["approvals", "approver"], ["history", "viewer"], ["audit", "viewer"], ["admin", "admin"]];
+  // (audit.js and fleet.js add their own entries.)
+  const NAV = [["compose", "operator"], ["approvals", "approver"], ["history", "viewer"], ["admin", "admin"]];
   function renderChrome() {
     const nav = $("#nav");
     nav.replaceChildren();
@@ -296,8 +304,13 @@
         try { await api("POST", "/api/v1/logout"); } catch (e) { /* the cookie expires anyway */ }
         logoutLocal();
       } }));
-    $("#lang-toggle").textContent = S.lang === "zh" ? "English" : "中文";
-    document.documentElement.lang = S.lang === "zh" ? "zh" : "en";
+    // zh, then ug (when i18n_ug.js installed it), then en; each named in itself.
+    const sel = $("#lang-select");
+    const langs = LANGS.filter(([l]) => L[l]);
+    if (sel.options.length !== langs.length) put(sel, langs.map(([l, n]) => h("option", { value: l, lang: l, text: n })));
+    sel.value = S.lang;
+    document.documentElement.lang = S.lang;
+    document.documentElement.dir = S.lang === "ug" ? "rtl" : "ltr";
     markNav();
   }
   function markNav() {
@@ -627,7 +640,8 @@
     const fails = h("div", { id: "failures" });
     const actions = h("div", { class: "panel", id: "alert-actions" });
     const versions = h("div", { class: "panel", id: "versions" });
-    put(view, head, h("div", { class: "grid2" }, h("div", null, bars, actions), h("div", { class: "panel" }, h("h2", { text: t("map") }), mapBox,
+    const reportLink = h("p", null, h("a", { href: "#/report/" + encodeURIComponent(id), id: "alert-report", text: "📄 " + t("report") }));
+    put(view, head, reportLink, h("div", { class: "grid2" }, h("div", null, bars, actions), h("div", { class: "panel" }, h("h2", { text: t("map") }), mapBox,
       h("div", { class: "legend" }, ["delivered", "sent", "planned", "failed"].map((s) => h("span", null, h("i", { class: "lgd-" + s }), t(s)))))), fails, versions);
     let last = null, lastSpk = 0, lastFail = 0, actionsFor = "";
     const spkStates = new Map();
@@ -669,12 +683,24 @@
       // The rendered programme, once the API reports where it is.
       a.audio && a.audio.url ? h("p", null, h("button", { type: "button", id: "btn-play", text: "▶ " + t("play"),
         onclick: () => new Audio(sameOrigin(a.audio.url)).play() })) : "",
+      // Live voice from this warning: /voice/ in its own tab, signed in
+      // with this session (a one-use ticket), aimed at the warning's area.
+      a.state === "issued" && can("operator") ? h("p", { class: "actions", id: "voice-links" },
+        h("button", { type: "button", id: "btn-speak-live", text: "🎙 " + t("speakLive"), onclick: () => openVoice(a.id, "live") }),
+        h("button", { type: "button", id: "btn-call-field", text: "📞 " + t("callField"), onclick: () => openVoice(a.id, "call") })) : "",
       h("dl", { class: "kv panel" },
         h("dt", { text: t("area") }), h("dd", { text: (a.area.codes || []).map(regionName).join("、") }),
         h("dt", { text: t("channels") }), h("dd", { text: (a.channels || []).map(t).join(" · ") }),
         h("dt", { text: t("expires") }), h("dd", { text: fmtTime(a.expires) + " (UTC+8)" }),
         h("dt", { text: t("createdBy") }), h("dd", { text: a.created_by + " · " + fmtTime(a.created_at) }),
         a.approved_by ? [h("dt", { text: t("approvedBy") }), h("dd", { text: a.approved_by })] : ""));
+  }
+
+  // openVoice opens the voice page for warning id in one named tab. Not
+  // "noopener": the new tab inherits this tab's sessionStorage (the CSRF
+  // token it mints the voice ticket with); the session cookie is HttpOnly.
+  function openVoice(id, mode) {
+    window.open("/voice/?" + new URLSearchParams({ alert: id, mode }), "alertcast-voice");
   }
 
   // Progress is the API's: every figure below is a field of a.progress or
@@ -787,7 +813,7 @@
       event: "event changed", text: "text changed", extend: "expiry extended", lower: "level lowered", narrow: "area narrowed", shorten: "expiry shortened",
       channels_removed: "channels removed", other: "other changes", end: "ended" },
   };
-  const changeName = (c) => (CHANGE_NAMES[S.lang] || CHANGE_NAMES.en)[c] || c;
+  const changeName = (c) => (L[S.lang] || {})["change:" + c] || (CHANGE_NAMES[S.lang] || CHANGE_NAMES.en)[c] || c;
   // reasonLevels are the levels whose approval needs a reason (policy.reason_required_levels),
   // as the server reports them; red if it cannot say.
   async function reasonLevels() {
@@ -982,41 +1008,6 @@
     search.focus();
   };
 
-  // ---------- audit ----------
-  routes.audit = async (view) => {
-    const alertIn = h("input", { type: "search", id: "audit-alert", placeholder: "alert id" });
-    const tbody = h("tbody");
-    const verifyOut = h("span", { id: "audit-verified", class: "note" });
-    const more = h("button", { type: "button", text: t("more") });
-    put(view, h("h1", { text: t("audit") }),
-      h("div", { class: "panel actions" }, alertIn,
-        h("button", { type: "button", id: "btn-verify", text: t("verify"), onclick: async () => {
-          try { const r = await api("GET", "/api/v1/audit?limit=1&verify=1"); verifyOut.textContent = r.verify_error ? "✗ " + r.verify_error : "✓ " + r.verified + " entries chained"; verifyOut.className = r.verify_error ? "err" : "ok"; }
-          catch (e) { verifyOut.textContent = e.message; }
-        } }), verifyOut),
-      h("table", { id: "audit" }, h("thead", null, h("tr", null, ["#", "time (UTC+8)", "actor", "action", "alert", "from", "detail"].map((x) => h("th", { text: x })))), tbody),
-      h("div", { class: "actions" }, more));
-    let after = 0;
-    async function load(reset) {
-      if (reset) { after = 0; tbody.replaceChildren(); }
-      const q = new URLSearchParams({ limit: "200" });
-      if (after) q.set("after", after);
-      if (alertIn.value.trim()) q.set("alert", alertIn.value.trim());
-      const r = await api("GET", "/api/v1/audit?" + q);
-      const es = (r && r.entries) || [];
-      for (const e of es) {
-        tbody.append(h("tr", null, h("td", { class: "num", text: e.seq }), h("td", { text: fmtTime(e.at) }), h("td", { text: e.actor }), h("td", { text: e.action }),
-          h("td", null, e.alert_id ? h("a", { href: "#/alert/" + encodeURIComponent(e.alert_id), text: e.alert_id }) : ""), h("td", { text: e.remote || "" }),
-          h("td", { class: "note", text: e.detail || "" })));
-        after = Math.max(after, e.seq);
-      }
-      more.hidden = es.length < 200;
-    }
-    alertIn.addEventListener("change", () => load(true));
-    more.addEventListener("click", () => load(false));
-    await load(true);
-  };
-
   // ---------- admin ----------
   routes.admin = async (view) => {
     if (!S.townships.length) await loadRefs();
@@ -1036,8 +1027,6 @@
       h("div", { class: "grid3" }, field("name", h("label", { for: "u-name", text: t("name") }), uname),
         field("role", h("label", { for: "u-role", text: t("role") }), urole), field("password", h("label", { for: "u-password", text: t("password") }), upw)),
       h("div", { class: "formerr", role: "alert" }), h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", text: t("create") })), created);
-    const spk = h("tbody");
-    const secret = h("div", { id: "enrolled" });
     const importBox = (what, path) => {
       const file = h("input", { type: "file", accept: ".csv,text/csv", id: "import-" + what });
       const out = h("div", { class: "note" });
@@ -1049,40 +1038,20 @@
             const r = await api("POST", path, await file.files[0].text(), { "Content-Type": "text/csv" });
             out.textContent = JSON.stringify(r);
           } catch (x) { out.textContent = x.message + (x.problems.length ? " — " + x.problems.map((p) => window.ALERT_FIELD_ERRORS.describe(S.lang, p)).join("; ") : ""); }
-          loadSpeakersTable();
         } })), out);
     };
     put(view, h("h1", { text: t("admin") }),
       h("div", { class: "grid2" },
         h("div", null, h("div", { class: "panel" }, h("h2", { text: t("users") }),
           h("table", null, h("thead", null, h("tr", null, [t("name"), t("role"), "created"].map((x) => h("th", { text: x })))), users)), uform),
-        h("div", null, h("div", { class: "panel" }, h("h2", { text: t("speakers") }), secret,
-          h("table", { id: "speakers" }, h("thead", null, h("tr", null, ["ID", "village", "zone", "status", ""].map((x) => h("th", { text: x })))), spk)),
+        h("div", null, h("div", { class: "panel" }, h("h2", { text: t("speakers") }),
+          h("a", { href: "#/fleet", id: "admin-fleet", text: t("fleetAdminLink") })),
           importBox("residents", "/api/v1/residents/import"), importBox("speakers", "/api/v1/speakers/import"))));
     async function loadUsers() {
       const r = await api("GET", "/api/v1/users");
       put(users, ...((r && r.users) || []).map((u) => h("tr", null, h("td", { text: u.name }), h("td", { text: u.role + (u.disabled ? " (disabled)" : "") }), h("td", { text: fmtTime(u.created_at) }))));
     }
-    let online = new Set(), offline = new Set();
-    async function loadSpeakersTable() {
-      await loadSpeakers();
-      offline = offlineSet();
-      online = new Set((Array.isArray(S.speakerStatus) ? S.speakerStatus : []).filter((d) => d && d.online).map((d) => d.id));
-      put(spk, ...S.speakers.slice(0, 500).map((s) => h("tr", null, h("td", { text: s.id }), h("td", { text: regionName(s.village) }), h("td", { text: s.zone || "" }), h("td", { text: online.has(s.id) ? "● online" : offline.has(s.id) ? "○ offline" : "" }),
-        h("td", null, s.revoked ? "revoked " : "",
-          h("button", { type: "button", text: t("enroll"), "data-enroll": s.id, "data-village": s.village, onclick: async () => {
-            try {
-              const r = await api("POST", `/api/v1/speakers/${encodeURIComponent(s.id)}/enroll`);
-              put(secret, h("p", { text: r.device_id + ":" }), h("div", { class: "secret", text: r.credential }), h("p", { class: "note", text: t("shownOnce") }));
-            } catch (x) { put(secret, h("p", { class: "formerr", text: x.message })); }
-          } }), " ",
-          h("button", { type: "button", class: "danger", text: t("revoke"), onclick: async () => {
-            try { await api("POST", `/api/v1/speakers/${encodeURIComponent(s.id)}/revoke`); loadSpeakersTable(); }
-            catch (x) { put(secret, h("p", { class: "formerr", text: x.message })); }
-          } })))));
-      if (S.speakers.length > 500) spk.append(h("tr", null, h("td", { colSpan: 5, class: "note", text: `… ${S.speakers.length - 500} more` })));
-    }
-    await Promise.all([loadUsers(), loadSpeakersTable()]);
+    await loadUsers();
   };
 
   // ---------- pages in other files ----------
@@ -1096,8 +1065,9 @@
   for (const install of window.AlertcastPages || []) install(AC);
 
   // ---------- start ----------
-  $("#lang-toggle").addEventListener("click", () => {
-    S.lang = S.lang === "zh" ? "en" : "zh";
+  if (!L[S.lang]) S.lang = "zh"; // a language whose strings did not load
+  $("#lang-select").addEventListener("change", (e) => {
+    S.lang = L[e.target.value] ? e.target.value : "zh";
     localStorage.setItem("alertcast.lang", S.lang);
     renderChrome(); route();
   });
