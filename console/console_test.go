@@ -166,7 +166,7 @@ func TestPageWeight(t *testing.T) {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/console/townships.json", nil)
 	req.Header.Set("Accept-Encoding", "gzip")
-	TownshipsHandler(targeting.DefaultTree, src, nil).ServeHTTP(rec, req)
+	TownshipsHandler(TownshipsConfig{Tree: targeting.DefaultTree, Villages: src}).ServeHTTP(rec, req)
 	t.Logf("%-24s %7d bytes on the wire", "/console/townships.json", rec.Body.Len())
 	total += rec.Body.Len()
 	t.Logf("total %d bytes gzipped (budget 300 KB)", total)

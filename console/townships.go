@@ -44,7 +44,10 @@ type TownshipShape struct {
 	Name     string        `json:"name"`
 	NameUG   string        `json:"name_ug,omitempty"`
 	Label    [2]float64    `json:"label"` // [lon, lat], inside the township
-	Villages []VillageCell `json:"villages"`
+	Villages []VillageCell `json:"villages,omitempty"`
+	// Rings is the township's own boundary when real boundaries are
+	// configured (even-odd fill); the approximate map has Villages instead.
+	Rings [][][2]float64 `json:"rings,omitempty"`
 }
 
 // VillageCell is a village's Voronoi cell clipped to the outline: rings of
@@ -225,10 +228,23 @@ type VillageLocations interface {
 	VillagePoints(ctx context.Context) (map[string]orb.Point, error)
 }
 
-// TownshipsHandler serves /console/townships.json: the approximate
-// township map of the county, built on first request and again only when
-// the population version changes. Mount it for "GET /console/townships.json".
-func TownshipsHandler(tree func() *targeting.Tree, src VillageLocations, log *slog.Logger) http.Handler {
+// TownshipsConfig is what the township map is built from.
+type TownshipsConfig struct {
+	Tree func() *targeting.Tree // the region tree in use (it grows with region imports)
+	// Villages places villages for the approximate map.
+	Villages VillageLocations
+	// Boundaries, when set, are real township boundaries (from
+	// ParseTownshipBoundaries): the map draws them and is not approximate.
+	Boundaries map[string]orb.MultiPolygon
+	Logger     *slog.Logger
+}
+
+// TownshipsHandler serves /console/townships.json: real township
+// boundaries when configured, otherwise the approximate map, built on first
+// request and again only when the population version changes. Mount it for
+// "GET /console/townships.json".
+func TownshipsHandler(cfg TownshipsConfig) http.Handler {
+	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -238,30 +254,43 @@ func TownshipsHandler(tree func() *targeting.Tree, src VillageLocations, log *sl
 		built   *asset
 	)
 	get := func(ctx context.Context) (*asset, error) {
-		v, err := src.PopulationVersion(ctx)
-		if err != nil {
-			return nil, err
+		v := "boundaries"
+		if cfg.Boundaries == nil {
+			var err error
+			if v, err = cfg.Villages.PopulationVersion(ctx); err != nil {
+				return nil, err
+			}
 		}
 		mu.Lock()
 		defer mu.Unlock()
 		if built != nil && v == version {
 			return built, nil
 		}
-		pts, err := src.VillagePoints(ctx)
+		var m *TownshipMap
+		var err error
+		n := 0
+		if cfg.Boundaries != nil {
+			m, err = BoundaryMap(cfg.Tree(), targeting.ShuleCounty, cfg.Boundaries)
+		} else {
+			var pts map[string]orb.Point
+			if pts, err = cfg.Villages.VillagePoints(ctx); err != nil {
+				return nil, err
+			}
+			n = len(pts)
+			m, err = BuildTownships(cfg.Tree(), targeting.ShuleCounty, targeting.DefaultOutline(), pts)
+		}
 		if err != nil {
 			return nil, err
 		}
-		m, err := BuildTownships(tree(), targeting.ShuleCounty, targeting.DefaultOutline(), pts)
-		if err != nil {
-			return nil, err
+		if cfg.Boundaries == nil {
+			m.Version = v
 		}
-		m.Version = v
 		b, err := json.Marshal(m)
 		if err != nil {
 			return nil, err
 		}
 		built, version = newAsset(b, "application/json; charset=utf-8"), v
-		log.Info("township map built", "townships", len(m.Townships), "unplaced", len(m.Unplaced), "villages", len(pts), "bytes", len(b))
+		log.Info("township map built", "approximate", m.Approximate, "townships", len(m.Townships), "unplaced", len(m.Unplaced), "villages", n, "bytes", len(b))
 		return built, nil
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

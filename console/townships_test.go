@@ -278,7 +278,7 @@ func (f *fakeVillages) VillagePoints(context.Context) (map[string]orb.Point, err
 func TestTownshipsHandlerBuildsOncePerVersion(t *testing.T) {
 	src := &fakeVillages{pts: syntheticVillages(t, 300, 9)}
 	src.version.Store("g1")
-	h := TownshipsHandler(targeting.DefaultTree, src, nil)
+	h := TownshipsHandler(TownshipsConfig{Tree: targeting.DefaultTree, Villages: src})
 	get := func() (*http.Response, TownshipMap) {
 		t.Helper()
 		rec := httptest.NewRecorder()

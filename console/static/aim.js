@@ -179,10 +179,14 @@
       if (!m) return;
       gTw.dataset.approximate = m.approximate ? "1" : "0";
       (m.townships || []).forEach((tw, i) => {
-        const rings = [];
+        // Real boundaries come as the township's rings (stroked); the
+        // approximate map as its village cells (borders drawn below).
+        const rings = tw.rings ? tw.rings.slice() : [];
         for (const v of tw.villages || []) rings.push(...v.rings);
-        gTw.append(h("svg:path", { class: "tw tw-" + (i % 4), "data-code": tw.code, d: ringsPath(P, rings), "fill-rule": "evenodd" }));
+        gTw.append(h("svg:path", { class: "tw tw-" + (i % 4) + (tw.rings ? " real" : ""), "data-code": tw.code, d: ringsPath(P, rings), "fill-rule": "evenodd" }));
       });
+      const note = $("#map-approx");
+      if (note) note.hidden = !m.approximate;
       let bd = "";
       for (const s of m.boundaries || []) {
         const a = P.px(s[0][0], s[0][1]), b = P.px(s[1][0], s[1][1]);
@@ -198,7 +202,7 @@
     // the fewest loudspeakers. A halo keeps it readable over the dots.
     function placeLabels(m) {
       const placed = [];
-      const tws = (m.townships || []).map((tw) => ({ tw, n: (tw.villages || []).length })).sort((a, b) => b.n - a.n);
+      const tws = (m.townships || []).map((tw) => ({ tw, n: (tw.villages || []).length || (tw.rings || []).length })).sort((a, b) => b.n - a.n);
       for (const { tw } of tws) {
         let name = S.lang === "ug" && tw.name_ug ? tw.name_ug : tw.name.replace(/(乡|镇)$/, "");
         if (S.lang === "en" && !/[a-z]/i.test(name)) name = tw.name.replace(/(乡|镇)$/, "");
@@ -230,9 +234,11 @@
         let d = "";
         if (aim.county) d = outlineD;
         else if (S.townshipMap) {
-          const cells = new Map();
-          for (const tw of S.townshipMap.townships || []) for (const v of tw.villages || []) cells.set(v.code, v.rings);
-          for (const [code, rings] of cells) if (aim.codes.some((c) => code.startsWith(c))) d += ringsPath(P, rings);
+          // Village cells (approximate map) or whole townships (real boundaries).
+          for (const tw of S.townshipMap.townships || []) {
+            if (tw.rings && aim.codes.includes(tw.code)) d += ringsPath(P, tw.rings);
+            for (const v of tw.villages || []) if (aim.codes.some((c) => v.code.startsWith(c))) d += ringsPath(P, v.rings);
+          }
         }
         if (d) gAim.append(h("svg:path", { class: "aim-area", d, "fill-rule": "evenodd" }));
         aim.rings.forEach((r, i) => gAim.append(h("svg:path", { class: "aim-poly", "data-polygon": i, d: ringsPath(P, [r]) })));
@@ -289,7 +295,7 @@
     return h("div", { class: "legend" },
       withAim ? h("span", null, h("i", { class: "lgd-aim" }), t("aimArea")) : "",
       ["online", "playing", "offline", "never", "fault", "revoked"].map((s) => h("span", null, h("i", { class: "lgd-st-" + s }), t(STATUS_KEYS[s]))),
-      h("span", { class: "note", id: "map-approx", text: "⌇ " + t("aimApprox") }));
+      h("span", { class: "note", id: "map-approx", hidden: !!(S.townshipMap && !S.townshipMap.approximate), text: "⌇ " + t("aimApprox") }));
   }
   AC.mapLegend = mapLegend;
 

@@ -2,10 +2,13 @@ package alertd
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,5 +151,50 @@ func TestConsoleTownshipMapFollowsImports(t *testing.T) {
 	}
 	if strings.Contains(mustJSON(m), `"site"`) {
 		t.Error("townships.json carries village (loudspeaker) positions")
+	}
+}
+
+// township_boundaries: a good file is what /console/townships.json serves
+// (not approximate); a bad one stops alertd with the file and the problem.
+func TestTownshipBoundariesConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "townships.geojson")
+	sq := `{"type":"Feature","properties":{"code":"653122100"},"geometry":{"type":"Polygon","coordinates":[[[76.0,39.3],[76.1,39.3],[76.1,39.4],[76.0,39.4],[76.0,39.3]]]}}`
+	if err := os.WriteFile(good, []byte(`{"type":"FeatureCollection","features":[`+sq+`]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, func(c *Config) { c.TownshipBoundaries = good })
+	res, err := http.Get(s.Base + "/console/townships.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var m struct {
+		Approximate bool `json:"approximate"`
+		Townships   []struct {
+			Code string `json:"code"`
+		} `json:"townships"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil || m.Approximate || len(m.Townships) != 1 || m.Townships[0].Code != "653122100" {
+		t.Errorf("townships.json with boundaries configured: %.300s", b)
+	}
+
+	bad := filepath.Join(dir, "bad.geojson")
+	if err := os.WriteFile(bad, []byte(`{"type":"FeatureCollection","features":[`+strings.Replace(sq, `"653122100"`, `"653199100"`, 1)+`]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Redis = s.Redis.URL()
+	cfg.TownshipBoundaries = bad
+	srv, err := Start(context.Background(), cfg, io.Discard, io.Discard)
+	if err == nil {
+		_ = srv.Shutdown()
+		t.Fatal("alertd started with township boundaries of an unknown township")
+	}
+	if !strings.Contains(err.Error(), "bad.geojson") || !strings.Contains(err.Error(), "653199100") {
+		t.Errorf("start error %q does not name the file and the township", err)
 	}
 }

@@ -54,6 +54,9 @@ type Config struct {
 	SessionIdleTimeout time.Duration   `yaml:"session_idle_timeout"` // default 0: no idle limit
 	Login              api.LoginLimits `yaml:"login"`                // throttle and hashing bounds; defaults in LoginLimits
 	Regions            []string        `yaml:"regions"`              // extra region CSV files (other counties)
+	// TownshipBoundaries is a GeoJSON file of real township boundaries for
+	// the console map; empty: approximate ones from village locations.
+	TownshipBoundaries string `yaml:"township_boundaries"`
 	// CAP import: rules per sender/event/level (auto issue or review) and
 	// upstream feeds to poll.
 	CAP CAPConfig `yaml:"cap"`

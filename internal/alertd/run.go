@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/paulmach/orb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -45,6 +46,7 @@ type Server struct {
 	redis    *redisHandle
 	store    *dispatch.Store
 	popIndex *dispatch.PopulationIndex
+	twBounds map[string]orb.MultiPolygon // township_boundaries, when configured (townships.go)
 	engine   *engine.Engine
 	service  *lifecycle.Service
 	api      *api.API
@@ -138,6 +140,9 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 		if err := tree.Merge(t); err != nil {
 			return nil, fmt.Errorf("regions %s: %w", path, err)
 		}
+	}
+	if s.twBounds, err = loadTownshipBoundaries(cfg.TownshipBoundaries, tree); err != nil {
+		return nil, err
 	}
 	if s.popIndex, err = dispatch.NewPopulationIndex(ctx, s.store, tree); err != nil {
 		return nil, err

@@ -2,11 +2,36 @@ package alertd
 
 import (
 	"context"
+	"fmt"
+	"os"
 
 	"github.com/paulmach/orb"
 
+	"github.com/alertcast/alertcast/console"
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/targeting"
 )
+
+// loadTownshipBoundaries reads township_boundaries (nil when not set) and
+// checks it against the region tree at start, so a bad file stops alertd
+// with its name and the problem instead of a map that fails later.
+func loadTownshipBoundaries(path string, tree *targeting.Tree) (map[string]orb.MultiPolygon, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("township_boundaries: %w", err)
+	}
+	bounds, err := console.ParseTownshipBoundaries(b)
+	if err != nil {
+		return nil, fmt.Errorf("township_boundaries %s: %w", path, err)
+	}
+	if _, err := console.BoundaryMap(tree, targeting.ShuleCounty, bounds); err != nil {
+		return nil, fmt.Errorf("township_boundaries %s: %w", path, err)
+	}
+	return bounds, nil
+}
 
 // villageLocations places villages for the console's approximate township
 // map: a village is where its registered loudspeakers are on average (the

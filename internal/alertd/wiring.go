@@ -317,7 +317,8 @@ func (s *Server) mountConsole(mux api.Router) {
 	h := console.Handler()
 	mux.Handle("GET /{$}", h)
 	mux.Handle("GET /console/", h)
-	mux.Handle("GET /console/townships.json", console.TownshipsHandler(s.popIndex.Tree, villageLocations{s.store}, s.log.With("component", "console")))
+	mux.Handle("GET /console/townships.json", console.TownshipsHandler(console.TownshipsConfig{Tree: s.popIndex.Tree,
+		Villages: villageLocations{s.store}, Boundaries: s.twBounds, Logger: s.log.With("component", "console")}))
 }
 
 // pcmuSource opens programmes as G.711 µ-law for voice calls.
