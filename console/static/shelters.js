@@ -9,6 +9,8 @@
     shAccessible: "无障碍", shContact: "联系方式", shVillages: "指定服务村（代码，用;分隔）", shServed: "服务村数", shEdit: "编辑",
     shNew: "新增避难场所", shSave: "保存", shImport: "导入CSV", shSynthetic: "合成数据", shNone: "尚无避难场所：请导入CSV。",
     shImported: "已导入", shLat: "纬度", shLon: "经度", shId: "编号", shSaved: "已保存",
+    action: "行动", evacuate: "疏散撤离", shelterInPlace: "就地避险", awayFrom: "撤离远离的区域，可不填", shelter: "避难场所",
+    sentThere: "前往人数", capacity: "容量",
     k_indoor: "室内", k_outdoor: "室外", k_school: "学校", k_mosque_courtyard: "清真寺院落", k_stadium: "体育场", k_park: "公园", k_other: "其他",
   });
   Object.assign(AC.L.en, {
@@ -16,6 +18,8 @@
     shAccessible: "Accessible", shContact: "Contact", shVillages: "Villages served explicitly (codes, ';'-separated)", shServed: "Villages",
     shEdit: "Edit", shNew: "New shelter", shSave: "Save", shImport: "Import CSV", shSynthetic: "synthetic", shNone: "No shelters yet: import a CSV.",
     shImported: "Imported", shLat: "Latitude", shLon: "Longitude", shId: "Id", shSaved: "Saved",
+    action: "Action", evacuate: "Evacuate", shelterInPlace: "Shelter in place", awayFrom: "zone to move away from, optional", shelter: "Shelter",
+    sentThere: "Sent there", capacity: "Capacity",
     k_indoor: "indoor", k_outdoor: "outdoor", k_school: "school", k_mosque_courtyard: "mosque courtyard", k_stadium: "stadium", k_park: "park", k_other: "other",
   });
   AC.NAV.push(["shelters", "viewer"]);
