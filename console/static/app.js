@@ -481,6 +481,9 @@
     const onset = h("input", { type: "datetime-local", id: "f-onset" });
     const expires = h("input", { type: "datetime-local", id: "f-expires", value: toLocalInput(Date.now() + 12 * 3600e3) });
     const rebroadcast = h("input", { type: "text", id: "f-rebroadcast", placeholder: "every 30m · 0 */2 * * *" });
+    // The protective action: evacuate gives each village its own shelter (or a way away from a polygon).
+    const action = h("select", { id: "f-action" }, [["", "—"], ["evacuate", t("evacuate")], ["shelter_in_place", t("shelterInPlace")]].map(([v, n]) => h("option", { value: v, text: n })));
+    const awayFrom = h("input", { type: "text", id: "f-away-from", placeholder: "lat,lon lat,lon … (" + t("awayFrom") + ")" });
     const tmplNote = h("div", { class: "template-note", id: "template-note", hidden: true, text: "⚠ " + t("templateNote") });
     const previewBox = h("div", { id: "preview", class: "panel", hidden: true, "aria-live": "polite" });
     const previewBtn = h("button", { type: "button", class: "big", id: "btn-preview", text: t("preview") });
@@ -507,7 +510,8 @@
       h("div", { class: "panel grid3" },
         field("onset", h("label", { for: "f-onset", text: t("onset") + " · " + t("bjt") }), onset),
         field("expires", h("label", { for: "f-expires", text: t("expires") + " · " + t("bjt") }), expires),
-        field("rebroadcast", h("label", { for: "f-rebroadcast", text: t("rebroadcast") }), rebroadcast)),
+        field("rebroadcast", h("label", { for: "f-rebroadcast", text: t("rebroadcast") }), rebroadcast),
+        field("action", h("label", { for: "f-action", text: t("action") }), action, awayFrom)),
       h("div", { class: "formerr", role: "alert", id: "compose-error" }),
       h("div", { class: "actions" }, previewBtn, submitBtn, h("span", { class: "note", text: t("idemNote") })),
       previewBox);
@@ -529,6 +533,7 @@
       if (checked("languages").length) b.audience.languages = checked("languages");
       if (onset.value) b.onset = fromLocalInput(onset.value);
       if (rebroadcast.value.trim()) b.rebroadcast = rebroadcast.value.trim();
+      if (action.value) { b.action = { type: action.value }; if (awayFrom.value.trim()) b.action.away_from = awayFrom.value.trim(); }
       return b;
     }
     function changed() {
@@ -604,6 +609,8 @@
       if (base.onset) onset.value = toLocalInput(Date.parse(base.onset));
       expires.value = toLocalInput(Date.parse(base.expires));
       rebroadcast.value = base.rebroadcast || "";
+      action.value = base.action ? base.action.type : "";
+      awayFrom.value = base.action && base.action.away_from ? base.action.away_from : "";
     }
     changed();
     eventSel.focus();
@@ -620,6 +627,11 @@
       h("div", { id: "preview-channels" }, Object.entries(p.channels || {}).map(([ch, n]) =>
         h("div", { class: "stat", "data-channel": ch }, h("b", { text: n.toLocaleString() }), t(ch)))),
       (p.warnings || []).length ? h("div", { class: "formerr", id: "preview-warnings" }, p.warnings.map((w) => h("div", { text: "⚠ " + w }))) : "",
+      (p.shelters || []).length ? h("table", { id: "preview-shelters" },
+        h("thead", null, h("tr", null, [t("shelter"), t("sentThere"), t("capacity")].map((x) => h("th", { text: x })))),
+        h("tbody", null, p.shelters.map((s) => h("tr", { class: s.overflow ? "err" : "", "data-shelter": s.id },
+          h("td", { text: s.name }), h("td", { class: "num", text: (s.residents + (s.occupancy || 0)).toLocaleString() }),
+          h("td", { class: "num", text: s.capacity.toLocaleString() + (s.overflow ? " ⚠" : "") }))))) : "",
       h("div", { class: "grid3" },
         h("div", null, h("h3", { text: t("township") }),
           h("table", { id: "preview-townships" }, h("tbody", null, rows(p.townships, (c) => regionName(c))))),
@@ -831,7 +843,8 @@
     const planned = Object.entries(a.progress || {}).filter(([, c]) => c.planned);
     if (v === a && a.state !== "pending" && planned.length) return Object.fromEntries(planned.map(([ch, c]) => [ch, c.planned]));
     const input = { event: v.event, level: v.level, status: v.status, area: v.area, audience: v.audience, channels: v.channels, text: v.text,
-      expires: v.expires, onset: v.onset && !v.onset.startsWith("0001") ? v.onset : undefined, rebroadcast: v.rebroadcast || undefined };
+      expires: v.expires, onset: v.onset && !v.onset.startsWith("0001") ? v.onset : undefined, rebroadcast: v.rebroadcast || undefined,
+      action: v.action ? { type: v.action.type, away_from: v.action.away_from || undefined } : undefined };
     const p = await api("POST", "/api/v1/audience/preview", input);
     return p.channels || {};
   }
@@ -898,7 +911,7 @@
     ["groups", (a) => (a.audience.groups || []).join(", ") || t("all")], ["languages", (a) => (a.audience.languages || []).join(", ") || "zh, ug"],
     ["channels", (a) => (a.channels || []).map(t).join(", ")],
     ...["zh", "ug"].flatMap((l) => ["headline", "description", "instruction"].map((k) => [l + " " + k, (a) => ((a.text || {})[l] || {})[k] || ""])),
-    ["onset", (a) => fmtTime(a.onset)], ["expires", (a) => fmtTime(a.expires)], ["rebroadcast", (a) => a.rebroadcast || ""],
+    ["onset", (a) => fmtTime(a.onset)], ["expires", (a) => fmtTime(a.expires)], ["rebroadcast", (a) => a.rebroadcast || ""], ["action", (a) => (a.action ? t(a.action.type === "evacuate" ? "evacuate" : "shelterInPlace") + (a.action.away_from ? " · " + a.action.away_from : "") : "")],
   ];
   function diffTable(prev, cur) {
     return h("table", { class: "diff" }, h("tbody", null, DIFF_FIELDS.map(([name, fn]) => {
@@ -957,7 +970,8 @@
     if ((next.authors || [next.created_by]).includes(S.me.name)) box.prepend(h("p", { class: "formerr", text: t("ownAlert") }));
     // Re-resolve the audience so the approver sees whom it reaches.
     const input = { event: next.event, level: next.level, status: next.status, area: next.area, audience: next.audience, channels: next.channels, text: next.text,
-      expires: next.expires, onset: next.onset && !next.onset.startsWith("0001") ? next.onset : undefined, rebroadcast: next.rebroadcast || undefined };
+      expires: next.expires, onset: next.onset && !next.onset.startsWith("0001") ? next.onset : undefined, rebroadcast: next.rebroadcast || undefined,
+      action: next.action ? { type: next.action.type, away_from: next.action.away_from || undefined } : undefined };
     api("POST", "/api/v1/audience/preview", input).then((p) => {
       prevBox.textContent = Object.entries(p.channels || {}).map(([c, n]) => t(c) + " " + n.toLocaleString()).join(" · ") +
         (p.warnings && p.warnings.length ? " · ⚠ " + p.warnings.join("; ") : "");

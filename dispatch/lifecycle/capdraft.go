@@ -261,6 +261,8 @@ func CAPToDraft(c *cap.Alert, tree *targeting.Tree) (draft *dispatch.Alert, prob
 		a.Text[l] = t
 	}
 
+	capActionOf(c, a)
+
 	// Event: our own code first, then the names.
 	main := c.Infos[0]
 	if i, ok := pick["zh"]; ok {

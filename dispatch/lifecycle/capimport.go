@@ -320,6 +320,9 @@ func inputOf(d *dispatch.Alert, chans []string, aud dispatch.Audience) dispatch.
 	if d.Expires.IsZero() {
 		in.Expires = ""
 	}
+	if d.Action != nil {
+		in.Action = &dispatch.ActionInput{Type: d.Action.Type.String(), AwayFrom: d.Action.AwayFrom}
+	}
 	return in
 }
 
@@ -336,6 +339,11 @@ func (s *Service) CAPOf(ctx context.Context, a *dispatch.Alert, baseURL string) 
 		}
 	}
 	opts := []CAPOption{WithPriorVersions(prior...), WithRegionTree(s.Population.Tree())}
+	if a.Evacuate() {
+		if list, err := s.Store.Shelters(ctx); err == nil {
+			opts = append(opts, WithShelters(list))
+		}
+	}
 	if s.Engine != nil && (a.HasChannel("speaker") || a.HasChannel("voice")) && s.Engine.Audio() != nil {
 		if au, err := s.Engine.Audio().RenderAlert(ctx, a); err == nil {
 			opts = append(opts, WithAudio(au))

@@ -24,7 +24,8 @@ package lifecycle
 //	             ALERTCAST_APPROVED_BY: who approved this version (an officer, "cap-rule:<name>" for an auto rule
 //	             with an authenticated sender, or a schedule's approver), absent when the policy needed none;
 //	             written for the record, never read back on import (an approval does not travel)
-//	  resource   the loudspeaker programme (WithAudio), mime type from its format
+//	  resource   the loudspeaker programme (WithAudio), mime type from its format; an evacuate's shelters (capaction.go)
+//	  (action)   responseType, instruction, ALERTCAST_AWAY_FROM and the shelters resource: see capaction.go
 //	  area       one per info: areaDesc = region names in that language (codes when no names are known),
 //	             polygons, circles, and one geocode per administrative code:
 //	             valueName "ADCODE", value the 6-, 9- or 12-digit statistical division code
@@ -99,6 +100,7 @@ type capExport struct {
 	audio      *channels.Audio
 	senderName string
 	names      func(code, lang string) string
+	shelters   []dispatch.Shelter
 }
 
 // WithPriorVersions gives the earlier versions of the warning (as from
@@ -262,6 +264,7 @@ func AlertToCAP(a *dispatch.Alert, baseURL string, opts ...CAPOption) *cap.Alert
 		if len(a.Area.Exclude) > 0 {
 			in.Parameters = append(in.Parameters, cap.NamedValue{ValueName: CAPParamExclude, Value: strings.Join(a.Area.Exclude, " ")})
 		}
+		capAction(a, &x, l, &in)
 		if a.ApprovedBy != "" {
 			in.Parameters = append(in.Parameters, cap.NamedValue{ValueName: CAPParamApprovedBy, Value: a.ApprovedBy})
 		}

@@ -190,6 +190,11 @@ func TestCAPExportValidatesAgainstXSD(t *testing.T) {
 	eq := capTestAlert()
 	eq.Event, eq.Onset = warning.EventEarthquake, eq.IssuedAt.Add(5*time.Hour)
 	write("earthquake", AlertToCAP(eq, capBase))
+	for name, act := range capActionCases() {
+		ev := capTestAlert()
+		ev.Action = act
+		write("action-"+name, AlertToCAP(ev, capBase, WithRegionTree(tree), WithShelters(capTestShelters())))
+	}
 
 	args := append([]string{"--noout", "--nonet", "--schema", filepath.Join("..", "cap", "testdata", "schema", "CAP-v1.2.xsd")}, files...)
 	out, err := exec.Command(xmllint, args...).CombinedOutput()
