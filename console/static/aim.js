@@ -31,6 +31,18 @@
     spkOnline: "online", spkOffline: "offline", spkNever: "never connected", spkFault: "fault", spkPlaying: "playing", spkRevoked: "revoked", aimArea: "chosen area",
   });
 
+  // Uyghur: first drafts by the aim page's author, to be reviewed with the
+  // rest of the console's Uyghur strings.
+  if (AC.L.ug) Object.assign(AC.L.ug, {
+    aimCounty: "پۈتۈن ناھىيە", aimSearch: "كەنت/يېزا-بازار ئىزدەش (خەنزۇچە، ئۇيغۇرچە ياكى نومۇر)…", aimClear: "دائىرىنى تازىلاش", aimWholeTw: "پۈتۈن يېزا-بازار",
+    aimDraw: "خەرىتىگە كۆپ تەرەپلىك سىزىش", aimDrawing: "خەرىتىنى چېكىپ چوققا قوشۇڭ؛ ئىككى قېتىم چېكىپ ياكى «تامام»نى بېسىپ ئاخىرلاشتۇرۇڭ", aimDone: "تامام", aimUndo: "چوققىنى قايتۇرۇش", aimCancel: "تاشلاش",
+    aimPolyClear: "كۆپ تەرەپلىكنى تازىلاش", aimPolygon: "كۆپ تەرەپلىك", aimPoints: "چوققا", aimNeed3: "كۆپ تەرەپلىككە كەم دېگەندە 3 ئوخشىمىغان چوققا كېرەك",
+    aimCrosses: "كۆپ تەرەپلىكنىڭ تەرەپلىرى كېسىشىپ قالدى، قايتا سىزىڭ", aimUpdating: "ئاڭلىغۇچىلار يېڭىلىنىۋاتىدۇ…", aimReach: "بۇ دائىرە يېتىدىغىنى", aimNoAim: "تېخى دائىرە تاللانمىدى",
+    aimApprox: "يېزا-بازار چېگرىسى تەخمىنىي: كەنتلەرنىڭ ئورنىدىن چىقىرىلغان، ئۆلچەنگەن چېگرا ئەمەس", aimNoResults: "ماس كېلىدىغان كەنت ياكى يېزا-بازار يوق", aimCovered: "تاللانغان يېزا-بازار ياكى پۈتۈن ناھىيە ئىچىدە",
+    aimResidents: "قىسقا ئۇچۇر ئاھالىلىرى", aimSpeakers: "كاناي",
+    spkOnline: "توردا", spkOffline: "تورسىز", spkNever: "ھېچ ئۇلانمىغان", spkFault: "كاشىلا", spkPlaying: "قويۇلۇۋاتىدۇ", spkRevoked: "بىكار قىلىنغان", aimArea: "تاللانغان دائىرە",
+  });
+
   const countyCode = () => (S.outline && S.outline.code) || "";
   const regionName = (code) => {
     if (code === countyCode()) return S.outline.name || code;
