@@ -220,7 +220,7 @@ func (s *Store) AbandonClaim(ctx context.Context, k BatchKey, holder string) err
 // OrphanedClaims lists up to limit claims whose node has not beaten since
 // deadBefore (or never did, and the claim is older than deadBefore).
 func (s *Store) OrphanedClaims(ctx context.Context, deadBefore time.Time, limit int) ([]Claim, error) {
-	rows, err := s.w.QueryContext(ctx, s.q(`SELECT c.alert_id, c.version, c.channel, c.batch, c.node, c.holder FROM send_claims c
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT c.alert_id, c.version, c.channel, c.batch, c.node, c.holder FROM send_claims c
 		LEFT JOIN node_heartbeats n ON n.node = c.node
 		WHERE (n.seen_at IS NULL AND c.claimed_at < ?) OR n.seen_at < ? ORDER BY c.claimed_at LIMIT ?`), deadBefore.UnixMilli(), deadBefore.UnixMilli(), limit)
 	if err != nil {

@@ -799,8 +799,10 @@ func (e *Engine) channelSlots(name string, ch channels.Channel) *slots {
 	defer e.slotsMu.Unlock()
 	s, ok := e.slots[name]
 	if !ok {
-		s = newSlots(slotsFor(rl.SubmitRate(), e.cfg.SendChunk))
-		e.slots[name] = s
+		if n := slotsFor(rl.SubmitRate(), e.cfg.SendChunk); n > 0 {
+			s = newSlots(n)
+		}
+		e.slots[name] = s // nil: no limit
 	}
 	return s
 }

@@ -13,7 +13,7 @@ func TestSlotsForRate(t *testing.T) {
 		chunk int
 		want  int
 	}{
-		{0, 200, uncappedSlots},
+		{0, 200, 0},
 		{2000, 200, 2},
 		{100, 200, 2},
 		{20000, 200, 20},
