@@ -307,6 +307,7 @@
 
   // ---------- router ----------
   const routes = {};
+  const alertHooks = [], mapLayers = []; // filled by page files (AC below)
   async function route() {
     for (const c of S.cleanup.splice(0)) c();
     const [, name = "", arg = ""] = location.hash.split("/");
@@ -397,6 +398,7 @@
       }
       svg.append(c);
     }
+    for (const layer of mapLayers) layer(svg, px, opts); // e.g. field reports (reports.js)
     return svg;
   }
   function inArea(village, codes) {
@@ -740,13 +742,15 @@
         const r = await api("GET", `/api/v1/alerts/${encodeURIComponent(id)}/deliveries?channel=speaker&limit=1000`);
         spkStates.clear();
         for (const d of (r && r.deliveries) || []) spkStates.set(d.recipient, d.state);
-        put(mapBox, drawMap({ states: spkStates }));
-      } else if (!mapBox.firstChild) put(mapBox, drawMap({ states: spkStates }));
+        put(mapBox, drawMap({ states: spkStates, alert: id }));
+      } else if (!mapBox.firstChild) put(mapBox, drawMap({ states: spkStates, alert: id }));
       const failed = Object.values(a.progress || {}).reduce((n, c) => n + c.failed, 0);
       if (failed && now - lastFail > 3000) { lastFail = now; await renderFailures(fails, a); }
     }
     const p = poll(refresh, 1000);
     onLive((ev) => { if (ev && ev.type === "progress" && (!ev.alert_id || ev.alert_id === id)) p.now(); });
+    // Panels of other files on this page (reports.js): the view, the id, and a way to redraw the map.
+    for (const hook of alertHooks) hook(view, id, () => put(mapBox, drawMap({ states: spkStates, alert: id })));
   };
 
   function renderHead(box, a) {
@@ -1188,7 +1192,7 @@
   // minimum role], in order) and strings (L.zh, L.en, L.ug), and uses the same
   // helpers as the core pages. Installers run before the first route.
   const AC = { S, L, t, h, put, $, $$, api, poll, onLive, can, routes, NAV, levelChip, stateChip, eventName,
-    drillBanner, fmtTime, uuid, sameOrigin, renderChrome, route, loadSpeakers, groupLabel, LEVELS, CHANNELS };
+    drillBanner, fmtTime, uuid, sameOrigin, renderChrome, route, loadSpeakers, groupLabel, LEVELS, CHANNELS, alertHooks, mapLayers };
   for (const install of window.AlertcastPages || []) install(AC);
 
   // ---------- start ----------
