@@ -114,7 +114,10 @@
     load();
     // Live: the progress feed names the report that changed.
     onLive((ev) => {
-      if (ev && ev.type === "progress" && ev.alert_id === id && ev.progress && ev.progress.report) load();
+      if (ev && ev.type === "progress" && ev.alert_id === id && ev.progress && ev.progress.report) {
+        box.dataset.live = String(Number(box.dataset.live || 0) + 1); // how many live events came (tests read it)
+        load();
+      }
     });
     // Underneath, a slow poll (the socket may be down).
     const timer = setInterval(load, 15000);
