@@ -172,6 +172,10 @@ func TestFieldReportsEndToEnd(t *testing.T) {
 	if v := eval(field, `document.getElementById("warning").value`); v != alertID {
 		t.Fatalf("the only active warning is not preselected: %q", v)
 	}
+	step(field, "Uyghur, right to left", chromedp.Click(chromedp.CSS("#lang")),
+		chromedp.Poll[chromedp.Void](`document.documentElement.dir === "rtl" && document.getElementById("send").textContent === "يوللاش"`),
+		chromedp.Click(chromedp.CSS("#lang")),
+		chromedp.Poll[chromedp.Void](`document.documentElement.dir === "ltr" && document.getElementById("send").textContent === "发送"`))
 	step(field, "casualties, counts, text", chromedp.Click(chromedp.CSS(`[data-kind="casualties"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#count-injured")),
 		chromedp.SendKeys(chromedp.CSS("#count-injured"), "2"),

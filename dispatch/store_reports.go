@@ -115,6 +115,17 @@ func (s *Store) InsertReport(ctx context.Context, in ReportInput, by Actor, phot
 	return r, !inserted, err
 }
 
+// ReportByKey returns the report a reporter sent with an idempotency key
+// (ErrNotFound when none), so that a resent report's photos need not be
+// processed again.
+func (s *Store) ReportByKey(ctx context.Context, reporter, key string) (*Report, error) {
+	id, err := s.reportIDByKey(ctx, reporter+":"+key)
+	if err != nil {
+		return nil, err
+	}
+	return s.Report(ctx, id)
+}
+
 func (s *Store) reportIDByKey(ctx context.Context, idem string) (string, error) {
 	var id string
 	err := s.w.QueryRowContext(ctx, s.q(`SELECT id FROM field_reports WHERE idem_key = ?`), idem).Scan(&id)

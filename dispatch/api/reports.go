@@ -76,6 +76,16 @@ func (api *API) createReport(w http.ResponseWriter, r *http.Request, by dispatch
 		api.fail(w, r, err)
 		return
 	}
+	// Sent again (the phone never saw the answer): the stored report, and
+	// its photos are not decoded a second time.
+	if rep, err := api.Store.ReportByKey(r.Context(), by.Name, in.IdempotencyKey); err == nil {
+		w.Header().Set("Location", "/api/v1/reports/"+rep.ID)
+		writeJSON(w, http.StatusOK, rep)
+		return
+	} else if !errors.Is(err, dispatch.ErrNotFound) {
+		api.fail(w, r, err)
+		return
+	}
 	photos := make([]dispatch.StoredPhoto, 0, len(uploads))
 	for i, b := range uploads {
 		p, err := processPhoto(r.Context(), "photo["+strconv.Itoa(i)+"]", b)
