@@ -160,6 +160,14 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	serveAsset(w, r, a)
+}
+
+// serveAsset answers a GET or HEAD with a (ETag, gzip when accepted).
+func serveAsset(w http.ResponseWriter, r *http.Request, a *asset) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Type", a.ctype)
 	h.Set("ETag", a.etag)
 	// Revalidate every time: an upgraded server must never run a stale

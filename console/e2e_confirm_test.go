@@ -73,7 +73,7 @@ func TestConsoleErrorsAndConfirmation(t *testing.T) {
 	step(op, "an invalid warning is previewed",
 		typeIn("#f-event", "sandstorm"),
 		chromedp.Click(chromedp.CSS("#f-level-red")),
-		chromedp.Click(chromedp.CSS("#area-653122100")),
+		chromedp.Click(chromedp.CSS("#aim-tw-653122100")),
 		typeIn("#f-zh-description", spine.zhD),
 		typeIn("#f-ug-headline", spine.ugH),
 		typeIn("#f-expires", "2030-01-01T18:00"),

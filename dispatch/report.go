@@ -1,303 +1,580 @@
 package dispatch
 
 import (
+	"cmp"
+	"context"
+	"encoding/json"
 	"fmt"
-	"math"
-	"regexp"
+	"maps"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/alertcast/alertcast/channels"
+	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
 
-// A field report (灾情报送) is what a field team sends back while a warning
-// is on air: who is hurt, what is broken, which road is blocked, how high
-// the water is, how full a shelter is — or that all is well. Field teams
-// are the accounts the voice server rings (role viewer: see IsFieldAccount);
-// officers (operator and above) read, acknowledge, assign and answer them.
-
-// ReportKind says what a field report is about.
-type ReportKind int
-
-const (
-	ReportUnknown ReportKind = iota
-	ReportCasualties
-	ReportDamage
-	ReportRoadBlocked
-	ReportWaterLevel
-	ReportShelterOccupancy
-	ReportAllWell
-)
-
-var reportKindNames = [...]string{"unknown", "casualties", "damage", "road_blocked", "water_level", "shelter_occupancy", "all_well"}
-
-func (k ReportKind) String() string {
-	if k <= ReportUnknown || int(k) >= len(reportKindNames) {
-		return "unknown"
-	}
-	return reportKindNames[k]
-}
-
-// ParseReportKind is the inverse of ReportKind.String.
-func ParseReportKind(s string) (ReportKind, error) {
-	for i := 1; i < len(reportKindNames); i++ {
-		if reportKindNames[i] == s {
-			return ReportKind(i), nil
-		}
-	}
-	return ReportUnknown, fmt.Errorf("unknown report kind %q: want %s", s, strings.Join(reportKindNames[1:], ", "))
-}
-
-func (k ReportKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
-func (k *ReportKind) UnmarshalText(b []byte) error {
-	v, err := ParseReportKind(string(b))
-	*k = v
-	return err
-}
-
-// reportCounts lists, per kind, the counts a report may carry and which of
-// them it must carry. Counts are whole numbers of people, houses, head of
-// livestock or centimetres; a report of another kind carrying them is
-// refused rather than silently dropped.
-var reportCounts = map[ReportKind]struct{ allowed, required []string }{
-	ReportCasualties:       {allowed: []string{"dead", "injured", "missing", "trapped"}},
-	ReportDamage:           {allowed: []string{"houses_collapsed", "houses_damaged", "livestock_lost", "people_displaced"}},
-	ReportRoadBlocked:      {allowed: []string{"vehicles_stranded"}},
-	ReportWaterLevel:       {allowed: []string{"level_cm"}, required: []string{"level_cm"}},
-	ReportShelterOccupancy: {allowed: []string{"people"}, required: []string{"people"}},
-	ReportAllWell:          {},
-}
-
-// ReportCountNames returns the counts a report of kind k may carry.
-func ReportCountNames(k ReportKind) []string { return slices.Clone(reportCounts[k].allowed) }
-
-// MaxReportCount bounds every count: a county of 355,544 people.
-const MaxReportCount = 1_000_000
-
-// MaxReportText bounds the free text of a report and of a reply (bytes).
-const MaxReportText = 4000
-
-// ReportLocation is where a report is about: the device's position, or a
-// village picked from the list (or both).
-type ReportLocation struct {
-	Lon      *float64 `json:"lon,omitempty"`
-	Lat      *float64 `json:"lat,omitempty"`
-	Accuracy float64  `json:"accuracy_m,omitempty"` // metres, as the device said
-	Village  string   `json:"village,omitempty"`    // 12-digit village code
-}
-
-// ReportInput is what a field team sends.
-type ReportInput struct {
-	AlertID string         `json:"alert_id"`
-	Kind    ReportKind     `json:"kind"`
-	Counts  map[string]int `json:"counts,omitempty"`
-	Text    string         `json:"text,omitempty"`
-	// ShelterID names the shelter of a shelter_occupancy report.
-	ShelterID string         `json:"shelter_id,omitempty"`
-	Location  ReportLocation `json:"location"`
-	// IdempotencyKey is the client's UUID for this report: sending it
-	// again (the network came back) returns the report already stored.
-	IdempotencyKey string `json:"idempotency_key"`
-	// ObservedAt is when the report was written on the device (it may be
-	// sent much later); zero means now.
-	ObservedAt time.Time `json:"observed_at,omitzero"`
-}
-
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// Validate checks the input, naming every problem at once. villageKnown,
-// when not nil, says whether a village code exists.
-func (in *ReportInput) Validate(now time.Time, villageKnown func(code string) bool) error {
-	ve := &ValidationError{}
-	if in.AlertID == "" {
-		ve.Add("alert_id", "required: the warning this report is about", "")
-	} else if len(in.AlertID) > 64 {
-		ve.Add("alert_id", "at most 64 characters", clipValue(in.AlertID))
-	}
-	if !uuidRE.MatchString(in.IdempotencyKey) {
-		ve.Add("idempotency_key", "required: a UUID made by the client for this report", clipValue(in.IdempotencyKey))
-	}
-	spec, ok := reportCounts[in.Kind]
-	if !ok {
-		ve.Add("kind", "one of "+strings.Join(reportKindNames[1:], ", "), "")
-	} else {
-		names := make([]string, 0, len(in.Counts))
-		for n := range in.Counts {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			v := in.Counts[n]
-			switch {
-			case !slices.Contains(spec.allowed, n):
-				rule := "not a count of a " + in.Kind.String() + " report"
-				if len(spec.allowed) > 0 {
-					rule += " (" + strings.Join(spec.allowed, ", ") + ")"
-				} else {
-					rule += " (it carries none)"
-				}
-				ve.Add("counts."+clipValue(n), rule, strconv.Itoa(v))
-			case v < 0 || v > MaxReportCount:
-				ve.Add("counts."+n, fmt.Sprintf("a whole number from 0 to %d", MaxReportCount), strconv.Itoa(v))
-			}
-		}
-		for _, n := range spec.required {
-			if _, ok := in.Counts[n]; !ok {
-				ve.Add("counts."+n, "required for a "+in.Kind.String()+" report", "")
-			}
-		}
-	}
-	if in.Kind == ReportShelterOccupancy {
-		if in.ShelterID == "" {
-			ve.Add("shelter_id", "required for a shelter_occupancy report", "")
-		}
-	} else if in.ShelterID != "" {
-		ve.Add("shelter_id", "only for a shelter_occupancy report", clipValue(in.ShelterID))
-	}
-	if len(in.ShelterID) > 64 {
-		ve.Add("shelter_id", "at most 64 characters", clipValue(in.ShelterID))
-	}
-	if len(in.Text) > MaxReportText {
-		ve.Add("text", fmt.Sprintf("at most %d bytes", MaxReportText), "")
-	} else if !utf8.ValidString(in.Text) {
-		ve.Add("text", "must be UTF-8", "")
-	}
-	if in.Kind == ReportRoadBlocked && strings.TrimSpace(in.Text) == "" && in.Location.Lon == nil {
-		ve.Add("text", "a road_blocked report needs the device's position or a text naming the road", "")
-	}
-	loc := in.Location
-	switch {
-	case (loc.Lon == nil) != (loc.Lat == nil):
-		ve.Add("location", "lon and lat come together", "")
-	case loc.Lon != nil:
-		if math.IsNaN(*loc.Lon) || *loc.Lon < -180 || *loc.Lon > 180 {
-			ve.Add("location.lon", "a longitude from -180 to 180", strconv.FormatFloat(*loc.Lon, 'f', -1, 64))
-		}
-		if math.IsNaN(*loc.Lat) || *loc.Lat < -90 || *loc.Lat > 90 {
-			ve.Add("location.lat", "a latitude from -90 to 90", strconv.FormatFloat(*loc.Lat, 'f', -1, 64))
-		}
-	}
-	if loc.Accuracy < 0 || loc.Accuracy > 1e6 || math.IsNaN(loc.Accuracy) {
-		ve.Add("location.accuracy_m", "metres from 0 to 1000000", strconv.FormatFloat(loc.Accuracy, 'f', -1, 64))
-	}
-	if loc.Village != "" {
-		if !isVillageCode(loc.Village) {
-			ve.Add("location.village", "a 12-digit village code", clipValue(loc.Village))
-		} else if villageKnown != nil && !villageKnown(loc.Village) {
-			ve.Add("location.village", "no such village in the region list", loc.Village)
-		}
-	}
-	if loc.Lon == nil && loc.Village == "" {
-		ve.Add("location", "required: the device's position (lon, lat) or a village code", "")
-	}
-	if !in.ObservedAt.IsZero() {
-		if in.ObservedAt.After(now.Add(10 * time.Minute)) {
-			ve.Add("observed_at", "not in the future", in.ObservedAt.Format(time.RFC3339))
-		} else if in.ObservedAt.Before(now.Add(-30 * 24 * time.Hour)) {
-			ve.Add("observed_at", "within the last 30 days", in.ObservedAt.Format(time.RFC3339))
-		}
-	}
-	if len(ve.Problems) > 0 {
-		return ve
-	}
-	return nil
-}
-
-func isVillageCode(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-func clipValue(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	for i := 64; i > 60; i-- {
-		if utf8.RuneStart(s[i]) {
-			return s[:i] + "…"
-		}
-	}
-	return s[:64] + "…"
-}
-
-// ReportState is where a report is in the command centre's hands.
-type ReportState string
-
-const (
-	ReportNew          ReportState = "new"
-	ReportAcknowledged ReportState = "acknowledged"
-)
-
-// Report is a stored field report.
+// Report is the after-action report of one warning: what a bureau files
+// after the event. Every count comes from ProgressOf, the progress model
+// every screen shows; every time from the records, the audit log and the
+// stored versions.
 type Report struct {
-	ID         string         `json:"id"`
-	AlertID    string         `json:"alert_id"`
-	Kind       ReportKind     `json:"kind"`
-	Counts     map[string]int `json:"counts"`
-	Text       string         `json:"text"`
-	ShelterID  string         `json:"shelter_id,omitempty"`
-	Location   ReportLocation `json:"location"`
-	Reporter   string         `json:"reporter"`
-	ObservedAt time.Time      `json:"observed_at"`
-	ReceivedAt time.Time      `json:"received_at"`
-	State      ReportState    `json:"state"`
-	AckedBy    string         `json:"acknowledged_by,omitempty"`
-	AckedAt    time.Time      `json:"acknowledged_at,omitzero"`
-	AssignedTo string         `json:"assigned_to,omitempty"`
-	AssignedBy string         `json:"assigned_by,omitempty"`
-	Photos     []ReportPhoto  `json:"photos"`
-	Replies    []ReportReply  `json:"replies"`
-	// OccupancyApplied says the shelter's figure was updated from this
-	// report (shelter_occupancy only).
-	OccupancyApplied bool `json:"occupancy_applied,omitempty"`
+	ID          string         `json:"id"`
+	Version     int            `json:"version"` // the latest version
+	Event       warning.Event  `json:"event"`
+	Level       warning.Level  `json:"level"`
+	Status      warning.Status `json:"status"`
+	State       warning.State  `json:"state"`
+	Headline    string         `json:"headline"`
+	Area        []string       `json:"area"`
+	Expires     time.Time      `json:"expires"`
+	GeneratedAt time.Time      `json:"generated_at"`
+	// Drill is true for an exercise or a test: the report is marked so
+	// wherever it is shown or printed.
+	Drill bool `json:"drill"`
+	// Timeline is every step, oldest first.
+	Timeline []TimelineEvent `json:"timeline"`
+	// Versions is the delivery of each version that went out.
+	Versions []VersionReport `json:"versions"`
+	// ReachVersion is the version Reach, Failures and Speakers describe:
+	// the last alert or update that went out (0 when none did).
+	ReachVersion int `json:"reach_version"`
+	// Reach is per township (code order); the records of no registered
+	// place (the WebSocket broadcast, a recipient since removed) are under
+	// the code "".
+	Reach []TownshipReach `json:"reach"`
+	// Failures groups the reach version's failed records by channel and
+	// reason, most frequent first.
+	Failures []FailureGroup `json:"failures"`
+	// Speakers lists the reach version's loudspeakers that did not play:
+	// held (offline now), unconfirmed, failed, expired or revoked.
+	Speakers        []SpeakerOutcome `json:"speakers"`
+	SpeakersOmitted int              `json:"speakers_omitted,omitempty"`
+	// Actions is who did what, from the audit log, oldest first.
+	Actions []ReportAction `json:"actions"`
 }
 
-// ReportPhoto describes a stored photo; its bytes are read separately.
-type ReportPhoto struct {
-	ID     string    `json:"id"`
-	Width  int       `json:"width"`
-	Height int       `json:"height"`
-	Bytes  int       `json:"bytes"`
+// TimelineEvent is one step of a warning's life.
+type TimelineEvent struct {
+	At      time.Time `json:"at"`
+	Event   string    `json:"event"`
+	Version int       `json:"version,omitempty"`
+	Channel string    `json:"channel,omitempty"`
+	Actor   string    `json:"actor,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// Timeline event names.
+const (
+	EventComposed   = "composed"
+	EventApproved   = "approved"
+	EventRejected   = "rejected"
+	EventIssued     = "issued"
+	EventUpdated    = "updated"
+	EventCancelled  = "cancelled"
+	EventAllClear   = "all_clear"
+	EventExpired    = "expired"
+	EventFirstSound = "first_sound"
+	// EventReached is "reached_50", "reached_95", "reached_100": that share
+	// of a channel's planned records was done (Progress.Percent crossed it).
+	EventReached = "reached_"
+)
+
+// OutboxNote is the detail of a milestone of a channel in outbox mode.
+const OutboxNote = "not sent: recorded in the outbox only"
+
+// ReachedPercents are the milestones of a channel's delivery.
+var ReachedPercents = []int{50, 95, 100}
+
+// VersionReport is one version's delivery.
+type VersionReport struct {
+	Version  int                      `json:"version"`
+	Kind     warning.Kind             `json:"kind"`
+	IssuedAt time.Time                `json:"issued_at,omitzero"`
+	Overall  Overall                  `json:"overall"`
+	Channels map[string]ChannelReport `json:"channels"`
+}
+
+// ChannelReport is one channel's delivery of a version: its progress and
+// when it crossed each of ReachedPercents ("50", "95", "100"; absent when
+// not reached). FirstSound is the first loudspeaker's "playing".
+type ChannelReport struct {
+	Progress
+	Reached    map[string]time.Time `json:"reached"`
+	FirstSound time.Time            `json:"first_sound,omitzero"`
+}
+
+// TownshipReach is one township's progress per channel.
+type TownshipReach struct {
+	Code     string              `json:"code"`
+	Name     string              `json:"name,omitempty"`
+	NameUG   string              `json:"name_ug,omitempty"`
+	Channels map[string]Progress `json:"channels"`
+}
+
+// FailureGroup counts failed records of one channel with one reason.
+type FailureGroup struct {
+	Channel string `json:"channel"`
+	Reason  string `json:"reason"`
+	Count   int    `json:"count"`
+}
+
+// SpeakerOutcome is a loudspeaker that did not play the reach version.
+type SpeakerOutcome struct {
+	ID       string `json:"id"`
+	Village  string `json:"village,omitempty"`
+	Township string `json:"township,omitempty"`
+	// Outcome is held, unconfirmed, sent (still awaiting its report),
+	// failed, expired, revoked or planned.
+	Outcome string    `json:"outcome"`
+	Detail  string    `json:"detail,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// ReportAction is one audit entry of the warning.
+type ReportAction struct {
+	Seq    int64     `json:"seq"`
 	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Remote string    `json:"remote,omitempty"`
+	Detail string    `json:"detail,omitempty"`
 }
 
-// ReportReply is an officer's answer, shown on the field team's page.
-type ReportReply struct {
-	By   string    `json:"by"`
-	Text string    `json:"text"`
-	At   time.Time `json:"at"`
+// ReportSources is what a report reads besides the store: the same inputs
+// as the progress every screen shows (engine.ProgressSources).
+type ReportSources struct {
+	// Tree names townships and finds a village's township (nil: the code's
+	// first nine digits, unnamed).
+	Tree *targeting.Tree
+	// Outbox lists the channels this node records to the outbox.
+	Outbox []string
+	// UnconfirmedAfter, per channel: a sent record older than this counts
+	// as unconfirmed.
+	UnconfirmedAfter map[string]time.Duration
+	// OfflineSpeakers (may be nil) counts the given loudspeakers that are
+	// offline now.
+	OfflineSpeakers func(ctx context.Context, ids []string) int
+	// Now is the report's time (zero: time.Now).
+	Now time.Time
 }
 
-// validReplyText checks an officer's reply.
-func validReplyText(text string) error {
-	switch {
-	case strings.TrimSpace(text) == "":
-		return &warning.FieldError{Field: "text", Rule: "required: the reply to send to the field team"}
-	case len(text) > MaxReportText:
-		return &warning.FieldError{Field: "text", Rule: fmt.Sprintf("at most %d bytes", MaxReportText)}
-	case !utf8.ValidString(text):
-		return &warning.FieldError{Field: "text", Rule: "must be UTF-8"}
+// maxReportSpeakers bounds the loudspeaker list: a whole fleet that never
+// heard the warning is a count, not a 3,000-row table.
+const maxReportSpeakers = 1000
+
+// maxFailureReasons bounds the failure groups; the rest are "other".
+const maxFailureReasons = 50
+
+// BuildReport builds the after-action report of warning id. Each
+// dispatched version's records are read in one streaming pass.
+func BuildReport(ctx context.Context, st *Store, id string, src ReportSources) (*Report, error) {
+	now := src.Now
+	if now.IsZero() {
+		now = time.Now()
 	}
-	return nil
+	head, err := st.Alert(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	versions, err := st.AlertVersions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	audit, err := alertAudit(ctx, st, id)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{ID: head.ID, Version: head.Version, Event: head.Event, Level: head.Level, Status: head.Status, State: head.State,
+		Area: head.Area.Codes, Expires: head.Expires, GeneratedAt: now.UTC(), Drill: head.Status != warning.StatusActual,
+		Timeline: []TimelineEvent{}, Versions: []VersionReport{}, Reach: []TownshipReach{}, Failures: []FailureGroup{},
+		Speakers: []SpeakerOutcome{}, Actions: []ReportAction{}}
+	for _, lang := range Languages {
+		if t, ok := head.Text[lang]; ok && t.Headline != "" {
+			rep.Headline = t.Headline
+			break
+		}
+	}
+	if len(versions) > 0 {
+		v1 := versions[0]
+		rep.Timeline = append(rep.Timeline, TimelineEvent{At: v1.CreatedAt, Event: EventComposed, Version: v1.Version, Actor: v1.CreatedBy})
+	}
+	for _, e := range audit {
+		rep.Actions = append(rep.Actions, ReportAction{Seq: e.Seq, At: e.At, Actor: e.Actor, Action: e.Action, Remote: e.Remote, Detail: e.Detail})
+		if ev := auditEvent(e.Action); ev != "" {
+			rep.Timeline = append(rep.Timeline, TimelineEvent{At: e.At, Event: ev, Actor: e.Actor, Detail: auditReason(e.Detail)})
+		}
+	}
+	// The reach version: the last alert or update that went out.
+	plans := make([]map[string]Plan, len(versions))
+	for i, v := range versions {
+		if plans[i], err = st.Plans(ctx, id, v.Version); err != nil {
+			return nil, err
+		}
+		if (v.Kind == warning.KindAlert || v.Kind == warning.KindUpdate) && len(plans[i]) > 0 {
+			rep.ReachVersion = v.Version
+		}
+	}
+	for i, v := range versions {
+		if v.Kind == warning.KindAlert && !v.IssuedAt.IsZero() && v.Round == 0 {
+			rep.Timeline = append(rep.Timeline, TimelineEvent{At: v.IssuedAt, Event: EventIssued, Version: v.Version, Actor: cmp.Or(v.ApprovedBy, v.CreatedBy)})
+		}
+		if len(plans[i]) == 0 && !hasRecords(ctx, st, id, v.Version) {
+			continue // never went out: pending, rejected, or superseded before it was planned
+		}
+		vr, err := versionReport(ctx, st, v, plans[i], src, now, v.Version == rep.ReachVersion, rep)
+		if err != nil {
+			return nil, err
+		}
+		rep.Versions = append(rep.Versions, vr)
+		for _, ch := range slices.Sorted(maps.Keys(vr.Channels)) {
+			c := vr.Channels[ch]
+			if !c.FirstSound.IsZero() {
+				rep.Timeline = append(rep.Timeline, TimelineEvent{At: c.FirstSound, Event: EventFirstSound, Version: v.Version, Channel: ch})
+			}
+			note := ""
+			if c.Mode == ModeOutbox {
+				// Done, as the progress model counts it: nobody received it.
+				note = OutboxNote
+			}
+			for _, p := range ReachedPercents {
+				if at, ok := c.Reached[fmt.Sprint(p)]; ok {
+					rep.Timeline = append(rep.Timeline, TimelineEvent{At: at, Event: fmt.Sprintf("%s%d", EventReached, p), Version: v.Version, Channel: ch, Detail: note})
+				}
+			}
+		}
+	}
+	// Audit entries carry no version: a stable sort keeps an audit entry
+	// before the delivery milestones of the same millisecond.
+	slices.SortStableFunc(rep.Timeline, func(a, b TimelineEvent) int { return a.At.Compare(b.At) })
+	return rep, nil
 }
 
-// IsFieldAccount says whether an account is a field team's: the voice
-// server rings viewer accounts as field members (internal/alertd wiring),
-// and only they submit field reports — an officer who issues warnings does
-// not also write the reports that judge them.
-func IsFieldAccount(r Role) bool { return r == RoleViewer }
+// auditEvent names the timeline event of an audit action ("" for actions
+// the timeline shows otherwise: create and issue are composed and issued).
+func auditEvent(action string) string {
+	switch action {
+	case "alert.approve":
+		return EventApproved
+	case "alert.reject":
+		return EventRejected
+	case "alert.update":
+		return EventUpdated
+	case "alert.cancel":
+		return EventCancelled
+	case "alert.allclear":
+		return EventAllClear
+	case "alert.expire":
+		return EventExpired
+	case "alert.create", "alert.issue":
+		return ""
+	}
+	if rest, ok := strings.CutPrefix(action, "alert."); ok {
+		return rest
+	}
+	return ""
+}
 
-// IsOfficer says whether an account may read and handle field reports and
-// their photos (operator and above: the voice server's officers).
-func IsOfficer(r Role) bool { return r.Can(RoleOperator) }
+// auditReason is the reason an audit detail gives, if any.
+func auditReason(detail string) string {
+	if detail == "" {
+		return ""
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(detail), &m); err != nil {
+		return ""
+	}
+	if r, ok := m["reason"].(string); ok {
+		return r
+	}
+	return ""
+}
+
+// alertAudit reads every audit entry of a warning, oldest first.
+func alertAudit(ctx context.Context, st *Store, id string) ([]AuditEntry, error) {
+	var out []AuditEntry
+	after := int64(0)
+	for {
+		page, err := st.AuditLog(ctx, after, id, 1000)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < 1000 {
+			return out, nil
+		}
+		after = page[len(page)-1].Seq
+	}
+}
+
+func hasRecords(ctx context.Context, st *Store, id string, version int) bool {
+	c, err := st.DeliveryCounters(ctx, id, version)
+	return err == nil && len(c) > 0
+}
+
+// tally is one (place, channel)'s records as the progress model needs
+// them, read in one pass.
+type tally struct {
+	counts      map[string]int
+	unconfirmed int
+	sentIDs     []string // speaker records still sent: held when offline
+}
+
+func newTally() *tally { return &tally{counts: map[string]int{}} }
+
+// versionReport reads one version's records once: per channel progress
+// and milestone times; for the reach version also per township progress,
+// failures and the loudspeakers that did not play.
+func versionReport(ctx context.Context, st *Store, v *Alert, plans map[string]Plan, src ReportSources, now time.Time, reach bool, rep *Report) (VersionReport, error) {
+	vr := VersionReport{Version: v.Version, Kind: v.Kind, IssuedAt: v.IssuedAt, Channels: map[string]ChannelReport{}}
+	cutoff := map[string]int64{}
+	for ch, after := range src.UnconfirmedAfter {
+		if after > 0 {
+			cutoff[ch] = now.Add(-after).UnixMilli()
+		}
+	}
+	// Past validity a loudspeaker no longer plays an alert or update:
+	// what is still unconfirmed counts as expired (as ReadProgress does).
+	lapsed := (v.Kind == warning.KindAlert || v.Kind == warning.KindUpdate) && !now.Before(v.Expires)
+	byChannel := map[string]*tally{}
+	byTownship := map[string]map[string]*tally{}
+	doneAt := map[string][]int64{}
+	townshipOf := map[string]string{}
+	fails := map[[2]string]int{}
+	var spk []SpeakerOutcome
+	spkOmitted := 0
+	err := st.ForEachReportRecord(ctx, v.ID, v.Version, reach, func(r *ReportRecord) error {
+		state := r.State.String()
+		tl := byChannel[r.Channel]
+		if tl == nil {
+			tl = newTally()
+			byChannel[r.Channel] = tl
+		}
+		tls := []*tally{tl}
+		tw := ""
+		if reach {
+			var ok bool
+			if tw, ok = townshipOf[r.Place]; !ok {
+				tw = townshipCode(src.Tree, r.Place)
+				townshipOf[strings.Clone(r.Place)] = tw
+			}
+			m := byTownship[tw]
+			if m == nil {
+				m = map[string]*tally{}
+				byTownship[tw] = m
+			}
+			t := m[r.Channel]
+			if t == nil {
+				t = newTally()
+				m[r.Channel] = t
+			}
+			tls = append(tls, t)
+		}
+		for _, t := range tls {
+			t.counts[state]++
+		}
+		switch {
+		case r.State.Final():
+			doneAt[r.Channel] = append(doneAt[r.Channel], r.At)
+		case r.State == channels.StateSent && r.Channel == "speaker" && lapsed:
+			// Done at expiry, as far as the progress model goes.
+			doneAt[r.Channel] = append(doneAt[r.Channel], v.Expires.UnixMilli())
+		case r.State == channels.StateSent:
+			unconfirmed := false
+			if c, ok := cutoff[r.Channel]; ok && r.At < c {
+				unconfirmed = true
+			}
+			for _, t := range tls {
+				if unconfirmed {
+					t.unconfirmed++
+				}
+				if r.Channel == "speaker" {
+					t.sentIDs = append(t.sentIDs, strings.Clone(r.Recipient))
+				}
+			}
+		}
+		if !reach {
+			return nil
+		}
+		if r.State == channels.StateFailed {
+			fails[[2]string{r.Channel, failureReason(r)}]++
+		}
+		if r.Channel == "speaker" && r.State != channels.StateDelivered && r.State != channels.StateNotSent {
+			if len(spk) >= maxReportSpeakers {
+				spkOmitted++
+			} else {
+				spk = append(spk, SpeakerOutcome{ID: strings.Clone(r.Recipient), Village: strings.Clone(r.Place), Township: tw,
+					Outcome: state, Detail: cmp.Or(strings.Clone(r.LastError), strings.Clone(r.Detail)), At: fromMS(r.At)})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return vr, err
+	}
+	in := progressInput(v, plans, src)
+	held := func(t *tally) int {
+		if src.OfflineSpeakers == nil || len(t.sentIDs) == 0 {
+			return 0
+		}
+		return src.OfflineSpeakers(ctx, t.sentIDs)
+	}
+	// Per township first: the channel's held count is their sum, so the
+	// townships add up to the channel whatever a loudspeaker did between
+	// two questions.
+	heldBy := map[string]int{}
+	if reach {
+		for _, code := range slices.Sorted(maps.Keys(byTownship)) {
+			c := Counters{}
+			tin := in
+			tin.Unconfirmed, tin.Held, tin.Lapsed = map[string]int{}, map[string]int{}, map[string]int{}
+			for ch, t := range byTownship[code] {
+				c[ch] = t.counts
+				tin.Unconfirmed[ch] = t.unconfirmed
+				if ch == "speaker" && lapsed {
+					tin.Lapsed[ch] = t.counts["sent"]
+				} else if ch == "speaker" {
+					tin.Held[ch] = held(t)
+					heldBy[ch] += tin.Held[ch]
+				}
+			}
+			// Only the channels this township has records of.
+			tin.Channels = slices.Sorted(maps.Keys(c))
+			per, _ := ProgressOf(c, tin)
+			reg := TownshipReach{Code: code, Channels: per}
+			if src.Tree != nil && code != "" {
+				if r, ok := src.Tree.Region(code); ok {
+					reg.Name, reg.NameUG = r.Name, r.NameUG
+				}
+			}
+			rep.Reach = append(rep.Reach, reg)
+		}
+	}
+	c := Counters{}
+	for ch, t := range byChannel {
+		c[ch] = t.counts
+		in.Unconfirmed[ch] = t.unconfirmed
+		if ch == "speaker" && lapsed {
+			in.Lapsed[ch] = t.counts["sent"]
+		} else if ch == "speaker" {
+			if reach {
+				in.Held[ch] = heldBy[ch]
+			} else {
+				in.Held[ch] = held(t)
+			}
+		}
+	}
+	per, ov := ProgressOf(c, in)
+	if (v.State == warning.StatePending || v.State == warning.StateRejected) && ov.Planned == 0 {
+		ov.Phase, ov.Percent = PhaseNotDispatched, nil
+	}
+	vr.Overall = ov
+	firsts, err := st.ReceiptFirsts(ctx, v.ID, v.Version)
+	if err != nil {
+		return vr, err
+	}
+	for ch, p := range per {
+		cr := ChannelReport{Progress: p, Reached: map[string]time.Time{}}
+		times := doneAt[ch]
+		slices.Sort(times)
+		for _, pct := range ReachedPercents {
+			if p.Planned == 0 {
+				break
+			}
+			// The time the pct-th percent of planned records was done: the
+			// k-th done record, k = ceil(pct × planned / 100).
+			k := (pct*p.Planned + 99) / 100
+			if k >= 1 && k <= len(times) && k <= p.Done {
+				cr.Reached[fmt.Sprint(pct)] = fromMS(times[k-1])
+			}
+		}
+		cr.FirstSound = firsts[ch][FirstSound]
+		vr.Channels[ch] = cr
+	}
+	if reach {
+		for k, n := range fails {
+			rep.Failures = append(rep.Failures, FailureGroup{Channel: k[0], Reason: k[1], Count: n})
+		}
+		slices.SortFunc(rep.Failures, func(a, b FailureGroup) int {
+			return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Reason, b.Reason))
+		})
+		if len(rep.Failures) > maxFailureReasons {
+			other := map[string]int{}
+			for _, f := range rep.Failures[maxFailureReasons:] {
+				other[f.Channel] += f.Count
+			}
+			rep.Failures = rep.Failures[:maxFailureReasons]
+			for _, ch := range slices.Sorted(maps.Keys(other)) {
+				rep.Failures = append(rep.Failures, FailureGroup{Channel: ch, Reason: "other", Count: other[ch]})
+			}
+		}
+		// Which sent loudspeakers are held: asked one by one, only for
+		// those listed (a few hundred at most on a bad night).
+		for i := range spk {
+			s := &spk[i]
+			switch {
+			case s.Outcome != "sent":
+			case lapsed:
+				s.Outcome = channels.StateExpired.String()
+			case src.OfflineSpeakers != nil && src.OfflineSpeakers(ctx, []string{s.ID}) > 0:
+				s.Outcome = "held"
+			case cutoff["speaker"] != 0 && s.At.UnixMilli() < cutoff["speaker"]:
+				s.Outcome = "unconfirmed"
+			}
+		}
+		slices.SortFunc(spk, func(a, b SpeakerOutcome) int {
+			return cmp.Or(cmp.Compare(a.Township, b.Township), cmp.Compare(a.Village, b.Village), cmp.Compare(a.ID, b.ID))
+		})
+		rep.Speakers, rep.SpeakersOmitted = spk, spkOmitted
+		if rep.Speakers == nil {
+			rep.Speakers = []SpeakerOutcome{}
+		}
+	}
+	return vr, nil
+}
+
+// progressInput is ReadProgress's input for a version, without the
+// per-record counts (engine.ReadProgress does the same from the counters).
+func progressInput(v *Alert, plans map[string]Plan, src ReportSources) ProgressInput {
+	in := ProgressInput{Channels: v.Channels, Planned: plans, Outbox: src.Outbox,
+		Unconfirmed: map[string]int{}, Held: map[string]int{}, Lapsed: map[string]int{}}
+	if v.Round > 0 {
+		// A rebroadcast round plans the loudspeakers only.
+		in.Planned = maps.Clone(plans)
+		for _, ch := range v.Channels {
+			if _, ok := in.Planned[ch]; !ok && ch != "speaker" {
+				in.Planned[ch] = Plan{Channel: ch}
+			}
+		}
+	}
+	return in
+}
+
+// townshipCode is the township of a place (village, township or region
+// code); "" when there is none. A county-level place stays as it is.
+func townshipCode(tree *targeting.Tree, place string) string {
+	if place == "" {
+		return ""
+	}
+	if tree != nil {
+		if tw := tree.TownshipOf(place); tw != "" {
+			return tw
+		}
+	}
+	if len(place) >= 9 {
+		return place[:9]
+	}
+	return place
+}
+
+// failureReason is what a failed record says went wrong: its last error,
+// else its receipt's detail.
+func failureReason(r *ReportRecord) string {
+	reason := cmp.Or(r.LastError, r.Detail, "unknown")
+	if utf8.RuneCountInString(reason) > 200 {
+		reason = string([]rune(reason)[:200]) + "…"
+	}
+	return strings.Clone(reason)
+}

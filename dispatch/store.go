@@ -400,6 +400,50 @@ var migrations = []string{
 	// JSON array) the real channel would have submitted.
 	`ALTER TABLE outbox ADD COLUMN encoding TEXT NOT NULL DEFAULT '';
 	ALTER TABLE outbox ADD COLUMN parts TEXT NOT NULL DEFAULT '';`,
+	// The first time a step was reported per version and channel
+	// (store_report.go): a loudspeaker's "playing" is overwritten by its
+	// "played", and the after-action report needs the first sound.
+	`CREATE TABLE receipt_firsts (
+		alert_id TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		channel TEXT NOT NULL,
+		step TEXT NOT NULL,
+		at BIGINT NOT NULL,
+		PRIMARY KEY (alert_id, version, channel, step)
+	);`,
+	// Exactly once under faults (store_claims.go): which node holds which
+	// batch, what it handed to a channel without a recorded result yet, and
+	// when each node last proved it was alive.
+	claimsSchema,
+	// Shelters (应急避难场所) and the shelter each village is sent to on
+	// evacuate (store_shelters.go). The village's point is stored with its
+	// assignment so that guidance uses the point the assignment was made
+	// from. occupancy is NULL until someone reports it.
+	`CREATE TABLE shelters (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		name_ug TEXT NOT NULL DEFAULT '',
+		lat DOUBLE PRECISION NOT NULL,
+		lon DOUBLE PRECISION NOT NULL,
+		capacity INTEGER NOT NULL,
+		kind TEXT NOT NULL,
+		accessible INTEGER NOT NULL DEFAULT 0,
+		contact TEXT NOT NULL DEFAULT '',
+		villages TEXT NOT NULL DEFAULT '',
+		synthetic INTEGER NOT NULL DEFAULT 0,
+		occupancy INTEGER,
+		occupancy_at BIGINT NOT NULL DEFAULT 0,
+		updated_at BIGINT NOT NULL,
+		updated_by TEXT NOT NULL DEFAULT ''
+	);
+	CREATE TABLE shelter_assignments (
+		village TEXT PRIMARY KEY,
+		shelter_id TEXT NOT NULL,
+		explicit INTEGER NOT NULL,
+		lat DOUBLE PRECISION,
+		lon DOUBLE PRECISION
+	);
+	CREATE INDEX shelter_assignments_shelter ON shelter_assignments (shelter_id);`,
 	// Field reports (store_reports.go): idem_key is the reporter's name and
 	// the client's key, so a report sent twice is stored once. Photos are
 	// kept re-encoded (no metadata) in the database every API node reads.

@@ -514,6 +514,11 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 				}
 			}
 		}
+		if err := s.recordFirsts(ctx, tx, rs, func(i int) bool {
+			return matched[last[[3]string{rs[i].Channel, rs[i].Key, rs[i].RecipientID}]]
+		}, now); err != nil {
+			return err
+		}
 		return s.writeCounts(ctx, tx, d)
 	})
 	for i, r := range rs {

@@ -42,10 +42,10 @@ func reportOnAir(st warning.State) bool {
 // InsertReport stores a field report with its photos and audits it. The
 // same idempotency key from the same reporter returns the report already
 // stored (existed true) and stores nothing.
-func (s *Store) InsertReport(ctx context.Context, in ReportInput, by Actor, photos []StoredPhoto) (*Report, bool, error) {
+func (s *Store) InsertReport(ctx context.Context, in FieldReportInput, by Actor, photos []StoredPhoto) (*FieldReport, bool, error) {
 	idem := by.Name + ":" + in.IdempotencyKey
 	if id, err := s.reportIDByKey(ctx, idem); err == nil {
-		r, err := s.Report(ctx, id)
+		r, err := s.FieldReport(ctx, id)
 		return r, true, err
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, false, err
@@ -111,19 +111,19 @@ func (s *Store) InsertReport(ctx context.Context, in ReportInput, by Actor, phot
 			return nil, false, err
 		}
 	}
-	r, err := s.Report(ctx, id)
+	r, err := s.FieldReport(ctx, id)
 	return r, !inserted, err
 }
 
 // ReportByKey returns the report a reporter sent with an idempotency key
 // (ErrNotFound when none), so that a resent report's photos need not be
 // processed again.
-func (s *Store) ReportByKey(ctx context.Context, reporter, key string) (*Report, error) {
+func (s *Store) ReportByKey(ctx context.Context, reporter, key string) (*FieldReport, error) {
 	id, err := s.reportIDByKey(ctx, reporter+":"+key)
 	if err != nil {
 		return nil, err
 	}
-	return s.Report(ctx, id)
+	return s.FieldReport(ctx, id)
 }
 
 func (s *Store) reportIDByKey(ctx context.Context, idem string) (string, error) {
@@ -163,8 +163,8 @@ func (s *Store) insertPhoto(ctx context.Context, tx *sql.Tx, reportID string, p 
 
 // AddReportPhoto adds a photo to a report; only its reporter may. The same
 // upload twice is stored once (existed true the second time).
-func (s *Store) AddReportPhoto(ctx context.Context, reportID string, p StoredPhoto, by Actor) (ReportPhoto, bool, error) {
-	var out ReportPhoto
+func (s *Store) AddReportPhoto(ctx context.Context, reportID string, p StoredPhoto, by Actor) (FieldReportPhoto, bool, error) {
+	var out FieldReportPhoto
 	var existed bool
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var reporter, alertID string
@@ -183,7 +183,7 @@ func (s *Store) AddReportPhoto(ctx context.Context, reportID string, p StoredPho
 		if err != nil {
 			return err
 		}
-		out, existed = ReportPhoto{ID: id, Width: p.Width, Height: p.Height, Bytes: len(p.Image), At: now}, had
+		out, existed = FieldReportPhoto{ID: id, Width: p.Width, Height: p.Height, Bytes: len(p.Image), At: now}, had
 		if had {
 			return nil
 		}
@@ -210,8 +210,8 @@ func (s *Store) ReportPhotoData(ctx context.Context, reportID, photoID string, t
 const reportCols = `id, alert_id, kind, counts, text, shelter_id, lon, lat, accuracy_m, village, reporter, observed_at, received_at,
 	state, acked_by, acked_at, assigned_to, assigned_by, occupancy_applied`
 
-// Report returns one report with its photos and replies.
-func (s *Store) Report(ctx context.Context, id string) (*Report, error) {
+// FieldReport returns one report with its photos and replies.
+func (s *Store) FieldReport(ctx context.Context, id string) (*FieldReport, error) {
 	list, err := s.reportsWhere(ctx, `id = ?`, id)
 	if err != nil {
 		return nil, err
@@ -223,12 +223,12 @@ func (s *Store) Report(ctx context.Context, id string) (*Report, error) {
 }
 
 // ReportsForAlert lists a warning's reports, newest first.
-func (s *Store) ReportsForAlert(ctx context.Context, alertID string) ([]*Report, error) {
+func (s *Store) ReportsForAlert(ctx context.Context, alertID string) ([]*FieldReport, error) {
 	return s.reportsWhere(ctx, `alert_id = ?`, alertID)
 }
 
 // ReportsBy lists a reporter's reports, newest first (their own page).
-func (s *Store) ReportsBy(ctx context.Context, reporter string) ([]*Report, error) {
+func (s *Store) ReportsBy(ctx context.Context, reporter string) ([]*FieldReport, error) {
 	return s.reportsWhere(ctx, `reporter = ?`, reporter)
 }
 
@@ -236,17 +236,17 @@ func (s *Store) ReportsBy(ctx context.Context, reporter string) ([]*Report, erro
 // shows the newest.
 const maxReportList = 1000
 
-func (s *Store) reportsWhere(ctx context.Context, where string, arg any) ([]*Report, error) {
+func (s *Store) reportsWhere(ctx context.Context, where string, arg any) ([]*FieldReport, error) {
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+reportCols+` FROM field_reports WHERE `+where+
 		fmt.Sprintf(` ORDER BY received_at DESC, id DESC LIMIT %d`, maxReportList)), arg)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []*Report{}
-	byID := map[string]*Report{}
+	out := []*FieldReport{}
+	byID := map[string]*FieldReport{}
 	for rows.Next() {
-		var r Report
+		var r FieldReport
 		var kind, counts, state string
 		var lon, lat sql.NullFloat64
 		var observed, received, acked int64
@@ -255,14 +255,14 @@ func (s *Store) reportsWhere(ctx context.Context, where string, arg any) ([]*Rep
 			&r.Reporter, &observed, &received, &state, &r.AckedBy, &acked, &r.AssignedTo, &r.AssignedBy, &applied); err != nil {
 			return nil, err
 		}
-		r.Kind, _ = ParseReportKind(kind)
+		r.Kind, _ = ParseFieldReportKind(kind)
 		_ = json.Unmarshal([]byte(counts), &r.Counts)
 		if lon.Valid && lat.Valid {
 			r.Location.Lon, r.Location.Lat = &lon.Float64, &lat.Float64
 		}
 		r.ObservedAt, r.ReceivedAt, r.AckedAt = fromMS(observed), fromMS(received), fromMS(acked)
-		r.State, r.OccupancyApplied = ReportState(state), applied != 0
-		r.Photos, r.Replies = []ReportPhoto{}, []ReportReply{}
+		r.State, r.OccupancyApplied = FieldReportState(state), applied != 0
+		r.Photos, r.Replies = []FieldReportPhoto{}, []FieldReportReply{}
 		out = append(out, &r)
 		byID[r.ID] = &r
 	}
@@ -281,7 +281,7 @@ func (s *Store) reportsWhere(ctx context.Context, where string, arg any) ([]*Rep
 	defer prows.Close()
 	for prows.Next() {
 		var rid string
-		var p ReportPhoto
+		var p FieldReportPhoto
 		var at int64
 		if err := prows.Scan(&rid, &p.ID, &p.Width, &p.Height, &p.Bytes, &at); err != nil {
 			return nil, err
@@ -302,7 +302,7 @@ func (s *Store) reportsWhere(ctx context.Context, where string, arg any) ([]*Rep
 	defer rrows.Close()
 	for rrows.Next() {
 		var rid string
-		var p ReportReply
+		var p FieldReportReply
 		var at int64
 		if err := rrows.Scan(&rid, &p.By, &p.Text, &at); err != nil {
 			return nil, err
@@ -316,7 +316,7 @@ func (s *Store) reportsWhere(ctx context.Context, where string, arg any) ([]*Rep
 }
 
 // reportChange runs fn on a report inside a transaction and audits it.
-func (s *Store) reportChange(ctx context.Context, id string, by Actor, action string, fn func(tx *sql.Tx, alertID string) (detail map[string]any, err error)) (*Report, error) {
+func (s *Store) reportChange(ctx context.Context, id string, by Actor, action string, fn func(tx *sql.Tx, alertID string) (detail map[string]any, err error)) (*FieldReport, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var alertID string
 		err := tx.QueryRowContext(ctx, s.q(`SELECT alert_id FROM field_reports WHERE id = ?`), id).Scan(&alertID)
@@ -336,12 +336,12 @@ func (s *Store) reportChange(ctx context.Context, id string, by Actor, action st
 	if err != nil {
 		return nil, err
 	}
-	return s.Report(ctx, id)
+	return s.FieldReport(ctx, id)
 }
 
 // AcknowledgeReport marks a report as seen by the command centre.
 // Acknowledging it again changes nothing and is not audited again.
-func (s *Store) AcknowledgeReport(ctx context.Context, id string, by Actor) (*Report, error) {
+func (s *Store) AcknowledgeReport(ctx context.Context, id string, by Actor) (*FieldReport, error) {
 	return s.reportChange(ctx, id, by, "report.acknowledge", func(tx *sql.Tx, _ string) (map[string]any, error) {
 		res, err := s.exec(ctx, tx, `UPDATE field_reports SET state = ?, acked_by = ?, acked_at = ? WHERE id = ? AND state = ?`,
 			string(ReportAcknowledged), by.Name, time.Now().UnixMilli(), id, string(ReportNew))
@@ -357,7 +357,7 @@ func (s *Store) AcknowledgeReport(ctx context.Context, id string, by Actor) (*Re
 
 // AssignReport hands a report to a user (an officer or a field team) to
 // follow up. The user must exist and be enabled.
-func (s *Store) AssignReport(ctx context.Context, id, to string, by Actor) (*Report, error) {
+func (s *Store) AssignReport(ctx context.Context, id, to string, by Actor) (*FieldReport, error) {
 	return s.reportChange(ctx, id, by, "report.assign", func(tx *sql.Tx, _ string) (map[string]any, error) {
 		var disabled int
 		err := tx.QueryRowContext(ctx, s.q(`SELECT disabled FROM users WHERE name = ?`), to).Scan(&disabled)
@@ -375,7 +375,7 @@ func (s *Store) AssignReport(ctx context.Context, id, to string, by Actor) (*Rep
 }
 
 // ReplyToReport adds an officer's answer, which the reporter's page shows.
-func (s *Store) ReplyToReport(ctx context.Context, id, text string, by Actor) (*Report, error) {
+func (s *Store) ReplyToReport(ctx context.Context, id, text string, by Actor) (*FieldReport, error) {
 	if err := validReplyText(text); err != nil {
 		return nil, err
 	}

@@ -11,10 +11,10 @@ import (
 	"github.com/alertcast/alertcast/warning"
 )
 
-func testReport(alertID, key string) ReportInput {
+func testReport(alertID, key string) FieldReportInput {
 	lon, lat := 76.05, 39.40
-	return ReportInput{AlertID: alertID, Kind: ReportCasualties, Counts: map[string]int{"injured": 3, "trapped": 1},
-		Text: "两户房屋倒塌", Location: ReportLocation{Lon: &lon, Lat: &lat, Accuracy: 12}, IdempotencyKey: key}
+	return FieldReportInput{AlertID: alertID, Kind: ReportCasualties, Counts: map[string]int{"injured": 3, "trapped": 1},
+		Text: "两户房屋倒塌", Location: FieldReportLocation{Lon: &lon, Lat: &lat, Accuracy: 12}, IdempotencyKey: key}
 }
 
 const (
@@ -206,40 +206,40 @@ func TestReportsConcurrentSameKey(t *testing.T) {
 	})
 }
 
-func TestReportInputValidate(t *testing.T) {
+func TestFieldReportInputValidate(t *testing.T) {
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	lon, lat, bad := 76.0, 39.4, 200.0
 	known := func(c string) bool { return c == "653122100001" }
-	ok := ReportInput{AlertID: "A1", Kind: ReportWaterLevel, Counts: map[string]int{"level_cm": 120}, IdempotencyKey: key1,
-		Location: ReportLocation{Village: "653122100001"}}
+	ok := FieldReportInput{AlertID: "A1", Kind: ReportWaterLevel, Counts: map[string]int{"level_cm": 120}, IdempotencyKey: key1,
+		Location: FieldReportLocation{Village: "653122100001"}}
 	if err := ok.Validate(now, known); err != nil {
 		t.Fatalf("valid input refused: %v", err)
 	}
 	for _, c := range []struct {
 		name  string
-		edit  func(in *ReportInput)
+		edit  func(in *FieldReportInput)
 		field string
 	}{
-		{"no alert", func(in *ReportInput) { in.AlertID = "" }, "alert_id"},
-		{"no key", func(in *ReportInput) { in.IdempotencyKey = "" }, "idempotency_key"},
-		{"key not a uuid", func(in *ReportInput) { in.IdempotencyKey = "abc" }, "idempotency_key"},
-		{"no kind", func(in *ReportInput) { in.Kind = ReportUnknown }, "kind"},
-		{"count of another kind", func(in *ReportInput) { in.Counts["dead"] = 1 }, "counts.dead"},
-		{"negative count", func(in *ReportInput) { in.Counts["level_cm"] = -5 }, "counts.level_cm"},
-		{"huge count", func(in *ReportInput) { in.Counts["level_cm"] = MaxReportCount + 1 }, "counts.level_cm"},
-		{"missing required count", func(in *ReportInput) { delete(in.Counts, "level_cm") }, "counts.level_cm"},
-		{"shelter on another kind", func(in *ReportInput) { in.ShelterID = "S1" }, "shelter_id"},
-		{"occupancy without shelter", func(in *ReportInput) {
+		{"no alert", func(in *FieldReportInput) { in.AlertID = "" }, "alert_id"},
+		{"no key", func(in *FieldReportInput) { in.IdempotencyKey = "" }, "idempotency_key"},
+		{"key not a uuid", func(in *FieldReportInput) { in.IdempotencyKey = "abc" }, "idempotency_key"},
+		{"no kind", func(in *FieldReportInput) { in.Kind = ReportUnknown }, "kind"},
+		{"count of another kind", func(in *FieldReportInput) { in.Counts["dead"] = 1 }, "counts.dead"},
+		{"negative count", func(in *FieldReportInput) { in.Counts["level_cm"] = -5 }, "counts.level_cm"},
+		{"huge count", func(in *FieldReportInput) { in.Counts["level_cm"] = MaxReportCount + 1 }, "counts.level_cm"},
+		{"missing required count", func(in *FieldReportInput) { delete(in.Counts, "level_cm") }, "counts.level_cm"},
+		{"shelter on another kind", func(in *FieldReportInput) { in.ShelterID = "S1" }, "shelter_id"},
+		{"occupancy without shelter", func(in *FieldReportInput) {
 			in.Kind, in.Counts = ReportShelterOccupancy, map[string]int{"people": 40}
 		}, "shelter_id"},
-		{"long text", func(in *ReportInput) { in.Text = strings.Repeat("x", MaxReportText+1) }, "text"},
-		{"bad utf8", func(in *ReportInput) { in.Text = "\xff" }, "text"},
-		{"no location", func(in *ReportInput) { in.Location = ReportLocation{} }, "location"},
-		{"lon without lat", func(in *ReportInput) { in.Location.Lon = &lon }, "location"},
-		{"lon out of range", func(in *ReportInput) { in.Location.Lon, in.Location.Lat = &bad, &lat }, "location.lon"},
-		{"village not a code", func(in *ReportInput) { in.Location.Village = "6531221" }, "location.village"},
-		{"unknown village", func(in *ReportInput) { in.Location.Village = "653122999999" }, "location.village"},
-		{"observed in the future", func(in *ReportInput) { in.ObservedAt = now.Add(time.Hour) }, "observed_at"},
+		{"long text", func(in *FieldReportInput) { in.Text = strings.Repeat("x", MaxReportText+1) }, "text"},
+		{"bad utf8", func(in *FieldReportInput) { in.Text = "\xff" }, "text"},
+		{"no location", func(in *FieldReportInput) { in.Location = FieldReportLocation{} }, "location"},
+		{"lon without lat", func(in *FieldReportInput) { in.Location.Lon = &lon }, "location"},
+		{"lon out of range", func(in *FieldReportInput) { in.Location.Lon, in.Location.Lat = &bad, &lat }, "location.lon"},
+		{"village not a code", func(in *FieldReportInput) { in.Location.Village = "6531221" }, "location.village"},
+		{"unknown village", func(in *FieldReportInput) { in.Location.Village = "653122999999" }, "location.village"},
+		{"observed in the future", func(in *FieldReportInput) { in.ObservedAt = now.Add(time.Hour) }, "observed_at"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			in := ok
@@ -260,17 +260,17 @@ func TestReportInputValidate(t *testing.T) {
 	}
 }
 
-func TestReportKindText(t *testing.T) {
+func TestFieldReportKindText(t *testing.T) {
 	for k := ReportCasualties; k <= ReportAllWell; k++ {
-		got, err := ParseReportKind(k.String())
+		got, err := ParseFieldReportKind(k.String())
 		if err != nil || got != k {
 			t.Errorf("%d: %q → %v %v", k, k.String(), got, err)
 		}
 	}
-	if ReportUnknown.String() != "unknown" || ReportKind(99).String() != "unknown" {
+	if ReportUnknown.String() != "unknown" || FieldReportKind(99).String() != "unknown" {
 		t.Error("out of range kinds must read unknown")
 	}
-	if _, err := ParseReportKind("unknown"); err == nil {
+	if _, err := ParseFieldReportKind("unknown"); err == nil {
 		t.Error("unknown parsed")
 	}
 }

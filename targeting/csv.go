@@ -313,6 +313,16 @@ func (l *lineErrs) add(field, rule, value string) {
 	l.errs = append(l.errs, LineError{Line: l.line, Field: field, Rule: rule, Value: value})
 }
 
+// has reports whether the line already has an error about field.
+func (l *lineErrs) has(field string) bool {
+	for _, e := range l.errs {
+		if e.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
 func (l *lineErrs) addErr(field string, err error) {
 	var fe *warning.FieldError
 	if errors.As(err, &fe) {

@@ -58,75 +58,8 @@ func generate(t *Tree, outlineOf func(county string) orb.MultiPolygon,
 		return errors.New("gen population: the region tree has no villages")
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x616c657274636173)) // "alertcas"
-	type area struct {
-		bound  orb.Bound
-		inside func(orb.Point) bool
-	}
-	areas := map[string]*area{}
-	areaOf := func(code string) *area {
-		county := code[:min(6, len(code))]
-		a := areas[county]
-		if a == nil {
-			mp := outlineOf(county)
-			if len(mp) == 0 { // a region outside every outline given: the first county's
-				mp = outlineOf(t.Counties()[0].Code)
-			}
-			a = &area{bound: mp.Bound(), inside: newOutlineMask(mp).contains}
-			areas[county] = a
-		}
-		return a
-	}
-	randomInside := func(code string) orb.Point {
-		a := areaOf(code)
-		for {
-			p := orb.Point{a.bound.Min[0] + rng.Float64()*(a.bound.Max[0]-a.bound.Min[0]), a.bound.Min[1] + rng.Float64()*(a.bound.Max[1]-a.bound.Min[1])}
-			if a.inside(p) {
-				return p
-			}
-		}
-	}
-	near := func(code string, c orb.Point, sigma float64) orb.Point {
-		inside := areaOf(code).inside
-		for range 20 {
-			p := orb.Point{c[0] + rng.NormFloat64()*sigma, c[1] + rng.NormFloat64()*sigma*0.8}
-			if inside(p) {
-				return p
-			}
-		}
-		return c
-	}
-
-	// Township centres, then village centres around them.
-	townCentre := map[string]orb.Point{}
-	for _, tw := range t.Townships() {
-		townCentre[tw.Code] = randomInside(tw.Code)
-	}
-	type vill struct {
-		code   string
-		centre orb.Point
-		urban  bool
-		weight float64
-	}
-	vs := make([]vill, len(villages))
-	total := 0.0
-	for i, v := range villages {
-		c, ok := townCentre[v.Parent]
-		if !ok {
-			c = randomInside(v.Code)
-		}
-		last3, _ := strconv.Atoi(v.Code[9:])
-		urban := last3 < 200 // 001–199: residents' committees (社区/居委会)
-		sigma := 0.06
-		if urban {
-			sigma = 0.015
-		}
-		w := math.Exp(rng.NormFloat64() * 0.4)
-		if urban {
-			w *= 1.8
-		}
-		vs[i] = vill{code: v.Code, centre: near(v.Code, c, sigma), urban: urban, weight: w}
-		total += w
-	}
+	pl := placeVillages(t, villages, outlineOf, rng)
+	vs, total, near := pl.vs, pl.total, pl.near
 	cum := make([]float64, len(vs))
 	acc := 0.0
 	for i := range vs {
@@ -363,4 +296,88 @@ func (m *outlineMask) contains(p orb.Point) bool {
 		return true
 	}
 	return planar.MultiPolygonContains(m.mp, p)
+}
+
+type vill struct {
+	code   string
+	centre orb.Point
+	urban  bool
+	weight float64
+}
+
+// placement is where the generator put the townships and villages: the
+// same for every file generated from one seed (residents, speakers,
+// shelters), because it is drawn first from the seed's stream.
+type placement struct {
+	townCentre map[string]orb.Point
+	vs         []vill
+	total      float64
+	near       func(code string, c orb.Point, sigma float64) orb.Point
+}
+
+func placeVillages(t *Tree, villages []Region, outlineOf func(county string) orb.MultiPolygon, rng *rand.Rand) placement {
+	type area struct {
+		bound  orb.Bound
+		inside func(orb.Point) bool
+	}
+	areas := map[string]*area{}
+	areaOf := func(code string) *area {
+		county := code[:min(6, len(code))]
+		a := areas[county]
+		if a == nil {
+			mp := outlineOf(county)
+			if len(mp) == 0 { // a region outside every outline given: the first county's
+				mp = outlineOf(t.Counties()[0].Code)
+			}
+			a = &area{bound: mp.Bound(), inside: newOutlineMask(mp).contains}
+			areas[county] = a
+		}
+		return a
+	}
+	randomInside := func(code string) orb.Point {
+		a := areaOf(code)
+		for {
+			p := orb.Point{a.bound.Min[0] + rng.Float64()*(a.bound.Max[0]-a.bound.Min[0]), a.bound.Min[1] + rng.Float64()*(a.bound.Max[1]-a.bound.Min[1])}
+			if a.inside(p) {
+				return p
+			}
+		}
+	}
+	near := func(code string, c orb.Point, sigma float64) orb.Point {
+		inside := areaOf(code).inside
+		for range 20 {
+			p := orb.Point{c[0] + rng.NormFloat64()*sigma, c[1] + rng.NormFloat64()*sigma*0.8}
+			if inside(p) {
+				return p
+			}
+		}
+		return c
+	}
+
+	// Township centres, then village centres around them.
+	townCentre := map[string]orb.Point{}
+	for _, tw := range t.Townships() {
+		townCentre[tw.Code] = randomInside(tw.Code)
+	}
+	vs := make([]vill, len(villages))
+	total := 0.0
+	for i, v := range villages {
+		c, ok := townCentre[v.Parent]
+		if !ok {
+			c = randomInside(v.Code)
+		}
+		last3, _ := strconv.Atoi(v.Code[9:])
+		urban := last3 < 200 // 001–199: residents' committees (社区/居委会)
+		sigma := 0.06
+		if urban {
+			sigma = 0.015
+		}
+		w := math.Exp(rng.NormFloat64() * 0.4)
+		if urban {
+			w *= 1.8
+		}
+		vs[i] = vill{code: v.Code, centre: near(v.Code, c, sigma), urban: urban, weight: w}
+		total += w
+	}
+	return placement{townCentre: townCentre, vs: vs, total: total, near: near}
 }

@@ -110,6 +110,10 @@ type LiveAudit struct {
 	// recording is off or nothing was received.
 	Recordings []string `json:"recordings,omitempty"`
 	Recording  string   `json:"recording,omitempty"` // start record: "on" or "off"
+
+	// AlertID is the warning the announcement was started from (the
+	// console's "speak live"); empty for one started from the voice page.
+	AlertID string `json:"alert_id,omitempty"`
 }
 
 // SystemActor is the actor of records nobody asked for (expiry, shutdown).
@@ -123,12 +127,32 @@ type liveGrant struct {
 	requested  time.Time
 }
 
+// liveAim is where a live announcement goes: region codes (the first one
+// names it) and the warning it belongs to, if any.
+type liveAim struct {
+	regions []string
+	alert   string
+}
+
+// aimOf reads the aim of a "live" frame: Region, then Regions without
+// repeats.
+func aimOf(f *wire.Frame) liveAim {
+	a := liveAim{regions: []string{f.Region}, alert: f.AlertID}
+	for _, r := range f.Regions {
+		if !slices.Contains(a.regions, r) {
+			a.regions = append(a.regions, r)
+		}
+	}
+	return a
+}
+
 // liveRequest is a live announcement waiting for an approver.
 type liveRequest struct {
 	id      string
 	frameID string   // the requester's "live" frame id, echoed to it
 	ss      *session // the requester: it publishes once approved
-	region  string
+	region  string   // aim.regions[0]
+	aim     liveAim
 	level   int
 	created time.Time
 	expires time.Time
@@ -140,7 +164,7 @@ type liveRequest struct {
 
 func (q *liveRequest) audit(action, actor string) LiveAudit {
 	return LiveAudit{Action: action, Actor: actor, Request: q.id, StartedBy: q.ss.user, ApprovedBy: approvedBy(q),
-		Regions: []string{q.region}, Level: q.level, Requested: q.created, Reason: q.reason}
+		Regions: q.aim.regions, Level: q.level, AlertID: q.aim.alert, Requested: q.created, Reason: q.reason}
 }
 
 func approvedBy(q *liveRequest) string {
@@ -153,7 +177,7 @@ func approvedBy(q *liveRequest) string {
 // frame is the live_request frame for an approver (id "") or the requester.
 func (q *liveRequest) frame(id string) *wire.Frame {
 	f := &wire.Frame{Type: wire.TypeLiveRequest, ID: id, Request: q.id, State: q.state, From: q.ss.user, Region: q.region,
-		Level: q.level, By: q.by, Reason: q.reason}
+		Regions: q.aim.regions[1:], AlertID: q.aim.alert, Level: q.level, By: q.by, Reason: q.reason}
 	if q.state == wire.LivePending {
 		f.ExpiresIn = max(1, int(time.Until(q.expires).Round(time.Second)/time.Second))
 	}
@@ -170,26 +194,28 @@ func (s *Server) goLive(ss *session, f *wire.Frame) {
 		level = 4
 	}
 	g := liveGrant{approval: ApprovalNotRequired}
-	if s.cfg.LivePolicy.NeedsApproval(level, []string{f.Region}) {
+	aim := aimOf(f)
+	if s.cfg.LivePolicy.NeedsApproval(level, aim.regions) {
 		if !ss.mayApprove() {
 			s.requestLive(ss, f, level)
 			return
 		}
 		g.approval = ApprovalByStarter
 	}
-	r, err := s.startLive(ss, f.Region, level, g)
+	r, err := s.startLive(ss, aim, level, g)
 	if err != nil {
 		ss.sendErr(f.ID, "", "live_failed", err)
 		return
 	}
-	ss.send(&wire.Frame{Type: wire.TypeRoom, ID: f.ID, Room: r.id, Kind: r.kind, Region: r.region, Devices: r.devices})
+	ss.send(&wire.Frame{Type: wire.TypeRoom, ID: f.ID, Room: r.id, Kind: r.kind, Region: r.region, Regions: r.aim.regions[1:], AlertID: r.aim.alert, Devices: r.devices})
 }
 
 // requestLive files a live request and shows it to the requester and to
 // every approver online.
 func (s *Server) requestLive(ss *session, f *wire.Frame, level int) {
 	now := time.Now()
-	q := &liveRequest{id: randomID("req-", 8), frameID: f.ID, ss: ss, region: f.Region, level: level,
+	aim := aimOf(f)
+	q := &liveRequest{id: randomID("req-", 8), frameID: f.ID, ss: ss, region: aim.regions[0], aim: aim, level: level,
 		created: now, expires: now.Add(s.cfg.ApprovalTimeout), state: wire.LivePending}
 	s.liveMu.Lock()
 	s.mu.Lock()
@@ -288,7 +314,7 @@ func (s *Server) resolveLive(id, state, by, reason string) {
 		s.notifyLive(q)
 		return
 	}
-	r, err := s.startLive(q.ss, q.region, q.level, liveGrant{approval: ApprovalApproved, approvedBy: by, request: q.id, requested: q.created})
+	r, err := s.startLive(q.ss, q.aim, q.level, liveGrant{approval: ApprovalApproved, approvedBy: by, request: q.id, requested: q.created})
 	if err != nil {
 		q.state, q.reason = wire.LiveFailed, err.Error()
 		s.notifyLive(q)
@@ -296,7 +322,7 @@ func (s *Server) resolveLive(id, state, by, reason string) {
 		return
 	}
 	s.notifyLive(q)
-	q.ss.send(&wire.Frame{Type: wire.TypeRoom, ID: q.frameID, Room: r.id, Kind: r.kind, Region: r.region, Devices: r.devices})
+	q.ss.send(&wire.Frame{Type: wire.TypeRoom, ID: q.frameID, Room: r.id, Kind: r.kind, Region: r.region, Regions: r.aim.regions[1:], AlertID: r.aim.alert, Devices: r.devices})
 }
 
 // notifyLive sends the request's state to its requester and every approver.
@@ -410,7 +436,7 @@ func (r *room) startAudit(actor string) LiveAudit {
 		rec = "on"
 	}
 	return LiveAudit{Action: AuditLiveStart, Actor: actor, Room: r.id, Request: r.grant.request, StartedBy: r.owner,
-		ApprovedBy: r.grant.approvedBy, Approval: r.grant.approval, Regions: []string{r.region}, Level: r.level,
+		ApprovedBy: r.grant.approvedBy, Approval: r.grant.approval, Regions: r.aim.regions, Level: r.level, AlertID: r.aim.alert,
 		Devices: len(r.devices), Requested: r.grant.requested, Started: r.started, Recording: rec}
 }
 

@@ -418,3 +418,75 @@ func TestLiveNotOpenedUnaudited(t *testing.T) {
 		t.Fatal("loudspeakers were told")
 	}
 }
+
+// TestLiveForWarningArea: the console's "speak live" goes live to a
+// warning's whole area (several region codes) on behalf of the warning: the
+// loudspeakers of every region are told once each, and the start and end
+// records carry the actor, the room, the warning id and every region.
+func TestLiveForWarningArea(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, func(c *voice.Config) {
+		c.Devices = devicesByRegion{
+			"653122100":    {"spk-100-01", "spk-100-02"},
+			"653122201":    {"spk-201-01"},
+			"653122100001": {"spk-100-01"}, // a village of the first township: no second invitation
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	op := e.dial(t, "tok-op1", rtcclient.Config{})
+	pub, err := op.GoLiveTo(ctx, []string{"653122100", "653122201", "653122100001", "653122201"}, 1, "AC-2026-0042")
+	if err != nil {
+		t.Fatalf("GoLiveTo: %v", err)
+	}
+	select {
+	case lr := <-e.live.ch:
+		if lr.ID != pub.Room || lr.Region != "653122100" || lr.Level != 1 {
+			t.Fatalf("LiveRoom = %+v", lr)
+		}
+	case <-ctx.Done():
+		t.Fatal("loudspeakers not told")
+	}
+	if got := e.live.devices[0]; !slices.Equal(got, []string{"spk-100-01", "spk-100-02", "spk-201-01"}) {
+		t.Errorf("devices told = %v", got)
+	}
+	regions := []string{"653122100", "653122201", "653122100001"}
+	start := e.audits.wait(t, voice.AuditLiveStart, nil)
+	if start.Actor != "op1" || start.Room != pub.Room || start.AlertID != "AC-2026-0042" || !slices.Equal(start.Regions, regions) || start.Devices != 3 {
+		t.Errorf("start record = %+v", start)
+	}
+	if err := op.Send(wire.Frame{Type: wire.TypeEnd, Room: pub.Room}); err != nil {
+		t.Fatal(err)
+	}
+	end := e.audits.wait(t, voice.AuditLiveEnd, nil)
+	if end.Actor != "op1" || end.Room != pub.Room || end.AlertID != "AC-2026-0042" || !slices.Equal(end.Regions, regions) {
+		t.Errorf("end record = %+v", end)
+	}
+	pub.Close()
+}
+
+// A warning-wide live request waits for an approver over the whole area:
+// three townships at blue are under the county-wide threshold, four are
+// not; the request and its audit record name every region and the warning.
+func TestLiveForWarningAreaCountyWideNeedsApprover(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, func(c *voice.Config) { c.ApprovalTimeout = 300 * time.Millisecond; c.Devices = nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	op := e.dial(t, "tok-op1", rtcclient.Config{})
+	four := []string{"653122100", "653122101", "653122102", "653122200"}
+	var lre *rtcclient.LiveRequestError
+	if _, err := op.GoLiveTo(ctx, four, 1, "AC-7"); !errors.As(err, &lre) || lre.State != wire.LiveExpired {
+		t.Fatalf("four townships at blue: GoLiveTo = %v, want a request that expires", err)
+	}
+	req := e.audits.wait(t, voice.AuditLiveRequest, nil)
+	if req.AlertID != "AC-7" || !slices.Equal(req.Regions, four) {
+		t.Errorf("request record = %+v", req)
+	}
+	// Positive control: three townships go live at once.
+	pub, err := op.GoLiveTo(ctx, four[:3], 1, "AC-7")
+	if err != nil {
+		t.Fatalf("three townships at blue: %v", err)
+	}
+	pub.Close()
+}

@@ -77,6 +77,8 @@ func TestMalformedFrames(t *testing.T) {
 		{`not json`, "frame"},
 		{`{"type":"live","region":"abc"}`, "region"},
 		{`{"type":"live","region":"653122","level":9}`, "level"},
+		{`{"type":"live","region":"653122100","regions":["653122201","65312"]}`, "regions[1]"},
+		{`{"type":"live","region":"653122100","alert_id":"../alerts"}`, "alert_id"},
 		{`{"type":"join"}`, "room"},
 		{`{"type":"join","room":"../../etc"}`, "room"},
 		{`{"type":"offer","room":"x","pc":"pub","sdp":"hello"}`, "sdp"},

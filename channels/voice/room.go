@@ -22,6 +22,7 @@ type room struct {
 	kind    string
 	owner   string // user who created it (the publisher of a live room)
 	region  string
+	aim     liveAim // live: every region code (region is the first) and the warning
 	level   int
 	token   string          // live: admits loudspeaker agents
 	allowed map[string]bool // call/ring: users who may join
@@ -136,23 +137,36 @@ func (s *Server) register(r *room) error {
 	return nil
 }
 
-// startLive opens a live announcement for region with ss as publisher and
-// asks the region's loudspeakers to join it. g says how the two-person rule
-// was met (goLive and resolveLive decide; nothing else calls this).
-func (s *Server) startLive(ss *session, region string, level int, g liveGrant) (*room, error) {
+// startLive opens a live announcement for the aim's regions with ss as
+// publisher and asks their loudspeakers to join it. g says how the
+// two-person rule was met (goLive and resolveLive decide; nothing else calls
+// this).
+func (s *Server) startLive(ss *session, aim liveAim, level int, g liveGrant) (*room, error) {
 	if level == 0 {
 		level = 4
 	}
+	region := aim.regions[0]
 	r := newRoom(s, wire.KindLive, ss.user)
-	r.region, r.level, r.token, r.grant = region, level, randomID("", 24), g
+	r.region, r.aim, r.level, r.token, r.grant = region, aim, level, randomID("", 24), g
 	if err := r.addRTPSlot(ss.user); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	devices, err := s.devicesIn(ctx, region)
-	if err != nil {
-		return nil, fmt.Errorf("devices of region %s: %w", region, err)
+	var devices []string
+	seen := map[string]bool{}
+	for _, code := range aim.regions {
+		in, err := s.devicesIn(ctx, code)
+		if err != nil {
+			return nil, fmt.Errorf("devices of region %s: %w", code, err)
+		}
+		for _, d := range in {
+			// A village listed with its township: one device, one invitation.
+			if !seen[d] {
+				seen[d] = true
+				devices = append(devices, d)
+			}
+		}
 	}
 	r.devices = devices
 	if err := s.register(r); err != nil {
@@ -172,7 +186,7 @@ func (s *Server) startLive(ss *session, region string, level int, g liveGrant) (
 		return nil, err
 	}
 	// Field pages may listen in.
-	announce := &wire.Frame{Type: wire.TypeRoom, Room: r.id, Kind: wire.KindLive, Region: region, From: ss.user}
+	announce := &wire.Frame{Type: wire.TypeRoom, Room: r.id, Kind: wire.KindLive, Region: region, Regions: aim.regions[1:], AlertID: aim.alert, From: ss.user}
 	s.mu.Lock()
 	var field []*session
 	for fs := range s.sessions {

@@ -20,6 +20,9 @@ var (
 	// identifiers: room ids, ring ids, pc names, user names in "members".
 	idPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$`)
 	regionPattern = regexp.MustCompile(`^[0-9]{6}([0-9]{3}([0-9]{3})?)?$`)
+	// maxLiveRegions bounds the extra region codes of one live frame (a
+	// county has a few hundred villages; a warning names townships).
+	maxLiveRegions = 300
 )
 
 // errFrame is the sentinel every frame error wraps.
@@ -77,6 +80,17 @@ func ParseFrame(b []byte) (*wire.Frame, error) {
 		}
 		if f.Level < 0 || f.Level > 4 {
 			return nil, frameErr("level", "0 (default red) or 1..4", fmt.Sprint(f.Level))
+		}
+		if len(f.Regions) > maxLiveRegions {
+			return nil, frameErr("regions", fmt.Sprintf("at most %d region codes", maxLiveRegions), fmt.Sprint(len(f.Regions)))
+		}
+		for i, r := range f.Regions {
+			if !regionPattern.MatchString(r) {
+				return nil, frameErr(fmt.Sprintf("regions[%d]", i), "a 6, 9 or 12 digit administrative code", r)
+			}
+		}
+		if f.AlertID != "" && !idPattern.MatchString(f.AlertID) {
+			return nil, frameErr("alert_id", "a warning id (letters, digits, . _ : @ -; at most 128)", f.AlertID)
 		}
 	case wire.TypeCall:
 		if len(f.Members) == 0 || len(f.Members) > 8 {

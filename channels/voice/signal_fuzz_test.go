@@ -12,6 +12,7 @@ import (
 var frameSeeds = []string{
 	`{"type":"auth","token":"abc"}`,
 	`{"type":"live","region":"653122100","level":4}`,
+	`{"type":"live","region":"653122100","regions":["653122201","653122100001"],"alert_id":"AC-2026-0042","level":1}`,
 	`{"type":"call","members":["field1","field2"]}`,
 	`{"type":"join","room":"live-0123456789abcdef","device":"spk-1"}`,
 	`{"type":"offer","room":"call-1","pc":"pub","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"}`,
@@ -53,7 +54,8 @@ func FuzzParseFrame(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded frame refused: %v\n%s", err, again)
 		}
-		if fr2.Type != fr.Type || fr2.Room != fr.Room || fr2.SDP != fr.SDP || fr2.Region != fr.Region {
+		if fr2.Type != fr.Type || fr2.Room != fr.Room || fr2.SDP != fr.SDP || fr2.Region != fr.Region ||
+			fr2.AlertID != fr.AlertID || len(fr2.Regions) != len(fr.Regions) {
 			t.Fatalf("round trip changed the frame: %+v vs %+v", fr, fr2)
 		}
 	})
@@ -66,8 +68,8 @@ func TestParseFrameSeeds(t *testing.T) {
 			valid++
 		}
 	}
-	if valid != 16 {
-		t.Errorf("%d seeds valid, want 16", valid)
+	if valid != 17 {
+		t.Errorf("%d seeds valid, want 17", valid)
 	}
 }
 

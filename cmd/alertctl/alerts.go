@@ -336,7 +336,7 @@ func usersAdd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// importCmd uploads a residents or speakers CSV.
+// importCmd uploads a residents, speakers or shelters CSV.
 func importCmd(what string) func(ctx context.Context, args []string) error {
 	return func(ctx context.Context, args []string) error {
 		fs := newFlags(what + " import")
@@ -362,6 +362,9 @@ func importCmd(what string) func(ctx context.Context, args []string) error {
 				Line               int
 				Field, Rule, Value string
 			}
+			// shelters only
+			AssignedVillages int      `json:"assigned_villages"`
+			Unassigned       []string `json:"unassigned"`
 		}
 		path := "/api/v1/" + what + "/import"
 		if *partial {
@@ -383,6 +386,13 @@ func importCmd(what string) func(ctx context.Context, args []string) error {
 		}
 		if !rep.Applied {
 			return errors.New("nothing imported: fix the lines above, or use --partial to store the good ones")
+		}
+		if what == "shelters" {
+			fmt.Printf("%d villages assigned to a shelter", rep.AssignedVillages)
+			if n := len(rep.Unassigned); n > 0 {
+				fmt.Printf("; %d villages have no location yet (no located resident or loudspeaker) and are listed by no shelter: import residents and speakers, then the shelters again", n)
+			}
+			fmt.Println()
 		}
 		return nil
 	}

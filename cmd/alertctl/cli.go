@@ -26,6 +26,7 @@ var synopses = map[string]string{
 	"regions import":   "FILE.csv",
 	"residents import": "FILE.csv [--partial]",
 	"speakers import":  "FILE.csv [--partial]",
+	"shelters import":  "FILE.csv [--partial]",
 	"speakers enroll":  "DEVICE_ID | --all [--out FILE]",
 	"speakers key":     "",
 	"audit export":     "--out FILE",

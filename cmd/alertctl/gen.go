@@ -13,14 +13,14 @@ import (
 	"github.com/paulmach/orb"
 )
 
-// genPopulation writes a synthetic residents.csv and speakers.csv for Shule
+// genPopulation writes a synthetic residents.csv, speakers.csv and shelters.csv for Shule
 // County (or for a region file given with --regions).
 func genPopulation(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gen population", flag.ContinueOnError)
 	residents := fs.Int("residents", 355544, "number of residents (Shule County's 2020 census population by default)")
 	speakers := fs.Int("speakers", 3000, "number of village loudspeakers")
 	seed := fs.Int64("seed", 1, "random seed; the same seed gives the same files")
-	out := fs.String("out", ".", "directory to write residents.csv and speakers.csv into")
+	out := fs.String("out", ".", "directory to write residents.csv, speakers.csv and shelters.csv into")
 	regions := fs.String("regions", "", "region CSV to spread the population over instead of the embedded Shule County (use with --outline)")
 	outline := fs.String("outline", "", "GeoJSON outline for the coordinates (default: the embedded Shule County outline)")
 	prefecture := fs.String("prefecture", "", "spread the population over a whole prefecture's embedded counties: 6531 (Kashgar, 12 counties; "+
@@ -130,7 +130,34 @@ func genPopulation(ctx context.Context, args []string) error {
 	if err := os.Rename(spkF.Name(), spkPath); err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s (%d synthetic residents) and %s (%d speakers) in %s, seed %d\n",
-		resPath, *residents, spkPath, *speakers, time.Since(start).Round(time.Millisecond), *seed)
+	shelPath := filepath.Join(*out, "shelters.csv")
+	if err := writeShelters(shelPath, func(f *os.File) error {
+		if outlines != nil {
+			return targeting.GenerateSheltersIn(tree, outlines, *seed, f)
+		}
+		return targeting.GenerateShelters(tree, shape, *seed, f)
+	}); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s (%d synthetic residents), %s (%d speakers) and %s (%d synthetic shelters) in %s, seed %d\n",
+		resPath, *residents, spkPath, *speakers, shelPath, 2*len(tree.Townships()), time.Since(start).Round(time.Millisecond), *seed)
 	return nil
+}
+
+// writeShelters writes the synthetic shelters.csv under a temporary name
+// and renames it, like the other files.
+func writeShelters(path string, gen func(*os.File) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".shelters-*.csv")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	err = gen(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }

@@ -38,6 +38,9 @@ func TestGenPopulation(t *testing.T) {
 	if n, _ := count("speakers.csv"); n != 302 {
 		t.Errorf("speakers.csv: %d lines", n)
 	}
+	if n, first := count("shelters.csv"); n != 2+2*len(targeting.DefaultTree().Townships()) || !strings.HasPrefix(first, targeting.SyntheticMarker) {
+		t.Errorf("shelters.csv: %d lines, first %q", n, first)
+	}
 	left, _ := filepath.Glob(filepath.Join(dir, ".*"))
 	if len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)

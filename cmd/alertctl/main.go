@@ -26,7 +26,7 @@ type command struct {
 // commands is the explicit table of sub-commands. Multi-word commands
 // ("users add", "residents import") are keyed with a space.
 var commands = map[string]command{
-	"gen population": {"write synthetic residents.csv and speakers.csv (--residents N --speakers N --seed N --out DIR; --prefecture 6531 for all of Kashgar)", genPopulation},
+	"gen population": {"write synthetic residents.csv, speakers.csv and shelters.csv (--residents N --speakers N --seed N --out DIR; --prefecture 6531 for all of Kashgar)", genPopulation},
 	"audio render":   {"render a broadcast programme locally to WAV/G.711 (--level red --event sandstorm --text-zh … --text-ug … -o out.wav)", audioRender},
 	// Each feature adds its own line here.
 	"issue":            {"issue a warning (--file body.json, or --event --level --codes --zh-headline … ; --watch)", issueAlert},
@@ -47,6 +47,7 @@ var commands = map[string]command{
 	"speakers enroll":  {"issue device credentials: one (prints an agent config) or --all (CSV for speaker --simulate)", speakersEnroll},
 	"speakers import":  {"import a speakers CSV (all or nothing unless --partial)", importCmd("speakers")},
 	"speakers key":     {"print the platform's Ed25519 public key for the speaker agents' public_key", speakersKey},
+	"shelters import":  {"import a shelters CSV (all or nothing unless --partial); villages not listed go to their nearest shelter", importCmd("shelters")},
 	"audit export":     {"download the whole audit log as JSON lines (--out FILE; admin)", auditExport},
 	"audit verify":     {"verify an audit export offline (FILE --key-file PATH), or alertd's database (--online); exits 1 on the first bad entry", auditVerify},
 	"audit key":        {"print the id of the audit key file (--key-file), to check every node holds the same key", auditKey},

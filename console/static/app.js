@@ -43,6 +43,7 @@
       whatYouApprove: "您批准的内容", noPending: "没有待审批的预警", play: "播放节目", createdBy: "发布人", approvedBy: "审批人",
       planning: "正在生成发送计划…", retryNote: "临时失败由队列自动重试；永久失败请核对名册（号码、设备）后重新发布更新。",
       idemNote: "重复点击不会重复发布（幂等键）", areaFilter: "筛选村名…", clear: "清空",
+      speakLive: "向预警范围大喇叭喊话", callField: "呼叫外勤人员",
     },
     en: {
       compose: "Compose", approvals: "Approvals", history: "History", audit: "Audit log", admin: "Admin",
@@ -70,9 +71,11 @@
       whatYouApprove: "What you approve", noPending: "No warnings wait for approval", play: "Play programme", createdBy: "Issued by", approvedBy: "Approved by",
       planning: "Planning deliveries…", retryNote: "Transient failures are retried by the queue; for permanent ones fix the registry (number, device) and issue an update.",
       idemNote: "Double clicks never issue twice (idempotency key)", areaFilter: "Filter villages…", clear: "Clear",
+      speakLive: "Speak live to the area's loudspeakers", callField: "Call field team",
     },
   };
   const t = (k) => (L[S.lang] && L[S.lang][k]) || L.en[k] || k;
+  const LANGS = [["zh", "中文"], ["ug", "ئۇيغۇرچە"], ["en", "English"]];
 
   // ---------- DOM helpers ----------
   function h(tag, attrs, ...kids) {
@@ -113,16 +116,19 @@
   }
   const toLocalInput = (ms) => new Date(ms + BJ).toISOString().slice(0, 16);
   const fromLocalInput = (v) => (v ? v + ":00+08:00" : "");
+  // In Uyghur a region is named in Uyghur where the region data knows it
+  // (targeting/data/README.md lists the gaps), else in Chinese.
   const regionName = (code) => {
     const r = S.regionByCode.get(code);
-    return r ? r.name : code;
+    return r ? (S.lang === "ug" && r.name_ug) || r.name : code;
   };
   const can = (role) => S.me && ROLE_RANK[S.me.role] >= ROLE_RANK[role];
   function levelChip(lv) { return h("span", { class: "chip lv-" + lv, text: t(lv) + (lv ? "" : "") }); }
   function stateChip(st) { return h("span", { class: "state state-" + st, "data-state": st, text: t(st) }); }
   function eventName(code) {
     const e = S.events.find((x) => x.code === code);
-    return e ? (S.lang === "zh" ? e.zh : e.en) : code;
+    const own = (L[S.lang] || {})["event:" + code]; // the API names events in zh and en only
+    return own || (e ? (S.lang === "zh" ? e.zh : e.en) : code);
   }
   function drillBanner(status) {
     if (status === "exercise") return h("div", { class: "drill", role: "note", text: t("drill") });
@@ -278,7 +284,8 @@
     } catch (e) { S.speakers = []; }
   }
   const groupCode = (g) => (typeof g === "string" ? g : g.code || g.name || g.id);
-  const groupLabel = (g) => (typeof g === "string" ? g : (S.lang === "zh" ? g.zh || g.name || g.code : g.en || g.name || g.code));
+  const groupLabel = (g) => (typeof g === "string" ? g : (L[S.lang] || {})["group:" + groupCode(g)] ||
+    (S.lang === "zh" ? g.zh || g.name || g.code : g.en || g.name || g.code));
 
   // ---------- chrome (header, nav) ----------
   // NAV lists the pages in the header: [route name, minimum role].
@@ -296,8 +303,13 @@
         try { await api("POST", "/api/v1/logout"); } catch (e) { /* the cookie expires anyway */ }
         logoutLocal();
       } }));
-    $("#lang-toggle").textContent = S.lang === "zh" ? "English" : "中文";
-    document.documentElement.lang = S.lang === "zh" ? "zh" : "en";
+    // zh, then ug (when i18n_ug.js installed it), then en; each named in itself.
+    const sel = $("#lang-select");
+    const langs = LANGS.filter(([l]) => L[l]);
+    if (sel.options.length !== langs.length) put(sel, langs.map(([l, n]) => h("option", { value: l, lang: l, text: n })));
+    sel.value = S.lang;
+    document.documentElement.lang = S.lang;
+    document.documentElement.dir = S.lang === "ug" ? "rtl" : "ltr";
     markNav();
   }
   function markNav() {
@@ -352,59 +364,8 @@
   };
 
   // ---------- map ----------
-  // drawMap draws the county outline and the loudspeakers as an SVG
-  // (equirectangular, x scaled by cos(latitude)): no tiles, no library.
-  function drawMap(opts) {
-    const o = S.outline;
-    const W = 640;
-    const svg = h("svg:svg", { class: "map", role: "img", "aria-label": t("map") + " 疏勒县" });
-    if (!o) return svg;
-    const [x0, y0, x1, y1] = o.bbox;
-    const kx = Math.cos(((y0 + y1) / 2) * Math.PI / 180);
-    const sc = W / ((x1 - x0) * kx);
-    const H = Math.round((y1 - y0) * sc) + 20;
-    svg.setAttribute("viewBox", `-10 -10 ${W + 20} ${H + 10}`);
-    const px = (lon, lat) => [((lon - x0) * kx * sc).toFixed(1), ((y1 - lat) * sc).toFixed(1)];
-    let d = "";
-    for (const poly of o.polygons) for (const ring of poly) d += "M" + ring.map((p) => px(p[0], p[1]).join(",")).join("L") + "Z";
-    svg.append(h("svg:path", { class: "county", d: d }));
-    // Township labels at the mean position of their speakers.
-    const sums = new Map();
-    for (const s of S.speakers) {
-      if (!s.point) continue;
-      const tw = s.village.slice(0, 9);
-      const a = sums.get(tw) || [0, 0, 0];
-      a[0] += s.point.lon; a[1] += s.point.lat; a[2]++;
-      sums.set(tw, a);
-    }
-    for (const [tw, a] of sums) {
-      const [x, y] = px(a[0] / a[2], a[1] / a[2]);
-      svg.append(h("svg:text", { x: x, y: y, "text-anchor": "middle", text: regionName(tw).replace(/(乡|镇)$/, "") }));
-    }
-    const offline = offlineSet();
-    for (const s of S.speakers) {
-      if (!s.point) continue;
-      const [x, y] = px(s.point.lon, s.point.lat);
-      let cls = "spk";
-      if (opts.selected && inArea(s.village, opts.selected)) cls += " in";
-      if (opts.states && opts.states.has(s.id)) cls += " s-" + opts.states.get(s.id);
-      if (offline.has(s.id)) cls += " off";
-      const c = h("svg:circle", { class: cls, cx: x, cy: y, r: 4.5, "data-id": s.id, tabindex: opts.onToggle ? 0 : null });
-      c.append(h("svg:title", { text: s.id + " · " + regionName(s.village) + (s.zone ? " · " + s.zone : "") +
-        (opts.states && opts.states.has(s.id) ? " · " + t(opts.states.get(s.id)) : "") + (offline.has(s.id) ? " · offline" : "") }));
-      if (opts.onToggle) {
-        c.addEventListener("click", () => opts.onToggle(s.village));
-        c.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); opts.onToggle(s.village); } });
-      }
-      svg.append(c);
-    }
-    for (const layer of mapLayers) layer(svg, px, opts); // e.g. field reports (reports.js)
-    return svg;
-  }
-  function inArea(village, codes) {
-    for (const c of codes) if (village.startsWith(c)) return true;
-    return false;
-  }
+  // The map (county, approximate townships, loudspeakers, the aimed area)
+  // and the area picker live in aim.js: AC.makeMap, AC.aimPicker.
   // offlineSet reads whatever the loudspeaker hub reports; the shape is the
   // hub's, so only an explicit offline/online flag per id is trusted.
   function offlineSet() {
@@ -484,7 +445,6 @@
     let base = null;
     if (updating) base = await api("GET", "/api/v1/alerts/" + encodeURIComponent(updating));
     const idem = uuid(); // one per compose form: a double click or a retry never issues twice
-    const selected = new Set(base ? base.area.codes : []);
     let previewedBody = "";
 
     const eventSel = h("select", { id: "f-event", name: "event" }, h("option", { value: "", text: "—" }),
@@ -496,56 +456,10 @@
       h("label", { class: "inline" }, h("input", { type: "radio", name: "status", value: s, id: "f-status-" + s, checked: s === "actual" }), t(s))));
     const drillSlot = h("div", { id: "drill-slot" });
 
-    // Area tree.
-    const filter = h("input", { type: "search", id: "f-area-filter", placeholder: t("areaFilter"), "aria-label": t("areaFilter") });
-    const tree = h("div", { class: "area-tree", id: "area-tree" });
-    for (const tw of S.townships) {
-      const cb = h("input", { type: "checkbox", value: tw.code, "data-code": tw.code, id: "area-" + tw.code });
-      // Villages are built when their township is opened (or a filter
-      // needs them): the first render stays small.
-      const villages = h("div", { class: "villages" });
-      const d = h("details", { "data-township": tw.code },
-        h("summary", null, h("label", { class: "inline" }, cb, tw.name, tw.name_ug ? h("span", { class: "ug", dir: "rtl", lang: "ug", text: tw.name_ug }) : null,
-          h("span", { class: "note", text: " " + tw.code }))), villages);
-      d.fill = () => {
-        if (villages.firstChild) return;
-        put(villages, (tw.villages || []).map((v) => h("label", { class: "inline", "data-name": v.name },
-          h("input", { type: "checkbox", value: v.code, "data-code": v.code, id: "area-" + v.code, checked: selected.has(v.code) }), v.name)));
-      };
-      d.addEventListener("toggle", () => { if (d.open) d.fill(); });
-      for (const v of tw.villages || []) if (selected.has(v.code)) d.fill();
-      tree.append(d);
-    }
-    const chips = h("div", { class: "chips", id: "area-chips" });
-    const mapBox = h("div", { id: "compose-map" });
-    const legend = h("div", { class: "legend" }, h("span", null, h("i", { class: "lgd-in" }), t("selected")), h("span", { class: "note", text: S.speakers.length + " " + t("speakers") }));
-    const toggleCode = (code) => {
-      // A click on the map toggles the speaker's village.
-      if (selected.has(code)) selected.delete(code); else selected.add(code);
-      clearFieldErrors(tree); syncArea(); changed();
-    };
-    function syncArea() {
-      for (const cb of $$("input[data-code]", tree)) cb.checked = selected.has(cb.value);
-      put(chips, ...[...selected].sort().map((c) => h("span", { class: "sel", text: regionName(c) + " " + c })));
-      if (!selected.size) chips.append(h("span", { class: "note", text: t("none") }));
-      put(mapBox, drawMap({ selected: selected, onToggle: toggleCode }));
-    }
-    tree.addEventListener("change", (e) => {
-      const cb = e.target;
-      if (!cb.dataset.code) return;
-      if (cb.checked) selected.add(cb.value); else selected.delete(cb.value);
-      clearFieldErrors(tree); syncArea(); changed();
-    });
-    filter.addEventListener("input", () => {
-      const f = filter.value.trim();
-      for (const d of $$("details", tree)) {
-        if (f) d.fill();
-        let any = false;
-        for (const l of $$(".villages label", d)) { const m = !f || l.dataset.name.includes(f); l.hidden = !m; any = any || m; }
-        d.open = !!f && any;
-        d.hidden = !!f && !any && !$("summary", d).textContent.includes(f);
-      }
-    });
+    // Area: whole county, townships, villages, polygons (aim.js).
+    const picker = AC.aimPicker({ base: base && base.area, onChange: () => changed(),
+      audience: () => { const a = {}; const g = $$("input[name=groups]:checked", form).map((x) => x.value), l = $$("input[name=languages]:checked", form).map((x) => x.value);
+        if (g.length) a.groups = g; if (l.length) a.languages = l; return a; } });
 
     const groupsBox = h("div", null, S.groups.map((g) => h("label", { class: "inline" },
       h("input", { type: "checkbox", name: "groups", value: groupCode(g), id: "f-group-" + groupCode(g) }), groupLabel(g))));
@@ -582,8 +496,8 @@
         field("level", h("label", { text: t("level") }), levelBox)),
       h("div", { class: "panel" }, h("h2", { text: t("area") }),
         h("div", { class: "grid2" },
-          field("area", filter, tree, chips, field("area.exclude")),
-          h("div", null, mapBox, legend))),
+          field("area", picker.left, field("area.exclude")),
+          h("div", null, picker.right))),
       h("div", { class: "panel grid3" },
         field("audience.groups", h("label", { text: t("groups") + " (" + t("all") + " = " + t("none") + ")" }), groupsBox),
         field("audience.languages", h("label", { text: t("languages") }), langBox),
@@ -608,7 +522,7 @@
       const checked = (n) => $$(`input[name=${n}]:checked`, form).map((x) => x.value);
       const b = {
         event: eventSel.value, level: (checked("level")[0] || ""), status: checked("status")[0] || "actual",
-        area: { codes: [...selected].sort() }, audience: {}, channels: checked("channels"), text: text,
+        area: picker.area(), audience: {}, channels: checked("channels"), text: text,
         expires: fromLocalInput(expires.value),
       };
       if (checked("groups").length) b.audience.groups = checked("groups");
@@ -618,6 +532,7 @@
       return b;
     }
     function changed() {
+      picker.changed();
       const st = ($("input[name=status]:checked", form) || {}).value;
       put(drillSlot, drillBanner(st) || "");
       const fresh = previewedBody && previewedBody === JSON.stringify(body());
@@ -690,7 +605,7 @@
       expires.value = toLocalInput(Date.parse(base.expires));
       rebroadcast.value = base.rebroadcast || "";
     }
-    syncArea(); changed();
+    changed();
     eventSel.focus();
   };
 
@@ -725,10 +640,17 @@
     const fails = h("div", { id: "failures" });
     const actions = h("div", { class: "panel", id: "alert-actions" });
     const versions = h("div", { class: "panel", id: "versions" });
-    put(view, head, h("div", { class: "grid2" }, h("div", null, bars, actions), h("div", { class: "panel" }, h("h2", { text: t("map") }), mapBox,
+    const reportLink = h("p", null, h("a", { href: "#/report/" + encodeURIComponent(id), id: "alert-report", text: "📄 " + t("report") }));
+    put(view, head, reportLink, h("div", { class: "grid2" }, h("div", null, bars, actions), h("div", { class: "panel" }, h("h2", { text: t("map") }), mapBox,
       h("div", { class: "legend" }, ["delivered", "sent", "planned", "failed"].map((s) => h("span", null, h("i", { class: "lgd-" + s }), t(s)))))), fails, versions);
     let last = null, lastSpk = 0, lastFail = 0, actionsFor = "";
     const spkStates = new Map();
+    // The map of the warning, with the layers of other files (reports.js).
+    const alertMap = () => {
+      const m = AC.makeMap({ states: spkStates, aim: () => AC.aimOfArea((last && last.area) || {}) });
+      if (m.P) for (const layer of mapLayers) layer(m.svg, m.P.px, { alert: id });
+      return m.el;
+    };
     async function refresh() {
       const a = await api("GET", "/api/v1/alerts/" + encodeURIComponent(id));
       last = a;
@@ -742,15 +664,15 @@
         const r = await api("GET", `/api/v1/alerts/${encodeURIComponent(id)}/deliveries?channel=speaker&limit=1000`);
         spkStates.clear();
         for (const d of (r && r.deliveries) || []) spkStates.set(d.recipient, d.state);
-        put(mapBox, drawMap({ states: spkStates, alert: id }));
-      } else if (!mapBox.firstChild) put(mapBox, drawMap({ states: spkStates, alert: id }));
+        put(mapBox, alertMap());
+      } else if (!mapBox.firstChild) put(mapBox, alertMap());
       const failed = Object.values(a.progress || {}).reduce((n, c) => n + c.failed, 0);
       if (failed && now - lastFail > 3000) { lastFail = now; await renderFailures(fails, a); }
     }
     const p = poll(refresh, 1000);
     onLive((ev) => { if (ev && ev.type === "progress" && (!ev.alert_id || ev.alert_id === id)) p.now(); });
     // Panels of other files on this page (reports.js): the view, the id, and a way to redraw the map.
-    for (const hook of alertHooks) hook(view, id, () => put(mapBox, drawMap({ states: spkStates, alert: id })));
+    for (const hook of alertHooks) hook(view, id, () => { if (last) put(mapBox, alertMap()); });
   };
 
   function renderHead(box, a) {
@@ -769,12 +691,24 @@
       // The rendered programme, once the API reports where it is.
       a.audio && a.audio.url ? h("p", null, h("button", { type: "button", id: "btn-play", text: "▶ " + t("play"),
         onclick: () => new Audio(sameOrigin(a.audio.url)).play() })) : "",
+      // Live voice from this warning: /voice/ in its own tab, signed in
+      // with this session (a one-use ticket), aimed at the warning's area.
+      a.state === "issued" && can("operator") ? h("p", { class: "actions", id: "voice-links" },
+        h("button", { type: "button", id: "btn-speak-live", text: "🎙 " + t("speakLive"), onclick: () => openVoice(a.id, "live") }),
+        h("button", { type: "button", id: "btn-call-field", text: "📞 " + t("callField"), onclick: () => openVoice(a.id, "call") })) : "",
       h("dl", { class: "kv panel" },
         h("dt", { text: t("area") }), h("dd", { text: (a.area.codes || []).map(regionName).join("、") }),
         h("dt", { text: t("channels") }), h("dd", { text: (a.channels || []).map(t).join(" · ") }),
         h("dt", { text: t("expires") }), h("dd", { text: fmtTime(a.expires) + " (UTC+8)" }),
         h("dt", { text: t("createdBy") }), h("dd", { text: a.created_by + " · " + fmtTime(a.created_at) }),
         a.approved_by ? [h("dt", { text: t("approvedBy") }), h("dd", { text: a.approved_by })] : ""));
+  }
+
+  // openVoice opens the voice page for warning id in one named tab. Not
+  // "noopener": the new tab inherits this tab's sessionStorage (the CSRF
+  // token it mints the voice ticket with); the session cookie is HttpOnly.
+  function openVoice(id, mode) {
+    window.open("/voice/?" + new URLSearchParams({ alert: id, mode }), "alertcast-voice");
   }
 
   // Progress is the API's: every figure below is a field of a.progress or
@@ -887,7 +821,7 @@
       event: "event changed", text: "text changed", extend: "expiry extended", lower: "level lowered", narrow: "area narrowed", shorten: "expiry shortened",
       channels_removed: "channels removed", other: "other changes", end: "ended" },
   };
-  const changeName = (c) => (CHANGE_NAMES[S.lang] || CHANGE_NAMES.en)[c] || c;
+  const changeName = (c) => (L[S.lang] || {})["change:" + c] || (CHANGE_NAMES[S.lang] || CHANGE_NAMES.en)[c] || c;
   // reasonLevels are the levels whose approval needs a reason (policy.reason_required_levels),
   // as the server reports them; red if it cannot say.
   async function reasonLevels() {
@@ -1192,12 +1126,13 @@
   // minimum role], in order) and strings (L.zh, L.en, L.ug), and uses the same
   // helpers as the core pages. Installers run before the first route.
   const AC = { S, L, t, h, put, $, $$, api, poll, onLive, can, routes, NAV, levelChip, stateChip, eventName,
-    drillBanner, fmtTime, uuid, sameOrigin, renderChrome, route, loadSpeakers, groupLabel, LEVELS, CHANNELS, alertHooks, mapLayers };
+    drillBanner, fmtTime, uuid, sameOrigin, renderChrome, route, loadSpeakers, groupLabel, LEVELS, CHANNELS, clearFieldErrors, alertHooks, mapLayers };
   for (const install of window.AlertcastPages || []) install(AC);
 
   // ---------- start ----------
-  $("#lang-toggle").addEventListener("click", () => {
-    S.lang = S.lang === "zh" ? "en" : "zh";
+  if (!L[S.lang]) S.lang = "zh"; // a language whose strings did not load
+  $("#lang-select").addEventListener("change", (e) => {
+    S.lang = L[e.target.value] ? e.target.value : "zh";
     localStorage.setItem("alertcast.lang", S.lang);
     renderChrome(); route();
   });

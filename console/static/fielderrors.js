@@ -101,5 +101,7 @@
     const msg = (err && err.message) || "";
     return c ? c + (msg ? (lang === "zh" ? "：" : ": ") + msg : "") : msg;
   }
-  window.ALERT_FIELD_ERRORS = { label, phrase, describe, summary };
+  // FIELDS and CODES are open to other languages' files (i18n_ug.js adds
+  // ug; its rule phrases fall back to the API's English words).
+  window.ALERT_FIELD_ERRORS = { label, phrase, describe, summary, FIELDS, CODES };
 })();

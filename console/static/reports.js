@@ -25,7 +25,14 @@
   });
   if (AC.L.ug) Object.assign(AC.L.ug, {
     reports: "ئاپەت مەلۇماتى", noReportsYet: "تېخى نەق مەيدان مەلۇماتى يوق", ack: "تەستىقلاش", acked: "تەستىقلاندى", assign: "تاپشۇرۇش",
-    replyTo: "جاۋاب بېرىش", sendReply: "جاۋاب يوللاش", reporter: "يوللىغۇچى", rep_new: "يېڭى", rep_acknowledged: "تەستىقلاندى",
+    assignTo: "تاپشۇرۇلىدىغان ئىشلەتكۈچى", replyTo: "نەق مەيدانغا جاۋاب", sendReply: "جاۋاب يوللاش", reporter: "يوللىغۇچى",
+    rep_new: "يېڭى", rep_acknowledged: "تەستىقلاندى", assignedTo: "تاپشۇرۇلغان",
+    rk_casualties: "ئۆلۈم-يارىلىنىش", rk_damage: "ئۆي ۋەيرانچىلىقى", rk_road_blocked: "يول توسۇلدى", rk_water_level: "سۇ ئورنى",
+    rk_shelter_occupancy: "پاناھلىنىش ئورنىدىكى ئادەم", rk_all_well: "ھەممە ئامان",
+    rc_dead: "ئۆلگەن", rc_injured: "يارىلانغان", rc_missing: "دەرىكسىز", rc_trapped: "قامىلىپ قالغان", rc_houses_collapsed: "ئۆرۈلگەن ئۆي",
+    rc_houses_damaged: "بۇزۇلغان ئۆي", rc_livestock_lost: "يوقالغان چارۋا", rc_people_displaced: "كۆچۈرۈلگەن ئادەم",
+    rc_vehicles_stranded: "قامالغان ماشىنا", rc_level_cm: "سۇ ئورنى (سانتىمېتىر)", rc_people: "ئادەم سانى",
+    shelterFigure: "پاناھلىنىش ئورنى", occupancyApplied: "ئادەم سانى يېڭىلاندى", newReport: "يېڭى نەق مەيدان مەلۇماتى",
   });
 
   // The warning's reports as last read, by warning id (the map layer draws them).

@@ -49,6 +49,10 @@ type API struct {
 	loginSt         *loginState
 	// Speakers, when set, reports live loudspeaker status for GET /speakers.
 	SpeakerStatus func(ctx context.Context) (any, error)
+	// SpeakersLive, when set, answers the hub's live state of the devices
+	// named, for GET /speakers with parameters (the fleet page); devices
+	// that never connected and hold nothing may be absent.
+	SpeakersLive func(ctx context.Context, ids []string) (map[string]SpeakerLive, error)
 	// NewSpeakerCredential returns (secret, hash hex) for enrolment.
 	NewSpeakerCredential func() (secret, hashHex string)
 	// BaseURL is how others reach this platform (CAP links, feed).
@@ -66,7 +70,7 @@ type API struct {
 	// ReportEvents tells open consoles of a field report change (alertd:
 	// the WebSocket hub's progress feed, across nodes through Redis).
 	ReportEvents func(ctx context.Context, alertID string, ev ReportEvent) error
-	// Shelters applies shelter occupancy reports; nil asks the store.
+	// Shelters applies shelter occupancy reports; nil: the store.
 	Shelters ShelterOccupancy
 }
 
@@ -212,6 +216,7 @@ func (api *API) Routes(mux Router) {
 	h("POST /api/v1/alerts/{id}/allclear", dispatch.RoleOperator, api.end(warning.KindAllClear))
 	h("POST /api/v1/alerts/{id}/update", dispatch.RoleOperator, api.update)
 	h("GET /api/v1/alerts/{id}/deliveries", dispatch.RoleViewer, api.deliveries)
+	h("GET /api/v1/alerts/{id}/report", dispatch.RoleViewer, api.report)
 	mux.Handle("GET /api/v1/alerts/{id}/cap", http.HandlerFunc(api.capExport))
 	mux.Handle("GET /api/v1/feed.atom", http.HandlerFunc(api.feed))
 	h("POST /api/v1/cap", dispatch.RoleOperator, api.capImport)
@@ -220,6 +225,7 @@ func (api *API) Routes(mux Router) {
 	h("DELETE /api/v1/schedules/{id}", dispatch.RoleOperator, api.stopSchedule)
 	h("POST /api/v1/schedules/{id}/approve", dispatch.RoleApprover, api.approveSchedule)
 	h("POST /api/v1/audience/preview", dispatch.RoleViewer, api.preview)
+	h("POST /api/v1/audience/count", dispatch.RoleViewer, api.aimCount)
 	h("POST /api/v1/users", dispatch.RoleAdmin, api.createUser)
 	h("GET /api/v1/users", dispatch.RoleAdmin, api.listUsers)
 	h("POST /api/v1/users/{name}/disable", dispatch.RoleAdmin, api.setDisabled(true))
@@ -234,6 +240,9 @@ func (api *API) Routes(mux Router) {
 	h("POST /api/v1/residents/import", dispatch.RoleAdmin, api.importResidents)
 	h("POST /api/v1/speakers/import", dispatch.RoleAdmin, api.importSpeakers)
 	h("GET /api/v1/speakers", dispatch.RoleViewer, api.listSpeakers)
+	h("POST /api/v1/shelters/import", dispatch.RoleAdmin, api.importShelters)
+	h("GET /api/v1/shelters", dispatch.RoleViewer, api.listShelters)
+	h("PUT /api/v1/shelters/{id}", dispatch.RoleOperator, api.putShelter)
 	mux.Handle("GET /api/v1/speakers/key", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if api.SpeakerPublicKey == "" {
 			writeError(w, http.StatusNotFound, "not_found", "the loudspeaker hub is not enabled")
@@ -609,24 +618,4 @@ func (api *API) outbox(w http.ResponseWriter, r *http.Request, by dispatch.Actor
 	}
 	writeJSON(w, 200, map[string]any{"note": "outbox: messages recorded instead of sent because no real channel is configured for them",
 		"total": total, "records": recs})
-}
-
-func (api *API) audit(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
-	q := r.URL.Query()
-	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	list, err := api.Store.AuditLog(r.Context(), after, q.Get("alert"), limit)
-	if err != nil {
-		api.fail(w, r, err)
-		return
-	}
-	resp := map[string]any{"entries": list}
-	if q.Get("verify") == "1" {
-		n, err := api.Store.VerifyAudit(r.Context())
-		resp["verified"] = n
-		if err != nil {
-			resp["verify_error"] = err.Error()
-		}
-	}
-	writeJSON(w, 200, resp)
 }

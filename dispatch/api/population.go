@@ -44,7 +44,14 @@ func (api *API) importSpeakers(w http.ResponseWriter, r *http.Request, by dispat
 	})
 }
 
+// listSpeakers answers GET /api/v1/speakers. With any parameter it is the
+// fleet page's filtered, paged list (fleet.go); without, the whole registry
+// and the hub's status of every device seen, as existing callers read it.
 func (api *API) listSpeakers(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	if r.URL.RawQuery != "" {
+		api.fleet(w, r, by)
+		return
+	}
 	var list []dispatch.SpeakerRecord
 	if err := api.Store.ForEachSpeaker(r.Context(), func(s dispatch.SpeakerRecord) error {
 		list = append(list, s)

@@ -17,12 +17,14 @@ import (
 // IsFieldAccount / IsOfficer; every change is audited by the store and
 // told to the open consoles through ReportEvents.
 
-// ShelterOccupancy updates a shelter's current figure from a field report
-// (the shelters part of issue 21 owns the table). When API.Shelters is nil
-// the store is asked, if it has the method.
+// ShelterOccupancy updates a shelter's current figure from a field report:
+// n people at time at (the store; the latest count wins, an older one is
+// dispatch.ErrStaleOccupancy).
 type ShelterOccupancy interface {
-	SetShelterOccupancy(ctx context.Context, shelterID string, people int, by dispatch.Actor) error
+	SetShelterOccupancy(ctx context.Context, shelterID string, n int, at time.Time) error
 }
+
+var _ ShelterOccupancy = (*dispatch.Store)(nil)
 
 // ReportEvent is what consoles are told of a report: which one, of which
 // warning, and what happened. Consoles fetch the report itself through the
@@ -103,7 +105,7 @@ func (api *API) createReport(w http.ResponseWriter, r *http.Request, by dispatch
 	status := http.StatusOK
 	if !existed {
 		status = http.StatusCreated
-		api.applyOccupancy(r.Context(), rep, by)
+		api.applyOccupancy(r.Context(), rep)
 		api.tellConsoles(r.Context(), rep, "created")
 	}
 	w.Header().Set("Location", "/api/v1/reports/"+rep.ID)
@@ -113,19 +115,17 @@ func (api *API) createReport(w http.ResponseWriter, r *http.Request, by dispatch
 // applyOccupancy updates the shelter's figure from a shelter_occupancy
 // report. The report is stored whatever happens here: a field team's word
 // is never lost because a shelter id is wrong.
-func (api *API) applyOccupancy(ctx context.Context, rep *dispatch.Report, by dispatch.Actor) {
+func (api *API) applyOccupancy(ctx context.Context, rep *dispatch.FieldReport) {
 	if rep.Kind != dispatch.ReportShelterOccupancy {
 		return
 	}
-	so := api.Shelters
-	if so == nil {
-		so, _ = any(api.Store).(ShelterOccupancy)
+	var so ShelterOccupancy = api.Store
+	if api.Shelters != nil {
+		so = api.Shelters
 	}
-	if so == nil {
-		api.log().Warn("shelter occupancy report not applied: this build has no shelters", "report", rep.ID, "shelter", rep.ShelterID)
-		return
-	}
-	if err := so.SetShelterOccupancy(ctx, rep.ShelterID, rep.Counts["people"], by); err != nil {
+	// The count is as of when the team made it (observed_at): a report
+	// queued offline for an hour does not overwrite a newer figure.
+	if err := so.SetShelterOccupancy(ctx, rep.ShelterID, rep.Counts["people"], rep.ObservedAt); err != nil {
 		api.log().Warn("shelter occupancy report not applied", "report", rep.ID, "shelter", rep.ShelterID, "err", err)
 		return
 	}
@@ -137,7 +137,7 @@ func (api *API) applyOccupancy(ctx context.Context, rep *dispatch.Report, by dis
 }
 
 // tellConsoles publishes a report change on the consoles' live feed.
-func (api *API) tellConsoles(ctx context.Context, rep *dispatch.Report, change string) {
+func (api *API) tellConsoles(ctx context.Context, rep *dispatch.FieldReport, change string) {
 	if api.ReportEvents == nil {
 		return
 	}
@@ -167,7 +167,7 @@ func (api *API) myReports(w http.ResponseWriter, r *http.Request, by dispatch.Ac
 }
 
 func (api *API) getReport(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
-	rep, err := api.Store.Report(r.Context(), r.PathValue("id"))
+	rep, err := api.Store.FieldReport(r.Context(), r.PathValue("id"))
 	if err != nil {
 		api.fail(w, r, err)
 		return
@@ -212,7 +212,7 @@ func (api *API) addReportPhoto(w http.ResponseWriter, r *http.Request, by dispat
 	status := http.StatusOK
 	if !existed {
 		status = http.StatusCreated
-		if rep, err := api.Store.Report(r.Context(), r.PathValue("id")); err == nil {
+		if rep, err := api.Store.FieldReport(r.Context(), r.PathValue("id")); err == nil {
 			api.tellConsoles(r.Context(), rep, "photo")
 		}
 	}
@@ -241,7 +241,7 @@ func (api *API) reportPhoto(w http.ResponseWriter, r *http.Request, by dispatch.
 	_, _ = w.Write(b)
 }
 
-func (api *API) changeReport(w http.ResponseWriter, r *http.Request, change string, fn func() (*dispatch.Report, error)) {
+func (api *API) changeReport(w http.ResponseWriter, r *http.Request, change string, fn func() (*dispatch.FieldReport, error)) {
 	rep, err := fn()
 	if err != nil {
 		api.fail(w, r, err)
@@ -252,7 +252,7 @@ func (api *API) changeReport(w http.ResponseWriter, r *http.Request, change stri
 }
 
 func (api *API) acknowledgeReport(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
-	api.changeReport(w, r, "acknowledged", func() (*dispatch.Report, error) {
+	api.changeReport(w, r, "acknowledged", func() (*dispatch.FieldReport, error) {
 		return api.Store.AcknowledgeReport(r.Context(), r.PathValue("id"), by)
 	})
 }
@@ -268,7 +268,7 @@ func (api *API) assignReport(w http.ResponseWriter, r *http.Request, by dispatch
 		writeError(w, 422, "validation", "to: required: the user to assign the report to", warning.FieldError{Field: "to", Rule: "required"})
 		return
 	}
-	api.changeReport(w, r, "assigned", func() (*dispatch.Report, error) {
+	api.changeReport(w, r, "assigned", func() (*dispatch.FieldReport, error) {
 		return api.Store.AssignReport(r.Context(), r.PathValue("id"), b.To, by)
 	})
 }
@@ -280,7 +280,7 @@ func (api *API) replyReport(w http.ResponseWriter, r *http.Request, by dispatch.
 	if !decode(w, r, &b) {
 		return
 	}
-	api.changeReport(w, r, "replied", func() (*dispatch.Report, error) {
+	api.changeReport(w, r, "replied", func() (*dispatch.FieldReport, error) {
 		return api.Store.ReplyToReport(r.Context(), r.PathValue("id"), b.Text, by)
 	})
 }

@@ -78,8 +78,8 @@ const maxReportRequest = dispatch.MaxReportPhotos*MaxPhotoBytes + MaxBody
 // multipart/form-data with the JSON in a part named "report" and up to
 // MaxReportPhotos files in parts named "photo". Photos come back as sent;
 // processPhoto decodes them.
-func parseReportRequest(ctype string, body io.Reader) (dispatch.ReportInput, [][]byte, error) {
-	var in dispatch.ReportInput
+func parseReportRequest(ctype string, body io.Reader) (dispatch.FieldReportInput, [][]byte, error) {
+	var in dispatch.FieldReportInput
 	mt, params, err := mime.ParseMediaType(ctype)
 	if ctype == "" {
 		mt, err = "application/json", nil

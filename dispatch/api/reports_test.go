@@ -41,7 +41,7 @@ type fakeShelters struct {
 	set map[string]int
 }
 
-func (f *fakeShelters) SetShelterOccupancy(ctx context.Context, id string, n int, by dispatch.Actor) error {
+func (f *fakeShelters) SetShelterOccupancy(ctx context.Context, id string, n int, at time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if id != "SH-1" {
@@ -329,7 +329,7 @@ func TestReportPhotosStripMetadata(t *testing.T) {
 	if st != 201 {
 		t.Fatalf("report with photo: %d %s", st, b)
 	}
-	var rep dispatch.Report
+	var rep dispatch.FieldReport
 	_ = json.Unmarshal(b, &rep)
 	if len(rep.Photos) != 1 || rep.Photos[0].Width != 32 || rep.Photos[0].Height != 64 {
 		t.Fatalf("photo: %+v (want 32×64: turned upright)", rep.Photos)
@@ -384,7 +384,7 @@ func TestReportPhotosStripMetadata(t *testing.T) {
 	if st != 201 {
 		t.Fatalf("add photo: %d %s", st, b)
 	}
-	var ph dispatch.ReportPhoto
+	var ph dispatch.FieldReportPhoto
 	_ = json.Unmarshal(b, &ph)
 	if st, _, _ := e.raw("POST", "/api/v1/reports/"+rep.ID+"/photos", e.field, "image/png", pngBytes); st != 200 {
 		t.Fatalf("the same photo again: %d, want 200", st)
@@ -393,7 +393,7 @@ func TestReportPhotosStripMetadata(t *testing.T) {
 	if bytes.Contains(big, []byte(exifSecret)) || http.DetectContentType(big) != "image/jpeg" {
 		t.Fatal("PNG text chunk survived, or not re-encoded as JPEG")
 	}
-	if got, _ := e.store.Report(context.Background(), rep.ID); len(got.Photos) != 2 {
+	if got, _ := e.store.FieldReport(context.Background(), rep.ID); len(got.Photos) != 2 {
 		t.Fatalf("%d photos, want 2", len(got.Photos))
 	}
 	if got := strings.Join(e.changes(), ","); got != "created,photo" {

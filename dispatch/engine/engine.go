@@ -105,6 +105,22 @@ type EngineConfig struct {
 	SendChunk int
 	// MaxRetry is the retry budget of send tasks (default 12).
 	MaxRetry int
+
+	// NodeID names this process in batch claims and heartbeats (default:
+	// random). Unique per process: a restarted node is a new node.
+	NodeID string
+	// Interrupted is, per channel, what to do with recipients a dead node
+	// had handed to the channel without recording the result (default
+	// AtMostOnce). Loudspeakers and WebSocket deduplicate themselves and
+	// are always sent again.
+	Interrupted map[string]Interrupted
+	// HeartbeatEvery is how often this node proves it is alive and sweeps
+	// dead nodes' batches (default 1 s); DeadAfter is how long a node may
+	// be silent before its batches are taken over (default 4 s).
+	HeartbeatEvery, DeadAfter time.Duration
+	// Inspector, when set, lets the engine find batches whose task Redis
+	// lost (re-enqueued every 5 s); nil: only orphaned claims are swept.
+	Inspector *asynq.Inspector
 }
 
 // Engine plans warnings into tasks and runs the task handlers.
@@ -126,6 +142,12 @@ type Engine struct {
 
 	redisMu sync.Mutex
 	redisOK bool
+
+	node      string
+	live      liveness
+	inspector *asynq.Inspector
+	slotsMu   sync.Mutex
+	slots     map[string]*slots // per rate-limited channel: chunks in its hands at once
 }
 
 type engineMetrics struct {
@@ -136,6 +158,10 @@ type engineMetrics struct {
 	planned   *prometheus.CounterVec
 	sendDur   *prometheus.HistogramVec
 	unmatched prometheus.Counter
+
+	takeovers   *prometheus.CounterVec
+	lostTasks   *prometheus.CounterVec
+	interrupted *prometheus.CounterVec
 }
 
 func newEngineMetrics(reg prometheus.Registerer) *engineMetrics {
@@ -147,9 +173,13 @@ func newEngineMetrics(reg prometheus.Registerer) *engineMetrics {
 		planned:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_deliveries_planned_total", Help: "Delivery records planned."}, []string{"channel"}),
 		sendDur:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "alertcast_send_batch_seconds", Help: "Time to process one send task.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"channel"}),
 		unmatched: prometheus.NewCounter(prometheus.CounterOpts{Name: "alertcast_receipts_unmatched_total", Help: "Receipts that matched no delivery record."}),
+		takeovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_batch_takeovers_total", Help: "Batches (channel) or plans (\"plan\") of a dead node re-enqueued by this node's sweeper."}, []string{"channel"}),
+		lostTasks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_lost_tasks_reenqueued_total", Help: "Batches with planned records whose task Redis no longer had, re-enqueued."}, []string{"channel"}),
+		interrupted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_deliveries_interrupted_total",
+			Help: "Recipients possibly sent by a node that died before recording the result, recorded failed and not sent again (at most once)."}, []string{"channel"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.sent, m.notSent, m.failed, m.receipts, m.planned, m.sendDur, m.unmatched} {
+		for _, c := range []prometheus.Collector{m.sent, m.notSent, m.failed, m.receipts, m.planned, m.sendDur, m.unmatched, m.takeovers, m.lostTasks, m.interrupted} {
 			_ = reg.Register(c)
 		}
 	}
@@ -185,21 +215,34 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Receipts == nil {
 		cfg.Receipts = NewReceiptSink(cfg.Logger)
 	}
+	if cfg.HeartbeatEvery <= 0 {
+		cfg.HeartbeatEvery = defaultHeartbeatEvery
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = defaultDeadAfter
+	}
+	cfg.NodeID = nodeName(cfg.NodeID)
 	m := newEngineMetrics(cfg.Registry)
 	for name := range cfg.Channels { // a zero series from the start: "none failed", not "no data"
 		m.failed.WithLabelValues(name)
 	}
 	return &Engine{
 		cfg: cfg, store: cfg.Store, client: cfg.Client, log: cfg.Logger,
-		metrics:  m,
-		msgCache: map[string]*channels.Message{},
-		receipts: cfg.Receipts,
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		kick:     make(chan struct{}, 1),
-		redisOK:  true,
+		metrics:   m,
+		msgCache:  map[string]*channels.Message{},
+		receipts:  cfg.Receipts,
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		kick:      make(chan struct{}, 1),
+		redisOK:   true,
+		node:      cfg.NodeID,
+		inspector: cfg.Inspector,
+		slots:     map[string]*slots{},
 	}, nil
 }
+
+// Node is this process's node id in batch claims and heartbeats.
+func (e *Engine) Node() string { return e.node }
 
 // Channel returns the channel used for name (the outbox stand-in when none
 // is configured).
@@ -211,10 +254,15 @@ func (e *Engine) Audio() AudioRenderer { return e.cfg.Audio }
 // Start runs the dispatch relay (stored → queued) and the receipt writer
 // until Close.
 func (e *Engine) Start() {
+	// Beat once before any task can claim a batch for this node.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	e.beat(ctx)
+	cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); e.relayLoop() }()
 	go func() { defer wg.Done(); e.receiptLoop() }()
+	go func() { defer wg.Done(); e.livenessLoop() }()
 	go func() { wg.Wait(); close(e.done) }()
 }
 
@@ -284,6 +332,14 @@ func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
 		log.Info("plan skipped: warning cancelled or superseded")
 		return asynq.RevokeTask
 	}
+	c, out, err := e.claim(ctx, dispatch.BatchKey{AlertID: a.ID, Version: a.Version, Channel: "", Batch: dispatch.PlanBatch})
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return fmt.Errorf("plan %s v%d: %w (%s)", a.ID, a.Version, errHeld, out.HeldBy)
+	}
+	defer c.release()
 	plans, err := e.store.Plans(ctx, a.ID, a.Version)
 	if err != nil {
 		return err
@@ -474,11 +530,7 @@ func (e *Engine) planChannel(ctx context.Context, a *dispatch.Alert, ch string) 
 // enqueueBatches enqueues the send tasks of batches [from, to) of a plan.
 // A task already there (same id) is left as it is.
 func (e *Engine) enqueueBatches(ctx context.Context, a *dispatch.Alert, plan dispatch.Plan, from, to int) error {
-	deadline := a.Expires
-	if a.Kind == warning.KindCancel || a.Kind == warning.KindAllClear || deadline.Before(time.Now().Add(time.Hour)) {
-		// Stop and all-clear messages must still go out after expiry.
-		deadline = time.Now().Add(24 * time.Hour)
-	}
+	deadline := sendDeadline(a)
 	for b := from; b < to; b++ {
 		payload, _ := json.Marshal(sendPayload{ID: a.ID, Version: a.Version, Channel: plan.Channel, Batch: b})
 		_, err := e.client.EnqueueContext(ctx, asynq.NewTask(TaskSend, payload),
@@ -490,6 +542,16 @@ func (e *Engine) enqueueBatches(ctx context.Context, a *dispatch.Alert, plan dis
 		}
 	}
 	return nil
+}
+
+// sendDeadline is the deadline of a version's send tasks.
+func sendDeadline(a *dispatch.Alert) time.Time {
+	deadline := a.Expires
+	if a.Kind == warning.KindCancel || a.Kind == warning.KindAllClear || deadline.Before(time.Now().Add(time.Hour)) {
+		// Stop and all-clear messages must still go out after expiry.
+		deadline = time.Now().Add(24 * time.Hour)
+	}
+	return deadline
 }
 
 // Message builds the channel message of a version (cached by key).
@@ -566,6 +628,23 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		}
 		return err
 	}
+	// Claimed before the records are read: a batch is worked on by one
+	// execution at a time, and what a dead holder left in flight is known.
+	claim, out, err := e.claim(ctx, dispatch.BatchKey{AlertID: p.ID, Version: p.Version, Channel: p.Channel, Batch: p.Batch})
+	if err != nil {
+		return err
+	}
+	if claim == nil {
+		return fmt.Errorf("send %s v%d %s batch %d: %w (%s)", p.ID, p.Version, p.Channel, p.Batch, errHeld, out.HeldBy)
+	}
+	unrecorded := false // a chunk went to the channel and its results could not be written
+	defer func() {
+		if unrecorded {
+			claim.abandon()
+		} else {
+			claim.release()
+		}
+	}()
 	rows, err := e.store.BatchDeliveries(ctx, p.ID, p.Version, p.Channel, p.Batch)
 	if err != nil {
 		return err
@@ -575,6 +654,9 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		if d.State == channels.StatePlanned {
 			todo = append(todo, channels.Recipient{ID: d.Recipient, Address: d.Address, Language: d.Language})
 		}
+	}
+	if todo, err = e.settleInterrupted(ctx, p, todo, out.Inflight); err != nil {
+		return err
 	}
 	if len(todo) == 0 {
 		return nil
@@ -586,6 +668,11 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 	msg, err := e.Message(ctx, a)
 	if err != nil {
 		return err
+	}
+	limit := e.channelSlots(p.Channel, ch)
+	prio := int(msg.Level)
+	if msg.Drill() {
+		prio = 0
 	}
 	retryCount, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
@@ -600,7 +687,27 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 	}
 	for i := 0; i < len(todo); i += chunkSize {
 		chunk := todo[i:min(i+chunkSize, len(todo))]
+		if limit != nil && !limit.acquire(ctx, prio) {
+			return ctx.Err()
+		}
+		if !idempotentChannels[p.Channel] {
+			// Write-ahead: from here until the results are recorded, these
+			// recipients are possibly sent should this node die.
+			if err := claim.markInflight(ctx, chunk); err != nil {
+				if limit != nil {
+					limit.release()
+				}
+				if errors.Is(err, errClaimLost) {
+					log.Warn("batch taken over by another node (this one was thought dead): stopping", "sent_here", i)
+					return nil
+				}
+				return fmt.Errorf("record chunk in flight: %w", err)
+			}
+		}
 		results, sendErr := ch.Send(ctx, msg, chunk)
+		if limit != nil {
+			limit.release()
+		}
 		ups := make([]dispatch.DeliveryUpdate, 0, len(chunk))
 		got := make(map[string]bool, len(results))
 		for _, r := range results {
@@ -644,6 +751,7 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		err := e.store.UpdateDeliveries(wctx, ups)
 		cancel()
 		if err != nil {
+			unrecorded = true
 			return fmt.Errorf("record results: %w", err)
 		}
 		if sendErr != nil && ctx.Err() != nil {
@@ -662,6 +770,24 @@ func errString(err error) string {
 		return "unknown error"
 	}
 	return err.Error()
+}
+
+// channelSlots returns the limit on chunks handed at once to ch on this
+// node, nil for channels without one (those that deduplicate themselves,
+// or that know no submit rate).
+func (e *Engine) channelSlots(name string, ch channels.Channel) *slots {
+	rl, ok := ch.(rateLimited)
+	if !ok || idempotentChannels[name] {
+		return nil
+	}
+	e.slotsMu.Lock()
+	defer e.slotsMu.Unlock()
+	s, ok := e.slots[name]
+	if !ok {
+		s = newSlots(slotsFor(rl.SubmitRate(), e.cfg.SendChunk))
+		e.slots[name] = s
+	}
+	return s
 }
 
 // refresher is a population that can bring itself up to date with the

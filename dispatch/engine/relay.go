@@ -74,3 +74,18 @@ func (e *Engine) EnqueuePlan(ctx context.Context, p dispatch.PendingDispatch) er
 	}
 	return err
 }
+
+// enqueuePlanTask enqueues the plan task of a version under its id plus
+// suffix (a dead planner's plan, re-run at once).
+func (e *Engine) enqueuePlanTask(ctx context.Context, id string, version int, suffix string) error {
+	a, err := e.store.AlertVersion(ctx, id, version)
+	if err != nil {
+		return fmt.Errorf("load %s v%d: %w", id, version, err)
+	}
+	payload, _ := json.Marshal(planPayload{ID: id, Version: version})
+	_, err = e.client.EnqueueContext(ctx, asynq.NewTask(TaskPlan, payload),
+		asynq.TaskID(fmt.Sprintf("plan:%s:v%d%s", id, version, suffix)),
+		asynq.Queue(QueueFor(a)), asynq.MaxRetry(e.cfg.MaxRetry), asynq.Retention(24*time.Hour),
+		asynq.Timeout(5*time.Minute))
+	return err
+}

@@ -65,7 +65,7 @@ func TestExampleWarningApprovedReachesOutbox(t *testing.T) {
 			t.Errorf("delivery %v", d)
 		}
 	}
-	audit := mustCall(t, s.Base, "GET", "/api/v1/audit?verify=1&alert="+id, ap, nil, 200)
+	audit := mustCall(t, s.Base, "GET", "/api/v1/audit?after=0&verify=1&alert="+id, ap, nil, 200)
 	if audit["verify_error"] != nil {
 		t.Fatalf("audit chain broken: %v", audit["verify_error"])
 	}

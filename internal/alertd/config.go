@@ -16,6 +16,7 @@ import (
 	"github.com/alertcast/alertcast/channels/sms"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/api"
+	"github.com/alertcast/alertcast/dispatch/engine"
 	"github.com/alertcast/alertcast/dispatch/lifecycle"
 	"github.com/alertcast/alertcast/warning"
 )
@@ -40,6 +41,11 @@ type Config struct {
 	Workers   int `yaml:"workers"`    // concurrent tasks per worker process; default 20
 	BatchSize int `yaml:"batch_size"` // recipients per send task; default 1000
 	SendChunk int `yaml:"send_chunk"` // recipients per channel call inside a task; results recorded after each; default 200
+	// SMSInterrupted: what the node resuming a dead node's SMS batch does
+	// with the recipients that node had handed to the gateway without
+	// recording the result: "at-most-once" (default: recorded failed,
+	// "interrupted", never sent again) or "at-least-once" (sent again).
+	SMSInterrupted string `yaml:"sms_interrupted"`
 
 	Policy PolicyConfig `yaml:"policy"`
 
@@ -132,7 +138,8 @@ func (p PolicyConfig) Policy() (dispatch.Policy, error) {
 // Defaults returns the documented defaults.
 func Defaults() Config {
 	return Config{Listen: "127.0.0.1:8080", DataDir: "alertcast-data", Roles: AllRoles, LogLevel: "info", LogFormat: "text", Workers: 20, BatchSize: 1000,
-		Progress: ProgressConfig{SMSUnconfirmedAfter: dispatch.DefaultSMSUnconfirmedAfter}}
+		SMSInterrupted: engine.AtMostOnce.String(),
+		Progress:       ProgressConfig{SMSUnconfirmedAfter: dispatch.DefaultSMSUnconfirmedAfter}}
 }
 
 // Has reports whether the process runs role.
@@ -154,6 +161,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SendChunk < 0 || c.SendChunk > c.BatchSize {
 		errs = append(errs, fmt.Errorf("send_chunk: must be 0 (default 200) .. batch_size, got %d", c.SendChunk))
+	}
+	if _, err := engine.ParseInterrupted(c.SMSInterrupted); err != nil {
+		errs = append(errs, fmt.Errorf("sms_interrupted: must be at-most-once or at-least-once, got %q", c.SMSInterrupted))
 	}
 	if c.Progress.SMSUnconfirmedAfter < time.Second {
 		errs = append(errs, fmt.Errorf("progress.sms_unconfirmed_after: must be at least 1s, got %s", c.Progress.SMSUnconfirmedAfter))

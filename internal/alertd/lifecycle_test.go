@@ -70,7 +70,7 @@ func TestLifecycleUpdateAllClearExpiry(t *testing.T) {
 		}
 		return true
 	})
-	audit := mustCall(t, s.Base, "GET", "/api/v1/audit?alert="+eid, op, nil, 200)["entries"].([]any)
+	audit := mustCall(t, s.Base, "GET", "/api/v1/audit?after=0&alert="+eid, op, nil, 200)["entries"].([]any)
 	if last := audit[len(audit)-1].(map[string]any)["action"]; last != "alert.expire" {
 		t.Fatalf("expiry not audited: %v", last)
 	}

@@ -179,9 +179,12 @@ func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server
 	if err != nil {
 		return nil, err
 	}
+	smsInterrupted, _ := engine.ParseInterrupted(cfg.SMSInterrupted) // validated by Load
 	s.engine, err = engine.NewEngine(engine.EngineConfig{
 		Store: s.store, Client: asynq.NewClientFromRedisClient(s.redis.Client), Population: s.popIndex,
 		Channels: chans, Audio: s.render, Receipts: receipts, Logger: log, Registry: s.prom, BatchSize: cfg.BatchSize, SendChunk: cfg.SendChunk,
+		NodeID: nodeID(), Interrupted: map[string]engine.Interrupted{"sms": smsInterrupted},
+		Inspector: asynq.NewInspectorFromRedisClient(s.redis.Client),
 	})
 	if err != nil {
 		return nil, err
@@ -312,6 +315,7 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 		s.api.SpeakerPublicKey = s.speakerPub
 		s.api.DisconnectSpeaker = s.speakers.Disconnect
 		s.api.SpeakerStatus = func(ctx context.Context) (any, error) { return s.speakers.Status(ctx) }
+		s.api.SpeakersLive = speakersLive(s.speakers)
 		s.api.NewSpeakerCredential = func() (string, string) {
 			secret, hash := speaker.NewCredential()
 			return secret, hex.EncodeToString(hash)

@@ -389,7 +389,7 @@ func TestTrustedProxyAuditAndRateLimit(t *testing.T) {
 		}
 	}
 	lastRemote := func(base string) string {
-		out := mustCall(t, base, "GET", "/api/v1/audit", testAdminToken, nil, 200)
+		out := mustCall(t, base, "GET", "/api/v1/audit?after=0", testAdminToken, nil, 200)
 		es := out["entries"].([]any)
 		for i := len(es) - 1; i >= 0; i-- {
 			e := es[i].(map[string]any)

@@ -119,7 +119,7 @@ func TestTrustCAPUpdateFollowsPolicy(t *testing.T) {
 		t.Fatalf("pending red version authored by the human who posted it: %v", p)
 	}
 	// The audit names the human.
-	entries := mustCall(t, s.Base, "GET", "/api/v1/audit?alert="+id, op, nil, 200)["entries"].([]any)
+	entries := mustCall(t, s.Base, "GET", "/api/v1/audit?after=0&alert="+id, op, nil, 200)["entries"].([]any)
 	last := entries[len(entries)-1].(map[string]any)
 	if last["actor"] != "op" {
 		t.Fatalf("audit actor of the CAP update: %v", last["actor"])

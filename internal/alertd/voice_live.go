@@ -78,13 +78,24 @@ func (c VoiceLiveConfig) recordDir(dataDir string) string {
 	return filepath.Join(dataDir, "recordings")
 }
 
-// voiceAudit appends the voice server's live records to the audit log.
+// voiceAudit appends the voice server's live records to the audit log,
+// filed under the warning they were started from (the console's "speak
+// live"), so GET /api/v1/audit?alert=ID lists them. A request or start that
+// names a warning the store does not have is refused: the record (and so
+// the announcement) would point at nothing.
 func voiceAudit(store *dispatch.Store) func(context.Context, voice.LiveAudit) error {
 	return func(ctx context.Context, e voice.LiveAudit) error {
+		if e.AlertID != "" && (e.Action == voice.AuditLiveRequest || e.Action == voice.AuditLiveStart) {
+			if _, err := store.Alert(ctx, e.AlertID); errors.Is(err, dispatch.ErrNotFound) {
+				return fmt.Errorf("alert_id %q: no such warning", e.AlertID)
+			} else if err != nil {
+				return err
+			}
+		}
 		detail, err := json.Marshal(e)
 		if err != nil {
 			return err
 		}
-		return store.Audit(context.WithoutCancel(ctx), dispatch.AuditEntry{Actor: e.Actor, Action: e.Action, Detail: string(detail)})
+		return store.Audit(context.WithoutCancel(ctx), dispatch.AuditEntry{Actor: e.Actor, Action: e.Action, AlertID: e.AlertID, Detail: string(detail)})
 	}
 }

@@ -317,6 +317,7 @@ func (s *Server) mountConsole(mux api.Router) {
 	h := console.Handler()
 	mux.Handle("GET /{$}", h)
 	mux.Handle("GET /console/", h)
+	mux.Handle("GET /console/townships.json", console.TownshipsHandler(s.popIndex.Tree, villageLocations{s.store}, s.log.With("component", "console")))
 }
 
 // pcmuSource opens programmes as G.711 µ-law for voice calls.

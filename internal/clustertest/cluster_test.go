@@ -295,7 +295,7 @@ func (c *cluster) records(t *testing.T, id string) map[string]record {
 		t.Fatalf("connect to the cluster's PostgreSQL: %v", err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT recipient, address, state FROM deliveries
+	rows, err := conn.Query(ctx, `SELECT recipient, address, state, last_error FROM deliveries
 		WHERE alert_id = $1 AND version = 1 AND channel = 'sms'`, id)
 	if err != nil {
 		t.Fatal(err)
@@ -303,15 +303,15 @@ func (c *cluster) records(t *testing.T, id string) map[string]record {
 	defer rows.Close()
 	out := map[string]record{}
 	for rows.Next() {
-		var r, addr string
+		var r, addr, lastErr string
 		var st int16
-		if err := rows.Scan(&r, &addr, &st); err != nil {
+		if err := rows.Scan(&r, &addr, &st, &lastErr); err != nil {
 			t.Fatal(err)
 		}
 		if _, dup := out[r]; dup {
 			t.Errorf("recipient %s has two SMS delivery records", r)
 		}
-		out[r] = record{channels.State(st).String(), addr}
+		out[r] = record{channels.State(st).String(), addr, lastErr}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)

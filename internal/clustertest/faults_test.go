@@ -26,6 +26,12 @@ const (
 	recoveryBudgetRedis    = 20 * time.Second // a lone Redis back: the warning complete
 )
 
+// inflightPerNode bounds the recipients one worker node can have handed
+// to the SMSC without a recorded result when it dies: at simTPS the
+// engine gives the SMS channel two chunks of send_chunk (200) at a time
+// (dispatch/engine/slots.go), and two more may be waiting for their write.
+const inflightPerNode = 2 * 2 * 200
+
 // budget checks a measured recovery time against its budget.
 func budget(t *testing.T, what string, took, limit time.Duration) {
 	t.Helper()
@@ -72,7 +78,7 @@ func TestClusterWorkerKilledMidBatch(t *testing.T) {
 	took := time.Since(killed)
 	report(t, "two of three workers killed: the warning completed %s after the kill (%v)", took.Round(100*time.Millisecond), p)
 	budget(t, "completing the killed workers' batches", took, recoveryBudgetWorker)
-	verify(t, c.records(t, id), sim, pop)
+	verify(t, c.records(t, id), sim, pop, 2*inflightPerNode)
 }
 
 // The Redis master is killed with SIGKILL mid-broadcast: the Sentinels
@@ -89,7 +95,7 @@ func TestClusterRedisMasterKilled(t *testing.T) {
 	took := time.Since(killed)
 	report(t, "Redis master killed: Sentinel promoted %s after %s; the warning completed %s after the kill (%v)",
 		promoted.addr, promoted.after.Round(100*time.Millisecond), took.Round(100*time.Millisecond), p)
-	verify(t, c.records(t, id), sim, pop)
+	verify(t, c.records(t, id), sim, pop, 0)
 }
 
 // PostgreSQL is killed with SIGKILL mid-broadcast and started again: the
@@ -106,7 +112,8 @@ func TestClusterPostgresRestarted(t *testing.T) {
 	p := waitProgress(t, bases, op, id, 150*time.Second, "completion", smsProgress.complete)
 	report(t, "PostgreSQL killed and started again (down %s): the warning completed %s after it was back (%v)",
 		back.Sub(killed).Round(100*time.Millisecond), time.Since(back).Round(100*time.Millisecond), p)
-	verify(t, c.records(t, id), sim, pop)
+	// Chunks sent while PostgreSQL died cannot be recorded: possibly sent.
+	verify(t, c.records(t, id), sim, pop, len(clusterWorkers)*inflightPerNode)
 }
 
 // promotion is what waitPromotion saw.

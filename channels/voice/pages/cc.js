@@ -2,7 +2,7 @@
 // call field members, see who is connected.
 "use strict";
 
-const state = { room: null, callRoom: null, stream: null, meter: null, muted: false, me: null, request: null };
+const state = { room: null, callRoom: null, stream: null, meter: null, muted: false, me: null, request: null, alert: null };
 
 // Live requests waiting for a second officer (two-person rule), shown to
 // approvers with approve/deny; the requester sees its own in #livestate.
@@ -19,7 +19,9 @@ function showRequests() {
     const no = el("button", { textContent: "拒绝 · Deny" });
     no.onclick = () => vc.send({ type: "deny", request: f.request, reason: (window.prompt("拒绝理由 · Reason (optional)") || "").slice(0, 200) });
     ul.append(el("li", { className: "lv-" + (["", "blue", "yellow", "orange", "red"][f.level] || "") },
-      f.from + " · " + f.region + " · " + (levelNames[f.level] || f.level) + " · " + f.expires_in + " s ", ok, " ", no));
+      // The whole area the approver puts on the air, and the warning it is for.
+      f.from + " · " + [f.region].concat(f.regions || []).join("、") + " · " + (levelNames[f.level] || f.level) +
+        (f.alert_id ? " · 预警 warning " + f.alert_id : "") + " · " + f.expires_in + " s ", ok, " ", no));
   }
   $("approvals").classList.toggle("hidden", requests.size === 0);
 }
@@ -53,7 +55,9 @@ const vc = new VoiceClient({
   room(f) {
     if (f.kind === "live") {
       state.room = f.room;
-      $("livestate").textContent = "直播中 LIVE · " + f.region + " · " + (f.devices ? f.devices.length : 0) + " 台大喇叭已通知 · loudspeakers told";
+      const w = state.alert && f.alert_id === state.alert.id ? state.alert : null;
+      $("livestate").textContent = "直播中 LIVE · " + (w ? (levelNames[w.levelNo] || "") + " · " + w.areaText : f.region) + " · " +
+        (f.devices ? f.devices.length : 0) + " 台大喇叭已通知 · loudspeakers told";
       $("livestate").className = "live";
       $("end").disabled = false; $("mute").disabled = false;
       vc.publish(f.room, state.stream).catch((e) => log("publish: " + e, "err"));
@@ -148,7 +152,10 @@ async function connect() {
 $("connect").onclick = connect;
 $("golive").onclick = () => {
   $("golive").disabled = true;
-  vc.send({ type: "live", region: $("region").value, level: Number($("level").value) });
+  const f = { type: "live", region: $("region").value, level: Number($("level").value) };
+  // The warning's whole area, on its behalf (the server audits the id).
+  if (f.region === "alert" && state.alert) Object.assign(f, { region: state.alert.codes[0], regions: state.alert.codes.slice(1), alert_id: state.alert.id });
+  vc.send(f);
 };
 $("withdraw").onclick = () => { if (state.request) vc.send({ type: "deny", request: state.request, reason: "withdrawn" }); };
 $("end").onclick = () => { if (state.room) vc.send({ type: "end", room: state.room }); };
@@ -165,5 +172,44 @@ $("call").onclick = () => {
 };
 $("hangup").onclick = () => { if (state.callRoom) vc.send({ type: "end", room: state.callRoom }); };
 
-loadRegions().catch((e) => log("regions: " + e, "err"));
+// A page opened from a warning in the console (?alert=ID, &mode=call):
+// show the warning and aim the announcement at its whole area and level.
+const LEVEL_NO = { blue: 1, yellow: 2, orange: 3, red: 4 };
+async function loadAlert(id) {
+  const get = async (path) => {
+    const r = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!r.ok) throw new Error(path + ": HTTP " + r.status);
+    return r.json();
+  };
+  const [a, rg] = await Promise.all([get("/api/v1/alerts/" + encodeURIComponent(id)), get("/api/v1/regions").catch(() => null)]);
+  const names = new Map();
+  for (const tw of (rg && rg.townships) || []) {
+    names.set(tw.code, tw.name);
+    for (const v of tw.villages || []) names.set(v.code, tw.name + v.name);
+  }
+  const codes = (a.area && a.area.codes) || [];
+  const text = (a.text && (a.text.zh || a.text.ug)) || {};
+  state.alert = { id: a.id, levelNo: LEVEL_NO[a.level] || 4, codes,
+    areaText: codes.map((c) => names.get(c) || c).join("、") || "—" };
+  $("alertbox").className = "lv-" + a.level;
+  $("alert-level").textContent = levelNames[state.alert.levelNo] || a.level;
+  $("alert-headline").textContent = (text.headline || a.id) + " · " + a.id;
+  $("alert-area").textContent = state.alert.areaText;
+  $("alert-back").href = "/#/alert/" + encodeURIComponent(a.id);
+  $("level").value = String(state.alert.levelNo);
+  if (codes.length) {
+    $("region").prepend(el("option", { value: "alert", textContent: "预警范围 · warning area: " + state.alert.areaText }));
+    $("region").value = "alert";
+  } else {
+    log("预警没有行政区范围，请选择区域 · the warning has no region codes: choose a region", "err");
+  }
+  document.title = "Alertcast · " + (text.headline || a.id);
+}
+
+const params = new URLSearchParams(location.search);
+loadRegions().catch((e) => log("regions: " + e, "err")).then(() => {
+  if (params.get("alert")) return loadAlert(params.get("alert")).catch((e) => log("预警 · warning: " + e.message, "err"));
+}).then(() => {
+  if (params.get("mode") === "call") $("callbox").scrollIntoView();
+});
 connect(); // a token in the URL fragment, or the console's session

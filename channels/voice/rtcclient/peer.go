@@ -275,6 +275,20 @@ func (p *Publication) onAnswer(sdp string) error {
 // *LiveRequestError when the request is denied, expires or is cancelled.
 // ctx bounds the whole wait; when it ends first, the request is withdrawn.
 func (c *Conn) GoLive(ctx context.Context, region string, level int) (*Publication, error) {
+	return c.goLive(ctx, wire.Frame{Type: wire.TypeLive, Region: region, Level: level})
+}
+
+// GoLiveTo is GoLive for several regions at once (regions[0] names the
+// room), on behalf of the warning alertID ("" for none), which the server
+// puts on the audit records.
+func (c *Conn) GoLiveTo(ctx context.Context, regions []string, level int, alertID string) (*Publication, error) {
+	if len(regions) == 0 {
+		return nil, errors.New("rtcclient: GoLiveTo needs at least one region")
+	}
+	return c.goLive(ctx, wire.Frame{Type: wire.TypeLive, Region: regions[0], Regions: regions[1:], Level: level, AlertID: alertID})
+}
+
+func (c *Conn) goLive(ctx context.Context, live wire.Frame) (*Publication, error) {
 	w := make(chan wire.Frame, 8)
 	c.mu.Lock()
 	if c.liveWait != nil {
@@ -290,7 +304,8 @@ func (c *Conn) GoLive(ctx context.Context, region string, level int) (*Publicati
 		c.liveWait, c.liveID = nil, ""
 		c.mu.Unlock()
 	}()
-	if err := c.write(wire.Frame{Type: wire.TypeLive, ID: id, Region: region, Level: level}); err != nil {
+	live.ID = id
+	if err := c.write(live); err != nil {
 		return nil, err
 	}
 	request := ""

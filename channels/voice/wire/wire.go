@@ -90,6 +90,10 @@ type Frame struct {
 	Ring      string                   `json:"ring,omitempty"`
 	Device    string                   `json:"device,omitempty"`
 	Request   string                   `json:"request,omitempty"` // approve, deny, live_request: the live request id
+	// live, live_request: more region codes besides Region (a warning's
+	// whole area), and the warning the announcement belongs to (audited).
+	Regions []string `json:"regions,omitempty"`
+	AlertID string   `json:"alert_id,omitempty"`
 
 	// server → client
 	User       string             `json:"user,omitempty"`

@@ -1,0 +1,124 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alertcast/alertcast/targeting"
+)
+
+const sheltersCSV = "id,name,name_ug,lat,lon,capacity,kind,accessible,contact,villages\n" +
+	"S-N,北一中,,39.60,76.00,1000,school,true,0998-1,653122100002\n" +
+	"S-S,南广场,,39.20,76.00,500,outdoor,false,,\n"
+
+// A shelters import stores the shelters and assigns every located village:
+// the listed one to its shelter, the others to the nearest; a village with
+// no location and listed by none is reported, not guessed.
+func TestImportShelters(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		pop, err := NewPopulationIndex(ctx, s, targeting.DefaultTree())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Village 001 in the north, 003 in the south; 002 has no location but is listed.
+		res := "id,phone,village,language,lat,lon\n1,13800000001,653122100001,zh,39.55,76.0\n2,13800000002,653122100003,ug,39.25,76.0\n3,13800000003,653122100002,ug,,\n"
+		if r, err := pop.ImportResidents(ctx, strings.NewReader(res), false, nil); err != nil || !r.Applied {
+			t.Fatalf("residents: %+v %v", r, err)
+		}
+		out, err := pop.ImportShelters(ctx, strings.NewReader(sheltersCSV), false, Actor{Name: "duty1"})
+		if err != nil || !out.Applied || out.Stored != 2 {
+			t.Fatalf("import: %+v %v", out, err)
+		}
+		if out.Assigned != 3 || out.Explicit != 1 || len(out.Unassigned) != len(targeting.DefaultTree().Villages())-3 {
+			t.Errorf("assigned %d explicit %d unassigned %d", out.Assigned, out.Explicit, len(out.Unassigned))
+		}
+		list, err := s.Shelters(ctx)
+		if err != nil || len(list) != 2 {
+			t.Fatalf("list: %v %v", list, err)
+		}
+		served := map[string]string{}
+		for _, sh := range list {
+			for _, v := range sh.Served {
+				served[v] = sh.ID
+			}
+		}
+		if served["653122100001"] != "S-N" || served["653122100002"] != "S-N" || served["653122100003"] != "S-S" {
+			t.Errorf("served: %v", served)
+		}
+		if list[0].ID != "S-N" || !list[0].Accessible || list[0].Kind != targeting.ShelterSchool || list[0].UpdatedBy != "duty1" || list[0].Occupancy != nil {
+			t.Errorf("stored: %+v", list[0])
+		}
+
+		// Occupancy: the latest report wins, an older one changes nothing.
+		t0 := time.Date(2026, 12, 3, 18, 0, 0, 0, time.UTC)
+		if err := s.SetShelterOccupancy(ctx, "S-S", 120, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetShelterOccupancy(ctx, "S-S", 80, t0.Add(-time.Minute)); !errors.Is(err, ErrStaleOccupancy) {
+			t.Errorf("older report: %v", err)
+		}
+		if err := s.SetShelterOccupancy(ctx, "nope", 1, t0); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown shelter: %v", err)
+		}
+		var ve *ValidationError
+		if err := s.SetShelterOccupancy(ctx, "S-S", -1, t0); !errors.As(err, &ve) || ve.Problems[0].Field != "occupancy" {
+			t.Errorf("negative occupancy: %v", err)
+		}
+		sh, err := s.Shelter(ctx, "S-S")
+		if err != nil || sh.Occupancy == nil || *sh.Occupancy != 120 || !sh.OccupancyAt.Equal(t0) {
+			t.Fatalf("occupancy: %+v %v", sh, err)
+		}
+
+		// Importing again keeps the occupancy; a bad line stores nothing.
+		bad := sheltersCSV + "S-X,坏,,39.4,76.0,0,tent,,,\n"
+		out, err = pop.ImportShelters(ctx, strings.NewReader(bad), false, Actor{Name: "duty1"})
+		if err != nil || out.Applied || out.ErrorCount != 2 || out.Errors[0].Line != 4 {
+			t.Fatalf("bad import: %+v %v", out, err)
+		}
+		if list, _ := s.Shelters(ctx); len(list) != 2 {
+			t.Errorf("a failed import stored %d shelters", len(list))
+		}
+		if _, err := pop.ImportShelters(ctx, strings.NewReader(sheltersCSV), false, Actor{Name: "duty2"}); err != nil {
+			t.Fatal(err)
+		}
+		if sh, _ := s.Shelter(ctx, "S-S"); sh.Occupancy == nil || *sh.Occupancy != 120 || sh.UpdatedBy != "duty2" {
+			t.Errorf("re-import lost occupancy: %+v", sh)
+		}
+
+		// Edit: move the south shelter's list to include 001; 001 moves.
+		edited := list[1].Shelter
+		edited.Villages = []string{"653122100001"}
+		got, err := pop.PutShelter(ctx, edited, Actor{Name: "duty1"})
+		if err != nil || !contains(got.Served, "653122100001") {
+			t.Fatalf("edit: %+v %v", got, err)
+		}
+		// A village another shelter lists is refused, naming the field.
+		clash := list[0].Shelter
+		clash.Villages = []string{"653122100001"}
+		if _, err := pop.PutShelter(ctx, clash, Actor{Name: "duty1"}); !errors.As(err, &ve) || ve.Problems[0].Field != "villages" {
+			t.Errorf("clash: %v", err)
+		}
+		clash.Capacity = 0
+		if _, err := pop.PutShelter(ctx, clash, Actor{Name: "duty1"}); !errors.As(err, &ve) || ve.Problems[0].Field != "capacity" {
+			t.Errorf("capacity 0: %v", err)
+		}
+		// A village not in the tree is a line error.
+		out, err = pop.ImportShelters(ctx, strings.NewReader("id,name,lat,lon,capacity,kind,villages\nS9,x,39,76,10,park,653122999999\n"), false, Actor{})
+		if err != nil || out.Applied || out.ErrorCount != 1 || out.Errors[0].Field != "villages" {
+			t.Errorf("unknown village: %+v %v", out, err)
+		}
+	})
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
