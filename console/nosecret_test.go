@@ -11,7 +11,7 @@ import (
 // with one-use tickets (POST /api/v1/tickets). This guards the pages
 // against a regression a browser test would only catch by chance.
 func TestPagesKeepSessionsOutOfStorageAndURLs(t *testing.T) {
-	files := []string{"static/app.js", "../channels/voice/pages/voice.js", "../channels/voice/pages/cc.js", "../channels/voice/pages/field.js"}
+	files := []string{"static/app.js", "static/reports.js", "field/field.js", "../channels/voice/pages/voice.js", "../channels/voice/pages/cc.js", "../channels/voice/pages/field.js"}
 	bad := []*regexp.Regexp{
 		regexp.MustCompile(`(?i)(local|session)Storage\.setItem\([^)]*(token|session:|sess\b)`),
 		regexp.MustCompile(`(?i)(local|session)Storage\.setItem\("[^"]*token`),

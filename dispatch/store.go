@@ -444,6 +444,53 @@ var migrations = []string{
 		lon DOUBLE PRECISION
 	);
 	CREATE INDEX shelter_assignments_shelter ON shelter_assignments (shelter_id);`,
+	// Field reports (store_reports.go): idem_key is the reporter's name and
+	// the client's key, so a report sent twice is stored once. Photos are
+	// kept re-encoded (no metadata) in the database every API node reads.
+	`CREATE TABLE field_reports (
+		id TEXT PRIMARY KEY,
+		idem_key TEXT NOT NULL UNIQUE,
+		alert_id TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		counts TEXT NOT NULL DEFAULT '{}',
+		text TEXT NOT NULL DEFAULT '',
+		shelter_id TEXT NOT NULL DEFAULT '',
+		lon DOUBLE PRECISION,
+		lat DOUBLE PRECISION,
+		accuracy_m DOUBLE PRECISION NOT NULL DEFAULT 0,
+		village TEXT NOT NULL DEFAULT '',
+		reporter TEXT NOT NULL,
+		observed_at BIGINT NOT NULL,
+		received_at BIGINT NOT NULL,
+		state TEXT NOT NULL,
+		acked_by TEXT NOT NULL DEFAULT '',
+		acked_at BIGINT NOT NULL DEFAULT 0,
+		assigned_to TEXT NOT NULL DEFAULT '',
+		assigned_by TEXT NOT NULL DEFAULT '',
+		occupancy_applied INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX field_reports_alert ON field_reports (alert_id, received_at);
+	CREATE INDEX field_reports_reporter ON field_reports (reporter, received_at);
+	CREATE TABLE report_photos (
+		id TEXT PRIMARY KEY,
+		report_id TEXT NOT NULL,
+		upload_sha TEXT NOT NULL,
+		image BYTEA NOT NULL,
+		thumb BYTEA NOT NULL,
+		width INTEGER NOT NULL,
+		height INTEGER NOT NULL,
+		bytes INTEGER NOT NULL,
+		created_at BIGINT NOT NULL,
+		UNIQUE (report_id, upload_sha)
+	);
+	CREATE TABLE report_replies (
+		report_id TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		by_name TEXT NOT NULL,
+		text TEXT NOT NULL,
+		at BIGINT NOT NULL,
+		PRIMARY KEY (report_id, seq)
+	);`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

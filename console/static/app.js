@@ -320,6 +320,7 @@
 
   // ---------- router ----------
   const routes = {};
+  const alertHooks = [], mapLayers = []; // filled by page files (AC below)
   async function route() {
     for (const c of S.cleanup.splice(0)) c();
     const [, name = "", arg = ""] = location.hash.split("/");
@@ -657,6 +658,12 @@
       h("div", { class: "legend" }, ["delivered", "sent", "planned", "failed"].map((s) => h("span", null, h("i", { class: "lgd-" + s }), t(s)))))), fails, versions);
     let last = null, lastSpk = 0, lastFail = 0, actionsFor = "";
     const spkStates = new Map();
+    // The map of the warning, with the layers of other files (reports.js).
+    const alertMap = () => {
+      const m = AC.makeMap({ states: spkStates, aim: () => AC.aimOfArea((last && last.area) || {}) });
+      if (m.P) for (const layer of mapLayers) layer(m.svg, m.P.px, { alert: id });
+      return m.el;
+    };
     async function refresh() {
       const a = await api("GET", "/api/v1/alerts/" + encodeURIComponent(id));
       last = a;
@@ -670,13 +677,15 @@
         const r = await api("GET", `/api/v1/alerts/${encodeURIComponent(id)}/deliveries?channel=speaker&limit=1000`);
         spkStates.clear();
         for (const d of (r && r.deliveries) || []) spkStates.set(d.recipient, d.state);
-        put(mapBox, AC.makeMap({ states: spkStates, aim: () => AC.aimOfArea(a.area) }).el);
-      } else if (!mapBox.firstChild) put(mapBox, AC.makeMap({ states: spkStates, aim: () => AC.aimOfArea(a.area) }).el);
+        put(mapBox, alertMap());
+      } else if (!mapBox.firstChild) put(mapBox, alertMap());
       const failed = Object.values(a.progress || {}).reduce((n, c) => n + c.failed, 0);
       if (failed && now - lastFail > 3000) { lastFail = now; await renderFailures(fails, a); }
     }
     const p = poll(refresh, 1000);
     onLive((ev) => { if (ev && ev.type === "progress" && (!ev.alert_id || ev.alert_id === id)) p.now(); });
+    // Panels of other files on this page (reports.js): the view, the id, and a way to redraw the map.
+    for (const hook of alertHooks) hook(view, id, () => { if (last) put(mapBox, alertMap()); });
   };
 
   function renderHead(box, a) {
@@ -1075,7 +1084,7 @@
   // minimum role], in order) and strings (L.zh, L.en, L.ug), and uses the same
   // helpers as the core pages. Installers run before the first route.
   const AC = { S, L, t, h, put, $, $$, api, poll, onLive, can, routes, NAV, levelChip, stateChip, eventName,
-    drillBanner, fmtTime, uuid, sameOrigin, renderChrome, route, loadSpeakers, groupLabel, LEVELS, CHANNELS, clearFieldErrors };
+    drillBanner, fmtTime, uuid, sameOrigin, renderChrome, route, loadSpeakers, groupLabel, LEVELS, CHANNELS, clearFieldErrors, alertHooks, mapLayers };
   for (const install of window.AlertcastPages || []) install(AC);
 
   // ---------- start ----------

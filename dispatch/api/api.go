@@ -69,6 +69,11 @@ type API struct {
 	// UnconfirmedAfter, per channel, is how long a sent record waits for
 	// its receipt before progress shows it as unconfirmed (sms: 10 min).
 	UnconfirmedAfter map[string]time.Duration
+	// ReportEvents tells open consoles of a field report change (alertd:
+	// the WebSocket hub's progress feed, across nodes through Redis).
+	ReportEvents func(ctx context.Context, alertID string, ev ReportEvent) error
+	// Shelters applies shelter occupancy reports; nil: the store.
+	Shelters ShelterOccupancy
 }
 
 type ctxKey int
@@ -258,6 +263,7 @@ func (api *API) Routes(mux Router) {
 		}
 		writeJSON(w, 200, map[string]any{"field_endpoints": fs})
 	})
+	api.reportRoutes(h)
 }
 
 // RemoteAddr is the client address used in the audit log.

@@ -42,6 +42,7 @@ const (
 	voiceUser                     // /voice/ws: any user account by token (field teams are viewers); the voice role follows the account's role
 	device                        // /speaker/ws: a loudspeaker's enrolment credential with its device id
 	gateway                       // /sms/dlr: only a configured SMS gateway's signature
+	fieldTeam                     // field reports: field team accounts only (role viewer, as the voice server rings them); officers are refused
 )
 
 func (a access) String() string {
@@ -66,6 +67,8 @@ func (a access) String() string {
 		return "loudspeaker credential"
 	case gateway:
 		return "SMS gateway signature"
+	case fieldTeam:
+		return "field team (viewer accounts only)"
 	}
 	return fmt.Sprintf("access(%d)", int(a))
 }
@@ -160,6 +163,15 @@ var authzMatrix = []authzRow{
 	{"POST /api/v1/speakers/{id}/revoke", admin, "POST /api/v1/speakers/SPK-C/revoke", "", ""},
 	{"POST /api/v1/field-endpoints", admin, "POST /api/v1/field-endpoints", `{"id":"field-2","name":"Team 2","region":"653122100"}`, ""},
 	{"GET /api/v1/field-endpoints", viewer, "GET /api/v1/field-endpoints", "", ""},
+	{"POST /api/v1/reports", fieldTeam, "POST /api/v1/reports", `{}`, "field reports: officers (operator and above) are refused"},
+	{"GET /api/v1/reports/mine", viewer, "GET /api/v1/reports/mine", "", "one's own reports and the replies to them"},
+	{"GET /api/v1/reports/{id}", operator, "GET /api/v1/reports/$REPORT", "", ""},
+	{"POST /api/v1/reports/{id}/photos", fieldTeam, "POST /api/v1/reports/$REPORT/photos", "", "its reporter only"},
+	{"GET /api/v1/reports/{id}/photos/{photo}", operator, "GET /api/v1/reports/$REPORT/photos/pho_none", "", "photos: officers only, never field accounts"},
+	{"POST /api/v1/reports/{id}/acknowledge", operator, "POST /api/v1/reports/$REPORT/acknowledge", "", ""},
+	{"POST /api/v1/reports/{id}/assign", operator, "POST /api/v1/reports/$REPORT/assign", `{"to":"op"}`, ""},
+	{"POST /api/v1/reports/{id}/reply", operator, "POST /api/v1/reports/$REPORT/reply", `{"text":"received"}`, "the reporter sees it on /field/"},
+	{"GET /api/v1/alerts/{id}/reports", operator, "GET /api/v1/alerts/$ISSUED/reports", "", "field reports of a warning"},
 
 	// internal/alertd
 	{"GET /healthz", public, "GET /healthz", "", ""},
@@ -179,6 +191,8 @@ var authzMatrix = []authzRow{
 	{"GET /{$}", public, "GET /", "", "console page; it logs in through the API"},
 	{"GET /console/", public, "GET /console/app.js", "", "console assets"},
 	{"GET /console/townships.json", public, "GET /console/townships.json", "", "approximate township areas (no loudspeaker positions)"},
+	{"GET /field/", public, "GET /field/", "", "field reporting page; it logs in through the API"},
+	{"GET /field", public, "GET /field", "", "redirects to /field/"},
 }
 
 // identity is one way a caller presents itself.
@@ -257,6 +271,19 @@ func expect(a access, id identity, method string) outcome {
 			return allowed
 		}
 		return unauthorized
+	case fieldTeam:
+		switch id.kind {
+		case anonymous, badToken, deviceCred:
+			return unauthorized
+		case userCookie:
+			if id.csrf == "" && method != http.MethodGet && method != http.MethodHead {
+				return forbidden
+			}
+		}
+		if id.role == dispatch.RoleViewer {
+			return allowed
+		}
+		return forbidden
 	}
 	switch id.kind {
 	case anonymous, badToken, deviceCred:
@@ -395,6 +422,11 @@ func TestAuthorizationExpectations(t *testing.T) {
 		{voiceUser, dev, "GET", unauthorized},
 		{gateway, identity{kind: userToken, role: dispatch.RoleAdmin}, "POST", unauthorized},
 		{public, dev, "POST", allowed},
+		{fieldTeam, view, "POST", allowed},
+		{fieldTeam, op, "POST", forbidden},
+		{fieldTeam, cookieCSRF, "POST", forbidden},
+		{fieldTeam, identity{kind: userCookie, role: dispatch.RoleViewer}, "POST", forbidden},
+		{fieldTeam, identity{kind: anonymous}, "POST", unauthorized},
 	} {
 		if got := expect(c.a, c.id, c.method); got != c.want {
 			t.Errorf("expect(%s, kind %d role %s, %s) = %s, want %s", c.a, c.id.kind, c.id.role, c.method, got, c.want)
@@ -477,6 +509,9 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 	sc := mustCall(t, base, "POST", "/api/v1/schedules", opTok,
 		fmt.Sprintf(`{"kind":"rebroadcast","spec":"every 1h","alert_id":%q}`, f.vars["ISSUED"]), 201)
 	f.vars["SCHEDULE"] = sc["id"].(string)
+	rep := mustCall(t, base, "POST", "/api/v1/reports", fieldTok, fmt.Sprintf(`{"alert_id":%q,"kind":"all_well",`+
+		`"location":{"village":"653122100001"},"idempotency_key":"1c7d5a0e-4b1f-4f7e-9a51-3d2e8c6b0a11"}`, f.vars["ISSUED"]), 201)
+	f.vars["REPORT"] = rep["id"].(string)
 
 	f.ids = []identity{
 		{name: "no credentials", kind: anonymous},

@@ -315,6 +315,7 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 	s.api = &api.API{Service: s.service, Store: s.store, Logger: s.log, BaseURL: s.cfg.PublicURL, CAPRules: s.cfg.CAP.Rules,
 		Login: s.cfg.Login, Throttle: api.NewRedisThrottle(s.redis.Client, s.cfg.Login),
 		SessionLifetime: s.cfg.SessionLifetime, SessionIdle: s.cfg.SessionIdleTimeout, UnconfirmedAfter: s.unconfirmedAfter()}
+	s.api.ReportEvents = s.publishReport
 	if s.speakers != nil {
 		s.api.SpeakerPublicKey = s.speakerPub
 		s.api.DisconnectSpeaker = s.speakers.Disconnect
@@ -366,6 +367,7 @@ func (s *Server) routes(mux api.Router) {
 	mux.Handle("GET /metrics", metricsAuth(s.cfg.MetricsToken, promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{Registry: s.prom})))
 	s.mountChannels(mux)
 	s.mountConsole(mux)
+	s.mountField(mux)
 }
 
 // routeList registers on mux and keeps the patterns, in order.
