@@ -272,6 +272,7 @@
     ]);
     S.events = ev || []; S.groups = gr || []; S.townships = (rg && rg.townships) || []; S.outline = ol;
     S.regionByCode.clear();
+    for (const c of (rg && rg.counties) || []) S.regionByCode.set(c.code, c);
     for (const tw of S.townships) {
       S.regionByCode.set(tw.code, tw);
       for (const v of tw.villages || []) S.regionByCode.set(v.code, v);

@@ -365,7 +365,8 @@ func (api *API) regions(w http.ResponseWriter, r *http.Request) {
 	for _, t := range tree.Townships() {
 		out = append(out, node{Region: t, Children: tree.Children(t.Code)})
 	}
-	writeJSON(w, 200, map[string]any{"townships": out})
+	// The counties too, so a warning aimed at a whole county is named.
+	writeJSON(w, 200, map[string]any{"counties": tree.Counties(), "townships": out})
 }
 
 // AlertView is a warning with its delivery progress.
