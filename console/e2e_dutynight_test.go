@@ -227,6 +227,9 @@ func TestConsoleDutyNight(t *testing.T) {
 			t.Errorf("report timeline %q lacks %s", events, ev)
 		}
 	}
+	if v := eval(op, `document.querySelector("#report-field h2") ? document.querySelector("#report-field h2").textContent : "absent"`); !strings.Contains(v, "(0)") {
+		t.Errorf("field reports section: %q, want it present and empty (no team reported)", v)
+	}
 	if v := eval(op, `document.querySelector("#report-actions").innerText`); !strings.Contains(v, "olga") || !strings.Contains(v, "aziz") {
 		t.Errorf("who did what does not name both officers: %q", v)
 	}

@@ -55,6 +55,27 @@ type Report struct {
 	SpeakersOmitted int              `json:"speakers_omitted,omitempty"`
 	// Actions is who did what, from the audit log, oldest first.
 	Actions []ReportAction `json:"actions"`
+	// FieldReports is what the field teams reported under the warning
+	// (灾情报送), oldest first; photos are counted, not included.
+	FieldReports []FieldReportSummary `json:"field_reports"`
+}
+
+// FieldReportSummary is one field report as the after-action record keeps
+// it.
+type FieldReportSummary struct {
+	ID         string           `json:"id"`
+	Kind       FieldReportKind  `json:"kind"`
+	Counts     map[string]int   `json:"counts,omitempty"`
+	Text       string           `json:"text,omitempty"`
+	Village    string           `json:"village,omitempty"`
+	Reporter   string           `json:"reporter"`
+	ObservedAt time.Time        `json:"observed_at"`
+	ReceivedAt time.Time        `json:"received_at"`
+	State      FieldReportState `json:"state"`
+	AckedBy    string           `json:"acknowledged_by,omitempty"`
+	AssignedTo string           `json:"assigned_to,omitempty"`
+	Photos     int              `json:"photos"`
+	Replies    int              `json:"replies"`
 }
 
 // TimelineEvent is one step of a warning's life.
@@ -78,6 +99,8 @@ const (
 	EventAllClear   = "all_clear"
 	EventExpired    = "expired"
 	EventFirstSound = "first_sound"
+	// EventFieldReport is a field team's report arriving (Detail: its kind).
+	EventFieldReport = "field_report"
 	// EventReached is "reached_50", "reached_95", "reached_100": that share
 	// of a channel's planned records was done (Progress.Percent crossed it).
 	EventReached = "reached_"
@@ -191,7 +214,7 @@ func BuildReport(ctx context.Context, st *Store, id string, src ReportSources) (
 	rep := &Report{ID: head.ID, Version: head.Version, Event: head.Event, Level: head.Level, Status: head.Status, State: head.State,
 		Area: head.Area.Codes, Expires: head.Expires, GeneratedAt: now.UTC(), Drill: head.Status != warning.StatusActual,
 		Timeline: []TimelineEvent{}, Versions: []VersionReport{}, Reach: []TownshipReach{}, Failures: []FailureGroup{},
-		Speakers: []SpeakerOutcome{}, Actions: []ReportAction{}}
+		Speakers: []SpeakerOutcome{}, Actions: []ReportAction{}, FieldReports: []FieldReportSummary{}}
 	for _, lang := range Languages {
 		if t, ok := head.Text[lang]; ok && t.Headline != "" {
 			rep.Headline = t.Headline
@@ -249,6 +272,17 @@ func BuildReport(ctx context.Context, st *Store, id string, src ReportSources) (
 			}
 		}
 	}
+	fr, err := st.ReportsForAlert(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fr {
+		rep.FieldReports = append(rep.FieldReports, FieldReportSummary{ID: f.ID, Kind: f.Kind, Counts: f.Counts, Text: f.Text,
+			Village: f.Location.Village, Reporter: f.Reporter, ObservedAt: f.ObservedAt, ReceivedAt: f.ReceivedAt, State: f.State,
+			AckedBy: f.AckedBy, AssignedTo: f.AssignedTo, Photos: len(f.Photos), Replies: len(f.Replies)})
+		rep.Timeline = append(rep.Timeline, TimelineEvent{At: f.ReceivedAt, Event: EventFieldReport, Actor: f.Reporter, Detail: f.Kind.String()})
+	}
+	slices.SortStableFunc(rep.FieldReports, func(a, b FieldReportSummary) int { return a.ReceivedAt.Compare(b.ReceivedAt) })
 	// Audit entries carry no version: a stable sort keeps an audit entry
 	// before the delivery milestones of the same millisecond.
 	slices.SortStableFunc(rep.Timeline, func(a, b TimelineEvent) int { return a.At.Compare(b.At) })

@@ -12,7 +12,7 @@ import (
 
 // ReportCSVHeader is the header of a report's CSV: one table, each row
 // naming its section (warning, timeline, channel, reach, failure, speaker,
-// action); cells a section does not use are empty.
+// action, field_report); cells a section does not use are empty.
 var ReportCSVHeader = []string{"section", "version", "channel", "code", "name", "id", "what", "at", "who", "detail",
 	"planned", "queued", "sent", "unconfirmed", "held", "delivered", "failed", "expired", "revoked", "not_sent", "done", "percent", "count"}
 
@@ -89,6 +89,17 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	for _, a := range r.Actions {
 		if err := row("action", map[string]string{"id": strconv.FormatInt(a.Seq, 10), "what": a.Action, "at": csvTime(a.At), "who": a.Actor,
 			"code": a.Remote, "detail": a.Detail}); err != nil {
+			return err
+		}
+	}
+	for _, f := range r.FieldReports {
+		counts := make([]string, 0, len(f.Counts))
+		for _, k := range slices.Sorted(maps.Keys(f.Counts)) {
+			counts = append(counts, k+"="+strconv.Itoa(f.Counts[k]))
+		}
+		if err := row("field_report", map[string]string{"id": f.ID, "what": f.Kind.String(), "at": csvTime(f.ReceivedAt), "who": f.Reporter,
+			"code": f.Village, "name": string(f.State), "detail": strings.TrimSpace(strings.Join(counts, " ") + " " + f.Text),
+			"count": strconv.Itoa(f.Photos)}); err != nil {
 			return err
 		}
 	}

@@ -12,7 +12,7 @@
     reportNone: "无", reportReached: "送达进度", reportFirstSound: "首次播放", reportOmitted: "另有 {n} 台未列出", reportOutcome: "结果",
     reportCount: "数量", reportReason: "原因", reportAction: "操作", reportFrom: "来源地址", reportAfter: "发布后",
     ev_composed: "起草", ev_approved: "审批通过", ev_rejected: "驳回", ev_issued: "发布", ev_updated: "更新", ev_cancelled: "取消",
-    ev_all_clear: "解除", ev_expired: "过期", ev_first_sound: "首个大喇叭开始播放", ev_reached_50: "完成 50%", ev_reached_95: "完成 95%",
+    ev_all_clear: "解除", ev_expired: "过期", ev_first_sound: "首个大喇叭开始播放", ev_field_report: "现场报告", reportField: "现场报告（灾情报送）", reportPhotos: "照片", ev_reached_50: "完成 50%", ev_reached_95: "完成 95%",
     ev_reached_100: "完成 100%", ev_update_proposed: "提出更新（待审批）", ev_rebroadcast: "重播",
     out_held: "离线待播", out_unconfirmed: "未确认", out_sent: "已下发未播放", out_planned: "未下发", out_failed: "失败", out_expired: "过期未播",
     out_revoked: "已撤销",
@@ -25,7 +25,7 @@
     reportNone: "none", reportReached: "Done", reportFirstSound: "First sound", reportOmitted: "{n} more not listed", reportOutcome: "Outcome",
     reportCount: "Count", reportReason: "Reason", reportAction: "Action", reportFrom: "From", reportAfter: "after issue",
     ev_composed: "Composed", ev_approved: "Approved", ev_rejected: "Rejected", ev_issued: "Issued", ev_updated: "Updated", ev_cancelled: "Cancelled",
-    ev_all_clear: "All clear", ev_expired: "Expired", ev_first_sound: "First loudspeaker playing", ev_reached_50: "50 % done", ev_reached_95: "95 % done",
+    ev_all_clear: "All clear", ev_expired: "Expired", ev_first_sound: "First loudspeaker playing", ev_field_report: "Field report", reportField: "Field reports", reportPhotos: "Photos", ev_reached_50: "50 % done", ev_reached_95: "95 % done",
     ev_reached_100: "100 % done", ev_update_proposed: "Update proposed (awaiting approval)", ev_rebroadcast: "Rebroadcast",
     out_held: "held (offline)", out_unconfirmed: "unconfirmed", out_sent: "sent, not played", out_planned: "not sent", out_failed: "failed", out_expired: "expired unplayed",
     out_revoked: "revoked",
@@ -42,7 +42,7 @@
     reportFirstSound: "تۇنجى قويۇلۇش", reportOmitted: "يەنە {n} كاناي كۆرسىتىلمىدى", reportOutcome: "نەتىجە", reportCount: "سانى",
     reportReason: "سەۋەب", reportAction: "مەشغۇلات", reportFrom: "ئادرېس", reportAfter: "ئېلان قىلىنغاندىن كېيىن",
     ev_composed: "تۈزۈلدى", ev_approved: "تەستىقلاندى", ev_rejected: "رەت قىلىندى", ev_issued: "ئېلان قىلىندى", ev_updated: "يېڭىلاندى",
-    ev_cancelled: "بىكار قىلىندى", ev_all_clear: "خەتەر تۈگىدى", ev_expired: "ۋاقتى ئۆتتى", ev_first_sound: "تۇنجى كاناي قويۇشقا باشلىدى",
+    ev_cancelled: "بىكار قىلىندى", ev_all_clear: "خەتەر تۈگىدى", ev_expired: "ۋاقتى ئۆتتى", ev_first_sound: "تۇنجى كاناي قويۇشقا باشلىدى", ev_field_report: "نەق مەيدان دوكلاتى", reportField: "نەق مەيدان دوكلاتلىرى", reportPhotos: "سۈرەتلەر",
     ev_reached_50: "50% تاماملاندى", ev_reached_95: "95% تاماملاندى", ev_reached_100: "100% تاماملاندى",
     ev_update_proposed: "يېڭىلاش تەكلىپ قىلىندى (تەستىق كۈتۈۋاتىدۇ)", ev_rebroadcast: "قايتا تارقىتىلدى",
     out_held: "تورسىز، ساقلاندى", out_unconfirmed: "جەزملەنمىدى", out_sent: "يوللاندى، قويۇلمىدى", out_planned: "يوللانمىدى",
@@ -93,7 +93,7 @@
         r.timeline.map((e) => h("tr", { "data-event": e.event },
           h("td", { class: "nowrap", text: withSec(e.at) }), h("td", { class: "note nowrap", text: since(e.at, issued) }),
           h("td", { text: tOr("ev_", e.event) }), h("td", { text: e.version ? "v" + e.version : "" }),
-          h("td", { text: e.channel ? t(e.channel) : "" }), h("td", { text: e.actor || "" }), h("td", { text: e.detail === "not sent: recorded in the outbox only" ? t("notSentOutbox") : e.detail || "" })))));
+          h("td", { text: e.channel ? t(e.channel) : "" }), h("td", { text: e.actor || "" }), h("td", { text: e.detail === "not sent: recorded in the outbox only" ? t("notSentOutbox") : e.event === "field_report" ? tOr("rk_", e.detail) : e.detail || "" })))));
 
     const states = ["planned", "queued", "sent", "unconfirmed", "held", "delivered", "failed", "expired", "revoked", "not_sent"];
     const stateHeads = states.map((s) => t(s === "not_sent" ? "notSent" : s === "revoked" ? "cancelled" : s));
@@ -144,7 +144,19 @@
         r.actions.map((a) => h("tr", null, num(a.seq), h("td", { class: "nowrap", text: withSec(a.at) }), h("td", { text: a.actor }),
           h("td", { text: a.action }), h("td", { text: a.remote || "" }), h("td", { class: "detail", text: a.detail || "" })))));
 
+    // What the field teams reported (the kind names come from reports.js).
+    const fieldReports = r.field_reports || [];
+    const field = h("section", { id: "report-field", class: "panel" }, h("h2", { text: t("reportField") + " (" + fieldReports.length + ")" }),
+      fieldReports.length ? table("", [t("reportTime"), t("reportWho"), t("reportEvent"), t("area"), t("reportDetail"), t("reportPhotos")],
+        fieldReports.map((f) => {
+          const vil = S.regionByCode.get(f.village);
+          const counts = Object.entries(f.counts || {}).map(([k, n]) => k + " " + n).join(" · ");
+          return h("tr", { "data-report": f.id, "data-kind": f.kind }, h("td", { class: "nowrap", text: withSec(f.received_at) }),
+            h("td", { text: f.reporter }), h("td", { text: tOr("rk_", f.kind) }), h("td", { text: vil ? vil.name : f.village || "" }),
+            h("td", { class: "detail", text: [counts, f.text || ""].filter(Boolean).join(" · ") }), num(f.photos));
+        })) : h("p", { class: "note", text: t("reportNone") }));
+
     put(view, h("article", { id: "report", class: "report" + (r.drill ? " is-drill" : ""), "data-alert": r.id, "data-drill": String(r.drill) },
-      head, tools, timeline, channels, reach, failures, speakers, actions));
+      head, tools, timeline, channels, reach, failures, speakers, field, actions));
   };
 });

@@ -22,6 +22,17 @@
     sentThere: "Sent there", capacity: "Capacity",
     k_indoor: "indoor", k_outdoor: "outdoor", k_school: "school", k_mosque_courtyard: "mosque courtyard", k_stadium: "stadium", k_park: "park", k_other: "other",
   });
+  // Uyghur: drafts in the terms of i18n_ug.js (كاناي, يېزا-بازار, …), to be
+  // reviewed by a native-speaking officer like the rest.
+  if (AC.L.ug) Object.assign(AC.L.ug, {
+    shelters: "پاناھلىنىش ئورۇنلىرى", shName: "نامى", shNameUg: "ئۇيغۇرچە نامى", shKind: "تۈرى", shCapacity: "سىغىمى", shOccupancy: "ئورۇنلاشقانلار",
+    shAccessible: "توسالغۇسىز", shContact: "ئالاقىلىشىش", shVillages: "بەلگىلەنگەن كەنتلەر (نومۇرى، ; بىلەن ئايرىلىدۇ)", shServed: "كەنت سانى",
+    shEdit: "تەھرىرلەش", shNew: "يېڭى پاناھلىنىش ئورنى", shSave: "ساقلاش", shImport: "CSV ئەكىرىش", shSynthetic: "سىنتېتىك سانلىق مەلۇمات",
+    shNone: "تېخى پاناھلىنىش ئورنى يوق: CSV ئەكىرىڭ.", shImported: "ئەكىرىلدى", shLat: "كەڭلىك", shLon: "ئۇزۇنلۇق", shId: "نومۇرى", shSaved: "ساقلاندى",
+    action: "ھەرىكەت", evacuate: "كۆچۈرۈش", shelterInPlace: "ئورنىدا پاناھلىنىش", awayFrom: "يىراقلىشىدىغان دائىرە، ئىختىيارىي", shelter: "پاناھلىنىش ئورنى",
+    sentThere: "بارىدىغانلار", capacity: "سىغىمى",
+    k_indoor: "ئۆي ئىچى", k_outdoor: "ئوچۇق مەيدان", k_school: "مەكتەپ", k_mosque_courtyard: "مەسچىت ھويلىسى", k_stadium: "تەنتەربىيە مەيدانى", k_park: "باغچا", k_other: "باشقا",
+  });
   AC.NAV.push(["shelters", "viewer"]);
 
   function problems(e) {
