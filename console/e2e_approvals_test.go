@@ -120,7 +120,7 @@ func TestConsoleApprovalsFindTheApprover(t *testing.T) {
 	if ids != strings.Join(want, ",") || strings.Contains(ids, own) {
 		t.Errorf("home lists %q, want %q (never the approver's own %s)", ids, strings.Join(want, ","), own)
 	}
-	if v := eval(ap, `document.querySelector("#view").firstElementChild.id`); v != "approvals-home" {
+	if v := eval(ap, `document.querySelector("#view > .route").firstElementChild.id`); v != "approvals-home" {
 		t.Errorf("the waiting list is not first on the home page: first is #%s", v)
 	}
 	if v := eval(ap, `String(document.querySelector("#approvals-badge").textContent)`); v != "2" {

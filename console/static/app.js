@@ -329,9 +329,13 @@
     if (!S.me && name !== "login") { location.hash = "#/login"; return; }
     markNav();
     const fn = routes[name.split("?")[0]] || routes[S.me ? (can("operator") ? "compose" : "history") : "login"];
-    put(view, h("p", { class: "loading", text: "…" }));
-    try { await fn(view, decodeURIComponent(arg), new URLSearchParams(location.hash.split("?")[1] || "")); }
-    catch (e) { put(view, h("div", { class: "formerr", role: "alert", text: e.message })); }
+    // Each visit renders into its own box: a page still loading when the
+    // officer moves on (a slow compose form, then the admin page) finishes
+    // into a box no longer shown, instead of over the page asked for last.
+    const box = h("div", { class: "route", "data-route": name.split("?")[0] || "home" }, h("p", { class: "loading", text: "…" }));
+    put(view, box);
+    try { await fn(box, decodeURIComponent(arg), new URLSearchParams(location.hash.split("?")[1] || "")); }
+    catch (e) { put(box, h("div", { class: "formerr", role: "alert", text: e.message })); }
   }
 
   // ---------- login ----------
