@@ -4,15 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/internal/testsvc"
 	"github.com/alertcast/alertcast/warning"
+	"github.com/chromedp/chromedp"
 )
 
 const vilB = "653122100002" // another village in 疏勒镇
@@ -184,4 +187,83 @@ func TestResidentGuidanceCachedAndFailing(t *testing.T) {
 	if code, _, body := getGuidance(t, n.srv.URL, village); code != http.StatusServiceUnavailable {
 		t.Errorf("failing lookup: HTTP %d %s, want 503", code, body)
 	}
+}
+
+func TestResidentPageDrawsGuidanceInChromium(t *testing.T) {
+	checkLeaks(t)
+	r := testsvc.Redis(t)
+	occ := 800
+	fg := &fakeGuidance{table: map[string]map[string]VillageGuidance{}}
+	n := newNode(t, r.Addr, func(c *Config) { c.Guidance = fg.lookup })
+	ctx := testsvc.Chromium(t, 60*time.Second)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(n.srv.URL+"/r/"+village+"?lang=zh")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "page subscribed", func() bool { return n.hub.Subscribers() == 1 })
+	ev := msg("", 1, warning.KindAlert, 4, township)
+	plain := msg("", 1, warning.KindAlert, 2, township)
+	fg.mu.Lock()
+	fg.table[ev.AlertID] = map[string]VillageGuidance{
+		village: shelterGuidance(village, "S1", "疏勒镇第一中学", 39.41, 76.06, warning.NorthEast, 1234, 800, &occ),
+		vilB:    shelterGuidance(vilB, "S2", "疏勒县体育馆", 39.38, 76.02, warning.SouthWest, 2950, 1500, nil),
+	}
+	fg.mu.Unlock()
+	send(t, n.hub, plain)
+	send(t, n.hub, ev)
+
+	card := fmt.Sprintf(`document.querySelector('article[data-alert=%q]')`, ev.AlertID)
+	waitJS(t, ctx, "guidance map drawn", card+` !== null && `+card+`.querySelector("svg.gmap") !== null`)
+	check := func(what, expr string) {
+		t.Helper()
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr)); err != nil || !ok {
+			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](card+`.outerHTML`))
+			t.Errorf("%s: %s is not true (%v)\ncard: %.3000s", what, expr, err, html)
+		}
+	}
+	m := card + `.querySelector("svg.gmap")`
+	check("village point", m+`.querySelectorAll("circle.village").length === 1`)
+	check("shelter point", m+`.querySelectorAll("circle.shelter").length === 1`)
+	check("line between them", m+`.querySelector("line.route") !== null`)
+	// The line runs from the village to the shelter, north-east: right
+	// and up on a north-up map.
+	check("line from the village to the shelter", `(function(s){var v=s.querySelector("circle.village"),h=s.querySelector("circle.shelter"),l=s.querySelector("line.route");`+
+		`return +l.getAttribute("x1")===+v.getAttribute("cx")&&+l.getAttribute("y1")===+v.getAttribute("cy")&&+h.getAttribute("cx")>+v.getAttribute("cx")&&+h.getAttribute("cy")<+v.getAttribute("cy")})(`+m+`)`)
+	check("direction and distance label", m+`.querySelector("text.dist").textContent === "东北 1.2 公里"`)
+	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](card+`.querySelector(".guide .gtext").textContent`))
+	if want := "请前往东北方向1.2公里的疏勒镇第一中学避难场所"; text != want {
+		t.Errorf("guidance text %q, want the SMS's %q", text, want)
+	}
+	occText, _ := chromedp.Run(ctx, chromedp.Evaluate[string](card+`.querySelector(".guide .occ").textContent`))
+	if !strings.Contains(occText, "800") || !strings.Contains(occText, "已满") {
+		t.Errorf("occupancy line %q, want 800 of 800, full", occText)
+	}
+	// The warning without an action, shown on the same page, has no
+	// guidance (the guidance above came with the same answer).
+	check("no guidance on the warning without action", fmt.Sprintf(`document.querySelector('article[data-alert=%q] .guide') === null`, plain.AlertID))
+	if page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.textContent`)); strings.Contains(page, "体育馆") {
+		t.Error("page shows village B's shelter")
+	}
+
+	// Uyghur, evacuating away from a zone: the direction, no shelter.
+	away := msg("", 1, warning.KindAlert, 4, village)
+	fg.mu.Lock()
+	fg.table[away.AlertID] = map[string]VillageGuidance{village: {Guidance: &channels.Guidance{Action: "evacuate", Away: true,
+		Compass: warning.West, From: &channels.LatLon{Lat: 39.4, Lon: 76.0}}}}
+	fg.mu.Unlock()
+	if err := chromedp.Do(ctx, chromedp.Navigate(n.srv.URL+"/r/"+village+"?lang=ug")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "page subscribed again", func() bool { return n.hub.Subscribers() == 1 })
+	send(t, n.hub, away)
+	card = fmt.Sprintf(`document.querySelector('article[data-alert=%q]')`, away.AlertID)
+	waitJS(t, ctx, "away-from map drawn", card+` !== null && `+card+`.querySelector("svg.gmap") !== null`)
+	m = card + `.querySelector("svg.gmap")`
+	check("village point, no shelter", m+`.querySelectorAll("circle.village").length === 1 && `+m+`.querySelector("circle.shelter") === null`)
+	check("arrow pointing west", `(function(l){return +l.getAttribute("x2") < +l.getAttribute("x1")})(`+m+`.querySelector("line.route"))`)
+	text, _ = chromedp.Run(ctx, chromedp.Evaluate[string](card+`.querySelector(".guide .gtext").textContent`))
+	if want := "غەرب تەرەپكە قاراپ خەتەرلىك رايوندىن يىراقلىشىڭ"; text != want {
+		t.Errorf("Uyghur away guidance %q, want %q", text, want)
+	}
+	_ = chromedp.Do(ctx, chromedp.Navigate("about:blank"))
 }
