@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -266,4 +267,36 @@ func TestResidentPageDrawsGuidanceInChromium(t *testing.T) {
 		t.Errorf("Uyghur away guidance %q, want %q", text, want)
 	}
 	_ = chromedp.Do(ctx, chromedp.Navigate("about:blank"))
+}
+
+// FuzzResidentGuidancePath: whatever follows /r/ and precedes /guidance,
+// the page answers 200 with that village's JSON only for a known 12-digit
+// village, 404 otherwise, and never fails.
+func FuzzResidentGuidancePath(f *testing.F) {
+	for _, s := range []string{village, vilB, township, "653122999999", "", "x", "../" + village, village + "/", "６５３１２２１００００１", "653122100001/guidance"} {
+		f.Add(s)
+	}
+	r := testsvc.Redis(f)
+	fg := &fakeGuidance{table: map[string]map[string]VillageGuidance{}}
+	n := newNode(f, r.Addr, func(c *Config) { c.Guidance = fg.lookup })
+	page := n.hub.PageHandler()
+	f.Fuzz(func(t *testing.T, code string) {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.URL.Path = "/r/" + code + "/guidance"
+		rec := httptest.NewRecorder()
+		page.ServeHTTP(rec, req)
+		switch rec.Code {
+		case 200:
+			var g residentGuidance
+			if err := json.Unmarshal(rec.Body.Bytes(), &g); err != nil || g.Village != code || len(code) != 12 || !tree.Scopes().Known(code) {
+				t.Fatalf("%q: 200 with %s (%v)", code, rec.Body.String(), err)
+			}
+		case 404:
+			if len(code) == 12 && tree.Scopes().Known(code) && !strings.Contains(code, "/") {
+				t.Fatalf("%q: known village refused: %s", code, rec.Body.String())
+			}
+		default:
+			t.Fatalf("%q: HTTP %d %s", code, rec.Code, rec.Body.String())
+		}
+	})
 }
