@@ -106,7 +106,13 @@ type guidanceAnswer struct {
 	key  string
 	at   time.Time
 	body []byte
+	err  error // the last computation failed: answered for guidanceErrTTL
 }
+
+// guidanceErrTTL is how long a failed lookup is answered as failed
+// without asking again, so that a village's pages waiting behind a
+// failing store get their 503 at once instead of one timeout each.
+const guidanceErrTTL = 5 * time.Second
 
 // liveFor is the live (not lifted, not test, not expired) warnings that
 // reach village, in a stable order.
@@ -146,14 +152,17 @@ func (h *Hub) villageGuidance(ctx context.Context, village string) ([]byte, erro
 	h.guides.mu.Unlock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.body != nil && a.key == key.String() && time.Since(a.at) < guidanceTTL {
-		return a.body, nil
+	if a.key == key.String() && !a.at.IsZero() {
+		if age := time.Since(a.at); a.err == nil && age < guidanceTTL || a.err != nil && age < guidanceErrTTL {
+			return a.body, a.err
+		}
 	}
 	out := residentGuidance{Village: village, Guidance: []guidanceEntry{}}
 	if h.cfg.Guidance != nil {
 		for _, e := range live {
 			vg, err := h.cfg.Guidance(ctx, e.w.AlertID, e.w.Version, village)
 			if err != nil {
+				a.key, a.at, a.body, a.err = key.String(), time.Now(), nil, err
 				return nil, err
 			}
 			if vg.Guidance == nil || vg.Guidance.Action == "" {
@@ -166,7 +175,7 @@ func (h *Hub) villageGuidance(ctx context.Context, village string) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	a.key, a.at, a.body = key.String(), time.Now(), b
+	a.key, a.at, a.body, a.err = key.String(), time.Now(), b, nil
 	return b, nil
 }
 

@@ -188,6 +188,19 @@ func TestResidentGuidanceCachedAndFailing(t *testing.T) {
 	if code, _, body := getGuidance(t, n.srv.URL, village); code != http.StatusServiceUnavailable {
 		t.Errorf("failing lookup: HTTP %d %s, want 503", code, body)
 	}
+	// The pages behind it get their 503 without a lookup each.
+	fg.mu.Lock()
+	calls = fg.calls
+	fg.mu.Unlock()
+	if code, _, body := getGuidance(t, n.srv.URL, village); code != http.StatusServiceUnavailable {
+		t.Errorf("failing lookup, again: HTTP %d %s, want 503", code, body)
+	}
+	fg.mu.Lock()
+	again := fg.calls
+	fg.mu.Unlock()
+	if again != calls {
+		t.Errorf("a failed lookup was retried at once for the next page (%d lookups, was %d)", again, calls)
+	}
 }
 
 func TestResidentPageDrawsGuidanceInChromium(t *testing.T) {
