@@ -313,3 +313,30 @@ func FuzzResidentGuidancePath(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkResidentGuidance: one village's pages asking for their
+// guidance at once when an evacuate arrives (answers from the cache after
+// the first).
+func BenchmarkResidentGuidance(b *testing.B) {
+	r := testsvc.Redis(b)
+	occ := 10
+	fg := &fakeGuidance{table: map[string]map[string]VillageGuidance{}}
+	n := newNode(b, r.Addr, func(c *Config) { c.Guidance = fg.lookup })
+	ev := msg("", 1, warning.KindAlert, 4, township)
+	fg.table[ev.AlertID] = map[string]VillageGuidance{village: shelterGuidance(village, "S1", "疏勒镇第一中学", 39.41, 76.06, warning.NorthEast, 1234, 800, &occ)}
+	if _, err := n.hub.Send(context.Background(), ev, nil); err != nil {
+		b.Fatal(err)
+	}
+	page := n.hub.PageHandler()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest("GET", "/r/"+village+"/guidance", nil)
+			rec := httptest.NewRecorder()
+			page.ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				b.Fatalf("HTTP %d", rec.Code)
+			}
+		}
+	})
+}
