@@ -64,6 +64,10 @@ type Config struct {
 	// ("zh" or "ug", "" unknown): the resident page's first language when
 	// the browser's Accept-Language names neither. Nil: Mandarin.
 	VillageLanguage func(village string) string
+	// Guidance returns a village's guidance under one warning version (its
+	// shelter or direction, and the shelter's occupancy) for the resident
+	// page's GET /r/{village}/guidance. Nil: pages show no guidance.
+	Guidance func(ctx context.Context, alertID string, version int, village string) (VillageGuidance, error)
 	// MaxRegions bounds the regions of one subscription. Default 16.
 	MaxRegions int
 	// MaxFrame bounds a client frame in bytes. Default 4096.

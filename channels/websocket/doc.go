@@ -16,7 +16,12 @@
 // the township), a language and a minimum level. Consoles authenticate with a
 // token and also receive delivery progress (PublishProgress). PageHandler
 // serves the resident page (/r/653122100001?lang=ug): plain HTML, CSS and
-// JavaScript, embedded, no build step.
+// JavaScript, embedded, no build step. When a live warning over a village
+// asks an action, the page fetches GET /r/{village}/guidance (public JSON:
+// that village's guidance only, in the SMS's words for zh and ug, the
+// village and shelter points, direction, distance, the shelter's capacity
+// and reported occupancy; never a keeper's contact) from Config.Guidance
+// and draws it with a small offline north-up SVG map.
 //
 // Wire protocol (JSON text frames; the same objects are SSE data lines):
 //

@@ -76,7 +76,7 @@ func (n *testNode) wsURL(q string) string {
 }
 
 // newNode starts a hub on addr (a redis-server) behind an httptest server.
-func newNode(t *testing.T, addr string, tweak func(*Config)) *testNode {
+func newNode(t testing.TB, addr string, tweak func(*Config)) *testNode {
 	t.Helper()
 	return newNodeListener(t, addr, tweak, nil)
 }
@@ -93,7 +93,7 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 	return c, err
 }
 
-func newNodeListener(t *testing.T, addr string, tweak func(*Config), wrap func(net.Listener) net.Listener) *testNode {
+func newNodeListener(t testing.TB, addr string, tweak func(*Config), wrap func(net.Listener) net.Listener) *testNode {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	cfg := Config{

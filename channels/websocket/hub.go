@@ -60,6 +60,8 @@ type Hub struct {
 	bootstrapped  bool
 	applied       chan struct{} // closed and replaced on every apply
 	redisOK       bool
+
+	guides guidanceCache // resident pages' per-village guidance answers
 }
 
 var (

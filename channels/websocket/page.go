@@ -125,6 +125,8 @@ func (h *Hub) PageHandler() http.Handler {
 			css.serve(w, r)
 		case rest == "regions.json":
 			regions.serve(w, r)
+		case strings.HasSuffix(rest, "/guidance") && wellFormedCode(strings.TrimSuffix(rest, "/guidance")):
+			h.serveGuidance(w, r, strings.TrimSuffix(rest, "/guidance"))
 		case wellFormedCode(rest):
 			if !h.knownRegion(rest) {
 				notFound(w, r, rest)

@@ -182,7 +182,7 @@ var authzMatrix = []authzRow{
 	{"GET /ws", resident, "GET /ws?region=653122100001&lang=zh", "", "resident pages anonymous; consoles by token"},
 	{"GET /ws", consoleOnly, "GET /ws?region=653122100001&progress=1", "", "delivery progress: consoles only (anonymous: 400 naming the field)"},
 	{"GET /sse", resident, "GET /sse?region=653122100001&lang=zh", "", "as /ws"},
-	{"GET /r/", public, "GET /r/653122100001?lang=zh", "", "resident page"},
+	{"GET /r/", public, "GET /r/653122100001?lang=zh", "", "resident page; GET /r/{village}/guidance: that village's evacuation guidance (JSON, no contacts)"},
 	{"GET /r", public, "GET /r", "", "redirects to /r/"},
 	{"GET /speaker/ws", device, "GET /speaker/ws", "", "officer tokens are refused"},
 	{"GET /voice/ws", voiceUser, "GET /voice/ws", "", "admin → admin, approver → approver, operator → officer, viewer → field"},

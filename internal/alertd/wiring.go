@@ -48,7 +48,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 		hub, err := websocket.NewHub(websocket.Config{
 			Redis: s.redis.Client, Regions: s.popIndex.Tree().Scopes(), AllowedOrigins: wsCfg.AllowedOrigins, HistoryLen: wsCfg.HistoryLen,
 			MaxConnsPerIP: wsCfg.MaxConnsPerIP, ClientIPHeader: wsCfg.ClientIPHeader, Logger: s.log.With("channel", "websocket"), Registry: s.prom,
-			LiftedFor: wsCfg.LiftedFor,
+			LiftedFor: wsCfg.LiftedFor, Guidance: s.residentGuidance,
 			VillageLanguage: func(v string) string {
 				l, _ := popIndex.Index().MajorityLanguage(v)
 				return l

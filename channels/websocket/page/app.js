@@ -10,6 +10,9 @@
       empty: "目前没有生效的预警", drill: "演练 · 非真实预警", todo: "应对措施", issued: "发布", expires: "有效至",
       pick: "请选择您所在的村（社区）", level: {1: "蓝色预警", 2: "黄色预警", 3: "橙色预警", 4: "红色预警"},
       allclear: "预警已解除", cancel: "预警已撤销", ended: "解除/撤销时间", zone: "北京时间",
+      here: "本村", shelter: "避难场所", km: "公里", north: "北", full: "已满",
+      occ: function (o, c) { return "避难场所现有 " + o + " 人" + (c ? "，可容纳 " + c + " 人" : ""); },
+      cap: function (c) { return "避难场所可容纳 " + c + " 人"; },
       at: function (d) { return pad(d.getUTCMonth() + 1) + "月" + pad(d.getUTCDate()) + "日 " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + "（北京时间）"; }},
     ug: {title: "يېڭىشەھەر ناھىيىسى ئاگاھلاندۇرۇش", town: "يېزا-بازار", village: "كەنت (مەھەللە)", lang: "تىل",
       save: "ساقلاش", change: "ئۆزگەرتىش", soundOn: "ئاۋازنى ئېچىش", soundOff: "ئاۋاز ئوچۇق", live: "ئۇلاندى",
@@ -17,6 +20,9 @@
       todo: "قىلىشقا تېگىشلىك ئىشلار", issued: "تارقىتىلغان", expires: "ئاخىرلىشىدۇ",
       pick: "كەنتىڭىزنى تاللاڭ", level: {1: "كۆك ئاگاھلاندۇرۇش", 2: "سېرىق ئاگاھلاندۇرۇش", 3: "ئاپېلسىن رەڭ ئاگاھلاندۇرۇش", 4: "قىزىل ئاگاھلاندۇرۇش"},
       allclear: "ئاگاھلاندۇرۇش ئەمەلدىن قالدۇرۇلدى", cancel: "ئاگاھلاندۇرۇش قايتۇرۇۋېلىندى", ended: "ئاخىرلاشقان ۋاقىت", zone: "بېيجىڭ ۋاقتى",
+      here: "كەنت", shelter: "پاناھلىنىش ئورنى", km: "كىلومېتىر", north: "شىمال", full: "تولدى",
+      occ: function (o, c) { return "پاناھلىنىش ئورنىدا ھازىر " + o + " ئادەم بار" + (c ? "، " + c + " ئادەم سىغىدۇ" : ""); },
+      cap: function (c) { return "پاناھلىنىش ئورنى " + c + " ئادەم سىغىدۇ"; },
       at: function (d) { return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + " (بېيجىڭ ۋاقتى)"; }}
   };
   function pad(n) { return (n < 10 ? "0" : "") + n; }
@@ -137,6 +143,7 @@
       var b = el("div", "body");
       if (w.drill) b.appendChild(el("span", "drill", t.drill));
       b.appendChild(el("h2", "headline", x.headline));
+      guideInto(w, b);
       if (x.instruction) { var p = el("p", "todo"); p.textContent = t.todo + ": " + x.instruction; b.appendChild(p); }
       if (x.description) b.appendChild(el("p", "desc", x.description));
       b.appendChild(el("div", "times", t.issued + " " + when(w.sent) + " · " + t.expires + " " + when(w.expires)));
@@ -144,6 +151,98 @@
       list.appendChild(c);
     });
     $("empty").hidden = ws.some(function (w) { return !w.lifted; });
+    loadGuides(ws);
+  }
+
+  // ---- evacuation guidance: this village's shelter or direction ----
+  // GET /r/{village}/guidance: what this village is told (the SMS's words)
+  // with the two points of a small map drawn here, offline: no tiles.
+  var guides = {}, guideKey = "", guideAt = 0, guideBusy = false, guideWs = [];
+  function loadGuides(ws) {
+    guideWs = ws;
+    if (!/^\d{12}$/.test(region || "")) return;
+    var live = ws.filter(function (w) { return !w.lifted; });
+    var key = live.map(function (w) { return w.alert_id + "/" + w.version; }).join(";");
+    if (!live.length) { guides = {}; guideKey = key; return; }
+    if (guideBusy || (key === guideKey && Date.now() - guideAt < 60000)) return;
+    guideBusy = true;
+    var x = new XMLHttpRequest();
+    x.open("GET", "/r/" + region + "/guidance");
+    x.onloadend = function () {
+      guideBusy = false;
+      var g = null;
+      try { if (x.status === 200) g = JSON.parse(x.responseText); } catch (e) {}
+      guideKey = key;
+      if (!g) { guideAt = Date.now() - 50000; setTimeout(function () { loadGuides(guideWs); }, 10000); return; }
+      guides = {}; guideAt = Date.now();
+      g.guidance.forEach(function (e) { guides[e.alert_id] = e; });
+      var cards = document.querySelectorAll("article[data-alert]");
+      for (var i = 0; i < cards.length; i++) {
+        var w = warnings[cards[i].getAttribute("data-alert")], b = cards[i].querySelector(".body");
+        if (w && !w.lifted && b) guideInto(w, b);
+      }
+      loadGuides(guideWs); // the warnings changed meanwhile
+    };
+    x.send();
+  }
+  var NS = "http://www.w3.org/2000/svg";
+  function sv(tag, attrs, txt) {
+    var e = document.createElementNS(NS, tag);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (txt) e.textContent = txt;
+    return e;
+  }
+  var BEARING = {N: 0, NE: 45, E: 90, SE: 135, S: 180, SW: 225, W: 270, NW: 315};
+  // gmap draws the village, the shelter and the straight line between
+  // them (or, moving away from a zone, an arrow the way to go), north up.
+  function gmap(g) {
+    var W = 240, H = 150, P = 28, s = sv("svg", {"class": "gmap", viewBox: "0 0 " + W + " " + H, role: "img"});
+    var label = (g.direction && g.direction[lang] ? g.direction[lang] + " " : "") + (g.distance_km ? g.distance_km + " " + t.km : "");
+    s.setAttribute("aria-label", label);
+    var a, b, k = Math.cos(g.from.lat * Math.PI / 180);
+    if (g.shelter) {
+      var dx = (g.shelter.at.lon - g.from.lon) * k, dy = g.shelter.at.lat - g.from.lat;
+      var sc = Math.min((W - 2 * P) / (Math.abs(dx) || 1e-9), (H - 2 * P) / (Math.abs(dy) || 1e-9));
+      if (!isFinite(sc) || sc > 1e7) sc = 0;
+      var cx = W / 2 - dx * sc / 2, cy = H / 2 + dy * sc / 2;
+      a = [cx, cy]; b = [cx + dx * sc, cy - dy * sc];
+    } else {
+      var r = (BEARING[g.compass] || 0) * Math.PI / 180, len = Math.min(W, H) / 2 - P / 2;
+      a = [W / 2 - Math.sin(r) * len / 2, H / 2 + Math.cos(r) * len / 2];
+      b = [a[0] + Math.sin(r) * len, a[1] - Math.cos(r) * len];
+    }
+    s.appendChild(sv("line", {"class": "route", x1: a[0], y1: a[1], x2: b[0], y2: b[1]}));
+    // An arrowhead at the end: the way to go.
+    var ang = Math.atan2(b[1] - a[1], b[0] - a[0]), h = 10;
+    if (g.shelter) { b = [b[0] - Math.cos(ang) * 7, b[1] - Math.sin(ang) * 7]; }
+    s.appendChild(sv("polygon", {"class": "head", points: [b, [b[0] - h * Math.cos(ang - 0.45), b[1] - h * Math.sin(ang - 0.45)],
+      [b[0] - h * Math.cos(ang + 0.45), b[1] - h * Math.sin(ang + 0.45)]].map(function (p) { return p.join(","); }).join(" ")}));
+    s.appendChild(sv("circle", {"class": "pt village", cx: a[0], cy: a[1], r: 6}));
+    s.appendChild(sv("text", {x: a[0], y: a[1] + 18, "text-anchor": "middle"}, t.here));
+    if (g.shelter) {
+      var e = [b[0] + Math.cos(ang) * 7, b[1] + Math.sin(ang) * 7];
+      s.appendChild(sv("circle", {"class": "pt shelter", cx: e[0], cy: e[1], r: 7}));
+      s.appendChild(sv("text", {x: e[0], y: e[1] + (e[1] > H - P ? -12 : 20), "text-anchor": "middle"}, t.shelter));
+    }
+    if (label) s.appendChild(sv("text", {"class": "dist", x: W / 2, y: 14, "text-anchor": "middle"}, label));
+    s.appendChild(sv("text", {"class": "north", x: W - 10, y: 14, "text-anchor": "end"}, "↑" + t.north));
+    return s;
+  }
+  function guideInto(w, body) {
+    var old = body.querySelector(".guide");
+    if (old) body.removeChild(old);
+    var g = guides[w.alert_id];
+    if (!g || g.version !== w.version) return;
+    var d = el("section", "guide");
+    d.appendChild(el("p", "gtext", g.text[lang] || g.text.zh));
+    if (g.from && (g.shelter || g.compass)) d.appendChild(gmap(g));
+    var sh = g.shelter;
+    if (sh && sh.occupancy != null) {
+      var full = sh.capacity && sh.occupancy >= sh.capacity;
+      d.appendChild(el("p", "occ" + (full ? " full" : ""), t.occ(sh.occupancy, sh.capacity) + (full ? " · " + t.full : "")));
+    } else if (sh && sh.capacity) d.appendChild(el("p", "occ", t.cap(sh.capacity)));
+    var h2 = body.querySelector("h2");
+    body.insertBefore(d, h2 ? h2.nextSibling : body.firstChild);
   }
   function announce(w, fresh) {
     var k = w.alert_id + "/" + w.version;
