@@ -699,6 +699,12 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 	sentHere := 0
 	for _, part := range parts {
 		chunk := part.rcpts
+		// A village's own programme is rendered before anything is held
+		// or marked in flight for its loudspeakers.
+		sendMsg, perr := e.partMessage(ctx, a, part)
+		if perr != nil {
+			return perr
+		}
 		if limit != nil && !limit.acquire(ctx, prio) {
 			return ctx.Err()
 		}
@@ -717,7 +723,7 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 			}
 		}
 		sentHere += len(chunk)
-		results, sendErr := ch.Send(ctx, part.msg, chunk)
+		results, sendErr := ch.Send(ctx, sendMsg, chunk)
 		ups := make([]dispatch.DeliveryUpdate, 0, len(chunk))
 		got := make(map[string]bool, len(results))
 		for _, r := range results {

@@ -74,12 +74,16 @@ func (e *Engine) Guidance(ctx context.Context, a *dispatch.Alert) (*dispatch.Vil
 type sendPart struct {
 	msg   *channels.Message
 	rcpts []channels.Recipient
+	// audio renders the part's own programme (loudspeakers of villages
+	// with guidance); nil: msg as it is.
+	audio func() (*channels.Audio, error)
 }
 
 // sendParts cuts a batch's recipients into Send calls of at most chunk
 // recipients. With per-village guidance, SMS recipients are grouped by what
 // their guidance says (one message per distinct guidance, its village's
-// shelter or direction) in batch order; every other case is the batch in
+// shelter or direction) in batch order, and so are loudspeakers, each
+// group with its own programme (speakerParts); every other case is the batch in
 // chunks with the one message.
 func (e *Engine) sendParts(ctx context.Context, a *dispatch.Alert, channel string, msg *channels.Message, todo []channels.Recipient, chunk int) ([]sendPart, error) {
 	var parts []sendPart
@@ -91,6 +95,13 @@ func (e *Engine) sendParts(ctx context.Context, a *dispatch.Alert, channel strin
 	g, err := e.Guidance(ctx, a)
 	if err != nil {
 		return nil, err
+	}
+	if g != nil && channel == "speaker" && msg.Audio != nil {
+		gr, ok1 := e.cfg.Audio.(guidedRenderer)
+		sv, ok2 := e.cfg.Population.(speakerVillager)
+		if ok1 && ok2 {
+			return e.speakerParts(ctx, a, g, gr, sv, msg, todo, chunk), nil
+		}
 	}
 	if g == nil || channel != "sms" || e.cfg.Population == nil {
 		cut(msg, todo)

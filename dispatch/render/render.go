@@ -31,7 +31,6 @@ import (
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/warning"
-	"github.com/alertcast/alertcast/wording"
 )
 
 // Config configures a Renderer.
@@ -105,23 +104,18 @@ func Programme(a *dispatch.Alert, repeats int) audio.Programme {
 // all-clear says so with the officer's reason and never repeats the old
 // instruction. The drill intro is the programme's (audio.Programme.Drill),
 // so no marker here.
-func Speech(a *dispatch.Alert) []audio.Segment {
-	m := dispatch.MessageOf(a)
-	var out []audio.Segment
-	for _, lang := range dispatch.Languages {
-		if _, ok := a.Text[lang]; !ok {
-			continue
-		}
-		out = append(out, audio.Segment{Lang: lang, Text: wording.Speech(m, lang)})
-	}
-	return out
-}
+func Speech(a *dispatch.Alert) []audio.Segment { return SpeechFor(a, nil) }
 
 // RenderAlert implements dispatch.AudioRenderer: it renders a's programme
 // (a cache hit when it was rendered before) and says where loudspeakers
 // fetch it.
 func (r *Renderer) RenderAlert(ctx context.Context, a *dispatch.Alert) (*channels.Audio, error) {
-	p := Programme(a, r.cfg.Repeats)
+	return r.renderProgramme(ctx, Programme(a, r.cfg.Repeats))
+}
+
+// renderProgramme renders p (a cache hit when it was rendered before) and
+// says where loudspeakers fetch it.
+func (r *Renderer) renderProgramme(ctx context.Context, p audio.Programme) (*channels.Audio, error) {
 	res, err := r.cfg.Audio.Render(ctx, p)
 	if err != nil {
 		return nil, err
