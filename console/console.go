@@ -83,23 +83,7 @@ func Paths() []string {
 }
 
 func build() (map[string]*asset, error) {
-	out := map[string]*asset{}
-	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := staticFS.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel := strings.TrimPrefix(p, "static/")
-		url := AssetPrefix + rel
-		if rel == "index.html" {
-			url = "/"
-		}
-		out[url] = newAsset(b, typeOf(rel))
-		return nil
-	})
+	out, err := embeddedAssets(staticFS, "static", AssetPrefix, "/", typeOf)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +96,29 @@ func build() (map[string]*asset, error) {
 	}
 	out[AssetPrefix+"outline.json"] = newAsset(ol, "application/json; charset=utf-8")
 	return out, nil
+}
+
+// embeddedAssets reads every file under root of fsys into an asset served
+// at prefix + its path below root, index.html at index, typed by ctype.
+func embeddedAssets(fsys embed.FS, root, prefix, index string, ctype func(rel string) string) (map[string]*asset, error) {
+	out := map[string]*asset{}
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fsys.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel := strings.TrimPrefix(p, root+"/")
+		url := prefix + rel
+		if rel == "index.html" {
+			url = index
+		}
+		out[url] = newAsset(b, ctype(rel))
+		return nil
+	})
+	return out, err
 }
 
 func typeOf(name string) string {

@@ -13,6 +13,28 @@ import (
 	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
+// approvalSpiesJS counts, in the page, the desktop notices shown
+// (window.__notices) and the tones played (window.__tones), and marks the
+// page (window.__noReload) so that a reload would show.
+const approvalSpiesJS = `(() => {
+	window.__noReload = 1; window.__notices = []; window.__tones = 0;
+	const N = window.Notification;
+	window.Notification = class extends N { constructor(title, o) { super(title, o); window.__notices.push(title + " | " + (o && o.body)); } };
+	const osc = AudioContext.prototype.createOscillator;
+	AudioContext.prototype.createOscillator = function () { window.__tones++; return osc.call(this); };
+})()`
+
+// grantNotifications lets origin show desktop notices in ctx's browser
+// context, as an officer's click on "allow" would.
+func grantNotifications(t *testing.T, ctx context.Context, origin string) {
+	t.Helper()
+	if _, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
+		Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingGranted,
+		Origin: origin, BrowserContextID: chromedp.FromContext(ctx).BrowserContextID}); err != nil {
+		t.Fatalf("grant notifications: %v", err)
+	}
+}
+
 // orangeBody is an orange warning on the web channel only: it waits for a
 // second officer's approval.
 func orangeBody(headline string) string {
@@ -74,24 +96,14 @@ func TestConsoleApprovalsFindTheApprover(t *testing.T) {
 	}
 	step(ap, "turn on approval alerts (a click asks for permission)", chromedp.Evaluate[chromedp.Void](`location.hash = "#/approvals"`),
 		chromedp.WaitVisible(chromedp.CSS("#approvals-notify")))
-	if _, err := chromedp.CallBrowser(ap, browser.SetPermission, browser.SetPermissionParams{
-		Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingGranted,
-		Origin: srv.base, BrowserContextID: chromedp.FromContext(ap).BrowserContextID}); err != nil {
-		t.Fatalf("grant notifications: %v", err)
-	}
+	grantNotifications(t, ap, srv.base)
 	step(ap, "alerts on", chromedp.Click(chromedp.CSS("#approvals-notify")), chromedp.WaitVisible(chromedp.CSS("#approvals-notify-on")))
 
 	// The approver is elsewhere; spies count notices and tones, and a
 	// marker proves the page is never reloaded.
 	step(ap, "approver on another page", chromedp.Evaluate[chromedp.Void](`location.hash = "#/history"`),
 		chromedp.WaitVisible(chromedp.CSS("#history")),
-		chromedp.Evaluate[chromedp.Void](`(() => {
-			window.__noReload = 1; window.__notices = []; window.__tones = 0;
-			const N = window.Notification;
-			window.Notification = class extends N { constructor(title, o) { super(title, o); window.__notices.push(title + " | " + (o && o.body)); } };
-			const osc = AudioContext.prototype.createOscillator;
-			AudioContext.prototype.createOscillator = function () { window.__tones++; return osc.call(this); };
-		})()`))
+		chromedp.Evaluate[chromedp.Void](approvalSpiesJS))
 
 	step(op, "officer logs in", loginActions(srv.base, "olga")...)
 	first := submit(op, "大风橙色预警一")

@@ -14,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/alertcast/alertcast/internal/alertd"
@@ -89,20 +87,10 @@ func TestConsoleDutyNight(t *testing.T) {
 	// 1. The approver is on duty on another page, with approval alerts on.
 	step(ap, "approver logs in", loginActions(srv.base, "aziz")...)
 	step(ap, "approval alerts: the button", go_("#/approvals"), chromedp.WaitVisible(chromedp.CSS("#approvals-notify")))
-	if _, err := chromedp.CallBrowser(ap, browser.SetPermission, browser.SetPermissionParams{
-		Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingGranted,
-		Origin: srv.base, BrowserContextID: chromedp.FromContext(ap).BrowserContextID}); err != nil {
-		t.Fatalf("grant notifications: %v", err)
-	}
+	grantNotifications(t, ap, srv.base)
 	step(ap, "approval alerts on", chromedp.Click(chromedp.CSS("#approvals-notify")), chromedp.WaitVisible(chromedp.CSS("#approvals-notify-on")))
 	step(ap, "approver reads the history", go_("#/history"), chromedp.WaitVisible(chromedp.CSS("#history")),
-		chromedp.Evaluate[chromedp.Void](`(() => {
-			window.__noReload = 1; window.__notices = []; window.__tones = 0;
-			const N = window.Notification;
-			window.Notification = class extends N { constructor(title, o) { super(title, o); window.__notices.push(title + " | " + (o && o.body)); } };
-			const osc = AudioContext.prototype.createOscillator;
-			AudioContext.prototype.createOscillator = function () { window.__tones++; return osc.call(this); };
-		})()`))
+		chromedp.Evaluate[chromedp.Void](approvalSpiesJS))
 
 	// 2. The officer aims a red warning at the whole county with one click.
 	step(op, "officer logs in", loginActions(srv.base, "olga")...)
@@ -183,19 +171,7 @@ func TestConsoleDutyNight(t *testing.T) {
 
 	// 5. The approver speaks live to the warning's area from its page.
 	step(ap, "open the warning", go_("#/alert/"+id), chromedp.WaitVisible(chromedp.ID("btn-speak-live")))
-	opened := chromedp.WaitNewTarget(ap, func(i *target.Info) bool { return strings.Contains(i.URL, "/voice/") })
-	step(ap, "speak live", chromedp.Click(chromedp.ID("btn-speak-live")))
-	var tid target.ID
-	select {
-	case tid = <-opened:
-	case <-ap.Done():
-		t.Fatal("speak live opened no voice tab")
-	}
-	vctx, cancelV := chromedp.NewContext(ap, chromedp.WithTargetID(tid))
-	t.Cleanup(cancelV)
-	if err := chromedp.Do(vctx); err != nil {
-		t.Fatal(err)
-	}
+	vctx := openVoiceTab(t, ap, func() { step(ap, "speak live", chromedp.Click(chromedp.ID("btn-speak-live"))) })
 	uncaught.watch(t, vctx, "voice")
 	step(vctx, "the voice page shows the warning, signed in",
 		chromedp.WaitVisible(chromedp.ID("alertbox")), chromedp.WaitEnabled(chromedp.ID("golive")),

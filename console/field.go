@@ -3,7 +3,6 @@ package console
 import (
 	"embed"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"strings"
 	"sync"
@@ -54,26 +53,11 @@ func FieldPaths() []string {
 }
 
 func buildField() (map[string]*asset, error) {
-	out := map[string]*asset{}
-	err := fs.WalkDir(fieldFS, "field", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fieldFS.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel := strings.TrimPrefix(p, "field/")
-		url := FieldPrefix + rel
-		if rel == "index.html" {
-			url = FieldPrefix
-		}
-		ctype := typeOf(rel)
+	out, err := embeddedAssets(fieldFS, "field", FieldPrefix, FieldPrefix, func(rel string) string {
 		if strings.HasSuffix(rel, ".webmanifest") {
-			ctype = "application/manifest+json"
+			return "application/manifest+json"
 		}
-		out[url] = newAsset(b, ctype)
-		return nil
+		return typeOf(rel)
 	})
 	if err != nil {
 		return nil, err

@@ -16,6 +16,26 @@ import (
 	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
+// openVoiceTab runs click, which must open the voice page in a new tab of
+// ctx's browser, and returns that tab, attached (for as long as the test).
+func openVoiceTab(t *testing.T, ctx context.Context, click func()) context.Context {
+	t.Helper()
+	opened := chromedp.WaitNewTarget(ctx, func(i *target.Info) bool { return strings.Contains(i.URL, "/voice/") })
+	click()
+	var id target.ID
+	select {
+	case id = <-opened:
+	case <-ctx.Done():
+		t.Fatal("speak live opened no voice tab")
+	}
+	vctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(id))
+	t.Cleanup(cancel)
+	if err := chromedp.Do(vctx); err != nil { // attach here, not under a step's timeout
+		t.Fatal(err)
+	}
+	return vctx
+}
+
 // A duty officer logged in to the console opens "speak live" on an issued
 // warning: the voice page opens in its own tab, signs in with the console's
 // session (a one-use ticket; no token typed or in the URL), shows the
@@ -84,19 +104,7 @@ func TestConsoleSpeakLiveFromWarning(t *testing.T) {
 	step(ctx, "log in as olga", loginActions(srv.base, "olga")...)
 	step(ctx, "open the warning", chromedp.Navigate(srv.base+"/#/alert/"+created.ID), chromedp.WaitVisible(chromedp.ID("btn-speak-live")))
 
-	opened := chromedp.WaitNewTarget(ctx, func(i *target.Info) bool { return strings.Contains(i.URL, "/voice/") })
-	step(ctx, "click speak live", chromedp.Click(chromedp.ID("btn-speak-live")))
-	var id target.ID
-	select {
-	case id = <-opened:
-	case <-ctx.Done():
-		t.Fatal("speak live opened no voice tab")
-	}
-	vctx, cancelV := chromedp.NewContext(ctx, chromedp.WithTargetID(id))
-	t.Cleanup(cancelV)
-	if err := chromedp.Do(vctx); err != nil { // attach here, not under a step's timeout
-		t.Fatal(err)
-	}
+	vctx := openVoiceTab(t, ctx, func() { step(ctx, "click speak live", chromedp.Click(chromedp.ID("btn-speak-live"))) })
 	uncaught.watch(t, vctx, "voice")
 	step(vctx, "the voice page connects with the session and shows the warning",
 		chromedp.WaitVisible(chromedp.ID("alertbox")),
