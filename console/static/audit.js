@@ -25,7 +25,14 @@
     "user.": ["账号（全部）", "accounts (all)"], "speaker.": ["大喇叭（全部）", "loudspeakers (all)"], "speaker.enroll": ["大喇叭注册", "loudspeaker enrolled"],
     "speaker.revoke": ["大喇叭吊销", "loudspeaker revoked"], "audit.export": ["导出审计日志", "audit exported"],
   };
-  const actionName = (a) => (ACTIONS[a] ? ACTIONS[a][AC.S.lang === "zh" ? 0 : 1] : a);
+  // Uyghur names (drafts, reviewed with the rest of i18n_ug.js).
+  const ACTIONS_UG = {
+    "alert.": "ئاگاھلاندۇرۇش (ھەممىسى)", "alert.create": "ئاگاھلاندۇرۇش يېزىلدى", "alert.approve": "تەستىقلاندى", "alert.reject": "رەت قىلىندى",
+    "alert.update": "يېڭىلاندى", "alert.cancel": "بىكار قىلىندى", "alert.allclear": "خەتەر تۈگىدى", "alert.expire": "ۋاقتى ئۆتتى",
+    "login": "كىرىش", "login.failed": "كىرىش مەغلۇپ بولدى", "user.": "ھېساباتلار (ھەممىسى)", "speaker.": "كانايلار (ھەممىسى)",
+    "speaker.enroll": "كاناي تىزىملاندى", "speaker.revoke": "كاناي ئەمەلدىن قالدۇرۇلدى", "audit.export": "تەپتىش خاتىرىسى چىقىرىلدى",
+  };
+  const actionName = (a) => (AC.S.lang === "ug" && ACTIONS_UG[a]) || (ACTIONS[a] ? ACTIONS[a][AC.S.lang === "zh" ? 0 : 1] : a);
   const PAGE = 100;
   // datetime-local inputs hold Beijing time; the API takes RFC 3339.
   const bj = (v) => (v ? v + ":00+08:00" : "");
