@@ -92,7 +92,7 @@
         h("td", { class: "num", text: String(s.capacity) }), h("td", { class: over ? "num err" : "num", text: occ }),
         h("td", { text: s.accessible ? "✓" : "" }), h("td", { class: "num", text: String((s.served || []).length) }),
         h("td", { text: s.contact || "" }),
-        h("td", null, can("operator") ? h("button", { type: "button", class: "ghost", text: t("shEdit"),
+        h("td", null, can("admin") ? h("button", { type: "button", class: "ghost", text: t("shEdit"),
           onclick: () => put(editBox, editor(s, kinds, reload)) }) : null));
     });
     const importOut = h("div", { id: "sh-import-out" });
@@ -102,7 +102,7 @@
       h("table", { id: "shelters" },
         h("thead", null, h("tr", null, ["shId", "shName", "shNameUg", "shKind", "shCapacity", "shOccupancy", "shAccessible", "shServed", "shContact", ""].map((k) => h("th", { text: k ? t(k) : "" })))),
         h("tbody", null, rows)),
-      can("operator") ? h("div", { class: "actions" }, h("button", { type: "button", id: "sh-new", text: t("shNew"), onclick: () => put(editBox, editor(null, kinds, reload)) })) : null,
+      can("admin") ? h("div", { class: "actions" }, h("button", { type: "button", id: "sh-new", text: t("shNew"), onclick: () => put(editBox, editor(null, kinds, reload)) })) : null,
       editBox,
       can("admin") ? h("div", { class: "panel actions" }, file, h("button", { type: "button", id: "sh-import", text: t("shImport"), onclick: async () => {
         if (!file.files.length) return;

@@ -244,7 +244,9 @@ func (api *API) Routes(mux Router) {
 	h("GET /api/v1/speakers", dispatch.RoleViewer, api.listSpeakers)
 	h("POST /api/v1/shelters/import", dispatch.RoleAdmin, api.importShelters)
 	h("GET /api/v1/shelters", dispatch.RoleViewer, api.listShelters)
-	h("PUT /api/v1/shelters/{id}", dispatch.RoleOperator, api.putShelter)
+	// Shelter names and places reach the air in evacuation guidance: like
+	// imports, only an admin changes them.
+	h("PUT /api/v1/shelters/{id}", dispatch.RoleAdmin, api.putShelter)
 	mux.Handle("GET /api/v1/speakers/key", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if api.SpeakerPublicKey == "" {
 			writeError(w, http.StatusNotFound, "not_found", "the loudspeaker hub is not enabled")

@@ -157,7 +157,7 @@ var authzMatrix = []authzRow{
 	{"GET /api/v1/speakers", viewer, "GET /api/v1/speakers", "", "credential hashes are never shown; with parameters the fleet list (filters, pages, counts, CSV)"},
 	{"POST /api/v1/shelters/import", admin, "POST /api/v1/shelters/import", "id,name,lat,lon,capacity,kind\nSH-1,一中,39.4,76.0,800,school\n", ""},
 	{"GET /api/v1/shelters", viewer, "GET /api/v1/shelters", "", "contacts of shelter keepers"},
-	{"PUT /api/v1/shelters/{id}", operator, "PUT /api/v1/shelters/SH-2", `{"name":"广场","point":{"lat":39.4,"lon":76.0},"capacity":500,"kind":"outdoor"}`, "villages are assigned again"},
+	{"PUT /api/v1/shelters/{id}", admin, "PUT /api/v1/shelters/SH-2", `{"name":"广场","point":{"lat":39.4,"lon":76.0},"capacity":500,"kind":"outdoor"}`, "villages are assigned again; shelter names reach the air in evacuation guidance"},
 	{"GET /api/v1/speakers/key", public, "GET /api/v1/speakers/key", "", "the platform's Ed25519 public key"},
 	{"POST /api/v1/speakers/{id}/enroll", admin, "POST /api/v1/speakers/SPK-B/enroll", "", "returns the device credential once"},
 	{"POST /api/v1/speakers/{id}/revoke", admin, "POST /api/v1/speakers/SPK-C/revoke", "", ""},
