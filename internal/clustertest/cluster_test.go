@@ -226,12 +226,17 @@ func tail(path string, n int) string {
 }
 
 // freePortRange finds n consecutive free loopback ports and returns the
-// first. Other tests on the machine may take one before cluster.sh binds
-// it; cluster.sh then fails loudly, naming the process.
+// first. They are taken below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range, 32768–60999 by default), where no client
+// connection and no other test's listener on port 0 can take one between
+// this check and cluster.sh binding it (a sentinel once lost its port so in
+// CI); a fixed-port listener still can, and cluster.sh then fails loudly,
+// naming the process.
 func freePortRange(t *testing.T, n int) int {
 	t.Helper()
+	lo, hi := 10000, ephemeralLow()-n
 	for range 100 {
-		base := 20000 + rand.IntN(30000)
+		base := lo + rand.IntN(hi-lo)
 		free := true
 		for p := base; p < base+n && free; p++ {
 			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
@@ -353,4 +358,22 @@ func (c *cluster) records(t *testing.T, id string) map[string]record {
 	}
 	t.Logf("read %d delivery records from PostgreSQL in %s", len(out), time.Since(t0).Round(time.Millisecond))
 	return out
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n < 12000 {
+		return 32768
+	}
+	return n
 }
