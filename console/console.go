@@ -51,30 +51,49 @@ type asset struct {
 	etag  string
 }
 
-var (
-	buildOnce sync.Once
-	assets    map[string]*asset // by URL path
-	buildErr  error
-)
+// site is a set of embedded pages served under one security policy: built
+// once, on first use.
+type site struct {
+	name  string
+	build func() (map[string]*asset, error)
+	// csp is the page's Content-Security-Policy; permissions, when set, its
+	// Permissions-Policy.
+	csp, permissions string
+
+	once   sync.Once
+	assets map[string]*asset // by URL path
+	err    error
+}
+
+var consoleSite = &site{name: "console", build: build, csp: ContentSecurityPolicy}
 
 // Handler serves the console: the application at "/" and its files under
 // "/console/" (including /console/outline.json, the county outline built
 // from the targeting package's embedded GeoJSON). Mount it for
 // "GET /{$}" and "GET /console/" so the API keeps its own 404/405 answers.
-func Handler() http.Handler {
-	buildOnce.Do(func() { assets, buildErr = build() })
-	if buildErr != nil {
-		// The files are embedded: a failure here is a build defect that the
-		// package tests catch.
-		panic(fmt.Sprintf("console: %v", buildErr))
-	}
-	return http.HandlerFunc(serve)
-}
+func Handler() http.Handler { return consoleSite.handler() }
 
 // Paths lists the URL paths the console serves, for tests and page-weight
 // checks.
-func Paths() []string {
-	Handler()
+func Paths() []string { return consoleSite.paths() }
+
+func (s *site) load() map[string]*asset {
+	s.once.Do(func() { s.assets, s.err = s.build() })
+	if s.err != nil {
+		// The files are embedded: a failure here is a build defect that the
+		// package tests catch.
+		panic(fmt.Sprintf("console: %s: %v", s.name, s.err))
+	}
+	return s.assets
+}
+
+func (s *site) handler() http.Handler {
+	s.load()
+	return http.HandlerFunc(s.serve)
+}
+
+func (s *site) paths() []string {
+	assets := s.load()
 	out := make([]string, 0, len(assets))
 	for p := range assets {
 		out = append(out, p)
@@ -153,29 +172,33 @@ func newAsset(b []byte, ctype string) *asset {
 	return a
 }
 
-func serve(w http.ResponseWriter, r *http.Request) {
+func (s *site) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("Content-Security-Policy", s.csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
+	if s.permissions != "" {
+		h.Set("Permissions-Policy", s.permissions)
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	a := assets[r.URL.Path]
+	a := s.assets[r.URL.Path]
 	if a == nil {
 		http.NotFound(w, r)
 		return
 	}
-	serveAsset(w, r, a)
+	serveAsset(w, r, a, s.csp)
 }
 
-// serveAsset answers a GET or HEAD with a (ETag, gzip when accepted).
-func serveAsset(w http.ResponseWriter, r *http.Request, a *asset) {
+// serveAsset answers a GET or HEAD with a (ETag, gzip when accepted) under
+// the policy csp.
+func serveAsset(w http.ResponseWriter, r *http.Request, a *asset, csp string) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Type", a.ctype)
 	h.Set("ETag", a.etag)

@@ -301,6 +301,6 @@ func TownshipsHandler(cfg TownshipsConfig) http.Handler {
 			http.Error(w, "township map unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		serveAsset(w, r, a)
+		serveAsset(w, r, a, ContentSecurityPolicy)
 	})
 }
