@@ -139,6 +139,7 @@ func (e *Engine) livenessLoop() {
 		if e.inspector != nil && time.Since(lastLost) >= lostTaskSweepEvery {
 			lastLost = time.Now()
 			e.sweepLostTasks(ctx)
+			e.sweepLostPlans(ctx, time.Now())
 		}
 		cancel()
 	}
@@ -210,6 +211,68 @@ func (e *Engine) sweepLostTasks(ctx context.Context) {
 		default:
 			e.metrics.lostTasks.WithLabelValues(channelLabel(k.Channel)).Inc()
 			e.log.Warn("re-enqueued a batch whose task Redis had lost", "alert_id", k.AlertID, "batch", k.String())
+		}
+	}
+}
+
+// Lost plan tasks: the outbox marks a version dispatched once its plan task
+// is in Redis; a Redis that loses its last second of AOF can lose the task
+// with it, and nothing else would ever plan that version.
+const (
+	// lostPlanGrace is how long a dispatched version's plan task has to
+	// show itself before a missing one counts as lost.
+	lostPlanGrace = 10 * time.Second
+	// lostPlanWindow bounds how far back the sweeper looks.
+	lostPlanWindow = 6 * time.Hour
+)
+
+// sweepLostPlans re-enqueues, under its own id, the plan task of every
+// version dispatched in the last lostPlanWindow (and more than
+// lostPlanGrace before now) that is still to be delivered, whose plan is
+// not complete, and whose plan task Redis no longer has.
+func (e *Engine) sweepLostPlans(ctx context.Context, now time.Time) {
+	vers, err := e.store.DispatchedBetween(ctx, now.Add(-lostPlanWindow), now.Add(-lostPlanGrace), 200)
+	if err != nil {
+		e.log.Warn("read dispatched versions", "err", err)
+		return
+	}
+	for _, v := range vers {
+		a, err := e.store.AlertVersion(ctx, v.AlertID, v.Version)
+		if err != nil || !now.Before(sendDeadline(a)) {
+			continue
+		}
+		if gone, err := e.superseded(ctx, a); err != nil || gone {
+			continue
+		}
+		plans, err := e.store.Plans(ctx, a.ID, a.Version)
+		if err != nil {
+			continue
+		}
+		complete := true
+		for _, ch := range a.Channels {
+			if a.Round > 0 && ch != "speaker" {
+				continue
+			}
+			if _, ok := plans[ch]; !ok {
+				complete = false
+			}
+		}
+		if complete {
+			continue
+		}
+		_, err = e.inspector.GetTaskInfo(QueueFor(a), planTaskID(a.ID, a.Version))
+		if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			continue // there (or Redis did not answer: next sweep)
+		}
+		err = e.enqueuePlanTask(ctx, a.ID, a.Version, "")
+		switch {
+		case errors.Is(err, asynq.ErrTaskIDConflict):
+		case err != nil:
+			e.log.Warn("re-enqueue a lost plan task", "alert_id", a.ID, "version", a.Version, "err", err)
+			return
+		default:
+			e.metrics.lostTasks.WithLabelValues("plan").Inc()
+			e.log.Warn("re-enqueued a plan task Redis had lost", "alert_id", a.ID, "version", a.Version)
 		}
 	}
 }

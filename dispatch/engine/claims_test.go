@@ -341,3 +341,45 @@ func TestResumeReplaySafeChannelSendsAgain(t *testing.T) {
 		t.Fatalf("submitted %v, want %v", got, want)
 	}
 }
+
+// A dispatched version whose plan task Redis lost (and whose plan is not
+// complete) is planned again under its own id; a second sweep does not
+// enqueue it twice, and a version whose plan is complete is left alone.
+func TestSweeperFindsLostPlans(t *testing.T) {
+	rig := newClaimRig(t)
+	ctx := context.Background()
+	e := rig.engine(t, "live", AtMostOnce)
+	if err := rig.store.MarkDispatched(ctx, dispatch.PendingDispatch{AlertID: "A1", Version: 1}); err != nil {
+		t.Fatal(err)
+	}
+	lost := func() float64 { return testutil.ToFloat64(e.metrics.lostTasks.WithLabelValues("plan")) }
+	// Within the grace period the task may still be on its way.
+	e.sweepLostPlans(ctx, time.Now())
+	if n := lost(); n != 0 {
+		t.Fatalf("plan tasks re-enqueued within the grace period = %v, want 0", n)
+	}
+	later := time.Now().Add(lostPlanGrace + time.Second)
+	e.sweepLostPlans(ctx, later)
+	if n := lost(); n != 1 {
+		t.Fatalf("plan tasks re-enqueued = %v, want 1", n)
+	}
+	if _, err := e.inspector.GetTaskInfo(QueueFor(rig.alert), planTaskID("A1", 1)); err != nil {
+		t.Fatalf("the version's plan task: %v", err)
+	}
+	e.sweepLostPlans(ctx, later)
+	if n := lost(); n != 1 {
+		t.Fatalf("plan tasks re-enqueued = %v after a second sweep, want still 1", n)
+	}
+
+	// A complete plan needs no task: flush Redis's copy and sweep again.
+	if err := e.inspector.DeleteTask(QueueFor(rig.alert), planTaskID("A1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := rig.store.SavePlan(ctx, dispatch.Plan{AlertID: "A1", Version: 1, Channel: "sms", Recipients: rigRecipients, Batches: 1}); err != nil {
+		t.Fatal(err)
+	}
+	e.sweepLostPlans(ctx, later)
+	if n := lost(); n != 1 {
+		t.Fatalf("plan tasks re-enqueued = %v for a complete plan, want still 1", n)
+	}
+}

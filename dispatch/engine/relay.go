@@ -66,7 +66,7 @@ func (e *Engine) EnqueuePlan(ctx context.Context, p dispatch.PendingDispatch) er
 	}
 	payload, _ := json.Marshal(planPayload{ID: p.AlertID, Version: p.Version})
 	_, err = e.client.EnqueueContext(ctx, asynq.NewTask(TaskPlan, payload),
-		asynq.TaskID(fmt.Sprintf("plan:%s:v%d", p.AlertID, p.Version)),
+		asynq.TaskID(planTaskID(p.AlertID, p.Version)),
 		asynq.Queue(QueueFor(a)), asynq.MaxRetry(e.cfg.MaxRetry), asynq.Retention(24*time.Hour),
 		asynq.Timeout(5*time.Minute))
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
@@ -74,6 +74,9 @@ func (e *Engine) EnqueuePlan(ctx context.Context, p dispatch.PendingDispatch) er
 	}
 	return err
 }
+
+// planTaskID is the deterministic id of a version's plan task.
+func planTaskID(id string, version int) string { return fmt.Sprintf("plan:%s:v%d", id, version) }
 
 // enqueuePlanTask enqueues the plan task of a version under its id plus
 // suffix (a dead planner's plan, re-run at once).
@@ -84,7 +87,7 @@ func (e *Engine) enqueuePlanTask(ctx context.Context, id string, version int, su
 	}
 	payload, _ := json.Marshal(planPayload{ID: id, Version: version})
 	_, err = e.client.EnqueueContext(ctx, asynq.NewTask(TaskPlan, payload),
-		asynq.TaskID(fmt.Sprintf("plan:%s:v%d%s", id, version, suffix)),
+		asynq.TaskID(planTaskID(id, version)+suffix),
 		asynq.Queue(QueueFor(a)), asynq.MaxRetry(e.cfg.MaxRetry), asynq.Retention(24*time.Hour),
 		asynq.Timeout(5*time.Minute))
 	return err
