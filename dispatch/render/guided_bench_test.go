@@ -50,7 +50,7 @@ func BenchmarkVillageProgrammesCold(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, err := New(Config{Audio: ar, PublicURL: "https://alert.example.cn"})
+		r, err := New(Config{Audio: ar})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -61,7 +61,7 @@ func TestVillageProgrammesNameTheirShelter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(Config{Audio: ar, PublicURL: "https://alert.example.cn"})
+	r, err := New(Config{Audio: ar})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,9 +41,6 @@ type Config struct {
 	// loudspeaker downloads from the node it is connected to, which may not
 	// be the one that rendered. Nil: this node serves only what it rendered.
 	Redis redis.UniversalClient
-	// PublicURL is the base URL loudspeakers download from
-	// (<PublicURL>/audio/<sha256>.wav).
-	PublicURL string
 	// Repeats is how often the whole programme plays; 0 means
 	// audio.DefaultRepeats.
 	Repeats int
@@ -61,6 +58,10 @@ type Renderer struct {
 	stored sync.Map
 }
 
+// AudioPath is where programmes are served, on every node that serves
+// loudspeakers (Handler).
+const AudioPath = "/audio/"
+
 // descriptionTTL is how long a programme's description stays in Redis;
 // refreshed daily (see Renderer.stored), well inside it.
 const descriptionTTL = 8 * 24 * time.Hour
@@ -73,7 +74,6 @@ func New(cfg Config) (*Renderer, error) {
 	if cfg.Repeats < 0 || cfg.Repeats > audio.MaxRepeats {
 		return nil, &warning.FieldError{Field: "audio.repeats", Rule: fmt.Sprintf("0 (default %d) .. %d", audio.DefaultRepeats, audio.MaxRepeats), Value: fmt.Sprint(cfg.Repeats)}
 	}
-	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -114,14 +114,18 @@ func (r *Renderer) RenderAlert(ctx context.Context, a *dispatch.Alert) (*channel
 }
 
 // renderProgramme renders p (a cache hit when it was rendered before) and
-// says where loudspeakers fetch it.
+// says where loudspeakers fetch it: /audio/<sha256>.wav on the node each
+// one is connected to (the agent resolves the path against its platform
+// URL). Not this node's URL: in a cluster the renderer is a worker that
+// serves no loudspeaker, and any API node makes the same bytes from the
+// description kept in Redis.
 func (r *Renderer) renderProgramme(ctx context.Context, p audio.Programme) (*channels.Audio, error) {
 	res, err := r.cfg.Audio.Render(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	r.keepDescription(ctx, res.SHA256, p)
-	return &channels.Audio{SHA256: res.SHA256, URL: r.cfg.PublicURL + "/audio/" + res.SHA256 + ".wav", Duration: res.Duration,
+	return &channels.Audio{SHA256: res.SHA256, URL: AudioPath + res.SHA256 + ".wav", Duration: res.Duration,
 		Format: fmt.Sprintf("wav/pcm16/%d", res.SampleRate), ToneOnly: res.ToneOnly}, nil
 }
 
@@ -155,7 +159,7 @@ func descriptionKey(sha string) string { return "alertcast:audio:programme:" + s
 func (r *Renderer) Handler() http.Handler {
 	files := http.StripPrefix("/audio", r.cfg.Audio.Handler())
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		name := strings.TrimPrefix(req.URL.Path, "/audio/")
+		name := strings.TrimPrefix(req.URL.Path, AudioPath)
 		if sha, _, _ := strings.Cut(name, "."); len(sha) == 64 {
 			r.renderMissing(req.Context(), sha)
 		}

@@ -26,7 +26,7 @@ func toneOnly(t *testing.T, rdb redis.UniversalClient) *Renderer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(Config{Audio: ar, Redis: rdb, PublicURL: "https://alert.example.cn/"})
+	r, err := New(Config{Audio: ar, Redis: rdb})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,15 +90,16 @@ func TestRenderAlertChoosesTheSignal(t *testing.T) {
 }
 
 // The programme a loudspeaker is told about is the file served under that
-// name: the URL is built on the public URL, the hash is the file's, and a
-// tone-only render says so.
+// name: the URL is the path on the node the loudspeaker is connected to
+// (not the rendering node's URL), the hash is the file's, and a tone-only
+// render says so.
 func TestRenderAlertNamesTheFileItServes(t *testing.T) {
 	r := toneOnly(t, nil)
 	au, err := r.RenderAlert(context.Background(), sandstorm())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "https://alert.example.cn/audio/" + au.SHA256 + ".wav"; au.URL != want {
+	if want := "/audio/" + au.SHA256 + ".wav"; au.URL != want {
 		t.Errorf("URL %q, want %q", au.URL, want)
 	}
 	if !au.ToneOnly || au.Format != "wav/pcm16/16000" || au.Duration <= 0 {

@@ -232,7 +232,7 @@ func (s *Server) wireAudio() error {
 		return fmt.Errorf("audio: %w", err)
 	}
 	s.audio = r
-	s.render, err = render.New(render.Config{Audio: r, Redis: s.redis.Client, PublicURL: s.cfg.PublicURL, Repeats: ac.Repeats,
+	s.render, err = render.New(render.Config{Audio: r, Redis: s.redis.Client, Repeats: ac.Repeats,
 		Logger: s.log.With("component", "audio")})
 	return err
 }

@@ -100,6 +100,7 @@ var (
 // cluster is one scripts/cluster.sh cluster in a temp dir, on its own port
 // range, torn down by PID when the test ends.
 type cluster struct {
+	fleet *fleet // the loudspeakers of clusterBroadcast
 	t     *testing.T
 	dir   string
 	port  int

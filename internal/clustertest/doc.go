@@ -16,6 +16,9 @@
 //     state (sent or delivered), read back through the deliveries API;
 //   - no phone received the same SMS part twice, counted by the SMPP SMSC
 //     simulator the test runs (channels/sms/smscsim), not by alertd;
+//   - every loudspeaker of a fleet of real agents (in the test's process,
+//     connected to the API nodes) played the warning, and none played any
+//     repeat of any command twice, counted by the devices themselves;
 //   - for the API node: a WebSocket page connected to it reconnects to the
 //     other node, resumes from its last event id and sees the warning once;
 //

@@ -48,8 +48,10 @@ func budget(t *testing.T, what string, took, limit time.Duration) {
 	}
 }
 
-// clusterBroadcast starts a cluster, imports the population and issues an
-// exercise to the whole county through api1.
+// clusterBroadcast starts a cluster, imports the population, connects a
+// fleet of loudspeakers to both API nodes (c.fleet) and issues an exercise
+// to the whole county through api1, on the given channels and the
+// loudspeakers.
 func clusterBroadcast(t *testing.T, channels ...string) (c *cluster, sim *smscsim.Server, pop population, op, id string) {
 	t.Helper()
 	slow(t)
@@ -57,7 +59,8 @@ func clusterBroadcast(t *testing.T, channels ...string) (c *cluster, sim *smscsi
 	c = startCluster(t, sim)
 	pop = newPopulation(t, residents)
 	op = importResidents(t, c.api[0], c.token, pop)
-	id = issue(t, c.api[0], op, countyExercise(channels...))
+	c.fleet = startFleet(t, c.api[:], c.token)
+	id = issue(t, c.api[0], op, countyExercise(append(channels, "speaker")...))
 	return c, sim, pop, op, id
 }
 
@@ -85,6 +88,7 @@ func TestClusterWorkerKilledMidBatch(t *testing.T) {
 		rerun.Round(100*time.Millisecond), took.Round(100*time.Millisecond), p)
 	budget(t, "re-running the killed workers' batches", rerun, recoveryBudgetWorker)
 	verify(t, c.records(t, id), sim, pop, 2*inflightPerNode)
+	c.fleet.verify(t, id, c.api[0], op)
 }
 
 // The Redis master is killed with SIGKILL mid-broadcast: the Sentinels
@@ -102,6 +106,7 @@ func TestClusterRedisMasterKilled(t *testing.T) {
 	report(t, "Redis master killed: Sentinel promoted %s after %s; the warning completed %s after the kill (%v)",
 		promoted.addr, promoted.after.Round(100*time.Millisecond), took.Round(100*time.Millisecond), p)
 	verify(t, c.records(t, id), sim, pop, 0)
+	c.fleet.verify(t, id, c.api[0], op)
 }
 
 // PostgreSQL is killed with SIGKILL mid-broadcast and started again: the
@@ -120,6 +125,7 @@ func TestClusterPostgresRestarted(t *testing.T) {
 		back.Sub(killed).Round(100*time.Millisecond), time.Since(back).Round(100*time.Millisecond), p)
 	// Chunks sent while PostgreSQL died cannot be recorded: possibly sent.
 	verify(t, c.records(t, id), sim, pop, len(clusterWorkers)*inflightPerNode)
+	c.fleet.verify(t, id, c.api[0], op)
 }
 
 // promotion is what waitPromotion saw.

@@ -168,7 +168,8 @@ func TestSingleAlertdKilledAndRestarted(t *testing.T) {
 	s.start()
 	pop := newPopulation(t, residents)
 	op := importResidents(t, s.base, singleAdminToken, pop)
-	id := issue(t, s.base, op, countyExercise("sms"))
+	spk := startFleet(t, []string{s.base}, singleAdminToken)
+	id := issue(t, s.base, op, countyExercise("sms", "speaker"))
 	bases := []string{s.base}
 	midBroadcast(t, bases, op, id, pop)
 	s.kill9()
@@ -186,6 +187,7 @@ func TestSingleAlertdKilledAndRestarted(t *testing.T) {
 		resumed.Round(100*time.Millisecond), took.Round(100*time.Millisecond), p)
 	budget(t, "re-running the warning's batches after alertd's restart", resumed, recoveryBudgetWorker)
 	verify(t, recordsAPI(t, s.base, op, id), sim, pop, inflightPerNode)
+	spk.verify(t, id, s.base, op)
 }
 
 // A lone redis-server (AOF everysec) under one alertd is killed with
@@ -199,7 +201,8 @@ func TestSingleRedisKilledAndRestarted(t *testing.T) {
 	s.start()
 	pop := newPopulation(t, residents)
 	op := importResidents(t, s.base, singleAdminToken, pop)
-	id := issue(t, s.base, op, countyExercise("sms"))
+	spk := startFleet(t, []string{s.base}, singleAdminToken)
+	id := issue(t, s.base, op, countyExercise("sms", "speaker"))
 	bases := []string{s.base}
 	midBroadcast(t, bases, op, id, pop)
 	rs.Stop()
@@ -213,4 +216,5 @@ func TestSingleRedisKilledAndRestarted(t *testing.T) {
 	report(t, "lone redis-server killed and started 3 s later: the warning completed %s after Redis was back (%v)", took.Round(100*time.Millisecond), p)
 	budget(t, "completing the warning after Redis came back", took, recoveryBudgetRedis)
 	verify(t, recordsAPI(t, s.base, op, id), sim, pop, 0)
+	spk.verify(t, id, s.base, op)
 }

@@ -64,6 +64,9 @@ type SimConfig struct {
 	// CacheDir is shared by every virtual speaker (one download per
 	// programme). Default: a temp dir removed at the end.
 	CacheDir string
+	// Sink, when set, gives each virtual speaker its own sink (tests count
+	// what every device played); default a DiscardSink.
+	Sink func(device string) Sink
 }
 
 // Simulate runs one virtual speaker per device in this process until ctx is
@@ -94,8 +97,12 @@ func Simulate(ctx context.Context, cfg SimConfig) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
 	for _, d := range cfg.Devices {
+		var sink Sink = &DiscardSink{Realtime: cfg.Realtime}
+		if cfg.Sink != nil {
+			sink = cfg.Sink(d.ID)
+		}
 		a, err := New(Config{URL: cfg.URL, Device: d.ID, Credential: d.Credential, PublicKey: cfg.PublicKey,
-			Cache: cache, Sink: &DiscardSink{Realtime: cfg.Realtime}, Window: cfg.Window, Heartbeat: cfg.Heartbeat,
+			Cache: cache, Sink: sink, Window: cfg.Window, Heartbeat: cfg.Heartbeat,
 			Firmware: cfg.Firmware, Logger: cfg.Logger, Dialer: dialer, Signal: func() int { return -60 - rand.IntN(40) }})
 		if err != nil {
 			return err
