@@ -35,6 +35,10 @@ type Config struct {
 	Logger          *slog.Logger
 	// Registerer receives the renderer's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// PartCacheBytes bounds the synthesised speech parts (Segment.Parts)
+	// kept in memory; they are kept on disk under Dir/parts as well.
+	// Default DefaultPartCacheBytes (64 MiB).
+	PartCacheBytes int64
 }
 
 // DefaultSampleRate is the rate of rendered programmes.
@@ -50,7 +54,7 @@ const renderVersion = 2
 // serves them. It is safe for concurrent use; concurrent renders of the same
 // programme share one rendering.
 type Renderer struct {
-	dir, wavDir, metaDir, keyDir, clipDir, g711Dir, tmpDir string
+	dir, wavDir, metaDir, keyDir, clipDir, g711Dir, partDir, tmpDir string
 
 	synth     Synthesizer
 	synthName string
@@ -62,6 +66,8 @@ type Renderer struct {
 
 	mu       sync.Mutex
 	inflight map[string]*renderCall
+
+	parts *partCache
 }
 
 type renderCall struct {
@@ -91,6 +97,13 @@ func NewRenderer(cfg Config) (*Renderer, error) {
 	if r.rate == 0 {
 		r.rate = DefaultSampleRate
 	}
+	if cfg.PartCacheBytes < 0 {
+		return nil, fmt.Errorf("audio: Config.PartCacheBytes %d (want 0 for the default, or more)", cfg.PartCacheBytes)
+	}
+	if cfg.PartCacheBytes == 0 {
+		cfg.PartCacheBytes = DefaultPartCacheBytes
+	}
+	r.parts = newPartCache(cfg.PartCacheBytes)
 	if r.rate < 8000 || r.rate > 48000 {
 		return nil, fmt.Errorf("%w: Config.SampleRate %d (want 8000..48000)", ErrSampleRate, r.rate)
 	}
@@ -116,8 +129,9 @@ func NewRenderer(cfg Config) (*Renderer, error) {
 	r.keyDir = filepath.Join(r.dir, "keys")
 	r.clipDir = filepath.Join(r.dir, "clips")
 	r.g711Dir = filepath.Join(r.dir, "g711")
+	r.partDir = filepath.Join(r.dir, "parts")
 	r.tmpDir = filepath.Join(r.dir, "tmp")
-	for _, d := range []string{r.wavDir, r.metaDir, r.keyDir, r.clipDir, r.g711Dir, r.tmpDir} {
+	for _, d := range []string{r.wavDir, r.metaDir, r.keyDir, r.clipDir, r.g711Dir, r.partDir, r.tmpDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("audio: cache dir: %w", err)
 		}
@@ -169,7 +183,9 @@ func (r *Renderer) Estimate(p Programme) time.Duration {
 // renderVersion), and the programme as it
 // will actually sound. A tone-only rendering drops the text and voice, so
 // it is shared by every programme with the same tones, and a voice change
-// (engine, version, voice, speed) renders afresh.
+// (engine, version, voice, speed) renders afresh. A segment given in parts
+// has its parts in the key: the same words cut differently sound
+// different.
 func (r *Renderer) cacheKey(n normalized) string {
 	key := struct {
 		Version   int       `json:"v"`
@@ -342,6 +358,10 @@ func (r *Renderer) render(ctx context.Context, n normalized, key string) (Render
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if len(s.Parts) > 0 {
+					speech[i], errs[i] = r.speakParts(ctx, s)
+					return
+				}
 				speech[i], errs[i] = r.speak(ctx, s)
 			}()
 		}
