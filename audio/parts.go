@@ -178,7 +178,7 @@ func (r *Renderer) loadOrSpeakPart(ctx context.Context, key, lang, text string) 
 // (each at the target loudness), joined by PauseBetweenParts of silence.
 // Parts are fetched in parallel; the synthesizer bounds its processes
 // (Espeak: EspeakConfig.MaxProcesses).
-func (r *Renderer) speakParts(ctx context.Context, s Segment) ([]float32, error) {
+func (r *Renderer) speakParts(ctx context.Context, s Segment) ([]int16, error) {
 	pcm := make([][]int16, len(s.Parts))
 	errs := make([]error, len(s.Parts))
 	var wg sync.WaitGroup
@@ -194,14 +194,12 @@ func (r *Renderer) speakParts(ctx context.Context, s Segment) ([]float32, error)
 		}
 		n += len(pcm[j])
 	}
-	out := make([]float32, 0, n)
+	out := make([]int16, 0, n)
 	for j, x := range pcm {
 		if j > 0 {
-			out = append(out, make([]float32, gap)...)
+			out = append(out, make([]int16, gap)...)
 		}
-		for _, v := range x {
-			out = append(out, float32(v)/32768)
-		}
+		out = append(out, x...)
 	}
 	return out, nil
 }

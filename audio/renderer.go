@@ -68,6 +68,7 @@ type Renderer struct {
 	inflight map[string]*renderCall
 
 	parts *partCache
+	tones sync.Map // fmt.Sprint(pattern) → []int16, never modified
 }
 
 type renderCall struct {
@@ -306,15 +307,17 @@ func (r *Renderer) meta(sha string) (Rendered, error) {
 	return res, nil
 }
 
-// assembly collects samples and the layout.
+// assembly collects samples and the layout. Every piece is already PCM16
+// (speech, tones and clips are converted sample by sample, so assembling
+// in PCM16 gives the bytes a float assembly converted at the end would).
 type assembly struct {
 	rate    int
-	samples []float32
+	samples []int16
 	layout  []LayoutEntry
 	repeat  int
 }
 
-func (a *assembly) add(kind, signal, lang string, x []float32) {
+func (a *assembly) add(kind, signal, lang string, x []int16) {
 	a.layout = append(a.layout, LayoutEntry{
 		Kind: kind, Repeat: a.repeat, Signal: signal, Lang: lang,
 		Start:    samplesToDuration(len(a.samples), a.rate),
@@ -328,28 +331,28 @@ func (a *assembly) add(kind, signal, lang string, x []float32) {
 func (a *assembly) pause(d time.Duration) {
 	n := durationToSamples(d, a.rate)
 	if k := len(a.layout) - 1; k >= 0 && a.layout[k].Kind == KindPause && a.layout[k].Repeat == a.repeat {
-		a.samples = append(a.samples, make([]float32, n)...)
+		a.samples = append(a.samples, make([]int16, n)...)
 		a.layout[k].Duration = samplesToDuration(len(a.samples), a.rate) - a.layout[k].Start
 		return
 	}
-	a.add(KindPause, "", "", make([]float32, n))
+	a.add(KindPause, "", "", make([]int16, n))
 }
 
 func (r *Renderer) render(ctx context.Context, n normalized, key string) (Rendered, error) {
 	// The clip first: a missing clip or an over-long programme fails before
 	// any synthesis work.
-	var clip []float32
+	var clip []int16
 	if n.Clip != "" {
 		pcm, err := r.loadClip(n.Clip)
 		if err != nil {
 			return Rendered{}, err
 		}
-		clip = toFloat(pcm.Samples)
+		clip = pcm.Samples
 		if d := estimate(n, r.synth != nil, pcm.Duration()); d > MaxProgrammeDuration {
 			return Rendered{}, fmt.Errorf("%w: clip_sha256: with the clip the programme would play for about %v (limit %v)", ErrInvalidProgramme, d.Round(time.Minute), MaxProgrammeDuration)
 		}
 	}
-	speech := make([][]float32, len(n.Speech))
+	speech := make([][]int16, len(n.Speech))
 	toneOnly := len(n.Speech) > 0 && (r.synth == nil || n.ToneOnly)
 	if !toneOnly && len(n.Speech) > 0 {
 		var wg sync.WaitGroup
@@ -362,7 +365,8 @@ func (r *Renderer) render(ctx context.Context, n normalized, key string) (Render
 					speech[i], errs[i] = r.speakParts(ctx, s)
 					return
 				}
-				speech[i], errs[i] = r.speak(ctx, s)
+				x, err := r.speak(ctx, s)
+				speech[i], errs[i] = toInt16(x), err
 			}()
 		}
 		wg.Wait()
@@ -377,9 +381,20 @@ func (r *Renderer) render(ctx context.Context, n normalized, key string) (Render
 		return Rendered{}, err
 	}
 
-	attention := renderPattern(n.Attention.Pattern(), r.rate, TargetRMSdBFS)
-	drill := renderPattern(drillPattern(), r.rate, TargetRMSdBFS)
-	a := &assembly{rate: r.rate}
+	var attention, drill []int16
+	one := durationToSamples(PauseAfterRepeat, r.rate) + len(clip) + durationToSamples(PauseAfterClip, r.rate)
+	if n.Drill {
+		drill = r.tone(drillPattern())
+		one += len(drill) + durationToSamples(PauseAfterDrill, r.rate)
+	}
+	if n.Attention != SignalNone {
+		attention = r.tone(n.Attention.Pattern())
+		one += len(attention) + durationToSamples(PauseAfterAttention, r.rate)
+	}
+	for _, x := range speech {
+		one += len(x) + durationToSamples(PauseBetweenSpeech, r.rate)
+	}
+	a := &assembly{rate: r.rate, samples: make([]int16, 0, n.Repeats*one)}
 	for rep := 1; rep <= n.Repeats; rep++ {
 		a.repeat = rep
 		// A drill opens with its pips: nobody hears a warning cadence
@@ -407,7 +422,7 @@ func (r *Renderer) render(ctx context.Context, n normalized, key string) (Render
 		}
 		a.pause(PauseAfterRepeat)
 	}
-	pcm := PCM{Rate: r.rate, Samples: toInt16(a.samples)}
+	pcm := PCM{Rate: r.rate, Samples: a.samples}
 	wav, err := EncodeWAV(pcm)
 	if err != nil {
 		return Rendered{}, err
@@ -440,6 +455,19 @@ func (r *Renderer) render(ctx context.Context, n normalized, key string) (Render
 		return Rendered{}, err
 	}
 	return res, nil
+}
+
+// tone is pattern p rendered at the renderer's rate and the target
+// loudness, as PCM16: rendered once per pattern (the pattern itself is the
+// key, so a retuned cadence is rendered afresh).
+func (r *Renderer) tone(p []Tone) []int16 {
+	key := fmt.Sprint(p)
+	if x, ok := r.tones.Load(key); ok {
+		return x.([]int16)
+	}
+	x := toInt16(renderPattern(p, r.rate, TargetRMSdBFS))
+	r.tones.Store(key, x)
+	return x
 }
 
 // speak synthesises one segment at the renderer's rate and loudness.
