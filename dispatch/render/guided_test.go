@@ -2,11 +2,14 @@ package render
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/alertcast/alertcast/audio"
 	"github.com/alertcast/alertcast/channels"
@@ -316,4 +319,34 @@ func commonSuffix(a, b []int16) int {
 		n++
 	}
 	return n
+}
+
+// A village's programme rendered on one node is served by another from
+// the description in Redis — parts and all — with the same bytes, the
+// other node's parts cache being cold.
+func TestAnotherNodeServesAVillageProgramme(t *testing.T) {
+	rs := testsvc.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	node := func() *Renderer {
+		ar, err := audio.NewRenderer(audio.Config{Dir: t.TempDir(), Synth: &scriptSynth{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := New(Config{Audio: ar, Redis: rdb, PublicURL: "https://alert.example.cn/"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	nodeA, nodeB := node(), node()
+	g := shelterGuidance("653122100201", "S1", "疏勒镇第一中学", "يېزا 1-ئوتتۇرا مەكتەپ", warning.NorthEast, 1230)
+	au, err := nodeA.RenderGuided(context.Background(), evacuateAlert(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, status := get(t, nodeB, "/audio/"+au.SHA256+".wav")
+	if status != http.StatusOK || digest(body) != au.SHA256 {
+		t.Fatalf("node B: %d, sha256 %s, want 200 and %s", status, digest(body), au.SHA256)
+	}
 }
