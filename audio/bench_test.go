@@ -19,8 +19,8 @@ func bench200Programme(i int) Programme {
 	// A distinct drill flag / repeat count would change the layout; a
 	// trailing counter in the text keeps the work identical but the key new.
 	return Programme{Attention: SignalRed, Speech: []Segment{
-		{LangZh, bench200Zh + fmt.Sprintf("第%d号。", i%10)},
-		{LangUg, bench200Ug},
+		{Lang: LangZh, Text: bench200Zh + fmt.Sprintf("第%d号。", i%10)},
+		{Lang: LangUg, Text: bench200Ug},
 	}}
 }
 

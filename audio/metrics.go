@@ -7,6 +7,7 @@ type metrics struct {
 	renderSeconds prometheus.Histogram
 	toneOnly      prometheus.Counter
 	clips         *prometheus.CounterVec
+	parts         *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -28,9 +29,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "alertcast_audio_clip_uploads_total",
 			Help: "Recorded clip uploads by result (stored, rejected).",
 		}, []string{"result"}),
+		parts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alertcast_audio_speech_parts_total",
+			Help: "Speech parts (Segment.Parts) a render needed, by where they came from (memory, disk, synthesised).",
+		}, []string{"source"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.renders, m.renderSeconds, m.toneOnly, m.clips} {
+		for _, c := range []prometheus.Collector{m.renders, m.renderSeconds, m.toneOnly, m.clips, m.parts} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -40,3 +45,5 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) result(r string) { m.renders.WithLabelValues(r).Inc() }
+
+func (m *metrics) part(source string) { m.parts.WithLabelValues(source).Inc() }

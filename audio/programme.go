@@ -14,6 +14,16 @@ import (
 type Segment struct {
 	Lang string `json:"lang"` // "zh" or "ug"
 	Text string `json:"text"`
+	// Parts, when given, is Text cut where it may be synthesised in
+	// pieces: strings.Join(Parts, "") must be exactly Text. Each part is
+	// synthesised, loudness-normalised and cached on its own (keyed by
+	// voice, language, words, rate and render version) and the parts are
+	// joined with PauseBetweenParts, so the words many programmes share —
+	// a warning's headline and instruction in every village's programme —
+	// are spoken once, and only the part that differs (the village's
+	// guidance) is synthesised per village. Cut at sentence ends: a part
+	// is spoken as a sentence of its own.
+	Parts []string `json:"parts,omitempty"`
 }
 
 // Programme is what a loudspeaker plays, described without any audio:
@@ -51,7 +61,14 @@ const (
 	PauseAfterClip      = 800 * time.Millisecond
 	PauseBetweenSpeech  = 1000 * time.Millisecond // between zh and ug
 	PauseAfterRepeat    = 2000 * time.Millisecond // closes each repeat
+	// PauseBetweenParts joins the parts of a segment (Segment.Parts): with
+	// the 30 ms each part keeps at its ends, about the 450 ms espeak-ng
+	// leaves at a full stop at 140 words/min.
+	PauseBetweenParts = 400 * time.Millisecond
 )
+
+// MaxParts bounds the parts of one segment.
+const MaxParts = 8
 
 // Spoken drill markers, said before and after each speech segment.
 var drillWords = map[string][2]string{
@@ -169,6 +186,14 @@ func (p Programme) normalize() (normalized, error) {
 		if total > MaxProgrammeRunes {
 			return bad(ErrTextTooLong, field+".text", "programme text is over %d characters", MaxProgrammeRunes)
 		}
+		if len(s.Parts) > 0 {
+			seg, err := normalizeParts(s, field, p.Drill)
+			if err != nil {
+				return normalized{}, err
+			}
+			n.Speech = append(n.Speech, seg)
+			continue
+		}
 		norm, err := NormalizeText(s.Lang, s.Text)
 		if err != nil {
 			return normalized{}, fmt.Errorf("%s.text: %w", field, err)
@@ -186,6 +211,34 @@ func (p Programme) normalize() (normalized, error) {
 		return bad(ErrTextTooLong, "speech", "the programme would play for about %v (limit %v); shorten the text or lower repeats", d.Round(time.Minute), MaxProgrammeDuration)
 	}
 	return n, nil
+}
+
+// normalizeParts normalises a segment given in parts: each part on its
+// own (it is synthesised on its own), the drill words as parts of their
+// own. The normalised Text is the parts joined by spaces (what the cache
+// key and the estimate read); the parts say where the cuts are.
+func normalizeParts(s Segment, field string, drill bool) (Segment, error) {
+	if len(s.Parts) > MaxParts {
+		return Segment{}, fmt.Errorf("%w: %s.parts: %d parts (limit %d)", ErrInvalidProgramme, field, len(s.Parts), MaxParts)
+	}
+	if strings.Join(s.Parts, "") != s.Text {
+		return Segment{}, fmt.Errorf("%w: %s.parts: joined they are not the segment's text", ErrInvalidProgramme, field)
+	}
+	var parts []string
+	if drill {
+		parts = append(parts, normalizeLang(s.Lang, drillWords[s.Lang][0]))
+	}
+	for j, part := range s.Parts {
+		norm, err := NormalizeText(s.Lang, part)
+		if err != nil {
+			return Segment{}, fmt.Errorf("%s.parts[%d]: %w", field, j, err)
+		}
+		parts = append(parts, norm)
+	}
+	if drill {
+		parts = append(parts, normalizeLang(s.Lang, drillWords[s.Lang][1]))
+	}
+	return Segment{Lang: s.Lang, Text: strings.Join(parts, " "), Parts: parts}, nil
 }
 
 // Speech pace of the default espeak-ng voices at 140 words/min, measured on
@@ -222,7 +275,7 @@ func estimate(n normalized, speech bool, clip time.Duration) time.Duration {
 	}
 	if speech && !n.ToneOnly {
 		for i, s := range n.Speech {
-			one += estimateSpeech(s)
+			one += estimateSegment(s)
 			if i < len(n.Speech)-1 {
 				one += PauseBetweenSpeech
 			}
@@ -230,6 +283,19 @@ func estimate(n normalized, speech bool, clip time.Duration) time.Duration {
 	}
 	one += PauseAfterRepeat
 	return time.Duration(n.Repeats) * one
+}
+
+// estimateSegment is the speech of a normalised segment: its parts and
+// the pauses between them, or its text.
+func estimateSegment(s Segment) time.Duration {
+	if len(s.Parts) == 0 {
+		return estimateSpeech(s)
+	}
+	var d time.Duration
+	for _, p := range s.Parts {
+		d += estimateSpeech(Segment{Lang: s.Lang, Text: p})
+	}
+	return d + time.Duration(len(s.Parts)-1)*PauseBetweenParts
 }
 
 func estimateSpeech(s Segment) time.Duration {

@@ -35,6 +35,10 @@ type Config struct {
 	Logger          *slog.Logger
 	// Registerer receives the renderer's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// PartCacheBytes bounds the synthesised speech parts (Segment.Parts)
+	// kept in memory; they are kept on disk under Dir/parts as well.
+	// Default DefaultPartCacheBytes (64 MiB).
+	PartCacheBytes int64
 }
 
 // DefaultSampleRate is the rate of rendered programmes.
@@ -50,7 +54,7 @@ const renderVersion = 2
 // serves them. It is safe for concurrent use; concurrent renders of the same
 // programme share one rendering.
 type Renderer struct {
-	dir, wavDir, metaDir, keyDir, clipDir, g711Dir, tmpDir string
+	dir, wavDir, metaDir, keyDir, clipDir, g711Dir, partDir, tmpDir string
 
 	synth     Synthesizer
 	synthName string
@@ -62,6 +66,9 @@ type Renderer struct {
 
 	mu       sync.Mutex
 	inflight map[string]*renderCall
+
+	parts *partCache
+	tones sync.Map // fmt.Sprint(pattern) → []int16, never modified
 }
 
 type renderCall struct {
@@ -91,6 +98,13 @@ func NewRenderer(cfg Config) (*Renderer, error) {
 	if r.rate == 0 {
 		r.rate = DefaultSampleRate
 	}
+	if cfg.PartCacheBytes < 0 {
+		return nil, fmt.Errorf("audio: Config.PartCacheBytes %d (want 0 for the default, or more)", cfg.PartCacheBytes)
+	}
+	if cfg.PartCacheBytes == 0 {
+		cfg.PartCacheBytes = DefaultPartCacheBytes
+	}
+	r.parts = newPartCache(cfg.PartCacheBytes)
 	if r.rate < 8000 || r.rate > 48000 {
 		return nil, fmt.Errorf("%w: Config.SampleRate %d (want 8000..48000)", ErrSampleRate, r.rate)
 	}
@@ -116,8 +130,9 @@ func NewRenderer(cfg Config) (*Renderer, error) {
 	r.keyDir = filepath.Join(r.dir, "keys")
 	r.clipDir = filepath.Join(r.dir, "clips")
 	r.g711Dir = filepath.Join(r.dir, "g711")
+	r.partDir = filepath.Join(r.dir, "parts")
 	r.tmpDir = filepath.Join(r.dir, "tmp")
-	for _, d := range []string{r.wavDir, r.metaDir, r.keyDir, r.clipDir, r.g711Dir, r.tmpDir} {
+	for _, d := range []string{r.wavDir, r.metaDir, r.keyDir, r.clipDir, r.g711Dir, r.partDir, r.tmpDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("audio: cache dir: %w", err)
 		}
@@ -169,7 +184,9 @@ func (r *Renderer) Estimate(p Programme) time.Duration {
 // renderVersion), and the programme as it
 // will actually sound. A tone-only rendering drops the text and voice, so
 // it is shared by every programme with the same tones, and a voice change
-// (engine, version, voice, speed) renders afresh.
+// (engine, version, voice, speed) renders afresh. A segment given in parts
+// has its parts in the key: the same words cut differently sound
+// different.
 func (r *Renderer) cacheKey(n normalized) string {
 	key := struct {
 		Version   int       `json:"v"`
@@ -290,15 +307,17 @@ func (r *Renderer) meta(sha string) (Rendered, error) {
 	return res, nil
 }
 
-// assembly collects samples and the layout.
+// assembly collects samples and the layout. Every piece is already PCM16
+// (speech, tones and clips are converted sample by sample, so assembling
+// in PCM16 gives the bytes a float assembly converted at the end would).
 type assembly struct {
 	rate    int
-	samples []float32
+	samples []int16
 	layout  []LayoutEntry
 	repeat  int
 }
 
-func (a *assembly) add(kind, signal, lang string, x []float32) {
+func (a *assembly) add(kind, signal, lang string, x []int16) {
 	a.layout = append(a.layout, LayoutEntry{
 		Kind: kind, Repeat: a.repeat, Signal: signal, Lang: lang,
 		Start:    samplesToDuration(len(a.samples), a.rate),
@@ -312,28 +331,28 @@ func (a *assembly) add(kind, signal, lang string, x []float32) {
 func (a *assembly) pause(d time.Duration) {
 	n := durationToSamples(d, a.rate)
 	if k := len(a.layout) - 1; k >= 0 && a.layout[k].Kind == KindPause && a.layout[k].Repeat == a.repeat {
-		a.samples = append(a.samples, make([]float32, n)...)
+		a.samples = append(a.samples, make([]int16, n)...)
 		a.layout[k].Duration = samplesToDuration(len(a.samples), a.rate) - a.layout[k].Start
 		return
 	}
-	a.add(KindPause, "", "", make([]float32, n))
+	a.add(KindPause, "", "", make([]int16, n))
 }
 
 func (r *Renderer) render(ctx context.Context, n normalized, key string) (Rendered, error) {
 	// The clip first: a missing clip or an over-long programme fails before
 	// any synthesis work.
-	var clip []float32
+	var clip []int16
 	if n.Clip != "" {
 		pcm, err := r.loadClip(n.Clip)
 		if err != nil {
 			return Rendered{}, err
 		}
-		clip = toFloat(pcm.Samples)
+		clip = pcm.Samples
 		if d := estimate(n, r.synth != nil, pcm.Duration()); d > MaxProgrammeDuration {
 			return Rendered{}, fmt.Errorf("%w: clip_sha256: with the clip the programme would play for about %v (limit %v)", ErrInvalidProgramme, d.Round(time.Minute), MaxProgrammeDuration)
 		}
 	}
-	speech := make([][]float32, len(n.Speech))
+	speech := make([][]int16, len(n.Speech))
 	toneOnly := len(n.Speech) > 0 && (r.synth == nil || n.ToneOnly)
 	if !toneOnly && len(n.Speech) > 0 {
 		var wg sync.WaitGroup
@@ -342,7 +361,12 @@ func (r *Renderer) render(ctx context.Context, n normalized, key string) (Render
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				speech[i], errs[i] = r.speak(ctx, s)
+				if len(s.Parts) > 0 {
+					speech[i], errs[i] = r.speakParts(ctx, s)
+					return
+				}
+				x, err := r.speak(ctx, s)
+				speech[i], errs[i] = toInt16(x), err
 			}()
 		}
 		wg.Wait()
@@ -357,9 +381,20 @@ func (r *Renderer) render(ctx context.Context, n normalized, key string) (Render
 		return Rendered{}, err
 	}
 
-	attention := renderPattern(n.Attention.Pattern(), r.rate, TargetRMSdBFS)
-	drill := renderPattern(drillPattern(), r.rate, TargetRMSdBFS)
-	a := &assembly{rate: r.rate}
+	var attention, drill []int16
+	one := durationToSamples(PauseAfterRepeat, r.rate) + len(clip) + durationToSamples(PauseAfterClip, r.rate)
+	if n.Drill {
+		drill = r.tone(drillPattern())
+		one += len(drill) + durationToSamples(PauseAfterDrill, r.rate)
+	}
+	if n.Attention != SignalNone {
+		attention = r.tone(n.Attention.Pattern())
+		one += len(attention) + durationToSamples(PauseAfterAttention, r.rate)
+	}
+	for _, x := range speech {
+		one += len(x) + durationToSamples(PauseBetweenSpeech, r.rate)
+	}
+	a := &assembly{rate: r.rate, samples: make([]int16, 0, n.Repeats*one)}
 	for rep := 1; rep <= n.Repeats; rep++ {
 		a.repeat = rep
 		// A drill opens with its pips: nobody hears a warning cadence
@@ -387,7 +422,7 @@ func (r *Renderer) render(ctx context.Context, n normalized, key string) (Render
 		}
 		a.pause(PauseAfterRepeat)
 	}
-	pcm := PCM{Rate: r.rate, Samples: toInt16(a.samples)}
+	pcm := PCM{Rate: r.rate, Samples: a.samples}
 	wav, err := EncodeWAV(pcm)
 	if err != nil {
 		return Rendered{}, err
@@ -420,6 +455,19 @@ func (r *Renderer) render(ctx context.Context, n normalized, key string) (Render
 		return Rendered{}, err
 	}
 	return res, nil
+}
+
+// tone is pattern p rendered at the renderer's rate and the target
+// loudness, as PCM16: rendered once per pattern (the pattern itself is the
+// key, so a retuned cadence is rendered afresh).
+func (r *Renderer) tone(p []Tone) []int16 {
+	key := fmt.Sprint(p)
+	if x, ok := r.tones.Load(key); ok {
+		return x.([]int16)
+	}
+	x := toInt16(renderPattern(p, r.rate, TargetRMSdBFS))
+	r.tones.Store(key, x)
+	return x
 }
 
 // speak synthesises one segment at the renderer's rate and loudness.

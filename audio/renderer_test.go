@@ -83,8 +83,8 @@ func newTestRenderer(t testing.TB, synth Synthesizer) *Renderer {
 }
 
 var bilingual = []Segment{
-	{LangZh, "沙尘暴红色预警：今天18:00起有8级大风，能见度低于500米。请立即回家。"},
-	{LangUg, "قۇم-بوران قىزىل ئاگاھلاندۇرۇشى: بۈگۈن 18:00 دىن باشلاپ قاتتىق شامال چىقىدۇ. دەرھال ئۆيگە قايتىڭ."},
+	{Lang: LangZh, Text: "沙尘暴红色预警：今天18:00起有8级大风，能见度低于500米。请立即回家。"},
+	{Lang: LangUg, Text: "قۇم-بوران قىزىل ئاگاھلاندۇرۇشى: بۈگۈن 18:00 دىن باشلاپ قاتتىق شامال چىقىدۇ. دەرھال ئۆيگە قايتىڭ."},
 }
 
 var goldenProgrammes = []struct {
@@ -362,16 +362,16 @@ func TestRenderRejectsBadProgrammes(t *testing.T) {
 		{"no signal", Programme{Speech: bilingual}, ErrInvalidProgramme, "attention"},
 		{"bad signal", Programme{Attention: 99}, ErrInvalidProgramme, "attention"},
 		{"nothing", Programme{Attention: SignalNone}, ErrInvalidProgramme, "nothing to play"},
-		{"empty text", Programme{Attention: SignalRed, Speech: []Segment{{LangZh, " "}}}, ErrEmptyText, "speech[0].text"},
-		{"symbols only", Programme{Attention: SignalRed, Drill: true, Speech: []Segment{{LangZh, "。。。"}}}, ErrEmptyText, "speech[0].text"},
-		{"too long", Programme{Attention: SignalRed, Speech: []Segment{{LangZh, long}}}, ErrTextTooLong, "speech[0].text"},
-		{"programme too long", Programme{Attention: SignalRed, Speech: []Segment{{LangZh, long[:3*900]}, {LangZh, long[:3*900]}, {LangZh, long[:3*900]}, {LangZh, long[:3*900]}}}, ErrTextTooLong, "speech[3].text"},
-		{"english", Programme{Attention: SignalRed, Speech: []Segment{{"en", "hello"}}}, ErrUnsupportedLanguage, "speech[0].lang"},
+		{"empty text", Programme{Attention: SignalRed, Speech: []Segment{{Lang: LangZh, Text: " "}}}, ErrEmptyText, "speech[0].text"},
+		{"symbols only", Programme{Attention: SignalRed, Drill: true, Speech: []Segment{{Lang: LangZh, Text: "。。。"}}}, ErrEmptyText, "speech[0].text"},
+		{"too long", Programme{Attention: SignalRed, Speech: []Segment{{Lang: LangZh, Text: long}}}, ErrTextTooLong, "speech[0].text"},
+		{"programme too long", Programme{Attention: SignalRed, Speech: []Segment{{Lang: LangZh, Text: long[:3*900]}, {Lang: LangZh, Text: long[:3*900]}, {Lang: LangZh, Text: long[:3*900]}, {Lang: LangZh, Text: long[:3*900]}}}, ErrTextTooLong, "speech[3].text"},
+		{"english", Programme{Attention: SignalRed, Speech: []Segment{{Lang: "en", Text: "hello"}}}, ErrUnsupportedLanguage, "speech[0].lang"},
 		{"repeats", Programme{Attention: SignalRed, Repeats: 50}, ErrInvalidProgramme, "repeats"},
 		{"negative repeats", Programme{Attention: SignalRed, Repeats: -1}, ErrInvalidProgramme, "repeats"},
 		{"bad clip hash", Programme{Attention: SignalRed, ClipSHA256: "../../etc/passwd"}, ErrInvalidProgramme, "clip_sha256"},
 		{"unknown clip", Programme{Attention: SignalRed, ClipSHA256: strings.Repeat("a", 64)}, ErrNotFound, "clip_sha256"},
-		{"too long to play", Programme{Attention: SignalRed, Repeats: 5, Speech: []Segment{{LangZh, long[:3*990]}, {LangZh, long[:3*990]}}}, ErrTextTooLong, "limit 30m0s"},
+		{"too long to play", Programme{Attention: SignalRed, Repeats: 5, Speech: []Segment{{Lang: LangZh, Text: long[:3*990]}, {Lang: LangZh, Text: long[:3*990]}}}, ErrTextTooLong, "limit 30m0s"},
 		{"too many segments", Programme{Attention: SignalRed, Speech: make([]Segment, MaxSegments+1)}, ErrInvalidProgramme, "speech"},
 	}
 	for _, c := range cases {
@@ -453,7 +453,7 @@ func TestNewRendererConfig(t *testing.T) {
 func TestRenderWithEspeak(t *testing.T) {
 	e := newEspeak(t)
 	r := newTestRenderer(t, e)
-	res, err := r.Render(context.Background(), Programme{Attention: SignalRed, Drill: true, Speech: []Segment{{LangZh, sampleZh}, {LangUg, sampleUg}}})
+	res, err := r.Render(context.Background(), Programme{Attention: SignalRed, Drill: true, Speech: []Segment{{Lang: LangZh, Text: sampleZh}, {Lang: LangUg, Text: sampleUg}}})
 	if err != nil {
 		t.Fatal(err)
 	}

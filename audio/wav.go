@@ -1,7 +1,6 @@
 package audio
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -219,16 +218,32 @@ func decodeWAV(data []byte, maxFrames int, lenient bool) (PCM, WAVInfo, error) {
 
 // EncodeWAV returns p as a canonical 44-byte-header PCM16 mono WAV file.
 func EncodeWAV(p PCM) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(44 + 2*len(p.Samples))
-	if err := WriteWAV(&buf, p); err != nil {
+	out := make([]byte, 44+2*len(p.Samples))
+	if err := putWAVHeader(out[:44], p); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	putSamples(out[44:], p.Samples)
+	return out, nil
 }
 
 // WriteWAV writes p as a canonical PCM16 mono WAV file.
 func WriteWAV(w io.Writer, p PCM) error {
+	h := make([]byte, 44)
+	if err := putWAVHeader(h, p); err != nil {
+		return err
+	}
+	if _, err := w.Write(h); err != nil {
+		return err
+	}
+	body := make([]byte, 2*len(p.Samples))
+	putSamples(body, p.Samples)
+	_, err := w.Write(body)
+	return err
+}
+
+// putWAVHeader fills h (44 bytes) with the header of p as a canonical PCM16
+// mono WAV file.
+func putWAVHeader(h []byte, p PCM) error {
 	if err := checkRate("sample rate", p.Rate); err != nil {
 		return err
 	}
@@ -236,7 +251,6 @@ func WriteWAV(w io.Writer, p PCM) error {
 	if int64(dataLen) > math.MaxUint32-36 {
 		return fmt.Errorf("audio: %d samples do not fit a WAV file", len(p.Samples))
 	}
-	h := make([]byte, 44)
 	copy(h[0:], "RIFF")
 	binary.LittleEndian.PutUint32(h[4:], uint32(36+dataLen))
 	copy(h[8:], "WAVEfmt ")
@@ -249,13 +263,11 @@ func WriteWAV(w io.Writer, p PCM) error {
 	binary.LittleEndian.PutUint16(h[34:], 16)
 	copy(h[36:], "data")
 	binary.LittleEndian.PutUint32(h[40:], uint32(dataLen))
-	if _, err := w.Write(h); err != nil {
-		return err
+	return nil
+}
+
+func putSamples(b []byte, samples []int16) {
+	for i, s := range samples {
+		binary.LittleEndian.PutUint16(b[2*i:], uint16(s))
 	}
-	body := make([]byte, dataLen)
-	for i, s := range p.Samples {
-		binary.LittleEndian.PutUint16(body[2*i:], uint16(s))
-	}
-	_, err := w.Write(body)
-	return err
 }

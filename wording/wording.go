@@ -284,6 +284,16 @@ func joinTime(at, h, lang string) string {
 // the composed headline, description and instruction as sentences. The
 // drill intro is the programme's own, so there is no marker here.
 func Speech(m *channels.Message, lang string) string {
+	return strings.Join(SpeechParts(m, lang), "")
+}
+
+// SpeechParts is Speech cut around the recipients' guidance sentence:
+// what comes before it, the sentence (with the space after it), and what
+// comes after, so that a loudspeaker programme synthesises the words every
+// village shares once and only each village's own sentence per village.
+// Joined, the parts are exactly Speech(m, lang). Without guidance in the
+// speech, it is the one part (none when there is nothing to say).
+func SpeechParts(m *channels.Message, lang string) []string {
 	t := Compose(m, lang)
 	sep := "。"
 	if lang != "zh" {
@@ -295,5 +305,34 @@ func Speech(m *channels.Message, lang string) string {
 			parts = append(parts, s)
 		}
 	}
-	return strings.TrimSpace(strings.Join(parts, sep))
+	whole := strings.TrimSpace(strings.Join(parts, sep))
+	if whole == "" {
+		return nil
+	}
+	// The guidance opens the instruction (withGuidance), the last part.
+	g := Guidance(m.Guidance, lang)
+	instr := strings.TrimSpace(strings.TrimRight(strings.TrimSpace(t.Instruction), "。."))
+	if g == "" || instr == "" || !strings.HasSuffix(whole, instr) {
+		return []string{whole}
+	}
+	start := len(whole) - len(instr)
+	end := start
+	switch g = endSentence(g, lang); {
+	case strings.HasPrefix(instr, g):
+		end += len(g)
+	case instr == strings.TrimRight(g, "。."):
+		end += len(instr) // the guidance is the whole instruction
+	default:
+		return []string{whole}
+	}
+	for end < len(whole) && whole[end] == ' ' {
+		end++
+	}
+	var out []string
+	for _, p := range []string{whole[:start], whole[start:end], whole[end:]} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

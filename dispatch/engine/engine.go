@@ -601,6 +601,11 @@ func (e *Engine) Prewarm(a *dispatch.Alert) {
 			e.log.Warn("programme prewarm failed (rendered again when sent)", "alert_id", a.ID, "err", err)
 		}
 	}()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		e.prewarmVillages(ctx, a)
+	}()
 }
 
 // handleSend delivers one batch. Recipients already sent are skipped, so a
