@@ -333,7 +333,7 @@ func TestAnotherNodeServesAVillageProgramme(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := New(Config{Audio: ar, Redis: rdb, PublicURL: "https://alert.example.cn/"})
+		r, err := New(Config{Audio: ar, Redis: rdb})
 		if err != nil {
 			t.Fatal(err)
 		}
