@@ -97,11 +97,12 @@ const maxEnvelopeAge = 30 * time.Second
 
 // Envelope kinds.
 const (
-	envFrame = "frame" // client frame, session holder → room owner
-	envGone  = "gone"  // the client's socket closed (holder → owner), or no such session (owner ← holder)
-	envOut   = "out"   // server frame for a client, owner → holder
-	envUser  = "user"  // a frame for every field session of one user, to all nodes
-	envField = "field" // a frame for every field session, to all nodes
+	envFrame     = "frame"     // client frame, session holder → room owner
+	envGone      = "gone"      // the client's socket closed (holder → owner), or no such session (owner ← holder)
+	envOut       = "out"       // server frame for a client, owner → holder
+	envUser      = "user"      // a frame for every field session of one user, to all nodes
+	envField     = "field"     // a frame for every field session, to all nodes
+	envApprovers = "approvers" // a live request's state, for every approver, to all nodes
 )
 
 // envelope is one relayed message. Frame is the frame as JSON, parsed
@@ -186,6 +187,7 @@ func (c *cluster) fieldKey(n string) string { return c.pfx + "field:" + n }
 func (c *cluster) busKey(n string) string   { return c.pfx + "bus:" + n }
 func (c *cluster) roomsKey() string         { return c.pfx + "rooms" }
 func (c *cluster) tokensKey() string        { return c.pfx + "tokens" }
+func (c *cluster) requestsKey() string      { return c.pfx + "requests" }
 func (c *cluster) nodesKey() string         { return c.pfx + "nodes" }
 func (c *cluster) busAll() string           { return c.pfx + "bus" }
 
@@ -354,6 +356,10 @@ func (c *cluster) receive(msg string) {
 		for _, ss := range s.fieldSessionsOf(e.To) {
 			ss.sendRaw(e.Frame)
 		}
+	case envApprovers:
+		for _, ss := range s.approvers() {
+			ss.sendRaw(e.Frame)
+		}
 	}
 }
 
@@ -401,7 +407,8 @@ func (c *cluster) reply(e *envelope, f *wire.Frame) {
 // relayable lists the frames that name a room and go to its owner.
 func relayable(t string) bool {
 	switch t {
-	case wire.TypeJoin, wire.TypeOffer, wire.TypeAnswer, wire.TypeCandidate, wire.TypeMute, wire.TypeLeave, wire.TypeEnd:
+	case wire.TypeJoin, wire.TypeOffer, wire.TypeAnswer, wire.TypeCandidate, wire.TypeMute, wire.TypeLeave, wire.TypeEnd,
+		wire.TypeApprove, wire.TypeDeny: // approve/deny go to the requester's node, by request id
 		return true
 	}
 	return false
@@ -571,15 +578,91 @@ func (c *cluster) holderRelays(ss *session, f *wire.Frame) bool {
 	}
 	ss.relayedTo[node] = true // told when the socket closes, even after the room ended
 	ss.mu.Unlock()
+	c.relay(ctx, ss, node, f)
+	return true
+}
+
+// relay publishes a client's frame to node, on behalf of ss.
+func (c *cluster) relay(ctx context.Context, ss *session, node string, f *wire.Frame) {
 	b, err := json.Marshal(f)
 	if err != nil {
-		return false
+		return
 	}
 	e := &envelope{Kind: envFrame, SID: ss.sid, User: ss.user, Role: ss.role, TokenHash: ss.tokenHash, Frame: b}
 	if err := c.publish(ctx, c.busKey(node), e); err != nil {
-		ss.sendErr(f.ID, f.Room, "relay_failed", fmt.Errorf("the node holding room %s is unreachable: %w", f.Room, err))
+		ss.sendErr(f.ID, f.Room, "relay_failed", fmt.Errorf("node %s is unreachable: %w", node, err))
 	}
-	return true
+}
+
+// requestRecord is a pending live request's entry in the registry.
+type requestRecord struct {
+	Node    string      `json:"node"`
+	Expires time.Time   `json:"expires"`
+	Frame   *wire.Frame `json:"frame"` // as approvers see it
+}
+
+// requestOpened publishes a pending live request to the approvers of every
+// node; requestClosed withdraws it.
+func (c *cluster) requestOpened(q *liveRequest, f *wire.Frame) {
+	b, _ := json.Marshal(requestRecord{Node: c.node, Expires: q.expires, Frame: f})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.rdb.HSet(ctx, c.requestsKey(), q.id, b).Err(); err != nil {
+		c.s.log.Warn("voice cluster: live request not registered: approvers on other nodes cannot decide it", "request", q.id, "err", err)
+	}
+}
+
+func (c *cluster) requestClosed(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c.rdb.HDel(ctx, c.requestsKey(), id)
+}
+
+// toApprovers shows a live request's state to the approvers of the other
+// nodes.
+func (c *cluster) toApprovers(f *wire.Frame) {
+	b, _ := json.Marshal(f)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.publish(ctx, c.busAll(), &envelope{Kind: envApprovers, Frame: b}); err != nil {
+		c.s.log.Warn("voice relay: approvers of other nodes not told", "request", f.Request, "err", err)
+	}
+}
+
+// requestNode is the live node holding a pending request, "" when none.
+func (c *cluster) requestNode(ctx context.Context, id string) string {
+	raw, err := c.rdb.HGet(ctx, c.requestsKey(), id).Result()
+	if err != nil {
+		return ""
+	}
+	var rec requestRecord
+	if json.Unmarshal([]byte(raw), &rec) != nil || rec.Node == c.node {
+		return ""
+	}
+	if n, err := c.rdb.Exists(ctx, c.nodeKey(rec.Node)).Result(); err != nil || n == 0 {
+		return ""
+	}
+	return rec.Node
+}
+
+// requestsElsewhere lists the requests pending on other nodes, as approver
+// frames.
+func (c *cluster) requestsElsewhere(ctx context.Context) []*wire.Frame {
+	all, err := c.rdb.HGetAll(ctx, c.requestsKey()).Result()
+	if err != nil {
+		return nil
+	}
+	var out []*wire.Frame
+	for _, raw := range all {
+		var rec requestRecord
+		if json.Unmarshal([]byte(raw), &rec) != nil || rec.Node == c.node || rec.Frame == nil || !time.Now().Before(rec.Expires) {
+			continue
+		}
+		f := rec.Frame
+		f.ExpiresIn = max(1, int(time.Until(rec.Expires).Round(time.Second)/time.Second))
+		out = append(out, f)
+	}
+	return out
 }
 
 // owner is the live node holding room, "" when none does.
@@ -832,6 +915,14 @@ func (c *cluster) sweep(ctx context.Context) error {
 		if removed, _ := c.rdb.SRem(ctx, c.nodesKey(), n).Result(); removed > 0 {
 			s.met.nodesLost.Inc()
 			s.log.Warn("voice cluster: node lost (lease lapsed)", "node", n)
+		}
+	}
+	if reqs, err := c.rdb.HGetAll(ctx, c.requestsKey()).Result(); err == nil {
+		for id, raw := range reqs {
+			var rec requestRecord
+			if json.Unmarshal([]byte(raw), &rec) == nil && dead[rec.Node] {
+				c.rdb.HDel(ctx, c.requestsKey(), id) // its requester's socket died with it
+			}
 		}
 	}
 	// The owner's rooms: the first node to delete a record closes it on

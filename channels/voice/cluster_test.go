@@ -333,3 +333,76 @@ func TestClusterConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterApprovalAcrossNodes: the two-person rule with the requester on
+// node A and the approvers on node B. An approver connected to B only (and
+// one who connects after the request was filed) sees the request; a plain
+// officer on B cannot approve it (decided on A, refused there); the approver
+// on B approves, and the room opens on A with op1 publishing, approved by
+// chief1 on the record.
+func TestClusterApprovalAcrossNodes(t *testing.T) {
+	leakCheck(t)
+	a, b, _ := twoNodes(t, 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	chiefLog := newFrameLog()
+	chief := b.dial(t, "tok-approver", rtcclient.Config{OnFrame: chiefLog.on})
+	op := a.dial(t, "tok-op1", rtcclient.Config{})
+	type result struct {
+		pub *rtcclient.Publication
+		err error
+	}
+	live := make(chan result, 1)
+	go func() {
+		p, err := op.GoLive(ctx, "653122100", 4)
+		live <- result{p, err}
+	}()
+	req := chiefLog.wait(t, "the request shown to the approver on node B", func(f wire.Frame) bool {
+		return f.Type == wire.TypeLiveRequest && f.State == wire.LivePending && f.From == "op1"
+	})
+	// An approver page opened later, on B, lists it too.
+	lateLog := newFrameLog()
+	b.dial(t, "tok-approver", rtcclient.Config{OnFrame: lateLog.on})
+	lateLog.wait(t, "the pending request listed to a late approver on B", func(f wire.Frame) bool {
+		return f.Type == wire.TypeLiveRequest && f.Request == req.Request && f.ExpiresIn > 0
+	})
+
+	otherLog := newFrameLog()
+	other := b.dial(t, "tok-op2", rtcclient.Config{OnFrame: otherLog.on})
+	if err := other.Send(wire.Frame{Type: wire.TypeApprove, Request: req.Request}); err != nil {
+		t.Fatal(err)
+	}
+	otherLog.wait(t, "a plain officer's approval refused (by node A)", func(f wire.Frame) bool {
+		return f.Type == wire.TypeError && f.Code == "forbidden"
+	})
+	select {
+	case r := <-live:
+		t.Fatalf("went live without an approver: %+v", r)
+	default:
+	}
+	if err := chief.Send(wire.Frame{Type: wire.TypeApprove, Request: req.Request}); err != nil {
+		t.Fatal(err)
+	}
+	var r result
+	select {
+	case r = <-live:
+	case <-ctx.Done():
+		t.Fatal("no room after the approval on node B")
+	}
+	if r.err != nil {
+		t.Fatalf("GoLive: %v", r.err)
+	}
+	waitConnected(ctx, t, "op1 on A", r.pub)
+	if len(a.srv.Rooms()) != 1 || len(b.srv.Rooms()) != 0 {
+		t.Fatalf("rooms: A %d, B %d; want the room on the requester's node", len(a.srv.Rooms()), len(b.srv.Rooms()))
+	}
+	start := a.audits.wait(t, voice.AuditLiveStart, nil)
+	if start.StartedBy != "op1" || start.ApprovedBy != "chief1" || start.Approval != voice.ApprovalApproved {
+		t.Fatalf("start record: %+v", start)
+	}
+	chiefLog.wait(t, "the approver on B told it was approved", func(f wire.Frame) bool {
+		return f.Type == wire.TypeLiveRequest && f.Request == req.Request && f.State == wire.LiveApproved && f.By == "chief1"
+	})
+	r.pub.Close()
+}
