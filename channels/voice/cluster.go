@@ -840,12 +840,21 @@ func (c *cluster) beat(ctx context.Context) error {
 		return err
 	}
 	if c.beats.Swap(true) && had.Val() == 0 {
-		// Our lease lapsed (a stall longer than Lease): the other nodes
-		// have told our remote clients the rooms are over. End them here
-		// too rather than carry on half-heard.
-		s.log.Error("voice cluster: this node's lease had lapsed; ending its rooms", "node", c.node)
+		// Our lease lapsed (a stall, or Redis away, longer than Lease).
+		// A room whose record another node removed has been ended for
+		// that node's clients and closed on the record: end it here too
+		// rather than carry on half-heard. A room still on record (no
+		// other node noticed: one node alone, Redis back) carries on.
+		s.log.Warn("voice cluster: this node's lease had lapsed", "node", c.node)
 		for _, r := range s.openRooms() {
-			if r.kind != wire.KindRing {
+			if r.kind == wire.KindRing {
+				continue
+			}
+			if ok, err := c.rdb.HExists(ctx, c.roomsKey(), r.id).Result(); err == nil && !ok {
+				s.log.Error("voice cluster: room ended by the other nodes while this one was away", "room", r.id, "node", c.node)
+				r.mu.Lock()
+				r.audited = false // its end is on record already (node_lost), written by the node that swept it
+				r.mu.Unlock()
 				s.endRoom(r, "node_lease_lost")
 			}
 		}
@@ -986,6 +995,14 @@ func (c *cluster) freeze() {
 	c.frozen = true
 	c.mu.Unlock()
 	_ = c.ps.Unsubscribe(context.Background())
+}
+
+// thaw undoes freeze: the node comes back after its lease lapsed (tests).
+func (c *cluster) thaw() {
+	c.mu.Lock()
+	c.frozen = false
+	c.mu.Unlock()
+	_ = c.ps.Subscribe(context.Background(), c.busKey(c.node), c.busAll())
 }
 
 // roomByTokenHash finds the live room a hashed token admits to.

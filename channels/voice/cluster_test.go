@@ -311,6 +311,26 @@ func TestClusterLiveToSpeakerOnOtherNode(t *testing.T) {
 	if n, _ := rdb.HLen(ctx, "alertcast:voice:rooms").Result(); n != 0 {
 		t.Fatalf("%d rooms left in the registry", n)
 	}
+
+	// B comes back: its room was ended for the others and closed on the
+	// record, so B ends it for its own officer too — without a second end
+	// record.
+	close(stop)
+	<-sent
+	b.srv.ThawCluster()
+	select {
+	case <-pub.Done():
+		if r, ok := rtcclient.RoomEndedReason(pub.Err()); !ok || r != "node_lease_lost" {
+			t.Fatalf("officer on B: %v, want room_ended node_lease_lost", pub.Err())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("node B kept a room the others had ended")
+	}
+	for _, e := range b.audits.all() {
+		if e.Action == voice.AuditLiveEnd {
+			t.Fatalf("a second end record, from B: %+v", e)
+		}
+	}
 }
 
 // TestClusterConfigRefused: a cluster without Redis or with a short secret
