@@ -416,7 +416,11 @@ func relayable(t string) bool {
 
 // newRemote admits a client of another node, under the rules a local
 // client meets at the door: a loudspeaker only with the token of a room
-// held here, everyone else with one of the voice roles.
+// held here, everyone else with one of the voice roles. This is the one
+// place a remote client's identity is built: whatever a local session gets
+// at authentication (user, role — and any scope added later) must travel in
+// the envelope (holderRelays/relay fill it) and be set here, or the owner
+// judges the remote client by less than a local one.
 func (c *cluster) newRemote(e *envelope) (*session, error) {
 	s := c.s
 	ss := &session{s: s, out: make(chan []byte, outQueue), closed: make(chan struct{}), rooms: map[string]*member{},
