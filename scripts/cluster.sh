@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Alertcast as a cluster on one host: PostgreSQL, Redis with two replicas and
 # three Sentinels, two API nodes, three worker nodes and a scheduler — the
-# topology of deploy/README-scaling.md, on loopback, for trying it out and for
+# topology of deploy/SCALING.md, on loopback, for trying it out and for
 # the fault tests.
 #
 #   scripts/cluster.sh up       build, start everything, print how to reach it

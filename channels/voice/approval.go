@@ -247,6 +247,9 @@ func (s *Server) requestLive(ss *session, f *wire.Frame, level int) {
 	})
 	s.liveMu.Unlock()
 	s.met.liveRequests.WithLabelValues(wire.LivePending).Inc()
+	if s.cluster != nil {
+		s.cluster.requestOpened(q, q.frame(""))
+	}
 	s.log.Info("voice: live announcement waits for approval", "request", q.id, "region", q.region, "level", q.level, "user", ss.user)
 	s.notifyLive(q)
 }
@@ -258,6 +261,18 @@ func (s *Server) decideLive(ss *session, f *wire.Frame, approve bool) {
 	q := s.liveReqs[f.Request]
 	s.liveMu.Unlock()
 	own := q != nil && q.ss.user == ss.user
+	if q == nil && s.cluster != nil && ss.via == "" {
+		// Filed on another node: decided there, under the same rules.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		node := s.cluster.requestNode(ctx, f.Request)
+		if node != "" {
+			s.cluster.relay(ctx, ss, node, f)
+		}
+		cancel()
+		if node != "" {
+			return
+		}
+	}
 	switch {
 	case q == nil:
 		ss.sendErr(f.ID, "", "no_request", fmt.Errorf("%w: %s", ErrNoSuchRequest, f.Request))
@@ -300,6 +315,9 @@ func (s *Server) resolveLive(id, state, by, reason string) {
 	}
 	delete(s.liveReqs, id)
 	q.timer.Stop()
+	if s.cluster != nil {
+		defer s.cluster.requestClosed(id)
+	}
 	q.state, q.by, q.reason = state, by, reason
 	s.liveMu.Unlock()
 	s.met.liveRequests.WithLabelValues(state).Inc()
@@ -334,6 +352,9 @@ func (s *Server) notifyLive(q *liveRequest) {
 			a.send(f)
 		}
 	}
+	if s.cluster != nil {
+		s.cluster.toApprovers(f)
+	}
 }
 
 func (s *Server) approvers() []*session {
@@ -367,6 +388,11 @@ func (ss *session) sendLiveRequests() {
 		frames[i] = q.frame("")
 	}
 	s.liveMu.Unlock()
+	if s.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		frames = append(frames, s.cluster.requestsElsewhere(ctx)...)
+		cancel()
+	}
 	for _, f := range frames {
 		ss.send(f)
 	}

@@ -130,6 +130,11 @@ type Config struct {
 	// approval or a start, nothing goes on the air. Nil records nothing
 	// (tests, demos).
 	Audit func(ctx context.Context, e LiveAudit) error
+
+	// Cluster, when set, joins this server to the other nodes' on the same
+	// Redis: clients of any node reach rooms held by any other (see
+	// cluster.go). Nil: one node alone.
+	Cluster *ClusterConfig
 }
 
 // TURNConfig describes a TURN server sharing a secret with alertd.

@@ -19,6 +19,10 @@ type metrics struct {
 	recordings   prometheus.Counter
 	joinSeconds  prometheus.Histogram
 	liveRequests *prometheus.CounterVec
+
+	relayed        *prometheus.CounterVec
+	remoteSessions prometheus.Gauge
+	nodesLost      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, _ *Server) *metrics {
@@ -38,6 +42,15 @@ func newMetrics(reg prometheus.Registerer, _ *Server) *metrics {
 			Buckets: []float64{0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30}}),
 		liveRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_voice_live_requests_total",
 			Help: "Live announcements that needed a second officer, by state reached (pending when filed, then approved, denied, expired, cancelled or failed)."}, []string{"state"}),
+		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_voice_relayed_envelopes_total",
+			Help: "Signalling envelopes relayed between nodes over Redis: out (published), in (accepted), refused (bad MAC, stale)."}, []string{"direction"}),
+		remoteSessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "alertcast_voice_remote_sessions",
+			Help: "Clients of other nodes taking part in rooms held by this node."}),
+		nodesLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "alertcast_voice_nodes_lost_total",
+			Help: "Voice nodes found dead (lease lapsed) by this node; their rooms ended for every client."}),
+	}
+	for _, d := range []string{"out", "in", "refused"} {
+		m.relayed.WithLabelValues(d)
 	}
 	// Zero series from the start: a dashboard or alert rule must see "no
 	// rooms", not "no data".
@@ -46,7 +59,7 @@ func newMetrics(reg prometheus.Registerer, _ *Server) *metrics {
 	}
 	m.peers.WithLabelValues("pub")
 	m.peers.WithLabelValues("sub")
-	m.cs = []prometheus.Collector{m.rooms, m.peers, m.peerStates, m.packetsIn, m.iceFailures, m.badFrames, m.authFailures, m.rings, m.recordings, m.joinSeconds, m.liveRequests}
+	m.cs = []prometheus.Collector{m.rooms, m.peers, m.peerStates, m.packetsIn, m.iceFailures, m.badFrames, m.authFailures, m.rings, m.recordings, m.joinSeconds, m.liveRequests, m.relayed, m.remoteSessions, m.nodesLost}
 	if reg != nil {
 		for _, c := range m.cs {
 			if err := reg.Register(c); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -181,6 +182,12 @@ func (s *Server) startLive(ss *session, aim liveAim, level int, g liveGrant) (*r
 	r.mu.Lock()
 	r.audited = true
 	r.mu.Unlock()
+	if s.cluster != nil {
+		// Other nodes' loudspeakers and listeners find it from now on,
+		// and can close its record if this node dies.
+		start := r.startAudit(ss.user)
+		s.cluster.roomOpened(r, &start)
+	}
 	if _, err := s.addMember(r, ss, ""); err != nil {
 		s.endRoom(r, "start failed")
 		return nil, err
@@ -197,6 +204,9 @@ func (s *Server) startLive(ss *session, aim liveAim, level int, g liveGrant) (*r
 	s.mu.Unlock()
 	for _, fs := range field {
 		fs.send(announce)
+	}
+	if s.cluster != nil {
+		s.cluster.toUser("", announce)
 	}
 	s.log.Info("voice: live announcement started", "room", r.id, "region", region, "user", ss.user, "devices", len(devices))
 	if s.cfg.Live != nil && len(devices) > 0 {
@@ -274,15 +284,33 @@ func (s *Server) startCall(ss *session, members []string) (*room, error) {
 	if err := s.register(r); err != nil {
 		return nil, err
 	}
+	if s.cluster != nil {
+		s.cluster.roomOpened(r, nil) // members on other nodes find it
+	}
 	if _, err := s.addMember(r, ss, ""); err != nil {
 		s.endRoom(r, "start failed")
 		return nil, err
 	}
 	reached := 0
+	var elsewhere []string
+	if s.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		elsewhere = s.cluster.fieldElsewhere(ctx)
+		cancel()
+	}
 	for _, u := range members {
+		f := &wire.Frame{Type: wire.TypeIncomingCall, Room: r.id, From: ss.user, Kind: wire.KindCall}
 		for _, fs := range s.fieldSessions(u) {
-			fs.send(&wire.Frame{Type: wire.TypeIncomingCall, Room: r.id, From: ss.user, Kind: wire.KindCall})
+			fs.send(f)
 			reached++
+		}
+		if s.cluster != nil {
+			// Its pages on other nodes are told too; their joins are
+			// relayed here.
+			s.cluster.toUser(u, f)
+			if slices.Contains(elsewhere, u) {
+				reached++
+			}
 		}
 	}
 	if reached == 0 {
@@ -565,6 +593,9 @@ func (s *Server) endRoom(r *room, reason string) {
 		delete(s.tokens, r.token)
 	}
 	s.mu.Unlock()
+	if s.cluster != nil {
+		s.cluster.roomClosed(r)
+	}
 	s.met.rooms.WithLabelValues(r.kind).Dec()
 	s.log.Info("voice: room ended", "room", r.id, "kind", r.kind, "reason", reason, "members", len(ms))
 	f := &wire.Frame{Type: wire.TypeRoomEnded, Room: r.id, Reason: reason}

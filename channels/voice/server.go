@@ -24,6 +24,7 @@
 package voice
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -77,6 +78,8 @@ type Server struct {
 	certAge time.Time
 
 	channel *Channel
+
+	cluster *cluster // nil: this node alone
 }
 
 var _ channels.Closer = (*Server)(nil)
@@ -162,6 +165,23 @@ func New(cfg Config) (*Server, error) {
 		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	s.met = newMetrics(cfg.Registry, s)
 	s.channel = &Channel{s: s}
+	if cfg.Cluster != nil {
+		c, err := newCluster(s, cfg.Cluster)
+		if err != nil {
+			s.closeMux()
+			s.met.unregister()
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = c.start(ctx)
+		cancel()
+		if err != nil {
+			s.closeMux()
+			s.met.unregister()
+			return nil, err
+		}
+		s.cluster = c
+	}
 	return s, nil
 }
 
@@ -246,6 +266,9 @@ func (s *Server) Close() error {
 		sessions = append(sessions, ss)
 	}
 	s.mu.Unlock()
+	if s.cluster != nil {
+		s.cluster.shutdown() // no more relayed frames in
+	}
 	s.dropLiveRequests(nil, "server_shutdown")
 	for _, r := range rooms {
 		s.endRoom(r, "server_shutdown")
@@ -253,7 +276,17 @@ func (s *Server) Close() error {
 	for _, ss := range sessions {
 		ss.close()
 	}
+	if s.cluster != nil {
+		s.cluster.mu.Lock()
+		for _, rs := range s.cluster.remotes {
+			rs.close()
+		}
+		s.cluster.mu.Unlock()
+	}
 	s.wg.Wait()
+	if s.cluster != nil {
+		s.cluster.leave()
+	}
 	s.closeMux()
 	s.met.unregister()
 	return nil

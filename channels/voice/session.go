@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,18 @@ type session struct {
 	mu    sync.Mutex
 	rooms map[string]*member // room id → membership
 	gone  bool               // torn down: joins no more rooms
+
+	// Across nodes (cluster.go). sid names the session on the bus. A
+	// session whose socket is on another node has via = that node and
+	// reads its frames from in; a local session relays frames for rooms
+	// held elsewhere (remote: room → node, under mu).
+	sid         string
+	via         string
+	in          chan *wire.Frame
+	remote      map[string]string
+	relayedTo   map[string]bool // every node a frame was relayed to
+	remoteScope string          // loudspeaker admitted by a room token of another node: that room
+	tokenHash   string          // and its token, hashed, for the owner to check
 }
 
 func (ss *session) isOfficer() bool {
@@ -66,6 +79,9 @@ func (s *Server) SignalHandler() http.Handler {
 		}
 		conn.SetReadLimit(wire.MaxFrameSize)
 		ss := &session{s: s, conn: conn, out: make(chan []byte, outQueue), closed: make(chan struct{}), rooms: map[string]*member{}}
+		if s.cluster != nil {
+			ss.sid = randomID("s-", 12)
+		}
 		bearer := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if bearer == r.Header.Get("Authorization") {
 			bearer = ""
@@ -98,6 +114,12 @@ func (ss *session) send(f *wire.Frame) {
 		ss.s.log.Error("voice: marshal frame", "type", f.Type, "err", err)
 		return
 	}
+	ss.sendRaw(b)
+}
+
+// sendRaw queues an encoded frame (send, or one relayed from the node that
+// holds the room).
+func (ss *session) sendRaw(b []byte) {
 	select {
 	case <-ss.closed:
 	case ss.out <- b:
@@ -205,9 +227,20 @@ func (ss *session) authenticate(token string) bool {
 	s.mu.Lock()
 	r := s.tokens[token]
 	s.mu.Unlock()
+	var (
+		remoteRoom, remoteNode, hash string
+		remoteOK                     bool
+	)
+	if r == nil && s.cluster != nil {
+		// A loudspeaker told to join a room held by another node.
+		remoteRoom, remoteNode, hash, remoteOK = s.cluster.tokenRoom(token)
+	}
 	switch {
 	case r != nil:
 		ss.user, ss.role, ss.scope = "speaker:"+r.id, RoleSpeaker, r
+	case remoteOK:
+		ss.user, ss.role, ss.remoteScope, ss.tokenHash = "speaker:"+remoteRoom, RoleSpeaker, remoteRoom, hash
+		ss.remote = map[string]string{remoteRoom: remoteNode}
 	default:
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		user, role, ok := s.cfg.Authenticate(ctx, token)
@@ -237,6 +270,9 @@ func (ss *session) authenticate(token string) bool {
 	}
 	s.sessions[ss] = struct{}{}
 	s.mu.Unlock()
+	if s.cluster != nil {
+		s.cluster.sessionOpened(ss)
+	}
 	ice := s.cfg.ICEServers
 	if s.cfg.TURN != nil && len(s.cfg.TURN.URLs) > 0 {
 		ice = append(append([]webrtc.ICEServer(nil), ice...), s.cfg.TURN.credentials(ss.user, time.Now()))
@@ -257,6 +293,15 @@ func (ss *session) authenticate(token string) bool {
 
 func (ss *session) sendOnline() {
 	f := &wire.Frame{Type: wire.TypeOnline, Endpoints: ss.s.onlineField()}
+	if c := ss.s.cluster; c != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		for _, u := range c.fieldElsewhere(ctx) {
+			if !slices.Contains(f.Endpoints, u) {
+				f.Endpoints = append(f.Endpoints, u)
+			}
+		}
+		cancel()
+	}
 	if ss.s.cfg.Endpoints != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		f.Devices = ss.s.cfg.Endpoints.Online(ctx)
@@ -285,6 +330,9 @@ func (ss *session) teardown() {
 	for _, m := range ms {
 		s.leave(m, "disconnected")
 	}
+	if registered && s.cluster != nil {
+		s.cluster.sessionClosed(ss)
+	}
 	if registered && ss.role == RoleField {
 		s.broadcastOnline()
 	}
@@ -299,6 +347,9 @@ func (ss *session) member(room string) *member {
 // handle acts on one valid frame of an authenticated session.
 func (ss *session) handle(f *wire.Frame) {
 	s := ss.s
+	if s.cluster != nil && s.cluster.holderRelays(ss, f) {
+		return // the room is held by another node, which decides
+	}
 	switch f.Type {
 	case wire.TypeAuth:
 		ss.sendErr(f.ID, "", "bad_frame", errors.New("already authenticated"))

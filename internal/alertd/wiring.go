@@ -3,13 +3,17 @@ package alertd
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/pion/webrtc/v4"
 
@@ -42,6 +46,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 	spkCfg, wsCfg, vcCfg, smsCfg := s.cfg.Speakers, s.cfg.Web, s.cfg.Voice, s.cfg.SMS
 	store, popIndex := s.store, s.popIndex // what the closures below may use: both built already
 	forced := func(name string) bool { return slices.Contains(s.cfg.Outbox, name) }
+	var platformKey ed25519.PrivateKey // the loudspeaker signing key, once loaded
 
 	// WebSocket: resident pages and consoles.
 	if on(wsCfg.Enabled) && !forced("websocket") {
@@ -81,6 +86,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 		if err != nil {
 			return nil, preview, fmt.Errorf("speakers.key_file: %w", err)
 		}
+		platformKey = key
 		hub, err := speaker.NewHub(speaker.Config{
 			Redis: s.redis.Client, Devices: devices.SpeakerDevices{Store: s.store}, Key: key, Reporter: rep,
 			Logger: s.log.With("channel", "speaker"), Registry: s.prom,
@@ -155,6 +161,11 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 			vc.Endpoints = onlineSpeakers{s.speakers}
 			vc.Devices = regionDevices{s.popIndex}
 		}
+		cl, err := s.voiceCluster(platformKey)
+		if err != nil {
+			return nil, preview, err
+		}
+		vc.Cluster = cl
 		srv, err := voice.New(vc)
 		if err != nil {
 			return nil, preview, fmt.Errorf("voice: %w", err)
@@ -370,3 +381,36 @@ func (r regionDevices) DevicesIn(ctx context.Context, region string) ([]string, 
 }
 
 func targetingAim(region string) targeting.Aim { return targeting.Aim{Codes: []string{region}} }
+
+// voiceCluster joins this node's voice server to the others on the same
+// Redis, so a client of any API node reaches a room held on another (no
+// sticky routing). The relay between nodes is authenticated with a key
+// derived from the platform's loudspeaker signing key, which every node of
+// a cluster shares (scripts/cluster.sh, deploy/): whoever holds that key
+// can already put anything on the air; Redis access alone forges nothing.
+func (s *Server) voiceCluster(key ed25519.PrivateKey) (*voice.ClusterConfig, error) {
+	if key == nil {
+		keyFile := s.cfg.Speakers.KeyFile
+		if keyFile == "" {
+			keyFile = filepath.Join(s.cfg.DataDir, "speaker-ed25519.key")
+		}
+		k, err := speaker.LoadOrCreateKey(keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("speakers.key_file (the voice relay between nodes derives its key from it): %w", err)
+		}
+		key = k
+	}
+	mac := hmac.New(sha256.New, key.Seed())
+	mac.Write([]byte("alertcast voice cluster secret v1"))
+	node := strings.Map(func(r rune) rune {
+		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._:@-", r)) {
+			return r
+		}
+		return '-'
+	}, nodeID())
+	if len(node) > 100 {
+		node = node[len(node)-100:]
+	}
+	node = strings.TrimLeft(node, "._:@-")
+	return &voice.ClusterConfig{Redis: s.redis.Client, Node: node, Secret: mac.Sum(nil)}, nil
+}
