@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alertcast/alertcast/channels"
 )
@@ -64,6 +66,19 @@ func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), "
 // (a re-run plan) are left as they are.
 func (s *Store) PlanDeliveries(ctx context.Context, rows []Delivery) error {
 	now := time.Now().UnixMilli()
+	if s.pg {
+		return s.pgTx(ctx, func(tx *sql.Tx, cp copyFunc) error {
+			d := countDelta{}
+			for part := range versionChannelRuns(rows) {
+				n, err := s.copyPlanned(ctx, tx, cp, part, now)
+				if err != nil {
+					return err
+				}
+				d.move(part[0].AlertID, part[0].Version, part[0].Channel, channels.StateUnknown, channels.StatePlanned, int(n))
+			}
+			return s.writeCounts(ctx, tx, d)
+		})
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		d := countDelta{}
 		// Counted per (warning version, channel): rows arrive grouped so.
@@ -86,6 +101,39 @@ func (s *Store) PlanDeliveries(ctx context.Context, rows []Delivery) error {
 		}
 		return s.writeCounts(ctx, tx, d)
 	})
+}
+
+// versionChannelRuns yields the runs of rows of one warning version and
+// channel: planning writes them grouped so, and counts them so.
+func versionChannelRuns(rows []Delivery) iter.Seq[[]Delivery] {
+	return func(yield func([]Delivery) bool) {
+		for start := 0; start < len(rows); {
+			end := start + 1
+			for end < len(rows) && rows[end].AlertID == rows[start].AlertID && rows[end].Version == rows[start].Version && rows[end].Channel == rows[start].Channel {
+				end++
+			}
+			if !yield(rows[start:end]) {
+				return
+			}
+			start = end
+		}
+	}
+}
+
+// plannedCols are the columns a planned record is written with.
+var plannedCols = []string{"alert_id", "version", "channel", "recipient", "address", "language", "batch", "state", "updated_at"}
+
+// copyPlanned writes the planned records of part inside tx by COPY and
+// returns how many were new; records there already are left as they are.
+func (s *Store) copyPlanned(ctx context.Context, tx *sql.Tx, cp copyFunc, part []Delivery, now int64) (int64, error) {
+	n, err := s.copyRows(ctx, tx, cp, "deliveries", plannedCols, len(part), `ON CONFLICT DO NOTHING`, func(i int) []any {
+		d := &part[i]
+		return []any{d.AlertID, d.Version, d.Channel, d.Recipient, d.Address, d.Language, d.Batch, int(channels.StatePlanned), now}
+	})
+	if err != nil {
+		return 0, fmt.Errorf("plan deliveries: %w", err)
+	}
+	return n, nil
 }
 
 // Plan records how a version was planned on one channel.
@@ -241,6 +289,15 @@ func (s *Store) UpdateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 	if s.updCh == nil {
 		return errors.New("store closed")
 	}
+	for i := range ups {
+		if d, e := cleanText(ups[i].Detail), cleanText(ups[i].Error); d != ups[i].Detail || e != ups[i].Error {
+			ups = slices.Clone(ups) // the caller's slice stays as it was
+			for j := i; j < len(ups); j++ {
+				ups[j].Detail, ups[j].Error = cleanText(ups[j].Detail), cleanText(ups[j].Error)
+			}
+			break
+		}
+	}
 	req := &updateReq{ups: ups, done: make(chan error, 1)}
 	select {
 	case s.updCh <- req:
@@ -257,6 +314,21 @@ func (s *Store) UpdateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// groupHook, when set (tests), is told the number of chunks in each group
+// the writer is about to write.
+var groupHook func(chunks int)
+
+// cleanText is a channel's text (a result's detail or error, a receipt's
+// detail) as it can be stored: without NUL bytes and as valid UTF-8, both
+// of which PostgreSQL refuses in TEXT — one SMSC reply must not fail the
+// recording of a whole chunk's results.
+func cleanText(s string) string {
+	if utf8.ValidString(s) && !strings.Contains(s, "\x00") {
+		return s
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
 }
 
 // updateReq is one worker's chunk of results waiting for the group commit.
@@ -290,6 +362,9 @@ func (s *Store) updateLoop() {
 				break drain
 			}
 		}
+		if groupHook != nil {
+			groupHook(len(batch))
+		}
 		all := first.ups
 		if len(batch) > 1 {
 			all = make([]DeliveryUpdate, 0, n)
@@ -300,6 +375,19 @@ func (s *Store) updateLoop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		err := s.updateDeliveries(ctx, all)
 		cancel()
+		if err != nil && len(batch) > 1 {
+			// The group's transaction wrote nothing. One chunk's bad write
+			// must not fail the others (a worker whose results are not
+			// recorded abandons its batch, and under at most once its
+			// recipients are then failed as interrupted): each is written
+			// again on its own, and told its own outcome.
+			for _, r := range batch {
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				r.done <- s.updateDeliveries(ctx, r.ups)
+				cancel()
+			}
+			continue
+		}
 		for _, r := range batch {
 			r.done <- err
 		}
@@ -437,7 +525,7 @@ func (s *Store) ApplyReceipts(ctx context.Context, rs []channels.Receipt) ([]boo
 		if !ok || r.RecipientID == "" || last[[3]string{r.Channel, r.Key, r.RecipientID}] != i {
 			continue
 		}
-		k := shape{channel: r.Channel, alertID: id, version: ver, detail: r.Detail, state: int(r.State), tick: r.At.UnixMilli() / 10}
+		k := shape{channel: r.Channel, alertID: id, version: ver, detail: cleanText(r.Detail), state: int(r.State), tick: r.At.UnixMilli() / 10}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}

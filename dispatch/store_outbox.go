@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -30,19 +31,31 @@ type OutboxRecord struct {
 // RecordOutbox stores outbox records; a record already there (same key,
 // channel, recipient) is kept as it was: nothing is recorded twice.
 func (s *Store) RecordOutbox(ctx context.Context, recs []OutboxRecord) error {
+	const conflict = ` ON CONFLICT (msg_key, channel, recipient) DO UPDATE SET sends = outbox.sends + 1`
+	row := func(i int) []any {
+		r := &recs[i]
+		parts := ""
+		if len(r.Parts) > 0 {
+			parts = AuditDetail(r.Parts)
+		}
+		return []any{r.Key, r.Channel, r.Recipient, r.Address, r.Language, r.Body, r.Encoding, parts, ms(r.At)}
+	}
+	if s.pg {
+		return s.pgTx(ctx, func(tx *sql.Tx, cp copyFunc) error {
+			_, err := s.copyRows(ctx, tx, cp, "outbox", outboxCols, len(recs), conflict, row)
+			if err != nil {
+				return fmt.Errorf("record outbox: %w", err)
+			}
+			return nil
+		})
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := s.insertRows(ctx, tx, `INSERT INTO outbox (msg_key, channel, recipient, address, language, body, encoding, parts, at) VALUES `, 9, len(recs),
-			` ON CONFLICT (msg_key, channel, recipient) DO UPDATE SET sends = outbox.sends + 1`, func(i int) []any {
-				r := &recs[i]
-				parts := ""
-				if len(r.Parts) > 0 {
-					parts = AuditDetail(r.Parts)
-				}
-				return []any{r.Key, r.Channel, r.Recipient, r.Address, r.Language, r.Body, r.Encoding, parts, ms(r.At)}
-			})
+		_, err := s.insertRows(ctx, tx, `INSERT INTO outbox (`+strings.Join(outboxCols, ", ")+`) VALUES `, len(outboxCols), len(recs), conflict, row)
 		return err
 	})
 }
+
+var outboxCols = []string{"msg_key", "channel", "recipient", "address", "language", "body", "encoding", "parts", "at"}
 
 // OutboxFilter narrows ListOutbox.
 type OutboxFilter struct {
