@@ -280,15 +280,6 @@ func (s *Store) UpdateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 	if len(ups) == 0 {
 		return nil
 	}
-	s.updOnce.Do(func() {
-		s.updCh = make(chan *updateReq)
-		s.updStop = make(chan struct{})
-		s.updDone = make(chan struct{})
-		go s.updateLoop()
-	})
-	if s.updCh == nil {
-		return errors.New("store closed")
-	}
 	for i := range ups {
 		if d, e := cleanText(ups[i].Detail), cleanText(ups[i].Error); d != ups[i].Detail || e != ups[i].Error {
 			ups = slices.Clone(ups) // the caller's slice stays as it was
@@ -298,7 +289,21 @@ func (s *Store) UpdateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 			break
 		}
 	}
-	req := &updateReq{ups: ups, done: make(chan error, 1)}
+	return s.submit(ctx, &updateReq{ups: ups, done: make(chan error, 1)})
+}
+
+// submit hands req to the group-commit writer and waits until it is
+// written (durable) or failed.
+func (s *Store) submit(ctx context.Context, req *updateReq) error {
+	s.updOnce.Do(func() {
+		s.updCh = make(chan *updateReq)
+		s.updStop = make(chan struct{})
+		s.updDone = make(chan struct{})
+		go s.updateLoop()
+	})
+	if s.updCh == nil {
+		return errors.New("store closed")
+	}
 	select {
 	case s.updCh <- req:
 	case <-s.updStop:
@@ -331,16 +336,21 @@ func cleanText(s string) string {
 	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
 }
 
-// updateReq is one worker's chunk of results waiting for the group commit.
+// updateReq is one worker's chunk of results, or of outbox records (what
+// the outbox channel "sends"), waiting for the group commit.
 type updateReq struct {
 	ups  []DeliveryUpdate
+	recs []OutboxRecord
 	done chan error
 }
 
-// updateLoop is the group commit: the results of every worker that is
-// waiting are written in one transaction, so many small chunks cost one
-// commit (SQLite has one writer; PostgreSQL one WAL flush) instead of one
-// each.
+// updateLoop is the group commit: the results (and outbox records) of
+// every worker that is waiting are written in one transaction, so many
+// small chunks cost one commit (SQLite has one writer; PostgreSQL one WAL
+// flush) instead of one each — and on PostgreSQL one backend writes them,
+// instead of twenty workers' backends contending for the same index pages
+// (measured: with the outbox written by each worker, PostgreSQL spent
+// 72 CPU-s on a county's warning).
 func (s *Store) updateLoop() {
 	defer close(s.updDone)
 	for {
@@ -351,13 +361,13 @@ func (s *Store) updateLoop() {
 			return
 		}
 		batch := []*updateReq{first}
-		n := len(first.ups)
+		n := len(first.ups) + len(first.recs)
 	drain:
 		for n < 10000 {
 			select {
 			case r := <-s.updCh:
 				batch = append(batch, r)
-				n += len(r.ups)
+				n += len(r.ups) + len(r.recs)
 			default:
 				break drain
 			}
@@ -365,15 +375,16 @@ func (s *Store) updateLoop() {
 		if groupHook != nil {
 			groupHook(len(batch))
 		}
-		all := first.ups
+		ups, recs := first.ups, first.recs
 		if len(batch) > 1 {
-			all = make([]DeliveryUpdate, 0, n)
+			ups, recs = nil, nil
 			for _, r := range batch {
-				all = append(all, r.ups...)
+				ups = append(ups, r.ups...)
+				recs = append(recs, r.recs...)
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		err := s.updateDeliveries(ctx, all)
+		err := s.writeGroup(ctx, recs, ups)
 		cancel()
 		if err != nil && len(batch) > 1 {
 			// The group's transaction wrote nothing. One chunk's bad write
@@ -383,7 +394,7 @@ func (s *Store) updateLoop() {
 			// again on its own, and told its own outcome.
 			for _, r := range batch {
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				r.done <- s.updateDeliveries(ctx, r.ups)
+				r.done <- s.writeGroup(ctx, r.recs, r.ups)
 				cancel()
 			}
 			continue
@@ -394,7 +405,33 @@ func (s *Store) updateLoop() {
 	}
 }
 
-func (s *Store) updateDeliveries(ctx context.Context, ups []DeliveryUpdate) error {
+// writeGroup writes outbox records and results in one transaction: the
+// outbox records first (by COPY on PostgreSQL), then the results.
+func (s *Store) writeGroup(ctx context.Context, recs []OutboxRecord, ups []DeliveryUpdate) error {
+	if s.pg {
+		return s.pgTx(ctx, func(tx *sql.Tx, cp copyFunc) error {
+			if len(recs) > 0 {
+				if _, err := s.copyRows(ctx, tx, cp, "outbox", outboxCols, len(recs), outboxConflict, outboxRow(recs)); err != nil {
+					return fmt.Errorf("record outbox: %w", err)
+				}
+			}
+			return s.updateDeliveriesTx(ctx, tx, ups)
+		})
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if len(recs) > 0 {
+			if _, err := s.insertRows(ctx, tx, `INSERT INTO outbox (`+strings.Join(outboxCols, ", ")+`) VALUES `, len(outboxCols), len(recs), outboxConflict, outboxRow(recs)); err != nil {
+				return fmt.Errorf("record outbox: %w", err)
+			}
+		}
+		return s.updateDeliveriesTx(ctx, tx, ups)
+	})
+}
+
+func (s *Store) updateDeliveriesTx(ctx context.Context, tx *sql.Tx, ups []DeliveryUpdate) error {
+	if len(ups) == 0 {
+		return nil
+	}
 	now := time.Now().UnixMilli()
 	type shape struct {
 		alertID, channel, detail, errS string
@@ -415,7 +452,7 @@ func (s *Store) updateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 		detail = CASE WHEN ? = '' THEN detail ELSE ? END,
 		last_error = CASE WHEN ? = '' THEN last_error ELSE ? END,
 		updated_at = ?`
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	{
 		d := countDelta{}
 		for _, k := range order {
 			att := 0
@@ -465,7 +502,7 @@ func (s *Store) updateDeliveries(ctx context.Context, ups []DeliveryUpdate) erro
 			return err
 		}
 		return s.writeCounts(ctx, tx, d)
-	})
+	}
 }
 
 // writeRefs records the provider refs of ups (the latest one wins).

@@ -2,11 +2,9 @@ package dispatch
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -31,8 +29,17 @@ type OutboxRecord struct {
 // RecordOutbox stores outbox records; a record already there (same key,
 // channel, recipient) is kept as it was: nothing is recorded twice.
 func (s *Store) RecordOutbox(ctx context.Context, recs []OutboxRecord) error {
-	const conflict = ` ON CONFLICT (msg_key, channel, recipient) DO UPDATE SET sends = outbox.sends + 1`
-	row := func(i int) []any {
+	if len(recs) == 0 {
+		return nil
+	}
+	// Through the group-commit writer, with the workers' results.
+	return s.submit(ctx, &updateReq{recs: recs, done: make(chan error, 1)})
+}
+
+const outboxConflict = ` ON CONFLICT (msg_key, channel, recipient) DO UPDATE SET sends = outbox.sends + 1`
+
+func outboxRow(recs []OutboxRecord) func(i int) []any {
+	return func(i int) []any {
 		r := &recs[i]
 		parts := ""
 		if len(r.Parts) > 0 {
@@ -40,19 +47,6 @@ func (s *Store) RecordOutbox(ctx context.Context, recs []OutboxRecord) error {
 		}
 		return []any{r.Key, r.Channel, r.Recipient, r.Address, r.Language, r.Body, r.Encoding, parts, ms(r.At)}
 	}
-	if s.pg {
-		return s.pgTx(ctx, func(tx *sql.Tx, cp copyFunc) error {
-			_, err := s.copyRows(ctx, tx, cp, "outbox", outboxCols, len(recs), conflict, row)
-			if err != nil {
-				return fmt.Errorf("record outbox: %w", err)
-			}
-			return nil
-		})
-	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := s.insertRows(ctx, tx, `INSERT INTO outbox (`+strings.Join(outboxCols, ", ")+`) VALUES `, len(outboxCols), len(recs), conflict, row)
-		return err
-	})
 }
 
 var outboxCols = []string{"msg_key", "channel", "recipient", "address", "language", "body", "encoding", "parts", "at"}
