@@ -349,8 +349,8 @@ type updateReq struct {
 // small chunks cost one commit (SQLite has one writer; PostgreSQL one WAL
 // flush) instead of one each — and on PostgreSQL one backend writes them,
 // instead of twenty workers' backends contending for the same index pages
-// (measured: with the outbox written by each worker, PostgreSQL spent
-// 72 CPU-s on a county's warning).
+// (measured under load, with the sweeper's change of the same commit:
+// PostgreSQL's CPU for a county's warning went from 72 s to 26 s).
 func (s *Store) updateLoop() {
 	defer close(s.updDone)
 	for {
