@@ -265,21 +265,8 @@ func (s *Store) DispatchedBetween(ctx context.Context, from, to time.Time, limit
 // (read from the progress counters first, so a store with nothing pending
 // answers from a few rows), up to limit.
 func (s *Store) PlannedBatches(ctx context.Context, limit int) ([]BatchKey, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT alert_id, version, channel FROM delivery_counts WHERE state = ? AND n > 0`), int(channels.StatePlanned))
+	vers, err := s.PlannedVersions(ctx)
 	if err != nil {
-		return nil, err
-	}
-	var vers []BatchKey
-	for rows.Next() {
-		var k BatchKey
-		if err := rows.Scan(&k.AlertID, &k.Version, &k.Channel); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		vers = append(vers, k)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	var out []BatchKey
@@ -287,26 +274,70 @@ func (s *Store) PlannedBatches(ctx context.Context, limit int) ([]BatchKey, erro
 		if len(out) >= limit {
 			break
 		}
-		rows, err := s.r.QueryContext(ctx, s.q(`SELECT DISTINCT batch FROM deliveries
-			WHERE alert_id = ? AND version = ? AND channel = ? AND state = ? ORDER BY batch LIMIT ?`),
-			v.AlertID, v.Version, v.Channel, int(channels.StatePlanned), limit-len(out))
+		bs, err := s.BatchesWithPlanned(ctx, v, nil, limit-len(out))
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
+		for _, b := range bs {
 			k := v
-			if err := rows.Scan(&k.Batch); err != nil {
-				rows.Close()
-				return nil, err
-			}
+			k.Batch = b
 			out = append(out, k)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// PlannedVersions lists the (warning version, channel)s that still have
+// planned records, from the progress counters (Batch is 0).
+func (s *Store) PlannedVersions(ctx context.Context) ([]BatchKey, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT alert_id, version, channel FROM delivery_counts WHERE state = ? AND n > 0`), int(channels.StatePlanned))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var vers []BatchKey
+	for rows.Next() {
+		var k BatchKey
+		if err := rows.Scan(&k.AlertID, &k.Version, &k.Channel); err != nil {
+			return nil, err
+		}
+		vers = append(vers, k)
+	}
+	return vers, rows.Err()
+}
+
+// BatchesWithPlanned returns, in order and up to limit, the batches of v
+// (one warning version and channel) that still have planned records:
+// among the batches given, or all when batches is nil. Looking at all of
+// them reads every record of the version — a second of PostgreSQL's time
+// for a county — so the sweeper asks only about batches whose task it
+// could not find.
+func (s *Store) BatchesWithPlanned(ctx context.Context, v BatchKey, batches []int, limit int) ([]int, error) {
+	query := `SELECT DISTINCT batch FROM deliveries WHERE alert_id = ? AND version = ? AND channel = ? AND state = ?`
+	args := []any{v.AlertID, v.Version, v.Channel, int(channels.StatePlanned)}
+	if batches != nil {
+		if len(batches) == 0 {
+			return nil, nil
+		}
+		query += ` AND batch IN (` + inList(len(batches)) + `)`
+		for _, b := range batches {
+			args = append(args, b)
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(query+` ORDER BY batch LIMIT ?`), append(args, limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var b int
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
 }
 
 func splitInflight(s string) []string {

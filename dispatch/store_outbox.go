@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -30,19 +29,27 @@ type OutboxRecord struct {
 // RecordOutbox stores outbox records; a record already there (same key,
 // channel, recipient) is kept as it was: nothing is recorded twice.
 func (s *Store) RecordOutbox(ctx context.Context, recs []OutboxRecord) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := s.insertRows(ctx, tx, `INSERT INTO outbox (msg_key, channel, recipient, address, language, body, encoding, parts, at) VALUES `, 9, len(recs),
-			` ON CONFLICT (msg_key, channel, recipient) DO UPDATE SET sends = outbox.sends + 1`, func(i int) []any {
-				r := &recs[i]
-				parts := ""
-				if len(r.Parts) > 0 {
-					parts = AuditDetail(r.Parts)
-				}
-				return []any{r.Key, r.Channel, r.Recipient, r.Address, r.Language, r.Body, r.Encoding, parts, ms(r.At)}
-			})
-		return err
-	})
+	if len(recs) == 0 {
+		return nil
+	}
+	// Through the group-commit writer, with the workers' results.
+	return s.submit(ctx, &updateReq{recs: recs, done: make(chan error, 1)})
 }
+
+const outboxConflict = ` ON CONFLICT (msg_key, channel, recipient) DO UPDATE SET sends = outbox.sends + 1`
+
+func outboxRow(recs []OutboxRecord) func(i int) []any {
+	return func(i int) []any {
+		r := &recs[i]
+		parts := ""
+		if len(r.Parts) > 0 {
+			parts = AuditDetail(r.Parts)
+		}
+		return []any{r.Key, r.Channel, r.Recipient, r.Address, r.Language, r.Body, r.Encoding, parts, ms(r.At)}
+	}
+}
+
+var outboxCols = []string{"msg_key", "channel", "recipient", "address", "language", "body", "encoding", "parts", "at"}
 
 // OutboxFilter narrows ListOutbox.
 type OutboxFilter struct {

@@ -179,38 +179,69 @@ func (e *Engine) sweepOrphans(ctx context.Context) {
 
 // sweepLostTasks re-enqueues, under their own ids, the send tasks of
 // batches that still have planned records while Redis knows no such task
-// (lost with the last second of an AOF, or a flushed Redis).
+// (lost with the last second of an AOF, or a flushed Redis). For a version
+// whose plan is recorded (every batch's task was enqueued before it), Redis
+// is asked first and the records only about the batches whose task is
+// gone: finding the batches with planned records reads every record of the
+// version, which on PostgreSQL took a second for a county, every sweep,
+// while that county's warning was being sent.
 func (e *Engine) sweepLostTasks(ctx context.Context) {
-	batches, err := e.store.PlannedBatches(ctx, 2000)
+	vers, err := e.store.PlannedVersions(ctx)
 	if err != nil {
 		e.log.Warn("read planned batches", "err", err)
 		return
 	}
-	queues := map[string]string{}
-	for _, k := range batches {
-		vk := fmt.Sprintf("%s/v%d", k.AlertID, k.Version)
-		q, ok := queues[vk]
-		if !ok {
-			a, err := e.store.AlertVersion(ctx, k.AlertID, k.Version)
-			if err != nil {
+	budget := 2000
+	for _, v := range vers {
+		if budget <= 0 {
+			return
+		}
+		a, err := e.store.AlertVersion(ctx, v.AlertID, v.Version)
+		if err != nil {
+			continue
+		}
+		q := QueueFor(a)
+		lost := func(b int) bool {
+			_, err := e.inspector.GetTaskInfo(q, sendTaskID(v.AlertID, v.Version, v.Channel, b))
+			// Not lost when there (or when Redis did not answer: next sweep).
+			return errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound)
+		}
+		plans, err := e.store.Plans(ctx, v.AlertID, v.Version)
+		if err != nil {
+			e.log.Warn("read plans", "alert_id", v.AlertID, "err", err)
+			return
+		}
+		var candidates []int // nil: every batch (the plan is still being written)
+		if p, ok := plans[v.Channel]; ok {
+			candidates = []int{}
+			for b := 0; b < p.Batches && len(candidates) < budget; b++ {
+				if lost(b) {
+					candidates = append(candidates, b)
+				}
+			}
+		}
+		batches, err := e.store.BatchesWithPlanned(ctx, v, candidates, budget)
+		if err != nil {
+			e.log.Warn("read planned batches", "alert_id", v.AlertID, "err", err)
+			return
+		}
+		budget -= len(batches)
+		for _, b := range batches {
+			if candidates == nil && !lost(b) {
 				continue
 			}
-			q = QueueFor(a)
-			queues[vk] = q
-		}
-		_, err := e.inspector.GetTaskInfo(q, sendTaskID(k.AlertID, k.Version, k.Channel, k.Batch))
-		if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-			continue // there (or Redis did not answer: next sweep)
-		}
-		err = e.enqueueSendTask(ctx, k, "")
-		switch {
-		case errors.Is(err, asynq.ErrTaskIDConflict):
-		case err != nil:
-			e.log.Warn("re-enqueue a lost task", "batch", k.String(), "err", err)
-			return
-		default:
-			e.metrics.lostTasks.WithLabelValues(channelLabel(k.Channel)).Inc()
-			e.log.Warn("re-enqueued a batch whose task Redis had lost", "alert_id", k.AlertID, "batch", k.String())
+			k := v
+			k.Batch = b
+			err = e.enqueueSendTask(ctx, k, "")
+			switch {
+			case errors.Is(err, asynq.ErrTaskIDConflict):
+			case err != nil:
+				e.log.Warn("re-enqueue a lost task", "batch", k.String(), "err", err)
+				return
+			default:
+				e.metrics.lostTasks.WithLabelValues(channelLabel(k.Channel)).Inc()
+				e.log.Warn("re-enqueued a batch whose task Redis had lost", "alert_id", k.AlertID, "batch", k.String())
+			}
 		}
 	}
 }

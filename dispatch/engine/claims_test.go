@@ -317,6 +317,50 @@ func TestSweeperFindsLostTasks(t *testing.T) {
 	}
 }
 
+// Once the plan is recorded the sweeper asks Redis first: a batch whose
+// task is there is not looked up in the records, one whose task is gone
+// and that still has planned records is enqueued again, one whose task is
+// gone and that is done is left alone.
+func TestSweeperFindsLostTasksOfARecordedPlan(t *testing.T) {
+	rig := newClaimRig(t)
+	ctx := context.Background()
+	var rows []dispatch.Delivery
+	for i := range 20 { // batch 1 still planned, batch 2 done
+		rows = append(rows, dispatch.Delivery{AlertID: "A1", Version: 1, Channel: "sms", Recipient: fmt.Sprintf("s%02d", i), Address: "+86139", Batch: 1 + i/10})
+	}
+	if err := rig.store.PlanDeliveries(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	var ups []dispatch.DeliveryUpdate
+	for _, d := range rows[10:] {
+		ups = append(ups, dispatch.DeliveryUpdate{AlertID: "A1", Version: 1, Channel: "sms", Recipient: d.Recipient, State: channels.StateSent, Attempt: true})
+	}
+	if err := rig.store.UpdateDeliveries(ctx, ups); err != nil {
+		t.Fatal(err)
+	}
+	if err := rig.store.SavePlan(ctx, dispatch.Plan{AlertID: "A1", Version: 1, Channel: "sms", Recipients: 30, Batches: 3}); err != nil {
+		t.Fatal(err)
+	}
+	e := rig.engine(t, "live", AtMostOnce)
+	if err := e.enqueueSendTask(ctx, batchKey, ""); err != nil { // batch 0's task is there
+		t.Fatal(err)
+	}
+	e.sweepLostTasks(ctx)
+	if n := testutil.ToFloat64(e.metrics.lostTasks.WithLabelValues("sms")); n != 1 {
+		t.Fatalf("lost tasks re-enqueued = %v, want 1 (batch 1)", n)
+	}
+	if _, err := e.inspector.GetTaskInfo(QueueLow, sendTaskID("A1", 1, "sms", 1)); err != nil {
+		t.Fatalf("batch 1's task: %v", err)
+	}
+	if _, err := e.inspector.GetTaskInfo(QueueLow, sendTaskID("A1", 1, "sms", 2)); !errors.Is(err, asynq.ErrTaskNotFound) {
+		t.Fatalf("batch 2 (done) was enqueued again: %v", err)
+	}
+	e.sweepLostTasks(ctx)
+	if n := testutil.ToFloat64(e.metrics.lostTasks.WithLabelValues("sms")); n != 1 {
+		t.Fatalf("lost tasks re-enqueued = %v after a second sweep, want still 1", n)
+	}
+}
+
 // replaySafeSMS is a channel that drops repeats itself (like the dry run).
 type replaySafeSMS struct{ *countingSMS }
 
