@@ -63,8 +63,17 @@ func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), "
 // PlanDeliveries inserts planned delivery records. Rows that exist already
 // (a re-run plan) are left as they are.
 func (s *Store) PlanDeliveries(ctx context.Context, rows []Delivery) error {
+	_, err := s.PlanNewDeliveries(ctx, rows)
+	return err
+}
+
+// PlanNewDeliveries is PlanDeliveries, and says how many of rows were new
+// (the others existed already: a re-run plan).
+func (s *Store) PlanNewDeliveries(ctx context.Context, rows []Delivery) (int, error) {
 	now := time.Now().UnixMilli()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	added := 0
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		added = 0
 		d := countDelta{}
 		// Counted per (warning version, channel): rows arrive grouped so.
 		for start := 0; start < len(rows); {
@@ -82,10 +91,12 @@ func (s *Store) PlanDeliveries(ctx context.Context, rows []Delivery) error {
 				return err
 			}
 			d.move(part[0].AlertID, part[0].Version, part[0].Channel, channels.StateUnknown, channels.StatePlanned, int(n))
+			added += int(n)
 			start = end
 		}
 		return s.writeCounts(ctx, tx, d)
 	})
+	return added, err
 }
 
 // Plan records how a version was planned on one channel.
