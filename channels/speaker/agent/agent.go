@@ -539,13 +539,7 @@ func (a *Agent) writeLoop(ctx context.Context, c *websocket.Conn) error {
 				break
 			}
 			f := a.outbox[0]
-			// "received" with "playing" of the same command right behind
-			// it says nothing "playing" does not: the hub takes either as
-			// the acknowledgement and the record shows the later one. One
-			// report instead of two, on the device and the platform, at the
-			// moment five thousand devices answer the same warning.
-			skip := f.Step == wire.StepReceived && f.Reason == "" && f.ID != "" && len(a.outbox) > 1 &&
-				a.outbox[1].Step == wire.StepPlaying && a.outbox[1].ID == f.ID && a.outbox[1].Seq == f.Seq
+			skip := mergedIntoNext(a.outbox)
 			a.mu.Unlock()
 			if skip {
 				a.reportsMerged.Add(1)
@@ -568,6 +562,22 @@ func (a *Agent) writeLoop(ctx context.Context, c *websocket.Conn) error {
 			t.Reset(jitter())
 		}
 	}
+}
+
+// mergedIntoNext reports whether the first report of outbox need not be
+// written: a "received" with "playing" of the same command right behind it
+// says nothing "playing" does not. The hub takes either as the
+// acknowledgement and the record shows the later one; one report instead
+// of two, on the device and the platform, at the moment thousands of
+// devices answer the same warning. A "received" with a reason
+// ("duplicate"), or followed by anything else, is written.
+func mergedIntoNext(outbox []wire.AgentFrame) bool {
+	if len(outbox) < 2 {
+		return false
+	}
+	f, next := outbox[0], outbox[1]
+	return f.Type == wire.FrameReport && f.Step == wire.StepReceived && f.Reason == "" && f.ID != "" &&
+		next.Type == wire.FrameReport && next.Step == wire.StepPlaying && next.ID == f.ID && next.Seq == f.Seq
 }
 
 func (a *Agent) heartbeat() wire.AgentFrame {
