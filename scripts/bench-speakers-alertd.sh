@@ -100,11 +100,12 @@ else: print("load %s; accepted %.0f ms; %d of %d speakers playing; issue call �
 # The platform's share, from the hub's own timestamps: issue call → each
 # loudspeaker's frame written to its socket (the devices' work excluded).
 hub=[l for l in open(os.environ["ALERTD_ERR"], errors="replace") if "broadcast written" in l and "id=play:"+a["id"]+"/" in l]
-if hub:
-    f=dict(x.split("=",1) for x in hub[-1].split() if "=" in x)
+# One line per broadcast: a batch of loudspeakers (5,000 at most) is one Send, one announcement.
+for l in hub:
+    f=dict(x.split("=",1) for x in l.split() if "=" in x)
     print("platform (hub timestamps): issue call → frame written to %s speakers: Send began %s ms, signed %s ms, first %s ms, p50 %s ms, p99 %s ms, last %s ms"%(
         f.get("devices"), f.get("send_ms"), f.get("signed_ms"), f.get("first_ms"), f.get("p50_ms"), f.get("p99_ms"), f.get("last_ms")))
-else: print("platform (hub timestamps): the warning's frames were not all written by the time the records were read")
+if not hub: print("platform (hub timestamps): the warning's frames were not all written by the time the records were read")
 urllib.request.urlopen(urllib.request.Request(base+"/api/v1/alerts/"+a["id"]+"/cancel",json.dumps({"reason":"benchmark round over"}).encode(),H)).read()
 # The cancel stops the warning and plays its cancellation notice (in real time); the next warning, of the
 # same level, would queue behind it: wait until every speaker has played the notice.
