@@ -6,7 +6,7 @@
 # before the next. A record's time is the device's report time (to 10 ms).
 # Needs $BIN/alertd, $BIN/alertctl, $BIN/speaker (go build -o /tmp/ ./cmd/alertd ./cmd/alertctl ./cmd/speaker)
 # and python3. Loopback only.
-# ROUNDS (3), SPEAKERS (5000), SEND_CHUNK (200), BATCH_SIZE (1000; loudspeakers get at least 5000) vary it;
+# ROUNDS (3), SPEAKERS (5000), SEND_CHUNK (200), BATCH_SIZE (1000; loudspeakers get at least 20000) vary it;
 # BIN (/tmp) holds the binaries, WORK (/tmp/spkbench) the data, PORT (18085) and PPROF_PORT (16061) are
 # alertd's listeners; PPROF=file writes alertd profiles (file.alertd.N: CPU over the first 3 s of round N,
 # file.alertd.N.allocs: allocations during round N) and the agents' (file.sim); KEEP=seconds leaves
