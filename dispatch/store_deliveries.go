@@ -65,9 +65,18 @@ func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), "
 // PlanDeliveries inserts planned delivery records. Rows that exist already
 // (a re-run plan) are left as they are.
 func (s *Store) PlanDeliveries(ctx context.Context, rows []Delivery) error {
+	_, err := s.PlanNewDeliveries(ctx, rows)
+	return err
+}
+
+// PlanNewDeliveries is PlanDeliveries, and says how many of rows were new
+// (the others existed already: a re-run plan).
+func (s *Store) PlanNewDeliveries(ctx context.Context, rows []Delivery) (int, error) {
 	now := time.Now().UnixMilli()
+	added := 0
 	if s.pg {
-		return s.pgTx(ctx, func(tx *sql.Tx, cp copyFunc) error {
+		err := s.pgTx(ctx, func(tx *sql.Tx, cp copyFunc) error {
+			added = 0
 			d := countDelta{}
 			for part := range versionChannelRuns(rows) {
 				n, err := s.copyPlanned(ctx, tx, cp, part, now)
@@ -75,11 +84,14 @@ func (s *Store) PlanDeliveries(ctx context.Context, rows []Delivery) error {
 					return err
 				}
 				d.move(part[0].AlertID, part[0].Version, part[0].Channel, channels.StateUnknown, channels.StatePlanned, int(n))
+				added += int(n)
 			}
 			return s.writeCounts(ctx, tx, d)
 		})
+		return added, err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		added = 0
 		d := countDelta{}
 		// Counted per (warning version, channel): rows arrive grouped so.
 		for start := 0; start < len(rows); {
@@ -97,10 +109,12 @@ func (s *Store) PlanDeliveries(ctx context.Context, rows []Delivery) error {
 				return err
 			}
 			d.move(part[0].AlertID, part[0].Version, part[0].Channel, channels.StateUnknown, channels.StatePlanned, int(n))
+			added += int(n)
 			start = end
 		}
 		return s.writeCounts(ctx, tx, d)
 	})
+	return added, err
 }
 
 // versionChannelRuns yields the runs of rows of one warning version and

@@ -6,11 +6,12 @@
 # before the next. A record's time is the device's report time (to 10 ms).
 # Needs $BIN/alertd, $BIN/alertctl, $BIN/speaker (go build -o /tmp/ ./cmd/alertd ./cmd/alertctl ./cmd/speaker)
 # and python3. Loopback only.
-# ROUNDS (3), SPEAKERS (5000), SEND_CHUNK (200), BATCH_SIZE (1000; loudspeakers get at least 5000) vary it;
+# ROUNDS (3), SPEAKERS (5000), SEND_CHUNK (200), BATCH_SIZE (1000; loudspeakers get at least 20000) vary it;
 # BIN (/tmp) holds the binaries, WORK (/tmp/spkbench) the data, PORT (18085) and PPROF_PORT (16061) are
 # alertd's listeners; PPROF=file writes alertd profiles (file.alertd.N: CPU over the first 3 s of round N,
 # file.alertd.N.allocs: allocations during round N) and the agents' (file.sim); KEEP=seconds leaves
-# everything running afterwards.
+# everything running afterwards. Each round also prints the platform's share from the hub's own
+# timestamps (issue call → frame written to each loudspeaker's socket; log line "broadcast written").
 # It stops only the processes it started, by PID (alertd stops its managed redis-server itself).
 set -e
 BIN=${BIN:-/tmp} WORK=${WORK:-/tmp/spkbench} PORT=${PORT:-18085} PPROF_PORT=${PPROF_PORT:-16061}
@@ -56,7 +57,7 @@ for i in $(seq ${ROUNDS:-3}); do
   # and allocations over the same 3 s (file.alertd.N.allocs)
   [ -n "$PPROF" ] && (curl -s -o $PPROF.alertd.$i "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=3" &
                       curl -s -o $PPROF.alertd.$i.allocs "http://127.0.0.1:$PPROF_PORT/debug/pprof/allocs?seconds=3" &)
-  BASE=http://127.0.0.1:$PORT ALERTD_PID=$ALERTD_PID SIM_PID=$SIM_PID REDIS_PID=$(pgrep -P "$ALERTD_PID" redis-server || true) python3 - <<'PY' || true
+  BASE=http://127.0.0.1:$PORT ALERTD_ERR=$WORK/alertd.err ALERTD_PID=$ALERTD_PID SIM_PID=$SIM_PID REDIS_PID=$(pgrep -P "$ALERTD_PID" redis-server || true) python3 - <<'PY' || true
 import json, os, time, urllib.request
 base=os.environ["BASE"]; H={"Authorization":"Bearer admintoken-0123456789","Content-Type":"application/json"}
 body={"event":"sandstorm","level":"red","status":"actual","area":{"codes":["653122"]},"channels":["speaker"],
@@ -96,6 +97,15 @@ if not lat:
     print("no speaker reported playing within 2.5 s; records: %s"%other)
 else: print("load %s; accepted %.0f ms; %d of %d speakers playing; issue call → playing: p50 %.0f ms, p99 %.0f ms, max %.0f ms%s"%(open("/proc/loadavg").read().split()[0],acc*1000,len(lat),p["planned"],pc(0.5),pc(0.99),lat[-1],
       ("; not playing: %s"%other) if other else ""))
+# The platform's share, from the hub's own timestamps: issue call → each
+# loudspeaker's frame written to its socket (the devices' work excluded).
+hub=[l for l in open(os.environ["ALERTD_ERR"], errors="replace") if "broadcast written" in l and "id=play:"+a["id"]+"/" in l]
+# One line per broadcast: a batch of loudspeakers (5,000 at most) is one Send, one announcement.
+for l in hub:
+    f=dict(x.split("=",1) for x in l.split() if "=" in x)
+    print("platform (hub timestamps): issue call → frame written to %s speakers: Send began %s ms, signed %s ms, first %s ms, p50 %s ms, p99 %s ms, last %s ms"%(
+        f.get("devices"), f.get("send_ms"), f.get("signed_ms"), f.get("first_ms"), f.get("p50_ms"), f.get("p99_ms"), f.get("last_ms")))
+if not hub: print("platform (hub timestamps): the warning's frames were not all written by the time the records were read")
 urllib.request.urlopen(urllib.request.Request(base+"/api/v1/alerts/"+a["id"]+"/cancel",json.dumps({"reason":"benchmark round over"}).encode(),H)).read()
 # The cancel stops the warning and plays its cancellation notice (in real time); the next warning, of the
 # same level, would queue behind it: wait until every speaker has played the notice.

@@ -2,7 +2,9 @@ package speaker
 
 import (
 	"encoding/base64"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/alertcast/alertcast/channels/speaker/wire"
@@ -32,6 +34,44 @@ type bcast struct {
 	seq    uint64
 	at     time.Time
 	prefix []byte // the frame up to the path's base64
+
+	// Measuring only; nothing below is signed or sent.
+	id      string    // the command id
+	created time.Time // when Send built the command (any node)
+	issued  time.Time // the warning's issue, when it was sent from this node
+	wmu     sync.Mutex
+	want    int             // devices addressed
+	lat     []time.Duration // per frame written: since issued (else created)
+}
+
+// written notes that one device's frame of b went out at t; after the last
+// one it logs how long the node took from the issue call (or from Send,
+// for a command sent by another node) to the first and the last frame, and
+// the p50/p99 over the devices: the platform's share of the time to sound,
+// without the devices' own work.
+func (b *bcast) written(h *Hub, t time.Time) {
+	from := b.issued
+	if from.IsZero() {
+		from = b.created
+	}
+	b.wmu.Lock()
+	b.lat = append(b.lat, t.Sub(from))
+	if len(b.lat) < b.want {
+		b.wmu.Unlock()
+		return
+	}
+	lat := b.lat
+	b.lat = nil
+	b.wmu.Unlock()
+	slices.Sort(lat)
+	pc := func(q float64) int64 { return lat[int(q*float64(len(lat)-1))].Milliseconds() }
+	since := "send"
+	if !b.issued.IsZero() {
+		since = "issue"
+	}
+	h.log.Info("speaker: broadcast written", "id", b.id, "devices", len(lat), "since", since,
+		"send_ms", b.created.Sub(from).Milliseconds(), "signed_ms", b.at.Sub(from).Milliseconds(),
+		"first_ms", lat[0].Milliseconds(), "p50_ms", pc(0.5), "p99_ms", pc(0.99), "last_ms", lat[len(lat)-1].Milliseconds())
 }
 
 // nextBroadcastSeq numbers broadcasts from this node's clock: milliseconds
@@ -73,7 +113,7 @@ func (h *Hub) signBroadcast(devs []string, body []byte) *bcast {
 	p = append(p, `","sig":"`...)
 	p = base64.StdEncoding.AppendEncode(p, b.Sig)
 	p = append(p, `","path":"`...)
-	return &bcast{set: set, seq: b.Seq, at: now, prefix: p}
+	return &bcast{set: set, seq: b.Seq, at: now, prefix: p, want: len(devs)}
 }
 
 // frame is dev's copy of the broadcast; false when dev is not addressed.

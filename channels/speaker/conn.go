@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -35,6 +36,10 @@ type conn struct {
 	// broadcast: the agent named wire.FeatureBroadcast when it connected;
 	// older agents get every command signed for them alone.
 	broadcast bool
+	// revoked: the device's credential was revoked (Disconnect,
+	// revalidate) and this connection is closing; Send no longer takes it
+	// for an enrolled device.
+	revoked atomic.Bool
 
 	wmu     sync.Mutex // serialises socket writes and sequence numbers
 	epoch   uint64
@@ -288,13 +293,19 @@ func (c *conn) onReport(f wire.AgentFrame) {
 		return
 	}
 	final := f.Step != wire.StepDownloading && f.Step != wire.StepPlaying
-	ack := final && field != ""
-	if final && id != "" {
-		delete(c.delivered, id)
-		// "received" acknowledges the hold; the "played" that follows
-		// would only repeat it (one Redis script call per speaker per
-		// warning saved). A hold written again since (resync, a
-		// reconnect) is a new recent entry and acknowledged again.
+	// "playing" acknowledges the hold as "received" does: an agent that
+	// starts a programme at once sends "playing" without the "received"
+	// before it (agent.writeLoop).
+	acks := final || f.Step == wire.StepPlaying
+	ack := acks && field != ""
+	if acks && id != "" {
+		if final {
+			delete(c.delivered, id)
+		}
+		// "received" (or "playing") acknowledges the hold; the "played"
+		// that follows would only repeat it (one Redis script call per
+		// speaker per warning saved). A hold written again since (resync,
+		// a reconnect) is a new recent entry and acknowledged again.
 		var last *sentSeq // the latest write of this command here (newest first)
 		for k := 1; k <= min(c.recentN, len(c.recent)); k++ {
 			if s := &c.recent[(c.recentN-k)%len(c.recent)]; s.id == id && s.field == field {
@@ -464,7 +475,15 @@ func (c *conn) send(hd held) error {
 	c.mu.Unlock()
 	op := hd.id[:strings.IndexByte(hd.id+":", ':')]
 	h.m.commands.WithLabelValues(op).Inc()
-	return c.writeLocked(frame)
+	if err := c.writeLocked(frame); err != nil {
+		return err
+	}
+	t := time.Now()
+	h.m.writeDelay.Observe(t.Sub(time.UnixMilli(hd.created)).Seconds())
+	if retry != nil {
+		hd.bc.written(h, t)
+	}
+	return nil
 }
 
 func (c *conn) write(b []byte) error {

@@ -3,6 +3,7 @@ package speaker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -12,7 +13,63 @@ import (
 // Disconnect closes a device's connection on whatever node holds it; call it
 // after revoking the device's credential.
 func (h *Hub) Disconnect(ctx context.Context, deviceID string) error {
+	// A connection here is closed at once, whether or not Redis carries
+	// the kick to the other nodes (revalidate covers a kick lost there).
+	h.mu.RLock()
+	c := h.conns[deviceID]
+	h.mu.RUnlock()
+	if c != nil {
+		c.revoked.Store(true)
+		c.close(websocket.ClosePolicyViolation, "connected elsewhere or revoked")
+	}
 	return h.kick(ctx, deviceID, 0)
+}
+
+// revalidate closes the connections of devices the store no longer knows
+// or has revoked: a revocation whose kick was lost (Redis unreachable when
+// it was published) takes effect within ResyncInterval, and Send, which
+// trusts connected devices (lookup), never holds a command for one longer.
+func (h *Hub) revalidate(ctx context.Context) error {
+	h.mu.RLock()
+	conns := make(map[string]*conn, len(h.conns))
+	for id, c := range h.conns {
+		conns[id] = c
+	}
+	h.mu.RUnlock()
+	if len(conns) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(conns))
+	for id := range conns {
+		ids = append(ids, id)
+	}
+	var devs map[string]Device
+	if bs, ok := h.cfg.Devices.(BatchDeviceStore); ok {
+		var err error
+		if devs, err = bs.Devices(ctx, ids); err != nil {
+			return err
+		}
+	} else {
+		devs = make(map[string]Device, len(ids))
+		for _, id := range ids {
+			d, err := h.cfg.Devices.Device(ctx, id)
+			if errors.Is(err, ErrUnknownDevice) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			devs[id] = d
+		}
+	}
+	for id, c := range conns {
+		if d, ok := devs[id]; !ok || d.Revoked {
+			c.revoked.Store(true)
+			h.log.Warn("speaker: closing the connection of a revoked or unknown device", "device", id)
+			c.close(websocket.ClosePolicyViolation, "connected elsewhere or revoked")
+		}
+	}
+	return nil
 }
 
 // kick asks every node to close the device's connections older than epoch
@@ -75,6 +132,9 @@ func (h *Hub) subscribe() {
 					}
 				}
 				hd.mac, hd.bc = "", h.signBroadcast(devs, hd.body)
+				if hd.bc != nil {
+					hd.bc.id, hd.bc.created, hd.bc.issued = hd.id, time.UnixMilli(hd.created), h.issuedAt(hd.id)
+				}
 				for _, c := range targets {
 					if c.broadcast {
 						c.enqueue(hd)
@@ -123,6 +183,9 @@ func (h *Hub) resyncLoop() {
 		case <-h.ctx.Done():
 			return
 		case <-t.C:
+			if err := h.revalidate(h.ctx); err != nil && h.ctx.Err() == nil {
+				h.log.Warn("speaker: revalidate connected devices", "err", err)
+			}
 			if err := h.resync(h.ctx); err != nil && h.ctx.Err() == nil {
 				h.log.Warn("speaker: resync", "err", err)
 			}

@@ -16,6 +16,9 @@ type metrics struct {
 	// signatures by kind: "device" (one command for one device) or
 	// "broadcast" (one command for every device of an announcement).
 	signatures *prometheus.CounterVec
+	// writeDelay: from Send building a command to its frame written to a
+	// device's socket (the hold, the bus, signing and the writers).
+	writeDelay prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -36,11 +39,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		signatures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alertcast_speaker_signatures_total",
 			Help: "Ed25519 signatures made for loudspeaker commands, by kind (device, broadcast)."}, []string{"kind"}),
+		writeDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "alertcast_speaker_write_delay_seconds",
+			Help:    "From the hub's Send building a command to its frame written to a loudspeaker's socket.",
+			Buckets: []float64{.005, .01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75, 1, 2, 5, 10, 60}}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connected, m.commands, m.reports, m.rejected, m.authFail, m.forged, m.signatures} {
+	for _, c := range []prometheus.Collector{m.connected, m.commands, m.reports, m.rejected, m.authFail, m.forged, m.signatures, m.writeDelay} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,8 +43,14 @@ var Queues = map[string]int{QueueCritical: 8, QueueHigh: 4, QueueDefault: 2, Que
 // each version once.
 var idempotentChannels = map[string]bool{"speaker": true, "websocket": true}
 
-// idempotentBatch is the least batch size of idempotentChannels.
-const idempotentBatch = 5000
+// idempotentBatch is the least batch size of idempotentChannels: a
+// county's loudspeakers (the issue's 10,000) in one batch, one Send, one
+// announcement and one broadcast signature per node. With 5,000, the
+// 10,000 went as two Sends whose second announcement was signed 3.1 s
+// after the issue call behind the first one's 5,000 writes and reports
+// (bench, load 27), as the second half of one Send was before the hub
+// announced once (channels/speaker deliver).
+const idempotentBatch = 20000
 
 // QueueFor is the queue of a warning: drills and tests never delay real warnings.
 func QueueFor(a *dispatch.Alert) string {
@@ -159,6 +166,9 @@ type engineMetrics struct {
 	planned   *prometheus.CounterVec
 	sendDur   *prometheus.HistogramVec
 	unmatched prometheus.Counter
+	// stage: where the time from the issue call to a channel's Send goes
+	// (issue_to_plan, plan, plan_to_send, send_prepare, channel, record).
+	stage *prometheus.HistogramVec
 
 	takeovers   *prometheus.CounterVec
 	lostTasks   *prometheus.CounterVec
@@ -179,8 +189,11 @@ func newEngineMetrics(reg prometheus.Registerer) *engineMetrics {
 		interrupted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertcast_deliveries_interrupted_total",
 			Help: "Recipients possibly sent by a node that died before recording the result, recorded failed and not sent again (at most once)."}, []string{"channel"}),
 	}
+	m.stage = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "alertcast_send_stage_seconds",
+		Help:    "Time spent in each stage between a version's issue and its channel's Send returning: issue_to_plan (issue → plan task starts), plan (writing the channel's records and enqueuing its batches), plan_to_send (issue → send task starts), send_prepare (send task start → channel Send), channel (Send), record (writing the results).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75, 1, 1.5, 2, 5, 10}}, []string{"channel", "stage"})
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.sent, m.notSent, m.failed, m.receipts, m.planned, m.sendDur, m.unmatched, m.takeovers, m.lostTasks, m.interrupted} {
+		for _, c := range []prometheus.Collector{m.sent, m.notSent, m.failed, m.receipts, m.planned, m.sendDur, m.stage, m.unmatched, m.takeovers, m.lostTasks, m.interrupted} {
 			_ = reg.Register(c)
 		}
 	}
@@ -356,6 +369,8 @@ func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
 			continue // a rebroadcast repeats on the loudspeakers only
 		}
 		plan, done := plans[ch]
+		planStart := time.Now()
+		e.observeSinceIssue(a, ch, "issue_to_plan", planStart)
 		if done {
 			err = e.enqueueBatches(ctx, a, plan, 0, plan.Batches)
 		} else {
@@ -368,6 +383,7 @@ func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
 		if err != nil {
 			return fmt.Errorf("plan %s: %w", ch, err)
 		}
+		e.metrics.stage.WithLabelValues(ch, "plan").Observe(time.Since(planStart).Seconds())
 		log.Info("planned", "channel", ch, "recipients", plan.Recipients, "batches", plan.Batches)
 	}
 	return nil
@@ -390,6 +406,20 @@ func planOrder(chans []string) []string {
 	out := slices.Clone(chans)
 	slices.SortStableFunc(out, func(a, b string) int { return rank(a) - rank(b) })
 	return out
+}
+
+// observeSinceIssue records how long after its issue (its update, for a
+// later version) version a reached stage on channel ch. Rebroadcast rounds
+// are left out: their clock starts at the schedule, not the issue call.
+func (e *Engine) observeSinceIssue(a *dispatch.Alert, ch, stage string, now time.Time) {
+	at := a.IssuedAt
+	if a.Version > 1 || at.IsZero() {
+		at = a.UpdatedAt
+	}
+	if a.Round > 0 || at.IsZero() {
+		return
+	}
+	e.metrics.stage.WithLabelValues(ch, stage).Observe(now.Sub(at).Seconds())
 }
 
 // superseded reports whether a version must not be delivered any more: the
@@ -515,12 +545,26 @@ func (e *Engine) planChannel(ctx context.Context, a *dispatch.Alert, ch string) 
 		for i, r := range rcpts[start:min(start+bs*batchesPerWrite, len(rcpts))] {
 			rows = append(rows, dispatch.Delivery{AlertID: a.ID, Version: a.Version, Channel: ch, Recipient: r.ID, Address: r.Address, Language: r.Language, Batch: (start + i) / bs})
 		}
-		if err := e.store.PlanDeliveries(ctx, rows); err != nil {
+		added, err := e.store.PlanNewDeliveries(ctx, rows)
+		if err != nil {
 			return dispatch.Plan{}, err
 		}
 		// Every write but the last ends on a batch boundary.
 		upTo := (start + len(rows) + bs - 1) / bs
-		if err := e.enqueueBatches(ctx, a, plan, enqueued, upTo); err != nil {
+		if directChannels[ch] && added == len(rows) {
+			// Sent from here, without the round trip through the queue and
+			// a read of the records just written; a batch the direct send
+			// leaves unfinished goes the queued way.
+			done := e.sendDirect(ctx, a, ch, rcpts, bs, enqueued, upTo)
+			for b := enqueued; b < upTo; b++ {
+				if done[b-enqueued] {
+					continue
+				}
+				if err := e.enqueueBatches(ctx, a, plan, b, b+1); err != nil {
+					return dispatch.Plan{}, err
+				}
+			}
+		} else if err := e.enqueueBatches(ctx, a, plan, enqueued, upTo); err != nil {
 			return dispatch.Plan{}, err
 		}
 		enqueued = upTo
@@ -532,6 +576,74 @@ func (e *Engine) planChannel(ctx context.Context, a *dispatch.Alert, ch string) 
 	}
 	e.metrics.planned.WithLabelValues(ch).Add(float64(len(rcpts)))
 	return plan, nil
+}
+
+// directChannels are sent to from the plan task itself, as soon as their
+// records are written, instead of through a send task: the loudspeakers,
+// whose hub runs in every worker process and deduplicates a (warning
+// version, device) itself, so a plan re-run after a crash cannot make a
+// device play twice (the agent also executes a command id once).
+//
+// Nothing about the records changes: every recipient's planned record is
+// written (and committed) before anything is sent, so a device's report
+// always finds its record, and each batch's results are recorded before
+// the plan goes on. The batch is claimed exactly as a send task claims it.
+// A batch the direct send does not finish (the claim is held elsewhere,
+// a recipient to retry, an error) gets its send task as before, which
+// sends what is still planned; a crash before the plan is saved re-runs
+// the plan task, which finds the records written and enqueues the send
+// tasks (a direct send happens only for records this execution wrote).
+var directChannels = map[string]bool{"speaker": true}
+
+// sendDirect sends batches [from, to) of a plan on ch (batch b is
+// rcpts[b*bs:(b+1)*bs], all of them just written as planned) at once, one
+// goroutine per batch, and reports which batches are done: every
+// recipient's result recorded, nothing left to retry.
+func (e *Engine) sendDirect(ctx context.Context, a *dispatch.Alert, ch string, rcpts []channels.Recipient, bs, from, to int) []bool {
+	done := make([]bool, to-from)
+	if (a.Kind == warning.KindAlert || a.Kind == warning.KindUpdate) && !time.Now().Before(a.Expires) {
+		return done // the send task records them expired
+	}
+	var wg sync.WaitGroup
+	for b := from; b < to; b++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done[b-from] = e.sendDirectBatch(ctx, a, ch, b, rcpts[b*bs:min((b+1)*bs, len(rcpts))])
+		}()
+	}
+	wg.Wait()
+	return done
+}
+
+func (e *Engine) sendDirectBatch(ctx context.Context, a *dispatch.Alert, ch string, batch int, todo []channels.Recipient) bool {
+	start := time.Now()
+	if batch == 0 {
+		e.observeSinceIssue(a, ch, "plan_to_send", start)
+	}
+	p := sendPayload{ID: a.ID, Version: a.Version, Channel: ch, Batch: batch}
+	log := e.log.With("alert_id", p.ID, "version", p.Version, "channel", p.Channel, "batch", p.Batch, "direct", true)
+	claim, out, err := e.claim(ctx, dispatch.BatchKey{AlertID: p.ID, Version: p.Version, Channel: p.Channel, Batch: p.Batch})
+	if err != nil || claim == nil {
+		return false
+	}
+	if out.TakenFrom != "" || len(out.Inflight) > 0 {
+		claim.abandon() // keeps what is in flight for the send task to settle
+		return false
+	}
+	unrecorded := false
+	transient, lastErr, err := e.sendTodo(ctx, log, start, p, a, claim, todo, false, &unrecorded)
+	if unrecorded {
+		claim.abandon()
+	} else {
+		claim.release()
+	}
+	if err != nil || transient > 0 {
+		log.Warn("direct send left recipients to its send task", "retry", transient, "err", cmp.Or(err, lastErr))
+		return false
+	}
+	e.metrics.sendDur.WithLabelValues(ch).Observe(time.Since(start).Seconds())
+	return true
 }
 
 // enqueueBatches enqueues the send tasks of batches [from, to) of a plan.
@@ -625,6 +737,9 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	if p.Batch == 0 {
+		e.observeSinceIssue(a, p.Channel, "plan_to_send", start)
+	}
 	if revoked, err := e.superseded(ctx, a); err != nil {
 		return err
 	} else if revoked {
@@ -673,24 +788,38 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 	if len(todo) == 0 {
 		return nil
 	}
+	retryCount, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	transient, lastErr, err := e.sendTodo(ctx, log, start, p, a, claim, todo, retryCount >= maxRetry, &unrecorded)
+	if err != nil {
+		return err
+	}
+	if transient > 0 {
+		log.Warn("batch has recipients to retry", "count", transient, "err", lastErr)
+		return fmt.Errorf("%d recipients to retry: %w", transient, lastErr)
+	}
+	return nil
+}
+
+// sendTodo hands todo (planned records of batch p, claimed by claim) to
+// the channel chunk by chunk and records each chunk's results before the
+// next (start: when the execution began, for the stage metrics). It returns how many recipients are left to retry (transient
+// errors; on lastTry they are recorded failed instead). *unrecorded is set
+// when a chunk went to the channel and its results could not be written.
+func (e *Engine) sendTodo(ctx context.Context, log *slog.Logger, start time.Time, p sendPayload, a *dispatch.Alert, claim *heldClaim, todo []channels.Recipient, lastTry bool, unrecorded *bool) (transient int, lastErr error, err error) {
 	ch := e.cfg.Channels[p.Channel]
 	if ch == nil {
-		return fmt.Errorf("no %q channel configured: %w", p.Channel, asynq.SkipRetry)
+		return 0, nil, fmt.Errorf("no %q channel configured: %w", p.Channel, asynq.SkipRetry)
 	}
 	msg, err := e.Message(ctx, a)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	limit := e.channelSlots(p.Channel, ch)
 	prio := int(msg.Level)
 	if msg.Drill() {
 		prio = 0
 	}
-	retryCount, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	lastTry := retryCount >= maxRetry
-	transient := 0
-	var lastErr error
 	chunkSize := e.cfg.SendChunk
 	if idempotentChannels[p.Channel] {
 		// These channels deduplicate by message key themselves, so a re-run
@@ -699,7 +828,7 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 	}
 	parts, err := e.sendParts(ctx, a, p.Channel, msg, todo, chunkSize)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	sentHere := 0
 	for _, part := range parts {
@@ -708,10 +837,10 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		// or marked in flight for its loudspeakers.
 		sendMsg, perr := e.partMessage(ctx, a, part)
 		if perr != nil {
-			return perr
+			return 0, nil, perr
 		}
 		if limit != nil && !limit.acquire(ctx, prio) {
-			return ctx.Err()
+			return 0, nil, ctx.Err()
 		}
 		if !e.replaySafe(p.Channel) {
 			// Write-ahead: from here until the results are recorded, these
@@ -722,13 +851,19 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 				}
 				if errors.Is(err, errClaimLost) {
 					log.Warn("batch taken over by another node (this one was thought dead): stopping", "sent_here", sentHere)
-					return nil
+					return 0, nil, nil
 				}
-				return fmt.Errorf("record chunk in flight: %w", err)
+				return 0, nil, fmt.Errorf("record chunk in flight: %w", err)
 			}
 		}
 		sentHere += len(chunk)
+		sendStart := time.Now()
+		if sentHere == len(chunk) {
+			e.metrics.stage.WithLabelValues(p.Channel, "send_prepare").Observe(sendStart.Sub(start).Seconds())
+		}
 		results, sendErr := ch.Send(ctx, sendMsg, chunk)
+		recordStart := time.Now()
+		e.metrics.stage.WithLabelValues(p.Channel, "channel").Observe(recordStart.Sub(sendStart).Seconds())
 		ups := make([]dispatch.DeliveryUpdate, 0, len(chunk))
 		got := make(map[string]bool, len(results))
 		for _, r := range results {
@@ -771,24 +906,21 @@ func (e *Engine) handleSend(ctx context.Context, t *asynq.Task) error {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		err := e.store.UpdateDeliveries(wctx, ups)
 		cancel()
+		e.metrics.stage.WithLabelValues(p.Channel, "record").Observe(time.Since(recordStart).Seconds())
 		// The slot is held until the chunk is recorded: a chunk sent and
 		// not yet recorded is as "possibly sent" as one in the channel.
 		if limit != nil {
 			limit.release()
 		}
 		if err != nil {
-			unrecorded = true
-			return fmt.Errorf("record results: %w", err)
+			*unrecorded = true
+			return 0, nil, fmt.Errorf("record results: %w", err)
 		}
 		if sendErr != nil && ctx.Err() != nil {
-			return sendErr
+			return 0, nil, sendErr
 		}
 	}
-	if transient > 0 {
-		log.Warn("batch has recipients to retry", "count", transient, "err", lastErr)
-		return fmt.Errorf("%d recipients to retry: %w", transient, lastErr)
-	}
-	return nil
+	return transient, lastErr, nil
 }
 
 func errString(err error) string {

@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -109,7 +110,15 @@ type Agent struct {
 	playing  string
 	vol      int
 	stateErr bool
+
+	// reportsMerged counts "received" reports not sent because "playing"
+	// of the same command followed at once (writeLoop).
+	reportsMerged atomic.Int64
 }
+
+// ReportsMerged is how many "received" reports went out as the "playing"
+// right behind them (one frame instead of two).
+func (a *Agent) ReportsMerged() int64 { return a.reportsMerged.Load() }
 
 // New checks cfg and loads the saved state.
 func New(cfg Config) (*Agent, error) {
@@ -530,8 +539,11 @@ func (a *Agent) writeLoop(ctx context.Context, c *websocket.Conn) error {
 				break
 			}
 			f := a.outbox[0]
+			skip := mergedIntoNext(a.outbox)
 			a.mu.Unlock()
-			if err := write(f); err != nil {
+			if skip {
+				a.reportsMerged.Add(1)
+			} else if err := write(f); err != nil {
 				return err
 			}
 			a.mu.Lock()
@@ -550,6 +562,22 @@ func (a *Agent) writeLoop(ctx context.Context, c *websocket.Conn) error {
 			t.Reset(jitter())
 		}
 	}
+}
+
+// mergedIntoNext reports whether the first report of outbox need not be
+// written: a "received" with "playing" of the same command right behind it
+// says nothing "playing" does not. The hub takes either as the
+// acknowledgement and the record shows the later one; one report instead
+// of two, on the device and the platform, at the moment thousands of
+// devices answer the same warning. A "received" with a reason
+// ("duplicate"), or followed by anything else, is written.
+func mergedIntoNext(outbox []wire.AgentFrame) bool {
+	if len(outbox) < 2 {
+		return false
+	}
+	f, next := outbox[0], outbox[1]
+	return f.Type == wire.FrameReport && f.Step == wire.StepReceived && f.Reason == "" && f.ID != "" &&
+		next.Type == wire.FrameReport && next.Step == wire.StepPlaying && next.ID == f.ID && next.Seq == f.Seq
 }
 
 func (a *Agent) heartbeat() wire.AgentFrame {
