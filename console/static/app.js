@@ -817,6 +817,16 @@
       if (a.state === "issued") btns.push(act("allclear", "good", t("allclearBtn"), true));
     }
     if (!btns.length) { put(box, h("p", { class: "note" }, stateChip(a.state))); return; }
+    // Whoever may approve sees each village's sentence as frozen with the
+    // version to approve (approval card and warning page alike).
+    if (btns.some((b) => b.id === "btn-approve") && (a.pending || a).action && AC.guidanceBox) {
+      const gbox = h("div", { id: "approval-guidance", class: "note", text: "…" });
+      box.append(gbox);
+      api("GET", "/api/v1/alerts/" + encodeURIComponent(a.id) + "/guidance").then((r) => {
+        if (r && r.guidance) a.seenGuidance = r.guidance.digest;
+        gbox.className = ""; put(gbox, AC.guidanceBox(r && r.guidance));
+      }).catch((e) => { gbox.textContent = "⚠ " + e.message; });
+    }
     box.append(wrap, err, h("div", { class: "actions" }, btns));
     // Say before the click that approving this level needs a reason.
     if (btns.some((b) => b.id === "btn-approve")) reasonLevels().then((lv) => {
@@ -986,15 +996,7 @@
       h("h3", { text: t("whatYouApprove") + (prev ? " (v" + prev.version + " → v" + next.version + ")" : "") }), diffTable(prev, next), prevBox, box);
     renderActions(box, a, () => {});
     if ((next.authors || [next.created_by]).includes(S.me.name)) box.prepend(h("p", { class: "formerr", text: t("ownAlert") }));
-    // Each village's sentence as frozen with the version to approve.
-    if (next.action && AC.guidanceBox) {
-      const gbox = h("div", { id: "approval-guidance", class: "note", text: "…" });
-      prevBox.after(gbox);
-      api("GET", "/api/v1/alerts/" + encodeURIComponent(a.id) + "/guidance").then((r) => {
-        if (r && r.guidance) a.seenGuidance = r.guidance.digest;
-        gbox.className = ""; put(gbox, AC.guidanceBox(r && r.guidance));
-      }).catch((e) => { gbox.textContent = "⚠ " + e.message; });
-    }
+
     // Re-resolve the audience so the approver sees whom it reaches.
     const input = { event: next.event, level: next.level, status: next.status, area: next.area, audience: next.audience, channels: next.channels, text: next.text,
       expires: next.expires, onset: next.onset && !next.onset.startsWith("0001") ? next.onset : undefined, rebroadcast: next.rebroadcast || undefined,
