@@ -394,6 +394,14 @@ func (s *Service) update(ctx context.Context, by dispatch.Actor, id string, in d
 	if err != nil {
 		return nil, dispatch.Decision{}, err
 	}
+	// The guidance depends on the update's action and the shelters of now
+	// only: computed before the write transaction, which must not wait on
+	// another connection of the pool.
+	frozen := *na
+	frozen.Kind = warning.KindUpdate
+	if err := s.freezeGuidance(ctx, &frozen); err != nil {
+		return nil, dispatch.Decision{}, err
+	}
 	var prevVersion int
 	var d dispatch.Decision
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *dispatch.Alert) (dispatch.Change, error) {
@@ -408,12 +416,11 @@ func (s *Service) update(ctx context.Context, by dispatch.Actor, id string, in d
 		next.Kind, next.Round, next.Pending = warning.KindUpdate, 0, nil
 		next.ApprovedBy, next.ApprovedAt, next.ApprovalReason = "", time.Time{}, ""
 		next.Authors = []string{by.Name}
-		// The update's guidance is computed again from the shelters of now
-		// and frozen with it; a difference from the version on air is a
-		// text change for the policy.
-		if err := s.freezeGuidance(ctx, &next); err != nil {
-			return dispatch.Change{}, err
-		}
+		// The update's guidance, computed again from the shelters of now
+		// (below, outside this transaction), is frozen with it; a
+		// difference from the version on air is a text change for the
+		// policy.
+		next.Guidance, next.GuidanceDigest = frozen.Guidance, frozen.GuidanceDigest
 		if a.Pending != nil {
 			// Built on a proposal still waiting: its authors wrote this too.
 			for _, au := range a.Pending.AuthorsOf() {
