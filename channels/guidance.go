@@ -37,6 +37,10 @@ type GuidanceShelter struct {
 	NameUG   string `json:"name_ug,omitempty"`
 	At       LatLon `json:"at"`
 	Capacity int    `json:"capacity"`
+	// Kind and Accessible are the shelter's registry entry as it was when
+	// the guidance was computed (CAP's shelter list carries them).
+	Kind       string `json:"kind,omitempty"`
+	Accessible bool   `json:"accessible,omitempty"`
 }
 
 // LatLon is a point in degrees.

@@ -68,6 +68,14 @@ type Alert struct {
 	Action  *Action   `json:"action,omitempty"`
 	Onset   time.Time `json:"onset,omitzero"`
 	Expires time.Time `json:"expires"`
+
+	// GuidanceDigest names the version's per-village guidance, frozen when
+	// it was submitted (guidance_frozen.go); "" when it asks no action.
+	// Guidance is that guidance, carried in memory from FreezeGuidance to
+	// the store, never in the body.
+	GuidanceDigest string           `json:"guidance_digest,omitempty"`
+	Guidance       *VillageGuidance `json:"-"`
+
 	// Rebroadcast is an optional schedule ("every 30m" or a cron spec) on
 	// which loudspeakers repeat the warning while it is active.
 	Rebroadcast string `json:"rebroadcast,omitempty"`

@@ -58,7 +58,8 @@ func GuidanceOf(a *Alert, shelters []Shelter, assignments []targeting.Assignment
 	for i := range shelters {
 		s := &shelters[i]
 		byID[s.ID] = &channels.GuidanceShelter{ID: s.ID, Name: s.Name, NameUG: s.NameUG,
-			At: channels.LatLon{Lat: s.Point.Lat, Lon: s.Point.Lon}, Capacity: s.Capacity}
+			At: channels.LatLon{Lat: s.Point.Lat, Lon: s.Point.Lon}, Capacity: s.Capacity,
+			Kind: s.Kind.String(), Accessible: s.Accessible}
 	}
 	for _, as := range assignments {
 		sh, ok := byID[as.Shelter]

@@ -218,8 +218,10 @@ func Changes(prev, next *Alert, tree *targeting.Tree) []ChangeKind {
 	add(anyMissing(next.Channels, prev.Channels), ChangeChannels)
 	add(anyMissing(prev.Channels, next.Channels), ChangeChannelsLess)
 	add(next.Event != prev.Event, ChangeEvent)
-	// A new or changed action changes what people are told to do.
-	add(textChanged(prev.Text, next.Text) || !sameAction(prev.Action, next.Action), ChangeText)
+	// A new or changed action changes what people are told to do, and so
+	// does the same action with other per-village guidance (a shelter
+	// renamed, moved or reassigned since the version on air was frozen).
+	add(textChanged(prev.Text, next.Text) || !sameAction(prev.Action, next.Action) || prev.GuidanceDigest != next.GuidanceDigest, ChangeText)
 	add(next.Expires.After(prev.Expires), ChangeExtend)
 	add(next.Expires.Before(prev.Expires), ChangeShorten)
 	add(!next.Onset.Equal(prev.Onset) || next.Rebroadcast != prev.Rebroadcast, ChangeOther)

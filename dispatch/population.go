@@ -128,6 +128,12 @@ func (r *PopulationIndex) ImportRegions(ctx context.Context, src io.Reader, by A
 	if err := r.tree.Merge(t); err != nil {
 		return nil, err
 	}
+	r.impMu.Lock()
+	err = r.reassignShelters(ctx)
+	r.impMu.Unlock()
+	if err != nil {
+		return counties, err
+	}
 	return counties, r.changed(ctx)
 }
 
@@ -202,6 +208,9 @@ func (r *PopulationIndex) ImportResidents(ctx context.Context, src io.Reader, pa
 		}
 	}
 	out.Applied = true
+	if err := r.reassignShelters(ctx); err != nil {
+		return out, err
+	}
 	return out, r.changed(ctx)
 }
 
@@ -233,5 +242,8 @@ func (r *PopulationIndex) ImportSpeakers(ctx context.Context, src io.Reader, par
 		}
 	}
 	out.Stored, out.Applied = len(all), true
+	if err := r.reassignShelters(ctx); err != nil {
+		return out, err
+	}
 	return out, r.changed(ctx)
 }

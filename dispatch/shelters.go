@@ -116,6 +116,32 @@ func (r *PopulationIndex) saveShelters(ctx context.Context, changed, merged []ta
 	return nil
 }
 
+// reassignShelters derives every village's shelter again from the stored
+// shelters and the village points of now. Imports of residents,
+// loudspeakers and regions move or add villages: without this, assignments
+// would stay as the last shelter import left them, and a village located
+// later would get no shelter. Versions already submitted keep the guidance
+// frozen with them; versions submitted from now on use the new
+// assignments. Nothing to do when no shelter is stored. The caller holds
+// impMu.
+func (r *PopulationIndex) reassignShelters(ctx context.Context) error {
+	stored, err := r.store.Shelters(ctx)
+	if err != nil {
+		return err
+	}
+	if len(stored) == 0 {
+		return nil
+	}
+	merged := make([]targeting.Shelter, len(stored))
+	for i := range stored {
+		merged[i] = stored[i].Shelter
+	}
+	if err := r.saveShelters(ctx, nil, merged, Actor{}, nil); err != nil {
+		return fmt.Errorf("shelter assignments not derived again: %w", err)
+	}
+	return nil
+}
+
 // PutShelter stores one shelter (new or edited) after checking it, and
 // assigns every village again. It returns the shelter as stored.
 func (r *PopulationIndex) PutShelter(ctx context.Context, sh targeting.Shelter, by Actor) (Shelter, error) {

@@ -122,3 +122,72 @@ func contains(list []string, v string) bool {
 	}
 	return false
 }
+
+// Shelter assignments follow later imports: a village first without a
+// location (and so without a shelter) gets the nearest shelter once
+// residents or loudspeakers located there are imported, and a village
+// whose located loudspeakers put it nearer another shelter moves there. A
+// version submitted before keeps the guidance frozen with it.
+func TestSheltersReassignedOnLaterImports(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		pop, err := NewPopulationIndex(ctx, s, targeting.DefaultTree())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := "id,phone,village,language,lat,lon\n1,13800000001,653122100001,zh,39.55,76.0\n"
+		if r, err := pop.ImportResidents(ctx, strings.NewReader(res), false, nil); err != nil || !r.Applied {
+			t.Fatalf("residents: %+v %v", r, err)
+		}
+		shel := "id,name,lat,lon,capacity,kind\nS-N,北一中,39.60,76.00,1000,school\nS-S,南广场,39.20,76.00,500,outdoor\n"
+		if r, err := pop.ImportShelters(ctx, strings.NewReader(shel), false, Actor{Name: "admin"}); err != nil || !r.Applied {
+			t.Fatalf("shelters: %+v %v", r, err)
+		}
+		assigned := func() map[string]string {
+			as, err := s.ShelterAssignments(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := map[string]string{}
+			for _, a := range as {
+				m[a.Village] = a.Shelter
+			}
+			return m
+		}
+		if m := assigned(); m["653122100001"] != "S-N" || m["653122100003"] != "" {
+			t.Fatalf("before: %v", m)
+		}
+		before := testAlert("R1")
+		before.Action = &Action{Type: ActionEvacuate}
+		if err := FreezeGuidance(ctx, s, pop, before); err != nil {
+			t.Fatal(err)
+		}
+		// Residents located in village 003, in the south.
+		more := "id,phone,village,language,lat,lon\n2,13800000002,653122100003,zh,39.25,76.0\n"
+		if r, err := pop.ImportResidents(ctx, strings.NewReader(more), false, nil); err != nil || !r.Applied {
+			t.Fatalf("more residents: %+v %v", r, err)
+		}
+		if m := assigned(); m["653122100003"] != "S-S" || m["653122100001"] != "S-N" {
+			t.Fatalf("after residents: %v", m)
+		}
+		// A loudspeaker puts village 001 in the south (loudspeakers win over residents).
+		spk := "id,village,lat,lon\nSPK-1,653122100001,39.21,76.0\n"
+		if r, err := pop.ImportSpeakers(ctx, strings.NewReader(spk), false); err != nil || !r.Applied {
+			t.Fatalf("speakers: %+v %v", r, err)
+		}
+		if m := assigned(); m["653122100001"] != "S-S" {
+			t.Fatalf("after speakers: %v", m)
+		}
+		if g := before.Guidance.For("653122100001"); g.Shelter == nil || g.Shelter.ID != "S-N" {
+			t.Fatalf("guidance frozen before the imports changed: %+v", g)
+		}
+		after := testAlert("R2")
+		after.Action = &Action{Type: ActionEvacuate}
+		if err := FreezeGuidance(ctx, s, pop, after); err != nil {
+			t.Fatal(err)
+		}
+		if g := after.Guidance.For("653122100001"); g.Shelter == nil || g.Shelter.ID != "S-S" {
+			t.Fatalf("guidance frozen after the imports: %+v", g)
+		}
+	})
+}

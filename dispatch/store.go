@@ -491,6 +491,14 @@ var migrations = []string{
 		at BIGINT NOT NULL,
 		PRIMARY KEY (report_id, seq)
 	);`,
+	// Each version's per-village evacuation guidance, frozen when the
+	// version is submitted (guidance_frozen.go). Content-addressed: the
+	// version's body names its row by the SHA-256 of body.
+	`CREATE TABLE alert_guidance (
+		digest TEXT PRIMARY KEY,
+		body TEXT NOT NULL,
+		created_at BIGINT NOT NULL
+	);`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

@@ -60,7 +60,7 @@ func (s *Store) putAlert(ctx context.Context, tx *sql.Tx, a *Alert, idem string,
 	if err != nil {
 		return fmt.Errorf("alert version: %w", err)
 	}
-	return nil
+	return s.putGuidance(ctx, tx, a)
 }
 
 func (s *Store) queueDispatch(ctx context.Context, tx *sql.Tx, a *Alert) error {

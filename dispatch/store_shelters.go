@@ -107,8 +107,15 @@ func scanShelter(sc interface{ Scan(...any) error }) (Shelter, error) {
 
 // Shelters returns every shelter in id order, each with the villages it
 // serves.
-func (s *Store) Shelters(ctx context.Context) ([]Shelter, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+shelterCols+` FROM shelters ORDER BY id`)
+func (s *Store) Shelters(ctx context.Context) ([]Shelter, error) { return s.shelters(ctx, s.r) }
+
+// rowsQuerier is a pool or a transaction.
+type rowsQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (s *Store) shelters(ctx context.Context, q rowsQuerier) ([]Shelter, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+shelterCols+` FROM shelters ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +134,7 @@ func (s *Store) Shelters(ctx context.Context) ([]Shelter, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	as, err := s.ShelterAssignments(ctx)
+	as, err := s.shelterAssignments(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +172,11 @@ func (s *Store) Shelter(ctx context.Context, id string) (Shelter, error) {
 
 // ShelterAssignments returns every village's shelter, in village order.
 func (s *Store) ShelterAssignments(ctx context.Context) ([]targeting.Assignment, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT village, shelter_id, explicit, lat, lon FROM shelter_assignments ORDER BY village`)
+	return s.shelterAssignments(ctx, s.r)
+}
+
+func (s *Store) shelterAssignments(ctx context.Context, q rowsQuerier) ([]targeting.Assignment, error) {
+	rows, err := q.QueryContext(ctx, `SELECT village, shelter_id, explicit, lat, lon FROM shelter_assignments ORDER BY village`)
 	if err != nil {
 		return nil, err
 	}

@@ -638,6 +638,7 @@
         h("tbody", null, p.shelters.map((s) => h("tr", { class: s.overflow ? "err" : "", "data-shelter": s.id },
           h("td", { text: s.name }), h("td", { class: "num", text: (s.residents + (s.occupancy || 0)).toLocaleString() }),
           h("td", { class: "num", text: s.capacity.toLocaleString() + (s.overflow ? " ⚠" : "") }))))) : "",
+      AC.guidanceBox ? AC.guidanceBox(p.guidance, true) : "",
       h("div", { class: "grid3" },
         h("div", null, h("h3", { text: t("township") }),
           h("table", { id: "preview-townships" }, h("tbody", null, rows(p.townships, (c) => regionName(c))))),
@@ -799,7 +800,10 @@
         why = r; reason.value = r;
       } else if (needReason && !why) { showProblems(box, { code: "validation", problems: [{ field: "reason", rule: "required" }] }); return; }
       btn.disabled = true;
-      try { await api("POST", `/api/v1/alerts/${encodeURIComponent(a.id)}/${verb}`, { reason: why }); refresh(); }
+      // An approval is bound to the guidance the approver was shown (a
+      // proposal replaced meanwhile is refused, not approved unseen).
+      const seen = verb === "approve" ? a.seenGuidance || (a.pending || a).guidance_digest : undefined;
+      try { await api("POST", `/api/v1/alerts/${encodeURIComponent(a.id)}/${verb}`, seen ? { reason: why, guidance_digest: seen } : { reason: why }); refresh(); }
       catch (x) { showProblems(box, x); btn.disabled = false; }
     } });
     const btns = [];
@@ -813,6 +817,16 @@
       if (a.state === "issued") btns.push(act("allclear", "good", t("allclearBtn"), true));
     }
     if (!btns.length) { put(box, h("p", { class: "note" }, stateChip(a.state))); return; }
+    // Whoever may approve sees each village's sentence as frozen with the
+    // version to approve (approval card and warning page alike).
+    if (btns.some((b) => b.id === "btn-approve") && (a.pending || a).action && AC.guidanceBox) {
+      const gbox = h("div", { id: "approval-guidance", class: "note", text: "…" });
+      box.append(gbox);
+      api("GET", "/api/v1/alerts/" + encodeURIComponent(a.id) + "/guidance").then((r) => {
+        if (r && r.guidance) a.seenGuidance = r.guidance.digest;
+        gbox.className = ""; put(gbox, AC.guidanceBox(r && r.guidance));
+      }).catch((e) => { gbox.textContent = "⚠ " + e.message; });
+    }
     box.append(wrap, err, h("div", { class: "actions" }, btns));
     // Say before the click that approving this level needs a reason.
     if (btns.some((b) => b.id === "btn-approve")) reasonLevels().then((lv) => {
@@ -982,6 +996,7 @@
       h("h3", { text: t("whatYouApprove") + (prev ? " (v" + prev.version + " → v" + next.version + ")" : "") }), diffTable(prev, next), prevBox, box);
     renderActions(box, a, () => {});
     if ((next.authors || [next.created_by]).includes(S.me.name)) box.prepend(h("p", { class: "formerr", text: t("ownAlert") }));
+
     // Re-resolve the audience so the approver sees whom it reaches.
     const input = { event: next.event, level: next.level, status: next.status, area: next.area, audience: next.audience, channels: next.channels, text: next.text,
       expires: next.expires, onset: next.onset && !next.onset.startsWith("0001") ? next.onset : undefined, rebroadcast: next.rebroadcast || undefined,

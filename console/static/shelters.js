@@ -35,6 +35,31 @@
   });
   AC.NAV.push(["shelters", "viewer"]);
 
+  // Per-village guidance of a version (GET /alerts/{id}/guidance, or the
+  // preview's): each village's sentence in zh and ug, grouped by shelter
+  // (or direction), collapsed, with counts. Frozen when submitted: what the
+  // approver reads here is what phones and loudspeakers will say.
+  Object.assign(AC.L.zh, { guidance: "各村疏散指引", guidanceFrozen: "提交时已固定：之后修改避难场所不会改变本版所说的内容。",
+    guidancePreview: "若现在提交，将固定为以下内容。", villagesN: "个村", residentsN: "人", noPlace: "未指定避难场所" });
+  Object.assign(AC.L.en, { guidance: "Guidance per village", guidanceFrozen: "Frozen when submitted: later shelter edits do not change what this version says.",
+    guidancePreview: "Submitted now, this is what would be frozen.", villagesN: "villages", residentsN: "residents", noPlace: "no shelter assigned" });
+  if (AC.L.ug) Object.assign(AC.L.ug, { guidance: "كەنتلەرنىڭ كۆچۈش يوليورۇقى", guidanceFrozen: "يوللانغاندا مۇقىملاشتۇرۇلدى: كېيىن پاناھلىنىش ئورنىنى ئۆزگەرتىش بۇ نەشرنىڭ مەزمۇنىنى ئۆزگەرتمەيدۇ.",
+    guidancePreview: "ھازىر يوللانسا، تۆۋەندىكىدەك مۇقىملىشىدۇ.", villagesN: "كەنت", residentsN: "ئاھالە", noPlace: "پاناھلىنىش ئورنى بەلگىلەنمىگەن" });
+  AC.guidanceBox = (gv, preview) => {
+    if (!gv) return "";
+    const label = (g) => g.shelter ? g.shelter.name + (g.shelter.name_ug ? " · " + g.shelter.name_ug : "") :
+      g.compass ? "→ " + g.compass : t("noPlace");
+    return h("div", { class: "guidance", id: preview ? "preview-guidance" : "guidance", "data-digest": gv.digest },
+      h("h3", { text: `${t("guidance")} (${gv.villages} ${t("villagesN")} · ${gv.residents.toLocaleString()} ${t("residentsN")})` }),
+      h("p", { class: "note", text: t(preview ? "guidancePreview" : "guidanceFrozen") + " #" + gv.digest.slice(0, 12) }),
+      gv.groups.map((g) => h("details", { "data-group": g.key },
+        h("summary", { text: `${label(g)} — ${g.villages.length} ${t("villagesN")} · ${g.residents.toLocaleString()} ${t("residentsN")}` +
+          (g.shelter ? ` / ${t("capacity")} ${g.shelter.capacity.toLocaleString()}` : "") }),
+        h("table", null, h("tbody", null, g.villages.map((v) => h("tr", { "data-village": v.code },
+          h("td", { text: v.name || v.code }), h("td", { class: "num", text: v.residents.toLocaleString() }),
+          h("td", { lang: "zh", text: v.text.zh }), h("td", { lang: "ug", dir: "rtl", text: v.text.ug }))))))));
+  };
+
   function problems(e) {
     return h("div", { class: "formerr", role: "alert" }, h("div", { text: e.message }),
       (e.problems || []).map((p) => h("div", { text: p.field + ": " + p.rule + (p.value ? " (" + p.value + ")" : "") })));

@@ -219,6 +219,7 @@ func (api *API) Routes(mux Router) {
 	h("POST /api/v1/alerts/{id}/update", dispatch.RoleOperator, api.update)
 	h("GET /api/v1/alerts/{id}/deliveries", dispatch.RoleViewer, api.deliveries)
 	h("GET /api/v1/alerts/{id}/report", dispatch.RoleViewer, api.report)
+	h("GET /api/v1/alerts/{id}/guidance", dispatch.RoleViewer, api.guidance)
 	mux.Handle("GET /api/v1/alerts/{id}/cap", http.HandlerFunc(api.capExport))
 	mux.Handle("GET /api/v1/feed.atom", http.HandlerFunc(api.feed))
 	h("POST /api/v1/cap", dispatch.RoleOperator, api.capImport)
@@ -483,31 +484,56 @@ func (api *API) getAlert(w http.ResponseWriter, r *http.Request, by dispatch.Act
 	writeJSON(w, 200, v)
 }
 
+// guidance serves the per-village guidance frozen with a warning's
+// pending proposal (what an approver approves) or, when none waits, its
+// current version: {"guidance": null} when that version asks no action.
+func (api *API) guidance(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	v, err := api.Service.VersionGuidance(r.Context(), r.PathValue("id"))
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"guidance": v})
+}
+
 type reasonBody struct {
 	Reason string `json:"reason"`
+	// GuidanceDigest (approve only) binds the approval to the guidance
+	// the approver reviewed (GET /alerts/{id}/guidance).
+	GuidanceDigest string `json:"guidance_digest,omitempty"`
 }
 
 func readReason(w http.ResponseWriter, r *http.Request) (string, bool) {
+	b, ok := readReasonBody(w, r)
+	return b.Reason, ok
+}
+
+func readReasonBody(w http.ResponseWriter, r *http.Request) (reasonBody, bool) {
 	var b reasonBody
 	if r.ContentLength == 0 {
-		return "", true
+		return b, true
 	}
 	if !decode(w, r, &b) {
-		return "", false
+		return b, false
 	}
 	if len(b.Reason) > 1000 {
 		writeError(w, 422, "validation", "reason too long", warning.FieldError{Field: "reason", Rule: "at most 1000 bytes"})
-		return "", false
+		return b, false
 	}
-	return b.Reason, true
+	if d := b.GuidanceDigest; d != "" && (len(d) != 64 || strings.Trim(d, "0123456789abcdef") != "") {
+		writeError(w, 422, "validation", "guidance_digest must be the 64 hex digits of GET /alerts/{id}/guidance's digest",
+			warning.FieldError{Field: "guidance_digest", Rule: "64 lowercase hex digits", Value: dispatch.Clip(d, 70)})
+		return b, false
+	}
+	return b, true
 }
 
 func (api *API) approve(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
-	reason, ok := readReason(w, r)
+	body, ok := readReasonBody(w, r)
 	if !ok {
 		return
 	}
-	a, err := api.Service.Approve(r.Context(), by, r.PathValue("id"), reason)
+	a, err := api.Service.ApproveSeen(r.Context(), by, r.PathValue("id"), body.Reason, body.GuidanceDigest)
 	if err != nil {
 		api.fail(w, r, err)
 		return

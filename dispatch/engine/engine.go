@@ -354,11 +354,12 @@ func (e *Engine) handlePlan(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("plan %s v%d: %w (%s)", a.ID, a.Version, errHeld, out.HeldBy)
 	}
 	defer c.release()
-	// Guidance is computed here, once per version, before any batch needs it.
+	// The guidance frozen with the version is read here, once per version
+	// and node, before any batch needs it.
 	if g, err := e.Guidance(ctx, a); err != nil {
 		return err
 	} else if g != nil {
-		log.Info("guidance computed", "action", a.Action.Type.String(), "villages", len(g.ByVillage))
+		log.Info("guidance loaded", "action", a.Action.Type.String(), "villages", len(g.ByVillage), "digest", a.GuidanceDigest)
 	}
 	plans, err := e.store.Plans(ctx, a.ID, a.Version)
 	if err != nil {

@@ -2,21 +2,14 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch"
-	"github.com/alertcast/alertcast/targeting"
-	"github.com/alertcast/alertcast/warning"
 )
-
-// villagePointer is the population's village locations (served by
-// dispatch.PopulationIndex), needed for away-from guidance.
-type villagePointer interface {
-	VillagePoints() map[string]targeting.Point
-}
 
 // residentVillager is the population's batch lookup of residents'
 // villages (served by dispatch.PopulationIndex).
@@ -24,43 +17,51 @@ type residentVillager interface {
 	ResidentVillages(ids []uint32, fn func(i int, village string))
 }
 
-// guidanceCache keeps each version's per-village guidance: computed once
-// per version and node, never per recipient.
+// guidanceCache keeps stored guidance by digest: read and checked once per
+// node, never per recipient.
 type guidanceCache struct {
 	mu sync.Mutex
 	m  map[string]*dispatch.VillageGuidance
 }
 
-// Guidance returns version a's per-village guidance (nil when it asks no
-// action, or is a cancel or all-clear).
+// Guidance returns version a's per-village guidance as frozen with the
+// version when it was submitted (nil when it asks no action, or is a
+// cancel or all-clear). It never computes guidance from the shelters of
+// now: a shelter edited after submission does not change what an approved
+// version says.
+//
+// A version that asks an action but has no usable frozen guidance — stored
+// before guidance was frozen with versions, or whose stored row no longer
+// matches its digest — gets its default guidance only (the action, with no
+// shelter, direction or distance: words its approver did see), and the
+// fault is logged; its text and action still go out.
 func (e *Engine) Guidance(ctx context.Context, a *dispatch.Alert) (*dispatch.VillageGuidance, error) {
-	if a.Action == nil || (a.Kind != warning.KindAlert && a.Kind != warning.KindUpdate) {
+	if !a.GuidanceApplies() {
 		return nil, nil
 	}
-	key := a.Key()
+	key := a.GuidanceDigest
+	if key == "" {
+		key = "missing:" + a.Key()
+	}
 	e.guides.mu.Lock()
 	g, ok := e.guides.m[key]
 	e.guides.mu.Unlock()
 	if ok {
 		return g, nil
 	}
-	var shelters []dispatch.Shelter
-	var assignments []targeting.Assignment
-	var points map[string]targeting.Point
-	if a.Action.AwayFrom != "" {
-		if vp, ok := e.cfg.Population.(villagePointer); ok {
-			points = vp.VillagePoints()
-		}
-	} else if a.Action.Type == dispatch.ActionEvacuate {
-		var err error
-		if shelters, err = e.store.Shelters(ctx); err != nil {
-			return nil, fmt.Errorf("guidance: shelters: %w", err)
-		}
-		if assignments, err = e.store.ShelterAssignments(ctx); err != nil {
-			return nil, fmt.Errorf("guidance: assignments: %w", err)
-		}
+	g, err := e.store.VersionGuidance(ctx, a)
+	switch {
+	case errors.Is(err, dispatch.ErrGuidanceMissing):
+		e.log.Warn("version has no frozen guidance (stored before guidance was frozen): its action only, no shelter or direction",
+			"alert_id", a.ID, "version", a.Version)
+		g = actionOnly(a)
+	case errors.Is(err, dispatch.ErrGuidanceTampered):
+		e.log.Error("stored guidance does not match the version's digest: its action only, no shelter or direction",
+			"alert_id", a.ID, "version", a.Version, "digest", a.GuidanceDigest, "err", err)
+		g = actionOnly(a)
+	case err != nil:
+		return nil, fmt.Errorf("guidance of %s: %w", a.Key(), err)
 	}
-	g = dispatch.GuidanceOf(a, shelters, assignments, points)
 	e.guides.mu.Lock()
 	if e.guides.m == nil || len(e.guides.m) > 64 {
 		e.guides.m = map[string]*dispatch.VillageGuidance{}
@@ -68,6 +69,13 @@ func (e *Engine) Guidance(ctx context.Context, a *dispatch.Alert) (*dispatch.Vil
 	e.guides.m[key] = g
 	e.guides.mu.Unlock()
 	return g, nil
+}
+
+// actionOnly is a version's guidance with no village of its own: what the
+// version's action says to everyone (dispatch.GuidanceOf with no shelters
+// and no village points).
+func actionOnly(a *dispatch.Alert) *dispatch.VillageGuidance {
+	return dispatch.GuidanceOf(a, nil, nil, nil)
 }
 
 // sendPart is recipients that get the same message.

@@ -70,13 +70,13 @@ func guidedEngine(r *villageRenderer, a *dispatch.Alert) *Engine {
 	}
 	pop := speakerPop{village: map[string]string{"S1": "V1", "S2": "V1", "S3": "V2", "S4": "V3"}}
 	e := &Engine{cfg: EngineConfig{Audio: r, Population: pop}, log: slog.New(slog.DiscardHandler)}
-	e.guides.m = map[string]*dispatch.VillageGuidance{a.Key(): g}
+	e.guides.m = map[string]*dispatch.VillageGuidance{a.GuidanceDigest: g}
 	return e
 }
 
 func evacuateVersion() *dispatch.Alert {
 	return &dispatch.Alert{ID: "A1", Version: 1, Kind: warning.KindAlert, Level: warning.LevelRed, Status: warning.StatusActual,
-		Area: dispatch.Area{Codes: []string{"653122"}}, Channels: []string{"speaker"}, Action: &dispatch.Action{Type: dispatch.ActionEvacuate},
+		Area: dispatch.Area{Codes: []string{"653122"}}, Channels: []string{"speaker"}, Action: &dispatch.Action{Type: dispatch.ActionEvacuate}, GuidanceDigest: "frozen-A1",
 		Text: map[string]dispatch.Text{"zh": {Headline: "洪水红色预警"}}}
 }
 

@@ -5,8 +5,8 @@ package lifecycle
 //	responseType   evacuate → Evacuate, shelter_in_place → Shelter (read back the same way)
 //	instruction    opened by the action said to everyone (wording.ActionLine), taken off again on import
 //	parameter      ALERTCAST_AWAY_FROM: the polygon to move away from (evacuate only)
-//	resource       for an evacuate to shelters: "text/csv" inline (derefUri), the shelters serving the area
-//	               (id, name, name_ug, lat, lon, capacity, kind, accessible, villages served)
+//	resource       for an evacuate to shelters: "text/csv" inline (derefUri), the shelters the version's frozen
+//	               guidance sends the area to (id, name, name_ug, lat, lon, capacity, kind, accessible, villages sent)
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/cap"
 	"github.com/alertcast/alertcast/warning"
@@ -25,33 +26,61 @@ import (
 // CAPParamAwayFrom carries an evacuate's away_from polygon.
 const CAPParamAwayFrom = "ALERTCAST_AWAY_FROM"
 
-// WithShelters lists the shelters an evacuate sends people to, as an
-// inline CSV <resource>. Only shelters serving a village inside the
-// warning's area codes are written.
-func WithShelters(list []dispatch.Shelter) CAPOption {
-	return func(x *capExport) { x.shelters = list }
+// WithGuidance gives the version's frozen guidance (Store.VersionGuidance):
+// an evacuate to shelters lists, as an inline CSV <resource>, the shelters
+// that guidance sends a village under the warning's area codes to, as they
+// were when the version was submitted, never the shelters of now.
+func WithGuidance(g *dispatch.VillageGuidance) CAPOption {
+	return func(x *capExport) { x.guidance = g }
 }
 
-// sheltersIn returns the shelters that serve a village under one of codes.
-func sheltersIn(list []dispatch.Shelter, codes []string) []dispatch.Shelter {
-	var out []dispatch.Shelter
-	for _, s := range list {
-		if slices.ContainsFunc(s.Served, func(v string) bool {
-			return slices.ContainsFunc(codes, func(c string) bool { return strings.HasPrefix(v, c) })
-		}) {
-			out = append(out, s)
+// guidedShelter is a shelter named by a version's guidance, with every
+// village it sends there.
+type guidedShelter struct {
+	*channels.GuidanceShelter
+	villages []string
+}
+
+// sheltersIn returns the shelters that g sends a village under one of
+// codes to, in id order, each with every village g sends there.
+func sheltersIn(g *dispatch.VillageGuidance, codes []string) []guidedShelter {
+	if g == nil {
+		return nil
+	}
+	byID := map[string]*guidedShelter{}
+	inArea := map[string]bool{}
+	for v, vg := range g.ByVillage {
+		if vg == nil || vg.Shelter == nil {
+			continue
+		}
+		sh := byID[vg.Shelter.ID]
+		if sh == nil {
+			sh = &guidedShelter{GuidanceShelter: vg.Shelter}
+			byID[vg.Shelter.ID] = sh
+		}
+		sh.villages = append(sh.villages, v)
+		if slices.ContainsFunc(codes, func(c string) bool { return strings.HasPrefix(v, c) }) {
+			inArea[vg.Shelter.ID] = true
 		}
 	}
+	var out []guidedShelter
+	for id, sh := range byID {
+		if inArea[id] {
+			slices.Sort(sh.villages)
+			out = append(out, *sh)
+		}
+	}
+	slices.SortFunc(out, func(a, b guidedShelter) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
-func sheltersCSV(list []dispatch.Shelter) []byte {
+func sheltersCSV(list []guidedShelter) []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	_ = w.Write([]string{"id", "name", "name_ug", "lat", "lon", "capacity", "kind", "accessible", "villages"})
 	for _, s := range list {
-		_ = w.Write([]string{s.ID, s.Name, s.NameUG, strconv.FormatFloat(s.Point.Lat, 'f', 6, 64), strconv.FormatFloat(s.Point.Lon, 'f', 6, 64),
-			strconv.Itoa(s.Capacity), s.Kind.String(), strconv.FormatBool(s.Accessible), strings.Join(s.Served, ";")})
+		_ = w.Write([]string{s.ID, s.Name, s.NameUG, strconv.FormatFloat(s.At.Lat, 'f', 6, 64), strconv.FormatFloat(s.At.Lon, 'f', 6, 64),
+			strconv.Itoa(s.Capacity), s.Kind, strconv.FormatBool(s.Accessible), strings.Join(s.villages, ";")})
 	}
 	w.Flush()
 	return b.Bytes()
@@ -72,7 +101,7 @@ func capAction(a *dispatch.Alert, x *capExport, lang string, in *cap.Info) {
 	default:
 		return
 	}
-	shelters := sheltersIn(x.shelters, a.Area.Codes)
+	shelters := sheltersIn(x.guidance, a.Area.Codes)
 	away := a.Action.AwayFrom != ""
 	line := wording.ActionLine(a.Action.Type.String(), away, len(shelters) > 0, lang)
 	in.Instruction = joinInstruction(line, in.Instruction, lang)

@@ -28,6 +28,19 @@ func capTestShelters() []dispatch.Shelter {
 	}
 }
 
+// capTestGuidance is the guidance frozen for version a from
+// capTestShelters: each village sent to the shelter that serves it.
+func capTestGuidance(a *dispatch.Alert) *dispatch.VillageGuidance {
+	shelters := capTestShelters()
+	var as []targeting.Assignment
+	for _, sh := range shelters {
+		for _, v := range sh.Served {
+			as = append(as, targeting.Assignment{Village: v, Shelter: sh.ID})
+		}
+	}
+	return dispatch.GuidanceOf(a, shelters, as, nil)
+}
+
 // The action goes out as responseType, an instruction line, the away
 // polygon or the shelters of the area as an inline CSV resource, and comes
 // back from CAP in as the same action with the officer's instruction.
@@ -37,7 +50,7 @@ func TestCAPActionRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			a := capTestAlert()
 			a.Action = act
-			c := AlertToCAP(a, capBase, WithRegionTree(tree), WithShelters(capTestShelters()))
+			c := AlertToCAP(a, capBase, WithRegionTree(tree), WithGuidance(capTestGuidance(a)))
 			zh := c.Infos[0]
 			want := map[dispatch.ActionType]cap.ResponseType{dispatch.ActionEvacuate: cap.ResponseEvacuate, dispatch.ActionShelterInPlace: cap.ResponseShelter}[act.Type]
 			if !slices.Contains(zh.ResponseTypes, want) || !strings.HasSuffix(zh.Instruction, a.Text["zh"].Instruction) || zh.Instruction == a.Text["zh"].Instruction {

@@ -339,10 +339,15 @@ func (s *Service) CAPOf(ctx context.Context, a *dispatch.Alert, baseURL string) 
 		}
 	}
 	opts := []CAPOption{WithPriorVersions(prior...), WithRegionTree(s.Population.Tree())}
-	if a.Evacuate() {
-		if list, err := s.Store.Shelters(ctx); err == nil {
-			opts = append(opts, WithShelters(list))
-		}
+	// The shelters named are those of the version's frozen guidance. One
+	// with none usable (stored before guidance was frozen, or its row
+	// changed) names no shelter: the action line still goes out.
+	if g, err := s.Store.VersionGuidance(ctx, a); err == nil {
+		opts = append(opts, WithGuidance(g))
+	} else if !errors.Is(err, dispatch.ErrGuidanceMissing) && !errors.Is(err, dispatch.ErrGuidanceTampered) {
+		return nil, err
+	} else {
+		s.log().Warn("CAP export without shelters: no usable frozen guidance", "alert_id", a.ID, "version", a.Version, "err", err)
 	}
 	if s.Engine != nil && (a.HasChannel("speaker") || a.HasChannel("voice")) && s.Engine.Audio() != nil {
 		if au, err := s.Engine.Audio().RenderAlert(ctx, a); err == nil {

@@ -100,7 +100,7 @@ type capExport struct {
 	audio      *channels.Audio
 	senderName string
 	names      func(code, lang string) string
-	shelters   []dispatch.Shelter
+	guidance   *dispatch.VillageGuidance
 }
 
 // WithPriorVersions gives the earlier versions of the warning (as from

@@ -193,7 +193,7 @@ func TestCAPExportValidatesAgainstXSD(t *testing.T) {
 	for name, act := range capActionCases() {
 		ev := capTestAlert()
 		ev.Action = act
-		write("action-"+name, AlertToCAP(ev, capBase, WithRegionTree(tree), WithShelters(capTestShelters())))
+		write("action-"+name, AlertToCAP(ev, capBase, WithRegionTree(tree), WithGuidance(capTestGuidance(ev))))
 	}
 
 	args := append([]string{"--noout", "--nonet", "--schema", filepath.Join("..", "cap", "testdata", "schema", "CAP-v1.2.xsd")}, files...)

@@ -33,11 +33,12 @@ type PreviewWarning struct {
 }
 
 // shelterPreview fills in, for an evacuate to shelters, the load of every
-// shelter the warning sends residents to, and warns of each overflow
-// (residents plus reported occupancy over capacity) and of residents whose
-// village has no shelter.
-func (s *Service) shelterPreview(ctx context.Context, a *dispatch.Alert, res *targeting.Resolution, out *PreviewResult) error {
-	if !a.Evacuate() || a.Action.AwayFrom != "" || s.Population == nil {
+// shelter the warning's guidance g sends residents to, and warns of each
+// overflow (residents plus reported occupancy over capacity) and of
+// residents whose village has no shelter. Names and capacities are those
+// of g (what the version will say); occupancy is the last reported.
+func (s *Service) shelterPreview(ctx context.Context, a *dispatch.Alert, g *dispatch.VillageGuidance, res *targeting.Resolution, out *PreviewResult) error {
+	if !a.Evacuate() || a.Action.AwayFrom != "" || s.Population == nil || g == nil {
 		return nil
 	}
 	shelters, err := s.Store.Shelters(ctx)
@@ -49,35 +50,48 @@ func (s *Service) shelterPreview(ctx context.Context, a *dispatch.Alert, res *ta
 		out.warn(PreviewWarning{Code: "no_shelters", Message: "evacuate, but no shelters are registered (POST /api/v1/shelters/import): residents are told to leave without a place to go"})
 		return nil
 	}
-	served := map[string]bool{}
+	occupancy := map[string]*int{}
 	for _, sh := range shelters {
-		l := ShelterLoad{ID: sh.ID, Name: sh.Name, Capacity: sh.Capacity, Occupancy: sh.Occupancy}
-		for _, v := range sh.Served {
-			served[v] = true
-			if n := byVillage[v]; n > 0 {
-				l.Residents += n
-				l.Villages++
-			}
-		}
-		if l.Residents == 0 {
+		occupancy[sh.ID] = sh.Occupancy
+	}
+	loads := map[string]*ShelterLoad{}
+	unsheltered := 0
+	for v, n := range byVillage {
+		if n == 0 {
 			continue
 		}
+		vg := g.For(v)
+		if vg == nil || vg.Shelter == nil {
+			unsheltered += n
+			continue
+		}
+		l := loads[vg.Shelter.ID]
+		if l == nil {
+			l = &ShelterLoad{ID: vg.Shelter.ID, Name: vg.Shelter.Name, Capacity: vg.Shelter.Capacity, Occupancy: occupancy[vg.Shelter.ID]}
+			loads[vg.Shelter.ID] = l
+		}
+		l.Residents += n
+		l.Villages++
+	}
+	for _, l := range loads {
 		there := l.Residents
 		if l.Occupancy != nil {
 			there += *l.Occupancy
 		}
 		if there > l.Capacity {
 			l.Overflow = true
-			out.warn(PreviewWarning{Code: "shelter_overflow", Shelter: sh.ID, Residents: there, Capacity: l.Capacity,
-				Message: fmt.Sprintf("shelter %s (%s) would receive %d people for %d places", sh.ID, sh.Name, there, l.Capacity)})
 		}
-		out.Shelters = append(out.Shelters, l)
+		out.Shelters = append(out.Shelters, *l)
 	}
 	sort.Slice(out.Shelters, func(i, j int) bool { return out.Shelters[i].ID < out.Shelters[j].ID })
-	unsheltered := 0
-	for v, n := range byVillage {
-		if !served[v] {
-			unsheltered += n
+	for _, l := range out.Shelters {
+		if l.Overflow {
+			there := l.Residents
+			if l.Occupancy != nil {
+				there += *l.Occupancy
+			}
+			out.warn(PreviewWarning{Code: "shelter_overflow", Shelter: l.ID, Residents: there, Capacity: l.Capacity,
+				Message: fmt.Sprintf("shelter %s (%s) would receive %d people for %d places", l.ID, l.Name, there, l.Capacity)})
 		}
 	}
 	if unsheltered > 0 {

@@ -115,6 +115,9 @@ func (s *Service) create(ctx context.Context, by dispatch.Actor, in dispatch.Ale
 	a.ID, a.Version, a.Kind = dispatch.NewID(now), 1, warning.KindAlert
 	a.CreatedBy, a.CreatedAt, a.UpdatedAt, a.Source = by.Name, now, now, o.source
 	a.Authors = []string{by.Name}
+	if err := s.freezeGuidance(ctx, a); err != nil {
+		return nil, false, dispatch.Decision{}, err
+	}
 	d := s.decide(dispatch.Request{By: by, Origin: o.origin, Next: a, Approval: o.approval, ApprovalReason: o.approvalReason, Authors: a.Authors})
 	if d.Outcome == dispatch.OutcomeForbidden {
 		return nil, false, d, fmt.Errorf("%w: %s", dispatch.ErrForbidden, d.Reason)
@@ -137,6 +140,9 @@ func (s *Service) create(ctx context.Context, by dispatch.Actor, in dispatch.Ale
 		"origin": o.origin.String(), "authors": a.Authors, "changes": a.Changes, "policy": d.Reason}
 	if a.ApprovedBy != "" {
 		detail["approved_by"], detail["approval_reason"] = a.ApprovedBy, a.ApprovalReason
+	}
+	if a.GuidanceDigest != "" {
+		detail["guidance_digest"] = a.GuidanceDigest
 	}
 	if o.why != "" {
 		detail["why"] = o.why
@@ -164,6 +170,17 @@ func (s *Service) decide(r dispatch.Request) dispatch.Decision {
 // as its next version. The approver must hold the approver role and must
 // have authored none of the version they approve.
 func (s *Service) Approve(ctx context.Context, by dispatch.Actor, id, reason string) (*dispatch.Alert, error) {
+	return s.ApproveSeen(ctx, by, id, reason, "")
+}
+
+// ApproveSeen is Approve bound to the guidance the approver saw: when seen
+// is not empty, the version is approved only if its frozen guidance has
+// that digest (a proposal replaced since the approver looked is refused
+// with ErrConflict, not approved unseen). A version that asks an action
+// but has no frozen guidance (submitted before guidance was frozen with
+// versions) is refused: its author must submit it again, so that the
+// approver sees each village's sentence.
+func (s *Service) ApproveSeen(ctx context.Context, by dispatch.Actor, id, reason, seen string) (*dispatch.Alert, error) {
 	if !by.Role.Can(dispatch.RoleApprover) {
 		return nil, fmt.Errorf("%w: role %s cannot approve (approver or admin)", dispatch.ErrForbidden, by.Role)
 	}
@@ -181,10 +198,13 @@ func (s *Service) Approve(ctx context.Context, by dispatch.Actor, id, reason str
 			if !a.Expires.After(s.now()) {
 				return dispatch.Change{}, fmt.Errorf("%w: warning expired before approval", dispatch.ErrConflict)
 			}
+			if err := checkSeenGuidance(a, seen); err != nil {
+				return dispatch.Change{}, err
+			}
 			a.State, a.IssuedAt = warning.StateIssued, now
 			a.ApprovedBy, a.ApprovedAt, a.ApprovalReason = by.Name, now, reason
 			return dispatch.Change{Dispatch: true, Audit: dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve",
-				Detail: dispatch.AuditDetail(map[string]any{"reason": reason, "version": a.Version, "authors": a.AuthorsOf()})}}, nil
+				Detail: dispatch.AuditDetail(guidanceDetail(map[string]any{"reason": reason, "version": a.Version, "authors": a.AuthorsOf()}, a))}}, nil
 		case a.State == warning.StateIssued && a.Pending != nil:
 			p := a.Pending
 			if slices.Contains(p.AuthorsOf(), by.Name) {
@@ -196,6 +216,9 @@ func (s *Service) Approve(ctx context.Context, by dispatch.Actor, id, reason str
 			if !p.Expires.After(s.now()) {
 				return dispatch.Change{}, fmt.Errorf("%w: the pending update expired before approval", dispatch.ErrConflict)
 			}
+			if err := checkSeenGuidance(p, seen); err != nil {
+				return dispatch.Change{}, err
+			}
 			superseded = a.Version
 			next := *p
 			next.ID, next.Version, next.CreatedBy, next.CreatedAt, next.Source = a.ID, a.Version, a.CreatedBy, a.CreatedAt, a.Source
@@ -203,8 +226,8 @@ func (s *Service) Approve(ctx context.Context, by dispatch.Actor, id, reason str
 			next.ApprovedBy, next.ApprovedAt, next.ApprovalReason = by.Name, now, reason
 			*a = next
 			return dispatch.Change{NewVersion: true, Dispatch: true, Audit: dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "alert.approve",
-				Detail: dispatch.AuditDetail(map[string]any{"reason": reason, "version": a.Version + 1, "replaces_version": superseded,
-					"authors": a.AuthorsOf(), "changes": a.Changes})}}, nil
+				Detail: dispatch.AuditDetail(guidanceDetail(map[string]any{"reason": reason, "version": a.Version + 1, "replaces_version": superseded,
+					"authors": a.AuthorsOf(), "changes": a.Changes}, a))}}, nil
 		case a.State == warning.StateIssued:
 			return dispatch.Change{}, fmt.Errorf("%w: warning is issued and has no update waiting for approval", dispatch.ErrConflict)
 		}
@@ -218,6 +241,42 @@ func (s *Service) Approve(ctx context.Context, by dispatch.Actor, id, reason str
 	}
 	s.changed(a)
 	return a, nil
+}
+
+// checkSeenGuidance refuses to approve version v when it asks an action
+// but carries no frozen guidance, or when the approver saw another
+// guidance than the one it carries.
+func checkSeenGuidance(v *dispatch.Alert, seen string) error {
+	if v.GuidanceApplies() && v.GuidanceDigest == "" {
+		return fmt.Errorf("%w: this version asks people to %s but was submitted before per-village guidance was stored with versions: "+
+			"it cannot be approved as it is; its author must submit it again so that each village's sentence can be reviewed", dispatch.ErrConflict, v.Action.Type)
+	}
+	if seen != "" && seen != v.GuidanceDigest {
+		return fmt.Errorf("%w: the guidance of the version waiting (%.12s) is not the one you reviewed (%.12s): the proposal changed; review it again",
+			dispatch.ErrConflict, v.GuidanceDigest, seen)
+	}
+	return nil
+}
+
+// guidanceDetail adds a version's guidance digest to an audit detail.
+func guidanceDetail(detail map[string]any, v *dispatch.Alert) map[string]any {
+	if v.GuidanceDigest != "" {
+		detail["guidance_digest"] = v.GuidanceDigest
+	}
+	return detail
+}
+
+// freezeGuidance computes and sets the guidance of version a (see
+// dispatch.FreezeGuidance), stored with it by the store.
+func (s *Service) freezeGuidance(ctx context.Context, a *dispatch.Alert) error {
+	var pts dispatch.VillagePointer
+	if s.Population != nil {
+		pts = s.Population
+	}
+	if err := dispatch.FreezeGuidance(ctx, s.Store, pts, a); err != nil {
+		return fmt.Errorf("evacuation guidance: %w", err)
+	}
+	return nil
 }
 
 // supersede drops the undelivered work of the version a replaced.
@@ -335,6 +394,14 @@ func (s *Service) update(ctx context.Context, by dispatch.Actor, id string, in d
 	if err != nil {
 		return nil, dispatch.Decision{}, err
 	}
+	// The guidance depends on the update's action and the shelters of now
+	// only: computed before the write transaction, which must not wait on
+	// another connection of the pool.
+	frozen := *na
+	frozen.Kind = warning.KindUpdate
+	if err := s.freezeGuidance(ctx, &frozen); err != nil {
+		return nil, dispatch.Decision{}, err
+	}
 	var prevVersion int
 	var d dispatch.Decision
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *dispatch.Alert) (dispatch.Change, error) {
@@ -345,9 +412,15 @@ func (s *Service) update(ctx context.Context, by dispatch.Actor, id string, in d
 		next := *a
 		next.Event, next.Level, next.Status, next.Area, next.Audience = na.Event, na.Level, na.Status, na.Area, na.Audience
 		next.Channels, next.Text, next.Onset, next.Expires, next.Rebroadcast = na.Channels, na.Text, na.Onset, na.Expires, na.Rebroadcast
+		next.Action = na.Action
 		next.Kind, next.Round, next.Pending = warning.KindUpdate, 0, nil
 		next.ApprovedBy, next.ApprovedAt, next.ApprovalReason = "", time.Time{}, ""
 		next.Authors = []string{by.Name}
+		// The update's guidance, computed again from the shelters of now
+		// (below, outside this transaction), is frozen with it; a
+		// difference from the version on air is a text change for the
+		// policy.
+		next.Guidance, next.GuidanceDigest = frozen.Guidance, frozen.GuidanceDigest
 		if a.Pending != nil {
 			// Built on a proposal still waiting: its authors wrote this too.
 			for _, au := range a.Pending.AuthorsOf() {
@@ -365,6 +438,9 @@ func (s *Service) update(ctx context.Context, by dispatch.Actor, id string, in d
 			"authors": next.Authors, "changes": next.Changes, "policy": d.Reason}
 		if o.source != "" {
 			detail["source"] = o.source
+		}
+		if next.GuidanceDigest != "" {
+			detail["guidance_digest"] = next.GuidanceDigest
 		}
 		if d.Waits() {
 			next.State, next.IssuedAt, next.UpdatedAt = warning.StatePending, time.Time{}, now
@@ -445,6 +521,10 @@ type PreviewResult struct {
 	// ShelterWarnings are its typed warnings (preview_shelters.go).
 	Shelters        []ShelterLoad    `json:"shelters,omitempty"`
 	ShelterWarnings []PreviewWarning `json:"shelter_warnings,omitempty"`
+	// Guidance is, for a warning with an action, each village's sentence
+	// as it would be frozen if submitted now (the submitted version keeps
+	// its own, shown to the approver).
+	Guidance *GuidanceView `json:"guidance,omitempty"`
 }
 
 // PreviewAudience resolves a warning's audience without storing or sending
@@ -497,7 +577,17 @@ func (s *Service) PreviewAudience(ctx context.Context, in dispatch.AlertInput) (
 	if p.Unplaced > 0 && (len(a.Area.Polygons) > 0 || len(a.Area.Circles) > 0) {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d entities have no coordinates: the polygon/circle could not place them", p.Unplaced))
 	}
-	if err := s.shelterPreview(ctx, a, res, out); err != nil {
+	// The guidance this warning would be frozen with if submitted now.
+	a.Kind = warning.KindAlert
+	if err := s.freezeGuidance(ctx, a); err != nil {
+		return nil, err
+	}
+	if a.Guidance != nil {
+		if out.Guidance, err = s.guidanceView(a, a.Guidance, a.GuidanceDigest, res); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.shelterPreview(ctx, a, a.Guidance, res, out); err != nil {
 		return nil, err
 	}
 	if out.Channels["speaker"] == 0 && a.HasChannel("speaker") {

@@ -130,6 +130,7 @@ var authzMatrix = []authzRow{
 	{"POST /api/v1/alerts/{id}/update", operator, "POST /api/v1/alerts/$UPDATE/update", "$YELLOW", "the approval policy may hold the new version"},
 	{"GET /api/v1/alerts/{id}/deliveries", viewer, "GET /api/v1/alerts/$ISSUED/deliveries", "", "recipients' phone numbers"},
 	{"GET /api/v1/alerts/{id}/report", viewer, "GET /api/v1/alerts/$ISSUED/report", "", "after-action report; ?format=csv"},
+	{"GET /api/v1/alerts/{id}/guidance", viewer, "GET /api/v1/alerts/$ISSUED/guidance", "", "each village's guidance as frozen with the version to approve"},
 	{"GET /api/v1/alerts/{id}/cap", public, "GET /api/v1/alerts/$ISSUED/cap", "", "issued (and ended) warnings"},
 	{"GET /api/v1/alerts/{id}/cap", viewer, "GET /api/v1/alerts/$PENDING/cap", "", "warnings pending approval or rejected"},
 	{"GET /api/v1/feed.atom", public, "GET /api/v1/feed.atom", "", "issued warnings only"},

@@ -9,8 +9,9 @@ import (
 )
 
 // residentGuidance is websocket.Config.Guidance: a village's guidance
-// under one warning version (the engine's per-version computation, the
-// same the SMS uses) and its shelter's last reported occupancy. The
+// under one warning version (frozen with the version when it was
+// submitted, read by the engine as the SMS reads it; never the shelters of
+// now) and its shelter's last reported occupancy. The
 // resident page is public: it gets this village's guidance only, never a
 // shelter's contacts.
 func (s *Server) residentGuidance(ctx context.Context, alertID string, version int, village string) (websocket.VillageGuidance, error) {
