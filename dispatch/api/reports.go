@@ -176,9 +176,8 @@ func (api *API) getReport(w http.ResponseWriter, r *http.Request, by dispatch.Ac
 }
 
 func (api *API) alertReports(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
-	a, err := api.Store.Alert(r.Context(), r.PathValue("id"))
-	if err != nil {
-		api.fail(w, r, err)
+	a, ok := api.scopedAlert(w, r, by, true)
+	if !ok {
 		return
 	}
 	list, err := api.Store.ReportsForAlert(r.Context(), a.ID)
