@@ -20,8 +20,8 @@ import (
 
 // User is an officer or system account.
 type User struct {
-	Name      string    `json:"name"`
-	Role      Role      `json:"role"`
+	Name string `json:"name"`
+	Role Role   `json:"role"`
 	// Scope is where the account may act (scope.go); "*" is the whole tree.
 	Scope     Scope     `json:"scope"`
 	CreatedAt time.Time `json:"created_at"`
