@@ -76,6 +76,8 @@ var scopeMatrix = []scopeRow{
 	{"county admin (653122)", "widen an officer's scope", "POST", "/api/v1/users/town2/scope", `{"scope":"653101"}`, 403, "wider than your own scope"},
 	{"county admin (653122)", "reset the prefecture admin's token", "POST", "/api/v1/users/admin/rotate-token", "", 403, "has scope * (the whole tree), wider than your scope 653122"},
 	{"county admin (653122)", "set own scope wider", "POST", "/api/v1/users/county-admin/scope", `{"scope":"*"}`, 403, "wider than your own scope"},
+	{"field account (653122)", "report from another county's village", "POST", "/api/v1/reports", `{"alert_id":"$BOTH_ISSUED","kind":"all_well","location":{"village":"653101001007"},"idempotency_key":"5b1e0c4a-8f0d-4c1e-9b7a-2f4d6e8a0c11"}`, 403, "location.village 653101001007"},
+	{"field account (653122)", "report from own county's village", "POST", "/api/v1/reports", `{"alert_id":"$BOTH_ISSUED","kind":"all_well","location":{"village":"` + shuleVill + `"},"idempotency_key":"5b1e0c4a-8f0d-4c1e-9b7a-2f4d6e8a0c12"}`, 201, ""},
 	{"prefecture admin (*)", "narrow a county officer to a township", "POST", "/api/v1/users/town2/scope", `{"scope":"653122102"}`, 200, ""},
 	{"prefecture admin (*)", "unknown region in a scope", "POST", "/api/v1/users/town2/scope", `{"scope":"653199"}`, 422, "not a region of the tree"},
 }
@@ -108,6 +110,7 @@ func newScopeFixture(t *testing.T) *scopeFixture {
 		{"prefecture operator (6531)", "pref-op", "operator", "6531"},
 		{"prefecture approver (6531)", "pref-ap", "approver", "6531"},
 		{"county admin (653122)", "county-admin", "admin", "653122"},
+		{"field account (653122)", "field-shule", "viewer", "653122"},
 	} {
 		out := mustCall(t, s.Base, "POST", "/api/v1/users", testAdminToken, map[string]string{"name": u.name, "role": u.role, "scope": u.scope}, 201)
 		f.tokens[u.who] = out["token"].(string)
