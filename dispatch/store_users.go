@@ -305,8 +305,9 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	return out, rows.Err()
 }
 
-// EnsureUserToken makes token a valid token of user name with role,
-// creating the user when absent (used for the bootstrap admin).
+// EnsureUserToken makes token a valid token of user name with role and
+// the whole tree as its scope, creating the user when absent (used for the
+// bootstrap admin).
 func (s *Store) EnsureUserToken(ctx context.Context, name string, role Role, token string) (created bool, err error) {
 	var n int
 	if err := s.w.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM users WHERE name = ?`), name).Scan(&n); err != nil {
@@ -315,7 +316,9 @@ func (s *Store) EnsureUserToken(ctx context.Context, name string, role Role, tok
 	if n == 0 {
 		return true, s.createUserWithToken(ctx, name, role, Scope{ScopeAll}, "", token, Actor{Name: "system"})
 	}
-	_, err = s.exec(ctx, nil, `UPDATE users SET token_hash = ?, role = ?, disabled = 0 WHERE name = ?`, HashToken(token), role.String(), name)
+	// The bootstrap admin is the root: its scope is the whole tree, like
+	// its role and enabled state, whatever was stored.
+	_, err = s.exec(ctx, nil, `UPDATE users SET token_hash = ?, role = ?, disabled = 0, scope = ? WHERE name = ?`, HashToken(token), role.String(), ScopeAll, name)
 	return false, err
 }
 
