@@ -354,7 +354,7 @@ func (g ScopeGuard) Touches(by Actor, a *Alert) bool {
 		}
 		for _, e := range by.Scope {
 			if isPrefecture(e) {
-				if strings.HasPrefix(c, e) || (len(c) == 2 && strings.HasPrefix(e, c)) {
+				if strings.HasPrefix(c, e) {
 					return true
 				}
 				continue
