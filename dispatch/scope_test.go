@@ -336,3 +336,28 @@ func TestScopeTouches(t *testing.T) {
 		}
 	}
 }
+
+// ParseScope faces the API and the CLI: whatever it is given, it does not
+// panic, and what it accepts is canonical (parsing its String again gives
+// the same scope) and holds only valid entries.
+func FuzzParseScope(f *testing.F) {
+	tr := twoCounties(f)
+	for _, s := range []string{"*", "653122", "6531", "653122,653101", " 653122100 653122 ", "65312a", ",,", "653122,*", "653122100001,6531"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sc, err := ParseScope(s, tr)
+		if err != nil {
+			return
+		}
+		again, err := ParseScope(sc.String(), tr)
+		if err != nil || again.String() != sc.String() {
+			t.Fatalf("%q → %q → %q, %v", s, sc, again, err)
+		}
+		for _, e := range sc {
+			if _, known := tr.Region(e); e != ScopeAll && !isPrefecture(e) && !known {
+				t.Fatalf("%q accepted entry %q", s, e)
+			}
+		}
+	})
+}
