@@ -443,10 +443,16 @@ func TestConsoleEndToEnd(t *testing.T) {
 		typeIn("#u-name", "vera"), typeIn("#u-password", "short"),
 		chromedp.Click(chromedp.CSS(`#user-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#user-form [data-field="password"] > .err div`)))
-	step(ap, "user created, token shown once",
-		typeIn("#u-password", "a long enough password"),
+	step(ap, "user created with a scope, token shown once",
+		typeIn("#u-password", "a long enough password"), typeIn("#u-scope", "653122100"),
 		chromedp.Click(chromedp.CSS(`#user-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#u-created .secret")))
+	// The scope is shown with its region's name, in the answer and the list.
+	if v := eval(ap, `document.querySelector("#u-created").innerText`); !strings.Contains(v, "653122100 (疏勒镇)") {
+		t.Errorf("created user's scope not shown: %q", v)
+	}
+	step(ap, "the user list shows the scope",
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("td.user-scope")].some((td) => td.textContent === "653122100 (疏勒镇)")`, chromedp.WithPollingTimeout(10*time.Second)))
 	step(ap, "loudspeaker enrolled from the fleet page, credential shown once", go_("#/fleet"),
 		chromedp.WaitVisible(chromedp.CSS("#fleet-table button[data-enroll]")),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector('#fleet-table button[data-enroll]:not([data-village^="653122100"]):not([data-village^="653122201"])').click()`),

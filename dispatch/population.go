@@ -148,11 +148,21 @@ type ImportResult struct {
 // stored when any line is bad; with partial true the good lines are stored.
 // Residents are keyed by phone: a phone already registered keeps its id.
 func (r *PopulationIndex) ImportResidents(ctx context.Context, src io.Reader, partial bool, progress func(lines int)) (ImportResult, error) {
+	return r.ImportResidentsBy(ctx, Actor{}, src, partial, progress)
+}
+
+// ImportResidentsBy is ImportResidents for an account: a line whose
+// village is outside by's scope is a line error (nothing is stored
+// without partial).
+func (r *PopulationIndex) ImportResidentsBy(ctx context.Context, by Actor, src io.Reader, partial bool, progress func(lines int)) (ImportResult, error) {
 	r.impMu.Lock()
 	defer r.impMu.Unlock()
 	var all []targeting.Resident
 	rep, err := targeting.ReadResidents(src, func(line int, res targeting.Resident) error {
 		if err := r.ix.CheckResident(res); err != nil {
+			return err
+		}
+		if err := r.inScope(by, res.Village); err != nil {
 			return err
 		}
 		all = append(all, res)
@@ -216,12 +226,27 @@ func (r *PopulationIndex) ImportResidents(ctx context.Context, src io.Reader, pa
 
 // ImportSpeakers reads a speakers CSV, like ImportResidents.
 func (r *PopulationIndex) ImportSpeakers(ctx context.Context, src io.Reader, partial bool) (ImportResult, error) {
+	return r.ImportSpeakersBy(ctx, Actor{}, src, partial)
+}
+
+// ImportSpeakersBy is ImportSpeakers for an account: a loudspeaker outside
+// by's scope, or one registered in another village outside it (moving a
+// device out of another county), is a line error.
+func (r *PopulationIndex) ImportSpeakersBy(ctx context.Context, by Actor, src io.Reader, partial bool) (ImportResult, error) {
 	r.impMu.Lock()
 	defer r.impMu.Unlock()
 	var all []targeting.Speaker
 	rep, err := targeting.ReadSpeakers(src, func(line int, s targeting.Speaker) error {
 		if err := r.ix.CheckSpeaker(s); err != nil {
 			return err
+		}
+		if err := r.inScope(by, s.Village); err != nil {
+			return err
+		}
+		if old, ok := r.ix.Speaker(s.ID); ok {
+			if err := r.inScope(by, old.Village); err != nil {
+				return &warning.FieldError{Field: "id", Rule: "registered in village " + old.Village + ", outside your scope " + by.Scope.Label(r.tree), Value: s.ID}
+			}
 		}
 		all = append(all, s)
 		return nil
@@ -246,4 +271,13 @@ func (r *PopulationIndex) ImportSpeakers(ctx context.Context, src io.Reader, par
 		return out, err
 	}
 	return out, r.changed(ctx)
+}
+
+// inScope refuses a village outside by's scope as a line error naming the
+// field and the scope.
+func (r *PopulationIndex) inScope(by Actor, village string) error {
+	if by.Scope.Contains(r.tree, village) {
+		return nil
+	}
+	return &warning.FieldError{Field: "village", Rule: "outside your scope " + by.Scope.Label(r.tree), Value: village}
 }

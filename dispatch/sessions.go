@@ -42,12 +42,12 @@ func (s *Store) SessionUser(ctx context.Context, id string, idle time.Duration) 
 	}
 	h := HashToken(id)
 	var u User
-	var role string
+	var role, scope string
 	var created, expires, seen int64
 	var disabled int
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT u.name, u.role, u.created_at, u.disabled, s.expires_at, s.seen_at
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT u.name, u.role, u.created_at, u.disabled, s.expires_at, s.seen_at, u.scope
 		FROM sessions s JOIN users u ON u.name = s.user_name WHERE s.id_hash = ?`), h).
-		Scan(&u.Name, &role, &created, &disabled, &expires, &seen)
+		Scan(&u.Name, &role, &created, &disabled, &expires, &seen, &scope)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrBadCredentials
 	}
@@ -68,6 +68,7 @@ func (s *Store) SessionUser(ctx context.Context, id string, idle time.Duration) 
 		}
 	}
 	u.Role, _ = ParseRole(role)
+	u.Scope = parseStoredScope(scope)
 	u.CreatedAt = fromMS(created)
 	return u, nil
 }

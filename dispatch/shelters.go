@@ -61,6 +61,16 @@ func (r *PopulationIndex) ImportShelters(ctx context.Context, src io.Reader, par
 		if err := r.checkShelterVillages(sh, listedBy); err != nil {
 			return err
 		}
+		if !by.Scope.All() && len(sh.Villages) == 0 {
+			// Assigned by distance, it could serve villages across the
+			// border: a scoped admin names the villages.
+			return &warning.FieldError{Field: "villages", Rule: "required for an admin scoped to " + by.Scope.Label(r.tree) + ": list the villages the shelter serves"}
+		}
+		for _, v := range sh.Villages {
+			if err := r.inScope(by, v); err != nil {
+				return err
+			}
+		}
 		all = append(all, sh)
 		inFile[sh.ID] = true
 		return nil

@@ -499,6 +499,10 @@ var migrations = []string{
 		body TEXT NOT NULL,
 		created_at BIGINT NOT NULL
 	);`,
+	// Scopes (scope.go): where each account may act. Existing accounts
+	// keep the whole tree, written out, so nothing changes until an admin
+	// narrows one.
+	`ALTER TABLE users ADD COLUMN scope TEXT NOT NULL DEFAULT '*'`,
 }
 
 // Setting returns a stored setting, creating it with mk() when absent. All

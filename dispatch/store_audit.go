@@ -18,6 +18,9 @@ type Actor struct {
 	Name   string
 	Role   Role
 	Remote string // client address
+	// Scope is where the account may act (scope.go); nil only for system
+	// tasks that carry no account (the whole tree).
+	Scope Scope
 }
 
 // AuditEntry is one line of the append-only audit log. Each entry's Hash

@@ -20,8 +20,10 @@ import (
 
 // User is an officer or system account.
 type User struct {
-	Name      string    `json:"name"`
-	Role      Role      `json:"role"`
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+	// Scope is where the account may act (scope.go); "*" is the whole tree.
+	Scope     Scope     `json:"scope"`
 	CreatedAt time.Time `json:"created_at"`
 	Disabled  bool      `json:"disabled,omitempty"`
 }
@@ -84,13 +86,39 @@ func CheckPassword(encoded, pw string) bool {
 }
 
 // CreateUser adds a user and returns its bearer token (shown once, stored
-// hashed). password may be empty (token login only).
+// hashed). password may be empty (token login only). The user gets the
+// creator's scope (the whole tree for a system actor); CreateUserScoped
+// names one.
 func (s *Store) CreateUser(ctx context.Context, name string, role Role, password string, by Actor) (string, error) {
-	token := NewToken()
-	return token, s.createUserWithToken(ctx, name, role, password, token, by)
+	return s.CreateUserScoped(ctx, name, role, by.Scope, password, by)
 }
 
-func (s *Store) createUserWithToken(ctx context.Context, name string, role Role, password, token string, by Actor) error {
+// CreateUserScoped adds a user with scope (nil: the whole tree). The
+// caller checks that by may grant it (Scope.Covers).
+func (s *Store) CreateUserScoped(ctx context.Context, name string, role Role, scope Scope, password string, by Actor) (string, error) {
+	token := NewToken()
+	return token, s.createUserWithToken(ctx, name, role, scope, password, token, by)
+}
+
+func storedScope(sc Scope) string {
+	if sc.All() {
+		return ScopeAll
+	}
+	return sc.String()
+}
+
+// parseStoredScope reads the users.scope column. It is not checked against
+// the tree (a county may be imported later); an empty or malformed value
+// is no region at all, never the whole tree.
+func parseStoredScope(v string) Scope {
+	sc, err := ParseScope(v, nil)
+	if err != nil {
+		return Scope{}
+	}
+	return sc
+}
+
+func (s *Store) createUserWithToken(ctx context.Context, name string, role Role, scope Scope, password, token string, by Actor) error {
 	ph := ""
 	if password != "" {
 		ph = HashPassword(password)
@@ -103,12 +131,12 @@ func (s *Store) createUserWithToken(ctx context.Context, name string, role Role,
 		if n > 0 {
 			return ErrUserExists
 		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO users (name, role, token_hash, password_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
-			name, role.String(), HashToken(token), ph, time.Now().UnixMilli()); err != nil {
+		if _, err := s.exec(ctx, tx, `INSERT INTO users (name, role, token_hash, password_hash, created_at, scope) VALUES (?, ?, ?, ?, ?, ?)`,
+			name, role.String(), HashToken(token), ph, time.Now().UnixMilli(), storedScope(scope)); err != nil {
 			return err
 		}
 		return s.appendAudit(ctx, tx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "user.create",
-			Detail: fmt.Sprintf(`{"name":%q,"role":%q}`, name, role)})
+			Detail: fmt.Sprintf(`{"name":%q,"role":%q,"scope":%q}`, name, role, storedScope(scope))})
 	})
 }
 
@@ -233,11 +261,11 @@ func (s *Store) SetPassword(ctx context.Context, name, password, keepSession str
 
 func (s *Store) userWhere(ctx context.Context, where string, arg any) (User, error) {
 	var u User
-	var role string
+	var role, scope string
 	var created int64
 	var disabled int
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT name, role, created_at, disabled FROM users WHERE `+where), arg).
-		Scan(&u.Name, &role, &created, &disabled)
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT name, role, created_at, disabled, scope FROM users WHERE `+where), arg).
+		Scan(&u.Name, &role, &created, &disabled, &scope)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrBadCredentials
 	}
@@ -248,13 +276,14 @@ func (s *Store) userWhere(ctx context.Context, where string, arg any) (User, err
 		return User{}, ErrBadCredentials
 	}
 	u.Role, _ = ParseRole(role)
+	u.Scope = parseStoredScope(scope)
 	u.CreatedAt = fromMS(created)
 	return u, nil
 }
 
 // Users lists all users.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT name, role, created_at, disabled FROM users ORDER BY name`)
+	rows, err := s.r.QueryContext(ctx, `SELECT name, role, created_at, disabled, scope FROM users ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -262,29 +291,74 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	var out []User
 	for rows.Next() {
 		var u User
-		var role string
+		var role, scope string
 		var created int64
 		var disabled int
-		if err := rows.Scan(&u.Name, &role, &created, &disabled); err != nil {
+		if err := rows.Scan(&u.Name, &role, &created, &disabled, &scope); err != nil {
 			return nil, err
 		}
 		u.Role, _ = ParseRole(role)
+		u.Scope = parseStoredScope(scope)
 		u.CreatedAt, u.Disabled = fromMS(created), disabled != 0
 		out = append(out, u)
 	}
 	return out, rows.Err()
 }
 
-// EnsureUserToken makes token a valid token of user name with role,
-// creating the user when absent (used for the bootstrap admin).
+// EnsureUserToken makes token a valid token of user name with role and
+// the whole tree as its scope, creating the user when absent (used for the
+// bootstrap admin).
 func (s *Store) EnsureUserToken(ctx context.Context, name string, role Role, token string) (created bool, err error) {
 	var n int
 	if err := s.w.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM users WHERE name = ?`), name).Scan(&n); err != nil {
 		return false, err
 	}
 	if n == 0 {
-		return true, s.createUserWithToken(ctx, name, role, "", token, Actor{Name: "system"})
+		return true, s.createUserWithToken(ctx, name, role, Scope{ScopeAll}, "", token, Actor{Name: "system"})
 	}
-	_, err = s.exec(ctx, nil, `UPDATE users SET token_hash = ?, role = ?, disabled = 0 WHERE name = ?`, HashToken(token), role.String(), name)
+	// The bootstrap admin is the root: its scope is the whole tree, like
+	// its role and enabled state, whatever was stored.
+	_, err = s.exec(ctx, nil, `UPDATE users SET token_hash = ?, role = ?, disabled = 0, scope = ? WHERE name = ?`, HashToken(token), role.String(), ScopeAll, name)
 	return false, err
+}
+
+// SetUserScope sets where user name may act (audited with the old and new
+// scope). The caller checks that by may grant it. A narrower scope takes
+// effect on the user's next request: sessions and tokens are looked up
+// every time.
+func (s *Store) SetUserScope(ctx context.Context, name string, scope Scope, by Actor) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var old string
+		err := tx.QueryRowContext(ctx, s.q(`SELECT scope FROM users WHERE name = ?`), name).Scan(&old)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("user %q: %w", name, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, `UPDATE users SET scope = ? WHERE name = ?`, storedScope(scope), name); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "user.scope",
+			Detail: fmt.Sprintf(`{"name":%q,"scope":%q,"was":%q}`, name, storedScope(scope), old)})
+	})
+}
+
+// UserNamed returns user name, disabled or not (ErrNotFound when absent).
+func (s *Store) UserNamed(ctx context.Context, name string) (User, error) {
+	var u User
+	var role, scope string
+	var created int64
+	var disabled int
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT name, role, created_at, disabled, scope FROM users WHERE name = ?`), name).
+		Scan(&u.Name, &role, &created, &disabled, &scope)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("user %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, err
+	}
+	u.Role, _ = ParseRole(role)
+	u.Scope, u.CreatedAt, u.Disabled = parseStoredScope(scope), fromMS(created), disabled != 0
+	return u, nil
 }

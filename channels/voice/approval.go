@@ -195,6 +195,10 @@ func (s *Server) goLive(ss *session, f *wire.Frame) {
 	}
 	g := liveGrant{approval: ApprovalNotRequired}
 	aim := aimOf(f)
+	if err := s.mayReach(ss, aim.regions); err != nil {
+		ss.sendErr(f.ID, "", "forbidden", err)
+		return
+	}
 	if s.cfg.LivePolicy.NeedsApproval(level, aim.regions) {
 		if !ss.mayApprove() {
 			s.requestLive(ss, f, level)
@@ -284,6 +288,13 @@ func (s *Server) decideLive(ss *session, f *wire.Frame, approve bool) {
 	case !own && !ss.mayApprove():
 		ss.sendErr(f.ID, "", "forbidden", fmt.Errorf("%w: role %s may not decide live requests", ErrForbidden, ss.role))
 		return
+	}
+	if approve {
+		// An approver approves only within their own scope.
+		if err := s.mayReach(ss, q.aim.regions); err != nil {
+			ss.sendErr(f.ID, "", "forbidden", err)
+			return
+		}
 	}
 	reason := f.Reason
 	if !utf8.ValidString(reason) || len(reason) > 200 {
@@ -480,4 +491,18 @@ func (r *room) endAudit(reason string, ended time.Time) LiveAudit {
 	e.Recordings = slices.Clone(r.recordings)
 	r.mu.Unlock()
 	return e
+}
+
+// mayReach asks Config.MayReach whether ss's account may speak to regions;
+// the error is an ErrForbidden naming the region and the scope.
+func (s *Server) mayReach(ss *session, regions []string) error {
+	if s.cfg.MayReach == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.MayReach(ctx, ss.user, regions); err != nil {
+		return fmt.Errorf("%w: %v", ErrForbidden, err)
+	}
+	return nil
 }

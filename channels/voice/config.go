@@ -118,6 +118,11 @@ type Config struct {
 	// MaxRoomPeers caps the peers of one room. Default 5000.
 	MaxRoomPeers int
 
+	// MayReach, when set, says whether account user may speak to (or
+	// approve speaking to) loudspeakers in regions: its scope. A live
+	// announcement, an approval of one, and an officer joining a live room
+	// outside it are refused with the error's message.
+	MayReach func(ctx context.Context, user string, regions []string) error
 	// LivePolicy decides which live announcements need a second officer
 	// (see approval.go). Nil means DefaultLivePolicy(): orange, red and
 	// county-wide.

@@ -351,6 +351,12 @@ func (s *Server) join(ss *session, id, device string) error {
 	if err := r.mayJoin(ss); err != nil {
 		return err
 	}
+	if r.kind == wire.KindLive && ss.isOfficer() {
+		// An officer in a live room can speak into it.
+		if err := s.mayReach(ss, r.aim.regions); err != nil {
+			return err
+		}
+	}
 	m := ss.member(id)
 	if m == nil {
 		var err error

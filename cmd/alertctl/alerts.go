@@ -320,19 +320,22 @@ func usersAdd(ctx context.Context, args []string) error {
 	fs := newFlags("users add")
 	role := fs.String("role", "operator", "viewer, operator, approver or admin")
 	password := fs.String("password", "", "console password (at least 10 characters; optional)")
+	scope := fs.String("scope", "", "where the user may act: * (the whole tree), a prefecture (6531) or region codes (653122); default your own scope")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: alertctl users add --role ROLE [--password PW] NAME")
+		return errors.New("usage: alertctl users add --role ROLE [--scope CODES] [--password PW] NAME")
 	}
 	var out struct {
 		Name, Role, Token string
+		ScopeLabel        string `json:"scope_label"`
 	}
-	if err := apiclient.FromEnv().Do(ctx, "POST", "/api/v1/users", map[string]string{"name": fs.Arg(0), "role": *role, "password": *password}, &out); err != nil {
+	body := map[string]string{"name": fs.Arg(0), "role": *role, "password": *password, "scope": *scope}
+	if err := apiclient.FromEnv().Do(ctx, "POST", "/api/v1/users", body, &out); err != nil {
 		return err
 	}
-	fmt.Printf("user %s (%s) created; token (shown once):\n%s\n", out.Name, out.Role, out.Token)
+	fmt.Printf("user %s (%s, scope %s) created; token (shown once):\n%s\n", out.Name, out.Role, out.ScopeLabel, out.Token)
 	return nil
 }
 

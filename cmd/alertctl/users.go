@@ -100,3 +100,54 @@ func readSecret(in *bufio.Reader, prompt string) (string, error) {
 	}
 	return line, nil
 }
+
+// usersList prints every user with role, scope and state (admin).
+func usersList(ctx context.Context, args []string) error {
+	fs := newFlags("users list")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return errors.New("usage: alertctl users list")
+	}
+	var out struct {
+		Users []struct {
+			Name       string `json:"name"`
+			Role       string `json:"role"`
+			ScopeLabel string `json:"scope_label"`
+			Disabled   bool   `json:"disabled"`
+		} `json:"users"`
+	}
+	if err := apiclient.FromEnv().Do(ctx, "GET", "/api/v1/users", nil, &out); err != nil {
+		return err
+	}
+	fmt.Printf("%-24s %-9s %-9s %s\n", "NAME", "ROLE", "STATE", "SCOPE")
+	for _, u := range out.Users {
+		state := "active"
+		if u.Disabled {
+			state = "disabled"
+		}
+		fmt.Printf("%-24s %-9s %-9s %s\n", u.Name, u.Role, state, u.ScopeLabel)
+	}
+	return nil
+}
+
+// usersScope sets where a user may act (admin; at most your own scope).
+func usersScope(ctx context.Context, args []string) error {
+	fs := newFlags("users scope")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return errors.New("usage: alertctl users scope NAME SCOPE   (SCOPE: *, a prefecture such as 6531, or region codes such as 653122,653121)")
+	}
+	var out struct {
+		Name       string `json:"name"`
+		ScopeLabel string `json:"scope_label"`
+	}
+	if err := apiclient.FromEnv().Do(ctx, "POST", "/api/v1/users/"+url.PathEscape(fs.Arg(0))+"/scope", map[string]string{"scope": fs.Arg(1)}, &out); err != nil {
+		return err
+	}
+	fmt.Printf("user %s may now act in %s\n", out.Name, out.ScopeLabel)
+	return nil
+}

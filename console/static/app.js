@@ -36,7 +36,7 @@
       queued: "排队中", unconfirmed: "未确认送达", held: "离线待播（恢复后播放）", notSent: "未发送", notSentShort: "未发送", notSentOutbox: "未发送（仅记录到发件箱）",
       noSMSGateway: "：未配置短信网关", notConfigured: "：通道未配置",
       versions: "版本", search: "搜索", more: "更多", selected: "已选", none: "无", all: "全部",
-      users: "用户", speakers: "大喇叭设备", enroll: "注册凭据", revoke: "吊销", create: "创建", role: "角色",
+      users: "用户", speakers: "大喇叭设备", enroll: "注册凭据", revoke: "吊销", create: "创建", role: "角色", scope: "辖区",
       shownOnce: "只显示这一次，请立即抄录。", import: "导入", residents: "居民名册", verify: "校验哈希链",
       live: "实时", polling: "轮询", lost: "连接中断", lostBanner: "与服务器的连接中断，正在重试…已填写的内容不会丢失。",
       awaiting: "等待第二名值班员审批", ownAlert: "本人发布的预警不能由本人审批（双人规则）",
@@ -64,7 +64,7 @@
       queued: "queued", unconfirmed: "unconfirmed", held: "held (offline; plays when back)", notSent: "not sent", notSentShort: "NOT SENT", notSentOutbox: "not sent: recorded in the outbox only",
       noSMSGateway: ": no SMS gateway configured", notConfigured: ": channel not configured",
       versions: "Versions", search: "Search", more: "More", selected: "Selected", none: "none", all: "all",
-      users: "Users", speakers: "Loudspeakers", enroll: "Enrol credential", revoke: "Revoke", create: "Create", role: "Role",
+      users: "Users", speakers: "Loudspeakers", enroll: "Enrol credential", revoke: "Revoke", create: "Create", role: "Role", scope: "Scope",
       shownOnce: "Shown once only: copy it now.", import: "Import", residents: "Residents", verify: "Verify hash chain",
       live: "live", polling: "polling", lost: "connection lost", lostBanner: "Connection to the server lost, retrying… Nothing you typed is lost.",
       awaiting: "Waiting for a second officer to approve", ownAlert: "You wrote this warning: another officer must approve it (two-person rule)",
@@ -1058,17 +1058,20 @@
     const uname = h("input", { type: "text", id: "u-name", autocomplete: "off" });
     const urole = h("select", { id: "u-role" }, ["viewer", "operator", "approver", "admin"].map((r) => h("option", { value: r, text: r })));
     const upw = h("input", { type: "password", id: "u-password", autocomplete: "new-password", placeholder: "≥ 10 (optional)" });
+    // Where the account may act: * (the whole tree), a prefecture (6531) or region codes; empty: the admin's own.
+    const uscope = h("input", { type: "text", id: "u-scope", autocomplete: "off", placeholder: "653122 · 6531 · *" });
     const created = h("div", { id: "u-created" });
     const uform = h("form", { class: "panel", id: "user-form", novalidate: true, onsubmit: async (e) => {
       e.preventDefault(); clearProblems(uform); created.replaceChildren();
       try {
-        const r = await api("POST", "/api/v1/users", { name: uname.value.trim(), role: urole.value, password: upw.value || undefined });
-        created.append(h("p", { text: r.name + " (" + r.role + ") — token: " }), h("div", { class: "secret", text: r.token }), h("p", { class: "note", text: t("shownOnce") }));
-        uname.value = ""; upw.value = ""; loadUsers();
+        const r = await api("POST", "/api/v1/users", { name: uname.value.trim(), role: urole.value, password: upw.value || undefined, scope: uscope.value.trim() || undefined });
+        created.append(h("p", { text: r.name + " (" + r.role + ", " + r.scope_label + ") — token: " }), h("div", { class: "secret", text: r.token }), h("p", { class: "note", text: t("shownOnce") }));
+        uname.value = ""; upw.value = ""; uscope.value = ""; loadUsers();
       } catch (x) { showProblems(uform, x); }
     } }, h("h2", { text: t("create") + " · " + t("users") }),
       h("div", { class: "grid3" }, field("name", h("label", { for: "u-name", text: t("name") }), uname),
-        field("role", h("label", { for: "u-role", text: t("role") }), urole), field("password", h("label", { for: "u-password", text: t("password") }), upw)),
+        field("role", h("label", { for: "u-role", text: t("role") }), urole), field("password", h("label", { for: "u-password", text: t("password") }), upw),
+        field("scope", h("label", { for: "u-scope", text: t("scope") }), uscope)),
       h("div", { class: "formerr", role: "alert" }), h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", text: t("create") })), created);
     const importBox = (what, path) => {
       const file = h("input", { type: "file", accept: ".csv,text/csv", id: "import-" + what });
@@ -1086,13 +1089,13 @@
     put(view, h("h1", { text: t("admin") }),
       h("div", { class: "grid2" },
         h("div", null, h("div", { class: "panel" }, h("h2", { text: t("users") }),
-          h("table", null, h("thead", null, h("tr", null, [t("name"), t("role"), "created"].map((x) => h("th", { text: x })))), users)), uform),
+          h("table", null, h("thead", null, h("tr", null, [t("name"), t("role"), t("scope"), "created"].map((x) => h("th", { text: x })))), users)), uform),
         h("div", null, h("div", { class: "panel" }, h("h2", { text: t("speakers") }),
           h("a", { href: "#/fleet", id: "admin-fleet", text: t("fleetAdminLink") })),
           importBox("residents", "/api/v1/residents/import"), importBox("speakers", "/api/v1/speakers/import"))));
     async function loadUsers() {
       const r = await api("GET", "/api/v1/users");
-      put(users, ...((r && r.users) || []).map((u) => h("tr", null, h("td", { text: u.name }), h("td", { text: u.role + (u.disabled ? " (disabled)" : "") }), h("td", { text: fmtTime(u.created_at) }))));
+      put(users, ...((r && r.users) || []).map((u) => h("tr", null, h("td", { text: u.name }), h("td", { text: u.role + (u.disabled ? " (disabled)" : "") }), h("td", { class: "user-scope", text: u.scope_label }), h("td", { text: fmtTime(u.created_at) }))));
     }
     await loadUsers();
   };

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alertcast/alertcast/dispatch"
+	"github.com/alertcast/alertcast/targeting"
 	"github.com/alertcast/alertcast/warning"
 )
 
@@ -131,8 +132,11 @@ func sessionOf(r *http.Request) string {
 }
 
 // accountTarget reads {name} and checks by may act on it: admins on
-// anyone, others on themselves when self is allowed.
-func accountTarget(w http.ResponseWriter, r *http.Request, by dispatch.Actor, self bool) (string, bool) {
+// accounts within their scope, others on themselves when self is allowed.
+// A county admin who could reset a prefecture officer's password or token
+// would hold the wider scope: so an admin manages only accounts whose
+// scope their own covers.
+func (api *API) accountTarget(w http.ResponseWriter, r *http.Request, by dispatch.Actor, self bool) (string, bool) {
 	name := r.PathValue("name")
 	if name == by.Name && self {
 		return name, true
@@ -141,12 +145,86 @@ func accountTarget(w http.ResponseWriter, r *http.Request, by dispatch.Actor, se
 		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may do this only for its own account (needs admin for %q)", by.Role, name))
 		return "", false
 	}
+	if by.Scope.All() {
+		return name, true
+	}
+	u, err := api.Store.UserNamed(r.Context(), name)
+	if err != nil {
+		api.fail(w, r, err)
+		return "", false
+	}
+	if tree := api.tree(); !by.Scope.Covers(tree, u.Scope) {
+		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("account %s has scope %s, wider than your scope %s: only an admin whose scope covers it may manage it",
+			name, u.Scope.Label(tree), by.Scope.Label(tree)))
+		return "", false
+	}
 	return name, true
+}
+
+// tree is the region tree scopes are read against (nil without a
+// population: codes then nest by their digits).
+func (api *API) tree() *targeting.Tree {
+	if api.Service == nil || api.Service.Population == nil {
+		return nil
+	}
+	return api.Service.Population.Tree()
+}
+
+// grantable parses a scope an admin asks to give and checks it is within
+// the admin's own; "" gives the admin's own scope.
+func (api *API) grantable(by dispatch.Actor, text string) (dispatch.Scope, error) {
+	tree := api.tree()
+	if text == "" {
+		if by.Scope.All() {
+			return dispatch.Scope{dispatch.ScopeAll}, nil
+		}
+		return by.Scope, nil
+	}
+	sc, err := dispatch.ParseScope(text, tree)
+	if err != nil {
+		return nil, &dispatch.ValidationError{Problems: []warning.FieldError{{Field: "scope", Rule: err.Error(), Value: text}}}
+	}
+	if !by.Scope.Covers(tree, sc) {
+		return nil, fmt.Errorf("%w: scope %s is wider than your own scope %s: an admin grants at most their own",
+			dispatch.ErrForbidden, sc.Label(tree), by.Scope.Label(tree))
+	}
+	return sc, nil
+}
+
+type scopeBody struct {
+	Scope string `json:"scope"`
+}
+
+// setScope changes where an account may act: admins only, within their
+// own scope, audited (user.scope, with the old scope).
+func (api *API) setScope(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	name, ok := api.accountTarget(w, r, by, false)
+	if !ok {
+		return
+	}
+	var b scopeBody
+	if !decode(w, r, &b) {
+		return
+	}
+	if b.Scope == "" {
+		api.fail(w, r, &dispatch.ValidationError{Problems: []warning.FieldError{{Field: "scope", Rule: "required: * (the whole tree), a prefecture such as 6531, or region codes such as 653122"}}})
+		return
+	}
+	sc, err := api.grantable(by, b.Scope)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	if err := api.Store.SetUserScope(r.Context(), name, sc, by); err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"name": name, "scope": sc, "scope_label": sc.Label(api.tree())})
 }
 
 func (api *API) setDisabled(disabled bool) func(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	return func(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
-		name, ok := accountTarget(w, r, by, false)
+		name, ok := api.accountTarget(w, r, by, false)
 		if !ok {
 			return
 		}
@@ -164,7 +242,7 @@ func (api *API) setDisabled(disabled bool) func(w http.ResponseWriter, r *http.R
 }
 
 func (api *API) rotateToken(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
-	name, ok := accountTarget(w, r, by, true)
+	name, ok := api.accountTarget(w, r, by, true)
 	if !ok {
 		return
 	}
@@ -185,7 +263,7 @@ type passwordBody struct {
 // setPassword changes a password: one's own giving the old one, or
 // (admins) anyone's. The user's other sessions end.
 func (api *API) setPassword(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
-	name, ok := accountTarget(w, r, by, true)
+	name, ok := api.accountTarget(w, r, by, true)
 	if !ok {
 		return
 	}
@@ -241,6 +319,8 @@ type userBody struct {
 	Name     string `json:"name"`
 	Role     string `json:"role"`
 	Password string `json:"password,omitempty"`
+	// Scope: where the account may act; empty: the creating admin's own.
+	Scope string `json:"scope,omitempty"`
 }
 
 func (api *API) createUser(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
@@ -263,12 +343,17 @@ func (api *API) createUser(w http.ResponseWriter, r *http.Request, by dispatch.A
 		api.fail(w, r, &ve)
 		return
 	}
-	tok, err := api.Store.CreateUser(r.Context(), b.Name, role, b.Password, by)
+	sc, err := api.grantable(by, b.Scope)
 	if err != nil {
 		api.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"name": b.Name, "role": role, "token": tok,
+	tok, err := api.Store.CreateUserScoped(r.Context(), b.Name, role, sc, b.Password, by)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"name": b.Name, "role": role, "scope": sc, "scope_label": sc.Label(api.tree()), "token": tok,
 		"note": "the token is shown once; it is stored hashed"})
 }
 
@@ -278,7 +363,16 @@ func (api *API) listUsers(w http.ResponseWriter, r *http.Request, by dispatch.Ac
 		api.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 200, map[string]any{"users": us})
+	type userView struct {
+		dispatch.User
+		ScopeLabel string `json:"scope_label"`
+	}
+	tree := api.tree()
+	out := make([]userView, 0, len(us))
+	for _, u := range us {
+		out = append(out, userView{User: u, ScopeLabel: u.Scope.Label(tree)})
+	}
+	writeJSON(w, 200, map[string]any{"users": out})
 }
 
 type loginBody struct {

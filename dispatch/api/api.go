@@ -200,7 +200,7 @@ func (api *API) Routes(mux Router) {
 	mux.Handle("POST /api/v1/logout", http.HandlerFunc(api.logout))
 	h("GET /api/v1/me", dispatch.RoleViewer, func(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 		// reason_required_levels lets the console ask for an approval reason before the API refuses one.
-		me := map[string]any{"name": by.Name, "role": by.Role}
+		me := map[string]any{"name": by.Name, "role": by.Role, "scope": by.Scope, "scope_label": by.Scope.Label(api.tree())}
 		if api.Service != nil {
 			me["reason_required_levels"] = api.Service.Policy.ReasonRequiredLevels
 		}
@@ -235,6 +235,7 @@ func (api *API) Routes(mux Router) {
 	h("POST /api/v1/users/{name}/enable", dispatch.RoleAdmin, api.setDisabled(false))
 	h("POST /api/v1/users/{name}/rotate-token", dispatch.RoleViewer, api.rotateToken) // admin, or one's own
 	h("POST /api/v1/users/{name}/password", dispatch.RoleViewer, api.setPassword)     // admin, or one's own with the old one
+	h("POST /api/v1/users/{name}/scope", dispatch.RoleAdmin, api.setScope)
 	h("GET /api/v1/outbox", dispatch.RoleViewer, api.outbox)
 	h("GET /api/v1/audit", dispatch.RoleViewer, api.audit)
 	h("GET /api/v1/audit/verify", dispatch.RoleAdmin, api.auditVerify)
@@ -295,7 +296,7 @@ func (api *API) Authenticate(r *http.Request) (dispatch.Actor, error) {
 		if err != nil {
 			return dispatch.Actor{}, err
 		}
-		return dispatch.Actor{Name: u.Name, Role: u.Role, Remote: RemoteAddr(r)}, nil
+		return dispatch.Actor{Name: u.Name, Role: u.Role, Remote: RemoteAddr(r), Scope: u.Scope}, nil
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
@@ -310,7 +311,7 @@ func (api *API) Authenticate(r *http.Request) (dispatch.Actor, error) {
 	if err != nil {
 		return dispatch.Actor{}, err
 	}
-	return dispatch.Actor{Name: u.Name, Role: u.Role, Remote: RemoteAddr(r)}, nil
+	return dispatch.Actor{Name: u.Name, Role: u.Role, Remote: RemoteAddr(r), Scope: u.Scope}, nil
 }
 
 // TokenRole authenticates a bearer token or a session id (for WebSocket
@@ -451,7 +452,11 @@ func (api *API) listAlerts(w http.ResponseWriter, r *http.Request, by dispatch.A
 		return
 	}
 	out := make([]*AlertView, 0, len(list))
+	scope := api.Service.Scope(false)
 	for _, a := range list {
+		if !scope.Touches(by, a) {
+			continue // another county's warning
+		}
 		v, err := api.view(r.Context(), a, false)
 		if err != nil {
 			api.fail(w, r, err)
@@ -463,9 +468,8 @@ func (api *API) listAlerts(w http.ResponseWriter, r *http.Request, by dispatch.A
 }
 
 func (api *API) getAlert(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
-	a, err := api.Store.Alert(r.Context(), r.PathValue("id"))
-	if err != nil {
-		api.fail(w, r, err)
+	a, ok := api.scopedAlert(w, r, by, false)
+	if !ok {
 		return
 	}
 	v, err := api.view(r.Context(), a, true)
@@ -589,9 +593,8 @@ func (api *API) update(w http.ResponseWriter, r *http.Request, by dispatch.Actor
 
 func (api *API) deliveries(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	q := r.URL.Query()
-	a, err := api.Store.Alert(r.Context(), r.PathValue("id"))
-	if err != nil {
-		api.fail(w, r, err)
+	a, ok := api.scopedAlert(w, r, by, true)
+	if !ok {
 		return
 	}
 	f := dispatch.DeliveryFilter{AlertID: a.ID, Version: a.Version, Channel: q.Get("channel"), After: q.Get("cursor")}
@@ -639,6 +642,11 @@ func (api *API) preview(w http.ResponseWriter, r *http.Request, by dispatch.Acto
 }
 
 func (api *API) outbox(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	if !by.Scope.All() {
+		// Every county's addresses and texts: not for a scoped account.
+		writeError(w, http.StatusForbidden, "forbidden", "the outbox holds every county's recipients: your scope is "+by.Scope.Label(api.tree()))
+		return
+	}
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	offset, _ := strconv.Atoi(q.Get("offset"))
@@ -649,4 +657,31 @@ func (api *API) outbox(w http.ResponseWriter, r *http.Request, by dispatch.Actor
 	}
 	writeJSON(w, 200, map[string]any{"note": "outbox: messages recorded instead of sent because no real channel is configured for them",
 		"total": total, "records": recs})
+}
+
+// scopedAlert reads warning {id} for by: a warning that does not touch
+// by's scope is not found (another county's is none of theirs); with
+// whole, one that reaches beyond it is refused, because what is asked
+// names its recipients (phones, villages) everywhere it reached.
+func (api *API) scopedAlert(w http.ResponseWriter, r *http.Request, by dispatch.Actor, whole bool) (*dispatch.Alert, bool) {
+	a, err := api.Store.Alert(r.Context(), r.PathValue("id"))
+	if err != nil {
+		api.fail(w, r, err)
+		return nil, false
+	}
+	if by.Scope.All() {
+		return a, true
+	}
+	g := api.Service.Scope(false)
+	if !g.Touches(by, a) {
+		api.fail(w, r, fmt.Errorf("warning %s: %w", a.ID, dispatch.ErrNotFound))
+		return nil, false
+	}
+	if whole {
+		if err := g.CheckAlert(by, a); err != nil {
+			api.fail(w, r, fmt.Errorf("%w (its recipients outside your scope are not shown to you)", err))
+			return nil, false
+		}
+	}
+	return a, true
 }

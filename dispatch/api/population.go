@@ -34,13 +34,13 @@ func (api *API) importCSV(w http.ResponseWriter, r *http.Request, by dispatch.Ac
 
 func (api *API) importResidents(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	api.importCSV(w, r, by, "residents", func(ctx context.Context, body io.Reader, partial bool) (dispatch.ImportResult, error) {
-		return api.Service.Population.ImportResidents(ctx, body, partial, nil)
+		return api.Service.Population.ImportResidentsBy(ctx, by, body, partial, nil)
 	})
 }
 
 func (api *API) importSpeakers(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
 	api.importCSV(w, r, by, "speakers", func(ctx context.Context, body io.Reader, partial bool) (dispatch.ImportResult, error) {
-		return api.Service.Population.ImportSpeakers(ctx, body, partial)
+		return api.Service.Population.ImportSpeakersBy(ctx, by, body, partial)
 	})
 }
 
@@ -78,6 +78,9 @@ func (api *API) enrollSpeaker(w http.ResponseWriter, r *http.Request, by dispatc
 		return
 	}
 	id := r.PathValue("id")
+	if !api.speakerInScope(w, r, by, id) {
+		return
+	}
 	secret, hash := api.NewSpeakerCredential()
 	if err := api.Store.SetSpeakerCredential(r.Context(), id, hash, false, by); err != nil {
 		if errors.Is(err, dispatch.ErrNotFound) {
@@ -92,6 +95,9 @@ func (api *API) enrollSpeaker(w http.ResponseWriter, r *http.Request, by dispatc
 }
 
 func (api *API) revokeSpeaker(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	if !api.speakerInScope(w, r, by, r.PathValue("id")) {
+		return
+	}
 	if err := api.Store.SetSpeakerCredential(r.Context(), r.PathValue("id"), "", true, by); err != nil {
 		api.fail(w, r, err)
 		return
@@ -123,6 +129,10 @@ func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by disp
 		api.fail(w, r, &ve)
 		return
 	}
+	if err := api.Service.Scope(false).CheckRegion(by, "region", f.Region); err != nil {
+		api.fail(w, r, err)
+		return
+	}
 	if err := api.Store.UpsertFieldEndpoint(r.Context(), f); err != nil {
 		api.fail(w, r, err)
 		return
@@ -136,6 +146,11 @@ func (api *API) addFieldEndpoint(w http.ResponseWriter, r *http.Request, by disp
 }
 
 func (api *API) importRegions(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
+	if !by.Scope.All() {
+		writeError(w, http.StatusForbidden, "forbidden", "importing regions changes the tree of every county: only an admin whose scope is the whole tree ("+
+			dispatch.ScopeAll+") may; your scope is "+by.Scope.Label(api.tree()))
+		return
+	}
 	counties, err := api.Service.Population.ImportRegions(r.Context(), http.MaxBytesReader(w, r.Body, 16<<20), by)
 	if err != nil {
 		api.fail(w, r, err)
@@ -143,4 +158,23 @@ func (api *API) importRegions(w http.ResponseWriter, r *http.Request, by dispatc
 	}
 	writeJSON(w, 201, map[string]any{"counties": counties, "regions": api.Service.Population.Tree().Len(),
 		"note": "merged into this node now; every node loads it at start"})
+}
+
+// speakerInScope answers 403 unless the loudspeaker id is registered in a
+// village within by's scope (enrolling gives a device its credential;
+// revoking takes it off the air). An unknown device is left to the store
+// (404).
+func (api *API) speakerInScope(w http.ResponseWriter, r *http.Request, by dispatch.Actor, id string) bool {
+	if by.Scope.All() {
+		return true
+	}
+	sp, ok := api.Service.Population.Index().Speaker(id)
+	if !ok {
+		return true
+	}
+	if err := api.Service.Scope(false).CheckRegion(by, "loudspeaker "+id+" in", sp.Village); err != nil {
+		api.fail(w, r, err)
+		return false
+	}
+	return true
 }

@@ -20,6 +20,9 @@ func (api *API) report(w http.ResponseWriter, r *http.Request, by dispatch.Actor
 			warning.FieldError{Field: "format", Rule: "json or csv", Value: format})
 		return
 	}
+	if _, ok := api.scopedAlert(w, r, by, true); !ok {
+		return
+	}
 	src := dispatch.ReportSources{UnconfirmedAfter: api.UnconfirmedAfter}
 	if api.Service != nil {
 		src.Outbox, src.OfflineSpeakers = engine.OutboxChannels(api.Service.Engine), api.Service.Preview.OfflineSpeakers

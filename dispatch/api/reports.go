@@ -78,6 +78,10 @@ func (api *API) createReport(w http.ResponseWriter, r *http.Request, by dispatch
 		api.fail(w, r, err)
 		return
 	}
+	if err := api.reportInScope(r.Context(), by, in); err != nil {
+		api.fail(w, r, err)
+		return
+	}
 	// Sent again (the phone never saw the answer): the stored report, and
 	// its photos are not decoded a second time.
 	if rep, err := api.Store.ReportByKey(r.Context(), by.Name, in.IdempotencyKey); err == nil {
@@ -176,9 +180,8 @@ func (api *API) getReport(w http.ResponseWriter, r *http.Request, by dispatch.Ac
 }
 
 func (api *API) alertReports(w http.ResponseWriter, r *http.Request, by dispatch.Actor) {
-	a, err := api.Store.Alert(r.Context(), r.PathValue("id"))
-	if err != nil {
-		api.fail(w, r, err)
+	a, ok := api.scopedAlert(w, r, by, true)
+	if !ok {
 		return
 	}
 	list, err := api.Store.ReportsForAlert(r.Context(), a.ID)
@@ -283,4 +286,37 @@ func (api *API) replyReport(w http.ResponseWriter, r *http.Request, by dispatch.
 	api.changeReport(w, r, "replied", func() (*dispatch.FieldReport, error) {
 		return api.Store.ReplyToReport(r.Context(), r.PathValue("id"), b.Text, by)
 	})
+}
+
+// reportInScope refuses a scoped field account's report about a village, or
+// a shelter's occupancy, outside its scope: an occupancy report changes the
+// figure every screen and resident page shows for that shelter.
+func (api *API) reportInScope(ctx context.Context, by dispatch.Actor, in dispatch.FieldReportInput) error {
+	if by.Scope.All() {
+		return nil
+	}
+	g := api.Service.Scope(false)
+	if in.Location.Village != "" {
+		if err := g.CheckRegion(by, "location.village", in.Location.Village); err != nil {
+			return err
+		}
+	}
+	if in.ShelterID == "" {
+		return nil
+	}
+	list, err := api.Store.Shelters(ctx)
+	if err != nil {
+		return err
+	}
+	for _, sh := range list {
+		if sh.ID != in.ShelterID {
+			continue
+		}
+		for _, v := range sh.Villages {
+			if err := g.CheckRegion(by, "shelter "+sh.ID+" serves village", v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/targeting"
+	"github.com/alertcast/alertcast/warning"
 )
 
 // shelterInput is a shelter as PUT /api/v1/shelters/{id} takes it: the
@@ -79,6 +80,10 @@ func (api *API) putShelter(w http.ResponseWriter, r *http.Request, by dispatch.A
 	} else {
 		sh.Kind = k
 	}
+	if err := api.shelterInScope(r.Context(), by, sh); err != nil {
+		api.fail(w, r, err)
+		return
+	}
 	got, err := api.Service.Population.PutShelter(r.Context(), sh, by)
 	if err != nil {
 		api.fail(w, r, err)
@@ -86,4 +91,38 @@ func (api *API) putShelter(w http.ResponseWriter, r *http.Request, by dispatch.A
 	}
 	_ = api.Store.Audit(context.WithoutCancel(r.Context()), dispatch.AuditEntry{Actor: by.Name, Remote: by.Remote, Action: "shelter.put", Detail: dispatch.AuditDetail(sh)})
 	writeJSON(w, 200, got)
+}
+
+// shelterInScope refuses a scoped admin's shelter edit unless it names the
+// villages it serves, all within scope, and the shelter it replaces served
+// only villages within scope too (its name reaches their guidance).
+func (api *API) shelterInScope(ctx context.Context, by dispatch.Actor, sh targeting.Shelter) error {
+	if by.Scope.All() {
+		return nil
+	}
+	g := api.Service.Scope(false)
+	if len(sh.Villages) == 0 {
+		return &dispatch.ValidationError{Problems: []warning.FieldError{{Field: "villages",
+			Rule: "required for an admin scoped to " + by.Scope.Label(g.Tree) + ": list the villages the shelter serves"}}}
+	}
+	for _, v := range sh.Villages {
+		if err := g.CheckRegion(by, "village", v); err != nil {
+			return err
+		}
+	}
+	list, err := api.Store.Shelters(ctx)
+	if err != nil {
+		return err
+	}
+	for _, old := range list {
+		if old.ID != sh.ID {
+			continue
+		}
+		for _, v := range old.Villages {
+			if err := g.CheckRegion(by, "shelter "+sh.ID+" serves village", v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -228,6 +228,9 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by dispatch.Actor, raw []by
 				}
 				return nil, &CAPError{Status: 422, Message: "CAP message does not make a valid update", Problems: res.Problems}
 			}
+			if se := scopeRefusal(err); se != nil {
+				return nil, se
+			}
 			return nil, err
 		}
 		res.AlertID, res.Version = a.ID, a.Version
@@ -268,6 +271,9 @@ func (s *Service) ImportCAPFrom(ctx context.Context, by dispatch.Actor, raw []by
 				res.Problems = append(res.Problems, p.Error())
 			}
 			return nil, &CAPError{Status: 422, Message: "CAP message does not make a valid warning", Problems: res.Problems}
+		}
+		if se := scopeRefusal(err); se != nil {
+			return nil, se
 		}
 		return nil, err
 	}
@@ -370,4 +376,15 @@ func (s *Service) ActiveFeed(ctx context.Context, baseURL string) ([]byte, error
 			URL: baseURL + "/api/v1/alerts/" + a.ID + "/cap", Language: "zh-CN"})
 	}
 	return f.Marshal()
+}
+
+// scopeRefusal turns a scope refusal into a CAP error (403, permanent: a
+// poller does not retry it), naming the area and the importing account's
+// scope.
+func scopeRefusal(err error) *CAPError {
+	var se *dispatch.ScopeError
+	if !errors.As(err, &se) {
+		return nil
+	}
+	return &CAPError{Status: 403, Message: "CAP area is outside the importing account's scope", Problems: []string{se.Error()}}
 }

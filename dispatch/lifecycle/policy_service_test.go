@@ -114,6 +114,10 @@ func TestServiceScheduleApproval(t *testing.T) {
 		ctx := context.Background()
 		svc := policyService(t, st)
 		ap := dispatch.Actor{Name: "ap", Role: dispatch.RoleApprover}
+		// A schedule fires under its creator's scope as stored now.
+		if _, err := st.CreateUser(ctx, "ap", dispatch.RoleApprover, "", dispatch.Actor{Name: "test"}); err != nil {
+			t.Fatal(err)
+		}
 		in := orangeInput()
 		in.Level, in.Channels = "red", []string{"sms", "speaker"}
 		sc, err := svc.NewSchedule(ctx, ap, dispatch.Schedule{Kind: dispatch.ScheduleBulletin, Spec: "every 1h", Body: &in})

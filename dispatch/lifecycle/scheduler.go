@@ -31,6 +31,8 @@ func (s *Service) NewSchedule(ctx context.Context, by dispatch.Actor, sc dispatc
 			ve.Add("alert_id", "must name an existing warning", sc.AlertID)
 		} else if !a.State.Active() {
 			ve.Add("alert_id", "the warning is not active", sc.AlertID)
+		} else if err := s.Scope(false).CheckAlert(by, a); err != nil {
+			return nil, err
 		}
 		sc.ID = "rb:" + sc.AlertID
 	case dispatch.ScheduleDrill, dispatch.ScheduleBulletin:
@@ -46,6 +48,9 @@ func (s *Service) NewSchedule(ctx context.Context, by dispatch.Actor, sc dispatc
 			}
 			in.Expires = s.now().Add(sc.TTL).Format(time.RFC3339)
 			if a, err := s.validate(&in); err == nil {
+				if err := s.Scope(true).CheckAlert(by, a); err != nil {
+					return nil, err
+				}
 				sc.NeedsApproval = s.Policy.NeedsApproval(a)
 			} else {
 				var vin *dispatch.ValidationError
@@ -257,14 +262,20 @@ func (sc *Scheduler) fire(ctx context.Context, x *dispatch.Schedule) error {
 		}
 		in.Expires = s.now().Add(ttl).Format(time.RFC3339)
 		// The officer who created the schedule is the author of what it
-		// issues; the schedule's approval (if any) is the second officer.
-		by := dispatch.Actor{Name: x.CreatedBy, Role: dispatch.RoleOperator, Remote: "scheduler"}
+		// issues, within their scope as it is now (narrowed since: the
+		// schedule stops reaching outside it); the schedule's approval (if
+		// any) is the second officer.
+		owner, err := s.Store.UserNamed(ctx, x.CreatedBy)
+		if err != nil {
+			return fmt.Errorf("schedule %s: its creator: %w", x.ID, err)
+		}
+		by := dispatch.Actor{Name: x.CreatedBy, Role: dispatch.RoleOperator, Remote: "scheduler", Scope: owner.Scope}
 		o := createOpts{source: "schedule:" + x.ID, origin: dispatch.OriginSchedule, why: "schedule " + x.ID}
 		if x.ApprovedBy != "" {
 			o.approval = x.ApprovedBy
 			o.approvalReason = "schedule " + x.ID + " approved by " + x.ApprovedBy + " at " + x.ApprovedAt.Format(time.RFC3339)
 		}
-		_, _, _, err := s.create(ctx, by, in, o)
+		_, _, _, err = s.create(ctx, by, in, o)
 		return err
 	}
 	return fmt.Errorf("unknown schedule kind %q", x.Kind)
@@ -310,6 +321,16 @@ func (s *Service) ApproveSchedule(ctx context.Context, by dispatch.Actor, id, re
 		return nil, fmt.Errorf("%w: %s created this schedule and cannot approve it (two-person rule)", dispatch.ErrForbidden, by.Name)
 	case sc.ApprovedBy != "":
 		return nil, fmt.Errorf("%w: already approved by %s", dispatch.ErrConflict, sc.ApprovedBy)
+	}
+	if sc.Body != nil {
+		// An approver approves only within their scope.
+		in := *sc.Body
+		in.Expires = s.now().Add(time.Hour).Format(time.RFC3339)
+		if a, err := s.validate(&in); err == nil {
+			if err := s.Scope(false).CheckAlert(by, a); err != nil {
+				return nil, err
+			}
+		}
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
 	if err := s.Store.ApproveSchedule(ctx, id, by, now, reason); err != nil {

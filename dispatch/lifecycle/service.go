@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/paulmach/orb"
+
 	"github.com/alertcast/alertcast/channels"
 	"github.com/alertcast/alertcast/dispatch"
 	"github.com/alertcast/alertcast/dispatch/engine"
@@ -38,6 +40,24 @@ type Service struct {
 	Now        func() time.Time
 	// OnChange is called after every stored change (for live consoles).
 	OnChange func(a *dispatch.Alert)
+	// Outline returns a county's outline, for scope checks of drawn areas;
+	// nil: the embedded outlines (targeting.CountyOutline).
+	Outline func(county string) (orb.MultiPolygon, error)
+}
+
+// Scope returns the scope guard every entry point asks (scope.go in
+// dispatch): withRecipients also resolves a drawn area against the
+// population, which is for a version about to be stored, not for one
+// read back inside a transaction.
+func (s *Service) Scope(withRecipients bool) dispatch.ScopeGuard {
+	g := dispatch.ScopeGuard{Outline: s.Outline}
+	if s.Population != nil {
+		g.Tree = s.Population.Tree()
+		if withRecipients {
+			g.Resolve = s.Population.Resolve
+		}
+	}
+	return g
 }
 
 func (s *Service) now() time.Time {
@@ -109,6 +129,9 @@ func (s *Service) create(ctx context.Context, by dispatch.Actor, in dispatch.Ale
 	}
 	a, err := s.validate(&in)
 	if err != nil {
+		return nil, false, dispatch.Decision{}, err
+	}
+	if err := s.Scope(true).CheckAlert(by, a); err != nil {
 		return nil, false, dispatch.Decision{}, err
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
@@ -185,7 +208,16 @@ func (s *Service) ApproveSeen(ctx context.Context, by dispatch.Actor, id, reason
 		return nil, fmt.Errorf("%w: role %s cannot approve (approver or admin)", dispatch.ErrForbidden, by.Role)
 	}
 	var superseded int
+	scope := s.Scope(false)
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *dispatch.Alert) (dispatch.Change, error) {
+		// An approver approves only within their scope: the version on
+		// air and the one waiting.
+		if err := scope.CheckAlert(by, a); err != nil {
+			return dispatch.Change{}, err
+		}
+		if err := scope.CheckAlert(by, a.Pending); err != nil {
+			return dispatch.Change{}, err
+		}
 		now := s.now().UTC().Truncate(time.Millisecond)
 		switch {
 		case a.State == warning.StatePending:
@@ -295,7 +327,14 @@ func (s *Service) Reject(ctx context.Context, by dispatch.Actor, id, reason stri
 	if reason == "" {
 		return nil, &dispatch.ValidationError{Problems: []warning.FieldError{{Field: "reason", Rule: "required when rejecting"}}}
 	}
+	scope := s.Scope(false)
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *dispatch.Alert) (dispatch.Change, error) {
+		if err := scope.CheckAlert(by, a); err != nil {
+			return dispatch.Change{}, err
+		}
+		if err := scope.CheckAlert(by, a.Pending); err != nil {
+			return dispatch.Change{}, err
+		}
 		switch {
 		case a.State == warning.StatePending:
 			a.State, a.Reason = warning.StateRejected, reason
@@ -328,7 +367,13 @@ func (s *Service) End(ctx context.Context, by dispatch.Actor, id string, kind wa
 	}
 	var prevVersion int
 	var wasIssued bool
+	scope := s.Scope(false)
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *dispatch.Alert) (dispatch.Change, error) {
+		// Ending a warning changes what is said wherever it reaches: only
+		// within the actor's scope.
+		if err := scope.CheckAlert(by, a); err != nil {
+			return dispatch.Change{}, err
+		}
 		if a.State.Ended() {
 			return dispatch.Change{}, fmt.Errorf("%w: warning is already %s", dispatch.ErrConflict, a.State)
 		}
@@ -394,6 +439,9 @@ func (s *Service) update(ctx context.Context, by dispatch.Actor, id string, in d
 	if err != nil {
 		return nil, dispatch.Decision{}, err
 	}
+	if err := s.Scope(true).CheckAlert(by, na); err != nil {
+		return nil, dispatch.Decision{}, err
+	}
 	// The guidance depends on the update's action and the shelters of now
 	// only: computed before the write transaction, which must not wait on
 	// another connection of the pool.
@@ -404,7 +452,13 @@ func (s *Service) update(ctx context.Context, by dispatch.Actor, id string, in d
 	}
 	var prevVersion int
 	var d dispatch.Decision
+	scope := s.Scope(false)
 	a, err := s.Store.UpdateAlert(ctx, id, func(a *dispatch.Alert) (dispatch.Change, error) {
+		// The version on air must be within scope too: narrowing another
+		// county's warning to one's own would take it off the air there.
+		if err := scope.CheckAlert(by, a); err != nil {
+			return dispatch.Change{}, err
+		}
 		if a.State != warning.StateIssued {
 			return dispatch.Change{}, fmt.Errorf("%w: warning is %s, only issued warnings can be updated", dispatch.ErrConflict, a.State)
 		}

@@ -146,6 +146,7 @@ var authzMatrix = []authzRow{
 	{"POST /api/v1/users/{name}/disable", admin, "POST /api/v1/users/$SPARE/disable", "", "its tokens and sessions stop at once"},
 	{"POST /api/v1/users/{name}/enable", admin, "POST /api/v1/users/$SPARE/enable", "", ""},
 	{"POST /api/v1/users/{name}/rotate-token", admin, "POST /api/v1/users/$SPARE/rotate-token", "", "another's: admin; one's own: any user"},
+	{"POST /api/v1/users/{name}/scope", admin, "POST /api/v1/users/$SPARE/scope", `{"scope":"*"}`, "where the account may act; at most the admin's own scope, only for accounts it covers; audited (see Scopes)"},
 	{"POST /api/v1/users/{name}/password", admin, "POST /api/v1/users/$SPARE/password", `{"password":"a-new-password-123"}`, "another's: admin; one's own: any user, with the old one"},
 	{"POST /api/v1/tickets", viewer, "POST /api/v1/tickets", "", "one-use ticket for /ws and /voice/ws"},
 	{"GET /api/v1/outbox", viewer, "GET /api/v1/outbox", "", "message bodies and addresses"},

@@ -92,6 +92,22 @@ type CAPConfig struct {
 	Rules    []lifecycle.CAPRule `yaml:"rules"`
 	Poll     []string            `yaml:"poll"`     // CAP/Atom feed URLs
 	Interval time.Duration       `yaml:"interval"` // default 1m
+	// PollScope is where polled CAP may reach (the poller's scope, like an
+	// officer's: "*", a prefecture "6531", county codes "653122,653121").
+	// Default "*": the whole tree. A polled warning outside it is refused.
+	PollScope string `yaml:"poll_scope"`
+}
+
+// pollScope is the CAP poller's scope (the whole tree by default).
+func (c CAPConfig) pollScope() (dispatch.Scope, error) {
+	if c.PollScope == "" {
+		return dispatch.Scope{dispatch.ScopeAll}, nil
+	}
+	sc, err := dispatch.ParseScope(c.PollScope, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cap.poll_scope: %w", err)
+	}
+	return sc, nil
 }
 
 // ProgressConfig is the "progress:" section.
@@ -185,6 +201,9 @@ func (c *Config) Validate() error {
 		if !slices.Contains(dispatch.ChannelNames, o) {
 			errs = append(errs, fmt.Errorf("outbox: unknown channel %q (want speaker, sms, websocket, voice)", o))
 		}
+	}
+	if _, err := c.CAP.pollScope(); err != nil {
+		errs = append(errs, err)
 	}
 	for i, r := range c.CAP.Rules {
 		if r.Mode != "auto" && r.Mode != "review" {

@@ -512,11 +512,16 @@ func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)); os.Exi
 
 // startCAPPoller polls upstream CAP feeds and imports what is new.
 func (s *Server) startCAPPoller() {
+	pollScope, _ := s.cfg.CAP.pollScope() // checked by Validate
+	if pollScope == nil {
+		pollScope = dispatch.Scope{} // unparseable: reaches nowhere
+	}
 	p := &cap.Poller{Sources: s.cfg.CAP.Poll, Interval: s.cfg.CAP.Interval, Logger: s.log.With("component", "cap-poll"),
 		Handle: func(ctx context.Context, a *cap.Alert, raw []byte, from string) error {
 			// Polled as the system account: a configured feed authenticates
 			// its sender for auto rules; the policy decides the rest.
-			res, err := s.service.ImportCAPFrom(ctx, dispatch.Actor{Name: "system:cap-poll", Role: dispatch.RoleOperator, Remote: from}, raw, s.cfg.CAP.Rules, dispatch.OriginCAPPoll)
+			res, err := s.service.ImportCAPFrom(ctx, dispatch.Actor{Name: "system:cap-poll", Role: dispatch.RoleOperator, Remote: from, Scope: pollScope},
+				raw, s.cfg.CAP.Rules, dispatch.OriginCAPPoll)
 			var ce *lifecycle.CAPError
 			if errors.As(err, &ce) && ce.Status < 500 {
 				// Retrying cannot fix a refused document: log it once.

@@ -126,6 +126,7 @@ func (s *Server) wireChannels(ctx context.Context, rep channels.Reporter, creds 
 			return approval.NeedsApprovalForLive(warning.Level(level), dispatch.Area{Codes: codes}) || threshold.NeedsApproval(level, codes)
 		})
 		vc := voice.Config{
+			MayReach: s.voiceMayReach,
 			Loopback: vcCfg.Loopback, UDPPortMin: vcCfg.UDPPortMin, UDPPortMax: vcCfg.UDPPortMax,
 			LivePolicy: policy, ApprovalTimeout: vcCfg.LiveApprovalTimeout, Audit: voiceAudit(s.store),
 			RecordDir: vcCfg.recordDir(s.cfg.DataDir), Reporter: rep, Logger: s.log.With("channel", "voice"),
@@ -413,4 +414,22 @@ func (s *Server) voiceCluster(key ed25519.PrivateKey) (*voice.ClusterConfig, err
 	}
 	node = strings.TrimLeft(node, "._:@-")
 	return &voice.ClusterConfig{Redis: s.redis.Client, Node: node, Secret: mac.Sum(nil)}, nil
+}
+
+// voiceMayReach is the voice server's scope check: an account speaks live
+// (or approves, or joins a live room as an officer) only to regions within
+// its scope, read from the store at that moment.
+func (s *Server) voiceMayReach(ctx context.Context, user string, regions []string) error {
+	u, err := s.store.UserNamed(ctx, user)
+	if err != nil {
+		return fmt.Errorf("account %s: %w", user, err)
+	}
+	g := dispatch.ScopeGuard{Tree: s.popIndex.Tree()}
+	by := dispatch.Actor{Name: u.Name, Role: u.Role, Scope: u.Scope}
+	for _, r := range regions {
+		if err := g.CheckRegion(by, "region", r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
