@@ -146,6 +146,13 @@ type Engine struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
+	// bg tracks background work (prewarming) that Close stops and waits
+	// for, so nothing writes to the audio cache after the engine closed.
+	bg struct {
+		mu     sync.Mutex
+		closed bool
+		wg     sync.WaitGroup
+	}
 	kick     chan struct{}
 
 	redisMu sync.Mutex
@@ -284,10 +291,18 @@ func (e *Engine) Start() {
 func (e *Engine) Close() error {
 	e.stopOnce.Do(func() {
 		close(e.stop)
+		e.bg.mu.Lock()
+		e.bg.closed = true
+		e.bg.mu.Unlock()
 		e.receipts.close()
-		select {
-		case <-e.done:
-		case <-time.After(10 * time.Second):
+		bgDone := make(chan struct{})
+		go func() { e.bg.wg.Wait(); close(bgDone) }()
+		deadline := time.After(10 * time.Second)
+		for _, ch := range []chan struct{}{e.done, bgDone} {
+			select {
+			case <-ch:
+			case <-deadline:
+			}
 		}
 	})
 	return nil
@@ -707,17 +722,36 @@ func (e *Engine) Prewarm(a *dispatch.Alert) {
 	if e.cfg.Audio == nil || !(a.HasChannel("speaker") || a.HasChannel("voice")) {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
+	e.background(time.Minute, func(ctx context.Context) {
 		if _, err := e.cfg.Audio.RenderAlert(ctx, a); err != nil {
 			e.log.Warn("programme prewarm failed (rendered again when sent)", "alert_id", a.ID, "err", err)
 		}
-	}()
+	})
+	e.background(10*time.Minute, func(ctx context.Context) { e.prewarmVillages(ctx, a) })
+}
+
+// background runs fn in its own goroutine with a context that ends after
+// timeout or when the engine closes; Close waits for it. Nothing starts
+// once the engine is closed.
+func (e *Engine) background(timeout time.Duration, fn func(ctx context.Context)) {
+	e.bg.mu.Lock()
+	defer e.bg.mu.Unlock()
+	if e.bg.closed {
+		return
+	}
+	e.bg.wg.Add(1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer e.bg.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		e.prewarmVillages(ctx, a)
+		go func() {
+			select {
+			case <-e.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		fn(ctx)
 	}()
 }
 

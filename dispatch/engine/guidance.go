@@ -39,10 +39,7 @@ func (e *Engine) Guidance(ctx context.Context, a *dispatch.Alert) (*dispatch.Vil
 	if !a.GuidanceApplies() {
 		return nil, nil
 	}
-	key := a.GuidanceDigest
-	if key == "" {
-		key = "missing:" + a.Key()
-	}
+	key := guidanceKey(a)
 	e.guides.mu.Lock()
 	g, ok := e.guides.m[key]
 	e.guides.mu.Unlock()
@@ -69,6 +66,16 @@ func (e *Engine) Guidance(ctx context.Context, a *dispatch.Alert) (*dispatch.Vil
 	e.guides.m[key] = g
 	e.guides.mu.Unlock()
 	return g, nil
+}
+
+// guidanceKey is where the engine caches a version's guidance: by its
+// frozen digest (versions sharing it share one entry), or by the version
+// when it has none.
+func guidanceKey(a *dispatch.Alert) string {
+	if a.GuidanceDigest == "" {
+		return "missing:" + a.Key()
+	}
+	return a.GuidanceDigest
 }
 
 // actionOnly is a version's guidance with no village of its own: what the

@@ -34,7 +34,7 @@ func TestPrewarmVillageProgrammes(t *testing.T) {
 	}
 	engine := func(a *dispatch.Alert, r *villageRenderer) *Engine {
 		e := &Engine{cfg: EngineConfig{Audio: r}, log: slog.New(slog.DiscardHandler)}
-		e.guides.m = map[string]*dispatch.VillageGuidance{a.Key(): g}
+		e.guides.m = map[string]*dispatch.VillageGuidance{guidanceKey(a): g}
 		return e
 	}
 	a := evacuateVersion()
