@@ -153,7 +153,7 @@ type Engine struct {
 		closed bool
 		wg     sync.WaitGroup
 	}
-	kick     chan struct{}
+	kick chan struct{}
 
 	redisMu sync.Mutex
 	redisOK bool
