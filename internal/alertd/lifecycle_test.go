@@ -105,6 +105,9 @@ func TestCancelStopsPlanning(t *testing.T) {
 	// A plan that did not stop would still be writing: count once its task
 	// has finished.
 	waitTaskFinished(t, s, "plan:"+id+":v1")
+	// A write that passed the plan's last check before the cancel landed
+	// enqueued its batches; their send tasks revoke them when they run.
+	waitFor(t, 20*time.Second, "the plan's last write revoked too", func() bool { return v1()["planned"] == 0 })
 	c := v1()
 	total := 0
 	for _, n := range c {
