@@ -14,14 +14,19 @@ import (
 	"testing"
 )
 
+// get serves GET path, with the headers hdr, from the console's handler.
 func get(t *testing.T, path string, hdr map[string]string) *http.Response {
 	t.Helper()
+	return serve(Handler(), path, hdr)
+}
+
+func serve(h http.Handler, path string, hdr map[string]string) *http.Response {
 	req := httptest.NewRequest("GET", path, nil)
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	rec := httptest.NewRecorder()
-	Handler().ServeHTTP(rec, req)
+	h.ServeHTTP(rec, req)
 	return rec.Result()
 }
 

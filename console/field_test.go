@@ -9,15 +9,10 @@ import (
 	"testing"
 )
 
+// getField serves GET path, with the headers hdr, from the field page's handler.
 func getField(t *testing.T, path string, hdr map[string]string) *http.Response {
 	t.Helper()
-	req := httptest.NewRequest("GET", path, nil)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	rec := httptest.NewRecorder()
-	FieldHandler().ServeHTTP(rec, req)
-	return rec.Result()
+	return serve(FieldHandler(), path, hdr)
 }
 
 // The field page is opened on a phone over a weak link: everything it

@@ -20,14 +20,7 @@ import (
 func TestFrozenGuidanceStore(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		pop, err := NewPopulationIndex(ctx, s, targeting.DefaultTree())
-		if err != nil {
-			t.Fatal(err)
-		}
-		res := "id,phone,village,language,lat,lon\n1,13800000001,653122100001,zh,39.55,76.0\n2,13800000002,653122100003,ug,39.25,76.0\n3,13800000003,653122100002,ug,,\n"
-		if r, err := pop.ImportResidents(ctx, strings.NewReader(res), false, nil); err != nil || !r.Applied {
-			t.Fatalf("residents: %+v %v", r, err)
-		}
+		pop := shelterPopulation(t, ctx, s)
 		if out, err := pop.ImportShelters(ctx, strings.NewReader(sheltersCSV), false, Actor{Name: "admin"}); err != nil || !out.Applied {
 			t.Fatalf("shelters: %+v %v", out, err)
 		}

@@ -14,21 +14,30 @@ const sheltersCSV = "id,name,name_ug,lat,lon,capacity,kind,accessible,contact,vi
 	"S-N,北一中,,39.60,76.00,1000,school,true,0998-1,653122100002\n" +
 	"S-S,南广场,,39.20,76.00,500,outdoor,false,,\n"
 
+// shelterResidents: village 001 in the north, 003 in the south; 002 has no
+// location (it is listed by shelter S-N).
+const shelterResidents = "id,phone,village,language,lat,lon\n1,13800000001,653122100001,zh,39.55,76.0\n2,13800000002,653122100003,ug,39.25,76.0\n3,13800000003,653122100002,ug,,\n"
+
+// shelterPopulation loads shelterResidents into s and returns its index.
+func shelterPopulation(t *testing.T, ctx context.Context, s *Store) *PopulationIndex {
+	t.Helper()
+	pop, err := NewPopulationIndex(ctx, s, targeting.DefaultTree())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := pop.ImportResidents(ctx, strings.NewReader(shelterResidents), false, nil); err != nil || !r.Applied {
+		t.Fatalf("residents: %+v %v", r, err)
+	}
+	return pop
+}
+
 // A shelters import stores the shelters and assigns every located village:
 // the listed one to its shelter, the others to the nearest; a village with
 // no location and listed by none is reported, not guessed.
 func TestImportShelters(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		pop, err := NewPopulationIndex(ctx, s, targeting.DefaultTree())
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Village 001 in the north, 003 in the south; 002 has no location but is listed.
-		res := "id,phone,village,language,lat,lon\n1,13800000001,653122100001,zh,39.55,76.0\n2,13800000002,653122100003,ug,39.25,76.0\n3,13800000003,653122100002,ug,,\n"
-		if r, err := pop.ImportResidents(ctx, strings.NewReader(res), false, nil); err != nil || !r.Applied {
-			t.Fatalf("residents: %+v %v", r, err)
-		}
+		pop := shelterPopulation(t, ctx, s)
 		out, err := pop.ImportShelters(ctx, strings.NewReader(sheltersCSV), false, Actor{Name: "duty1"})
 		if err != nil || !out.Applied || out.Stored != 2 {
 			t.Fatalf("import: %+v %v", out, err)
