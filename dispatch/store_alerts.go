@@ -281,7 +281,13 @@ type PendingDispatch struct {
 
 // PendingDispatches returns outbox rows not yet enqueued, oldest first.
 func (s *Store) PendingDispatches(ctx context.Context, limit int) ([]PendingDispatch, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT alert_id, version FROM dispatch_outbox WHERE enqueued_at = 0 ORDER BY created_at LIMIT `+strconv.Itoa(limit)))
+	return s.outboxRows(ctx, `SELECT alert_id, version FROM dispatch_outbox WHERE enqueued_at = 0 ORDER BY created_at LIMIT `+strconv.Itoa(limit))
+}
+
+// outboxRows runs query (placeholders in SQLite's form), which selects
+// alert_id and version from dispatch_outbox, and returns the rows.
+func (s *Store) outboxRows(ctx context.Context, query string, args ...any) ([]PendingDispatch, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, err
 	}

@@ -243,22 +243,9 @@ func (s *Store) OrphanedClaims(ctx context.Context, deadBefore time.Time, limit 
 // put in the queue in (from, to], at most
 // limit: the versions a lost plan task could have left unplanned.
 func (s *Store) DispatchedBetween(ctx context.Context, from, to time.Time, limit int) ([]PendingDispatch, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT alert_id, version FROM dispatch_outbox
-		WHERE enqueued_at > ? AND enqueued_at <= ? ORDER BY enqueued_at DESC LIMIT `+strconv.Itoa(limit)),
+	return s.outboxRows(ctx, `SELECT alert_id, version FROM dispatch_outbox
+		WHERE enqueued_at > ? AND enqueued_at <= ? ORDER BY enqueued_at DESC LIMIT `+strconv.Itoa(limit),
 		from.UnixMilli(), to.UnixMilli())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []PendingDispatch
-	for rows.Next() {
-		var p PendingDispatch
-		if err := rows.Scan(&p.AlertID, &p.Version); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }
 
 // PlannedBatches lists the send batches that still have planned records
