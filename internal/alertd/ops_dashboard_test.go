@@ -3,7 +3,6 @@ package alertd
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +23,7 @@ import (
 	"github.com/alertcast/alertcast/channels/sms/smscsim"
 	"github.com/alertcast/alertcast/channels/speaker"
 	"github.com/alertcast/alertcast/channels/speaker/agent"
+	"github.com/alertcast/alertcast/internal/testsvc"
 )
 
 var metricName = regexp.MustCompile(`\balertcast_[a-zA-Z0-9_]+`)
@@ -163,12 +163,12 @@ func TestDashboardAndRulesMetricsExported(t *testing.T) {
 	exported(t, http.DefaultClient, s.Base+"/metrics", have)
 
 	// The certificate's expiry is exported only when alertd serves TLS.
-	ca := newTestCA(t)
+	ca := testsvc.NewCA(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, 7, time.Now().Add(-time.Hour), time.Now().Add(30*24*time.Hour), certFile, keyFile)
+	ca.Issue(t, testsvc.ServerCert{Serial: 7, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(30 * 24 * time.Hour)}, certFile, keyFile)
 	ts := startServer(t, func(c *Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
+	client := ca.Client()
 	tlsHave := map[string]bool{}
 	exported(t, client, "https://"+ts.Addr+"/metrics", tlsHave)
 	if !tlsHave["alertcast_tls_cert_expiry_timestamp_seconds"] {

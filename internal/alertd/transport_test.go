@@ -1,16 +1,10 @@
 package alertd
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -22,53 +16,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/alertcast/alertcast/internal/testsvc"
 )
-
-// testCA is a throwaway certificate authority.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Alertcast test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// issue writes a 127.0.0.1 server certificate with serial and validity
-// [notBefore, notAfter] to certFile and keyFile.
-func (ca *testCA) issue(t *testing.T, serial int64, notBefore, notAfter time.Time, certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "alertd"},
-		NotBefore: notBefore, NotAfter: notAfter, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	writeFile(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	writeFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
-}
 
 func writeFile(t *testing.T, path string, b []byte) {
 	t.Helper()
@@ -92,17 +42,17 @@ func servedSerial(t *testing.T, addr string, pool *x509.CertPool) int64 {
 // alertd serves HTTPS with HSTS, reloads its certificate on SIGHUP, and
 // keeps the old certificate when the new files are broken or expired.
 func TestHTTPSServesAndReloadsCertificate(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testsvc.NewCA(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	now := time.Now()
-	ca.issue(t, 100, now.Add(-time.Hour), now.Add(time.Hour), certFile, keyFile)
+	ca.Issue(t, testsvc.ServerCert{Serial: 100, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, certFile, keyFile)
 	ts := startServer(t, func(c *Config) {
 		c.TLSCert, c.TLSKey = certFile, keyFile
 		c.Outbox = []string{"speaker", "sms", "voice"}
 	})
 
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
+	client := ca.Client()
 	resp, err := client.Get("https://" + ts.Addr + "/healthz")
 	if err != nil {
 		t.Fatalf("HTTPS request: %v", err)
@@ -121,11 +71,11 @@ func TestHTTPSServesAndReloadsCertificate(t *testing.T) {
 			t.Fatal("plain HTTP served on the TLS port")
 		}
 	}
-	if got := servedSerial(t, ts.Addr, ca.pool); got != 100 {
+	if got := servedSerial(t, ts.Addr, ca.Pool); got != 100 {
 		t.Fatalf("serial %d, want 100", got)
 	}
 	// WebSocket upgrades work through the HTTPS wrappers (HSTS, Secure cookies).
-	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}
 	wc, wresp, err := d.Dial("wss://"+ts.Addr+"/ws?region=653122", nil)
 	if err != nil {
 		t.Fatalf("wss upgrade: %v (%v)", err, wresp)
@@ -133,7 +83,7 @@ func TestHTTPSServesAndReloadsCertificate(t *testing.T) {
 	wc.Close()
 
 	// Renewal in place, then SIGHUP: new connections get the new certificate.
-	ca.issue(t, 101, now.Add(-time.Hour), now.Add(2*time.Hour), certFile, keyFile)
+	ca.Issue(t, testsvc.ServerCert{Serial: 101, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(2 * time.Hour)}, certFile, keyFile)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +94,7 @@ func TestHTTPSServesAndReloadsCertificate(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := servedSerial(t, ts.Addr, ca.pool); got != 101 {
+	if got := servedSerial(t, ts.Addr, ca.Pool); got != 101 {
 		t.Fatalf("after SIGHUP: serial %d, want 101", got)
 	}
 
@@ -153,15 +103,15 @@ func TestHTTPSServesAndReloadsCertificate(t *testing.T) {
 	if err := ts.ReloadTLS(); err == nil || !strings.Contains(err.Error(), "tls_cert") {
 		t.Fatalf("broken certificate: error %v, want one naming tls_cert", err)
 	}
-	if got := servedSerial(t, ts.Addr, ca.pool); got != 101 {
+	if got := servedSerial(t, ts.Addr, ca.Pool); got != 101 {
 		t.Fatalf("after a broken renewal: serial %d, want the old 101", got)
 	}
 	// So is an expired one.
-	ca.issue(t, 102, now.Add(-48*time.Hour), now.Add(-time.Hour), certFile, keyFile)
+	ca.Issue(t, testsvc.ServerCert{Serial: 102, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}, certFile, keyFile)
 	if err := ts.ReloadTLS(); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("expired certificate: error %v", err)
 	}
-	if got := servedSerial(t, ts.Addr, ca.pool); got != 101 {
+	if got := servedSerial(t, ts.Addr, ca.Pool); got != 101 {
 		t.Fatalf("after an expired renewal: serial %d, want the old 101", got)
 	}
 }

@@ -21,7 +21,7 @@ import (
 // startNginx runs nginx with deploy/nginx/alertcast.conf on 127.0.0.1:port
 // (TLS, certificate from ca) in front of upstream, with its own prefix,
 // pid file and logs in a temp dir. It returns the https base URL.
-func startNginx(t *testing.T, ca *testCA, upstream string) string {
+func startNginx(t *testing.T, ca *testsvc.CA, upstream string) string {
 	t.Helper()
 	bin := testsvc.Need(t, "nginx")
 	dir := t.TempDir()
@@ -31,7 +31,7 @@ func startNginx(t *testing.T, ca *testCA, upstream string) string {
 		}
 	}
 	certFile, keyFile := filepath.Join(dir, "fullchain.pem"), filepath.Join(dir, "privkey.pem")
-	ca.issue(t, certFile, keyFile)
+	ca.Issue(t, testsvc.ServerCert{Chain: true}, certFile, keyFile)
 	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "nginx", "alertcast.conf"))
 	if err != nil {
 		t.Fatal(err)
@@ -120,11 +120,11 @@ http {
 func TestNginxProxy(t *testing.T) {
 	testsvc.Need(t, "nginx")
 	agentBin := buildStatic(t, "speaker", "amd64")
-	ca := newCA(t)
+	ca := testsvc.NewCA(t)
 	var base string
 	s := startAlertd(t, func(c *alertd.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
 	base = startNginx(t, ca, s.Addr)
-	client := ca.client()
+	client := ca.Client()
 
 	api(t, client, base, "POST", "/api/v1/speakers/import", adminToken, "id,village\nSPK-N1,653122100001\n", 200)
 	key := api(t, client, base, "GET", "/api/v1/speakers/key", "", "", 200)["public_key"].(string)
@@ -133,8 +133,8 @@ func TestNginxProxy(t *testing.T) {
 
 	// The loudspeaker agent, through nginx.
 	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, ca.pem, 0o644); err != nil {
+	caFile := filepath.Join(dir, "ca.PEM")
+	if err := os.WriteFile(caFile, ca.PEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	stopAgent := runAgent(t, agentBin, writeAgentConfig(t, dir, base, "SPK-N1", cred, key), []string{"SSL_CERT_FILE=" + caFile})
@@ -142,7 +142,7 @@ func TestNginxProxy(t *testing.T) {
 	waitUntil(t, 30*time.Second, "the agent registered through nginx", func() bool { return speakerOnline(t, client, base, "SPK-N1") })
 
 	// A resident page, through nginx.
-	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: ca.pool}, HandshakeTimeout: 10 * time.Second}
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}, HandshakeTimeout: 10 * time.Second}
 	wc, resp, err := d.Dial(strings.Replace(base, "https://", "wss://", 1)+"/ws?region=653122100001", nil)
 	if err != nil {
 		t.Fatalf("wss:// upgrade through nginx: %v (%v)", err, resp)
