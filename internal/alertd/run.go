@@ -106,6 +106,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 // Start starts alertd and returns once it serves.
 func Start(ctx context.Context, cfg Config, stdout, stderr io.Writer) (_ *Server, err error) {
 	log := NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	useRedisLogger(log)
 	s := &Server{cfg: cfg, log: log, stopBG: make(chan struct{}), hot: map[string]time.Time{}}
 	defer func() {
 		if err != nil {
